@@ -1,0 +1,154 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.ts';
+import { PrincipalResolvers } from './core/auth/principal.ts';
+import { openDatabase, type Database } from './core/db/client.ts';
+import { migrate } from './core/db/migrate.ts';
+import type { AppEnv } from './core/http/context.ts';
+import { validationError } from './core/http/envelope.ts';
+import { notFound, onError, requestContext } from './core/http/middleware.ts';
+import type { Kernel } from './core/kernel.ts';
+import { RateLimits } from './core/limits/rate-limit.ts';
+import { RequestQuota } from './core/limits/quota.ts';
+import { memoryBus, redisBus } from './core/providers/bus.ts';
+import { memoryKeyValueStore, redisKeyValueStore } from './core/providers/kv.ts';
+import { connectRedis } from './core/providers/redis.ts';
+import { SERVICE, VERSION } from './core/version.ts';
+import { auditRoutes } from './modules/audit/routes.ts';
+import { createKey, registerKeyAuth } from './modules/keys/index.ts';
+import { keysRoutes } from './modules/keys/routes.ts';
+import { systemRoutes } from './modules/system/routes.ts';
+import { tenantsRoutes } from './modules/tenants/routes.ts';
+import { createTenant, listTenants, type CreateTenantInput } from './modules/tenants/index.ts';
+
+export interface KernelOptions {
+  /** Use this database instead of opening one from the config (tests hand in a template copy). */
+  db?: Database;
+  /** Apply migrations on start (default true). */
+  migrate?: boolean;
+  logger?: Logger;
+}
+
+export async function createKernel(config: Config, options: KernelOptions = {}): Promise<Kernel> {
+  const log = options.logger ?? pino({ level: config.LOG_LEVEL, base: { service: SERVICE } });
+  const closers: (() => Promise<void> | void)[] = [];
+  const db =
+    options.db ??
+    (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, poolMax: config.DB_POOL_MAX }));
+  closers.push(() => db.close());
+  if (options.migrate !== false) await migrate(db);
+
+  let redis: ReturnType<typeof connectRedis> | undefined;
+  let kv = memoryKeyValueStore();
+  let bus = memoryBus();
+  if (config.REDIS_URL) {
+    redis = connectRedis(config.REDIS_URL);
+    const subscriber = connectRedis(config.REDIS_URL);
+    const r = redis;
+    closers.push(async () => {
+      await Promise.allSettled([r.quit(), subscriber.quit()]);
+    });
+    kv = redisKeyValueStore(redis, config.REDIS_PREFIX);
+    bus = redisBus(redis, subscriber, config.REDIS_PREFIX);
+  }
+  const busRef = bus;
+  closers.push(() => busRef.close());
+
+  const quota = new RequestQuota(db, log, config.USAGE_FLUSH_MS);
+  quota.start();
+  closers.push(() => quota.stop());
+
+  let closed: Promise<void> | undefined;
+  const kernel: Kernel = {
+    config,
+    log,
+    db,
+    kv,
+    bus,
+    redis,
+    principals: new PrincipalResolvers(),
+    rateLimits: new RateLimits(redis, config.REDIS_PREFIX),
+    quota,
+    startedAt: new Date(),
+    onClose: (fn) => void closers.push(fn),
+    close() {
+      closed ??= (async () => {
+        for (const fn of closers.reverse()) {
+          try {
+            await fn();
+          } catch (error) {
+            log.warn({ err: error }, 'error while closing');
+          }
+        }
+      })();
+      return closed;
+    },
+  };
+  registerKeyAuth(kernel);
+  return kernel;
+}
+
+const OPENAPI_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Plinth API',
+    version: VERSION,
+    description:
+      'Multi-tenant backend platform. Every response is `{ success, data | error, request_id }` with a `Request-Id` header. Authenticate with `Authorization: Bearer <api key or access token>`.',
+  },
+};
+
+/**
+ * The HTTP application: the kernel's middleware, then every module's routes. With `kernel` null it
+ * is built only to produce the OpenAPI document (`plinth openapi`).
+ */
+export function createApp(kernel: Kernel | null) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.target, result.error);
+    },
+  });
+  if (kernel) app.use('*', requestContext(kernel));
+  app.onError(onError);
+  app.notFound(notFound);
+
+  let document: Record<string, unknown> | undefined;
+  const getDocument = () => (document ??= app.getOpenAPI31Document(OPENAPI_INFO) as unknown as Record<string, unknown>);
+
+  app.route('/', systemRoutes(getDocument));
+  app.route(
+    '/',
+    tenantsRoutes({
+      provision: (ctx) => createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
+    }),
+  );
+  app.route('/', keysRoutes());
+  app.route('/', auditRoutes());
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key (`sk_...`, `pk_...`) or a user access token',
+  });
+  return { app, document: getDocument };
+}
+
+export async function createPlatform(config: Config, options: KernelOptions = {}) {
+  const kernel = await createKernel(config, options);
+  const { app, document } = createApp(kernel);
+  return { kernel, app, document, close: () => kernel.close() };
+}
+
+export type Platform = Awaited<ReturnType<typeof createPlatform>>;
+
+/** A new tenant with an admin key (scope `*`); used by `plinth start` on an empty database and `plinth bootstrap`. */
+export async function bootstrapTenant(kernel: Kernel, input: CreateTenantInput) {
+  const { tenant, provisioned } = await createTenant(kernel, input, { type: 'system', id: null }, (ctx) =>
+    createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
+  );
+  return { tenant, token: provisioned.token };
+}
+
+export async function countTenants(kernel: Kernel): Promise<number> {
+  return (await listTenants(kernel, { limit: 1, offset: 0 })).total;
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting Plinth reads from the environment, with the embedded defaults.
+ * The README's configuration table is written from this schema; keep them together.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z.string().optional(),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: z.string().optional(),
+  REDIS_PREFIX: z.string().default('plinth:'),
+  PLINTH_ADMIN_KEY: z.string().min(24).optional(),
+  REGION: z.string().default('local'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: bool.default(false),
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+  ANON_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(120),
+  KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
+  USAGE_FLUSH_MS: z.coerce.number().int().positive().default(2_000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** Directory of the embedded PGlite database; unused with DATABASE_URL. */
+  pgliteDir: string;
+  /** `memory://` keeps PGlite in memory (tests). */
+  inMemoryDb: boolean;
+};
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const base = parsed.data;
+  const inMemoryDb = base.DATA_DIR === 'memory://';
+  return {
+    ...base,
+    pgliteDir: inMemoryDb ? 'memory://' : path.resolve(base.DATA_DIR, 'pg'),
+    inMemoryDb,
+    ...overrides,
+  };
+}

@@ -1,0 +1,159 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppEnv } from '../http/context.ts';
+import { ApiError } from '../http/errors.ts';
+import { idempotency } from '../limits/idempotency.ts';
+import { RateLimits } from '../limits/rate-limit.ts';
+import { hasScope, type Scope, type TenantPrincipal } from './principal.ts';
+import { ipInAllowlist } from './ip.ts';
+
+/**
+ * Who may call a route. `probe` routes (health, docs) skip every limit; `public` ones are limited per IP
+ * and may still identify a tenant by a bearer token; `tenant` routes need a tenant credential holding
+ * `scope`; `admin` routes need PLINTH_ADMIN_KEY.
+ */
+export type Access =
+  | { kind: 'probe' }
+  | { kind: 'public' }
+  | { kind: 'tenant'; scope: Scope | null }
+  | { kind: 'admin' };
+
+export interface GuardOptions {
+  /** Largest request body in bytes; defaults to BODY_LIMIT_BYTES. */
+  bodyLimit?: number;
+  /** Also accept `?token=` (EventSource and WebSocket clients cannot send headers). */
+  queryToken?: boolean;
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function isTenantPrincipal(p: AppEnv['Variables']['principal']): p is TenantPrincipal {
+  return p !== undefined && p.kind !== 'admin';
+}
+
+function authenticate(access: Access, options: GuardOptions): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (access.kind === 'probe') return next();
+    const kernel = c.get('kernel');
+    const token = bearerToken(c.req.header('authorization')) ?? (options.queryToken ? c.req.query('token') : undefined);
+    const adminKey = kernel.config.PLINTH_ADMIN_KEY;
+
+    if (access.kind === 'admin') {
+      if (!token) throw new ApiError('UNAUTHORIZED', 'Missing bearer token: this route needs the system admin key');
+      if (!adminKey || !sameSecret(token, adminKey)) throw new ApiError('UNAUTHORIZED', 'Invalid admin key');
+      c.set('principal', { kind: 'admin', id: 'admin' });
+      return next();
+    }
+
+    if (!token) {
+      if (access.kind === 'public') return next();
+      throw new ApiError('UNAUTHORIZED', 'Missing bearer token: send Authorization: Bearer <api key or access token>');
+    }
+    if (adminKey && sameSecret(token, adminKey)) {
+      if (access.kind === 'public') return next();
+      throw new ApiError('FORBIDDEN', 'The system admin key belongs to no tenant; use a tenant API key for this route');
+    }
+    const principal = await kernel.principals.resolve(token);
+    if (!principal || principal.kind === 'admin') throw new ApiError('UNAUTHORIZED', 'Invalid API key or access token');
+    if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) {
+      throw new ApiError('UNAUTHORIZED', 'This API key has expired');
+    }
+    if (principal.tenant.status !== 'active') {
+      throw new ApiError('TENANT_SUSPENDED', 'This tenant is suspended');
+    }
+    if (principal.kind === 'api_key' && principal.ipAllowlist.length > 0 && !ipInAllowlist(c.get('ip'), principal.ipAllowlist)) {
+      throw new ApiError('IP_NOT_ALLOWED', `Requests from ${c.get('ip') ?? 'an unknown address'} are not allowed for this API key`);
+    }
+    c.set('principal', principal);
+    return next();
+  };
+}
+
+function secondsToMonthEnd(now = new Date()): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
+}
+
+function limits(access: Access): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (access.kind === 'probe') return next();
+    const kernel = c.get('kernel');
+    const principal = c.get('principal');
+
+    let rateKey: string;
+    let limit: number;
+    if (isTenantPrincipal(principal)) {
+      rateKey = `${principal.kind}:${principal.id}`;
+      limit = principal.rateLimit ?? principal.tenant.limits.rate_limit_per_minute;
+    } else if (principal?.kind === 'admin') {
+      rateKey = 'admin';
+      limit = kernel.config.RATE_LIMIT_PER_MINUTE;
+    } else {
+      rateKey = `ip:${c.get('ip') ?? 'unknown'}`;
+      limit = kernel.config.ANON_RATE_LIMIT_PER_MINUTE;
+    }
+    const rate = await kernel.rateLimits.consume(rateKey, limit);
+    const rateHeaders = RateLimits.headers(rate);
+    for (const [name, value] of Object.entries(rateHeaders)) c.header(name, value);
+    if (!rate.allowed) {
+      throw new ApiError('RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded; retry in ${rate.resetSeconds} s`, {
+        headers: { ...rateHeaders, 'Retry-After': String(rate.resetSeconds) },
+      });
+    }
+
+    if (isTenantPrincipal(principal)) {
+      const quota = await kernel.quota.hit(principal.tenant.id, principal.tenant.limits.requests_per_month);
+      const usageHeaders = {
+        'X-Usage-Requests-Remaining': String(quota.remaining),
+        'X-Usage-Requests-Percent': String(quota.percent),
+      };
+      for (const [name, value] of Object.entries(usageHeaders)) c.header(name, value);
+      if (!quota.allowed) {
+        throw new ApiError('QUOTA_EXCEEDED', `Monthly request quota of ${quota.limit} for plan ${principal.tenant.planTier} is used up`, {
+          headers: { ...rateHeaders, ...usageHeaders, 'Retry-After': String(secondsToMonthEnd()) },
+          details: { period: quota.period, limit: quota.limit, used: quota.used },
+        });
+      }
+    }
+    return next();
+  };
+}
+
+function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = c.get('principal');
+    if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) {
+      throw new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
+    }
+    return next();
+  };
+}
+
+/** The middleware a route runs before its handler, in order. */
+export function guards(access: Access, options: GuardOptions = {}): MiddlewareHandler<AppEnv>[] {
+  const chain: MiddlewareHandler<AppEnv>[] = [];
+  chain.push(async (c, next) => {
+    const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
+    return bodyLimit({
+      maxSize,
+      onError: () => {
+        throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
+      },
+    })(c, next);
+  });
+  chain.push(authenticate(access, options), limits(access));
+  if (access.kind === 'tenant' && access.scope) chain.push(requireScope(access.scope));
+  if (access.kind === 'tenant' || access.kind === 'admin') chain.push(idempotency());
+  return chain;
+}

@@ -1,0 +1,98 @@
+import { z } from '@hono/zod-openapi';
+
+/** Published when a credential or tenant changes: every process drops its cached principals. */
+export const AUTH_INVALIDATE_CHANNEL = 'auth.invalidate';
+
+/** The scopes of the platform seed. `*` grants every scope. */
+export const SCOPES = ['read', 'write', 'schema', 'files', 'auth', 'ai', '*'] as const;
+export type Scope = (typeof SCOPES)[number];
+export const ScopeSchema = z.enum(SCOPES).openapi({ description: 'Access scope; `*` grants all.' });
+
+/** Limits a plan grants a tenant; modules read the ones they enforce. */
+export interface PlanLimits {
+  requests_per_month: number;
+  rate_limit_per_minute: number;
+  storage_bytes: number;
+  [limit: string]: number;
+}
+
+export type TenantStatus = 'active' | 'suspended';
+
+/** What the kernel needs to know of a tenant on every request; cached with the credential. */
+export interface TenantSnapshot {
+  id: string;
+  slug: string;
+  status: TenantStatus;
+  planTier: string;
+  limits: PlanLimits;
+}
+
+interface TenantPrincipalBase {
+  tenant: TenantSnapshot;
+  /** What this caller may do: key scopes, or the permissions of a user's roles mapped onto scopes. */
+  scopes: ReadonlySet<string>;
+  /** Requests per minute for this caller; null uses the plan's. */
+  rateLimit: number | null;
+}
+
+export interface ApiKeyPrincipal extends TenantPrincipalBase {
+  kind: 'api_key';
+  id: string;
+  ipAllowlist: readonly string[];
+  expiresAt: Date | null;
+}
+
+export interface UserPrincipal extends TenantPrincipalBase {
+  kind: 'user';
+  id: string;
+  sessionId: string | null;
+  role: string | null;
+}
+
+export interface AdminPrincipal {
+  kind: 'admin';
+  id: 'admin';
+}
+
+export type TenantPrincipal = ApiKeyPrincipal | UserPrincipal;
+export type Principal = TenantPrincipal | AdminPrincipal;
+
+export function hasScope(principal: TenantPrincipal, scope: string): boolean {
+  return principal.scopes.has('*') || principal.scopes.has(scope);
+}
+
+/** How audit entries and events name who acted. */
+export function actorOf(principal: Principal | undefined): { type: string; id: string | null } {
+  if (!principal) return { type: 'anonymous', id: null };
+  return { type: principal.kind, id: principal.id };
+}
+
+/**
+ * Turns a bearer token into a principal. The kernel knows none of them: the keys module registers one
+ * for API keys, identity registers one for access tokens. Answer `null` for a token you do not own,
+ * throw an ApiError for one you own that is no good (revoked, expired).
+ */
+export type PrincipalResolver = (token: string) => Promise<Principal | null>;
+
+export class PrincipalResolvers {
+  private readonly resolvers: PrincipalResolver[] = [];
+  private readonly invalidators: (() => void)[] = [];
+
+  register(resolver: PrincipalResolver, invalidate?: () => void): void {
+    this.resolvers.push(resolver);
+    if (invalidate) this.invalidators.push(invalidate);
+  }
+
+  async resolve(token: string): Promise<Principal | null> {
+    for (const resolver of this.resolvers) {
+      const principal = await resolver(token);
+      if (principal) return principal;
+    }
+    return null;
+  }
+
+  /** Drops every cached credential in this process (a key or tenant changed somewhere). */
+  invalidateAll(): void {
+    for (const invalidate of this.invalidators) invalidate();
+  }
+}

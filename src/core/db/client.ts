@@ -1,0 +1,152 @@
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { lockDataDir } from './lock.ts';
+
+/** The query builder every service writes against; a transaction is one too. */
+export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+/** The rows of a raw `db.execute()`; both drivers answer with `{ rows }`. */
+export function rows<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}
+
+/** Name of the role request work runs as. It owns nothing, so row-level security always applies to it. */
+export const APP_ROLE = 'plinth_app';
+
+const TENANT_ID = /^tn_[0-9a-z]{26}$/;
+
+export interface Database {
+  readonly kind: DatabaseKind;
+  /**
+   * System access as the connecting (owning) role. Only kernel code that is about no single tenant uses
+   * it: resolving a key by its hash, migrations, the usage flusher. Request work goes through `tenant()`.
+   */
+  readonly system: Db;
+  /**
+   * Runs `fn` in a transaction as APP_ROLE with the tenant set by SET LOCAL: RLS sees only that tenant's
+   * rows. With `within`, it switches that open transaction instead (a system transaction that has just
+   * created the tenant row); the switch lasts until that transaction ends.
+   */
+  tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, within?: Db): Promise<T>;
+  /** A transaction as APP_ROLE with no tenant set (it sees no tenant rows); used by isolation tests. */
+  untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
+  withSession<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** The underlying PGlite instance when embedded (tests dump it as a template). */
+  readonly pglite?: PGlite;
+}
+
+export interface OpenDatabaseOptions {
+  databaseUrl?: string;
+  /** Directory for PGlite, or `memory://`. */
+  pgliteDir?: string;
+  /** A dumped PGlite data directory to start from (tests load a migrated template). */
+  pgliteLoad?: Blob | File;
+  poolMax?: number;
+}
+
+function assertTenantId(tenantId: string): void {
+  if (!TENANT_ID.test(tenantId)) throw new Error(`invalid tenant id for tenant transaction: ${tenantId}`);
+}
+
+const enterTenant = (tenantId: string) =>
+  sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${tenantId}, true)`;
+const enterNoTenant = sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', '', true)`;
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolMax ?? 10);
+  return openPglite(options.pgliteDir ?? 'memory://', options.pgliteLoad);
+}
+
+async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
+  const unlock = dir === 'memory://' ? () => {} : lockDataDir(dir);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dir === 'memory://' ? undefined : dir, load ? { loadDataDir: load } : {});
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const system = drizzlePglite(client) as unknown as Db;
+  return {
+    kind: 'pglite',
+    system,
+    pglite: client,
+    async tenant(tenantId, fn, within) {
+      assertTenantId(tenantId);
+      if (within) {
+        await within.execute(enterTenant(tenantId));
+        return fn(within);
+      }
+      return system.transaction(async (tx) => {
+        await tx.execute(enterTenant(tenantId));
+        return fn(tx as unknown as Db);
+      });
+    },
+    untenanted(fn) {
+      return system.transaction(async (tx) => {
+        await tx.execute(enterNoTenant);
+        return fn(tx as unknown as Db);
+      });
+    },
+    // PGlite is one session already.
+    withSession: (fn) => fn(system),
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      if (!client.closed) await client.close();
+      unlock();
+    },
+  };
+}
+
+async function openPostgres(url: string, poolMax: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolMax, idleTimeoutMillis: 30_000 });
+  // An idle client's error (server restart) must not crash the process; the pool replaces the client.
+  pool.on('error', () => {});
+  const system = drizzlePg(pool) as unknown as Db;
+  return {
+    kind: 'postgres',
+    system,
+    async tenant(tenantId, fn, within) {
+      assertTenantId(tenantId);
+      if (within) {
+        await within.execute(enterTenant(tenantId));
+        return fn(within);
+      }
+      return system.transaction(async (tx) => {
+        await tx.execute(enterTenant(tenantId));
+        return fn(tx as unknown as Db);
+      });
+    },
+    untenanted(fn) {
+      return system.transaction(async (tx) => {
+        await tx.execute(enterNoTenant);
+        return fn(tx as unknown as Db);
+      });
+    },
+    async withSession(fn) {
+      const client = await pool.connect();
+      try {
+        return await fn(drizzlePg(client) as unknown as Db);
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query('select 1');
+    },
+    async close() {
+      if (!pool.ended) await pool.end();
+    },
+  };
+}

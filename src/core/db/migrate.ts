@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgliteDatabase } from 'drizzle-orm/pglite';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { APP_ROLE, rows, type Database, type Db } from './client.ts';
+
+export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../drizzle');
+
+// Any constant works; it only has to be the same in every Plinth process on one database.
+const MIGRATION_LOCK = 7_304_211_903;
+
+/**
+ * Applies drizzle-kit's migrations, then the row-level security that DESIGN.md requires, under one
+ * advisory lock so that several processes starting together migrate once.
+ */
+export async function migrate(database: Database): Promise<void> {
+  await database.withSession(async (db) => {
+    await db.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK})`);
+    try {
+      if (database.kind === 'pglite') {
+        await migratePglite(db as unknown as PgliteDatabase, { migrationsFolder: MIGRATIONS_DIR });
+      } else {
+        await migratePg(db as unknown as NodePgDatabase, { migrationsFolder: MIGRATIONS_DIR });
+      }
+      await applyRowLevelSecurity(db);
+    } finally {
+      await db.execute(sql`select pg_advisory_unlock(${MIGRATION_LOCK})`);
+    }
+  });
+}
+
+/**
+ * Every table in `public` with a `tenant_id` column gets RLS enabled and forced, a policy that lets
+ * APP_ROLE see and write only the rows of `app.tenant_id`, and the grants APP_ROLE needs. Doing it here,
+ * from the catalog, means a module cannot add a tenant table and forget its policy. The connecting role
+ * keeps access through `system_access` so that kernel code still works when it is not a superuser.
+ */
+export async function applyRowLevelSecurity(db: Db): Promise<void> {
+  await db.execute(
+    sql.raw(`do $$ begin
+      create role ${APP_ROLE} nologin;
+    exception when duplicate_object or unique_violation then null;
+    end $$`),
+  );
+  // Lets a non-superuser owner SET ROLE to the app role; a superuser needs no grant, so failure is fine.
+  await db.execute(
+    sql.raw(`do $$ begin
+      execute format('grant ${APP_ROLE} to %I', current_user);
+    exception when others then null;
+    end $$`),
+  );
+  await db.execute(sql.raw(`grant usage on schema public to ${APP_ROLE}`));
+  await db.execute(sql.raw(`grant usage, select on all sequences in schema public to ${APP_ROLE}`));
+
+  const state = await db.execute(sql`
+    select cls.relname as name, cls.relrowsecurity as rls, cls.relforcerowsecurity as forced,
+      array(select p.polname::text from pg_policy p where p.polrelid = cls.oid) as policies,
+      has_table_privilege(${APP_ROLE}, cls.oid, 'SELECT') as granted,
+      exists (select 1 from pg_attribute a where a.attrelid = cls.oid and a.attname = 'tenant_id' and not a.attisdropped) as tenant_owned
+    from pg_class cls join pg_namespace n on n.oid = cls.relnamespace
+    where n.nspname = 'public' and cls.relkind = 'r'`);
+  type TableState = { name: string; rls: boolean; forced: boolean; policies: string[]; granted: boolean; tenant_owned: boolean };
+  const tables = rows<TableState>(state);
+
+  // Only what is missing is applied: re-creating policies on every start would take exclusive locks on
+  // every table while other processes serve. A changed policy definition belongs in a migration.
+  const statements: string[] = [];
+  const protect = (table: TableState, column: string, privileges: string) => {
+    const t = `"${table.name.replace(/"/g, '""')}"`;
+    if (!table.rls) statements.push(`alter table ${t} enable row level security`);
+    if (!table.forced) statements.push(`alter table ${t} force row level security`);
+    if (!table.policies.includes('tenant_isolation')) {
+      statements.push(`create policy tenant_isolation on ${t} as permissive for all to ${APP_ROLE}
+         using (${column} = current_setting('app.tenant_id', true))
+         with check (${column} = current_setting('app.tenant_id', true))`);
+    }
+    if (!table.policies.includes('system_access')) {
+      statements.push(`create policy system_access on ${t} as permissive for all to current_user using (true) with check (true)`);
+    }
+    if (!table.granted) statements.push(`grant ${privileges} on ${t} to ${APP_ROLE}`);
+  };
+  for (const table of tables) {
+    if (table.tenant_owned) protect(table, 'tenant_id', 'select, insert, update, delete');
+    // A tenant may read its own tenant row; changing it is system work (admin routes).
+    else if (table.name === 'tenants') protect(table, 'id', 'select');
+  }
+
+  for (const statement of statements) await db.execute(sql.raw(statement));
+}
+
+/** The tables that carry tenant data, as the catalog sees them (tests assert each is forced RLS). */
+export async function tenantTables(db: Db): Promise<{ name: string; rls: boolean; forced: boolean }[]> {
+  const result = await db.execute(sql`
+    select cls.relname as name, cls.relrowsecurity as rls, cls.relforcerowsecurity as forced
+    from pg_class cls join pg_namespace n on n.oid = cls.relnamespace
+    where n.nspname = 'public' and cls.relkind = 'r'
+      and exists (select 1 from pg_attribute a where a.attrelid = cls.oid and a.attname = 'tenant_id' and not a.attisdropped)
+    order by cls.relname`);
+  return rows<{ name: string; rls: boolean; forced: boolean }>(result);
+}

@@ -1,0 +1,84 @@
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { clientIp } from '../auth/ip.ts';
+import type { Kernel } from '../kernel.ts';
+import type { AppEnv } from './context.ts';
+import { errorBody } from './envelope.ts';
+import { ApiError, type ErrorCode } from './errors.ts';
+import { newId } from './ids.ts';
+
+/** Request id, logger, caller address and the kernel on every request; one log line when it ends. */
+export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const requestId = newId('req');
+    const log = kernel.log.child({ request_id: requestId });
+    c.set('kernel', kernel);
+    c.set('requestId', requestId);
+    c.set('log', log);
+    c.set('ip', clientIp(c, kernel.config.TRUST_PROXY));
+    const started = performance.now();
+    await next();
+    c.res.headers.set('Request-Id', requestId);
+    const status = c.res.status;
+    const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
+    if (status >= 500) log.error(fields, 'request failed');
+    else log.info(fields, 'request');
+  };
+}
+
+const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE',
+  429: 'RATE_LIMITED',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/** PostgreSQL error codes that mean the request, not the server, was wrong. */
+function fromDatabaseError(error: unknown): ApiError | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) continue;
+    const detail = (e as { detail?: string }).detail;
+    if (code === '23505') return new ApiError('ALREADY_EXISTS', 'A record with these unique values already exists', { details: detail ? { detail } : undefined });
+    if (code === '23503') return new ApiError('CONFLICT', 'The change refers to a record that does not exist or is still referenced');
+    if (code === '23514' || code === '23502') return new ApiError('VALIDATION_ERROR', 'The values break a constraint of the record');
+    if (code.startsWith('22')) return new ApiError('BAD_REQUEST', 'A value has the wrong form or is out of range');
+    if (code === '57014' || code === '53300' || code === '57P01') return new ApiError('SERVICE_UNAVAILABLE', 'The database is busy or restarting; retry shortly', { headers: { 'Retry-After': '1' } });
+    return undefined;
+  }
+  return undefined;
+}
+
+export function toApiError(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  if (error instanceof HTTPException) {
+    const code = HTTP_STATUS_CODES[error.status] ?? (error.status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
+    return new ApiError(code, error.message || code.toLowerCase().replace(/_/g, ' '));
+  }
+  return fromDatabaseError(error);
+}
+
+export const onError: ErrorHandler<AppEnv> = (error, c) => {
+  const known = toApiError(error);
+  const requestId = (c.get('requestId') as string | undefined) ?? newId('req');
+  if (!known) {
+    (c.get('log') ?? console).error({ err: error }, 'unhandled error');
+    return respondError(c, requestId, new ApiError('INTERNAL_ERROR', 'Internal server error'));
+  }
+  return respondError(c, requestId, known);
+};
+
+function respondError(c: Context, requestId: string, error: ApiError) {
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
+  return c.json(errorBody(requestId, error), error.status);
+}
+
+export const notFound: NotFoundHandler<AppEnv> = (c) =>
+  c.json(errorBody(c.get('requestId') as string, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)), 404);

@@ -1,0 +1,67 @@
+import { createRoute, OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import { guards, type Access, type GuardOptions } from '../auth/guard.ts';
+import type { AppEnv } from './context.ts';
+import { ErrorSchema, validationError } from './envelope.ts';
+
+export type { Access } from '../auth/guard.ts';
+
+export const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+});
+
+/** The errors any route can answer with, documented once and attached to every route. */
+const COMMON_ERRORS = {
+  400: errorResponse('Bad request or validation error (the message names the field)'),
+  413: errorResponse('Request body too large'),
+  429: errorResponse('Rate limit or monthly quota exceeded; see Retry-After'),
+  500: errorResponse('Internal error (no stack trace is ever returned)'),
+} as const;
+
+const PUBLIC_ERRORS = {
+  401: errorResponse('A bearer token was sent and is not valid'),
+} as const;
+
+const AUTH_ERRORS = {
+  401: errorResponse('Missing, invalid, revoked or expired credentials'),
+  403: errorResponse('Missing scope, IP not allowed, or tenant suspended'),
+  404: errorResponse('Not found (also what another tenant\'s records look like)'),
+  409: errorResponse('Conflict, dependency exists, or idempotent request in progress'),
+  422: errorResponse('Idempotency-Key reused with a different body'),
+} as const;
+
+type Config = Omit<RouteConfig, 'middleware' | 'security'>;
+
+/**
+ * A route contract: the zod schemas of `config` are its validation, its types and its OpenAPI; `access`
+ * adds the guards (auth, limits, scope, idempotency) and their documented errors.
+ */
+export function defineRoute<const R extends Config>(access: Access, config: R, options: GuardOptions = {}) {
+  const scopeNote =
+    access.kind === 'tenant' && access.scope
+      ? `Requires scope \`${access.scope}\`.`
+      : access.kind === 'admin'
+        ? 'Requires the system admin key (PLINTH_ADMIN_KEY).'
+        : access.kind === 'tenant'
+          ? 'Requires a tenant API key or access token.'
+          : undefined;
+  const description = [config.description ?? config.summary, scopeNote].filter(Boolean).join('\n\n');
+  const responses = access.kind === 'probe' ? config.responses : { ...COMMON_ERRORS, ...(access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS), ...config.responses };
+  return createRoute({
+    ...config,
+    description,
+    responses,
+    security: access.kind === 'tenant' || access.kind === 'admin' ? [{ bearerAuth: [] }] : [],
+    middleware: guards(access, options),
+    ...(access.kind === 'tenant' && access.scope ? { 'x-required-scope': access.scope } : {}),
+  }) as unknown as R & { getRoutingPath(): string; middleware: ReturnType<typeof guards> };
+}
+
+/** Every module's routes live on one of these: validation failures become the standard error. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.target, result.error);
+    },
+  });
+}

@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { PrincipalResolvers } from './auth/principal.ts';
+import type { Database } from './db/client.ts';
+import type { RateLimits } from './limits/rate-limit.ts';
+import type { RequestQuota } from './limits/quota.ts';
+import type { Bus } from './providers/bus.ts';
+import type { KeyValueStore } from './providers/kv.ts';
+
+/**
+ * The running kernel of one server: everything a module's routes and services may use, wired once in
+ * app.ts and passed explicitly (no module-level singletons, so tests run many kernels side by side).
+ */
+export interface Kernel {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly kv: KeyValueStore;
+  readonly bus: Bus;
+  readonly redis?: Redis;
+  readonly principals: PrincipalResolvers;
+  readonly rateLimits: RateLimits;
+  readonly quota: RequestQuota;
+  readonly startedAt: Date;
+  /** Registers cleanup run by close(), last registered first. */
+  onClose(fn: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}

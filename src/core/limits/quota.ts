@@ -1,0 +1,134 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client.ts';
+import { usageCounters } from './tables.ts';
+
+export interface QuotaStatus {
+  allowed: boolean;
+  used: number;
+  limit: number;
+  remaining: number;
+  /** Share of the month's quota used, 0..100 with one decimal. */
+  percent: number;
+  period: string;
+}
+
+export const currentPeriod = (now = new Date()) => now.toISOString().slice(0, 7);
+
+interface Counter {
+  /** The total in the database when last read or flushed, all processes included. */
+  known: number;
+  /** Requests this process counted and has not flushed yet. */
+  pending: number;
+  loading?: Promise<void>;
+}
+
+/**
+ * Monthly request quota. Writing a row per request would double the database work of every read, so
+ * each process counts in memory and adds its counts to `usage_counters` every USAGE_FLUSH_MS; the
+ * database total is the truth, and a process sees other processes' requests at its next flush.
+ */
+export class RequestQuota {
+  private readonly counters = new Map<string, Counter>();
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly log: Logger,
+    private readonly flushMs: number,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.flushMs);
+    this.timer.unref();
+  }
+
+  private counter(tenantId: string, period: string): Counter {
+    const key = `${tenantId}:${period}`;
+    let counter = this.counters.get(key);
+    if (!counter) {
+      counter = { known: 0, pending: 0 };
+      const c = counter;
+      counter.loading = this.read(tenantId, period).then((value) => {
+        c.known = value;
+        c.loading = undefined;
+      });
+      this.counters.set(key, counter);
+    }
+    return counter;
+  }
+
+  private async read(tenantId: string, period: string): Promise<number> {
+    const rows = await this.db.system
+      .select({ value: usageCounters.value })
+      .from(usageCounters)
+      .where(and(eq(usageCounters.tenantId, tenantId), eq(usageCounters.period, period), eq(usageCounters.metric, 'requests')));
+    return rows[0]?.value ?? 0;
+  }
+
+  /** Counts one request if the quota allows it. */
+  async hit(tenantId: string, limit: number): Promise<QuotaStatus> {
+    const period = currentPeriod();
+    const counter = this.counter(tenantId, period);
+    if (counter.loading) await counter.loading;
+    const used = counter.known + counter.pending;
+    if (used >= limit) return status(false, used, limit, period);
+    counter.pending += 1;
+    return status(true, used + 1, limit, period);
+  }
+
+  /** The month's count as this process knows it (GET /v1/usage). */
+  async used(tenantId: string): Promise<number> {
+    const counter = this.counter(tenantId, currentPeriod());
+    if (counter.loading) await counter.loading;
+    return counter.known + counter.pending;
+  }
+
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.flushNow().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    const current = currentPeriod();
+    for (const [key, counter] of this.counters) {
+      const [tenantId, period] = key.split(':') as [string, string];
+      const n = counter.pending;
+      if (n === 0) {
+        if (period !== current) this.counters.delete(key);
+        continue;
+      }
+      counter.pending -= n;
+      try {
+        const rows = await this.db.system
+          .insert(usageCounters)
+          .values({ tenantId, period, metric: 'requests', value: n })
+          .onConflictDoUpdate({
+            target: [usageCounters.tenantId, usageCounters.period, usageCounters.metric],
+            set: { value: sql`${usageCounters.value} + ${n}`, updatedAt: new Date() },
+          })
+          .returning({ value: usageCounters.value });
+        counter.known = rows[0]?.value ?? counter.known + n;
+      } catch (error) {
+        counter.pending += n; // keep the counts for the next flush
+        this.log.warn({ err: error }, 'usage flush failed');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+function status(allowed: boolean, used: number, limit: number, period: string): QuotaStatus {
+  const remaining = Math.max(0, limit - used);
+  const percent = limit > 0 ? Math.min(100, Math.round((used / limit) * 1000) / 10) : 100;
+  return { allowed, used, limit, remaining, percent, period };
+}

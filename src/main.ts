@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import pino from 'pino';
+import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform } from './app.ts';
+import { loadConfig, type Config } from './config.ts';
+import { PLAN_TIERS } from './modules/tenants/index.ts';
+import { VERSION } from './core/version.ts';
+
+const HELP = `Plinth ${VERSION}: multi-tenant backend platform
+
+Usage: plinth <command> [options]
+
+Commands:
+  start                 Migrate the database and serve the API on PORT (default 3000).
+                        On an empty database, creates a first tenant and prints its admin key once.
+  migrate               Apply database migrations and exit.
+  bootstrap             Create a tenant with an admin API key.
+      --json            Print exactly one line: {"tenant_id": "...", "api_key": "..."}
+      --name <name>     Tenant name (default "Default")
+      --slug <slug>     Tenant slug (default: from the name)
+      --plan <tier>     Plan tier: ${PLAN_TIERS.join(', ')} (default free)
+      --email <email>   Owner email (found by POST /v1/tenants/lookup)
+  openapi [file]        Write the OpenAPI 3.1 document to file (default openapi.json; "-" for stdout).
+  help                  Show this help.
+
+Configuration comes from environment variables; see the README.`;
+
+function fail(message: string): never {
+  process.stderr.write(`plinth: ${message}\n`);
+  process.exit(1);
+}
+
+function baseUrl(config: Config): string {
+  if (config.PUBLIC_URL) return config.PUBLIC_URL.replace(/\/$/, '');
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  return `http://${host}:${config.PORT}`;
+}
+
+async function start(config: Config) {
+  const platform = await createPlatform(config);
+  const { kernel, app } = platform;
+  let firstKey: { tenantId: string; token: string } | undefined;
+  if ((await countTenants(kernel)) === 0) {
+    const { tenant, token } = await bootstrapTenant(kernel, { name: 'Default' });
+    firstKey = { tenantId: tenant.id, token };
+  }
+
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+    const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${info.port}`;
+    const where = config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.pgliteDir}`;
+    const lines = [``, `Plinth ${VERSION} listening on ${url} (${where})`, `Docs: ${url}/docs`];
+    if (firstKey) {
+      lines.push(
+        ``,
+        `First start: created tenant ${firstKey.tenantId} with an admin API key. It is shown only this once:`,
+        ``,
+        `    ${firstKey.token}`,
+        ``,
+        `Try it: curl -H "Authorization: Bearer ${firstKey.token}" ${url}/v1/keys`,
+      );
+    } else {
+      lines.push(
+        `Need a key? Stop the server and run \`npx plinth bootstrap\` for a new tenant and admin key,`,
+        `or set PLINTH_ADMIN_KEY and POST ${url}/v1/admin/tenants while it runs.`,
+      );
+    }
+    process.stdout.write(`${lines.join('\n')}\n\n`);
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    kernel.log.info({ signal }, 'draining in-flight requests');
+    const force = setTimeout(() => {
+      kernel.log.warn('shutdown timeout: closing remaining connections');
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    server.close(async () => {
+      await platform.close();
+      kernel.log.info('stopped');
+      process.exit(0);
+    });
+    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function bootstrap(config: Config, args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      json: { type: 'boolean', default: false },
+      name: { type: 'string', default: 'Default' },
+      slug: { type: 'string' },
+      plan: { type: 'string' },
+      email: { type: 'string' },
+    },
+  });
+  if (values.plan && !PLAN_TIERS.includes(values.plan)) fail(`unknown plan '${values.plan}' (${PLAN_TIERS.join(', ')})`);
+  // Logs go to stderr so that stdout carries only the answer.
+  const logger = pino({ level: values.json ? 'warn' : config.LOG_LEVEL }, pino.destination(2));
+  const kernel = await createKernel(config, { logger });
+  try {
+    const { tenant, token } = await bootstrapTenant(kernel, {
+      name: values.name,
+      slug: values.slug,
+      plan_tier: values.plan,
+      owner_email: values.email,
+    });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ tenant_id: tenant.id, api_key: token })}\n`);
+    } else {
+      process.stdout.write(`Created tenant ${tenant.name} (${tenant.id}, slug ${tenant.slug}).\nAdmin API key (shown once): ${token}\n`);
+    }
+  } finally {
+    await kernel.close();
+  }
+}
+
+async function main() {
+  const [command = 'help', ...args] = process.argv.slice(2);
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (command === 'openapi') {
+    const { document } = createApp(null);
+    const out = `${JSON.stringify(document(), null, 2)}\n`;
+    const file = args[0] ?? 'openapi.json';
+    if (file === '-') process.stdout.write(out);
+    else {
+      fs.writeFileSync(file, out);
+      process.stderr.write(`wrote ${file}\n`);
+    }
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (command === 'start') return start(config);
+  if (command === 'bootstrap') return bootstrap(config, args);
+  if (command === 'migrate') {
+    const kernel = await createKernel(config, { logger: pino({ level: config.LOG_LEVEL }, pino.destination(2)) });
+    await kernel.close();
+    process.stdout.write('migrations applied\n');
+    return;
+  }
+  fail(`unknown command '${command}'\n\n${HELP}`);
+}
+
+main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));

@@ -1,0 +1,78 @@
+import { eq } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
+import { AUTH_INVALIDATE_CHANNEL, type ApiKeyPrincipal, type PrincipalResolver } from '../../core/auth/principal.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import type { Kernel } from '../../core/kernel.ts';
+import { getTenant, toSnapshot } from '../tenants/index.ts';
+import { apiKeys } from './tables.ts';
+import { hashToken, looksLikeKey } from './tokens.ts';
+
+type Cached = { principal: ApiKeyPrincipal; revoked: boolean } | { missing: true };
+
+const LAST_USED_EVERY_MS = 60_000;
+
+/**
+ * Resolves `sk_`/`pk_` tokens. A request costs one SHA-256 and a cache lookup; the database is read on a
+ * miss and at most every KEY_CACHE_TTL_MS. Any change to a key or tenant publishes on the bus and every
+ * process empties its cache, so revocation takes effect on the next request. A generation counter stops
+ * a lookup that raced with an invalidation from caching what it read before the change.
+ */
+export function createKeyResolver(kernel: Kernel): { resolve: PrincipalResolver; invalidate: () => void } {
+  const ttl = kernel.config.KEY_CACHE_TTL_MS;
+  const cache = new LRUCache<string, Cached>({ max: 50_000, ttl: Math.max(ttl, 1) });
+  const lastUsedWritten = new Map<string, number>();
+  let generation = 0;
+  const invalidate = () => {
+    generation += 1;
+    cache.clear();
+  };
+  const unsubscribe = kernel.bus.subscribe(AUTH_INVALIDATE_CHANNEL, invalidate);
+  kernel.onClose(unsubscribe);
+
+  async function load(hash: string): Promise<Cached> {
+    const [row] = await kernel.db.system.select().from(apiKeys).where(eq(apiKeys.tokenHash, hash));
+    if (!row) return { missing: true };
+    const tenant = toSnapshot(await getTenant(kernel.db.system, row.tenantId));
+    return {
+      revoked: row.revokedAt !== null,
+      principal: {
+        kind: 'api_key',
+        id: row.id,
+        tenant,
+        scopes: new Set(row.scopes),
+        rateLimit: row.rateLimit,
+        ipAllowlist: row.ipAllowlist,
+        expiresAt: row.expiresAt,
+      },
+    };
+  }
+
+  function touch(keyId: string) {
+    const now = Date.now();
+    if (now - (lastUsedWritten.get(keyId) ?? 0) < LAST_USED_EVERY_MS) return;
+    lastUsedWritten.set(keyId, now);
+    // Not awaited: the request does not wait for bookkeeping.
+    kernel.db.system
+      .update(apiKeys)
+      .set({ lastUsedAt: new Date(now) })
+      .where(eq(apiKeys.id, keyId))
+      .catch((error: unknown) => kernel.log.warn({ err: error }, 'last_used_at update failed'));
+  }
+
+  const resolve: PrincipalResolver = async (token) => {
+    if (!looksLikeKey(token)) return null;
+    const hash = hashToken(token);
+    let entry = ttl > 0 ? cache.get(hash) : undefined;
+    if (!entry) {
+      const startedAt = generation;
+      entry = await load(hash);
+      if (ttl > 0 && startedAt === generation) cache.set(hash, entry);
+    }
+    if ('missing' in entry) return null;
+    if (entry.revoked) throw new ApiError('UNAUTHORIZED', 'This API key has been revoked');
+    touch(entry.principal.id);
+    return entry.principal;
+  };
+
+  return { resolve, invalidate };
+}

@@ -1,0 +1,151 @@
+import { z } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import type { AppEnv } from '../../core/http/context.ts';
+import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
+import { SERVICE, VERSION } from '../../core/version.ts';
+import type { Kernel } from '../../core/kernel.ts';
+import { landingPage } from './landing.ts';
+
+const PROBE = { kind: 'probe' } as const;
+const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+
+const landing = defineRoute(PROBE, {
+  method: 'get',
+  path: '/',
+  tags: ['Public'],
+  summary: 'Landing page',
+  description: 'Returns the HTML landing page for the API.',
+  responses: { 200: html('The landing page') },
+});
+
+const docs = defineRoute(PROBE, {
+  method: 'get',
+  path: '/docs',
+  tags: ['Public'],
+  summary: 'API documentation UI',
+  description: 'Returns the interactive HTML API documentation (Scalar) for /docs/openapi.json.',
+  responses: { 200: html('The documentation page') },
+});
+
+const spec = defineRoute(PROBE, {
+  method: 'get',
+  path: '/docs/openapi.json',
+  tags: ['Public'],
+  summary: 'OpenAPI specification',
+  description: 'Returns this OpenAPI 3.1 JSON specification, generated from the routes the server serves.',
+  responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+});
+
+const health = defineRoute(PROBE, {
+  method: 'get',
+  path: '/health',
+  tags: ['Public'],
+  summary: 'Health check',
+  description: 'Returns service status, version, deployment region, and timestamp. It does not touch dependencies; see /ready.',
+  responses: {
+    200: jsonResponse(
+      z
+        .object({
+          status: z.literal('ok'),
+          service: z.string(),
+          version: z.string(),
+          timestamp: IsoDate,
+          region: z.string(),
+          uptime: z.string().openapi({ example: '2h 5m 12s' }),
+          uptime_seconds: z.number().int(),
+        })
+        .openapi('Health'),
+      'The server is up',
+    ),
+  },
+});
+
+const CheckSchema = z.enum(['ok', 'down', 'not_configured']);
+const ready = defineRoute(PROBE, {
+  method: 'get',
+  path: '/ready',
+  tags: ['Public'],
+  summary: 'Readiness probe',
+  description: 'Lightweight probe for load balancer health checks: checks the database, and Redis when configured. 503 when one is down.',
+  responses: {
+    200: jsonResponse(
+      z
+        .object({
+          status: z.literal('ready'),
+          service: z.string(),
+          timestamp: IsoDate,
+          checks: z.object({ database: CheckSchema, redis: CheckSchema }),
+        })
+        .openapi('Ready'),
+      'Ready to serve',
+    ),
+    503: errorResponse('A dependency is down; `details.checks` says which'),
+  },
+});
+
+function formatUptime(seconds: number): string {
+  const d = Math.floor(seconds / 86_400);
+  const h = Math.floor((seconds % 86_400) / 3_600);
+  const m = Math.floor((seconds % 3_600) / 60);
+  const s = seconds % 60;
+  return [d ? `${d}d` : '', d || h ? `${h}h` : '', d || h || m ? `${m}m` : '', `${s}s`].filter(Boolean).join(' ');
+}
+
+async function check(probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<'ok' | 'down'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      }),
+    ]);
+    return 'ok';
+  } catch {
+    return 'down';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function readiness(kernel: Kernel) {
+  const [database, redis] = await Promise.all([
+    check(() => kernel.db.ping()),
+    kernel.redis ? check(() => kernel.redis!.ping()) : Promise.resolve('not_configured' as const),
+  ]);
+  return { database, redis };
+}
+
+export function systemRoutes(document: () => Record<string, unknown>) {
+  const app = createRouter();
+  app.openapi(landing, (c) => c.html(landingPage(VERSION), 200));
+  const scalar = Scalar<AppEnv>({ url: '/docs/openapi.json', pageTitle: 'Plinth API' });
+  app.openapi(docs, async (c) => (await scalar(c, async () => {})) as Response);
+  app.openapi(spec, (c) => c.json(document(), 200));
+  app.openapi(health, (c) => {
+    const kernel = c.get('kernel');
+    const uptime = Math.floor((Date.now() - kernel.startedAt.getTime()) / 1000);
+    return c.json(
+      ok(c, {
+        status: 'ok' as const,
+        service: SERVICE,
+        version: VERSION,
+        timestamp: new Date().toISOString(),
+        region: kernel.config.REGION,
+        uptime: formatUptime(uptime),
+        uptime_seconds: uptime,
+      }),
+      200,
+    );
+  });
+  app.openapi(ready, async (c) => {
+    const checks = await readiness(c.get('kernel'));
+    if (checks.database === 'down' || checks.redis === 'down') {
+      throw new ApiError('SERVICE_UNAVAILABLE', 'A dependency is down', { details: { checks } });
+    }
+    return c.json(ok(c, { status: 'ready' as const, service: SERVICE, timestamp: new Date().toISOString(), checks }), 200);
+  });
+  return app;
+}

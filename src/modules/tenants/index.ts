@@ -1,0 +1,15 @@
+export {
+  createTenant,
+  findTenant,
+  getTenant,
+  listTenants,
+  tenantDto,
+  tenantsByIds,
+  tenantsByOwnerEmail,
+  toSnapshot,
+  updateTenant,
+  type CreateTenantInput,
+  type UpdateTenantInput,
+} from './service.ts';
+export { PLANS, PLAN_TIERS, effectiveLimits } from './plans.ts';
+export type { TenantRow, TenantSettings } from './tables.ts';

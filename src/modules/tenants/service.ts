@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import { and, count, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { AUTH_INVALIDATE_CHANNEL, type TenantSnapshot } from '../../core/auth/principal.ts';
+import { runHooks, runInTenant, type Actor, type TenantContext } from '../../core/context.ts';
+import type { Db } from '../../core/db/client.ts';
+import { ApiError, notFound } from '../../core/http/errors.ts';
+import { newId } from '../../core/http/ids.ts';
+import type { Kernel } from '../../core/kernel.ts';
+import { effectiveLimits } from './plans.ts';
+import { tenants, type TenantRow, type TenantSettings } from './tables.ts';
+
+export function toSnapshot(row: TenantRow): TenantSnapshot {
+  return {
+    id: row.id,
+    slug: row.slug,
+    status: row.status,
+    planTier: row.planTier,
+    limits: effectiveLimits(row.planTier, row.planLimits),
+  };
+}
+
+export function tenantDto(row: TenantRow) {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    plan_tier: row.planTier,
+    plan_limits: effectiveLimits(row.planTier, row.planLimits),
+    plan_limit_overrides: row.planLimits,
+    status: row.status,
+    suspended_reason: row.suspendedReason,
+    owner_email: row.ownerEmail,
+    branding: row.settings.branding ?? {},
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export interface CreateTenantInput {
+  name: string;
+  slug?: string;
+  plan_tier?: string;
+  plan_limits?: Record<string, number>;
+  owner_email?: string;
+  branding?: TenantSettings['branding'];
+}
+
+function slugify(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return base || 'tenant';
+}
+
+/**
+ * Creates a tenant and, through `provision`, what it starts with (its first API key), all in one
+ * transaction: a tenant never exists half made.
+ */
+export async function createTenant<T>(
+  kernel: Kernel,
+  input: CreateTenantInput,
+  actor: Actor,
+  provision: (ctx: TenantContext) => Promise<T>,
+  requestId: string | null = null,
+): Promise<{ tenant: TenantRow; provisioned: T }> {
+  const hooks: (() => Promise<void> | void)[] = [];
+  const out = await kernel.db.system.transaction(async (tx) => {
+    let slug = input.slug;
+    if (slug) {
+      const taken = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.slug, slug));
+      if (taken.length) throw new ApiError('ALREADY_EXISTS', `The slug '${slug}' is taken`);
+    } else {
+      slug = slugify(input.name);
+      const taken = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.slug, slug));
+      if (taken.length) slug = `${slug}-${randomBytes(3).toString('hex')}`;
+    }
+    const [tenant] = await tx
+      .insert(tenants)
+      .values({
+        id: newId('tn'),
+        name: input.name,
+        slug,
+        planTier: input.plan_tier ?? 'free',
+        planLimits: input.plan_limits ?? {},
+        ownerEmail: input.owner_email?.toLowerCase() ?? null,
+        settings: input.branding ? { branding: input.branding } : {},
+      })
+      .returning();
+    const created = tenant!;
+    const provisioned = await runInTenant(
+      kernel,
+      { tenantId: created.id, actor, requestId },
+      async (ctx) => {
+        await ctx.emit({ type: 'tenant.created', resourceType: 'tenant', resourceId: created.id, data: { name: created.name, slug: created.slug, plan_tier: created.planTier } });
+        return provision(ctx);
+      },
+      { within: { tx, afterCommit: (fn) => void hooks.push(fn) } },
+    );
+    return { tenant: created, provisioned };
+  });
+  await runHooks(kernel, hooks);
+  return out;
+}
+
+export async function getTenant(db: Db, tenantId: string): Promise<TenantRow> {
+  const [row] = await db.select().from(tenants).where(eq(tenants.id, tenantId));
+  if (!row) throw notFound('Tenant');
+  return row;
+}
+
+export async function findTenant(db: Db, idOrSlug: string): Promise<TenantRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(tenants)
+    .where(idOrSlug.startsWith('tn_') ? eq(tenants.id, idOrSlug) : eq(tenants.slug, idOrSlug.toLowerCase()));
+  return row;
+}
+
+export async function listTenants(kernel: Kernel, query: { limit: number; offset: number; status?: 'active' | 'suspended' }) {
+  const where: SQL | undefined = query.status ? eq(tenants.status, query.status) : undefined;
+  const [rows, [total]] = await Promise.all([
+    kernel.db.system.select().from(tenants).where(where).orderBy(desc(tenants.id)).limit(query.limit).offset(query.offset),
+    kernel.db.system.select({ n: count() }).from(tenants).where(where),
+  ]);
+  return { tenants: rows, total: total?.n ?? 0 };
+}
+
+export interface UpdateTenantInput {
+  name?: string;
+  status?: 'active' | 'suspended';
+  suspended_reason?: string | null;
+  plan_tier?: string;
+  plan_limits?: Record<string, number>;
+  owner_email?: string | null;
+  branding?: TenantSettings['branding'];
+}
+
+/** System-level change of a tenant (admin routes). Credentials cached anywhere are dropped afterwards. */
+export async function updateTenant(kernel: Kernel, tenantId: string, input: UpdateTenantInput, actor: Actor, requestId: string | null) {
+  const row = await kernel.db.system.transaction(async (tx) => {
+    const current = await getTenant(tx, tenantId);
+    const settings: TenantSettings = input.branding === undefined ? current.settings : { ...current.settings, branding: input.branding };
+    const [updated] = await tx
+      .update(tenants)
+      .set({
+        name: input.name ?? current.name,
+        status: input.status ?? current.status,
+        suspendedReason: input.status === 'active' ? null : input.suspended_reason !== undefined ? input.suspended_reason : current.suspendedReason,
+        planTier: input.plan_tier ?? current.planTier,
+        planLimits: input.plan_limits ?? current.planLimits,
+        ownerEmail: input.owner_email !== undefined ? (input.owner_email?.toLowerCase() ?? null) : current.ownerEmail,
+        settings,
+        updatedAt: new Date(),
+      })
+      .where(eq(tenants.id, tenantId))
+      .returning();
+    const next = updated!;
+    const type =
+      current.status !== next.status ? (next.status === 'suspended' ? 'tenant.suspended' : 'tenant.reactivated') : 'tenant.updated';
+    await runInTenant(
+      kernel,
+      { tenantId, actor, requestId },
+      (ctx) => ctx.emit({ type, resourceType: 'tenant', resourceId: tenantId, data: { changes: Object.keys(input) } }),
+      { within: { tx, afterCommit: () => {} } },
+    );
+    return next;
+  });
+  await kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, tenantId);
+  return row;
+}
+
+/** Tenants whose owner email matches; modules that keep identities add their own matches. */
+export async function tenantsByOwnerEmail(kernel: Kernel, email: string): Promise<TenantRow[]> {
+  return kernel.db.system
+    .select()
+    .from(tenants)
+    .where(and(eq(tenants.ownerEmail, email.toLowerCase()), eq(tenants.status, 'active')));
+}
+
+export async function tenantsByIds(kernel: Kernel, ids: string[]): Promise<TenantRow[]> {
+  if (ids.length === 0) return [];
+  return kernel.db.system
+    .select()
+    .from(tenants)
+    .where(and(inArray(tenants.id, ids), eq(tenants.status, 'active')));
+}

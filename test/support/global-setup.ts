@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { openDatabase } from '../../src/core/db/client.ts';
+import { migrate } from '../../src/core/db/migrate.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Path of a dumped, migrated PGlite data directory (embedded runs). */
+    pgliteTemplate: string;
+    /** Name of a migrated PostgreSQL template database (runs with DATABASE_URL). */
+    pgTemplate: string;
+  }
+}
+
+/**
+ * Migrates one database per run and hands it to the test files as a template: a PGlite dump that each
+ * file loads (0.6 s instead of 4 s for a fresh PGlite plus migrations), or a PostgreSQL template
+ * database that each file copies with CREATE DATABASE ... TEMPLATE.
+ */
+export default async function setup(project: TestProject) {
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    const name = `plinth_tpl_${process.pid}_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const templateUrl = new URL(url);
+    templateUrl.pathname = `/${name}`;
+    const db = await openDatabase({ databaseUrl: templateUrl.toString(), poolMax: 2 });
+    await migrate(db);
+    await db.close();
+    project.provide('pgTemplate', name);
+    project.provide('pgliteTemplate', '');
+    return async () => {
+      const leftovers = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'plinth_t_${process.pid}_%'`);
+      for (const { datname } of leftovers.rows) await admin.query(`drop database if exists ${datname} with (force)`);
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    };
+  }
+
+  const db = await openDatabase({ pgliteDir: 'memory://' });
+  await migrate(db);
+  const dump = await db.pglite!.dumpDataDir('none');
+  await db.close();
+  const file = path.join(os.tmpdir(), `plinth-template-${process.pid}.tar`);
+  fs.writeFileSync(file, Buffer.from(await dump.arrayBuffer()));
+  project.provide('pgliteTemplate', file);
+  project.provide('pgTemplate', '');
+  return () => fs.rmSync(file, { force: true });
+}
