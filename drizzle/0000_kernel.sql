@@ -38,6 +38,24 @@ CREATE TABLE "usage_counters" (
 	CONSTRAINT "usage_counters_tenant_id_period_metric_pk" PRIMARY KEY("tenant_id","period","metric")
 );
 --> statement-breakpoint
+CREATE TABLE "mail_outbox" (
+	"id" text PRIMARY KEY NOT NULL,
+	"tenant_id" text NOT NULL,
+	"to" text NOT NULL,
+	"from" text NOT NULL,
+	"subject" text NOT NULL,
+	"text" text NOT NULL,
+	"html" text,
+	"template" text,
+	"metadata" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"status" text NOT NULL,
+	"attempts" integer DEFAULT 0 NOT NULL,
+	"error" text,
+	"provider_message_id" text,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"sent_at" timestamp with time zone
+);
+--> statement-breakpoint
 CREATE TABLE "api_keys" (
 	"id" text PRIMARY KEY NOT NULL,
 	"tenant_id" text NOT NULL,
@@ -79,5 +97,7 @@ CREATE INDEX "audit_logs_tenant_resource_idx" ON "audit_logs" USING btree ("tena
 CREATE INDEX "events_tenant_seq_idx" ON "events" USING btree ("tenant_id","seq");--> statement-breakpoint
 CREATE INDEX "events_tx_seq_idx" ON "events" USING btree ("tx_id","seq");--> statement-breakpoint
 CREATE INDEX "events_tenant_type_idx" ON "events" USING btree ("tenant_id","type","seq");--> statement-breakpoint
+CREATE INDEX "mail_outbox_tenant_created_idx" ON "mail_outbox" USING btree ("tenant_id","created_at");--> statement-breakpoint
+CREATE INDEX "mail_outbox_tenant_to_idx" ON "mail_outbox" USING btree ("tenant_id","to");--> statement-breakpoint
 CREATE INDEX "api_keys_tenant_idx" ON "api_keys" USING btree ("tenant_id","id");--> statement-breakpoint
 CREATE INDEX "tenants_owner_email_idx" ON "tenants" USING btree ("owner_email");

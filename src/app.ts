@@ -7,19 +7,21 @@ import { migrate } from './core/db/migrate.ts';
 import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
 import { notFound, onError, requestContext } from './core/http/middleware.ts';
+import { Jobs } from './core/jobs/jobs.ts';
 import type { Kernel } from './core/kernel.ts';
 import { RateLimits } from './core/limits/rate-limit.ts';
 import { RequestQuota } from './core/limits/quota.ts';
 import { memoryBus, redisBus } from './core/providers/bus.ts';
 import { memoryKeyValueStore, redisKeyValueStore } from './core/providers/kv.ts';
 import { connectRedis } from './core/providers/redis.ts';
+import { Mailer } from './core/providers/mail.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
-import { createKey, registerKeyAuth } from './modules/keys/index.ts';
+import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
-import { createTenant, listTenants, type CreateTenantInput } from './modules/tenants/index.ts';
+import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
 
 export interface KernelOptions {
   /** Use this database instead of opening one from the config (tests hand in a template copy). */
@@ -58,6 +60,11 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   quota.start();
   closers.push(() => quota.stop());
 
+  const jobs = new Jobs(db, log, config.JOBS_POLL_SECONDS);
+  closers.push(() => jobs.stop());
+  const mail = new Mailer(db, jobs, log, { smtpUrl: config.SMTP_URL, from: config.MAIL_FROM });
+  closers.push(() => mail.close());
+
   let closed: Promise<void> | undefined;
   const kernel: Kernel = {
     config,
@@ -69,6 +76,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     principals: new PrincipalResolvers(),
     rateLimits: new RateLimits(redis, config.REDIS_PREFIX),
     quota,
+    jobs,
+    mail,
     startedAt: new Date(),
     onClose: (fn) => void closers.push(fn),
     close() {
@@ -84,9 +93,19 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
       return closed;
     },
   };
-  registerKeyAuth(kernel);
   return kernel;
 }
+
+/**
+ * What modules add to a running kernel besides routes: credential resolvers, job queues, consumers.
+ * Every process that serves or works calls it once.
+ */
+export function registerModules(kernel: Kernel): void {
+  registerKeyAuth(kernel);
+}
+
+/** Every event type the platform emits; GET /events/types serves it. */
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -135,7 +154,10 @@ export function createApp(kernel: Kernel | null) {
 
 export async function createPlatform(config: Config, options: KernelOptions = {}) {
   const kernel = await createKernel(config, options);
+  registerModules(kernel);
   const { app, document } = createApp(kernel);
+  // Queues are defined by now; this process works them unless JOBS_WORKER=false (then `plinth worker` does).
+  await kernel.jobs.start({ work: config.JOBS_WORKER });
   return { kernel, app, document, close: () => kernel.close() };
 }
 

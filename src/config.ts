@@ -28,6 +28,10 @@ const ConfigSchema = z.object({
   ANON_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(120),
   KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
   USAGE_FLUSH_MS: z.coerce.number().int().positive().default(2_000),
+  SMTP_URL: z.string().optional(),
+  MAIL_FROM: z.string().default('Plinth <no-reply@localhost>'),
+  JOBS_WORKER: bool.default(true),
+  JOBS_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 });
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
-import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform } from './app.ts';
+import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform, registerModules } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
@@ -14,6 +14,8 @@ Usage: plinth <command> [options]
 Commands:
   start                 Migrate the database and serve the API on PORT (default 3000).
                         On an empty database, creates a first tenant and prints its admin key once.
+  worker                Work background jobs without serving HTTP (needs DATABASE_URL to run beside
+                        \`start\`; set JOBS_WORKER=false on the API processes to leave jobs to workers).
   migrate               Apply database migrations and exit.
   bootstrap             Create a tenant with an admin API key.
       --json            Print exactly one line: {"tenant_id": "...", "api_key": "..."}
@@ -89,6 +91,20 @@ async function start(config: Config) {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+async function worker(config: Config) {
+  const kernel = await createKernel(config);
+  registerModules(kernel);
+  await kernel.jobs.start({ work: true });
+  kernel.log.info('worker started');
+  const stop = async (signal: string) => {
+    kernel.log.info({ signal }, 'worker stopping after the jobs in hand');
+    await kernel.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
 async function bootstrap(config: Config, args: string[]) {
   const { values } = parseArgs({
     args,
@@ -146,6 +162,7 @@ async function main() {
   }
   if (command === 'start') return start(config);
   if (command === 'bootstrap') return bootstrap(config, args);
+  if (command === 'worker') return worker(config);
   if (command === 'migrate') {
     const kernel = await createKernel(config, { logger: pino({ level: config.LOG_LEVEL }, pino.destination(2)) });
     await kernel.close();

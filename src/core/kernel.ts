@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PrincipalResolvers } from './auth/principal.ts';
 import type { Database } from './db/client.ts';
+import type { Jobs } from './jobs/jobs.ts';
 import type { RateLimits } from './limits/rate-limit.ts';
 import type { RequestQuota } from './limits/quota.ts';
 import type { Bus } from './providers/bus.ts';
+import type { Mailer } from './providers/mail.ts';
 import type { KeyValueStore } from './providers/kv.ts';
 
 /**
@@ -22,6 +24,8 @@ export interface Kernel {
   readonly principals: PrincipalResolvers;
   readonly rateLimits: RateLimits;
   readonly quota: RequestQuota;
+  readonly jobs: Jobs;
+  readonly mail: Mailer;
   readonly startedAt: Date;
   /** Registers cleanup run by close(), last registered first. */
   onClose(fn: () => Promise<void> | void): void;

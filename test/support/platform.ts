@@ -74,6 +74,7 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     NODE_ENV: 'test',
     DATA_DIR: 'memory://',
     LOG_LEVEL: 'silent',
+    JOBS_POLL_SECONDS: '0.5',
     PLINTH_ADMIN_KEY: ADMIN_KEY,
     REDIS_URL: process.env.REDIS_URL,
     // Each platform its own Redis namespace, so files running side by side never share limits.
@@ -85,10 +86,10 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
   const request: TestPlatform['request'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    let body: BodyInit | undefined;
+    let body: RequestInit['body'];
     if (opts.body !== undefined) {
       if (typeof opts.body === 'string' || opts.body instanceof Uint8Array || opts.body instanceof FormData) {
-        body = opts.body as BodyInit;
+        body = opts.body as RequestInit['body'];
       } else {
         body = JSON.stringify(opts.body);
         headers['content-type'] ??= 'application/json';

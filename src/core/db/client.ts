@@ -38,6 +38,8 @@ export interface Database {
   untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
   withSession<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** Plain SQL with $n parameters on a pooled session (pg-boss runs through this); no parameters allows several statements. */
+  raw(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number }>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** The underlying PGlite instance when embedded (tests dump it as a template). */
@@ -99,6 +101,15 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
     },
     // PGlite is one session already.
     withSession: (fn) => fn(system),
+    async raw(text, values) {
+      if (!values?.length) {
+        const results = await client.exec(text);
+        const last = results.at(-1);
+        return { rows: last?.rows ?? [], rowCount: last?.affectedRows ?? 0 };
+      }
+      const result = await client.query(text, values);
+      return { rows: result.rows as any[], rowCount: result.affectedRows ?? 0 };
+    },
     async ping() {
       await client.query('select 1');
     },
@@ -141,6 +152,11 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       } finally {
         client.release();
       }
+    },
+    async raw(text, values) {
+      const result = await pool.query(text, values?.length ? values : undefined);
+      const last = Array.isArray(result) ? result.at(-1) : result;
+      return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0 };
     },
     async ping() {
       await pool.query('select 1');

@@ -5,6 +5,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgliteDatabase } from 'drizzle-orm/pglite';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { installJobSchema } from '../jobs/jobs.ts';
 import { APP_ROLE, rows, type Database, type Db } from './client.ts';
 
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../drizzle');
@@ -26,6 +27,7 @@ export async function migrate(database: Database): Promise<void> {
         await migratePg(db as unknown as NodePgDatabase, { migrationsFolder: MIGRATIONS_DIR });
       }
       await applyRowLevelSecurity(db);
+      await installJobSchema(database);
     } finally {
       await db.execute(sql`select pg_advisory_unlock(${MIGRATION_LOCK})`);
     }

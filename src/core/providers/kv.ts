@@ -8,6 +8,8 @@ export interface KeyValueStore {
   /** Sets only when absent; true when this call set it (the claim primitive for idempotency). */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   del(key: string): Promise<void>;
+  /** Reads and deletes in one step: a single-use token can be taken once. */
+  take(key: string): Promise<string | null>;
 }
 
 export function memoryKeyValueStore(max = 100_000): KeyValueStore {
@@ -27,6 +29,11 @@ export function memoryKeyValueStore(max = 100_000): KeyValueStore {
     async del(key) {
       cache.delete(key);
     },
+    async take(key) {
+      const value = cache.get(key) ?? null;
+      cache.delete(key);
+      return value;
+    },
   };
 }
 
@@ -42,5 +49,6 @@ export function redisKeyValueStore(redis: Redis, prefix: string): KeyValueStore 
     async del(key) {
       await redis.del(prefix + key);
     },
+    take: (key) => redis.getdel(prefix + key),
   };
 }

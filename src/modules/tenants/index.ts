@@ -13,3 +13,4 @@ export {
 } from './service.ts';
 export { PLANS, PLAN_TIERS, effectiveLimits } from './plans.ts';
 export type { TenantRow, TenantSettings } from './tables.ts';
+export { TENANT_EVENTS } from './events.ts';

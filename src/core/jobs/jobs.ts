@@ -1,0 +1,123 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client.ts';
+
+export const JOBS_SCHEMA = 'pgboss';
+
+export interface JobDefinition<T> {
+  handler: (data: T, job: PgBoss.Job<T>) => Promise<void>;
+  /** Attempts after the first; pg-boss retries with `retryDelay` seconds, doubling with `retryBackoff`. */
+  retryLimit?: number;
+  retryDelay?: number;
+  retryBackoff?: boolean;
+  expireInSeconds?: number;
+  /** Jobs fetched per poll by this process. */
+  batchSize?: number;
+}
+
+export interface SendOptions {
+  startAfter?: Date | number | string;
+  singletonKey?: string;
+  /** Deduplicates: a job with the same id is queued once. */
+  id?: string;
+}
+
+/**
+ * Background jobs on pg-boss, on the same database as everything else (PGlite too, through pg-boss's
+ * `db` adapter, so an embedded server needs nothing else). Modules define their queues at startup;
+ * `plinth start` works them in-process, `plinth worker` processes work them beside the API.
+ */
+export class Jobs {
+  readonly boss: PgBoss;
+  private readonly definitions = new Map<string, JobDefinition<any>>();
+  private started = false;
+  private working = false;
+
+  constructor(
+    db: Database,
+    private readonly log: Logger,
+    pollingIntervalSeconds: number,
+  ) {
+    this.boss = new PgBoss({
+      db: { executeSql: (text, values) => db.raw(text, values) },
+      schema: JOBS_SCHEMA,
+      migrate: true,
+      pollingIntervalSeconds,
+      // The one maintenance loop runs in every process; pg-boss serialises it with an advisory lock.
+      supervise: true,
+      schedule: true,
+    });
+    this.boss.on('error', (error) => this.log.error({ err: error }, 'job queue error'));
+  }
+
+  define<T>(name: string, definition: JobDefinition<T>): void {
+    if (this.definitions.has(name)) throw new Error(`job ${name} is defined twice`);
+    this.definitions.set(name, definition);
+    if (this.working) void this.workQueue(name, definition);
+  }
+
+  async start(options: { work: boolean }): Promise<void> {
+    // With no queues defined there is nothing to work; pg-boss starts on the first send or schedule.
+    if (this.definitions.size === 0 && options.work) return;
+    if (!this.started) {
+      await this.boss.start();
+      this.started = true;
+    }
+    for (const [name, definition] of this.definitions) await this.ensureQueue(name, definition);
+    if (options.work && !this.working) {
+      this.working = true;
+      for (const [name, definition] of this.definitions) await this.workQueue(name, definition);
+    }
+  }
+
+  private async ensureQueue(name: string, definition: JobDefinition<any>) {
+    await this.boss.createQueue(name, {
+      name,
+      retryLimit: definition.retryLimit ?? 3,
+      retryDelay: definition.retryDelay ?? 5,
+      retryBackoff: definition.retryBackoff ?? true,
+      expireInSeconds: definition.expireInSeconds ?? 15 * 60,
+    });
+  }
+
+  private async workQueue(name: string, definition: JobDefinition<any>) {
+    await this.ensureQueue(name, definition);
+    await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
+      for (const job of jobs) {
+        try {
+          await definition.handler(job.data, job);
+        } catch (error) {
+          this.log.warn({ err: error, job: name, job_id: job.id }, 'job failed');
+          throw error;
+        }
+      }
+    });
+  }
+
+  async send<T extends object>(name: string, data: T, options: SendOptions = {}): Promise<string | null> {
+    if (!this.definitions.has(name)) throw new Error(`job ${name} is not defined`);
+    if (!this.started) await this.start({ work: false });
+    return this.boss.send(name, data, options);
+  }
+
+  /** Runs `name` on a cron schedule (UTC); one process sends it however many run. */
+  async schedule<T extends object>(name: string, cron: string, data?: T): Promise<void> {
+    if (!this.started) await this.start({ work: false });
+    await this.ensureQueue(name, this.definitions.get(name) ?? { handler: async () => {} });
+    await this.boss.schedule(name, cron, data ?? {}, { tz: 'UTC' });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.working = false;
+    await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+  }
+}
+
+/** pg-boss's schema, installed with the migrations so that a database is complete after `migrate`. */
+export async function installJobSchema(db: Database): Promise<void> {
+  const present = await db.raw(`select 1 from information_schema.tables where table_schema = $1 and table_name = 'version'`, [JOBS_SCHEMA]);
+  if (present.rows.length) return;
+  await db.raw(PgBoss.getConstructionPlans(JOBS_SCHEMA));
+}

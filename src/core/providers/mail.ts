@@ -1,0 +1,92 @@
+import { eq } from 'drizzle-orm';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { Logger } from 'pino';
+import type { TenantContext } from '../context.ts';
+import type { Database } from '../db/client.ts';
+import { newId } from '../http/ids.ts';
+import type { Jobs } from '../jobs/jobs.ts';
+import { mailOutbox } from './tables.ts';
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  from?: string;
+  /** Which template produced it (verification, magic_link, ...), for finding it again. */
+  template?: string;
+  metadata?: Record<string, unknown>;
+}
+
+const DELIVER_JOB = 'mail.deliver';
+
+/**
+ * The mail provider. `queue` stores the message in the caller's transaction, so mail about a change
+ * exists exactly when the change does. With SMTP_URL a job delivers it after commit (nodemailer,
+ * retried with backoff); without, the outbox row is the delivered mail.
+ */
+export class Mailer {
+  private readonly transport?: Transporter;
+
+  constructor(
+    private readonly db: Database,
+    private readonly jobs: Jobs,
+    private readonly log: Logger,
+    private readonly options: { smtpUrl?: string; from: string },
+  ) {
+    if (options.smtpUrl) {
+      this.transport = nodemailer.createTransport(options.smtpUrl);
+      jobs.define<{ id: string }>(DELIVER_JOB, {
+        retryLimit: 8,
+        retryDelay: 10,
+        retryBackoff: true,
+        handler: (data) => this.deliver(data.id),
+      });
+    }
+  }
+
+  get mode(): 'outbox' | 'smtp' {
+    return this.transport ? 'smtp' : 'outbox';
+  }
+
+  async queue(ctx: TenantContext, message: MailMessage): Promise<string> {
+    const id = newId('mail');
+    await ctx.db.insert(mailOutbox).values({
+      id,
+      tenantId: ctx.tenantId,
+      to: message.to,
+      from: message.from ?? this.options.from,
+      subject: message.subject,
+      text: message.text,
+      html: message.html ?? null,
+      template: message.template ?? null,
+      metadata: message.metadata ?? {},
+      status: this.transport ? 'queued' : 'stored',
+    });
+    if (this.transport) ctx.afterCommit(async () => void (await this.jobs.send(DELIVER_JOB, { id })));
+    return id;
+  }
+
+  private async deliver(id: string): Promise<void> {
+    const [row] = await this.db.system.select().from(mailOutbox).where(eq(mailOutbox.id, id));
+    if (!row || row.status === 'sent' || !this.transport) return;
+    try {
+      const info = await this.transport.sendMail({ from: row.from, to: row.to, subject: row.subject, text: row.text, html: row.html ?? undefined });
+      await this.db.system
+        .update(mailOutbox)
+        .set({ status: 'sent', sentAt: new Date(), attempts: row.attempts + 1, providerMessageId: info.messageId ?? null, error: null })
+        .where(eq(mailOutbox.id, id));
+    } catch (error) {
+      await this.db.system
+        .update(mailOutbox)
+        .set({ status: 'failed', attempts: row.attempts + 1, error: (error as Error).message.slice(0, 500) })
+        .where(eq(mailOutbox.id, id));
+      this.log.warn({ err: error, mail_id: id }, 'mail delivery failed; will retry');
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.transport?.close();
+  }
+}
