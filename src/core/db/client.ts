@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -77,6 +78,20 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
     unlock();
     throw error;
   }
+  // PGlite is one session: a query outside an open transaction waits for it to end, so a system query
+  // made from inside tenant work would wait forever. Fail at once, with the reason, instead of hanging.
+  const inTransaction = new AsyncLocalStorage<boolean>();
+  for (const method of ['query', 'exec'] as const) {
+    const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      if (inTransaction.getStore()) {
+        return Promise.reject(new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction'));
+      }
+      return original(...args);
+    };
+  }
+  const transaction = <T>(fn: (tx: Db) => Promise<T>) =>
+    system.transaction((tx) => inTransaction.run(true, () => fn(tx as unknown as Db)));
   const system = drizzlePglite(client) as unknown as Db;
   return {
     kind: 'pglite',
@@ -88,15 +103,15 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
         await within.execute(enterTenant(tenantId));
         return fn(within);
       }
-      return system.transaction(async (tx) => {
+      return transaction(async (tx) => {
         await tx.execute(enterTenant(tenantId));
-        return fn(tx as unknown as Db);
+        return fn(tx);
       });
     },
     untenanted(fn) {
-      return system.transaction(async (tx) => {
+      return transaction(async (tx) => {
         await tx.execute(enterNoTenant);
-        return fn(tx as unknown as Db);
+        return fn(tx);
       });
     },
     // PGlite is one session already.

@@ -1,0 +1,114 @@
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeys } from '../../modules/keys/tables.ts';
+import { events } from '../events/tables.ts';
+import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+
+let t: TestPlatform;
+let tenant: { tenantId: string; token: string };
+
+beforeAll(async () => {
+  t = await testPlatform();
+  tenant = await t.newTenant();
+});
+afterAll(() => t?.close());
+
+const keysLabelled = async (tenantId: string, label: string) =>
+  t.db.system.select().from(apiKeys).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.label, label)));
+
+describe('Idempotency-Key', () => {
+  it('replays the stored status and body with Idempotent-Replayed: true', async () => {
+    const body = { label: 'idem-replay', scopes: ['read'] };
+    const headers = { 'idempotency-key': 'replay-1' };
+    const first = await t.request('POST', '/v1/keys', { token: tenant.token, body, headers });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const second = await t.request('POST', '/v1/keys', { token: tenant.token, body, headers });
+    expect(second.status).toBe(201);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.body).toEqual(first.body);
+    expect(await keysLabelled(tenant.tenantId, 'idem-replay')).toHaveLength(1);
+  });
+
+  it('answers 422 when the key comes back with a different body or endpoint', async () => {
+    const headers = { 'idempotency-key': 'reuse-1' };
+    await t.request('POST', '/v1/keys', { token: tenant.token, body: { label: 'idem-a', scopes: ['read'] }, headers });
+    const other = await t.request('POST', '/v1/keys', { token: tenant.token, body: { label: 'idem-b', scopes: ['read'] }, headers });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await keysLabelled(tenant.tenantId, 'idem-b')).toHaveLength(0);
+  });
+
+  it('runs the side effect once for 50 concurrent requests with one key', async () => {
+    const body = { label: 'idem-concurrent', scopes: ['read'] };
+    const headers = { 'idempotency-key': 'concurrent-1' };
+    const results = await Promise.all(Array.from({ length: 50 }, () => t.request('POST', '/v1/keys', { token: tenant.token, body, headers })));
+    const created = await keysLabelled(tenant.tenantId, 'idem-concurrent');
+    expect(created).toHaveLength(1);
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    for (const r of results) {
+      if (r.status === 201) expect(r.body.data.key.id).toBe(created[0]!.id);
+      else expect(r.body.error.code).toBe('IDEMPOTENCY_IN_PROGRESS');
+    }
+    const emitted = await t.db.system
+      .select()
+      .from(events)
+      .where(and(eq(events.tenantId, tenant.tenantId), eq(events.resourceId, created[0]!.id)));
+    expect(emitted).toHaveLength(1);
+  });
+
+  it('is scoped to the tenant: another tenant using the same key gets its own result', async () => {
+    const other = await t.newTenant();
+    const headers = { 'idempotency-key': 'shared-name' };
+    const mine = await t.request('POST', '/v1/keys', { token: tenant.token, body: { label: 'idem-scope', scopes: ['read'] }, headers });
+    const theirs = await t.request('POST', '/v1/keys', { token: other.token, body: { label: 'idem-scope', scopes: ['read'] }, headers });
+    expect(theirs.status).toBe(201);
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    expect(theirs.body.data.key.id).not.toBe(mine.body.data.key.id);
+  });
+
+  it('does not store a failed request: a corrected retry with the same key runs', async () => {
+    const headers = { 'idempotency-key': 'after-error' };
+    const bad = await t.request('POST', '/v1/keys/key_missing/rotate', { token: tenant.token, body: {}, headers });
+    expect(bad.status).toBe(404);
+    const again = await t.request('POST', '/v1/keys/key_missing/rotate', { token: tenant.token, body: {}, headers });
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('refuses an empty or oversized key', async () => {
+    const long = await t.request('POST', '/v1/keys', {
+      token: tenant.token,
+      body: { label: 'x', scopes: ['read'] },
+      headers: { 'idempotency-key': 'k'.repeat(256) },
+    });
+    expect(long.status).toBe(400);
+  });
+});
+
+describe('body size limit', () => {
+  it('answers 413 for a body over BODY_LIMIT_BYTES and stores nothing', async () => {
+    const huge = JSON.stringify({ label: 'huge', scopes: ['read'], padding: 'x'.repeat(1024 * 1024) });
+    const res = await t.request('POST', '/v1/keys', { token: tenant.token, body: huge, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await keysLabelled(tenant.tenantId, 'huge')).toHaveLength(0);
+  });
+});
+
+describe('anonymous rate limit', () => {
+  it('limits public routes per IP', async () => {
+    const limited = await testPlatform({ ANON_RATE_LIMIT_PER_MINUTE: '2' });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await limited.request('POST', '/v1/tenants/lookup', { body: { email: 'a@b.test' }, ip: '203.0.113.9' })).status);
+      expect(statuses).toEqual([200, 200, 429]);
+      // Another address has its own budget; health probes are never limited.
+      expect((await limited.request('POST', '/v1/tenants/lookup', { body: { email: 'a@b.test' }, ip: '203.0.113.10' })).status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await limited.request('GET', '/health', { ip: '203.0.113.9' })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
