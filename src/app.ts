@@ -44,8 +44,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   let kv = memoryKeyValueStore();
   let bus = memoryBus();
   if (config.REDIS_URL) {
-    redis = connectRedis(config.REDIS_URL);
-    const subscriber = connectRedis(config.REDIS_URL);
+    redis = connectRedis(config.REDIS_URL, log);
+    const subscriber = connectRedis(config.REDIS_URL, log);
     const r = redis;
     closers.push(async () => {
       await Promise.allSettled([r.quit(), subscriber.quit()]);

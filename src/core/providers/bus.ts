@@ -35,6 +35,11 @@ export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): B
   subscriber.on('message', (channel: string, message: string) => {
     local.emit(channel.slice(prefix.length), message);
   });
+  // A subscribe sent while Redis is down fails; every (re)connection subscribes to all channels again.
+  const subscribeAll = () => {
+    if (counts.size) subscriber.subscribe(...[...counts.keys()].map((c) => prefix + c)).catch(() => {});
+  };
+  subscriber.on('ready', subscribeAll);
   return {
     async publish(channel, message) {
       await publisher.publish(prefix + channel, message);
@@ -43,14 +48,14 @@ export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): B
       local.on(channel, handler);
       const n = (counts.get(channel) ?? 0) + 1;
       counts.set(channel, n);
-      if (n === 1) void subscriber.subscribe(prefix + channel);
+      if (n === 1) subscriber.subscribe(prefix + channel).catch(() => {});
       return () => {
         local.off(channel, handler);
         const left = (counts.get(channel) ?? 1) - 1;
         counts.set(channel, left);
         if (left === 0) {
           counts.delete(channel);
-          void subscriber.unsubscribe(prefix + channel);
+          subscriber.unsubscribe(prefix + channel).catch(() => {});
         }
       };
     },
