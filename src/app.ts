@@ -79,6 +79,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     jobs,
     mail,
     startedAt: new Date(),
+    draining: false,
     onClose: (fn) => void closers.push(fn),
     close() {
       closed ??= (async () => {

@@ -32,6 +32,7 @@ const ConfigSchema = z.object({
   MAIL_FROM: z.string().default('Plinth <no-reply@localhost>'),
   JOBS_WORKER: bool.default(true),
   JOBS_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 });
 

@@ -74,18 +74,22 @@ async function start(config: Config) {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    kernel.log.info({ signal }, 'draining in-flight requests');
-    const force = setTimeout(() => {
-      kernel.log.warn('shutdown timeout: closing remaining connections');
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    }, config.SHUTDOWN_TIMEOUT_MS);
-    force.unref();
-    server.close(async () => {
-      await platform.close();
-      kernel.log.info('stopped');
-      process.exit(0);
-    });
-    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    // Not ready any more, so a load balancer stops sending; then stop accepting and finish what is in hand.
+    kernel.draining = true;
+    kernel.log.info({ signal, delay_ms: config.SHUTDOWN_DELAY_MS }, 'draining in-flight requests');
+    setTimeout(() => {
+      const force = setTimeout(() => {
+        kernel.log.warn('shutdown timeout: closing remaining connections');
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      force.unref();
+      server.close(async () => {
+        await platform.close();
+        kernel.log.info('stopped');
+        process.exit(0);
+      });
+      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    }, config.SHUTDOWN_DELAY_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -27,6 +27,8 @@ export interface Kernel {
   readonly jobs: Jobs;
   readonly mail: Mailer;
   readonly startedAt: Date;
+  /** Set on SIGTERM: /ready answers 503 and responses close their connections. */
+  draining: boolean;
   /** Registers cleanup run by close(), last registered first. */
   onClose(fn: () => Promise<void> | void): void;
   close(): Promise<void>;

@@ -19,6 +19,8 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
     const started = performance.now();
     await next();
     c.res.headers.set('Request-Id', requestId);
+    // While draining, keep-alive connections close after their response instead of racing the shutdown.
+    if (kernel.draining) c.res.headers.set('Connection', 'close');
     const status = c.res.status;
     const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
     if (status >= 500) log.error(fields, 'request failed');

@@ -81,7 +81,7 @@ const ready = defineRoute(PROBE, {
         .openapi('Ready'),
       'Ready to serve',
     ),
-    503: errorResponse('A dependency is down; `details.checks` says which'),
+    503: errorResponse('A dependency is down (`details.checks` says which) or the server is shutting down'),
   },
 });
 
@@ -141,7 +141,9 @@ export function systemRoutes(document: () => Record<string, unknown>) {
     );
   });
   app.openapi(ready, async (c) => {
-    const checks = await readiness(c.get('kernel'));
+    const kernel = c.get('kernel');
+    if (kernel.draining) throw new ApiError('SERVICE_UNAVAILABLE', 'Shutting down', { details: { draining: true } });
+    const checks = await readiness(kernel);
     if (checks.database === 'down' || checks.redis === 'down') {
       throw new ApiError('SERVICE_UNAVAILABLE', 'A dependency is down', { details: { checks } });
     }

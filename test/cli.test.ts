@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/plinth.mjs');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** The CLI as a user runs it: the embedded database, whatever the suite's own DATABASE_URL is. */
+function cliEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts `plinth start` and resolves once it prints where it listens. */
+function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; stdout: () => string; exited: Promise<number | null> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: '0', HOST: '127.0.0.1' } });
+    children.push(child);
+    let stdout = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      const match = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (match && /Docs:/.test(stdout)) resolve({ child, url: match[1]!, stdout: () => stdout, exited });
+    });
+    child.stderr!.on('data', (d) => process.stderr.write(d));
+    exited.then((code) => reject(new Error(`plinth start exited with ${code}: ${stdout}`)));
+  });
+}
+
+describe('plinth CLI', () => {
+  it('start on an empty database creates a first tenant and prints a key that lists keys', async () => {
+    const dir = tempDir();
+    const { child, url, stdout, exited } = await start(cliEnv(dir));
+    const key = /\n\s+(sk_[A-Za-z0-9_-]{32})\n/.exec(stdout())?.[1];
+    expect(key, stdout()).toBeDefined();
+    const res = await fetch(`${url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { scopes: string[] }[] };
+    expect(body.data[0]!.scopes).toEqual(['*']);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+
+    // The second start finds its tenant and does not print a key again.
+    const again = await start(cliEnv(dir));
+    expect(again.stdout()).not.toMatch(/sk_[A-Za-z0-9_-]{32}/);
+    expect(again.stdout()).toContain('plinth bootstrap');
+    const still = await fetch(`${again.url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } });
+    expect(still.status).toBe(200);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  });
+
+  it('bootstrap --json prints exactly one JSON line with a working key, and refuses while a server holds the database', async () => {
+    const dir = tempDir();
+    const out = await run(['bootstrap', '--json', '--name', 'Acme', '--plan', 'pro'], cliEnv(dir));
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    const parsed = JSON.parse(lines[0]!) as { tenant_id: string; api_key: string };
+    expect(Object.keys(parsed)).toEqual(['tenant_id', 'api_key']);
+    expect(parsed.tenant_id).toMatch(/^tn_/);
+
+    const server = await start(cliEnv(dir));
+    const usage = await fetch(`${server.url}/v1/usage`, { headers: { authorization: `Bearer ${parsed.api_key}` } });
+    expect(((await usage.json()) as { data: { plan_tier: string } }).data.plan_tier).toBe('pro');
+
+    const locked = await run(['bootstrap', '--json'], cliEnv(dir));
+    expect(locked.code).toBe(1);
+    expect(locked.stdout).toBe('');
+    expect(locked.stderr).toMatch(/in use by process/);
+
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('drains on SIGTERM: requests sent before it all get whole answers, then the process exits 0', async () => {
+    const dir = tempDir();
+    // The delay is what a load balancer needs to notice /ready going 503; here it lets the listen
+    // backlog be accepted, so that no request sent before SIGTERM is dropped.
+    const server = await start(cliEnv(dir, { SHUTDOWN_DELAY_MS: '1000' }));
+    const key = /\n\s+(sk_[A-Za-z0-9_-]{32})\n/.exec(server.stdout())![1]!;
+    const call = (p: string) =>
+      fetch(`${server.url}${p}`, { headers: { authorization: `Bearer ${key}` } }).then(
+        async (r) => ({ status: r.status, body: await r.text() }),
+        (e: Error & { cause?: { code?: string } }) => ({ status: 0, body: e.cause?.code ?? e.message }),
+      );
+    const requests = Array.from({ length: 40 }, () => call('/v1/keys'));
+    await new Promise((r) => setTimeout(r, 5));
+    server.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    const ready = await call('/ready');
+    const results = await Promise.all(requests);
+    expect(await server.exited).toBe(0);
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
+    for (const r of results) expect(JSON.parse(r.body).success).toBe(true);
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body).error.details).toEqual({ draining: true });
+  });
+
+  it('openapi writes the document, migrate applies migrations, help lists the commands', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'spec.json');
+    const out = await run(['openapi', file], cliEnv(dir));
+    expect(out.code).toBe(0);
+    const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as { openapi: string; paths: Record<string, unknown> };
+    expect(spec.openapi).toBe('3.1.0');
+    expect(spec.paths['/v1/keys']).toBeDefined();
+    const migrated = await run(['migrate'], cliEnv(dir));
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const help = await run(['help'], cliEnv(dir));
+    for (const command of ['start', 'worker', 'migrate', 'bootstrap', 'openapi']) expect(help.stdout).toContain(command);
+    const unknown = await run(['frobnicate'], cliEnv(dir));
+    expect(unknown.code).toBe(1);
+  });
+});
