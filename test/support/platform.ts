@@ -26,6 +26,10 @@ export interface RequestOptions {
 
 export interface TestPlatform extends Platform {
   db: Database;
+  /** The PostgreSQL URL of this platform's private database (undefined on PGlite). */
+  databaseUrl?: string;
+  /** Environment this platform was configured with (a second process of the same deployment reuses it). */
+  env: Record<string, string | undefined>;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<TestResponse<T>>;
   /** A new tenant through the admin API; `token` is its admin key (scope `*`). */
   newTenant(input?: Record<string, unknown>): Promise<{ tenantId: string; token: string; keyId: string }>;
@@ -34,7 +38,7 @@ export interface TestPlatform extends Platform {
 }
 
 /** A copy of the migrated template database, private to the calling test file. */
-async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
+async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void>; url?: string }> {
   const pgTemplate = inject('pgTemplate');
   const base = process.env.DATABASE_URL;
   if (pgTemplate && base) {
@@ -56,6 +60,7 @@ async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void
     const db = await openDatabase({ databaseUrl: url.toString(), poolMax: 5 });
     return {
       db,
+      url: url.toString(),
       drop: async () => {
         await db.close();
         await admin.query(`drop database if exists ${name} with (force)`);
@@ -69,8 +74,8 @@ async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void
 }
 
 export async function testPlatform(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestPlatform> {
-  const { db, drop } = await freshDatabase();
-  const config = loadConfig({
+  const { db, drop, url } = await freshDatabase();
+  const configEnv: Record<string, string | undefined> = {
     NODE_ENV: 'test',
     DATA_DIR: 'memory://',
     LOG_LEVEL: 'silent',
@@ -80,7 +85,8 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     // Each platform its own Redis namespace, so files running side by side never share limits.
     REDIS_PREFIX: `plinth-test:${randomBytes(6).toString('hex')}:`,
     ...env,
-  });
+  };
+  const config = loadConfig(configEnv);
   const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }) });
 
   const request: TestPlatform['request'] = async (method, path, opts = {}) => {
@@ -122,6 +128,8 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
   return {
     ...platform,
     db,
+    databaseUrl: url,
+    env: configEnv,
     request,
     newTenant,
     newKey,

@@ -143,14 +143,20 @@ function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
 /** The middleware a route runs before its handler, in order. */
 export function guards(access: Access, options: GuardOptions = {}): MiddlewareHandler<AppEnv>[] {
   const chain: MiddlewareHandler<AppEnv>[] = [];
+  const limiters = new Map<number, MiddlewareHandler>();
   chain.push(async (c, next) => {
     const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
-    return bodyLimit({
-      maxSize,
-      onError: () => {
-        throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
-      },
-    })(c, next);
+    let limiter = limiters.get(maxSize);
+    if (!limiter) {
+      limiter = bodyLimit({
+        maxSize,
+        onError: () => {
+          throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
+        },
+      });
+      limiters.set(maxSize, limiter);
+    }
+    return limiter(c, next);
   });
   chain.push(authenticate(access, options), limits(access));
   if (access.kind === 'tenant' && access.scope) chain.push(requireScope(access.scope));

@@ -17,9 +17,11 @@ export function clientIp(c: Context, trustProxy: boolean): string | undefined {
   }
 }
 
+const PLAIN_IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
 function normalizeIp(address: string): string {
-  const parsed = ipaddr.process(address); // folds IPv4-mapped IPv6 into IPv4
-  return parsed.toString();
+  if (PLAIN_IPV4.test(address)) return address; // the common case needs no parsing
+  return ipaddr.process(address).toString(); // folds IPv4-mapped IPv6 into IPv4
 }
 
 export function isValidCidr(value: string): boolean {

@@ -96,3 +96,13 @@ export class PrincipalResolvers {
     for (const invalidate of this.invalidators) invalidate();
   }
 }
+
+/**
+ * After a credential or tenant changed: this process forgets cached principals at once (its next
+ * request must see the change), and the others hear it over the bus (milliseconds with Redis; at
+ * worst KEY_CACHE_TTL_MS later if a message is lost).
+ */
+export async function invalidatePrincipals(kernel: { principals: PrincipalResolvers; bus: { publish(c: string, m: string): Promise<void> } }, scope: string): Promise<void> {
+  kernel.principals.invalidateAll();
+  await kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, scope);
+}

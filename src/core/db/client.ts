@@ -4,6 +4,8 @@ import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres/session';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { lockDataDir } from './lock.ts';
 
@@ -136,10 +138,68 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
 }
 
 async function openPostgres(url: string, poolMax: number): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: poolMax, idleTimeoutMillis: 30_000 });
+  // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own.
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), idleTimeoutMillis: 30_000 });
+  // Request work has its own pool whose sessions *start* as APP_ROLE: whatever goes wrong in a
+  // transaction's setup, a query there runs as a role that owns nothing and, with no tenant set, sees
+  // no rows. That is what makes it safe to pipeline BEGIN, the tenant and the first query in one round
+  // trip instead of three (node-postgres `pipeline`), the same trick PostgREST uses.
+  const tenantPool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    idleTimeoutMillis: 30_000,
+    options: `-c role=${APP_ROLE}`,
+    pipeline: true,
+  } as pg.PoolConfig);
   // An idle client's error (server restart) must not crash the process; the pool replaces the client.
   pool.on('error', () => {});
+  tenantPool.on('error', () => {});
   const system = drizzlePg(pool) as unknown as Db;
+  const dialect = new PgDialect();
+  // A drizzle transaction object per pooled client, so that ctx.db.transaction() is a savepoint.
+  const transactions = new WeakMap<pg.PoolClient, Db>();
+  const txFor = (client: pg.PoolClient): Db => {
+    let tx = transactions.get(client);
+    if (!tx) {
+      const session = new NodePgSession(client, dialect, undefined, {});
+      tx = new NodePgTransaction(dialect, session, undefined) as unknown as Db;
+      transactions.set(client, tx);
+    }
+    return tx;
+  };
+
+  async function pipelined<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
+    const client = await tenantPool.connect();
+    let broken: unknown;
+    try {
+      // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
+      // awaited: it goes out with the first query of `fn`, and its error surfaces below.
+      // Corked until the event loop turns, so that it and the first query leave in one write: each
+      // write is a system call, and on a busy VM those dominate a short request.
+      const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+      stream.cork();
+      const begin = client.query(`begin; select set_config('app.tenant_id', '${tenantId}', true)`);
+      setImmediate(() => stream.uncork());
+      begin.catch(() => {});
+      let result: T;
+      try {
+        result = await fn(txFor(client));
+        await begin;
+      } catch (error) {
+        await client.query('rollback').catch((e: unknown) => (broken = e));
+        throw error;
+      }
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      broken ??= (error as { code?: string }).code === undefined ? error : undefined;
+      throw error;
+    } finally {
+      // A client whose state we cannot vouch for is destroyed rather than reused.
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
   return {
     kind: 'postgres',
     system,
@@ -149,10 +209,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
         await within.execute(enterTenant(tenantId));
         return fn(within);
       }
-      return system.transaction(async (tx) => {
-        await tx.execute(enterTenant(tenantId));
-        return fn(tx as unknown as Db);
-      });
+      return pipelined(tenantId, fn);
     },
     untenanted(fn) {
       return system.transaction(async (tx) => {
@@ -177,7 +234,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       await pool.query('select 1');
     },
     async close() {
-      if (!pool.ended) await pool.end();
+      await Promise.all([pool.ended ? undefined : pool.end(), tenantPool.ended ? undefined : tenantPool.end()]);
     },
   };
 }

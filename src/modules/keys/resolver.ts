@@ -12,7 +12,7 @@ type Cached = { principal: ApiKeyPrincipal; revoked: boolean } | { missing: true
 const LAST_USED_EVERY_MS = 60_000;
 
 /**
- * Resolves `sk_`/`pk_` tokens. A request costs one SHA-256 and a cache lookup; the database is read on a
+ * Resolves `sk_`/`pk_` tokens. A request costs a cache lookup; the database is read (by SHA-256) on a
  * miss and at most every KEY_CACHE_TTL_MS. Any change to a key or tenant publishes on the bus and every
  * process empties its cache, so revocation takes effect on the next request. A generation counter stops
  * a lookup that raced with an invalidation from caching what it read before the change.
@@ -61,12 +61,13 @@ export function createKeyResolver(kernel: Kernel): { resolve: PrincipalResolver;
 
   const resolve: PrincipalResolver = async (token) => {
     if (!looksLikeKey(token)) return null;
-    const hash = hashToken(token);
-    let entry = ttl > 0 ? cache.get(hash) : undefined;
+    // Cached by the token itself (it is in this process's memory for the request anyway), so that a
+    // hit costs no hash; the database only ever sees and stores the hash.
+    let entry = ttl > 0 ? cache.get(token) : undefined;
     if (!entry) {
       const startedAt = generation;
-      entry = await load(hash);
-      if (ttl > 0 && startedAt === generation) cache.set(hash, entry);
+      entry = await load(hashToken(token));
+      if (ttl > 0 && startedAt === generation) cache.set(token, entry);
     }
     if ('missing' in entry) return null;
     if (entry.revoked) throw new ApiError('UNAUTHORIZED', 'This API key has been revoked');

@@ -1,5 +1,5 @@
 import { and, desc, eq, isNotNull, isNull, lte, or, gt, type SQL } from 'drizzle-orm';
-import { AUTH_INVALIDATE_CHANNEL, type Scope } from '../../core/auth/principal.ts';
+import { invalidatePrincipals, type Scope } from '../../core/auth/principal.ts';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -46,7 +46,7 @@ export interface CreateKeyInput {
 const dedupe = <T>(values: T[]) => [...new Set(values)];
 
 function invalidateCaches(ctx: TenantContext) {
-  ctx.afterCommit(() => ctx.kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, ctx.tenantId));
+  ctx.afterCommit(() => invalidatePrincipals(ctx.kernel, ctx.tenantId));
 }
 
 async function insertKey(ctx: TenantContext, input: CreateKeyInput & { rotated_from?: string }) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { and, count, desc, eq, inArray, type SQL } from 'drizzle-orm';
-import { AUTH_INVALIDATE_CHANNEL, type TenantSnapshot } from '../../core/auth/principal.ts';
+import { invalidatePrincipals, type TenantSnapshot } from '../../core/auth/principal.ts';
 import { runHooks, runInTenant, type Actor, type TenantContext } from '../../core/context.ts';
 import type { Db } from '../../core/db/client.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
@@ -169,7 +169,7 @@ export async function updateTenant(kernel: Kernel, tenantId: string, input: Upda
     );
     return next;
   });
-  await kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, tenantId);
+  await invalidatePrincipals(kernel, tenantId);
   return row;
 }
 

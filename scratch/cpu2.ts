@@ -1,0 +1,16 @@
+import { bootstrapTenant, createPlatform } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { Session } from 'node:inspector/promises';
+import fs from 'node:fs';
+const config = loadConfig({ ...process.env, DATA_DIR: 'memory://', LOG_LEVEL: 'silent' });
+const p = await createPlatform(config);
+const { token } = await bootstrapTenant(p.kernel, { name: 'cpu' + Date.now(), plan_tier: 'enterprise', plan_limits: { rate_limit_per_minute: 1e9, requests_per_month: 1e9 } });
+const env = { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 1 } } };
+const fn = () => p.app.request('/v1/keys', { headers: { authorization: `Bearer ${token}` } }, env).then((r) => r.text());
+for (let i = 0; i < 500; i++) await fn();
+const s = new Session(); s.connect(); await s.post('Profiler.enable'); await s.post('Profiler.start');
+await Promise.all(Array.from({ length: 10 }, async () => { for (let i = 0; i < 400; i++) await fn(); }));
+const { profile } = await s.post('Profiler.stop');
+fs.mkdirSync('/tmp/prof', { recursive: true }); fs.rmSync('/tmp/prof', { recursive: true }); fs.mkdirSync('/tmp/prof');
+fs.writeFileSync('/tmp/prof/p.cpuprofile', JSON.stringify(profile));
+await p.close();
