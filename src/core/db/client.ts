@@ -170,12 +170,13 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
 
   async function pipelined<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await tenantPool.connect();
-    let broken: unknown;
+    // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
+    let broken: Error | undefined;
     try {
       // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
-      // awaited: it goes out with the first query of `fn`, and its error surfaces below.
-      // Corked until the event loop turns, so that it and the first query leave in one write: each
-      // write is a system call, and on a busy VM those dominate a short request.
+      // awaited: it goes out with the first query of `fn`, and its error surfaces below. Corked until
+      // the event loop turns, so that it and that query leave in one write: each write is a system
+      // call, and on a busy VM those dominate a short request.
       const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
       stream.cork();
       const begin = client.query(`begin; select set_config('app.tenant_id', '${tenantId}', true)`);
@@ -186,17 +187,13 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
         result = await fn(txFor(client));
         await begin;
       } catch (error) {
-        await client.query('rollback').catch((e: unknown) => (broken = e));
+        await client.query('rollback').catch((e: Error) => (broken = e));
         throw error;
       }
       await client.query('commit');
       return result;
-    } catch (error) {
-      broken ??= (error as { code?: string }).code === undefined ? error : undefined;
-      throw error;
     } finally {
-      // A client whose state we cannot vouch for is destroyed rather than reused.
-      client.release(broken instanceof Error ? broken : undefined);
+      client.release(broken);
     }
   }
 
