@@ -36,6 +36,9 @@ const ConfigSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 });
 
+/** Every variable Plinth reads; the README documents each (a test holds them together). */
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape);
+
 export type Config = z.infer<typeof ConfigSchema> & {
   /** Directory of the embedded PGlite database; unused with DATABASE_URL. */
   pgliteDir: string;
