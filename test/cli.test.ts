@@ -56,7 +56,9 @@ function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: stri
   });
 }
 
-describe('plinth CLI', () => {
+// Each test starts real processes on a fresh embedded database (initdb, migrations): seconds on an idle
+// machine, minutes on a loaded one, hence the generous timeout.
+describe('plinth CLI', { timeout: 240_000 }, () => {
   it('start on an empty database creates a first tenant and prints a key that lists keys', async () => {
     const dir = tempDir();
     const { child, url, stdout, exited } = await start(cliEnv(dir));

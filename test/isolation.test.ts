@@ -77,6 +77,14 @@ describe(`row-level security (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlit
     expect((updated as { rowCount?: number; affectedRows?: number }).rowCount ?? (updated as { affectedRows?: number }).affectedRows ?? 0).toBe(0);
   });
 
+  it('refuses writes in a read-only (GET) transaction, on either database', async () => {
+    await expect(
+      t.db.tenant(a.tenantId, (tx) => tx.execute(sql`update api_keys set label = 'changed in a GET'`), { readOnly: true }),
+    ).rejects.toThrow();
+    const reads = await t.db.tenant(a.tenantId, (tx) => tx.select().from(apiKeys), { readOnly: true });
+    expect(reads.length).toBeGreaterThan(0);
+  });
+
   it('cannot be escaped by resetting the role: the app role owns nothing and may not change the tenants table', async () => {
     await expect(t.db.tenant(a.tenantId, (tx) => tx.execute(sql`update tenants set name = 'x'`))).rejects.toThrow();
     await expect(t.db.tenant(a.tenantId, (tx) => tx.execute(sql`alter table api_keys disable row level security`))).rejects.toThrow();

@@ -59,6 +59,8 @@ export interface RunOptions {
    * after-commit hooks, handed to `afterCommit`, once it has committed.
    */
   within?: { tx: Db; afterCommit: (fn: () => Promise<void> | void) => void };
+  /** Refuse writes (GET requests); on PostgreSQL the COMMIT then costs no round trip of its own. */
+  readOnly?: boolean;
 }
 
 export async function runInTenant<T>(
@@ -114,7 +116,7 @@ export async function runInTenant<T>(
     const value = await fn(ctx);
     if (options.mutation && !audited) await audit(options.mutation);
     return value;
-  }, options.within?.tx);
+  }, { within: options.within?.tx, readOnly: options.readOnly });
   await runHooks(kernel, committed);
   return result;
 }

@@ -34,9 +34,10 @@ export interface Database {
   /**
    * Runs `fn` in a transaction as APP_ROLE with the tenant set by SET LOCAL: RLS sees only that tenant's
    * rows. With `within`, it switches that open transaction instead (a system transaction that has just
-   * created the tenant row); the switch lasts until that transaction ends.
+   * created the tenant row); the switch lasts until that transaction ends. `readOnly` transactions
+   * (GET requests) refuse writes.
    */
-  tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, within?: Db): Promise<T>;
+  tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, options?: TenantTxOptions): Promise<T>;
   /** A transaction as APP_ROLE with no tenant set (it sees no tenant rows); used by isolation tests. */
   untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
@@ -47,6 +48,11 @@ export interface Database {
   close(): Promise<void>;
   /** The underlying PGlite instance when embedded (tests dump it as a template). */
   readonly pglite?: PGlite;
+}
+
+export interface TenantTxOptions {
+  within?: Db;
+  readOnly?: boolean;
 }
 
 export interface OpenDatabaseOptions {
@@ -92,23 +98,23 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
       return original(...args);
     };
   }
-  const transaction = <T>(fn: (tx: Db) => Promise<T>) =>
-    system.transaction((tx) => inTransaction.run(true, () => fn(tx as unknown as Db)));
+  const transaction = <T>(fn: (tx: Db) => Promise<T>, readOnly = false) =>
+    system.transaction((tx) => inTransaction.run(true, () => fn(tx as unknown as Db)), readOnly ? { accessMode: 'read only' } : undefined);
   const system = drizzlePglite(client) as unknown as Db;
   return {
     kind: 'pglite',
     system,
     pglite: client,
-    async tenant(tenantId, fn, within) {
+    async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);
-      if (within) {
-        await within.execute(enterTenant(tenantId));
-        return fn(within);
+      if (options.within) {
+        await options.within.execute(enterTenant(tenantId));
+        return fn(options.within);
       }
       return transaction(async (tx) => {
         await tx.execute(enterTenant(tenantId));
         return fn(tx);
-      });
+      }, options.readOnly);
     },
     untenanted(fn) {
       return transaction(async (tx) => {
@@ -168,7 +174,18 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     return tx;
   };
 
-  async function pipelined<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
+  // A read-only transaction's COMMIT has nothing to make durable, so it need not cost a write of its
+  // own: it waits on the session and leaves with the next transaction's BEGIN (a busy pool reuses the
+  // session within microseconds), or after COMMIT_DELAY_MS alone. The session is checked out of the
+  // pool meanwhile, so a deferred COMMIT always precedes anything else on it.
+  const pendingCommit = new WeakSet<pg.PoolClient>();
+  const COMMIT_DELAY_MS = 5;
+  const flush = (client: pg.PoolClient) => {
+    if (!pendingCommit.delete(client)) return;
+    client.query('commit').catch(() => {});
+  };
+
+  async function pipelined<T>(tenantId: string, fn: (tx: Db) => Promise<T>, readOnly: boolean): Promise<T> {
     const client = await tenantPool.connect();
     // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
     let broken: Error | undefined;
@@ -179,7 +196,8 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       // call, and on a busy VM those dominate a short request.
       const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
       stream.cork();
-      const begin = client.query(`begin; select set_config('app.tenant_id', '${tenantId}', true)`);
+      const previous = pendingCommit.delete(client) ? 'commit; ' : '';
+      const begin = client.query(`${previous}begin${readOnly ? ' read only' : ''}; select set_config('app.tenant_id', '${tenantId}', true)`);
       setImmediate(() => stream.uncork());
       begin.catch(() => {});
       let result: T;
@@ -190,7 +208,12 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
         await client.query('rollback').catch((e: Error) => (broken = e));
         throw error;
       }
-      await client.query('commit');
+      if (readOnly) {
+        pendingCommit.add(client);
+        setTimeout(flush, COMMIT_DELAY_MS, client).unref();
+      } else {
+        await client.query('commit');
+      }
       return result;
     } finally {
       client.release(broken);
@@ -200,13 +223,13 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   return {
     kind: 'postgres',
     system,
-    async tenant(tenantId, fn, within) {
+    async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);
-      if (within) {
-        await within.execute(enterTenant(tenantId));
-        return fn(within);
+      if (options.within) {
+        await options.within.execute(enterTenant(tenantId));
+        return fn(options.within);
       }
-      return pipelined(tenantId, fn);
+      return pipelined(tenantId, fn, options.readOnly ?? false);
     },
     untenanted(fn) {
       return system.transaction(async (tx) => {

@@ -10,9 +10,10 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * Runs a handler's work for the calling tenant: one transaction under row-level security, with the
  * caller's identity for audit entries and events. A mutating request that wrote no audit entry of its
- * own gets one named after its route, so no change goes unrecorded.
+ * own gets one named after its route, so no change goes unrecorded. A GET runs read-only: a handler
+ * that must write while answering a GET passes `{ write: true }`.
  */
-export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>): Promise<T> {
+export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>, options: { write?: boolean } = {}): Promise<T> {
   const principal = c.get('principal');
   if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
   const meta = {
@@ -23,6 +24,6 @@ export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Pr
     userAgent: c.req.header('user-agent'),
     principal,
   };
-  const mutating = !READS.has(c.req.method);
-  return runInTenant(c.get('kernel'), meta, fn, mutating ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : {});
+  const mutating = options.write === true || !READS.has(c.req.method);
+  return runInTenant(c.get('kernel'), meta, fn, mutating ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : { readOnly: true });
 }
