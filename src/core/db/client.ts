@@ -176,8 +176,8 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
 
   // A read-only transaction's COMMIT has nothing to make durable, so it need not cost a write of its
   // own: it waits on the session and leaves with the next transaction's BEGIN (a busy pool reuses the
-  // session within microseconds), or after COMMIT_DELAY_MS alone. The session is checked out of the
-  // pool meanwhile, so a deferred COMMIT always precedes anything else on it.
+  // session within microseconds), or after COMMIT_DELAY_MS alone. A session runs its queries in the
+  // order they are issued, so the deferred COMMIT always precedes anything its next user sends.
   const pendingCommit = new WeakSet<pg.PoolClient>();
   const COMMIT_DELAY_MS = 5;
   const flush = (client: pg.PoolClient) => {
