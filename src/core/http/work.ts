@@ -12,7 +12,7 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * caller's identity for audit entries and events. A mutating request that wrote no audit entry of its
  * own gets one named after its route, so no change goes unrecorded.
  */
-export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>): Promise<T> {
+export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
   const principal = c.get('principal');
   if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
   const meta = {
@@ -23,6 +23,7 @@ export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Pr
     userAgent: c.req.header('user-agent'),
     principal,
   };
-  const mutating = !READS.has(c.req.method);
+  // `readOnly`: a step of a mutating request that changes nothing (the step that does change leaves the entry).
+  const mutating = !READS.has(c.req.method) && !options.readOnly;
   return runInTenant(c.get('kernel'), meta, fn, mutating ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : {});
 }
