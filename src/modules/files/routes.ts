@@ -540,7 +540,8 @@ export function filesRoutes() {
   app.openapi(trashRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listTrash(ctx, c.req.valid('query')))), 200));
   app.openapi(foldersRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listFolders(ctx, c.req.valid('query')))), 200));
   app.openapi(searchRoute, async (c) => {
-    const input = c.req.valid('json') ?? { sort: 'created_at' as const, sort_dir: 'desc' as const, limit: 50 };
+    // Without a JSON body the validator hands over {}, without the schema's defaults.
+    const input = { sort: 'created_at' as const, sort_dir: 'desc' as const, limit: 50, ...c.req.valid('json') };
     return c.json(ok(c, await tenantWork(c, (ctx) => searchFiles(ctx, input), { readOnly: true })), 200);
   });
 
@@ -653,7 +654,7 @@ export function filesRoutes() {
   app.openapi(signedUrlRoute, async (c) => {
     const kernel = c.get('kernel');
     const { file_id } = c.req.valid('param');
-    const { expires_in: ttl, disposition } = c.req.valid('json') ?? { expires_in: 3600, disposition: 'attachment' as const };
+    const { expires_in: ttl, disposition } = { expires_in: 3600, disposition: 'attachment' as const, ...c.req.valid('json') };
     const row = await tenantWork(c, (ctx) => getFileRow(ctx, file_id), { readOnly: true });
     const expires = Math.floor(Date.now() / 1000) + ttl;
     const presigned = await kernel.storage.presignGet(row.storageKey, {

@@ -20,17 +20,21 @@ class TooLarge extends Error {}
  */
 export class Meter extends Transform {
   readonly hash = createHash('sha256');
-  size = 0;
+  /** Bytes seen so far. (Not `size`: lib-storage reads a body's `size` as its total length.) */
+  bytesSeen = 0;
   private readonly headChunks: Buffer[] = [];
   private headLength = 0;
 
   constructor(private readonly max: number) {
     super();
+    // The consumer (a storage driver) may attach its handlers only after an await; an error before
+    // then must not crash the process. It still sees the error: the stream stays errored.
+    this.on('error', () => {});
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.max) {
+    this.bytesSeen += chunk.length;
+    if (this.bytesSeen > this.max) {
       callback(new TooLarge(`more than ${this.max} bytes`));
       return;
     }
@@ -81,7 +85,8 @@ export async function receiveMultipart(
       // Keep `../../etc/passwd` as the name it is; it never becomes a path.
       preservePath: true,
       defParamCharset: 'utf8',
-      limits: { fileSize: maxFileBytes, files: 1, fields: 50, fieldSize: 64 * 1024, parts: 60 },
+      // busboy flags a file that reaches its limit, so it gets one byte more; Meter enforces the exact limit.
+      limits: { fileSize: maxFileBytes + 1, files: 1, fields: 50, fieldSize: 64 * 1024, parts: 60 },
     });
   } catch (error) {
     throw new ApiError('BAD_REQUEST', `Not a multipart/form-data body: ${(error as Error).message}`);
@@ -114,7 +119,7 @@ export async function receiveMultipart(
       stored = kernel.storage
         .put(key, stream.pipe(meter), { contentType: 'application/octet-stream' })
         .then(() => {
-          part.size = meter.size;
+          part.size = meter.bytesSeen;
           part.sha256 = meter.hash.digest('hex');
           part.head = meter.head;
         });
@@ -163,13 +168,13 @@ export async function receiveRaw(kernel: Kernel, body: ReadableStream<Uint8Array
     await kernel.storage.put(key, source.pipe(meter), { contentType: 'application/octet-stream' });
   } catch (error) {
     source.destroy();
-    if (error instanceof TooLarge || meter.size > max) {
+    if (error instanceof TooLarge || meter.bytesSeen > max) {
       await kernel.storage.delete([key]).catch(() => {});
       throw tooLarge(max, 'The upload');
     }
     throw error;
   }
-  return { size: meter.size, sha256: meter.hash.digest('hex'), head: meter.head };
+  return { size: meter.bytesSeen, sha256: meter.hash.digest('hex'), head: meter.head };
 }
 
 /**
