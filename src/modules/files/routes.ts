@@ -53,6 +53,7 @@ import {
   restoreFile,
   searchFiles,
   storageUsed,
+  type SearchInput,
   updateFile,
 } from './service.ts';
 import { SIGNED_URL_MAX_TTL, SIGNED_URL_MIN_TTL, signContentQuery, verifySignedQuery } from './signing.ts';
@@ -541,7 +542,8 @@ export function filesRoutes() {
   app.openapi(foldersRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listFolders(ctx, c.req.valid('query')))), 200));
   app.openapi(searchRoute, async (c) => {
     // Without a JSON body the validator hands over {}, without the schema's defaults.
-    const input = { sort: 'created_at' as const, sort_dir: 'desc' as const, limit: 50, ...c.req.valid('json') };
+    const raw: Partial<SearchInput> = c.req.valid('json') ?? {};
+    const input: SearchInput = { ...raw, sort: raw.sort ?? 'created_at', sort_dir: raw.sort_dir ?? 'desc', limit: raw.limit ?? 50 };
     return c.json(ok(c, await tenantWork(c, (ctx) => searchFiles(ctx, input), { readOnly: true })), 200);
   });
 
@@ -581,9 +583,10 @@ export function filesRoutes() {
     if (!/^multipart\/form-data/i.test(contentType)) {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data, in a part named `file`');
     }
-    // Refuse before reading 25 MiB that could not be kept anyway; the binding check is at the insert.
+    // Refuse a large upload before reading bytes that could not be kept anyway (small ones are not
+    // worth the extra query); the binding check is the one at the insert.
     const announced = Number(c.req.header('content-length') ?? 0) - 64 * 1024;
-    if (announced > 0) {
+    if (announced >= 1024 * 1024) {
       const used = await kernel.db.tenant(principal.tenant.id, (db) => storageUsed({ db, tenantId: principal.tenant.id }));
       const limit = principal.tenant.limits.storage_bytes;
       if (used + announced > limit) {
@@ -654,7 +657,9 @@ export function filesRoutes() {
   app.openapi(signedUrlRoute, async (c) => {
     const kernel = c.get('kernel');
     const { file_id } = c.req.valid('param');
-    const { expires_in: ttl, disposition } = { expires_in: 3600, disposition: 'attachment' as const, ...c.req.valid('json') };
+    const body: { expires_in?: number; disposition?: Disposition } = c.req.valid('json') ?? {};
+    const ttl = body.expires_in ?? 3600;
+    const disposition = body.disposition ?? 'attachment';
     const row = await tenantWork(c, (ctx) => getFileRow(ctx, file_id), { readOnly: true });
     const expires = Math.floor(Date.now() / 1000) + ttl;
     const presigned = await kernel.storage.presignGet(row.storageKey, {
