@@ -240,6 +240,23 @@ export function filesSuite(driver: DriverSetup) {
       expect((await upload(t, '', 'x')).status).toBe(401);
     });
 
+    it('replays an upload retried with the same Idempotency-Key instead of storing it twice', async () => {
+      const form = new FormData();
+      form.append('file', new Blob(['idempotent bytes']), 'idem.txt');
+      // The same multipart body (same boundary) twice, as a retrying client sends it.
+      const request = new Request('http://localhost/', { method: 'POST', body: form });
+      const body = new Uint8Array(await request.arrayBuffer());
+      const headers = { 'content-type': request.headers.get('content-type')!, 'idempotency-key': `upload-${Date.now()}` };
+      const first = await t.request('POST', '/v1/files/upload', { token: a.token, body, headers });
+      const second = await t.request('POST', '/v1/files/upload', { token: a.token, body, headers });
+      expect(first.status).toBe(201);
+      expect(second.status).toBe(201);
+      expect(second.headers.get('idempotent-replayed')).toBe('true');
+      expect(second.body.data.id).toBe(first.body.data.id);
+      const same = await t.db.system.select().from(files).where(and(eq(files.tenantId, a.tenantId), eq(files.filename, 'idem.txt')));
+      expect(same).toHaveLength(1);
+    });
+
     it('cannot make a version of another tenant\'s file', async () => {
       const theirs = await uploadText(b, 'b file');
       const before = await snapshot(theirs.id);
@@ -335,12 +352,23 @@ export function filesSuite(driver: DriverSetup) {
       expect(cached.bytes.length).toBe(0);
     });
 
+    it('answers HEAD with the headers and no body', async () => {
+      const res = await fetchBytes(t, `/v1/files/${file.id}/content`, { token: a.token, method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('etag')).toBe(`"${sha256(text)}"`);
+      expect(res.bytes.length).toBe(0);
+    });
+
     it('serves public files without credentials and private ones only with them', async () => {
       expect((await fetchBytes(t, `/v1/files/${file.id}/content`)).status).toBe(401);
       await t.request('PATCH', `/v1/files/${file.id}`, { token: a.token, body: { access: 'public' } });
       const anonymous = await fetchBytes(t, `/v1/files/${file.id}/content`);
       expect(anonymous.status).toBe(200);
       expect(anonymous.bytes.toString()).toBe(text);
+      expect(anonymous.headers.get('cache-control')).toBe('public, max-age=60');
+      // Public is public, whoever asks; the metadata stays the owner's.
+      expect((await fetchBytes(t, `/v1/files/${file.id}/content`, { token: b.token })).status).toBe(200);
+      expect((await t.request('GET', `/v1/files/${file.id}`, { token: b.token })).status).toBe(404);
       await t.request('PATCH', `/v1/files/${file.id}`, { token: a.token, body: { access: 'private' } });
       expect((await fetchBytes(t, `/v1/files/${file.id}/content`)).status).toBe(401);
     });
@@ -377,6 +405,12 @@ export function filesSuite(driver: DriverSetup) {
       else expect(url).toMatch(/\/v1\/files\/file_[0-9a-z]+\/content\?t=tn_/);
       // Default TTL is an hour.
       expect((await t.request('POST', `/v1/files/${file.id}/signed-url`, { token: a.token })).body.data.ttl).toBe(3600);
+      const audited = await t.db.system
+        .select()
+        .from(auditLogs)
+        .where(and(eq(auditLogs.resourceId, file.id), eq(auditLogs.action, 'file.signed_url_created')));
+      expect(audited.length).toBe(2);
+      expect(audited[0]!.metadata).toMatchObject({ ttl: 300 });
     });
 
     it('refuses a URL with one changed character, and an expired one, with 403', async () => {
@@ -741,6 +775,7 @@ export function filesSuite(driver: DriverSetup) {
         ['x', 2, 6],
         ['x/y', 1, 1],
       ]);
+      expect((await t.request('GET', '/v1/files/folders?limit=1001', { token: tenant.token })).status).toBe(400);
       const page = await t.request('GET', '/v1/files/folders?limit=1&offset=1', { token: tenant.token });
       expect(page.body.data.map((f: any) => f.folder)).toEqual(['x']);
       expect((await t.request('GET', '/v1/files/folders', { token: b.token })).body.data.map((f: any) => f.folder)).not.toContain('x/y');
@@ -951,6 +986,47 @@ export function filesSuite(driver: DriverSetup) {
       const res = await fetchBytes(t, `/v1/files/${image.id}/variants/thumbnail`, { token: b.token });
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toContain('application/json');
+    });
+  });
+
+  describe('access to every files route', () => {
+    const routes = (id: string): [string, string, unknown?][] => [
+      ['POST', '/v1/files/batch/delete', { file_ids: [id] }],
+      ['POST', '/v1/files/batch/read', { file_ids: [id] }],
+      ['POST', '/v1/files/batch/update', { file_ids: [id], folder: 'x' }],
+      ['POST', `/v1/files/${id}/upload-complete`, {}],
+      ['POST', `/v1/files/${id}/signed-url`, { expires_in: 60 }],
+      ['GET', `/v1/files/${id}`],
+      ['PATCH', `/v1/files/${id}`, { filename: 'x' }],
+      ['DELETE', `/v1/files/${id}`],
+      ['GET', `/v1/files/${id}/variants/thumbnail`],
+      ['GET', '/v1/files/stats'],
+      ['POST', '/v1/files/upload-url', { filename: 'x', size_bytes: 1 }],
+      ['GET', '/v1/files/trash'],
+      ['GET', `/v1/files/${id}/versions`],
+      ['GET', '/v1/files/folders'],
+      ['POST', `/v1/files/${id}/restore`],
+      ['POST', '/v1/files/search', {}],
+      ['POST', `/v1/files/${id}/stale-cleanup`],
+      ['POST', '/v1/files/upload', 'x'],
+      ['POST', `/v1/files/${id}/upload-put`, 'x'],
+    ];
+
+    it('needs credentials (401) and the files scope (403) on every route, and changes nothing without them', async () => {
+      const file = await uploadText(a, 'guarded', { fields: { folder: 'guarded' } });
+      const before = await snapshot(file.id);
+      const noFiles = await t.newKey(a.token, { scopes: ['read', 'write', 'schema', 'auth', 'ai'] });
+      for (const [method, p, body] of routes(file.id)) {
+        const headers = typeof body === 'string' ? { 'content-type': 'application/octet-stream' } : undefined;
+        const anonymous = await t.request(method, p, { body, headers });
+        expect(anonymous.status, `${method} ${p} anonymous`).toBe(401);
+        const scoped = await t.request(method, p, { token: noFiles.token, body, headers });
+        expect(scoped.status, `${method} ${p} without files scope`).toBe(403);
+        expect(scoped.body.error.code).toBe('INSUFFICIENT_SCOPE');
+      }
+      expect((await fetchBytes(t, `/v1/files/${file.id}/content`)).status).toBe(401);
+      expect((await fetchBytes(t, `/v1/files/${file.id}/content`, { token: noFiles.token })).status).toBe(403);
+      expect(await snapshot(file.id)).toEqual(before);
     });
   });
 

@@ -660,7 +660,12 @@ export function filesRoutes() {
     const body: { expires_in?: number; disposition?: Disposition } = c.req.valid('json') ?? {};
     const ttl = body.expires_in ?? 3600;
     const disposition = body.disposition ?? 'attachment';
-    const row = await tenantWork(c, (ctx) => getFileRow(ctx, file_id), { readOnly: true });
+    // Issuing a URL that opens the file to anyone who holds it is worth an audit entry of its own.
+    const row = await tenantWork(c, async (ctx) => {
+      const found = await getFileRow(ctx, file_id);
+      await ctx.audit({ action: 'file.signed_url_created', resourceType: 'file', resourceId: found.id, metadata: { ttl, disposition } });
+      return found;
+    });
     const expires = Math.floor(Date.now() / 1000) + ttl;
     const presigned = await kernel.storage.presignGet(row.storageKey, {
       expiresIn: ttl,
@@ -713,18 +718,22 @@ export function filesRoutes() {
         const [found] = await db.select().from(files).where(and(eq(files.tenantId, id), eq(files.id, file_id), isNull(files.deletedAt)));
         return found;
       });
-      if (!row) throw new ApiError('NOT_FOUND', 'File not found');
-    } else {
-      // No credentials: only files their tenant made public.
+    }
+    if (!row && !query.token) {
+      // Files their tenant made public are served to anyone, whatever credentials came along.
       const [found] = await kernel.db.system
         .select()
         .from(files)
         .where(and(eq(files.id, file_id), eq(files.access, 'public'), eq(files.status, 'ready'), isNull(files.deletedAt)));
-      if (!found) throw new ApiError('UNAUTHORIZED', 'Missing bearer token: send Authorization: Bearer <api key>, or use a signed URL');
-      await assertTenantActive(kernel, found.tenantId);
-      row = found;
-      cacheControl = 'public, max-age=60';
+      if (found) {
+        await assertTenantActive(kernel, found.tenantId);
+        row = found;
+        cacheControl = 'public, max-age=60';
+      } else if (!tenantId) {
+        throw new ApiError('UNAUTHORIZED', 'Missing bearer token: send Authorization: Bearer <api key>, or use a signed URL');
+      }
     }
+    if (!row) throw new ApiError('NOT_FOUND', 'File not found');
     if (row.status !== 'ready') throw new ApiError('CONFLICT', 'The upload of this file is not complete', { details: { status: row.status } });
 
     let served = servedFrom(row, row.uploadedAt ?? row.updatedAt);

@@ -11,6 +11,11 @@ import { fileVariants, type FileRow, type FileVariantRow } from './tables.ts';
 
 /** The seed's limit for image transforms. */
 export const MAX_VARIANT_PX = 4096;
+/**
+ * Largest source image decoded (50 MP covers the cameras people have; a decoded 50 MP RGBA image is
+ * 200 MB). Bigger ones, and decompression bombs, get 422 instead of the server's memory.
+ */
+export const MAX_INPUT_PIXELS = 50_000_000;
 
 export const FITS = ['cover', 'contain', 'fill', 'inside', 'outside'] as const;
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
@@ -104,7 +109,7 @@ export function makeVariant(
   const work = (async () => {
     const source = await kernel.storage.get(file.storageKey);
     if (!source) throw new ApiError('NOT_FOUND', 'The file\'s content is missing from storage');
-    const pipeline = sharp({ limitInputPixels: 100_000_000, failOn: 'error', animated: false })
+    const pipeline = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false })
       .rotate()
       .resize({ width: spec.w, height: spec.h, fit: spec.fit, withoutEnlargement: true })
       .toFormat(spec.format, spec.format === 'png' ? {} : { quality: 82 });
