@@ -170,6 +170,15 @@ export function filesSuite(driver: DriverSetup) {
       expect(localFiles()).toBe(onDisk);
     });
 
+    it('stores an empty file', async () => {
+      const res = await upload(t, a.token, Buffer.alloc(0), { filename: 'empty.txt' });
+      expect(res.status).toBe(201);
+      expect(res.body.data).toMatchObject({ size_bytes: 0, sha256: sha256(''), mime_type: 'application/octet-stream' });
+      const dl = await fetchBytes(t, `/v1/files/${res.body.data.id}/content`, { token: a.token });
+      expect([dl.status, dl.bytes.length, dl.headers.get('content-length')]).toEqual([200, 0, '0']);
+      expect((await fetchBytes(t, `/v1/files/${res.body.data.id}/content`, { token: a.token, headers: { range: 'bytes=0-0' } })).status).toBe(416);
+    });
+
     it('makes a new version with file_id or overwrite, and keeps the previous one', async () => {
       const first = await uploadText(a, 'version one', { filename: 'doc.txt', fields: { folder: 'docs' } });
       const second = await upload(t, a.token, 'version two!', { filename: 'whatever.txt', fields: { file_id: first.id } });
@@ -216,6 +225,7 @@ export function filesSuite(driver: DriverSetup) {
         [{ meta: '[1,2]' }, 'meta'],
         [{ access: 'world' }, 'access'],
         [{ tags: JSON.stringify(Array.from({ length: 51 }, (_, i) => `t${i}`)) }, 'tags'],
+        [{ meta: JSON.stringify({ long: 'x'.repeat(70 * 1024) }) }, 'meta'],
       ];
       for (const [fields, field] of cases) {
         const res = await upload(t, a.token, 'x', { fields });
@@ -489,6 +499,7 @@ export function filesSuite(driver: DriverSetup) {
       expect((await fetchBytes(t, `/v1/files/${slot.file_id}/content`, { token: a.token })).status).toBe(409);
       const early = await t.request('POST', `/v1/files/${slot.file_id}/upload-complete`, { token: a.token });
       expect(early.status).toBe(409);
+      expect((await t.request('PATCH', `/v1/files/${slot.file_id}`, { token: a.token, body: { filename: 'x' } })).status).toBe(409);
 
       const put = await putBytes(slot, bytes);
       expect(put.status).toBe(200);
@@ -532,6 +543,7 @@ export function filesSuite(driver: DriverSetup) {
       expect(short.status).toBe(422);
       expect(short.body.error.details).toEqual({ expected_size: 10, received_size: 9 });
 
+      // Sending again replaces what was sent.
       await fetchUrl(t, slot.upload_put_endpoint, { method: 'POST', body: Buffer.alloc(10), headers: { authorization: `Bearer ${a.token}` } });
       const wrongSum = await t.request('POST', `/v1/files/${slot.file_id}/upload-complete`, { token: a.token, body: { sha256: 'a'.repeat(64) } });
       expect(wrongSum.status).toBe(422);

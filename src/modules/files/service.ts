@@ -548,7 +548,7 @@ async function applyUpdate(ctx: TenantContext, current: FileRow, input: UpdateIn
 }
 
 export async function updateFile(ctx: TenantContext, id: string, input: UpdateInput): Promise<FileDto> {
-  const current = await getFileRow(ctx, id, { lock: true, pending: true });
+  const current = await getFileRow(ctx, id, { lock: true });
   return fileDto(await applyUpdate(ctx, current, input));
 }
 
@@ -592,11 +592,18 @@ export async function restoreFile(ctx: TenantContext, id: string): Promise<FileD
 
 const uniqueIds = (ids: string[]) => [...new Set(ids)];
 
-async function liveRows(ctx: TenantContext, ids: string[], lock: boolean) {
+async function liveRows(ctx: TenantContext, ids: string[], lock: boolean, readyOnly = false) {
   const query = ctx.db
     .select()
     .from(files)
-    .where(and(eq(files.tenantId, ctx.tenantId), inArray(files.id, uniqueIds(ids)), isNull(files.deletedAt)))
+    .where(
+      and(
+        eq(files.tenantId, ctx.tenantId),
+        inArray(files.id, uniqueIds(ids)),
+        isNull(files.deletedAt),
+        readyOnly ? eq(files.status, 'ready') : undefined,
+      ),
+    )
     .orderBy(asc(files.id));
   return lock ? query.for('update') : query;
 }
@@ -610,7 +617,8 @@ export async function batchRead(ctx: TenantContext, ids: string[]): Promise<File
 }
 
 export async function batchUpdate(ctx: TenantContext, ids: string[], input: UpdateInput) {
-  const rows = await liveRows(ctx, ids, true);
+  // Pending uploads are left alone (and reported as not found): their metadata is settled on completion.
+  const rows = await liveRows(ctx, ids, true, true);
   const found = new Set(rows.map((r) => r.id));
   let updated = 0;
   for (const row of rows) if ((await applyUpdate(ctx, row, input)) !== row) updated++;

@@ -98,11 +98,15 @@ export async function receiveMultipart(
   let truncated = false;
   let unexpectedFile: string | undefined;
   let tooManyFiles = false;
+  let invalidField: string | undefined;
 
   const parsed = new Promise<void>((resolve, reject) => {
-    parser.on('field', (name, value) => {
+    parser.on('field', (name, value, info) => {
+      if (info.valueTruncated) invalidField ??= name;
       fields[name] = value;
     });
+    parser.on('fieldsLimit', () => (invalidField ??= 'fields'));
+    parser.on('partsLimit', () => (invalidField ??= 'parts'));
     parser.on('file', (name, stream, info) => {
       if (name !== 'file' || file) {
         unexpectedFile ??= name;
@@ -152,6 +156,12 @@ export async function receiveMultipart(
   if (truncated) {
     await cleanup();
     throw tooLarge(maxFileBytes, 'The file');
+  }
+  if (invalidField !== undefined) {
+    await cleanup();
+    throw new ApiError('VALIDATION_ERROR', `body.${invalidField}: at most 50 text fields of 64 KB each`, {
+      details: { issues: [{ field: invalidField, location: 'body', message: 'Too long or too many fields' }] },
+    });
   }
   if (unexpectedFile !== undefined || tooManyFiles) {
     await cleanup();
