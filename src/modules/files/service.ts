@@ -214,6 +214,18 @@ export interface FileFields {
   object_id?: string | null;
 }
 
+/** The columns a new file takes from what the client said about it. */
+function metadataColumns(fields: FileFields) {
+  return {
+    folder: fields.folder ?? null,
+    access: fields.access ?? ('private' as const),
+    tags: fields.tags ?? [],
+    meta: fields.meta ?? {},
+    objectTypeId: fields.object_type_id ?? null,
+    objectId: fields.object_id ?? null,
+  };
+}
+
 /** Makes `bytes` the next version of `target`; the previous versions stay listed and downloadable. */
 async function addVersion(ctx: TenantContext, target: FileRow, bytes: StoredBytes, fields: FileFields): Promise<FileRow> {
   const version = target.version + 1;
@@ -327,17 +339,12 @@ export async function recordUpload(
       id,
       tenantId: ctx.tenantId,
       filename: name,
-      folder: fields.folder ?? null,
+      ...metadataColumns(fields),
       mimeType: bytes.mimeType,
       declaredMimeType: bytes.declaredMimeType,
       sizeBytes: bytes.size,
       sha256: bytes.sha256,
       status: 'ready',
-      access: fields.access ?? 'private',
-      tags: fields.tags ?? [],
-      meta: fields.meta ?? {},
-      objectTypeId: fields.object_type_id ?? null,
-      objectId: fields.object_id ?? null,
       version: 1,
       storageKey: bytes.key,
       createdBy: ctx.actor.id,
@@ -382,15 +389,10 @@ export async function createSlot(ctx: TenantContext, input: SlotInput): Promise<
       id: newId('file'),
       tenantId: ctx.tenantId,
       filename: input.filename,
-      folder: input.folder ?? null,
+      ...metadataColumns(input),
       mimeType: 'application/octet-stream',
       declaredMimeType: input.mime_type ?? null,
       status: 'pending',
-      access: input.access ?? 'private',
-      tags: input.tags ?? [],
-      meta: input.meta ?? {},
-      objectTypeId: input.object_type_id ?? null,
-      objectId: input.object_id ?? null,
       storageKey: blobKey(ctx.tenantId),
       expectedSize: input.size_bytes,
       expectedSha256: input.sha256 ?? null,
