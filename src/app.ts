@@ -15,8 +15,11 @@ import { memoryBus, redisBus } from './core/providers/bus.ts';
 import { memoryKeyValueStore, redisKeyValueStore } from './core/providers/kv.ts';
 import { connectRedis } from './core/providers/redis.ts';
 import { Mailer } from './core/providers/mail.ts';
+import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
+import { FILE_EVENTS, registerFiles, storageUsed } from './modules/files/index.ts';
+import { filesRoutes } from './modules/files/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -39,6 +42,9 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, poolMax: config.DB_POOL_MAX }));
   closers.push(() => db.close());
   if (options.migrate !== false) await migrate(db);
+  // Closed after everything that may still read or write files (jobs, requests).
+  const storage = createStorage(config);
+  closers.push(() => storage.close());
 
   let redis: ReturnType<typeof connectRedis> | undefined;
   let kv = memoryKeyValueStore();
@@ -78,6 +84,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     quota,
     jobs,
     mail,
+    storage,
     startedAt: new Date(),
     draining: false,
     onClose: (fn) => void closers.push(fn),
@@ -103,10 +110,11 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  */
 export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
+  registerFiles(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS];
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...FILE_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -140,10 +148,12 @@ export function createApp(kernel: Kernel | null) {
     '/',
     tenantsRoutes({
       provision: (ctx) => createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
+      storageUsed,
     }),
   );
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
+  app.route('/', filesRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -34,6 +34,23 @@ const ConfigSchema = z.object({
   JOBS_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  // Files: S3-compatible storage when S3_BUCKET is set (S3_ENDPOINT for anything but AWS), else DATA_DIR/files.
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_BUCKET: z.string().optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  /** Endpoint that clients reach for presigned URLs when it differs from S3_ENDPOINT (the host is signed). */
+  S3_PUBLIC_ENDPOINT: z.string().url().optional(),
+  /** Key of the HMAC-signed download URLs of the local driver; generated and kept in DATA_DIR/files when unset. */
+  FILES_URL_SECRET: z.string().min(32).optional(),
+  /** Largest file accepted through a presigned slot (5 GiB: the most one S3 PUT takes). */
+  FILES_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(5 * 1024 ** 3),
+  /** How long a presigned upload slot stays open before stale cleanup removes it. */
+  FILES_SLOT_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(86_400),
+  /** Days a deleted file stays in the trash before it is purged for good. */
+  FILES_TRASH_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
 });
 
 /** Every variable Plinth reads; the README documents each (a test holds them together). */
@@ -44,6 +61,8 @@ export type Config = z.infer<typeof ConfigSchema> & {
   pgliteDir: string;
   /** `memory://` keeps PGlite in memory (tests). */
   inMemoryDb: boolean;
+  /** Root of the local storage driver; null with `memory://` (a temporary directory per kernel). */
+  filesDir: string | null;
 };
 
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
@@ -59,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...base,
     pgliteDir: inMemoryDb ? 'memory://' : path.resolve(base.DATA_DIR, 'pg'),
     inMemoryDb,
+    filesDir: inMemoryDb ? null : path.resolve(base.DATA_DIR, 'files'),
     ...overrides,
   };
 }

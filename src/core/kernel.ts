@@ -9,6 +9,7 @@ import type { RequestQuota } from './limits/quota.ts';
 import type { Bus } from './providers/bus.ts';
 import type { Mailer } from './providers/mail.ts';
 import type { KeyValueStore } from './providers/kv.ts';
+import type { StorageProvider } from './providers/storage.ts';
 
 /**
  * The running kernel of one server: everything a module's routes and services may use, wired once in
@@ -26,6 +27,8 @@ export interface Kernel {
   readonly quota: RequestQuota;
   readonly jobs: Jobs;
   readonly mail: Mailer;
+  /** File bytes: a local directory, or S3-compatible storage with S3_BUCKET. */
+  readonly storage: StorageProvider;
   readonly startedAt: Date;
   /** Set on SIGTERM: /ready answers 503 and responses close their connections. */
   draining: boolean;

@@ -24,6 +24,13 @@ export interface GuardOptions {
   bodyLimit?: number;
   /** Also accept `?token=` (EventSource and WebSocket clients cannot send headers). */
   queryToken?: boolean;
+  /**
+   * The handler streams the body and enforces its own size limit while reading (file uploads): the
+   * guard only refuses a Content-Length over `bodyLimit` and never buffers the body.
+   */
+  streamingBody?: boolean;
+  /** Set false where Idempotency-Key must not apply (it buffers the whole body to hash it). */
+  idempotency?: boolean;
 }
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -146,20 +153,23 @@ export function guards(access: Access, options: GuardOptions = {}): MiddlewareHa
   const limiters = new Map<number, MiddlewareHandler>();
   chain.push(async (c, next) => {
     const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
+    const tooLarge = () => {
+      throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
+    };
+    if (options.streamingBody) {
+      const length = Number(c.req.header('content-length') ?? 0);
+      if (length > maxSize) tooLarge();
+      return next();
+    }
     let limiter = limiters.get(maxSize);
     if (!limiter) {
-      limiter = bodyLimit({
-        maxSize,
-        onError: () => {
-          throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
-        },
-      });
+      limiter = bodyLimit({ maxSize, onError: tooLarge });
       limiters.set(maxSize, limiter);
     }
     return limiter(c, next);
   });
   chain.push(authenticate(access, options), limits(access));
   if (access.kind === 'tenant' && access.scope) chain.push(requireScope(access.scope));
-  if (access.kind === 'tenant' || access.kind === 'admin') chain.push(idempotency());
+  if ((access.kind === 'tenant' || access.kind === 'admin') && options.idempotency !== false) chain.push(idempotency());
   return chain;
 }

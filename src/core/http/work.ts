@@ -13,7 +13,16 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * own gets one named after its route, so no change goes unrecorded. A GET runs read-only: a handler
  * that must write while answering a GET passes `{ write: true }`.
  */
-export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>, options: { write?: boolean } = {}): Promise<T> {
+export function tenantWork<T>(
+  c: Context<AppEnv>,
+  fn: (ctx: TenantContext) => Promise<T>,
+  options: {
+    /** A GET that must write (e.g. caching what it generated) runs in a writable transaction. */
+    write?: boolean;
+    /** false: no default audit entry, for a step that changes nothing or records that are not changes. */
+    audit?: boolean;
+  } = {},
+): Promise<T> {
   const principal = c.get('principal');
   if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
   const meta = {
@@ -24,6 +33,10 @@ export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Pr
     userAgent: c.req.header('user-agent'),
     principal,
   };
-  const mutating = options.write === true || !READS.has(c.req.method);
-  return runInTenant(c.get('kernel'), meta, fn, mutating ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : { readOnly: true });
+  const writable = options.write === true || !READS.has(c.req.method);
+  const audited = !READS.has(c.req.method) && options.audit !== false;
+  return runInTenant(c.get('kernel'), meta, fn, {
+    readOnly: !writable,
+    ...(audited ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : {}),
+  });
 }

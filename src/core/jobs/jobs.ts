@@ -32,6 +32,8 @@ export class Jobs {
   private readonly definitions = new Map<string, JobDefinition<any>>();
   private started = false;
   private working = false;
+  /** Schedules asked for before start (registerModules runs before the queue starts). */
+  private readonly pendingSchedules: { name: string; cron: string; data: object }[] = [];
 
   constructor(
     db: Database,
@@ -58,12 +60,13 @@ export class Jobs {
 
   async start(options: { work: boolean }): Promise<void> {
     // With no queues defined there is nothing to work; pg-boss starts on the first send or schedule.
-    if (this.definitions.size === 0 && options.work) return;
+    if (this.definitions.size === 0 && this.pendingSchedules.length === 0 && options.work) return;
     if (!this.started) {
       await this.boss.start();
       this.started = true;
     }
     for (const [name, definition] of this.definitions) await this.ensureQueue(name, definition);
+    for (const { name, cron, data } of this.pendingSchedules.splice(0)) await this.schedule(name, cron, data);
     if (options.work && !this.working) {
       this.working = true;
       for (const [name, definition] of this.definitions) await this.workQueue(name, definition);
@@ -100,9 +103,15 @@ export class Jobs {
     return this.boss.send(name, data, options);
   }
 
-  /** Runs `name` on a cron schedule (UTC); one process sends it however many run. */
+  /**
+   * Runs `name` on a cron schedule (UTC); one process sends it however many run. Asked before the
+   * queue has started, it is remembered and applied by start().
+   */
   async schedule<T extends object>(name: string, cron: string, data?: T): Promise<void> {
-    if (!this.started) await this.start({ work: false });
+    if (!this.started) {
+      this.pendingSchedules.push({ name, cron, data: data ?? {} });
+      return;
+    }
     await this.ensureQueue(name, this.definitions.get(name) ?? { handler: async () => {} });
     await this.boss.schedule(name, cron, data ?? {}, { tz: 'UTC' });
   }
