@@ -62,3 +62,6 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
 
 /** An ISO 8601 timestamp in a response. */
 export const IsoDate = z.string().openapi({ format: 'date-time', example: '2026-01-01T00:00:00.000Z' });
+
+/** A nullable timestamp as responses carry it. */
+export const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);

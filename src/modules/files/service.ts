@@ -7,10 +7,9 @@ import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { mimeCategory } from './detect.ts';
 import { fileUsage, fileVariants, files, fileVersions, type FileRow, type FileVersionRow } from './tables.ts';
+import { isoOrNull } from '../../core/http/envelope.ts';
 
 export const DELETE_OBJECTS_JOB = 'files.delete-objects';
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 export function fileDto(row: FileRow) {
   return {
@@ -33,9 +32,9 @@ export function fileDto(row: FileRow) {
     created_by: row.createdBy,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
-    uploaded_at: iso(row.uploadedAt),
-    deleted_at: iso(row.deletedAt),
-    upload_expires_at: row.status === 'pending' ? iso(row.uploadExpiresAt) : null,
+    uploaded_at: isoOrNull(row.uploadedAt),
+    deleted_at: isoOrNull(row.deletedAt),
+    upload_expires_at: row.status === 'pending' ? isoOrNull(row.uploadExpiresAt) : null,
   };
 }
 
@@ -409,7 +408,7 @@ export async function openSlot(ctx: TenantContext, id: string): Promise<FileRow>
   const row = await getFileRow(ctx, id, { pending: true });
   if (row.status !== 'pending') throw new ApiError('CONFLICT', 'This upload is already complete');
   if (row.uploadExpiresAt && row.uploadExpiresAt.getTime() <= Date.now()) {
-    throw new ApiError('CONFLICT', 'This upload slot has expired; request a new one', { details: { expired_at: iso(row.uploadExpiresAt) } });
+    throw new ApiError('CONFLICT', 'This upload slot has expired; request a new one', { details: { expired_at: isoOrNull(row.uploadExpiresAt) } });
   }
   return row;
 }
@@ -484,7 +483,7 @@ export async function cleanupSlots(ctx: TenantContext, id: string, force: boolea
   const stale = !row.uploadExpiresAt || row.uploadExpiresAt.getTime() <= now.getTime();
   if (!stale && !force) {
     throw new ApiError('CONFLICT', 'This upload slot is still open; pass force=true to cancel it', {
-      details: { upload_expires_at: iso(row.uploadExpiresAt) },
+      details: { upload_expires_at: isoOrNull(row.uploadExpiresAt) },
     });
   }
   return { cleaned: await purgeFiles(ctx, [row], { emit: false }) };

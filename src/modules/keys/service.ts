@@ -5,6 +5,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { apiKeys, type ApiKeyRow } from './tables.ts';
 import { generateToken, hashToken, tokenPrefix } from './tokens.ts';
+import { isoOrNull } from '../../core/http/envelope.ts';
 
 export type KeyStatus = 'active' | 'revoked' | 'expired';
 
@@ -14,8 +15,6 @@ export function keyStatus(row: ApiKeyRow, now = Date.now()): KeyStatus {
   return 'active';
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
 export function keyDto(row: ApiKeyRow) {
   return {
     id: row.id,
@@ -23,11 +22,11 @@ export function keyDto(row: ApiKeyRow) {
     prefix: row.prefix,
     scopes: row.scopes as Scope[],
     ip_allowlist: row.ipAllowlist,
-    expires_at: iso(row.expiresAt),
+    expires_at: isoOrNull(row.expiresAt),
     rate_limit: row.rateLimit,
-    last_used_at: iso(row.lastUsedAt),
+    last_used_at: isoOrNull(row.lastUsedAt),
     status: keyStatus(row),
-    revoked_at: iso(row.revokedAt),
+    revoked_at: isoOrNull(row.revokedAt),
     rotated_from: row.rotatedFrom,
     rotated_to: row.rotatedTo,
     created_at: row.createdAt.toISOString(),
