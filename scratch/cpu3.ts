@@ -20,7 +20,7 @@ async function prof(fn: () => Promise<unknown>) {
   const parent = new Map<number, any>(); for (const n of profile.nodes as any[]) for (const c of n.children ?? []) parent.set(c, n);
   const stacks = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) { let n: any = byId.get(profile.samples[i]); if (n.callFrame.functionName !== 'writeBuffer') continue; const st = []; for (let d = 0; d < 12 && n; d++) { st.push(n.callFrame.functionName + '@' + n.callFrame.url.split('/').slice(-2).join('/') + ':' + n.callFrame.lineNumber); n = parent.get(n.id); } const k = st.join(' <- '); stacks.set(k, (stacks.get(k) || 0) + profile.timeDeltas[i]); }
-  for (const [k, v] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 3)) console.log((v / N).toFixed(1), k);
+
   const cat = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const n: any = byId.get(profile.samples[i]); const url = n.callFrame.url;

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError } from '../http/errors.ts';
@@ -49,9 +49,11 @@ export function isTenantPrincipal(p: AppEnv['Variables']['principal']): p is Ten
   return p !== undefined && p.kind !== 'admin';
 }
 
-function authenticate(access: Access, options: GuardOptions): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (access.kind === 'probe') return next();
+type Step = (c: Context<AppEnv>) => Promise<void> | void;
+
+function authenticate(access: Access, options: GuardOptions): Step {
+  return async (c) => {
+    if (access.kind === 'probe') return;
     const kernel = c.get('kernel');
     const token = bearerToken(c.req.header('authorization')) ?? (options.queryToken ? c.req.query('token') : undefined);
     const adminKey = kernel.config.PLINTH_ADMIN_KEY;
@@ -60,15 +62,15 @@ function authenticate(access: Access, options: GuardOptions): MiddlewareHandler<
       if (!token) throw new ApiError('UNAUTHORIZED', 'Missing bearer token: this route needs the system admin key');
       if (!adminKey || !sameSecret(token, adminKey)) throw new ApiError('UNAUTHORIZED', 'Invalid admin key');
       c.set('principal', { kind: 'admin', id: 'admin' });
-      return next();
+      return;
     }
 
     if (!token) {
-      if (access.kind === 'public') return next();
+      if (access.kind === 'public') return;
       throw new ApiError('UNAUTHORIZED', 'Missing bearer token: send Authorization: Bearer <api key or access token>');
     }
     if (adminKey && sameSecret(token, adminKey)) {
-      if (access.kind === 'public') return next();
+      if (access.kind === 'public') return;
       throw new ApiError('FORBIDDEN', 'The system admin key belongs to no tenant; use a tenant API key for this route');
     }
     const principal = await kernel.principals.resolve(token);
@@ -83,7 +85,6 @@ function authenticate(access: Access, options: GuardOptions): MiddlewareHandler<
       throw new ApiError('IP_NOT_ALLOWED', `Requests from ${c.get('ip') ?? 'an unknown address'} are not allowed for this API key`);
     }
     c.set('principal', principal);
-    return next();
   };
 }
 
@@ -92,9 +93,9 @@ function secondsToMonthEnd(now = new Date()): number {
   return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
 }
 
-function limits(access: Access): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (access.kind === 'probe') return next();
+function limits(access: Access): Step {
+  return async (c) => {
+    if (access.kind === 'probe') return;
     const kernel = c.get('kernel');
     const principal = c.get('principal');
 
@@ -133,32 +134,38 @@ function limits(access: Access): MiddlewareHandler<AppEnv> {
         });
       }
     }
-    return next();
   };
 }
 
-function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+function requireScope(scope: Scope): Step {
+  return (c) => {
     const principal = c.get('principal');
     if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) {
       throw new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
     }
-    return next();
   };
 }
 
-/** The middleware a route runs before its handler, in order. */
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The middleware a route runs before its handler: auth, limits and scope as steps of one middleware
+ * (each extra middleware is a dispatch on every request), then the body limit and idempotency, which
+ * wrap the rest of the request.
+ */
 export function guards(access: Access, options: GuardOptions = {}): MiddlewareHandler<AppEnv>[] {
-  const chain: MiddlewareHandler<AppEnv>[] = [];
+  const steps: Step[] = [authenticate(access, options), limits(access)];
+  if (access.kind === 'tenant' && access.scope) steps.push(requireScope(access.scope));
+  const idem = (access.kind === 'tenant' || access.kind === 'admin') && options.idempotency !== false ? idempotency() : undefined;
   const limiters = new Map<number, MiddlewareHandler>();
-  chain.push(async (c, next) => {
+
+  const bodyLimited = (c: Context<AppEnv>, next: Next) => {
     const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
     const tooLarge = () => {
       throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
     };
     if (options.streamingBody) {
-      const length = Number(c.req.header('content-length') ?? 0);
-      if (length > maxSize) tooLarge();
+      if (Number(c.req.header('content-length') ?? 0) > maxSize) tooLarge();
       return next();
     }
     let limiter = limiters.get(maxSize);
@@ -167,9 +174,21 @@ export function guards(access: Access, options: GuardOptions = {}): MiddlewareHa
       limiters.set(maxSize, limiter);
     }
     return limiter(c, next);
-  });
-  chain.push(authenticate(access, options), limits(access));
-  if (access.kind === 'tenant' && access.scope) chain.push(requireScope(access.scope));
-  if ((access.kind === 'tenant' || access.kind === 'admin') && options.idempotency !== false) chain.push(idempotency());
-  return chain;
+  };
+
+  const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+    // A body over the limit is refused before anything else (Content-Length tells at once).
+    if (!BODYLESS.has(c.req.method)) {
+      const length = Number(c.req.header('content-length') ?? 0);
+      const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
+      if (length > maxSize) {
+        throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
+      }
+    }
+    for (const step of steps) await step(c);
+    const rest = idem ? () => idem(c, next) : next;
+    if (BODYLESS.has(c.req.method)) return rest();
+    return bodyLimited(c, rest as Next);
+  };
+  return [guard];
 }

@@ -17,10 +17,13 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
     c.set('log', log);
     c.set('ip', clientIp(c, kernel.config.TRUST_PROXY));
     const started = performance.now();
-    await next();
-    c.res.headers.set('Request-Id', requestId);
+    // Set before the handler so they travel with the response it builds: touching c.res.headers
+    // afterwards would make node-server materialise a full Response for every request.
+    c.header('Request-Id', requestId);
     // While draining, keep-alive connections close after their response instead of racing the shutdown.
-    if (kernel.draining) c.res.headers.set('Connection', 'close');
+    if (kernel.draining) c.header('Connection', 'close');
+    await next();
+    if (!c.res.headers.has('request-id')) c.res.headers.set('Request-Id', requestId); // a Response built by hand
     const status = c.res.status;
     const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
     if (status >= 500) log.error(fields, 'request failed');

@@ -73,14 +73,37 @@ export class Jobs {
     }
   }
 
-  private async ensureQueue(name: string, definition: JobDefinition<any>) {
-    await this.boss.createQueue(name, {
-      name,
-      retryLimit: definition.retryLimit ?? 3,
-      retryDelay: definition.retryDelay ?? 5,
-      retryBackoff: definition.retryBackoff ?? true,
-      expireInSeconds: definition.expireInSeconds ?? 15 * 60,
-    });
+  private readonly queues = new Map<string, Promise<void>>();
+
+  /** Creates a queue once per process. */
+  private ensureQueue(name: string, definition: JobDefinition<any>): Promise<void> {
+    let created = this.queues.get(name);
+    if (!created) {
+      created = this.createQueue(name, definition);
+      this.queues.set(name, created);
+      created.catch(() => this.queues.delete(name));
+    }
+    return created;
+  }
+
+  // pg-boss creates a queue with ALTER TABLE; two creations at once (pg-boss's own timekeeper queue
+  // right after start, or another process starting) can deadlock, and a retry then succeeds.
+  private async createQueue(name: string, definition: JobDefinition<any>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.boss.createQueue(name, {
+          name,
+          retryLimit: definition.retryLimit ?? 3,
+          retryDelay: definition.retryDelay ?? 5,
+          retryBackoff: definition.retryBackoff ?? true,
+          expireInSeconds: definition.expireInSeconds ?? 15 * 60,
+        });
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+        await new Promise((r) => setTimeout(r, 25 * 2 ** attempt + Math.random() * 25));
+      }
+    }
   }
 
   private async workQueue(name: string, definition: JobDefinition<any>) {
@@ -120,6 +143,7 @@ export class Jobs {
     if (!this.started) return;
     this.started = false;
     this.working = false;
+    this.queues.clear();
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }
