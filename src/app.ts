@@ -17,6 +17,21 @@ import { connectRedis } from './core/providers/redis.ts';
 import { Mailer } from './core/providers/mail.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
+import {
+  authConfigRoutes,
+  authConfigSection,
+  authRoutes,
+  IDENTITY_EVENTS,
+  mfaRoutes,
+  passkeyRoutes,
+  registerIdentity,
+  sessionRoutes,
+  ssoRoutes,
+  usersLookupSource,
+  usersRoutes,
+} from './modules/auth/index.ts';
+import { portalRoutes } from './modules/portal/index.ts';
+import { rolesRoutes } from './modules/roles/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -102,10 +117,11 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  */
 export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
+  registerIdentity(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS];
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...IDENTITY_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -139,10 +155,21 @@ export function createApp(kernel: Kernel | null) {
     '/',
     tenantsRoutes({
       provision: (ctx) => createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
+      configSections: { auth: authConfigSection },
+      lookupSources: [usersLookupSource],
     }),
   );
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
+  app.route('/', usersRoutes());
+  app.route('/', rolesRoutes());
+  app.route('/', authConfigRoutes());
+  app.route('/', authRoutes());
+  app.route('/', mfaRoutes());
+  app.route('/', sessionRoutes());
+  app.route('/', passkeyRoutes());
+  app.route('/', ssoRoutes());
+  app.route('/', portalRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -33,6 +33,17 @@ const ConfigSchema = z.object({
   JOBS_WORKER: bool.default(true),
   JOBS_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Encrypts secrets at rest (JWT signing keys, TOTP secrets, OAuth client secrets); unset stores them in clear. */
+  PLINTH_ENCRYPTION_KEY: z.string().min(32).optional(),
+  /** `iss` of access tokens; defaults to PUBLIC_URL, else `plinth`. */
+  JWT_ISSUER: z.string().min(1).optional(),
+  /** A new JWT signing key (kid) is made when the current one is this old; old keys verify until their tokens expire. */
+  JWT_KEY_ROTATION_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  /** How long a session's state (revoked, roles, ban) is cached per process; changes also invalidate it over the bus. */
+  SESSION_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
+  /** argon2id cost (OWASP: 19 MiB, 2 passes, 1 lane). Stored hashes keep their own parameters and are upgraded on login. */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19_456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
