@@ -11,6 +11,8 @@ const DAY_MS = 86_400_000;
 /** Longest access-token lifetime a tenant may configure; a retired key verifies this long after retirement. */
 export const MAX_ACCESS_TTL_SECONDS = 86_400;
 const RELOAD_MIN_INTERVAL_MS = 5_000;
+/** Keys are re-read this often anyway, so another process's rotation or expiry reaches every process. */
+const RELOAD_EVERY_MS = 5 * 60_000;
 const ROTATION_LOCK = 7_304_211_931;
 
 interface LoadedKey {
@@ -72,7 +74,8 @@ export class SigningKeys {
     this.lastLoad = Date.now();
   }
 
-  private reload(): Promise<void> {
+  /** Reads the key table again (also done every few minutes, and when an unknown kid shows up). */
+  reload(): Promise<void> {
     this.loading ??= this.load().finally(() => (this.loading = undefined));
     return this.loading;
   }
@@ -146,6 +149,7 @@ export class SigningKeys {
    */
   async verify(token: string, audience: string | string[]): Promise<JWTPayload> {
     if (this.keys.size === 0) await this.reload();
+    else if (Date.now() - this.lastLoad > RELOAD_EVERY_MS) void this.reload().catch(() => {});
     const { payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
       algorithms: [JWT_ALG],
       issuer: this.issuer,
