@@ -5,6 +5,7 @@ import { runInTenant, type RequestMeta, type TenantContext } from '../../core/co
 import type { AppEnv } from '../../core/http/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { findTenant } from '../tenants/index.ts';
+import { runtime } from './runtime.ts';
 
 /** The user behind a user access token; anything else (no token, an API key) is 401. */
 export function requireUser(c: Context<AppEnv>): UserPrincipal {
@@ -32,11 +33,14 @@ function metaFor(c: Context<AppEnv>, tenantId: string): RequestMeta {
  * audit entry: a sign-in is split into short transactions (argon2 runs between them, holding no
  * connection), and the services audit what matters themselves.
  */
-export function identityWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>, tenantId?: string): Promise<T> {
+export async function identityWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>, tenantId?: string): Promise<T> {
   const principal = c.get('principal');
   const id = tenantId ?? (isTenantPrincipal(principal) ? principal.tenant.id : undefined);
   if (!id) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
-  return runInTenant(c.get('kernel'), metaFor(c, id), fn);
+  const kernel = c.get('kernel');
+  // Work that may sign tokens needs the keys loaded before its transaction opens.
+  await runtime(kernel).keys.ready();
+  return runInTenant(kernel, metaFor(c, id), fn);
 }
 
 /**

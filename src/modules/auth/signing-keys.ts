@@ -112,16 +112,22 @@ export class SigningKeys {
     return made;
   }
 
-  private async currentSigner() {
+  /**
+   * Loads the keys, and makes a new one when there is none or the current one is due for rotation.
+   * Call it before opening a transaction that will sign: the embedded database has one connection, so
+   * reading the key table from inside a transaction would wait on that transaction forever. Once keys
+   * are loaded and fresh this is a clock check.
+   */
+  async ready(): Promise<void> {
     if (!this.signer) await this.reload();
     const rotateBefore = new Date(Date.now() - this.kernel.config.JWT_KEY_ROTATION_DAYS * DAY_MS);
     if (!this.signer || this.signer.createdAt < rotateBefore) await this.rotate({ ifOlderThan: rotateBefore });
-    if (!this.signer) throw new Error('no JWT signing key could be made');
-    return this.signer;
   }
 
+  /** Signs with the current key; never touches the database (see ready()). */
   async sign(claims: JWTPayload & { sub: string }, audience: string, ttlSeconds: number): Promise<string> {
-    const signer = await this.currentSigner();
+    const signer = this.signer;
+    if (!signer) throw new Error('JWT signing keys are not loaded: call ready() before the transaction');
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT(claims)
       .setProtectedHeader({ alg: JWT_ALG, kid: signer.kid, typ: 'JWT' })
@@ -161,7 +167,7 @@ export class SigningKeys {
 
   /** The public keys, for anyone verifying tokens themselves (GET /.well-known/jwks.json). */
   async jwks(): Promise<{ keys: JWK[] }> {
-    if (this.keys.size === 0) await this.currentSigner();
+    await this.ready();
     return { keys: [...this.keys.values()].map((k) => k.publicJwk) };
   }
 }
