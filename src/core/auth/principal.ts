@@ -52,7 +52,7 @@ export interface UserPrincipal extends TenantPrincipalBase {
   kind: 'user';
   id: string;
   sessionId: string | null;
-  /** Name of the user's primary role (null for anonymous users and users without a role). */
+  /** Name of the user's primary role; `authenticated` for a user without roles, `anonymous` for anonymous users. */
   role: string | null;
   /** `app` for the tenant's users, `portal` for its customers' portal identities. */
   audience: 'app' | 'portal';

@@ -71,7 +71,15 @@ export const AuthConfigSchema = z
     methods: Methods.default(Methods.parse({})),
     signup_enabled: z.boolean().default(true),
     require_email_verification: z.boolean().default(false).openapi({ description: 'Sign-in needs a verified email; signup then answers without tokens' }),
-    default_role: z.string().max(64).default('member').openapi({ description: 'Role given to users who sign themselves up' }),
+    default_role: z
+      .string()
+      .max(64)
+      .nullable()
+      .default(null)
+      .openapi({
+        description:
+          'Role given to users who sign themselves up (and to users created without one). Null (the default): none, so their tokens carry no scopes and their role shows as `authenticated` until an admin assigns one; self-signup never opens the tenant\'s data by itself.',
+      }),
     password_policy: PasswordPolicySchema.default(PasswordPolicySchema.parse({})),
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).default(3600),
     refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).default(30 * 86_400).openapi({ description: 'A refresh token unused this long expires' }),
@@ -101,10 +109,10 @@ export const AuthConfigSchema = z
     portal: z
       .object({
         enabled: z.boolean().default(true),
-        default_role: z.string().max(64).default('viewer'),
+        default_role: z.string().max(64).nullable().default(null).openapi({ description: 'Role of new portal identities; null: none (no scopes)' }),
         site_url: Url.nullable().default(null),
       })
-      .default({ enabled: true, default_role: 'viewer', site_url: null }),
+      .default({ enabled: true, default_role: null, site_url: null }),
   })
   .openapi('AuthConfig');
 
@@ -118,7 +126,7 @@ export const AuthConfigUpdateSchema = z
     methods: Methods.partial().optional(),
     signup_enabled: z.boolean().optional(),
     require_email_verification: z.boolean().optional(),
-    default_role: z.string().max(64).optional(),
+    default_role: z.string().max(64).nullable().optional(),
     password_policy: PasswordPolicySchema.partial().optional(),
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).optional(),
     refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
@@ -132,7 +140,7 @@ export const AuthConfigUpdateSchema = z
       .object({ rp_id: z.string().max(253).nullable().optional(), rp_name: z.string().max(100).nullable().optional(), origins: z.array(z.string().url()).max(20).optional() })
       .optional(),
     email_templates: Templates.optional(),
-    portal: z.object({ enabled: z.boolean().optional(), default_role: z.string().max(64).optional(), site_url: Url.nullable().optional() }).optional(),
+    portal: z.object({ enabled: z.boolean().optional(), default_role: z.string().max(64).nullable().optional(), site_url: Url.nullable().optional() }).optional(),
   })
   .strict()
   .openapi('AuthConfigUpdate');

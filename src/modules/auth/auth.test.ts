@@ -40,7 +40,9 @@ describe('POST /v1/auth/signup', () => {
     const email = testEmail('signup');
     const res = await t.request('POST', '/v1/auth/signup', { token: pk, body: { email, password: testPassword(), redirect_to: 'https://app.example.com/welcome' } });
     expect(res.status).toBe(201);
-    expect(res.body.data.user).toMatchObject({ email, role: 'member', audience: 'app' });
+    // Self-signup opens nothing by itself: no role, no scopes, until the tenant configures a default role.
+    expect(res.body.data.user).toMatchObject({ email, role: 'authenticated', audience: 'app' });
+    expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(403);
     const mail = await smtp.next(email);
     expect(mail.text).toContain('https://app.example.com/welcome?token=');
     const verify = await t.request('POST', '/v1/auth/verify', { token: pk, body: { token: tokenFromMail(mail), type: 'signup' } });
@@ -48,6 +50,14 @@ describe('POST /v1/auth/signup', () => {
     expect(verify.body.data).toMatchObject({ verified: true, user_id: res.body.data.user.id });
     const [created] = await t.db.system.select().from(events).where(and(eq(events.type, 'user.created'), eq(events.resourceId, res.body.data.user.id)));
     expect(created!.data).toMatchObject({ via: 'signup' });
+  });
+
+  it('gives self-signed-up users the configured default_role and its scopes', async () => {
+    const custom = await t.newTenant();
+    await config({ default_role: 'viewer' }, custom.token);
+    const res = await t.request('POST', '/v1/auth/signup', { token: await publishableKey(t, custom.token), body: { email: testEmail(), password: testPassword() } });
+    expect(res.body.data.user.role).toBe('viewer');
+    expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(200);
   });
 
   it('refuses weak passwords, a redirect outside the allowlist and a taken email', async () => {
@@ -303,7 +313,7 @@ describe('anonymous sessions', () => {
   it('are off by default; when on they carry no scopes and link to a real account through PATCH /v1/auth/user', async () => {
     expect((await t.request('POST', '/v1/auth/anonymous', { token: pk })).status).toBe(403);
     const anon = await t.newTenant();
-    await config({ methods: { anonymous: true } }, anon.token);
+    await config({ methods: { anonymous: true }, default_role: 'member' }, anon.token);
     const anonPk = await publishableKey(t, anon.token);
     const res = await t.request('POST', '/v1/auth/anonymous', { token: anonPk });
     expect(res.status).toBe(200);
@@ -344,7 +354,7 @@ describe('GET /v1/auth/verify and POST /v1/auth/verify/resend', () => {
 
 describe('GET /v1/auth/me/export', () => {
   it('exports the user\'s data once per hour', async () => {
-    const user = await newUser(t, tenant.token, { user_metadata: { name: 'Exported' } });
+    const user = await newUser(t, tenant.token, { role: 'member', user_metadata: { name: 'Exported' } });
     const res = await t.request('GET', '/v1/auth/me/export', { token: user.accessToken });
     expect(res.status).toBe(200);
     expect(res.body.data._meta).toMatchObject({ user_id: user.userId, tenant_id: tenant.tenantId, export_type: 'user_data_export' });

@@ -104,7 +104,7 @@ export async function updateMe(flow: FlowContext, principal: UserPrincipal, inpu
     if (linking) {
       patch.isAnonymous = false;
       changes.push('linked');
-      await setPrimaryRole(ctx, current.id, await requireRole(ctx, config.default_role));
+      if (config.default_role) await setPrimaryRole(ctx, current.id, await requireRole(ctx, config.default_role));
       invalidateIdentity(ctx);
     }
     const row = changes.length ? await updateUserRow(ctx, current.id, patch, changes) : current;

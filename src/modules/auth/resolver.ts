@@ -98,7 +98,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         scopes: restricted ? new Set() : scopesOf(permissions),
         rateLimit: null,
         sessionId: session.id,
-        role: primary ?? (user.isAnonymous ? 'anonymous' : null),
+        role: primary ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
         audience: session.audience,
         permissions: restricted ? [] : permissions,
         aal: session.aal,

@@ -22,7 +22,7 @@ export const UserSchema = z
     id: z.string().openapi({ example: 'usr_01jh3x2k7d9f8g6h5j4k3m2n1p' }),
     email: z.string().nullable(),
     phone: z.string().nullable(),
-    role: z.string().nullable().openapi({ description: 'Name of the primary role; `anonymous` for anonymous users' }),
+    role: z.string().openapi({ description: 'Name of the primary role; `authenticated` for a user without roles, `anonymous` for anonymous users' }),
     audience: z.enum(['app', 'portal']).openapi({ description: '`portal` for the tenant\'s customers\' portal identities' }),
     email_verified: z.boolean(),
     phone_verified: z.boolean(),

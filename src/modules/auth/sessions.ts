@@ -26,7 +26,7 @@ async function accessToken(ctx: TenantContext, session: SessionRow, user: UserRo
       sub: user.id,
       tid: ctx.tenantId,
       sid: session.id,
-      role: role ?? (user.isAnonymous ? 'anonymous' : null),
+      role: role ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
       aal: session.aal,
       amr: session.amr,
       is_anonymous: user.isAnonymous,

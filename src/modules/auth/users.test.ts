@@ -32,12 +32,19 @@ describe('POST /v1/users', () => {
     const password = testPassword();
     const res = await t.request('POST', '/v1/users', { token: tenant.token, body: { email, password, phone: '+15551230001', user_metadata: { plan: 'gold' } } });
     expect(res.status).toBe(201);
-    expect(res.body.data).toMatchObject({ email: email.toLowerCase(), phone: '+15551230001', role: 'member', email_verified: false, banned: false, user_metadata: { plan: 'gold' } });
+    expect(res.body.data).toMatchObject({ email: email.toLowerCase(), phone: '+15551230001', role: 'authenticated', email_verified: false, banned: false, user_metadata: { plan: 'gold' } });
     expect(res.body.data.id).toMatch(/^usr_/);
     expect(JSON.stringify(res.body)).not.toContain('password');
     const [row] = await t.db.system.select().from(users).where(eq(users.id, res.body.data.id));
     expect(row!.passwordHash).toMatch(/^\$argon2id\$/);
     expect(await eventsOf(tenant.tenantId, 'user.created', res.body.data.id)).toHaveLength(1);
+  });
+
+  it('gives the auth config\'s default_role when no role is named', async () => {
+    const custom = await t.newTenant();
+    await t.request('POST', '/v1/auth-config', { token: custom.token, body: { default_role: 'viewer' } });
+    const res = await t.request('POST', '/v1/users', { token: custom.token, body: { email: testEmail() } });
+    expect(res.body.data.role).toBe('viewer');
   });
 
   it('rejects bad input naming the field', async () => {
@@ -258,7 +265,7 @@ describe('role assignment', () => {
     expect((await t.request('DELETE', `/v1/roles/admin/users/${user.userId}`, { token: tenant.token })).status).toBe(404);
     // Removing the primary role leaves the user with none.
     await t.request('DELETE', `/v1/roles/viewer/users/${user.userId}`, { token: tenant.token });
-    expect((await t.request('GET', `/v1/users/${user.userId}`, { token: tenant.token })).body.data.role).toBeNull();
+    expect((await t.request('GET', `/v1/users/${user.userId}`, { token: tenant.token })).body.data.role).toBe('authenticated');
     expect((await t.request('GET', '/v1/usage', { token: user.accessToken })).status).toBe(403);
   });
 

@@ -28,7 +28,7 @@ export function userDto(row: UserRow, role: string | null) {
     id: row.id,
     email: row.email,
     phone: row.phone,
-    role: role ?? (row.isAnonymous ? 'anonymous' : null),
+    role: role ?? (row.isAnonymous ? 'anonymous' : 'authenticated'),
     audience: row.audience,
     email_verified: row.emailVerifiedAt !== null,
     phone_verified: row.phoneVerifiedAt !== null,

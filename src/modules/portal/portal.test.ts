@@ -37,7 +37,7 @@ describe('portal signup and login', () => {
     const password = testPassword();
     const res = await portal('signup', { email: appUser.email, password, tenant_id: tenant.tenantId });
     expect(res.status).toBe(201);
-    expect(res.body.data.user).toMatchObject({ email: appUser.email, audience: 'portal', role: 'viewer' });
+    expect(res.body.data.user).toMatchObject({ email: appUser.email, audience: 'portal', role: 'authenticated' });
     expect(res.body.data.user.id).not.toBe(appUser.userId);
     // Each password opens its own identity.
     const asPortal = await portal('login', { email: appUser.email, password, tenant_id: tenant.tenantId });
@@ -47,6 +47,13 @@ describe('portal signup and login', () => {
     const me = await t.request('GET', '/v1/auth/user', { token: asPortal.body.data.access_token });
     expect(me.body.data.audience).toBe('portal');
     await smtp.next(appUser.email); // verification mail of the portal identity
+  });
+
+  it('gives portal identities the portal\'s own default role', async () => {
+    const custom = await t.newTenant();
+    await t.request('POST', '/v1/auth-config', { token: custom.token, body: { default_role: 'admin', portal: { default_role: 'viewer' } } });
+    const res = await portal('signup', { email: testEmail(), password: testPassword(), tenant_id: custom.tenantId });
+    expect(res.body.data.user.role).toBe('viewer');
   });
 
   it('finds the tenant by slug, header or query; unknown tenants are 404 and a missing one 400', async () => {
