@@ -31,7 +31,7 @@ afterAll(async () => {
 const config = (body: Record<string, unknown>, token = tenant.token) => t.request('POST', '/v1/auth-config', { token, body });
 const lastSms = async (phone: string) =>
   (await t.db.system.select().from(smsOutbox).where(eq(smsOutbox.to, phone)).orderBy(desc(smsOutbox.createdAt)).limit(1))[0];
-const codeOf = (body: string) => /(\d{6})/.exec(body)![1]!;
+const codeOf = (body: string) => /code is (\d{6})/.exec(body)![1]!;
 let phoneSeq = 0;
 const newPhone = () => `+1555${String(Date.now() % 1_000_000).padStart(6, '0')}${phoneSeq++ % 10}`;
 
@@ -44,7 +44,7 @@ describe('POST /v1/auth/signup', () => {
     expect(res.body.data.user).toMatchObject({ email, role: 'authenticated', audience: 'app' });
     expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(403);
     const mail = await smtp.next(email);
-    expect(mail.text).toContain('https://app.example.com/welcome?token=');
+    expect(mail.text).toMatch(/\/v1\/auth\/verify\?token=ev_/);
     const verify = await t.request('POST', '/v1/auth/verify', { token: pk, body: { token: tokenFromMail(mail), type: 'signup' } });
     expect(verify.status).toBe(200);
     expect(verify.body.data).toMatchObject({ verified: true, user_id: res.body.data.user.id });
@@ -58,6 +58,15 @@ describe('POST /v1/auth/signup', () => {
     const res = await t.request('POST', '/v1/auth/signup', { token: await publishableKey(t, custom.token), body: { email: testEmail(), password: testPassword() } });
     expect(res.body.data.user.role).toBe('viewer');
     expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(200);
+  });
+
+  it('the emailed link verifies in the browser and sends it on to redirect_to', async () => {
+    const email = testEmail('link');
+    await t.request('POST', '/v1/auth/signup', { token: pk, body: { email, password: testPassword(), redirect_to: 'https://app.example.com/welcome' } });
+    const url = new URL(/https?:\/\/\S+/.exec((await smtp.next(email)).text)![0]);
+    const res = await t.request('GET', `${url.pathname}${url.search}`);
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://app.example.com/welcome#verified=true&type=signup');
   });
 
   it('refuses weak passwords, a redirect outside the allowlist and a taken email', async () => {
@@ -270,6 +279,30 @@ describe('magic links', () => {
     expect(viaLink.status).toBe(200);
     expect(viaLink.body.data).toMatchObject({ verified: true, user: { email: fresh, email_verified: true } });
     expect(viaLink.body.data.access_token).toBeTruthy();
+  });
+
+  it('the emailed link signs the browser in and hands the tokens to redirect_to in the fragment', async () => {
+    const user = await newUser(t, tenant.token);
+    await t.request('POST', '/v1/auth/magic-link', { token: pk, body: { email: user.email, redirect_to: 'https://app.example.com/magic' } });
+    const mail = await smtp.next(user.email);
+    const url = new URL(/https?:\/\/\S+/.exec(mail.text)![0]);
+    const res = await t.request('GET', `${url.pathname}${url.search}`);
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe('https://app.example.com/magic');
+    expect(location.search).toBe('');
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    expect((await t.request('GET', '/v1/auth/user', { token: fragment.get('access_token')! })).body.data.id).toBe(user.userId);
+  });
+
+  it('uses the tenant\'s email templates', async () => {
+    const custom = await t.newTenant();
+    await config({ email_templates: { magic_link: { subject: 'Hop in, {{email}}', text: 'Your {{brand_name}} link: {{link}}' } } }, custom.token);
+    const user = await newUser(t, custom.token);
+    await t.request('POST', '/v1/auth/magic-link', { token: user.pk, body: { email: user.email } });
+    const mail = await smtp.next(user.email);
+    expect(mail.subject).toBe(`Hop in, ${user.email}`);
+    expect(mail.text).toMatch(/^Your Tenant \w+ link: http/);
   });
 
   it('another tenant\'s key cannot use the token; disabled magic links are 403', async () => {

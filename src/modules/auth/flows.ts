@@ -20,7 +20,10 @@ export interface FlowContext {
   tenantId: string;
   audience: Audience;
   ip: string;
-  /** Where links in emails lead when the request names no redirect_to (this server's GET /v1/auth/verify). */
+  /**
+   * This server's GET /v1/auth/verify: verification and magic links lead there, and it sends the browser
+   * on to the request's redirect_to (or the tenant's site_url) with the outcome in the URL fragment.
+   */
   verifyUrl: string;
 }
 
@@ -43,7 +46,7 @@ function signupAllowed(config: AuthConfig, audience: Audience) {
 
 const siteUrl = (config: AuthConfig, audience: Audience) => (audience === 'portal' ? (config.portal.site_url ?? config.site_url) : config.site_url);
 
-/** A link to `base` carrying the token: the app's page (redirect_to or site_url) or this server's verify route. */
+/** A link to `base` carrying the token and its type. */
 function linkTo(base: string, token: string, type: string): string {
   const url = new URL(base);
   url.searchParams.set('token', token);
@@ -119,9 +122,8 @@ export async function signup(flow: FlowContext, input: SignupInput): Promise<Sig
 export async function sendVerification(ctx: TenantContext, config: AuthConfig, flow: FlowContext, user: UserRow, redirectTo: string | null) {
   if (!user.email) return;
   const token = await issueLinkToken(ctx, { purpose: 'email_verification', audience: flow.audience, userId: user.id, target: user.email, redirectTo });
-  const base = redirectTo ?? siteUrl(config, flow.audience) ?? flow.verifyUrl;
   await sendAuthMail(ctx, config, 'verification', user.email, {
-    link: linkTo(base, token, 'signup'),
+    link: linkTo(flow.verifyUrl, token, 'signup'),
     token,
     expires_minutes: TOKEN_TTL_MINUTES.email_verification,
   });
@@ -155,6 +157,7 @@ export async function login(flow: FlowContext, input: { email: string; password:
 /** Verifies an email from the link or code of a verification mail (or confirms an email change). */
 export async function verifyEmail(flow: FlowContext, token: string, options: { anyAudience?: boolean } = {}) {
   return flow.work(async (ctx) => {
+    const config = await getAuthConfig(ctx);
     const row = await consumeLinkToken(ctx, ['email_verification', 'email_change'], options.anyAudience ? null : flow.audience, token);
     if (!row?.userId) throw new ApiError('UNAUTHORIZED', 'The verification token is invalid, used or expired');
     const user = await findUser(ctx, row.userId);
@@ -166,7 +169,7 @@ export async function verifyEmail(flow: FlowContext, token: string, options: { a
     } else if (user.email === row.target && !user.emailVerifiedAt) {
       await updateUserRow(ctx, user.id, { emailVerifiedAt: new Date() }, ['email_verified']);
     }
-    return { verified: true as const, user_id: user.id, email: row.target, redirect_to: row.redirectTo };
+    return { verified: true as const, user_id: user.id, email: row.target, redirect_to: row.redirectTo ?? siteUrl(config, row.audience) };
   });
 }
 
@@ -239,8 +242,7 @@ export async function sendMagicLink(flow: FlowContext, input: { email: string; r
     if ((!user && !config.signup_enabled) || user?.bannedAt) return;
     if (!(await throttles.maySend(`${ctx.tenantId}:${email}`))) return;
     const token = await issueLinkToken(ctx, { purpose: 'magic_link', audience: flow.audience, userId: user?.id ?? null, target: email, redirectTo });
-    const base = redirectTo ?? siteUrl(config, flow.audience) ?? flow.verifyUrl;
-    await sendAuthMail(ctx, config, 'magic_link', email, { link: linkTo(base, token, 'magiclink'), token, expires_minutes: TOKEN_TTL_MINUTES.magic_link });
+    await sendAuthMail(ctx, config, 'magic_link', email, { link: linkTo(flow.verifyUrl, token, 'magiclink'), token, expires_minutes: TOKEN_TTL_MINUTES.magic_link });
   });
   return { message: GENERIC_SENT };
 }
@@ -259,7 +261,7 @@ export async function verifyMagicLink(flow: FlowContext, token: string, options:
     } else if (!user.emailVerifiedAt && user.email === row.target) {
       user = await updateUserRow(ctx, user.id, { emailVerifiedAt: new Date() }, ['email_verified']);
     }
-    return { result: await afterFirstFactor(ctx, user, ['magic_link'], config), redirectTo: row.redirectTo };
+    return { result: await afterFirstFactor(ctx, user, ['magic_link'], config), redirectTo: row.redirectTo ?? siteUrl(config, audience) };
   });
 }
 

@@ -111,8 +111,7 @@ export async function updateMe(flow: FlowContext, principal: UserPrincipal, inpu
     if (patch.email) await sendVerification(ctx, config, flow, row, redirectTo);
     if (emailChangePending && email) {
       const token = await issueLinkToken(ctx, { purpose: 'email_change', audience: current.audience, userId: current.id, target: email, redirectTo });
-      const base = redirectTo ?? config.site_url ?? flow.verifyUrl;
-      const url = new URL(base);
+      const url = new URL(flow.verifyUrl);
       url.searchParams.set('token', token);
       url.searchParams.set('type', 'email_change');
       await sendAuthMail(ctx, config, 'verification', email, { link: url.toString(), token, expires_minutes: TOKEN_TTL_MINUTES.email_change });

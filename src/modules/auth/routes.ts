@@ -161,7 +161,7 @@ const verifyGetRoute = defineRoute(PUBLIC, {
   tags: TAGS,
   summary: 'Verify email (GET)',
   description:
-    'Where the links in verification emails lead (when the tenant has no site_url and the request named no redirect_to). The token names its tenant, so a browser needs no key. `type=magiclink` signs the user in and answers with tokens (or redirects to the stored redirect_to with them in the URL fragment).',
+    'Where the links in verification and magic-link emails lead. The token names its tenant, so a browser needs no key. Verifies, then redirects to the redirect_to of the request that sent the mail (else the tenant\'s site_url) with `#verified=true`; `type=magiclink` signs the user in and puts the tokens (or an MFA ticket) in that fragment. Without either URL it answers JSON.',
   request: { query: z.object({ token: z.string().min(1).max(200), type: VerifyType }) },
   responses: {
     200: jsonResponse(z.object({ verified: z.literal(true), user_id: z.string().optional() }).catchall(z.unknown()), 'Verified'),
@@ -349,11 +349,7 @@ export function authRoutes(options: AuthRoutesOptions = {}) {
       return c.json(ok(c, { verified: true as const, ...result }), 200);
     }
     const result = await verifyEmail(flow, token, { anyAudience: true });
-    if (result.redirect_to) {
-      const target = new URL(result.redirect_to);
-      target.searchParams.set('verified', 'true');
-      return c.redirect(target.toString(), 302) as never;
-    }
+    if (result.redirect_to) return c.redirect(withFragment(result.redirect_to, { verified: true, type }), 302) as never;
     return c.json(ok(c, { verified: true as const, user_id: result.user_id, email: result.email }), 200);
   });
 

@@ -147,7 +147,7 @@ describe('portal SMS OTP', () => {
     expect((await portal('otp-send', { phone, tenant_id: tenant.tenantId })).status).toBe(200);
     const [sms] = await t.db.system.select().from(smsOutbox).where(eq(smsOutbox.to, phone)).orderBy(desc(smsOutbox.createdAt)).limit(1);
     expect(sms!.body).toContain('Acme Portal');
-    const code = /(\d{6})/.exec(sms!.body)![1]!;
+    const code = /code is (\d{6})/.exec(sms!.body)![1]!;
     expect((await portal('otp-verify', { phone, code, tenant_id: other.tenantId })).status).toBe(401);
     const res = await portal('otp-verify', { phone, code, tenant_id: tenant.tenantId });
     expect(res.status).toBe(200);
