@@ -2,6 +2,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
+import { mailOutbox } from '../../core/providers/tables.ts';
 import { login, newUser, publishableKey, testEmail, testPassword } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
@@ -243,6 +244,9 @@ describe('forgot and reset password', () => {
     expect(real.status).toBe(200);
     expect(ghost.status).toBe(200);
     expect(real.body.data).toEqual(ghost.body.data);
+    // Another tenant's key asks for the same address: that tenant has no such user, so nothing is sent.
+    expect((await t.request('POST', '/v1/auth/forgot-password', { token: otherPk, body: { email: user.email } })).status).toBe(200);
+    expect(await t.db.system.select().from(mailOutbox).where(and(eq(mailOutbox.tenantId, other.tenantId), eq(mailOutbox.to, user.email)))).toEqual([]);
     const mail = await smtp.next(user.email);
     expect(mail.text).toContain('https://app.example.com/reset?token=');
     const token = tokenFromMail(mail);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events } from '../../core/events/tables.ts';
 import { publishableKey, testEmail, testPassword } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
-import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
+import { startSmtp, type SmtpInbox } from '../../../test/support/smtp.ts';
 
 let t: TestPlatform;
 let smtp: SmtpInbox;

@@ -108,7 +108,3 @@ export const PasskeySchema = z
     last_used_at: IsoDate.nullable(),
   })
   .openapi('Passkey');
-
-export const TenantQuery = z.object({
-  tenant: z.string().max(64).optional().openapi({ description: 'Tenant id or slug, when no bearer key identifies it' }),
-});
