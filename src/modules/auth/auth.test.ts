@@ -6,6 +6,8 @@ import { mailOutbox } from '../../core/providers/tables.ts';
 import { login, newUser, publishableKey, testEmail, testPassword } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
+import { outboxSmsProvider } from './messages.ts';
+import { setSmsProvider } from './runtime.ts';
 import { smsOutbox, users } from './tables.ts';
 
 let t: TestPlatform;
@@ -331,6 +333,20 @@ describe('SMS OTP', () => {
     expect(res.status).toBe(200);
     expect(res.body.data.user).toMatchObject({ phone, phone_verified: true, email: null });
     expect((await t.request('POST', '/v1/auth/otp/verify', { token: pk, body: { phone, code: codeOf(sms!.body) } })).status).toBe(401);
+  });
+
+  it('goes through a provider a deployment plugs in', async () => {
+    const sent: { to: string; body: string }[] = [];
+    setSmsProvider(t.kernel, { send: async (_ctx, message) => void sent.push(message) });
+    try {
+      const phone = newPhone();
+      await t.request('POST', '/v1/auth/otp/send', { token: pk, body: { phone } });
+      expect(sent).toEqual([expect.objectContaining({ to: phone, body: expect.stringMatching(/code is \d{6}/) })]);
+      expect(await lastSms(phone)).toBeUndefined();
+      expect((await t.request('POST', '/v1/auth/otp/verify', { token: pk, body: { phone, code: codeOf(sent[0]!.body) } })).status).toBe(200);
+    } finally {
+      setSmsProvider(t.kernel, outboxSmsProvider);
+    }
   });
 
   it('allows 5 wrong codes, then the code is void; another tenant cannot use it; bad numbers are 400', async () => {

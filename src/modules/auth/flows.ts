@@ -274,7 +274,7 @@ export async function sendSmsOtp(flow: FlowContext, input: { phone: string }) {
     if ((!user && !config.signup_enabled) || user?.bannedAt) return;
     if (!(await throttles.maySend(`${ctx.tenantId}:${input.phone}`))) return;
     const code = await issueSmsCode(ctx, flow.audience, input.phone, user?.id ?? null);
-    await sendOtpSms(ctx, config, input.phone, code, TOKEN_TTL_MINUTES.sms_otp);
+    await sendOtpSms(ctx, config, input.phone, code, TOKEN_TTL_MINUTES.sms_otp, runtime(flow.kernel).sms);
   });
   return { message: 'If the number can receive codes, one is on its way.' };
 }

@@ -17,6 +17,8 @@ export type { UserLifecycleHooks } from './users.ts';
 export { findUser, getUser, toUserDto } from './users.ts';
 export * as flows from './flows.ts';
 export { tenantOfLinkToken } from './one-time.ts';
+export { setSmsProvider } from './runtime.ts';
+export type { SmsProvider } from './messages.ts';
 export { AuthSessionSchema, Email, MessageSchema, Metadata, Password, Phone, RedirectTo, SignInResultSchema, Turnstile, VerificationRequiredSchema } from './schemas.ts';
 
 /** The `auth` section of GET /v1/tenant-config. */

@@ -77,7 +77,7 @@ export const outboxSmsProvider: SmsProvider = {
   },
 };
 
-export async function sendOtpSms(ctx: TenantContext, config: AuthConfig, to: string, code: string, minutes: number, provider: SmsProvider = outboxSmsProvider) {
+export async function sendOtpSms(ctx: TenantContext, config: AuthConfig, to: string, code: string, minutes: number, provider: SmsProvider) {
   const body = render(config.email_templates.sms_otp?.text ?? DEFAULT_SMS, { brand_name: await brandName(ctx), code, expires_minutes: String(minutes) });
   await provider.send(ctx, { to, body, template: 'auth.sms_otp' });
 }
