@@ -8,7 +8,7 @@ import { testPlatform, type TestPlatform } from '../../../test/support/platform.
 import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
 import { outboxSmsProvider } from './messages.ts';
 import { setSmsProvider } from './runtime.ts';
-import { smsOutbox, users } from './tables.ts';
+import { sessions, smsOutbox, users } from './tables.ts';
 
 let t: TestPlatform;
 let smtp: SmtpInbox;
@@ -48,6 +48,8 @@ describe('POST /v1/auth/signup', () => {
     expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(403);
     const mail = await smtp.next(email);
     expect(mail.text).toMatch(/\/v1\/auth\/verify\?token=ev_/);
+    // Another tenant's key cannot spend it.
+    expect((await t.request('POST', '/v1/auth/verify', { token: otherPk, body: { token: tokenFromMail(mail), type: 'signup' } })).status).toBe(401);
     const verify = await t.request('POST', '/v1/auth/verify', { token: pk, body: { token: tokenFromMail(mail), type: 'signup' } });
     expect(verify.status).toBe(200);
     expect(verify.body.data).toMatchObject({ verified: true, user_id: res.body.data.user.id });
@@ -143,8 +145,8 @@ describe('POST /v1/auth/login', () => {
     expect(res.body.data.user.last_sign_in_at).not.toBeNull();
     const foreign = await t.request('POST', '/v1/auth/login', { token: otherPk, body: { email: user.email, password: user.password } });
     expect(foreign.status).toBe(401);
-    const sessions = await t.request('GET', '/v1/auth/sessions', { token: res.body.data.access_token });
-    expect(sessions.body.data.find((s: { current: boolean }) => s.current)).toMatchObject({ user_agent: 'test-agent' });
+    const list = await t.request('GET', '/v1/auth/sessions', { token: res.body.data.access_token });
+    expect(list.body.data.find((s: { current: boolean }) => s.current)).toMatchObject({ user_agent: 'test-agent' });
   });
 
   it('honours the token lifetime of the auth config', async () => {
@@ -222,6 +224,18 @@ describe('GET/PATCH /v1/auth/user', () => {
     expect((await t.request('GET', '/v1/auth/user', { token: user.accessToken })).body.data).toMatchObject({ email: next, email_verified: true });
     const taken = await newUser(t, tenant.token);
     expect((await t.request('PATCH', '/v1/auth/user', { token: user.accessToken, body: { email: taken.email } })).status).toBe(409);
+  });
+
+  it('a password change in an older session needs the current password', async () => {
+    const user = await newUser(t, tenant.token);
+    await t.db.system.update(sessions).set({ createdAt: new Date(Date.now() - 3_600_000) }).where(eq(sessions.id, user.sessionId));
+    const password = testPassword();
+    const missing = await t.request('PATCH', '/v1/auth/user', { token: user.accessToken, body: { password } });
+    expect(missing.status).toBe(403);
+    expect(missing.body.error.details).toEqual({ field: 'current_password' });
+    expect((await t.request('PATCH', '/v1/auth/user', { token: user.accessToken, body: { password, current_password: 'Wrong-password-1' } })).status).toBe(403);
+    expect((await t.request('PATCH', '/v1/auth/user', { token: user.accessToken, body: { password, current_password: user.password } })).status).toBe(200);
+    expect((await t.request('POST', '/v1/auth/login', { token: pk, body: { email: user.email, password } })).status).toBe(200);
   });
 
   it('a password change in a fresh session ends the other sessions, keeps this one, and the new password works', async () => {
