@@ -79,6 +79,15 @@ describe('access token attacks', () => {
     expect(res.body.error.message).toMatch(/expired/);
   });
 
+  it('rejects a token that expired after it was last accepted (verified tokens are cached)', async () => {
+    const shortLived = await forge({ exp: Math.floor(Date.now() / 1000) + 2 });
+    expect((await me(shortLived)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    const res = await me(shortLived);
+    expect(res.status).toBe(401);
+    expect(res.body.error.message).toMatch(/expired/);
+  });
+
   it('rejects a wrong audience and a wrong issuer', async () => {
     expect((await me(await forge({ aud: 'plinth:other' }))).status).toBe(401);
     expect((await me(await forge({ aud: 'plinth:portal' }))).status).toBe(401); // an app session is not a portal one

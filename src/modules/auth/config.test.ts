@@ -144,8 +144,9 @@ describe('signing keys', () => {
     expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
   });
 
-  it('a key expired from the table no longer verifies', async () => {
+  it('a key expired from the table no longer verifies, even for tokens verified before', async () => {
     const user = await newUser(t, tenant.token);
+    expect((await t.request('GET', '/v1/auth/user', { token: user.accessToken })).status).toBe(200);
     const { kid } = decodeProtectedHeader(user.accessToken);
     await runtime(t.kernel).keys.rotate();
     await t.db.system.update(signingKeys).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(signingKeys.kid, kid!));

@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm';
-import { errors } from 'jose';
+import { decodeProtectedHeader, errors, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import {
   AUTH_INVALIDATE_CHANNEL,
@@ -50,6 +50,10 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
   const cache = new LRUCache<string, SessionState>({ max: 100_000, ttl: Math.max(ttl, 1) });
   const byTenant = new Map<string, Set<string>>();
   const lastActive = new LRUCache<string, number>({ max: 100_000 });
+  // A token whose signature and claims were checked once need not be checked again until it expires:
+  // the token string itself is the key, so nothing but that exact token hits. Revocation does not
+  // depend on this cache (the session state is checked on every request).
+  const verified = new LRUCache<string, { claims: JWTPayload; kid: string }>({ max: 50_000, ttlAutopurge: false });
   let generation = 0;
 
   const dropTenant = (tenantId: string) => {
@@ -120,13 +124,22 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
 
   const resolve: PrincipalResolver = async (token) => {
     if (!JWT_SHAPE.test(token)) return null;
-    let claims;
-    try {
-      claims = await runtime(kernel).keys.verify(token, [...AUDIENCE_OF.keys()]);
-    } catch (error) {
-      if (error instanceof errors.JWTExpired) throw unauthorized('Access token expired; refresh it');
-      if (error instanceof errors.JWTClaimValidationFailed) throw unauthorized(`Invalid access token (${error.claim})`);
-      throw unauthorized('Invalid access token');
+    const keys = runtime(kernel).keys;
+    const hit = verified.get(token);
+    let claims = hit && keys.isLive(hit.kid) ? hit.claims : undefined;
+    if (claims && (claims.exp ?? 0) * 1000 <= Date.now()) {
+      verified.delete(token);
+      throw unauthorized('Access token expired; refresh it');
+    }
+    if (!claims) {
+      try {
+        claims = await keys.verify(token, [...AUDIENCE_OF.keys()]);
+      } catch (error) {
+        if (error instanceof errors.JWTExpired) throw unauthorized('Access token expired; refresh it');
+        if (error instanceof errors.JWTClaimValidationFailed) throw unauthorized(`Invalid access token (${error.claim})`);
+        throw unauthorized('Invalid access token');
+      }
+      verified.set(token, { claims, kid: String(decodeProtectedHeader(token).kid) }, { ttl: Math.max(1, (claims.exp ?? 0) * 1000 - Date.now()) });
     }
     const { sub, tid, sid, aud } = claims as { sub?: unknown; tid?: unknown; sid?: unknown; aud?: unknown };
     if (typeof sub !== 'string' || typeof sid !== 'string' || typeof tid !== 'string' || !TENANT_ID.test(tid)) throw unauthorized('Invalid access token');

@@ -165,6 +165,12 @@ export class SigningKeys {
     return payload;
   }
 
+  /** True while `kid` is a loaded key that has not expired (cached verifications check it). */
+  isLive(kid: string): boolean {
+    const key = this.keys.get(kid);
+    return Boolean(key && (!key.expiresAt || key.expiresAt.getTime() > Date.now()));
+  }
+
   /** The public keys, for anyone verifying tokens themselves (GET /.well-known/jwks.json). */
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.ready();
