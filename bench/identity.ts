@@ -14,6 +14,7 @@ import autocannon from 'autocannon';
 import pino from 'pino';
 import { createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { hashPassword, verifyPassword } from '../src/modules/auth/passwords.ts';
 import { runtime } from '../src/modules/auth/runtime.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -113,7 +114,10 @@ async function main() {
   const verifyRate = await timed(() => keys.verify(accessToken, ['plinth:app']));
   rows.push(['token verification: ES256 only (jose, in-process)', `${verifyRate.toFixed(0)} /s`, 'signature, exp, iss, aud']);
   const resolveRate = await timed(() => platform.kernel.principals.resolve(accessToken));
-  rows.push(['token verification: resolver (in-process)', `${resolveRate.toFixed(0)} /s`, '+ cached session/roles state']);
+  rows.push(['token verification: resolver, warm (in-process)', `${resolveRate.toFixed(0)} /s`, 'cached verification + session/roles state']);
+  const hash = await hashPassword(config, 'Bench-password-x');
+  const argonRate = await timed(() => verifyPassword(config, hash, 'Bench-password-x'));
+  rows.push(['argon2id verification alone (in-process)', `${argonRate.toFixed(0)} /s`, `m=${config.ARGON2_MEMORY_KIB} KiB, t=${config.ARGON2_TIME_COST}, p=1`]);
 
   const mem = process.memoryUsage();
   const db = process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite (memory)';
