@@ -47,8 +47,13 @@ function unauthorized(message: string): ApiError {
  */
 export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver; invalidate: () => void } {
   const ttl = kernel.config.SESSION_CACHE_TTL_MS;
-  const cache = new LRUCache<string, SessionState>({ max: 100_000, ttl: Math.max(ttl, 1) });
   const byTenant = new Map<string, Set<string>>();
+  const cache = new LRUCache<string, SessionState>({
+    max: 100_000,
+    ttl: Math.max(ttl, 1),
+    // Keeps the per-tenant index as small as the cache.
+    dispose: (state, sid) => byTenant.get(state.tenantId)?.delete(sid),
+  });
   const lastActive = new LRUCache<string, number>({ max: 100_000 });
   // A token whose signature and claims were checked once need not be checked again until it expires:
   // the token string itself is the key, so nothing but that exact token hits. Revocation does not
