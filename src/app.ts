@@ -20,6 +20,21 @@ import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { FILE_EVENTS, registerFiles, storageUsed } from './modules/files/index.ts';
 import { filesRoutes } from './modules/files/routes.ts';
+import {
+  authConfigRoutes,
+  authConfigSection,
+  authRoutes,
+  IDENTITY_EVENTS,
+  mfaRoutes,
+  passkeyRoutes,
+  registerIdentity,
+  sessionRoutes,
+  ssoRoutes,
+  usersLookupSource,
+  usersRoutes,
+} from './modules/auth/index.ts';
+import { portalRoutes } from './modules/portal/index.ts';
+import { rolesRoutes } from './modules/roles/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -111,10 +126,11 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
 export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
   registerFiles(kernel);
+  registerIdentity(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...FILE_EVENTS];
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...FILE_EVENTS, ...IDENTITY_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -149,11 +165,22 @@ export function createApp(kernel: Kernel | null) {
     tenantsRoutes({
       provision: (ctx) => createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
       storageUsed,
+      configSections: { auth: authConfigSection },
+      lookupSources: [usersLookupSource],
     }),
   );
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
   app.route('/', filesRoutes());
+  app.route('/', usersRoutes());
+  app.route('/', rolesRoutes());
+  app.route('/', authConfigRoutes());
+  app.route('/', authRoutes());
+  app.route('/', mfaRoutes());
+  app.route('/', sessionRoutes());
+  app.route('/', passkeyRoutes());
+  app.route('/', ssoRoutes());
+  app.route('/', portalRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

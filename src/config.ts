@@ -51,6 +51,17 @@ const ConfigSchema = z.object({
   FILES_SLOT_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(86_400),
   /** Days a deleted file stays in the trash before it is purged for good. */
   FILES_TRASH_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  /** Encrypts secrets at rest (JWT signing keys, TOTP secrets, OAuth client secrets); unset stores them in clear. */
+  PLINTH_ENCRYPTION_KEY: z.string().min(32).optional(),
+  /** `iss` of access tokens; defaults to PUBLIC_URL, else `plinth`. */
+  JWT_ISSUER: z.string().min(1).optional(),
+  /** A new JWT signing key (kid) is made when the current one is this old; old keys verify until their tokens expire. */
+  JWT_KEY_ROTATION_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  /** How long a session's state (revoked, roles, ban) is cached per process; changes also invalidate it over the bus. */
+  SESSION_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
+  /** argon2id cost (OWASP: 19 MiB, 2 passes, 1 lane). Stored hashes keep their own parameters and are upgraded on login. */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19_456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
 });
 
 /** Every variable Plinth reads; the README documents each (a test holds them together). */

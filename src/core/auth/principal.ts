@@ -3,6 +3,12 @@ import { z } from '@hono/zod-openapi';
 /** Published when a credential or tenant changes: every process drops its cached principals. */
 export const AUTH_INVALIDATE_CHANNEL = 'auth.invalidate';
 
+/**
+ * Published (message: the tenant id) when a user's sessions, status or roles change: every process drops
+ * the cached session state of that tenant, so a revoked session's access token fails on its next request.
+ */
+export const IDENTITY_INVALIDATE_CHANNEL = 'identity.invalidate';
+
 /** The scopes of the platform seed. `*` grants every scope. */
 export const SCOPES = ['read', 'write', 'schema', 'files', 'auth', 'ai', '*'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -46,7 +52,15 @@ export interface UserPrincipal extends TenantPrincipalBase {
   kind: 'user';
   id: string;
   sessionId: string | null;
+  /** Name of the user's primary role; `authenticated` for a user without roles, `anonymous` for anonymous users. */
   role: string | null;
+  /** `app` for the tenant's users, `portal` for its customers' portal identities. */
+  audience: 'app' | 'portal';
+  /** The raw permissions of all the user's roles (scopes are derived from them); modules may check finer ones. */
+  permissions: readonly string[];
+  /** Authenticator assurance of the session: `aal2` after a second factor. */
+  aal: 'aal1' | 'aal2';
+  isAnonymous: boolean;
 }
 
 export interface AdminPrincipal {
@@ -98,11 +112,10 @@ export class PrincipalResolvers {
 }
 
 /**
- * After a credential or tenant changed: this process forgets cached principals at once (its next
- * request must see the change), and the others hear it over the bus (milliseconds with Redis; at
- * worst KEY_CACHE_TTL_MS later if a message is lost).
+ * After a credential or tenant changed: every process forgets its cached principals. The bus delivers
+ * to this process before publish returns (its next request must see the change) and to the others
+ * over Redis (milliseconds; at worst KEY_CACHE_TTL_MS later if a message is lost).
  */
-export async function invalidatePrincipals(kernel: { principals: PrincipalResolvers; bus: { publish(c: string, m: string): Promise<void> } }, scope: string): Promise<void> {
-  kernel.principals.invalidateAll();
+export async function invalidatePrincipals(kernel: { bus: { publish(c: string, m: string): Promise<void> } }, scope: string): Promise<void> {
   await kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, scope);
 }

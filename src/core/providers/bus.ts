@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 
@@ -28,12 +29,21 @@ export function memoryBus(): Bus {
   };
 }
 
+/**
+ * Messages are delivered to this process's handlers at once, before publish resolves, and to the other
+ * processes through Redis. Waiting for Redis to echo a message back would let the publisher's own next
+ * request see a cache the message was meant to clear (a revoked key or session still working). Each
+ * message carries its process's origin id so the echo is skipped.
+ */
 export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): Bus {
   const local = new EventEmitter();
   local.setMaxListeners(0);
   const counts = new Map<string, number>();
-  subscriber.on('message', (channel: string, message: string) => {
-    local.emit(channel.slice(prefix.length), message);
+  const origin = randomUUID();
+  subscriber.on('message', (channel: string, raw: string) => {
+    const bar = raw.indexOf('|');
+    if (bar > 0 && raw.slice(0, bar) === origin) return;
+    local.emit(channel.slice(prefix.length), bar > 0 ? raw.slice(bar + 1) : raw);
   });
   // A subscribe sent while Redis is down fails; every (re)connection subscribes to all channels again.
   const subscribeAll = () => {
@@ -42,7 +52,8 @@ export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): B
   subscriber.on('ready', subscribeAll);
   return {
     async publish(channel, message) {
-      await publisher.publish(prefix + channel, message);
+      local.emit(channel, message);
+      await publisher.publish(prefix + channel, `${origin}|${message}`);
     },
     subscribe(channel, handler) {
       local.on(channel, handler);

@@ -1,0 +1,15 @@
+import { eq } from 'drizzle-orm';
+import { Session } from 'node:inspector/promises';
+import fs from 'node:fs';
+import { openDatabase } from '../src/core/db/client.ts';
+import { tenants } from '../src/modules/tenants/tables.ts';
+const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, poolMax: 10 });
+const fn = () => db.system.select().from(tenants).where(eq(tenants.id, 'tn_x'));
+for (let i = 0; i < 1000; i++) await fn();
+const s = new Session(); s.connect(); await s.post('Profiler.enable'); await s.post('Profiler.start');
+const c0 = process.cpuUsage();
+for (let i = 0; i < 3000; i++) await fn();
+const c = process.cpuUsage(c0); console.log('us/op', ((c.user + c.system) / 3000).toFixed(0));
+const { profile } = await s.post('Profiler.stop');
+fs.rmSync('/tmp/prof', { recursive: true, force: true }); fs.mkdirSync('/tmp/prof'); fs.writeFileSync('/tmp/prof/d.cpuprofile', JSON.stringify(profile));
+await db.close();

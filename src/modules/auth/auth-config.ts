@@ -1,0 +1,276 @@
+import { z } from '@hono/zod-openapi';
+import { eq } from 'drizzle-orm';
+import type { TenantContext } from '../../core/context.ts';
+import type { Db } from '../../core/db/client.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import { requireRole } from '../roles/index.ts';
+import { runtime } from './runtime.ts';
+import { authConfigs } from './tables.ts';
+import { MAX_ACCESS_TTL_SECONDS } from './signing-keys.ts';
+
+const Url = z.string().url().max(2000);
+const ProviderName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'Lower-case letters, digits, _ and - (max 40)');
+const Template = z.object({ subject: z.string().min(1).max(200), text: z.string().min(1).max(10_000) });
+
+export const PasswordPolicySchema = z
+  .object({
+    min_length: z.number().int().min(8).max(128).default(8),
+    require_uppercase: z.boolean().default(false),
+    require_lowercase: z.boolean().default(false),
+    require_number: z.boolean().default(false),
+    require_symbol: z.boolean().default(false),
+  })
+  .openapi('PasswordPolicy');
+
+export const OAuthProviderSchema = z
+  .object({
+    name: ProviderName.openapi({ example: 'google' }),
+    client_id: z.string().min(1).max(500),
+    client_secret: z.string().min(1).max(2000).optional().openapi({ description: 'Write-only; kept when omitted on update' }),
+    authorization_url: Url,
+    token_url: Url,
+    userinfo_url: Url.optional().openapi({ description: 'Where the profile is read (OAuth 2.0); OIDC providers may use the id_token instead' }),
+    jwks_uri: Url.optional().openapi({ description: 'OIDC: verifies the id_token signature' }),
+    issuer: z.string().max(500).optional().openapi({ description: 'OIDC: expected `iss` of the id_token' }),
+    scopes: z.array(z.string().max(100)).max(20).default(['openid', 'email', 'profile']),
+    /** Trust the provider's email as verified (link to an existing account with that email). */
+    trust_email: z.boolean().default(true),
+  })
+  .openapi('OAuthProvider');
+
+export const SamlProviderSchema = z
+  .object({
+    name: ProviderName.openapi({ example: 'okta' }),
+    entry_point: Url.openapi({ description: 'The IdP\'s SSO URL (HTTP-Redirect binding)' }),
+    idp_issuer: z.string().max(500).optional().openapi({ description: 'Expected Issuer of responses' }),
+    idp_cert: z.string().min(1).max(20_000).openapi({ description: 'The IdP\'s signing certificate (PEM or base64 DER)' }),
+    email_attribute: z.string().max(200).default('email').openapi({ description: 'Attribute holding the email; NameID is used when absent' }),
+    allow_idp_initiated: z.boolean().default(false).openapi({ description: 'Accept responses that answer no request of ours' }),
+  })
+  .openapi('SamlProvider');
+
+const Methods = z.object({
+  email_password: z.boolean().default(true),
+  magic_link: z.boolean().default(true),
+  phone_otp: z.boolean().default(true),
+  anonymous: z.boolean().default(false),
+  passkeys: z.boolean().default(true),
+});
+
+const Templates = z.object({
+  verification: Template.optional(),
+  magic_link: Template.optional(),
+  password_reset: Template.optional(),
+  existing_account: Template.optional(),
+  sms_otp: z.object({ text: z.string().min(1).max(300) }).optional(),
+});
+
+/** The stored configuration, every field defaulted: what services read. */
+export const AuthConfigSchema = z
+  .object({
+    methods: Methods.default(Methods.parse({})),
+    signup_enabled: z.boolean().default(true),
+    require_email_verification: z.boolean().default(false).openapi({ description: 'Sign-in needs a verified email; signup then answers without tokens' }),
+    default_role: z
+      .string()
+      .max(64)
+      .nullable()
+      .default(null)
+      .openapi({
+        description:
+          'Role given to users who sign themselves up (and to users created without one). Null (the default): none, so their tokens carry no scopes and their role shows as `authenticated` until an admin assigns one; self-signup never opens the tenant\'s data by itself.',
+      }),
+    password_policy: PasswordPolicySchema.default(PasswordPolicySchema.parse({})),
+    access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).default(3600),
+    refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).default(30 * 86_400).openapi({ description: 'A refresh token unused this long expires' }),
+    session_ttl: z.number().int().min(300).max(365 * 86_400).default(90 * 86_400).openapi({ description: 'Absolute session lifetime' }),
+    mfa: z
+      .object({
+        required: z.boolean().default(false).openapi({ description: 'Tokens of users without a second factor carry no scopes until one is enrolled' }),
+        issuer: z.string().max(100).optional().openapi({ description: 'Issuer shown in authenticator apps (default: brand name)' }),
+      })
+      .default({ required: false }),
+    site_url: Url.nullable().default(null).openapi({ description: 'Base of links in emails when the request names no redirect_to' }),
+    redirect_urls: z
+      .array(z.string().max(2000))
+      .max(100)
+      .default([])
+      .openapi({ description: 'Allowed redirect_to values: exact URLs, or a prefix ending in `*`' }),
+    oauth_providers: z.array(OAuthProviderSchema.omit({ client_secret: true })).max(20).default([]),
+    saml_providers: z.array(SamlProviderSchema).max(20).default([]),
+    passkeys: z
+      .object({
+        rp_id: z.string().max(253).nullable().default(null).openapi({ description: 'Default: the host of PUBLIC_URL, else localhost' }),
+        rp_name: z.string().max(100).nullable().default(null),
+        origins: z.array(z.string().url()).max(20).default([]).openapi({ description: 'Default: PUBLIC_URL\'s origin' }),
+      })
+      .default({ rp_id: null, rp_name: null, origins: [] }),
+    email_templates: Templates.default({}),
+    portal: z
+      .object({
+        enabled: z.boolean().default(true),
+        default_role: z.string().max(64).nullable().default(null).openapi({ description: 'Role of new portal identities; null: none (no scopes)' }),
+        site_url: Url.nullable().default(null),
+      })
+      .default({ enabled: true, default_role: null, site_url: null }),
+  })
+  .openapi('AuthConfig');
+
+export type AuthConfig = z.infer<typeof AuthConfigSchema>;
+export type OAuthProvider = AuthConfig['oauth_providers'][number] & { client_secret?: string };
+export type SamlProvider = AuthConfig['saml_providers'][number];
+
+/** A partial update: every section optional, nested objects merged, lists replaced. */
+export const AuthConfigUpdateSchema = z
+  .object({
+    methods: Methods.partial().optional(),
+    signup_enabled: z.boolean().optional(),
+    require_email_verification: z.boolean().optional(),
+    default_role: z.string().max(64).nullable().optional(),
+    password_policy: PasswordPolicySchema.partial().optional(),
+    access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).optional(),
+    refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
+    session_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
+    mfa: z.object({ required: z.boolean().optional(), issuer: z.string().max(100).optional() }).optional(),
+    site_url: Url.nullable().optional(),
+    redirect_urls: z.array(z.string().min(1).max(2000)).max(100).optional(),
+    oauth_providers: z.array(OAuthProviderSchema).max(20).optional(),
+    saml_providers: z.array(SamlProviderSchema).max(20).optional(),
+    passkeys: z
+      .object({ rp_id: z.string().max(253).nullable().optional(), rp_name: z.string().max(100).nullable().optional(), origins: z.array(z.string().url()).max(20).optional() })
+      .optional(),
+    email_templates: Templates.optional(),
+    portal: z.object({ enabled: z.boolean().optional(), default_role: z.string().max(64).nullable().optional(), site_url: Url.nullable().optional() }).optional(),
+  })
+  .strict()
+  .openapi('AuthConfigUpdate');
+
+export type AuthConfigUpdate = z.infer<typeof AuthConfigUpdateSchema>;
+
+export async function loadAuthConfig(db: Db, tenantId: string): Promise<{ config: AuthConfig; secrets: Record<string, string> }> {
+  const [row] = await db.select().from(authConfigs).where(eq(authConfigs.tenantId, tenantId));
+  return { config: AuthConfigSchema.parse(row?.config ?? {}), secrets: row?.secrets ?? {} };
+}
+
+export async function getAuthConfig(ctx: TenantContext): Promise<AuthConfig> {
+  return (await loadAuthConfig(ctx.db, ctx.tenantId)).config;
+}
+
+/** An OAuth provider with its client secret unsealed. */
+export async function oauthProvider(ctx: TenantContext, name: string): Promise<OAuthProvider | undefined> {
+  const { config, secrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
+  const provider = config.oauth_providers.find((p) => p.name === name);
+  if (!provider) return undefined;
+  const sealed = secrets[`oauth:${name}`];
+  return { ...provider, client_secret: sealed ? runtime(ctx.kernel).box.open(sealed) : undefined };
+}
+
+/** What GET /v1/auth-config shows: everything but secrets, which show as `client_secret_set`. */
+export function authConfigDto(config: AuthConfig, secrets: Record<string, string>) {
+  return {
+    ...config,
+    oauth_providers: config.oauth_providers.map((p) => ({ ...p, client_secret_set: Boolean(secrets[`oauth:${p.name}`]) })),
+  };
+}
+
+function uniqueNames(list: { name: string }[] | undefined, field: string) {
+  if (!list) return;
+  const seen = new Set<string>();
+  for (const [i, p] of list.entries()) {
+    if (seen.has(p.name)) throw new ApiError('VALIDATION_ERROR', `${field}.${i}.name: '${p.name}' appears twice`, { details: { field: `${field}.${i}.name` } });
+    seen.add(p.name);
+  }
+}
+
+export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpdate) {
+  const { config: current, secrets: currentSecrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
+  uniqueNames(input.oauth_providers, 'oauth_providers');
+  uniqueNames(input.saml_providers, 'saml_providers');
+  if (input.default_role) await requireRole(ctx, input.default_role, 'default_role');
+  if (input.portal?.default_role) await requireRole(ctx, input.portal.default_role, 'portal.default_role');
+  for (const [i, pattern] of (input.redirect_urls ?? []).entries()) {
+    const base = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
+    if (!URL.canParse(base)) {
+      throw new ApiError('VALIDATION_ERROR', `redirect_urls.${i}: must be a URL, optionally ending in *`, { details: { field: `redirect_urls.${i}` } });
+    }
+  }
+
+  const secrets = { ...currentSecrets };
+  let oauthProviders = current.oauth_providers;
+  if (input.oauth_providers) {
+    const box = runtime(ctx.kernel).box;
+    for (const key of Object.keys(secrets)) if (key.startsWith('oauth:')) delete secrets[key];
+    oauthProviders = input.oauth_providers.map(({ client_secret, ...p }) => {
+      const key = `oauth:${p.name}`;
+      if (client_secret) secrets[key] = box.seal(client_secret);
+      else if (currentSecrets[key]) secrets[key] = currentSecrets[key];
+      return p;
+    });
+  }
+
+  const merged = AuthConfigSchema.parse({
+    ...current,
+    ...input,
+    methods: { ...current.methods, ...input.methods },
+    password_policy: { ...current.password_policy, ...input.password_policy },
+    mfa: { ...current.mfa, ...input.mfa },
+    passkeys: { ...current.passkeys, ...input.passkeys },
+    email_templates: { ...current.email_templates, ...input.email_templates },
+    portal: { ...current.portal, ...input.portal },
+    oauth_providers: oauthProviders,
+  });
+  await ctx.db
+    .insert(authConfigs)
+    .values({ tenantId: ctx.tenantId, config: merged, secrets, updatedAt: new Date() })
+    .onConflictDoUpdate({ target: authConfigs.tenantId, set: { config: merged, secrets, updatedAt: new Date() } });
+  await ctx.audit({ action: 'auth_config.updated', resourceType: 'auth_config', resourceId: ctx.tenantId, metadata: { changes: Object.keys(input) } });
+  return authConfigDto(merged, secrets);
+}
+
+/** The `auth` section of GET /v1/tenant-config: what a login page needs, nothing secret. */
+export function publicAuthConfig(config: AuthConfig) {
+  return {
+    methods: {
+      ...config.methods,
+      oauth: config.oauth_providers.length > 0,
+      saml: config.saml_providers.length > 0,
+    },
+    signup_enabled: config.signup_enabled,
+    require_email_verification: config.require_email_verification,
+    password_policy: { ...config.password_policy, max_length: 1024 },
+    oauth_providers: config.oauth_providers.map((p) => p.name),
+    saml_providers: config.saml_providers.map((p) => p.name),
+    passkeys: { enabled: config.methods.passkeys },
+    mfa_required: config.mfa.required,
+    portal_enabled: config.portal.enabled,
+  };
+}
+
+/** True when `url` may be used as redirect_to: exactly listed, or under a listed prefix ending in `*`. */
+export function redirectAllowed(config: AuthConfig, url: string, extra: (string | null)[] = []): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return false;
+  const normalized = parsed.toString();
+  const patterns = [...config.redirect_urls, ...extra.filter((e): e is string => Boolean(e)).map((e) => `${e.replace(/\/?$/, '/')}*`)];
+  return patterns.some((pattern) => {
+    if (pattern.endsWith('*')) {
+      const prefix = pattern.slice(0, -1);
+      // A prefix must end at a path boundary of its origin, so https://app.example.com* cannot match app.example.com.evil.net.
+      const prefixUrl = URL.canParse(prefix) ? new URL(prefix) : null;
+      if (!prefixUrl || prefixUrl.origin !== parsed.origin) return false;
+      return normalized.startsWith(prefix) || normalized.startsWith(prefixUrl.toString());
+    }
+    return URL.canParse(pattern) && new URL(pattern).toString() === normalized;
+  });
+}
+
+export function checkRedirect(config: AuthConfig, url: string | undefined, extra: (string | null)[] = []): string | null {
+  if (!url) return null;
+  if (!redirectAllowed(config, url, extra)) {
+    throw new ApiError('VALIDATION_ERROR', 'redirect_to: not in the tenant\'s redirect allowlist (auth-config redirect_urls)', {
+      details: { issues: [{ field: 'redirect_to', location: 'body', code: 'not_allowed', message: 'Not in the redirect allowlist' }] },
+    });
+  }
+  return url;
+}

@@ -1,0 +1,213 @@
+import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import type { TenantContext } from '../../core/context.ts';
+import { ApiError, notFound } from '../../core/http/errors.ts';
+import { newId } from '../../core/http/ids.ts';
+import { primaryRoleNames } from '../roles/index.ts';
+import { getAuthConfig, type AuthConfig } from './auth-config.ts';
+import { runtime } from './runtime.ts';
+import { refreshTokens, sessions, users, type Audience, type SessionRow, type UserRow } from './tables.ts';
+import { sha256, tenantOfToken, tenantToken } from './tokens.ts';
+import { invalidateIdentity, touchSignIn, userDto } from './users.ts';
+
+/** `aud` of access tokens: a portal token is never accepted where an app token is expected, and back. */
+export const AUDIENCES: Record<Audience, string> = { app: 'plinth:app', portal: 'plinth:portal' };
+
+export const REFRESH_PREFIX = 'rt';
+
+export interface SignInMethod {
+  /** How the user proved who they are (becomes `amr`). */
+  amr: string[];
+  aal?: 'aal1' | 'aal2';
+}
+
+async function accessToken(ctx: TenantContext, session: SessionRow, user: UserRow, role: string | null, ttl: number) {
+  return runtime(ctx.kernel).keys.sign(
+    {
+      sub: user.id,
+      tid: ctx.tenantId,
+      sid: session.id,
+      role: role ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
+      aal: session.aal,
+      amr: session.amr,
+      is_anonymous: user.isAnonymous,
+    },
+    AUDIENCES[session.audience],
+    ttl,
+  );
+}
+
+async function newRefreshToken(ctx: TenantContext, sessionId: string, config: AuthConfig, sessionExpiresAt: Date) {
+  const token = tenantToken(REFRESH_PREFIX, ctx.tenantId);
+  const expiresAt = new Date(Math.min(Date.now() + config.refresh_token_ttl * 1000, sessionExpiresAt.getTime()));
+  await ctx.db.insert(refreshTokens).values({ id: newId('rtk'), tenantId: ctx.tenantId, sessionId, tokenHash: sha256(token), expiresAt });
+  return token;
+}
+
+async function sessionResponse(ctx: TenantContext, session: SessionRow, user: UserRow, refreshToken: string, config: AuthConfig) {
+  const role = (await primaryRoleNames(ctx, [user.id])).get(user.id) ?? null;
+  const ttl = config.access_token_ttl;
+  return {
+    access_token: await accessToken(ctx, session, user, role, ttl),
+    refresh_token: refreshToken,
+    token_type: 'bearer' as const,
+    expires_in: ttl,
+    expires_at: Math.floor(Date.now() / 1000) + ttl,
+    session_id: session.id,
+    user: userDto(user, role),
+  };
+}
+
+export type AuthSession = Awaited<ReturnType<typeof sessionResponse>>;
+
+/** Starts a session for a user who has proved who they are: a refresh-token family and an access token. */
+export async function startSession(ctx: TenantContext, user: UserRow, method: SignInMethod, config?: AuthConfig): Promise<AuthSession> {
+  const cfg = config ?? (await getAuthConfig(ctx));
+  const expiresAt = new Date(Date.now() + cfg.session_ttl * 1000);
+  const [session] = await ctx.db
+    .insert(sessions)
+    .values({
+      id: newId('sess'),
+      tenantId: ctx.tenantId,
+      userId: user.id,
+      audience: user.audience,
+      aal: method.aal ?? 'aal1',
+      amr: method.amr,
+      ip: ctx.ip ?? null,
+      userAgent: ctx.userAgent?.slice(0, 500) ?? null,
+      expiresAt,
+    })
+    .returning();
+  await touchSignIn(ctx, user.id);
+  const refresh = await newRefreshToken(ctx, session!.id, cfg, expiresAt);
+  await ctx.audit({ action: 'session.created', resourceType: 'session', resourceId: session!.id, metadata: { user_id: user.id, amr: method.amr } });
+  return sessionResponse(ctx, session!, { ...user, lastSignInAt: new Date() }, refresh, cfg);
+}
+
+export async function revokeSession(ctx: TenantContext, session: SessionRow, reason: string): Promise<boolean> {
+  if (session.revokedAt) return false;
+  await ctx.db
+    .update(sessions)
+    .set({ revokedAt: new Date(), revokedReason: reason })
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.id, session.id)));
+  await ctx.emit({ type: 'session.revoked', resourceType: 'session', resourceId: session.id, data: { user_id: session.userId, reason } });
+  invalidateIdentity(ctx);
+  return true;
+}
+
+/** Ends every live session of a user (all of them, or all but `exceptSessionId`); answers how many. */
+export async function revokeUserSessions(ctx: TenantContext, userId: string, reason: string, exceptSessionId?: string | null): Promise<number> {
+  const live = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt)));
+  let n = 0;
+  for (const session of live) {
+    if (session.id === exceptSessionId) continue;
+    if (await revokeSession(ctx, session, reason)) n++;
+  }
+  return n;
+}
+
+export type RefreshOutcome = { ok: true; session: AuthSession } | { ok: false; reason: string };
+
+/**
+ * Rotates a refresh token: the presented one is spent and a new one issued. A token presented after it
+ * was spent means it leaked (or two clients share it): the whole session is revoked. The revocation must
+ * commit, so this answers an outcome and the caller throws after the transaction.
+ */
+export async function refreshSession(ctx: TenantContext, token: string): Promise<RefreshOutcome> {
+  if (tenantOfToken(REFRESH_PREFIX, token) !== ctx.tenantId) return { ok: false, reason: 'Invalid refresh token' };
+  const [row] = await ctx.db
+    .select()
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tenantId, ctx.tenantId), eq(refreshTokens.tokenHash, sha256(token))))
+    .for('update');
+  if (!row) return { ok: false, reason: 'Invalid refresh token' };
+  const [session] = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.id, row.sessionId)))
+    .for('update');
+  if (!session) return { ok: false, reason: 'Invalid refresh token' };
+  if (row.usedAt) {
+    await revokeSession(ctx, session, 'refresh_token_reuse');
+    return { ok: false, reason: 'Refresh token already used; the session has been revoked' };
+  }
+  const now = new Date();
+  if (session.revokedAt) return { ok: false, reason: 'The session has been revoked' };
+  if (row.expiresAt <= now || session.expiresAt <= now) return { ok: false, reason: 'Refresh token expired' };
+  const [user] = await ctx.db
+    .select()
+    .from(users)
+    .where(and(eq(users.tenantId, ctx.tenantId), eq(users.id, session.userId)));
+  if (!user || user.bannedAt) {
+    await revokeSession(ctx, session, user ? 'banned' : 'user_deleted');
+    return { ok: false, reason: 'The session has been revoked' };
+  }
+  await ctx.db.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.id, row.id));
+  await ctx.db.update(sessions).set({ lastActiveAt: now }).where(eq(sessions.id, session.id));
+  const config = await getAuthConfig(ctx);
+  const next = await newRefreshToken(ctx, session.id, config, session.expiresAt);
+  return { ok: true, session: await sessionResponse(ctx, session, user, next, config) };
+}
+
+export async function findSessionOfRefreshToken(ctx: TenantContext, token: string): Promise<SessionRow | undefined> {
+  if (tenantOfToken(REFRESH_PREFIX, token) !== ctx.tenantId) return undefined;
+  const [row] = await ctx.db
+    .select({ session: sessions })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .where(and(eq(refreshTokens.tenantId, ctx.tenantId), eq(refreshTokens.tokenHash, sha256(token))));
+  return row?.session;
+}
+
+export async function getSession(ctx: TenantContext, sessionId: string): Promise<SessionRow | undefined> {
+  const [row] = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.id, sessionId)));
+  return row;
+}
+
+export function sessionDto(row: SessionRow, currentSessionId: string | null) {
+  return {
+    id: row.id,
+    user_id: row.userId,
+    ip: row.ip,
+    user_agent: row.userAgent,
+    aal: row.aal,
+    amr: row.amr,
+    current: row.id === currentSessionId,
+    created_at: row.createdAt.toISOString(),
+    last_active_at: row.lastActiveAt.toISOString(),
+    expires_at: row.expiresAt.toISOString(),
+  };
+}
+
+export async function listSessions(ctx: TenantContext, userId: string, currentSessionId: string | null) {
+  const rows = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())))
+    .orderBy(desc(sessions.lastActiveAt));
+  return rows.map((r) => sessionDto(r, currentSessionId));
+}
+
+export async function revokeOwnSession(ctx: TenantContext, userId: string, sessionId: string) {
+  const session = await getSession(ctx, sessionId);
+  if (!session || session.userId !== userId) throw notFound('Session');
+  if (session.revokedAt) throw notFound('Session');
+  await revokeSession(ctx, session, 'revoked_by_user');
+  return { revoked: true as const };
+}
+
+/** Raises a session to aal2 after a second factor (step-up); its next access-token check sees it. */
+export async function raiseSession(ctx: TenantContext, sessionId: string, method: string) {
+  const session = await getSession(ctx, sessionId);
+  if (!session) throw new ApiError('UNAUTHORIZED', 'Session not found');
+  await ctx.db
+    .update(sessions)
+    .set({ aal: 'aal2', amr: [...new Set([...session.amr, method])] })
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.id, sessionId)));
+  invalidateIdentity(ctx);
+}

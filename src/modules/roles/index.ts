@@ -1,0 +1,17 @@
+export {
+  assignRole,
+  countUserRoles,
+  effectivePermissions,
+  findRole,
+  listUserRoles,
+  primaryRoleNames,
+  removeAllRoles,
+  removeRole,
+  requireRole,
+  roleDto,
+  setPrimaryRole,
+  usersWithRoleSql,
+  type Role,
+} from './service.ts';
+export { BUILTIN_ROLES, scopesOf } from './permissions.ts';
+export { RoleSchema, RoleParams } from './routes.ts';

@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import type { TestPlatform } from './platform.ts';
+
+/**
+ * Users with access tokens for any test, through the real HTTP routes: an admin key creates the user
+ * (POST /v1/users), the tenant's publishable key signs them in (POST /v1/auth/login).
+ */
+
+const publishable = new WeakMap<TestPlatform, Map<string, string>>();
+
+/** The tenant's publishable key (`pk_...`, scope `auth`), made once per tenant admin token. */
+export async function publishableKey(t: TestPlatform, tenantToken: string): Promise<string> {
+  let byTenant = publishable.get(t);
+  if (!byTenant) publishable.set(t, (byTenant = new Map()));
+  let key = byTenant.get(tenantToken);
+  if (!key) {
+    key = (await t.newKey(tenantToken, { label: 'publishable', scopes: ['auth'] })).token;
+    byTenant.set(tenantToken, key);
+  }
+  return key;
+}
+
+export interface TestUser {
+  userId: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+  sessionId: string;
+  /** The tenant's publishable key the user signed in with. */
+  pk: string;
+}
+
+export interface NewUserInput {
+  email?: string;
+  password?: string;
+  /** Role id or name (`admin`, `member`, `viewer` or a custom role); default: the tenant's default_role (none: no scopes). */
+  role?: string;
+  user_metadata?: Record<string, unknown>;
+  /** Source address of the login (login throttling is per address). */
+  ip?: string;
+}
+
+export const testPassword = () => `Pw-${randomBytes(9).toString('base64url')}`;
+export const testEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.com`;
+
+/** A verified user of the tenant behind `tenantToken`, signed in. */
+export async function newUser(t: TestPlatform, tenantToken: string, input: NewUserInput = {}): Promise<TestUser> {
+  const email = input.email ?? testEmail();
+  const password = input.password ?? testPassword();
+  const created = await t.request('POST', '/v1/users', {
+    token: tenantToken,
+    body: { email, password, email_verified: true, ...(input.role ? { role: input.role } : {}), ...(input.user_metadata ? { user_metadata: input.user_metadata } : {}) },
+  });
+  if (created.status !== 201) throw new Error(`user creation failed: ${created.status} ${created.text}`);
+  const session = await login(t, tenantToken, email, password, input.ip);
+  return { userId: created.body.data.id, email, password, ...session };
+}
+
+/** Signs an existing user in; fails on an MFA challenge (use the MFA routes for those users). */
+export async function login(t: TestPlatform, tenantToken: string, email: string, password: string, ip?: string) {
+  const pk = await publishableKey(t, tenantToken);
+  const res = await t.request('POST', '/v1/auth/login', { token: pk, body: { email, password }, ip });
+  if (res.status !== 200 || !res.body.data.access_token) throw new Error(`login failed: ${res.status} ${res.text}`);
+  return { accessToken: res.body.data.access_token as string, refreshToken: res.body.data.refresh_token as string, sessionId: res.body.data.session_id as string, pk };
+}
