@@ -1,9 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
+import { systemClock, type Clock } from './core/clock.ts';
 import { PrincipalResolvers } from './core/auth/principal.ts';
 import { openDatabase, type Database } from './core/db/client.ts';
 import { migrate } from './core/db/migrate.ts';
+import { Outbox } from './core/events/outbox.ts';
 import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
 import { notFound, onError, requestContext } from './core/http/middleware.ts';
@@ -17,11 +19,16 @@ import { connectRedis } from './core/providers/redis.ts';
 import { Mailer } from './core/providers/mail.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
+import { DLQ_EVENTS } from './modules/dlq/index.ts';
+import { eventsRoutes } from './modules/events/routes.ts';
+import { dlqRoutes } from './modules/dlq/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
 import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
+import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
+import { webhooksRoutes } from './modules/webhooks/routes.ts';
 
 export interface KernelOptions {
   /** Use this database instead of opening one from the config (tests hand in a template copy). */
@@ -29,6 +36,8 @@ export interface KernelOptions {
   /** Apply migrations on start (default true). */
   migrate?: boolean;
   logger?: Logger;
+  /** The time scheduling code reads; tests move a FakeClock forward instead of waiting. */
+  clock?: Clock;
 }
 
 export async function createKernel(config: Config, options: KernelOptions = {}): Promise<Kernel> {
@@ -65,6 +74,9 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   const mail = new Mailer(db, jobs, log, { smtpUrl: config.SMTP_URL, from: config.MAIL_FROM });
   closers.push(() => mail.close());
 
+  const outbox = new Outbox(db, bus, log, { pollMs: config.EVENTS_POLL_MS });
+  closers.push(() => outbox.close());
+
   let closed: Promise<void> | undefined;
   const kernel: Kernel = {
     config,
@@ -78,6 +90,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     quota,
     jobs,
     mail,
+    outbox,
+    clock: options.clock ?? systemClock,
     startedAt: new Date(),
     onClose: (fn) => void closers.push(fn),
     close() {
@@ -102,10 +116,11 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  */
 export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
+  registerWebhooks(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS];
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...WEBHOOK_EVENTS, ...DLQ_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -143,6 +158,9 @@ export function createApp(kernel: Kernel | null) {
   );
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
+  app.route('/', eventsRoutes({ catalog: EVENT_CATALOG }));
+  app.route('/', webhooksRoutes());
+  app.route('/', dlqRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -158,6 +176,8 @@ export async function createPlatform(config: Config, options: KernelOptions = {}
   const { app, document } = createApp(kernel);
   // Queues are defined by now; this process works them unless JOBS_WORKER=false (then `plinth worker` does).
   await kernel.jobs.start({ work: config.JOBS_WORKER });
+  // Outbox consumers (webhook fan-out, ...) run where jobs are worked.
+  if (config.JOBS_WORKER) kernel.outbox.start();
   return { kernel, app, document, close: () => kernel.close() };
 }
 

@@ -95,6 +95,7 @@ async function worker(config: Config) {
   const kernel = await createKernel(config);
   registerModules(kernel);
   await kernel.jobs.start({ work: true });
+  kernel.outbox.start();
   kernel.log.info('worker started');
   const stop = async (signal: string) => {
     kernel.log.info({ signal }, 'worker stopping after the jobs in hand');

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { Clock } from './clock.ts';
 import type { PrincipalResolvers } from './auth/principal.ts';
 import type { Database } from './db/client.ts';
+import type { Outbox } from './events/outbox.ts';
 import type { Jobs } from './jobs/jobs.ts';
 import type { RateLimits } from './limits/rate-limit.ts';
 import type { RequestQuota } from './limits/quota.ts';
@@ -26,6 +28,10 @@ export interface Kernel {
   readonly quota: RequestQuota;
   readonly jobs: Jobs;
   readonly mail: Mailer;
+  /** The events outbox: durable consumers, this process's live feed, wake-ups. */
+  readonly outbox: Outbox;
+  /** The time scheduling code reads (retry schedules, leases); tests hand in a FakeClock. */
+  readonly clock: Clock;
   readonly startedAt: Date;
   /** Registers cleanup run by close(), last registered first. */
   onClose(fn: () => Promise<void> | void): void;

@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import { createPlatform, type Platform } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Clock } from '../../src/core/clock.ts';
 import { openDatabase, type Database } from '../../src/core/db/client.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -68,7 +69,7 @@ async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void
   return { db, drop: () => db.close() };
 }
 
-export async function testPlatform(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestPlatform> {
+export async function testPlatform(env: Record<string, string> = {}, options: { logger?: Logger; clock?: Clock } = {}): Promise<TestPlatform> {
   const { db, drop } = await freshDatabase();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -81,7 +82,7 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     REDIS_PREFIX: `plinth-test:${randomBytes(6).toString('hex')}:`,
     ...env,
   });
-  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }) });
+  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock });
 
   const request: TestPlatform['request'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };

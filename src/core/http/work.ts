@@ -12,7 +12,14 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * caller's identity for audit entries and events. A mutating request that wrote no audit entry of its
  * own gets one named after its route, so no change goes unrecorded.
  */
-export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Promise<T>): Promise<T> {
+export function tenantWork<T>(
+  c: Context<AppEnv>,
+  fn: (ctx: TenantContext) => Promise<T>,
+  options: {
+    /** false for high-volume writes that are records, not changes (tracked events, client error reports). */
+    audit?: boolean;
+  } = {},
+): Promise<T> {
   const principal = c.get('principal');
   if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
   const meta = {
@@ -23,6 +30,6 @@ export function tenantWork<T>(c: Context<AppEnv>, fn: (ctx: TenantContext) => Pr
     userAgent: c.req.header('user-agent'),
     principal,
   };
-  const mutating = !READS.has(c.req.method);
+  const mutating = !READS.has(c.req.method) && options.audit !== false;
   return runInTenant(c.get('kernel'), meta, fn, mutating ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : {});
 }

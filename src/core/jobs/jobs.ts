@@ -11,8 +11,10 @@ export interface JobDefinition<T> {
   retryDelay?: number;
   retryBackoff?: boolean;
   expireInSeconds?: number;
-  /** Jobs fetched per poll by this process. */
+  /** Jobs fetched per poll by one worker. */
   batchSize?: number;
+  /** Workers of this queue in each working process (default 1): how many of its jobs run at once. */
+  concurrency?: number;
 }
 
 export interface SendOptions {
@@ -32,6 +34,8 @@ export class Jobs {
   private readonly definitions = new Map<string, JobDefinition<any>>();
   private started = false;
   private working = false;
+  private readonly workers = new Map<string, string[]>();
+  private nextWorker = 0;
 
   constructor(
     db: Database,
@@ -82,22 +86,37 @@ export class Jobs {
 
   private async workQueue(name: string, definition: JobDefinition<any>) {
     await this.ensureQueue(name, definition);
-    await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
-      for (const job of jobs) {
-        try {
-          await definition.handler(job.data, job);
-        } catch (error) {
-          this.log.warn({ err: error, job: name, job_id: job.id }, 'job failed');
-          throw error;
+    const ids: string[] = [];
+    for (let i = 0; i < Math.max(1, definition.concurrency ?? 1); i++) {
+      const id = await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
+        for (const job of jobs) {
+          try {
+            await definition.handler(job.data, job);
+          } catch (error) {
+            this.log.warn({ err: error, job: name, job_id: job.id }, 'job failed');
+            throw error;
+          }
         }
-      }
-    });
+      });
+      ids.push(id);
+    }
+    this.workers.set(name, ids);
   }
 
   async send<T extends object>(name: string, data: T, options: SendOptions = {}): Promise<string | null> {
     if (!this.definitions.has(name)) throw new Error(`job ${name} is not defined`);
     if (!this.started) await this.start({ work: false });
-    return this.boss.send(name, data, options);
+    const id = await this.boss.send(name, data, options);
+    if (!options.startAfter) this.wake(name);
+    return id;
+  }
+
+  /** Makes one of this process's idle workers of `name` fetch now instead of at its next poll. */
+  private wake(name: string): void {
+    const ids = this.workers.get(name);
+    if (!ids?.length) return;
+    this.nextWorker = (this.nextWorker + 1) % ids.length;
+    this.boss.notifyWorker(ids[this.nextWorker]!);
   }
 
   /** Runs `name` on a cron schedule (UTC); one process sends it however many run. */
@@ -111,6 +130,7 @@ export class Jobs {
     if (!this.started) return;
     this.started = false;
     this.working = false;
+    this.workers.clear();
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }

@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import type { OutboxEvent, Outbox, Position } from './outbox.ts';
+import { positionOf } from './outbox.ts';
+
+export type FeedListener = (event: OutboxEvent) => void;
+
+const PAGE = 1000;
+
+/**
+ * This process's live view of the outbox for SSE streams and WebSocket connections. One reader per
+ * process follows the stream (from its end when the first listener arrives) and hands each final event
+ * to the listeners of its tenant only; 1,000 subscribers cost one query per wake-up, not 1,000. Other
+ * processes' commits reach it through the bus wake-up (Redis with REDIS_URL) or, failing that, the poll.
+ */
+export class LiveFeed {
+  private position: Position | null = null;
+  private readonly tenants = new Map<string, Set<FeedListener>>();
+  private listeners = 0;
+  private loop?: Promise<void>;
+  private ready?: Promise<void>;
+  private closed = false;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+    private readonly pollMs: number,
+  ) {}
+
+  /**
+   * Hands `listener` every event of `tenantId` from now on, in stream order. Resolves with a position:
+   * every event after it will reach the listener (some at or before it may too; resuming readers
+   * de-duplicate by position).
+   */
+  async subscribe(tenantId: string, listener: FeedListener): Promise<{ position: Position; unsubscribe: () => void }> {
+    if (this.closed) throw new Error('the live feed is closed');
+    let set = this.tenants.get(tenantId);
+    if (!set) this.tenants.set(tenantId, (set = new Set()));
+    set.add(listener);
+    this.listeners += 1;
+    let subscribed = true;
+    const unsubscribe = () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.listeners -= 1;
+      const current = this.tenants.get(tenantId);
+      current?.delete(listener);
+      if (current?.size === 0) this.tenants.delete(tenantId);
+    };
+    try {
+      this.ensureRunning();
+      await this.ready;
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+    return { position: this.position!, unsubscribe };
+  }
+
+  /** Listeners in this process (for stats). */
+  get size(): number {
+    return this.listeners;
+  }
+
+  private ensureRunning(): void {
+    if (this.loop) return;
+    let started!: () => void;
+    let failed!: (error: unknown) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    this.loop = this.run(started, failed).finally(() => {
+      this.loop = undefined;
+      this.position = null;
+    });
+  }
+
+  private async run(started: () => void, failed: (error: unknown) => void): Promise<void> {
+    try {
+      this.position = await this.outbox.end();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    started();
+    const signal = this.outbox.signal();
+    try {
+      while (this.listeners > 0 && !this.closed) {
+        let delay = this.pollMs;
+        try {
+          const { events, pending } = await this.outbox.read(this.position!, PAGE);
+          for (const event of events) this.dispatch(event);
+          if (events.length) this.position = positionOf(events.at(-1)!);
+          if (events.length >= PAGE) continue;
+          if (pending) delay = Math.min(delay, 25);
+        } catch (error) {
+          if (this.closed) break;
+          this.log.warn({ err: error }, 'live event feed read failed; retrying');
+        }
+        await signal.wait(delay);
+      }
+    } finally {
+      signal.close();
+    }
+  }
+
+  private dispatch(event: OutboxEvent): void {
+    const listeners = this.tenants.get(event.tenantId);
+    if (!listeners) return;
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.log.warn({ err: error }, 'live event listener failed');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.tenants.clear();
+    this.listeners = 0;
+    this.outbox.wake();
+    await this.loop;
+  }
+}
