@@ -188,3 +188,81 @@ export async function readSse(response: Response): Promise<SseClient> {
   };
   return client;
 }
+
+export interface PlinthProcess {
+  url: string;
+  /** The admin key of the tenant `start` created on the empty database. */
+  token: string;
+  tenantId: string;
+  child: import('node:child_process').ChildProcess;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * `plinth start` in a child process on an empty database (PORT 0). Resolves once it listens, with the
+ * admin key it printed for the tenant it created.
+ */
+export async function spawnPlinth(env: Record<string, string>): Promise<PlinthProcess> {
+  const { spawn } = await import('node:child_process');
+  const path = await import('node:path');
+  const bin = path.resolve(import.meta.dirname, '../../bin/plinth.mjs');
+  const child = spawn(process.execPath, [bin, 'start'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', NODE_ENV: 'test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`plinth exited with ${child.exitCode}: ${err}`);
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      const tenantId = /created tenant (tn_\w+)/.exec(out)?.[1];
+      const token = /^\s+(sk_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
+      return url && token && tenantId ? { url, token, tenantId } : null;
+    },
+    'plinth to start',
+    60_000,
+    50,
+  );
+  return {
+    ...ready,
+    child,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** An empty, migrated PostgreSQL database copied from the run's template (DATABASE_URL runs only). */
+export async function freshPostgresUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const { inject } = await import('vitest');
+  const pg = (await import('pg')).default;
+  const { randomBytes } = await import('node:crypto');
+  const base = process.env.DATABASE_URL!;
+  const template = inject('pgTemplate');
+  const name = `${template.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.query(`create database ${name} template ${template}`);
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
