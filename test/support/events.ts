@@ -126,12 +126,14 @@ export interface SseClient {
   comments: string[];
   /** The raw error body when the stream did not open. */
   body?: any;
+  /** The server ended the stream. */
+  ended: boolean;
   close(): Promise<void>;
 }
 
 /** Reads an SSE response into `messages` as it arrives. */
 export async function readSse(response: Response): Promise<SseClient> {
-  const client: SseClient = { status: response.status, headers: response.headers, messages: [], comments: [], close: async () => {} };
+  const client: SseClient = { status: response.status, headers: response.headers, messages: [], comments: [], ended: false, close: async () => {} };
   if (response.status !== 200 || !response.body) {
     const text = await response.text();
     try {
@@ -180,6 +182,7 @@ export async function readSse(response: Response): Promise<SseClient> {
     } catch {
       // cancelled
     }
+    client.ended = true;
   })();
   client.close = async () => {
     if (stopped) return;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { OutboxEvent, Outbox, Position } from './outbox.ts';
-import { positionOf } from './outbox.ts';
+import { endedBefore, positionOf } from './outbox.ts';
 
 export type FeedListener = (event: OutboxEvent) => void;
 
@@ -27,15 +27,29 @@ export class LiveFeed {
   ) {}
 
   /**
-   * Hands `listener` every event of `tenantId` from now on, in stream order. Resolves with a position:
-   * every event after it will reach the listener (some at or before it may too; resuming readers
-   * de-duplicate by position).
+   * Hands `listener` every event of `tenantId` from now on, in stream order: events committed after
+   * the call (the feed may still be reading older ones, which are left out by the transaction snapshot
+   * taken here). Resolves with a position: every event after it reaches the listener; a reader that
+   * resumes from history reads up to there and de-duplicates by position (`from: 'position'`).
    */
-  async subscribe(tenantId: string, listener: FeedListener): Promise<{ position: Position; unsubscribe: () => void }> {
+  async subscribe(
+    tenantId: string,
+    listener: FeedListener,
+    options: { from?: 'now' | 'position' } = {},
+  ): Promise<{ position: Position; unsubscribe: () => void }> {
     if (this.closed) throw new Error('the live feed is closed');
+    let snapshot: Awaited<ReturnType<Outbox['snapshot']>> | null = null;
+    const held: OutboxEvent[] = [];
+    const live = options.from === 'position';
+    const filtered: FeedListener = live
+      ? listener
+      : (event) => {
+          if (!snapshot) held.push(event);
+          else if (!endedBefore(snapshot, event.txId)) listener(event);
+        };
     let set = this.tenants.get(tenantId);
     if (!set) this.tenants.set(tenantId, (set = new Set()));
-    set.add(listener);
+    set.add(filtered);
     this.listeners += 1;
     let subscribed = true;
     const unsubscribe = () => {
@@ -43,12 +57,16 @@ export class LiveFeed {
       subscribed = false;
       this.listeners -= 1;
       const current = this.tenants.get(tenantId);
-      current?.delete(listener);
+      current?.delete(filtered);
       if (current?.size === 0) this.tenants.delete(tenantId);
     };
     try {
       this.ensureRunning();
       await this.ready;
+      if (!live) {
+        snapshot = await this.outbox.snapshot();
+        for (const event of held.splice(0)) if (!endedBefore(snapshot, event.txId)) listener(event);
+      }
     } catch (error) {
       unsubscribe();
       throw error;

@@ -24,6 +24,25 @@ export function comparePositions(a: Position, b: Position): number {
   return a.seq - b.seq;
 }
 
+/** A transaction snapshot (pg_current_snapshot): which transactions had ended when it was taken. */
+export interface Snapshot {
+  xmin: bigint;
+  xmax: bigint;
+  inProgress: ReadonlySet<bigint>;
+}
+
+export function parseSnapshot(text: string): Snapshot {
+  const [xmin, xmax, xip = ''] = text.split(':');
+  return { xmin: BigInt(xmin!), xmax: BigInt(xmax!), inProgress: new Set(xip.split(',').filter(Boolean).map((x) => BigInt(x))) };
+}
+
+/** Whether a transaction had committed (or aborted) when the snapshot was taken, as pg_visible_in_snapshot. */
+export function endedBefore(snapshot: Snapshot, txId: string): boolean {
+  const id = BigInt(txId);
+  if (id < snapshot.xmin) return true;
+  return id < snapshot.xmax && !snapshot.inProgress.has(id);
+}
+
 /** Published on the bus after a transaction that emitted events commits; readers in every process wake. */
 export const EVENTS_APPENDED_CHANNEL = 'events.appended';
 
@@ -149,12 +168,19 @@ export class Outbox {
 
   /** The position of the last final event: a reader that starts here sees only what comes next. */
   async end(): Promise<Position> {
+    // Ordered by the xid8 column itself: its text form would sort '999' after '1000'.
     const result = await this.db.system.execute(sql`
-      select tx_id::text as tx_id, seq from events
-      where tx_id < pg_snapshot_xmin(pg_current_snapshot())
-      order by tx_id desc, seq desc limit 1`);
-    const [row] = rows<{ tx_id: string; seq: string | number }>(result);
-    return row ? { txId: row.tx_id, seq: Number(row.seq) } : STREAM_START;
+      select e.tx_id::text as tx, e.seq from events e
+      where e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+      order by e.tx_id desc, e.seq desc limit 1`);
+    const [row] = rows<{ tx: string; seq: string | number }>(result);
+    return row ? { txId: row.tx, seq: Number(row.seq) } : STREAM_START;
+  }
+
+  /** The database's current snapshot: what has committed by now. */
+  async snapshot(): Promise<Snapshot> {
+    const [row] = rows<{ snapshot: string }>(await this.db.system.execute(sql`select pg_current_snapshot()::text as snapshot`));
+    return parseSnapshot(row!.snapshot);
   }
 
   /** Where an event of this tenant sits in the stream, or null when it has no such event. */

@@ -44,11 +44,16 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
     stream.onAbort(close);
     const unwatch = watchCredential(kernel, options.tenantId, options.token, close);
     const wanted = (type: string) => options.types.length === 0 || matchesAny(options.types, type);
-    const subscription = await kernel.outbox.feed.subscribe(options.tenantId, (event) => {
-      if (queue.length >= MAX_BUFFERED) return close();
-      queue.push(event);
-      signal();
-    });
+    const subscription = await kernel.outbox.feed.subscribe(
+      options.tenantId,
+      (event) => {
+        if (queue.length >= MAX_BUFFERED) return close();
+        queue.push(event);
+        signal();
+      },
+      // A resumed stream reads history up to the feed's position and de-duplicates; a fresh one starts now.
+      { from: options.after ? 'position' : 'now' },
+    );
     const heartbeat = setInterval(() => {
       stream.write(': heartbeat\n\n').catch(close);
     }, kernel.config.SSE_HEARTBEAT_MS);
