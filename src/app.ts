@@ -27,6 +27,7 @@ import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
 import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
+import { realtimeRoutes } from './modules/realtime/routes.ts';
 import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
 import { webhooksRoutes } from './modules/webhooks/routes.ts';
 
@@ -160,6 +161,7 @@ export function createApp(kernel: Kernel | null) {
   app.route('/', auditRoutes());
   app.route('/', eventsRoutes({ catalog: EVENT_CATALOG }));
   app.route('/', webhooksRoutes());
+  app.route('/', realtimeRoutes());
   app.route('/', dlqRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -205,7 +205,8 @@ export interface PlinthProcess {
  * `plinth start` in a child process on an empty database (PORT 0). Resolves once it listens, with the
  * admin key it printed for the tenant it created.
  */
-export async function spawnPlinth(env: Record<string, string>): Promise<PlinthProcess> {
+export async function spawnPlinth(env: Record<string, string>, options: { bootstrap?: boolean } = {}): Promise<PlinthProcess> {
+  const bootstrap = options.bootstrap ?? true;
   const { spawn } = await import('node:child_process');
   const path = await import('node:path');
   const bin = path.resolve(import.meta.dirname, '../../bin/plinth.mjs');
@@ -218,18 +219,18 @@ export async function spawnPlinth(env: Record<string, string>): Promise<PlinthPr
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`plinth exited with ${child.exitCode}: ${err}`);
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-      const tenantId = /created tenant (tn_\w+)/.exec(out)?.[1];
-      const token = /^\s+(sk_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
-      return url && token && tenantId ? { url, token, tenantId } : null;
-    },
-    'plinth to start',
-    60_000,
-    50,
-  );
+  const spawned = Date.now();
+  let ready: { url: string; token: string; tenantId: string } | null = null;
+  while (!ready) {
+    if (child.exitCode !== null) throw new Error(`plinth exited with ${child.exitCode}: ${out}\n${err}`);
+    if (Date.now() - spawned > 45_000) throw new Error(`plinth did not start in 45 s: ${out}\n${err}`);
+    const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    const tenantId = /created tenant (tn_\w+)/.exec(out)?.[1];
+    const token = /^\s+(sk_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
+    if (url && !bootstrap) ready = { url, token: '', tenantId: '' };
+    else if (url && token && tenantId) ready = { url, token, tenantId };
+    else await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     ...ready,
     child,
@@ -268,4 +269,79 @@ export async function freshPostgresUrl(): Promise<{ url: string; drop: () => Pro
       await admin.end();
     },
   };
+}
+
+/** The app on a real loopback port with WebSocket upgrades, as `plinth start` serves it. */
+export async function listen(app: { fetch: (request: Request, env?: any) => Response | Promise<Response> }): Promise<{ url: string; port: number; close: () => Promise<void> }> {
+  const { serve } = await import('@hono/node-server');
+  const { attachWebSockets } = await import('../../src/modules/realtime/index.ts');
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as import('node:http').Server));
+  });
+  const wss = attachWebSockets(server, app);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface WsClient {
+  ws: import('ws').WebSocket;
+  messages: any[];
+  /** HTTP status when the upgrade was refused, and its JSON body. */
+  refused?: { status: number; body: any; headers: Record<string, unknown> };
+  closed?: { code: number; reason: string };
+  opened: Promise<boolean>;
+  send(message: unknown): void;
+  next(predicate: (message: any) => boolean, what?: string): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** A WebSocket client that records every message; resolves once it is open or refused. */
+export async function connectWs(url: string): Promise<WsClient> {
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(url);
+  const client: WsClient = {
+    ws,
+    messages: [],
+    opened: Promise.resolve(false),
+    send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
+    next: (predicate, what = 'a message') => waitFor(() => client.messages.find(predicate), what),
+    close: async () => {
+      if (ws.readyState === ws.CLOSED) return;
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.terminate();
+      });
+    },
+  };
+  ws.on('message', (data) => client.messages.push(JSON.parse(String(data))));
+  ws.on('close', (code, reason) => (client.closed = { code, reason: String(reason) }));
+  client.opened = new Promise<boolean>((resolve) => {
+    ws.once('open', () => resolve(true));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => {
+        let parsed: unknown = body;
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          // not JSON
+        }
+        client.refused = { status: res.statusCode ?? 0, body: parsed, headers: res.headers };
+        resolve(false);
+      });
+    });
+    ws.once('error', () => resolve(false));
+  });
+  await client.opened;
+  return client;
 }

@@ -15,6 +15,7 @@ const PAGE = 1000;
 export class LiveFeed {
   private position: Position | null = null;
   private readonly tenants = new Map<string, Set<FeedListener>>();
+  private readonly endHandlers = new Set<() => void>();
   private listeners = 0;
   private loop?: Promise<void>;
   private ready?: Promise<void>;
@@ -35,7 +36,11 @@ export class LiveFeed {
   async subscribe(
     tenantId: string,
     listener: FeedListener,
-    options: { from?: 'now' | 'position' } = {},
+    options: {
+      from?: 'now' | 'position';
+      /** Called if the feed closes (the process is shutting down) while subscribed. */
+      onEnd?: () => void;
+    } = {},
   ): Promise<{ position: Position; unsubscribe: () => void }> {
     if (this.closed) throw new Error('the live feed is closed');
     let snapshot: Awaited<ReturnType<Outbox['snapshot']>> | null = null;
@@ -51,11 +56,13 @@ export class LiveFeed {
     if (!set) this.tenants.set(tenantId, (set = new Set()));
     set.add(filtered);
     this.listeners += 1;
+    if (options.onEnd) this.endHandlers.add(options.onEnd);
     let subscribed = true;
     const unsubscribe = () => {
       if (!subscribed) return;
       subscribed = false;
       this.listeners -= 1;
+      if (options.onEnd) this.endHandlers.delete(options.onEnd);
       const current = this.tenants.get(tenantId);
       current?.delete(filtered);
       if (current?.size === 0) this.tenants.delete(tenantId);
@@ -134,8 +141,18 @@ export class LiveFeed {
     }
   }
 
+  /** Ends every subscription (shutdown): their streams close so that the server can drain. */
   async close(): Promise<void> {
+    if (this.closed) return this.loop;
     this.closed = true;
+    for (const end of [...this.endHandlers]) {
+      try {
+        end();
+      } catch {
+        // a closing stream
+      }
+    }
+    this.endHandlers.clear();
     this.tenants.clear();
     this.listeners = 0;
     this.outbox.wake();

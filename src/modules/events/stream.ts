@@ -52,7 +52,7 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
         signal();
       },
       // A resumed stream reads history up to the feed's position and de-duplicates; a fresh one starts now.
-      { from: options.after ? 'position' : 'now' },
+      { from: options.after ? 'position' : 'now', onEnd: close },
     );
     const heartbeat = setInterval(() => {
       stream.write(': heartbeat\n\n').catch(close);
