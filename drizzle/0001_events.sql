@@ -20,6 +20,47 @@ CREATE TABLE "dead_letters" (
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "client_errors" (
+	"id" text PRIMARY KEY NOT NULL,
+	"tenant_id" text NOT NULL,
+	"level" text NOT NULL,
+	"message" text NOT NULL,
+	"stack" text,
+	"source" text,
+	"path" text,
+	"metadata" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"fingerprint" text NOT NULL,
+	"actor_type" text NOT NULL,
+	"actor_id" text,
+	"ip" text,
+	"user_agent" text,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "notification_preferences" (
+	"tenant_id" text NOT NULL,
+	"user_id" text NOT NULL,
+	"channel" text NOT NULL,
+	"enabled" boolean NOT NULL,
+	"categories" text[] DEFAULT '{}' NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "notification_preferences_tenant_id_user_id_channel_pk" PRIMARY KEY("tenant_id","user_id","channel")
+);
+--> statement-breakpoint
+CREATE TABLE "notifications" (
+	"id" text PRIMARY KEY NOT NULL,
+	"tenant_id" text NOT NULL,
+	"user_id" text NOT NULL,
+	"type" text NOT NULL,
+	"category" text NOT NULL,
+	"title" text NOT NULL,
+	"body" text,
+	"is_read" boolean DEFAULT false NOT NULL,
+	"read_at" timestamp with time zone,
+	"metadata" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "webhook_deliveries" (
 	"id" text PRIMARY KEY NOT NULL,
 	"tenant_id" text NOT NULL,
@@ -79,18 +120,23 @@ CREATE TABLE "webhooks" (
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "mail_outbox" ADD COLUMN "reply_to" text;--> statement-breakpoint
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_webhook_id_webhooks_id_fk" FOREIGN KEY ("webhook_id") REFERENCES "public"."webhooks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_message_id_webhook_messages_id_fk" FOREIGN KEY ("message_id") REFERENCES "public"."webhook_messages"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "webhook_messages" ADD CONSTRAINT "webhook_messages_webhook_id_webhooks_id_fk" FOREIGN KEY ("webhook_id") REFERENCES "public"."webhooks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "dead_letters_source_reference_idx" ON "dead_letters" USING btree ("source","reference_id");--> statement-breakpoint
 CREATE INDEX "dead_letters_tenant_created_idx" ON "dead_letters" USING btree ("tenant_id","created_at");--> statement-breakpoint
+CREATE INDEX "client_errors_tenant_created_idx" ON "client_errors" USING btree ("tenant_id","created_at");--> statement-breakpoint
+CREATE INDEX "client_errors_tenant_fingerprint_idx" ON "client_errors" USING btree ("tenant_id","fingerprint");--> statement-breakpoint
+CREATE INDEX "notifications_user_idx" ON "notifications" USING btree ("tenant_id","user_id","id");--> statement-breakpoint
+CREATE INDEX "notifications_unread_idx" ON "notifications" USING btree ("tenant_id","user_id") WHERE is_read = false;--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_tenant_idx" ON "webhook_deliveries" USING btree ("tenant_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_message_idx" ON "webhook_deliveries" USING btree ("message_id");--> statement-breakpoint
 CREATE INDEX "webhook_deliveries_webhook_idx" ON "webhook_deliveries" USING btree ("webhook_id","created_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "webhook_messages_seq_idx" ON "webhook_messages" USING btree ("seq");--> statement-breakpoint
 CREATE UNIQUE INDEX "webhook_messages_event_idx" ON "webhook_messages" USING btree ("webhook_id","event_id");--> statement-breakpoint
-CREATE INDEX "webhook_messages_queue_idx" ON "webhook_messages" USING btree ("webhook_id","seq") WHERE status in ('pending', 'sending');--> statement-breakpoint
-CREATE INDEX "webhook_messages_lease_idx" ON "webhook_messages" USING btree ("lease_until") WHERE status = 'sending';--> statement-breakpoint
+CREATE INDEX "webhook_messages_queue_idx" ON "webhook_messages" USING btree ("webhook_id","seq") WHERE status in ('pending', 'sending') and kind = 'event';--> statement-breakpoint
+CREATE INDEX "webhook_messages_lease_idx" ON "webhook_messages" USING btree ("lease_until") WHERE status = 'sending' and kind = 'event';--> statement-breakpoint
 CREATE INDEX "webhook_messages_tenant_idx" ON "webhook_messages" USING btree ("tenant_id","created_at");--> statement-breakpoint
 CREATE INDEX "webhooks_tenant_idx" ON "webhooks" USING btree ("tenant_id","id");--> statement-breakpoint
 CREATE INDEX "events_tenant_tx_seq_idx" ON "events" USING btree ("tenant_id","tx_id","seq");

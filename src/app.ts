@@ -20,6 +20,10 @@ import { Mailer } from './core/providers/mail.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { DLQ_EVENTS } from './modules/dlq/index.ts';
+import { EMAIL_EVENTS } from './modules/email/index.ts';
+import { emailRoutes } from './modules/email/routes.ts';
+import { ERROR_REPORT_EVENTS } from './modules/error-reports/index.ts';
+import { errorReportsRoutes } from './modules/error-reports/routes.ts';
 import { eventsRoutes } from './modules/events/routes.ts';
 import { dlqRoutes } from './modules/dlq/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
@@ -27,6 +31,8 @@ import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
 import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
+import { NOTIFICATION_EVENTS } from './modules/notifications/index.ts';
+import { notificationsRoutes } from './modules/notifications/routes.ts';
 import { realtimeRoutes } from './modules/realtime/routes.ts';
 import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
 import { webhooksRoutes } from './modules/webhooks/routes.ts';
@@ -121,7 +127,15 @@ export function registerModules(kernel: Kernel): void {
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...WEBHOOK_EVENTS, ...DLQ_EVENTS];
+export const EVENT_CATALOG = [
+  ...TENANT_EVENTS,
+  ...KEY_EVENTS,
+  ...WEBHOOK_EVENTS,
+  ...DLQ_EVENTS,
+  ...NOTIFICATION_EVENTS,
+  ...EMAIL_EVENTS,
+  ...ERROR_REPORT_EVENTS,
+];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -162,6 +176,9 @@ export function createApp(kernel: Kernel | null) {
   app.route('/', eventsRoutes({ catalog: EVENT_CATALOG }));
   app.route('/', webhooksRoutes());
   app.route('/', realtimeRoutes());
+  app.route('/', notificationsRoutes());
+  app.route('/', emailRoutes());
+  app.route('/', errorReportsRoutes());
   app.route('/', dlqRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -345,3 +345,17 @@ export async function connectWs(url: string): Promise<WsClient> {
   await client.opened;
   return client;
 }
+
+/**
+ * Until identity (issue 3) lands with real access tokens, `usr-token:<tenant_id>:<user_id>` is a user
+ * principal of that tenant on this platform. Replace with identity's helper once it is merged.
+ */
+export function registerTestUsers(platform: { kernel: import('../../src/core/kernel.ts').Kernel }): (tenantId: string, userId: string) => string {
+  platform.kernel.principals.register(async (token) => {
+    const match = /^usr-token:(tn_\w+):(usr_\w+)$/.exec(token);
+    if (!match) return null;
+    const tenant = { id: match[1]!, slug: match[1]!, status: 'active' as const, planTier: 'free', limits: { requests_per_month: 1e9, rate_limit_per_minute: 1e6, storage_bytes: 1e12 } };
+    return { kind: 'user', id: match[2]!, sessionId: null, role: 'member', tenant, scopes: new Set(['read', 'write']), rateLimit: null };
+  });
+  return (tenantId, userId) => `usr-token:${tenantId}:${userId}`;
+}

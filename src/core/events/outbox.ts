@@ -300,7 +300,23 @@ export class Outbox {
     this.running = false;
     this.unsubscribe();
     this.wakeLocal();
-    await Promise.allSettled(this.loops);
-    await this.feed.close();
+    // A batch stuck on a database that went away must not hold the shutdown forever.
+    await settleWithin(Promise.allSettled(this.loops), 5_000);
+    await settleWithin(this.feed.close(), 5_000);
   }
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+export function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(
+      () => {},
+      () => {},
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UserPrincipal } from '../../core/auth/principal.ts';
 import { runInTenant } from '../../core/context.ts';
-import { connectWs, listen, spawnPlinth, waitFor, type WsClient } from '../../../test/support/events.ts';
+import { connectWs, listen, registerTestUsers, spawnPlinth, waitFor, type WsClient } from '../../../test/support/events.ts';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { realtimeHub } from './hub.ts';
 
@@ -11,19 +10,6 @@ let server: Awaited<ReturnType<typeof listen>>;
 let tenant: { tenantId: string; token: string };
 let other: { tenantId: string; token: string };
 const clients: WsClient[] = [];
-
-/** A stand-in for identity's access tokens until it lands: `usr-token:<tenant>:<user>` is that user. */
-function registerTestUsers(platform: TestPlatform) {
-  platform.kernel.principals.register(async (token) => {
-    const match = /^usr-token:(tn_\w+):(usr_\w+)$/.exec(token);
-    if (!match) return null;
-    const base = tenantSnapshot(match[1]!);
-    return { kind: 'user', id: match[2]!, sessionId: null, role: 'member', tenant: base, scopes: new Set(['read', 'write']), rateLimit: null } satisfies UserPrincipal;
-  });
-}
-function tenantSnapshot(id: string) {
-  return { id, slug: id, status: 'active' as const, planTier: 'free', limits: { requests_per_month: 1e9, rate_limit_per_minute: 1e6, storage_bytes: 1e12 } };
-}
 
 beforeAll(async () => {
   t = await testPlatform({ EVENTS_POLL_MS: '100', REALTIME_HEARTBEAT_MS: '300' });

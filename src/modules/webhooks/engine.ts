@@ -3,7 +3,7 @@ import { and, count, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { rows } from '../../core/db/client.ts';
 import { matchesAny, publicEvent } from '../../core/events/format.ts';
-import type { ConsumerBatch } from '../../core/events/outbox.ts';
+import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -584,7 +584,7 @@ export class WebhookEngine {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const controller of this.inflight) controller.abort();
-    await this.ticking;
+    if (this.ticking) await settleWithin(this.ticking, 5_000);
   }
 }
 
