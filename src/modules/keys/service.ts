@@ -46,7 +46,11 @@ export interface CreateKeyInput {
 const dedupe = <T>(values: T[]) => [...new Set(values)];
 
 function invalidateCaches(ctx: TenantContext) {
-  ctx.afterCommit(() => ctx.kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, ctx.tenantId));
+  ctx.afterCommit(() => {
+    // This process at once (the caller's next request must see the change), the others through the bus.
+    ctx.kernel.principals.invalidateAll();
+    return ctx.kernel.bus.publish(AUTH_INVALIDATE_CHANNEL, ctx.tenantId);
+  });
 }
 
 async function insertKey(ctx: TenantContext, input: CreateKeyInput & { rotated_from?: string }) {
