@@ -91,6 +91,7 @@ CREATE TABLE "webhook_messages" (
 	"status" text NOT NULL,
 	"kind" text DEFAULT 'event' NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
+	"sends" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" timestamp with time zone NOT NULL,
 	"claim" text,
 	"lease_until" timestamp with time zone,

@@ -185,4 +185,26 @@ describe.runIf(process.env.DATABASE_URL)('a transaction that commits late', () =
       await outbox.close();
     }
   });
+
+  it('is not waited for when it runs in another database of the cluster', async () => {
+    const tenant = await t.newTenant();
+    const name = `test.${newId('c')}`;
+    const outbox = process2();
+    const seen: string[] = [];
+    outbox.consume({ name, handle: async ({ events: batch }) => void seen.push(...batch.map((e) => e.id)) });
+    while ((await outbox.runConsumer(name)).more);
+    const elsewhere = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await elsewhere.connect();
+    try {
+      await elsewhere.query('begin');
+      await elsewhere.query('select pg_current_xact_id()');
+      const id = await emit(tenant.tenantId, 'test.unblocked');
+      await outbox.runConsumer(name);
+      expect(seen).toContain(id);
+      await elsewhere.query('commit');
+    } finally {
+      await elsewhere.end();
+      await outbox.close();
+    }
+  });
 });

@@ -59,13 +59,26 @@ export interface ReadResult {
   pending: boolean;
 }
 
-const finalColumn = sql<boolean>`${events.txId} < pg_snapshot_xmin(pg_current_snapshot())`.as('final');
+/**
+ * The fence: the oldest transaction id that may still add events to this database. It is the
+ * snapshot's xmin, except that transactions running in other databases of the cluster are left out:
+ * they cannot write here, and a long one elsewhere (another application, a test, a backup) would
+ * otherwise hold every reader back. A transaction that was running at the snapshot and has ended since
+ * is kept in (its database is no longer known), so the fence errs only on the late side.
+ */
+const FENCE = sql`(select least(pg_snapshot_xmax(s), coalesce((
+    select min(x) from pg_snapshot_xip(s) x
+    where not exists (select 1 from pg_stat_activity a where a.backend_xid = x::xid and a.datname is distinct from current_database())
+  ), pg_snapshot_xmax(s))) from pg_current_snapshot() s)`;
+
+const finalColumn = sql<boolean>`${events.txId} < ${FENCE}`.as('final');
 
 /**
  * Events after `after`, in (tx_id, seq) order, cut before the first one whose transaction id is not
- * below the snapshot's xmin. Every transaction under xmin has ended, and every later one gets a larger
- * id, so nothing can still appear before the cut: a reader that resumes from the last position it saw
- * never skips an event that committed late (a plain `seq > checkpoint` read does).
+ * below the fence (the snapshot's xmin, see FENCE). Every transaction under it has ended, and every
+ * later one gets a larger id, so nothing can still appear before the cut: a reader that resumes from
+ * the last position it saw never skips an event that committed late (a plain `seq > checkpoint` read
+ * does).
  */
 export async function readOutbox(db: Db, after: Position, limit: number, filter: { tenantId?: string } = {}): Promise<ReadResult> {
   const where: SQL[] = [sql`(${events.txId}, ${events.seq}) > (${after.txId}::xid8, ${after.seq}::bigint)`];
@@ -171,7 +184,7 @@ export class Outbox {
     // Ordered by the xid8 column itself: its text form would sort '999' after '1000'.
     const result = await this.db.system.execute(sql`
       select e.tx_id::text as tx, e.seq from events e
-      where e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+      where e.tx_id < ${FENCE}
       order by e.tx_id desc, e.seq desc limit 1`);
     const [row] = rows<{ tx: string; seq: string | number }>(result);
     return row ? { txId: row.tx, seq: Number(row.seq) } : STREAM_START;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { and, count, eq, inArray, lte, ne, sql } from 'drizzle-orm';
+import { and, eq, inArray, lte, ne, sql } from 'drizzle-orm';
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
-import { rows } from '../../core/db/client.ts';
+import { rows, type Db } from '../../core/db/client.ts';
 import { matchesAny, publicEvent } from '../../core/events/format.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
@@ -94,6 +95,8 @@ export class WebhookEngine {
   private wakeScheduled = false;
   private closed = false;
   private readonly inflight = new Set<AbortController>();
+  /** When each endpoint's health columns were last written by this process. */
+  private readonly healthWritten = new Map<string, number>();
   /** Name resolution for outbound requests; tests replace it to point names at chosen addresses. */
   resolve?: OutboundPolicy['resolve'];
 
@@ -287,43 +290,49 @@ export class WebhookEngine {
 
   /** The job: sends a claimed message, records it, and keeps going with the endpoint's next message. */
   async deliverClaimed(job: DeliverJob): Promise<void> {
-    let current: { messageId: string; claim: string } | null = { messageId: job.messageId, claim: job.claim };
-    for (let sent = 0; current && !this.closed && sent < DRAIN_BUDGET; sent++) {
-      const loaded = await this.load(job.tenantId, current.messageId);
-      if (!loaded || loaded.message.status !== 'sending' || loaded.message.claim !== current.claim) break;
-      if (loaded.webhook.status !== 'active') {
-        await this.release(job.tenantId, current.messageId, current.claim);
-        break;
-      }
-      const result = await this.send(loaded.webhook, loaded.message);
+    const loaded = await this.load(job.tenantId, job.messageId);
+    if (!loaded || loaded.message.status !== 'sending' || loaded.message.claim !== job.claim) return;
+    const { webhook } = loaded;
+    let current: { message: WebhookMessageRow; claim: string } | null = { message: loaded.message, claim: job.claim };
+    if (webhook.status !== 'active') {
+      await this.release(job.tenantId, job.messageId, job.claim);
+      return;
+    }
+    for (let sent = 0; current && !this.closed; sent++) {
+      const result = await this.send(webhook, current.message);
       if (result.aborted) {
-        await this.release(job.tenantId, current.messageId, current.claim).catch(() => {});
+        await this.release(job.tenantId, current.message.id, current.claim).catch(() => {});
         return;
       }
-      await this.recordScheduled(job.tenantId, current.messageId, current.claim, result);
-      if (!result.ok) break;
-      current = await this.claimNext(job.tenantId, loaded.webhook.id);
+      // Claim the next one only if this job will send it: a claim left unsent waits out its lease.
+      const more = sent + 1 < DRAIN_BUDGET && !this.closed;
+      current = await this.recordScheduled(job.tenantId, current.message.id, current.claim, result, { message: current.message, webhook, claimNext: more });
     }
     this.wake();
   }
 
-  private async claimNext(tenantId: string, webhookId: string): Promise<{ messageId: string; claim: string } | null> {
+  /** Claims the endpoint's head message if it is pending and due (the endpoint still active); returns it. */
+  private async claimNext(db: Db, tenantId: string, webhookId: string): Promise<{ message: WebhookMessageRow; claim: string } | null> {
     const now = this.now();
     const claim = randomUUID();
     const lease = new Date(now.getTime() + this.kernel.config.WEBHOOK_TIMEOUT_MS + LEASE_MARGIN_MS);
-    const result = await this.kernel.db.system.execute(sql`
-      update webhook_messages m
-      set status = 'sending', claim = ${claim}, lease_until = ${lease.toISOString()}::timestamptz, updated_at = now()
-      from (
-        select q.id, q.status, q.next_attempt_at from webhook_messages q
-        where q.webhook_id = ${webhookId} and q.tenant_id = ${tenantId} and q.kind = 'event' and q.status in ('pending', 'sending')
-        order by q.seq limit 1
-      ) h
-      where m.id = h.id and h.status = 'pending' and h.next_attempt_at <= ${now.toISOString()}::timestamptz
-        and m.status = 'pending' and exists (select 1 from webhooks w where w.id = ${webhookId} and w.status = 'active')
-      returning m.id`);
-    const [row] = rows<{ id: string }>(result);
-    return row ? { messageId: row.id, claim } : null;
+    const head = sql`(select q.id from webhook_messages q
+      where q.webhook_id = ${webhookId} and q.kind = 'event' and q.status in ('pending', 'sending')
+      order by q.seq limit 1)`;
+    const [message] = await db
+      .update(webhookMessages)
+      .set({ status: 'sending', claim, leaseUntil: lease, updatedAt: new Date() })
+      .where(
+        and(
+          eq(webhookMessages.id, head),
+          eq(webhookMessages.tenantId, tenantId),
+          eq(webhookMessages.status, 'pending'),
+          lte(webhookMessages.nextAttemptAt, now),
+          sql`exists (select 1 from webhooks w where w.id = ${webhookId} and w.status = 'active')`,
+        ),
+      )
+      .returning();
+    return message ? { message, claim } : null;
   }
 
   private async load(tenantId: string, messageId: string): Promise<{ message: WebhookMessageRow; webhook: WebhookRow } | null> {
@@ -394,18 +403,19 @@ export class WebhookEngine {
   // ---- recording -----------------------------------------------------------------------------------
 
   /** Records a scheduled attempt and moves the message on: delivered, retried later, or dead-lettered. */
-  private async recordScheduled(tenantId: string, messageId: string, claim: string, result: AttemptResult): Promise<void> {
-    await runInTenant(this.kernel, { tenantId, actor: SYSTEM_ACTOR, requestId: null }, async (ctx) => {
-      const message = await lockMessage(ctx, messageId).catch(() => null);
-      if (!message) return;
-      const [webhook] = await ctx.db.select().from(webhooks).where(eq(webhooks.id, message.webhookId));
-      if (!webhook) return;
-      const attempt = await this.attemptNumber(ctx, messageId);
-      if (message.status !== 'sending' || message.claim !== claim) {
-        // Another worker took the message over while this one was sending: keep the attempt on record only.
-        await this.insertDelivery(ctx, message, webhook, attempt, 'scheduled', result, null);
-        return;
-      }
+  private async recordScheduled(
+    tenantId: string,
+    messageId: string,
+    claim: string,
+    result: AttemptResult,
+    known?: { message: WebhookMessageRow; webhook: WebhookRow; claimNext: boolean },
+  ): Promise<{ message: WebhookMessageRow; claim: string } | null> {
+    return runInTenant(this.kernel, { tenantId, actor: SYSTEM_ACTOR, requestId: null }, async (ctx) => {
+      const message = known?.message ?? (await lockMessage(ctx, messageId).catch(() => null));
+      if (!message) return null;
+      const webhook = known?.webhook ?? (await ctx.db.select().from(webhooks).where(eq(webhooks.id, message.webhookId)))[0];
+      if (!webhook) return null;
+      // The claim holder is the only one to move the schedule, so its copy of `attempts` is current.
       const now = this.kernel.clock.now();
       const attempts = message.attempts + 1;
       let status: WebhookMessageRow['status'];
@@ -417,11 +427,12 @@ export class WebhookEngine {
         status = 'pending';
         next = new Date(now + (result.retryAfterMs ?? RETRY_DELAYS_MS[attempts - 1]!));
       }
-      await ctx.db
+      const [updated] = await ctx.db
         .update(webhookMessages)
         .set({
           status,
           attempts,
+          sends: sql`${webhookMessages.sends} + 1`,
           claim: null,
           leaseUntil: null,
           nextAttemptAt: next ?? message.nextAttemptAt,
@@ -430,10 +441,23 @@ export class WebhookEngine {
           deliveredAt: result.ok ? new Date() : null,
           updatedAt: new Date(),
         })
-        .where(eq(webhookMessages.id, messageId));
-      await this.insertDelivery(ctx, message, webhook, attempt, 'scheduled', result, next);
+        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.claim, claim), eq(webhookMessages.status, 'sending')))
+        .returning({ sends: webhookMessages.sends });
+      if (!updated) {
+        // Another worker took the message over while this one was sending: keep the attempt on record only.
+        const [bumped] = await ctx.db
+          .update(webhookMessages)
+          .set({ sends: sql`${webhookMessages.sends} + 1` })
+          .where(eq(webhookMessages.id, messageId))
+          .returning({ sends: webhookMessages.sends });
+        if (bumped) await this.insertDelivery(ctx, message, webhook, bumped.sends, 'scheduled', result, null);
+        return null;
+      }
+      await this.insertDelivery(ctx, message, webhook, updated.sends, 'scheduled', result, next);
       await this.updateEndpoint(ctx, webhook, result);
       if (status === 'dead') await this.deadLetter(ctx, message, webhook, attempts, result);
+      // The endpoint's next message is claimed in the same transaction: one round of BEGIN/COMMIT less.
+      return known?.claimNext && result.ok ? this.claimNext(ctx.db, tenantId, webhook.id) : null;
     });
   }
 
@@ -444,8 +468,8 @@ export class WebhookEngine {
       if (!message) return null;
       const [webhook] = await ctx.db.select().from(webhooks).where(eq(webhooks.id, message.webhookId));
       if (!webhook) return null;
-      const attempt = await this.attemptNumber(ctx, messageId);
-      const update: Partial<typeof webhookMessages.$inferInsert> = { lastError: result.error, lastResponseCode: result.status, updatedAt: new Date() };
+      const attempt = message.sends + 1;
+      const update: PgUpdateSetSource<typeof webhookMessages> = { sends: sql`${webhookMessages.sends} + 1`, lastError: result.error, lastResponseCode: result.status, updatedAt: new Date() };
       const inFlight = message.kind === 'event' && message.status === 'sending';
       if (result.ok && !inFlight) {
         update.status = 'delivered';
@@ -461,11 +485,6 @@ export class WebhookEngine {
       if (!result.ok && message.status === 'dead') await this.deadLetter(ctx, message, webhook, message.attempts, result);
       return delivery;
     });
-  }
-
-  private async attemptNumber(ctx: TenantContext, messageId: string): Promise<number> {
-    const [row] = await ctx.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.messageId, messageId));
-    return (row?.n ?? 0) + 1;
   }
 
   private async insertDelivery(
@@ -500,10 +519,18 @@ export class WebhookEngine {
     return row!;
   }
 
-  /** Endpoint health, and 410 Gone: the receiver says the endpoint is no more, so it is disabled. */
+  /**
+   * Endpoint health, and 410 Gone: the receiver says the endpoint is no more, so it is disabled. A run
+   * of successes rewrites the row at most once a second (a hot endpoint would otherwise write its row
+   * with every message).
+   */
   private async updateEndpoint(ctx: TenantContext, webhook: WebhookRow, result: AttemptResult): Promise<void> {
     const now = new Date();
     const gone = result.status === 410 && webhook.status !== 'disabled';
+    const last = this.healthWritten.get(webhook.id) ?? 0;
+    if (result.ok && webhook.consecutiveFailures === 0 && now.getTime() - last < 1000) return;
+    this.healthWritten.set(webhook.id, now.getTime());
+    if (this.healthWritten.size > 10_000) this.healthWritten.clear();
     await ctx.db
       .update(webhooks)
       .set({
@@ -512,7 +539,9 @@ export class WebhookEngine {
         ...(gone ? { status: 'disabled' as const, disabledReason: 'The endpoint answered 410 Gone', updatedAt: now } : {}),
       })
       .where(eq(webhooks.id, webhook.id));
+    webhook.consecutiveFailures = result.ok ? 0 : webhook.consecutiveFailures + 1;
     if (gone) {
+      webhook.status = 'disabled';
       await ctx.emit({
         type: 'webhook.disabled',
         resourceType: 'webhook',

@@ -55,7 +55,10 @@ export const webhookMessages = pgTable(
     status: text('status', { enum: ['pending', 'sending', 'delivered', 'failed', 'dead', 'discarded'] }).notNull(),
     /** `event` messages are queued in order; `test` and `adhoc` are sent at once by a request. */
     kind: text('kind', { enum: ['event', 'test', 'adhoc'] }).notNull().default('event'),
+    /** Attempts of the retry schedule (they lead to the DLQ). */
     attempts: integer('attempts').notNull().default(0),
+    /** Every attempt, one-off ones too: the next delivery's `attempt` number is this plus one. */
+    sends: integer('sends').notNull().default(0),
     nextAttemptAt: timestamptz('next_attempt_at').notNull(),
     /** Set while a worker sends it; another worker takes over when `lease_until` passes. */
     claim: text('claim'),
