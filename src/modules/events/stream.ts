@@ -10,6 +10,21 @@ import type { Kernel } from '../../core/kernel.ts';
 const MAX_BUFFERED = 10_000;
 const HISTORY_PAGE = 500;
 
+/**
+ * The SSE frame of an event, built once: the live feed hands the same event object to every stream of
+ * the process, so 1,000 subscribers cost one JSON serialisation, not 1,000.
+ */
+const frames = new WeakMap<OutboxEvent, string>();
+function frameOf(event: OutboxEvent): string {
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    // JSON has no raw newlines, so the data fits on one `data:` line.
+    frame = `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(publicEvent(event))}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
+}
+
 export interface StreamOptions {
   tenantId: string;
   token: string;
@@ -62,7 +77,7 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
       const position = positionOf(event);
       if (last && comparePositions(position, last) <= 0) return;
       last = position;
-      if (wanted(event.type)) await stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(publicEvent(event)) });
+      if (wanted(event.type)) await stream.write(frameOf(event));
     };
     try {
       await stream.write(': connected\n\n');
