@@ -104,4 +104,5 @@ it('redelivers with the same webhook-id after the worker is killed mid-delivery'
     [2, 'succeeded'],
   ]);
   expect(attempts[0]!.error).toContain('interrupted');
-});
+  // Two processes each migrate and open the database (embedded PGlite is slow to start under load).
+}, 180_000);
