@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Polls `probe` until it returns something truthy; fails with `message` after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T> | T, message = 'condition', timeoutMs = 20_000, intervalMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(probe: () => Promise<T> | T, message = 'condition', timeoutMs = 30_000, intervalMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -237,36 +237,6 @@ export async function spawnPlinth(env: Record<string, string>, options: { bootst
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
-    },
-  };
-}
-
-/** An empty, migrated PostgreSQL database copied from the run's template (DATABASE_URL runs only). */
-export async function freshPostgresUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const { inject } = await import('vitest');
-  const pg = (await import('pg')).default;
-  const { randomBytes } = await import('node:crypto');
-  const base = process.env.DATABASE_URL!;
-  const template = inject('pgTemplate');
-  const name = `${template.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await admin.query(`create database ${name} template ${template}`);
-      break;
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
-    }
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
     },
   };
 }

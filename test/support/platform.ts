@@ -34,33 +34,44 @@ export interface TestPlatform extends Platform {
   newKey(token: string, input: Record<string, unknown>): Promise<{ id: string; token: string }>;
 }
 
+/** A PostgreSQL database copied from the run's migrated template (DATABASE_URL runs); `drop` removes it. */
+export async function copyPostgresTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const pgTemplate = inject('pgTemplate');
+  const base = process.env.DATABASE_URL!;
+  const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  // Two files copying the template at once can collide on its lock; try again shortly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.query(`create database ${name} template ${pgTemplate}`);
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
 /** A copy of the migrated template database, private to the calling test file. */
 async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
-  const pgTemplate = inject('pgTemplate');
-  const base = process.env.DATABASE_URL;
-  if (pgTemplate && base) {
-    const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    // Two files copying the template at once can collide on its lock; try again shortly.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await admin.query(`create database ${name} template ${pgTemplate}`);
-        break;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
-      }
-    }
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    const db = await openDatabase({ databaseUrl: url.toString(), poolMax: 5 });
+  if (inject('pgTemplate') && process.env.DATABASE_URL) {
+    const copy = await copyPostgresTemplate();
+    const db = await openDatabase({ databaseUrl: copy.url, poolMax: 5 });
     return {
       db,
       drop: async () => {
         await db.close();
-        await admin.query(`drop database if exists ${name} with (force)`);
-        await admin.end();
+        await copy.drop();
       },
     };
   }

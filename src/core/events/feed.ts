@@ -45,8 +45,8 @@ export class LiveFeed {
     if (this.closed) throw new Error('the live feed is closed');
     let snapshot: Awaited<ReturnType<Outbox['snapshot']>> | null = null;
     const held: OutboxEvent[] = [];
-    const live = options.from === 'position';
-    const filtered: FeedListener = live
+    const resuming = options.from === 'position';
+    const filtered: FeedListener = resuming
       ? listener
       : (event) => {
           if (!snapshot) held.push(event);
@@ -70,7 +70,7 @@ export class LiveFeed {
     try {
       this.ensureRunning();
       await this.ready;
-      if (!live) {
+      if (!resuming) {
         snapshot = await this.outbox.snapshot();
         for (const event of held.splice(0)) if (!endedBefore(snapshot, event.txId)) listener(event);
       }

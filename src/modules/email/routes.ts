@@ -1,6 +1,5 @@
 import { z } from '@hono/zod-openapi';
 import { isTenantPrincipal } from '../../core/auth/guard.ts';
-import { RateLimits } from '../../core/limits/rate-limit.ts';
 import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { createRouter, defineRoute } from '../../core/http/route.ts';
@@ -66,12 +65,7 @@ export function emailRoutes() {
     if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
     const kernel = c.get('kernel');
     const limit = kernel.config.EMAIL_RATE_PER_MINUTE;
-    const rate = await kernel.rateLimits.consume(`email:${principal.tenant.id}`, limit);
-    if (!rate.allowed) {
-      throw new ApiError('RATE_LIMITED', `This tenant may send ${limit} emails per minute; retry in ${rate.resetSeconds} s`, {
-        headers: { ...RateLimits.headers(rate), 'Retry-After': String(rate.resetSeconds) },
-      });
-    }
+    await kernel.rateLimits.enforce(`email:${principal.tenant.id}`, limit, (wait) => `This tenant may send ${limit} emails per minute; retry in ${wait} s`);
     return c.json(ok(c, await tenantWork(c, (ctx) => sendEmail(ctx, c.req.valid('json')))), 200);
   });
   return app;

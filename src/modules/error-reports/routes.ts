@@ -4,7 +4,6 @@ import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { createRouter, defineRoute } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
-import { RateLimits } from '../../core/limits/rate-limit.ts';
 import { reportError } from './service.ts';
 
 const report = defineRoute(
@@ -45,12 +44,7 @@ export function errorReportsRoutes() {
     const kernel = c.get('kernel');
     const limit = kernel.config.ERROR_REPORTS_PER_MINUTE;
     // A page in an error loop must not flood the table: per credential and per address.
-    const rate = await kernel.rateLimits.consume(`errors:${principal.kind}:${principal.id}:${c.get('ip') ?? 'unknown'}`, limit);
-    if (!rate.allowed) {
-      throw new ApiError('RATE_LIMITED', `At most ${limit} error reports per minute from one client; retry in ${rate.resetSeconds} s`, {
-        headers: { ...RateLimits.headers(rate), 'Retry-After': String(rate.resetSeconds) },
-      });
-    }
+    await kernel.rateLimits.enforce(`errors:${principal.kind}:${principal.id}:${c.get('ip') ?? 'unknown'}`, limit, (wait) => `At most ${limit} error reports per minute from one client; retry in ${wait} s`);
     return c.json(ok(c, await tenantWork(c, (ctx) => reportError(ctx, c.req.valid('json')), { audit: false })), 200);
   });
   return app;

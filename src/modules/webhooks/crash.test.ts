@@ -8,8 +8,8 @@ import { afterAll, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../app.ts';
 import { loadConfig } from '../../config.ts';
 import { FakeClock } from '../../core/clock.ts';
-import { freshPostgresUrl, spawnPlinth, startReceiver, waitFor, type PlinthProcess, type Receiver } from '../../../test/support/events.ts';
-import { ADMIN_KEY } from '../../../test/support/platform.ts';
+import { spawnPlinth, startReceiver, waitFor, type PlinthProcess, type Receiver } from '../../../test/support/events.ts';
+import { ADMIN_KEY, copyPostgresTemplate } from '../../../test/support/platform.ts';
 import { RETRY_DELAYS_MS, webhookEngine } from './engine.ts';
 import { webhookDeliveries, webhookMessages } from './tables.ts';
 
@@ -37,7 +37,7 @@ it('redelivers with the same webhook-id after the worker is killed mid-delivery'
     JOBS_POLL_SECONDS: '0.5',
   };
   if (process.env.DATABASE_URL) {
-    const db = await freshPostgresUrl();
+    const db = await copyPostgresTemplate();
     cleanups.push(db.drop);
     env.DATABASE_URL = db.url;
   } else {
