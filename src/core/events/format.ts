@@ -45,3 +45,15 @@ export function matchesPattern(pattern: string, type: string): boolean {
 }
 
 export const matchesAny = (patterns: readonly string[], type: string) => patterns.some((p) => matchesPattern(p, type));
+
+/**
+ * The object type an event is about, where it says (`object_type_id`, or `object_type`/`object_type_slug`
+ * in its data): webhooks filter on it and realtime routes `objects:<type_id>` by it.
+ */
+export function objectTypeOf(data: Record<string, unknown>): string | null {
+  for (const key of ['object_type_id', 'object_type', 'object_type_slug']) {
+    const value = data[key];
+    if (typeof value === 'string' && value) return value;
+  }
+  return null;
+}

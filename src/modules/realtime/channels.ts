@@ -1,4 +1,4 @@
-import { EVENT_PATTERN } from '../../core/events/format.ts';
+import { EVENT_PATTERN, objectTypeOf } from '../../core/events/format.ts';
 import type { OutboxEvent } from '../../core/events/outbox.ts';
 
 /**
@@ -39,14 +39,6 @@ function normalizeFolder(folder: string): string | null {
 const isObjectEvent = (e: OutboxEvent) => e.resourceType === 'object' || e.type.startsWith('object.');
 const isFileEvent = (e: OutboxEvent) => e.resourceType === 'file' || e.type.startsWith('file.');
 
-function objectTypeOf(e: OutboxEvent): string | null {
-  for (const key of ['object_type_id', 'object_type', 'object_type_slug']) {
-    const value = e.data[key];
-    if (typeof value === 'string' && value) return value;
-  }
-  return null;
-}
-
 function folderOf(e: OutboxEvent): string | null {
   const value = e.data.folder;
   return typeof value === 'string' ? normalizeFolder(value) : null;
@@ -56,7 +48,7 @@ function folderOf(e: OutboxEvent): string | null {
 export function channelsOf(event: OutboxEvent): string[] {
   const names: string[] = [];
   if (isObjectEvent(event)) {
-    const typeId = objectTypeOf(event);
+    const typeId = objectTypeOf(event.data);
     if (typeId) names.push(`objects:${typeId}`);
     names.push('objects');
   }

@@ -3,7 +3,7 @@ import { and, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { rows, type Db } from '../../core/db/client.ts';
-import { matchesAny, publicEvent } from '../../core/events/format.ts';
+import { matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -63,19 +63,11 @@ export function webhookEngine(kernel: Kernel): WebhookEngine {
   return engine;
 }
 
-export function eventObjectType(data: Record<string, unknown>): string | null {
-  for (const key of ['object_type_id', 'object_type', 'object_type_slug']) {
-    const value = data[key];
-    if (typeof value === 'string' && value) return value;
-  }
-  return null;
-}
-
 /** Whether an endpoint subscribes to an event: its type patterns, then its object types for object events. */
 export function subscribes(webhook: Pick<WebhookRow, 'events' | 'objectTypes'>, type: string, data: Record<string, unknown>): boolean {
   if (!matchesAny(webhook.events, type)) return false;
   if (webhook.objectTypes.length === 0) return true;
-  const objectType = eventObjectType(data);
+  const objectType = objectTypeOf(data);
   return objectType === null || webhook.objectTypes.includes(objectType);
 }
 
