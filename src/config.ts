@@ -39,7 +39,7 @@ const ConfigSchema = z.object({
   WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   /** Deliveries this process sends at once (to different endpoints; one endpoint is always in order). */
-  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),
   /** How often this process looks for webhook messages whose retry is due. */
   WEBHOOK_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(15_000),
