@@ -15,6 +15,8 @@ export interface JobDefinition<T> {
   batchSize?: number;
   /** Workers of this queue in each working process (default 1): how many of its jobs run at once. */
   concurrency?: number;
+  /** Also send it on this cron schedule (UTC); one process sends it however many run. */
+  cron?: string;
 }
 
 export interface SendOptions {
@@ -67,7 +69,10 @@ export class Jobs {
       await this.boss.start();
       this.started = true;
     }
-    for (const [name, definition] of this.definitions) await this.ensureQueue(name, definition);
+    for (const [name, definition] of this.definitions) {
+      await this.ensureQueue(name, definition);
+      if (definition.cron) await this.boss.schedule(name, definition.cron, {}, { tz: 'UTC' });
+    }
     if (options.work && !this.working) {
       this.working = true;
       for (const [name, definition] of this.definitions) await this.workQueue(name, definition);

@@ -358,3 +358,24 @@ describe('subscriptions', () => {
     expect(r.requests.map((q) => q.json.data.n)).toEqual([1, 3, 6]);
   });
 });
+
+describe('retention', () => {
+  it('drops old attempts and finished messages, never pending or dead-lettered ones', async () => {
+    const tenant = await t.newTenant();
+    const r = await receiver();
+    const wh = await endpoint(tenant.token, r.url, { events: ['none.*'], status: 'paused' });
+    const old = new Date(Date.now() - 31 * 86_400_000);
+    const message = (id: string, status: 'delivered' | 'pending' | 'dead') => ({
+      id, tenantId: tenant.tenantId, webhookId: wh.id, eventType: 'none.x', body: '{}', status, kind: 'event' as const, nextAttemptAt: old, updatedAt: old, createdAt: old,
+    });
+    await t.db.system.insert(webhookMessages).values([message('msg_old_delivered', 'delivered'), message('msg_old_pending', 'pending'), message('msg_old_dead', 'dead')]);
+    await t.db.system.insert(webhookDeliveries).values({
+      id: 'whd_old', tenantId: tenant.tenantId, webhookId: wh.id, messageId: 'msg_old_pending', eventType: 'none.x', attempt: 1, trigger: 'scheduled', status: 'failed', url: r.url, createdAt: old,
+    });
+    const result = await webhookEngine(t.kernel).cleanup();
+    expect(result.deliveries).toBeGreaterThanOrEqual(1);
+    const left = (await messagesOf(wh.id)).map((m) => m.id).sort();
+    expect(left).toEqual(['msg_old_dead', 'msg_old_pending']);
+    expect(await t.db.system.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, 'whd_old'))).toEqual([]);
+  });
+});

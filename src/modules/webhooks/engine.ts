@@ -19,6 +19,7 @@ export const RETRY_DELAYS_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000
 export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 
 const DELIVER_JOB = 'webhooks.deliver';
+const CLEANUP_JOB = 'webhooks.cleanup';
 const RESEND_JOB = 'webhooks.resend';
 export const FANOUT_CONSUMER = 'webhooks.fanout';
 /** Margin of a send's lease beyond its timeout, before another worker may take the message over. */
@@ -110,6 +111,7 @@ export class WebhookEngine {
       concurrency: 2,
       handler: (data) => engine.resend(data),
     });
+    kernel.jobs.define(CLEANUP_JOB, { retryLimit: 2, cron: '23 3 * * *', handler: () => engine.cleanup().then(() => {}) });
     kernel.outbox.consume({ name: FANOUT_CONSUMER, batchSize: 500, handle: (batch) => engine.fanout(batch) });
     registerDeadLetterSource(kernel, 'webhook', {
       retry: async (ctx, letter) => {
@@ -599,6 +601,21 @@ export class WebhookEngine {
     const result = await this.send(loaded.webhook, loaded.message);
     const delivery = await this.recordOneOff(tenantId, messageId, trigger, result.aborted ? { ...result, error: 'The server is shutting down' } : result);
     return delivery!;
+  }
+
+  /**
+   * Daily: drops delivery attempts and finished messages older than WEBHOOK_LOG_RETENTION_DAYS, across
+   * tenants (system work). Pending messages and those in the DLQ stay, whatever their age.
+   */
+  async cleanup(): Promise<{ deliveries: number; messages: number }> {
+    const before = new Date(Date.now() - this.kernel.config.WEBHOOK_LOG_RETENTION_DAYS * 86_400_000);
+    const db = this.kernel.db.system;
+    const deliveries = await db.delete(webhookDeliveries).where(lte(webhookDeliveries.createdAt, before)).returning({ id: webhookDeliveries.id });
+    const messages = await db
+      .delete(webhookMessages)
+      .where(and(inArray(webhookMessages.status, ['delivered', 'failed', 'discarded']), lte(webhookMessages.updatedAt, before)))
+      .returning({ id: webhookMessages.id });
+    return { deliveries: deliveries.length, messages: messages.length };
   }
 
   async close(): Promise<void> {
