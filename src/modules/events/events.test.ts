@@ -202,3 +202,23 @@ describe('GET /events/stream', () => {
     await waitFor(() => stream.ended, 'the server to end the stream');
   });
 });
+
+describe('GET /events/stream for a user', () => {
+  it('carries only the user\'s own notification events', async () => {
+    const { registerTestUsers } = await import('../../../test/support/events.ts');
+    const { runInTenant } = await import('../../core/context.ts');
+    const userToken = registerTestUsers(t);
+    const stream = await open('/events/stream?types=notification.*', { token: userToken(tenant.tenantId, 'usr_ann') });
+    expect(stream.status).toBe(200);
+    await waitFor(() => stream.comments.includes('connected'), 'the stream to open');
+    const emit = (userId: string) =>
+      runInTenant(t.kernel, { tenantId: tenant.tenantId, actor: { type: 'system', id: null }, requestId: null }, (ctx) =>
+        ctx.emit({ type: 'notification.created', resourceType: 'notification', data: { user_id: userId }, audit: false }),
+      );
+    await emit('usr_ben');
+    const mine = await emit('usr_ann');
+    // Events arrive in stream order: once the user's is here, Ben's has been passed over.
+    await waitFor(() => stream.messages.length >= 1, 'the user\'s notification');
+    expect(stream.messages.map((m) => m.id)).toEqual([mine]);
+  });
+});

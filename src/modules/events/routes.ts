@@ -127,7 +127,8 @@ export function eventsRoutes(options: { catalog: readonly EventType[] }) {
       if (!after) throw new ApiError('BAD_REQUEST', `Last-Event-ID ${lastEventId} names no event of this tenant; reconnect without it`);
     }
     const token = bearerToken(c.req.header('authorization')) ?? query.token ?? '';
-    return eventStream(c, kernel, { tenantId: principal.tenant.id, token, types: patterns, after });
+    const userId = principal.kind === 'user' ? principal.id : null;
+    return eventStream(c, kernel, { tenantId: principal.tenant.id, token, types: patterns, after, userId });
   });
 
   app.openapi(types, (c) => c.json(ok(c, catalog), 200));

@@ -32,6 +32,8 @@ export interface StreamOptions {
   types: string[];
   /** Resume after this position (the event named by Last-Event-ID). */
   after: Position | null;
+  /** Set for a user's access token: of notification events, the stream carries only theirs. */
+  userId: string | null;
 }
 
 /**
@@ -58,7 +60,9 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
     };
     stream.onAbort(close);
     const unwatch = watchCredential(kernel, options.tenantId, options.token, close);
-    const wanted = (type: string) => options.types.length === 0 || matchesAny(options.types, type);
+    const wanted = (event: OutboxEvent) =>
+      (options.types.length === 0 || matchesAny(options.types, event.type)) &&
+      !(options.userId && event.type.startsWith('notification.') && event.data.user_id !== options.userId);
     const subscription = await kernel.outbox.feed.subscribe(
       options.tenantId,
       (event) => {
@@ -77,7 +81,7 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
       const position = positionOf(event);
       if (last && comparePositions(position, last) <= 0) return;
       last = position;
-      if (wanted(event.type)) await stream.write(frameOf(event));
+      if (wanted(event)) await stream.write(frameOf(event));
     };
     try {
       await stream.write(': connected\n\n');
