@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expect } from 'vitest';
 
 /** Polls `probe` until it returns something truthy; fails with `message` after `timeoutMs`. */
 export async function waitFor<T>(probe: () => Promise<T> | T, message = 'condition', timeoutMs = 30_000, intervalMs = 25): Promise<NonNullable<T>> {
@@ -16,6 +17,21 @@ export async function waitFor<T>(probe: () => Promise<T> | T, message = 'conditi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${message} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * The events received, each once, in the order of first receipt. Delivery is at least once: an attempt
+ * that timed out on a starved machine after the receiver had it is sent again, with the same
+ * webhook-id (checked here), which is what receivers de-duplicate on.
+ */
+export function distinctInOrder(requests: { id: string; json: any }[]): string[] {
+  const firstId = new Map<string, string>();
+  for (const r of requests) {
+    const seen = firstId.get(r.json.id);
+    if (seen === undefined) firstId.set(r.json.id, r.id);
+    else expect(r.id, 'a repeated event keeps its webhook-id').toBe(seen);
+  }
+  return [...firstId.keys()];
 }
 
 export interface ReceivedRequest {
