@@ -1,9 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
+import { systemClock, type Clock } from './core/clock.ts';
 import { PrincipalResolvers } from './core/auth/principal.ts';
 import { openDatabase, type Database } from './core/db/client.ts';
 import { migrate } from './core/db/migrate.ts';
+import { Outbox } from './core/events/outbox.ts';
 import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
 import { notFound, onError, requestContext } from './core/http/middleware.ts';
@@ -35,11 +37,23 @@ import {
 } from './modules/auth/index.ts';
 import { portalRoutes } from './modules/portal/index.ts';
 import { rolesRoutes } from './modules/roles/routes.ts';
+import { DLQ_EVENTS } from './modules/dlq/index.ts';
+import { EMAIL_EVENTS } from './modules/email/index.ts';
+import { emailRoutes } from './modules/email/routes.ts';
+import { ERROR_REPORT_EVENTS } from './modules/error-reports/index.ts';
+import { errorReportsRoutes } from './modules/error-reports/routes.ts';
+import { eventsRoutes } from './modules/events/routes.ts';
+import { dlqRoutes } from './modules/dlq/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
 import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
+import { NOTIFICATION_EVENTS } from './modules/notifications/index.ts';
+import { notificationsRoutes } from './modules/notifications/routes.ts';
+import { realtimeRoutes } from './modules/realtime/routes.ts';
+import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
+import { webhooksRoutes } from './modules/webhooks/routes.ts';
 
 export interface KernelOptions {
   /** Use this database instead of opening one from the config (tests hand in a template copy). */
@@ -47,6 +61,8 @@ export interface KernelOptions {
   /** Apply migrations on start (default true). */
   migrate?: boolean;
   logger?: Logger;
+  /** The time scheduling code reads; tests move a FakeClock forward instead of waiting. */
+  clock?: Clock;
 }
 
 export async function createKernel(config: Config, options: KernelOptions = {}): Promise<Kernel> {
@@ -86,6 +102,9 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   const mail = new Mailer(db, jobs, log, { smtpUrl: config.SMTP_URL, from: config.MAIL_FROM });
   closers.push(() => mail.close());
 
+  const outbox = new Outbox(db, bus, log, { pollMs: config.EVENTS_POLL_MS });
+  closers.push(() => outbox.close());
+
   let closed: Promise<void> | undefined;
   const kernel: Kernel = {
     config,
@@ -100,6 +119,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     jobs,
     mail,
     storage,
+    outbox,
+    clock: options.clock ?? systemClock,
     startedAt: new Date(),
     draining: false,
     onClose: (fn) => void closers.push(fn),
@@ -127,10 +148,21 @@ export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
   registerFiles(kernel);
   registerIdentity(kernel);
+  registerWebhooks(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...FILE_EVENTS, ...IDENTITY_EVENTS];
+export const EVENT_CATALOG = [
+  ...TENANT_EVENTS,
+  ...KEY_EVENTS,
+  ...FILE_EVENTS,
+  ...IDENTITY_EVENTS,
+  ...WEBHOOK_EVENTS,
+  ...DLQ_EVENTS,
+  ...NOTIFICATION_EVENTS,
+  ...EMAIL_EVENTS,
+  ...ERROR_REPORT_EVENTS,
+];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -181,6 +213,13 @@ export function createApp(kernel: Kernel | null) {
   app.route('/', passkeyRoutes());
   app.route('/', ssoRoutes());
   app.route('/', portalRoutes());
+  app.route('/', eventsRoutes({ catalog: EVENT_CATALOG }));
+  app.route('/', webhooksRoutes());
+  app.route('/', realtimeRoutes());
+  app.route('/', notificationsRoutes());
+  app.route('/', emailRoutes());
+  app.route('/', errorReportsRoutes());
+  app.route('/', dlqRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -196,6 +235,8 @@ export async function createPlatform(config: Config, options: KernelOptions = {}
   const { app, document } = createApp(kernel);
   // Queues are defined by now; this process works them unless JOBS_WORKER=false (then `plinth worker` does).
   await kernel.jobs.start({ work: config.JOBS_WORKER });
+  // Outbox consumers (webhook fan-out, ...) run where jobs are worked.
+  if (config.JOBS_WORKER) kernel.outbox.start();
   return { kernel, app, document, close: () => kernel.close() };
 }
 

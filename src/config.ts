@@ -62,6 +62,25 @@ const ConfigSchema = z.object({
   /** argon2id cost (OWASP: 19 MiB, 2 passes, 1 lane). Stored hashes keep their own parameters and are upgraded on login. */
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19_456),
   ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+  /** How often outbox readers look for new events when no wake-up reaches them. */
+  EVENTS_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Lets webhooks target loopback addresses (127.0.0.0/8, ::1): development and tests only. */
+  WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  /** Deliveries this process sends at once (to different endpoints; one endpoint is always in order). */
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),
+  /** How often this process looks for webhook messages whose retry is due. */
+  WEBHOOK_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Days the webhook delivery log and finished messages are kept (pending and dead-lettered ones stay). */
+  WEBHOOK_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(15_000),
+  REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(30_000),
+  /** POST /v1/email/send per tenant per minute. */
+  EMAIL_RATE_PER_MINUTE: z.coerce.number().int().positive().default(60),
+  /** Domains a tenant may put in `from` besides MAIL_FROM's (comma-separated). */
+  MAIL_FROM_DOMAINS: z.string().default(''),
+  /** POST /v1/errors/report per caller and address per minute. */
+  ERROR_REPORTS_PER_MINUTE: z.coerce.number().int().positive().default(30),
 });
 
 /** Every variable Plinth reads; the README documents each (a test holds them together). */

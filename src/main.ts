@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform, registerModules } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
+import { attachWebSockets } from './modules/realtime/index.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
 
@@ -69,6 +70,8 @@ async function start(config: Config) {
     }
     process.stdout.write(`${lines.join('\n')}\n\n`);
   });
+  // GET /v1/realtime: upgrade requests go through the app's route, then to the WebSocket hub.
+  const websockets = attachWebSockets(server, app);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -83,6 +86,10 @@ async function start(config: Config) {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       }, config.SHUTDOWN_TIMEOUT_MS);
       force.unref();
+      // Upgraded sockets are not the HTTP server's to drain: close them, or server.close never finishes.
+      for (const client of websockets.clients) client.close(1001, 'Server shutting down');
+      // SSE streams end too (clients reconnect elsewhere with Last-Event-ID).
+      void kernel.outbox.feed.close();
       server.close(async () => {
         await platform.close();
         kernel.log.info('stopped');
@@ -99,6 +106,7 @@ async function worker(config: Config) {
   const kernel = await createKernel(config);
   registerModules(kernel);
   await kernel.jobs.start({ work: true });
+  kernel.outbox.start();
   kernel.log.info('worker started');
   const stop = async (signal: string) => {
     kernel.log.info({ signal }, 'worker stopping after the jobs in hand');

@@ -88,12 +88,14 @@ export async function runInTenant<T>(
         metadata: entry.metadata ?? {},
       });
     };
+    const afterCommit = (fn: () => Promise<void> | void) => (options.within ? options.within.afterCommit(fn) : void committed.push(fn));
+    let wakeReaders = false;
     const ctx: TenantContext = {
       ...meta,
       kernel,
       db,
       audit,
-      afterCommit: (fn) => (options.within ? options.within.afterCommit(fn) : void committed.push(fn)),
+      afterCommit,
       async emit(event) {
         const id = newId('evt');
         await db.insert(events).values({
@@ -107,6 +109,11 @@ export async function runInTenant<T>(
           actorId: meta.actor.id,
           requestId: meta.requestId,
         });
+        if (!wakeReaders) {
+          // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
+          wakeReaders = true;
+          afterCommit(() => kernel.outbox.notify());
+        }
         if (event.audit !== false) {
           await audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
         }

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { Clock } from './clock.ts';
 import type { PrincipalResolvers } from './auth/principal.ts';
 import type { Database } from './db/client.ts';
+import type { Outbox } from './events/outbox.ts';
 import type { Jobs } from './jobs/jobs.ts';
 import type { RateLimits } from './limits/rate-limit.ts';
 import type { RequestQuota } from './limits/quota.ts';
@@ -29,6 +31,10 @@ export interface Kernel {
   readonly mail: Mailer;
   /** File bytes: a local directory, or S3-compatible storage with S3_BUCKET. */
   readonly storage: StorageProvider;
+  /** The events outbox: durable consumers, this process's live feed, wake-ups. */
+  readonly outbox: Outbox;
+  /** The time scheduling code reads (retry schedules, leases); tests hand in a FakeClock. */
+  readonly clock: Clock;
   readonly startedAt: Date;
   /** Set on SIGTERM: /ready answers 503 and responses close their connections. */
   draining: boolean;

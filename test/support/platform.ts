@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import { createPlatform, type Platform } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Clock } from '../../src/core/clock.ts';
 import { openDatabase, type Database } from '../../src/core/db/client.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -37,34 +38,45 @@ export interface TestPlatform extends Platform {
   newKey(token: string, input: Record<string, unknown>): Promise<{ id: string; token: string }>;
 }
 
+/** A PostgreSQL database copied from the run's migrated template (DATABASE_URL runs); `drop` removes it. */
+export async function copyPostgresTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const pgTemplate = inject('pgTemplate');
+  const base = process.env.DATABASE_URL!;
+  const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  // Two files copying the template at once can collide on its lock; try again shortly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.query(`create database ${name} template ${pgTemplate}`);
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
 /** A copy of the migrated template database, private to the calling test file. */
 async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void>; url?: string }> {
-  const pgTemplate = inject('pgTemplate');
-  const base = process.env.DATABASE_URL;
-  if (pgTemplate && base) {
-    const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    // Two files copying the template at once can collide on its lock; try again shortly.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await admin.query(`create database ${name} template ${pgTemplate}`);
-        break;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
-      }
-    }
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    const db = await openDatabase({ databaseUrl: url.toString(), poolMax: 5 });
+  if (inject('pgTemplate') && process.env.DATABASE_URL) {
+    const copy = await copyPostgresTemplate();
+    const db = await openDatabase({ databaseUrl: copy.url, poolMax: 5 });
     return {
       db,
-      url: url.toString(),
+      url: copy.url,
       drop: async () => {
         await db.close();
-        await admin.query(`drop database if exists ${name} with (force)`);
-        await admin.end();
+        await copy.drop();
       },
     };
   }
@@ -73,7 +85,7 @@ async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void
   return { db, drop: () => db.close() };
 }
 
-export async function testPlatform(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestPlatform> {
+export async function testPlatform(env: Record<string, string> = {}, options: { logger?: Logger; clock?: Clock } = {}): Promise<TestPlatform> {
   const { db, drop, url } = await freshDatabase();
   const configEnv: Record<string, string | undefined> = {
     NODE_ENV: 'test',
@@ -87,7 +99,7 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     ...env,
   };
   const config = loadConfig(configEnv);
-  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }) });
+  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock });
 
   const request: TestPlatform['request'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };

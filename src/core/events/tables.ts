@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
-import { createdAt, tenantIdColumn, xid8 } from '../db/columns.ts';
+import { bigint, bigserial, index, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
+import { createdAt, tenantIdColumn, updatedAt, xid8 } from '../db/columns.ts';
 
 /**
  * The outbox: every change of state writes its domain event here in the same transaction. Consumers
@@ -27,5 +27,20 @@ export const events = pgTable(
     index('events_tenant_seq_idx').on(t.tenantId, t.seq),
     index('events_tx_seq_idx').on(t.txId, t.seq),
     index('events_tenant_type_idx').on(t.tenantId, t.type, t.seq),
+    // One tenant's events in stream order: SSE resumes and replays read it.
+    index('events_tenant_tx_seq_idx').on(t.tenantId, t.txId, t.seq),
   ],
 );
+
+/**
+ * Where each durable consumer of the outbox has got to: the (tx_id, seq) of the last event it
+ * processed. It is written in the same transaction as the consumer's own writes, so a consumer that
+ * dies resumes exactly after the last batch it committed.
+ */
+export const eventConsumers = pgTable('event_consumers', {
+  name: text('name').primaryKey(),
+  txId: xid8('tx_id').notNull().default(sql`'0'::xid8`),
+  seq: bigint('seq', { mode: 'number' }).notNull().default(0),
+  processed: bigint('processed', { mode: 'number' }).notNull().default(0),
+  updatedAt: updatedAt(),
+});

@@ -19,7 +19,7 @@ export function tenantWork<T>(
   options: {
     /** A GET that must write (e.g. caching what it generated) runs in a writable transaction. */
     write?: boolean;
-    /** false: no default audit entry, for a step that changes nothing or records that are not changes. */
+    /** false: no default audit entry, for a step that changes nothing or for high-volume records that are not changes (tracked events, client error reports). */
     audit?: boolean;
   } = {},
 ): Promise<T> {

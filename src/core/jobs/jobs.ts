@@ -11,8 +11,10 @@ export interface JobDefinition<T> {
   retryDelay?: number;
   retryBackoff?: boolean;
   expireInSeconds?: number;
-  /** Jobs fetched per poll by this process. */
+  /** Jobs fetched per poll by one worker. */
   batchSize?: number;
+  /** Workers of this queue in each working process (default 1): how many of its jobs run at once. */
+  concurrency?: number;
 }
 
 export interface SendOptions {
@@ -34,6 +36,8 @@ export class Jobs {
   private working = false;
   /** Schedules asked for before start (registerModules runs before the queue starts). */
   private readonly pendingSchedules: { name: string; cron: string; data: object }[] = [];
+  private readonly workers = new Map<string, string[]>();
+  private nextWorker = 0;
 
   constructor(
     db: Database,
@@ -108,22 +112,37 @@ export class Jobs {
 
   private async workQueue(name: string, definition: JobDefinition<any>) {
     await this.ensureQueue(name, definition);
-    await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
-      for (const job of jobs) {
-        try {
-          await definition.handler(job.data, job);
-        } catch (error) {
-          this.log.warn({ err: error, job: name, job_id: job.id }, 'job failed');
-          throw error;
+    const ids: string[] = [];
+    for (let i = 0; i < Math.max(1, definition.concurrency ?? 1); i++) {
+      const id = await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
+        for (const job of jobs) {
+          try {
+            await definition.handler(job.data, job);
+          } catch (error) {
+            this.log.warn({ err: error, job: name, job_id: job.id }, 'job failed');
+            throw error;
+          }
         }
-      }
-    });
+      });
+      ids.push(id);
+    }
+    this.workers.set(name, ids);
   }
 
   async send<T extends object>(name: string, data: T, options: SendOptions = {}): Promise<string | null> {
     if (!this.definitions.has(name)) throw new Error(`job ${name} is not defined`);
     if (!this.started) await this.start({ work: false });
-    return this.boss.send(name, data, options);
+    const id = await this.boss.send(name, data, options);
+    if (!options.startAfter) this.wake(name);
+    return id;
+  }
+
+  /** Makes one of this process's idle workers of `name` fetch now instead of at its next poll. */
+  private wake(name: string): void {
+    const ids = this.workers.get(name);
+    if (!ids?.length) return;
+    this.nextWorker = (this.nextWorker + 1) % ids.length;
+    this.boss.notifyWorker(ids[this.nextWorker]!);
   }
 
   /**
@@ -144,6 +163,7 @@ export class Jobs {
     this.started = false;
     this.working = false;
     this.queues.clear();
+    this.workers.clear();
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ApiError } from '../http/errors.ts';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimitResult {
@@ -47,6 +48,16 @@ export class RateLimits {
         return { allowed: false, limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
       }
       throw rejection;
+    }
+  }
+
+  /** Takes one request from `key`'s allowance or throws RATE_LIMITED with Retry-After (per-feature limits). */
+  async enforce(key: string, limit: number, message: (resetSeconds: number) => string): Promise<void> {
+    const rate = await this.consume(key, limit);
+    if (!rate.allowed) {
+      throw new ApiError('RATE_LIMITED', message(rate.resetSeconds), {
+        headers: { ...RateLimits.headers(rate), 'Retry-After': String(rate.resetSeconds) },
+      });
     }
   }
 

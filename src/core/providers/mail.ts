@@ -13,6 +13,7 @@ export interface MailMessage {
   text: string;
   html?: string;
   from?: string;
+  replyTo?: string;
   /** Which template produced it (verification, magic_link, ...), for finding it again. */
   template?: string;
   metadata?: Record<string, unknown>;
@@ -59,6 +60,7 @@ export class Mailer {
       subject: message.subject,
       text: message.text,
       html: message.html ?? null,
+      replyTo: message.replyTo ?? null,
       template: message.template ?? null,
       metadata: message.metadata ?? {},
       status: this.transport ? 'queued' : 'stored',
@@ -71,7 +73,14 @@ export class Mailer {
     const [row] = await this.db.system.select().from(mailOutbox).where(eq(mailOutbox.id, id));
     if (!row || row.status === 'sent' || !this.transport) return;
     try {
-      const info = await this.transport.sendMail({ from: row.from, to: row.to, subject: row.subject, text: row.text, html: row.html ?? undefined });
+      const info = await this.transport.sendMail({
+        from: row.from,
+        to: row.to,
+        replyTo: row.replyTo ?? undefined,
+        subject: row.subject,
+        text: row.text,
+        html: row.html ?? undefined,
+      });
       await this.db.system
         .update(mailOutbox)
         .set({ status: 'sent', sentAt: new Date(), attempts: row.attempts + 1, providerMessageId: info.messageId ?? null, error: null })

@@ -15,6 +15,7 @@ export const mailOutbox = pgTable(
     subject: text('subject').notNull(),
     text: text('text').notNull(),
     html: text('html'),
+    replyTo: text('reply_to'),
     template: text('template'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     status: text('status', { enum: ['stored', 'queued', 'sent', 'failed'] }).notNull(),

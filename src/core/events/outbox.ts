@@ -1,0 +1,335 @@
+import { and, asc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import { rows, type Database, type Db } from '../db/client.ts';
+import type { Bus } from '../providers/bus.ts';
+import { LiveFeed } from './feed.ts';
+import { eventConsumers, events } from './tables.ts';
+
+export type OutboxEvent = typeof events.$inferSelect;
+
+/** A place in the stream: events are ordered by the id of their transaction, then by seq. */
+export interface Position {
+  txId: string;
+  seq: number;
+}
+
+export const STREAM_START: Position = { txId: '0', seq: 0 };
+
+export const positionOf = (event: Pick<OutboxEvent, 'txId' | 'seq'>): Position => ({ txId: event.txId, seq: event.seq });
+
+export function comparePositions(a: Position, b: Position): number {
+  const ta = BigInt(a.txId);
+  const tb = BigInt(b.txId);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.seq - b.seq;
+}
+
+/** A transaction snapshot (pg_current_snapshot): which transactions had ended when it was taken. */
+export interface Snapshot {
+  xmin: bigint;
+  xmax: bigint;
+  inProgress: ReadonlySet<bigint>;
+}
+
+export function parseSnapshot(text: string): Snapshot {
+  const [xmin, xmax, xip = ''] = text.split(':');
+  return { xmin: BigInt(xmin!), xmax: BigInt(xmax!), inProgress: new Set(xip.split(',').filter(Boolean).map((x) => BigInt(x))) };
+}
+
+/** Whether a transaction had committed (or aborted) when the snapshot was taken, as pg_visible_in_snapshot. */
+export function endedBefore(snapshot: Snapshot, txId: string): boolean {
+  const id = BigInt(txId);
+  if (id < snapshot.xmin) return true;
+  return id < snapshot.xmax && !snapshot.inProgress.has(id);
+}
+
+/** Published on the bus after a transaction that emitted events commits; readers in every process wake. */
+export const EVENTS_APPENDED_CHANNEL = 'events.appended';
+
+/** Namespace of the advisory locks that keep one process per durable consumer. */
+const CONSUMER_LOCK_NS = 7_304_212;
+
+export interface ReadResult {
+  /** Final events after the position, in stream order. */
+  events: OutboxEvent[];
+  /**
+   * True when committed events exist after these that are not final yet (an older transaction is still
+   * running); read again shortly.
+   */
+  pending: boolean;
+}
+
+/**
+ * The fence: the oldest transaction id that may still add events to this database. It is the
+ * snapshot's xmin, except that transactions running in other databases of the cluster are left out:
+ * they cannot write here, and a long one elsewhere (another application, a test, a backup) would
+ * otherwise hold every reader back. A transaction that was running at the snapshot and has ended since
+ * is kept in (its database is no longer known), so the fence errs only on the late side.
+ */
+const FENCE = sql`(select least(pg_snapshot_xmax(s), coalesce((
+    select min(x) from pg_snapshot_xip(s) x
+    where not exists (select 1 from pg_stat_activity a where a.backend_xid = x::xid and a.datname is distinct from current_database())
+  ), pg_snapshot_xmax(s))) from pg_current_snapshot() s)`;
+
+const finalColumn = sql<boolean>`${events.txId} < ${FENCE}`.as('final');
+
+/**
+ * Events after `after`, in (tx_id, seq) order, cut before the first one whose transaction id is not
+ * below the fence (the snapshot's xmin, see FENCE). Every transaction under it has ended, and every
+ * later one gets a larger id, so nothing can still appear before the cut: a reader that resumes from
+ * the last position it saw never skips an event that committed late (a plain `seq > checkpoint` read
+ * does).
+ */
+export async function readOutbox(db: Db, after: Position, limit: number, filter: { tenantId?: string } = {}): Promise<ReadResult> {
+  const where: SQL[] = [sql`(${events.txId}, ${events.seq}) > (${after.txId}::xid8, ${after.seq}::bigint)`];
+  if (filter.tenantId) where.push(eq(events.tenantId, filter.tenantId));
+  const found = await db
+    .select({ ...getTableColumns(events), final: finalColumn })
+    .from(events)
+    .where(and(...where))
+    .orderBy(asc(events.txId), asc(events.seq))
+    .limit(limit);
+  const out: OutboxEvent[] = [];
+  for (const { final, ...event } of found) {
+    if (!final) return { events: out, pending: true };
+    out.push(event);
+  }
+  return { events: out, pending: false };
+}
+
+/** Wakes a waiting loop; a wake that comes while the loop is busy is kept for its next wait. */
+class Signal {
+  private dirty = false;
+  private waiters: (() => void)[] = [];
+
+  fire(): void {
+    this.dirty = true;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.dirty) {
+      this.dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.waiters = self.waiters.filter((w) => w !== done);
+        self.dirty = false;
+        resolve();
+      }
+      this.waiters.push(done);
+    });
+  }
+}
+
+export interface ConsumerBatch {
+  events: OutboxEvent[];
+  /** The consumer's transaction (owner role: the handler filters by tenant itself); the checkpoint commits with it. */
+  tx: Db;
+  /** Runs once the batch and its checkpoint have committed (sending jobs, waking workers). */
+  afterCommit(fn: () => Promise<void> | void): void;
+}
+
+export interface ConsumerDefinition {
+  /** Unique and stable: the checkpoint is stored under it. */
+  name: string;
+  /** Events per transaction (default 200). */
+  batchSize?: number;
+  handle(batch: ConsumerBatch): Promise<void>;
+}
+
+export interface OutboxOptions {
+  /** How often readers look for events when nothing wakes them (ms). */
+  pollMs: number;
+}
+
+/**
+ * The kernel's side of the outbox: durable consumers with checkpoints (webhook fan-out, automations),
+ * a live feed for this process (SSE, WebSocket), and the wake-ups between them. Consumers run in the
+ * processes that work jobs, one process at a time per consumer (an advisory lock), each batch in one
+ * transaction with its checkpoint: a consumer that dies resumes after its last committed batch.
+ */
+export class Outbox {
+  readonly feed: LiveFeed;
+  private readonly consumers = new Map<string, ConsumerDefinition>();
+  private readonly signals = new Set<Signal>();
+  private readonly loops: Promise<void>[] = [];
+  private running = false;
+  private publishScheduled = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+    private readonly options: OutboxOptions,
+  ) {
+    this.feed = new LiveFeed(this, log, options.pollMs);
+    this.unsubscribe = bus.subscribe(EVENTS_APPENDED_CHANNEL, () => this.wakeLocal());
+  }
+
+  /** Reads final events with the owner connection (see readOutbox). */
+  read(after: Position, limit: number, filter: { tenantId?: string } = {}): Promise<ReadResult> {
+    return readOutbox(this.db.system, after, limit, filter);
+  }
+
+  /** The position of the last final event: a reader that starts here sees only what comes next. */
+  async end(): Promise<Position> {
+    // Ordered by the xid8 column itself: its text form would sort '999' after '1000'.
+    const result = await this.db.system.execute(sql`
+      select e.tx_id::text as tx, e.seq from events e
+      where e.tx_id < ${FENCE}
+      order by e.tx_id desc, e.seq desc limit 1`);
+    const [row] = rows<{ tx: string; seq: string | number }>(result);
+    return row ? { txId: row.tx, seq: Number(row.seq) } : STREAM_START;
+  }
+
+  /** The database's current snapshot: what has committed by now. */
+  async snapshot(): Promise<Snapshot> {
+    const [row] = rows<{ snapshot: string }>(await this.db.system.execute(sql`select pg_current_snapshot()::text as snapshot`));
+    return parseSnapshot(row!.snapshot);
+  }
+
+  /** Where an event of this tenant sits in the stream, or null when it has no such event. */
+  async find(tenantId: string, eventId: string): Promise<Position | null> {
+    const [row] = await this.db.system
+      .select({ txId: events.txId, seq: events.seq })
+      .from(events)
+      .where(and(eq(events.tenantId, tenantId), eq(events.id, eventId)));
+    return row ?? null;
+  }
+
+  /** Called after a transaction that emitted events commits: wakes readers here and in other processes. */
+  notify(): void {
+    this.wakeLocal();
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    // One bus message for all the commits of this turn of the event loop.
+    setImmediate(() => {
+      this.publishScheduled = false;
+      this.bus.publish(EVENTS_APPENDED_CHANNEL, '').catch((error: unknown) => this.log.warn({ err: error }, 'events wake-up publish failed'));
+    });
+  }
+
+  /** A wake-up signal for a reader of this process. */
+  signal(): { wait(ms: number): Promise<void>; close(): void } {
+    const signal = new Signal();
+    this.signals.add(signal);
+    return { wait: (ms) => signal.wait(ms), close: () => void this.signals.delete(signal) };
+  }
+
+  /** Wakes this process's readers (no bus message). */
+  wake(): void {
+    this.wakeLocal();
+  }
+
+  private wakeLocal(): void {
+    for (const signal of this.signals) signal.fire();
+  }
+
+  /** Registers a durable consumer (in registerModules); it runs once `start` is called. */
+  consume(definition: ConsumerDefinition): void {
+    if (this.consumers.has(definition.name)) throw new Error(`event consumer ${definition.name} is defined twice`);
+    this.consumers.set(definition.name, definition);
+    if (this.running) this.loops.push(this.loop(definition));
+  }
+
+  /** Starts the durable consumers in this process (the processes that work jobs). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const definition of this.consumers.values()) this.loops.push(this.loop(definition));
+  }
+
+  /** Runs one batch of a consumer now; true when it processed a full batch (there may be more). */
+  async runConsumer(name: string): Promise<{ processed: number; more: boolean; pending: boolean; locked: boolean }> {
+    const definition = this.consumers.get(name);
+    if (!definition) throw new Error(`event consumer ${name} is not defined`);
+    const batchSize = definition.batchSize ?? 200;
+    const hooks: (() => Promise<void> | void)[] = [];
+    const result = await this.db.system.transaction(async (tx) => {
+      const [lock] = rows<{ ok: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${CONSUMER_LOCK_NS}, hashtext(${name})) as ok`));
+      if (!lock?.ok) return { processed: 0, more: false, pending: false, locked: true };
+      const [checkpoint] = await tx.select().from(eventConsumers).where(eq(eventConsumers.name, name));
+      const from = checkpoint ? positionOf(checkpoint) : STREAM_START;
+      const read = await readOutbox(tx as unknown as Db, from, batchSize);
+      if (read.events.length === 0) return { processed: 0, more: false, pending: read.pending, locked: false };
+      await definition.handle({ events: read.events, tx: tx as unknown as Db, afterCommit: (fn) => void hooks.push(fn) });
+      const last = read.events.at(-1)!;
+      const n = read.events.length;
+      await tx
+        .insert(eventConsumers)
+        .values({ name, txId: last.txId, seq: last.seq, processed: n })
+        .onConflictDoUpdate({
+          target: eventConsumers.name,
+          set: { txId: last.txId, seq: last.seq, processed: sql`${eventConsumers.processed} + ${n}`, updatedAt: new Date() },
+        });
+      return { processed: n, more: n >= batchSize, pending: read.pending, locked: false };
+    });
+    for (const hook of hooks) {
+      try {
+        await hook();
+      } catch (error) {
+        this.log.warn({ err: error, consumer: name }, 'event consumer after-commit hook failed');
+      }
+    }
+    return result;
+  }
+
+  /** A consumer's checkpoint (tests and monitoring). */
+  async checkpoint(name: string): Promise<Position & { processed: number }> {
+    const [row] = await this.db.system.select().from(eventConsumers).where(eq(eventConsumers.name, name));
+    return row ? { txId: row.txId, seq: row.seq, processed: row.processed } : { ...STREAM_START, processed: 0 };
+  }
+
+  private async loop(definition: ConsumerDefinition): Promise<void> {
+    const signal = this.signal();
+    try {
+      while (this.running) {
+        let delay = this.options.pollMs;
+        try {
+          const result = await this.runConsumer(definition.name);
+          if (result.more) continue;
+          if (result.pending) delay = Math.min(delay, 25);
+        } catch (error) {
+          if (!this.running) break;
+          this.log.error({ err: error, consumer: definition.name }, 'event consumer batch failed; retrying');
+        }
+        if (!this.running) break;
+        await signal.wait(delay);
+      }
+    } finally {
+      signal.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    this.unsubscribe();
+    this.wakeLocal();
+    // A batch stuck on a database that went away must not hold the shutdown forever.
+    await settleWithin(Promise.allSettled(this.loops), 5_000);
+    await settleWithin(this.feed.close(), 5_000);
+  }
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+export function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(
+      () => {},
+      () => {},
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,1 @@
+export { CUSTOM_EVENT, trackEvent } from './service.ts';

@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { TenantPrincipal } from '../../core/auth/principal.ts';
+import { watchCredential } from '../../core/auth/watch.ts';
+import { publicEvent } from '../../core/events/format.ts';
+import type { OutboxEvent } from '../../core/events/outbox.ts';
+import type { Kernel } from '../../core/kernel.ts';
+import { channelName, channelsOf, parseChannel } from './channels.ts';
+
+/** Channels one connection may hold. */
+export const MAX_CHANNELS = 100;
+/** Bytes queued for a client that reads too slowly before it is dropped (it reconnects). */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Another process's stats older than this are from a process that is gone. */
+const STATS_STALE_MS = 45_000;
+const STATS_PUBLISH_MS = 10_000;
+
+interface Connection {
+  id: string;
+  ws: WebSocket;
+  tenantId: string;
+  /** Set for a user's access token: the `notifications` channel and notification events are only theirs. */
+  userId: string | null;
+  channels: Set<string>;
+  alive: boolean;
+  unwatch: () => void;
+  /** Client messages are handled in order, after the connection is live. */
+  queue: Promise<void>;
+}
+
+interface Room {
+  connections: Set<Connection>;
+  channels: Map<string, Set<Connection>>;
+  ready: Promise<void>;
+  unsubscribe?: () => void;
+}
+
+export interface TenantStats {
+  total_connections: number;
+  channels: Record<string, number>;
+  channel_count: number;
+}
+
+export interface AttachOptions {
+  tenantId: string;
+  principal: TenantPrincipal;
+  token: string;
+  channels: string[];
+}
+
+/**
+ * This process's WebSocket connections. Connections of one tenant share a room that follows the
+ * tenant's events on the process's live feed (the outbox; other processes' commits arrive through the
+ * bus, Redis with REDIS_URL). Each event is serialised once and sent to every connection subscribed to
+ * one of its channels. Heartbeats both ways: a `heartbeat` message for the client, a ping frame to
+ * find clients that vanished.
+ */
+export class RealtimeHub {
+  readonly processId = randomUUID();
+  private readonly rooms = new Map<string, Room>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly statsTimer?: NodeJS.Timeout;
+  private readonly dirty = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly kernel: Kernel) {
+    this.heartbeat = setInterval(() => this.beat(), kernel.config.REALTIME_HEARTBEAT_MS);
+    this.heartbeat.unref();
+    if (kernel.redis) {
+      this.statsTimer = setInterval(() => void this.publishStats(false), 1000);
+      this.statsTimer.unref();
+    }
+  }
+
+  /** Takes over an upgraded socket for an authenticated tenant credential. */
+  async attach(ws: WebSocket, options: AttachOptions): Promise<void> {
+    const connection: Connection = {
+      id: `ws_${randomUUID().replace(/-/g, '')}`,
+      ws,
+      tenantId: options.tenantId,
+      userId: options.principal.kind === 'user' ? options.principal.id : null,
+      channels: new Set(),
+      alive: true,
+      unwatch: () => {},
+      queue: Promise.resolve(),
+    };
+    const room = this.room(options.tenantId);
+    room.connections.add(connection);
+    this.dirty.add(options.tenantId);
+    connection.unwatch = watchCredential(this.kernel, options.tenantId, options.token, () => ws.close(4401, 'Credential revoked'));
+    ws.on('pong', () => (connection.alive = true));
+    ws.on('close', () => this.detach(connection));
+    ws.on('error', () => ws.terminate());
+    ws.on('message', (data, isBinary) => {
+      connection.queue = connection.queue.then(() => this.onMessage(connection, data, isBinary)).catch(() => {});
+    });
+    connection.queue = connection.queue.then(async () => {
+      try {
+        await room.ready;
+      } catch {
+        ws.close(1011, 'The event feed is unavailable');
+        return;
+      }
+      this.send(connection, {
+        type: 'connected',
+        connection_id: connection.id,
+        tenant_id: options.tenantId,
+        heartbeat_ms: this.kernel.config.REALTIME_HEARTBEAT_MS,
+      });
+      if (options.channels.length) this.subscribe(connection, options.channels);
+    });
+  }
+
+  private room(tenantId: string): Room {
+    let room = this.rooms.get(tenantId);
+    if (room) return room;
+    const created: Room = { connections: new Set(), channels: new Map(), ready: Promise.resolve() };
+    created.ready = this.kernel.outbox.feed
+      .subscribe(tenantId, (event) => this.dispatch(created, event), { from: 'now' })
+      .then(({ unsubscribe }) => {
+        if (this.rooms.get(tenantId) !== created) unsubscribe();
+        else created.unsubscribe = unsubscribe;
+      });
+    created.ready.catch((error: unknown) => this.kernel.log.warn({ err: error }, 'realtime feed subscription failed'));
+    this.rooms.set(tenantId, created);
+    return created;
+  }
+
+  private async onMessage(connection: Connection, data: unknown, isBinary: boolean): Promise<void> {
+    const raw = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+    if (isBinary || raw.length > MAX_MESSAGE_BYTES) return this.error(connection, 'BAD_REQUEST', 'Send JSON text messages of at most 64 KiB');
+    let message: { type?: unknown; channel?: unknown; channels?: unknown; id?: unknown };
+    try {
+      message = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return this.error(connection, 'BAD_REQUEST', 'Messages are JSON objects like {"type":"subscribe","channel":"files"}');
+    }
+    if (typeof message !== 'object' || message === null) return this.error(connection, 'BAD_REQUEST', 'Messages are JSON objects');
+    const names = Array.isArray(message.channels) ? message.channels : message.channel !== undefined ? [message.channel] : [];
+    switch (message.type) {
+      case 'subscribe':
+        return void this.subscribe(connection, names);
+      case 'unsubscribe':
+        return void this.unsubscribe(connection, names);
+      case 'ping':
+        return this.send(connection, { type: 'pong', id: message.id ?? null, ts: new Date().toISOString() });
+      default:
+        return this.error(connection, 'BAD_REQUEST', 'Unknown message type; use subscribe, unsubscribe or ping');
+    }
+  }
+
+  private subscribe(connection: Connection, names: unknown[]): void {
+    if (names.length === 0) return this.error(connection, 'VALIDATION_ERROR', 'Name a `channel` or `channels`');
+    const room = this.rooms.get(connection.tenantId)!;
+    const added: string[] = [];
+    for (const raw of names) {
+      const parsed = typeof raw === 'string' ? parseChannel(raw) : null;
+      if (!parsed) {
+        this.error(connection, 'VALIDATION_ERROR', `Unknown channel ${JSON.stringify(raw)}; use objects:<type_id>, files, files:<folder>, notifications or an event type`, { channel: raw });
+        continue;
+      }
+      if (parsed.kind === 'notifications' && !connection.userId) {
+        this.error(connection, 'FORBIDDEN', 'The notifications channel needs a user access token', { channel: raw });
+        continue;
+      }
+      const name = channelName(parsed);
+      if (connection.channels.has(name)) {
+        added.push(name);
+        continue;
+      }
+      if (connection.channels.size >= MAX_CHANNELS) {
+        this.error(connection, 'CONFLICT', `A connection holds at most ${MAX_CHANNELS} channels`, { channel: raw });
+        break;
+      }
+      connection.channels.add(name);
+      let members = room.channels.get(name);
+      if (!members) room.channels.set(name, (members = new Set()));
+      members.add(connection);
+      added.push(name);
+    }
+    if (added.length) {
+      this.dirty.add(connection.tenantId);
+      this.send(connection, { type: 'subscribed', channels: added });
+    }
+  }
+
+  private unsubscribe(connection: Connection, names: unknown[]): void {
+    const room = this.rooms.get(connection.tenantId);
+    const removed: string[] = [];
+    for (const raw of names) {
+      const parsed = typeof raw === 'string' ? parseChannel(raw) : null;
+      const name = parsed ? channelName(parsed) : null;
+      if (!name || !connection.channels.delete(name)) continue;
+      removed.push(name);
+      const members = room?.channels.get(name);
+      members?.delete(connection);
+      if (members?.size === 0) room!.channels.delete(name);
+    }
+    this.dirty.add(connection.tenantId);
+    this.send(connection, { type: 'unsubscribed', channels: removed });
+  }
+
+  private dispatch(room: Room, event: OutboxEvent): void {
+    if (room.channels.size === 0) return;
+    const personal = event.type.startsWith('notification.') ? (event.data.user_id as string | undefined) : undefined;
+    const sent = new Set<Connection>();
+    let json: string | undefined;
+    for (const name of channelsOf(event)) {
+      const members = room.channels.get(name);
+      if (!members) continue;
+      let message: string | undefined;
+      for (const connection of members) {
+        if (sent.has(connection)) continue;
+        // A user hears only their own notifications; an API key (the tenant's back end) hears all.
+        if (personal !== undefined && connection.userId !== null && connection.userId !== personal) continue;
+        if (name === 'notifications' && connection.userId !== personal) continue;
+        sent.add(connection);
+        json ??= JSON.stringify(publicEvent(event));
+        message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${json}}`;
+        this.sendRaw(connection, message);
+      }
+    }
+  }
+
+  private send(connection: Connection, message: Record<string, unknown>): void {
+    this.sendRaw(connection, JSON.stringify(message));
+  }
+
+  private sendRaw(connection: Connection, message: string): void {
+    const { ws } = connection;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      ws.close(1013, 'Too far behind; reconnect');
+      return;
+    }
+    ws.send(message);
+  }
+
+  private error(connection: Connection, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.send(connection, { type: 'error', code, message, ...extra });
+  }
+
+  private detach(connection: Connection): void {
+    connection.unwatch();
+    const room = this.rooms.get(connection.tenantId);
+    if (!room) return;
+    room.connections.delete(connection);
+    for (const name of connection.channels) {
+      const members = room.channels.get(name);
+      members?.delete(connection);
+      if (members?.size === 0) room.channels.delete(name);
+    }
+    this.dirty.add(connection.tenantId);
+    if (room.connections.size === 0) {
+      this.rooms.delete(connection.tenantId);
+      room.unsubscribe?.();
+    }
+  }
+
+  private beat(): void {
+    const message = JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() });
+    for (const room of this.rooms.values()) {
+      for (const connection of room.connections) {
+        if (!connection.alive) {
+          connection.ws.terminate();
+          continue;
+        }
+        connection.alive = false;
+        this.sendRaw(connection, message);
+        connection.ws.ping();
+      }
+    }
+  }
+
+  /** This process's connections of a tenant. */
+  localStats(tenantId: string): TenantStats {
+    const room = this.rooms.get(tenantId);
+    const channels: Record<string, number> = {};
+    for (const [name, members] of room?.channels ?? []) channels[name] = members.size;
+    return { total_connections: room?.connections.size ?? 0, channels, channel_count: Object.keys(channels).length };
+  }
+
+  private statsKey(tenantId: string): string {
+    return `${this.kernel.config.REDIS_PREFIX}rt:stats:${tenantId}`;
+  }
+
+  /** Writes this process's counts to Redis for the tenants that changed (all of them every 10 s). */
+  private lastFullPublish = 0;
+  private async publishStats(all: boolean): Promise<void> {
+    const redis = this.kernel.redis;
+    if (!redis || this.closed) return;
+    const now = Date.now();
+    const everything = all || now - this.lastFullPublish > STATS_PUBLISH_MS;
+    const tenants = everything ? new Set([...this.rooms.keys(), ...this.dirty]) : new Set(this.dirty);
+    if (everything) this.lastFullPublish = now;
+    this.dirty.clear();
+    for (const tenantId of tenants) {
+      const key = this.statsKey(tenantId);
+      const stats = this.localStats(tenantId);
+      try {
+        if (stats.total_connections === 0) await redis.hdel(key, this.processId);
+        else await redis.multi().hset(key, this.processId, JSON.stringify({ ...stats, at: now })).pexpire(key, STATS_STALE_MS * 2).exec();
+      } catch (error) {
+        this.kernel.log.warn({ err: error }, 'realtime stats publish failed');
+      }
+    }
+  }
+
+  /** A tenant's connections across every process (with Redis), else in this one. */
+  async stats(tenantId: string): Promise<TenantStats & { processes: number }> {
+    const local = this.localStats(tenantId);
+    const redis = this.kernel.redis;
+    if (!redis) return { ...local, processes: 1 };
+    let entries: Record<string, string> = {};
+    try {
+      entries = await redis.hgetall(this.statsKey(tenantId));
+    } catch {
+      return { ...local, processes: 1 };
+    }
+    const total: TenantStats & { processes: number } = { total_connections: local.total_connections, channels: { ...local.channels }, channel_count: 0, processes: 1 };
+    const now = Date.now();
+    for (const [processId, raw] of Object.entries(entries)) {
+      if (processId === this.processId) continue;
+      const entry = JSON.parse(raw) as TenantStats & { at: number };
+      if (now - entry.at > STATS_STALE_MS) continue;
+      total.processes += 1;
+      total.total_connections += entry.total_connections;
+      for (const [name, count] of Object.entries(entry.channels)) total.channels[name] = (total.channels[name] ?? 0) + count;
+    }
+    total.channel_count = Object.keys(total.channels).length;
+    return total;
+  }
+
+  /** Publishes this process's counts now (tests, and right before answering stats in one process). */
+  flushStats(): Promise<void> {
+    return this.publishStats(true);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    const tenants = [...this.rooms.keys()];
+    for (const room of this.rooms.values()) for (const connection of room.connections) connection.ws.close(1001, 'Server shutting down');
+    this.closed = true;
+    const redis = this.kernel.redis;
+    if (redis) await Promise.allSettled(tenants.map((tenantId) => redis.hdel(this.statsKey(tenantId), this.processId)));
+  }
+}
+
+const hubs = new WeakMap<Kernel, RealtimeHub>();
+
+export function realtimeHub(kernel: Kernel): RealtimeHub {
+  let hub = hubs.get(kernel);
+  if (!hub) {
+    const created = new RealtimeHub(kernel);
+    hubs.set(kernel, (hub = created));
+    kernel.onClose(() => created.close());
+  }
+  return hub;
+}

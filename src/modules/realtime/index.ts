@@ -1,0 +1,2 @@
+export { attachWebSockets } from './server.ts';
+export { realtimeHub, type TenantStats } from './hub.ts';

@@ -1,0 +1,91 @@
+import { z } from '@hono/zod-openapi';
+import { bearerToken, isTenantPrincipal } from '../../core/auth/guard.ts';
+import { jsonResponse, ok } from '../../core/http/envelope.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
+import { parseChannel } from './channels.ts';
+import { MAX_CHANNELS, realtimeHub } from './hub.ts';
+import { UPGRADE_ENV_KEY, type UpgradeContext } from './server.ts';
+
+const connect = defineRoute(
+  { kind: 'tenant', scope: 'read' },
+  {
+    method: 'get',
+    path: '/v1/realtime',
+    tags: ['Realtime'],
+    summary: 'WebSocket upgrade',
+    description: [
+      'Upgrades to a WebSocket connection for real-time event subscriptions. Channels: `objects:<type_id>`, `objects`, `files`, `files:<folder>` (and its subfolders), `notifications` (a user\'s own; user tokens only) and any event type or pattern (`object.created`, `user.*`, `*`).',
+      'Client messages: `{"type":"subscribe","channel":"files"}` (or `"channels":[...]`), `{"type":"unsubscribe",...}`, `{"type":"ping"}`. Server messages: `connected`, `subscribed`, `unsubscribed`, `event` (`{"type":"event","channel":...,"event":{...}}`), `heartbeat` (every 30 s), `pong`, `error`.',
+      'Browsers cannot send headers on a WebSocket: pass the key or access token as `?token=`.',
+    ].join('\n\n'),
+    request: {
+      query: z.object({
+        token: z.string().max(4096).openapi({ description: 'API key or access token (JWTs are long)' }),
+        tenant_id: z.string().max(64).openapi({ description: 'The tenant of the token' }),
+        channels: z.string().max(4000).optional().openapi({ description: 'Comma-separated channels to subscribe to at once', example: 'files,objects:ot_123' }),
+      }),
+    },
+    responses: {
+      101: { description: 'WebSocket upgrade' },
+      400: errorResponse('A channel in `channels` is not a channel'),
+      426: errorResponse('Not a WebSocket upgrade request'),
+    },
+  },
+  { queryToken: true },
+);
+
+const StatsSchema = z
+  .object({
+    total_connections: z.number().int(),
+    channels: z.record(z.string(), z.number().int()).openapi({ description: 'Subscribers per channel' }),
+    channel_count: z.number().int(),
+    processes: z.number().int().openapi({ description: 'Server processes holding connections of this tenant (counted through Redis when configured)' }),
+  })
+  .openapi('RealtimeStats');
+
+const stats = defineRoute(
+  { kind: 'tenant', scope: 'read' },
+  {
+    method: 'get',
+    path: '/v1/realtime/stats',
+    tags: ['Realtime'],
+    summary: 'Get realtime stats',
+    description: 'The tenant\'s open WebSocket connections and subscribers per channel, across every server process when REDIS_URL is set.',
+    responses: { 200: jsonResponse(StatsSchema, 'Connection statistics') },
+  },
+);
+
+export function realtimeRoutes() {
+  const app = createRouter();
+  app.openapi(connect, async (c) => {
+    const principal = c.get('principal');
+    if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
+    const query = c.req.valid('query');
+    if (query.tenant_id !== principal.tenant.id) throw new ApiError('NOT_FOUND', 'Tenant not found');
+    const channels = (query.channels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = channels.find((name) => !parseChannel(name));
+    if (bad !== undefined || channels.length > MAX_CHANNELS) {
+      throw new ApiError('VALIDATION_ERROR', bad !== undefined ? `query.channels: '${bad}' is not a channel` : `query.channels: at most ${MAX_CHANNELS}`, {
+        details: { issues: [{ field: 'channels', location: 'query', code: 'invalid_channel', message: 'Unknown channel' }] },
+      });
+    }
+    const upgrade = (c.env as unknown as Record<string, UpgradeContext | undefined>)?.[UPGRADE_ENV_KEY];
+    if (!upgrade || c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError('UPGRADE_REQUIRED', 'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)', {
+        headers: { Upgrade: 'websocket' },
+      });
+    }
+    const kernel = c.get('kernel');
+    const token = bearerToken(c.req.header('authorization')) ?? query.token;
+    upgrade.accept = (ws) => void realtimeHub(kernel).attach(ws, { tenantId: principal.tenant.id, principal, token, channels });
+    // The bridge upgrades the socket; this answer is never sent.
+    return c.body(null, 200) as never;
+  });
+  app.openapi(stats, async (c) => {
+    const principal = c.get('principal');
+    if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
+    return c.json(ok(c, await realtimeHub(c.get('kernel')).stats(principal.tenant.id)), 200);
+  });
+  return app;
+}

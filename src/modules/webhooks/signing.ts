@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+
+/** A new signing secret in the Standard Webhooks form: `whsec_` and 32 random bytes in base64. */
+export function generateSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/** A secret a tenant brings: `whsec_` and base64 of 24 to 64 bytes, as the spec asks. */
+export function isValidSecret(secret: string): boolean {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!match) return false;
+  const bytes = Buffer.from(match[1]!, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+
+export interface SigningKeys {
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+}
+
+/**
+ * The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (signed by the
+ * standardwebhooks library itself), one per live secret separated by spaces, so a receiver that still
+ * has the secret from before a rotation keeps verifying for the grace period.
+ */
+export function signatureHeader(keys: SigningKeys, messageId: string, timestamp: Date, body: string, nowMs: number): string {
+  const signatures = [new Webhook(keys.secret).sign(messageId, timestamp, body)];
+  if (keys.previousSecret && keys.previousSecretExpiresAt && keys.previousSecretExpiresAt.getTime() > nowMs) {
+    signatures.push(new Webhook(keys.previousSecret).sign(messageId, timestamp, body));
+  }
+  return signatures.join(' ');
+}
+
+/** `Retry-After` as milliseconds (seconds or an HTTP date), or null when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs = Date.now()): number | null {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return null;
+  if (/^\d+$/.test(raw.trim())) return Number(raw.trim()) * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
+}
