@@ -17,6 +17,12 @@ import { connectRedis } from './core/providers/redis.ts';
 import { Mailer } from './core/providers/mail.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
+import { DATA_IO_EVENTS, registerDataIo } from './modules/data-io/index.ts';
+import { dataIoRoutes } from './modules/data-io/routes.ts';
+import { GOVERNANCE_EVENTS, registerGovernanceJobs } from './modules/governance/index.ts';
+import { governanceRoutes } from './modules/governance/routes.ts';
+import { checkGovernance, DATA_ENGINE_EVENTS, registerObjects } from './modules/objects/index.ts';
+import { objectsRoutes } from './modules/objects/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -102,10 +108,13 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  */
 export function registerModules(kernel: Kernel): void {
   registerKeyAuth(kernel);
+  registerGovernanceJobs(kernel);
+  registerObjects(kernel);
+  registerDataIo(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS];
+export const EVENT_CATALOG = [...TENANT_EVENTS, ...KEY_EVENTS, ...GOVERNANCE_EVENTS, ...DATA_ENGINE_EVENTS, ...DATA_IO_EVENTS];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -143,6 +152,9 @@ export function createApp(kernel: Kernel | null) {
   );
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
+  app.route('/', governanceRoutes({ validate: checkGovernance }));
+  app.route('/', objectsRoutes());
+  app.route('/', dataIoRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

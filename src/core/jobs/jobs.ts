@@ -13,6 +13,8 @@ export interface JobDefinition<T> {
   expireInSeconds?: number;
   /** Jobs fetched per poll by this process. */
   batchSize?: number;
+  /** Also send this job on a cron schedule (UTC); pg-boss sends it once however many processes run. */
+  cron?: string;
 }
 
 export interface SendOptions {
@@ -63,7 +65,10 @@ export class Jobs {
       await this.boss.start();
       this.started = true;
     }
-    for (const [name, definition] of this.definitions) await this.ensureQueue(name, definition);
+    for (const [name, definition] of this.definitions) {
+      await this.ensureQueue(name, definition);
+      if (definition.cron) await this.boss.schedule(name, definition.cron, {}, { tz: 'UTC' });
+    }
     if (options.work && !this.working) {
       this.working = true;
       for (const [name, definition] of this.definitions) await this.workQueue(name, definition);
