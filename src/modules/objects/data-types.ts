@@ -99,8 +99,7 @@ function idCheck(prefix: string, what: string) {
 
 export const DATA_TYPES = {
   string: { description: `Single-line text up to ${STRING_MAX} characters (\`options.max_length\` lowers it). Indexable, searchable.`, index: 'text', searchable: true, check: text(STRING_MAX) },
-  text: { description: `Long text up to ${TEXT_MAX} characters. Searchable, not indexable.`, index: null, searchable: true, check: text(TEXT_MAX) },
-  rich_text: { description: `Formatted text (HTML or Markdown source) up to ${TEXT_MAX} characters. Searchable, not indexable.`, index: null, searchable: true, check: text(TEXT_MAX) },
+  text: { description: `Long or formatted text (plain, Markdown or HTML source) up to ${TEXT_MAX} characters. Searchable, not indexable.`, index: null, searchable: true, check: text(TEXT_MAX) },
   integer: {
     description: 'Whole number within ±2^53 (`options.min`, `options.max`). Indexable, sortable.',
     index: 'num',
@@ -322,7 +321,6 @@ export function checkOptions(dataType: DataType, options: Record<string, unknown
   const allowed: Record<string, string[]> = {
     string: ['max_length'],
     text: ['max_length'],
-    rich_text: ['max_length'],
     integer: ['min', 'max'],
     number: ['min', 'max'],
     currency: ['min', 'max', 'currency_code'],

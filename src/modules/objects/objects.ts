@@ -172,7 +172,7 @@ async function referenceIssues(ctx: TenantContext, schema: TypeSchema, items: Pr
 }
 
 /** Unique values already held by another record, or repeated within the batch. */
-async function uniqueIssues(ctx: TenantContext, schema: TypeSchema, items: (Prepared & { id: string | null })[]): Promise<Issue[][]> {
+async function uniqueIssues(ctx: TenantContext, schema: TypeSchema, items: (Prepared & { id: string | null; index?: number })[]): Promise<Issue[][]> {
   const out: Issue[][] = items.map(() => []);
   for (const def of schema.props.filter((p) => p.isUnique && isIndexedProperty(p))) {
     const keyOf = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -183,7 +183,7 @@ async function uniqueIssues(ctx: TenantContext, schema: TypeSchema, items: (Prep
       if (v === undefined || v === null || !it.changed.includes(def.name)) return;
       const key = keyOf(v);
       if (seen.has(key)) out[i]!.push({ field: `properties.${def.name}`, message: `repeats the value of item ${seen.get(key)} (${def.name} is unique)` });
-      else seen.set(key, i);
+      else seen.set(key, it.index ?? i);
       keys.push(key);
     });
     const holders = await findUniqueHolders(ctx.db, ctx.tenantId, def, [...new Set(keys)]);
@@ -465,12 +465,12 @@ async function writeUpdate(ctx: TenantContext, schema: TypeSchema, plan: Planned
   return { ...record, properties: prepared.props, version: next, updatedBy: ctx.actor.id, updatedAt: now };
 }
 
-async function checkedAgainstDatabase(ctx: TenantContext, schema: TypeSchema, plans: PlannedUpdate[]): Promise<(ApiError | null)[]> {
+async function checkedAgainstDatabase(ctx: TenantContext, schema: TypeSchema, plans: PlannedUpdate[], indexes?: number[]): Promise<(ApiError | null)[]> {
   const refs = await referenceIssues(ctx, schema, plans.map((p) => p.prepared));
   const uniques = await uniqueIssues(
     ctx,
     schema,
-    plans.map((p) => ({ ...p.prepared, id: p.record.id })),
+    plans.map((p, i) => ({ ...p.prepared, id: p.record.id, index: indexes?.[i] })),
   );
   return plans.map((_, i) => {
     if (refs[i]!.length) return issuesError(refs[i]!);
@@ -545,7 +545,12 @@ export async function batchUpdate(ctx: TenantContext, typeRef: string, updates: 
     }
   });
   const changing = plans.filter((p) => p.plan.prepared.changed.length > 0);
-  const problems = await checkedAgainstDatabase(ctx, schema, changing.map((p) => p.plan));
+  const problems = await checkedAgainstDatabase(
+    ctx,
+    schema,
+    changing.map((p) => p.plan),
+    changing.map((p) => p.index),
+  );
   problems.forEach((problem, i) => {
     if (problem) errors.push(itemError(changing[i]!.index, problem, changing[i]!.plan.record.id));
   });

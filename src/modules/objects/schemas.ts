@@ -60,7 +60,7 @@ export const ObjectTypeWithPropertiesSchema = ObjectTypeSchema.extend({ properti
 
 export const PropertyOptionsSchema = z
   .object({
-    max_length: z.number().int().min(1).optional().openapi({ description: 'string, text, rich_text: longest value' }),
+    max_length: z.number().int().min(1).optional().openapi({ description: 'string, text: longest value' }),
     min: z.number().optional().openapi({ description: 'integer, number, currency, percent: smallest value' }),
     max: z.number().optional().openapi({ description: 'integer, number, currency, percent: largest value; rating: top of the scale' }),
     currency_code: z.string().optional().openapi({ description: 'currency: ISO 4217 code, default USD' }),

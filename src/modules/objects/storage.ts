@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../core/db/client.ts';
+import { rows, type Db } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from './data-types.ts';
 import { objectIndex, objects } from './tables.ts';
@@ -138,23 +138,17 @@ export async function deleteIndexRows(db: Db, objectIds: string[]): Promise<void
 }
 
 /**
- * A unique_violation of the typed index as the API's 409, naming the property and value. The
- * driver reports the constraint's detail: `Key (tenant_id, property_id, unique_key)=(t, p, v) ...`.
+ * A unique_violation of the typed index as the API's 409. Under row-level security PostgreSQL leaves
+ * the key out of the error, so the property is named only when one unique property could clash;
+ * the pre-checks (findUniqueHolders) give the precise message in all but a true race.
  */
 export function uniqueViolation(error: unknown, defs: PropertyDef[]): ApiError | undefined {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const pgError = e as { code?: string; constraint?: string; detail?: string };
-    if (pgError.code !== '23505') continue;
-    const match = /\(tenant_id, property_id, unique_key\)=\([^,]+, ([^,]+), (.*)\) already exists/.exec(pgError.detail ?? '');
-    const def = match ? defs.find((d) => d.id === match[1]) : undefined;
-    if (def) {
-      return new ApiError('ALREADY_EXISTS', `Another record already has ${def.name} = ${match![2]}`, {
-        details: { property: def.name, value: match![2] },
-      });
-    }
-    if (pgError.constraint === 'object_index_unique_idx' || /unique_key/.test(pgError.detail ?? '')) {
-      return new ApiError('ALREADY_EXISTS', 'Another record already has this value of a unique property');
-    }
+    const pgError = e as { code?: string; constraint?: string };
+    if (pgError.code !== '23505' || pgError.constraint !== 'object_index_unique_idx') continue;
+    const unique = defs.filter((d) => d.isUnique);
+    const what = unique.length === 1 ? `this ${unique[0]!.name}` : 'this value of a unique property';
+    return new ApiError('ALREADY_EXISTS', `Another record already has ${what}`, unique.length === 1 ? { details: { property: unique[0]!.name } } : {});
   }
   return undefined;
 }
@@ -198,6 +192,17 @@ const BACKFILL_BATCH = 2000;
 export async function rebuildPropertyIndex(db: Db, tenantId: string, typeId: string, def: PropertyDef): Promise<void> {
   await db.delete(objectIndex).where(and(eq(objectIndex.tenantId, tenantId), eq(objectIndex.propertyId, def.id)));
   if (!isIndexedProperty(def)) return;
+  if (def.isUnique) {
+    const [dup] = rows<{ v: string; n: number }>(
+      await db.execute(sql`
+        select ${objects.properties} ->> ${def.name} as v, count(*)::int as n from ${objects}
+        where tenant_id = ${tenantId} and object_type_id = ${typeId} and deleted_at is null and ${objects.properties} ? ${def.name}
+        group by 1 having count(*) > 1 limit 1`),
+    );
+    if (dup) {
+      throw new ApiError('CONFLICT', `${dup.n} records share ${def.name} = ${dup.v}, so it cannot be unique`, { details: { property: def.name, value: dup.v, count: dup.n } });
+    }
+  }
   let after = '';
   for (;;) {
     const batch = await db
@@ -207,12 +212,11 @@ export async function rebuildPropertyIndex(db: Db, tenantId: string, typeId: str
       .orderBy(objects.id)
       .limit(BACKFILL_BATCH);
     if (batch.length === 0) return;
-    const rows = batch.flatMap((r) => indexRowsFor(tenantId, r.id, def, storedValue(def, r.value)));
+    const indexRows = batch.flatMap((r) => indexRowsFor(tenantId, r.id, def, storedValue(def, r.value)));
     try {
-      await insertIndexRows(db, rows, [def]);
+      await insertIndexRows(db, indexRows, [def]);
     } catch (error) {
-      const conflict = uniqueViolation(error, [def]);
-      if (conflict) throw new ApiError('CONFLICT', `Existing records share a value of ${def.name}, so it cannot be unique: ${conflict.message}`, { details: conflict.details });
+      if (error instanceof ApiError && error.code === 'ALREADY_EXISTS') throw new ApiError('CONFLICT', `Existing records share a value of ${def.name}, so it cannot be unique`);
       throw error;
     }
     after = batch.at(-1)!.id;

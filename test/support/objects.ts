@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import type { UserPrincipal } from '../../src/core/auth/principal.ts';
+import { events } from '../../src/core/events/tables.ts';
+import { getTenant, toSnapshot } from '../../src/modules/tenants/index.ts';
+import type { TestPlatform } from './platform.ts';
+
+/** Helpers for the data engine's tests: types with properties, user callers, events, polling. */
+
+export type PropertySpec = { data_type: string } & Record<string, unknown>;
+
+/** Creates a type and its properties; answers the ids. */
+export async function defineType(t: TestPlatform, token: string, name: string, props: Record<string, PropertySpec> = {}) {
+  const created = await t.request('POST', '/v1/object-types', { token, body: { name } });
+  if (created.status !== 201) throw new Error(`type creation failed: ${created.status} ${created.text}`);
+  const ids: Record<string, string> = {};
+  for (const [prop, spec] of Object.entries(props)) {
+    const res = await t.request('POST', `/v1/object-types/${name}/properties`, { token, body: { name: prop, ...spec } });
+    if (res.status !== 201) throw new Error(`property ${prop} failed: ${res.status} ${res.text}`);
+    ids[prop] = res.body.data.id;
+  }
+  return { typeId: created.body.data.id as string, props: ids };
+}
+
+export async function createObject(t: TestPlatform, token: string, type: string, properties: Record<string, unknown>) {
+  const res = await t.request('POST', `/v1/objects/${type}`, { token, body: { properties } });
+  if (res.status !== 201) throw new Error(`object creation failed: ${res.status} ${res.text}`);
+  return res.body.data as { id: string; version: number; properties: Record<string, unknown> };
+}
+
+/**
+ * User callers without the identity module: a resolver for tokens `tu_...` that stand for a user of
+ * a tenant with a role, as identity's access tokens will. Enforcement sees the same UserPrincipal.
+ */
+export function testUsers(t: TestPlatform) {
+  const users = new Map<string, { tenantId: string; id: string; role: string | null; scopes: string[] }>();
+  t.kernel.principals.register(async (token) => {
+    const user = users.get(token);
+    if (!user) return null;
+    const tenant = toSnapshot(await getTenant(t.kernel.db.system, user.tenantId));
+    const principal: UserPrincipal = { kind: 'user', id: user.id, role: user.role, sessionId: null, tenant, scopes: new Set(user.scopes), rateLimit: null };
+    return principal;
+  });
+  return (tenantId: string, options: { role: string | null; id?: string; scopes?: string[] }) => {
+    const token = `tu_${randomBytes(16).toString('hex')}`;
+    const id = options.id ?? `usr_${randomBytes(13).toString('hex').slice(0, 26)}`;
+    users.set(token, { tenantId, id, role: options.role, scopes: options.scopes ?? ['read', 'write'] });
+    return { token, id };
+  };
+}
+
+export function eventsOf(t: TestPlatform, tenantId: string, type: string) {
+  return t.db.system.select().from(events).where(and(eq(events.tenantId, tenantId), eq(events.type, type)));
+}
+
+/** Polls until `done` holds (background jobs); fails after `tries` polls rather than hang. */
+export async function pollUntil<T>(fetch: () => Promise<T>, done: (value: T) => boolean, tries = 300, everyMs = 100): Promise<T> {
+  let last: T | undefined;
+  for (let i = 0; i < tries; i++) {
+    last = await fetch();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`condition not reached; last value: ${JSON.stringify(last)}`);
+}
