@@ -171,12 +171,13 @@ export async function startExport(ctx: TenantContext, input: ExportInput) {
     order: 'asc',
     filters,
     search: input.search,
-    count: 'exact',
+    count: 'capped',
+    countCap: EXPORT_MAX_RECORDS,
   });
   const total = counted.total ?? 0;
-  if (total > EXPORT_MAX_RECORDS) {
-    throw new ApiError('BAD_REQUEST', `${total} records match; an export holds at most ${EXPORT_MAX_RECORDS}: narrow it with filters`, {
-      details: { matching: total, limit: EXPORT_MAX_RECORDS },
+  if (counted.total_capped) {
+    throw new ApiError('BAD_REQUEST', `More than ${EXPORT_MAX_RECORDS} records match; an export holds at most ${EXPORT_MAX_RECORDS}: narrow it with filters`, {
+      details: { limit: EXPORT_MAX_RECORDS },
     });
   }
   const columns = schema.props.filter((p) => !access.masked.has(p.name)).map((p) => p.name);

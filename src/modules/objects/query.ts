@@ -67,8 +67,9 @@ export interface ListOptions {
   filters: Predicate[];
   search?: string;
   trash?: boolean;
-  /** `capped` counts exactly up to COUNT_CAP matches; `exact` always; `none` skips counting. */
+  /** `capped` counts exactly up to COUNT_CAP matches (or `countCap`); `exact` always; `none` skips counting. */
   count: 'capped' | 'exact' | 'none';
+  countCap?: number;
 }
 
 export const COUNT_CAP = 1000;
@@ -189,13 +190,14 @@ export async function queryObjects(ctx: TenantContext, schema: TypeSchema, acces
   let total: number | null = null;
   let capped = false;
   if (options.count !== 'none') {
-    const limitClause = options.count === 'capped' ? sql`limit ${COUNT_CAP + 1}` : sql``;
+    const cap = options.countCap ?? COUNT_CAP;
+    const limitClause = options.count === 'capped' ? sql`limit ${cap + 1}` : sql``;
     const [counted] = rowsOf<{ n: number | string }>(
       await ctx.db.execute(sql`select count(*)::int as n from (select 1 from objects o where ${where} ${limitClause}) x`),
     );
     total = Number(counted?.n ?? 0);
-    if (options.count === 'capped' && total > COUNT_CAP) {
-      total = COUNT_CAP;
+    if (options.count === 'capped' && total > cap) {
+      total = cap;
       capped = true;
     }
   }
