@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
+import { EVENT_CATALOG } from '../../src/app.ts';
 import type { UserPrincipal } from '../../src/core/auth/principal.ts';
 import { events } from '../../src/core/events/tables.ts';
 import { getTenant, toSnapshot } from '../../src/modules/tenants/index.ts';
@@ -62,4 +63,22 @@ export async function pollUntil<T>(fetch: () => Promise<T>, done: (value: T) => 
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`condition not reached; last value: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Every event the tenants emitted is in the catalog (GET /events/types) and its data has the shape
+ * the catalog declares.
+ */
+export async function uncatalogedEvents(t: TestPlatform, tenantIds: string[]) {
+  const rows = await t.db.system.select().from(events).where(inArray(events.tenantId, tenantIds));
+  const problems: string[] = [];
+  for (const row of rows) {
+    const entry = EVENT_CATALOG.find((e) => e.type === row.type);
+    if (!entry) problems.push(`${row.type}: not in the catalog`);
+    else {
+      const parsed = entry.payload.safeParse(row.data);
+      if (!parsed.success) problems.push(`${row.type}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    }
+  }
+  return { count: rows.length, problems: [...new Set(problems)] };
 }

@@ -1,7 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/http/ids.ts';
-import { createObject, defineType, eventsOf, pollUntil } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, pollUntil, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { objects } from '../objects/tables.ts';
 import { IMPORT_JOB } from './service.ts';
@@ -317,5 +317,13 @@ describe('export', () => {
     const reader = await t.newKey(tenant.token, { scopes: ['read'] });
     expect((await req('GET', `/v1/data/export/${id}`, undefined, reader.token)).status).toBe(404);
     expect((await req('POST', '/v1/data/export', { object_type_id: (await req('GET', '/v1/object-types/catalog')).body.data.id }, other.token)).status).toBe(404);
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { newId } from '../../core/http/ids.ts';
-import { createObject, defineType, eventsOf } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { purgeAllTrash } from '../objects/retention.ts';
 import { objects } from '../objects/tables.ts';
@@ -142,5 +142,13 @@ describe('retention', () => {
     const result = await t.kernel.db.raw('select name, cron from pgboss.schedule order by name');
     const names = result.rows.map((r: { name: string }) => r.name);
     expect(names).toEqual(expect.arrayContaining(['data.cleanup', 'governance.audit-retention', 'objects.trash-retention']));
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });

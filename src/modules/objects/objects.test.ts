@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { objectIndex, objects, objectVersions } from './tables.ts';
 
@@ -490,5 +490,13 @@ describe('lists', () => {
     expect(capped.body.data).toMatchObject({ total: 1000, total_capped: true });
     const exact = await req('GET', '/v1/objects/many/list?limit=1&count=exact');
     expect(exact.body.data).toMatchObject({ total: 1100, total_capped: false });
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf, pollUntil, testUsers } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, pollUntil, testUsers, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { policies } from './tables.ts';
 
@@ -323,5 +323,13 @@ describe('enforcement for user callers', () => {
     expect(csv.split('\n')[0]).not.toContain('secret_note');
     expect(csv).not.toContain('margin');
     await req('PATCH', '/v1/governance', { masked_properties: [] });
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });

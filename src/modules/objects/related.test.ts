@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { associations, comments, views } from './tables.ts';
 
@@ -258,5 +258,13 @@ describe('views', () => {
     expect((await req('PATCH', `/v1/object-types/people/views/${v.body.data.id}`, { name: 'stolen' }, other.token)).status).toBe(404);
     const [row] = await t.db.system.select().from(views).where(eq(views.id, v.body.data.id));
     expect(row!.name).toBe('Mine only');
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });

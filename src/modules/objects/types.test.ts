@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { DATA_TYPE_NAMES } from './data-types.ts';
 import { objectIndex, objects, objectTypes, properties } from './tables.ts';
@@ -396,5 +396,75 @@ describe('data types', () => {
       .from(objects)
       .where(and(eq(objects.tenantId, tenant.tenantId), eq(objects.id, ok.body.data.id)));
     expect(count[0]!.n).toBe(1);
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('contract', () => {
+  it('serves every endpoint of the seed\'s data engine sections', async () => {
+    const spec = (await t.request('GET', '/docs/openapi.json')).body;
+    const documented = new Set<string>();
+    for (const [path, item] of Object.entries<Record<string, unknown>>(spec.paths)) {
+      for (const method of Object.keys(item)) documented.add(`${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ':$1')}`);
+    }
+    const seed = [
+      'GET /v1/object-types/:object_type_id/policies',
+      'POST /v1/object-types/:object_type_id/policies',
+      'PATCH /v1/object-types/:object_type_id/policies/:policy_id',
+      'DELETE /v1/object-types/:object_type_id/policies/:policy_id',
+      'GET /v1/governance',
+      'PATCH /v1/governance',
+      'POST /v1/policies/simulate',
+      'GET /v1/object-types',
+      'POST /v1/object-types',
+      'GET /v1/object-types/:object_type_id',
+      'PATCH /v1/object-types/:object_type_id',
+      'DELETE /v1/object-types/:object_type_id',
+      'GET /v1/object-types/:object_type_id/properties',
+      'POST /v1/object-types/:object_type_id/properties',
+      'PATCH /v1/object-types/:object_type_id/properties/:property_id',
+      'DELETE /v1/object-types/:object_type_id/properties/:property_id',
+      'POST /v1/objects/:object_type_id/batch/create',
+      'POST /v1/objects/:object_type_id',
+      'GET /v1/objects/:object_type_id/:object_id',
+      'PATCH /v1/objects/:object_type_id/:object_id',
+      'DELETE /v1/objects/:object_type_id/:object_id',
+      'GET /v1/objects/:object_type_id/list',
+      'POST /v1/objects/:object_type_id/batch/read',
+      'POST /v1/objects/:object_type_id/batch/update',
+      'GET /v1/objects/:object_type_id/trash',
+      'POST /v1/objects/:object_type_id/:object_id/restore',
+      'GET /v1/object-types/:object_type_id/views',
+      'POST /v1/object-types/:object_type_id/views',
+      'PATCH /v1/object-types/:object_type_id/views/:view_id',
+      'DELETE /v1/object-types/:object_type_id/views/:view_id',
+      'PUT /v1/objects/:from_type/:from_id/associations/:association_type/:to_type/:to_id',
+      'DELETE /v1/objects/:from_type/:from_id/associations/:association_type/:to_type/:to_id',
+      'GET /v1/objects/:type/:id/associations',
+      'GET /v1/objects/:object_type_id/:object_id/versions',
+      'GET /v1/data/export/:export_id',
+      'POST /v1/data/import',
+      'POST /v1/data/export',
+      'GET /v1/objects/:object_type_id/:object_id/comments',
+      'POST /v1/objects/:object_type_id/:object_id/comments',
+      'PATCH /v1/objects/:object_type_id/:object_id/comments/:comment_id',
+      'DELETE /v1/objects/:object_type_id/:object_id/comments/:comment_id',
+      'POST /v1/objects/:object_type_id/:object_id/approve',
+      'GET /v1/objects/:object_type_id/:object_id/workflow-status',
+      'POST /v1/objects/:object_type_id/:object_id/reject',
+      'POST /v1/objects/:object_type_id/:object_id/submit-for-review',
+      'GET /v1/object-types/:object_type_id/workflows',
+      'POST /v1/object-types/:object_type_id/workflows',
+      'PATCH /v1/object-types/:object_type_id/workflows/:workflow_id',
+      'DELETE /v1/object-types/:object_type_id/workflows/:workflow_id',
+    ];
+    expect(seed.filter((route) => !documented.has(route))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf, testUsers } from '../../../test/support/objects.ts';
+import { createObject, defineType, eventsOf, testUsers, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { reviews, workflows } from './tables.ts';
 
@@ -231,5 +231,13 @@ describe('reviews', () => {
     const [row] = await t.db.system.select().from(workflows).where(eq(workflows.id, wfId));
     expect(row!.enabled).toBe(true);
     expect((await req('GET', `/v1/objects/contracts/${c.id}/workflow-status`)).body.data.status).toBe('in_review');
+  });
+});
+
+describe('events', () => {
+  it('are all in the event catalog, with the declared payloads', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [tenant.tenantId, other.tenantId]);
+    expect(count).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   });
 });
