@@ -252,6 +252,38 @@ export function predicateSql(p: Predicate): SQL {
 
 const INDEX_COLUMN = { text: 'value_text', num: 'value_num', ts: 'value_ts' } as const;
 
+/** A value of an indexed property as a literal of its index column's type. */
+function indexLiteral(def: PropertyDef, v: unknown): SQL {
+  const kind = indexKindOf(def.dataType);
+  if (kind === 'ts') return sql`${new Date(v as string).toISOString()}::timestamptz`;
+  if (kind === 'num') return sql`${v}::float8`;
+  return sql`${typeof v === 'string' ? v : JSON.stringify(v)}::text`;
+}
+
+function indexList(def: PropertyDef, values: unknown[]): SQL {
+  const kind = indexKindOf(def.dataType);
+  if (kind === 'ts') return sql`${`{${values.map((v) => `"${new Date(v as string).toISOString()}"`).join(',')}}`}::timestamptz[]`;
+  if (kind === 'num') return sql`${`{${values.join(',')}}`}::float8[]`;
+  return sql`${pgTextArray(values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))))}::text[]`;
+}
+
+const COMPARE = { eq: '=', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
+/**
+ * The part of a predicate that is a plain comparison of one index row's value (eq, ranges, in):
+ * used inside index probes, and directly on the index scan that drives a list sorted by the same
+ * property. Null for the operators that are not.
+ */
+export function indexValueCondition(p: Predicate, column: SQL): SQL | null {
+  if (p.field.kind !== 'property' || isMultiValued(p.field.def.dataType)) return null;
+  const def = p.field.def;
+  if (p.op === 'in') return sql`${column} = any(${indexList(def, p.values)})`;
+  if (p.op in COMPARE) return sql`${column} ${sql.raw(COMPARE[p.op as keyof typeof COMPARE])} ${indexLiteral(def, p.values[0])}`;
+  return null;
+}
+
+export const indexColumn = (def: PropertyDef, alias: string): SQL => sql.raw(`${alias}.${INDEX_COLUMN[indexKindOf(def.dataType)!]}`);
+
 /**
  * The same predicate as a probe of the typed index, for an indexed property: the planner can then
  * start from the index when the filter is the selective part of a query.
@@ -259,44 +291,30 @@ const INDEX_COLUMN = { text: 'value_text', num: 'value_num', ts: 'value_ts' } as
 export function indexedPredicateSql(p: Predicate, tenantId: string): SQL {
   if (p.field.kind !== 'property' || !isIndexedProperty(p.field.def)) return predicateSql(p);
   const def = p.field.def;
-  const column = sql.raw(`i.${INDEX_COLUMN[indexKindOf(def.dataType)!]}`);
+  const column = indexColumn(def, 'i');
   const probe = (cond: SQL) =>
     sql`exists (select 1 from object_index i where i.object_id = o.id and i.property_id = ${def.id} and i.tenant_id = ${tenantId} and ${cond})`;
-  const kind = kindOf(p.field);
-  const ts = (v: unknown) => (indexKindOf(def.dataType) === 'ts' ? sql`${new Date(v as string).toISOString()}::timestamptz` : null);
-  const lit = (v: unknown) => ts(v) ?? (kind === 'num' ? sql`${v}::float8` : sql`${typeof v === 'string' ? v : JSON.stringify(v)}::text`);
-  const list = (vs: unknown[]) =>
-    indexKindOf(def.dataType) === 'ts'
-      ? sql`${`{${vs.map((v) => `"${new Date(v as string).toISOString()}"`).join(',')}}`}::timestamptz[]`
-      : textArray(p.field, vs);
+  const empty = sql`i.value_text is null and i.value_num is null and i.value_ts is null`;
   const { op, values } = p;
   const v = values[0];
   switch (op) {
     case 'is_empty':
-      return probe(sql`i.value_text is null and i.value_num is null and i.value_ts is null`);
+      return probe(empty);
     case 'is_not_empty':
-      return sql`not ${probe(sql`i.value_text is null and i.value_num is null and i.value_ts is null`)}`;
-    case 'eq':
-      return probe(sql`${column} = ${lit(v)}`);
+      return sql`not ${probe(empty)}`;
     case 'neq':
-      return sql`not ${probe(sql`${column} = ${lit(v)}`)}`;
-    case 'gt':
-      return probe(sql`${column} > ${lit(v)}`);
-    case 'gte':
-      return probe(sql`${column} >= ${lit(v)}`);
-    case 'lt':
-      return probe(sql`${column} < ${lit(v)}`);
-    case 'lte':
-      return probe(sql`${column} <= ${lit(v)}`);
-    case 'in':
-      return probe(sql`${column} = any(${list(values)})`);
+      return sql`not ${probe(sql`${column} = ${indexLiteral(def, v)}`)}`;
     case 'nin':
-      return sql`not ${probe(sql`${column} = any(${list(values)})`)}`;
+      return sql`not ${probe(sql`${column} = any(${indexList(def, values)})`)}`;
     case 'contains':
-      if (kind === 'multi') return sql.join(values.map((x) => probe(sql`${column} = ${lit(x)}`)), sql` and `);
+      if (isMultiValued(def.dataType)) return sql.join(values.map((x) => probe(sql`${column} = ${indexLiteral(def, x)}`)), sql` and `);
       return probe(sql`strpos(lower(${column}), lower(${v as string})) > 0`);
     case 'starts_with':
       return probe(sql`starts_with(lower(${column}), lower(${v as string}))`);
+    case 'in':
+      return probe(sql`${column} = any(${indexList(def, values)})`);
+    default:
+      return probe(sql`${column} ${sql.raw(COMPARE[op])} ${indexLiteral(def, v)}`);
   }
 }
 

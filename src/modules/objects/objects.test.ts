@@ -410,6 +410,13 @@ describe('lists', () => {
     expect(names(await list('sort=amount&order=desc'))).toEqual(['Delta', 'Bravo', 'Alpha', 'Charlie', 'Foxtrot, Inc.', 'Echo']);
     expect(names(await list('sort=name&order=asc&filter=status:eq:open'))).toEqual(['Alpha', 'Charlie', 'Echo']);
     expect(names(await list('sort=updated_at&order=asc'))[0]).toBe('Alpha');
+    // Comparisons on the sort property narrow its index scan and leave out records without a value.
+    expect(names(await list('sort=amount&order=asc&filter=amount:gte:75'))).toEqual(['Charlie', 'Alpha', 'Bravo', 'Delta']);
+    expect(names(await list('sort=amount&order=desc&filter=amount:in:10,75&filter=status:eq:open'))).toEqual(['Charlie']);
+    expect(names(await list('sort=amount&order=asc&filter=amount:neq:250'))).toEqual(['Foxtrot, Inc.', 'Charlie', 'Alpha', 'Echo']);
+    const first = await list('sort=amount&order=asc&filter=amount:gte:75&limit=3');
+    expect(names(first)).toEqual(['Charlie', 'Alpha', 'Bravo']);
+    expect(names(await list(`sort=amount&order=asc&filter=amount:gte:75&limit=3&cursor=${first.body.data.next_cursor}`))).toEqual(['Delta']);
   });
 
   it('pages with cursors through every sort, including the records without a value', async () => {

@@ -5,7 +5,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
 import type { Access } from './access.ts';
 import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from './data-types.ts';
-import { indexedPredicateSql, type Predicate } from './filters.ts';
+import { indexedPredicateSql, indexValueCondition, type Predicate } from './filters.ts';
 import type { TypeSchema } from './schema.ts';
 import { searchQuery } from './storage.ts';
 
@@ -111,13 +111,13 @@ function maskedSearchVector(schema: TypeSchema, masked: Set<string>): SQL {
   return parts.length ? sql`to_tsvector('simple', concat_ws(' ', ${sql.join(parts, sql`, `)}))` : sql`''::tsvector`;
 }
 
-function baseConditions(ctx: TenantContext, schema: TypeSchema, access: Access, options: ListOptions): SQL {
+function baseConditions(ctx: TenantContext, schema: TypeSchema, access: Access, options: ListOptions, filters = options.filters): SQL {
   const parts: SQL[] = [
     sql`o.tenant_id = ${ctx.tenantId}`,
     sql`o.object_type_id = ${schema.type.id}`,
     options.trash ? sql`o.deleted_at is not null` : sql`o.deleted_at is null`,
   ];
-  for (const f of options.filters) parts.push(indexedPredicateSql(f, ctx.tenantId));
+  for (const f of filters) parts.push(indexedPredicateSql(f, ctx.tenantId));
   if (options.search) {
     const q = searchQuery(options.search);
     const maskedText = schema.props.some((p) => isSearchable(p.dataType) && access.masked.has(p.name));
@@ -162,16 +162,27 @@ export async function queryObjects(ctx: TenantContext, schema: TypeSchema, acces
     const pgType = sql.raw(INDEX_TYPE[kind]);
     const join = sql`object_index s join objects o on o.id = s.object_id`;
     const own = sql`s.tenant_id = ${ctx.tenantId} and s.property_id = ${sort.def.id}`;
+    // Comparisons on the sort property narrow the ordered index scan itself (a range on it is then
+    // a range of the index, not a filter the scan must wade through); they also rule out the
+    // records without a value.
+    const onSort: SQL[] = [];
+    const others = options.filters.filter((f) => {
+      const cond = f.field.kind === 'property' && f.field.def.id === sort.def.id ? indexValueCondition(f, col) : null;
+      if (cond) onSort.push(cond);
+      return !cond;
+    });
+    const pageWhere = onSort.length ? baseConditions(ctx, schema, access, options, others) : where;
+    const scan = onSort.length ? sql.join(onSort, sql` and `) : sql`true`;
     if (!cursor || cursor.phase === 'v') {
       const after = cursor ? sql`(${col}, s.object_id) ${cmp} (${cursor.value}::${pgType}, ${cursor.id})` : sql`true`;
       rows = await run(
         sql`select ${RECORD_COLUMNS}, ${col}::text as sort_value from ${join}
-            where ${own} and ${col} is not null and ${after} and ${where}
+            where ${own} and ${col} is not null and ${scan} and ${after} and ${pageWhere}
             order by ${col} ${dir}, s.object_id ${dir} limit ${take}`,
         'v',
       );
     }
-    if (rows.length < take) {
+    if (rows.length < take && onSort.length === 0) {
       const after = cursor?.phase === 'n' ? sql`s.object_id ${cmp} ${cursor.id}` : sql`true`;
       const more = await run(
         sql`select ${RECORD_COLUMNS}, null as sort_value from ${join}
