@@ -125,7 +125,7 @@ async function run(dbUrl: string): Promise<void> {
 
   // The values are functions of the row number, written identically to the JSON and the typed index.
   const status = `(array['open','won','lost','new'])[1 + (g * 7) % 4]`;
-  const amount = `(((g * 7919) % 1000000) / 100.0)`;
+  const amount = `(((g::bigint * 7919) % 1000000) / 100.0)`;
   const region = `(array['eu','us','apac'])[1 + (g * 13) % 3]`;
   const id = `'obj_' || lpad(g::text, 26, '0')`;
 

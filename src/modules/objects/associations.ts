@@ -52,6 +52,17 @@ function edgeDto(row: EdgeRow, typeNames: Map<string, string>, anchorId?: string
   };
 }
 
+/** An association event names both ends' types; `object_type` is the source's. */
+const edgeEvent = (e: Ends, ref: EdgeRef) => ({
+  association_type: ref.associationType,
+  object_type_id: e.from.type.id,
+  object_type: e.from.type.name,
+  from_id: ref.fromId,
+  to_type_id: e.to.type.id,
+  to_type: e.to.type.name,
+  to_id: ref.toId,
+});
+
 export interface EdgeRef {
   fromType: string;
   fromId: string;
@@ -101,15 +112,7 @@ export async function putAssociation(ctx: TenantContext, ref: EdgeRef, meta: Rec
     type: existing ? 'association.updated' : 'association.created',
     resourceType: 'association',
     resourceId: row.id,
-    data: {
-      association_type: ref.associationType,
-      object_type_id: e.from.type.id,
-      object_type: e.from.type.name,
-      from_id: ref.fromId,
-      to_type_id: e.to.type.id,
-      to_type: e.to.type.name,
-      to_id: ref.toId,
-    },
+    data: edgeEvent(e, ref),
   });
   return { ...edgeDto(row, names), created: !existing };
 }
@@ -128,15 +131,7 @@ export async function deleteAssociation(ctx: TenantContext, ref: EdgeRef) {
     type: 'association.deleted',
     resourceType: 'association',
     resourceId: row.id,
-    data: {
-      association_type: ref.associationType,
-      object_type_id: e.from.type.id,
-      object_type: e.from.type.name,
-      from_id: ref.fromId,
-      to_type_id: e.to.type.id,
-      to_type: e.to.type.name,
-      to_id: ref.toId,
-    },
+    data: edgeEvent(e, ref),
   });
   return { deleted: true as const, id: row.id };
 }

@@ -200,7 +200,10 @@ export async function queryObjects(ctx: TenantContext, schema: TypeSchema, acces
 
   let total: number | null = null;
   let capped = false;
-  if (options.count !== 'none') {
+  if (options.count !== 'none' && !cursor && rows.length <= limit) {
+    // The first page holds every match: that is the count, no query needed.
+    total = rows.length;
+  } else if (options.count !== 'none') {
     const cap = options.countCap ?? COUNT_CAP;
     const limitClause = options.count === 'capped' ? sql`limit ${cap + 1}` : sql``;
     const [counted] = rowsOf<{ n: number | string }>(

@@ -344,18 +344,8 @@ async function indexNewProperty(ctx: TenantContext, typeId: string, def: Propert
     where tenant_id = ${ctx.tenantId} and object_type_id = ${typeId} and deleted_at is null`);
 }
 
-export interface UpdatePropertyInput {
-  name?: string;
-  data_type?: string;
-  is_indexed?: boolean;
-  is_sortable?: boolean;
-  is_unique?: boolean;
-  is_required?: boolean;
-  default_value?: unknown;
-  enum_values?: string[] | null;
-  options?: Record<string, unknown>;
-  description?: string | null;
-}
+/** Everything but name and data type may change; those two are accepted only unchanged. */
+export type UpdatePropertyInput = Partial<Omit<CreatePropertyInput, 'name' | 'data_type'>> & { name?: string; data_type?: string };
 
 export async function updateProperty(ctx: TenantContext, typeRef: string, propertyId: string, input: UpdatePropertyInput) {
   const type = await requireType(ctx, typeRef);
