@@ -198,6 +198,9 @@ async function run(dbUrl: string): Promise<void> {
     if (check.results.length !== 20) throw new Error('page 10 is short');
 
     const randomId = () => `/v1/objects/bench/obj_${String(1 + Math.floor(Math.random() * size)).padStart(26, '0')}`;
+    // Warm the server (JIT, pools, plan and buffer caches) before anything is measured.
+    for (const path of [LIST_A, page10, LIST_B]) await latency(() => path, 100);
+    await latency(randomId, 200);
     const listA = await latency(() => LIST_A);
     const listA10 = await latency(() => page10);
     const listB = await latency(() => LIST_B);

@@ -13,8 +13,6 @@ export interface JobDefinition<T> {
   expireInSeconds?: number;
   /** Jobs fetched per poll by this process. */
   batchSize?: number;
-  /** Also send this job on a cron schedule (UTC); pg-boss sends it once however many processes run. */
-  cron?: string;
 }
 
 export interface SendOptions {
@@ -34,6 +32,8 @@ export class Jobs {
   private readonly definitions = new Map<string, JobDefinition<any>>();
   private started = false;
   private working = false;
+  /** Schedules asked for before start (registerModules runs before the queue starts). */
+  private readonly pendingSchedules: { name: string; cron: string; data: object }[] = [];
 
   constructor(
     db: Database,
@@ -60,29 +60,50 @@ export class Jobs {
 
   async start(options: { work: boolean }): Promise<void> {
     // With no queues defined there is nothing to work; pg-boss starts on the first send or schedule.
-    if (this.definitions.size === 0 && options.work) return;
+    if (this.definitions.size === 0 && this.pendingSchedules.length === 0 && options.work) return;
     if (!this.started) {
       await this.boss.start();
       this.started = true;
     }
-    for (const [name, definition] of this.definitions) {
-      await this.ensureQueue(name, definition);
-      if (definition.cron) await this.boss.schedule(name, definition.cron, {}, { tz: 'UTC' });
-    }
+    for (const [name, definition] of this.definitions) await this.ensureQueue(name, definition);
+    for (const { name, cron, data } of this.pendingSchedules.splice(0)) await this.schedule(name, cron, data);
     if (options.work && !this.working) {
       this.working = true;
       for (const [name, definition] of this.definitions) await this.workQueue(name, definition);
     }
   }
 
-  private async ensureQueue(name: string, definition: JobDefinition<any>) {
-    await this.boss.createQueue(name, {
-      name,
-      retryLimit: definition.retryLimit ?? 3,
-      retryDelay: definition.retryDelay ?? 5,
-      retryBackoff: definition.retryBackoff ?? true,
-      expireInSeconds: definition.expireInSeconds ?? 15 * 60,
-    });
+  private readonly queues = new Map<string, Promise<void>>();
+
+  /** Creates a queue once per process. */
+  private ensureQueue(name: string, definition: JobDefinition<any>): Promise<void> {
+    let created = this.queues.get(name);
+    if (!created) {
+      created = this.createQueue(name, definition);
+      this.queues.set(name, created);
+      created.catch(() => this.queues.delete(name));
+    }
+    return created;
+  }
+
+  // pg-boss creates a queue with ALTER TABLE; two creations at once (pg-boss's own timekeeper queue
+  // right after start, or another process starting) can deadlock, and a retry then succeeds.
+  private async createQueue(name: string, definition: JobDefinition<any>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.boss.createQueue(name, {
+          name,
+          retryLimit: definition.retryLimit ?? 3,
+          retryDelay: definition.retryDelay ?? 5,
+          retryBackoff: definition.retryBackoff ?? true,
+          expireInSeconds: definition.expireInSeconds ?? 15 * 60,
+        });
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+        await new Promise((r) => setTimeout(r, 25 * 2 ** attempt + Math.random() * 25));
+      }
+    }
   }
 
   private async workQueue(name: string, definition: JobDefinition<any>) {
@@ -105,9 +126,15 @@ export class Jobs {
     return this.boss.send(name, data, options);
   }
 
-  /** Runs `name` on a cron schedule (UTC); one process sends it however many run. */
+  /**
+   * Runs `name` on a cron schedule (UTC); one process sends it however many run. Asked before the
+   * queue has started, it is remembered and applied by start().
+   */
   async schedule<T extends object>(name: string, cron: string, data?: T): Promise<void> {
-    if (!this.started) await this.start({ work: false });
+    if (!this.started) {
+      this.pendingSchedules.push({ name, cron, data: data ?? {} });
+      return;
+    }
     await this.ensureQueue(name, this.definitions.get(name) ?? { handler: async () => {} });
     await this.boss.schedule(name, cron, data ?? {}, { tz: 'UTC' });
   }
@@ -116,6 +143,7 @@ export class Jobs {
     if (!this.started) return;
     this.started = false;
     this.working = false;
+    this.queues.clear();
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }

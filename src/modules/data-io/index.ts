@@ -7,5 +7,6 @@ export { DATA_IO_EVENTS } from './events.ts';
 export function registerDataIo(kernel: Kernel): void {
   kernel.jobs.define<JobData>(IMPORT_JOB, { retryLimit: 2, retryDelay: 5, expireInSeconds: 60 * 60, handler: (data) => runImport(kernel, data) });
   kernel.jobs.define<JobData>(EXPORT_JOB, { retryLimit: 2, retryDelay: 5, expireInSeconds: 60 * 60, handler: (data) => runExport(kernel, data) });
-  kernel.jobs.define(CLEANUP_JOB, { cron: '47 3 * * *', retryLimit: 1, handler: () => cleanupExports(kernel) });
+  kernel.jobs.define(CLEANUP_JOB, { retryLimit: 1, handler: () => cleanupExports(kernel) });
+  void kernel.jobs.schedule(CLEANUP_JOB, '47 3 * * *');
 }

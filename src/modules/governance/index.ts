@@ -13,11 +13,11 @@ export { GOVERNANCE_EVENTS } from './events.ts';
 /** The daily audit retention sweep. */
 export function registerGovernanceJobs(kernel: Kernel): void {
   kernel.jobs.define(AUDIT_RETENTION_JOB, {
-    cron: '17 3 * * *',
     retryLimit: 2,
     handler: async () => {
       const deleted = await purgeAuditLogs(kernel);
       if (deleted) kernel.log.info({ deleted }, 'audit entries past retention deleted');
     },
   });
+  void kernel.jobs.schedule(AUDIT_RETENTION_JOB, '17 3 * * *');
 }

@@ -72,7 +72,10 @@ export function recordView(r: ObjectRecord, props = r.properties): RecordView {
   };
 }
 
-/** The schema of a type for a write: the type is locked shared before its properties are read. */
+/**
+ * The schema of a type for a write: the type is locked shared, then read again with its properties,
+ * so a write never goes ahead against a type deleted (or re-indexed) while it waited for the lock.
+ */
 export async function schemaForWrite(ctx: TenantContext, typeRef: string): Promise<TypeSchema> {
   const type = await requireType(ctx, typeRef);
   await lockTypeShared(ctx.db, type.id);

@@ -30,11 +30,11 @@ export async function purgeAllTrash(kernel: Kernel): Promise<number> {
 
 export function registerObjectJobs(kernel: Kernel): void {
   kernel.jobs.define(TRASH_RETENTION_JOB, {
-    cron: '37 3 * * *',
     retryLimit: 2,
     handler: async () => {
       const purged = await purgeAllTrash(kernel);
       if (purged) kernel.log.info({ purged }, 'trashed records past retention deleted');
     },
   });
+  void kernel.jobs.schedule(TRASH_RETENTION_JOB, '37 3 * * *');
 }
