@@ -151,6 +151,23 @@ describe('simulate', () => {
     expect(sample.body.data.results.map((r: { matched_policies: string[] }) => r.matched_policies)).toEqual([['big deals'], []]);
   });
 
+  it('applies an `all` policy to every action, and compares built-in fields with the caller', async () => {
+    await defineType(t, tenant.token, 'journals', { body: { data_type: 'text' } });
+    await req('POST', '/v1/object-types/journals/policies', {
+      name: 'authors only',
+      action: 'all',
+      role: 'writer',
+      condition_json: { property: 'created_by', op: 'eq', value: { $auth: 'user_id' } },
+    });
+    const sample = [{ properties: { body: 'mine' }, created_by: 'usr_me' }, { properties: { body: 'theirs' }, created_by: 'usr_other' }];
+    for (const action of ['select', 'insert', 'update', 'delete']) {
+      const res = await req('POST', '/v1/policies/simulate', { object_type_id: 'journals', action, auth_context: { user_id: 'usr_me', role: 'writer' }, sample_data: sample });
+      expect(res.body.data.results.map((r: { allowed: boolean }) => r.allowed), action).toEqual([true, false]);
+    }
+    const anonymous = await req('POST', '/v1/policies/simulate', { object_type_id: 'journals', auth_context: { role: 'writer' }, sample_data: sample });
+    expect(anonymous.body.data.allowed_count).toBe(0);
+  });
+
   it('answers errors', async () => {
     expect((await req('POST', '/v1/policies/simulate', { auth_context: {} })).status).toBe(400);
     expect((await req('POST', '/v1/policies/simulate', { object_type_id: 'nope' })).status).toBe(404);
