@@ -6,7 +6,7 @@ import { ApiError, type ErrorCode } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
 import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from './access.ts';
-import { checkValue, isEmptyValue, isIndexedProperty, type PropertyDef } from './data-types.ts';
+import { checkValue, isEmptyValue, isIndexedProperty } from './data-types.ts';
 import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from './filters.ts';
 import { queryObjects, RECORD_COLUMNS, recordFromRow, resolveSort, type ObjectRecord } from './query.ts';
 import { enabledWorkflow, loadReview, stagesOf, startReview } from './reviews.ts';

@@ -8,7 +8,7 @@ import { newId } from '../../core/http/ids.ts';
 import { accessFor, assertAllowed } from './access.ts';
 import { applyApprovedChange, fetchRecord, recordView, schemaForWrite } from './objects.ts';
 import { addHistory, enabledWorkflow, loadReview, stagesOf, StageSchema, startReview, workflowEventData, type ReviewStatus, type Stage } from './reviews.ts';
-import { loadSchema, requireType, type TypeSchema } from './schema.ts';
+import { loadSchema, requireType } from './schema.ts';
 import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from './tables.ts';
 
 /**
@@ -211,20 +211,19 @@ function assertMayDecide(ctx: TenantContext, wf: WorkflowRow, review: ReviewRow,
   if (submitter && !wf.allowSelfApproval) throw new ApiError('FORBIDDEN', 'The submitter cannot decide on their own submission in this workflow');
 }
 
-async function openReview(ctx: TenantContext, schema: TypeSchema, objectId: string) {
+async function openReview(ctx: TenantContext, objectId: string) {
   const review = await loadReview(ctx, objectId, true);
   if (!review || review.status !== 'in_review') throw new ApiError('CONFLICT', 'This record is not in review', { details: { status: review?.status ?? 'none' } });
   const [wf] = await ctx.db.select().from(workflows).where(and(eq(workflows.tenantId, ctx.tenantId), eq(workflows.id, review.workflowId)));
   if (!wf) throw new ApiError('CONFLICT', 'The workflow of this review no longer exists');
   const stage = stagesOf(wf)[review.stageIndex];
   if (!stage) throw new ApiError('CONFLICT', 'The review is at a stage its workflow no longer has');
-  void schema;
   return { review, wf, stage };
 }
 
 export async function approve(ctx: TenantContext, typeRef: string, objectId: string, comment?: string) {
   const { schema } = await reviewable(ctx, typeRef, objectId);
-  const { review, wf, stage } = await openReview(ctx, schema, objectId);
+  const { review, wf, stage } = await openReview(ctx, objectId);
   assertMayDecide(ctx, wf, review, stage);
   if (review.approvals.some((a) => a.actor_type === ctx.actor.type && a.actor_id === ctx.actor.id)) {
     throw new ApiError('CONFLICT', `You already approved stage '${stage.name}'`);
@@ -271,7 +270,7 @@ export async function approve(ctx: TenantContext, typeRef: string, objectId: str
 
 export async function reject(ctx: TenantContext, typeRef: string, objectId: string, reason?: string) {
   const { schema } = await reviewable(ctx, typeRef, objectId);
-  const { review, wf, stage } = await openReview(ctx, schema, objectId);
+  const { review, wf, stage } = await openReview(ctx, objectId);
   assertMayDecide(ctx, wf, review, stage);
   await ctx.db
     .update(reviews)
