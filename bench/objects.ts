@@ -3,7 +3,8 @@
  * for setup speed), measured over HTTP against a server in a child process:
  *
  *   - a filtered and sorted list on indexed properties (status = open, by amount desc; page 1 and
- *     page 10 through cursors), and a second filter + range + sort;
+ *     page 10 through cursors), a filter with a range on the sort property, and two filters in the
+ *     default order (newest first); every list counts its matches (exact up to 1,000) as by default;
  *   - get by id: latency, and throughput under 10 connections;
  *   - the kernel benchmark's baseline on the same database: a bare Hono route doing one primary-key
  *     SELECT (bench/kernel-server.ts), and the kernel's own GET /v1/keys, for the ratio.
@@ -155,6 +156,7 @@ async function run(dbUrl: string): Promise<void> {
 
   const LIST_A = '/v1/objects/bench/list?filter=status:eq:open&sort=amount&order=desc&limit=20';
   const LIST_B = '/v1/objects/bench/list?filter=region:eq:eu&filter=amount:gte:5000&sort=amount&order=asc&limit=20';
+  const LIST_C = '/v1/objects/bench/list?filter=status:eq:open&filter=region:eq:us&limit=20';
 
   async function latency(path: () => string, n = SAMPLES) {
     for (let i = 0; i < 20; i++) await fetch(origin + path(), { headers }).then((r) => r.arrayBuffer());
@@ -199,11 +201,12 @@ async function run(dbUrl: string): Promise<void> {
 
     const randomId = () => `/v1/objects/bench/obj_${String(1 + Math.floor(Math.random() * size)).padStart(26, '0')}`;
     // Warm the server (JIT, pools, plan and buffer caches) before anything is measured.
-    for (const path of [LIST_A, page10, LIST_B]) await latency(() => path, 100);
+    for (const path of [LIST_A, page10, LIST_B, LIST_C]) await latency(() => path, 100);
     await latency(randomId, 200);
     const listA = await latency(() => LIST_A);
     const listA10 = await latency(() => page10);
     const listB = await latency(() => LIST_B);
+    const listC = await latency(() => LIST_C);
     const get = await latency(randomId);
     const getRps = await throughput(randomId);
     const baseRps = await throughput('/baseline', `http://127.0.0.1:${basePort}`);
@@ -215,6 +218,7 @@ async function run(dbUrl: string): Promise<void> {
       list_p95: listA.p95,
       list_page10_p50: listA10.p50,
       list_range_p50: listB.p50,
+      list_newest_p50: listC.p50,
       get_p50: get.p50,
       get_p95: get.p95,
       get_rps: Math.round(getRps.rps),
@@ -227,6 +231,7 @@ async function run(dbUrl: string): Promise<void> {
         `  list status=open by amount desc, page 1   p50 ${ms(listA.p50)}  p95 ${ms(listA.p95)}  p99 ${ms(listA.p99)}\n` +
         `  same list, page 10 (cursor)               p50 ${ms(listA10.p50)}  p95 ${ms(listA10.p95)}\n` +
         `  list region=eu, amount>=5000, by amount   p50 ${ms(listB.p50)}  p95 ${ms(listB.p95)}\n` +
+        `  list status=open, region=us, newest first p50 ${ms(listC.p50)}  p95 ${ms(listC.p95)}\n` +
         `  get by id                                 p50 ${ms(get.p50)}  p95 ${ms(get.p95)}\n` +
         `  get by id throughput (${CONNECTIONS} connections)    ${row.get_rps} req/s (p50 ${getRps.p50} ms, p99 ${getRps.p99} ms)\n` +
         `  kernel baseline (bare route, one PK read) ${row.baseline_rps} req/s;  GET /v1/keys ${row.keys_rps} req/s\n`,

@@ -393,6 +393,27 @@ describe('lists', () => {
     expect(names(byId)).toEqual(['Bravo']);
   });
 
+  it('counts every match behind a full first page, whichever way the count runs', async () => {
+    const cases: [string, number][] = [
+      ['filter=status:eq:open', 3],
+      ['filter=status:eq:open&filter=amount:gte:75', 2],
+      ['filter=tags:contains:vip', 2],
+      ['filter=city:eq:Berlin', 2],
+      ['filter=closes_on:gte:2026-01-01', 3],
+      ['search=demo&filter=status:eq:open', 2],
+      ['filter=name:in:Alpha,Charlie,Zulu&filter=status:eq:open', 2],
+      ['filter=status:eq:open&count=exact', 3],
+      ['', 6],
+    ];
+    for (const [query, total] of cases) {
+      const res = await list(`${query}&limit=1`);
+      expect(res.body.data.results, query).toHaveLength(1);
+      expect(res.body.data.total, query).toBe(total);
+      const next = await list(`${query}&limit=1&cursor=${res.body.data.next_cursor}`);
+      expect(next.body.data.total, `${query} (page 2)`).toBe(total);
+    }
+  });
+
   it('refuses bad filters naming the parameter', async () => {
     for (const query of ['filter=nope:eq:1', 'filter=amount:eq:abc', 'filter=status:eq:maybe', 'filter=status:gt', 'filter=tags:eq:vip', 'filter=status', 'filter=amount:like:1', 'filters=[1', 'filters={"a":1}']) {
       const res = await list(query);

@@ -221,6 +221,8 @@ describe('enforcement for user callers', () => {
     expect(list.status).toBe(200);
     expect(titles(list)).toEqual(['alice eu private', 'alice us public', 'bob us public']);
     expect(list.body.data.total).toBe(3);
+    expect((await req('GET', '/v1/objects/deals/list?limit=1', undefined, alice.token)).body.data.total).toBe(3);
+    expect((await req('GET', '/v1/objects/deals/list?limit=1&filter=region:eq:us', undefined, alice.token)).body.data.total).toBe(2);
     const sorted = await req('GET', '/v1/objects/deals/list?sort=amount&order=desc&filter=region:eq:us', undefined, alice.token);
     expect(sorted.body.data.results.map((o: Obj) => o.properties.title)).toEqual(['bob us public', 'alice us public']);
 

@@ -131,6 +131,56 @@ function baseConditions(ctx: TenantContext, schema: TypeSchema, access: Access, 
 
 const INDEX_TYPE = { text: 'text', num: 'float8', ts: 'timestamptz' } as const;
 
+/**
+ * How a count starts when a filter can drive it from the typed index: a unique property's value
+ * first, then other equalities, enum-like equalities, ranges. The planner is not trusted with this:
+ * its estimates over the typed index mix every property's values, and a misjudged hash join reads
+ * every matching entry of the table, where walking one filter's entries and probing the rest stops
+ * at the cap.
+ */
+function countDriver(filters: Predicate[]): { driver: Predicate; rank: number } | null {
+  let best: { driver: Predicate; rank: number } | null = null;
+  for (const f of filters) {
+    if (f.field.kind !== 'property' || !isIndexedProperty(f.field.def)) continue;
+    const def = f.field.def;
+    const multi = isMultiValued(def.dataType);
+    const equality = f.op === 'eq' || f.op === 'in' || (multi && f.op === 'contains' && f.values.length === 1);
+    const range = !multi && ['gt', 'gte', 'lt', 'lte'].includes(f.op);
+    if (!equality && !range) continue;
+    const enumLike = def.dataType === 'enum' || def.dataType === 'multi_enum' || def.dataType === 'boolean';
+    const rank = equality ? (def.isUnique ? 0 : enumLike ? 2 : 1) : 3;
+    if (!best || rank < best.rank) best = { driver: f, rank };
+  }
+  return best;
+}
+
+/** Counts the matches of a list, up to `limit` when given. */
+async function countMatches(ctx: TenantContext, schema: TypeSchema, access: Access, options: ListOptions, limit: number | null): Promise<number> {
+  const limitClause = limit === null ? sql`` : sql`limit ${limit}`;
+  const pick = options.trash ? null : countDriver(options.filters);
+  let query: SQL;
+  if (!pick) {
+    query = sql`select 1 from objects o where ${baseConditions(ctx, schema, access, options)} ${limitClause}`;
+  } else {
+    const def = (pick.driver.field as { def: PropertyDef }).def;
+    const column = sql.raw(`d.value_${indexKindOf(def.dataType)}`);
+    const driven =
+      pick.driver.op === 'contains' ? sql`${column} = ${String(pick.driver.values[0])}::text` : indexValueCondition(pick.driver, column)!;
+    const others = options.filters.filter((f) => f !== pick.driver);
+    const alone = others.length === 0 && !options.search && !access.verdict('select').restricted;
+    const own = sql`d.tenant_id = ${ctx.tenantId} and d.property_id = ${def.id} and ${driven}`;
+    // Index rows exist only for live records of the type, so a lone filter is counted on the index
+    // alone; otherwise each entry probes its record (LIMIT 1 keeps the probe a per-row lookup).
+    query = alone
+      ? sql`select 1 from object_index d where ${own} ${limitClause}`
+      : sql`select 1 from object_index d cross join lateral (
+          select 1 from objects o where o.id = d.object_id and ${baseConditions(ctx, schema, access, options, others)} limit 1) m
+        where ${own} ${limitClause}`;
+  }
+  const [counted] = rowsOf<{ n: number | string }>(await ctx.db.execute(sql`select count(*)::int as n from (${query}) x`));
+  return Number(counted?.n ?? 0);
+}
+
 export async function queryObjects(ctx: TenantContext, schema: TypeSchema, access: Access, options: ListOptions) {
   const { sort, order, limit } = options;
   const dir = sql.raw(order === 'asc' ? 'asc' : 'desc');
@@ -205,11 +255,7 @@ export async function queryObjects(ctx: TenantContext, schema: TypeSchema, acces
     total = rows.length;
   } else if (options.count !== 'none') {
     const cap = options.countCap ?? COUNT_CAP;
-    const limitClause = options.count === 'capped' ? sql`limit ${cap + 1}` : sql``;
-    const [counted] = rowsOf<{ n: number | string }>(
-      await ctx.db.execute(sql`select count(*)::int as n from (select 1 from objects o where ${where} ${limitClause}) x`),
-    );
-    total = Number(counted?.n ?? 0);
+    total = await countMatches(ctx, schema, access, options, options.count === 'capped' ? cap + 1 : null);
     if (options.count === 'capped' && total > cap) {
       total = cap;
       capped = true;
