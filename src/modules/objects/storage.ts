@@ -27,7 +27,10 @@ import { objectIndex, objects } from './tables.ts';
  * walks that property's index in order with a keyset condition (value, object_id) > (v, id) and
  * joins the record by primary key: the cost of a page does not grow with the number of records.
  * Filters on indexed properties become EXISTS probes on the index's primary key (object_id,
- * property_id), or drive the query when they are the selective part: the planner chooses.
+ * property_id), or drive the query when they are the selective part: the planner chooses. A
+ * comparison on the sort property itself narrows the ordered scan (query.ts). Totals are exact up to
+ * a cap and counted by walking one filter's index entries with per-record probes, which stops at the
+ * cap whatever the table's size (query.ts, countDriver).
  *
  * Uniqueness is the database's: a unique property's rows carry `unique_key` (the canonical text of
  * the value), under a partial unique index on (tenant_id, property_id, unique_key). Two concurrent
