@@ -288,12 +288,12 @@ export const indexColumn = (def: PropertyDef, alias: string): SQL => sql.raw(`${
  * The same predicate as a probe of the typed index, for an indexed property: the planner can then
  * start from the index when the filter is the selective part of a query.
  */
-export function indexedPredicateSql(p: Predicate, tenantId: string): SQL {
+export function indexedPredicateSql(p: Predicate, tenantId: string, objectId: SQL = sql`o.id`): SQL {
   if (p.field.kind !== 'property' || !isIndexedProperty(p.field.def)) return predicateSql(p);
   const def = p.field.def;
   const column = indexColumn(def, 'i');
   const probe = (cond: SQL) =>
-    sql`exists (select 1 from object_index i where i.object_id = o.id and i.property_id = ${def.id} and i.tenant_id = ${tenantId} and ${cond})`;
+    sql`exists (select 1 from object_index i where i.object_id = ${objectId} and i.property_id = ${def.id} and i.tenant_id = ${tenantId} and ${cond})`;
   const empty = sql`i.value_text is null and i.value_num is null and i.value_ts is null`;
   const { op, values } = p;
   const v = values[0];

@@ -167,15 +167,25 @@ async function countMatches(ctx: TenantContext, schema: TypeSchema, access: Acce
     const driven =
       pick.driver.op === 'contains' ? sql`${column} = ${String(pick.driver.values[0])}::text` : indexValueCondition(pick.driver, column)!;
     const others = options.filters.filter((f) => f !== pick.driver);
-    const alone = others.length === 0 && !options.search && !access.verdict('select').restricted;
     const own = sql`d.tenant_id = ${ctx.tenantId} and d.property_id = ${def.id} and ${driven}`;
-    // Index rows exist only for live records of the type, so a lone filter is counted on the index
-    // alone; otherwise each entry probes its record (LIMIT 1 keeps the probe a per-row lookup).
-    query = alone
-      ? sql`select 1 from object_index d where ${own} ${limitClause}`
-      : sql`select 1 from object_index d cross join lateral (
+    // Index rows exist only for live records of the type: when every other condition is a filter on
+    // an indexed property, the entries alone answer (probing the others' index rows); otherwise each
+    // entry probes its record. LIMIT 1 keeps each probe a per-entry lookup the planner cannot turn
+    // into a join over all entries.
+    const indexOnly =
+      !options.search && !access.verdict('select').restricted && others.every((f) => f.field.kind === 'property' && isIndexedProperty(f.field.def));
+    if (indexOnly && others.length === 0) query = sql`select 1 from object_index d where ${own} ${limitClause}`;
+    else if (indexOnly) {
+      const probes = sql.join(
+        others.map((f) => indexedPredicateSql(f, ctx.tenantId, sql`d.object_id`)),
+        sql` and `,
+      );
+      query = sql`select 1 from object_index d cross join lateral (select 1 where ${probes} limit 1) m where ${own} ${limitClause}`;
+    } else {
+      query = sql`select 1 from object_index d cross join lateral (
           select 1 from objects o where o.id = d.object_id and ${baseConditions(ctx, schema, access, options, others)} limit 1) m
         where ${own} ${limitClause}`;
+    }
   }
   const [counted] = rowsOf<{ n: number | string }>(await ctx.db.execute(sql`select count(*)::int as n from (${query}) x`));
   return Number(counted?.n ?? 0);
