@@ -44,6 +44,12 @@ import { ERROR_REPORT_EVENTS } from './modules/error-reports/index.ts';
 import { errorReportsRoutes } from './modules/error-reports/routes.ts';
 import { eventsRoutes } from './modules/events/routes.ts';
 import { dlqRoutes } from './modules/dlq/routes.ts';
+import { DATA_IO_EVENTS, registerDataIo } from './modules/data-io/index.ts';
+import { dataIoRoutes } from './modules/data-io/routes.ts';
+import { GOVERNANCE_EVENTS, registerGovernanceJobs } from './modules/governance/index.ts';
+import { governanceRoutes } from './modules/governance/routes.ts';
+import { checkGovernance, DATA_ENGINE_EVENTS, registerObjects } from './modules/objects/index.ts';
+import { objectsRoutes } from './modules/objects/routes.ts';
 import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
 import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
@@ -149,6 +155,9 @@ export function registerModules(kernel: Kernel): void {
   registerFiles(kernel);
   registerIdentity(kernel);
   registerWebhooks(kernel);
+  registerGovernanceJobs(kernel);
+  registerObjects(kernel);
+  registerDataIo(kernel);
 }
 
 /** Every event type the platform emits; GET /events/types serves it. */
@@ -162,6 +171,9 @@ export const EVENT_CATALOG = [
   ...NOTIFICATION_EVENTS,
   ...EMAIL_EVENTS,
   ...ERROR_REPORT_EVENTS,
+  ...GOVERNANCE_EVENTS,
+  ...DATA_ENGINE_EVENTS,
+  ...DATA_IO_EVENTS,
 ];
 
 const OPENAPI_INFO = {
@@ -220,6 +232,9 @@ export function createApp(kernel: Kernel | null) {
   app.route('/', emailRoutes());
   app.route('/', errorReportsRoutes());
   app.route('/', dlqRoutes());
+  app.route('/', governanceRoutes({ validate: checkGovernance }));
+  app.route('/', objectsRoutes());
+  app.route('/', dataIoRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
