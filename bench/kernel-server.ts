@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { bootstrapTenant, createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -21,9 +21,20 @@ const { tenant, token } = await bootstrapTenant(platform.kernel, {
   plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
 });
 
+// Two baselines: the query as an app usually writes it, and prepared (built once, planned once per
+// connection) as the app's hot path is, so that one ratio measures the kernel's own cost alone.
+const byId = platform.kernel.db.system
+  .select()
+  .from(tenants)
+  .where(eq(tenants.id, sql.placeholder('id')))
+  .prepare('bench_tenant_by_id');
 const baseline = new Hono();
 baseline.get('/baseline', async (c) => {
   const [row] = await platform.kernel.db.system.select().from(tenants).where(eq(tenants.id, tenant.id));
+  return c.json({ success: true, data: row });
+});
+baseline.get('/baseline-prepared', async (c) => {
+  const [row] = await byId.execute({ id: tenant.id });
   return c.json({ success: true, data: row });
 });
 

@@ -5,7 +5,7 @@
  *
  *   npm run bench:kernel                                    # embedded PGlite
  *   DATABASE_URL=postgres://... [REDIS_URL=...] npm run bench:kernel
- *   BENCH_SECONDS=20 BENCH_CONNECTIONS=20 npm run bench:kernel
+ *   BENCH_SECONDS=10 BENCH_ROUNDS=7 BENCH_CONNECTIONS=20 npm run bench:kernel
  *
  * The servers run in a child process so that autocannon does not share their event loop.
  */
@@ -14,7 +14,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
 const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'kernel-server.ts')], {
@@ -24,26 +25,66 @@ const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.
 const first = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once('line', resolve));
 const info = JSON.parse(first) as { appPort: number; basePort: number; token: string; database: string; redis: boolean };
 
-async function measure(url: string, headers: Record<string, string> = {}) {
-  // A short warm-up so JIT and pools are hot before the measured run.
-  await autocannon({ url, connections, duration: 2, headers });
-  const result = await autocannon({ url, connections, duration: seconds, headers });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return { rps: result.requests.average, p99: result.latency.p99, p50: result.latency.p50 };
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
 }
 
+async function measure(url: string, headers: Record<string, string>, duration: number): Promise<Run> {
+  const result = await autocannon({ url, connections, duration, headers });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+const baseUrl = `http://127.0.0.1:${info.basePort}/baseline`;
+const preparedUrl = `http://127.0.0.1:${info.basePort}/baseline-prepared`;
+const appUrl = `http://127.0.0.1:${info.appPort}/v1/keys`;
+const auth = { authorization: `Bearer ${info.token}` };
+
 try {
-  const base = await measure(`http://127.0.0.1:${info.basePort}/baseline`);
-  const app = await measure(`http://127.0.0.1:${info.appPort}/v1/keys`, { authorization: `Bearer ${info.token}` });
-  const ratio = app.rps / base.rps;
+  // Warm-up so JIT and pools are hot before anything is measured.
+  await measure(baseUrl, {}, 2);
+  await measure(preparedUrl, {}, 2);
+  await measure(appUrl, auth, 2);
+  // The two routes alternate, round by round, so that drift on a shared machine (other processes,
+  // autovacuum, CPU frequency) lands on both; medians keep one disturbed round from deciding.
+  const base: Run[] = [];
+  const prep: Run[] = [];
+  const app: Run[] = [];
+  const ratios: number[] = [];
+  const preparedRatios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const b = await measure(baseUrl, {}, seconds);
+    const p = await measure(preparedUrl, {}, seconds);
+    const a = await measure(appUrl, auth, seconds);
+    base.push(b);
+    prep.push(p);
+    app.push(a);
+    ratios.push(a.rps / b.rps);
+    preparedRatios.push(a.rps / p.rps);
+  }
+  const summary = (runs: Run[]) => ({ rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) });
+  const b = summary(base);
+  const p = summary(prep);
+  const a = summary(app);
+  console.log(`\nkernel benchmark: ${info.database}${info.redis ? ' + redis' : ''}, ${connections} connections, ${rounds} alternating rounds of ${seconds} s per route\n`);
   const rows = [
-    ['route', 'req/s', 'p50 ms', 'p99 ms'],
-    ['baseline: bare Hono, one PK SELECT', base.rps.toFixed(0), String(base.p50), String(base.p99)],
-    ['GET /v1/keys (auth, limits, RLS tx)', app.rps.toFixed(0), String(app.p50), String(app.p99)],
+    ['route (median of rounds)', 'req/s', 'p50 ms', 'p99 ms'],
+    ['baseline: bare Hono, one PK SELECT', b.rps.toFixed(0), String(b.p50), String(b.p99)],
+    ['baseline: same, prepared statement', p.rps.toFixed(0), String(p.p50), String(p.p99)],
+    ['GET /v1/keys (auth, limits, RLS)', a.rps.toFixed(0), String(a.p50), String(a.p99)],
   ];
-  console.log(`\nkernel benchmark: ${info.database}${info.redis ? ' + redis' : ''}, ${connections} connections, ${seconds} s each\n`);
   for (const row of rows) console.log(`${row[0]!.padEnd(40)}${row.slice(1).map((c) => c.padStart(10)).join('')}`);
-  console.log(`\nratio (app / baseline req/s): ${ratio.toFixed(2)}  (target >= 0.75 on PostgreSQL)`);
+  console.log(`\nratio per round: ${ratios.map((r) => r.toFixed(2)).join(' ')}`);
+  console.log(`ratio (median app / median baseline req/s): ${(a.rps / b.rps).toFixed(2)}  (target >= 0.75 on PostgreSQL)`);
+  console.log(`ratio against the prepared baseline (the kernel's own cost alone): ${(a.rps / p.rps).toFixed(2)}  (per round: ${preparedRatios.map((r) => r.toFixed(2)).join(' ')})`);
 } finally {
   child.kill('SIGTERM');
 }

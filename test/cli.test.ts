@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,15 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     expect(key, stdout()).toBeDefined();
     const res = await fetch(`${url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } });
     expect(res.status).toBe(200);
+    // Headers are written on the Node response directly on the real server; they must still all be there.
+    expect(res.headers.get('request-id')).toMatch(/^req_/);
+    expect(res.headers.get('ratelimit')).toMatch(/limit=\d+, remaining=\d+, reset=\d+/);
+    expect(res.headers.get('ratelimit-policy')).toBeTruthy();
+    expect(res.headers.get('x-usage-requests-remaining')).toMatch(/^\d+$/);
+    expect(res.headers.get('x-usage-requests-percent')).toBeTruthy();
+    const missing = await fetch(`${url}/v1/nowhere`, { headers: { authorization: `Bearer ${key}` } });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('request-id')).toMatch(/^req_/);
     const body = (await res.json()) as { data: { scopes: string[] }[] };
     expect(body.data[0]!.scopes).toEqual(['*']);
     child.kill('SIGTERM');
@@ -115,14 +125,34 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
         async (r) => ({ status: r.status, body: await r.text() }),
         (e: Error & { cause?: { code?: string } }) => ({ status: 0, body: e.cause?.code ?? e.message }),
       );
-    const requests = Array.from({ length: 40 }, () => call('/v1/keys'));
-    await new Promise((r) => setTimeout(r, 5));
+    // node:http rather than fetch, to know that each request has been written to its socket before
+    // SIGTERM: "sent before" must mean sent, not queued in a loaded test process.
+    const written: Promise<void>[] = [];
+    const requests = Array.from({ length: 40 }, () => {
+      let sent!: () => void;
+      written.push(new Promise<void>((r) => (sent = r)));
+      return new Promise<{ status: number; body: string }>((resolve) => {
+        const req = http.get(`${server.url}/v1/keys`, { headers: { authorization: `Bearer ${key}` }, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          res.on('error', (e) => resolve({ status: 0, body: e.message }));
+        });
+        req.on('finish', () => sent());
+        req.on('error', (e: Error & { code?: string }) => {
+          sent();
+          resolve({ status: 0, body: e.code ?? e.message });
+        });
+      });
+    });
+    await Promise.all(written);
     server.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     const ready = await call('/ready');
     const results = await Promise.all(requests);
     expect(await server.exited).toBe(0);
-    expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
+    const failed = results.filter((r) => r.status !== 200);
+    expect(failed, `${JSON.stringify(failed)}\n${server.stdout()}`).toEqual([]);
     for (const r of results) expect(JSON.parse(r.body).success).toBe(true);
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body).error.details).toEqual({ draining: true });

@@ -63,68 +63,97 @@ export interface RunOptions {
   readOnly?: boolean;
 }
 
+/** One per unit of work: methods on the prototype, so a request allocates an object, not a closure per method. */
+class Work implements TenantContext {
+  readonly tenantId: string;
+  readonly actor: Actor;
+  readonly requestId: string | null;
+  readonly ip?: string;
+  readonly userAgent?: string;
+  readonly principal?: TenantPrincipal;
+  audited = false;
+  private wokeReaders = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    meta: RequestMeta,
+    readonly db: Db,
+    private readonly hooks: (fn: () => Promise<void> | void) => void,
+  ) {
+    this.tenantId = meta.tenantId;
+    this.actor = meta.actor;
+    this.requestId = meta.requestId;
+    this.ip = meta.ip;
+    this.userAgent = meta.userAgent;
+    this.principal = meta.principal;
+  }
+
+  afterCommit(fn: () => Promise<void> | void): void {
+    this.hooks(fn);
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    this.audited = true;
+    await this.db.insert(auditLogs).values({
+      id: newId('aud'),
+      tenantId: this.tenantId,
+      actorType: this.actor.type,
+      actorId: this.actor.id,
+      action: entry.action,
+      resourceType: entry.resourceType ?? null,
+      resourceId: entry.resourceId ?? null,
+      requestId: this.requestId,
+      ip: this.ip ?? null,
+      userAgent: this.userAgent ?? null,
+      metadata: entry.metadata ?? {},
+    });
+  }
+
+  async emit(event: DomainEvent): Promise<string> {
+    const id = newId('evt');
+    await this.db.insert(events).values({
+      id,
+      tenantId: this.tenantId,
+      type: event.type,
+      resourceType: event.resourceType ?? null,
+      resourceId: event.resourceId ?? null,
+      data: event.data ?? {},
+      actorType: this.actor.type,
+      actorId: this.actor.id,
+      requestId: this.requestId,
+    });
+    if (!this.wokeReaders) {
+      // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
+      this.wokeReaders = true;
+      const { outbox } = this.kernel;
+      this.afterCommit(() => outbox.notify());
+    }
+    if (event.audit !== false) {
+      await this.audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
+    }
+    return id;
+  }
+}
+
 export async function runInTenant<T>(
   kernel: Kernel,
   meta: RequestMeta,
   fn: (ctx: TenantContext) => Promise<T>,
   options: RunOptions = {},
 ): Promise<T> {
-  const committed: (() => Promise<void> | void)[] = [];
-  const result = await kernel.db.tenant(meta.tenantId, async (db) => {
-    let audited = false;
-    const audit = async (entry: AuditEntry) => {
-      audited = true;
-      await db.insert(auditLogs).values({
-        id: newId('aud'),
-        tenantId: meta.tenantId,
-        actorType: meta.actor.type,
-        actorId: meta.actor.id,
-        action: entry.action,
-        resourceType: entry.resourceType ?? null,
-        resourceId: entry.resourceId ?? null,
-        requestId: meta.requestId,
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        metadata: entry.metadata ?? {},
-      });
-    };
-    const afterCommit = (fn: () => Promise<void> | void) => (options.within ? options.within.afterCommit(fn) : void committed.push(fn));
-    let wakeReaders = false;
-    const ctx: TenantContext = {
-      ...meta,
-      kernel,
-      db,
-      audit,
-      afterCommit,
-      async emit(event) {
-        const id = newId('evt');
-        await db.insert(events).values({
-          id,
-          tenantId: meta.tenantId,
-          type: event.type,
-          resourceType: event.resourceType ?? null,
-          resourceId: event.resourceId ?? null,
-          data: event.data ?? {},
-          actorType: meta.actor.type,
-          actorId: meta.actor.id,
-          requestId: meta.requestId,
-        });
-        if (!wakeReaders) {
-          // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
-          wakeReaders = true;
-          afterCommit(() => kernel.outbox.notify());
-        }
-        if (event.audit !== false) {
-          await audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
-        }
-        return id;
-      },
-    };
-    const value = await fn(ctx);
-    if (options.mutation && !audited) await audit(options.mutation);
-    return value;
-  }, { within: options.within?.tx, readOnly: options.readOnly });
-  await runHooks(kernel, committed);
+  let committed: (() => Promise<void> | void)[] | undefined;
+  const hooks = options.within ? options.within.afterCommit : (hook: () => Promise<void> | void) => void (committed ??= []).push(hook);
+  const result = await kernel.db.tenant(
+    meta.tenantId,
+    async (db) => {
+      const work = new Work(kernel, meta, db, hooks);
+      const value = await fn(work);
+      if (options.mutation && !work.audited) await work.audit(options.mutation);
+      return value;
+    },
+    { within: options.within?.tx, readOnly: options.readOnly },
+  );
+  if (committed) await runHooks(kernel, committed);
   return result;
 }
 

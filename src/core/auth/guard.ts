@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler, Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError } from '../http/errors.ts';
+import { requestHeader, setResponseHeader } from '../http/headers.ts';
 import { idempotency } from '../limits/idempotency.ts';
 import { RateLimits } from '../limits/rate-limit.ts';
 import { hasScope, type Scope, type TenantPrincipal } from './principal.ts';
@@ -55,7 +56,7 @@ function authenticate(access: Access, options: GuardOptions): Step {
   return async (c) => {
     if (access.kind === 'probe') return;
     const kernel = c.get('kernel');
-    const token = bearerToken(c.req.header('authorization')) ?? (options.queryToken ? c.req.query('token') : undefined);
+    const token = bearerToken(requestHeader(c, 'authorization')) ?? (options.queryToken ? c.req.query('token') : undefined);
     const adminKey = kernel.config.PLINTH_ADMIN_KEY;
 
     if (access.kind === 'admin') {
@@ -113,7 +114,7 @@ function limits(access: Access): Step {
     }
     const rate = await kernel.rateLimits.consume(rateKey, limit);
     const rateHeaders = RateLimits.headers(rate);
-    for (const [name, value] of Object.entries(rateHeaders)) c.header(name, value);
+    for (const [name, value] of Object.entries(rateHeaders)) setResponseHeader(c, name, value);
     if (!rate.allowed) {
       throw new ApiError('RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded; retry in ${rate.resetSeconds} s`, {
         headers: { ...rateHeaders, 'Retry-After': String(rate.resetSeconds) },
@@ -126,7 +127,7 @@ function limits(access: Access): Step {
         'X-Usage-Requests-Remaining': String(quota.remaining),
         'X-Usage-Requests-Percent': String(quota.percent),
       };
-      for (const [name, value] of Object.entries(usageHeaders)) c.header(name, value);
+      for (const [name, value] of Object.entries(usageHeaders)) setResponseHeader(c, name, value);
       if (!quota.allowed) {
         throw new ApiError('QUOTA_EXCEEDED', `Monthly request quota of ${quota.limit} for plan ${principal.tenant.planTier} is used up`, {
           headers: { ...rateHeaders, ...usageHeaders, 'Retry-After': String(secondsToMonthEnd()) },
@@ -165,7 +166,7 @@ export function guards(access: Access, options: GuardOptions = {}): MiddlewareHa
       throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });
     };
     if (options.streamingBody) {
-      if (Number(c.req.header('content-length') ?? 0) > maxSize) tooLarge();
+      if (Number(requestHeader(c, 'content-length') ?? 0) > maxSize) tooLarge();
       return next();
     }
     let limiter = limiters.get(maxSize);
@@ -179,7 +180,7 @@ export function guards(access: Access, options: GuardOptions = {}): MiddlewareHa
   const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
     // A body over the limit is refused before anything else (Content-Length tells at once).
     if (!BODYLESS.has(c.req.method)) {
-      const length = Number(c.req.header('content-length') ?? 0);
+      const length = Number(requestHeader(c, 'content-length') ?? 0);
       const maxSize = options.bodyLimit ?? c.get('kernel').config.BODY_LIMIT_BYTES;
       if (length > maxSize) {
         throw new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${maxSize} bytes`, { details: { limit_bytes: maxSize } });

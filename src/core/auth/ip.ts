@@ -1,11 +1,12 @@
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import ipaddr from 'ipaddr.js';
+import { requestHeader } from '../http/headers.ts';
 
 /** The caller's address: the socket's, or with TRUST_PROXY the first X-Forwarded-For entry. */
 export function clientIp(c: Context, trustProxy: boolean): string | undefined {
   if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    const forwarded = requestHeader(c, 'x-forwarded-for')?.split(',')[0]?.trim();
     if (forwarded && ipaddr.isValid(forwarded)) return normalizeIp(forwarded);
   }
   try {

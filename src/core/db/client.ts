@@ -146,15 +146,14 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
 async function openPostgres(url: string, poolMax: number): Promise<Database> {
   // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own.
   const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), idleTimeoutMillis: 30_000 });
-  // Request work has its own pool whose sessions *start* as APP_ROLE: whatever goes wrong in a
-  // transaction's setup, a query there runs as a role that owns nothing and, with no tenant set, sees
-  // no rows. That is what makes it safe to pipeline BEGIN, the tenant and the first query in one round
-  // trip instead of three (node-postgres `pipeline`), the same trick PostgREST uses.
+  // Request work has its own pool whose sessions *start* as APP_ROLE and read-only: whatever goes
+  // wrong, a query there runs as a role that owns nothing, sees no rows until a tenant is set, and
+  // cannot write outside an explicit read-write transaction.
   const tenantPool = new pg.Pool({
     connectionString: url,
     max: poolMax,
     idleTimeoutMillis: 30_000,
-    options: `-c role=${APP_ROLE}`,
+    options: `-c role=${APP_ROLE} -c default_transaction_read_only=on`,
     pipeline: true,
   } as pg.PoolConfig);
   // An idle client's error (server restart) must not crash the process; the pool replaces the client.
@@ -162,58 +161,80 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   tenantPool.on('error', () => {});
   const system = drizzlePg(pool) as unknown as Db;
   const dialect = new PgDialect();
-  // A drizzle transaction object per pooled client, so that ctx.db.transaction() is a savepoint.
-  const transactions = new WeakMap<pg.PoolClient, Db>();
-  const txFor = (client: pg.PoolClient): Db => {
-    let tx = transactions.get(client);
+  // Drizzle handles per pooled session: a transaction object for writes (its .transaction() is a
+  // savepoint) and a plain one for reads.
+  const writers = new WeakMap<pg.PoolClient, Db>();
+  const readers = new WeakMap<pg.PoolClient, Db>();
+  const writerFor = (client: pg.PoolClient): Db => {
+    let tx = writers.get(client);
     if (!tx) {
       const session = new NodePgSession(client, dialect, undefined, {});
       tx = new NodePgTransaction(dialect, session, undefined) as unknown as Db;
-      transactions.set(client, tx);
+      writers.set(client, tx);
     }
     return tx;
   };
-
-  // A read-only transaction's COMMIT has nothing to make durable, so it need not cost a write of its
-  // own: it waits on the session and leaves with the next transaction's BEGIN (a busy pool reuses the
-  // session within microseconds), or after COMMIT_DELAY_MS alone. A session runs its queries in the
-  // order they are issued, so the deferred COMMIT always precedes anything its next user sends.
-  const pendingCommit = new WeakSet<pg.PoolClient>();
-  const COMMIT_DELAY_MS = 5;
-  const flush = (client: pg.PoolClient) => {
-    if (!pendingCommit.delete(client)) return;
-    client.query('commit').catch(() => {});
+  const readerFor = (client: pg.PoolClient): Db => {
+    let db = readers.get(client);
+    if (!db) readers.set(client, (db = drizzlePg(client) as unknown as Db));
+    return db;
   };
 
-  async function pipelined<T>(tenantId: string, fn: (tx: Db) => Promise<T>, readOnly: boolean): Promise<T> {
+  /**
+   * Reads run on a session bound to the tenant (a session-level app.tenant_id), not in a transaction
+   * of their own. The kernel benchmark showed why: BEGIN and COMMIT cost as much CPU as the read they
+   * wrap, on Node and on PostgreSQL alike, and a read's statements gain nothing from them (READ
+   * COMMITTED gives each statement its own snapshot either way). The binding is checked on every
+   * checkout and re-set when a session last served another tenant; a session whose binding we cannot
+   * vouch for is destroyed. What DESIGN.md asks of SET LOCAL still holds: every query of a request
+   * runs as APP_ROLE with that request's tenant set, and nothing runs with another tenant's.
+   */
+  const boundTenant = new WeakMap<pg.PoolClient, string>();
+
+  async function read<T>(tenantId: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    const client = await tenantPool.connect();
+    let broken: Error | undefined;
+    try {
+      if (boundTenant.get(client) !== tenantId) {
+        boundTenant.delete(client);
+        try {
+          await client.query({ name: 'plinth_bind_tenant', text: `select set_config('app.tenant_id', $1, false)`, values: [tenantId] });
+        } catch (error) {
+          broken = error as Error;
+          throw error;
+        }
+        boundTenant.set(client, tenantId);
+      }
+      return await fn(readerFor(client));
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async function write<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await tenantPool.connect();
     // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
     let broken: Error | undefined;
     try {
       // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
-      // awaited: it goes out with the first query of `fn`, and its error surfaces below. Corked until
-      // the event loop turns, so that it and that query leave in one write: each write is a system
-      // call, and on a busy VM those dominate a short request.
+      // awaited: it goes out with the first query of `fn` (pipelined), and its error surfaces below.
+      // Corked until the event loop turns so that both leave in one write, one system call. Should
+      // BEGIN fail, the session is still read-only APP_ROLE: `fn`'s statements fail or see nothing.
+      // SET LOCAL ends with the transaction; a session's read binding is left as it was.
       const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
       stream.cork();
-      const previous = pendingCommit.delete(client) ? 'commit; ' : '';
-      const begin = client.query(`${previous}begin${readOnly ? ' read only' : ''}; select set_config('app.tenant_id', '${tenantId}', true)`);
+      const begin = client.query(`begin read write; select set_config('app.tenant_id', '${tenantId}', true)`);
       setImmediate(() => stream.uncork());
       begin.catch(() => {});
       let result: T;
       try {
-        result = await fn(txFor(client));
+        result = await fn(writerFor(client));
         await begin;
       } catch (error) {
         await client.query('rollback').catch((e: Error) => (broken = e));
         throw error;
       }
-      if (readOnly) {
-        pendingCommit.add(client);
-        setTimeout(flush, COMMIT_DELAY_MS, client).unref();
-      } else {
-        await client.query('commit');
-      }
+      await client.query('commit');
       return result;
     } finally {
       client.release(broken);
@@ -229,7 +250,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
         await options.within.execute(enterTenant(tenantId));
         return fn(options.within);
       }
-      return pipelined(tenantId, fn, options.readOnly ?? false);
+      return options.readOnly ? read(tenantId, fn) : write(tenantId, fn);
     },
     untenanted(fn) {
       return system.transaction(async (tx) => {

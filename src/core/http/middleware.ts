@@ -4,6 +4,7 @@ import { clientIp } from '../auth/ip.ts';
 import type { Kernel } from '../kernel.ts';
 import type { AppEnv } from './context.ts';
 import { errorBody } from './envelope.ts';
+import { hasNodeResponse, setResponseHeader } from './headers.ts';
 import { ApiError, type ErrorCode } from './errors.ts';
 import { newId } from './ids.ts';
 
@@ -17,13 +18,13 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
     c.set('log', log);
     c.set('ip', clientIp(c, kernel.config.TRUST_PROXY));
     const started = performance.now();
-    // Set before the handler so they travel with the response it builds: touching c.res.headers
-    // afterwards would make node-server materialise a full Response for every request.
-    c.header('Request-Id', requestId);
+    // Set before the handler, so that every response carries it however it was built.
+    setResponseHeader(c, 'Request-Id', requestId);
     // While draining, keep-alive connections close after their response instead of racing the shutdown.
-    if (kernel.draining) c.header('Connection', 'close');
+    if (kernel.draining) setResponseHeader(c, 'Connection', 'close');
     await next();
-    if (!c.res.headers.has('request-id')) c.res.headers.set('Request-Id', requestId); // a Response built by hand
+    // In-process (no Node response), a Response the handler built itself lacks Hono's prepared headers.
+    if (!hasNodeResponse(c) && !c.res.headers.has('request-id')) c.res.headers.set('Request-Id', requestId);
     const status = c.res.status;
     const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
     if (status >= 500) log.error(fields, 'request failed');

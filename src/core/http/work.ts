@@ -4,6 +4,7 @@ import { isTenantPrincipal } from '../auth/guard.ts';
 import { runInTenant, type TenantContext } from '../context.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
+import { requestHeader } from './headers.ts';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -30,7 +31,7 @@ export function tenantWork<T>(
     actor: actorOf(principal),
     requestId: c.get('requestId'),
     ip: c.get('ip'),
-    userAgent: c.req.header('user-agent'),
+    userAgent: requestHeader(c, 'user-agent'),
     principal,
   };
   const writable = options.write === true || !READS.has(c.req.method);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError } from '../http/errors.ts';
+import { requestHeader } from '../http/headers.ts';
 
 const TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a claim stands if its process dies mid-request; a retry after that runs again. */
@@ -29,8 +30,9 @@ type IdempotencyRecord = InFlight | Completed;
  */
 export function idempotency(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const key = c.req.header('idempotency-key');
-    if (c.req.method !== 'POST' || key === undefined) return next();
+    if (c.req.method !== 'POST') return next();
+    const key = requestHeader(c, 'idempotency-key');
+    if (key === undefined) return next();
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
       throw new ApiError('BAD_REQUEST', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} characters`);
     }
