@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
+import { SecretBox } from './core/crypto/secret-box.ts';
 import { PrincipalResolvers } from './core/auth/principal.ts';
 import { openDatabase, type Database } from './core/db/client.ts';
 import { migrate } from './core/db/migrate.ts';
@@ -127,6 +128,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     storage,
     outbox,
     clock: options.clock ?? systemClock,
+    secrets: new SecretBox(config.PLINTH_ENCRYPTION_KEY),
     startedAt: new Date(),
     draining: false,
     onClose: (fn) => void closers.push(fn),

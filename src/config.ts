@@ -51,7 +51,7 @@ const ConfigSchema = z.object({
   FILES_SLOT_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(86_400),
   /** Days a deleted file stays in the trash before it is purged for good. */
   FILES_TRASH_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
-  /** Encrypts secrets at rest (JWT signing keys, TOTP secrets, OAuth client secrets); unset stores them in clear. */
+  /** Encrypts secrets at rest (JWT signing keys, TOTP secrets, OAuth client secrets, webhook signing secrets); unset stores them in clear. */
   PLINTH_ENCRYPTION_KEY: z.string().min(32).optional(),
   /** `iss` of access tokens; defaults to PUBLIC_URL, else `plinth`. */
   JWT_ISSUER: z.string().min(1).optional(),

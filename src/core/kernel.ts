@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Clock } from './clock.ts';
+import type { SecretBox } from './crypto/secret-box.ts';
 import type { PrincipalResolvers } from './auth/principal.ts';
 import type { Database } from './db/client.ts';
 import type { Outbox } from './events/outbox.ts';
@@ -35,6 +36,8 @@ export interface Kernel {
   readonly outbox: Outbox;
   /** The time scheduling code reads (retry schedules, leases); tests hand in a FakeClock. */
   readonly clock: Clock;
+  /** Seals and opens secrets kept in the database, under PLINTH_ENCRYPTION_KEY (clear without it). */
+  readonly secrets: SecretBox;
   readonly startedAt: Date;
   /** Set on SIGTERM: /ready answers 503 and responses close their connections. */
   draining: boolean;

@@ -4,7 +4,6 @@ import type { TenantContext } from '../../core/context.ts';
 import type { Db } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { requireRole } from '../roles/index.ts';
-import { runtime } from './runtime.ts';
 import { authConfigs } from './tables.ts';
 import { MAX_ACCESS_TTL_SECONDS } from './signing-keys.ts';
 
@@ -162,7 +161,7 @@ export async function oauthProvider(ctx: TenantContext, name: string): Promise<O
   const provider = config.oauth_providers.find((p) => p.name === name);
   if (!provider) return undefined;
   const sealed = secrets[`oauth:${name}`];
-  return { ...provider, client_secret: sealed ? runtime(ctx.kernel).box.open(sealed) : undefined };
+  return { ...provider, client_secret: sealed ? ctx.kernel.secrets.open(sealed) : undefined };
 }
 
 /** What GET /v1/auth-config shows: everything but secrets, which show as `client_secret_set`. */
@@ -198,7 +197,7 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
   const secrets = { ...currentSecrets };
   let oauthProviders = current.oauth_providers;
   if (input.oauth_providers) {
-    const box = runtime(ctx.kernel).box;
+    const box = ctx.kernel.secrets;
     for (const key of Object.keys(secrets)) if (key.startsWith('oauth:')) delete secrets[key];
     oauthProviders = input.oauth_providers.map(({ client_secret, ...p }) => {
       const key = `oauth:${p.name}`;

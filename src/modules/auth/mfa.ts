@@ -80,7 +80,7 @@ export async function enrollTotp(ctx: TenantContext, user: UserRow, friendlyName
       userId: user.id,
       type: 'totp',
       friendlyName: friendlyName ?? null,
-      secret: runtime(ctx.kernel).box.seal(secret),
+      secret: ctx.kernel.secrets.seal(secret),
     })
     .returning();
   const uri = generateURI({ issuer, label: user.email ?? user.phone ?? user.id, secret });
@@ -100,7 +100,7 @@ export async function enrollTotp(ctx: TenantContext, user: UserRow, friendlyName
  * requests racing with the same code cannot both pass.
  */
 async function checkCode(ctx: TenantContext, factor: MfaFactorRow, code: string): Promise<boolean> {
-  const secret = runtime(ctx.kernel).box.open(factor.secret);
+  const secret = ctx.kernel.secrets.open(factor.secret);
   const result = await verifyTotp({
     secret,
     token: code,

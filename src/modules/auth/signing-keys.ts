@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { desc, gt, isNull, or, sql } from 'drizzle-orm';
 import { errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { Kernel } from '../../core/kernel.ts';
-import type { SecretBox } from './secret-box.ts';
 import { signingKeys } from './tables.ts';
 
 /** The only algorithm tokens are signed or accepted with: `none`, HS256 and any other are refused. */
@@ -37,10 +36,7 @@ export class SigningKeys {
   private loading?: Promise<void>;
   private lastLoad = 0;
 
-  constructor(
-    private readonly kernel: Kernel,
-    private readonly box: SecretBox,
-  ) {}
+  constructor(private readonly kernel: Kernel) {}
 
   get issuer(): string {
     return this.kernel.config.JWT_ISSUER ?? this.kernel.config.PUBLIC_URL ?? 'plinth';
@@ -65,7 +61,7 @@ export class SigningKeys {
         expiresAt: row.expiresAt,
       });
       if (!signer && !row.retiredAt) {
-        const jwk = JSON.parse(this.box.open(row.privateJwk)) as JWK;
+        const jwk = JSON.parse(this.kernel.secrets.open(row.privateJwk)) as JWK;
         signer = { kid: row.kid, privateKey: (await importJWK(jwk, JWT_ALG)) as CryptoKey, createdAt: row.createdAt };
       }
     }
@@ -103,8 +99,8 @@ export class SigningKeys {
         kid,
         alg: JWT_ALG,
         publicJwk: { ...publicJwk, kid, alg: JWT_ALG, use: 'sig' } as Record<string, unknown>,
-        privateJwk: this.box.seal(JSON.stringify(privateJwk)),
-        encrypted: this.box.encrypting,
+        privateJwk: this.kernel.secrets.seal(JSON.stringify(privateJwk)),
+        encrypted: this.kernel.secrets.encrypting,
       });
       return kid;
     });

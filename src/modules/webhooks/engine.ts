@@ -11,7 +11,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { OutboundBlockedError, outboundRequest, type OutboundPolicy } from '../../core/net/outbound.ts';
 import { VERSION } from '../../core/version.ts';
 import { addDeadLetter, registerDeadLetterSource, resolveDeadLetter } from '../dlq/index.ts';
-import { parseRetryAfter, signatureHeader } from './signing.ts';
+import { parseRetryAfter, signatureHeader, type SigningKeys } from './signing.ts';
 import { webhookDeliveries, webhookMessages, webhooks, type WebhookDeliveryRow, type WebhookMessageRow, type WebhookRow } from './tables.ts';
 
 /** Waits after failed attempts 1..9: attempts go out at 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h. */
@@ -355,12 +355,20 @@ export class WebhookEngine {
   async send(webhook: WebhookRow, message: Pick<WebhookMessageRow, 'id' | 'body'>): Promise<AttemptResult> {
     // The timestamp is real wall time: receivers compare it with their own clock.
     const timestamp = new Date();
+    // Every send (scheduled, test, replay, delivery and DLQ retries) comes through here, so this is
+    // the one place the stored secrets are opened; clear ones from before PLINTH_ENCRYPTION_KEY pass as they are.
+    const box = this.kernel.secrets;
+    const keys: SigningKeys = {
+      secret: box.open(webhook.secret),
+      previousSecret: webhook.previousSecret === null ? null : box.open(webhook.previousSecret),
+      previousSecretExpiresAt: webhook.previousSecretExpiresAt,
+    };
     const headers = {
       'content-type': 'application/json',
       'user-agent': `Plinth-Webhooks/${VERSION}`,
       'webhook-id': message.id,
       'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-      'webhook-signature': signatureHeader(webhook, message.id, timestamp, message.body, this.kernel.clock.now()),
+      'webhook-signature': signatureHeader(keys, message.id, timestamp, message.body, this.kernel.clock.now()),
     };
     const controller = new AbortController();
     this.inflight.add(controller);

@@ -100,7 +100,7 @@ export async function createWebhook(ctx: TenantContext, input: CreateWebhookInpu
       events: dedupe(input.events?.length ? input.events : ['*']),
       objectTypes: dedupe(input.object_types ?? []),
       status: input.status ?? 'active',
-      secret,
+      secret: ctx.kernel.secrets.seal(secret),
     })
     .returning();
   await ctx.emit({
@@ -182,13 +182,16 @@ export async function deleteWebhook(ctx: TenantContext, webhookId: string, query
 }
 
 export async function rotateWebhookSecret(ctx: TenantContext, webhookId: string) {
-  await lockWebhook(ctx, webhookId);
+  const current = await lockWebhook(ctx, webhookId);
   const secret = generateSecret();
   const expires = new Date(ctx.kernel.clock.now() + ROTATION_GRACE_MS);
   // The secret being replaced keeps signing for 24 hours; one from an earlier rotation stops now.
+  // Opened and sealed again rather than copied, so a secret stored in clear before the key was set
+  // does not stay in clear as the previous one.
+  const box = ctx.kernel.secrets;
   const [row] = await ctx.db
     .update(webhooks)
-    .set({ secret, previousSecret: sql`${webhooks.secret}`, previousSecretExpiresAt: expires, updatedAt: new Date() })
+    .set({ secret: box.seal(secret), previousSecret: box.seal(box.open(current.secret)), previousSecretExpiresAt: expires, updatedAt: new Date() })
     .where(eq(webhooks.id, webhookId))
     .returning();
   await ctx.emit({

@@ -16,9 +16,12 @@ export const webhooks = pgTable(
     objectTypes: text('object_types').array().notNull().default([]),
     status: text('status', { enum: ['active', 'paused', 'disabled'] }).notNull().default('active'),
     disabledReason: text('disabled_reason'),
-    /** `whsec_` + base64 key. Kept in clear: signing needs it, as with any HMAC secret. */
+    /**
+     * `whsec_` + base64 key, sealed by kernel.secrets (`enc:v1:...`) when PLINTH_ENCRYPTION_KEY is set.
+     * Rows written in clear (before the key was set) still open as they are, so no data migration is needed.
+     */
     secret: text('secret').notNull(),
-    /** The secret before the last rotation; it signs too until `previous_secret_expires_at`. */
+    /** The secret before the last rotation, sealed like `secret`; it signs too until `previous_secret_expires_at`. */
     previousSecret: text('previous_secret'),
     previousSecretExpiresAt: timestamptz('previous_secret_expires_at'),
     lastDeliveryAt: timestamptz('last_delivery_at'),

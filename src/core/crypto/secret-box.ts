@@ -1,7 +1,8 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
- * Seals secrets at rest (signing keys, TOTP secrets, OAuth client secrets) with AES-256-GCM under a key
+ * Seals secrets at rest (JWT signing keys, TOTP secrets, OAuth client secrets, webhook signing secrets)
+ * with AES-256-GCM under a key
  * derived from PLINTH_ENCRYPTION_KEY. Without that setting secrets are stored in clear: an embedded
  * install must work with no configuration, and then the database file is the trust boundary anyway
  * (whoever reads it reads the data too). Sealed values are marked `enc:v1:` so both kinds can coexist
