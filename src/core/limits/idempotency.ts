@@ -36,7 +36,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
       throw new ApiError('BAD_REQUEST', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} characters`);
     }
-    const { kv } = c.get('kernel');
+    const { kv, secrets } = c.get('kernel');
     const principal = c.get('principal');
     const scope = principal && principal.kind !== 'admin' ? principal.tenant.id : 'admin';
     const storeKey = `idem:${scope}:${createHash('sha256').update(key).digest('hex')}`;
@@ -60,7 +60,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
       }
       const headers = new Headers({ 'Idempotent-Replayed': 'true' });
       if (existing.contentType) headers.set('content-type', existing.contentType);
-      return new Response(existing.body, { status: existing.status, headers });
+      return new Response(secrets.open(existing.body), { status: existing.status, headers });
     }
 
     try {
@@ -79,7 +79,8 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
       state: 'done',
       fingerprint,
       status: res.status,
-      body: await res.clone().text(),
+      // Sealed like any secret at rest: a replayed body may hold a key's token or a webhook's secret.
+      body: secrets.seal(await res.clone().text()),
       contentType: res.headers.get('content-type'),
     };
     await kv.set(storeKey, JSON.stringify(done), TTL_MS);

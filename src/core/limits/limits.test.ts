@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeys } from '../../modules/keys/tables.ts';
@@ -28,6 +29,27 @@ describe('Idempotency-Key', () => {
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(second.body).toEqual(first.body);
     expect(await keysLabelled(tenant.tenantId, 'idem-replay')).toHaveLength(1);
+  });
+
+  it('seals the stored response under PLINTH_ENCRYPTION_KEY, so a token in it is not kept in clear', async () => {
+    const sealed = await testPlatform({ PLINTH_ENCRYPTION_KEY: 'k'.repeat(40) });
+    try {
+      const owner = await sealed.newTenant();
+      const body = { label: 'idem-sealed', scopes: ['read'] };
+      const headers = { 'idempotency-key': 'sealed-1' };
+      const first = await sealed.request('POST', '/v1/keys', { token: owner.token, body, headers });
+      expect(first.status).toBe(201);
+      const storeKey = `idem:${owner.tenantId}:${createHash('sha256').update('sealed-1').digest('hex')}`;
+      const stored = await sealed.kernel.kv.get(storeKey);
+      expect(stored).toBeTruthy();
+      expect(stored).not.toContain(first.body.data.token);
+      expect(JSON.parse(stored!).body).toMatch(/^enc:v1:/);
+      const replay = await sealed.request('POST', '/v1/keys', { token: owner.token, body, headers });
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(replay.body).toEqual(first.body);
+    } finally {
+      await sealed.close();
+    }
   });
 
   it('answers 422 when the key comes back with a different body or endpoint', async () => {
