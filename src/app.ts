@@ -21,7 +21,7 @@ import { Mailer } from './core/providers/mail.ts';
 import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
-import { FILE_EVENTS, registerFiles, storageUsed } from './modules/files/index.ts';
+import { exportUserFiles, FILE_EVENTS, registerFiles, storageUsed } from './modules/files/index.ts';
 import { filesRoutes } from './modules/files/routes.ts';
 import {
   authConfigRoutes,
@@ -56,7 +56,7 @@ import { keysRoutes } from './modules/keys/routes.ts';
 import { systemRoutes } from './modules/system/routes.ts';
 import { tenantsRoutes } from './modules/tenants/routes.ts';
 import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
-import { NOTIFICATION_EVENTS } from './modules/notifications/index.ts';
+import { deleteUserNotifications, exportUserNotifications, NOTIFICATION_EVENTS } from './modules/notifications/index.ts';
 import { notificationsRoutes } from './modules/notifications/routes.ts';
 import { realtimeRoutes } from './modules/realtime/routes.ts';
 import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
@@ -218,10 +218,11 @@ export function createApp(kernel: Kernel | null) {
   app.route('/', keysRoutes());
   app.route('/', auditRoutes());
   app.route('/', filesRoutes());
-  app.route('/', usersRoutes());
+  // Other modules' records of a user: deleted with them, and part of their GDPR export.
+  app.route('/', usersRoutes({ onDelete: [deleteUserNotifications] }));
   app.route('/', rolesRoutes());
   app.route('/', authConfigRoutes());
-  app.route('/', authRoutes());
+  app.route('/', authRoutes({ exportSources: [exportUserNotifications, exportUserFiles] }));
   app.route('/', mfaRoutes());
   app.route('/', sessionRoutes());
   app.route('/', passkeyRoutes());

@@ -887,3 +887,14 @@ export async function purgeByIds(ctx: TenantContext, ids: string[], condition: S
 
 export const slotIsStale = (now: Date) => and(eq(files.status, 'pending'), lte(files.uploadExpiresAt, now));
 export const trashExpired = (before: Date) => and(isNotNull(files.deletedAt), lte(files.deletedAt, before));
+
+/** A user's part of the GDPR export: metadata of the files they uploaded (the bytes stay downloadable by id). */
+export async function exportUserFiles(ctx: TenantContext, userId: string) {
+  const rows = await ctx.db
+    .select()
+    .from(files)
+    .where(and(eq(files.tenantId, ctx.tenantId), eq(files.createdBy, userId)))
+    .orderBy(desc(files.id))
+    .limit(10_000);
+  return { files: rows.map(fileDto) };
+}

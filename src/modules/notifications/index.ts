@@ -1,2 +1,2 @@
-export { createNotification, notificationDto, type NotifyInput } from './service.ts';
+export { createNotification, deleteUserNotifications, exportUserNotifications, notificationDto, type NotifyInput } from './service.ts';
 export { NOTIFICATION_EVENTS } from './events.ts';

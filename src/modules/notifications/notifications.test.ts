@@ -6,7 +6,7 @@ import { mailOutbox } from '../../core/providers/tables.ts';
 import { newUser } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { createNotification, type NotifyInput } from './index.ts';
-import { notifications } from './tables.ts';
+import { notificationPreferences, notifications } from './tables.ts';
 
 let t: TestPlatform;
 let tenant: { tenantId: string; token: string };
@@ -192,5 +192,28 @@ describe('who may call', () => {
       expect(res.body.error.code).toBe('FORBIDDEN');
       expect((await t.request(method, path, { body })).status, `${method} ${path}`).toBe(401);
     }
+  });
+});
+
+describe('a user\'s notifications in their GDPR export and on their deletion', () => {
+  it('exports the inbox and preferences, and deletes them with the user', async () => {
+    const dave = await newUser(t, tenant.token, { role: 'member' });
+    await notify(tenant.tenantId, { user_id: dave.userId, type: 'invoice.paid', title: 'Paid' });
+    await notify(tenant.tenantId, { user_id: aliceId, type: 'invoice.paid', title: 'Not Dave\'s' });
+    expect((await t.request('PUT', '/v1/auth/notifications/preferences', { token: dave.accessToken, body: { channel: 'email', enabled: true } })).status).toBe(200);
+
+    const exported = await t.request('GET', '/v1/auth/me/export', { token: dave.accessToken });
+    expect(exported.status).toBe(200);
+    expect(exported.body.data.notifications.map((n: { title: string }) => n.title)).toEqual(['Paid']);
+    expect(exported.body.data.notification_preferences).toEqual([{ channel: 'email', enabled: true, categories: [] }]);
+    expect(exported.body.data.files).toEqual([]);
+
+    const removed = await t.request('DELETE', `/v1/users/${dave.userId}`, { token: tenant.token });
+    expect(removed.status).toBe(200);
+    const left = await t.db.system.select().from(notifications).where(eq(notifications.userId, dave.userId));
+    expect(left).toHaveLength(0);
+    expect(await t.db.system.select().from(notificationPreferences).where(eq(notificationPreferences.userId, dave.userId))).toHaveLength(0);
+    const others = await t.db.system.select().from(notifications).where(eq(notifications.userId, aliceId));
+    expect(others.some((n) => n.title === 'Not Dave\'s')).toBe(true);
   });
 });

@@ -215,3 +215,25 @@ export async function deletePreference(ctx: TenantContext, userId: string, chann
   if (!gone.length) throw notFound('Notification preference');
   return { deleted: true as const };
 }
+
+/** The newest this many notifications go into an export; an inbox is not an archive. */
+const EXPORT_LIMIT = 10_000;
+
+/** A user's part of the GDPR export (GET /v1/auth/me/export): their inbox and their preferences. */
+export async function exportUserNotifications(ctx: TenantContext, userId: string) {
+  const own = (table: typeof notifications | typeof notificationPreferences) => and(eq(table.tenantId, ctx.tenantId), eq(table.userId, userId));
+  const rows = await ctx.db.select().from(notifications).where(own(notifications)).orderBy(desc(notifications.id)).limit(EXPORT_LIMIT);
+  const preferences = await ctx.db.select().from(notificationPreferences).where(own(notificationPreferences));
+  return {
+    notifications: rows.map(notificationDto),
+    notification_preferences: preferences.map((p) => ({ channel: p.channel, enabled: p.enabled, categories: p.categories })),
+  };
+}
+
+/** A deleted user's notifications and preferences go with them (in the deleting transaction). */
+export async function deleteUserNotifications(ctx: TenantContext, userId: string): Promise<void> {
+  await ctx.db.delete(notifications).where(and(eq(notifications.tenantId, ctx.tenantId), eq(notifications.userId, userId)));
+  await ctx.db
+    .delete(notificationPreferences)
+    .where(and(eq(notificationPreferences.tenantId, ctx.tenantId), eq(notificationPreferences.userId, userId)));
+}
