@@ -6,6 +6,7 @@ import { SecretBox } from './core/crypto/secret-box.ts';
 import { PrincipalResolvers } from './core/auth/principal.ts';
 import { openDatabase, type Database } from './core/db/client.ts';
 import { migrate } from './core/db/migrate.ts';
+import { registerEventRetention } from './core/events/retention.ts';
 import { Outbox } from './core/events/outbox.ts';
 import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
@@ -153,6 +154,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  * Every process that serves or works calls it once.
  */
 export function registerModules(kernel: Kernel): void {
+  registerEventRetention(kernel);
   registerKeyAuth(kernel);
   registerFiles(kernel);
   registerIdentity(kernel);

@@ -73,6 +73,8 @@ const ConfigSchema = z.object({
   WEBHOOK_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Days the webhook delivery log and finished messages are kept (pending and dead-lettered ones stay). */
   WEBHOOK_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** Days outbox events are kept once every consumer has handled them (SSE resume and webhook replay reach this far back). */
+  EVENTS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(15_000),
   REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(30_000),
   /** POST /v1/email/send per tenant per minute. */
