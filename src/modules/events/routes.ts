@@ -8,6 +8,7 @@ import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { isTenantPrincipal } from '../../core/auth/guard.ts';
+import { eventVisibility } from '../objects/index.ts';
 import { listCustomEvents, trackEvent } from './service.ts';
 import { eventStream } from './stream.ts';
 
@@ -36,6 +37,7 @@ const stream = defineRoute(
     description: [
       'Real-time SSE stream of the tenant\'s events (objects, files, users, custom events...). Each message has `id` (the event id), `event` (its type) and `data` (the event as JSON); a `: heartbeat` comment comes every 15 s.',
       'Reconnect with `Last-Event-ID` (or `?last_event_id=`) to receive everything after that event. EventSource cannot send headers: pass the key as `?token=`.',
+      'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them.',
     ].join('\n\n'),
     request: {
       query: z.object({
@@ -128,7 +130,8 @@ export function eventsRoutes(options: { catalog: readonly EventType[] }) {
     }
     const token = bearerToken(c.req.header('authorization')) ?? query.token ?? '';
     const userId = principal.kind === 'user' ? principal.id : null;
-    return eventStream(c, kernel, { tenantId: principal.tenant.id, token, types: patterns, after, userId });
+    const visibility = eventVisibility(kernel, principal);
+    return eventStream(c, kernel, { tenantId: principal.tenant.id, token, types: patterns, after, userId, visibility });
   });
 
   app.openapi(types, (c) => c.json(ok(c, catalog), 200));

@@ -5,6 +5,7 @@ import { matchesAny, publicEvent } from '../../core/events/format.ts';
 import { comparePositions, positionOf, type OutboxEvent, type Position } from '../../core/events/outbox.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { changesVisibility, type EventFilter } from '../objects/index.ts';
 
 /** Events a slow client may fall behind by before its stream is closed (it resumes with Last-Event-ID). */
 const MAX_BUFFERED = 10_000;
@@ -34,6 +35,8 @@ export interface StreamOptions {
   after: Position | null;
   /** Set for a user's access token: of notification events, the stream carries only theirs. */
   userId: string | null;
+  /** Set for a user's access token: what of each event they may see (row policies, masks); null for API keys. */
+  visibility: EventFilter | null;
 }
 
 /**
@@ -81,7 +84,12 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
       const position = positionOf(event);
       if (last && comparePositions(position, last) <= 0) return;
       last = position;
-      if (wanted(event)) await stream.write(frameOf(event));
+      const { visibility } = options;
+      if (visibility && changesVisibility(event)) visibility.invalidate();
+      if (!wanted(event)) return;
+      // A masked copy is a new object: its frame is built for this stream alone.
+      const visible = visibility ? await visibility.filter(event) : event;
+      if (visible) await stream.write(frameOf(visible));
     };
     try {
       await stream.write(': connected\n\n');

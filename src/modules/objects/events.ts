@@ -23,10 +23,13 @@ export const PROPERTY_EVENTS = defineEvents('property', {
   'property.deleted': { description: 'A property was deleted; its values stay untyped', payload: z.object(propertyPayload) },
 });
 
+/** Set only on a user's SSE or WebSocket copy of an event: the properties masked from their role, left out of `properties`. */
+const maskedProperties = z.array(z.string()).optional();
+
 export const OBJECT_EVENTS = defineEvents('object', {
   'object.created': {
     description: 'A record was created (also by batch and import: `source`)',
-    payload: z.object({ ...ofType, version: z.number(), properties: z.record(z.string(), z.unknown()), source: z.string().optional() }),
+    payload: z.object({ ...ofType, version: z.number(), properties: z.record(z.string(), z.unknown()), source: z.string().optional(), masked_properties: maskedProperties }),
   },
   'object.updated': {
     description: 'A record was updated to a new version (`approved_via` when a workflow approved the change)',
@@ -36,6 +39,7 @@ export const OBJECT_EVENTS = defineEvents('object', {
       changes: z.array(z.string()),
       properties: z.record(z.string(), z.unknown()),
       approved_via: z.string().optional(),
+      masked_properties: maskedProperties,
     }),
   },
   'object.deleted': {

@@ -9,6 +9,7 @@ export { checkGovernance } from './governance-check.ts';
 export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './objects.ts';
 export { queryObjects, resolveSort, type ObjectRecord } from './query.ts';
 export { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
+export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './visibility.ts';
 
 export function registerObjects(kernel: Kernel): void {
   registerObjectJobs(kernel);

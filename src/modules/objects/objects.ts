@@ -30,8 +30,9 @@ export const BATCH_MAX = 100;
 
 const iso = (d: Date) => d.toISOString();
 
-export function objectDto(r: ObjectRecord, masked?: Set<string>) {
-  let props = r.properties;
+/** Properties as a role may read them: masked ones removed, and named in `hidden` when the record had them. */
+export function maskProperties(properties: Record<string, unknown>, masked?: Set<string>) {
+  let props = properties;
   const hidden: string[] = [];
   if (masked?.size) {
     props = { ...props };
@@ -42,6 +43,11 @@ export function objectDto(r: ObjectRecord, masked?: Set<string>) {
       }
     }
   }
+  return { properties: props, hidden };
+}
+
+export function objectDto(r: ObjectRecord, masked?: Set<string>) {
+  const { properties: props, hidden } = maskProperties(r.properties, masked);
   return {
     id: r.id,
     object_type_id: r.objectTypeId,

@@ -5,6 +5,7 @@ import { watchCredential } from '../../core/auth/watch.ts';
 import { publicEvent } from '../../core/events/format.ts';
 import type { OutboxEvent } from '../../core/events/outbox.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { changesVisibility, eventVisibility, type EventFilter } from '../objects/index.ts';
 import { channelName, channelsOf, parseChannel } from './channels.ts';
 
 /** Channels one connection may hold. */
@@ -15,6 +16,8 @@ const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Another process's stats older than this are from a process that is gone. */
 const STATS_STALE_MS = 45_000;
 const STATS_PUBLISH_MS = 10_000;
+/** Events a user's connection may have waiting on visibility checks before it is dropped (it reconnects). */
+const MAX_PENDING_CHECKS = 10_000;
 
 interface Connection {
   id: string;
@@ -22,6 +25,11 @@ interface Connection {
   tenantId: string;
   /** Set for a user's access token: the `notifications` channel and notification events are only theirs. */
   userId: string | null;
+  /** Set for a user's access token: what of each event they may see (row policies, masks); null for API keys. */
+  visibility: EventFilter | null;
+  /** The tail of the visibility work of a user's connection: events go out in stream order behind it. */
+  outbound: Promise<void> | null;
+  pendingChecks: number;
   channels: Set<string>;
   alive: boolean;
   unwatch: () => void;
@@ -32,6 +40,8 @@ interface Connection {
 interface Room {
   connections: Set<Connection>;
   channels: Map<string, Set<Connection>>;
+  /** The connections with a visibility filter (users), told when policies or masks change. */
+  filtered: Set<Connection>;
   ready: Promise<void>;
   unsubscribe?: () => void;
 }
@@ -80,6 +90,9 @@ export class RealtimeHub {
       ws,
       tenantId: options.tenantId,
       userId: options.principal.kind === 'user' ? options.principal.id : null,
+      visibility: eventVisibility(this.kernel, options.principal),
+      outbound: null,
+      pendingChecks: 0,
       channels: new Set(),
       alive: true,
       unwatch: () => {},
@@ -87,6 +100,7 @@ export class RealtimeHub {
     };
     const room = this.room(options.tenantId);
     room.connections.add(connection);
+    if (connection.visibility) room.filtered.add(connection);
     this.dirty.add(options.tenantId);
     connection.unwatch = watchCredential(this.kernel, options.tenantId, options.token, () => ws.close(4401, 'Credential revoked'));
     ws.on('pong', () => (connection.alive = true));
@@ -115,7 +129,7 @@ export class RealtimeHub {
   private room(tenantId: string): Room {
     let room = this.rooms.get(tenantId);
     if (room) return room;
-    const created: Room = { connections: new Set(), channels: new Map(), ready: Promise.resolve() };
+    const created: Room = { connections: new Set(), channels: new Map(), filtered: new Set(), ready: Promise.resolve() };
     created.ready = this.kernel.outbox.feed
       .subscribe(tenantId, (event) => this.dispatch(created, event), { from: 'now' })
       .then(({ unsubscribe }) => {
@@ -202,6 +216,9 @@ export class RealtimeHub {
   }
 
   private dispatch(room: Room, event: OutboxEvent): void {
+    if (room.filtered.size && changesVisibility(event)) {
+      for (const connection of room.filtered) this.inOrder(connection, () => connection.visibility!.invalidate());
+    }
     if (room.channels.size === 0) return;
     const personal = event.type.startsWith('notification.') ? (event.data.user_id as string | undefined) : undefined;
     const sent = new Set<Connection>();
@@ -216,11 +233,66 @@ export class RealtimeHub {
         if (personal !== undefined && connection.userId !== null && connection.userId !== personal) continue;
         if (name === 'notifications' && connection.userId !== personal) continue;
         sent.add(connection);
+        if (connection.visibility) {
+          this.deliverVisible(connection, event, name, () => (message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${(json ??= JSON.stringify(publicEvent(event)))}}`));
+          continue;
+        }
         json ??= JSON.stringify(publicEvent(event));
         message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${json}}`;
         this.sendRaw(connection, message);
       }
     }
+  }
+
+  /** A user's copy of an event: withheld where policies hide the row, masked where their role may not read a property. */
+  private deliverVisible(connection: Connection, event: OutboxEvent, channel: string, shared: () => string): void {
+    const deliver = (visible: OutboxEvent | null) => {
+      if (!visible) return;
+      if (visible === event) return this.sendRaw(connection, shared());
+      this.sendRaw(connection, `{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(visible))}}`);
+    };
+    this.inOrder(connection, () => {
+      const judged = connection.visibility!.filter(event);
+      if (judged instanceof Promise) return judged.then(deliver);
+      deliver(judged);
+    });
+  }
+
+  /**
+   * Runs a user connection's visibility work in stream order: at once while nothing waits on the
+   * database, else behind what does, so events never overtake each other (nor a policy change).
+   */
+  private inOrder(connection: Connection, work: () => void | Promise<void>): void {
+    const { ws } = connection;
+    if (ws.readyState !== ws.OPEN) return;
+    const failed = (error: unknown) => {
+      this.kernel.log.warn({ err: error }, 'realtime visibility check failed');
+      // Withholding silently would lose events; the client reconnects and the check runs again.
+      ws.close(1011, 'Event visibility check failed; reconnect');
+    };
+    let step: Promise<void>;
+    if (!connection.outbound) {
+      let result: void | Promise<void>;
+      try {
+        result = work();
+      } catch (error) {
+        return failed(error);
+      }
+      if (!(result instanceof Promise)) return;
+      step = result;
+    } else {
+      if (connection.pendingChecks >= MAX_PENDING_CHECKS) {
+        ws.close(1013, 'Too far behind; reconnect');
+        return;
+      }
+      step = connection.outbound.then(() => (ws.readyState === ws.OPEN ? work() : undefined));
+    }
+    connection.pendingChecks += 1;
+    const tail: Promise<void> = step.catch(failed).finally(() => {
+      connection.pendingChecks -= 1;
+      if (connection.outbound === tail) connection.outbound = null;
+    });
+    connection.outbound = tail;
   }
 
   private send(connection: Connection, message: Record<string, unknown>): void {
@@ -246,6 +318,7 @@ export class RealtimeHub {
     const room = this.rooms.get(connection.tenantId);
     if (!room) return;
     room.connections.delete(connection);
+    room.filtered.delete(connection);
     for (const name of connection.channels) {
       const members = room.channels.get(name);
       members?.delete(connection);
