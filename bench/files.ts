@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { serve } from '@hono/node-server';
+import pg from 'pg';
 import pino from 'pino';
 import { bootstrapTenant, createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -153,6 +154,29 @@ async function main() {
   console.log(`Plinth files benchmark: node ${process.version}, data in ${baseDir}, metadata in ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}`);
   console.log('Upload = multipart POST /v1/files/upload (hashing, type detection, metadata, quota); download = GET /content streamed.');
   console.log('Plain copy, write and read use the same directory as the storage. One client, sequential requests, after one warm-up.\n');
+  // On PostgreSQL, a database of its own for the run, dropped at the end (the server child inherits the URL).
+  let dropDatabase = async () => {};
+  if (process.env.DATABASE_URL) {
+    const name = `plinth_fbench_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    process.env.DATABASE_URL = url.toString();
+    dropDatabase = async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    };
+  }
+  try {
+    await runAll();
+  } finally {
+    await dropDatabase();
+  }
+}
+
+async function runAll() {
   const local = await runDriver('local', {}, path.join(baseDir, 'local'));
   const rows = [...local.rows];
   const rss = [`local ${local.startRss} -> ${local.peakRss} MB`];
