@@ -4,8 +4,9 @@ import { z } from '@hono/zod-openapi';
 export const AUTH_INVALIDATE_CHANNEL = 'auth.invalidate';
 
 /**
- * Published (message: the tenant id) when a user's sessions, status or roles change: every process drops
- * the cached session state of that tenant, so a revoked session's access token fails on its next request.
+ * Published (message: the tenant id) when a user's sessions, status or roles change, or the tenant's
+ * governance (session lifetime, IP allowlist): every process drops the cached session state of that
+ * tenant, so a revoked session's access token fails on its next request.
  */
 export const IDENTITY_INVALIDATE_CHANNEL = 'identity.invalidate';
 

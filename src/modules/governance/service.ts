@@ -1,8 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import { eq, sql } from 'drizzle-orm';
 import { isValidCidr } from '../../core/auth/ip.ts';
+import { IDENTITY_INVALIDATE_CHANNEL } from '../../core/auth/principal.ts';
 import { auditLogs } from '../../core/audit/tables.ts';
 import type { TenantContext } from '../../core/context.ts';
+import type { Db } from '../../core/db/client.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { governance } from './tables.ts';
 
@@ -54,11 +56,16 @@ export type GovernancePatch = Partial<GovernanceSettings>;
 /** Lets other modules check their parts of a change (the data engine resolves type names to ids). */
 export type GovernanceValidator = (ctx: TenantContext, patch: GovernancePatch) => Promise<GovernancePatch>;
 
-export async function getGovernance(ctx: TenantContext) {
-  const [row] = await ctx.db.select().from(governance).where(eq(governance.tenantId, ctx.tenantId));
+/** The settings in effect (defaults for anything never set), for callers holding a tenant transaction but no context. */
+export async function loadGovernance(db: Db, tenantId: string) {
+  const [row] = await db.select().from(governance).where(eq(governance.tenantId, tenantId));
   const stored = GovernanceSettingsSchema.partial().safeParse(row?.settings ?? {});
   const settings: GovernanceSettings = { ...GOVERNANCE_DEFAULTS, ...(stored.success ? stored.data : {}) };
   return { ...settings, updated_at: row ? row.updatedAt.toISOString() : null, updated_by: row?.updatedBy ?? null };
+}
+
+export function getGovernance(ctx: TenantContext) {
+  return loadGovernance(ctx.db, ctx.tenantId);
 }
 
 export async function updateGovernance(ctx: TenantContext, patch: GovernancePatch, validate?: GovernanceValidator) {
@@ -71,6 +78,9 @@ export async function updateGovernance(ctx: TenantContext, patch: GovernancePatc
     .values({ tenantId: ctx.tenantId, settings: next, updatedBy: ctx.actor.id, updatedAt: new Date() })
     .onConflictDoUpdate({ target: governance.tenantId, set: { settings: next, updatedBy: ctx.actor.id, updatedAt: new Date() } });
   await ctx.emit({ type: 'governance.updated', resourceType: 'governance', resourceId: ctx.tenantId, data: { changes: Object.keys(patch) } });
+  // Identity caches each session's state with the session rules and allowlist folded in: every process
+  // drops this tenant's entries, so the change applies from the next request on.
+  ctx.afterCommit(() => ctx.kernel.bus.publish(IDENTITY_INVALIDATE_CHANNEL, ctx.tenantId));
   return getGovernance(ctx);
 }
 
