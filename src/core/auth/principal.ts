@@ -40,12 +40,16 @@ interface TenantPrincipalBase {
   scopes: ReadonlySet<string>;
   /** Requests per minute for this caller; null uses the plan's. */
   rateLimit: number | null;
+  /**
+   * CIDR ranges this caller's requests may come from; empty allows all. A key's own list; for a user,
+   * the tenant's governance allowlist (set by identity).
+   */
+  ipAllowlist: readonly string[];
 }
 
 export interface ApiKeyPrincipal extends TenantPrincipalBase {
   kind: 'api_key';
   id: string;
-  ipAllowlist: readonly string[];
   expiresAt: Date | null;
 }
 
