@@ -10,9 +10,13 @@ import { governance } from './tables.ts';
 
 /**
  * Tenant governance: retention, session and password rules, an IP allowlist, and the data engine's
- * controls (properties masked for roles, types whose changes need approval). Identity and the
- * kernel read the session, password and IP settings through getGovernance; this module enforces
- * audit retention itself, the data engine the rest.
+ * controls (properties masked for roles, types whose changes need approval). This module stores them
+ * and enforces audit retention itself. Identity (src/modules/auth/governance.ts) enforces
+ * password_min_length wherever a password is set, session_duration_secs as a cap on every session's
+ * absolute lifetime, and ip_allowlist on app users' sign-ins, refreshes and access tokens (the kernel's
+ * guard refuses a user principal whose allowlist misses the caller). The data engine enforces trash
+ * retention, masking and approvals. API keys keep their own per-key allowlists; this one does not
+ * apply to them.
  */
 
 export const MaskRuleSchema = z
@@ -29,7 +33,8 @@ export const GovernanceSettingsSchema = z
     session_duration_secs: z.number().int().min(300).max(31_536_000).openapi({ description: 'Lifetime of user sessions' }),
     password_min_length: z.number().int().min(8).max(1024).openapi({ description: 'Shortest password users may set' }),
     ip_allowlist: z.array(z.string().max(64).refine(isValidCidr, { message: 'Must be an IP address or CIDR range' })).max(100).openapi({
-      description: 'CIDR ranges user sessions may come from; empty allows all',
+      description:
+        'CIDR ranges app users may sign in, refresh and use access tokens from; empty allows all. Portal identities (the tenant\'s customers) and API keys (see their own ip_allowlist) are not bound by it',
     }),
     trash_retention_days: z.number().int().min(1).max(3650).openapi({ description: 'Trashed records older than this are deleted for good, daily' }),
     masked_properties: z.array(MaskRuleSchema).max(500).openapi({ description: 'Properties whose values users with the listed roles do not see' }),
