@@ -82,8 +82,9 @@ function authenticate(access: Access, options: GuardOptions): Step {
     if (principal.tenant.status !== 'active') {
       throw new ApiError('TENANT_SUSPENDED', 'This tenant is suspended');
     }
-    if (principal.kind === 'api_key' && principal.ipAllowlist.length > 0 && !ipInAllowlist(c.get('ip'), principal.ipAllowlist)) {
-      throw new ApiError('IP_NOT_ALLOWED', `Requests from ${c.get('ip') ?? 'an unknown address'} are not allowed for this API key`);
+    if (principal.ipAllowlist.length > 0 && !ipInAllowlist(c.get('ip'), principal.ipAllowlist)) {
+      const whose = principal.kind === 'api_key' ? 'this API key' : 'this tenant\'s user sessions';
+      throw new ApiError('IP_NOT_ALLOWED', `Requests from ${c.get('ip') ?? 'an unknown address'} are not allowed for ${whose}`);
     }
     c.set('principal', principal);
   };

@@ -4,8 +4,9 @@ import { z } from '@hono/zod-openapi';
 export const AUTH_INVALIDATE_CHANNEL = 'auth.invalidate';
 
 /**
- * Published (message: the tenant id) when a user's sessions, status or roles change: every process drops
- * the cached session state of that tenant, so a revoked session's access token fails on its next request.
+ * Published (message: the tenant id) when a user's sessions, status or roles change, or the tenant's
+ * governance (session lifetime, IP allowlist): every process drops the cached session state of that
+ * tenant, so a revoked session's access token fails on its next request.
  */
 export const IDENTITY_INVALIDATE_CHANNEL = 'identity.invalidate';
 
@@ -39,12 +40,16 @@ interface TenantPrincipalBase {
   scopes: ReadonlySet<string>;
   /** Requests per minute for this caller; null uses the plan's. */
   rateLimit: number | null;
+  /**
+   * CIDR ranges this caller's requests may come from; empty allows all. A key's own list; for a user,
+   * the tenant's governance allowlist (set by identity).
+   */
+  ipAllowlist: readonly string[];
 }
 
 export interface ApiKeyPrincipal extends TenantPrincipalBase {
   kind: 'api_key';
   id: string;
-  ipAllowlist: readonly string[];
   expiresAt: Date | null;
 }
 

@@ -2,6 +2,7 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { checkRedirect, getAuthConfig, type AuthConfig } from './auth-config.ts';
+import { gateSession, passwordPolicy, passwordPolicyOf } from './governance.ts';
 import { sendAuthMail, sendOtpSms } from './messages.ts';
 import { mfaTicket, verifiedFactors } from './mfa.ts';
 import { consumeLinkToken, consumeSmsCode, issueLinkToken, issueSmsCode, TOKEN_TTL_MINUTES } from './one-time.ts';
@@ -63,12 +64,14 @@ function defaultRole(config: AuthConfig, audience: Audience) {
  * Banned users and (when the tenant requires it) unverified emails stop here.
  */
 export async function afterFirstFactor(ctx: TenantContext, user: UserRow, amr: string[], config: AuthConfig): Promise<SignInResult> {
+  // Before the MFA ticket too: a ticket is half a session.
+  const governance = await gateSession(ctx, user.audience);
   if (user.bannedAt) throw new ApiError('FORBIDDEN', 'This account is banned');
   if (config.require_email_verification && user.email && !user.emailVerifiedAt && !amr.includes('magic_link')) {
     throw new ApiError('FORBIDDEN', 'Verify your email address before signing in; a new link can be requested with POST /v1/auth/verify/resend');
   }
   if ((await verifiedFactors(ctx, user.id)).length > 0) return mfaTicket(ctx, user, amr);
-  return startSession(ctx, user, { amr }, config);
+  return startSession(ctx, user, { amr }, config, governance);
 }
 
 export interface SignupInput {
@@ -88,10 +91,10 @@ export type SignupResult = AuthSession | { email_verification_required: true; em
  * Without that requirement the caller gets tokens at once, and an existing address is a 409.
  */
 export async function signup(flow: FlowContext, input: SignupInput): Promise<SignupResult> {
-  const config = await flow.work(getAuthConfig);
+  const { config, governance } = await flow.work(async (ctx) => ({ config: await getAuthConfig(ctx), governance: await gateSession(ctx, flow.audience) }));
   signupAllowed(config, flow.audience);
   const email = normalizeEmail(input.email);
-  checkPassword(input.password, config.password_policy, email);
+  checkPassword(input.password, passwordPolicyOf(config, governance), email);
   const redirectTo = checkRedirect(config, input.redirect_to, [siteUrl(config, flow.audience)]);
   const passwordHash = await hashPassword(flow.kernel.config, input.password);
   const throttles = runtime(flow.kernel).throttles;
@@ -115,7 +118,7 @@ export async function signup(flow: FlowContext, input: SignupInput): Promise<Sig
     if (config.require_email_verification) {
       return { email_verification_required: true as const, email, message: 'Check your email to confirm your address.' };
     }
-    return startSession(ctx, user, { amr: ['password'] }, config);
+    return startSession(ctx, user, { amr: ['password'] }, config, governance);
   });
 }
 
@@ -139,7 +142,11 @@ export async function login(flow: FlowContext, input: { email: string; password:
   const throttles = runtime(flow.kernel).throttles;
   const account = `${flow.tenantId}:${flow.audience}:${email}`;
   await throttles.checkLogin(account, flow.ip);
-  const { config, user } = await flow.work(async (ctx) => ({ config: await getAuthConfig(ctx), user: await findUserByEmail(ctx, flow.audience, email) }));
+  // The allowlist is checked before the password, so a caller outside it learns nothing about the password.
+  const { config, user } = await flow.work(async (ctx) => {
+    await gateSession(ctx, flow.audience);
+    return { config: await getAuthConfig(ctx), user: await findUserByEmail(ctx, flow.audience, email) };
+  });
   methodEnabled(config, flow.audience, 'email_password');
   const { ok, rehash } = await verifyPassword(flow.kernel.config, user?.passwordHash, input.password);
   if (!ok || !user) {
@@ -209,14 +216,14 @@ export async function forgotPassword(flow: FlowContext, input: { email: string; 
 
 /** Sets a new password from a reset token; every session of the user ends. */
 export async function resetPassword(flow: FlowContext, input: { token: string; password: string }) {
-  const config = await flow.work(getAuthConfig);
-  checkPassword(input.password, config.password_policy);
+  const policy = await flow.work(async (ctx) => passwordPolicy(ctx, await getAuthConfig(ctx)));
+  checkPassword(input.password, policy);
   const hash = await hashPassword(flow.kernel.config, input.password);
   return flow.work(async (ctx) => {
     const row = await consumeLinkToken(ctx, ['password_reset'], flow.audience, input.token);
     const user = row?.userId ? await findUser(ctx, row.userId) : undefined;
     if (!row || !user) throw new ApiError('UNAUTHORIZED', 'The reset token is invalid, used or expired');
-    checkPassword(input.password, config.password_policy, user.email);
+    checkPassword(input.password, policy, user.email);
     const now = new Date();
     await updateUserRow(
       ctx,
@@ -283,6 +290,8 @@ export async function verifySmsOtp(flow: FlowContext, input: { phone: string; co
   const outcome = await flow.work(async (ctx) => {
     const config = await getAuthConfig(ctx);
     methodEnabled(config, flow.audience, 'phone_otp');
+    // Before the code is checked: outside the allowlist no guess is counted or answered.
+    await gateSession(ctx, flow.audience);
     const row = await consumeSmsCode(ctx, flow.audience, input.phone, input.code);
     if (!row) return null; // the failed attempt must commit
     let user = await findUserByPhone(ctx, flow.audience, input.phone);

@@ -5,6 +5,7 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { listUserRoles, requireRole, setPrimaryRole } from '../roles/index.ts';
 import { checkRedirect, getAuthConfig } from './auth-config.ts';
+import { passwordPolicy } from './governance.ts';
 import { sendVerification, type FlowContext } from './flows.ts';
 import { sendAuthMail } from './messages.ts';
 import { listFactors } from './mfa.ts';
@@ -38,17 +39,21 @@ export interface UpdateMeInput {
  * ends the user's other sessions. `user_metadata` is merged; a key set to null is removed.
  */
 export async function updateMe(flow: FlowContext, principal: UserPrincipal, input: UpdateMeInput) {
-  const { config, user, session } = await flow.work(async (ctx) => ({
-    config: await getAuthConfig(ctx),
-    user: await getUser(ctx, principal.id),
-    session: principal.sessionId ? await getSession(ctx, principal.sessionId) : undefined,
-  }));
+  const { config, policy, user, session } = await flow.work(async (ctx) => {
+    const config = await getAuthConfig(ctx);
+    return {
+      config,
+      policy: await passwordPolicy(ctx, config),
+      user: await getUser(ctx, principal.id),
+      session: principal.sessionId ? await getSession(ctx, principal.sessionId) : undefined,
+    };
+  });
   const redirectTo = checkRedirect(config, input.redirect_to, [flow.audience === 'portal' ? config.portal.site_url : config.site_url]);
   const email = input.email !== undefined ? normalizeEmail(input.email) : undefined;
   let passwordHash: string | undefined;
   if (input.password !== undefined) {
-    checkPassword(input.password, config.password_policy, email ?? user.email);
-    const recent = session && Date.now() - session.createdAt.getTime() < RECENT_SIGN_IN_MS;
+    checkPassword(input.password, policy, email ?? user.email);
+    const recent = session && flow.kernel.clock.now() - session.createdAt.getTime() < RECENT_SIGN_IN_MS;
     if (user.passwordHash && !recent) {
       if (!input.current_password) {
         throw new ApiError('FORBIDDEN', 'Changing the password needs current_password (or a sign-in within the last 10 minutes)', { details: { field: 'current_password' } });

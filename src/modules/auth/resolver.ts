@@ -13,6 +13,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { effectivePermissions, scopesOf } from '../roles/index.ts';
 import { getTenant, toSnapshot } from '../tenants/index.ts';
 import { loadAuthConfig } from './auth-config.ts';
+import { ipAllowlistOf, loadIdentityGovernance, sessionDeadline } from './governance.ts';
 import { runtime } from './runtime.ts';
 import { AUDIENCES } from './sessions.ts';
 import { sessions, users, type Audience } from './tables.ts';
@@ -44,6 +45,9 @@ function unauthorized(message: string): ApiError {
  * most every SESSION_CACHE_TTL_MS; every change to sessions, users or roles publishes the tenant on the
  * bus and every process drops that tenant's entries, so a revoked session's token fails on its next
  * request. A generation counter keeps a read that raced an invalidation from being cached.
+ * Governance rides along in that state at no per-request cost: the session's end under the
+ * session_duration_secs cap, and the tenant's ip_allowlist on the principal (the kernel's guard checks
+ * it against the caller's address); a governance change publishes the tenant the same way.
  */
 export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver; invalidate: () => void } {
   const ttl = kernel.config.SESSION_CACHE_TTL_MS;
@@ -98,6 +102,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
       if (user.bannedAt) return { live: false, tenantId, reason: 'This user is banned' };
       const { permissions, primary } = await effectivePermissions(db, tenantId, user.id);
       const { config } = await loadAuthConfig(db, tenantId);
+      const governance = await loadIdentityGovernance(db, tenantId);
       // With MFA required, a session without a second factor may only enroll one: it gets no scopes.
       const restricted = config.mfa.required && session.aal !== 'aal2';
       const principal: UserPrincipal = {
@@ -106,6 +111,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         tenant,
         scopes: restricted ? new Set() : scopesOf(permissions),
         rateLimit: null,
+        ipAllowlist: ipAllowlistOf(session.audience, governance),
         sessionId: session.id,
         role: primary ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
         audience: session.audience,
@@ -113,7 +119,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         aal: session.aal,
         isAnonymous: user.isAnonymous,
       };
-      return { live: true, tenantId, userId: user.id, audience: session.audience, expiresAt: session.expiresAt.getTime(), principal };
+      return { live: true, tenantId, userId: user.id, audience: session.audience, expiresAt: sessionDeadline(session, governance), principal };
     });
   }
 
@@ -164,7 +170,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
     if (state.tenantId !== tid) throw unauthorized('Invalid access token');
     if (!state.live) throw unauthorized(state.reason);
     if (state.userId !== sub || state.audience !== audience) throw unauthorized('Invalid access token');
-    if (state.expiresAt <= Date.now()) throw unauthorized('The session of this access token has expired');
+    if (state.expiresAt <= kernel.clock.now()) throw unauthorized('The session of this access token has expired');
     touch(tid, sid);
     return state.principal;
   };

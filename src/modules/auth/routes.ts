@@ -71,7 +71,7 @@ const signupRoute = defineRoute(KEY, {
   responses: {
     201: jsonResponse(z.union([AuthSessionSchema, VerificationRequiredSchema]), 'Signed up'),
     400: errorResponse('Invalid input or a password the policy refuses (the message says why)'),
-    403: errorResponse('Signups or email/password sign-in are disabled for this tenant'),
+    403: errorResponse('Signups or email/password sign-in are disabled for this tenant, or the caller is outside the governance ip_allowlist'),
     409: errorResponse('The email already has an account (only when emails need no verification)'),
   },
 });
@@ -86,7 +86,7 @@ const loginRoute = defineRoute(KEY, {
   responses: {
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
     401: errorResponse('Invalid email or password (the same answer for an unknown email)'),
-    403: errorResponse('The account is banned, its email is unverified (when required), or the method is disabled'),
+    403: errorResponse('The account is banned, its email is unverified (when required), the method is disabled, or the caller is outside the governance ip_allowlist'),
     429: errorResponse('Too many failed attempts from this address; see Retry-After'),
   },
 });
@@ -115,7 +115,8 @@ const refreshRoute = defineRoute(PUBLIC, {
   request: { body: jsonBody(z.object({ refresh_token: z.string().min(1).max(200) })) },
   responses: {
     200: jsonResponse(AuthSessionSchema, 'New tokens'),
-    401: errorResponse('Invalid, spent (the session is then revoked), expired or revoked refresh token'),
+    401: errorResponse('Invalid, spent (the session is then revoked), expired or revoked refresh token; expired includes a session older than the governance session_duration_secs'),
+    403: errorResponse('The caller is outside the governance ip_allowlist (the refresh token stays unspent)'),
   },
 });
 
@@ -234,7 +235,11 @@ const magicVerifyRoute = defineRoute(KEY, {
   summary: 'Verify magic link',
   description: `Exchanges the magic-link token for tokens (or an MFA challenge). ${KEY_NOTE}`,
   request: { body: jsonBody(z.object({ token: z.string().min(1).max(200) })) },
-  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Invalid, used or expired token') },
+  responses: {
+    200: jsonResponse(SignInResultSchema, 'Signed in'),
+    401: errorResponse('Invalid, used or expired token'),
+    403: errorResponse('The caller is outside the governance ip_allowlist (the token stays unspent)'),
+  },
 });
 
 const otpSendRoute = defineRoute(KEY, {
@@ -254,7 +259,11 @@ const otpVerifyRoute = defineRoute(KEY, {
   summary: 'Verify OTP',
   description: `Checks the SMS code and signs the user in (creating the account on first use when signups are open). ${KEY_NOTE}`,
   request: { body: jsonBody(z.object({ phone: Phone, code: z.string().regex(/^\d{6}$/, 'Six digits') })) },
-  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Wrong or expired code') },
+  responses: {
+    200: jsonResponse(SignInResultSchema, 'Signed in'),
+    401: errorResponse('Wrong or expired code'),
+    403: errorResponse('The caller is outside the governance ip_allowlist (no attempt is counted)'),
+  },
 });
 
 const anonymousRoute = defineRoute(KEY, {

@@ -4,6 +4,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { primaryRoleNames } from '../roles/index.ts';
 import { getAuthConfig, type AuthConfig } from './auth-config.ts';
+import { checkSessionIp, gateSession, identityGovernance, sessionDeadline, type IdentityGovernance } from './governance.ts';
 import { runtime } from './runtime.ts';
 import { refreshTokens, sessions, users, type Audience, type SessionRow, type UserRow } from './tables.ts';
 import { sha256, tenantOfToken, tenantToken } from './tokens.ts';
@@ -36,9 +37,9 @@ async function accessToken(ctx: TenantContext, session: SessionRow, user: UserRo
   );
 }
 
-async function newRefreshToken(ctx: TenantContext, sessionId: string, config: AuthConfig, sessionExpiresAt: Date) {
+async function newRefreshToken(ctx: TenantContext, sessionId: string, config: AuthConfig, sessionEndsAt: number) {
   const token = tenantToken(REFRESH_PREFIX, ctx.tenantId);
-  const expiresAt = new Date(Math.min(Date.now() + config.refresh_token_ttl * 1000, sessionExpiresAt.getTime()));
+  const expiresAt = new Date(Math.min(ctx.kernel.clock.now() + config.refresh_token_ttl * 1000, sessionEndsAt));
   await ctx.db.insert(refreshTokens).values({ id: newId('rtk'), tenantId: ctx.tenantId, sessionId, tokenHash: sha256(token), expiresAt });
   return token;
 }
@@ -59,10 +60,24 @@ async function sessionResponse(ctx: TenantContext, session: SessionRow, user: Us
 
 export type AuthSession = Awaited<ReturnType<typeof sessionResponse>>;
 
-/** Starts a session for a user who has proved who they are: a refresh-token family and an access token. */
-export async function startSession(ctx: TenantContext, user: UserRow, method: SignInMethod, config?: AuthConfig): Promise<AuthSession> {
+/**
+ * Starts a session for a user who has proved who they are: a refresh-token family and an access token.
+ * Every sign-in path ends here, so the governance allowlist is checked here whatever came before.
+ */
+export async function startSession(
+  ctx: TenantContext,
+  user: UserRow,
+  method: SignInMethod,
+  config?: AuthConfig,
+  governance?: IdentityGovernance,
+): Promise<AuthSession> {
   const cfg = config ?? (await getAuthConfig(ctx));
-  const expiresAt = new Date(Date.now() + cfg.session_ttl * 1000);
+  const gov = governance ?? (await gateSession(ctx, user.audience));
+  if (governance) checkSessionIp(ctx.ip, user.audience, gov);
+  // auth-config's session_ttl is the normal lifetime; governance caps it. Start and end come from one
+  // clock, the one the deadline is later compared with (not the database's now()).
+  const createdAt = new Date(ctx.kernel.clock.now());
+  const expiresAt = new Date(createdAt.getTime() + Math.min(cfg.session_ttl * 1000, gov.sessionDurationMs));
   const [session] = await ctx.db
     .insert(sessions)
     .values({
@@ -74,11 +89,13 @@ export async function startSession(ctx: TenantContext, user: UserRow, method: Si
       amr: method.amr,
       ip: ctx.ip ?? null,
       userAgent: ctx.userAgent?.slice(0, 500) ?? null,
+      createdAt,
+      lastActiveAt: createdAt,
       expiresAt,
     })
     .returning();
   await touchSignIn(ctx, user.id);
-  const refresh = await newRefreshToken(ctx, session!.id, cfg, expiresAt);
+  const refresh = await newRefreshToken(ctx, session!.id, cfg, expiresAt.getTime());
   await ctx.audit({ action: 'session.created', resourceType: 'session', resourceId: session!.id, metadata: { user_id: user.id, amr: method.amr } });
   return sessionResponse(ctx, session!, { ...user, lastSignInAt: new Date() }, refresh, cfg);
 }
@@ -135,7 +152,12 @@ export async function refreshSession(ctx: TenantContext, token: string): Promise
   }
   const now = new Date();
   if (session.revokedAt) return { ok: false, reason: 'The session has been revoked' };
-  if (row.expiresAt <= now || session.expiresAt <= now) return { ok: false, reason: 'Refresh token expired' };
+  const governance = await identityGovernance(ctx);
+  const endsAt = sessionDeadline(session, governance);
+  const clock = ctx.kernel.clock.now();
+  if (row.expiresAt.getTime() <= clock || endsAt <= clock) return { ok: false, reason: 'Refresh token expired' };
+  // Nothing is written yet: the throw leaves the token unspent for a caller inside the allowlist.
+  checkSessionIp(ctx.ip, session.audience, governance);
   const [user] = await ctx.db
     .select()
     .from(users)
@@ -147,7 +169,7 @@ export async function refreshSession(ctx: TenantContext, token: string): Promise
   await ctx.db.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.id, row.id));
   await ctx.db.update(sessions).set({ lastActiveAt: now }).where(eq(sessions.id, session.id));
   const config = await getAuthConfig(ctx);
-  const next = await newRefreshToken(ctx, session.id, config, session.expiresAt);
+  const next = await newRefreshToken(ctx, session.id, config, endsAt);
   return { ok: true, session: await sessionResponse(ctx, session, user, next, config) };
 }
 
@@ -169,7 +191,7 @@ export async function getSession(ctx: TenantContext, sessionId: string): Promise
   return row;
 }
 
-export function sessionDto(row: SessionRow, currentSessionId: string | null) {
+export function sessionDto(row: SessionRow, currentSessionId: string | null, endsAt = row.expiresAt.getTime()) {
   return {
     id: row.id,
     user_id: row.userId,
@@ -180,7 +202,7 @@ export function sessionDto(row: SessionRow, currentSessionId: string | null) {
     current: row.id === currentSessionId,
     created_at: row.createdAt.toISOString(),
     last_active_at: row.lastActiveAt.toISOString(),
-    expires_at: row.expiresAt.toISOString(),
+    expires_at: new Date(endsAt).toISOString(),
   };
 }
 
@@ -190,7 +212,12 @@ export async function listSessions(ctx: TenantContext, userId: string, currentSe
     .from(sessions)
     .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())))
     .orderBy(desc(sessions.lastActiveAt));
-  return rows.map((r) => sessionDto(r, currentSessionId));
+  const governance = await identityGovernance(ctx);
+  const now = ctx.kernel.clock.now();
+  return rows.flatMap((r) => {
+    const endsAt = sessionDeadline(r, governance);
+    return endsAt > now ? [sessionDto(r, currentSessionId, endsAt)] : [];
+  });
 }
 
 export async function revokeOwnSession(ctx: TenantContext, userId: string, sessionId: string) {

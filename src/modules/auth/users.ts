@@ -6,6 +6,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { countUserRoles, findRole, primaryRoleNames, removeAllRoles, requireRole, setPrimaryRole, usersWithRoleSql } from '../roles/index.ts';
 import { getAuthConfig } from './auth-config.ts';
+import { passwordPolicy } from './governance.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import { revokeUserSessions } from './sessions.ts';
 import {
@@ -212,7 +213,7 @@ export async function adminCreateUser(ctx: TenantContext, input: AdminCreateUser
   const audience = input.audience ?? 'app';
   let passwordHash: string | null = null;
   if (input.password) {
-    checkPassword(input.password, config.password_policy, input.email);
+    checkPassword(input.password, await passwordPolicy(ctx, config), input.email);
     passwordHash = await hashPassword(ctx.kernel.config, input.password);
   }
   const user = await insertUser(ctx, {
@@ -273,7 +274,7 @@ export async function adminUpdateUser(ctx: TenantContext, userId: string, input:
   let endSessions: string | null = null;
   if (input.password !== undefined) {
     const config = await getAuthConfig(ctx);
-    checkPassword(input.password, config.password_policy, email ?? current.email);
+    checkPassword(input.password, await passwordPolicy(ctx, config), email ?? current.email);
     patch.passwordHash = await hashPassword(ctx.kernel.config, input.password);
     patch.passwordChangedAt = now;
     changes.push('password');

@@ -3,6 +3,7 @@ import { AUDIT_RETENTION_JOB, purgeAuditLogs } from './service.ts';
 
 export {
   getGovernance,
+  loadGovernance,
   GOVERNANCE_DEFAULTS,
   type GovernancePatch,
   type GovernanceSettings,

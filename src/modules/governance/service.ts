@@ -1,16 +1,22 @@
 import { z } from '@hono/zod-openapi';
 import { eq, sql } from 'drizzle-orm';
 import { isValidCidr } from '../../core/auth/ip.ts';
+import { IDENTITY_INVALIDATE_CHANNEL } from '../../core/auth/principal.ts';
 import { auditLogs } from '../../core/audit/tables.ts';
 import type { TenantContext } from '../../core/context.ts';
+import type { Db } from '../../core/db/client.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { governance } from './tables.ts';
 
 /**
  * Tenant governance: retention, session and password rules, an IP allowlist, and the data engine's
- * controls (properties masked for roles, types whose changes need approval). Identity and the
- * kernel read the session, password and IP settings through getGovernance; this module enforces
- * audit retention itself, the data engine the rest.
+ * controls (properties masked for roles, types whose changes need approval). This module stores them
+ * and enforces audit retention itself. Identity (src/modules/auth/governance.ts) enforces
+ * password_min_length wherever a password is set, session_duration_secs as a cap on every session's
+ * absolute lifetime, and ip_allowlist on app users' sign-ins, refreshes and access tokens (the kernel's
+ * guard refuses a user principal whose allowlist misses the caller). The data engine enforces trash
+ * retention, masking and approvals. API keys keep their own per-key allowlists; this one does not
+ * apply to them.
  */
 
 export const MaskRuleSchema = z
@@ -27,7 +33,8 @@ export const GovernanceSettingsSchema = z
     session_duration_secs: z.number().int().min(300).max(31_536_000).openapi({ description: 'Lifetime of user sessions' }),
     password_min_length: z.number().int().min(8).max(1024).openapi({ description: 'Shortest password users may set' }),
     ip_allowlist: z.array(z.string().max(64).refine(isValidCidr, { message: 'Must be an IP address or CIDR range' })).max(100).openapi({
-      description: 'CIDR ranges user sessions may come from; empty allows all',
+      description:
+        'CIDR ranges app users may sign in, refresh and use access tokens from; empty allows all. Portal identities (the tenant\'s customers) and API keys (see their own ip_allowlist) are not bound by it',
     }),
     trash_retention_days: z.number().int().min(1).max(3650).openapi({ description: 'Trashed records older than this are deleted for good, daily' }),
     masked_properties: z.array(MaskRuleSchema).max(500).openapi({ description: 'Properties whose values users with the listed roles do not see' }),
@@ -54,11 +61,16 @@ export type GovernancePatch = Partial<GovernanceSettings>;
 /** Lets other modules check their parts of a change (the data engine resolves type names to ids). */
 export type GovernanceValidator = (ctx: TenantContext, patch: GovernancePatch) => Promise<GovernancePatch>;
 
-export async function getGovernance(ctx: TenantContext) {
-  const [row] = await ctx.db.select().from(governance).where(eq(governance.tenantId, ctx.tenantId));
+/** The settings in effect (defaults for anything never set), for callers holding a tenant transaction but no context. */
+export async function loadGovernance(db: Db, tenantId: string) {
+  const [row] = await db.select().from(governance).where(eq(governance.tenantId, tenantId));
   const stored = GovernanceSettingsSchema.partial().safeParse(row?.settings ?? {});
   const settings: GovernanceSettings = { ...GOVERNANCE_DEFAULTS, ...(stored.success ? stored.data : {}) };
   return { ...settings, updated_at: row ? row.updatedAt.toISOString() : null, updated_by: row?.updatedBy ?? null };
+}
+
+export function getGovernance(ctx: TenantContext) {
+  return loadGovernance(ctx.db, ctx.tenantId);
 }
 
 export async function updateGovernance(ctx: TenantContext, patch: GovernancePatch, validate?: GovernanceValidator) {
@@ -71,6 +83,9 @@ export async function updateGovernance(ctx: TenantContext, patch: GovernancePatc
     .values({ tenantId: ctx.tenantId, settings: next, updatedBy: ctx.actor.id, updatedAt: new Date() })
     .onConflictDoUpdate({ target: governance.tenantId, set: { settings: next, updatedBy: ctx.actor.id, updatedAt: new Date() } });
   await ctx.emit({ type: 'governance.updated', resourceType: 'governance', resourceId: ctx.tenantId, data: { changes: Object.keys(patch) } });
+  // Identity caches each session's state with the session rules and allowlist folded in: every process
+  // drops this tenant's entries, so the change applies from the next request on.
+  ctx.afterCommit(() => ctx.kernel.bus.publish(IDENTITY_INVALIDATE_CHANNEL, ctx.tenantId));
   return getGovernance(ctx);
 }
 
