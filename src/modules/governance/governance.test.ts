@@ -28,7 +28,7 @@ describe('GET/PATCH /v1/governance', () => {
     expect(res.status).toBe(200);
     expect(res.body.data).toEqual({
       audit_retention_days: 365,
-      session_duration_secs: 86_400,
+      session_duration_secs: 90 * 86_400,
       password_min_length: 8,
       ip_allowlist: [],
       trash_retention_days: 30,

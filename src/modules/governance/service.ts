@@ -30,7 +30,9 @@ export const MaskRuleSchema = z
 export const GovernanceSettingsSchema = z
   .object({
     audit_retention_days: z.number().int().min(1).max(3650).nullable().openapi({ description: 'Audit entries older than this are deleted daily; null keeps them forever' }),
-    session_duration_secs: z.number().int().min(300).max(31_536_000).openapi({ description: 'Lifetime of user sessions' }),
+    session_duration_secs: z.number().int().min(300).max(31_536_000).openapi({
+      description: "Cap on the absolute lifetime of user sessions (auth-config's session_ttl applies within it); lowering it also ends running sessions past it",
+    }),
     password_min_length: z.number().int().min(8).max(1024).openapi({ description: 'Shortest password users may set' }),
     ip_allowlist: z.array(z.string().max(64).refine(isValidCidr, { message: 'Must be an IP address or CIDR range' })).max(100).openapi({
       description:
@@ -48,7 +50,8 @@ export type GovernanceSettings = z.infer<typeof GovernanceSettingsSchema>;
 
 export const GOVERNANCE_DEFAULTS: GovernanceSettings = {
   audit_retention_days: 365,
-  session_duration_secs: 86_400,
+  // The same as auth-config's default session_ttl: by default the cap changes nothing.
+  session_duration_secs: 90 * 86_400,
   password_min_length: 8,
   ip_allowlist: [],
   trash_retention_days: 30,
