@@ -111,7 +111,7 @@ const refreshRoute = defineRoute(PUBLIC, {
   tags: TAGS,
   summary: 'Refresh tokens',
   description:
-    'Exchanges a refresh token for a new access token and a new refresh token. Each refresh token works once: presenting a spent one revokes the whole session (it has leaked). Refresh tokens name their tenant, so no key is needed; a bearer key, when sent, must be the same tenant\'s.',
+    'Exchanges a refresh token for a new access token and a new refresh token. Each refresh token works once: presenting a spent one revokes the whole session (it has leaked), except within the auth config\'s `refresh_token_reuse_interval` (default 10 s) of its rotation while the token it was rotated into is unspent: then the answer carries that same token again (two tabs or a retry). Refresh tokens name their tenant, so no key is needed; a bearer key, when sent, must be the same tenant\'s.',
   request: { body: jsonBody(z.object({ refresh_token: z.string().min(1).max(200) })) },
   responses: {
     200: jsonResponse(AuthSessionSchema, 'New tokens'),

@@ -40,7 +40,7 @@ export const UserSchema = z
 export const AuthSessionSchema = z
   .object({
     access_token: z.string().openapi({ description: 'ES256 JWT; send as `Authorization: Bearer`' }),
-    refresh_token: z.string().openapi({ example: 'rt_01jh..._abc123', description: 'Single use: every refresh returns a new one; reusing a spent one revokes the session' }),
+    refresh_token: z.string().openapi({ example: 'rt_01jh..._abc123', description: 'Single use: every refresh returns a new one; reusing a spent one revokes the session (after the auth config\'s refresh_token_reuse_interval)' }),
     token_type: z.literal('bearer'),
     expires_in: z.number().int().openapi({ example: 3600 }),
     expires_at: z.number().int().openapi({ description: 'Unix seconds' }),
