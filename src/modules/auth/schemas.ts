@@ -15,7 +15,14 @@ export const Metadata = z
   .refine((v) => JSON.stringify(v).length <= 16_384, 'At most 16 KB of JSON')
   .openapi({ example: { name: 'Jane Doe' } });
 export const RedirectTo = z.string().max(2000).optional().openapi({ description: 'Where the emailed link leads; must be in the tenant\'s redirect allowlist' });
-export const Turnstile = z.string().max(4096).optional().openapi({ description: 'Accepted for compatibility; not verified by this server' });
+export const Turnstile = z
+  .string()
+  .max(4096)
+  .optional()
+  .openapi({
+    description:
+      'Cloudflare Turnstile response token. Required when the tenant\'s auth config enables `captcha` (site key in GET /v1/tenant-config), and checked with Cloudflare: missing or refused is 400, an unreachable verifier 503. Ignored otherwise.',
+  });
 
 export const UserSchema = z
   .object({
