@@ -200,11 +200,11 @@ export async function oauthProvider(ctx: TenantContext, name: string): Promise<O
 const captchaSecretKey = (provider: string) => `captcha:${provider}`;
 
 /** The tenant's captcha settings with the secret key unsealed; null when captcha is off. */
-export async function captchaSettings(ctx: TenantContext, config?: AuthConfig): Promise<(AuthConfig['captcha'] & { secret_key: string }) | null> {
-  const loaded = await loadAuthConfig(ctx.db, ctx.tenantId);
-  const captcha = (config ?? loaded.config).captcha;
+export async function captchaSettings(ctx: TenantContext): Promise<(AuthConfig['captcha'] & { secret_key: string }) | null> {
+  const { config, secrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
+  const captcha = config.captcha;
   if (!captcha.enabled) return null;
-  const sealed = loaded.secrets[captchaSecretKey(captcha.provider)];
+  const sealed = secrets[captchaSecretKey(captcha.provider)];
   // Enabling needs a secret (updateAuthConfig checks), so a missing one is a broken row: fail closed.
   if (!sealed) throw new ApiError('SERVICE_UNAVAILABLE', 'Captcha is enabled for this tenant but has no secret key');
   return { ...captcha, secret_key: ctx.kernel.secrets.open(sealed) };

@@ -49,6 +49,14 @@ describe('refresh-token reuse interval', () => {
     expect(JSON.stringify(rows)).not.toContain(first.body.data.refresh_token);
   });
 
+  it('two refreshes at once both succeed with the one successor', async () => {
+    const user = await newUser(t, tenant.token);
+    const [a, b] = await Promise.all([refresh(user.refreshToken), refresh(user.refreshToken)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body.data.refresh_token).toBe(b.body.data.refresh_token);
+    expect(await revokedReason(user.sessionId)).toBeNull();
+  });
+
   it('a reuse after the interval revokes the session family', async () => {
     const user = await newUser(t, tenant.token);
     const first = await refresh(user.refreshToken);
