@@ -77,6 +77,8 @@ const ConfigSchema = z.object({
   EVENTS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(15_000),
   REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(30_000),
+  /** Cloudflare Turnstile's siteverify endpoint, used for tenants whose auth config enables captcha; point it elsewhere for tests or an air-gapped install. */
+  TURNSTILE_VERIFY_URL: z.string().url().default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
   /** POST /v1/email/send per tenant per minute. */
   EMAIL_RATE_PER_MINUTE: z.coerce.number().int().positive().default(60),
   /** Domains a tenant may put in `from` besides MAIL_FROM's (comma-separated). */

@@ -64,6 +64,27 @@ const Templates = z.object({
   sms_otp: z.object({ text: z.string().min(1).max(300) }).optional(),
 });
 
+const RefreshReuseInterval = z
+  .number()
+  .int()
+  .min(0)
+  .max(60)
+  .openapi({
+    description:
+      'Seconds after a refresh token is rotated during which presenting it again (two tabs refreshing at once, a retry after a lost response) answers with the token it was rotated into instead of revoking the session. 0 disables; later reuse always revokes the session.',
+  });
+
+const CAPTCHA_PROVIDERS = ['turnstile'] as const;
+
+/** What is stored: the secret key lives sealed in the row's secrets (`captcha:turnstile`), never here. */
+const Captcha = z
+  .object({
+    enabled: z.boolean().default(false).openapi({ description: 'Signup, login and magic-link requests (app and portal) need a valid `turnstile_token`' }),
+    provider: z.enum(CAPTCHA_PROVIDERS).default('turnstile'),
+    site_key: z.string().min(1).max(200).nullable().default(null).openapi({ description: 'Public: shown in GET /v1/tenant-config so a front end can render the widget' }),
+  })
+  .openapi('CaptchaConfig');
+
 /** The stored configuration, every field defaulted: what services read. */
 export const AuthConfigSchema = z
   .object({
@@ -83,6 +104,8 @@ export const AuthConfigSchema = z
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).default(3600),
     refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).default(30 * 86_400).openapi({ description: 'A refresh token unused this long expires' }),
     session_ttl: z.number().int().min(300).max(365 * 86_400).default(90 * 86_400).openapi({ description: 'Absolute session lifetime' }),
+    refresh_token_reuse_interval: RefreshReuseInterval.default(10),
+    captcha: Captcha.default(Captcha.parse({})),
     mfa: z
       .object({
         required: z.boolean().default(false).openapi({ description: 'Tokens of users without a second factor carry no scopes until one is enrolled' }),
@@ -130,6 +153,16 @@ export const AuthConfigUpdateSchema = z
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).optional(),
     refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
     session_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
+    refresh_token_reuse_interval: RefreshReuseInterval.optional(),
+    captcha: z
+      .object({
+        enabled: z.boolean().optional(),
+        provider: z.enum(CAPTCHA_PROVIDERS).optional(),
+        site_key: z.string().min(1).max(200).nullable().optional(),
+        secret_key: z.string().min(1).max(500).optional().openapi({ description: 'Write-only: sealed at rest, never returned (see `secret_key_set`); kept when omitted' }),
+      })
+      .strict()
+      .optional(),
     mfa: z.object({ required: z.boolean().optional(), issuer: z.string().max(100).optional() }).optional(),
     site_url: Url.nullable().optional(),
     redirect_urls: z.array(z.string().min(1).max(2000)).max(100).optional(),
@@ -164,11 +197,25 @@ export async function oauthProvider(ctx: TenantContext, name: string): Promise<O
   return { ...provider, client_secret: sealed ? ctx.kernel.secrets.open(sealed) : undefined };
 }
 
-/** What GET /v1/auth-config shows: everything but secrets, which show as `client_secret_set`. */
+const captchaSecretKey = (provider: string) => `captcha:${provider}`;
+
+/** The tenant's captcha settings with the secret key unsealed; null when captcha is off. */
+export async function captchaSettings(ctx: TenantContext): Promise<(AuthConfig['captcha'] & { secret_key: string }) | null> {
+  const { config, secrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
+  const captcha = config.captcha;
+  if (!captcha.enabled) return null;
+  const sealed = secrets[captchaSecretKey(captcha.provider)];
+  // Enabling needs a secret (updateAuthConfig checks), so a missing one is a broken row: fail closed.
+  if (!sealed) throw new ApiError('SERVICE_UNAVAILABLE', 'Captcha is enabled for this tenant but has no secret key');
+  return { ...captcha, secret_key: ctx.kernel.secrets.open(sealed) };
+}
+
+/** What GET /v1/auth-config shows: everything but secrets, which show as `client_secret_set` / `secret_key_set`. */
 export function authConfigDto(config: AuthConfig, secrets: Record<string, string>) {
   return {
     ...config,
     oauth_providers: config.oauth_providers.map((p) => ({ ...p, client_secret_set: Boolean(secrets[`oauth:${p.name}`]) })),
+    captcha: { ...config.captcha, secret_key_set: Boolean(secrets[captchaSecretKey(config.captcha.provider)]) },
   };
 }
 
@@ -207,6 +254,17 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
     });
   }
 
+  let captcha = current.captcha;
+  if (input.captcha) {
+    const { secret_key, ...settings } = input.captcha;
+    captcha = { ...current.captcha, ...settings };
+    if (secret_key) secrets[captchaSecretKey(captcha.provider)] = ctx.kernel.secrets.seal(secret_key);
+    if (captcha.enabled) {
+      const missing = !secrets[captchaSecretKey(captcha.provider)] ? 'secret_key' : !captcha.site_key ? 'site_key' : null;
+      if (missing) throw new ApiError('VALIDATION_ERROR', `captcha.${missing}: required to enable captcha`, { details: { field: `captcha.${missing}` } });
+    }
+  }
+
   const merged = AuthConfigSchema.parse({
     ...current,
     ...input,
@@ -217,6 +275,7 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
     email_templates: { ...current.email_templates, ...input.email_templates },
     portal: { ...current.portal, ...input.portal },
     oauth_providers: oauthProviders,
+    captcha,
   });
   await ctx.db
     .insert(authConfigs)
@@ -242,6 +301,7 @@ export function publicAuthConfig(config: AuthConfig) {
     passkeys: { enabled: config.methods.passkeys },
     mfa_required: config.mfa.required,
     portal_enabled: config.portal.enabled,
+    captcha: { enabled: config.captcha.enabled, provider: config.captcha.provider, site_key: config.captcha.enabled ? config.captcha.site_key : null },
   };
 }
 

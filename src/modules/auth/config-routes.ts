@@ -10,6 +10,7 @@ const TAGS = ['Auth Config'];
 
 const AuthConfigView = AuthConfigSchema.extend({
   oauth_providers: z.array(OAuthProviderSchema.omit({ client_secret: true }).extend({ client_secret_set: z.boolean() })),
+  captcha: AuthConfigSchema.shape.captcha.removeDefault().extend({ secret_key_set: z.boolean() }),
 }).openapi('AuthConfigView');
 
 const get = defineRoute(MANAGE, {
@@ -17,7 +18,7 @@ const get = defineRoute(MANAGE, {
   path: '/v1/auth-config',
   tags: TAGS,
   summary: 'Get auth config',
-  description: 'Sign-in methods, password policy, token lifetimes, OAuth and SAML providers, email templates, redirect allowlist, MFA requirement, passkey relying party and portal settings. Secrets show only as `client_secret_set`.',
+  description: 'Sign-in methods, password policy, token lifetimes, OAuth and SAML providers, email templates, redirect allowlist, MFA requirement, passkey relying party and portal settings. Secrets show only as `client_secret_set` and `captcha.secret_key_set`.',
   responses: { 200: jsonResponse(AuthConfigView, 'The configuration, defaults filled in') },
 });
 
@@ -26,7 +27,7 @@ const update = defineRoute(MANAGE, {
   path: '/v1/auth-config',
   tags: TAGS,
   summary: 'Update auth config',
-  description: 'Partial update: sections sent are merged into the current configuration, lists are replaced. An OAuth provider sent without `client_secret` keeps its stored one.',
+  description: 'Partial update: sections sent are merged into the current configuration, lists are replaced. An OAuth provider sent without `client_secret`, or `captcha` without `secret_key`, keeps the stored one.',
   request: { body: jsonBody(AuthConfigUpdateSchema) },
   responses: { 200: jsonResponse(AuthConfigView, 'The new configuration') },
 });

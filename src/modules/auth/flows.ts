@@ -2,6 +2,7 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { checkRedirect, getAuthConfig, type AuthConfig } from './auth-config.ts';
+import { requireCaptcha } from './captcha.ts';
 import { gateSession, passwordPolicy, passwordPolicyOf } from './governance.ts';
 import { sendAuthMail, sendOtpSms } from './messages.ts';
 import { mfaTicket, verifiedFactors } from './mfa.ts';
@@ -80,6 +81,7 @@ export interface SignupInput {
   phone?: string;
   user_metadata?: Record<string, unknown>;
   redirect_to?: string;
+  turnstile_token?: string;
 }
 
 export type SignupResult = AuthSession | { email_verification_required: true; email: string; message: string };
@@ -93,6 +95,8 @@ export type SignupResult = AuthSession | { email_verification_required: true; em
 export async function signup(flow: FlowContext, input: SignupInput): Promise<SignupResult> {
   const { config, governance } = await flow.work(async (ctx) => ({ config: await getAuthConfig(ctx), governance: await gateSession(ctx, flow.audience) }));
   signupAllowed(config, flow.audience);
+  // Before argon2 and any write: a bot without a solved challenge costs nothing.
+  await requireCaptcha(flow, input.turnstile_token);
   const email = normalizeEmail(input.email);
   checkPassword(input.password, passwordPolicyOf(config, governance), email);
   const redirectTo = checkRedirect(config, input.redirect_to, [siteUrl(config, flow.audience)]);
@@ -137,11 +141,14 @@ export async function sendVerification(ctx: TenantContext, config: AuthConfig, f
  * the same argon2 work; failures lock the account for the calling address (and spraying addresses),
  * never the account for everyone.
  */
-export async function login(flow: FlowContext, input: { email: string; password: string }): Promise<SignInResult> {
+export async function login(flow: FlowContext, input: { email: string; password: string; turnstile_token?: string }): Promise<SignInResult> {
   const email = normalizeEmail(input.email);
   const throttles = runtime(flow.kernel).throttles;
   const account = `${flow.tenantId}:${flow.audience}:${email}`;
   await throttles.checkLogin(account, flow.ip);
+  // After the lockout check (a locked caller costs no verifier call), before the password (a refused
+  // challenge is no failed guess).
+  await requireCaptcha(flow, input.turnstile_token);
   // The allowlist is checked before the password, so a caller outside it learns nothing about the password.
   const { config, user } = await flow.work(async (ctx) => {
     await gateSession(ctx, flow.audience);
@@ -194,9 +201,10 @@ export async function resendVerification(flow: FlowContext, input: { email: stri
 }
 
 /** Always the same answer: whether the address has an account is not revealed. */
-export async function forgotPassword(flow: FlowContext, input: { email: string; redirect_to?: string }) {
+export async function forgotPassword(flow: FlowContext, input: { email: string; redirect_to?: string; turnstile_token?: string }) {
   const config = await flow.work(getAuthConfig);
   methodEnabled(config, flow.audience, 'email_password');
+  await requireCaptcha(flow, input.turnstile_token);
   const redirectTo = checkRedirect(config, input.redirect_to, [siteUrl(config, flow.audience)]);
   const email = normalizeEmail(input.email);
   const throttles = runtime(flow.kernel).throttles;
@@ -237,9 +245,10 @@ export async function resetPassword(flow: FlowContext, input: { token: string; p
   });
 }
 
-export async function sendMagicLink(flow: FlowContext, input: { email: string; redirect_to?: string }) {
+export async function sendMagicLink(flow: FlowContext, input: { email: string; redirect_to?: string; turnstile_token?: string }) {
   const config = await flow.work(getAuthConfig);
   methodEnabled(config, flow.audience, 'magic_link');
+  await requireCaptcha(flow, input.turnstile_token);
   const redirectTo = checkRedirect(config, input.redirect_to, [siteUrl(config, flow.audience)]);
   const email = normalizeEmail(input.email);
   const throttles = runtime(flow.kernel).throttles;

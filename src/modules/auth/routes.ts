@@ -70,9 +70,10 @@ const signupRoute = defineRoute(KEY, {
   },
   responses: {
     201: jsonResponse(z.union([AuthSessionSchema, VerificationRequiredSchema]), 'Signed up'),
-    400: errorResponse('Invalid input or a password the policy refuses (the message says why)'),
+    400: errorResponse('Invalid input, a password the policy refuses, or turnstile_token missing or refused when the tenant enables captcha (the message says why)'),
     403: errorResponse('Signups or email/password sign-in are disabled for this tenant, or the caller is outside the governance ip_allowlist'),
     409: errorResponse('The email already has an account (only when emails need no verification)'),
+    503: errorResponse('The captcha verifier could not be reached'),
   },
 });
 
@@ -85,9 +86,11 @@ const loginRoute = defineRoute(KEY, {
   request: { body: jsonBody(z.object({ email: Email, password: Password, turnstile_token: Turnstile })) },
   responses: {
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
+    400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
     401: errorResponse('Invalid email or password (the same answer for an unknown email)'),
     403: errorResponse('The account is banned, its email is unverified (when required), the method is disabled, or the caller is outside the governance ip_allowlist'),
     429: errorResponse('Too many failed attempts from this address; see Retry-After'),
+    503: errorResponse('The captcha verifier could not be reached'),
   },
 });
 
@@ -111,7 +114,7 @@ const refreshRoute = defineRoute(PUBLIC, {
   tags: TAGS,
   summary: 'Refresh tokens',
   description:
-    'Exchanges a refresh token for a new access token and a new refresh token. Each refresh token works once: presenting a spent one revokes the whole session (it has leaked). Refresh tokens name their tenant, so no key is needed; a bearer key, when sent, must be the same tenant\'s.',
+    'Exchanges a refresh token for a new access token and a new refresh token. Each refresh token works once: presenting a spent one revokes the whole session (it has leaked), except within the auth config\'s `refresh_token_reuse_interval` (default 10 s) of its rotation while the token it was rotated into is unspent: then the answer carries that same token again (two tabs or a retry). Refresh tokens name their tenant, so no key is needed; a bearer key, when sent, must be the same tenant\'s.',
   request: { body: jsonBody(z.object({ refresh_token: z.string().min(1).max(200) })) },
   responses: {
     200: jsonResponse(AuthSessionSchema, 'New tokens'),
@@ -201,7 +204,10 @@ const forgotRoute = defineRoute(KEY, {
   summary: 'Request password reset',
   description: `Sends a password reset email. Always 200 with the same message, whether or not the address has an account. ${KEY_NOTE}`,
   request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if the address has an account') },
+  responses: {
+    200: jsonResponse(MessageSchema, 'Sent if the address has an account'),
+    400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+  },
 });
 
 const resetRoute = defineRoute(KEY, {
@@ -224,8 +230,13 @@ const magicRoute = defineRoute(KEY, {
   tags: TAGS,
   summary: 'Send magic link',
   description: `Sends a passwordless sign-in link (it creates the account on first use when signups are open). Always the same answer. ${KEY_NOTE}`,
-  request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 403: errorResponse('Magic links are disabled for this tenant') },
+  request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile })) },
+  responses: {
+    200: jsonResponse(MessageSchema, 'Sent if allowed'),
+    400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+    403: errorResponse('Magic links are disabled for this tenant'),
+    503: errorResponse('The captcha verifier could not be reached'),
+  },
 });
 
 const magicVerifyRoute = defineRoute(KEY, {

@@ -15,7 +15,14 @@ export const Metadata = z
   .refine((v) => JSON.stringify(v).length <= 16_384, 'At most 16 KB of JSON')
   .openapi({ example: { name: 'Jane Doe' } });
 export const RedirectTo = z.string().max(2000).optional().openapi({ description: 'Where the emailed link leads; must be in the tenant\'s redirect allowlist' });
-export const Turnstile = z.string().max(4096).optional().openapi({ description: 'Accepted for compatibility; not verified by this server' });
+export const Turnstile = z
+  .string()
+  .max(4096)
+  .optional()
+  .openapi({
+    description:
+      'Cloudflare Turnstile response token. Required when the tenant\'s auth config enables `captcha` (site key in GET /v1/tenant-config), and checked with Cloudflare: missing or refused is 400, an unreachable verifier 503. Ignored otherwise.',
+  });
 
 export const UserSchema = z
   .object({
@@ -40,7 +47,7 @@ export const UserSchema = z
 export const AuthSessionSchema = z
   .object({
     access_token: z.string().openapi({ description: 'ES256 JWT; send as `Authorization: Bearer`' }),
-    refresh_token: z.string().openapi({ example: 'rt_01jh..._abc123', description: 'Single use: every refresh returns a new one; reusing a spent one revokes the session' }),
+    refresh_token: z.string().openapi({ example: 'rt_01jh..._abc123', description: 'Single use: every refresh returns a new one; reusing a spent one revokes the session (after the auth config\'s refresh_token_reuse_interval)' }),
     token_type: z.literal('bearer'),
     expires_in: z.number().int().openapi({ example: 3600 }),
     expires_at: z.number().int().openapi({ description: 'Unix seconds' }),

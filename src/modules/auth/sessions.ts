@@ -6,8 +6,8 @@ import { primaryRoleNames } from '../roles/index.ts';
 import { getAuthConfig, type AuthConfig } from './auth-config.ts';
 import { checkSessionIp, gateSession, identityGovernance, sessionDeadline, type IdentityGovernance } from './governance.ts';
 import { runtime } from './runtime.ts';
-import { refreshTokens, sessions, users, type Audience, type SessionRow, type UserRow } from './tables.ts';
-import { sha256, tenantOfToken, tenantToken } from './tokens.ts';
+import { refreshTokens, sessions, users, type Audience, type RefreshTokenRow, type SessionRow, type UserRow } from './tables.ts';
+import { openWithToken, sealWithToken, sha256, tenantOfToken, tenantToken } from './tokens.ts';
 import { invalidateIdentity, touchSignIn, userDto } from './users.ts';
 
 /** `aud` of access tokens: a portal token is never accepted where an app token is expected, and back. */
@@ -131,6 +131,14 @@ export type RefreshOutcome = { ok: true; session: AuthSession } | { ok: false; r
  * Rotates a refresh token: the presented one is spent and a new one issued. A token presented after it
  * was spent means it leaked (or two clients share it): the whole session is revoked. The revocation must
  * commit, so this answers an outcome and the caller throws after the transaction.
+ *
+ * One exception, the auth config's refresh_token_reuse_interval: a token spent less than that many
+ * seconds ago, whose successor is still unspent, answers with that same successor (and a fresh access
+ * token). Two tabs refreshing at once, or a retry after a lost response, then end up holding one live
+ * token instead of the second caller looking like a thief. Handing back the successor rather than
+ * rotating again keeps the family a single chain: whoever shows up with the successor after the other
+ * has spent it still trips reuse detection, and nothing new is minted for a copied token. A token two
+ * rotations back (its successor spent) is theft at any time.
  */
 export async function refreshSession(ctx: TenantContext, token: string): Promise<RefreshOutcome> {
   if (tenantOfToken(REFRESH_PREFIX, token) !== ctx.tenantId) return { ok: false, reason: 'Invalid refresh token' };
@@ -146,16 +154,21 @@ export async function refreshSession(ctx: TenantContext, token: string): Promise
     .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.id, row.sessionId)))
     .for('update');
   if (!session) return { ok: false, reason: 'Invalid refresh token' };
+  const config = await getAuthConfig(ctx);
+  const clock = ctx.kernel.clock.now();
+  let successor: { token: string; row: RefreshTokenRow } | null = null;
   if (row.usedAt) {
-    await revokeSession(ctx, session, 'refresh_token_reuse');
-    return { ok: false, reason: 'Refresh token already used; the session has been revoked' };
+    successor = session.revokedAt ? null : await unspentSuccessor(ctx, row, token, config, clock);
+    if (!successor) {
+      await revokeSession(ctx, session, 'refresh_token_reuse');
+      return { ok: false, reason: 'Refresh token already used; the session has been revoked' };
+    }
   }
-  const now = new Date();
   if (session.revokedAt) return { ok: false, reason: 'The session has been revoked' };
   const governance = await identityGovernance(ctx);
   const endsAt = sessionDeadline(session, governance);
-  const clock = ctx.kernel.clock.now();
-  if (row.expiresAt.getTime() <= clock || endsAt <= clock) return { ok: false, reason: 'Refresh token expired' };
+  const live = successor?.row ?? row;
+  if (live.expiresAt.getTime() <= clock || endsAt <= clock) return { ok: false, reason: 'Refresh token expired' };
   // Nothing is written yet: the throw leaves the token unspent for a caller inside the allowlist.
   checkSessionIp(ctx.ip, session.audience, governance);
   const [user] = await ctx.db
@@ -166,11 +179,29 @@ export async function refreshSession(ctx: TenantContext, token: string): Promise
     await revokeSession(ctx, session, user ? 'banned' : 'user_deleted');
     return { ok: false, reason: 'The session has been revoked' };
   }
-  await ctx.db.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.id, row.id));
+  const now = new Date(clock);
   await ctx.db.update(sessions).set({ lastActiveAt: now }).where(eq(sessions.id, session.id));
-  const config = await getAuthConfig(ctx);
+  if (successor) return { ok: true, session: await sessionResponse(ctx, session, user, successor.token, config) };
   const next = await newRefreshToken(ctx, session.id, config, endsAt);
+  await ctx.db
+    .update(refreshTokens)
+    .set({ usedAt: now, nextSealed: sealWithToken(token, next) })
+    .where(eq(refreshTokens.id, row.id));
   return { ok: true, session: await sessionResponse(ctx, session, user, next, config) };
+}
+
+/** The token `row` was rotated into, when `row` was spent within the reuse interval and that token is still unspent. */
+async function unspentSuccessor(ctx: TenantContext, row: RefreshTokenRow, token: string, config: AuthConfig, clock: number) {
+  const interval = config.refresh_token_reuse_interval * 1000;
+  if (!row.usedAt || !row.nextSealed || interval <= 0 || clock - row.usedAt.getTime() > interval) return null;
+  const next = openWithToken(token, row.nextSealed);
+  if (!next) return null;
+  const [nextRow] = await ctx.db
+    .select()
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tenantId, ctx.tenantId), eq(refreshTokens.tokenHash, sha256(next)), eq(refreshTokens.sessionId, row.sessionId)))
+    .for('update');
+  return nextRow && !nextRow.usedAt ? { token: next, row: nextRow } : null;
 }
 
 export async function findSessionOfRefreshToken(ctx: TenantContext, token: string): Promise<SessionRow | undefined> {

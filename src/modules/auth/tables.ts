@@ -71,6 +71,11 @@ export const refreshTokens = pgTable(
     tokenHash: text('token_hash').notNull().unique(),
     createdAt: createdAt(),
     usedAt: timestamptz('used_at'),
+    /**
+     * The token this one was rotated into, sealed under a key derived from this token itself: only a caller
+     * presenting this token can read it, which lets a retry inside the reuse interval get the same answer.
+     */
+    nextSealed: text('next_sealed'),
     expiresAt: timestamptz('expires_at').notNull(),
   },
   (t) => [index('refresh_tokens_session_idx').on(t.tenantId, t.sessionId)],
@@ -220,3 +225,4 @@ export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type MfaFactorRow = typeof mfaFactors.$inferSelect;
 export type PasskeyRow = typeof passkeys.$inferSelect;
+export type RefreshTokenRow = typeof refreshTokens.$inferSelect;

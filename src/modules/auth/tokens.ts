@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomInt } from 'node:crypto';
 
 /** SHA-256 hex: random tokens carry 256 bits, so a fast hash is a sound way to store them (and find them by index). */
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
@@ -33,3 +33,28 @@ export function recoveryCode(): string {
 }
 
 export const normalizeRecoveryCode = (code: string) => code.trim().toLowerCase().replace(/[^a-z0-9]/g, '');
+
+const tokenKey = (token: string) => Buffer.from(hkdfSync('sha256', token, '', 'plinth refresh successor v1', 32));
+
+/**
+ * Seals `plain` under a key derived from `token` (AES-256-GCM): readable only by whoever presents `token`,
+ * whose 256 random bits are stored nowhere but as a SHA-256 hash. Unlike SecretBox this needs no server
+ * key, so it protects a rotated refresh token's successor even on an install without PLINTH_ENCRYPTION_KEY.
+ */
+export function sealWithToken(token: string, plain: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', tokenKey(token), iv);
+  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+export function openWithToken(token: string, sealed: string): string | null {
+  try {
+    const raw = Buffer.from(sealed, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', tokenKey(token), raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    return null;
+  }
+}

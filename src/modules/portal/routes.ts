@@ -61,6 +61,7 @@ const signup = defineRoute(PUBLIC, {
   },
   responses: {
     201: jsonResponse(z.union([AuthSessionSchema, VerificationRequiredSchema]), 'Signed up'),
+    400: errorResponse('Invalid input, or turnstile_token missing or refused when the tenant enables captcha'),
     403: errorResponse('The portal or signups are disabled for this tenant'),
     404: errorResponse('No such tenant'),
     409: errorResponse('The email already has a portal identity (only when emails need no verification)'),
@@ -76,6 +77,7 @@ const login = defineRoute(PUBLIC, {
   request: { body: jsonBody(z.object({ email: Email, password: Password, tenant_id: TenantId, turnstile_token: Turnstile })) },
   responses: {
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
+    400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
     401: errorResponse('Invalid email or password'),
     404: errorResponse('No such tenant'),
     429: errorResponse('Too many failed attempts; see Retry-After'),
@@ -89,7 +91,10 @@ const forgot = defineRoute(PUBLIC, {
   summary: 'Portal password reset request',
   description: 'Sends a reset email to a portal identity. Always the same answer.',
   request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if the address has a portal identity') },
+  responses: {
+    200: jsonResponse(MessageSchema, 'Sent if the address has a portal identity'),
+    400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+  },
 });
 
 const reset = defineRoute(PUBLIC, {
@@ -108,8 +113,8 @@ const magic = defineRoute(PUBLIC, {
   tags: TAGS,
   summary: 'Portal send magic link',
   description: 'Sends a passwordless sign-in link to a portal identity (creating it on first use when signups are open). Always the same answer.',
-  request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed') },
+  request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile, tenant_id: TenantId })) },
+  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)') },
 });
 
 const magicVerify = defineRoute(PUBLIC, {
