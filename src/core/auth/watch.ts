@@ -1,19 +1,25 @@
 import type { Kernel } from '../kernel.ts';
-import { AUTH_INVALIDATE_CHANNEL } from './principal.ts';
+import { AUTH_INVALIDATE_CHANNEL, IDENTITY_INVALIDATE_CHANNEL } from './principal.ts';
 
 type Revoke = () => void;
 
 /**
  * Long-lived connections (SSE streams, WebSockets) authenticate once, when they open. When a key or
- * tenant changes (AUTH_INVALIDATE_CHANNEL), every connection of that tenant has its token resolved
- * again, once per distinct token, and those whose credential no longer works are closed.
+ * tenant changes (AUTH_INVALIDATE_CHANNEL), or a user's sessions, status or roles or the tenant's
+ * governance change (IDENTITY_INVALIDATE_CHANNEL: logout, ban, deletion, session revocation), every
+ * connection of that tenant has its token resolved again, once per distinct token, and those whose
+ * credential no longer works are closed.
  */
 class CredentialWatch {
   private readonly tenants = new Map<string, Map<string, Set<Revoke>>>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly kernel: Kernel) {
-    this.unsubscribe = kernel.bus.subscribe(AUTH_INVALIDATE_CHANNEL, (message) => void this.recheck(message));
+    // Rechecked on the next turn, so that the resolvers' own handlers of the same message have dropped
+    // their caches first, whatever the order of subscription.
+    const onMessage = (message: string) => void setImmediate(() => void this.recheck(message));
+    const unsubscribers = [kernel.bus.subscribe(AUTH_INVALIDATE_CHANNEL, onMessage), kernel.bus.subscribe(IDENTITY_INVALIDATE_CHANNEL, onMessage)];
+    this.unsubscribe = () => unsubscribers.forEach((u) => u());
   }
 
   watch(tenantId: string, token: string, onRevoked: Revoke): () => void {

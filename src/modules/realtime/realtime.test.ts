@@ -150,6 +150,23 @@ describe('GET /v1/realtime', () => {
     expect(client.closed).toEqual({ code: 4401, reason: 'Credential revoked' });
   });
 
+  it('closes a user\'s connection when their session ends, and leaves another user\'s open', async () => {
+    const [ann, ben] = await Promise.all([newUser(t, tenant.token, { role: 'member' }), newUser(t, tenant.token, { role: 'member' })]);
+    const annClient = await connect(ann.accessToken, tenant.tenantId);
+    const benClient = await connect(ben.accessToken, tenant.tenantId);
+    for (const c of [annClient, benClient]) await c.next((m) => m.type === 'connected', 'connected');
+    const out = await t.request('POST', '/v1/auth/logout', { token: ann.accessToken });
+    expect(out.status).toBe(200);
+    await waitFor(() => annClient.closed, 'the logged-out user\'s connection to close');
+    expect(annClient.closed).toEqual({ code: 4401, reason: 'Credential revoked' });
+    // The other user's stream is still open and still carries events.
+    benClient.send({ type: 'subscribe', channels: ['custom.after_logout'] });
+    await benClient.next((m) => m.type === 'subscribed', 'subscribed');
+    const after = await emit(tenant.tenantId, 'custom.after_logout', 'custom', {});
+    await waitFor(() => events(benClient).some((m) => m.event.id === after), 'the event');
+    expect(benClient.closed).toBeFalsy();
+  });
+
   it('gives a user only their own notifications', async () => {
     const [ann, ben] = await Promise.all([newUser(t, tenant.token, { role: 'member' }), newUser(t, tenant.token, { role: 'member' })]);
     const alice = await connect(ann.accessToken, tenant.tenantId, { channels: 'notifications' });
