@@ -37,7 +37,7 @@ const stream = defineRoute(
     description: [
       'Real-time SSE stream of the tenant\'s events (objects, files, users, custom events...). Each message has `id` (the event id), `event` (its type) and `data` (the event as JSON); a `: heartbeat` comment comes every 15 s.',
       'Reconnect with `Last-Event-ID` (or `?last_event_id=`) to receive everything after that event. EventSource cannot send headers: pass the key as `?token=`.',
-      'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them.',
+      'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them. Other events reach a user only when they hold `*` (an admin role), except custom events, their own notifications and, with the `files` scope, file events.',
     ].join('\n\n'),
     request: {
       query: z.object({

@@ -170,3 +170,27 @@ describe('object events on the streams for a user token', () => {
     expect((await req('DELETE', `/v1/object-types/deals/policies/${res.body.data.id}`)).status).toBe(200);
   });
 });
+
+describe('events about no record on the streams for a user token', () => {
+  it('carry the product\'s custom events but not other accounts, keys or schema changes; an API key gets them all', async () => {
+    const patterns = 'key.*,user.*,property.*,checkout.*';
+    const member = await subscribe(alice.token, patterns, patterns);
+    const server = await subscribe(tenant.token, patterns, patterns);
+    const key = await t.newKey(tenant.token, { scopes: ['read'] });
+    const carol = await roleUser(t, tenant.token, 'member');
+    expect((await req('POST', '/v1/object-types/notes/properties', { name: 'body', data_type: 'text' })).status).toBe(201);
+    const tracked = await req('POST', '/v1/events', { event_type: 'checkout.completed', data: { order: 'o_1' } });
+    expect(tracked.status).toBe(200);
+    const custom = tracked.body.data.id as string;
+    await member.until(custom);
+    await server.until(custom);
+    const keyEvent = await eventId('key.created', key.id);
+    const userEvent = await eventId('user.created', carol.id);
+    for (const seen of [member.ws(), member.sse()]) expect(seen.map((e) => e.type)).toEqual(['checkout.completed']);
+    for (const seen of [server.ws(), server.sse()]) {
+      const ids = seen.map((e) => e.id);
+      expect(ids).toEqual(expect.arrayContaining([keyEvent, userEvent, custom]));
+      expect(seen.some((e) => e.type === 'property.created')).toBe(true);
+    }
+  });
+});

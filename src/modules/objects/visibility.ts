@@ -13,8 +13,8 @@ import { loadSchema, type TypeSchema } from './schema.ts';
 /**
  * What a user may receive of the event streams (SSE, WebSocket): events about records pass the
  * record type's select policies for that user, as a GET of the record would, and carry properties
- * masked for their role the way objectDto masks them. API keys are server credentials and get no
- * filter at all, so their fan-out pays nothing for this.
+ * masked for their role the way objectDto masks them; events about no record go by their kind (see
+ * byKind). API keys are server credentials and get no filter at all, so their fan-out pays nothing.
  */
 
 /** How long a connection trusts a type's schema, policies and masks when no change event told it otherwise. */
@@ -106,8 +106,27 @@ class UserEventFilter implements EventFilter {
       const end = (type: string, id: string) => then(this.view(type), (view) => (view ? then(this.visible(view, id), (v) => v === true) : false));
       return then(end(typeId, fromId), (from) => (from ? then(end(toType, toId), (to) => (to ? event : null)) : null));
     }
-    // Type-level events (object_type.*, property.*, policy.*, workflow definitions) and everything else carry no record.
-    return event;
+    return this.byKind(event);
+  }
+
+  /**
+   * Events that name no record. A user holding `*` (an admin role) reads the tenant's configuration
+   * anyway and gets them all. Others get what their API reads would show them: files with the
+   * `files` scope, notifications (the stream keeps only their own) and the product's custom events,
+   * but not other users' accounts, keys, webhooks, schema or governance changes.
+   */
+  private byKind(event: OutboxEvent): OutboxEvent | null {
+    const scopes = this.principal.scopes;
+    if (scopes.has('*')) return event;
+    switch (event.resourceType) {
+      case 'custom_event':
+      case 'notification':
+        return event;
+      case 'file':
+        return scopes.has('files') ? event : null;
+      default:
+        return null;
+    }
   }
 
   private recordEvent(event: OutboxEvent, view: TypeView, id: string): Maybe<OutboxEvent | null> {

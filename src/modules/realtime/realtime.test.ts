@@ -162,7 +162,8 @@ describe('GET /v1/realtime', () => {
     // The other user's stream is still open and still carries events.
     benClient.send({ type: 'subscribe', channels: ['custom.after_logout'] });
     await benClient.next((m) => m.type === 'subscribed', 'subscribed');
-    const after = await emit(tenant.tenantId, 'custom.after_logout', 'custom', {});
+    const tracked = await t.request('POST', '/v1/events', { token: tenant.token, body: { event_type: 'custom.after_logout' } });
+    const after = tracked.body.data.id as string;
     await waitFor(() => events(benClient).some((m) => m.event.id === after), 'the event');
     expect(benClient.closed).toBeFalsy();
   });

@@ -18,7 +18,7 @@ const connect = defineRoute(
       'Upgrades to a WebSocket connection for real-time event subscriptions. Channels: `objects:<type_id>`, `objects`, `files`, `files:<folder>` (and its subfolders), `notifications` (a user\'s own; user tokens only) and any event type or pattern (`object.created`, `user.*`, `*`).',
       'Client messages: `{"type":"subscribe","channel":"files"}` (or `"channels":[...]`), `{"type":"unsubscribe",...}`, `{"type":"ping"}`. Server messages: `connected`, `subscribed`, `unsubscribed`, `event` (`{"type":"event","channel":...,"event":{...}}`), `heartbeat` (every 30 s), `pong`, `error`.',
       'Browsers cannot send headers on a WebSocket: pass the key or access token as `?token=`.',
-      'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them.',
+      'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them. Other events reach a user only when they hold `*` (an admin role), except custom events, their own notifications and, with the `files` scope, file events.',
     ].join('\n\n'),
     request: {
       query: z.object({
