@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
+import type { TestPlatform } from './platform.ts';
 
 /** Polls `probe` until it returns something truthy; fails with `message` after `timeoutMs`. */
 export async function waitFor<T>(probe: () => Promise<T> | T, message = 'condition', timeoutMs = 30_000, intervalMs = 25): Promise<NonNullable<T>> {
@@ -332,3 +333,17 @@ export async function connectWs(url: string): Promise<WsClient> {
   return client;
 }
 
+
+/** POST /v1/webhooks for `url`; answers the endpoint's id and its signing secret. */
+export async function createEndpoint(t: TestPlatform, token: string, url: string, body: Record<string, unknown> = {}) {
+  const res = await t.request('POST', '/v1/webhooks', { token, body: { url, ...body } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.data as { id: string; secret: string };
+}
+
+/** POST /v1/events: tracks a custom event and answers its id. */
+export async function trackEvent(t: TestPlatform, token: string, eventType: string, data: Record<string, unknown> = {}) {
+  const res = await t.request('POST', '/v1/events', { token, body: { event_type: eventType, data } });
+  expect(res.status, res.text).toBe(200);
+  return res.body.data.id as string;
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_CATALOG } from '../../app.ts';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
-import { readSse, waitFor, type SseClient } from '../../../test/support/events.ts';
+import { readSse, type SseClient, trackEvent, waitFor } from '../../../test/support/events.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 
 let t: TestPlatform;
@@ -21,11 +21,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function track(token: string, eventType: string, data: Record<string, unknown> = {}) {
-  const res = await t.request('POST', '/v1/events', { token, body: { event_type: eventType, data } });
-  expect(res.status, res.text).toBe(200);
-  return res.body.data.id as string;
-}
+const track = (token: string, eventType: string, data: Record<string, unknown> = {}) => trackEvent(t, token, eventType, data);
 
 /** Opens GET /events/stream through the app, as a browser's EventSource would. */
 async function open(path: string, options: { token?: string; headers?: Record<string, string> } = {}) {

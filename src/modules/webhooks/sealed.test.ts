@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../core/clock.ts';
-import { startReceiver, waitFor, type Receiver } from '../../../test/support/events.ts';
+import { createEndpoint, type Receiver, startReceiver, trackEvent, waitFor } from '../../../test/support/events.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { MAX_ATTEMPTS, RETRY_DELAYS_MS, webhookEngine } from './engine.ts';
 import { webhookDeliveries, webhooks } from './tables.ts';
@@ -37,17 +37,9 @@ async function receiver(): Promise<Receiver> {
   return r;
 }
 
-async function endpoint(token: string, url: string, body: Record<string, unknown> = {}) {
-  const res = await t.request('POST', '/v1/webhooks', { token, body: { url, ...body } });
-  expect(res.status, res.text).toBe(201);
-  return res.body.data as { id: string; secret: string };
-}
+const endpoint = (token: string, url: string, body: Record<string, unknown> = {}) => createEndpoint(t, token, url, body);
 
-async function track(token: string, eventType: string, data: Record<string, unknown> = {}) {
-  const res = await t.request('POST', '/v1/events', { token, body: { event_type: eventType, data } });
-  expect(res.status, res.text).toBe(200);
-  return res.body.data.id as string;
-}
+const track = (token: string, eventType: string, data: Record<string, unknown> = {}) => trackEvent(t, token, eventType, data);
 
 const stored = async (id: string) => (await t.db.system.select().from(webhooks).where(eq(webhooks.id, id)))[0]!;
 
