@@ -4,7 +4,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { primaryRoleNames } from '../roles/index.ts';
 import { getAuthConfig, type AuthConfig } from './auth-config.ts';
-import { checkSessionIp, gateSession, identityGovernance, sessionDeadline, type IdentityGovernance } from './governance.ts';
+import { checkSessionIp, identityGovernance, sessionDeadline, type IdentityGovernance } from './governance.ts';
 import { runtime } from './runtime.ts';
 import { refreshTokens, sessions, users, type Audience, type RefreshTokenRow, type SessionRow, type UserRow } from './tables.ts';
 import { openWithToken, sealWithToken, sha256, tenantOfToken, tenantToken } from './tokens.ts';
@@ -72,8 +72,8 @@ export async function startSession(
   governance?: IdentityGovernance,
 ): Promise<AuthSession> {
   const cfg = config ?? (await getAuthConfig(ctx));
-  const gov = governance ?? (await gateSession(ctx, user.audience));
-  if (governance) checkSessionIp(ctx.ip, user.audience, gov);
+  const gov = governance ?? (await identityGovernance(ctx));
+  checkSessionIp(ctx.ip, user.audience, gov);
   // auth-config's session_ttl is the normal lifetime; governance caps it. Start and end come from one
   // clock, the one the deadline is later compared with (not the database's now()).
   const createdAt = new Date(ctx.kernel.clock.now());
@@ -238,13 +238,14 @@ export function sessionDto(row: SessionRow, currentSessionId: string | null, end
 }
 
 export async function listSessions(ctx: TenantContext, userId: string, currentSessionId: string | null) {
+  // One clock for the stored expiry and the governance deadline: the one sessions were started with.
+  const now = ctx.kernel.clock.now();
   const rows = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())))
+    .where(and(eq(sessions.tenantId, ctx.tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date(now))))
     .orderBy(desc(sessions.lastActiveAt));
   const governance = await identityGovernance(ctx);
-  const now = ctx.kernel.clock.now();
   return rows.flatMap((r) => {
     const endsAt = sessionDeadline(r, governance);
     return endsAt > now ? [sessionDto(r, currentSessionId, endsAt)] : [];
