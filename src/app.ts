@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -21,47 +22,56 @@ import { connectRedis } from './core/providers/redis.ts';
 import { Mailer } from './core/providers/mail.ts';
 import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
-import { auditRoutes } from './modules/audit/routes.ts';
-import { exportUserFiles, FILE_EVENTS, registerFiles, storageUsed } from './modules/files/index.ts';
-import { filesRoutes } from './modules/files/routes.ts';
-import {
-  authConfigRoutes,
-  authConfigSection,
-  authRoutes,
-  IDENTITY_EVENTS,
-  mfaRoutes,
-  passkeyRoutes,
-  registerIdentity,
-  sessionRoutes,
-  ssoRoutes,
-  usersLookupSource,
-  usersRoutes,
-} from './modules/auth/index.ts';
-import { portalRoutes } from './modules/portal/index.ts';
-import { rolesRoutes } from './modules/roles/routes.ts';
-import { DLQ_EVENTS } from './modules/dlq/index.ts';
-import { EMAIL_EVENTS } from './modules/email/index.ts';
-import { emailRoutes } from './modules/email/routes.ts';
-import { ERROR_REPORT_EVENTS } from './modules/error-reports/index.ts';
-import { errorReportsRoutes } from './modules/error-reports/routes.ts';
-import { eventsRoutes } from './modules/events/routes.ts';
-import { dlqRoutes } from './modules/dlq/routes.ts';
-import { DATA_IO_EVENTS, registerDataIo } from './modules/data-io/index.ts';
-import { dataIoRoutes } from './modules/data-io/routes.ts';
-import { GOVERNANCE_EVENTS, registerGovernanceJobs } from './modules/governance/index.ts';
-import { governanceRoutes } from './modules/governance/routes.ts';
-import { checkGovernance, DATA_ENGINE_EVENTS, registerObjects } from './modules/objects/index.ts';
-import { objectsRoutes } from './modules/objects/routes.ts';
-import { createKey, KEY_EVENTS, registerKeyAuth } from './modules/keys/index.ts';
-import { keysRoutes } from './modules/keys/routes.ts';
-import { systemRoutes } from './modules/system/routes.ts';
-import { tenantsRoutes } from './modules/tenants/routes.ts';
-import { createTenant, listTenants, TENANT_EVENTS, type CreateTenantInput } from './modules/tenants/index.ts';
-import { deleteUserNotifications, exportUserNotifications, NOTIFICATION_EVENTS } from './modules/notifications/index.ts';
-import { notificationsRoutes } from './modules/notifications/routes.ts';
-import { realtimeRoutes } from './modules/realtime/routes.ts';
-import { registerWebhooks, WEBHOOK_EVENTS } from './modules/webhooks/index.ts';
-import { webhooksRoutes } from './modules/webhooks/routes.ts';
+import { collectHooks, eventCatalog, type ModuleDescriptor } from './core/module.ts';
+import { auditModule } from './modules/audit/index.ts';
+import { authModule } from './modules/auth/index.ts';
+import { dataIoModule } from './modules/data-io/index.ts';
+import { dlqModule } from './modules/dlq/index.ts';
+import { emailModule } from './modules/email/index.ts';
+import { errorReportsModule } from './modules/error-reports/index.ts';
+import { eventsModule } from './modules/events/index.ts';
+import { filesModule } from './modules/files/index.ts';
+import { governanceModule } from './modules/governance/index.ts';
+import { keysModule } from './modules/keys/index.ts';
+import { notificationsModule } from './modules/notifications/index.ts';
+import { objectsModule } from './modules/objects/index.ts';
+import { portalModule } from './modules/portal/index.ts';
+import { realtimeModule } from './modules/realtime/index.ts';
+import { rolesModule } from './modules/roles/index.ts';
+import { systemModule } from './modules/system/index.ts';
+import { createTenant, listTenants, tenantsModule, type CreateTenantInput } from './modules/tenants/index.ts';
+import { webhooksModule } from './modules/webhooks/index.ts';
+
+/**
+ * Every module of the platform, once. Routes are mounted, registrations made and the event catalogue
+ * listed in this order; a module is added here and nowhere else.
+ */
+export const MODULES: readonly ModuleDescriptor[] = [
+  systemModule,
+  tenantsModule,
+  keysModule,
+  auditModule,
+  filesModule,
+  authModule,
+  rolesModule,
+  portalModule,
+  eventsModule,
+  webhooksModule,
+  realtimeModule,
+  notificationsModule,
+  emailModule,
+  errorReportsModule,
+  dlqModule,
+  governanceModule,
+  objectsModule,
+  dataIoModule,
+];
+
+/** What the modules offer each other (user deletion and export, tenant-config sections, ...). */
+const HOOKS = collectHooks(MODULES);
+
+/** Every event type the platform emits; GET /events/types serves it. */
+export const EVENT_CATALOG = eventCatalog(MODULES);
 
 export interface KernelOptions {
   /** Use this database instead of opening one from the config (tests hand in a template copy). */
@@ -155,30 +165,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
  */
 export function registerModules(kernel: Kernel): void {
   registerEventRetention(kernel);
-  registerKeyAuth(kernel);
-  registerFiles(kernel);
-  registerIdentity(kernel);
-  registerWebhooks(kernel);
-  registerGovernanceJobs(kernel);
-  registerObjects(kernel);
-  registerDataIo(kernel);
+  for (const module of MODULES) module.register?.(kernel);
 }
-
-/** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = [
-  ...TENANT_EVENTS,
-  ...KEY_EVENTS,
-  ...FILE_EVENTS,
-  ...IDENTITY_EVENTS,
-  ...WEBHOOK_EVENTS,
-  ...DLQ_EVENTS,
-  ...NOTIFICATION_EVENTS,
-  ...EMAIL_EVENTS,
-  ...ERROR_REPORT_EVENTS,
-  ...GOVERNANCE_EVENTS,
-  ...DATA_ENGINE_EVENTS,
-  ...DATA_IO_EVENTS,
-];
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -207,39 +195,8 @@ export function createApp(kernel: Kernel | null) {
   let document: Record<string, unknown> | undefined;
   const getDocument = () => (document ??= app.getOpenAPI31Document(OPENAPI_INFO) as unknown as Record<string, unknown>);
 
-  app.route('/', systemRoutes(getDocument));
-  app.route(
-    '/',
-    tenantsRoutes({
-      provision: (ctx) => createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
-      storageUsed,
-      configSections: { auth: authConfigSection },
-      lookupSources: [usersLookupSource],
-    }),
-  );
-  app.route('/', keysRoutes());
-  app.route('/', auditRoutes());
-  app.route('/', filesRoutes());
-  // Other modules' records of a user: deleted with them, and part of their GDPR export.
-  app.route('/', usersRoutes({ onDelete: [deleteUserNotifications] }));
-  app.route('/', rolesRoutes());
-  app.route('/', authConfigRoutes());
-  app.route('/', authRoutes({ exportSources: [exportUserNotifications, exportUserFiles] }));
-  app.route('/', mfaRoutes());
-  app.route('/', sessionRoutes());
-  app.route('/', passkeyRoutes());
-  app.route('/', ssoRoutes());
-  app.route('/', portalRoutes());
-  app.route('/', eventsRoutes({ catalog: EVENT_CATALOG }));
-  app.route('/', webhooksRoutes());
-  app.route('/', realtimeRoutes());
-  app.route('/', notificationsRoutes());
-  app.route('/', emailRoutes());
-  app.route('/', errorReportsRoutes());
-  app.route('/', dlqRoutes());
-  app.route('/', governanceRoutes({ validate: checkGovernance }));
-  app.route('/', objectsRoutes());
-  app.route('/', dataIoRoutes());
+  const wiring = { hooks: HOOKS, events: EVENT_CATALOG, document: getDocument };
+  for (const module of MODULES) if (module.routes) app.route('/', module.routes(wiring));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -257,16 +214,19 @@ export async function createPlatform(config: Config, options: KernelOptions = {}
   await kernel.jobs.start({ work: config.JOBS_WORKER });
   // Outbox consumers (webhook fan-out, ...) run where jobs are worked.
   if (config.JOBS_WORKER) kernel.outbox.start();
-  return { kernel, app, document, close: () => kernel.close() };
+  /** Attaches what modules serve beside the app (WebSocket upgrades) to a listening server; returns its closer. */
+  const attach = (server: Server) => {
+    const attached = MODULES.flatMap((module) => (module.attach ? [module.attach(server, app)] : []));
+    return { close: () => attached.forEach((a) => a.close()) };
+  };
+  return { kernel, app, document, attach, close: () => kernel.close() };
 }
 
 export type Platform = Awaited<ReturnType<typeof createPlatform>>;
 
 /** A new tenant with an admin key (scope `*`); used by `plinth start` on an empty database and `plinth bootstrap`. */
 export async function bootstrapTenant(kernel: Kernel, input: CreateTenantInput) {
-  const { tenant, provisioned } = await createTenant(kernel, input, { type: 'system', id: null }, (ctx) =>
-    createKey(ctx, { label: 'Admin key', scopes: ['*'] }),
-  );
+  const { tenant, provisioned } = await createTenant(kernel, input, { type: 'system', id: null }, HOOKS.provisionTenant);
   return { tenant, token: provisioned.token };
 }
 

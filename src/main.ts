@@ -1,10 +1,10 @@
 import fs from 'node:fs';
+import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform, registerModules } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
-import { attachWebSockets } from './modules/realtime/index.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
 
@@ -70,8 +70,8 @@ async function start(config: Config) {
     }
     process.stdout.write(`${lines.join('\n')}\n\n`);
   });
-  // GET /v1/realtime: upgrade requests go through the app's route, then to the WebSocket hub.
-  const websockets = attachWebSockets(server, app);
+  // What modules serve beside the app (GET /v1/realtime's WebSocket upgrades).
+  const attached = platform.attach(server as Server);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -87,7 +87,7 @@ async function start(config: Config) {
       }, config.SHUTDOWN_TIMEOUT_MS);
       force.unref();
       // Upgraded sockets are not the HTTP server's to drain: close them, or server.close never finishes.
-      for (const client of websockets.clients) client.close(1001, 'Server shutting down');
+      attached.close();
       // SSE streams end too (clients reconnect elsewhere with Last-Event-ID).
       void kernel.outbox.feed.close();
       server.close(async () => {

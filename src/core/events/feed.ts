@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { OutboxEvent, Outbox, Position } from './outbox.ts';
-import { endedBefore, positionOf } from './outbox.ts';
+import { endedBefore, positionOf, type FeedSource, type OutboxEvent, type Position, type Snapshot } from './stream.ts';
 
 export type FeedListener = (event: OutboxEvent) => void;
 
@@ -22,7 +21,7 @@ export class LiveFeed {
   private closed = false;
 
   constructor(
-    private readonly outbox: Outbox,
+    private readonly outbox: FeedSource,
     private readonly log: Logger,
     private readonly pollMs: number,
   ) {}
@@ -43,7 +42,7 @@ export class LiveFeed {
     } = {},
   ): Promise<{ position: Position; unsubscribe: () => void }> {
     if (this.closed) throw new Error('the live feed is closed');
-    let snapshot: Awaited<ReturnType<Outbox['snapshot']>> | null = null;
+    let snapshot: Snapshot | null = null;
     const held: OutboxEvent[] = [];
     const resuming = options.from === 'position';
     const filtered: FeedListener = resuming

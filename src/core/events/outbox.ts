@@ -3,45 +3,20 @@ import type { Logger } from 'pino';
 import { rows, type Database, type Db } from '../db/client.ts';
 import type { Bus } from '../providers/bus.ts';
 import { LiveFeed } from './feed.ts';
+import { endedBefore, parseSnapshot, positionOf, STREAM_START, type FeedSource, type OutboxEvent, type Position, type ReadResult, type Snapshot } from './stream.ts';
 import { eventConsumers, events } from './tables.ts';
 
-export type OutboxEvent = typeof events.$inferSelect;
-
-/** A place in the stream: events are ordered by the id of their transaction, then by seq. */
-export interface Position {
-  txId: string;
-  seq: number;
-}
-
-export const STREAM_START: Position = { txId: '0', seq: 0 };
-
-export const positionOf = (event: Pick<OutboxEvent, 'txId' | 'seq'>): Position => ({ txId: event.txId, seq: event.seq });
-
-export function comparePositions(a: Position, b: Position): number {
-  const ta = BigInt(a.txId);
-  const tb = BigInt(b.txId);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  return a.seq - b.seq;
-}
-
-/** A transaction snapshot (pg_current_snapshot): which transactions had ended when it was taken. */
-export interface Snapshot {
-  xmin: bigint;
-  xmax: bigint;
-  inProgress: ReadonlySet<bigint>;
-}
-
-export function parseSnapshot(text: string): Snapshot {
-  const [xmin, xmax, xip = ''] = text.split(':');
-  return { xmin: BigInt(xmin!), xmax: BigInt(xmax!), inProgress: new Set(xip.split(',').filter(Boolean).map((x) => BigInt(x))) };
-}
-
-/** Whether a transaction had committed (or aborted) when the snapshot was taken, as pg_visible_in_snapshot. */
-export function endedBefore(snapshot: Snapshot, txId: string): boolean {
-  const id = BigInt(txId);
-  if (id < snapshot.xmin) return true;
-  return id < snapshot.xmax && !snapshot.inProgress.has(id);
-}
+export {
+  comparePositions,
+  endedBefore,
+  parseSnapshot,
+  positionOf,
+  STREAM_START,
+  type OutboxEvent,
+  type Position,
+  type ReadResult,
+  type Snapshot,
+} from './stream.ts';
 
 /** Published on the bus after a transaction that emitted events commits; readers in every process wake. */
 export const EVENTS_APPENDED_CHANNEL = 'events.appended';
@@ -49,15 +24,6 @@ export const EVENTS_APPENDED_CHANNEL = 'events.appended';
 /** Namespace of the advisory locks that keep one process per durable consumer. */
 const CONSUMER_LOCK_NS = 7_304_212;
 
-export interface ReadResult {
-  /** Final events after the position, in stream order. */
-  events: OutboxEvent[];
-  /**
-   * True when committed events exist after these that are not final yet (an older transaction is still
-   * running); read again shortly.
-   */
-  pending: boolean;
-}
 
 /**
  * The fence: the oldest transaction id that may still add events to this database. It is the
@@ -155,7 +121,7 @@ export interface OutboxOptions {
  * processes that work jobs, one process at a time per consumer (an advisory lock), each batch in one
  * transaction with its checkpoint: a consumer that dies resumes after its last committed batch.
  */
-export class Outbox {
+export class Outbox implements FeedSource {
   readonly feed: LiveFeed;
   private readonly consumers = new Map<string, ConsumerDefinition>();
   private readonly signals = new Set<Signal>();

@@ -1,11 +1,17 @@
 import { eq } from 'drizzle-orm';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
-import type { TenantContext } from '../context.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, Db } from '../db/client.ts';
 import { newId } from '../http/ids.ts';
 import type { Jobs } from '../jobs/jobs.ts';
 import { mailOutbox } from './tables.ts';
+
+/** The unit of work a message is queued in (a TenantContext is one); kept narrow so the kernel's providers need not know the context. */
+export interface MailWork {
+  readonly db: Db;
+  readonly tenantId: string;
+  afterCommit(fn: () => Promise<void> | void): void;
+}
 
 export interface MailMessage {
   to: string;
@@ -50,7 +56,7 @@ export class Mailer {
     return this.transport ? 'smtp' : 'outbox';
   }
 
-  async queue(ctx: TenantContext, message: MailMessage): Promise<string> {
+  async queue(ctx: MailWork, message: MailMessage): Promise<string> {
     const id = newId('mail');
     await ctx.db.insert(mailOutbox).values({
       id,

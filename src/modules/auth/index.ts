@@ -1,18 +1,20 @@
 import type { Kernel } from '../../core/kernel.ts';
+import { createRouter } from '../../core/http/route.ts';
+import { defineModule } from '../../core/module.ts';
 import { loadAuthConfig, publicAuthConfig } from './auth-config.ts';
 import { loadIdentityGovernance, passwordPolicyOf } from './governance.ts';
+import { authConfigRoutes } from './config-routes.ts';
+import { IDENTITY_EVENTS } from './events.ts';
+import { mfaRoutes } from './mfa-routes.ts';
+import { passkeyRoutes } from './passkey-routes.ts';
 import { registerUserAuth } from './resolver.ts';
+import { authRoutes } from './routes.ts';
+import { sessionRoutes } from './session-routes.ts';
+import { ssoRoutes } from './sso-routes.ts';
+import { usersRoutes } from './users-routes.ts';
 import { tenantIdsByEmail } from './users.ts';
 
 export { IDENTITY_EVENTS } from './events.ts';
-export { authRoutes, type AuthRoutesOptions } from './routes.ts';
-export { mfaRoutes } from './mfa-routes.ts';
-export { sessionRoutes } from './session-routes.ts';
-export { passkeyRoutes } from './passkey-routes.ts';
-export { ssoRoutes } from './sso-routes.ts';
-export { usersRoutes } from './users-routes.ts';
-export { authConfigRoutes } from './config-routes.ts';
-export { registerUserAuth } from './resolver.ts';
 export { requireUser, flowOf, identityWork, publicTenant } from './http.ts';
 export type { UserLifecycleHooks } from './users.ts';
 export { findUser, getUser, toUserDto } from './users.ts';
@@ -37,10 +39,26 @@ export function portalTenantsByEmail(kernel: Kernel, email: string): Promise<str
 }
 
 /** Tenants where an email has a user (POST /v1/tenants/lookup). */
-export function usersLookupSource(kernel: Kernel, email: string): Promise<string[]> {
+function usersLookupSource(kernel: Kernel, email: string): Promise<string[]> {
   return tenantIdsByEmail(kernel.db.system, email);
 }
 
-export function registerIdentity(kernel: Kernel): void {
-  registerUserAuth(kernel);
-}
+/** Identity: users, sign-in flows, sessions, MFA, passkeys, SSO and the auth config. */
+export const authModule = defineModule({
+  name: 'auth',
+  events: IDENTITY_EVENTS,
+  register: registerUserAuth,
+  hooks: { tenantConfig: { auth: authConfigSection }, tenantLookup: usersLookupSource },
+  routes: ({ hooks }) => {
+    const app = createRouter();
+    // Other modules' records of a user: counted and deleted with them, and part of their GDPR export.
+    app.route('/', usersRoutes({ dependencies: hooks.userDependencies, onDelete: hooks.userDeleted }));
+    app.route('/', authConfigRoutes());
+    app.route('/', authRoutes({ exportSources: hooks.userExport }));
+    app.route('/', mfaRoutes());
+    app.route('/', sessionRoutes());
+    app.route('/', passkeyRoutes());
+    app.route('/', ssoRoutes());
+    return app;
+  },
+});

@@ -1,12 +1,17 @@
 import type { Kernel } from '../../core/kernel.ts';
+import { defineModule } from '../../core/module.ts';
+import { DATA_IO_EVENTS } from './events.ts';
+import { dataIoRoutes } from './routes.ts';
 import { CLEANUP_JOB, cleanupExports, EXPORT_JOB, IMPORT_JOB, runExport, runImport, type JobData } from './service.ts';
 
 export { DATA_IO_EVENTS } from './events.ts';
 
 /** The import and export workers, and the daily removal of expired exports. */
-export function registerDataIo(kernel: Kernel): void {
+function registerDataIo(kernel: Kernel): void {
   kernel.jobs.define<JobData>(IMPORT_JOB, { retryLimit: 2, retryDelay: 5, expireInSeconds: 60 * 60, handler: (data) => runImport(kernel, data) });
   kernel.jobs.define<JobData>(EXPORT_JOB, { retryLimit: 2, retryDelay: 5, expireInSeconds: 60 * 60, handler: (data) => runExport(kernel, data) });
   kernel.jobs.define(CLEANUP_JOB, { retryLimit: 1, handler: () => cleanupExports(kernel) });
   void kernel.jobs.schedule(CLEANUP_JOB, '47 3 * * *');
 }
+
+export const dataIoModule = defineModule({ name: 'data-io', events: DATA_IO_EVENTS, register: registerDataIo, routes: () => dataIoRoutes() });

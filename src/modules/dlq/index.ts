@@ -1,3 +1,7 @@
+import { defineModule } from '../../core/module.ts';
+import { DLQ_EVENTS } from './events.ts';
+import { dlqRoutes } from './routes.ts';
+
 export {
   addDeadLetter,
   countDeadLetters,
@@ -9,3 +13,5 @@ export {
 } from './service.ts';
 export type { DeadLetterRow } from './tables.ts';
 export { DLQ_EVENTS } from './events.ts';
+
+export const dlqModule = defineModule({ name: 'dlq', events: DLQ_EVENTS, routes: () => dlqRoutes() });

@@ -1,3 +1,17 @@
+import { defineModule } from '../../core/module.ts';
+import { FILE_EVENTS } from './events.ts';
+import { registerFileJobs } from './jobs.ts';
+import { filesRoutes } from './routes.ts';
+import { exportUserFiles, storageUsed } from './service.ts';
+
 export { FILE_EVENTS } from './events.ts';
-export { registerFileJobs as registerFiles, runCleanup, CLEANUP_JOB } from './jobs.ts';
+export { runCleanup, CLEANUP_JOB } from './jobs.ts';
 export { storageUsed, getFile, fileDto, exportUserFiles, type FileDto } from './service.ts';
+
+export const filesModule = defineModule({
+  name: 'files',
+  events: FILE_EVENTS,
+  register: registerFileJobs,
+  hooks: { storageUsed, userExport: exportUserFiles },
+  routes: () => filesRoutes(),
+});

@@ -1,5 +1,8 @@
 import type { Kernel } from '../../core/kernel.ts';
-import { AUDIT_RETENTION_JOB, purgeAuditLogs } from './service.ts';
+import { defineModule } from '../../core/module.ts';
+import { GOVERNANCE_EVENTS } from './events.ts';
+import { governanceRoutes } from './routes.ts';
+import { AUDIT_RETENTION_JOB, purgeAuditLogs, type GovernancePatch } from './service.ts';
 
 export {
   getGovernance,
@@ -12,7 +15,7 @@ export {
 export { GOVERNANCE_EVENTS } from './events.ts';
 
 /** The daily audit retention sweep. */
-export function registerGovernanceJobs(kernel: Kernel): void {
+function registerGovernanceJobs(kernel: Kernel): void {
   kernel.jobs.define(AUDIT_RETENTION_JOB, {
     retryLimit: 2,
     handler: async () => {
@@ -22,3 +25,18 @@ export function registerGovernanceJobs(kernel: Kernel): void {
   });
   void kernel.jobs.schedule(AUDIT_RETENTION_JOB, '17 3 * * *');
 }
+
+export const governanceModule = defineModule({
+  name: 'governance',
+  events: GOVERNANCE_EVENTS,
+  register: registerGovernanceJobs,
+  // Other modules check the parts of a change that are theirs (masked properties name object types).
+  routes: ({ hooks }) =>
+    governanceRoutes({
+      validate: async (ctx, patch) => {
+        let checked = patch;
+        for (const validate of hooks.governanceValidators) checked = (await validate(ctx, checked)) as GovernancePatch;
+        return checked;
+      },
+    }),
+});

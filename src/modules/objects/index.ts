@@ -1,16 +1,22 @@
-import type { Kernel } from '../../core/kernel.ts';
+import { defineModule } from '../../core/module.ts';
+import { DATA_ENGINE_EVENTS } from './events.ts';
+import { checkGovernance } from './governance-check.ts';
 import { registerObjectJobs } from './retention.ts';
+import { objectsRoutes } from './routes.ts';
 
 /** What other modules may use of the data engine. */
 export { accessFor, subjectOf, type Access, type Subject } from './access.ts';
 export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './data-types.ts';
 export { DATA_ENGINE_EVENTS } from './events.ts';
-export { checkGovernance } from './governance-check.ts';
 export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './objects.ts';
 export { queryObjects, resolveSort, type ObjectRecord } from './query.ts';
 export { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
 export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './visibility.ts';
 
-export function registerObjects(kernel: Kernel): void {
-  registerObjectJobs(kernel);
-}
+export const objectsModule = defineModule({
+  name: 'objects',
+  events: DATA_ENGINE_EVENTS,
+  register: registerObjectJobs,
+  hooks: { governanceValidator: checkGovernance },
+  routes: () => objectsRoutes(),
+});

@@ -1,3 +1,6 @@
+import { defineModule } from '../../core/module.ts';
+import { rolesRoutes } from './routes.ts';
+
 export {
   assignRole,
   countUserRoles,
@@ -15,3 +18,5 @@ export {
 } from './service.ts';
 export { BUILTIN_ROLES, scopesOf } from './permissions.ts';
 export { RoleSchema, RoleParams } from './routes.ts';
+
+export const rolesModule = defineModule({ name: 'roles', routes: () => rolesRoutes() });

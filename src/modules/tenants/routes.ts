@@ -23,12 +23,12 @@ import {
 } from './service.ts';
 import type { TenantRow } from './tables.ts';
 
-/** What other modules add to the tenants routes; wired in app.ts so tenants imports none of them. */
+/** What other modules add to the tenants routes; wired from their hooks (index.ts), so tenants imports none of them. */
 export interface TenantsRouteOptions {
   /** Creates what a new tenant starts with; its result is returned as `api_key` by the admin route. */
   provision: (ctx: TenantContext) => Promise<{ key: unknown; token: string }>;
   /** Sections of GET /v1/tenant-config besides branding (identity adds `auth`). */
-  configSections?: Record<string, (kernel: Kernel, tenant: TenantRow) => Promise<unknown>>;
+  configSections?: Record<string, (kernel: Kernel, tenant: { id: string }) => Promise<unknown>>;
   /** Tenant ids where an email has an identity (identity adds its users). */
   lookupSources?: ((kernel: Kernel, email: string) => Promise<string[]>)[];
   /** Bytes stored by the tenant (files adds its sum). */

@@ -1,0 +1,5 @@
+import { defineModule } from '../../core/module.ts';
+import { systemRoutes } from './routes.ts';
+
+/** The landing page, docs, OpenAPI document, health and readiness. */
+export const systemModule = defineModule({ name: 'system', routes: ({ document }) => systemRoutes(document) });
