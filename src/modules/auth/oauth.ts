@@ -79,15 +79,16 @@ async function callProvider(kernel: Kernel, step: Step, url: string, init: Outbo
     if (error instanceof OutboundBlockedError || error instanceof OutboundFailedError) return fail(error.message, error);
     throw error;
   }
-  let body: unknown;
+  if (!res.ok) return fail(`answered ${res.status}: ${res.text.slice(0, 500)}`);
+  let body: unknown = null;
+  const type = String(res.headers['content-type'] ?? '');
   try {
-    body = JSON.parse(res.text);
+    // Some providers answer the token request form-encoded; anything else must be JSON.
+    body = type.includes('application/x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(res.text)) : JSON.parse(res.text);
   } catch {
-    body = Object.fromEntries(new URLSearchParams(res.text)); // some providers answer form-encoded
+    // not JSON: refused below like any other unusable answer
   }
-  if (!res.ok || typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return fail(`answered ${res.status}: ${res.text.slice(0, 500)}`);
-  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(`answered ${res.status} with ${type || 'no content type'}, not a JSON object`);
   return body as Record<string, unknown>;
 }
 
@@ -109,6 +110,10 @@ export async function exchangeCode(kernel: Kernel, provider: OAuthProvider, stat
   });
   if (provider.client_secret) form.set('client_secret', provider.client_secret);
   const tokens = await callProvider(kernel, 'token', provider.token_url, { method: 'POST', headers: { accept: 'application/json' }, form });
+  if (typeof tokens.access_token !== 'string' && typeof tokens.id_token !== 'string') {
+    kernel.log.warn({ step: 'token', url: provider.token_url }, 'oauth token endpoint answered no access_token or id_token');
+    throw providerError(PROVIDER_FAILED);
+  }
   let claims: Record<string, unknown> = {};
   if (typeof tokens.id_token === 'string' && provider.jwks_uri) {
     // Fetched through the guard and handed to jose as a local set: jose's remote fetch would bypass it.

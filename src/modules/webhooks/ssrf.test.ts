@@ -5,64 +5,8 @@ import { startReceiver, waitFor, type Receiver } from '../../../test/support/eve
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { webhookDeliveries, webhooks } from './tables.ts';
 
-/** Hostile webhook URLs: every one must be refused when saved. */
-const HOSTILE = [
-  // loopback in every spelling the URL parser accepts
-  'http://127.0.0.1/',
-  'http://127.1/',
-  'http://127.0.0.1:8080/admin',
-  'http://2130706433/',
-  'http://0x7f000001/',
-  'http://0x7f.0.0.1/',
-  'http://0177.0.0.1/',
-  'http://017700000001/',
-  'http://localhost/',
-  'http://LOCALHOST:3000/',
-  'http://[::1]/',
-  'http://[0:0:0:0:0:0:0:1]/',
-  'http://[::ffff:127.0.0.1]/',
-  'http://[::ffff:7f00:1]/',
-  'http://[64:ff9b::7f00:1]/',
-  'http://[2002:7f00:1::]/',
-  // unspecified addresses that reach the host itself
-  'http://0.0.0.0/',
-  'http://0/',
-  'http://[::]/',
-  // cloud metadata
-  'http://169.254.169.254/latest/meta-data/',
-  'http://2852039166/latest/meta-data/',
-  'http://0xa9fea9fe/',
-  'http://[::ffff:169.254.169.254]/',
-  'http://[fd00:ec2::254]/',
-  'http://100.100.100.200/latest/meta-data/',
-  'http://168.63.129.16/',
-  'http://192.0.0.192/',
-  'http://metadata.google.internal/computeMetadata/v1/',
-  // private, shared, link-local, multicast, broadcast, reserved
-  'http://10.0.0.1/',
-  'http://10.255.255.255/',
-  'http://172.16.0.1/',
-  'http://172.31.255.254/',
-  'http://192.168.1.1/',
-  'http://100.64.0.1/',
-  'http://169.254.0.1/',
-  'http://224.0.0.1/',
-  'http://239.255.255.250:1900/',
-  'http://255.255.255.255/',
-  'http://198.18.0.1/',
-  'http://240.0.0.1/',
-  'http://[fe80::1]/',
-  'http://[fc00::1]/',
-  'http://[fd12:3456::1]/',
-  'http://[ff02::1]/',
-  'http://[fec0::1]/',
-  // other schemes and smuggled credentials
-  'ftp://example.com/',
-  'file:///etc/passwd',
-  'gopher://127.0.0.1:70/',
-  'http://admin:secret@example.com/',
-  'javascript:alert(1)',
-];
+// The table of hostile URLs, run against every URL field of the API, is test/outbound.test.ts; this
+// file covers what is particular to webhooks: the reasons given, and sending (rebinding, redirects).
 
 let t: TestPlatform;
 let loose: TestPlatform;
@@ -82,18 +26,6 @@ afterAll(async () => {
 });
 
 describe('webhook URLs', () => {
-  it(`refuses ${HOSTILE.length} hostile URLs when saved, naming the field and the reason`, async () => {
-    expect(HOSTILE.length).toBeGreaterThanOrEqual(30);
-    for (const url of HOSTILE) {
-      const res = await t.request('POST', '/v1/webhooks', { token: tenant.token, body: { url } });
-      expect(res.status, url).toBe(400);
-      expect(res.body.error.code, url).toBe('VALIDATION_ERROR');
-      expect(res.body.error.details.issues[0].field, url).toBe('url');
-    }
-    const list = await t.request('GET', '/v1/webhooks', { token: tenant.token });
-    expect(list.body.data).toEqual([]);
-  });
-
   it('says why', async () => {
     const messages = async (url: string) => (await t.request('POST', '/v1/webhooks', { token: tenant.token, body: { url } })).body.error.message;
     expect(await messages('http://2130706433/')).toContain('127.0.0.1 is a loopback address');
