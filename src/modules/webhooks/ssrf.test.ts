@@ -15,6 +15,7 @@ let receiver: Receiver;
 
 beforeAll(async () => {
   t = await testPlatform();
+  // The old name of OUTBOUND_ALLOW_LOOPBACK keeps working: this platform reaches the loopback receiver through it.
   loose = await testPlatform({ WEBHOOK_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200' });
   tenant = await t.newTenant();
   receiver = await startReceiver();
