@@ -53,7 +53,7 @@ const env: Record<string, string> = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'warn',
   PLINTH_ADMIN_KEY: ADMIN_KEY,
-  WEBHOOK_ALLOW_LOOPBACK: 'true',
+  OUTBOUND_ALLOW_LOOPBACK: 'true',
   JOBS_POLL_SECONDS: '0.5',
   WEBHOOK_CONCURRENCY: String(Math.max(ENDPOINTS, 8)),
   DB_POOL_MAX: '20',

@@ -13,6 +13,7 @@ import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
 import { notFound, onError, requestContext } from './core/http/middleware.ts';
 import { Jobs } from './core/jobs/jobs.ts';
+import { outboundPolicy } from './core/net/outbound.ts';
 import type { Kernel } from './core/kernel.ts';
 import { RateLimits } from './core/limits/rate-limit.ts';
 import { RequestQuota } from './core/limits/quota.ts';
@@ -140,6 +141,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     outbox,
     clock: options.clock ?? systemClock,
     secrets: new SecretBox(config.PLINTH_ENCRYPTION_KEY),
+    outbound: outboundPolicy(config),
     startedAt: new Date(),
     draining: false,
     onClose: (fn) => void closers.push(fn),

@@ -64,8 +64,12 @@ const ConfigSchema = z.object({
   ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
   /** How often outbox readers look for new events when no wake-up reaches them. */
   EVENTS_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
-  /** Lets webhooks target loopback addresses (127.0.0.0/8, ::1): development and tests only. */
+  /** Lets every outbound call to a tenant-set URL (webhooks, OAuth, ...) reach loopback (127.0.0.0/8, ::1, localhost): development and tests only. */
+  OUTBOUND_ALLOW_LOOPBACK: bool.default(false),
+  /** The old name of OUTBOUND_ALLOW_LOOPBACK, still honoured (it allows loopback for every outbound call, not only webhooks). */
   WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
+  /** Timeout of one outbound call to a tenant-set URL other than a webhook delivery (OAuth token, userinfo, JWKS). */
+  OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   /** Deliveries this process sends at once (to different endpoints; one endpoint is always in order). */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),

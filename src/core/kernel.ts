@@ -6,6 +6,7 @@ import type { SecretBox } from './crypto/secret-box.ts';
 import type { PrincipalResolvers } from './auth/principal.ts';
 import type { Database } from './db/client.ts';
 import type { Outbox } from './events/outbox.ts';
+import type { OutboundPolicy } from './net/outbound.ts';
 import type { Jobs } from './jobs/jobs.ts';
 import type { RateLimits } from './limits/rate-limit.ts';
 import type { RequestQuota } from './limits/quota.ts';
@@ -38,6 +39,8 @@ export interface Kernel {
   readonly clock: Clock;
   /** Seals and opens secrets kept in the database, under PLINTH_ENCRYPTION_KEY (clear without it). */
   readonly secrets: SecretBox;
+  /** What calls to tenant-set URLs may reach (core/net/outbound.ts); tests replace `resolve` to point names at chosen addresses. */
+  readonly outbound: OutboundPolicy;
   readonly startedAt: Date;
   /** Set on SIGTERM: /ready answers 503 and responses close their connections. */
   draining: boolean;

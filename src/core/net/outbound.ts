@@ -3,30 +3,71 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import type { Config } from '../../config.ts';
+import { ApiError } from '../http/errors.ts';
+import { VERSION } from '../version.ts';
+import { urlSyntaxProblem } from './http-url.ts';
 
 /**
- * Requests to URLs that tenants choose (webhooks now, automation HTTP steps later) must not reach the
- * server's own network: loopback, private, link-local, multicast, reserved and cloud metadata
- * addresses are refused. The name is resolved once, every address it resolves to is checked, and the
- * socket connects to a checked address through the request's `lookup` hook, so a DNS answer that
- * changes between the check and the connection (rebinding) cannot slip through. Redirects are never
- * followed. Node has no built-in for this and the maintained filtering agents do not expose the
- * decision we need to report (which address, which range), so the check is written here on ipaddr.js.
+ * Every request to a URL that a tenant or user can influence (webhooks, OAuth and OIDC endpoints, and
+ * every later caller: AI providers, integrations, functions, imports by URL) goes through here, so none
+ * can reach the server's own network: loopback, private, link-local, multicast, reserved and cloud
+ * metadata addresses are refused, and so are non-http(s) schemes. The name is resolved once, every
+ * address it resolves to is checked, and the socket connects to a checked address through the request's
+ * `lookup` hook, so a DNS answer that changes between the check and the connection (rebinding) cannot
+ * slip through. Redirects are never followed. Node has no built-in for this and the maintained filtering
+ * agents do not expose the decision we need to report (which range, which field), so the check is
+ * written here on ipaddr.js.
+ *
+ * Callers check twice: when the URL is saved (`assertOutboundUrls`: a 400 naming the field) and when
+ * it is called (`outboundRequest` / `outboundFetch` check again, since DNS answers change and rows saved
+ * before a rule existed are still there).
  */
 
+/** The setting that lets outbound calls reach loopback in development (WEBHOOK_ALLOW_LOOPBACK is its old name). */
+export const LOOPBACK_SETTING = 'OUTBOUND_ALLOW_LOOPBACK';
+
+export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
+
 export interface OutboundPolicy {
-  /** Loopback (127.0.0.0/8, ::1) allowed: development and tests only. */
+  /** Loopback (127.0.0.0/8, ::1, localhost) allowed: development and tests only. */
   allowLoopback: boolean;
   /** Name resolution (tests hand in a fake resolver); defaults to the system resolver. */
-  resolve?: (hostname: string) => Promise<{ address: string; family: number }[]>;
+  resolve?: Resolver;
+}
+
+/** The kernel's policy from the configuration: one setting for every outbound caller. */
+export function outboundPolicy(config: Pick<Config, 'OUTBOUND_ALLOW_LOOPBACK' | 'WEBHOOK_ALLOW_LOOPBACK'>): OutboundPolicy {
+  return { allowLoopback: config.OUTBOUND_ALLOW_LOOPBACK || config.WEBHOOK_ALLOW_LOOPBACK };
 }
 
 /** Cloud metadata services (AWS, GCP, Azure, Alibaba, Oracle); most sit in refused ranges anyway. */
 const METADATA_ADDRESSES = new Set(['169.254.169.254', 'fd00:ec2::254', '168.63.129.16', '100.100.100.200', '192.0.0.192']);
+/** Names of metadata services, refused before any resolution (they resolve only inside the cloud). */
+const METADATA_NAMES = new Set(['metadata.google.internal', 'metadata.goog', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
+/** Global unicast IPv6 (2000::/3): everything outside it (IPv4-compatible ::a.b.c.d, discard, ...) is not the internet. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 
 export class OutboundBlockedError extends Error {
   readonly code = 'OUTBOUND_BLOCKED';
 }
+
+/**
+ * The request was sent (or tried) and did not complete. `message` carries the detail (socket error,
+ * status) for logs and for a tenant's own delivery log; an answer to another caller must not repeat it,
+ * since it tells an open port from a closed one.
+ */
+export class OutboundFailedError extends Error {
+  readonly code = 'OUTBOUND_FAILED';
+  constructor(
+    readonly reason: 'unreachable' | 'timeout' | 'aborted' | 'too_large' | 'status' | 'invalid_body',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const loopbackHint = `; to allow loopback in development, set ${LOOPBACK_SETTING}=true`;
 
 /** Why the address may not be reached ("a private address"), or null when it may. */
 export function blockedReason(address: string, policy: Pick<OutboundPolicy, 'allowLoopback'>): string | null {
@@ -35,9 +76,10 @@ export function blockedReason(address: string, policy: Pick<OutboundPolicy, 'all
   const parsed = ipaddr.process(address);
   if (METADATA_ADDRESSES.has(parsed.toString())) return 'a cloud metadata address';
   const range = parsed.range();
-  if (range === 'unicast') return null;
-  if (range === 'loopback' && policy.allowLoopback) return null;
-  return `a ${describeRange(range)} address`;
+  if (range === 'loopback') return policy.allowLoopback ? null : 'a loopback address';
+  if (range !== 'unicast') return `a ${describeRange(range)} address`;
+  if (parsed.kind() === 'ipv6' && !(parsed as ipaddr.IPv6).match(GLOBAL_UNICAST_V6)) return 'a non-global IPv6 address';
+  return null;
 }
 
 function describeRange(range: string): string {
@@ -46,21 +88,19 @@ function describeRange(range: string): string {
     broadcast: 'broadcast',
     multicast: 'multicast',
     linkLocal: 'link-local',
-    loopback: 'loopback',
     carrierGradeNat: 'shared (carrier-grade NAT)',
     private: 'private',
     reserved: 'reserved',
     uniqueLocal: 'unique-local (private)',
-    ipv4Mapped: 'IPv4-mapped',
     deprecatedSiteLocal: 'site-local',
   };
   return names[range] ?? `special-purpose (${range})`;
 }
 
-const systemResolve = async (hostname: string) => dns.promises.lookup(hostname, { all: true, verbatim: true });
+const systemResolve: Resolver = async (hostname) => dns.promises.lookup(hostname, { all: true, verbatim: true });
 
-/** The hostname of a URL without IPv6 brackets. */
-const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
+/** The hostname of a URL without IPv6 brackets or a trailing dot, lower-case. */
+const bareHost = (url: URL) => url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
 
 export interface CheckedUrl {
   url: URL;
@@ -69,18 +109,14 @@ export interface CheckedUrl {
 }
 
 /**
- * Parses and checks a URL a tenant wants Plinth to call: http(s) only, and every address its host
- * resolves to must be allowed. Throws OutboundBlockedError with the reason.
+ * Parses and checks a URL a tenant wants Plinth to call: http(s) only, no credentials or hidden
+ * characters, and every address its host resolves to must be allowed. Throws OutboundBlockedError
+ * with the reason.
  */
 export async function checkOutboundUrl(raw: string, policy: OutboundPolicy): Promise<CheckedUrl> {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new OutboundBlockedError('not a valid URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundBlockedError(`the scheme ${url.protocol} is not allowed; use http or https`);
-  if (url.username || url.password) throw new OutboundBlockedError('credentials in the URL are not allowed; use a signed payload instead');
+  const problem = urlSyntaxProblem(raw);
+  if (problem) throw new OutboundBlockedError(problem);
+  const url = new URL(raw);
   const addresses = await resolveChecked(bareHost(url), policy);
   return { url, addresses };
 }
@@ -90,7 +126,16 @@ async function resolveChecked(host: string, policy: OutboundPolicy): Promise<{ a
   if (ipaddr.isValid(host)) {
     addresses = [{ address: host, family: host.includes(':') ? 6 : 4 }];
   } else {
-    if (!/^[a-z0-9.-]+$/i.test(host) || host.length > 253) throw new OutboundBlockedError(`the host name ${host} is not valid`);
+    if (!/^[a-z0-9_.-]+$/.test(host) || host.length > 253) throw new OutboundBlockedError(`the host name ${host} is not valid`);
+    if (METADATA_NAMES.has(host)) throw new OutboundBlockedError(`${host} is a cloud metadata name`);
+    // RFC 6761: localhost and every name under it are loopback, whatever a resolver says.
+    if (host === 'localhost' || host.endsWith('.localhost')) {
+      if (!policy.allowLoopback) throw new OutboundBlockedError(`${host} is a loopback name${loopbackHint}`);
+      return [
+        { address: '127.0.0.1', family: 4 },
+        { address: '::1', family: 6 },
+      ];
+    }
     try {
       addresses = await (policy.resolve ?? systemResolve)(host);
     } catch {
@@ -100,17 +145,40 @@ async function resolveChecked(host: string, policy: OutboundPolicy): Promise<{ a
   }
   for (const { address } of addresses) {
     const reason = blockedReason(address, policy);
-    if (reason) throw new OutboundBlockedError(host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`);
+    if (!reason) continue;
+    const hint = reason === 'a loopback address' ? loopbackHint : '';
+    // A name's answer is not repeated: it would map the operator's internal DNS for whoever asks.
+    throw new OutboundBlockedError(host === address ? `${address} is ${reason}${hint}` : `${host} resolves to ${reason}${hint}`);
   }
   return addresses;
+}
+
+/**
+ * Save-time check of the URLs a request wants stored: a 400 VALIDATION_ERROR naming every field whose
+ * URL is refused, with the reason. Resolves DNS: call it before opening a transaction.
+ */
+export async function assertOutboundUrls(policy: OutboundPolicy, fields: { field: string; url: string | null | undefined }[]): Promise<void> {
+  const issues: { field: string; location: string; code: string; message: string }[] = [];
+  for (const { field, url } of fields) {
+    if (url === null || url === undefined) continue;
+    try {
+      await checkOutboundUrl(url, policy);
+    } catch (error) {
+      if (!(error instanceof OutboundBlockedError)) throw error;
+      issues.push({ field, location: 'body', code: 'blocked_url', message: error.message });
+    }
+  }
+  const first = issues[0];
+  if (!first) return;
+  throw new ApiError('VALIDATION_ERROR', `${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { details: { issues } });
 }
 
 export interface OutboundRequest {
   method?: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   timeoutMs: number;
-  /** Bytes of the response body kept; the rest is not read. */
+  /** Bytes of the response body kept; the rest is not read and `truncated` is set. */
   maxResponseBytes?: number;
   signal?: AbortSignal;
 }
@@ -119,6 +187,8 @@ export interface OutboundResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The body was longer than `maxResponseBytes` and was cut there. */
+  truncated: boolean;
   /** The address the socket connected to. */
   address: string | null;
   latencyMs: number;
@@ -126,11 +196,22 @@ export interface OutboundResponse {
 
 /**
  * Sends one request to a tenant-chosen URL under the policy: resolved once, checked, connected to the
- * checked address; no redirects followed (a 3xx is returned as it is); the whole exchange bounded by
- * `timeoutMs`. Rejects with OutboundBlockedError before any byte is sent to a refused address.
+ * checked address; no redirects followed (a 3xx is returned as it is); the whole exchange, resolution
+ * included, bounded by `timeoutMs`. Rejects with OutboundBlockedError before any byte is sent to a
+ * refused address, and with OutboundFailedError when the exchange does not complete.
  */
 export async function outboundRequest(rawUrl: string, request: OutboundRequest, policy: OutboundPolicy): Promise<OutboundResponse> {
-  const { url, addresses } = await checkOutboundUrl(rawUrl, policy);
+  const started = performance.now();
+  const deadline = started + request.timeoutMs;
+  const timedOut = () => new OutboundFailedError('timeout', `timed out after ${request.timeoutMs} ms`);
+  let resolveTimer: NodeJS.Timeout | undefined;
+  const { url, addresses } = await Promise.race([
+    checkOutboundUrl(rawUrl, policy),
+    new Promise<never>((_, reject) => {
+      resolveTimer = setTimeout(() => reject(timedOut()), request.timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(resolveTimer));
+  if (request.signal?.aborted) throw new OutboundFailedError('aborted', 'aborted');
   // The connection uses exactly the addresses checked above; nothing is resolved again.
   const lookup: LookupFunction = (_hostname, options, callback) => {
     const family = typeof options === 'object' ? options.family : undefined;
@@ -139,7 +220,6 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
     if (typeof options === 'object' && options.all) (callback as (e: null, a: typeof chosen) => void)(null, chosen);
     else callback(null, chosen[0]!.address, chosen[0]!.family);
   };
-  const started = performance.now();
   const transport = url.protocol === 'https:' ? https : http;
   const limit = request.maxResponseBytes ?? 4096;
   return new Promise<OutboundResponse>((resolve, reject) => {
@@ -156,7 +236,11 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
       url,
       {
         method: request.method ?? 'POST',
-        headers: { ...request.headers, ...(request.body !== undefined ? { 'content-length': String(Buffer.byteLength(request.body)) } : {}) },
+        headers: {
+          'user-agent': `Plinth/${VERSION}`,
+          ...request.headers,
+          ...(request.body !== undefined ? { 'content-length': String(Buffer.byteLength(request.body)) } : {}),
+        },
         lookup,
         agent: false,
         // An IP-literal host skips `lookup`; it was checked above like any resolved address.
@@ -165,18 +249,26 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
       (res) => {
         const chunks: Buffer[] = [];
         let kept = 0;
+        let truncated = false;
         res.on('data', (chunk: Buffer) => {
-          if (kept < limit) {
-            chunks.push(chunk.subarray(0, limit - kept));
-            kept += Math.min(chunk.length, limit - kept);
+          // Reading one byte past the limit is what tells a long body from one of exactly `limit` bytes.
+          const room = limit + 1 - kept;
+          if (room > 0) {
+            const part = chunk.subarray(0, room);
+            chunks.push(part);
+            kept += part.length;
           }
-          if (kept >= limit) res.destroy();
+          if (kept > limit) {
+            truncated = true;
+            res.destroy();
+          }
         });
         const done = () =>
           finish(null, {
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
+            body: Buffer.concat(chunks).subarray(0, limit).toString('utf8'),
+            truncated,
             address: req.socket?.remoteAddress ?? null,
             latencyMs: Math.round(performance.now() - started),
           });
@@ -185,16 +277,74 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
         res.on('error', done);
       },
     );
-    const timer = setTimeout(() => {
-      finish(new Error(`timed out after ${request.timeoutMs} ms`));
-      req.destroy();
-    }, request.timeoutMs);
+    const timer = setTimeout(
+      () => {
+        finish(timedOut());
+        req.destroy();
+      },
+      Math.max(0, deadline - performance.now()),
+    );
     const onAbort = () => {
-      finish(new Error('aborted'));
+      finish(new OutboundFailedError('aborted', 'aborted'));
       req.destroy();
     };
     request.signal?.addEventListener('abort', onAbort);
-    req.on('error', (error) => finish(error));
+    req.on('error', (error) => finish(new OutboundFailedError('unreachable', error.message)));
     req.end(request.body);
   });
+}
+
+export interface OutboundFetchInit {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  headers?: Record<string, string>;
+  /** Sent as application/json. */
+  json?: unknown;
+  /** Sent as application/x-www-form-urlencoded. */
+  form?: URLSearchParams | Record<string, string>;
+  body?: string | Buffer;
+  /** Default 10 s, resolution included. */
+  timeoutMs?: number;
+  /** A longer answer fails with OutboundFailedError('too_large'); default 1 MiB. */
+  maxResponseBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface OutboundFetchResponse {
+  status: number;
+  /** 2xx. A redirect is never followed: it is a 3xx here. */
+  ok: boolean;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * The fetch that callers of tenant-chosen URLs use (OAuth token, userinfo and JWKS; AI providers,
+ * integrations and imports later): `outboundRequest` with JSON or form bodies, a response size limit
+ * and a default timeout. Throws OutboundBlockedError or OutboundFailedError; answer a caller with one
+ * generic message for both, and log the error's message.
+ */
+export async function outboundFetch(url: string, init: OutboundFetchInit, policy: OutboundPolicy): Promise<OutboundFetchResponse> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body = init.body;
+  if (init.json !== undefined) {
+    body = JSON.stringify(init.json);
+    headers['content-type'] ??= 'application/json';
+  } else if (init.form !== undefined) {
+    body = new URLSearchParams(init.form).toString();
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+  }
+  const res = await outboundRequest(
+    url,
+    {
+      method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+      headers,
+      body,
+      timeoutMs: init.timeoutMs ?? 10_000,
+      maxResponseBytes: init.maxResponseBytes ?? 1024 * 1024,
+      signal: init.signal,
+    },
+    policy,
+  );
+  if (res.truncated) throw new OutboundFailedError('too_large', `the answer is longer than ${init.maxResponseBytes ?? 1024 * 1024} bytes`);
+  return { status: res.status, ok: res.status >= 200 && res.status < 300, headers: res.headers, text: res.body };
 }

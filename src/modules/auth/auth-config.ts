@@ -3,11 +3,19 @@ import { eq } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import type { Db } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { httpUrl, urlSyntaxProblem } from '../../core/net/http-url.ts';
+import { assertOutboundUrls, type OutboundPolicy } from '../../core/net/outbound.ts';
 import { requireRole } from '../roles/index.ts';
 import { authConfigs } from './tables.ts';
 import { MAX_ACCESS_TTL_SECONDS } from './signing-keys.ts';
 
-const Url = z.string().url().max(2000);
+/**
+ * Stored rows are read with the schema they were saved under: a URL saved before the stricter input
+ * rules must not make the whole configuration unreadable. Input takes `httpUrl` (http(s) only, no
+ * credentials or hidden characters), and the URLs the server calls are checked again when called.
+ */
+const StoredUrl = z.string().url().max(2000);
+const InputUrl = httpUrl();
 const ProviderName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'Lower-case letters, digits, _ and - (max 40)');
 const Template = z.object({ subject: z.string().min(1).max(200), text: z.string().min(1).max(10_000) });
 
@@ -21,32 +29,40 @@ export const PasswordPolicySchema = z
   })
   .openapi('PasswordPolicy');
 
-export const OAuthProviderSchema = z
-  .object({
+/** The URLs Plinth itself calls (token, userinfo, JWKS); the authorization URL is only where browsers go. */
+export const OAUTH_CALLED_URLS = ['token_url', 'userinfo_url', 'jwks_uri'] as const;
+const CALLED = 'Called by the server: http(s), and a host that resolves to a private, loopback, link-local or metadata address is refused';
+
+const oauthProviderSchema = (Url: z.ZodString) =>
+  z.object({
     name: ProviderName.openapi({ example: 'google' }),
     client_id: z.string().min(1).max(500),
     client_secret: z.string().min(1).max(2000).optional().openapi({ description: 'Write-only; kept when omitted on update' }),
-    authorization_url: Url,
-    token_url: Url,
-    userinfo_url: Url.optional().openapi({ description: 'Where the profile is read (OAuth 2.0); OIDC providers may use the id_token instead' }),
-    jwks_uri: Url.optional().openapi({ description: 'OIDC: verifies the id_token signature' }),
+    authorization_url: Url.openapi({ description: 'Where browsers are sent to sign in: http(s)' }),
+    token_url: Url.openapi({ description: CALLED }),
+    userinfo_url: Url.optional().openapi({ description: `Where the profile is read (OAuth 2.0); OIDC providers may use the id_token instead. ${CALLED}` }),
+    jwks_uri: Url.optional().openapi({ description: `OIDC: verifies the id_token signature. ${CALLED}` }),
     issuer: z.string().max(500).optional().openapi({ description: 'OIDC: expected `iss` of the id_token' }),
     scopes: z.array(z.string().max(100)).max(20).default(['openid', 'email', 'profile']),
     /** Trust the provider's email as verified (link to an existing account with that email). */
     trust_email: z.boolean().default(true),
-  })
-  .openapi('OAuthProvider');
+  });
 
-export const SamlProviderSchema = z
-  .object({
+export const OAuthProviderSchema = oauthProviderSchema(InputUrl).openapi('OAuthProvider');
+const StoredOAuthProvider = oauthProviderSchema(StoredUrl);
+
+const samlProviderSchema = (Url: z.ZodString) =>
+  z.object({
     name: ProviderName.openapi({ example: 'okta' }),
-    entry_point: Url.openapi({ description: 'The IdP\'s SSO URL (HTTP-Redirect binding)' }),
+    entry_point: Url.openapi({ description: 'The IdP\'s SSO URL (HTTP-Redirect binding), where browsers are sent: http(s)' }),
     idp_issuer: z.string().max(500).optional().openapi({ description: 'Expected Issuer of responses' }),
     idp_cert: z.string().min(1).max(20_000).openapi({ description: 'The IdP\'s signing certificate (PEM or base64 DER)' }),
     email_attribute: z.string().max(200).default('email').openapi({ description: 'Attribute holding the email; NameID is used when absent' }),
     allow_idp_initiated: z.boolean().default(false).openapi({ description: 'Accept responses that answer no request of ours' }),
-  })
-  .openapi('SamlProvider');
+  });
+
+export const SamlProviderSchema = samlProviderSchema(InputUrl).openapi('SamlProvider');
+const StoredSamlProvider = samlProviderSchema(StoredUrl);
 
 const Methods = z.object({
   email_password: z.boolean().default(true),
@@ -112,14 +128,14 @@ export const AuthConfigSchema = z
         issuer: z.string().max(100).optional().openapi({ description: 'Issuer shown in authenticator apps (default: brand name)' }),
       })
       .default({ required: false }),
-    site_url: Url.nullable().default(null).openapi({ description: 'Base of links in emails when the request names no redirect_to' }),
+    site_url: StoredUrl.nullable().default(null).openapi({ description: 'Base of links in emails when the request names no redirect_to' }),
     redirect_urls: z
       .array(z.string().max(2000))
       .max(100)
       .default([])
       .openapi({ description: 'Allowed redirect_to values: exact URLs, or a prefix ending in `*`' }),
-    oauth_providers: z.array(OAuthProviderSchema.omit({ client_secret: true })).max(20).default([]),
-    saml_providers: z.array(SamlProviderSchema).max(20).default([]),
+    oauth_providers: z.array(StoredOAuthProvider.omit({ client_secret: true })).max(20).default([]),
+    saml_providers: z.array(StoredSamlProvider).max(20).default([]),
     passkeys: z
       .object({
         rp_id: z.string().max(253).nullable().default(null).openapi({ description: 'Default: the host of PUBLIC_URL, else localhost' }),
@@ -132,7 +148,7 @@ export const AuthConfigSchema = z
       .object({
         enabled: z.boolean().default(true),
         default_role: z.string().max(64).nullable().default(null).openapi({ description: 'Role of new portal identities; null: none (no scopes)' }),
-        site_url: Url.nullable().default(null),
+        site_url: StoredUrl.nullable().default(null),
       })
       .default({ enabled: true, default_role: null, site_url: null }),
   })
@@ -164,15 +180,15 @@ export const AuthConfigUpdateSchema = z
       .strict()
       .optional(),
     mfa: z.object({ required: z.boolean().optional(), issuer: z.string().max(100).optional() }).optional(),
-    site_url: Url.nullable().optional(),
+    site_url: InputUrl.nullable().optional(),
     redirect_urls: z.array(z.string().min(1).max(2000)).max(100).optional(),
     oauth_providers: z.array(OAuthProviderSchema).max(20).optional(),
     saml_providers: z.array(SamlProviderSchema).max(20).optional(),
     passkeys: z
-      .object({ rp_id: z.string().max(253).nullable().optional(), rp_name: z.string().max(100).nullable().optional(), origins: z.array(z.string().url()).max(20).optional() })
+      .object({ rp_id: z.string().max(253).nullable().optional(), rp_name: z.string().max(100).nullable().optional(), origins: z.array(InputUrl).max(20).optional() })
       .optional(),
     email_templates: Templates.optional(),
-    portal: z.object({ enabled: z.boolean().optional(), default_role: z.string().max(64).nullable().optional(), site_url: Url.nullable().optional() }).optional(),
+    portal: z.object({ enabled: z.boolean().optional(), default_role: z.string().max(64).nullable().optional(), site_url: InputUrl.nullable().optional() }).optional(),
   })
   .strict()
   .openapi('AuthConfigUpdate');
@@ -228,6 +244,16 @@ function uniqueNames(list: { name: string }[] | undefined, field: string) {
   }
 }
 
+/**
+ * The save-time half of the outbound guard: every URL of the update that the server will call must
+ * pass core/net/outbound.ts now (a 400 naming the field), as it must again when called. Resolves DNS,
+ * so it runs before the transaction opens.
+ */
+export async function assertCalledUrls(policy: OutboundPolicy, input: AuthConfigUpdate): Promise<void> {
+  const fields = (input.oauth_providers ?? []).flatMap((provider, i) => OAUTH_CALLED_URLS.map((key) => ({ field: `oauth_providers.${i}.${key}`, url: provider[key] })));
+  await assertOutboundUrls(policy, fields);
+}
+
 export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpdate) {
   const { config: current, secrets: currentSecrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
   uniqueNames(input.oauth_providers, 'oauth_providers');
@@ -236,8 +262,12 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
   if (input.portal?.default_role) await requireRole(ctx, input.portal.default_role, 'portal.default_role');
   for (const [i, pattern] of (input.redirect_urls ?? []).entries()) {
     const base = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
-    if (!URL.canParse(base)) {
-      throw new ApiError('VALIDATION_ERROR', `redirect_urls.${i}: must be a URL, optionally ending in *`, { details: { field: `redirect_urls.${i}` } });
+    const problem = urlSyntaxProblem(base);
+    if (problem) {
+      const message = `must be an http(s) URL, optionally ending in * (${problem})`;
+      throw new ApiError('VALIDATION_ERROR', `redirect_urls.${i}: ${message}`, {
+        details: { field: `redirect_urls.${i}`, issues: [{ field: `redirect_urls.${i}`, location: 'body', code: 'invalid_url', message }] },
+      });
     }
   }
 

@@ -27,8 +27,9 @@ export async function requireCaptcha(flow: FlowContext, token: string | undefine
   if (flow.ip && flow.ip !== 'unknown') form.set('remoteip', flow.ip);
   let outcome: { success?: unknown; 'error-codes'?: unknown };
   try {
-    // Plain fetch, not the SSRF-guarded outbound client of webhooks: the URL is the operator's
-    // TURNSTILE_VERIFY_URL, never a tenant's, and an air-gapped install may well point it at a private address.
+    // Plain fetch, not the outbound guard (core/net/outbound.ts) that tenant-set URLs go through: the URL
+    // is the operator's TURNSTILE_VERIFY_URL, never a tenant's, and an air-gapped install may well point
+    // it at a private address.
     const res = await fetch(flow.kernel.config.TURNSTILE_VERIFY_URL, { method: 'POST', body: form, signal: AbortSignal.timeout(VERIFY_TIMEOUT_MS) });
     if (!res.ok) throw new Error(`siteverify answered ${res.status}`);
     outcome = (await res.json()) as typeof outcome;

@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { createRouter, defineRoute } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
-import { AuthConfigSchema, AuthConfigUpdateSchema, authConfigDto, loadAuthConfig, OAuthProviderSchema, updateAuthConfig } from './auth-config.ts';
+import { assertCalledUrls, AuthConfigSchema, AuthConfigUpdateSchema, authConfigDto, loadAuthConfig, OAuthProviderSchema, updateAuthConfig } from './auth-config.ts';
 import { runtime } from './runtime.ts';
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
@@ -57,7 +57,11 @@ export function authConfigRoutes() {
       return authConfigDto(config, secrets);
     })), 200),
   );
-  app.openapi(update, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => updateAuthConfig(ctx, c.req.valid('json')))), 200));
+  app.openapi(update, async (c) => {
+    const body = c.req.valid('json');
+    await assertCalledUrls(c.get('kernel').outbound, body);
+    return c.json(ok(c, await tenantWork(c, (ctx) => updateAuthConfig(ctx, body))), 200);
+  });
   app.openapi(jwks, async (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(await runtime(c.get('kernel')).keys.jwks(), 200);

@@ -12,6 +12,11 @@ let other: { tenantId: string; token: string };
 
 beforeAll(async () => {
   t = await testPlatform({ PLINTH_ENCRYPTION_KEY: 'a-test-encryption-key-of-32-chars-or-more' });
+  // The provider URLs below are checked by the outbound guard when saved; this machine has no DNS.
+  t.kernel.outbound.resolve = async (host) => {
+    if (host.endsWith('.example.com')) return [{ address: '93.184.216.34', family: 4 }];
+    throw new Error(`ENOTFOUND ${host}`);
+  };
   tenant = await t.newTenant({ owner_email: 'owner@acme.example' });
   other = await t.newTenant();
 });

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { Kernel } from '../../core/kernel.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { OutboundBlockedError, outboundFetch, OutboundFailedError, type OutboundFetchInit } from '../../core/net/outbound.ts';
 import type { OAuthProvider } from './auth-config.ts';
 
 /**
@@ -10,6 +11,11 @@ import type { OAuthProvider } from './auth-config.ts';
  * issuer and a `sub` in userinfo, which plain OAuth 2.0 providers (GitHub and the like) do not give;
  * the parts where mistakes are security bugs use vetted code: node:crypto for the randomness and the
  * PKCE hash, jose for the id_token signature and claims.
+ *
+ * Every call to the provider (token, userinfo, JWKS) goes through core/net/outbound.ts: the URLs are a
+ * tenant admin's, so they must not reach the server's network, redirects are not followed, and what the
+ * provider answered (or that it could not be reached) is logged, never put in the response: an error
+ * body or a refused connection would otherwise turn sign-in into a probe of internal services.
  */
 
 const STATE_TTL_MS = 10 * 60_000;
@@ -54,24 +60,35 @@ function providerError(message: string): ApiError {
   return new ApiError('UNAUTHORIZED', `OAuth sign-in failed: ${message}`);
 }
 
-async function fetchJson(url: string, init: RequestInit): Promise<Record<string, unknown>> {
-  let res: Response;
+/** The one answer for every failed call to the provider: blocked, unreachable, timed out, non-2xx or not JSON. */
+const PROVIDER_FAILED = 'the provider did not complete the sign-in; the server log has the details';
+/** The largest answer read from a provider (a JWKS with many keys is a few tens of KB). */
+const MAX_PROVIDER_ANSWER = 256 * 1024;
+
+type Step = 'token' | 'userinfo' | 'jwks';
+
+async function callProvider(kernel: Kernel, step: Step, url: string, init: OutboundFetchInit): Promise<Record<string, unknown>> {
+  const fail = (detail: string, error?: unknown): never => {
+    kernel.log.warn({ err: error, step, url, detail }, 'oauth provider call failed');
+    throw providerError(PROVIDER_FAILED);
+  };
+  let res;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+    res = await outboundFetch(url, { ...init, timeoutMs: kernel.config.OUTBOUND_TIMEOUT_MS, maxResponseBytes: MAX_PROVIDER_ANSWER }, kernel.outbound);
   } catch (error) {
-    throw providerError(`the provider could not be reached (${(error as Error).message})`);
+    if (error instanceof OutboundBlockedError || error instanceof OutboundFailedError) return fail(error.message, error);
+    throw error;
   }
-  const text = await res.text();
-  let body: unknown;
+  if (!res.ok) return fail(`answered ${res.status}: ${res.text.slice(0, 500)}`);
+  let body: unknown = null;
+  const type = String(res.headers['content-type'] ?? '');
   try {
-    body = JSON.parse(text);
+    // Some providers answer the token request form-encoded; anything else must be JSON.
+    body = type.includes('application/x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(res.text)) : JSON.parse(res.text);
   } catch {
-    body = Object.fromEntries(new URLSearchParams(text)); // some providers answer form-encoded
+    // not JSON: refused below like any other unusable answer
   }
-  if (!res.ok || typeof body !== 'object' || body === null) {
-    const detail = (body as { error_description?: string; error?: string } | null)?.error_description ?? (body as { error?: string } | null)?.error;
-    throw providerError(`the provider answered ${res.status}${detail ? ` (${String(detail).slice(0, 200)})` : ''}`);
-  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(`answered ${res.status} with ${type || 'no content type'}, not a JSON object`);
   return body as Record<string, unknown>;
 }
 
@@ -83,7 +100,7 @@ export interface OAuthProfile {
 }
 
 /** Exchanges the code (with the PKCE verifier) and reads who signed in: a verified id_token, else userinfo. */
-export async function exchangeCode(provider: OAuthProvider, state: OAuthState, code: string): Promise<OAuthProfile> {
+export async function exchangeCode(kernel: Kernel, provider: OAuthProvider, state: OAuthState, code: string): Promise<OAuthProfile> {
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
     code,
@@ -92,15 +109,24 @@ export async function exchangeCode(provider: OAuthProvider, state: OAuthState, c
     code_verifier: state.codeVerifier,
   });
   if (provider.client_secret) form.set('client_secret', provider.client_secret);
-  const tokens = await fetchJson(provider.token_url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: form,
-  });
+  const tokens = await callProvider(kernel, 'token', provider.token_url, { method: 'POST', headers: { accept: 'application/json' }, form });
+  if (typeof tokens.access_token !== 'string' && typeof tokens.id_token !== 'string') {
+    kernel.log.warn({ step: 'token', url: provider.token_url }, 'oauth token endpoint answered no access_token or id_token');
+    throw providerError(PROVIDER_FAILED);
+  }
   let claims: Record<string, unknown> = {};
   if (typeof tokens.id_token === 'string' && provider.jwks_uri) {
+    // Fetched through the guard and handed to jose as a local set: jose's remote fetch would bypass it.
+    const jwks = await callProvider(kernel, 'jwks', provider.jwks_uri, { headers: { accept: 'application/json' } });
+    let keys: ReturnType<typeof createLocalJWKSet>;
     try {
-      const { payload } = await jwtVerify(tokens.id_token, createRemoteJWKSet(new URL(provider.jwks_uri)), {
+      keys = createLocalJWKSet(jwks as unknown as JSONWebKeySet);
+    } catch (error) {
+      kernel.log.warn({ err: error, step: 'jwks', url: provider.jwks_uri }, 'oauth provider answered an unusable JWKS');
+      throw providerError(PROVIDER_FAILED);
+    }
+    try {
+      const { payload } = await jwtVerify(tokens.id_token, keys, {
         audience: provider.client_id,
         ...(provider.issuer ? { issuer: provider.issuer } : {}),
       });
@@ -111,7 +137,7 @@ export async function exchangeCode(provider: OAuthProvider, state: OAuthState, c
     }
   }
   if (provider.userinfo_url && typeof tokens.access_token === 'string') {
-    const info = await fetchJson(provider.userinfo_url, { headers: { authorization: `Bearer ${tokens.access_token}`, accept: 'application/json' } });
+    const info = await callProvider(kernel, 'userinfo', provider.userinfo_url, { headers: { authorization: `Bearer ${tokens.access_token}`, accept: 'application/json' } });
     if (claims.sub !== undefined && info.sub !== undefined && info.sub !== claims.sub) throw providerError('userinfo belongs to another subject');
     claims = { ...info, ...claims };
   }

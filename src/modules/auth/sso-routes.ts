@@ -145,7 +145,7 @@ export function ssoRoutes() {
     }
     const provider = await identityWork(c, (ctx) => oauthProvider(ctx, name), state.tenantId);
     if (!provider) throw new ApiError('NOT_FOUND', `No OAuth provider '${name}' for this tenant`);
-    const profile = await exchangeCode(provider, state, query.code);
+    const profile = await exchangeCode(kernel, provider, state, query.code);
     const result = await identityWork(
       c,
       async (ctx) =>

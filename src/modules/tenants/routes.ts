@@ -9,6 +9,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
+import { httpUrl } from '../../core/net/http-url.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { PLAN_TIERS } from './plans.ts';
 import {
@@ -41,7 +42,7 @@ const LimitsSchema = z.record(z.string(), z.number()).openapi({
 const Branding = z
   .object({
     brand_name: z.string().max(100).optional(),
-    logo_url: z.string().url().max(2000).optional(),
+    logo_url: httpUrl('Shown in emails and sign-in pages: http(s)').optional(),
     primary_color: z.string().regex(/^#[0-9a-fA-F]{6}$/).optional(),
     support_email: z.string().email().optional(),
   })

@@ -30,7 +30,7 @@ it('redelivers with the same webhook-id after the worker is killed mid-delivery'
 
   const env: Record<string, string> = {
     PLINTH_ADMIN_KEY: ADMIN_KEY,
-    WEBHOOK_ALLOW_LOOPBACK: 'true',
+    OUTBOUND_ALLOW_LOOPBACK: 'true',
     WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
     EVENTS_POLL_MS: '100',
     WEBHOOK_TICK_MS: '100',

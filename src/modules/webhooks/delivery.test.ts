@@ -18,7 +18,7 @@ const receivers: Receiver[] = [];
 
 beforeAll(async () => {
   t = await testPlatform(
-    { WEBHOOK_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200', WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) },
+    { OUTBOUND_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200', WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) },
     { clock },
   );
 });

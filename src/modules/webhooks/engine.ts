@@ -90,8 +90,6 @@ export class WebhookEngine {
   private readonly inflight = new Set<AbortController>();
   /** When each endpoint's health columns were last written by this process. */
   private readonly healthWritten = new Map<string, number>();
-  /** Name resolution for outbound requests; tests replace it to point names at chosen addresses. */
-  resolve?: OutboundPolicy['resolve'];
 
   constructor(private readonly kernel: Kernel) {}
 
@@ -137,7 +135,7 @@ export class WebhookEngine {
   }
 
   get policy(): OutboundPolicy {
-    return { allowLoopback: this.kernel.config.WEBHOOK_ALLOW_LOOPBACK, resolve: this.resolve };
+    return this.kernel.outbound;
   }
 
   private now(): Date {

@@ -5,6 +5,7 @@ import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts
 import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
+import { httpUrl } from '../../core/net/http-url.ts';
 import {
   assertWebhookUrl,
   createWebhook,
@@ -76,7 +77,7 @@ const SendOutcome = z
   })
   .openapi('WebhookSendOutcome');
 
-const Url = z.string().trim().url().max(2048).openapi({ description: 'http(s); hosts that resolve to private, loopback, link-local, multicast or metadata addresses are refused' });
+const Url = httpUrl('http(s); hosts that resolve to private, loopback, link-local, multicast or metadata addresses are refused');
 const Pattern = z.string().max(200).regex(EVENT_PATTERN, 'Must be an event type, `family.*` or `*`');
 const ObjectType = z.string().trim().min(1).max(100);
 const Description = z.string().trim().max(500).nullable();

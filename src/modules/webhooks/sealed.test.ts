@@ -18,7 +18,7 @@ beforeAll(async () => {
   t = await testPlatform(
     {
       PLINTH_ENCRYPTION_KEY: 'a-test-encryption-key-of-32-chars-or-more',
-      WEBHOOK_ALLOW_LOOPBACK: 'true',
+      OUTBOUND_ALLOW_LOOPBACK: 'true',
       EVENTS_POLL_MS: '100',
       WEBHOOK_TICK_MS: '200',
       WEBHOOK_TIMEOUT_MS: '3000',

@@ -6,7 +6,7 @@ import { confirmDeletion } from '../../core/http/dependencies.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
-import { checkOutboundUrl, OutboundBlockedError } from '../../core/net/outbound.ts';
+import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { countDeadLetters, deleteDeadLetters, resolveDeadLetter } from '../dlq/index.ts';
 import { subscribes, webhookEngine, type Trigger } from './engine.ts';
 import { generateSecret } from './signing.ts';
@@ -61,15 +61,7 @@ export function deliveryDto(row: WebhookDeliveryRow) {
  * Call it before opening the transaction: it resolves DNS.
  */
 export async function assertWebhookUrl(kernel: Kernel, url: string): Promise<void> {
-  try {
-    await checkOutboundUrl(url, webhookEngine(kernel).policy);
-  } catch (error) {
-    if (!(error instanceof OutboundBlockedError)) throw error;
-    const message = `url: ${error.message}`;
-    throw new ApiError('VALIDATION_ERROR', message, {
-      details: { issues: [{ field: 'url', location: 'body', code: 'blocked_url', message: error.message }] },
-    });
-  }
+  await assertOutboundUrls(kernel.outbound, [{ field: 'url', url }]);
 }
 
 const dedupe = (values: string[]) => [...new Set(values)];

@@ -3,67 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockedReason, checkOutboundUrl, OutboundBlockedError } from '../../core/net/outbound.ts';
 import { startReceiver, waitFor, type Receiver } from '../../../test/support/events.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
-import { webhookEngine } from './engine.ts';
 import { webhookDeliveries, webhooks } from './tables.ts';
 
-/** Hostile webhook URLs: every one must be refused when saved. */
-const HOSTILE = [
-  // loopback in every spelling the URL parser accepts
-  'http://127.0.0.1/',
-  'http://127.1/',
-  'http://127.0.0.1:8080/admin',
-  'http://2130706433/',
-  'http://0x7f000001/',
-  'http://0x7f.0.0.1/',
-  'http://0177.0.0.1/',
-  'http://017700000001/',
-  'http://localhost/',
-  'http://LOCALHOST:3000/',
-  'http://[::1]/',
-  'http://[0:0:0:0:0:0:0:1]/',
-  'http://[::ffff:127.0.0.1]/',
-  'http://[::ffff:7f00:1]/',
-  'http://[64:ff9b::7f00:1]/',
-  'http://[2002:7f00:1::]/',
-  // unspecified addresses that reach the host itself
-  'http://0.0.0.0/',
-  'http://0/',
-  'http://[::]/',
-  // cloud metadata
-  'http://169.254.169.254/latest/meta-data/',
-  'http://2852039166/latest/meta-data/',
-  'http://0xa9fea9fe/',
-  'http://[::ffff:169.254.169.254]/',
-  'http://[fd00:ec2::254]/',
-  'http://100.100.100.200/latest/meta-data/',
-  'http://168.63.129.16/',
-  'http://192.0.0.192/',
-  'http://metadata.google.internal/computeMetadata/v1/',
-  // private, shared, link-local, multicast, broadcast, reserved
-  'http://10.0.0.1/',
-  'http://10.255.255.255/',
-  'http://172.16.0.1/',
-  'http://172.31.255.254/',
-  'http://192.168.1.1/',
-  'http://100.64.0.1/',
-  'http://169.254.0.1/',
-  'http://224.0.0.1/',
-  'http://239.255.255.250:1900/',
-  'http://255.255.255.255/',
-  'http://198.18.0.1/',
-  'http://240.0.0.1/',
-  'http://[fe80::1]/',
-  'http://[fc00::1]/',
-  'http://[fd12:3456::1]/',
-  'http://[ff02::1]/',
-  'http://[fec0::1]/',
-  // other schemes and smuggled credentials
-  'ftp://example.com/',
-  'file:///etc/passwd',
-  'gopher://127.0.0.1:70/',
-  'http://admin:secret@example.com/',
-  'javascript:alert(1)',
-];
+// The table of hostile URLs, run against every URL field of the API, is test/outbound.test.ts; this
+// file covers what is particular to webhooks: the reasons given, and sending (rebinding, redirects).
 
 let t: TestPlatform;
 let loose: TestPlatform;
@@ -72,6 +15,7 @@ let receiver: Receiver;
 
 beforeAll(async () => {
   t = await testPlatform();
+  // The old name of OUTBOUND_ALLOW_LOOPBACK keeps working: this platform reaches the loopback receiver through it.
   loose = await testPlatform({ WEBHOOK_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200' });
   tenant = await t.newTenant();
   receiver = await startReceiver();
@@ -83,29 +27,22 @@ afterAll(async () => {
 });
 
 describe('webhook URLs', () => {
-  it(`refuses ${HOSTILE.length} hostile URLs when saved, naming the field and the reason`, async () => {
-    expect(HOSTILE.length).toBeGreaterThanOrEqual(30);
-    for (const url of HOSTILE) {
-      const res = await t.request('POST', '/v1/webhooks', { token: tenant.token, body: { url } });
-      expect(res.status, url).toBe(400);
-      expect(res.body.error.code, url).toBe('VALIDATION_ERROR');
-      expect(res.body.error.details.issues[0].field, url).toBe('url');
-    }
-    const list = await t.request('GET', '/v1/webhooks', { token: tenant.token });
-    expect(list.body.data).toEqual([]);
-  });
-
   it('says why', async () => {
     const messages = async (url: string) => (await t.request('POST', '/v1/webhooks', { token: tenant.token, body: { url } })).body.error.message;
     expect(await messages('http://2130706433/')).toContain('127.0.0.1 is a loopback address');
     expect(await messages('http://169.254.169.254/')).toContain('cloud metadata');
     expect(await messages('http://10.1.2.3/')).toContain('private');
-    expect(await messages('http://localhost/')).toMatch(/localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
+    expect(await messages('http://localhost/')).toContain('localhost is a loopback name');
+    expect(await messages('http://app.localhost:3000/')).toContain('app.localhost is a loopback name');
+    // A developer is told how to allow loopback (and only loopback) in development.
+    expect(await messages('http://127.0.0.1:8080/')).toBe('url: 127.0.0.1 is a loopback address; to allow loopback in development, set OUTBOUND_ALLOW_LOOPBACK=true');
+    expect(await messages('http://localhost/')).toContain('set OUTBOUND_ALLOW_LOOPBACK=true');
+    expect(await messages('http://10.1.2.3/')).not.toContain('OUTBOUND_ALLOW_LOOPBACK');
     expect(await messages('ftp://example.com/')).toContain('ftp:');
   });
 
   it('refuses a name that resolves to a refused address, even when it also resolves to a public one', async () => {
-    webhookEngine(t.kernel).resolve = async (host) => {
+    t.kernel.outbound.resolve = async (host) => {
       if (host === 'rebind.test') return [{ address: '127.0.0.1', family: 4 }];
       if (host === 'mixed.test') return [{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.5', family: 4 }];
       if (host === 'internal.test') return [{ address: 'fd12::1', family: 6 }];
@@ -130,11 +67,11 @@ describe('webhook URLs', () => {
       const [row] = await t.db.system.select().from(webhooks).where(eq(webhooks.id, ok.body.data.id));
       expect(row!.url).toBe('https://fine.test/hook');
     } finally {
-      webhookEngine(t.kernel).resolve = undefined;
+      t.kernel.outbound.resolve = undefined;
     }
   });
 
-  it('judges addresses by range, with loopback opted in only by WEBHOOK_ALLOW_LOOPBACK', () => {
+  it('judges addresses by range, with loopback opted in only by OUTBOUND_ALLOW_LOOPBACK', () => {
     const strict = { allowLoopback: false };
     const dev = { allowLoopback: true };
     expect(blockedReason('93.184.216.34', strict)).toBeNull();
@@ -152,7 +89,7 @@ describe('at send time', () => {
   it('connects to the address that was checked, resolving the name once', async () => {
     const owner = await loose.newTenant();
     let lookups = 0;
-    webhookEngine(loose.kernel).resolve = async (host) => {
+    loose.kernel.outbound.resolve = async (host) => {
       lookups += 1;
       if (host === 'receiver.test') return [{ address: '127.0.0.1', family: 4 }];
       throw new Error('ENOTFOUND');
@@ -172,7 +109,7 @@ describe('at send time', () => {
   it('refuses to send when the name resolves to a refused address by then (DNS rebinding)', async () => {
     const owner = await loose.newTenant();
     let answer = '93.184.216.34';
-    webhookEngine(loose.kernel).resolve = async () => [{ address: answer, family: 4 }];
+    loose.kernel.outbound.resolve = async () => [{ address: answer, family: 4 }];
     const created = await loose.request('POST', '/v1/webhooks', { token: owner.token, body: { url: 'http://flip.test/hook', events: ['probe.*'] } });
     expect(created.status).toBe(201);
     answer = '10.0.0.7';
@@ -184,7 +121,8 @@ describe('at send time', () => {
       return rows.length ? rows : null;
     }, 'a refused attempt');
     expect(attempt).toMatchObject({ status: 'failed', responseCode: null });
-    expect(attempt!.error).toBe('Refused to send: flip.test resolves to 10.0.0.7, a private address');
+    // The name's answer is not repeated: that would map the operator's internal DNS for any tenant.
+    expect(attempt!.error).toBe('Refused to send: flip.test resolves to a private address');
     expect(receiver.requests.length).toBe(before);
   });
 
@@ -198,7 +136,7 @@ describe('at send time', () => {
 
   it('does not follow a redirect to the metadata service', async () => {
     const owner = await loose.newTenant();
-    webhookEngine(loose.kernel).resolve = undefined;
+    loose.kernel.outbound.resolve = undefined;
     const trap = await startReceiver('/trap');
     trap.reply = () => ({ status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/iam' } });
     try {
@@ -214,7 +152,7 @@ describe('at send time', () => {
 
   it('checks IP literals and names the same way outside webhooks', async () => {
     await expect(checkOutboundUrl('http://[::ffff:10.0.0.1]/', { allowLoopback: true })).rejects.toBeInstanceOf(OutboundBlockedError);
-    await expect(checkOutboundUrl('not a url', { allowLoopback: false })).rejects.toThrow('not a valid URL');
+    await expect(checkOutboundUrl('http//not-a-url', { allowLoopback: false })).rejects.toThrow('not a valid URL');
     const ok = await checkOutboundUrl('https://93.184.216.34/path', { allowLoopback: false });
     expect(ok.addresses).toEqual([{ address: '93.184.216.34', family: 4 }]);
   });

@@ -22,7 +22,7 @@ let other: { tenantId: string; token: string };
 const clock = new FakeClock();
 
 beforeAll(async () => {
-  t = await testPlatform({ WEBHOOK_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200', WEBHOOK_TIMEOUT_MS: '2000' }, { clock });
+  t = await testPlatform({ OUTBOUND_ALLOW_LOOPBACK: 'true', EVENTS_POLL_MS: '100', WEBHOOK_TICK_MS: '200', WEBHOOK_TIMEOUT_MS: '2000' }, { clock });
   r = await startReceiver();
   tenant = await t.newTenant();
   other = await t.newTenant();
