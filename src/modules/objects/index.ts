@@ -8,6 +8,7 @@ export { DATA_ENGINE_EVENTS } from './events.ts';
 export { checkGovernance } from './governance-check.ts';
 export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './objects.ts';
 export { queryObjects, resolveSort, type ObjectRecord } from './query.ts';
+export { objectRef, objectTypeRef } from './references.ts';
 export { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
 export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './visibility.ts';
 

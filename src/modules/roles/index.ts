@@ -8,6 +8,7 @@ export {
   removeAllRoles,
   removeRole,
   requireRole,
+  requireRoleName,
   roleDto,
   setPrimaryRole,
   usersWithRoleSql,

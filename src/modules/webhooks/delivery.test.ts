@@ -334,9 +334,14 @@ describe('subscriptions', () => {
   it('filters by event type pattern and object type, and holds messages while paused', async () => {
     const tenant = await t.newTenant();
     const r = await receiver();
-    const wh = await endpoint(tenant.token, r.url, { events: ['shop.*', 'report.ready'], object_types: ['ot_orders'], status: 'paused' });
-    await track(tenant.token, 'shop.sale', { object_type_id: 'ot_orders', n: 1 });
-    await track(tenant.token, 'shop.sale', { object_type_id: 'ot_people', n: 2 });
+    for (const name of ['orders', 'people']) {
+      const res = await t.request('POST', '/v1/object-types', { token: tenant.token, body: { name } });
+      expect(res.status).toBe(201);
+    }
+    const typeId = async (name: string) => (await t.request('GET', `/v1/object-types/${name}`, { token: tenant.token })).body.data.id as string;
+    const wh = await endpoint(tenant.token, r.url, { events: ['shop.*', 'report.ready'], object_types: ['orders'], status: 'paused' });
+    await track(tenant.token, 'shop.sale', { object_type_id: await typeId('orders'), n: 1 });
+    await track(tenant.token, 'shop.sale', { object_type_id: await typeId('people'), n: 2 });
     await track(tenant.token, 'report.ready', { n: 3 });
     await track(tenant.token, 'unrelated.thing', { n: 4 });
     await track(tenant.token, 'shopping.list', { n: 5 });
