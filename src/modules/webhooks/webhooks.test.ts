@@ -318,8 +318,8 @@ describe('POST /v1/webhooks/:webhook_id/replay', () => {
     const res = await t.request('POST', `/v1/webhooks/${fresh.id}/replay`, { token: tenant.token, body: { since } });
     expect(res.status).toBe(200);
     expect(res.body.data).toMatchObject({ queued: 3, matched: 3, truncated: false });
-    await waitFor(() => distinctInOrder(r.requests).length >= 3, 'the replayed range');
-    expect(distinctInOrder(r.requests)).toEqual(ids);
+    await waitFor(async () => (await distinctInOrder(t, r.requests)).length >= 3, 'the replayed range');
+    expect(await distinctInOrder(t, r.requests)).toEqual(ids);
     for (const q of r.requests) new Webhook(fresh.secret).verify(q.body, q.headers as Record<string, string>);
     // A paused endpoint keeps them queued until resumed.
     const held = await t.request('POST', `/v1/webhooks/${wh.id}/replay`, { token: tenant.token, body: { since, event_types: ['range.tick'], limit: 2 } });
