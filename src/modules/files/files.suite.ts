@@ -20,6 +20,8 @@ export interface DriverSetup {
   /** Environment for the test platform (the S3 one starts its server here). */
   start(): Promise<Record<string, string>>;
   stop(): Promise<void>;
+  /** Every key the store holds, listed from the store itself (the directory, the bucket). */
+  storedKeys(kernel: TestPlatform['kernel']): Promise<string[]>;
 }
 
 type Tenant = { tenantId: string; token: string; keyId: string };
@@ -56,6 +58,8 @@ export function filesSuite(driver: DriverSetup) {
     expect(res.status, res.text).toBe(201);
     return res.body.data;
   };
+  /** The store's keys, from the store: a refused upload must leave none behind. */
+  const storedKeys = () => driver.storedKeys(t.kernel);
   /** What another tenant's attempt must leave untouched. */
   const snapshot = async (id: string) => {
     const row = await fileRow(id);
@@ -160,15 +164,16 @@ export function filesSuite(driver: DriverSetup) {
 
       const before = await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId));
       const usedBefore = await usage(a.tenantId);
-      const localFiles = () => (t.kernel.storage instanceof LocalStorage ? fs.readdirSync(path.join(t.kernel.storage.root, a.tenantId, 'blobs')).length : 0);
-      const onDisk = localFiles();
+      const keys = await storedKeys();
+      // The listing sees what was stored, so an empty one after the refusal would mean something.
+      expect(keys).toContain(ok.body.data.storage_key);
       const over = await upload(t, a.token, Buffer.alloc(25 * MiB + 1, 7), { filename: 'over.bin' });
       expect(over.status).toBe(413);
       expect(over.body.error.code).toBe('PAYLOAD_TOO_LARGE');
       expect(over.body.error.details.limit_bytes).toBe(26_214_400);
       expect(await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId))).toHaveLength(before.length);
       expect(await usage(a.tenantId)).toBe(usedBefore);
-      expect(localFiles()).toBe(onDisk);
+      expect(await storedKeys()).toEqual(keys);
     });
 
     it('stores an empty file', async () => {
@@ -210,6 +215,7 @@ export function filesSuite(driver: DriverSetup) {
     it('answers bad requests with a clear code and stores nothing', async () => {
       const count = async () => (await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId))).length;
       const before = await count();
+      const keys = await storedKeys();
       const notMultipart = await t.request('POST', '/v1/files/upload', { token: a.token, body: 'hello', headers: { 'content-type': 'text/plain' } });
       expect(notMultipart.status).toBe(415);
       expect(notMultipart.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
@@ -239,6 +245,7 @@ export function filesSuite(driver: DriverSetup) {
       two.append('other', new Blob(['b']), 'b.txt');
       expect((await t.request('POST', '/v1/files/upload', { token: a.token, body: two })).status).toBe(400);
       expect(await count()).toBe(before);
+      expect(await storedKeys()).toEqual(keys);
     });
 
     it('needs a key with the files scope', async () => {
@@ -284,12 +291,16 @@ export function filesSuite(driver: DriverSetup) {
     });
 
     it('refuses an upload that would exceed the plan with STORAGE_QUOTA_EXCEEDED, and shows usage', async () => {
-      expect((await upload(t, small.token, Buffer.alloc(600, 1))).status).toBe(201);
+      const kept = await upload(t, small.token, Buffer.alloc(600, 1));
+      expect(kept.status).toBe(201);
+      const keys = await storedKeys();
+      expect(keys).toContain(kept.body.data.storage_key);
       const refused = await upload(t, small.token, Buffer.alloc(600, 2));
       expect(refused.status).toBe(403);
       expect(refused.body.error.code).toBe('STORAGE_QUOTA_EXCEEDED');
       expect(refused.body.error.details).toMatchObject({ limit_bytes: 1000, used_bytes: 600, requested_bytes: 600 });
       expect(await t.db.system.select().from(files).where(eq(files.tenantId, small.tenantId))).toHaveLength(1);
+      expect(await storedKeys()).toEqual(keys);
 
       const usageRes = await t.request('GET', '/v1/usage', { token: small.token });
       expect(usageRes.body.data.used_storage_bytes).toBe(600);
@@ -723,6 +734,7 @@ export function filesSuite(driver: DriverSetup) {
       ];
       const file = await uploadText(a, 'link me');
       const before = await snapshot(file.id);
+      const keys = await storedKeys();
       const filesBefore = (await t.db.system.select({ id: files.id }).from(files).where(eq(files.tenantId, a.tenantId))).length;
       for (const [fields, field] of refused) {
         const what = JSON.stringify(fields);
@@ -738,6 +750,7 @@ export function filesSuite(driver: DriverSetup) {
       }
       expect(await snapshot(file.id)).toEqual(before);
       expect((await t.db.system.select({ id: files.id }).from(files).where(eq(files.tenantId, a.tenantId))).length).toBe(filesBefore);
+      expect(await storedKeys()).toEqual(keys);
 
       // The record alone is enough: the type comes from it.
       const linked = await upload(t, a.token, 'linked', { filename: 'l.txt', type: 'text/plain', fields: { object_id: myCase.id } });
