@@ -90,9 +90,10 @@ export async function findRole(ctx: TenantContext, ref: string): Promise<Role | 
   return row ? fromRow(row) : undefined;
 }
 
-export async function requireRole(ctx: TenantContext, ref: string, field = 'role_id'): Promise<Role> {
+/** The role `ref` names; `field`: the body field it came from, named by the 404. */
+export async function requireRole(ctx: TenantContext, ref: string, field?: string): Promise<Role> {
   const role = await findRole(ctx, ref);
-  if (!role) throw referenceNotFound(field, `Role '${ref}' not found`);
+  if (!role) throw field ? referenceNotFound(field, `Role '${ref}' not found`) : new ApiError('NOT_FOUND', `Role '${ref}' not found`);
   return role;
 }
 
