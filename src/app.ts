@@ -205,6 +205,12 @@ export function createApp(kernel: Kernel | null) {
     scheme: 'bearer',
     description: 'An API key (`sk_...`, `pk_...`) or a user access token',
   });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'queryToken', {
+    type: 'apiKey',
+    in: 'query',
+    name: 'token',
+    description: 'The same credential as `?token=`, on the routes that browsers open without headers (`/events/stream`, `/v1/realtime`)',
+  });
   return { app, document: getDocument };
 }
 

@@ -3,15 +3,26 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/plinth.mjs');
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
+const databases: string[] = [];
+/** With DATABASE_URL set (the PostgreSQL pass), the CLI runs on PostgreSQL; on the embedded database otherwise. */
+const POSTGRES = Boolean(process.env.DATABASE_URL && inject('pgTemplate'));
 
-afterAll(() => {
+afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  if (databases.length) {
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    for (const name of databases) await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
 });
 
 function tempDir(): string {
@@ -20,12 +31,31 @@ function tempDir(): string {
   return dir;
 }
 
-/** The CLI as a user runs it: the embedded database, whatever the suite's own DATABASE_URL is. */
-function cliEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
+/**
+ * Where one test's CLI keeps its state: a data directory, and in the PostgreSQL pass an empty database
+ * of its own (as a new install has; named so that the run's teardown drops it if this file cannot).
+ */
+async function install(): Promise<{ dir: string; databaseUrl?: string }> {
+  const dir = tempDir();
+  if (!POSTGRES) return { dir };
+  const name = `${inject('pgTemplate').replace('plinth_tpl_', 'plinth_t_')}_cli_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  databases.push(name);
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  return { dir, databaseUrl: url.toString() };
+}
+
+/** The CLI as a user runs it: its own install, never the suite's database or Redis. */
+function cliEnv(place: { dir: string; databaseUrl?: string }, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: place.dir, LOG_LEVEL: 'warn', ...extra };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.NODE_OPTIONS;
+  if (place.databaseUrl) env.DATABASE_URL = place.databaseUrl;
   return env;
 }
 
@@ -60,8 +90,25 @@ function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: stri
 // Each test starts real processes on a fresh embedded database (initdb, migrations): seconds on an idle
 // machine, minutes on a loaded one, hence the generous timeout.
 describe('plinth CLI', { timeout: 240_000 }, () => {
+  it('runs on the database of the pass', async () => {
+    const place = await install();
+    const out = await run(['migrate'], cliEnv(place));
+    expect(out.code, out.stderr).toBe(0);
+    if (POSTGRES) {
+      // The migration went to this install's own PostgreSQL database.
+      const db = new pg.Client({ connectionString: place.databaseUrl });
+      await db.connect();
+      const tables = await db.query(`select count(*)::int as n from information_schema.tables where table_name = 'tenants'`);
+      await db.end();
+      expect(tables.rows[0].n).toBe(1);
+      expect(fs.existsSync(path.join(place.dir, 'pg'))).toBe(false);
+    } else {
+      expect(fs.existsSync(path.join(place.dir, 'pg'))).toBe(true);
+    }
+  });
+
   it('start on an empty database creates a first tenant and prints a key that lists keys', async () => {
-    const dir = tempDir();
+    const dir = await install();
     const { child, url, stdout, exited } = await start(cliEnv(dir));
     const key = /\n\s+(sk_[A-Za-z0-9_-]{32})\n/.exec(stdout())?.[1];
     expect(key, stdout()).toBeDefined();
@@ -91,8 +138,8 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     expect(await again.exited).toBe(0);
   });
 
-  it('bootstrap --json prints exactly one JSON line with a working key, and refuses while a server holds the database', async () => {
-    const dir = tempDir();
+  it('bootstrap --json prints exactly one JSON line with a working key; the embedded database refuses while a server holds it', async () => {
+    const dir = await install();
     const out = await run(['bootstrap', '--json', '--name', 'Acme', '--plan', 'pro'], cliEnv(dir));
     expect(out.code, out.stderr).toBe(0);
     const lines = out.stdout.split('\n').filter(Boolean);
@@ -105,17 +152,25 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     const usage = await fetch(`${server.url}/v1/usage`, { headers: { authorization: `Bearer ${parsed.api_key}` } });
     expect(((await usage.json()) as { data: { plan_tier: string } }).data.plan_tier).toBe('pro');
 
-    const locked = await run(['bootstrap', '--json'], cliEnv(dir));
-    expect(locked.code).toBe(1);
-    expect(locked.stdout).toBe('');
-    expect(locked.stderr).toMatch(/in use by process/);
+    const second = await run(['bootstrap', '--json'], cliEnv(dir));
+    if (POSTGRES) {
+      // PostgreSQL is shared by every process of an install: bootstrap works beside a running server.
+      expect(second.code, second.stderr).toBe(0);
+      const created = JSON.parse(second.stdout) as { tenant_id: string; api_key: string };
+      const keys = await fetch(`${server.url}/v1/keys`, { headers: { authorization: `Bearer ${created.api_key}` } });
+      expect(keys.status).toBe(200);
+    } else {
+      expect(second.code).toBe(1);
+      expect(second.stdout).toBe('');
+      expect(second.stderr).toMatch(/in use by process/);
+    }
 
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   });
 
   it('drains on SIGTERM: requests sent before it all get whole answers, then the process exits 0', async () => {
-    const dir = tempDir();
+    const dir = await install();
     // The delay is what a load balancer needs to notice /ready going 503; here it lets the listen
     // backlog be accepted, so that no request sent before SIGTERM is dropped.
     const server = await start(cliEnv(dir, { SHUTDOWN_DELAY_MS: '1000' }));
@@ -159,8 +214,8 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
   });
 
   it('openapi writes the document, migrate applies migrations, help lists the commands', async () => {
-    const dir = tempDir();
-    const file = path.join(dir, 'spec.json');
+    const dir = await install();
+    const file = path.join(dir.dir, 'spec.json');
     const out = await run(['openapi', file], cliEnv(dir));
     expect(out.code).toBe(0);
     const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as { openapi: string; paths: Record<string, unknown> };

@@ -46,5 +46,13 @@ it('documents every endpoint of the events and delivery sections at the seed\'s 
   });
   expect(missing).toEqual([]);
   expect(spec.paths['/v1/realtime'].get.responses['426']).toBeDefined();
+  // The query token is a documented way in, not just a parameter.
+  expect(spec.components.securitySchemes.queryToken).toMatchObject({ type: 'apiKey', in: 'query', name: 'token' });
+  for (const path of ['/v1/realtime', '/events/stream']) {
+    expect(spec.paths[path].get.security, path).toEqual([{ bearerAuth: [] }, { queryToken: [] }]);
+    expect(spec.paths[path].get.parameters.find((p: { name: string }) => p.name === 'token'), path).toMatchObject({ in: 'query' });
+  }
+  expect(spec.paths['/v1/realtime'].get.parameters.filter((p: { required: boolean }) => p.required).map((p: { name: string }) => p.name).sort()).toEqual(['tenant_id', 'token']);
+  expect(spec.paths['/v1/keys'].get.security).toEqual([{ bearerAuth: [] }]);
   expect(spec.paths['/events/stream'].get.responses['200'].content['text/event-stream']).toBeDefined();
 });

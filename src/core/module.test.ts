@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from '@hono/zod-openapi';
 import { describe, expect, it } from 'vitest';
 import { EVENT_CATALOG, MODULES } from '../app.ts';
 import { collectHooks, eventCatalog } from './module.ts';
@@ -28,7 +29,7 @@ describe('module descriptors', () => {
 
   it('refuses a tenant-config section offered twice, and needs exactly one tenant provisioner', () => {
     const provision = { provisionTenant: async () => ({ key: null, token: '' }) };
-    const section = { tenantConfig: { auth: async () => ({}) } };
+    const section = { tenantConfig: { auth: { schema: z.object({}), load: async () => ({}) } } };
     expect(() => collectHooks([{ name: 'a', hooks: section }])).toThrow(/exactly one module must offer provisionTenant/);
     expect(() => collectHooks([{ name: 'a', hooks: provision }, { name: 'b', hooks: provision }])).toThrow(/found a, b/);
     expect(() => collectHooks([{ name: 'a', hooks: { ...provision, ...section } }, { name: 'b', hooks: section }])).toThrow(/auth is offered twice/);

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { TenantContext } from './context.ts';
 import type { EventType } from './events/catalog.ts';
 import type { AppEnv } from './http/context.ts';
@@ -18,8 +18,8 @@ export interface ModuleHooks {
   userDeleted?: (ctx: TenantContext, userId: string) => Promise<void>;
   /** This module's part of a user's GDPR export (merged into the export's top level). */
   userExport?: (ctx: TenantContext, userId: string) => Promise<Record<string, unknown>>;
-  /** Sections of GET /v1/tenant-config, by name. */
-  tenantConfig?: Record<string, (kernel: Kernel, tenant: { id: string }) => Promise<unknown>>;
+  /** Sections of GET /v1/tenant-config, by name, each with its schema for the document. */
+  tenantConfig?: Record<string, { schema: z.ZodType; load: (kernel: Kernel, tenant: { id: string }) => Promise<unknown> }>;
   /** Tenant ids where an email has an identity of this module (POST /v1/tenants/lookup). */
   tenantLookup?: (kernel: Kernel, email: string) => Promise<string[]>;
   /** Bytes this module stores for the tenant (summed into `used_storage_bytes`). */

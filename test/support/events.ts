@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
+import { inArray } from 'drizzle-orm';
+import { webhookDeliveries } from '../../src/modules/webhooks/tables.ts';
 import type { TestPlatform } from './platform.ts';
 
 /** Polls `probe` until it returns something truthy; fails with `message` after `timeoutMs`. */
@@ -21,16 +23,32 @@ export async function waitFor<T>(probe: () => Promise<T> | T, message = 'conditi
 }
 
 /**
- * The events received, each once, in the order of first receipt. Delivery is at least once: an attempt
- * that timed out on a starved machine after the receiver had it is sent again, with the same
- * webhook-id (checked here), which is what receivers de-duplicate on.
+ * The events received, each once, in the order of first receipt; and proof that none came twice
+ * without cause. Delivery is at least once: an attempt that failed, or timed out on a starved machine
+ * after the receiver had it, is sent again with the same webhook-id (checked here), which is what
+ * receivers de-duplicate on. So a message may reach the receiver again only after an attempt that
+ * the delivery log records as failed, or by a deliberate resend (a manual, DLQ or replay retry); a
+ * regression that sends a message twice after it was delivered fails here.
  */
-export function distinctInOrder(requests: { id: string; json: any }[]): string[] {
+export async function distinctInOrder(t: TestPlatform, requests: { id: string; json: any }[]): Promise<string[]> {
   const firstId = new Map<string, string>();
+  const receipts = new Map<string, number>();
   for (const r of requests) {
     const seen = firstId.get(r.json.id);
     if (seen === undefined) firstId.set(r.json.id, r.id);
     else expect(r.id, 'a repeated event keeps its webhook-id').toBe(seen);
+    receipts.set(r.id, (receipts.get(r.id) ?? 0) + 1);
+  }
+  const repeated = [...receipts].filter(([, n]) => n > 1);
+  if (repeated.length > 0) {
+    const attempts = await t.db.system
+      .select({ messageId: webhookDeliveries.messageId, status: webhookDeliveries.status, trigger: webhookDeliveries.trigger })
+      .from(webhookDeliveries)
+      .where(inArray(webhookDeliveries.messageId, repeated.map(([id]) => id)));
+    for (const [id, n] of repeated) {
+      const causes = attempts.filter((a) => a.messageId === id && (a.status === 'failed' || a.trigger !== 'scheduled')).length;
+      expect(n - 1, `message ${id} reached the receiver ${n} times, after ${causes} failed attempts or resends`).toBeLessThanOrEqual(causes);
+    }
   }
   return [...firstId.keys()];
 }

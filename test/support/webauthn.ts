@@ -24,6 +24,8 @@ export interface CeremonyOptions {
   /** Sign with this counter instead of the next one. */
   counter?: number;
   userVerified?: boolean;
+  /** Register under this credential id (base64url) instead of a new one, as a client that ignores excludeCredentials would. */
+  credentialId?: string;
 }
 
 function authData(rpId: string, flags: number, counter: number, attested?: Buffer): Buffer {
@@ -51,7 +53,7 @@ export class SoftwareAuthenticator {
       [-2, new Uint8Array(Buffer.from(jwk.x!, 'base64url'))],
       [-3, new Uint8Array(Buffer.from(jwk.y!, 'base64url'))],
     ]);
-    const id = randomBytes(32);
+    const id = ceremony.credentialId ? Buffer.from(ceremony.credentialId, 'base64url') : randomBytes(32);
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(id.length);
     const attested = Buffer.concat([Buffer.alloc(16), idLength, id, Buffer.from(isoCBOR.encode(cose))]);

@@ -76,7 +76,7 @@ function authenticate(access: Access, options: GuardOptions): Step {
     }
     const principal = await kernel.principals.resolve(token);
     if (!principal || principal.kind === 'admin') throw new ApiError('UNAUTHORIZED', 'Invalid API key or access token');
-    if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) {
+    if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= kernel.clock.now()) {
       throw new ApiError('UNAUTHORIZED', 'This API key has expired');
     }
     if (principal.tenant.status !== 'active') {

@@ -51,7 +51,7 @@ class CredentialWatch {
       const principal = await this.kernel.principals.resolve(token);
       if (!principal || principal.kind === 'admin' || principal.tenant.id !== tenantId) return false;
       if (principal.tenant.status !== 'active') return false;
-      if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) return false;
+      if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= this.kernel.clock.now()) return false;
       return true;
     } catch {
       return false;

@@ -6,22 +6,40 @@ import { testPlatform, type TestPlatform } from '../../../test/support/platform.
 import { waitFor } from '../../../test/support/events.ts';
 import { runInTenant } from '../context.ts';
 import { newId } from '../http/ids.ts';
-import { memoryBus } from '../providers/bus.ts';
+import type { Redis } from 'ioredis';
+import { redisBus, type Bus } from '../providers/bus.ts';
+import { connectRedis } from '../providers/redis.ts';
 import { comparePositions, endedBefore, Outbox, parseSnapshot, positionOf, type OutboxEvent } from './outbox.ts';
 import { eventConsumers, events } from './tables.ts';
 
 let t: TestPlatform;
 const log = pino({ level: 'silent' });
+const connections: Redis[] = [];
 
 beforeAll(async () => {
   t = await testPlatform({ EVENTS_POLL_MS: '50' });
 });
-afterAll(() => t?.close());
+afterAll(async () => {
+  await t?.close();
+  await Promise.allSettled(connections.map((c) => c.quit()));
+});
+
+/**
+ * The bus another process of the deployment would have: with REDIS_URL, its own Redis connections
+ * on the platform's prefix, so wake-ups cross through Redis as between real processes; alone (the
+ * embedded database is one process's), the process's own in-memory bus.
+ */
+function busOfAnotherProcess(): Bus {
+  if (!process.env.REDIS_URL) return t.kernel.bus;
+  const publisher = connectRedis(process.env.REDIS_URL, log);
+  const subscriber = connectRedis(process.env.REDIS_URL, log);
+  connections.push(publisher, subscriber);
+  return redisBus(publisher, subscriber, t.env.REDIS_PREFIX!);
+}
 
 /** An outbox reader as another process would have one: its own instance over the same database. */
-function process2() {
-  const outbox = new Outbox(t.db, memoryBus(), log, { pollMs: 50 });
-  return outbox;
+function process2(options: { pollMs?: number } = {}) {
+  return new Outbox(t.db, busOfAnotherProcess(), log, { pollMs: options.pollMs ?? 50 });
 }
 
 async function emit(tenantId: string, type: string, data: Record<string, unknown> = {}) {
@@ -104,15 +122,19 @@ describe('durable consumers', () => {
     await two.close();
   });
 
-  it('run in the background once started, woken by commits', async () => {
+  it('run in the background once started, woken by commits in another process', async () => {
     const tenant = await t.newTenant();
     const name = `test.${newId('c')}`;
-    const outbox = process2();
+    // It would poll only after an hour: what reaches it sooner is the wake-up the emitting process
+    // publishes on the bus (through Redis in the Redis pass).
+    const outbox = process2({ pollMs: 3_600_000 });
     const got: string[] = [];
     outbox.consume({ name, handle: async ({ events: batch }) => void got.push(...batch.map((e) => e.id)) });
+    const before = await emit(tenant.tenantId, 'test.before');
     outbox.start();
+    // Its first pass reads what is there; then it waits.
+    await waitFor(() => got.includes(before), 'the first pass');
     const id = await emit(tenant.tenantId, 'test.background');
-    outbox.notify();
     await waitFor(() => got.includes(id), 'the background consumer');
     await outbox.close();
   });

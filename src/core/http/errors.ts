@@ -71,3 +71,14 @@ export class ApiError extends Error {
 }
 
 export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`);
+
+/**
+ * A body field names a record (by id or name) that this tenant does not have: 404 naming the field,
+ * as a path id would. Another tenant's record and no record answer alike. `field` is the body path
+ * (`object_types.2`, `stages.0.approver_user_ids.1`).
+ */
+export function referenceNotFound(field: string, message: string): ApiError {
+  return new ApiError('NOT_FOUND', `body.${field}: ${message}`, {
+    details: { field, issues: [{ field, location: 'body', code: 'not_found', message }] },
+  });
+}

@@ -51,7 +51,8 @@ export function defineRoute<const R extends Config>(access: Access, config: R, o
     ...config,
     description,
     responses,
-    security: access.kind === 'tenant' || access.kind === 'admin' ? [{ bearerAuth: [] }] : [],
+    // A route that takes `?token=` (EventSource and browser WebSockets cannot send headers) says so.
+    security: access.kind === 'tenant' || access.kind === 'admin' ? [{ bearerAuth: [] }, ...(options.queryToken ? [{ queryToken: [] }] : [])] : [],
     middleware: guards(access, options),
     ...(access.kind === 'tenant' && access.scope ? { 'x-required-scope': access.scope } : {}),
   }) as unknown as R & { getRoutingPath(): string; middleware: ReturnType<typeof guards> };

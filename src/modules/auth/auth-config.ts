@@ -315,8 +315,44 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
   return authConfigDto(merged, secrets);
 }
 
+export const PublicAuthConfigSchema = z
+  .object({
+    methods: z.object({
+      email_password: z.boolean(),
+      magic_link: z.boolean(),
+      phone_otp: z.boolean(),
+      anonymous: z.boolean(),
+      passkeys: z.boolean(),
+      oauth: z.boolean().openapi({ description: 'At least one OAuth provider is configured' }),
+      saml: z.boolean().openapi({ description: 'At least one SAML provider is configured' }),
+    }),
+    signup_enabled: z.boolean(),
+    require_email_verification: z.boolean(),
+    password_policy: z
+      .object({
+        min_length: z.number().int(),
+        max_length: z.number().int(),
+        require_uppercase: z.boolean(),
+        require_lowercase: z.boolean(),
+        require_number: z.boolean(),
+        require_symbol: z.boolean(),
+      })
+      .openapi({ description: 'The policy in force (the tenant\'s, tightened by governance)' }),
+    oauth_providers: z.array(z.string()).openapi({ description: 'Names to start OAuth sign-in with' }),
+    saml_providers: z.array(z.string()).openapi({ description: 'Names to start SAML sign-in with' }),
+    passkeys: z.object({ enabled: z.boolean() }),
+    mfa_required: z.boolean(),
+    portal_enabled: z.boolean(),
+    captcha: z.object({
+      enabled: z.boolean(),
+      provider: z.enum(CAPTCHA_PROVIDERS),
+      site_key: z.string().nullable().openapi({ description: 'The widget\'s site key, when captcha is enabled' }),
+    }),
+  })
+  .openapi('PublicAuthConfig');
+
 /** The `auth` section of GET /v1/tenant-config: what a login page needs, nothing secret. */
-export function publicAuthConfig(config: AuthConfig) {
+export function publicAuthConfig(config: AuthConfig): z.infer<typeof PublicAuthConfigSchema> {
   return {
     methods: {
       ...config.methods,

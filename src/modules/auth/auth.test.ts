@@ -363,6 +363,17 @@ describe('SMS OTP', () => {
     }
   });
 
+  it('is 403 where the tenant turned phone sign-in off, and sends nothing', async () => {
+    const off = await t.newTenant();
+    expect((await config({ methods: { phone_otp: false } }, off.token)).status).toBe(200);
+    const phone = newPhone();
+    const res = await t.request('POST', '/v1/auth/otp/send', { token: await publishableKey(t, off.token), body: { phone } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('FORBIDDEN');
+    expect(res.body.error.message).toMatch(/[Pp]hone/);
+    expect(await lastSms(phone)).toBeUndefined();
+  });
+
   it('allows 5 wrong codes, then the code is void; another tenant cannot use it; bad numbers are 400', async () => {
     const phone = newPhone();
     await t.request('POST', '/v1/auth/otp/send', { token: pk, body: { phone } });

@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newUser, publishableKey, testEmail, testPassword } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+import { mailOutbox } from '../../core/providers/tables.ts';
 import { sessions, users } from './tables.ts';
 
 /** A stand-in for Cloudflare's siteverify: accepts GOOD under SECRET, records every form it gets. */
@@ -155,6 +156,31 @@ describe('captcha enforced', () => {
     expect(res.body.error.code).toBe('SERVICE_UNAVAILABLE');
     expect(res.text).not.toContain(SECRET);
     expect(await userByEmail(email)).toBeUndefined();
+  });
+
+  it('an unreachable verifier is 503 on login and magic link too: no session, no mail', async () => {
+    await setCaptcha({ enabled: false });
+    const user = await newUser(t, tenant.token);
+    await setCaptcha({ enabled: true, site_key: SITE_KEY, secret_key: SECRET });
+    const sessionsOf = async () => (await t.db.system.select().from(sessions).where(eq(sessions.userId, user.userId))).length;
+    const mailTo = async (to: string) => (await t.db.system.select().from(mailOutbox).where(eq(mailOutbox.to, to))).length;
+    const before = await sessionsOf();
+    const mailBefore = await mailTo(user.email);
+    mode = 'down';
+    const login = await t.request('POST', '/v1/auth/login', { token: pk, body: { email: user.email, password: user.password, turnstile_token: GOOD } });
+    expect(login.status).toBe(503);
+    expect(login.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(login.text).not.toContain(SECRET);
+    expect(await sessionsOf()).toBe(before);
+    const magic = await t.request('POST', '/v1/auth/magic-link', { token: pk, body: { email: user.email, turnstile_token: GOOD } });
+    expect(magic.status).toBe(503);
+    expect(magic.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(await mailTo(user.email)).toBe(mailBefore);
+    // Back up: the same requests go through.
+    mode = 'up';
+    expect((await t.request('POST', '/v1/auth/login', { token: pk, body: { email: user.email, password: user.password, turnstile_token: GOOD } })).status).toBe(200);
+    expect((await t.request('POST', '/v1/auth/magic-link', { token: pk, body: { email: user.email, turnstile_token: GOOD } })).status).toBe(200);
+    expect(await mailTo(user.email)).toBe(mailBefore + 1);
   });
 
   it('a secret the verifier refuses is the tenant\'s misconfiguration: 503, not the caller\'s 400', async () => {

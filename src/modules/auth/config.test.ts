@@ -106,6 +106,35 @@ describe('GET /v1/tenant-config and POST /v1/tenants/lookup', () => {
     expect(res.text).not.toContain('accounts.example.com');
   });
 
+  it('documents the auth section in the OpenAPI schema of the response, field by field', async () => {
+    const served = (await t.request('GET', `/v1/tenant-config?tenant=${tenant.tenantId}`)).body.data;
+    const spec = (await t.request('GET', '/docs/openapi.json')).body;
+    const resolve = (schema: any): any => (schema?.$ref ? resolve(spec.components.schemas[schema.$ref.split('/').pop()]) : schema);
+    const op = spec.paths['/v1/tenant-config'].get;
+    const data = resolve(resolve(op.responses['200'].content['application/json'].schema).properties.data);
+    // Every served field is a documented property of the declared type, all the way down.
+    const undocumented: string[] = [];
+    const walk = (value: unknown, schema: any, path: string) => {
+      schema = resolve(schema);
+      if (Array.isArray(value)) return value.forEach((v, i) => walk(v, schema.items, `${path}.${i}`));
+      if (value === null || typeof value !== 'object') {
+        const types = [schema.type, ...(schema.anyOf ?? []).map((s: any) => resolve(s).type)].flat().filter(Boolean);
+        if (!types.includes(value === null ? 'null' : typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value) && !(typeof value === 'number' && types.includes('number'))) {
+          undocumented.push(`${path}: ${JSON.stringify(value)} is not ${types.join('|')}`);
+        }
+        return;
+      }
+      for (const [key, v] of Object.entries(value)) {
+        if (!schema.properties?.[key]) undocumented.push(`${path}.${key}`);
+        else walk(v, schema.properties[key], `${path}.${key}`);
+      }
+      for (const key of schema.required ?? []) if (!(key in (value as object))) undocumented.push(`${path}.${key} (required, missing)`);
+    };
+    expect(data.properties.auth).toBeDefined();
+    walk(served, data, 'data');
+    expect(undocumented).toEqual([]);
+  });
+
   it('finds tenants by a user\'s email as well as by the owner\'s', async () => {
     const user = await newUser(t, other.token);
     const res = await t.request('POST', '/v1/tenants/lookup', { body: { email: user.email } });

@@ -1,7 +1,7 @@
 import type { Kernel } from '../../core/kernel.ts';
 import { createRouter } from '../../core/http/route.ts';
 import { defineModule } from '../../core/module.ts';
-import { loadAuthConfig, publicAuthConfig } from './auth-config.ts';
+import { loadAuthConfig, publicAuthConfig, PublicAuthConfigSchema } from './auth-config.ts';
 import { loadIdentityGovernance, passwordPolicyOf } from './governance.ts';
 import { authConfigRoutes } from './config-routes.ts';
 import { IDENTITY_EVENTS } from './events.ts';
@@ -25,13 +25,16 @@ export type { SmsProvider } from './messages.ts';
 export { AuthSessionSchema, Email, MessageSchema, Metadata, Password, Phone, RedirectTo, SignInResultSchema, Turnstile, VerificationRequiredSchema } from './schemas.ts';
 
 /** The `auth` section of GET /v1/tenant-config; its password policy is the one in force (governance included). */
-export async function authConfigSection(kernel: Kernel, tenant: { id: string }) {
-  const { config, governance } = await kernel.db.tenant(tenant.id, async (db) => ({
-    config: (await loadAuthConfig(db, tenant.id)).config,
-    governance: await loadIdentityGovernance(db, tenant.id),
-  }));
-  return publicAuthConfig({ ...config, password_policy: passwordPolicyOf(config, governance) });
-}
+export const authConfigSection = {
+  schema: PublicAuthConfigSchema,
+  async load(kernel: Kernel, tenant: { id: string }) {
+    const { config, governance } = await kernel.db.tenant(tenant.id, async (db) => ({
+      config: (await loadAuthConfig(db, tenant.id)).config,
+      governance: await loadIdentityGovernance(db, tenant.id),
+    }));
+    return publicAuthConfig({ ...config, password_policy: passwordPolicyOf(config, governance) });
+  },
+};
 
 /** Tenants where an email has a portal identity (POST /v1/auth/portal-identify). */
 export function portalTenantsByEmail(kernel: Kernel, email: string): Promise<string[]> {

@@ -47,6 +47,23 @@ describe('POST /v1/auth/mfa/enroll and /verify', () => {
     expect(again.body.data.recovery_codes).toBeUndefined();
   });
 
+  it('locks enrollment after 5 wrong codes: 429 with Retry-After even for the right code, and the factor stays unverified', async () => {
+    const user = await newUser(t, tenant.token);
+    const enroll = await t.request('POST', '/v1/auth/mfa/enroll', { token: user.accessToken, body: { friendly_name: 'Locked' } });
+    const { factor_id, totp } = enroll.body.data;
+    const right = await code(totp.secret);
+    const wrong = right === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 5; i++) {
+      expect((await t.request('POST', '/v1/auth/mfa/verify', { token: user.accessToken, body: { factor_id, code: wrong } })).status).toBe(400);
+    }
+    const locked = await t.request('POST', '/v1/auth/mfa/verify', { token: user.accessToken, body: { factor_id, code: right } });
+    expect(locked.status).toBe(429);
+    expect(locked.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(14 * 60);
+    const [factor] = await t.db.system.select().from(mfaFactors).where(eq(mfaFactors.id, factor_id));
+    expect(factor!.verifiedAt).toBeNull();
+  });
+
   it('another user\'s or tenant\'s factor is 404; keys are 401', async () => {
     const owner = await newUser(t, tenant.token);
     const enroll = await t.request('POST', '/v1/auth/mfa/enroll', { token: owner.accessToken, body: {} });

@@ -52,6 +52,21 @@ describe('passkey registration', () => {
     expect(again.body.data.options.excludeCredentials).toEqual([expect.objectContaining({ id: credential.id })]);
   });
 
+  it('refuses a credential that is already registered with 409, for the same user or another', async () => {
+    const user = await newUser(t, tenant.token);
+    const { authenticator, passkey } = await registered(user);
+    const other = await newUser(t, tenant.token);
+    for (const who of [user, other]) {
+      const options = (await t.request('POST', '/v1/auth/passkeys/register/begin', { token: who.accessToken })).body.data.options;
+      const credential = authenticator.register(options, { credentialId: passkey.credential_id });
+      const res = await t.request('POST', '/v1/auth/passkeys/register/complete', { token: who.accessToken, body: { credential } });
+      expect(res.status).toBe(409);
+      expect(res.body.error).toMatchObject({ code: 'ALREADY_EXISTS', message: 'This passkey is already registered' });
+    }
+    expect((await t.request('GET', '/v1/auth/passkeys', { token: user.accessToken })).body.data).toEqual([passkey]);
+    expect((await t.request('GET', '/v1/auth/passkeys', { token: other.accessToken })).body.data).toEqual([]);
+  });
+
   it('refuses a wrong origin, a wrong rp id, a reused challenge and a challenge of another user', async () => {
     const user = await newUser(t, tenant.token);
     const authenticator = new SoftwareAuthenticator(RP, ORIGIN);

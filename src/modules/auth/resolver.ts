@@ -138,7 +138,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
     const keys = runtime(kernel).keys;
     const hit = verified.get(token);
     let claims = hit && keys.isLive(hit.kid) ? hit.claims : undefined;
-    if (claims && (claims.exp ?? 0) * 1000 <= Date.now()) {
+    if (claims && (claims.exp ?? 0) * 1000 <= kernel.clock.now()) {
       verified.delete(token);
       throw unauthorized('Access token expired; refresh it');
     }
@@ -150,7 +150,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         if (error instanceof errors.JWTClaimValidationFailed) throw unauthorized(`Invalid access token (${error.claim})`);
         throw unauthorized('Invalid access token');
       }
-      verified.set(token, { claims, kid: String(decodeProtectedHeader(token).kid) }, { ttl: Math.max(1, (claims.exp ?? 0) * 1000 - Date.now()) });
+      verified.set(token, { claims, kid: String(decodeProtectedHeader(token).kid) }, { ttl: Math.max(1, (claims.exp ?? 0) * 1000 - kernel.clock.now()) });
     }
     const { sub, tid, sid, aud } = claims as { sub?: unknown; tid?: unknown; sid?: unknown; aud?: unknown };
     if (typeof sub !== 'string' || typeof sid !== 'string' || typeof tid !== 'string' || !TENANT_ID.test(tid)) throw unauthorized('Invalid access token');

@@ -52,7 +52,7 @@ async function sessionResponse(ctx: TenantContext, session: SessionRow, user: Us
     refresh_token: refreshToken,
     token_type: 'bearer' as const,
     expires_in: ttl,
-    expires_at: Math.floor(Date.now() / 1000) + ttl,
+    expires_at: Math.floor(ctx.kernel.clock.now() / 1000) + ttl,
     session_id: session.id,
     user: userDto(user, role),
   };

@@ -124,7 +124,8 @@ export class SigningKeys {
   async sign(claims: JWTPayload & { sub: string }, audience: string, ttlSeconds: number): Promise<string> {
     const signer = this.signer;
     if (!signer) throw new Error('JWT signing keys are not loaded: call ready() before the transaction');
-    const now = Math.floor(Date.now() / 1000);
+    // Issued and expiring on the kernel clock, the one verify() checks against.
+    const now = Math.floor(this.kernel.clock.now() / 1000);
     return new SignJWT(claims)
       .setProtectedHeader({ alg: JWT_ALG, kid: signer.kid, typ: 'JWT' })
       .setIssuer(this.issuer)
@@ -157,6 +158,7 @@ export class SigningKeys {
       issuer: this.issuer,
       audience,
       requiredClaims: ['sub', 'exp', 'iat'],
+      currentDate: new Date(this.kernel.clock.now()),
     });
     return payload;
   }

@@ -4,10 +4,11 @@ import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
+import { referenceNotFound } from '../../core/http/errors.ts';
 import { assignRole, listUserRoles, removeRole, requireRole, RoleParams, RoleSchema } from '../roles/index.ts';
 import { listFactors } from './mfa.ts';
 import { Email, FactorSchema, Metadata, Password, Phone, UserSchema } from './schemas.ts';
-import { adminCreateUser, adminUpdateUser, deleteUser, getUser, listUsers, toUserDto, type UserLifecycleHooks } from './users.ts';
+import { adminCreateUser, adminUpdateUser, deleteUser, findUser, getUser, listUsers, toUserDto, type UserLifecycleHooks } from './users.ts';
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 const TAGS = ['Users'];
@@ -170,8 +171,9 @@ export function usersRoutes(hooks: UserLifecycleHooks = {}) {
   app.openapi(assign, async (c) => {
     const { user_id, role_id } = c.req.valid('json');
     const data = await tenantWork(c, async (ctx) => {
-      const user = await getUser(ctx, user_id);
-      return assignRole(ctx, user.id, await requireRole(ctx, role_id));
+      const user = await findUser(ctx, user_id);
+      if (!user) throw referenceNotFound('user_id', `User '${user_id}' not found`);
+      return assignRole(ctx, user.id, await requireRole(ctx, role_id, 'role_id'));
     });
     return c.json(ok(c, data), 200);
   });

@@ -271,9 +271,15 @@ describe('role assignment', () => {
 
   it('404s for unknown users and roles and for another tenant\'s user, which keeps its roles', async () => {
     const user = await newUser(t, tenant.token, { role: 'viewer' });
-    expect((await t.request('POST', '/v1/roles/assign', { token: tenant.token, body: { user_id: 'usr_nope', role_id: 'admin' } })).status).toBe(404);
-    expect((await t.request('POST', '/v1/roles/assign', { token: tenant.token, body: { user_id: user.userId, role_id: 'role_nope' } })).status).toBe(404);
-    expect((await t.request('POST', '/v1/roles/assign', { token: other.token, body: { user_id: user.userId, role_id: 'admin' } })).status).toBe(404);
+    for (const [token, body, field] of [
+      [tenant.token, { user_id: 'usr_nope', role_id: 'admin' }, 'user_id'],
+      [tenant.token, { user_id: user.userId, role_id: 'role_nope' }, 'role_id'],
+      [other.token, { user_id: user.userId, role_id: 'admin' }, 'user_id'],
+    ] as const) {
+      const res = await t.request('POST', '/v1/roles/assign', { token, body });
+      expect(res.status, JSON.stringify(body)).toBe(404);
+      expect(res.body.error.details.field, JSON.stringify(body)).toBe(field);
+    }
     expect((await t.request('GET', `/v1/users/${user.userId}/roles`, { token: other.token })).status).toBe(404);
     expect((await t.request('DELETE', `/v1/roles/viewer/users/${user.userId}`, { token: other.token })).status).toBe(404);
     const roles = await t.request('GET', `/v1/users/${user.userId}/roles`, { token: tenant.token });

@@ -1,10 +1,10 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/http/ids.ts';
 import { createObject, defineType, eventsOf, pollUntil, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { objects } from '../objects/tables.ts';
-import { IMPORT_JOB } from './service.ts';
+import { cleanupJobs, IMPORT_JOB } from './service.ts';
 import { dataJobs } from './tables.ts';
 
 let t: TestPlatform;
@@ -46,7 +46,7 @@ const exportDone = (id: string, token = tenant.token) =>
 const listAll = async (type: string, query = '') => (await req('GET', `/v1/objects/${type}/list?limit=100&order=asc${query}`)).body.data.results as Obj[];
 
 describe('import', () => {
-  it('imports JSON rows as a job, reporting the rows it refused and why', async () => {
+  it('imports JSON rows at once and answers { imported, errors, total }, as the seed shows', async () => {
     const res = await req('POST', '/v1/data/import', {
       object_type_id: 'people',
       format: 'json',
@@ -59,18 +59,20 @@ describe('import', () => {
         { id: 'obj_ignored', created_at: 'x', name: 'Cid' },
       ],
     });
-    expect(res.status).toBe(202);
-    expect(res.body.data).toMatchObject({ status: 'queued', total: 6, imported: 0, errors: [], object_type: 'people', format: 'json' });
-    const id = res.body.data.import_id;
-    expect(res.body.data.status_path).toBe(`/v1/data/import/${id}`);
-    const done = await importDone(id);
-    expect(done.body.data).toMatchObject({ status: 'completed', total: 6, processed: 6, imported: 3, failed: 3 });
-    expect(done.body.data.errors.map((e: { row: number; errors: { field: string }[] }) => [e.row, e.errors[0]!.field])).toEqual([
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ imported: 3, total: 6, failed: 3 });
+    expect(res.body.data.errors.map((e: { row: number; errors: { field: string }[] }) => [e.row, e.errors[0]!.field])).toEqual([
       [2, 'properties.age'],
       [4, 'properties.name'],
       [5, 'properties.email'],
     ]);
+    // Imported before the answer: nothing to wait for.
     expect((await listAll('people')).map((o) => o.properties.name)).toEqual(['Ann', 'Ben', 'Cid']);
+    const id = res.body.data.import_id;
+    expect(res.body.data.status_path).toBe(`/v1/data/import/${id}`);
+    const status = await req('GET', `/v1/data/import/${id}`);
+    expect(status.body.data).toMatchObject({ status: 'completed', total: 6, processed: 6, imported: 3, failed: 3 });
+    expect(status.body.data.errors).toEqual(res.body.data.errors);
     const created = (await eventsOf(t, tenant.tenantId, 'object.created')).filter((e) => e.data.source === 'import');
     expect(created).toHaveLength(3);
     const completed = (await eventsOf(t, tenant.tenantId, 'data_import.completed')).find((e) => e.resourceId === id);
@@ -90,10 +92,9 @@ describe('import', () => {
       'Hal,hal@x.io,1,true,z,,,',
     ].join('\n');
     const res = await req('POST', '/v1/data/import', { object_type_id: 'csv_people', format: 'csv', data: csv });
-    expect(res.status).toBe(202);
-    const done = await importDone(res.body.data.import_id);
-    expect(done.body.data).toMatchObject({ status: 'completed', imported: 2, failed: 3 });
-    expect(done.body.data.errors.map((e: { row: number; errors: { field: string }[] }) => [e.row, e.errors[0]!.field])).toEqual([
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ imported: 2, failed: 3, total: 5 });
+    expect(res.body.data.errors.map((e: { row: number; errors: { field: string }[] }) => [e.row, e.errors[0]!.field])).toEqual([
       [3, 'properties.age'],
       [4, 'properties.active'],
       [5, 'properties.tags'],
@@ -111,16 +112,16 @@ describe('import', () => {
     form.set('object_type_id', 'uploads');
     form.set('file', new File(['name,n\nfile row,2.5\n'], 'rows.csv', { type: 'text/csv' }));
     const res = await t.request('POST', '/v1/data/import', { token: tenant.token, body: form });
-    expect(res.status).toBe(202);
-    expect(res.body.data.format).toBe('csv');
-    const done = await importDone(res.body.data.import_id);
-    expect(done.body.data.imported).toBe(1);
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ imported: 1, total: 1 });
     expect((await listAll('uploads'))[0]!.properties).toEqual({ name: 'file row', n: 2.5 });
 
     const json = new FormData();
     json.set('object_type_id', 'uploads');
     json.set('file', new File([JSON.stringify([{ name: 'json row' }])], 'rows.json', { type: 'application/json' }));
-    const res2 = await t.request('POST', '/v1/data/import', { token: tenant.token, body: json });
+    const res2 = await t.request('POST', '/v1/data/import?async=true', { token: tenant.token, body: json });
+    expect(res2.status).toBe(202);
+    expect(res2.body.data.format).toBe('json');
     expect((await importDone(res2.body.data.import_id)).body.data.imported).toBe(1);
     const missing = new FormData();
     missing.set('object_type_id', 'uploads');
@@ -131,7 +132,9 @@ describe('import', () => {
     await defineType(t, tenant.token, 'bulk', { k: { data_type: 'integer', is_unique: true } });
     const rows = Array.from({ length: 1234 }, (_, i) => ({ k: i }));
     rows[1000] = { k: 5 }; // a duplicate of an earlier chunk's value
-    const res = await req('POST', '/v1/data/import', { object_type_id: 'bulk', data: rows });
+    const res = await req('POST', '/v1/data/import?async=true', { object_type_id: 'bulk', data: rows });
+    expect(res.status).toBe(202);
+    expect(res.body.data).toMatchObject({ status: 'queued', total: 1234, imported: 0, errors: [], object_type: 'bulk', format: 'json' });
     const done = await importDone(res.body.data.import_id);
     expect(done.body.data).toMatchObject({ status: 'completed', total: 1234, processed: 1234, imported: 1233, failed: 1 });
     expect(done.body.data.errors[0].row).toBe(1001);
@@ -142,6 +145,49 @@ describe('import', () => {
     expect(tooMany.body.error.message).toMatch(/at most 10000 rows/);
     const csvTooMany = await req('POST', '/v1/data/import', { object_type_id: 'bulk', format: 'csv', data: `k\n${Array.from({ length: 10_001 }, (_, i) => i).join('\n')}` });
     expect(csvTooMany.status).toBe(400);
+  });
+
+  it('imports chunk by chunk before answering, with every refused row', async () => {
+    await defineType(t, tenant.token, 'bulk_inline', { k: { data_type: 'integer', is_unique: true } });
+    const rows = Array.from({ length: 1001 }, (_, k) => ({ k }));
+    rows[600] = { k: 3 }; // the second chunk repeats a value of the first
+    rows[1000] = { k: 'x' as unknown as number };
+    const res = await req('POST', '/v1/data/import', { object_type_id: 'bulk_inline', data: rows });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ imported: 999, total: 1001, failed: 2 });
+    expect(res.body.data.errors.map((e: { row: number }) => e.row)).toEqual([601, 1001]);
+    expect((await req('GET', '/v1/objects/bulk_inline/list?count=exact&limit=1')).body.data.total).toBe(999);
+  });
+
+  it('fails an inline import whose process died, instead of leaving it running', async () => {
+    await defineType(t, tenant.token, 'interrupted', { k: { data_type: 'integer' } });
+    const typeId = (await req('GET', '/v1/object-types/interrupted')).body.data.id;
+    const keyId = (await req('GET', '/v1/keys')).body.data[0].id;
+    const job = (inline: boolean, updatedAt: Date) => ({
+      id: newId('imp'),
+      tenantId: tenant.tenantId,
+      kind: 'import' as const,
+      objectTypeId: typeId,
+      objectType: 'interrupted',
+      format: 'json' as const,
+      status: 'running' as const,
+      total: 2,
+      input: [{ k: 1 }, { k: 2 }],
+      params: { inline },
+      createdByType: 'api_key' as const,
+      createdBy: keyId,
+      updatedAt,
+    });
+    const stale = job(true, new Date(Date.now() - 2 * 3_600_000));
+    const fresh = job(true, new Date());
+    const queued = job(false, new Date(Date.now() - 2 * 3_600_000));
+    await t.db.system.insert(dataJobs).values([stale, fresh, queued]);
+    await cleanupJobs(t.kernel);
+    const rows = await t.db.system.select().from(dataJobs).where(inArray(dataJobs.id, [stale.id, fresh.id, queued.id]));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(stale.id)).toMatchObject({ status: 'failed', error: 'The import was interrupted', input: null });
+    expect(byId.get(fresh.id)!.status).toBe('running');
+    expect(byId.get(queued.id)!.status).toBe('running');
   });
 
   it('resumes after the last committed chunk when a job runs again', async () => {
@@ -198,7 +244,7 @@ describe('import', () => {
     const writer = await t.newKey(tenant.token, { scopes: ['read', 'write'] });
     const res = await req('POST', '/v1/data/import', { object_type_id: 'people', data: [{ name: 'Writer row' }] }, writer.token);
     const id = res.body.data.import_id;
-    await importDone(id, writer.token);
+    expect((await req('GET', `/v1/data/import/${id}`, undefined, writer.token)).body.data.status).toBe('completed');
     expect((await req('GET', `/v1/data/import/${id}`)).status).toBe(200);
     const writer2 = await t.newKey(tenant.token, { scopes: ['read', 'write'] });
     expect((await req('GET', `/v1/data/import/${id}`, undefined, writer2.token)).status).toBe(404);
@@ -259,8 +305,7 @@ describe('export', () => {
       status: { data_type: 'enum', enum_values: ['live', 'draft'], is_indexed: true },
     });
     const back = await req('POST', '/v1/data/import', { object_type_id: 'catalog_copy', format: 'csv', data: file.text });
-    const done = await importDone(back.body.data.import_id);
-    expect(done.body.data).toMatchObject({ imported: 2, failed: 0 });
+    expect(back.body.data).toMatchObject({ imported: 2, failed: 0, errors: [] });
     const original = (await listAll('catalog', '&filter=status:eq:live')).map((o) => o.properties);
     expect((await listAll('catalog_copy')).map((o) => o.properties)).toEqual(original);
   });

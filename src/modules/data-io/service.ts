@@ -1,6 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import { hasScope } from '../../core/auth/principal.ts';
 import { runInTenant, type RequestMeta, type TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
@@ -24,9 +24,10 @@ import {
 import { dataJobs, exportChunks, type DataJobRow } from './tables.ts';
 
 /**
- * Bulk import (CSV or JSON, up to 10,000 rows) and export (up to 100,000 records) as pg-boss jobs.
+ * Bulk import (CSV or JSON, up to 10,000 rows) and export (up to 100,000 records).
  *
- * An import validates every row as a create would. It works in chunks; each chunk's records and the
+ * An import runs in the request by default (the seed answers `{ imported, errors, total }`), or as a
+ * pg-boss job when the caller asks for one; both are the same job row and the same loop. It validates every row as a create would. It works in chunks; each chunk's records and the
  * job's progress commit in one transaction, so a row is never half applied and a retried job
  * resumes after the last committed chunk. Rows that fail are reported with their errors and the
  * rest are imported. An export pages through the records by keyset with the requester's policies
@@ -43,6 +44,8 @@ const EXPORT_PAGE = 1000;
 const MAX_STORED_ERRORS = 1000;
 const MAX_ATTEMPTS = 3;
 const EXPORT_TTL_MS = 7 * 86_400_000;
+/** An inline import not updated for this long lost its process (a chunk takes seconds). */
+const INLINE_STALE_MS = 60 * 60_000;
 
 /** Columns an export writes besides properties; an import of such a file skips them. */
 const RECORD_COLUMNS = ['id', 'object_type_id', 'tenant_id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'version', 'is_deleted', 'deleted_at', 'masked_properties'];
@@ -128,7 +131,11 @@ function subjectParams(ctx: TenantContext): Subject {
   return subjectOf(ctx);
 }
 
-export async function startImport(ctx: TenantContext, input: { object_type_id: string; format: 'json' | 'csv'; data: unknown }) {
+/**
+ * Records an import. `queue: true` hands it to the worker once committed; otherwise the caller runs
+ * it at once with `runImport(..., { inline: true })`.
+ */
+export async function startImport(ctx: TenantContext, input: { object_type_id: string; format: 'json' | 'csv'; data: unknown }, options: { queue: boolean }) {
   const type = await requireType(ctx, input.object_type_id);
   const rows = parseImportRows(input.format, input.data);
   const [row] = await ctx.db
@@ -142,14 +149,16 @@ export async function startImport(ctx: TenantContext, input: { object_type_id: s
       format: input.format,
       total: rows.length,
       input: rows,
-      params: { subject: subjectParams(ctx) },
+      params: { subject: subjectParams(ctx), inline: !options.queue },
       createdByType: ctx.actor.type,
       createdBy: ctx.actor.id,
     })
     .returning();
   await ctx.audit({ action: 'data_import.started', resourceType: 'data_import', resourceId: row!.id, metadata: { object_type_id: type.id, rows: rows.length } });
-  const { kernel, tenantId } = ctx;
-  ctx.afterCommit(async () => void (await kernel.jobs.send(IMPORT_JOB, { tenantId, jobId: row!.id })));
+  if (options.queue) {
+    const { kernel, tenantId } = ctx;
+    ctx.afterCommit(async () => void (await kernel.jobs.send(IMPORT_JOB, { tenantId, jobId: row!.id })));
+  }
   return importDto(row!);
 }
 
@@ -272,9 +281,9 @@ async function loadJob(kernel: Kernel, data: JobData): Promise<DataJobRow | unde
   });
 }
 
-/** Marks a job failed after its last attempt (earlier failures are retried by pg-boss). */
-async function failJob(kernel: Kernel, row: DataJobRow, error: unknown): Promise<boolean> {
-  if (row.attempts < MAX_ATTEMPTS) return false;
+/** Marks a job failed after its last attempt (earlier failures are retried by pg-boss; an inline import has one). */
+async function failJob(kernel: Kernel, row: DataJobRow, error: unknown, maxAttempts = MAX_ATTEMPTS): Promise<boolean> {
+  if (row.attempts < maxAttempts) return false;
   const message = error instanceof Error ? error.message : String(error);
   await runInTenant(kernel, jobMeta(row), async (ctx) => {
     const [current] = await ctx.db.select().from(dataJobs).where(eq(dataJobs.id, row.id));
@@ -356,9 +365,15 @@ async function recordProgress(ctx: TenantContext, jobId: string, processed: numb
     .where(eq(dataJobs.id, jobId));
 }
 
-export async function runImport(kernel: Kernel, data: JobData): Promise<void> {
+/**
+ * Works an import from its last committed chunk. Returns every row error of this run (the job row
+ * keeps the first 1,000), or undefined when the job was already finished. `inline`: the request runs
+ * it, so a failure is final rather than retried.
+ */
+export async function runImport(kernel: Kernel, data: JobData, options: { inline?: boolean } = {}): Promise<RowError[] | undefined> {
   const job = await loadJob(kernel, data);
-  if (!job) return;
+  if (!job) return undefined;
+  const rowErrors: RowError[] = [];
   try {
     const rows = job.input ?? [];
     for (let start = job.processed; start < rows.length; start += IMPORT_CHUNK) {
@@ -367,7 +382,8 @@ export async function runImport(kernel: Kernel, data: JobData): Promise<void> {
         await runInTenant(kernel, jobMeta(job), async (ctx) => {
           const result = await importChunk(ctx, job, chunk);
           await recordProgress(ctx, job.id, chunk.length, result.imported, result.errors);
-        });
+          return result.errors;
+        }).then((errors) => rowErrors.push(...errors));
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         // A race (another writer took a unique value after the checks) failed the chunk as a whole:
@@ -379,6 +395,7 @@ export async function runImport(kernel: Kernel, data: JobData): Promise<void> {
               throw e;
             });
             await recordProgress(ctx, job.id, 1, result.imported, result.errors);
+            rowErrors.push(...result.errors);
           });
         }
       }
@@ -396,8 +413,10 @@ export async function runImport(kernel: Kernel, data: JobData): Promise<void> {
         data: { object_type_id: job.objectTypeId, object_type: job.objectType, format: job.format, total: done!.total, succeeded: done!.succeeded, failed: done!.failed },
       });
     });
+    return rowErrors;
   } catch (error) {
-    if (!(await failJob(kernel, job, error))) throw error;
+    if (!(await failJob(kernel, job, error, options.inline ? 1 : MAX_ATTEMPTS)) || options.inline) throw error;
+    return rowErrors;
   }
 }
 
@@ -483,7 +502,22 @@ export async function runExport(kernel: Kernel, data: JobData): Promise<void> {
   }
 }
 
-/** Deletes expired exports (their pieces cascade): maintenance over all tenants. */
-export async function cleanupExports(kernel: Kernel): Promise<void> {
+/**
+ * Maintenance over all tenants: deletes expired exports (their pieces cascade), and fails inline
+ * imports that a process died in the middle of (no worker will pick them up; their caller got no
+ * answer, and resuming them behind its back could import rows it sends again).
+ */
+export async function cleanupJobs(kernel: Kernel): Promise<void> {
   await kernel.db.system.delete(dataJobs).where(and(eq(dataJobs.kind, 'export'), lt(dataJobs.expiresAt, new Date())));
+  await kernel.db.system
+    .update(dataJobs)
+    .set({ status: 'failed', error: 'The import was interrupted', input: null, finishedAt: new Date(), updatedAt: new Date() })
+    .where(
+      and(
+        eq(dataJobs.kind, 'import'),
+        inArray(dataJobs.status, ['queued', 'running']),
+        sql`(${dataJobs.params} ->> 'inline')::boolean`,
+        lt(dataJobs.updatedAt, new Date(Date.now() - INLINE_STALE_MS)),
+      ),
+    );
 }

@@ -90,8 +90,16 @@ describe('GET /v1/events/list', () => {
 });
 
 describe('GET /events/types', () => {
-  it('lists every platform event type with the JSON Schema of its payload', async () => {
+  it('lists the name of every platform event type, as the seed shows', async () => {
     const res = await t.request('GET', '/events/types', { token: tenant.token });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual(EVENT_CATALOG.map((e) => e.type));
+    expect((await t.request('GET', '/events/types?detailed=false', { token: tenant.token })).body.data).toEqual(res.body.data);
+    expect((await t.request('GET', '/events/types?detailed=yes', { token: tenant.token })).status).toBe(400);
+  });
+
+  it('gives the catalogue with the JSON Schema of each payload with detailed=true', async () => {
+    const res = await t.request('GET', '/events/types?detailed=true', { token: tenant.token });
     expect(res.status).toBe(200);
     const types = res.body.data.map((e: { type: string }) => e.type);
     expect(types).toEqual(EVENT_CATALOG.map((e) => e.type));

@@ -62,8 +62,16 @@ const types = defineRoute(
     path: '/events/types',
     tags: ['Events'],
     summary: 'List available event types',
-    description: 'Every event type the platform emits, with the JSON Schema of its `data`. Custom events (POST /v1/events) come on top with types of your choosing.',
-    responses: { 200: jsonResponse(z.array(EventTypeSchema), 'The event catalog') },
+    description:
+      'The name of every event type the platform emits, as the seed shows (`["object.created", ...]`). With `?detailed=true`, the catalogue instead: each type with its description, resource type and the JSON Schema of its `data`. Custom events (POST /v1/events) come on top with types of your choosing.',
+    request: {
+      query: z.object({
+        detailed: z.enum(['true', 'false']).optional().openapi({ description: '`true`: the catalogue with each type\'s payload schema instead of the names' }),
+      }),
+    },
+    responses: {
+      200: jsonResponse(z.union([z.array(z.string()), z.array(EventTypeSchema)]), 'Event type names, or the catalogue with `detailed=true`'),
+    },
   },
 );
 
@@ -134,7 +142,8 @@ export function eventsRoutes(options: { catalog: readonly EventType[] }) {
     return eventStream(c, kernel, { tenantId: principal.tenant.id, token, types: patterns, after, userId, visibility });
   });
 
-  app.openapi(types, (c) => c.json(ok(c, catalog), 200));
+  const names = catalog.map((t) => t.type);
+  app.openapi(types, (c) => c.json(ok(c, c.req.valid('query').detailed === 'true' ? catalog : names), 200));
   app.openapi(track, async (c) =>
     c.json(ok(c, await tenantWork(c, (ctx) => trackEvent(ctx, options.catalog, c.req.valid('json')), { audit: false })), 200),
   );

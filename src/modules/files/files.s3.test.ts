@@ -14,5 +14,6 @@ describe('files on the S3 storage driver (s3rver on this machine)', () => {
     stop: async () => {
       await server?.close();
     },
+    storedKeys: () => server!.listKeys(),
   });
 });

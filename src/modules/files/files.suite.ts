@@ -6,6 +6,7 @@ import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
 import { LocalStorage, readAll } from '../../core/providers/storage.ts';
 import { changeOneChar, fetchBytes, fetchUrl, jpeg, png, sha256, upload } from '../../../test/support/files.ts';
+import { createObject, defineType } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { EVENT_CATALOG } from '../../app.ts';
 import { CLEANUP_JOB, runCleanup } from './jobs.ts';
@@ -19,6 +20,8 @@ export interface DriverSetup {
   /** Environment for the test platform (the S3 one starts its server here). */
   start(): Promise<Record<string, string>>;
   stop(): Promise<void>;
+  /** Every key the store holds, listed from the store itself (the directory, the bucket). */
+  storedKeys(kernel: TestPlatform['kernel']): Promise<string[]>;
 }
 
 type Tenant = { tenantId: string; token: string; keyId: string };
@@ -55,6 +58,8 @@ export function filesSuite(driver: DriverSetup) {
     expect(res.status, res.text).toBe(201);
     return res.body.data;
   };
+  /** The store's keys, from the store: a refused upload must leave none behind. */
+  const storedKeys = () => driver.storedKeys(t.kernel);
   /** What another tenant's attempt must leave untouched. */
   const snapshot = async (id: string) => {
     const row = await fileRow(id);
@@ -159,15 +164,16 @@ export function filesSuite(driver: DriverSetup) {
 
       const before = await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId));
       const usedBefore = await usage(a.tenantId);
-      const localFiles = () => (t.kernel.storage instanceof LocalStorage ? fs.readdirSync(path.join(t.kernel.storage.root, a.tenantId, 'blobs')).length : 0);
-      const onDisk = localFiles();
+      const keys = await storedKeys();
+      // The listing sees what was stored, so an empty one after the refusal would mean something.
+      expect(keys).toContain(ok.body.data.storage_key);
       const over = await upload(t, a.token, Buffer.alloc(25 * MiB + 1, 7), { filename: 'over.bin' });
       expect(over.status).toBe(413);
       expect(over.body.error.code).toBe('PAYLOAD_TOO_LARGE');
       expect(over.body.error.details.limit_bytes).toBe(26_214_400);
       expect(await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId))).toHaveLength(before.length);
       expect(await usage(a.tenantId)).toBe(usedBefore);
-      expect(localFiles()).toBe(onDisk);
+      expect(await storedKeys()).toEqual(keys);
     });
 
     it('stores an empty file', async () => {
@@ -209,6 +215,7 @@ export function filesSuite(driver: DriverSetup) {
     it('answers bad requests with a clear code and stores nothing', async () => {
       const count = async () => (await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId))).length;
       const before = await count();
+      const keys = await storedKeys();
       const notMultipart = await t.request('POST', '/v1/files/upload', { token: a.token, body: 'hello', headers: { 'content-type': 'text/plain' } });
       expect(notMultipart.status).toBe(415);
       expect(notMultipart.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
@@ -238,6 +245,7 @@ export function filesSuite(driver: DriverSetup) {
       two.append('other', new Blob(['b']), 'b.txt');
       expect((await t.request('POST', '/v1/files/upload', { token: a.token, body: two })).status).toBe(400);
       expect(await count()).toBe(before);
+      expect(await storedKeys()).toEqual(keys);
     });
 
     it('needs a key with the files scope', async () => {
@@ -283,12 +291,16 @@ export function filesSuite(driver: DriverSetup) {
     });
 
     it('refuses an upload that would exceed the plan with STORAGE_QUOTA_EXCEEDED, and shows usage', async () => {
-      expect((await upload(t, small.token, Buffer.alloc(600, 1))).status).toBe(201);
+      const kept = await upload(t, small.token, Buffer.alloc(600, 1));
+      expect(kept.status).toBe(201);
+      const keys = await storedKeys();
+      expect(keys).toContain(kept.body.data.storage_key);
       const refused = await upload(t, small.token, Buffer.alloc(600, 2));
       expect(refused.status).toBe(403);
       expect(refused.body.error.code).toBe('STORAGE_QUOTA_EXCEEDED');
       expect(refused.body.error.details).toMatchObject({ limit_bytes: 1000, used_bytes: 600, requested_bytes: 600 });
       expect(await t.db.system.select().from(files).where(eq(files.tenantId, small.tenantId))).toHaveLength(1);
+      expect(await storedKeys()).toEqual(keys);
 
       const usageRes = await t.request('GET', '/v1/usage', { token: small.token });
       expect(usageRes.body.data.used_storage_bytes).toBe(600);
@@ -661,9 +673,11 @@ export function filesSuite(driver: DriverSetup) {
 
     it('PATCH changes name, folder, access, tags, meta (merged) and linked object, with file.updated', async () => {
       const file = await uploadText(a, 'patch me', { fields: { folder: 'inbox', meta: '{"keep":1,"drop":2}' } });
+      const { typeId } = await defineType(t, a.token, 'patched_things');
+      const thing = await createObject(t, a.token, 'patched_things', {});
       const res = await t.request('PATCH', `/v1/files/${file.id}`, {
         token: a.token,
-        body: { filename: 'renamed.txt', folder: 'archive/2026', access: 'public', tags: ['a', 'b'], meta: { drop: null, add: 'x' }, object_type_id: 'ot_1', object_id: 'obj_1' },
+        body: { filename: 'renamed.txt', folder: 'archive/2026', access: 'public', tags: ['a', 'b'], meta: { drop: null, add: 'x' }, object_type_id: 'patched_things', object_id: thing.id },
       });
       expect(res.status).toBe(200);
       expect(res.body.data).toMatchObject({
@@ -672,8 +686,8 @@ export function filesSuite(driver: DriverSetup) {
         access: 'public',
         tags: ['a', 'b'],
         meta: { keep: 1, add: 'x' },
-        object_type_id: 'ot_1',
-        object_id: 'obj_1',
+        object_type_id: typeId,
+        object_id: thing.id,
       });
       const [event] = (await eventsOf(a.tenantId, 'file.updated')).filter((e) => e.resourceId === file.id);
       expect(event!.data).toEqual({
@@ -702,6 +716,50 @@ export function filesSuite(driver: DriverSetup) {
       const foreign = await t.request('PATCH', `/v1/files/${file.id}`, { token: b.token, body: { filename: 'owned.txt' } });
       expect(foreign.status).toBe(404);
       expect(await snapshot(file.id)).toEqual(before);
+    });
+
+    it('links a file only to a record of this tenant, naming the field otherwise', async () => {
+      const mine = await defineType(t, a.token, 'linked_cases');
+      const theirs = await defineType(t, b.token, 'linked_cases');
+      await defineType(t, a.token, 'linked_other');
+      const myCase = await createObject(t, a.token, 'linked_cases', {});
+      const theirCase = await createObject(t, b.token, 'linked_cases', {});
+      const madeUp = 'obj_00000000000000000000000000';
+      const refused: [Record<string, string>, string][] = [
+        [{ object_id: theirCase.id }, 'object_id'],
+        [{ object_id: madeUp }, 'object_id'],
+        [{ object_type_id: theirs.typeId }, 'object_type_id'],
+        [{ object_type_id: 'no_such_type' }, 'object_type_id'],
+        [{ object_type_id: 'linked_other', object_id: myCase.id }, 'object_id'],
+      ];
+      const file = await uploadText(a, 'link me');
+      const before = await snapshot(file.id);
+      const keys = await storedKeys();
+      const filesBefore = (await t.db.system.select({ id: files.id }).from(files).where(eq(files.tenantId, a.tenantId))).length;
+      for (const [fields, field] of refused) {
+        const what = JSON.stringify(fields);
+        const up = await upload(t, a.token, 'linked', { filename: 'l.txt', type: 'text/plain', fields });
+        expect(up.status, `upload ${what}`).toBe(404);
+        expect(up.body.error, `upload ${what}`).toMatchObject({ code: 'NOT_FOUND', details: { field } });
+        const slot = await t.request('POST', '/v1/files/upload-url', { token: a.token, body: { filename: 'l.bin', size_bytes: 10, ...fields } });
+        expect(slot.status, `upload-url ${what}`).toBe(404);
+        expect(slot.body.error.details.field, `upload-url ${what}`).toBe(field);
+        const patch = await t.request('PATCH', `/v1/files/${file.id}`, { token: a.token, body: fields });
+        expect(patch.status, `PATCH ${what}`).toBe(404);
+        expect(patch.body.error.details.field, `PATCH ${what}`).toBe(field);
+      }
+      expect(await snapshot(file.id)).toEqual(before);
+      expect((await t.db.system.select({ id: files.id }).from(files).where(eq(files.tenantId, a.tenantId))).length).toBe(filesBefore);
+      expect(await storedKeys()).toEqual(keys);
+
+      // The record alone is enough: the type comes from it.
+      const linked = await upload(t, a.token, 'linked', { filename: 'l.txt', type: 'text/plain', fields: { object_id: myCase.id } });
+      expect(linked.status).toBe(201);
+      expect(linked.body.data).toMatchObject({ object_type_id: mine.typeId, object_id: myCase.id });
+      const search = await t.request('POST', '/v1/files/search', { token: a.token, body: { object_type_id: 'linked_cases' } });
+      expect(search.body.data.results.map((f: { id: string }) => f.id)).toEqual([linked.body.data.id]);
+      const unlinked = await t.request('PATCH', `/v1/files/${linked.body.data.id}`, { token: a.token, body: { object_type_id: null, object_id: null } });
+      expect(unlinked.body.data).toMatchObject({ object_type_id: null, object_id: null });
     });
 
     it('DELETE moves to the trash, restore brings it back, both with events', async () => {

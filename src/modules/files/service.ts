@@ -5,6 +5,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { findType, objectRef, objectTypeRef } from '../objects/index.ts';
 import { mimeCategory } from './detect.ts';
 import { fileUsage, fileVariants, files, fileVersions, type FileRow, type FileVersionRow } from './tables.ts';
 import { isoOrNull } from '../../core/http/envelope.ts';
@@ -213,6 +214,25 @@ export interface FileFields {
   object_id?: string | null;
 }
 
+/**
+ * The record a file is linked to must be one of this tenant's that the caller can read; a link to
+ * another tenant's id or to nothing would be stored and trusted later. The type is stored by id, and
+ * taken from the record when only `object_id` is given. `current`: the link a changed file has now.
+ */
+async function checkedLinks<T extends FileFields>(ctx: TenantContext, fields: T, current?: Pick<FileRow, 'objectTypeId' | 'objectId'>): Promise<T> {
+  if (fields.object_type_id === undefined && fields.object_id === undefined) return fields;
+  const out = { ...fields };
+  const typeRef = fields.object_type_id !== undefined ? fields.object_type_id : (current?.objectTypeId ?? null);
+  const objectId = fields.object_id !== undefined ? fields.object_id : (current?.objectId ?? null);
+  const typeId = typeRef === null ? null : (await objectTypeRef(ctx, typeRef, 'object_type_id')).id;
+  if (fields.object_type_id !== undefined) out.object_type_id = typeId;
+  if (objectId !== null) {
+    const record = await objectRef(ctx, typeId, objectId, 'object_id');
+    out.object_type_id = record.typeId;
+  }
+  return out;
+}
+
 /** The columns a new file takes from what the client said about it. */
 function metadataColumns(fields: FileFields) {
   return {
@@ -325,6 +345,7 @@ export async function recordUpload(
 ): Promise<FileDto> {
   const name = fields.filename ?? partName;
   const target = await replacementTarget(ctx, replace, name, fields.folder ?? null);
+  fields = await checkedLinks(ctx, fields, target);
   if (target) {
     const row = await addVersion(ctx, target, bytes, fields);
     await emitUploaded(ctx, row);
@@ -380,6 +401,7 @@ export interface SlotInput extends FileFields {
 
 export async function createSlot(ctx: TenantContext, input: SlotInput): Promise<FileRow> {
   if (input.file_id) await getFileRow(ctx, input.file_id);
+  input = await checkedLinks(ctx, input);
   await assertQuota(ctx, input.size_bytes);
   const ttl = ctx.kernel.config.FILES_SLOT_TTL_SECONDS;
   const [row] = await ctx.db
@@ -509,6 +531,7 @@ function mergeMeta(current: Record<string, unknown>, patch: Record<string, unkno
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function applyUpdate(ctx: TenantContext, current: FileRow, input: UpdateInput): Promise<FileRow> {
+  input = await checkedLinks(ctx, input, current);
   const next = {
     filename: input.filename ?? current.filename,
     folder: input.folder !== undefined ? input.folder : current.folder,
@@ -810,7 +833,11 @@ export async function searchFiles(ctx: TenantContext, input: SearchInput) {
   }
   if (input.tags?.length) where.push(sql`${files.tags} @> ${sql.param(input.tags)}::text[]`);
   if (input.meta && Object.keys(input.meta).length) where.push(sql`${files.meta} @> ${JSON.stringify(input.meta)}::jsonb`);
-  if (input.object_type_id) where.push(eq(files.objectTypeId, input.object_type_id));
+  if (input.object_type_id) {
+    // Links store the type's id; a name finds them too.
+    const type = await findType(ctx.db, ctx.tenantId, input.object_type_id);
+    where.push(inArray(files.objectTypeId, type ? [type.id, input.object_type_id] : [input.object_type_id]));
+  }
   if (input.object_id) where.push(eq(files.objectId, input.object_id));
   if (input.created_after) where.push(gt(files.createdAt, new Date(input.created_after)));
   if (input.created_before) where.push(lt(files.createdAt, new Date(input.created_before)));

@@ -58,16 +58,25 @@ describe('GET/PATCH /v1/governance', () => {
       [{ session_duration_secs: 10 }, 'session_duration_secs'],
       [{ password_min_length: 4 }, 'password_min_length'],
       [{ ip_allowlist: ['10.0.0.0/99'] }, 'ip_allowlist.0'],
-      [{ masked_properties: [{ object_type_id: 'nope', property: 'ssn', roles: ['member'] }] }, 'masked_properties.0.object_type_id'],
       [{ masked_properties: [{ object_type_id: 'files_meta', property: 'nope', roles: ['member'] }] }, 'masked_properties.0.property'],
       [{ masked_properties: [{ object_type_id: 'files_meta', property: 'ssn', roles: [] }] }, 'masked_properties.0.roles'],
-      [{ approval_required_object_types: ['nope'] }, 'approval_required_object_types.0'],
       [{ unknown_setting: true }, ''],
     ];
     for (const [body, field] of cases) {
       const res = await req('PATCH', '/v1/governance', body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       if (field) expect(res.body.error.details.issues[0].field, JSON.stringify(body)).toBe(field);
+    }
+    // Names of records this tenant does not have: 404, as a path id would be.
+    const references: [Record<string, unknown>, string][] = [
+      [{ masked_properties: [{ object_type_id: 'nope', property: 'ssn', roles: ['member'] }] }, 'masked_properties.0.object_type_id'],
+      [{ masked_properties: [{ object_type_id: 'files_meta', property: 'ssn', roles: ['member', 'no_such_role'] }] }, 'masked_properties.0.roles.1'],
+      [{ approval_required_object_types: ['nope'] }, 'approval_required_object_types.0'],
+    ];
+    for (const [body, field] of references) {
+      const res = await req('PATCH', '/v1/governance', body);
+      expect(res.status, JSON.stringify(body)).toBe(404);
+      expect(res.body.error.details.field, JSON.stringify(body)).toBe(field);
     }
     const ok = await req('PATCH', '/v1/governance', { masked_properties: [{ object_type_id: 'files_meta', property: 'ssn', roles: ['member', 'member'] }] });
     const typeId = (await req('GET', '/v1/object-types/files_meta')).body.data.id;
@@ -86,7 +95,9 @@ describe('GET/PATCH /v1/governance', () => {
     expect((await req('GET', '/v1/governance', undefined, other.token)).body.data.password_min_length).toBe(8);
     // Another tenant cannot reach this tenant's types from its settings either.
     const typeId = (await req('GET', '/v1/object-types/files_meta')).body.data.id;
-    expect((await req('PATCH', '/v1/governance', { approval_required_object_types: [typeId] }, other.token)).status).toBe(400);
+    const foreign = await req('PATCH', '/v1/governance', { approval_required_object_types: [typeId] }, other.token);
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.details.field).toBe('approval_required_object_types.0');
     const [row] = await t.db.system.select().from(governance).where(eq(governance.tenantId, tenant.tenantId));
     expect(row!.settings.password_min_length).toBe(20);
   });

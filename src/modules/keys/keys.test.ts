@@ -3,15 +3,17 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
+import { FakeClock } from '../../core/clock.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { apiKeys } from './tables.ts';
 
 let t: TestPlatform;
+const clock = new FakeClock();
 let tenant: { tenantId: string; token: string; keyId: string };
 let other: { tenantId: string; token: string; keyId: string };
 
 beforeAll(async () => {
-  t = await testPlatform();
+  t = await testPlatform({}, { clock });
   tenant = await t.newTenant();
   other = await t.newTenant();
 });
@@ -195,13 +197,28 @@ describe('POST /v1/keys/:key_id/rotate', () => {
 
 describe('key checks on every request', () => {
   it('rejects an expired key with 401', async () => {
-    const key = await t.newKey(tenant.token, { scopes: ['read'], expires_at: new Date(Date.now() + 1500).toISOString() });
+    const key = await t.newKey(tenant.token, { scopes: ['read'], expires_at: new Date(clock.now() + 60_000).toISOString() });
     expect((await t.request('GET', '/v1/usage', { token: key.token })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1600));
-    // The principal is still cached; expiry is checked against the clock on every request.
+    clock.advance(59_000);
+    expect((await t.request('GET', '/v1/usage', { token: key.token })).status).toBe(200);
+    clock.advance(1_000);
+    // The principal is still cached; expiry is checked against the kernel clock on every request.
     const res = await t.request('GET', '/v1/usage', { token: key.token });
     expect(res.status).toBe(401);
     expect(res.body.error.message).toMatch(/expired/);
+    const listed = (await t.request('GET', '/v1/keys?status=expired', { token: tenant.token })).body.data;
+    expect(listed.find((k: { id: string }) => k.id === key.id)).toMatchObject({ status: 'expired' });
+  });
+
+  it('ends a rotated key when its grace period ends', async () => {
+    const key = await t.newKey(tenant.token, { scopes: ['read'] });
+    const res = await t.request('POST', `/v1/keys/${key.id}/rotate`, { token: tenant.token, body: { grace_period_seconds: 3600 } });
+    expect(res.status).toBe(200);
+    clock.advance(3_599_000);
+    expect((await t.request('GET', '/v1/usage', { token: key.token })).status).toBe(200);
+    clock.advance(1_000);
+    expect((await t.request('GET', '/v1/usage', { token: key.token })).status).toBe(401);
+    expect((await t.request('GET', '/v1/usage', { token: res.body.data.token })).status).toBe(200);
   });
 
   it('enforces the IP allowlist with 403', async () => {

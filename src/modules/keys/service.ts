@@ -10,13 +10,14 @@ import { isoOrNull } from '../../core/http/envelope.ts';
 
 export type KeyStatus = 'active' | 'revoked' | 'expired';
 
-export function keyStatus(row: ApiKeyRow, now = Date.now()): KeyStatus {
+/** `now` from the kernel clock, as the expiry check on every request reads it. */
+export function keyStatus(row: ApiKeyRow, now: number): KeyStatus {
   if (row.revokedAt) return 'revoked';
   if (row.expiresAt && row.expiresAt.getTime() <= now) return 'expired';
   return 'active';
 }
 
-export function keyDto(row: ApiKeyRow) {
+export function keyDto(row: ApiKeyRow, now: number) {
   return {
     id: row.id,
     label: row.label,
@@ -26,7 +27,7 @@ export function keyDto(row: ApiKeyRow) {
     expires_at: isoOrNull(row.expiresAt),
     rate_limit: row.rateLimit,
     last_used_at: isoOrNull(row.lastUsedAt),
-    status: keyStatus(row),
+    status: keyStatus(row, now),
     revoked_at: isoOrNull(row.revokedAt),
     rotated_from: row.rotatedFrom,
     rotated_to: row.rotatedTo,
@@ -74,7 +75,7 @@ async function insertKey(ctx: TenantContext, input: CreateKeyInput & { rotated_f
 export async function createKey(ctx: TenantContext, input: CreateKeyInput) {
   const { row, token } = await insertKey(ctx, input);
   await ctx.emit({ type: 'key.created', resourceType: 'key', resourceId: row.id, data: { label: row.label, scopes: row.scopes } });
-  return { key: keyDto(row), token };
+  return { key: keyDto(row, ctx.kernel.clock.now()), token };
 }
 
 const statusFilter: Record<KeyStatus, () => SQL | undefined> = {
@@ -96,8 +97,8 @@ const listQuery = (status: KeyStatus | 'all') =>
 const listQueries = { all: listQuery('all'), active: listQuery('active'), revoked: listQuery('revoked'), expired: listQuery('expired') };
 
 export async function listKeys(ctx: TenantContext, query: { status?: KeyStatus }) {
-  const rows = await listQueries[query.status ?? 'all'](ctx.db).execute({ tenantId: ctx.tenantId, now: new Date() });
-  return rows.map(keyDto);
+  const rows = await listQueries[query.status ?? 'all'](ctx.db).execute({ tenantId: ctx.tenantId, now: new Date(ctx.kernel.clock.now()) });
+  return rows.map((row) => keyDto(row, ctx.kernel.clock.now()));
 }
 
 async function lockKey(ctx: TenantContext, keyId: string): Promise<ApiKeyRow> {
@@ -135,12 +136,12 @@ export async function updateKey(ctx: TenantContext, keyId: string, input: Update
     .returning();
   await ctx.emit({ type: 'key.updated', resourceType: 'key', resourceId: keyId, data: { changes: Object.keys(input) } });
   invalidateCaches(ctx);
-  return keyDto(row!);
+  return keyDto(row!, ctx.kernel.clock.now());
 }
 
 export async function revokeKey(ctx: TenantContext, keyId: string) {
   const current = await lockKey(ctx, keyId);
-  if (current.revokedAt) return keyDto(current); // revoking twice changes nothing
+  if (current.revokedAt) return keyDto(current, ctx.kernel.clock.now()); // revoking twice changes nothing
   const [row] = await ctx.db
     .update(apiKeys)
     .set({ revokedAt: new Date(), updatedAt: new Date() })
@@ -148,7 +149,7 @@ export async function revokeKey(ctx: TenantContext, keyId: string) {
     .returning();
   await ctx.emit({ type: 'key.revoked', resourceType: 'key', resourceId: keyId, data: { label: current.label } });
   invalidateCaches(ctx);
-  return keyDto(row!);
+  return keyDto(row!, ctx.kernel.clock.now());
 }
 
 export interface RotateKeyInput {
@@ -165,7 +166,8 @@ export interface RotateKeyInput {
  */
 export async function rotateKey(ctx: TenantContext, keyId: string, input: RotateKeyInput) {
   const current = await lockKey(ctx, keyId);
-  if (keyStatus(current) !== 'active') throw new ApiError('CONFLICT', `A ${keyStatus(current)} API key cannot be rotated`);
+  const status = keyStatus(current, ctx.kernel.clock.now());
+  if (status !== 'active') throw new ApiError('CONFLICT', `A ${status} API key cannot be rotated`);
   const { row: fresh, token } = await insertKey(ctx, {
     label: input.label ?? current.label,
     scopes: input.scopes ?? (current.scopes as Scope[]),
@@ -180,7 +182,7 @@ export async function rotateKey(ctx: TenantContext, keyId: string, input: Rotate
     .update(apiKeys)
     .set(
       grace > 0
-        ? { expiresAt: new Date(now.getTime() + grace * 1000), rotatedTo: fresh.id, updatedAt: now }
+        ? { expiresAt: new Date(ctx.kernel.clock.now() + grace * 1000), rotatedTo: fresh.id, updatedAt: now }
         : { revokedAt: now, rotatedTo: fresh.id, updatedAt: now },
     )
     .where(eq(apiKeys.id, keyId))
@@ -192,5 +194,5 @@ export async function rotateKey(ctx: TenantContext, keyId: string, input: Rotate
     data: { new_key_id: fresh.id, grace_period_seconds: grace },
   });
   invalidateCaches(ctx);
-  return { old_key: keyDto(old!), new_key: keyDto(fresh), token };
+  return { old_key: keyDto(old!, ctx.kernel.clock.now()), new_key: keyDto(fresh, ctx.kernel.clock.now()), token };
 }

@@ -10,6 +10,7 @@ export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './da
 export { DATA_ENGINE_EVENTS } from './events.ts';
 export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './objects.ts';
 export { queryObjects, resolveSort, type ObjectRecord } from './query.ts';
+export { objectRef, objectTypeRef } from './references.ts';
 export { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
 export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './visibility.ts';
 

@@ -65,6 +65,10 @@ const ListQuery = z.object({
 });
 
 const PageQuery = z.object({ limit: Limit(100, 20), cursor: Cursor });
+const VersionsQuery = z.object({
+  limit: Limit(1000, 100),
+  before: z.coerce.number().int().min(1).optional().openapi({ description: 'Only versions older than this version number' }),
+});
 
 const UpdateBody = z.object({
   properties: PropertiesInput,
@@ -205,9 +209,10 @@ const versionsRoute = defineRoute(READ, {
   path: '/v1/objects/{object_type_id}/{object_id}/versions',
   tags: ['Versions'],
   summary: 'List object version history',
-  description: 'The previous versions of a record, newest first.',
-  request: { params: ObjectParams, query: PageQuery },
-  responses: { 200: jsonResponse(z.object({ results: z.array(VersionSchema), next_cursor: z.string().nullable() }), 'Previous versions') },
+  description:
+    'The previous versions of a record, newest first, as an array (the seed\'s shape). `limit` caps it (default 100); to read further back, pass the last `version` you got as `before`.',
+  request: { params: ObjectParams, query: VersionsQuery },
+  responses: { 200: jsonResponse(z.array(VersionSchema), 'Previous versions, newest first') },
 });
 
 // ---------------------------------------------------------------- associations

@@ -4,7 +4,6 @@ import { rows as rowsOf } from '../../core/db/client.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
 import { ApiError, type ErrorCode } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
-import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
 import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from './access.ts';
 import { checkValue, isEmptyValue, isIndexedProperty } from './data-types.ts';
 import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from './filters.ts';
@@ -748,39 +747,31 @@ export async function listTrash(ctx: TenantContext, typeRef: string, query: { li
 
 // ---------------------------------------------------------------- versions
 
-export async function listVersions(ctx: TenantContext, typeRef: string, id: string, query: { limit: number; cursor?: string }) {
+export async function listVersions(ctx: TenantContext, typeRef: string, id: string, query: { limit: number; before?: number }) {
   const schema = await loadSchema(ctx, typeRef);
   const access = await accessFor(ctx, schema);
   await fetchRecord(ctx, schema, access, id, { state: 'any' });
-  const before = query.cursor ? decodeCursor(query.cursor)?.[0] : undefined;
-  if (query.cursor && typeof before !== 'number') {
-    throw new ApiError('VALIDATION_ERROR', 'cursor: not a cursor of this list', { details: { issues: [{ field: 'cursor', location: 'query', message: 'invalid cursor' }] } });
-  }
   const rows = await ctx.db
     .select()
     .from(objectVersions)
-    .where(and(eq(objectVersions.tenantId, ctx.tenantId), eq(objectVersions.objectId, id), typeof before === 'number' ? lt(objectVersions.version, before) : undefined))
+    .where(and(eq(objectVersions.tenantId, ctx.tenantId), eq(objectVersions.objectId, id), query.before === undefined ? undefined : lt(objectVersions.version, query.before)))
     .orderBy(desc(objectVersions.version))
-    .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
+    .limit(query.limit);
   const mask = (props: Record<string, unknown>) => {
     if (!access.masked.size) return props;
     const copy = { ...props };
     for (const name of access.masked) delete copy[name];
     return copy;
   };
-  return {
-    results: page.map((v) => ({
-      object_id: v.objectId,
-      version: v.version,
-      properties: mask(v.properties),
-      updated_at: iso(v.updatedAt),
-      updated_by: v.updatedBy,
-      superseded_at: iso(v.supersededAt),
-      superseded_by: v.supersededBy,
-    })),
-    next_cursor: rows.length > query.limit ? encodeCursor([page.at(-1)!.version]) : null,
-  };
+  return rows.map((v) => ({
+    object_id: v.objectId,
+    version: v.version,
+    properties: mask(v.properties),
+    updated_at: iso(v.updatedAt),
+    updated_by: v.updatedBy,
+    superseded_at: iso(v.supersededAt),
+    superseded_by: v.supersededBy,
+  }));
 }
 
 // ---------------------------------------------------------------- retention

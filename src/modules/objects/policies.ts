@@ -8,6 +8,7 @@ import { parseCondition, POLICY_ACTIONS, verdict, type PolicyAction, type Record
 import type { DataType, PropertyDef } from './data-types.ts';
 import { FilterError, type RecordView } from './filters.ts';
 import { COUNT_CAP, RECORD_COLUMNS, recordFromRow } from './query.ts';
+import { requireRoleName } from '../roles/index.ts';
 import { loadSchema, requireType, type TypeSchema } from './schema.ts';
 import { policies, type PolicyRow } from './tables.ts';
 
@@ -91,6 +92,7 @@ export async function listPolicies(ctx: TenantContext, typeRef: string) {
 export async function createPolicy(ctx: TenantContext, typeRef: string, input: PolicyInput) {
   const schema = await loadSchema(ctx, typeRef);
   checkCondition(schema, input.condition_json);
+  const role = input.role === null ? null : await requireRoleName(ctx, input.role, 'role');
   const [row] = await ctx.db
     .insert(policies)
     .values({
@@ -99,7 +101,7 @@ export async function createPolicy(ctx: TenantContext, typeRef: string, input: P
       objectTypeId: schema.type.id,
       name: input.name,
       action: input.action,
-      role: input.role,
+      role,
       condition: input.condition_json,
       enabled: input.enabled,
     })
@@ -112,12 +114,13 @@ export async function updatePolicy(ctx: TenantContext, typeRef: string, policyId
   const schema = await loadSchema(ctx, typeRef);
   const current = await requirePolicy(ctx, schema.type.id, policyId);
   if (input.condition_json !== undefined) checkCondition(schema, input.condition_json);
+  const role = input.role === undefined ? current.role : input.role === null ? null : await requireRoleName(ctx, input.role, 'role');
   const [row] = await ctx.db
     .update(policies)
     .set({
       name: input.name ?? current.name,
       action: input.action ?? current.action,
-      role: input.role !== undefined ? input.role : current.role,
+      role,
       condition: input.condition_json ?? current.condition,
       enabled: input.enabled ?? current.enabled,
       updatedAt: new Date(),

@@ -2,7 +2,7 @@ import { and, asc, count, eq, isNotNull, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import type { Db } from '../../core/db/client.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
+import { ApiError, notFound, referenceNotFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { checkOptions, checkValue, indexKindOf, isIndexedProperty, isMultiValued, type DataType, type PropertyDef } from './data-types.ts';
 import { lockTypeExclusive, rebuildPropertyIndex } from './storage.ts';
@@ -252,8 +252,9 @@ async function checkDefinition(ctx: TenantContext, def: PropertyDef): Promise<vo
   const optionError = checkOptions(def.dataType, def.options, def.enumValues);
   if (optionError) throw invalid(optionError.startsWith('enum_values') ? 'enum_values' : 'options', optionError);
   if (def.dataType === 'reference') {
-    const target = await findType(ctx.db, ctx.tenantId, def.options.target_object_type_id as string);
-    if (!target) throw invalid('options.target_object_type_id', 'no such object type');
+    const ref = def.options.target_object_type_id as string;
+    const target = await findType(ctx.db, ctx.tenantId, ref);
+    if (!target) throw referenceNotFound('options.target_object_type_id', `Object type '${ref}' not found`);
     def.options = { ...def.options, target_object_type_id: target.id };
   }
   if (def.defaultValue !== null && def.defaultValue !== undefined) {

@@ -136,6 +136,7 @@ describe('properties', () => {
 
   it('checks definitions and names the field', async () => {
     await defineType(t, tenant.token, 'checks');
+    const theirs = await defineType(t, other.token, 'their_targets');
     const cases: [Record<string, unknown>, string, number][] = [
       [{ name: 'notes', data_type: 'text', is_indexed: true }, 'is_indexed', 400],
       [{ name: 'blob', data_type: 'json', is_unique: true }, 'is_unique', 400],
@@ -144,7 +145,8 @@ describe('properties', () => {
       [{ name: 'kind', data_type: 'enum', enum_values: ['a', 'a'] }, 'enum_values', 400],
       [{ name: 'n', data_type: 'string', enum_values: ['a'] }, 'enum_values', 400],
       [{ name: 'ref', data_type: 'reference' }, 'options', 400],
-      [{ name: 'ref', data_type: 'reference', options: { target_object_type_id: 'nope' } }, 'options.target_object_type_id', 400],
+      [{ name: 'ref', data_type: 'reference', options: { target_object_type_id: 'nope' } }, 'options.target_object_type_id', 404],
+      [{ name: 'ref', data_type: 'reference', options: { target_object_type_id: theirs.typeId } }, 'options.target_object_type_id', 404],
       [{ name: 'n', data_type: 'integer', default_value: 'x' }, 'default_value', 400],
       [{ name: 'n', data_type: 'integer', options: { max_length: 3 } }, 'options', 400],
       [{ name: 'n', data_type: 'integer', options: { min: 5, max: 1 } }, 'options', 400],

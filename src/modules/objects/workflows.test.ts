@@ -69,6 +69,32 @@ describe('workflow definitions', () => {
     expect((await req('POST', '/v1/object-types/nope/workflows', { name: 'x', stages: [{ name: 'a' }] })).status).toBe(404);
     expect((await req('PATCH', '/v1/object-types/contracts/workflows/wf_nope', { name: 'x' })).status).toBe(404);
   });
+
+  it('takes approvers only among this tenant\'s users and roles, naming the field', async () => {
+    await defineType(t, tenant.token, 'approvals');
+    const stranger = await roleUser(t, other.token, 'legal');
+    const cases: [Record<string, unknown>, string][] = [
+      [{ name: 'a', approver_user_ids: [lawyer.id, stranger.id] }, 'stages.0.approver_user_ids.1'],
+      [{ name: 'a', approver_user_ids: ['usr_00000000000000000000000000'] }, 'stages.0.approver_user_ids.0'],
+      [{ name: 'a', approver_roles: ['no_such_role'] }, 'stages.0.approver_roles.0'],
+    ];
+    for (const [stage, field] of cases) {
+      const res = await req('POST', '/v1/object-types/approvals/workflows', { name: 'x', stages: [stage] });
+      expect(res.status, JSON.stringify(stage)).toBe(404);
+      expect(res.body.error).toMatchObject({ code: 'NOT_FOUND', details: { field } });
+    }
+    expect((await req('GET', '/v1/object-types/approvals/workflows')).body.data).toEqual([]);
+
+    // Roles by id or name are stored by name, as a user's role is matched.
+    const legalId = (await req('GET', '/v1/roles')).body.data.find((r: { name: string }) => r.name === 'legal').id;
+    const res = await req('POST', '/v1/object-types/approvals/workflows', { name: 'ok', stages: [{ name: 'a', approver_roles: [legalId, 'legal'], approver_user_ids: [cfo.id] }] });
+    expect(res.status).toBe(201);
+    expect(res.body.data.stages[0]).toMatchObject({ approver_roles: ['legal'], approver_user_ids: [cfo.id] });
+    const patch = await req('PATCH', `/v1/object-types/approvals/workflows/${res.body.data.id}`, { stages: [{ name: 'a', approver_user_ids: [stranger.id] }] });
+    expect(patch.status).toBe(404);
+    expect(patch.body.error.details.field).toBe('stages.0.approver_user_ids.0');
+    expect((await req('GET', '/v1/object-types/approvals/workflows')).body.data[0].stages[0].approver_user_ids).toEqual([cfo.id]);
+  });
 });
 
 describe('reviews', () => {

@@ -3,8 +3,10 @@ import { and, asc, count, eq } from 'drizzle-orm';
 import { hasScope } from '../../core/auth/principal.ts';
 import type { TenantContext } from '../../core/context.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError } from '../../core/http/errors.ts';
+import { ApiError, referenceNotFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
+import { findUser } from '../auth/index.ts';
+import { requireRoleName } from '../roles/index.ts';
 import { accessFor, assertAllowed } from './access.ts';
 import { applyApprovedChange, fetchRecord, recordView, schemaForWrite } from './objects.ts';
 import { addHistory, enabledWorkflow, loadReview, stagesOf, StageSchema, startReview, workflowEventData, type ReviewStatus, type Stage } from './reviews.ts';
@@ -47,10 +49,21 @@ export function workflowDto(row: WorkflowRow) {
   };
 }
 
-function checkStages(stages: Stage[]) {
+/** Distinct stage names; approvers that are roles and users of this tenant (roles stored by name, as users carry them). */
+async function checkedStages(ctx: TenantContext, stages: Stage[]): Promise<Stage[]> {
   const names = stages.map((s) => s.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ApiError('VALIDATION_ERROR', `body.stages: stage name '${dup}' appears twice`, { details: { issues: [{ field: 'stages', location: 'body', message: 'duplicate stage name' }] } });
+  const out: Stage[] = [];
+  for (const [i, stage] of stages.entries()) {
+    const roles: string[] = [];
+    for (const [j, ref] of stage.approver_roles.entries()) roles.push(await requireRoleName(ctx, ref, `stages.${i}.approver_roles.${j}`));
+    for (const [j, id] of stage.approver_user_ids.entries()) {
+      if (!(await findUser(ctx, id))) throw referenceNotFound(`stages.${i}.approver_user_ids.${j}`, `User '${id}' not found`);
+    }
+    out.push({ ...stage, approver_roles: [...new Set(roles)], approver_user_ids: [...new Set(stage.approver_user_ids)] });
+  }
+  return out;
 }
 
 async function requireWorkflow(ctx: TenantContext, typeId: string, workflowId: string): Promise<WorkflowRow> {
@@ -99,7 +112,7 @@ export async function listWorkflows(ctx: TenantContext, typeRef: string) {
 
 export async function createWorkflow(ctx: TenantContext, typeRef: string, input: WorkflowInput) {
   const type = await requireType(ctx, typeRef);
-  checkStages(input.stages);
+  const stages = await checkedStages(ctx, input.stages);
   if (input.enabled) await assertNoOtherEnabled(ctx, type.id);
   const [row] = await ctx.db
     .insert(workflows)
@@ -108,7 +121,7 @@ export async function createWorkflow(ctx: TenantContext, typeRef: string, input:
       tenantId: ctx.tenantId,
       objectTypeId: type.id,
       name: input.name,
-      stages: input.stages,
+      stages,
       enabled: input.enabled,
       allowSelfApproval: input.allow_self_approval,
     })
@@ -120,10 +133,10 @@ export async function createWorkflow(ctx: TenantContext, typeRef: string, input:
 export async function updateWorkflow(ctx: TenantContext, typeRef: string, workflowId: string, input: z.infer<typeof WorkflowPatchSchema>) {
   const type = await requireType(ctx, typeRef);
   const current = await requireWorkflow(ctx, type.id, workflowId);
-  if (input.stages) {
-    checkStages(input.stages);
+  const stages = input.stages ? await checkedStages(ctx, input.stages) : undefined;
+  if (stages) {
     const pending = await inReview(ctx, workflowId);
-    if (pending > 0 && JSON.stringify(input.stages) !== JSON.stringify(current.stages)) {
+    if (pending > 0 && JSON.stringify(stages) !== JSON.stringify(current.stages)) {
       throw new ApiError('CONFLICT', `${pending} record(s) are in review under this workflow; its stages can change once they are decided`, {
         details: { in_review: pending },
       });
@@ -134,7 +147,7 @@ export async function updateWorkflow(ctx: TenantContext, typeRef: string, workfl
     .update(workflows)
     .set({
       name: input.name ?? current.name,
-      stages: input.stages ?? current.stages,
+      stages: stages ?? current.stages,
       enabled: input.enabled ?? current.enabled,
       allowSelfApproval: input.allow_self_approval ?? current.allowSelfApproval,
       updatedAt: new Date(),

@@ -1,9 +1,9 @@
-import { desc, eq } from 'drizzle-orm';
+import { and, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newUser, testEmail, testPassword } from '../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
-import { smsOutbox } from '../auth/tables.ts';
+import { smsOutbox, users } from '../auth/tables.ts';
 
 let t: TestPlatform;
 let smtp: SmtpInbox;
@@ -47,6 +47,19 @@ describe('portal signup and login', () => {
     const me = await t.request('GET', '/v1/auth/user', { token: asPortal.body.data.access_token });
     expect(me.body.data.audience).toBe('portal');
     await smtp.next(appUser.email); // verification mail of the portal identity
+  });
+
+  it('answers 409 to a second signup with the same email, keeping the first identity and its password', async () => {
+    const first = await portalUser();
+    const again = await portal('signup', { email: first.email.toUpperCase(), password: testPassword(), tenant_id: tenant.tenantId });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({ code: 'ALREADY_EXISTS', details: { field: 'email' } });
+    const identities = await t.db.system.select().from(users).where(and(eq(users.tenantId, tenant.tenantId), eq(users.email, first.email), eq(users.audience, 'portal')));
+    expect(identities.map((u) => u.id)).toEqual([first.userId]);
+    expect((await portal('login', { email: first.email, password: first.password, tenant_id: tenant.tenantId })).status).toBe(200);
+    // The same email is free in another tenant's portal.
+    const elsewhere = await t.newTenant();
+    expect((await portal('signup', { email: first.email, password: testPassword(), tenant_id: elsewhere.tenantId })).status).toBe(201);
   });
 
   it('gives portal identities the portal\'s own default role', async () => {

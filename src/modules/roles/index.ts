@@ -11,6 +11,7 @@ export {
   removeAllRoles,
   removeRole,
   requireRole,
+  requireRoleName,
   roleDto,
   setPrimaryRole,
   usersWithRoleSql,

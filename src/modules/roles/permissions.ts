@@ -48,6 +48,9 @@ export const BUILTIN_ROLES: readonly BuiltinRole[] = [
 
 export const BUILTIN_ROLE_IDS = new Set(BUILTIN_ROLES.map((r) => r.id));
 
+/** The role name of a user who holds no role (an anonymous sign-in or not): no role has these names. */
+export const ROLELESS_NAMES: readonly string[] = ['authenticated', 'anonymous'];
+
 export function builtinRole(idOrName: string): BuiltinRole | undefined {
   const key = idOrName.toLowerCase();
   return BUILTIN_ROLES.find((r) => r.id === key);

@@ -72,11 +72,15 @@ describe('POST /v1/roles', () => {
     expect((await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'dup' } })).status).toBe(409);
     expect((await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'Admin' } })).status).toBe(409);
     const parent = await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'Orphan', parent_role_id: 'role_nope' } });
-    expect(parent.status).toBe(400);
+    expect(parent.status).toBe(404);
+    expect(parent.body.error).toMatchObject({ code: 'NOT_FOUND', details: { field: 'parent_role_id' } });
+    for (const name of ['authenticated', 'Anonymous']) expect((await t.request('POST', '/v1/roles', { token: tenant.token, body: { name } })).status).toBe(409);
     // The same name is free in another tenant, and another tenant's role cannot be a parent.
     expect((await t.request('POST', '/v1/roles', { token: other.token, body: { name: 'Dup' } })).status).toBe(201);
     const foreignParent = await createRole(other.token, { name: 'ForeignParent' });
-    expect((await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'Child', parent_role_id: foreignParent.id } })).status).toBe(400);
+    const foreign = await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'Child', parent_role_id: foreignParent.id } });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.details.field).toBe('parent_role_id');
   });
 });
 

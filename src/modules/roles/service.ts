@@ -3,9 +3,9 @@ import { IDENTITY_INVALIDATE_CHANNEL } from '../../core/auth/principal.ts';
 import type { TenantContext } from '../../core/context.ts';
 import type { Db } from '../../core/db/client.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
+import { ApiError, notFound, referenceNotFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
-import { BUILTIN_ROLES, BUILTIN_ROLE_IDS, builtinRole, type BuiltinRole } from './permissions.ts';
+import { BUILTIN_ROLES, BUILTIN_ROLE_IDS, builtinRole, ROLELESS_NAMES, type BuiltinRole } from './permissions.ts';
 import { roles, userRoles, type RoleRow } from './tables.ts';
 
 /** A role as services see it: built-in or custom. */
@@ -90,10 +90,20 @@ export async function findRole(ctx: TenantContext, ref: string): Promise<Role | 
   return row ? fromRow(row) : undefined;
 }
 
-export async function requireRole(ctx: TenantContext, ref: string, field = 'role_id'): Promise<Role> {
+/** The role `ref` names; `field`: the body field it came from, named by the 404. */
+export async function requireRole(ctx: TenantContext, ref: string, field?: string): Promise<Role> {
   const role = await findRole(ctx, ref);
-  if (!role) throw new ApiError('NOT_FOUND', `Role '${ref}' not found`, { details: { field } });
+  if (!role) throw field ? referenceNotFound(field, `Role '${ref}' not found`) : new ApiError('NOT_FOUND', `Role '${ref}' not found`);
   return role;
+}
+
+/**
+ * The name a user's role is matched by (policies, approvers, masks), for a role given by id or name:
+ * a role of this tenant, or `authenticated`/`anonymous`, what a user without a role is.
+ */
+export async function requireRoleName(ctx: TenantContext, ref: string, field: string): Promise<string> {
+  if (ROLELESS_NAMES.includes(ref)) return ref;
+  return (await requireRole(ctx, ref, field)).name;
 }
 
 export async function listRoles(ctx: TenantContext) {
@@ -120,6 +130,7 @@ export async function getRole(ctx: TenantContext, roleId: string) {
 
 async function assertNameFree(ctx: TenantContext, name: string, exceptId?: string) {
   if (builtinRole(name)) throw new ApiError('ALREADY_EXISTS', `'${name}' is the name of a built-in role`, { details: { field: 'name' } });
+  if (ROLELESS_NAMES.includes(name.toLowerCase())) throw new ApiError('ALREADY_EXISTS', `'${name}' is what a user without a role is called`, { details: { field: 'name' } });
   const existing = await findRole(ctx, name);
   if (existing && existing.id !== exceptId) throw new ApiError('ALREADY_EXISTS', `A role named '${name}' already exists`, { details: { field: 'name' } });
 }
@@ -129,7 +140,7 @@ async function checkParent(ctx: TenantContext, parentId: string | null | undefin
   if (!parentId) return null;
   const byId = await allRoles(ctx.db, ctx.tenantId);
   const parent = byId.get(parentId);
-  if (!parent) throw new ApiError('VALIDATION_ERROR', `parent_role_id: role '${parentId}' does not exist`, { details: { field: 'parent_role_id' } });
+  if (!parent) throw referenceNotFound('parent_role_id', `Role '${parentId}' not found`);
   const seen = new Set<string>();
   for (let r: Role | undefined = parent; r && !seen.has(r.id); r = r.parentRoleId ? byId.get(r.parentRoleId) : undefined) {
     if (r.id === roleId) throw new ApiError('VALIDATION_ERROR', 'parent_role_id: a role cannot inherit from itself or its descendants', { details: { field: 'parent_role_id' } });

@@ -28,8 +28,8 @@ import type { TenantRow } from './tables.ts';
 export interface TenantsRouteOptions {
   /** Creates what a new tenant starts with; its result is returned as `api_key` by the admin route. */
   provision: (ctx: TenantContext) => Promise<{ key: unknown; token: string }>;
-  /** Sections of GET /v1/tenant-config besides branding (identity adds `auth`). */
-  configSections?: Record<string, (kernel: Kernel, tenant: { id: string }) => Promise<unknown>>;
+  /** Sections of GET /v1/tenant-config besides branding (identity adds `auth`), each with its schema for the document. */
+  configSections?: Record<string, { schema: z.ZodType; load: (kernel: Kernel, tenant: { id: string }) => Promise<unknown> }>;
   /** Tenant ids where an email has an identity (identity adds its users). */
   lookupSources?: ((kernel: Kernel, email: string) => Promise<string[]>)[];
   /** Bytes stored by the tenant (files adds its sum). */
@@ -65,32 +65,33 @@ export const TenantSchema = z
   })
   .openapi('Tenant');
 
-const tenantConfig = defineRoute(
-  { kind: 'public' },
-  {
-    method: 'get',
-    path: '/v1/tenant-config',
-    tags: ['Public'],
-    summary: 'Get tenant config (public)',
-    description:
-      'Public configuration of a tenant (branding, auth config). No credentials needed, but the tenant must be identifiable: by a bearer key of the tenant (a publishable `pk_` key is enough), the `tenant` query parameter (id or slug) or the `X-Tenant-Id` header.',
-    request: {
-      query: z.object({ tenant: z.string().max(64).optional().openapi({ description: 'Tenant id or slug' }) }),
-      headers: z.object({ 'x-tenant-id': z.string().max(64).optional() }),
+/** The route's response names each section the modules add, so the document shows them. */
+const tenantConfigRoute = (sections: Record<string, z.ZodType>) =>
+  defineRoute(
+    { kind: 'public' },
+    {
+      method: 'get',
+      path: '/v1/tenant-config',
+      tags: ['Public'],
+      summary: 'Get tenant config (public)',
+      description:
+        'Public configuration of a tenant (branding, auth config). No credentials needed, but the tenant must be identifiable: by a bearer key of the tenant (a publishable `pk_` key is enough), the `tenant` query parameter (id or slug) or the `X-Tenant-Id` header.',
+      request: {
+        query: z.object({ tenant: z.string().max(64).optional().openapi({ description: 'Tenant id or slug' }) }),
+        headers: z.object({ 'x-tenant-id': z.string().max(64).optional() }),
+      },
+      responses: {
+        200: jsonResponse(
+          z
+            .object({ tenant_id: z.string(), name: z.string(), slug: z.string(), branding: Branding, ...sections })
+            .openapi('TenantConfig'),
+          'The tenant\'s public configuration',
+        ),
+        403: errorResponse('The tenant is suspended'),
+        404: errorResponse('No such tenant'),
+      },
     },
-    responses: {
-      200: jsonResponse(
-        z
-          .object({ tenant_id: z.string(), name: z.string(), slug: z.string(), branding: Branding })
-          .catchall(z.unknown())
-          .openapi('TenantConfig'),
-        'The tenant\'s public configuration',
-      ),
-      403: errorResponse('The tenant is suspended'),
-      404: errorResponse('No such tenant'),
-    },
-  },
-);
+  );
 
 const lookup = defineRoute(
   { kind: 'public' },
@@ -220,12 +221,13 @@ async function identifyTenant(c: Context<AppEnv>, query: { tenant?: string }, he
 export function tenantsRoutes(options: TenantsRouteOptions) {
   const app = createRouter();
 
-  app.openapi(tenantConfig, async (c) => {
+  const sectionSchemas = Object.fromEntries(Object.entries(options.configSections ?? {}).map(([name, section]) => [name, section.schema]));
+  app.openapi(tenantConfigRoute(sectionSchemas), async (c) => {
     const kernel = c.get('kernel');
     const tenant = await identifyTenant(c, c.req.valid('query'), c.req.valid('header')['x-tenant-id']);
     if (tenant.status !== 'active') throw new ApiError('TENANT_SUSPENDED', 'This tenant is suspended');
     const sections: Record<string, unknown> = {};
-    for (const [name, section] of Object.entries(options.configSections ?? {})) sections[name] = await section(kernel, tenant);
+    for (const [name, section] of Object.entries(options.configSections ?? {})) sections[name] = await section.load(kernel, tenant);
     const branding = { brand_name: tenant.name, ...tenant.settings.branding };
     return c.json(ok(c, { tenant_id: tenant.id, name: tenant.name, slug: tenant.slug, branding, ...sections }), 200);
   });

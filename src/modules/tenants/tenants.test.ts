@@ -126,6 +126,23 @@ describe('GET /v1/tenant-config', () => {
     }
   });
 
+  it('is 403 TENANT_SUSPENDED for a suspended tenant, however it is named, and serves it again once reactivated', async () => {
+    const { tenantId } = await t.newTenant({ slug: 'paused-co' });
+    expect((await t.request('GET', '/v1/tenant-config?tenant=paused-co')).status).toBe(200);
+    await t.request('PATCH', `/v1/admin/tenants/${tenantId}`, { token: ADMIN_KEY, body: { status: 'suspended', suspended_reason: 'unpaid' } });
+    for (const res of [
+      await t.request('GET', `/v1/tenant-config?tenant=${tenantId}`),
+      await t.request('GET', '/v1/tenant-config?tenant=paused-co'),
+      await t.request('GET', '/v1/tenant-config', { headers: { 'x-tenant-id': tenantId } }),
+    ]) {
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('TENANT_SUSPENDED');
+      expect(res.text).not.toMatch(/branding|unpaid/);
+    }
+    await t.request('PATCH', `/v1/admin/tenants/${tenantId}`, { token: ADMIN_KEY, body: { status: 'active' } });
+    expect((await t.request('GET', '/v1/tenant-config?tenant=paused-co')).body.data.tenant_id).toBe(tenantId);
+  });
+
   it('is 400 when the tenant cannot be identified and 404 when it does not exist', async () => {
     const none = await t.request('GET', '/v1/tenant-config');
     expect(none.status).toBe(400);

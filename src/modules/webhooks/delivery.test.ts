@@ -66,8 +66,8 @@ describe('delivery to a receiver that is down for a while', () => {
     for (let i = 0; i < 12; i++) ids.push(await track(tenant.token, 'order.placed', { n: i }));
 
     // The endpoint that is up gets everything at once, in order.
-    await waitFor(() => distinctInOrder(steady.requests).length >= 12, 'the steady receiver to get 12 events');
-    expect(distinctInOrder(steady.requests)).toEqual(ids);
+    await waitFor(async () => (await distinctInOrder(t, steady.requests)).length >= 12, 'the steady receiver to get 12 events');
+    expect(await distinctInOrder(t, steady.requests)).toEqual(ids);
 
     // The one that is down: only its first message is tried, and it is refused.
     await waitFor(async () => (await attemptsOf(a.id)).length >= 1, 'a first failed attempt');
@@ -97,11 +97,11 @@ describe('delivery to a receiver that is down for a while', () => {
     // Back for good: the schedule's next attempt delivers the head, and the rest follow in order.
     flaky.reply = () => ({ status: 204 });
     await advance(RETRY_DELAYS_MS[2]!);
-    await waitFor(() => distinctInOrder(flaky.requests.filter((r) => r.status === 204)).length >= 12, 'all 12 events on the flaky endpoint');
+    await waitFor(async () => (await distinctInOrder(t, flaky.requests.filter((r) => r.status === 204))).length >= 12, 'all 12 events on the flaky endpoint');
     await waitFor(async () => (await messagesOf(a.id)).every((m) => m.status === 'delivered'), 'every message to be recorded as delivered');
     const delivered = flaky.requests.filter((r) => r.status === 204);
-    expect(distinctInOrder(delivered)).toEqual(ids);
-    expect(distinctInOrder(delivered).map((id) => delivered.find((r) => r.json.id === id)!.json.data.n)).toEqual([...Array(12).keys()]);
+    expect(await distinctInOrder(t, delivered)).toEqual(ids);
+    expect((await distinctInOrder(t, delivered)).map((id) => delivered.find((r) => r.json.id === id)!.json.data.n)).toEqual([...Array(12).keys()]);
     // Every attempt of a message carries the same webhook-id, and each one verifies.
     const messages = await messagesOf(a.id);
     expect(messages.map((m) => m.eventId)).toEqual(ids);
@@ -132,9 +132,33 @@ describe('delivery to a receiver that is down for a while', () => {
     await waitFor(() => r1.requests.length >= 1 && r2.requests.length >= 1, 'both deliveries');
     await track(one.token, 'note.flush');
     await waitFor(() => r1.requests.length >= 2, 'the second delivery');
-    expect(distinctInOrder(r1.requests)).toEqual([mine, expect.any(String)]);
+    expect(await distinctInOrder(t, r1.requests)).toEqual([mine, expect.any(String)]);
     expect(r1.requests.every((r) => r.json.tenant_id === one.tenantId)).toBe(true);
-    expect(distinctInOrder(r2.requests)).toEqual([theirs]);
+    expect(await distinctInOrder(t, r2.requests)).toEqual([theirs]);
+  });
+});
+
+describe('counting deliveries', () => {
+  it('takes a message received again after a success as a fault, and again after a failure as a retry', async () => {
+    const tenant = await t.newTenant();
+    const r = await receiver();
+    const wh = await endpoint(tenant.token, r.url, { events: ['count.*'] });
+    const ok = await track(tenant.token, 'count.once');
+    await waitFor(async () => (await messagesOf(wh.id)).some((m) => m.status === 'delivered'), 'the delivery');
+    expect(await distinctInOrder(t, r.requests)).toEqual([ok]);
+    // What a regression that sends every message twice would leave at the receiver.
+    const doubled = [...r.requests, { ...r.requests[0]! }];
+    await expect(distinctInOrder(t, doubled)).rejects.toThrow(/reached the receiver 2 times, after 0 failed attempts/);
+
+    // A refused attempt and its retry: one event, two receipts, no fault.
+    r.reply = () => ({ status: 503 });
+    const retried = await track(tenant.token, 'count.retried');
+    await waitFor(async () => (await attemptsOf(wh.id)).some((a) => a.eventId === retried && a.status === 'failed'), 'the refused attempt');
+    r.reply = () => ({ status: 200 });
+    await advance(RETRY_DELAYS_MS[0]!);
+    await waitFor(async () => (await messagesOf(wh.id)).every((m) => m.status === 'delivered'), 'the retry');
+    expect(r.requests.filter((q) => q.json.id === retried)).toHaveLength(2);
+    expect(await distinctInOrder(t, r.requests)).toEqual([ok, retried]);
   });
 });
 
@@ -165,7 +189,7 @@ describe('responses that end or bend the schedule', () => {
     expect(res.status).toBe(200);
     expect(res.body.data).toMatchObject({ status: 'active', disabled_reason: null });
     await waitFor(() => gone.requests.some((r) => r.status === 200), 'the held message');
-    expect(distinctInOrder(gone.requests)).toEqual([first]);
+    expect(await distinctInOrder(t, gone.requests)).toEqual([first]);
     expect(gone.requests.map((r) => r.status)).toContain(410);
   });
 
@@ -334,9 +358,14 @@ describe('subscriptions', () => {
   it('filters by event type pattern and object type, and holds messages while paused', async () => {
     const tenant = await t.newTenant();
     const r = await receiver();
-    const wh = await endpoint(tenant.token, r.url, { events: ['shop.*', 'report.ready'], object_types: ['ot_orders'], status: 'paused' });
-    await track(tenant.token, 'shop.sale', { object_type_id: 'ot_orders', n: 1 });
-    await track(tenant.token, 'shop.sale', { object_type_id: 'ot_people', n: 2 });
+    for (const name of ['orders', 'people']) {
+      const res = await t.request('POST', '/v1/object-types', { token: tenant.token, body: { name } });
+      expect(res.status).toBe(201);
+    }
+    const typeId = async (name: string) => (await t.request('GET', `/v1/object-types/${name}`, { token: tenant.token })).body.data.id as string;
+    const wh = await endpoint(tenant.token, r.url, { events: ['shop.*', 'report.ready'], object_types: ['orders'], status: 'paused' });
+    await track(tenant.token, 'shop.sale', { object_type_id: await typeId('orders'), n: 1 });
+    await track(tenant.token, 'shop.sale', { object_type_id: await typeId('people'), n: 2 });
     await track(tenant.token, 'report.ready', { n: 3 });
     await track(tenant.token, 'unrelated.thing', { n: 4 });
     await track(tenant.token, 'shopping.list', { n: 5 });
@@ -347,8 +376,8 @@ describe('subscriptions', () => {
 
     const res = await t.request('PATCH', `/v1/webhooks/${wh.id}`, { token: tenant.token, body: { status: 'active' } });
     expect(res.status).toBe(200);
-    await waitFor(() => distinctInOrder(r.requests).length >= 3, 'the held messages');
-    expect(distinctInOrder(r.requests).map((id) => r.requests.find((q) => q.json.id === id)!.json.data.n)).toEqual([1, 3, 6]);
+    await waitFor(async () => (await distinctInOrder(t, r.requests)).length >= 3, 'the held messages');
+    expect((await distinctInOrder(t, r.requests)).map((id) => r.requests.find((q) => q.json.id === id)!.json.data.n)).toEqual([1, 3, 6]);
   });
 });
 

@@ -8,6 +8,7 @@ import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { countDeadLetters, deleteDeadLetters, resolveDeadLetter } from '../dlq/index.ts';
+import { objectTypeRef } from '../objects/index.ts';
 import { subscribes, webhookEngine, type Trigger } from './engine.ts';
 import { generateSecret } from './signing.ts';
 import { webhookDeliveries, webhookMessages, webhooks, type WebhookDeliveryRow, type WebhookRow } from './tables.ts';
@@ -66,6 +67,13 @@ export async function assertWebhookUrl(kernel: Kernel, url: string): Promise<voi
 
 const dedupe = (values: string[]) => [...new Set(values)];
 
+/** Object types by id or name, stored as the ids that object events carry; each must be this tenant's. */
+async function objectTypeIds(ctx: TenantContext, refs: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const [i, ref] of refs.entries()) ids.push((await objectTypeRef(ctx, ref, `object_types.${i}`)).id);
+  return dedupe(ids);
+}
+
 export interface CreateWebhookInput {
   url: string;
   events?: string[];
@@ -90,7 +98,7 @@ export async function createWebhook(ctx: TenantContext, input: CreateWebhookInpu
       url: input.url,
       description: input.description ?? null,
       events: dedupe(input.events?.length ? input.events : ['*']),
-      objectTypes: dedupe(input.object_types ?? []),
+      objectTypes: await objectTypeIds(ctx, input.object_types ?? []),
       status: input.status ?? 'active',
       secret: ctx.kernel.secrets.seal(secret),
     })
@@ -140,7 +148,7 @@ export async function updateWebhook(ctx: TenantContext, webhookId: string, input
     .set({
       url: input.url ?? current.url,
       events: input.events ? dedupe(input.events.length ? input.events : ['*']) : current.events,
-      objectTypes: input.object_types ? dedupe(input.object_types) : current.objectTypes,
+      objectTypes: input.object_types ? await objectTypeIds(ctx, input.object_types) : current.objectTypes,
       description: input.description !== undefined ? input.description : current.description,
       status,
       disabledReason: status === 'disabled' ? (input.status === 'disabled' ? 'Disabled by the tenant' : current.disabledReason) : null,

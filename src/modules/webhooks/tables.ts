@@ -12,7 +12,7 @@ export const webhooks = pgTable(
     description: text('description'),
     /** Event type patterns: exact types, `family.*`, or `*`. */
     events: text('events').array().notNull(),
-    /** Object type ids or slugs; empty sends object events of every type. */
+    /** Object type ids (names are resolved on write); empty sends object events of every type. */
     objectTypes: text('object_types').array().notNull().default([]),
     status: text('status', { enum: ['active', 'paused', 'disabled'] }).notNull().default('active'),
     disabledReason: text('disabled_reason'),

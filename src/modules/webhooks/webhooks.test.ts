@@ -39,22 +39,30 @@ async function create(token: string, body: Record<string, unknown> = {}) {
   return res.body.data as { id: string; secret: string; url: string };
 }
 
+/** An object type of the tenant, for subscriptions that name one. */
+async function objectType(token: string, name: string): Promise<string> {
+  const res = await t.request('POST', '/v1/object-types', { token, body: { name } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.data.id;
+}
+
 const row = async (id: string) => (await t.db.system.select().from(webhooks).where(eq(webhooks.id, id)))[0];
 const eventsOf = (tenantId: string, type: string) =>
   t.db.system.select().from(events).where(and(eq(events.tenantId, tenantId), eq(events.type, type)));
 
 describe('POST /v1/webhooks', () => {
   it('creates an endpoint with a whsec_ secret shown once, and emits webhook.created', async () => {
+    const crm = await objectType(tenant.token, 'crm_contacts');
     const res = await t.request('POST', '/v1/webhooks', {
       token: tenant.token,
-      body: { url: r.url, events: ['object.*', 'file.uploaded'], object_types: ['ot_1'], description: 'CRM sync' },
+      body: { url: r.url, events: ['object.*', 'file.uploaded'], object_types: [crm], description: 'CRM sync' },
     });
     expect(res.status).toBe(201);
     const data = res.body.data;
     expect(data).toMatchObject({
       url: r.url,
       events: ['object.*', 'file.uploaded'],
-      object_types: ['ot_1'],
+      object_types: [crm],
       status: 'active',
       description: 'CRM sync',
       consecutive_failures: 0,
@@ -91,6 +99,26 @@ describe('POST /v1/webhooks', () => {
       expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400);
       expect(res.body.error.details.issues[0].field).toBe(field);
     }
+  });
+
+  it('subscribes only to this tenant\'s object types, by id or name, stored as the ids events carry', async () => {
+    const mine = await objectType(tenant.token, 'wh_orders');
+    const theirs = await objectType(other.token, 'wh_foreign');
+    for (const [refs, field] of [
+      [[mine, theirs], 'object_types.1'],
+      [['ot_00000000000000000000000000'], 'object_types.0'],
+      [['wh_foreign'], 'object_types.0'],
+    ] as const) {
+      const res = await t.request('POST', '/v1/webhooks', { token: tenant.token, body: { url: r.url, object_types: refs } });
+      expect(res.status, JSON.stringify(refs)).toBe(404);
+      expect(res.body.error).toMatchObject({ code: 'NOT_FOUND', details: { field } });
+    }
+    const byName = await create(tenant.token, { object_types: ['wh_orders', mine] });
+    expect(byName).toMatchObject({ object_types: [mine] });
+    const patch = await t.request('PATCH', `/v1/webhooks/${byName.id}`, { token: tenant.token, body: { object_types: [theirs] } });
+    expect(patch.status).toBe(404);
+    expect(patch.body.error.details.field).toBe('object_types.0');
+    expect((await row(byName.id))!.objectTypes).toEqual([mine]);
   });
 
   it('needs the * scope', async () => {
@@ -135,12 +163,13 @@ describe('GET /v1/webhooks', () => {
 describe('PATCH /v1/webhooks/:webhook_id', () => {
   it('updates URL, subscriptions, description and status', async () => {
     const wh = await create(tenant.token);
+    const ot = await objectType(tenant.token, 'wh_patched');
     const res = await t.request('PATCH', `/v1/webhooks/${wh.id}`, {
       token: tenant.token,
-      body: { url: `${r.url}?v=2`, events: ['user.created'], object_types: ['ot_9'], description: 'v2', status: 'paused' },
+      body: { url: `${r.url}?v=2`, events: ['user.created'], object_types: [ot], description: 'v2', status: 'paused' },
     });
     expect(res.status).toBe(200);
-    expect(res.body.data).toMatchObject({ url: `${r.url}?v=2`, events: ['user.created'], object_types: ['ot_9'], description: 'v2', status: 'paused' });
+    expect(res.body.data).toMatchObject({ url: `${r.url}?v=2`, events: ['user.created'], object_types: [ot], description: 'v2', status: 'paused' });
     const disabled = await t.request('PATCH', `/v1/webhooks/${wh.id}`, { token: tenant.token, body: { status: 'disabled' } });
     expect(disabled.body.data).toMatchObject({ status: 'disabled', disabled_reason: 'Disabled by the tenant' });
     expect((await eventsOf(tenant.tenantId, 'webhook.updated')).filter((e) => e.resourceId === wh.id)).toHaveLength(2);
@@ -289,8 +318,8 @@ describe('POST /v1/webhooks/:webhook_id/replay', () => {
     const res = await t.request('POST', `/v1/webhooks/${fresh.id}/replay`, { token: tenant.token, body: { since } });
     expect(res.status).toBe(200);
     expect(res.body.data).toMatchObject({ queued: 3, matched: 3, truncated: false });
-    await waitFor(() => distinctInOrder(r.requests).length >= 3, 'the replayed range');
-    expect(distinctInOrder(r.requests)).toEqual(ids);
+    await waitFor(async () => (await distinctInOrder(t, r.requests)).length >= 3, 'the replayed range');
+    expect(await distinctInOrder(t, r.requests)).toEqual(ids);
     for (const q of r.requests) new Webhook(fresh.secret).verify(q.body, q.headers as Record<string, string>);
     // A paused endpoint keeps them queued until resumed.
     const held = await t.request('POST', `/v1/webhooks/${wh.id}/replay`, { token: tenant.token, body: { since, event_types: ['range.tick'], limit: 2 } });
