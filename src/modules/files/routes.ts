@@ -700,7 +700,8 @@ export function filesRoutes() {
     let tenantId: string | undefined;
     let cacheControl = 'private, no-cache';
     if (query.token !== undefined || query.expires !== undefined || query.t !== undefined) {
-      verifySignedQuery(kernel, { tenantId: query.t ?? '', fileId: file_id, expires: query.expires, token: query.token, disposition: query.disposition, version: query.version });
+      // The raw strings: what was signed is compared, not the numbers they parse to.
+      verifySignedQuery(kernel, { tenantId: query.t ?? '', fileId: file_id, expires: query.expires, token: query.token, disposition: query.disposition, version: c.req.query('version') });
       tenantId = query.t!;
       await assertTenantActive(kernel, tenantId);
       cacheControl = `private, max-age=${Math.max(0, Number(query.expires) - Math.floor(Date.now() / 1000))}`;
