@@ -133,4 +133,20 @@ describe('anonymous rate limit', () => {
       await limited.close();
     }
   });
+
+  it('limits GET /.well-known/jwks.json per IP too, and lets it be cached', async () => {
+    const limited = await testPlatform({ ANON_RATE_LIMIT_PER_MINUTE: '2' });
+    try {
+      const responses = [];
+      for (let i = 0; i < 3; i++) responses.push(await limited.request('GET', '/.well-known/jwks.json', { ip: '203.0.113.9' }));
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(responses[0]!.headers.get('cache-control')).toMatch(/public, max-age=\d+/);
+      expect(responses[0]!.headers.get('ratelimit')).toMatch(/limit=2/);
+      expect(Number(responses[2]!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(responses[2]!.body.error.code).toBe('RATE_LIMITED');
+      expect((await limited.request('GET', '/.well-known/jwks.json', { ip: '203.0.113.10' })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
 });
