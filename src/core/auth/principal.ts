@@ -91,7 +91,16 @@ export function actorOf(principal: Principal | undefined): { type: string; id: s
  * for API keys, identity registers one for access tokens. Answer `null` for a token you do not own,
  * throw an ApiError for one you own that is no good (revoked, expired).
  */
-export type PrincipalResolver = (token: string) => Promise<Principal | null>;
+export type PrincipalResolver = (token: string, options?: ResolveOptions) => Promise<Principal | null>;
+
+export interface ResolveOptions {
+  /**
+   * Answer only from what this process already holds (its caches), never the database: null when that
+   * is not enough. For callers that must not spend a lookup on the token (an address blocked for bad
+   * credentials).
+   */
+  cachedOnly?: boolean;
+}
 
 export class PrincipalResolvers {
   private readonly resolvers: PrincipalResolver[] = [];
@@ -102,9 +111,9 @@ export class PrincipalResolvers {
     if (invalidate) this.invalidators.push(invalidate);
   }
 
-  async resolve(token: string): Promise<Principal | null> {
+  async resolve(token: string, options?: ResolveOptions): Promise<Principal | null> {
     for (const resolver of this.resolvers) {
-      const principal = await resolver(token);
+      const principal = await resolver(token, options);
       if (principal) return principal;
     }
     return null;

@@ -133,11 +133,12 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
       .catch((error: unknown) => kernel.log.warn({ err: error }, 'session last_active_at update failed'));
   }
 
-  const resolve: PrincipalResolver = async (token) => {
+  const resolve: PrincipalResolver = async (token, options) => {
     if (!JWT_SHAPE.test(token)) return null;
     const keys = runtime(kernel).keys;
     const hit = verified.get(token);
     let claims = hit && keys.isLive(hit.kid) ? hit.claims : undefined;
+    if (!claims && options?.cachedOnly) return null;
     if (claims && (claims.exp ?? 0) * 1000 <= Date.now()) {
       verified.delete(token);
       throw unauthorized('Access token expired; refresh it');
@@ -158,6 +159,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
 
     let state = ttl > 0 ? cache.get(sid) : undefined;
     if (!state) {
+      if (options?.cachedOnly) return null;
       const startedAt = generation;
       state = await load(tid, sid);
       if (ttl > 0 && startedAt === generation) {
