@@ -184,12 +184,35 @@ function limits(access: Access): Step {
   };
 }
 
+/**
+ * The 403 for a caller without `scope`. A key is told the scope it lacks; a user's token has no scopes
+ * of its own, so a user is told the permission and the roles that do not grant it (or why the session
+ * holds none), which is what they or an admin can change.
+ */
+export function insufficientScope(principal: AppEnv['Variables']['principal'], scope: Scope): ApiError {
+  if (principal?.kind !== 'user') {
+    return new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
+  }
+  const roles = principal.roles;
+  const details = { required_permission: scope, roles };
+  const quoted = roles.map((r) => `\`${r}\``).join(', ');
+  let message: string;
+  if (principal.restriction === 'mfa_required') {
+    message = `This route requires the \`${scope}\` permission, and this session holds none until a second factor is verified: the tenant requires MFA`;
+  } else if (principal.isAnonymous && roles.length === 0) {
+    message = `This route requires the \`${scope}\` permission, which anonymous users do not hold; link an email or phone first (PATCH /v1/auth/user)`;
+  } else if (roles.length === 0) {
+    message = `This route requires the \`${scope}\` permission, and this user holds no role; an admin can assign one (POST /v1/roles/assign)`;
+  } else {
+    message = `This route requires the \`${scope}\` permission, which the user's role${roles.length > 1 ? 's' : ''} ${quoted} ${roles.length > 1 ? 'do' : 'does'} not grant`;
+  }
+  return new ApiError('INSUFFICIENT_SCOPE', message, { details });
+}
+
 function requireScope(scope: Scope): Step {
   return (c) => {
     const principal = c.get('principal');
-    if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) {
-      throw new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
-    }
+    if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) throw insufficientScope(principal, scope);
   };
 }
 

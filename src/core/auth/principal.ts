@@ -63,6 +63,10 @@ export interface UserPrincipal extends TenantPrincipalBase {
   audience: 'app' | 'portal';
   /** The raw permissions of all the user's roles (scopes are derived from them); modules may check finer ones. */
   permissions: readonly string[];
+  /** Names of every role the user holds, the primary first (what a 403 names). */
+  roles: readonly string[];
+  /** Why the session holds no permissions whatever its roles: the tenant requires MFA and it has no second factor yet. */
+  restriction: 'mfa_required' | null;
   /** Authenticator assurance of the session: `aal2` after a second factor. */
   aal: 'aal1' | 'aal2';
   isAnonymous: boolean;

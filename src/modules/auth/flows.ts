@@ -114,7 +114,7 @@ export async function signup(flow: FlowContext, input: SignupInput): Promise<Sig
       email,
       phone: input.phone,
       passwordHash,
-      role: defaultRole(config, flow.audience),
+      defaultRole: defaultRole(config, flow.audience),
       userMetadata: input.user_metadata,
       via: 'signup',
     });
@@ -273,7 +273,7 @@ export async function verifyMagicLink(flow: FlowContext, token: string, options:
     let user = row.userId ? await findUser(ctx, row.userId) : await findUserByEmail(ctx, audience, row.target);
     if (!user) {
       if (!config.signup_enabled) throw new ApiError('FORBIDDEN', 'Signups are disabled for this tenant');
-      user = await insertUser(ctx, { audience, email: row.target, emailVerified: true, role: defaultRole(config, audience), via: 'magic_link' });
+      user = await insertUser(ctx, { audience, email: row.target, emailVerified: true, defaultRole: defaultRole(config, audience), via: 'magic_link' });
     } else if (!user.emailVerifiedAt && user.email === row.target) {
       user = await updateUserRow(ctx, user.id, { emailVerifiedAt: new Date() }, ['email_verified']);
     }
@@ -306,7 +306,7 @@ export async function verifySmsOtp(flow: FlowContext, input: { phone: string; co
     let user = await findUserByPhone(ctx, flow.audience, input.phone);
     if (!user) {
       if (!config.signup_enabled) throw new ApiError('FORBIDDEN', 'Signups are disabled for this tenant');
-      user = await insertUser(ctx, { audience: flow.audience, phone: input.phone, phoneVerified: true, role: defaultRole(config, flow.audience), via: 'otp' });
+      user = await insertUser(ctx, { audience: flow.audience, phone: input.phone, phoneVerified: true, defaultRole: defaultRole(config, flow.audience), via: 'otp' });
     } else if (!user.phoneVerifiedAt) {
       user = await updateUserRow(ctx, user.id, { phoneVerifiedAt: new Date() }, ['phone_verified']);
     }

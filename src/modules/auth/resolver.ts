@@ -100,7 +100,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         .where(and(eq(users.tenantId, tenantId), eq(users.id, session.userId)));
       if (!user) return { live: false, tenantId, reason: 'The user of this access token no longer exists' };
       if (user.bannedAt) return { live: false, tenantId, reason: 'This user is banned' };
-      const { permissions, primary } = await effectivePermissions(db, tenantId, user.id);
+      const { permissions, primary, roles } = await effectivePermissions(db, tenantId, user.id);
       const { config } = await loadAuthConfig(db, tenantId);
       const governance = await loadIdentityGovernance(db, tenantId);
       // With MFA required, a session without a second factor may only enroll one: it gets no scopes.
@@ -116,6 +116,8 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         role: primary ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
         audience: session.audience,
         permissions: restricted ? [] : permissions,
+        roles,
+        restriction: restricted ? 'mfa_required' : null,
         aal: session.aal,
         isAnonymous: user.isAnonymous,
       };

@@ -108,7 +108,13 @@ export interface NewUser {
   phone?: string | null;
   /** An argon2 hash (use hashPassword); raw passwords never reach this function. */
   passwordHash?: string | null;
+  /** A role the caller named: it must exist (404 naming `role`). */
   role?: string | null;
+  /**
+   * The auth config's default role, given when `role` is not. One deleted since it was configured is
+   * skipped (and logged): a signup does not fail on the tenant's configuration, and gets less, never more.
+   */
+  defaultRole?: string | null;
   emailVerified?: boolean;
   phoneVerified?: boolean;
   isAnonymous?: boolean;
@@ -120,7 +126,11 @@ export interface NewUser {
 export async function insertUser(ctx: TenantContext, input: NewUser): Promise<UserRow> {
   const email = input.email ? normalizeEmail(input.email) : null;
   await assertUnique(ctx, input.audience, email, input.phone);
-  const role = input.role ? await requireRole(ctx, input.role, 'role') : null;
+  let role = input.role ? await requireRole(ctx, input.role, 'role') : null;
+  if (!input.role && input.defaultRole) {
+    role = (await findRole(ctx, input.defaultRole)) ?? null;
+    if (!role) ctx.kernel.log.warn({ tenantId: ctx.tenantId, defaultRole: input.defaultRole }, 'the auth config\'s default role no longer exists; the new user gets none');
+  }
   const now = new Date();
   const [row] = await ctx.db
     .insert(users)
@@ -221,7 +231,8 @@ export async function adminCreateUser(ctx: TenantContext, input: AdminCreateUser
     email: input.email,
     phone: input.phone,
     passwordHash,
-    role: input.role ?? (audience === 'portal' ? config.portal.default_role : config.default_role),
+    role: input.role,
+    defaultRole: audience === 'portal' ? config.portal.default_role : config.default_role,
     emailVerified: input.email_verified,
     phoneVerified: input.phone_verified,
     userMetadata: input.user_metadata,
