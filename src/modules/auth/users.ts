@@ -6,6 +6,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { countUserRoles, findRole, primaryRoleNames, removeAllRoles, requireRole, setPrimaryRole, usersWithRoleSql } from '../roles/index.ts';
 import { getAuthConfig } from './auth-config.ts';
+import { forgetDevices } from './devices.ts';
 import { passwordPolicy } from './governance.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import { revokeUserSessions } from './sessions.ts';
@@ -356,6 +357,7 @@ export async function deleteUser(ctx: TenantContext, userId: string, query: { fo
   await ctx.db.delete(passkeys).where(and(eq(passkeys.tenantId, ctx.tenantId), eq(passkeys.userId, userId)));
   await ctx.db.delete(userIdentities).where(and(eq(userIdentities.tenantId, ctx.tenantId), eq(userIdentities.userId, userId)));
   await ctx.db.delete(oneTimeTokens).where(and(eq(oneTimeTokens.tenantId, ctx.tenantId), eq(oneTimeTokens.userId, userId)));
+  await forgetDevices(ctx, userId);
   await removeAllRoles(ctx, userId);
   for (const hook of hooks.onDelete ?? []) await hook(ctx, userId);
   await ctx.db.delete(users).where(and(eq(users.tenantId, ctx.tenantId), eq(users.id, userId)));
