@@ -26,6 +26,8 @@ const ConfigSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
   ANON_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(120),
+  /** Requests with a bad credential (invalid, revoked or expired token or key) per address per minute; past it, 429. */
+  AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(30),
   KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
   USAGE_FLUSH_MS: z.coerce.number().int().positive().default(2_000),
   SMTP_URL: z.string().optional(),

@@ -34,7 +34,7 @@ export interface TestUser {
 export interface NewUserInput {
   email?: string;
   password?: string;
-  /** Role id or name (`admin`, `member`, `viewer` or a custom role); default: the tenant's default_role (none: no scopes). */
+  /** Role id or name (`admin`, `member`, `viewer` or a custom role); default: the tenant's default_role (`member` unless configured). */
   role?: string;
   user_metadata?: Record<string, unknown>;
   /** Source address of the login (login throttling is per address). */

@@ -52,6 +52,48 @@ export function isTenantPrincipal(p: AppEnv['Variables']['principal']): p is Ten
 
 type Step = (c: Context<AppEnv>) => Promise<void> | void;
 
+function tooManyFailures(resetSeconds: number): ApiError {
+  return new ApiError('RATE_LIMITED', `Too many requests with invalid credentials from this address; retry in ${resetSeconds} s`, {
+    headers: { 'Retry-After': String(resetSeconds) },
+  });
+}
+
+/**
+ * A refused credential: the 401, counted against the caller's address. Past AUTH_FAILURES_PER_MINUTE
+ * the answer is 429 instead, and the address's unknown credentials are refused without a lookup.
+ */
+async function refuseCredential(c: Context<AppEnv>, error: ApiError): Promise<never> {
+  const kernel = c.get('kernel');
+  const rate = await kernel.rateLimits.authFailed(c.get('ip') ?? 'unknown', kernel.config.AUTH_FAILURES_PER_MINUTE);
+  if (!rate.allowed) throw tooManyFailures(rate.resetSeconds);
+  throw error;
+}
+
+/**
+ * The principal of a bearer token, failures counted per address. From an address over the failure
+ * limit only a credential this process has already verified (in its key or session cache) is taken:
+ * telling any other valid credential from the failures would cost the very lookup the block spares,
+ * so a colleague behind the same NAT whose credential is not cached here waits out the minute too.
+ */
+async function resolvePrincipal(c: Context<AppEnv>, token: string): Promise<TenantPrincipal> {
+  const kernel = c.get('kernel');
+  const blocked = kernel.rateLimits.authBlockedFor(c.get('ip') ?? 'unknown');
+  if (blocked) {
+    const cached = await kernel.principals.resolve(token, { cachedOnly: true }).catch(() => null);
+    if (cached && cached.kind !== 'admin') return cached;
+    throw tooManyFailures(blocked);
+  }
+  let principal: Awaited<ReturnType<typeof kernel.principals.resolve>>;
+  try {
+    principal = await kernel.principals.resolve(token);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'UNAUTHORIZED') return refuseCredential(c, error);
+    throw error;
+  }
+  if (!principal || principal.kind === 'admin') return refuseCredential(c, new ApiError('UNAUTHORIZED', 'Invalid API key or access token'));
+  return principal;
+}
+
 function authenticate(access: Access, options: GuardOptions): Step {
   return async (c) => {
     if (access.kind === 'probe') return;
@@ -61,7 +103,11 @@ function authenticate(access: Access, options: GuardOptions): Step {
 
     if (access.kind === 'admin') {
       if (!token) throw new ApiError('UNAUTHORIZED', 'Missing bearer token: this route needs the system admin key');
-      if (!adminKey || !sameSecret(token, adminKey)) throw new ApiError('UNAUTHORIZED', 'Invalid admin key');
+      if (!adminKey || !sameSecret(token, adminKey)) {
+        const blocked = kernel.rateLimits.authBlockedFor(c.get('ip') ?? 'unknown');
+        if (blocked) throw tooManyFailures(blocked);
+        await refuseCredential(c, new ApiError('UNAUTHORIZED', 'Invalid admin key'));
+      }
       c.set('principal', { kind: 'admin', id: 'admin' });
       return;
     }
@@ -74,10 +120,9 @@ function authenticate(access: Access, options: GuardOptions): Step {
       if (access.kind === 'public') return;
       throw new ApiError('FORBIDDEN', 'The system admin key belongs to no tenant; use a tenant API key for this route');
     }
-    const principal = await kernel.principals.resolve(token);
-    if (!principal || principal.kind === 'admin') throw new ApiError('UNAUTHORIZED', 'Invalid API key or access token');
+    const principal = await resolvePrincipal(c, token);
     if (principal.kind === 'api_key' && principal.expiresAt && principal.expiresAt.getTime() <= kernel.clock.now()) {
-      throw new ApiError('UNAUTHORIZED', 'This API key has expired');
+      await refuseCredential(c, new ApiError('UNAUTHORIZED', 'This API key has expired'));
     }
     if (principal.tenant.status !== 'active') {
       throw new ApiError('TENANT_SUSPENDED', 'This tenant is suspended');
@@ -139,12 +184,35 @@ function limits(access: Access): Step {
   };
 }
 
+/**
+ * The 403 for a caller without `scope`. A key is told the scope it lacks; a user's token has no scopes
+ * of its own, so a user is told the permission and the roles that do not grant it (or why the session
+ * holds none), which is what they or an admin can change.
+ */
+export function insufficientScope(principal: AppEnv['Variables']['principal'], scope: Scope): ApiError {
+  if (principal?.kind !== 'user') {
+    return new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
+  }
+  const roles = principal.roles;
+  const details = { required_permission: scope, roles };
+  const quoted = roles.map((r) => `\`${r}\``).join(', ');
+  let message: string;
+  if (principal.restriction === 'mfa_required') {
+    message = `This route requires the \`${scope}\` permission, and this session holds none until a second factor is verified: the tenant requires MFA`;
+  } else if (principal.isAnonymous && roles.length === 0) {
+    message = `This route requires the \`${scope}\` permission, which anonymous users do not hold; link an email or phone first (PATCH /v1/auth/user)`;
+  } else if (roles.length === 0) {
+    message = `This route requires the \`${scope}\` permission, and this user holds no role; an admin can assign one (POST /v1/roles/assign)`;
+  } else {
+    message = `This route requires the \`${scope}\` permission, which the user's role${roles.length > 1 ? 's' : ''} ${quoted} ${roles.length > 1 ? 'do' : 'does'} not grant`;
+  }
+  return new ApiError('INSUFFICIENT_SCOPE', message, { details });
+}
+
 function requireScope(scope: Scope): Step {
   return (c) => {
     const principal = c.get('principal');
-    if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) {
-      throw new ApiError('INSUFFICIENT_SCOPE', `This route requires the \`${scope}\` scope`, { details: { required_scope: scope } });
-    }
+    if (!isTenantPrincipal(principal) || !hasScope(principal, scope)) throw insufficientScope(principal, scope);
   };
 }
 

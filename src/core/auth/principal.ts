@@ -63,6 +63,10 @@ export interface UserPrincipal extends TenantPrincipalBase {
   audience: 'app' | 'portal';
   /** The raw permissions of all the user's roles (scopes are derived from them); modules may check finer ones. */
   permissions: readonly string[];
+  /** Names of every role the user holds, the primary first (what a 403 names). */
+  roles: readonly string[];
+  /** Why the session holds no permissions whatever its roles: the tenant requires MFA and it has no second factor yet. */
+  restriction: 'mfa_required' | null;
   /** Authenticator assurance of the session: `aal2` after a second factor. */
   aal: 'aal1' | 'aal2';
   isAnonymous: boolean;
@@ -91,7 +95,16 @@ export function actorOf(principal: Principal | undefined): { type: string; id: s
  * for API keys, identity registers one for access tokens. Answer `null` for a token you do not own,
  * throw an ApiError for one you own that is no good (revoked, expired).
  */
-export type PrincipalResolver = (token: string) => Promise<Principal | null>;
+export type PrincipalResolver = (token: string, options?: ResolveOptions) => Promise<Principal | null>;
+
+export interface ResolveOptions {
+  /**
+   * Answer only from what this process already holds (its caches), never the database: null when that
+   * is not enough. For callers that must not spend a lookup on the token (an address blocked for bad
+   * credentials).
+   */
+  cachedOnly?: boolean;
+}
 
 export class PrincipalResolvers {
   private readonly resolvers: PrincipalResolver[] = [];
@@ -102,9 +115,9 @@ export class PrincipalResolvers {
     if (invalidate) this.invalidators.push(invalidate);
   }
 
-  async resolve(token: string): Promise<Principal | null> {
+  async resolve(token: string, options?: ResolveOptions): Promise<Principal | null> {
     for (const resolver of this.resolvers) {
-      const principal = await resolver(token);
+      const principal = await resolver(token, options);
       if (principal) return principal;
     }
     return null;

@@ -24,7 +24,7 @@ const PUBLIC_ERRORS = {
 
 const AUTH_ERRORS = {
   401: errorResponse('Missing, invalid, revoked or expired credentials'),
-  403: errorResponse('Missing scope, IP not allowed, or tenant suspended'),
+  403: errorResponse('Missing scope (an API key) or permission (a user\'s roles), IP not allowed, or tenant suspended'),
   404: errorResponse('Not found (also what another tenant\'s records look like)'),
   409: errorResponse('Conflict, dependency exists, or idempotent request in progress'),
   422: errorResponse('Idempotency-Key reused with a different body'),

@@ -133,4 +133,56 @@ describe('anonymous rate limit', () => {
       await limited.close();
     }
   });
+
+  it('limits GET /.well-known/jwks.json per IP too, and lets it be cached', async () => {
+    const limited = await testPlatform({ ANON_RATE_LIMIT_PER_MINUTE: '2' });
+    try {
+      const responses = [];
+      for (let i = 0; i < 3; i++) responses.push(await limited.request('GET', '/.well-known/jwks.json', { ip: '203.0.113.9' }));
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(responses[0]!.headers.get('cache-control')).toMatch(/public, max-age=\d+/);
+      expect(responses[0]!.headers.get('ratelimit')).toMatch(/limit=2/);
+      expect(Number(responses[2]!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(responses[2]!.body.error.code).toBe('RATE_LIMITED');
+      expect((await limited.request('GET', '/.well-known/jwks.json', { ip: '203.0.113.10' })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('bad credentials', () => {
+  it('are counted per address: past AUTH_FAILURES_PER_MINUTE the address gets 429, except for credentials this process already verified', async () => {
+    const limited = await testPlatform({ AUTH_FAILURES_PER_MINUTE: '3' });
+    try {
+      const owner = await limited.newTenant();
+      const unseen = await limited.newKey(owner.token, { scopes: ['read'] }); // valid, never used: not cached anywhere
+      expect((await limited.request('GET', '/v1/keys', { token: owner.token, ip: '198.51.100.7' })).status).toBe(200);
+
+      const attacker = '203.0.113.40';
+      const guesses = ['sk_live_' + 'a'.repeat(40), 'pk_live_' + 'b'.repeat(40), 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'];
+      for (const guess of guesses) {
+        const res = await limited.request('GET', '/v1/keys', { token: guess, ip: attacker });
+        expect(res.status).toBe(401);
+      }
+      const blocked = await limited.request('GET', '/v1/keys', { token: 'sk_live_' + 'c'.repeat(40), ip: attacker });
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Query tokens (SSE, WebSocket) and public routes go through the same count.
+      expect((await limited.request('GET', '/events/stream?token=sk_live_nope', { ip: attacker })).status).toBe(429);
+      expect((await limited.request('POST', '/v1/tenants/lookup', { token: 'sk_live_nope', body: { email: 'a@b.test' }, ip: attacker })).status).toBe(429);
+
+      // A credential this process has verified keeps working from the blocked address; one it would
+      // have to look up waits like the guesses; other addresses keep their own budget.
+      expect((await limited.request('GET', '/v1/keys', { token: owner.token, ip: attacker })).status).toBe(200);
+      expect((await limited.request('GET', '/v1/usage', { token: unseen.token, ip: attacker })).status).toBe(429);
+      expect((await limited.request('GET', '/v1/keys', { token: 'sk_live_' + 'd'.repeat(40), ip: '198.51.100.8' })).status).toBe(401);
+      expect((await limited.request('GET', '/v1/usage', { token: unseen.token, ip: '198.51.100.8' })).status).toBe(200);
+      // Requests without a token are not failures: they stay with the anonymous limit.
+      expect((await limited.request('POST', '/v1/tenants/lookup', { body: { email: 'a@b.test' }, ip: attacker })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { ApiError } from '../http/errors.ts';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -19,29 +20,35 @@ const WINDOW_SECONDS = 60;
  * limiting this process rather than letting everything through or failing the request.
  */
 export class RateLimits {
-  private readonly limiters = new Map<number, RateLimiterAbstract>();
+  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  /**
+   * Addresses this process saw go over the auth-failure limit, and until when (ms). Checked before any
+   * credential lookup at the cost of a map read; the shared count (Redis) is only touched on a failure.
+   */
+  private readonly authBlocked = new LRUCache<string, number>({ max: 100_000 });
 
   constructor(
     private readonly redis: Redis | undefined,
     private readonly prefix: string,
   ) {}
 
-  private limiter(points: number): RateLimiterAbstract {
-    let limiter = this.limiters.get(points);
+  private limiter(points: number, kind = 'rl'): RateLimiterAbstract {
+    const name = `${kind}:${points}`;
+    let limiter = this.limiters.get(name);
     if (!limiter) {
-      const keyPrefix = `${this.prefix}rl:${points}`;
+      const keyPrefix = `${this.prefix}${name}`;
       const memory = new RateLimiterMemory({ points, duration: WINDOW_SECONDS, keyPrefix });
       limiter = this.redis
         ? new RateLimiterRedis({ storeClient: this.redis, points, duration: WINDOW_SECONDS, keyPrefix, insuranceLimiter: memory })
         : memory;
-      this.limiters.set(points, limiter);
+      this.limiters.set(name, limiter);
     }
     return limiter;
   }
 
-  async consume(key: string, limit: number): Promise<RateLimitResult> {
+  async consume(key: string, limit: number, kind = 'rl'): Promise<RateLimitResult> {
     try {
-      const res = await this.limiter(limit).consume(key, 1);
+      const res = await this.limiter(limit, kind).consume(key, 1);
       return { allowed: true, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000) };
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
@@ -59,6 +66,29 @@ export class RateLimits {
         headers: { ...RateLimits.headers(rate), 'Retry-After': String(rate.resetSeconds) },
       });
     }
+  }
+
+  /**
+   * Counts a request from `ip` whose credential was refused (401). Past `limit` a minute the answer is
+   * not allowed, and this process refuses that address's unknown credentials until the window ends
+   * (authBlockedFor) without looking them up.
+   */
+  async authFailed(ip: string, limit: number): Promise<RateLimitResult> {
+    const rate = await this.consume(ip, limit, 'af');
+    if (!rate.allowed) this.authBlocked.set(ip, Date.now() + rate.resetSeconds * 1000);
+    return rate;
+  }
+
+  /** Seconds `ip` stays blocked for bad credentials as far as this process knows; 0 when it is not. */
+  authBlockedFor(ip: string): number {
+    const until = this.authBlocked.get(ip);
+    if (until === undefined) return 0;
+    const ms = until - Date.now();
+    if (ms <= 0) {
+      this.authBlocked.delete(ip);
+      return 0;
+    }
+    return Math.ceil(ms / 1000);
   }
 
   /** The IETF draft headers the agent platform seed shows. */

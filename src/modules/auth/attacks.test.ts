@@ -187,6 +187,39 @@ describe('credential guessing', () => {
     expect((await t.request('POST', '/v1/auth/login', { token: pk, ip: attacker, body: { email: 'nobody@example.com', password: 'x' } })).status).toBe(429);
   });
 
+  it('guesses from fifty addresses lock the account for new devices, never for a device that signed in before (its device_token)', async () => {
+    const victim = await newUser(t, tenant.token);
+    const pk = await publishableKey(t, tenant.token);
+    const signIn = (ip: string, password: string, deviceToken?: string) =>
+      t.request('POST', '/v1/auth/login', { token: pk, ip, body: { email: victim.email, password, ...(deviceToken ? { device_token: deviceToken } : {}) } });
+    const laptop = await signIn('198.51.100.30', victim.password);
+    expect(laptop.status).toBe(200);
+    const deviceToken = laptop.body.data.device_token as string;
+    expect(deviceToken).toMatch(/^dv_/);
+    // Another account's device token is no device of this one.
+    const intruder = await newUser(t, tenant.token);
+    const intruderDevice = (await t.request('POST', '/v1/auth/login', { token: pk, ip: '203.0.113.250', body: { email: intruder.email, password: intruder.password } })).body.data.device_token;
+
+    for (let i = 1; i <= 50; i++) {
+      const res = await signIn(`192.0.2.${i}`, `wrong-${i}-password`);
+      expect(res.status, `guess ${i}`).toBe(401);
+    }
+    // A new device from a new address is still protected: the right password waits out the lock.
+    const fresh = await signIn('198.51.100.31', victim.password);
+    expect(fresh.status).toBe(429);
+    expect(Number(fresh.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect((await signIn('198.51.100.32', victim.password, intruderDevice)).status).toBe(429);
+    expect((await signIn('198.51.100.33', victim.password, 'dv_forged_token')).status).toBe(429);
+    // The known device signs in from anywhere, and keeps its token.
+    const known = await signIn('198.51.100.34', victim.password, deviceToken);
+    expect(known.status).toBe(200);
+    expect(known.body.data.device_token).toBe(deviceToken);
+
+    // A stolen device token buys five guesses, then that device is locked too, for its owner as well.
+    for (let i = 0; i < 5; i++) expect((await signIn('203.0.113.77', `stolen-${i}-guess`, deviceToken)).status).toBe(401);
+    expect((await signIn('198.51.100.34', victim.password, deviceToken)).status).toBe(429);
+  });
+
   it('answers an unknown email and a wrong password alike', async () => {
     const pk = await publishableKey(t, tenant.token);
     const unknown = await t.request('POST', '/v1/auth/login', { token: pk, ip: '192.0.2.10', body: { email: 'ghost@example.com', password: 'Some-password-1' } });

@@ -111,10 +111,10 @@ export const AuthConfigSchema = z
       .string()
       .max(64)
       .nullable()
-      .default(null)
+      .default('member')
       .openapi({
         description:
-          'Role given to users who sign themselves up (and to users created without one). Null (the default): none, so their tokens carry no scopes and their role shows as `authenticated` until an admin assigns one; self-signup never opens the tenant\'s data by itself.',
+          'Role every new user gets unless one is named: signup, magic link, SMS code, OAuth and SAML first sign-in, admin-created users, and anonymous users once they link an email or phone (anonymous users themselves hold none). Default `member` (reads and writes data, files and AI). Set as a role\'s id or name, stored as its id; it must exist. Null: none, so new users\' tokens carry no permissions until an admin assigns a role.',
       }),
     password_policy: PasswordPolicySchema.default(PasswordPolicySchema.parse({})),
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).default(3600),
@@ -147,7 +147,7 @@ export const AuthConfigSchema = z
     portal: z
       .object({
         enabled: z.boolean().default(true),
-        default_role: z.string().max(64).nullable().default(null).openapi({ description: 'Role of new portal identities; null: none (no scopes)' }),
+        default_role: z.string().max(64).nullable().default(null).openapi({ description: 'Role of new portal identities (a role\'s id or name, stored as its id). Default null, none: portal identities are the tenant\'s customers, and the app\'s `member` role would open the tenant\'s data to them' }),
         site_url: StoredUrl.nullable().default(null),
       })
       .default({ enabled: true, default_role: null, site_url: null }),
@@ -164,7 +164,7 @@ export const AuthConfigUpdateSchema = z
     methods: Methods.partial().optional(),
     signup_enabled: z.boolean().optional(),
     require_email_verification: z.boolean().optional(),
-    default_role: z.string().max(64).nullable().optional(),
+    default_role: z.string().max(64).nullable().optional().openapi({ description: 'A role\'s id or name (stored as its id), or null for none' }),
     password_policy: PasswordPolicySchema.partial().optional(),
     access_token_ttl: z.number().int().min(60).max(MAX_ACCESS_TTL_SECONDS).optional(),
     refresh_token_ttl: z.number().int().min(300).max(365 * 86_400).optional(),
@@ -258,8 +258,11 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
   const { config: current, secrets: currentSecrets } = await loadAuthConfig(ctx.db, ctx.tenantId);
   uniqueNames(input.oauth_providers, 'oauth_providers');
   uniqueNames(input.saml_providers, 'saml_providers');
-  if (input.default_role) await requireRole(ctx, input.default_role, 'default_role');
-  if (input.portal?.default_role) await requireRole(ctx, input.portal.default_role, 'portal.default_role');
+  // Kept by id: renaming the role keeps it the default.
+  const defaultRole = input.default_role ? (await requireRole(ctx, input.default_role, 'default_role')).id : input.default_role;
+  const portalDefaultRole = input.portal?.default_role
+    ? (await requireRole(ctx, input.portal.default_role, 'portal.default_role')).id
+    : input.portal?.default_role;
   for (const [i, pattern] of (input.redirect_urls ?? []).entries()) {
     const base = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
     const problem = urlSyntaxProblem(base);
@@ -298,12 +301,13 @@ export async function updateAuthConfig(ctx: TenantContext, input: AuthConfigUpda
   const merged = AuthConfigSchema.parse({
     ...current,
     ...input,
+    ...(defaultRole !== undefined ? { default_role: defaultRole } : {}),
     methods: { ...current.methods, ...input.methods },
     password_policy: { ...current.password_policy, ...input.password_policy },
     mfa: { ...current.mfa, ...input.mfa },
     passkeys: { ...current.passkeys, ...input.passkeys },
     email_templates: { ...current.email_templates, ...input.email_templates },
-    portal: { ...current.portal, ...input.portal },
+    portal: { ...current.portal, ...input.portal, ...(portalDefaultRole !== undefined ? { default_role: portalDefaultRole } : {}) },
     oauth_providers: oauthProviders,
     captcha,
   });

@@ -43,9 +43,9 @@ describe('POST /v1/auth/signup', () => {
     const email = testEmail('signup');
     const res = await t.request('POST', '/v1/auth/signup', { token: pk, body: { email, password: testPassword(), redirect_to: 'https://app.example.com/welcome' } });
     expect(res.status).toBe(201);
-    // Self-signup opens nothing by itself: no role, no scopes, until the tenant configures a default role.
-    expect(res.body.data.user).toMatchObject({ email, role: 'authenticated', audience: 'app' });
-    expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(403);
+    // A new user gets the tenant's default_role (`member` unless configured) and can use what they signed up for.
+    expect(res.body.data.user).toMatchObject({ email, role: 'member', audience: 'app' });
+    expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(200);
     const mail = await smtp.next(email);
     expect(mail.text).toMatch(/\/v1\/auth\/verify\?token=ev_/);
     // Another tenant's key cannot spend it.
@@ -297,8 +297,9 @@ describe('magic links', () => {
     const url = new URL(/https?:\/\/\S+/.exec(mail.text)![0]);
     const viaLink = await t.request('GET', `${url.pathname}${url.search}`);
     expect(viaLink.status).toBe(200);
-    expect(viaLink.body.data).toMatchObject({ verified: true, user: { email: fresh, email_verified: true } });
-    expect(viaLink.body.data.access_token).toBeTruthy();
+    // Created on first use with the tenant's default_role.
+    expect(viaLink.body.data).toMatchObject({ verified: true, user: { email: fresh, email_verified: true, role: 'member' } });
+    expect((await t.request('GET', '/v1/usage', { token: viaLink.body.data.access_token })).status).toBe(200);
   });
 
   it('the emailed link signs the browser in and hands the tokens to redirect_to in the fragment', async () => {
@@ -345,7 +346,8 @@ describe('SMS OTP', () => {
     expect(sms!.tenantId).toBe(tenant.tenantId);
     const res = await t.request('POST', '/v1/auth/otp/verify', { token: pk, body: { phone, code: codeOf(sms!.body) } });
     expect(res.status).toBe(200);
-    expect(res.body.data.user).toMatchObject({ phone, phone_verified: true, email: null });
+    expect(res.body.data.user).toMatchObject({ phone, phone_verified: true, email: null, role: 'member' });
+    expect((await t.request('GET', '/v1/usage', { token: res.body.data.access_token })).status).toBe(200);
     expect((await t.request('POST', '/v1/auth/otp/verify', { token: pk, body: { phone, code: codeOf(sms!.body) } })).status).toBe(401);
   });
 
@@ -391,13 +393,16 @@ describe('anonymous sessions', () => {
   it('are off by default; when on they carry no scopes and link to a real account through PATCH /v1/auth/user', async () => {
     expect((await t.request('POST', '/v1/auth/anonymous', { token: pk })).status).toBe(403);
     const anon = await t.newTenant();
-    await config({ methods: { anonymous: true }, default_role: 'member' }, anon.token);
+    await config({ methods: { anonymous: true } }, anon.token);
     const anonPk = await publishableKey(t, anon.token);
     const res = await t.request('POST', '/v1/auth/anonymous', { token: anonPk });
     expect(res.status).toBe(200);
+    // Anonymous users hold no role (anyone with the publishable key can be one); linking gives the default role.
     expect(res.body.data.user).toMatchObject({ is_anonymous: true, role: 'anonymous', email: null });
     const access = res.body.data.access_token;
-    expect((await t.request('GET', '/v1/usage', { token: access })).status).toBe(403);
+    const refused = await t.request('GET', '/v1/usage', { token: access });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toMatch(/`read` permission, which anonymous users do not hold; link an email or phone/);
 
     const email = testEmail('linked');
     const password = testPassword();
@@ -456,3 +461,63 @@ describe('audit', () => {
     expect(row!.lastSignInAt).not.toBeNull();
   });
 });
+
+describe('default_role', () => {
+  it('is kept by id: renaming the role keeps it the default; a role deleted since gives new users none instead of failing', async () => {
+    const own = await t.newTenant();
+    const ownPk = await publishableKey(t, own.token);
+    const role = (await t.request('POST', '/v1/roles', { token: own.token, body: { name: 'Customer', permissions: ['read'] } })).body.data;
+    const set = await config({ default_role: 'customer' }, own.token);
+    expect(set.status).toBe(200);
+    expect(set.body.data.default_role).toBe(role.id);
+    await t.request('PATCH', `/v1/roles/${role.id}`, { token: own.token, body: { name: 'Client' } });
+    const signup = await t.request('POST', '/v1/auth/signup', { token: ownPk, body: { email: testEmail('client'), password: testPassword() } });
+    expect(signup.status).toBe(201);
+    expect(signup.body.data.user.role).toBe('Client');
+
+    const first = await t.request('DELETE', `/v1/roles/${role.id}`, { token: own.token });
+    await t.request('DELETE', `/v1/roles/${role.id}?force=true&confirm_token=${first.body.error.confirm_token}`, { token: own.token });
+    const after = await t.request('POST', '/v1/auth/signup', { token: ownPk, body: { email: testEmail('orphan'), password: testPassword() } });
+    expect(after.status).toBe(201);
+    expect(after.body.data.user.role).toBe('authenticated');
+    const admin = await t.request('POST', '/v1/users', { token: own.token, body: { email: testEmail('orphan-admin') } });
+    expect(admin.status).toBe(201);
+    expect(admin.body.data.role).toBe('authenticated');
+    // A role the admin names must still exist.
+    expect((await t.request('POST', '/v1/users', { token: own.token, body: { email: testEmail('named'), role: role.id } })).status).toBe(404);
+  });
+
+  it('null gives new users no role, and their 403 says so', async () => {
+    const own = await t.newTenant();
+    await config({ default_role: null }, own.token);
+    const res = await t.request('POST', '/v1/auth/signup', { token: await publishableKey(t, own.token), body: { email: testEmail('none'), password: testPassword() } });
+    expect(res.body.data.user.role).toBe('authenticated');
+    const refused = await t.request('GET', '/v1/usage', { token: res.body.data.access_token });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'INSUFFICIENT_SCOPE', details: { required_permission: 'read', roles: [] } });
+    expect(refused.body.error.message).toMatch(/`read` permission, and this user holds no role; an admin can assign one/);
+  });
+});
+
+describe('403 for a user token', () => {
+  it('names the missing permission and the user\'s roles, not a key scope', async () => {
+    const viewer = await newUser(t, tenant.token, { role: 'viewer' });
+    const res = await t.request('POST', '/v1/events', { token: viewer.accessToken, body: { event_type: 'custom.viewer_try' } });
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({ code: 'INSUFFICIENT_SCOPE', details: { required_permission: 'write', roles: ['viewer'] } });
+    expect(res.body.error.message).toBe("This route requires the `write` permission, which the user's role `viewer` does not grant");
+    expect(res.body.error.message).not.toMatch(/scope/);
+
+    const custom = (await t.request('POST', '/v1/roles', { token: tenant.token, body: { name: 'Auditor', permissions: ['reports:read'] } })).body.data;
+    await t.request('POST', '/v1/roles/assign', { token: tenant.token, body: { user_id: viewer.userId, role_id: custom.id } });
+    const both = await t.request('POST', '/v1/events', { token: viewer.accessToken, body: { event_type: 'custom.viewer_try' } });
+    expect(both.body.error.details.roles).toEqual(['viewer', 'Auditor']);
+    expect(both.body.error.message).toMatch(/roles `viewer`, `Auditor` do not grant/);
+
+    // An API key is still told the scope it lacks.
+    const reader = await t.newKey(tenant.token, { scopes: ['read'] });
+    const key = await t.request('POST', '/v1/events', { token: reader.token, body: { event_type: 'custom.key_try' } });
+    expect(key.body.error).toMatchObject({ message: 'This route requires the `write` scope', details: { required_scope: 'write' } });
+  });
+});
+

@@ -32,14 +32,16 @@ const update = defineRoute(MANAGE, {
   responses: { 200: jsonResponse(AuthConfigView, 'The new configuration') },
 });
 
+// Public, not a probe: anyone may fetch it, so it gets the anonymous per-IP limit like other public routes.
 const jwks = defineRoute(
-  { kind: 'probe' },
+  { kind: 'public' },
   {
     method: 'get',
     path: '/.well-known/jwks.json',
     tags: ['Authentication'],
     summary: 'JWT signing keys (JWKS)',
-    description: 'The public keys access tokens are signed with (ES256, chosen by `kid`), for services that verify tokens themselves. Also check `iss`, `aud` (`plinth:app` or `plinth:portal`) and `exp`.',
+    description:
+      'The public keys access tokens are signed with (ES256, chosen by `kid`), for services that verify tokens themselves. Also check `iss`, `aud` (`plinth:app` or `plinth:portal`) and `exp`. Cacheable for 5 minutes; fetch again when a token names a `kid` you do not have. Limited per IP like other public routes.',
     responses: {
       200: {
         description: 'The key set',

@@ -38,7 +38,7 @@ describe('GET/POST /v1/auth-config', () => {
     expect(initial.body.data).toMatchObject({
       methods: { email_password: true, magic_link: true, phone_otp: true, anonymous: false, passkeys: true },
       signup_enabled: true,
-      default_role: null,
+      default_role: 'member',
       password_policy: { min_length: 8, require_uppercase: false },
       access_token_ttl: 3600,
       redirect_urls: [],

@@ -42,7 +42,7 @@ export async function signInExternal(ctx: TenantContext, identity: ExternalIdent
         // An unverified email that another account already has is left off the new account.
         email: taken ? null : email,
         emailVerified: Boolean(email && identity.emailVerified && !taken),
-        role: config.default_role,
+        defaultRole: config.default_role,
         via: identity.amr,
       });
     } else if (!user.emailVerifiedAt) {

@@ -31,7 +31,7 @@ describe('the whole end-user journey over HTTP', () => {
     // Sign up: tokens at once, and a verification mail over real SMTP.
     const signup = await t.request('POST', '/v1/auth/signup', { token: pk, body: { email, password, user_metadata: { name: 'Jane' } } });
     expect(signup.status).toBe(201);
-    expect(signup.body.data).toMatchObject({ token_type: 'bearer', expires_in: 3600, user: { email, email_verified: false, role: 'authenticated' } });
+    expect(signup.body.data).toMatchObject({ token_type: 'bearer', expires_in: 3600, user: { email, email_verified: false, role: 'member' } });
     const userId = signup.body.data.user.id;
 
     const mail = await smtp.next(email);

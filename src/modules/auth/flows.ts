@@ -3,6 +3,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { checkRedirect, getAuthConfig, type AuthConfig } from './auth-config.ts';
 import { requireCaptcha } from './captcha.ts';
+import { knownDevice, rememberDevice } from './devices.ts';
 import { gateSession, passwordPolicy, passwordPolicyOf } from './governance.ts';
 import { sendAuthMail, sendOtpSms } from './messages.ts';
 import { mfaTicket, verifiedFactors } from './mfa.ts';
@@ -114,7 +115,7 @@ export async function signup(flow: FlowContext, input: SignupInput): Promise<Sig
       email,
       phone: input.phone,
       passwordHash,
-      role: defaultRole(config, flow.audience),
+      defaultRole: defaultRole(config, flow.audience),
       userMetadata: input.user_metadata,
       via: 'signup',
     });
@@ -139,13 +140,19 @@ export async function sendVerification(ctx: TenantContext, config: AuthConfig, f
 /**
  * Email + password sign-in. Unknown email, no password and wrong password answer the same 401 after
  * the same argon2 work; failures lock the account for the calling address (and spraying addresses),
- * never the account for everyone.
+ * and for new devices once they come from everywhere; never for a device that signed in before and
+ * presents its `device_token` (answered on every successful sign-in).
  */
-export async function login(flow: FlowContext, input: { email: string; password: string; turnstile_token?: string }): Promise<SignInResult> {
+export async function login(
+  flow: FlowContext,
+  input: { email: string; password: string; turnstile_token?: string; device_token?: string },
+): Promise<SignInResult & { device_token: string }> {
   const email = normalizeEmail(input.email);
   const throttles = runtime(flow.kernel).throttles;
   const account = `${flow.tenantId}:${flow.audience}:${email}`;
-  await throttles.checkLogin(account, flow.ip);
+  const presented = input.device_token;
+  const device = presented ? await flow.work((ctx) => knownDevice(ctx, presented, flow.audience, email)) : null;
+  await throttles.checkLogin(account, flow.ip, device?.id);
   // After the lockout check (a locked caller costs no verifier call), before the password (a refused
   // challenge is no failed guess).
   await requireCaptcha(flow, input.turnstile_token);
@@ -157,14 +164,16 @@ export async function login(flow: FlowContext, input: { email: string; password:
   methodEnabled(config, flow.audience, 'email_password');
   const { ok, rehash } = await verifyPassword(flow.kernel.config, user?.passwordHash, input.password);
   if (!ok || !user) {
-    await throttles.loginFailed(account, flow.ip);
+    await throttles.loginFailed(account, flow.ip, device?.id);
     throw new ApiError('UNAUTHORIZED', 'Invalid email or password');
   }
-  await throttles.loginSucceeded(account, flow.ip);
+  await throttles.loginSucceeded(account, flow.ip, device?.id);
   const newHash = rehash ? await hashPassword(flow.kernel.config, input.password) : null;
   return flow.work(async (ctx) => {
     if (newHash) await updateUserRow(ctx, user.id, { passwordHash: newHash }, []);
-    return afterFirstFactor(ctx, user, ['password'], config);
+    const result = await afterFirstFactor(ctx, user, ['password'], config);
+    // Only once the sign-in goes ahead (not banned, verified...): the device is then one the owner uses.
+    return { ...result, device_token: await rememberDevice(ctx, user.id, device) };
   });
 }
 
@@ -273,7 +282,7 @@ export async function verifyMagicLink(flow: FlowContext, token: string, options:
     let user = row.userId ? await findUser(ctx, row.userId) : await findUserByEmail(ctx, audience, row.target);
     if (!user) {
       if (!config.signup_enabled) throw new ApiError('FORBIDDEN', 'Signups are disabled for this tenant');
-      user = await insertUser(ctx, { audience, email: row.target, emailVerified: true, role: defaultRole(config, audience), via: 'magic_link' });
+      user = await insertUser(ctx, { audience, email: row.target, emailVerified: true, defaultRole: defaultRole(config, audience), via: 'magic_link' });
     } else if (!user.emailVerifiedAt && user.email === row.target) {
       user = await updateUserRow(ctx, user.id, { emailVerifiedAt: new Date() }, ['email_verified']);
     }
@@ -306,7 +315,7 @@ export async function verifySmsOtp(flow: FlowContext, input: { phone: string; co
     let user = await findUserByPhone(ctx, flow.audience, input.phone);
     if (!user) {
       if (!config.signup_enabled) throw new ApiError('FORBIDDEN', 'Signups are disabled for this tenant');
-      user = await insertUser(ctx, { audience: flow.audience, phone: input.phone, phoneVerified: true, role: defaultRole(config, flow.audience), via: 'otp' });
+      user = await insertUser(ctx, { audience: flow.audience, phone: input.phone, phoneVerified: true, defaultRole: defaultRole(config, flow.audience), via: 'otp' });
     } else if (!user.phoneVerifiedAt) {
       user = await updateUserRow(ctx, user.id, { phoneVerifiedAt: new Date() }, ['phone_verified']);
     }

@@ -22,7 +22,7 @@ export * as flows from './flows.ts';
 export { tenantOfLinkToken } from './one-time.ts';
 export { setSmsProvider } from './runtime.ts';
 export type { SmsProvider } from './messages.ts';
-export { AuthSessionSchema, Email, MessageSchema, Metadata, Password, Phone, RedirectTo, SignInResultSchema, Turnstile, VerificationRequiredSchema } from './schemas.ts';
+export { AuthSessionSchema, DeviceToken, Email, MessageSchema, Metadata, Password, Phone, RedirectTo, SignInResultSchema, Turnstile, VerificationRequiredSchema } from './schemas.ts';
 
 /** The `auth` section of GET /v1/tenant-config; its password policy is the one in force (governance included). */
 export const authConfigSection = {

@@ -3,7 +3,7 @@ import { auditLogs } from '../../core/audit/tables.ts';
 import type { UserPrincipal } from '../../core/auth/principal.ts';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
-import { listUserRoles, requireRole, setPrimaryRole } from '../roles/index.ts';
+import { findRole, listUserRoles, setPrimaryRole } from '../roles/index.ts';
 import { checkRedirect, getAuthConfig } from './auth-config.ts';
 import { passwordPolicy } from './governance.ts';
 import { sendVerification, type FlowContext } from './flows.ts';
@@ -109,7 +109,9 @@ export async function updateMe(flow: FlowContext, principal: UserPrincipal, inpu
     if (linking) {
       patch.isAnonymous = false;
       changes.push('linked');
-      if (config.default_role) await setPrimaryRole(ctx, current.id, await requireRole(ctx, config.default_role));
+      // As at signup: a default role deleted since it was configured is skipped, not a failure.
+      const role = config.default_role ? await findRole(ctx, config.default_role) : undefined;
+      if (role) await setPrimaryRole(ctx, current.id, role);
       invalidateIdentity(ctx);
     }
     const row = changes.length ? await updateUserRow(ctx, current.id, patch, changes) : current;

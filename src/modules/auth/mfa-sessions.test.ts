@@ -196,7 +196,11 @@ describe('MFA requirement', () => {
     const strict = await t.newTenant();
     await t.request('POST', '/v1/auth-config', { token: strict.token, body: { mfa: { required: true } } });
     const user = await newUser(t, strict.token, { role: 'admin' });
-    expect((await t.request('GET', '/v1/keys', { token: user.accessToken })).status).toBe(403);
+    const refused = await t.request('GET', '/v1/keys', { token: user.accessToken });
+    expect(refused.status).toBe(403);
+    // The 403 says why an admin's token may not: not the role, the missing second factor.
+    expect(refused.body.error.message).toMatch(/`\*` permission, and this session holds none until a second factor is verified/);
+    expect(refused.body.error.details).toEqual({ required_permission: '*', roles: ['admin'] });
     expect((await t.request('GET', '/v1/auth/user', { token: user.accessToken })).status).toBe(200);
     await enrolled(user); // verifying raises this session to aal2
     expect((await t.request('GET', '/v1/keys', { token: user.accessToken })).status).toBe(200);

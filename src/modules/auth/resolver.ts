@@ -100,7 +100,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         .where(and(eq(users.tenantId, tenantId), eq(users.id, session.userId)));
       if (!user) return { live: false, tenantId, reason: 'The user of this access token no longer exists' };
       if (user.bannedAt) return { live: false, tenantId, reason: 'This user is banned' };
-      const { permissions, primary } = await effectivePermissions(db, tenantId, user.id);
+      const { permissions, primary, roles } = await effectivePermissions(db, tenantId, user.id);
       const { config } = await loadAuthConfig(db, tenantId);
       const governance = await loadIdentityGovernance(db, tenantId);
       // With MFA required, a session without a second factor may only enroll one: it gets no scopes.
@@ -116,6 +116,8 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
         role: primary ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
         audience: session.audience,
         permissions: restricted ? [] : permissions,
+        roles,
+        restriction: restricted ? 'mfa_required' : null,
         aal: session.aal,
         isAnonymous: user.isAnonymous,
       };
@@ -133,11 +135,12 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
       .catch((error: unknown) => kernel.log.warn({ err: error }, 'session last_active_at update failed'));
   }
 
-  const resolve: PrincipalResolver = async (token) => {
+  const resolve: PrincipalResolver = async (token, options) => {
     if (!JWT_SHAPE.test(token)) return null;
     const keys = runtime(kernel).keys;
     const hit = verified.get(token);
     let claims = hit && keys.isLive(hit.kid) ? hit.claims : undefined;
+    if (!claims && options?.cachedOnly) return null;
     if (claims && (claims.exp ?? 0) * 1000 <= kernel.clock.now()) {
       verified.delete(token);
       throw unauthorized('Access token expired; refresh it');
@@ -158,6 +161,7 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
 
     let state = ttl > 0 ? cache.get(sid) : undefined;
     if (!state) {
+      if (options?.cachedOnly) return null;
       const startedAt = generation;
       state = await load(tid, sid);
       if (ttl > 0 && startedAt === generation) {

@@ -24,6 +24,7 @@ import { exportMe, getMe, updateMe } from './me.ts';
 import { tenantOfLinkToken } from './one-time.ts';
 import {
   AuthSessionSchema,
+  DeviceToken,
   Email,
   MessageSchema,
   Metadata,
@@ -83,13 +84,13 @@ const loginRoute = defineRoute(KEY, {
   tags: TAGS,
   summary: 'Log in',
   description: `Email and password. Answers with tokens, or with an MFA challenge (\`mfa_required\`, \`mfa_ticket\`) when the user has a verified second factor. ${KEY_NOTE}`,
-  request: { body: jsonBody(z.object({ email: Email, password: Password, turnstile_token: Turnstile })) },
+  request: { body: jsonBody(z.object({ email: Email, password: Password, turnstile_token: Turnstile, device_token: DeviceToken })) },
   responses: {
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
     401: errorResponse('Invalid email or password (the same answer for an unknown email)'),
     403: errorResponse('The account is banned, its email is unverified (when required), the method is disabled, or the caller is outside the governance ip_allowlist'),
-    429: errorResponse('Too many failed attempts from this address; see Retry-After'),
+    429: errorResponse('Too many failed attempts from this address, for this account from new devices, or from this device; see Retry-After'),
     503: errorResponse('The captcha verifier could not be reached'),
   },
 });

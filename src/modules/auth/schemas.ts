@@ -44,6 +44,18 @@ export const UserSchema = z
   })
   .openapi('User');
 
+const DEVICE_NOTE =
+  'Password sign-ins answer with this device\'s token; keep it (like a refresh token, but it signs nothing in) and send it as `device_token` with later sign-ins: failed guesses from elsewhere then never lock this device out, only its own failures do.';
+
+/** What a sign-in request sends back: the token a previous password sign-in answered with. */
+export const DeviceToken = z
+  .string()
+  .max(200)
+  .optional()
+  .openapi({ description: `The \`device_token\` of an earlier sign-in on this device. ${DEVICE_NOTE}` });
+
+const DeviceTokenOut = z.string().optional().openapi({ example: 'dv_01jh..._abc123', description: DEVICE_NOTE });
+
 export const AuthSessionSchema = z
   .object({
     access_token: z.string().openapi({ description: 'ES256 JWT; send as `Authorization: Bearer`' }),
@@ -53,6 +65,7 @@ export const AuthSessionSchema = z
     expires_at: z.number().int().openapi({ description: 'Unix seconds' }),
     session_id: z.string(),
     user: UserSchema,
+    device_token: DeviceTokenOut,
   })
   .openapi('AuthSession');
 
@@ -63,6 +76,7 @@ export const MfaChallengeSchema = z
     expires_in: z.number().int(),
     user_id: z.string(),
     factors: z.array(z.object({ id: z.string(), type: z.literal('totp'), friendly_name: z.string().nullable() })),
+    device_token: DeviceTokenOut,
   })
   .openapi('MfaChallenge');
 

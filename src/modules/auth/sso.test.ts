@@ -83,7 +83,9 @@ describe('OAuth', () => {
     expect(back.startsWith('https://app.example.com/cb#')).toBe(true);
     const tokens = fragment(back);
     const me = await t.request('GET', '/v1/auth/user', { token: tokens.access_token! });
-    expect(me.body.data).toMatchObject({ email: 'octo@corp.example', email_verified: true });
+    // A first sign-in creates the user with the tenant's default_role, whose permissions the token carries.
+    expect(me.body.data).toMatchObject({ email: 'octo@corp.example', email_verified: true, role: 'member' });
+    expect((await t.request('GET', '/v1/usage', { token: tokens.access_token! })).status).toBe(200);
     expect(oauth.tokenRequests.at(-1)!.get('code_verifier')).toBeTruthy();
     // The state is single-use.
     expect((await t.request('GET', `/v1/auth/oauth/acme/callback?code=${code}&state=${state}`)).status).toBe(401);
@@ -188,7 +190,8 @@ describe('SAML', () => {
     expect(res.status).toBe(302);
     const tokens = fragment(res.headers.get('location')!);
     const me = await t.request('GET', '/v1/auth/user', { token: tokens.access_token! });
-    expect(me.body.data).toMatchObject({ email: 'alice@corp.example', email_verified: true });
+    expect(me.body.data).toMatchObject({ email: 'alice@corp.example', email_verified: true, role: 'member' });
+    expect((await t.request('GET', '/v1/usage', { token: tokens.access_token! })).status).toBe(200);
   });
 
   it('rejects unsigned, wrongly signed, wrong-audience, expired, replayed, unsolicited and signature-wrapped assertions', async () => {

@@ -61,6 +61,30 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_idx').on(t.tenantId, t.userId)],
 );
 
+/**
+ * Devices that signed in to an account with its password (OWASP's device cookie): a later sign-in that
+ * presents the device's token (SHA-256 here) is judged by that device's own failures, so guesses spread
+ * over many addresses cannot lock the owner out of a device they already use.
+ */
+export const authDevices = pgTable(
+  'auth_devices',
+  {
+    id: text('id').notNull(),
+    tenantId: tenantIdColumn(),
+    userId: text('user_id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamptz('last_used_at').notNull().defaultNow(),
+    /** Moved forward on every sign-in from the device. */
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    uniqueIndex('auth_devices_token_idx').on(t.tenantId, t.tokenHash),
+    index('auth_devices_user_idx').on(t.tenantId, t.userId, t.lastUsedAt),
+  ],
+);
+
 /** Refresh tokens (SHA-256 only). Each is used once; presenting a used one again revokes its session. */
 export const refreshTokens = pgTable(
   'refresh_tokens',

@@ -55,8 +55,10 @@ export class Throttles {
   readonly loginPair: Lock;
   /** Failed sign-ins from one address across all accounts (password spraying). */
   readonly loginIp: Lock;
-  /** Failed sign-ins for one account from everywhere: locks only addresses that never signed in to it. */
+  /** Failed sign-ins for one account from everywhere: locks new devices on addresses that never signed in to it. */
   readonly loginAccount: Lock;
+  /** Failed sign-ins from one known device (its token): all that locks a device that signed in before. */
+  readonly loginDevice: Lock;
   /** Failed second-factor codes per user: 5 failures lock for 15 minutes (the platform seed's rule). */
   readonly mfa: Lock;
   /** Mails and SMS sent to one address (verification, magic link, reset, OTP). */
@@ -66,6 +68,7 @@ export class Throttles {
     this.loginPair = new Lock(kernel, 'login-pair', { points: 5, duration: FIFTEEN_MINUTES, lockSeconds: FIFTEEN_MINUTES });
     this.loginIp = new Lock(kernel, 'login-ip', { points: 100, duration: FIFTEEN_MINUTES, lockSeconds: FIFTEEN_MINUTES });
     this.loginAccount = new Lock(kernel, 'login-account', { points: 50, duration: FIFTEEN_MINUTES, lockSeconds: FIFTEEN_MINUTES });
+    this.loginDevice = new Lock(kernel, 'login-device', { points: 5, duration: FIFTEEN_MINUTES, lockSeconds: FIFTEEN_MINUTES });
     this.mfa = new Lock(kernel, 'mfa', { points: 5, duration: FIFTEEN_MINUTES, lockSeconds: FIFTEEN_MINUTES });
     this.send = new Lock(kernel, 'send', { points: 5, duration: 3600, lockSeconds: 3600 });
   }
@@ -74,25 +77,41 @@ export class Throttles {
     return `known-ip:${account}:${ip}`;
   }
 
-  /** Throws 429 when sign-in for `account` (tenant, audience and email) from `ip` is locked. */
-  async checkLogin(account: string, ip: string): Promise<void> {
-    const waits = await Promise.all([this.loginPair.lockedFor(`${account}|${ip}`), this.loginIp.lockedFor(ip)]);
-    let wait = Math.max(...waits);
-    if (!wait) {
-      const accountWait = await this.loginAccount.lockedFor(account);
-      if (accountWait && !(await this.kernel.kv.get(this.knownKey(account, ip)))) wait = accountWait;
+  /**
+   * Throws 429 when sign-in for `account` (tenant, audience and email) is locked for this caller. A
+   * device that signed in to the account before (`deviceId`, from its token; OWASP's device cookie) is
+   * locked only by its own failures, wherever it connects from: guesses from many addresses lock the
+   * account for new devices, never for the owner's. Any other caller is locked by the account and
+   * address pair, by its address's failures across accounts, and by the account's failures from
+   * everywhere unless its address signed in to the account before.
+   */
+  async checkLogin(account: string, ip: string, deviceId: string | null = null): Promise<void> {
+    let wait: number;
+    if (deviceId) {
+      wait = await this.loginDevice.lockedFor(deviceId);
+    } else {
+      wait = Math.max(...(await Promise.all([this.loginPair.lockedFor(`${account}|${ip}`), this.loginIp.lockedFor(ip)])));
+      if (!wait) {
+        const accountWait = await this.loginAccount.lockedFor(account);
+        if (accountWait && !(await this.kernel.kv.get(this.knownKey(account, ip)))) wait = accountWait;
+      }
     }
     if (wait) {
       throw new ApiError('RATE_LIMITED', 'Too many failed sign-in attempts; try again later', { headers: { 'Retry-After': String(wait) } });
     }
   }
 
-  async loginFailed(account: string, ip: string): Promise<void> {
+  /** A known device's failures count against that device alone, so its owner's typos lock no one else. */
+  async loginFailed(account: string, ip: string, deviceId: string | null = null): Promise<void> {
+    if (deviceId) {
+      await this.loginDevice.failed(deviceId);
+      return;
+    }
     await Promise.all([this.loginPair.failed(`${account}|${ip}`), this.loginIp.failed(ip), this.loginAccount.failed(account)]);
   }
 
-  async loginSucceeded(account: string, ip: string): Promise<void> {
-    await this.loginPair.reset(`${account}|${ip}`);
+  async loginSucceeded(account: string, ip: string, deviceId: string | null = null): Promise<void> {
+    await Promise.all([this.loginPair.reset(`${account}|${ip}`), deviceId ? this.loginDevice.reset(deviceId) : undefined]);
     await this.kernel.kv.set(this.knownKey(account, ip), '1', 30 * 86_400_000);
   }
 

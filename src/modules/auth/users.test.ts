@@ -32,7 +32,7 @@ describe('POST /v1/users', () => {
     const password = testPassword();
     const res = await t.request('POST', '/v1/users', { token: tenant.token, body: { email, password, phone: '+15551230001', user_metadata: { plan: 'gold' } } });
     expect(res.status).toBe(201);
-    expect(res.body.data).toMatchObject({ email: email.toLowerCase(), phone: '+15551230001', role: 'authenticated', email_verified: false, banned: false, user_metadata: { plan: 'gold' } });
+    expect(res.body.data).toMatchObject({ email: email.toLowerCase(), phone: '+15551230001', role: 'member', email_verified: false, banned: false, user_metadata: { plan: 'gold' } });
     expect(res.body.data.id).toMatch(/^usr_/);
     expect(JSON.stringify(res.body)).not.toContain('password');
     const [row] = await t.db.system.select().from(users).where(eq(users.id, res.body.data.id));

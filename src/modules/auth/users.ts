@@ -6,6 +6,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { countUserRoles, findRole, primaryRoleNames, removeAllRoles, requireRole, setPrimaryRole, usersWithRoleSql } from '../roles/index.ts';
 import { getAuthConfig } from './auth-config.ts';
+import { forgetDevices } from './devices.ts';
 import { passwordPolicy } from './governance.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import { revokeUserSessions } from './sessions.ts';
@@ -108,7 +109,13 @@ export interface NewUser {
   phone?: string | null;
   /** An argon2 hash (use hashPassword); raw passwords never reach this function. */
   passwordHash?: string | null;
+  /** A role the caller named: it must exist (404 naming `role`). */
   role?: string | null;
+  /**
+   * The auth config's default role, given when `role` is not. One deleted since it was configured is
+   * skipped (and logged): a signup does not fail on the tenant's configuration, and gets less, never more.
+   */
+  defaultRole?: string | null;
   emailVerified?: boolean;
   phoneVerified?: boolean;
   isAnonymous?: boolean;
@@ -120,7 +127,11 @@ export interface NewUser {
 export async function insertUser(ctx: TenantContext, input: NewUser): Promise<UserRow> {
   const email = input.email ? normalizeEmail(input.email) : null;
   await assertUnique(ctx, input.audience, email, input.phone);
-  const role = input.role ? await requireRole(ctx, input.role, 'role') : null;
+  let role = input.role ? await requireRole(ctx, input.role, 'role') : null;
+  if (!input.role && input.defaultRole) {
+    role = (await findRole(ctx, input.defaultRole)) ?? null;
+    if (!role) ctx.kernel.log.warn({ tenantId: ctx.tenantId, defaultRole: input.defaultRole }, 'the auth config\'s default role no longer exists; the new user gets none');
+  }
   const now = new Date();
   const [row] = await ctx.db
     .insert(users)
@@ -221,7 +232,8 @@ export async function adminCreateUser(ctx: TenantContext, input: AdminCreateUser
     email: input.email,
     phone: input.phone,
     passwordHash,
-    role: input.role ?? (audience === 'portal' ? config.portal.default_role : config.default_role),
+    role: input.role,
+    defaultRole: audience === 'portal' ? config.portal.default_role : config.default_role,
     emailVerified: input.email_verified,
     phoneVerified: input.phone_verified,
     userMetadata: input.user_metadata,
@@ -345,6 +357,7 @@ export async function deleteUser(ctx: TenantContext, userId: string, query: { fo
   await ctx.db.delete(passkeys).where(and(eq(passkeys.tenantId, ctx.tenantId), eq(passkeys.userId, userId)));
   await ctx.db.delete(userIdentities).where(and(eq(userIdentities.tenantId, ctx.tenantId), eq(userIdentities.userId, userId)));
   await ctx.db.delete(oneTimeTokens).where(and(eq(oneTimeTokens.tenantId, ctx.tenantId), eq(oneTimeTokens.userId, userId)));
+  await forgetDevices(ctx, userId);
   await removeAllRoles(ctx, userId);
   for (const hook of hooks.onDelete ?? []) await hook(ctx, userId);
   await ctx.db.delete(users).where(and(eq(users.tenantId, ctx.tenantId), eq(users.id, userId)));

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Context } from 'hono';
-import { isTenantPrincipal } from '../../core/auth/guard.ts';
+import { insufficientScope, isTenantPrincipal } from '../../core/auth/guard.ts';
 import { hasScope, type TenantPrincipal } from '../../core/auth/principal.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonBody, jsonResponse, ok, validationError } from '../../core/http/envelope.ts';
@@ -700,14 +700,13 @@ export function filesRoutes() {
     let tenantId: string | undefined;
     let cacheControl = 'private, no-cache';
     if (query.token !== undefined || query.expires !== undefined || query.t !== undefined) {
-      verifySignedQuery(kernel, { tenantId: query.t ?? '', fileId: file_id, expires: query.expires, token: query.token, disposition: query.disposition, version: query.version });
+      // The raw strings: what was signed is compared, not the numbers they parse to.
+      verifySignedQuery(kernel, { tenantId: query.t ?? '', fileId: file_id, expires: query.expires, token: query.token, disposition: query.disposition, version: c.req.query('version') });
       tenantId = query.t!;
       await assertTenantActive(kernel, tenantId);
       cacheControl = `private, max-age=${Math.max(0, Number(query.expires) - Math.floor(Date.now() / 1000))}`;
     } else if (isTenantPrincipal(principal)) {
-      if (!hasScope(principal, 'files')) {
-        throw new ApiError('INSUFFICIENT_SCOPE', 'This route requires the `files` scope', { details: { required_scope: 'files' } });
-      }
+      if (!hasScope(principal, 'files')) throw insufficientScope(principal, 'files');
       tenantId = principal.tenant.id;
     }
 

@@ -45,26 +45,38 @@ export interface SignedParams {
   version?: number;
 }
 
-function signature(kernel: Kernel, p: SignedParams): string {
-  const message = ['v1', p.tenantId, p.fileId, String(p.expires), p.disposition ?? '', p.version === undefined ? '' : String(p.version)].join('\n');
+/**
+ * The HMAC of the exact strings of the URL: `expires=0123` is not `expires=123`, so a URL cannot be
+ * changed in any character and still verify.
+ */
+function signature(kernel: Kernel, p: { tenantId: string; fileId: string; expires: string; disposition?: string; version?: string }): string {
+  const message = ['v1', p.tenantId, p.fileId, p.expires, p.disposition ?? '', p.version ?? ''].join('\n');
   return createHmac('sha256', urlSecret(kernel)).update(message).digest('base64url');
 }
 
 /** The query string of a signed content URL: `t` (tenant), `expires`, `token` (the HMAC). */
 export function signContentQuery(kernel: Kernel, p: SignedParams): URLSearchParams {
-  const query = new URLSearchParams({ t: p.tenantId, expires: String(p.expires), token: signature(kernel, p) });
+  const expires = String(p.expires);
+  const version = p.version === undefined ? undefined : String(p.version);
+  const query = new URLSearchParams({ t: p.tenantId, expires, token: signature(kernel, { ...p, expires, version }) });
   if (p.disposition) query.set('disposition', p.disposition);
   return query;
 }
 
-/** Checks a signed URL's parameters; a changed character anywhere or a past `expires` is a 403. */
-export function verifySignedQuery(kernel: Kernel, p: Omit<SignedParams, 'expires'> & { expires: string | undefined; token: string | undefined }, now = Date.now()) {
+/**
+ * Checks a signed URL's parameters, as the raw strings of its query; a changed character anywhere or a
+ * past `expires` is a 403.
+ */
+export function verifySignedQuery(
+  kernel: Kernel,
+  p: { tenantId: string; fileId: string; expires: string | undefined; token: string | undefined; disposition?: string; version?: string },
+  now = Date.now(),
+) {
   const forbidden = (message: string) => new ApiError('FORBIDDEN', message);
   if (!p.token || !p.expires || !p.tenantId) throw forbidden('A signed URL needs t, expires and token');
   if (!/^\d{1,12}$/.test(p.expires)) throw forbidden('Invalid signed URL');
-  const expires = Number(p.expires);
-  const expected = Buffer.from(signature(kernel, { ...p, expires }));
+  const expected = Buffer.from(signature(kernel, { ...p, expires: p.expires }));
   const given = Buffer.from(p.token);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw forbidden('Invalid signed URL');
-  if (expires * 1000 <= now) throw forbidden('This signed URL has expired');
+  if (Number(p.expires) * 1000 <= now) throw forbidden('This signed URL has expired');
 }

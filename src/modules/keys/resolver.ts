@@ -59,12 +59,13 @@ export function createKeyResolver(kernel: Kernel): { resolve: PrincipalResolver;
       .catch((error: unknown) => kernel.log.warn({ err: error }, 'last_used_at update failed'));
   }
 
-  const resolve: PrincipalResolver = async (token) => {
+  const resolve: PrincipalResolver = async (token, options) => {
     if (!looksLikeKey(token)) return null;
     // Cached by the token itself (it is in this process's memory for the request anyway), so that a
     // hit costs no hash; the database only ever sees and stores the hash.
     let entry = ttl > 0 ? cache.get(token) : undefined;
     if (!entry) {
+      if (options?.cachedOnly) return null;
       const startedAt = generation;
       entry = await load(hashToken(token));
       if (ttl > 0 && startedAt === generation) cache.set(token, entry);

@@ -6,6 +6,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import {
   AuthSessionSchema,
+  DeviceToken,
   Email,
   flowOf,
   flows,
@@ -74,7 +75,7 @@ const login = defineRoute(PUBLIC, {
   tags: TAGS,
   summary: 'Portal login',
   description: 'Email, password and tenant. Same throttling and anti-enumeration as POST /v1/auth/login; answers with portal tokens or an MFA challenge.',
-  request: { body: jsonBody(z.object({ email: Email, password: Password, tenant_id: TenantId, turnstile_token: Turnstile })) },
+  request: { body: jsonBody(z.object({ email: Email, password: Password, tenant_id: TenantId, turnstile_token: Turnstile, device_token: DeviceToken })) },
   responses: {
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),

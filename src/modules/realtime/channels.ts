@@ -2,7 +2,8 @@ import { EVENT_PATTERN, objectTypeOf } from '../../core/events/format.ts';
 import type { OutboxEvent } from '../../core/events/outbox.ts';
 
 /**
- * Realtime channels: `objects` and `objects:<type_id>` (object events of one type), `files` and
+ * Realtime channels: `objects` and `objects:<type_id>` (object events of one type; the hub resolves a
+ * type's name to its id before subscribing), `files` and
  * `files:<folder>` (file events in that folder or below it), `notifications` (the connected user's
  * own), and any event type pattern (`object.created`, `user.*`, `*`).
  */

@@ -5,7 +5,7 @@ import { watchCredential } from '../../core/auth/watch.ts';
 import { publicEvent } from '../../core/events/format.ts';
 import type { OutboxEvent } from '../../core/events/outbox.ts';
 import type { Kernel } from '../../core/kernel.ts';
-import { changesVisibility, eventVisibility, type EventFilter } from '../objects/index.ts';
+import { changesVisibility, eventVisibility, findType, type EventFilter } from '../objects/index.ts';
 import { channelName, channelsOf, parseChannel } from './channels.ts';
 
 /** Channels one connection may hold. */
@@ -122,8 +122,27 @@ export class RealtimeHub {
         tenant_id: options.tenantId,
         heartbeat_ms: this.kernel.config.REALTIME_HEARTBEAT_MS,
       });
-      if (options.channels.length) this.subscribe(connection, options.channels);
+      if (options.channels.length) await this.subscribe(connection, options.channels);
     });
+  }
+
+  /**
+   * The one name a channel is kept under, or why it is no channel. `objects:<type>` takes the type's
+   * id or name, as every REST route does, and is kept under the id (events carry it; a rename keeps the
+   * subscription); a type the tenant does not have is an error, not a subscription that never hears anything.
+   */
+  async resolveChannel(tenantId: string, raw: unknown): Promise<{ name: string } | { code: string; message: string }> {
+    const parsed = typeof raw === 'string' ? parseChannel(raw) : null;
+    if (!parsed) {
+      return { code: 'VALIDATION_ERROR', message: `Unknown channel ${JSON.stringify(raw)}; use objects, objects:<type id or name>, files, files:<folder>, notifications or an event type` };
+    }
+    if (parsed.kind === 'objects' && parsed.typeId) {
+      const ref = parsed.typeId;
+      const type = await this.kernel.db.tenant(tenantId, (db) => findType(db, tenantId, ref));
+      if (!type) return { code: 'NOT_FOUND', message: `No object type '${ref}' in this tenant` };
+      return { name: channelName({ kind: 'objects', typeId: type.id }) };
+    }
+    return { name: channelName(parsed) };
   }
 
   private room(tenantId: string): Room {
@@ -154,9 +173,9 @@ export class RealtimeHub {
     const names = Array.isArray(message.channels) ? message.channels : message.channel !== undefined ? [message.channel] : [];
     switch (message.type) {
       case 'subscribe':
-        return void this.subscribe(connection, names);
+        return this.subscribe(connection, names);
       case 'unsubscribe':
-        return void this.unsubscribe(connection, names);
+        return this.unsubscribe(connection, names);
       case 'ping':
         return this.send(connection, { type: 'pong', id: message.id ?? null, ts: new Date().toISOString() });
       default:
@@ -164,21 +183,29 @@ export class RealtimeHub {
     }
   }
 
-  private subscribe(connection: Connection, names: unknown[]): void {
+  private async subscribe(connection: Connection, names: unknown[]): Promise<void> {
     if (names.length === 0) return this.error(connection, 'VALIDATION_ERROR', 'Name a `channel` or `channels`');
+    if (names.length > MAX_CHANNELS) return this.error(connection, 'VALIDATION_ERROR', `At most ${MAX_CHANNELS} channels at once`);
     const room = this.rooms.get(connection.tenantId)!;
     const added: string[] = [];
     for (const raw of names) {
-      const parsed = typeof raw === 'string' ? parseChannel(raw) : null;
-      if (!parsed) {
-        this.error(connection, 'VALIDATION_ERROR', `Unknown channel ${JSON.stringify(raw)}; use objects:<type_id>, files, files:<folder>, notifications or an event type`, { channel: raw });
+      let resolved: Awaited<ReturnType<RealtimeHub['resolveChannel']>>;
+      try {
+        resolved = await this.resolveChannel(connection.tenantId, raw);
+      } catch (error) {
+        this.kernel.log.warn({ err: error }, 'realtime channel lookup failed');
+        this.error(connection, 'SERVICE_UNAVAILABLE', 'The channel could not be checked; try again', { channel: raw });
         continue;
       }
-      if (parsed.kind === 'notifications' && !connection.userId) {
+      if ('code' in resolved) {
+        this.error(connection, resolved.code, resolved.message, { channel: raw });
+        continue;
+      }
+      const name = resolved.name;
+      if (name === 'notifications' && !connection.userId) {
         this.error(connection, 'FORBIDDEN', 'The notifications channel needs a user access token', { channel: raw });
         continue;
       }
-      const name = channelName(parsed);
       if (connection.channels.has(name)) {
         added.push(name);
         continue;
@@ -199,12 +226,12 @@ export class RealtimeHub {
     }
   }
 
-  private unsubscribe(connection: Connection, names: unknown[]): void {
+  private async unsubscribe(connection: Connection, names: unknown[]): Promise<void> {
     const room = this.rooms.get(connection.tenantId);
     const removed: string[] = [];
-    for (const raw of names) {
-      const parsed = typeof raw === 'string' ? parseChannel(raw) : null;
-      const name = parsed ? channelName(parsed) : null;
+    for (const raw of names.slice(0, MAX_CHANNELS)) {
+      const resolved = await this.resolveChannel(connection.tenantId, raw).catch(() => null);
+      const name = resolved && 'name' in resolved ? resolved.name : null;
       if (!name || !connection.channels.delete(name)) continue;
       removed.push(name);
       const members = room?.channels.get(name);

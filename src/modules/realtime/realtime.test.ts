@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInTenant } from '../../core/context.ts';
 import { connectWs, listen, spawnPlinth, waitFor, type WsClient } from '../../../test/support/events.ts';
 import { newUser } from '../../../test/support/identity.ts';
+import { defineType } from '../../../test/support/objects.ts';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { realtimeHub } from './hub.ts';
 
@@ -13,7 +14,9 @@ let other: { tenantId: string; token: string };
 const clients: WsClient[] = [];
 
 beforeAll(async () => {
-  t = await testPlatform({ EVENTS_POLL_MS: '100', REALTIME_HEARTBEAT_MS: '300' });
+  // A connection that misses a pong by the next heartbeat is dropped: on a loaded machine the test process
+  // (client and server in one event loop, PGlite on it too) can stall for longer than a few hundred ms.
+  t = await testPlatform({ EVENTS_POLL_MS: '100', REALTIME_HEARTBEAT_MS: '2000' });
   server = await listen(t.app);
   tenant = await t.newTenant();
   other = await t.newTenant();
@@ -43,30 +46,63 @@ const events = (client: WsClient) => client.messages.filter((m) => m.type === 'e
 
 describe('GET /v1/realtime', () => {
   it('connects, subscribes to channels and receives the tenant\'s events on them', async () => {
+    // Before connecting, so that the connection's wait for its pongs stays short.
+    const orders = await defineType(t, tenant.token, 'rt_orders');
+    const people = await defineType(t, tenant.token, 'rt_people');
     const client = await connect(tenant.token, tenant.tenantId);
     const hello = await client.next((m) => m.type === 'connected', 'connected');
-    expect(hello).toMatchObject({ tenant_id: tenant.tenantId, heartbeat_ms: 300 });
+    expect(hello).toMatchObject({ tenant_id: tenant.tenantId, heartbeat_ms: 2000 });
     expect(hello.connection_id).toMatch(/^ws_/);
-    client.send({ type: 'subscribe', channels: ['objects:ot_orders', 'files:reports', 'invoice.*'] });
+    client.send({ type: 'subscribe', channels: [`objects:${orders.typeId}`, 'files:reports', 'invoice.*'] });
     await client.next((m) => m.type === 'subscribed', 'subscribed');
 
     const wanted = [
-      await emit(tenant.tenantId, 'object.created', 'object', { object_type_id: 'ot_orders' }),
+      await emit(tenant.tenantId, 'object.created', 'object', { object_type_id: orders.typeId }),
       await emit(tenant.tenantId, 'file.uploaded', 'file', { folder: 'reports/2026' }),
       await emit(tenant.tenantId, 'invoice.paid', 'invoice', {}),
     ];
-    await emit(tenant.tenantId, 'object.created', 'object', { object_type_id: 'ot_people' });
+    await emit(tenant.tenantId, 'object.created', 'object', { object_type_id: people.typeId });
     await emit(tenant.tenantId, 'file.uploaded', 'file', { folder: 'avatars' });
     await emit(other.tenantId, 'invoice.paid', 'invoice', {});
     const last = await emit(tenant.tenantId, 'invoice.sent', 'invoice', {});
     await waitFor(() => events(client).some((m) => m.event.id === last), 'the last event');
     expect(events(client).map((m) => [m.event.id, m.channel])).toEqual([
-      [wanted[0], 'objects:ot_orders'],
+      [wanted[0], `objects:${orders.typeId}`],
       [wanted[1], 'files:reports'],
       [wanted[2], 'invoice.*'],
       [last, 'invoice.*'],
     ]);
-    expect(events(client)[0].event).toMatchObject({ type: 'object.created', tenant_id: tenant.tenantId, data: { object_type_id: 'ot_orders' } });
+    expect(events(client)[0].event).toMatchObject({ type: 'object.created', tenant_id: tenant.tenantId, data: { object_type_id: orders.typeId } });
+  });
+
+  it('takes an object type by name, as REST does, and refuses a type the tenant does not have', async () => {
+    const invoices = await defineType(t, tenant.token, 'rt_invoices');
+    const foreign = await defineType(t, other.token, 'rt_foreign');
+    const client = await connect(tenant.token, tenant.tenantId);
+    await client.next((m) => m.type === 'connected', 'connected');
+    client.send({ type: 'subscribe', channel: 'objects:rt_invoices' });
+    const subscribed = await client.next((m) => m.type === 'subscribed', 'subscribed');
+    expect(subscribed.channels).toEqual([`objects:${invoices.typeId}`]);
+    // As the data engine emits it (this file stands in for the modules, as above).
+    const created = await emit(tenant.tenantId, 'object.created', 'object', { object_type_id: invoices.typeId, object_type: 'rt_invoices' });
+    const got = await client.next((m) => m.type === 'event' && m.event.id === created, 'the object event');
+    expect(got).toMatchObject({ channel: `objects:${invoices.typeId}`, event: { type: 'object.created' } });
+
+    for (const channel of ['objects:rt_nope', 'objects:ot_01nosuchtype', 'objects:rt_foreign', `objects:${foreign.typeId}`]) {
+      client.send({ type: 'subscribe', channel });
+      const error = await client.next((m) => m.type === 'error' && m.channel === channel, `the error for ${channel}`);
+      expect(error).toMatchObject({ code: 'NOT_FOUND' });
+    }
+    expect(client.messages.filter((m) => m.type === 'subscribed')).toHaveLength(1);
+    // Unsubscribing by name finds the subscription made by name.
+    client.send({ type: 'unsubscribe', channel: 'objects:rt_invoices' });
+    expect(await client.next((m) => m.type === 'unsubscribed', 'unsubscribed')).toMatchObject({ channels: [`objects:${invoices.typeId}`] });
+    // In the query, an unknown type is refused before the upgrade.
+    const refused = await connectWs(wsUrl({ tenant_id: tenant.tenantId, token: tenant.token, channels: 'files,objects:rt_nope' }));
+    expect(refused.refused).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_ERROR' } } });
+    expect(refused.refused!.body.error.message).toContain('rt_nope');
+    const byName = await connect(tenant.token, tenant.tenantId, { channels: 'objects:rt_invoices' });
+    expect((await byName.next((m) => m.type === 'subscribed', 'subscribed')).channels).toEqual([`objects:${invoices.typeId}`]);
   });
 
   it('takes channels in the query, unsubscribes, and answers pings', async () => {
@@ -186,12 +222,13 @@ describe('GET /v1/realtime', () => {
 describe('GET /v1/realtime/stats', () => {
   it('counts the tenant\'s connections and subscribers per channel, and only the tenant\'s', async () => {
     const mine = await t.newTenant();
-    const a = await connect(mine.token, mine.tenantId, { channels: 'files,objects:ot_1' });
+    const { typeId } = await defineType(t, mine.token, 'rt_stats');
+    const a = await connect(mine.token, mine.tenantId, { channels: `files,objects:${typeId}` });
     const b = await connect(mine.token, mine.tenantId, { channels: 'files' });
     for (const c of [a, b]) await c.next((m) => m.type === 'subscribed', 'subscribed');
     const res = await t.request('GET', '/v1/realtime/stats', { token: mine.token });
     expect(res.status).toBe(200);
-    expect(res.body.data).toMatchObject({ total_connections: 2, channels: { files: 2, 'objects:ot_1': 1 }, channel_count: 2 });
+    expect(res.body.data).toMatchObject({ total_connections: 2, channels: { files: 2, [`objects:${typeId}`]: 1 }, channel_count: 2 });
     await b.close();
     await waitFor(async () => (await t.request('GET', '/v1/realtime/stats', { token: mine.token })).body.data.total_connections === 1, 'one connection');
     const empty = await t.request('GET', '/v1/realtime/stats', { token: (await t.newTenant()).token });

@@ -15,7 +15,7 @@ const connect = defineRoute(
     tags: ['Realtime'],
     summary: 'WebSocket upgrade',
     description: [
-      'Upgrades to a WebSocket connection for real-time event subscriptions. Channels: `objects:<type_id>`, `objects`, `files`, `files:<folder>` (and its subfolders), `notifications` (a user\'s own; user tokens only) and any event type or pattern (`object.created`, `user.*`, `*`).',
+      'Upgrades to a WebSocket connection for real-time event subscriptions. Channels: `objects:<type>` (a type\'s id or name, as in /v1/objects/{type}; kept and reported as `objects:<type_id>`; a type the tenant does not have is an error), `objects`, `files`, `files:<folder>` (and its subfolders), `notifications` (a user\'s own; user tokens only) and any event type or pattern (`object.created`, `user.*`, `*`).',
       'Client messages: `{"type":"subscribe","channel":"files"}` (or `"channels":[...]`), `{"type":"unsubscribe",...}`, `{"type":"ping"}`. Server messages: `connected`, `subscribed`, `unsubscribed`, `event` (`{"type":"event","channel":...,"event":{...}}`), `heartbeat` (every 30 s), `pong`, `error`.',
       'Browsers cannot send headers on a WebSocket: pass the key or access token as `?token=`.',
       'With a user\'s access token, events about records (objects, comments, reviews, associations) come only for records the type\'s select policies let that user read, and properties masked for their role are left out (named in `masked_properties`), as GET /v1/objects returns them. Other events reach a user only when they hold `*` (an admin role), except custom events, their own notifications and, with the `files` scope, file events.',
@@ -29,7 +29,7 @@ const connect = defineRoute(
     },
     responses: {
       101: { description: 'WebSocket upgrade' },
-      400: errorResponse('A channel in `channels` is not a channel'),
+      400: errorResponse('A channel in `channels` is not a channel, or names an object type the tenant does not have'),
       426: errorResponse('Not a WebSocket upgrade request'),
     },
   },
@@ -64,12 +64,20 @@ export function realtimeRoutes() {
     if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
     const query = c.req.valid('query');
     if (query.tenant_id !== principal.tenant.id) throw new ApiError('NOT_FOUND', 'Tenant not found');
-    const channels = (query.channels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    const bad = channels.find((name) => !parseChannel(name));
-    if (bad !== undefined || channels.length > MAX_CHANNELS) {
-      throw new ApiError('VALIDATION_ERROR', bad !== undefined ? `query.channels: '${bad}' is not a channel` : `query.channels: at most ${MAX_CHANNELS}`, {
-        details: { issues: [{ field: 'channels', location: 'query', code: 'invalid_channel', message: 'Unknown channel' }] },
+    const requested = (query.channels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const refuse = (message: string) =>
+      new ApiError('VALIDATION_ERROR', `query.channels: ${message}`, {
+        details: { issues: [{ field: 'channels', location: 'query', code: 'invalid_channel', message }] },
       });
+    if (requested.length > MAX_CHANNELS) throw refuse(`at most ${MAX_CHANNELS}`);
+    const bad = requested.find((name) => !parseChannel(name));
+    if (bad !== undefined) throw refuse(`'${bad}' is not a channel`);
+    // Refused here, before the upgrade, rather than as error frames after it.
+    const channels: string[] = [];
+    for (const raw of requested) {
+      const resolved = await realtimeHub(c.get('kernel')).resolveChannel(principal.tenant.id, raw);
+      if ('code' in resolved) throw refuse(resolved.message);
+      channels.push(resolved.name);
     }
     const upgrade = (c.env as unknown as Record<string, UpgradeContext | undefined>)?.[UPGRADE_ENV_KEY];
     if (!upgrade || c.req.header('upgrade')?.toLowerCase() !== 'websocket') {

@@ -363,22 +363,28 @@ export async function countUserRoles(ctx: TenantContext, userId: string, customO
  * What a user may do: the permissions of all their roles and those roles' ancestors, and the name of
  * the primary role. Takes a tenant-scoped `db` so the access-token resolver can call it outside a request.
  */
-export async function effectivePermissions(db: Db, tenantId: string, userId: string): Promise<{ permissions: string[]; primary: string | null }> {
+export async function effectivePermissions(
+  db: Db,
+  tenantId: string,
+  userId: string,
+): Promise<{ permissions: string[]; primary: string | null; roles: string[] }> {
   const assigned = await db
     .select()
     .from(userRoles)
     .where(and(eq(userRoles.tenantId, tenantId), eq(userRoles.userId, userId)));
-  if (assigned.length === 0) return { permissions: [], primary: null };
+  if (assigned.length === 0) return { permissions: [], primary: null, roles: [] };
   const byId = assigned.every((a) => BUILTIN_ROLE_IDS.has(a.roleId))
     ? new Map(BUILTIN_ROLES.map((r) => [r.id, fromBuiltin(r)]))
     : await allRoles(db, tenantId);
   const permissions = new Set<string>();
   let primary: string | null = null;
+  const names: string[] = [];
   for (const a of assigned) {
     const role = byId.get(a.roleId);
     if (!role) continue;
     for (const p of effectiveOf(role, byId)) permissions.add(p);
     if (a.isPrimary) primary = role.name;
+    else names.push(role.name);
   }
-  return { permissions: [...permissions].sort(), primary };
+  return { permissions: [...permissions].sort(), primary, roles: primary ? [primary, ...names] : names };
 }

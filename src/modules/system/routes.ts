@@ -1,8 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { z } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { requestHeader } from '../../core/http/headers.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { SERVICE, VERSION } from '../../core/version.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -27,6 +34,19 @@ const docs = defineRoute(PROBE, {
   summary: 'API documentation UI',
   description: 'Returns the interactive HTML API documentation (Scalar) for /docs/openapi.json.',
   responses: { 200: html('The documentation page') },
+});
+
+const docsScript = defineRoute(PROBE, {
+  method: 'get',
+  path: '/docs/scalar.js',
+  tags: ['Public'],
+  summary: 'API documentation script',
+  description:
+    'The script of the documentation UI (Scalar), served from the installed package so that /docs works without internet access. Cached by browsers: the URL /docs names carries the version.',
+  responses: {
+    200: { description: 'The script', content: { 'text/javascript': { schema: z.string() } } },
+    304: { description: 'Not modified (If-None-Match)' },
+  },
 });
 
 const spec = defineRoute(PROBE, {
@@ -118,11 +138,49 @@ export async function readiness(kernel: Kernel) {
   return { database, redis };
 }
 
+const SCALAR_BUNDLE = createRequire(import.meta.url).resolve('@scalar/api-reference/browser/standalone.js');
+// The package exports no package.json; it sits two folders above dist/browser/.
+const SCALAR_VERSION = (JSON.parse(readFileSync(path.join(path.dirname(SCALAR_BUNDLE), '../../package.json'), 'utf8')) as { version: string }).version;
+const SCALAR_ETAG = `"scalar-${SCALAR_VERSION}"`;
+
+/** The standalone bundle (3.5 MB) and its gzip, read and compressed once, on first use. */
+let scalarBundle: Promise<{ plain: Buffer; gzipped: Buffer }> | undefined;
+function loadScalarBundle() {
+  scalarBundle ??= (async () => {
+    const plain = await readFile(SCALAR_BUNDLE);
+    return { plain, gzipped: await promisify(gzip)(plain) };
+  })();
+  scalarBundle.catch(() => (scalarBundle = undefined));
+  return scalarBundle;
+}
+
 export function systemRoutes(document: () => Record<string, unknown>) {
   const app = createRouter();
   app.openapi(landing, (c) => c.html(landingPage(VERSION), 200));
-  const scalar = Scalar<AppEnv>({ url: '/docs/openapi.json', pageTitle: 'Plinth API' });
+  // Everything /docs needs comes from this server: an air-gapped install has no CDN, and no fonts,
+  // telemetry or proxy from scalar.com either.
+  const scalar = Scalar<AppEnv>({
+    url: '/docs/openapi.json',
+    pageTitle: 'Plinth API',
+    cdn: `/docs/scalar.js?v=${SCALAR_VERSION}`,
+    withDefaultFonts: false,
+    telemetry: false,
+  });
   app.openapi(docs, async (c) => (await scalar(c, async () => {})) as Response);
+  app.openapi(docsScript, async (c) => {
+    const headers: Record<string, string> = {
+      'Content-Type': 'text/javascript; charset=utf-8',
+      // The page asks for ?v=<version>, so a new version is a new URL.
+      'Cache-Control': 'public, max-age=31536000, immutable',
+      ETag: SCALAR_ETAG,
+      Vary: 'Accept-Encoding',
+    };
+    if (requestHeader(c, 'if-none-match')?.split(',').some((tag) => tag.trim() === SCALAR_ETAG)) return c.body(null, 304, headers);
+    const bundle = await loadScalarBundle();
+    const gzipped = /\bgzip\b/.test(requestHeader(c, 'accept-encoding') ?? '');
+    if (gzipped) headers['Content-Encoding'] = 'gzip';
+    return c.body(new Uint8Array(gzipped ? bundle.gzipped : bundle.plain), 200, headers);
+  });
   app.openapi(spec, (c) => c.json(document(), 200));
   app.openapi(health, (c) => {
     const kernel = c.get('kernel');

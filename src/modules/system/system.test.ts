@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 
@@ -56,5 +57,28 @@ describe('public routes', () => {
     expect(docs.status).toBe(200);
     expect(docs.headers.get('content-type')).toMatch(/text\/html/);
     expect(docs.text).toContain('/docs/openapi.json');
+  });
+
+  it('GET /docs works offline: the page names no other host, and its script is served from the installed package', async () => {
+    const docs = await t.request('GET', '/docs');
+    expect(docs.text).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i);
+    const scripts = [...docs.text.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1]!);
+    expect(scripts).toHaveLength(1);
+    const src = scripts[0]!;
+    expect(src).toMatch(/^\/docs\/scalar\.js\?v=\d+\.\d+\.\d+/);
+
+    const script = await t.app.request(src);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(script.headers.get('cache-control')).toMatch(/max-age=\d+/);
+    const body = await script.text();
+    expect(body.length).toBeGreaterThan(100_000);
+    expect(body).toContain('createApiReference'); // what the page calls
+
+    const gzipped = await t.app.request(src, { headers: { 'accept-encoding': 'gzip, br' } });
+    expect(gzipped.headers.get('content-encoding')).toBe('gzip');
+    expect(gunzipSync(Buffer.from(await gzipped.arrayBuffer())).toString('utf8')).toBe(body);
+    const cached = await t.app.request(src, { headers: { 'if-none-match': script.headers.get('etag')! } });
+    expect(cached.status).toBe(304);
   });
 });
