@@ -10,8 +10,14 @@ export const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: ErrorSchema } },
 });
 
+/** What the HTTP server itself answers before any route runs, in the same envelope: a request line or headers over 16 KiB. */
+const SERVER_ERRORS = {
+  431: errorResponse('Request line or headers too large (over 16 KiB)'),
+} as const;
+
 /** The errors any route can answer with, documented once and attached to every route. */
 const COMMON_ERRORS = {
+  ...SERVER_ERRORS,
   400: errorResponse('Bad request or validation error (the message names the field)'),
   413: errorResponse('Request body too large'),
   429: errorResponse('Rate limit or monthly quota exceeded; see Retry-After'),
@@ -46,7 +52,7 @@ export function defineRoute<const R extends Config>(access: Access, config: R, o
           ? 'Requires a tenant API key or access token.'
           : undefined;
   const description = [config.description ?? config.summary, scopeNote].filter(Boolean).join('\n\n');
-  const responses = access.kind === 'probe' ? config.responses : { ...COMMON_ERRORS, ...(access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS), ...config.responses };
+  const responses = access.kind === 'probe' ? { ...SERVER_ERRORS, ...config.responses } : { ...COMMON_ERRORS, ...(access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS), ...config.responses };
   return createRoute({
     ...config,
     description,

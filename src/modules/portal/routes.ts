@@ -95,6 +95,7 @@ const forgot = defineRoute(PUBLIC, {
   responses: {
     200: jsonResponse(MessageSchema, 'Sent if the address has a portal identity'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+    404: errorResponse('No such tenant'),
   },
 });
 
@@ -115,7 +116,7 @@ const magic = defineRoute(PUBLIC, {
   summary: 'Portal send magic link',
   description: 'Sends a passwordless sign-in link to a portal identity (creating it on first use when signups are open). Always the same answer.',
   request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)') },
+  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'), 404: errorResponse('No such tenant') },
 });
 
 const magicVerify = defineRoute(PUBLIC, {
@@ -135,7 +136,7 @@ const otpSend = defineRoute(PUBLIC, {
   summary: 'Portal send OTP',
   description: 'Sends a 6-digit SMS code to a portal identity\'s phone. Always the same answer.',
   request: { body: jsonBody(z.object({ phone: Phone, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed') },
+  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 404: errorResponse('No such tenant') },
 });
 
 const otpVerify = defineRoute(PUBLIC, {
@@ -145,7 +146,7 @@ const otpVerify = defineRoute(PUBLIC, {
   summary: 'Portal verify OTP',
   description: 'Checks the SMS code (5 attempts) and signs the portal identity in.',
   request: { body: jsonBody(z.object({ phone: Phone, code: z.string().regex(/^\d{6}$/, 'Six digits'), tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Wrong or expired code') },
+  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Wrong or expired code'), 404: errorResponse('No such tenant') },
 });
 
 const verifyEmail = defineRoute(PUBLIC, {
