@@ -4,11 +4,14 @@
 // a process that stops answering. Every module's routes get it by being in the document.
 // Reproduce a failure with FUZZ_SEED=<seed> FUZZ_ONLY="<METHOD path>" (both printed with it).
 import http from 'node:http';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../src/core/http/errors.ts';
 import { requestsFor, SchemaArbitraries, type FuzzRequest, type Operation } from './support/fuzz.ts';
 import { listen } from './support/events.ts';
+import { newUser } from './support/identity.ts';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from './support/platform.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -30,11 +33,28 @@ const operations: Operation[] = Object.entries<any>(spec.paths).flatMap(([path, 
   METHODS.filter((m) => item[m]).map((method) => ({ method, path, op: item[method] })),
 ).filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY);
 
+// A success answer must match the schema the document gives it, or the document lies to SDKs.
+const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
+addFormats.default(ajv);
+ajv.addSchema({ $id: 'openapi', components: spec.components });
+const checkedSuccesses = new Set<string>();
+const validators = new Map<string, ValidateFunction | null>();
+function responseValidator(operation: Operation, status: number): ValidateFunction | null {
+  const key = `${operation.method} ${operation.path} ${status}`;
+  if (!validators.has(key)) {
+    const schema = operation.op.responses?.[String(status)]?.content?.['application/json']?.schema;
+    const rewritten = schema && JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
+    validators.set(key, rewritten ? ajv.compile(rewritten) : null);
+  }
+  return validators.get(key)!;
+}
+
 let t: TestPlatform;
 let server: Awaited<ReturnType<typeof listen>>;
 let tenantToken: string;
 let existing: Record<string, string[]> = {};
 let receiver: http.Server;
+let userToken: string;
 // Over a real socket: fetch would refuse some of what clients send (a GET with a body), and node's own
 // parsing and URL handling are part of what is under test.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -53,7 +73,7 @@ beforeAll(async () => {
   });
   receiver = http.createServer((req, res) => req.resume().on('end', () => res.end('ok')));
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  ({ token: tenantToken } = await t.newTenant());
+  ({ token: tenantToken } = await t.newTenant({ plan_tier: 'enterprise', plan_limits: { rate_limit_per_minute: 1_000_000, requests_per_month: 1_000_000_000 } }));
   existing = await seed(t, tenantToken);
   server = await listen(t.app);
 });
@@ -67,7 +87,7 @@ afterAll(async () => {
 
 /** Records of each kind the API has, so that fuzzed requests reach handlers and not only lookups. */
 async function seed(t: TestPlatform, token: string): Promise<Record<string, string[]>> {
-  const ok = (res: { status: number; text: string }, what: string) => {
+  const ok = <R extends { status: number; text: string }>(res: R, what: string): R => {
     if (res.status >= 300) throw new Error(`seeding ${what}: ${res.status} ${res.text}`);
     return res;
   };
@@ -84,6 +104,8 @@ async function seed(t: TestPlatform, token: string): Promise<Record<string, stri
   form.set('file', new Blob(['hello fuzzer'], { type: 'text/plain' }), 'hello.txt');
   const file = ok(await t.request('POST', '/v1/files/upload', { token, body: form }), 'file').body.data.id;
   const user = ok(await t.request('POST', '/v1/users', { token, body: { email: 'fuzz.user@example.com', password: 'correct horse battery staple 42' } }), 'user').body.data.id;
+  // An end user signed in, for the /v1/auth routes that act on the caller.
+  userToken = (await newUser(t, token, { role: 'admin' })).accessToken;
   const role = ok(await t.request('POST', '/v1/roles', { token, body: { name: 'fuzz_role', permissions: ['read'] } }), 'role').body.data.id;
   const webhook = ok(await t.request('POST', '/v1/webhooks', { token, body: { url: `http://127.0.0.1:${(receiver.address() as import('node:net').AddressInfo).port}/in`, events: ['object.created'] } }), 'webhook').body.data.id;
   const key = ok(await t.request('POST', '/v1/keys', { token, body: { label: 'fuzzed', scopes: ['read'] } }), 'key').body.data.key.id;
@@ -137,6 +159,14 @@ function problems(operation: Operation, answer: Answer): string[] {
     found.push(`answered ${answer.status}, which the operation does not document (${documented.join(', ')})`);
   }
   if (!answer.requestId) found.push('no Request-Id header');
+  if (answer.status < 300 && answer.contentType.startsWith('application/json')) {
+    const validate = responseValidator(operation, answer.status);
+    if (validate) checkedSuccesses.add(`${operation.method} ${operation.path}`);
+    if (validate && !validate(JSON.parse(answer.text))) {
+      const e = validate.errors![0]!;
+      found.push(`${answer.status} body does not match its documented schema: ${e.instancePath || '/'} ${e.message}`);
+    }
+  }
   if (answer.status >= 400) {
     let body: any;
     try {
@@ -164,7 +194,7 @@ describe(`contract fuzzer (${RUNS} requests per operation, FUZZ_SEED=${SEED})`, 
   for (const operation of operations) {
     const name = `${operation.method.toUpperCase()} ${operation.path}`;
     it(name, async () => {
-      const arbitrary = requestsFor(arbs, operation, { tenant: tenantToken, admin: ADMIN_KEY }, existing);
+      const arbitrary = requestsFor(arbs, operation, { tenant: tenantToken, admin: ADMIN_KEY, user: userToken }, existing);
       // Every request is sent and every kind of fault reported once, with its first example.
       const faults = new Map<string, string>();
       const requests = fc.sample(arbitrary, { numRuns: RUNS, seed: SEED });
@@ -175,6 +205,7 @@ describe(`contract fuzzer (${RUNS} requests per operation, FUZZ_SEED=${SEED})`, 
         } catch (error) {
           answer = { status: 0, requestId: null, contentType: '', text: `no answer: ${(error as Error).message}` };
         }
+        if (process.env.FUZZ_DEBUG) console.log('FUZZDBG', name, answer.status, request.mutation, request.url.slice(0, 80), answer.text.slice(0, 150));
         for (const fault of problems(operation, answer)) {
           if (faults.has(fault)) continue;
           const body = typeof request.body === 'string' ? request.body.slice(0, 200) : request.body ? `<${request.body.length} bytes>` : '';
@@ -190,4 +221,10 @@ describe(`contract fuzzer (${RUNS} requests per operation, FUZZ_SEED=${SEED})`, 
       expect((await t.request('GET', '/health')).status).toBe(200);
     }, 300_000);
   }
+
+  it('reached a handler and checked a success body in most operations', () => {
+    // Guards the fuzzer itself: requests that never pass validation would test nothing past it.
+    if (process.env.FUZZ_DEBUG) console.log('CHECKED', [...checkedSuccesses]);
+    if (!ONLY) expect(checkedSuccesses.size).toBeGreaterThan(operations.length / 3);
+  });
 });

@@ -127,7 +127,7 @@ const enc = (value: string) => {
 export function requestsFor(
   arbs: SchemaArbitraries,
   { method, path, op }: Operation,
-  tokens: { tenant: string; admin: string },
+  tokens: { tenant: string; admin: string; user: string },
   /** Ids of records that exist, by path parameter name, so that requests reach past the lookup. */
   existing: Record<string, string[]> = {},
 ): fc.Arbitrary<FuzzRequest> {
@@ -143,8 +143,10 @@ export function requestsFor(
     { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_SEGMENTS) },
     { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 40 }).map(enc) },
   );
-  const pathArb = fc.tuple(...pathParams.map(pathValue)).map((values) =>
+  const validPathValue = (p: Schema) => (existing[p.name]?.length ? fc.constantFrom(...existing[p.name]!) : arbs.valid(p.schema).map((v) => enc(String(v))));
+  const pathFrom = (value: (p: Schema) => fc.Arbitrary<string>) => fc.tuple(...pathParams.map(value)).map((values) =>
     pathParams.reduce((acc, p, i) => acc.replace(`{${p.name}}`, values[i]!), path));
+  const pathArb = pathFrom(pathValue);
 
   const queryArb = fc.tuple(
     fc.tuple(...queryParams.map((p) => fc.option(fc.oneof(
@@ -152,7 +154,7 @@ export function requestsFor(
       { weight: 2, arbitrary: hostileValue.map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')) },
       { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
     ), { freq: 2 }))),
-    fc.option(fc.constantFrom('unknown_param=1', 'limit=-1&limit=5', 'cursor=%00', 'offset=1e400', 'sort=%27', 'filter=%7B%7D%7D'), { freq: 6 }),
+    fc.option(fc.constantFrom('unknown_param=1', 'limit=-1&limit=5', 'cursor=%00', 'offset=1e400', 'sort=%27', 'filter=%7B%7D%7D'), { freq: 2 }),
   ).map(([values, extra]) => {
     const parts = queryParams.flatMap((p, i) => (values[i] === null ? [] : [`${enc(p.name)}=${enc(values[i]!)}`]));
     if (extra) parts.push(extra);
@@ -167,6 +169,7 @@ export function requestsFor(
     ['tenant key', { authorization: `Bearer ${tokens.tenant}` }],
     ['tenant key', { authorization: `Bearer ${tokens.tenant}` }],
     ['admin key', { authorization: `Bearer ${tokens.admin}` }],
+    ['user token', { authorization: `Bearer ${tokens.user}` }],
     ['no credentials', {}],
     ['garbage token', { authorization: 'Bearer sk_live_garbage' }],
     ['malformed authorization', { authorization: 'Basic Zm9vOmJhcg==' }],
@@ -190,7 +193,28 @@ export function requestsFor(
     );
   })();
 
-  return fc.tuple(pathArb, queryArb, authArb, bodyArb, fc.option(fc.string({ maxLength: 80 }), { freq: 8 })).map(
+  // A share of requests is valid all through, so that handlers (not only validation) meet the fuzzer.
+  const validQueryArb = fc.tuple(...queryParams.map((p) => fc.option(arbs.valid(p.schema), { freq: 2 }))).map((values) => {
+    const parts = queryParams.flatMap((p, i) => (values[i] === null ? [] : [`${enc(p.name)}=${enc(typeof values[i] === 'object' ? JSON.stringify(values[i]) : String(values[i]))}`]));
+    return parts.length ? `?${parts.join('&')}` : '';
+  });
+  const validBodyArb: fc.Arbitrary<{ mutation: string; body?: string | Uint8Array; contentType?: string }> = !bodyTypes.length
+    ? fc.constant({ mutation: 'valid' })
+    : jsonBody
+      ? arbs.valid(jsonBody).map((v) => ({ mutation: 'valid', body: JSON.stringify(v), contentType: 'application/json' }))
+      : bodyTypes.includes('multipart/form-data')
+        ? fc.string({ maxLength: 100 }).map((content) => ({ mutation: 'valid', ...multipartFile(content) }))
+        : fc.uint8Array({ maxLength: 100 }).map((body) => ({ mutation: 'valid', body, contentType: bodyTypes[0] }));
+  // Who a valid request comes from: the admin key for admin routes, a signed-in user for the caller's own auth routes.
+  const caller: [string, Record<string, string>] = path.startsWith('/v1/admin/')
+    ? ['admin key', { authorization: `Bearer ${tokens.admin}` }]
+    : path.startsWith('/v1/auth/') && !path.startsWith('/v1/auth/portal-')
+      ? ['user token', { authorization: `Bearer ${tokens.user}` }]
+      : ['tenant key', { authorization: `Bearer ${tokens.tenant}` }];
+  const valid = fc.tuple(pathFrom(validPathValue), validQueryArb, fc.constant(caller), validBodyArb, fc.constant(null));
+  const broken = fc.tuple(pathArb, queryArb, authArb, bodyArb, fc.option(fc.string({ maxLength: 80 }), { freq: 8 }));
+
+  return fc.oneof({ weight: 2, arbitrary: valid }, { weight: 3, arbitrary: broken }).map(
     ([p, q, [who, auth], b, idempotency]) => {
       const headers: Record<string, string> = { ...auth };
       if (b.contentType) headers['content-type'] = b.contentType;
@@ -234,6 +258,14 @@ function jsonBodies(arbs: SchemaArbitraries, schema: Schema) {
       { mutation: 'body over the limit', body: `{"a":"${'x'.repeat(1_100_000)}"}`, contentType: 'application/json' },
     ) },
   );
+}
+
+function multipartFile(content: string) {
+  const boundary = 'fuzzboundary7MA4YWxkTrZu0gW';
+  return {
+    body: `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\n${content}\r\n--${boundary}--\r\n`,
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
 }
 
 function multipartBodies(arbs: SchemaArbitraries, schema: Schema) {
