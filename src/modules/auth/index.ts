@@ -1,17 +1,10 @@
-import { createRouter } from '../../core/http/route.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { defineModule } from '../../core/module.ts';
 import { loadIdentityGovernance, passwordPolicyOf } from './config/governance.ts';
-import { authConfigRoutes } from './config/routes.ts';
 import { loadAuthConfig, publicAuthConfig, PublicAuthConfigSchema } from './config/service.ts';
 import { IDENTITY_EVENTS } from './events.ts';
-import { authRoutes } from './flows/routes.ts';
-import { mfaRoutes } from './mfa/routes.ts';
-import { passkeyRoutes } from './passkeys/routes.ts';
+import { identityRoutes } from './routes.ts';
 import { registerUserAuth } from './sessions/resolver.ts';
-import { sessionRoutes } from './sessions/routes.ts';
-import { ssoRoutes } from './sso/routes.ts';
-import { usersRoutes } from './users/routes.ts';
 import { tenantIdsByEmail } from './users/service.ts';
 
 export { IDENTITY_EVENTS } from './events.ts';
@@ -52,16 +45,6 @@ export const authModule = defineModule({
   events: IDENTITY_EVENTS,
   register: registerUserAuth,
   hooks: { tenantConfig: { auth: authConfigSection }, tenantLookup: usersLookupSource },
-  routes: ({ hooks }) => {
-    const app = createRouter();
-    // Other modules' records of a user: counted and deleted with them, and part of their GDPR export.
-    app.route('/', usersRoutes({ dependencies: hooks.userDependencies, onDelete: hooks.userDeleted }));
-    app.route('/', authConfigRoutes());
-    app.route('/', authRoutes({ exportSources: hooks.userExport }));
-    app.route('/', mfaRoutes());
-    app.route('/', sessionRoutes());
-    app.route('/', passkeyRoutes());
-    app.route('/', ssoRoutes());
-    return app;
-  },
+  // Other modules' records of a user: counted and deleted with them, and part of their GDPR export.
+  routes: ({ hooks }) => identityRoutes({ dependencies: hooks.userDependencies, onDelete: hooks.userDeleted, exportSources: hooks.userExport }),
 });
