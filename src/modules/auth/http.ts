@@ -70,7 +70,7 @@ export function publicBaseUrl(c: Context<AppEnv>): string {
 }
 
 /** The context of a multi-step sign-in flow for the request's tenant. */
-export function flowOf(c: Context<AppEnv>, audience: 'app' | 'portal', tenantId?: string): import('./flows/service.ts').FlowContext {
+export function flowOf(c: Context<AppEnv>, audience: 'app' | 'portal', tenantId?: string): import('./flows/context.ts').FlowContext {
   const principal = c.get('principal');
   const id = tenantId ?? (isTenantPrincipal(principal) ? principal.tenant.id : undefined);
   if (!id) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');

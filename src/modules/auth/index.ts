@@ -10,7 +10,7 @@ import { tenantIdsByEmail } from './users/service.ts';
 export { IDENTITY_EVENTS } from './events.ts';
 export { requireUser, flowOf, identityWork, publicTenant } from './http.ts';
 export type { UserLifecycleHooks } from './users/service.ts';
-export { findUser, getUser, toUserDto } from './users/service.ts';
+export { findUser, getUser, toUserDto } from './users/store.ts';
 export * as flows from './flows/service.ts';
 export { tenantOfLinkToken } from './flows/one-time.ts';
 export { setSmsProvider } from './runtime.ts';

@@ -1,6 +1,6 @@
 import { ApiError } from '../../../core/http/errors.ts';
 import { captchaSettings } from '../config/service.ts';
-import type { FlowContext } from './service.ts';
+import type { FlowContext } from './context.ts';
 
 const VERIFY_TIMEOUT_MS = 5_000;
 

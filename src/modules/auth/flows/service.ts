@@ -1,6 +1,5 @@
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
-import type { Kernel } from '../../../core/kernel.ts';
 import { gateSession, passwordPolicy, passwordPolicyOf } from '../config/governance.ts';
 import { checkRedirect, getAuthConfig, type AuthConfig } from '../config/service.ts';
 import { mfaTicket, verifiedFactors } from '../mfa/service.ts';
@@ -8,27 +7,14 @@ import { runtime } from '../runtime.ts';
 import { revokeUserSessions, startSession, type AuthSession } from '../sessions/service.ts';
 import type { Audience, UserRow } from '../tables.ts';
 import { checkPassword, hashPassword, verifyPassword } from '../users/passwords.ts';
-import { findUser, findUserByEmail, findUserByPhone, insertUser, normalizeEmail, updateUserRow } from '../users/service.ts';
+import { findUser, findUserByEmail, findUserByPhone, insertUser, normalizeEmail, updateUserRow } from '../users/store.ts';
 import { requireCaptcha } from './captcha.ts';
+import type { FlowContext } from './context.ts';
 import { knownDevice, rememberDevice } from './devices.ts';
 import { sendAuthMail, sendOtpSms } from './messages.ts';
 import { consumeLinkToken, consumeSmsCode, issueLinkToken, issueSmsCode, TOKEN_TTL_MINUTES } from './one-time.ts';
 
-/** Runs a step of a flow in one transaction of the request's tenant. Flows use several, so that slow work (argon2) holds no connection. */
-export type Work = <T>(fn: (ctx: TenantContext) => Promise<T>) => Promise<T>;
-
-export interface FlowContext {
-  kernel: Kernel;
-  work: Work;
-  tenantId: string;
-  audience: Audience;
-  ip: string;
-  /**
-   * This server's GET /v1/auth/verify: verification and magic links lead there, and it sends the browser
-   * on to the request's redirect_to (or the tenant's site_url) with the outcome in the URL fragment.
-   */
-  verifyUrl: string;
-}
+export type { FlowContext, Work } from './context.ts';
 
 export type SignInResult = AuthSession | Awaited<ReturnType<typeof mfaTicket>>;
 

@@ -7,7 +7,7 @@ import { identityWork, requireUser } from '../http.ts';
 import { AuthSessionSchema, FactorSchema } from '../schemas.ts';
 import { startSession } from '../sessions/service.ts';
 import { tenantOfToken } from '../tokens.ts';
-import { getUser } from '../users/service.ts';
+import { getUser } from '../users/store.ts';
 import {
   challenge,
   completeWithRecoveryCode,

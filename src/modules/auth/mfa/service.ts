@@ -12,7 +12,7 @@ import { runtime } from '../runtime.ts';
 import { raiseSession } from '../sessions/service.ts';
 import { mfaFactors, recoveryCodes, type Audience, type MfaFactorRow, type UserRow } from '../tables.ts';
 import { normalizeRecoveryCode, recoveryCode, sha256, tenantOfToken, tenantToken } from '../tokens.ts';
-import { getUser } from '../users/service.ts';
+import { getUser } from '../users/store.ts';
 
 const MAX_FACTORS = 10;
 const RECOVERY_CODES = 10;

@@ -16,7 +16,7 @@ import { getAuthConfig, type AuthConfig } from '../config/service.ts';
 import { afterFirstFactor, type SignInResult } from '../flows/service.ts';
 import { startSession } from '../sessions/service.ts';
 import { passkeys, type PasskeyRow } from '../tables.ts';
-import { getUser } from '../users/service.ts';
+import { getUser } from '../users/store.ts';
 
 const CHALLENGE_TTL_MS = 5 * 60_000;
 const MAX_PASSKEYS = 20;

@@ -8,7 +8,7 @@ import { getAuthConfig, type AuthConfig } from '../config/service.ts';
 import { runtime } from '../runtime.ts';
 import { refreshTokens, sessions, users, type Audience, type RefreshTokenRow, type SessionRow, type UserRow } from '../tables.ts';
 import { openWithToken, sealWithToken, sha256, tenantOfToken, tenantToken } from '../tokens.ts';
-import { invalidateIdentity, touchSignIn, userDto } from '../users/service.ts';
+import { invalidateIdentity, touchSignIn, userDto } from '../users/store.ts';
 
 /** `aud` of access tokens: a portal token is never accepted where an app token is expected, and back. */
 export const AUDIENCES: Record<Audience, string> = { app: 'plinth:app', portal: 'plinth:portal' };

@@ -5,7 +5,7 @@ import { newId } from '../../../core/http/ids.ts';
 import type { AuthConfig } from '../config/service.ts';
 import { afterFirstFactor, type SignInResult } from '../flows/service.ts';
 import { userIdentities } from '../tables.ts';
-import { findUser, findUserByEmail, insertUser, normalizeEmail, updateUserRow } from '../users/service.ts';
+import { findUser, findUserByEmail, insertUser, normalizeEmail, updateUserRow } from '../users/store.ts';
 
 export interface ExternalIdentity {
   /** `oauth:<name>` or `saml:<name>`. */

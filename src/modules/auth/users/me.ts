@@ -14,7 +14,7 @@ import { listPasskeys } from '../passkeys/service.ts';
 import { getSession, revokeUserSessions, sessionDto } from '../sessions/service.ts';
 import { sessions, userIdentities, type UserRow } from '../tables.ts';
 import { checkPassword, hashPassword, verifyPassword } from './passwords.ts';
-import { findUserByEmail, findUserByPhone, getUser, invalidateIdentity, normalizeEmail, toUserDto, updateUserRow } from './service.ts';
+import { findUserByEmail, findUserByPhone, getUser, invalidateIdentity, normalizeEmail, toUserDto, updateUserRow } from './store.ts';
 
 /** A password may change without the current one only this soon after signing in. */
 const RECENT_SIGN_IN_MS = 10 * 60_000;

@@ -8,7 +8,8 @@ import { tenantWork } from '../../../core/http/work.ts';
 import { assignRole, listUserRoles, removeRole, requireRole, RoleParams, RoleSchema } from '../../roles/index.ts';
 import { listFactors } from '../mfa/service.ts';
 import { Email, FactorSchema, Metadata, Password, Phone, UserSchema } from '../schemas.ts';
-import { adminCreateUser, adminUpdateUser, deleteUser, findUser, getUser, listUsers, toUserDto, type UserLifecycleHooks } from './service.ts';
+import { adminCreateUser, adminUpdateUser, deleteUser, listUsers, type UserLifecycleHooks } from './service.ts';
+import { findUser, getUser, toUserDto } from './store.ts';
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 const TAGS = ['Users'];
