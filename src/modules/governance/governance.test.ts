@@ -1,10 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLogs } from '../../core/audit/tables.ts';
-import { newId } from '../../core/http/ids.ts';
 import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
-import { purgeAllTrash } from '../objects/retention.ts';
+import { auditLogs } from '../../core/audit/tables.ts';
+import { newId } from '../../core/http/ids.ts';
+import { purgeAllTrash } from '../objects/records/retention.ts';
 import { objects } from '../objects/tables.ts';
 import { purgeAuditLogs } from './service.ts';
 import { governance } from './tables.ts';

@@ -1,8 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../core/http/envelope.ts';
-import { DataTypeSchema } from './data-types.ts';
-import { FilterSchema } from './filters.ts';
-import { REVIEW_STATUSES, StageSchema } from './reviews.ts';
+import { FilterSchema } from './query/filters.ts';
+import { DataTypeSchema } from './types/data-types.ts';
+import { REVIEW_STATUSES, StageSchema } from './workflows/reviews.ts';
 
 /** Request and response shapes of the data engine's routes, named in the OpenAPI document. */
 

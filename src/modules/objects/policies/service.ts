@@ -1,16 +1,16 @@
 import { z } from '@hono/zod-openapi';
 import { and, asc, eq, sql } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { rows as rowsOf } from '../../core/db/client.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { requireRoleName } from '../../roles/index.ts';
+import { FilterError, type RecordView } from '../query/filters.ts';
+import { COUNT_CAP, RECORD_COLUMNS, recordFromRow } from '../query/service.ts';
+import { policies, type PolicyRow } from '../tables.ts';
+import type { DataType, PropertyDef } from '../types/data-types.ts';
+import { loadSchema, requireType, type TypeSchema } from '../types/service.ts';
 import { parseCondition, POLICY_ACTIONS, verdict, type PolicyAction, type RecordAction, type Subject } from './access.ts';
-import type { DataType, PropertyDef } from './data-types.ts';
-import { FilterError, type RecordView } from './filters.ts';
-import { COUNT_CAP, RECORD_COLUMNS, recordFromRow } from './query.ts';
-import { requireRoleName } from '../roles/index.ts';
-import { loadSchema, requireType, type TypeSchema } from './schema.ts';
-import { policies, type PolicyRow } from './tables.ts';
 
 /** Access policy definitions per type, and the simulator that explains what they allow. */
 

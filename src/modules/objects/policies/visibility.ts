@@ -1,14 +1,14 @@
 import { sql } from 'drizzle-orm';
-import { actorOf, type TenantPrincipal, type UserPrincipal } from '../../core/auth/principal.ts';
-import { runInTenant, type TenantContext } from '../../core/context.ts';
-import { rows as rowsOf } from '../../core/db/client.ts';
-import type { OutboxEvent } from '../../core/events/outbox.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import type { Kernel } from '../../core/kernel.ts';
+import { actorOf, type TenantPrincipal, type UserPrincipal } from '../../../core/auth/principal.ts';
+import { runInTenant, type TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
+import type { OutboxEvent } from '../../../core/events/outbox.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import type { RecordView } from '../query/filters.ts';
+import { maskProperties } from '../records/service.ts';
+import { loadSchema, type TypeSchema } from '../types/service.ts';
 import { accessFor, parseCondition, type Access, type Condition, type Subject } from './access.ts';
-import type { RecordView } from './filters.ts';
-import { maskProperties } from './objects.ts';
-import { loadSchema, type TypeSchema } from './schema.ts';
 
 /**
  * What a user may receive of the event streams (SSE, WebSocket): events about records pass the

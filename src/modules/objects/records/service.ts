@@ -1,15 +1,16 @@
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { rows as rowsOf } from '../../core/db/client.ts';
-import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError, type ErrorCode } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from './access.ts';
-import { checkValue, isEmptyValue, isIndexedProperty } from './data-types.ts';
-import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from './filters.ts';
-import { queryObjects, RECORD_COLUMNS, recordFromRow, resolveSort, type ObjectRecord } from './query.ts';
-import { enabledWorkflow, loadReview, stagesOf, startReview } from './reviews.ts';
-import { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
+import { confirmDeletion } from '../../../core/http/dependencies.ts';
+import { ApiError, type ErrorCode } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from '../policies/access.ts';
+import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from '../query/filters.ts';
+import { queryObjects, RECORD_COLUMNS, recordFromRow, resolveSort, type ObjectRecord } from '../query/service.ts';
+import { associations, comments, objects, objectTypes, objectVersions, views } from '../tables.ts';
+import { checkValue, isEmptyValue, isIndexedProperty } from '../types/data-types.ts';
+import { findType, loadSchema, requireType, type TypeSchema } from '../types/service.ts';
+import { enabledWorkflow, loadReview, stagesOf, startReview } from '../workflows/reviews.ts';
 import {
   deleteIndexRows,
   findUniqueHolders,
@@ -21,7 +22,6 @@ import {
   toTsvector,
   uniqueViolation,
 } from './storage.ts';
-import { associations, comments, objects, objectTypes, objectVersions, views } from './tables.ts';
 
 /** Records: create, read, update with versions, trash and restore, batches and lists. */
 

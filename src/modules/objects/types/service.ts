@@ -1,12 +1,12 @@
 import { and, asc, count, eq, isNotNull, sql } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import type { Db } from '../../core/db/client.ts';
-import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError, notFound, referenceNotFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import type { Db } from '../../../core/db/client.ts';
+import { confirmDeletion } from '../../../core/http/dependencies.ts';
+import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { lockTypeExclusive, rebuildPropertyIndex } from '../records/storage.ts';
+import { objectIndex, objects, objectTypes, policies, properties, views, type ObjectTypeRow, type PropertyRow } from '../tables.ts';
 import { checkOptions, checkValue, indexKindOf, isIndexedProperty, isMultiValued, type DataType, type PropertyDef } from './data-types.ts';
-import { lockTypeExclusive, rebuildPropertyIndex } from './storage.ts';
-import { objectIndex, objects, objectTypes, policies, properties, views, type ObjectTypeRow, type PropertyRow } from './tables.ts';
 
 /** Object types and their properties: the tenant's schema. */
 

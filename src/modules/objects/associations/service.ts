@@ -1,13 +1,13 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { rows as rowsOf } from '../../core/db/client.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
-import { accessFor, assertAllowed, type Access } from './access.ts';
-import { fetchRecord, recordView } from './objects.ts';
-import { loadSchema, type TypeSchema } from './schema.ts';
-import { associations } from './tables.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { decodeCursor, encodeCursor } from '../../../core/http/pagination.ts';
+import { accessFor, assertAllowed, type Access } from '../policies/access.ts';
+import { fetchRecord, recordView } from '../records/service.ts';
+import { associations } from '../tables.ts';
+import { loadSchema, type TypeSchema } from '../types/service.ts';
 
 /**
  * Labelled links between records. An edge is (from record, association type, to record), unique;

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import { rows, type Db } from '../../core/db/client.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from './data-types.ts';
-import { objectIndex, objects } from './tables.ts';
+import { rows, type Db } from '../../../core/db/client.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { objectIndex, objects } from '../tables.ts';
+import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from '../types/data-types.ts';
 
 /*
  * DESIGN: how tenant-defined records are stored

@@ -1,17 +1,17 @@
 import { z } from '@hono/zod-openapi';
 import { and, asc, count, eq } from 'drizzle-orm';
-import { hasScope } from '../../core/auth/principal.ts';
-import type { TenantContext } from '../../core/context.ts';
-import { confirmDeletion } from '../../core/http/dependencies.ts';
-import { ApiError, referenceNotFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { findUser } from '../auth/index.ts';
-import { requireRoleName } from '../roles/index.ts';
-import { accessFor, assertAllowed } from './access.ts';
-import { applyApprovedChange, fetchRecord, recordView, schemaForWrite } from './objects.ts';
+import { hasScope } from '../../../core/auth/principal.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { confirmDeletion } from '../../../core/http/dependencies.ts';
+import { ApiError, referenceNotFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { findUser } from '../../auth/index.ts';
+import { requireRoleName } from '../../roles/index.ts';
+import { accessFor, assertAllowed } from '../policies/access.ts';
+import { applyApprovedChange, fetchRecord, recordView, schemaForWrite } from '../records/service.ts';
+import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from '../tables.ts';
+import { loadSchema, requireType } from '../types/service.ts';
 import { addHistory, enabledWorkflow, loadReview, stagesOf, StageSchema, startReview, workflowEventData, type ReviewStatus, type Stage } from './reviews.ts';
-import { loadSchema, requireType } from './schema.ts';
-import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from './tables.ts';
 
 /**
  * Approval workflows: per type, ordered stages and who may approve at each. A record is submitted

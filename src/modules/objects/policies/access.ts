@@ -1,11 +1,11 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { getGovernance, type GovernanceSettings } from '../governance/index.ts';
-import type { PropertyDef } from './data-types.ts';
-import { FILTER_OPS, FilterError, isAuthRef, predicateMatches, predicateSql, toPredicate, type FilterOp, type Predicate, type RecordView } from './filters.ts';
-import type { TypeSchema } from './schema.ts';
-import { policies, type PolicyRow } from './tables.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { getGovernance, type GovernanceSettings } from '../../governance/index.ts';
+import { FILTER_OPS, FilterError, isAuthRef, predicateMatches, predicateSql, toPredicate, type FilterOp, type Predicate, type RecordView } from '../query/filters.ts';
+import { policies, type PolicyRow } from '../tables.ts';
+import type { PropertyDef } from '../types/data-types.ts';
+import type { TypeSchema } from '../types/service.ts';
 
 /**
  * Row-level access policies, enforced for user callers (API keys are server credentials and are not

@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
-import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
-import { objectIndex, objects, objectVersions } from './tables.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../../test/support/objects.ts';
+import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
+import { objectIndex, objects, objectVersions } from '../tables.ts';
 
 let t: TestPlatform;
 let tenant: { tenantId: string; token: string };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectWs, listen, readSse, waitFor, type SseClient, type WsClient } from '../../../test/support/events.ts';
-import { createObject, defineType, eventsOf, roleUser } from '../../../test/support/objects.ts';
-import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+import { connectWs, listen, readSse, waitFor, type SseClient, type WsClient } from '../../../../test/support/events.ts';
+import { createObject, defineType, eventsOf, roleUser } from '../../../../test/support/objects.ts';
+import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
 
 /**
  * The event streams (WebSocket realtime and SSE) show a user only the records, and the properties,

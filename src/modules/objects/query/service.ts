@@ -1,13 +1,13 @@
 import { sql, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { rows as rowsOf } from '../../core/db/client.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
-import type { Access } from './access.ts';
-import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from './data-types.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { decodeCursor, encodeCursor } from '../../../core/http/pagination.ts';
+import type { Access } from '../policies/access.ts';
+import { searchQuery } from '../records/storage.ts';
+import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type PropertyDef } from '../types/data-types.ts';
+import type { TypeSchema } from '../types/service.ts';
 import { indexedPredicateSql, indexValueCondition, type Predicate } from './filters.ts';
-import type { TypeSchema } from './schema.ts';
-import { searchQuery } from './storage.ts';
 
 /**
  * Lists of records: filters, full-text search, policies and keyset pagination. Every order ends in

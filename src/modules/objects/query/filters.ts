@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { sql, type SQL } from 'drizzle-orm';
-import { ApiError } from '../../core/http/errors.ts';
-import { checkValue, indexKindOf, isEmptyValue, isIndexedProperty, isMultiValued, valueFromText, type DataType, type PropertyDef } from './data-types.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { checkValue, indexKindOf, isEmptyValue, isIndexedProperty, isMultiValued, valueFromText, type DataType, type PropertyDef } from '../types/data-types.ts';
 
 /**
  * Predicates over records: list filters, saved views and policy conditions all come down to

@@ -1,12 +1,12 @@
 import { z } from '@hono/zod-openapi';
 import { and, asc, eq } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { isIndexedProperty, isMultiValued } from './data-types.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { views, type ViewRow } from '../tables.ts';
+import { isIndexedProperty, isMultiValued } from '../types/data-types.ts';
+import { requireType, loadSchema, type TypeSchema } from '../types/service.ts';
 import { FilterError, FilterSchema, isBuiltin, toPredicate, type FilterInput } from './filters.ts';
-import { requireType, loadSchema, type TypeSchema } from './schema.ts';
-import { views, type ViewRow } from './tables.ts';
 
 /**
  * Saved views: a named preset of filters, sort, visible columns and search for a type. They are

@@ -1,12 +1,27 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../core/http/context.ts';
-import { ForceDeleteQuery } from '../../core/http/dependencies.ts';
-import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
-import { defineRoute } from '../../core/http/route.ts';
-import { tenantWork } from '../../core/http/work.ts';
-import { deleteAssociation, listAssociations, META_MAX_BYTES, putAssociation } from './associations.ts';
-import { createComment, deleteComment, listComments, updateComment } from './comments.ts';
-import { FILTER_OPS } from './filters.ts';
+import type { AppEnv } from '../../../core/http/context.ts';
+import { ForceDeleteQuery } from '../../../core/http/dependencies.ts';
+import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
+import { defineRoute } from '../../../core/http/route.ts';
+import { tenantWork } from '../../../core/http/work.ts';
+import { deleteAssociation, listAssociations, META_MAX_BYTES, putAssociation } from '../associations/service.ts';
+import { createComment, deleteComment, listComments, updateComment } from '../comments/service.ts';
+import { SimulateInputSchema, simulatePolicy } from '../policies/service.ts';
+import { FILTER_OPS } from '../query/filters.ts';
+import {
+  AssociationSchema,
+  CommentParams,
+  CommentSchema,
+  Deleted,
+  ObjectPageSchema,
+  ObjectParams,
+  ObjectSchema,
+  PropertiesInput,
+  TypeParam,
+  VersionSchema,
+  WorkflowStatusSchema,
+} from '../schemas.ts';
+import { approve, reject, submitForReview, workflowStatus } from '../workflows/service.ts';
 import {
   BATCH_MAX,
   batchRead,
@@ -20,22 +35,7 @@ import {
   listVersions,
   restoreObject,
   updateObject,
-} from './objects.ts';
-import { SimulateInputSchema, simulatePolicy } from './policies.ts';
-import {
-  AssociationSchema,
-  CommentParams,
-  CommentSchema,
-  Deleted,
-  ObjectPageSchema,
-  ObjectParams,
-  ObjectSchema,
-  PropertiesInput,
-  TypeParam,
-  VersionSchema,
-  WorkflowStatusSchema,
-} from './schemas.ts';
-import { approve, reject, submitForReview, workflowStatus } from './workflows.ts';
+} from './service.ts';
 
 /** Routes under /v1/objects (records, their versions, comments, associations, reviews) and the policy simulator. */
 

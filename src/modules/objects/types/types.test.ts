@@ -1,9 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
-import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../../test/support/objects.ts';
+import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
+import { objectIndex, objects, objectTypes, properties } from '../tables.ts';
 import { DATA_TYPE_NAMES } from './data-types.ts';
-import { objectIndex, objects, objectTypes, properties } from './tables.ts';
 
 let t: TestPlatform;
 let tenant: { tenantId: string; token: string };

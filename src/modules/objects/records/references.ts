@@ -1,10 +1,10 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { referenceNotFound } from '../../core/http/errors.ts';
-import { accessFor } from './access.ts';
-import { fetchRecords } from './objects.ts';
-import { findType, loadSchema } from './schema.ts';
-import { objects, type ObjectTypeRow } from './tables.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { referenceNotFound } from '../../../core/http/errors.ts';
+import { accessFor } from '../policies/access.ts';
+import { objects, type ObjectTypeRow } from '../tables.ts';
+import { findType, loadSchema } from '../types/service.ts';
+import { fetchRecords } from './service.ts';
 
 /**
  * Checks of body fields that name a type or a record, for this module's routes and for other modules

@@ -1,13 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { ForceDeleteQuery } from '../../core/http/dependencies.ts';
-import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../core/http/context.ts';
-import { defineRoute } from '../../core/http/route.ts';
-import { tenantWork } from '../../core/http/work.ts';
-import { DataTypeSchema } from './data-types.ts';
-import { createPolicy, deletePolicy, listPolicies, PolicyInputSchema, updatePolicy } from './policies.ts';
-import { createProperty, createType, deleteProperty, deleteType, getType, listProperties, listTypes, updateProperty, updateType } from './schema.ts';
+import type { AppEnv } from '../../../core/http/context.ts';
+import { ForceDeleteQuery } from '../../../core/http/dependencies.ts';
+import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
+import { defineRoute } from '../../../core/http/route.ts';
+import { tenantWork } from '../../../core/http/work.ts';
+import { createPolicy, deletePolicy, listPolicies, PolicyInputSchema, updatePolicy } from '../policies/service.ts';
+import { createView, deleteView, listViews, updateView, ViewInputSchema, ViewPatchSchema } from '../query/views.ts';
 import {
   Deleted,
   ObjectTypeSchema,
@@ -24,9 +23,10 @@ import {
   ViewSchema,
   WorkflowParams,
   WorkflowSchema,
-} from './schemas.ts';
-import { createView, deleteView, listViews, updateView, ViewInputSchema, ViewPatchSchema } from './views.ts';
-import { createWorkflow, deleteWorkflow, listWorkflows, updateWorkflow, WorkflowInputSchema, WorkflowPatchSchema } from './workflows.ts';
+} from '../schemas.ts';
+import { createWorkflow, deleteWorkflow, listWorkflows, updateWorkflow, WorkflowInputSchema, WorkflowPatchSchema } from '../workflows/service.ts';
+import { DataTypeSchema } from './data-types.ts';
+import { createProperty, createType, deleteProperty, deleteType, getType, listProperties, listTypes, updateProperty, updateType } from './service.ts';
 
 /** Routes under /v1/object-types: types, properties, views, policies and workflow definitions. */
 

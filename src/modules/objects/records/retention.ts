@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { runInTenant } from '../../core/context.ts';
-import { rows } from '../../core/db/client.ts';
-import type { Kernel } from '../../core/kernel.ts';
-import { getGovernance } from '../governance/index.ts';
-import { purgeTrash } from './objects.ts';
+import { runInTenant } from '../../../core/context.ts';
+import { rows } from '../../../core/db/client.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { getGovernance } from '../../governance/index.ts';
+import { purgeTrash } from './service.ts';
 
 export const TRASH_RETENTION_JOB = 'objects.trash-retention';
 

@@ -1,13 +1,13 @@
 import { and, count, desc, eq, lt } from 'drizzle-orm';
-import { hasScope } from '../../core/auth/principal.ts';
-import type { TenantContext } from '../../core/context.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { decodeCursor, encodeCursor } from '../../core/http/pagination.ts';
-import { accessFor } from './access.ts';
-import { fetchRecord } from './objects.ts';
-import { loadSchema, type TypeSchema } from './schema.ts';
-import { comments } from './tables.ts';
+import { hasScope } from '../../../core/auth/principal.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { decodeCursor, encodeCursor } from '../../../core/http/pagination.ts';
+import { accessFor } from '../policies/access.ts';
+import { fetchRecord } from '../records/service.ts';
+import { comments } from '../tables.ts';
+import { loadSchema, type TypeSchema } from '../types/service.ts';
 
 /**
  * The activity feed of a record. Anyone who can see the record can read and add comments; only the

@@ -1,9 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { newId } from '../../core/http/ids.ts';
-import type { TypeSchema } from './schema.ts';
-import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from './tables.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from '../tables.ts';
+import type { TypeSchema } from '../types/service.ts';
 
 /**
  * The review state of records: which stage of which workflow a record is in, who approved it there,
