@@ -222,3 +222,8 @@ export const WorkflowStatusSchema = z
   .openapi('WorkflowStatus');
 
 export const Deleted = z.object({ deleted: z.literal(true), id: z.string() });
+
+/** Paging of the cursor lists (records, trash, comments, associations). */
+export const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt).openapi({ description: `Page size, 1..${max}` });
+export const Cursor = z.string().max(2000).optional().openapi({ description: 'The `next_cursor` of the previous page' });
+export const PageQuery = z.object({ limit: Limit(100, 20), cursor: Cursor });

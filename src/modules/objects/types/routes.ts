@@ -1,37 +1,26 @@
-import { z } from '@hono/zod-openapi';
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../../core/http/context.ts';
 import { ForceDeleteQuery } from '../../../core/http/dependencies.ts';
 import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { defineRoute } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
-import { createPolicy, deletePolicy, listPolicies, PolicyInputSchema, updatePolicy } from '../policies/service.ts';
-import { createView, deleteView, listViews, updateView, ViewInputSchema, ViewPatchSchema } from '../query/views.ts';
 import {
   Deleted,
   ObjectTypeSchema,
   ObjectTypeWithPropertiesSchema,
-  PolicyParams,
-  PolicySchema,
   PropertyName,
   PropertyOptionsSchema,
   PropertyParams,
   PropertySchema,
   TypeName,
   TypeParam,
-  ViewParams,
-  ViewSchema,
-  WorkflowParams,
-  WorkflowSchema,
 } from '../schemas.ts';
-import { createWorkflow, deleteWorkflow, listWorkflows, updateWorkflow, WorkflowInputSchema, WorkflowPatchSchema } from '../workflows/service.ts';
 import { DataTypeSchema } from './data-types.ts';
 import { createProperty, createType, deleteProperty, deleteType, getType, listProperties, listTypes, updateProperty, updateType } from './service.ts';
 
-/** Routes under /v1/object-types: types, properties, views, policies and workflow definitions. */
+/** Routes under /v1/object-types: the types and their properties. */
 
 const READ = { kind: 'tenant', scope: 'read' } as const;
-const WRITE = { kind: 'tenant', scope: 'write' } as const;
 const SCHEMA = { kind: 'tenant', scope: 'schema' } as const;
 
 const DisplayName = z.string().trim().min(1).max(100);
@@ -175,138 +164,6 @@ const deletePropertyRoute = defineRoute(SCHEMA, {
   responses: { 200: jsonResponse(Deleted, 'Deleted') },
 });
 
-// ---------------------------------------------------------------- views
-
-const listViewsRoute = defineRoute(READ, {
-  method: 'get',
-  path: '/v1/object-types/{object_type_id}/views',
-  tags: ['Views'],
-  summary: 'List saved views',
-  request: { params: TypeParam },
-  responses: { 200: jsonResponse(z.array(ViewSchema), 'The views, by name') },
-});
-
-const createViewRoute = defineRoute(WRITE, {
-  method: 'post',
-  path: '/v1/object-types/{object_type_id}/views',
-  tags: ['Views'],
-  summary: 'Create saved view',
-  description: 'Saves filters, sort, columns and search for the type; apply it with `GET /v1/objects/{type}/list?view_id=`.',
-  request: { params: TypeParam, body: jsonBody(ViewInputSchema) },
-  responses: { 201: jsonResponse(ViewSchema, 'The view') },
-});
-
-const updateViewRoute = defineRoute(WRITE, {
-  method: 'patch',
-  path: '/v1/object-types/{object_type_id}/views/{view_id}',
-  tags: ['Views'],
-  summary: 'Update saved view',
-  request: { params: ViewParams, body: jsonBody(ViewPatchSchema) },
-  responses: { 200: jsonResponse(ViewSchema, 'The view') },
-});
-
-const deleteViewRoute = defineRoute(WRITE, {
-  method: 'delete',
-  path: '/v1/object-types/{object_type_id}/views/{view_id}',
-  tags: ['Views'],
-  summary: 'Delete saved view',
-  request: { params: ViewParams },
-  responses: { 200: jsonResponse(Deleted, 'Deleted') },
-});
-
-// ---------------------------------------------------------------- policies
-
-const POLICY_NOTE =
-  'Policies restrict user access tokens (API keys are not restricted). For an action, a type with no enabled policy is open; once it has one, a user may act on a record only if an enabled policy for the action that applies to their role (or to every role) has a condition the record meets.';
-
-const listPoliciesRoute = defineRoute(SCHEMA, {
-  method: 'get',
-  path: '/v1/object-types/{object_type_id}/policies',
-  tags: ['Policies'],
-  summary: 'List access policies',
-  description: POLICY_NOTE,
-  request: { params: TypeParam },
-  responses: { 200: jsonResponse(z.array(PolicySchema), 'The policies') },
-});
-
-const createPolicyRoute = defineRoute(SCHEMA, {
-  method: 'post',
-  path: '/v1/object-types/{object_type_id}/policies',
-  tags: ['Policies'],
-  summary: 'Create access policy',
-  description: POLICY_NOTE,
-  request: {
-    params: TypeParam,
-    body: jsonBody(
-      PolicyInputSchema.extend({
-        role: PolicyInputSchema.shape.role.default(null),
-        condition_json: PolicyInputSchema.shape.condition_json.default({}),
-        enabled: z.boolean().default(true),
-      }),
-    ),
-  },
-  responses: { 201: jsonResponse(PolicySchema, 'The policy') },
-});
-
-const updatePolicyRoute = defineRoute(SCHEMA, {
-  method: 'patch',
-  path: '/v1/object-types/{object_type_id}/policies/{policy_id}',
-  tags: ['Policies'],
-  summary: 'Update access policy',
-  request: { params: PolicyParams, body: jsonBody(PolicyInputSchema.partial()) },
-  responses: { 200: jsonResponse(PolicySchema, 'The policy') },
-});
-
-const deletePolicyRoute = defineRoute(SCHEMA, {
-  method: 'delete',
-  path: '/v1/object-types/{object_type_id}/policies/{policy_id}',
-  tags: ['Policies'],
-  summary: 'Delete access policy',
-  request: { params: PolicyParams },
-  responses: { 200: jsonResponse(Deleted, 'Deleted') },
-});
-
-// ---------------------------------------------------------------- workflows
-
-const listWorkflowsRoute = defineRoute(READ, {
-  method: 'get',
-  path: '/v1/object-types/{object_type_id}/workflows',
-  tags: ['Workflows'],
-  summary: 'List workflows',
-  request: { params: TypeParam },
-  responses: { 200: jsonResponse(z.array(WorkflowSchema), 'The workflows') },
-});
-
-const createWorkflowRoute = defineRoute(SCHEMA, {
-  method: 'post',
-  path: '/v1/object-types/{object_type_id}/workflows',
-  tags: ['Workflows'],
-  summary: 'Create workflow',
-  description: 'An approval workflow: ordered stages, each with its approvers and the approvals it needs. At most one workflow per type is enabled (409 otherwise).',
-  request: { params: TypeParam, body: jsonBody(WorkflowInputSchema) },
-  responses: { 201: jsonResponse(WorkflowSchema, 'The workflow') },
-});
-
-const updateWorkflowRoute = defineRoute(SCHEMA, {
-  method: 'patch',
-  path: '/v1/object-types/{object_type_id}/workflows/{workflow_id}',
-  tags: ['Workflows'],
-  summary: 'Update workflow',
-  description: 'Stages cannot change while records are in review under the workflow (409).',
-  request: { params: WorkflowParams, body: jsonBody(WorkflowPatchSchema) },
-  responses: { 200: jsonResponse(WorkflowSchema, 'The workflow') },
-});
-
-const deleteWorkflowRoute = defineRoute(SCHEMA, {
-  method: 'delete',
-  path: '/v1/object-types/{object_type_id}/workflows/{workflow_id}',
-  tags: ['Workflows'],
-  summary: 'Delete workflow',
-  description: 'With records in review, answers 409 DEPENDENCY_EXISTS; forced with the confirm_token, their reviews are cancelled.',
-  request: { params: WorkflowParams, query: ForceDeleteQuery },
-  responses: { 200: jsonResponse(Deleted, 'Deleted') },
-});
-
 export function mountTypeRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(listTypesRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listTypes(ctx))), 200));
   app.openapi(createTypeRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => createType(ctx, c.req.valid('json')))), 201));
@@ -329,44 +186,5 @@ export function mountTypeRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(deletePropertyRoute, async (c) => {
     const { object_type_id, property_id } = c.req.valid('param');
     return c.json(ok(c, await tenantWork(c, (ctx) => deleteProperty(ctx, object_type_id, property_id))), 200);
-  });
-
-  app.openapi(listViewsRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listViews(ctx, c.req.valid('param').object_type_id))), 200));
-  app.openapi(createViewRoute, async (c) =>
-    c.json(ok(c, await tenantWork(c, (ctx) => createView(ctx, c.req.valid('param').object_type_id, c.req.valid('json')))), 201),
-  );
-  app.openapi(updateViewRoute, async (c) => {
-    const { object_type_id, view_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => updateView(ctx, object_type_id, view_id, c.req.valid('json')))), 200);
-  });
-  app.openapi(deleteViewRoute, async (c) => {
-    const { object_type_id, view_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => deleteView(ctx, object_type_id, view_id))), 200);
-  });
-
-  app.openapi(listPoliciesRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listPolicies(ctx, c.req.valid('param').object_type_id))), 200));
-  app.openapi(createPolicyRoute, async (c) =>
-    c.json(ok(c, await tenantWork(c, (ctx) => createPolicy(ctx, c.req.valid('param').object_type_id, c.req.valid('json')))), 201),
-  );
-  app.openapi(updatePolicyRoute, async (c) => {
-    const { object_type_id, policy_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => updatePolicy(ctx, object_type_id, policy_id, c.req.valid('json')))), 200);
-  });
-  app.openapi(deletePolicyRoute, async (c) => {
-    const { object_type_id, policy_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => deletePolicy(ctx, object_type_id, policy_id))), 200);
-  });
-
-  app.openapi(listWorkflowsRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listWorkflows(ctx, c.req.valid('param').object_type_id))), 200));
-  app.openapi(createWorkflowRoute, async (c) =>
-    c.json(ok(c, await tenantWork(c, (ctx) => createWorkflow(ctx, c.req.valid('param').object_type_id, c.req.valid('json')))), 201),
-  );
-  app.openapi(updateWorkflowRoute, async (c) => {
-    const { object_type_id, workflow_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => updateWorkflow(ctx, object_type_id, workflow_id, c.req.valid('json')))), 200);
-  });
-  app.openapi(deleteWorkflowRoute, async (c) => {
-    const { object_type_id, workflow_id } = c.req.valid('param');
-    return c.json(ok(c, await tenantWork(c, (ctx) => deleteWorkflow(ctx, object_type_id, workflow_id, c.req.valid('query')))), 200);
   });
 }
