@@ -13,7 +13,7 @@ import { indexedPredicateSql, indexValueCondition, type Predicate } from './filt
  * Lists of records: filters, full-text search, policies and keyset pagination. Every order ends in
  * the record id, and the cursor carries the last row's sort value and id, so a page starts exactly
  * after the previous one however many rows were inserted or deleted in between (no offsets).
- * Sorting by a property walks its typed index in order (see storage.ts); records without a value
+ * Sorting by a property walks its typed index in order (see records/storage.ts); records without a value
  * come last in either direction, as a second phase of the same keyset.
  */
 

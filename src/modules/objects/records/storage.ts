@@ -20,7 +20,7 @@ import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type Prope
  *
  *   (tenant_id, property_id, value_text | value_num | value_ts, object_id)   one row per value
  *
- * The value goes in the column of its kind (text-like, numeric, timestamp; see data-types.ts), so
+ * The value goes in the column of its kind (text-like, numeric, timestamp; see types/data-types.ts), so
  * comparison and order are the database's own for that kind. Four partial btree indexes cover it:
  * one per value column (where that column is set) and one for records without a value (so "is
  * empty" filters and "nulls last" sorts are index scans too). A list sorted by an indexed property
@@ -28,9 +28,9 @@ import { indexKindOf, isIndexedProperty, isMultiValued, isSearchable, type Prope
  * joins the record by primary key: the cost of a page does not grow with the number of records.
  * Filters on indexed properties become EXISTS probes on the index's primary key (object_id,
  * property_id), or drive the query when they are the selective part: the planner chooses. A
- * comparison on the sort property itself narrows the ordered scan (query.ts). Totals are exact up to
+ * comparison on the sort property itself narrows the ordered scan (query/service.ts). Totals are exact up to
  * a cap and counted by walking one filter's index entries with per-record probes, which stops at the
- * cap whatever the table's size (query.ts, countDriver).
+ * cap whatever the table's size (query/service.ts, countDriver).
  *
  * Uniqueness is the database's: a unique property's rows carry `unique_key` (the canonical text of
  * the value), under a partial unique index on (tenant_id, property_id, unique_key). Two concurrent

@@ -3,7 +3,7 @@ import { parsePhoneNumberWithError } from 'libphonenumber-js';
 
 /**
  * The 22 data types a property can have: how a value is validated and normalised on every write,
- * which column of the typed index holds it (storage.ts), and whether it feeds full-text search.
+ * which column of the typed index holds it (records/storage.ts), and whether it feeds full-text search.
  */
 
 /** Which value column of the typed index a data type uses; null: the type cannot be indexed. */

@@ -7,8 +7,8 @@ import type { TypeSchema } from '../types/service.ts';
 
 /**
  * The review state of records: which stage of which workflow a record is in, who approved it there,
- * and a change waiting for approval. Records (objects.ts) start reviews when governance holds their
- * changes; the workflow routes (workflows.ts) move them along.
+ * and a change waiting for approval. Records (records/service.ts) start reviews when governance holds their
+ * changes; this part's service.ts moves them along.
  */
 
 export const StageSchema = z

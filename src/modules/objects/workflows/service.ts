@@ -15,7 +15,7 @@ import { addHistory, enabledWorkflow, loadReview, stagesOf, StageSchema, startRe
 
 /**
  * Approval workflows: per type, ordered stages and who may approve at each. A record is submitted
- * (or a held change submits it, see objects.ts), collects the approvals each stage needs, and ends
+ * (or a held change submits it, see records/service.ts), collects the approvals each stage needs, and ends
  * approved (a held change is then applied) or rejected (the change is dropped). Every step is in
  * the record's review history, the audit log and the event stream.
  */
