@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { jsonResponse, ok } from '../../../core/http/envelope.ts';
-import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
+import { createRouter, defineRoute, errorResponse, idParam } from '../../../core/http/route.ts';
 import { identityWork, requireUser } from '../http.ts';
 import { SessionSchema } from '../schemas.ts';
 import { listSessions, revokeOwnSession, revokeUserSessions } from './service.ts';
@@ -32,7 +32,7 @@ const revokeOne = defineRoute(USER, {
   tags: TAGS,
   summary: 'Revoke session',
   description: 'Ends one session of the signed-in user (another user\'s session is 404).',
-  request: { params: z.object({ session_id: z.string().min(1).max(64).openapi({ param: { name: 'session_id', in: 'path' } }) }) },
+  request: { params: idParam('session_id') },
   responses: { 200: jsonResponse(z.object({ revoked: z.literal(true) }), 'Revoked'), 404: errorResponse('No such live session of this user') },
 });
 

@@ -3,7 +3,7 @@ import { ForceDeleteQuery } from '../../../core/http/dependencies.ts';
 import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { referenceNotFound } from '../../../core/http/errors.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
-import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
+import { createRouter, defineRoute, errorResponse, idParam, offsetPage } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { assignRole, listUserRoles, removeRole, requireRole, RoleParams, RoleSchema } from '../../roles/index.ts';
 import { listFactors } from '../mfa/service.ts';
@@ -13,7 +13,7 @@ import { findUser, getUser, toUserDto } from './store.ts';
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 const TAGS = ['Users'];
-const UserParams = z.object({ user_id: z.string().min(1).max(64).openapi({ param: { name: 'user_id', in: 'path' } }) });
+const UserParams = idParam('user_id');
 
 const list = defineRoute(MANAGE, {
   method: 'get',
@@ -28,7 +28,7 @@ const list = defineRoute(MANAGE, {
       audience: z.enum(['app', 'portal']).optional(),
     }),
   },
-  responses: { 200: jsonResponse(z.object({ users: z.array(UserSchema), total: z.number().int() }), 'A page of users') },
+  responses: { 200: jsonResponse(offsetPage('users', UserSchema), 'A page of users') },
 });
 
 const create = defineRoute(MANAGE, {
