@@ -14,7 +14,7 @@ import autocannon from 'autocannon';
 import pino from 'pino';
 import { createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { hashPassword, verifyPassword } from '../src/modules/auth/passwords.ts';
+import { hashPassword, verifyPassword } from '../src/modules/auth/users/passwords.ts';
 import { runtime } from '../src/modules/auth/runtime.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import { guards, type Access, type GuardOptions } from '../auth/guard.ts';
 import type { AppEnv } from './context.ts';
 import { ErrorSchema, validationError } from './envelope.ts';
+import { z } from '@hono/zod-openapi';
 
 export type { Access } from '../auth/guard.ts';
 
@@ -71,4 +72,20 @@ export function createRouter() {
       if (!result.success) throw validationError(result.target, result.error);
     },
   });
+}
+
+// ---------------------------------------------------------------- shapes many routes share
+
+/**
+ * The path parameters of a route about one record: `{ [name]: id }`, an id of 1..64 characters
+ * (`GET /v1/keys/{key_id}` takes `idParam('key_id')`). Combine with `.extend()` or `.merge()` for
+ * nested paths.
+ */
+export function idParam<const N extends string>(name: N) {
+  return z.object({ [name]: z.string().min(1).max(64).openapi({ param: { name, in: 'path' } }) } as { [K in N]: z.ZodString });
+}
+
+/** A page of an offset list (the pair of `offsetQuery`): `{ [key]: item[], total }`, `total` counting every match. */
+export function offsetPage<const K extends string, T extends z.ZodType>(key: K, item: T) {
+  return z.object({ [key]: z.array(item), total: z.number().int() } as { [P in K]: z.ZodArray<T> } & { total: z.ZodNumber });
 }

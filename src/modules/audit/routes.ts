@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { listAuditLogs } from './service.ts';
 
@@ -35,7 +35,7 @@ const list = defineRoute(
         resource_type: z.string().max(100).optional().openapi({ example: 'key' }),
       }),
     },
-    responses: { 200: jsonResponse(z.object({ logs: z.array(AuditLogSchema), total: z.number().int() }), 'A page of audit entries') },
+    responses: { 200: jsonResponse(offsetPage('logs', AuditLogSchema), 'A page of audit entries') },
   },
 );
 

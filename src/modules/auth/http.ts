@@ -70,7 +70,7 @@ export function publicBaseUrl(c: Context<AppEnv>): string {
 }
 
 /** The context of a multi-step sign-in flow for the request's tenant. */
-export function flowOf(c: Context<AppEnv>, audience: 'app' | 'portal', tenantId?: string): import('./flows.ts').FlowContext {
+export function flowOf(c: Context<AppEnv>, audience: 'app' | 'portal', tenantId?: string): import('./flows/context.ts').FlowContext {
   const principal = c.get('principal');
   const id = tenantId ?? (isTenantPrincipal(principal) ? principal.tenant.id : undefined);
   if (!id) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
@@ -92,7 +92,7 @@ export function withFragment(url: string, values: Record<string, string | number
 }
 
 /** What a browser redirect carries after a sign-in: tokens, or the MFA ticket. */
-export function signInFragment(result: import('./flows.ts').SignInResult): Record<string, string | number | boolean> {
+export function signInFragment(result: import('./flows/service.ts').SignInResult): Record<string, string | number | boolean> {
   if ('mfa_required' in result) return { mfa_required: true, mfa_ticket: result.mfa_ticket, user_id: result.user_id };
   return {
     access_token: result.access_token,

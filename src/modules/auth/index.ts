@@ -1,27 +1,20 @@
 import type { Kernel } from '../../core/kernel.ts';
-import { createRouter } from '../../core/http/route.ts';
 import { defineModule } from '../../core/module.ts';
-import { loadAuthConfig, publicAuthConfig, PublicAuthConfigSchema } from './auth-config.ts';
-import { loadIdentityGovernance, passwordPolicyOf } from './governance.ts';
-import { authConfigRoutes } from './config-routes.ts';
+import { loadIdentityGovernance, passwordPolicyOf } from './config/governance.ts';
+import { loadAuthConfig, publicAuthConfig, PublicAuthConfigSchema } from './config/service.ts';
 import { IDENTITY_EVENTS } from './events.ts';
-import { mfaRoutes } from './mfa-routes.ts';
-import { passkeyRoutes } from './passkey-routes.ts';
-import { registerUserAuth } from './resolver.ts';
-import { authRoutes } from './routes.ts';
-import { sessionRoutes } from './session-routes.ts';
-import { ssoRoutes } from './sso-routes.ts';
-import { usersRoutes } from './users-routes.ts';
-import { tenantIdsByEmail } from './users.ts';
+import { identityRoutes } from './routes.ts';
+import { registerUserAuth } from './sessions/resolver.ts';
+import { tenantIdsByEmail } from './users/service.ts';
 
 export { IDENTITY_EVENTS } from './events.ts';
 export { requireUser, flowOf, identityWork, publicTenant } from './http.ts';
-export type { UserLifecycleHooks } from './users.ts';
-export { findUser, getUser, toUserDto } from './users.ts';
-export * as flows from './flows.ts';
-export { tenantOfLinkToken } from './one-time.ts';
+export type { UserLifecycleHooks } from './users/service.ts';
+export { findUser, getUser, toUserDto } from './users/store.ts';
+export * as flows from './flows/service.ts';
+export { tenantOfLinkToken } from './flows/one-time.ts';
 export { setSmsProvider } from './runtime.ts';
-export type { SmsProvider } from './messages.ts';
+export type { SmsProvider } from './flows/messages.ts';
 export { AuthSessionSchema, DeviceToken, Email, MessageSchema, Metadata, Password, Phone, RedirectTo, SignInResultSchema, Turnstile, VerificationRequiredSchema } from './schemas.ts';
 
 /** The `auth` section of GET /v1/tenant-config; its password policy is the one in force (governance included). */
@@ -52,16 +45,6 @@ export const authModule = defineModule({
   events: IDENTITY_EVENTS,
   register: registerUserAuth,
   hooks: { tenantConfig: { auth: authConfigSection }, tenantLookup: usersLookupSource },
-  routes: ({ hooks }) => {
-    const app = createRouter();
-    // Other modules' records of a user: counted and deleted with them, and part of their GDPR export.
-    app.route('/', usersRoutes({ dependencies: hooks.userDependencies, onDelete: hooks.userDeleted }));
-    app.route('/', authConfigRoutes());
-    app.route('/', authRoutes({ exportSources: hooks.userExport }));
-    app.route('/', mfaRoutes());
-    app.route('/', sessionRoutes());
-    app.route('/', passkeyRoutes());
-    app.route('/', ssoRoutes());
-    return app;
-  },
+  // Other modules' records of a user: counted and deleted with them, and part of their GDPR export.
+  routes: ({ hooks }) => identityRoutes({ dependencies: hooks.userDependencies, onDelete: hooks.userDeleted, exportSources: hooks.userExport }),
 });

@@ -1,6 +1,6 @@
 import type { Kernel } from '../../core/kernel.ts';
-import { outboxSmsProvider, type SmsProvider } from './messages.ts';
-import { SigningKeys } from './signing-keys.ts';
+import { outboxSmsProvider, type SmsProvider } from './flows/messages.ts';
+import { SigningKeys } from './sessions/signing-keys.ts';
 import { Throttles } from './throttle.ts';
 
 /** What identity keeps per running kernel: signing keys, throttles. Kernels never share one (tests run many). */

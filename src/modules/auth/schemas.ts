@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../core/http/envelope.ts';
-import { PASSWORD_MAX_LENGTH } from './passwords.ts';
+import { PASSWORD_MAX_LENGTH } from './users/passwords.ts';
 
 export const Email = z.string().trim().toLowerCase().email().max(320).openapi({ example: 'user@example.com' });
 export const Phone = z

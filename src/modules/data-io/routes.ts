@@ -6,7 +6,7 @@ import { actorOf } from '../../core/auth/principal.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { EXPORT_MAX_RECORDS, exportContent, exportForDownload, getExport, getImport, IMPORT_MAX_ROWS, runImport, startExport, startImport } from './service.ts';
 
@@ -109,7 +109,7 @@ const importStatusRoute = defineRoute(READ, {
   tags: ['Import / Export'],
   summary: 'Get import status',
   description: 'Progress and per-row errors of an import (visible to whoever started it and to `*` credentials).',
-  request: { params: z.object({ import_id: z.string().min(1).max(64).openapi({ param: { name: 'import_id', in: 'path' } }) }) },
+  request: { params: idParam('import_id') },
   responses: { 200: jsonResponse(ImportSchema, 'The import') },
 });
 
@@ -138,7 +138,7 @@ const exportRoute = defineRoute(READ, {
   responses: { 202: jsonResponse(ExportSchema, 'The export, queued') },
 });
 
-const ExportParams = z.object({ export_id: z.string().min(1).max(64).openapi({ param: { name: 'export_id', in: 'path' } }) });
+const ExportParams = idParam('export_id');
 
 const exportStatusRoute = defineRoute(READ, {
   method: 'get',

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter } from './service.ts';
 
@@ -23,7 +23,7 @@ export const DeadLetterSchema = z
   .openapi('DeadLetter');
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
-const Params = z.object({ msg_id: z.string().min(1).max(64).openapi({ param: { name: 'msg_id', in: 'path' } }) });
+const Params = idParam('msg_id');
 
 const list = defineRoute(MANAGE, {
   method: 'get',
@@ -37,7 +37,7 @@ const list = defineRoute(MANAGE, {
       status: z.enum(['dead', 'retrying']).optional(),
     }),
   },
-  responses: { 200: jsonResponse(z.object({ messages: z.array(DeadLetterSchema), total: z.number().int() }), 'A page of dead letters') },
+  responses: { 200: jsonResponse(offsetPage('messages', DeadLetterSchema), 'A page of dead letters') },
 });
 
 const retry = defineRoute(MANAGE, {

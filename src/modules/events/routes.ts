@@ -5,7 +5,7 @@ import { EVENT_PATTERN, PublicEventSchema } from '../../core/events/format.ts';
 import { jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
-import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
+import { createRouter, defineRoute, errorResponse, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { isTenantPrincipal } from '../../core/auth/guard.ts';
 import { eventVisibility } from '../objects/index.ts';
@@ -105,7 +105,7 @@ const list = defineRoute(
     summary: 'List custom events',
     description: 'The custom events tracked with POST /v1/events, newest first.',
     request: { query: offsetQuery({ limit: 50, max: 200 }).extend({ event_type: CustomType.optional() }) },
-    responses: { 200: jsonResponse(z.object({ events: z.array(PublicEventSchema), total: z.number().int() }), 'A page of custom events') },
+    responses: { 200: jsonResponse(offsetPage('events', PublicEventSchema), 'A page of custom events') },
   },
 );
 

@@ -1,11 +1,9 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
+import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { newId } from '../../core/http/ids.ts';
-import { createObject, defineType, eventsOf, uncatalogedEvents } from '../../../test/support/objects.ts';
-import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
-import { purgeAllTrash } from '../objects/retention.ts';
-import { objects } from '../objects/tables.ts';
 import { purgeAuditLogs } from './service.ts';
 import { governance } from './tables.ts';
 
@@ -126,27 +124,6 @@ describe('retention', () => {
     expect(await exists(defaultOld)).toBe(false);
     expect(await exists(defaultNew)).toBe(true);
     expect(await exists(foreverOld)).toBe(true);
-  });
-
-  it('deletes trashed records past each tenant\'s trash retention', async () => {
-    await req('PATCH', '/v1/governance', { trash_retention_days: 3 });
-    await defineType(t, tenant.token, 'bins');
-    await defineType(t, other.token, 'bins');
-    const mine = await createObject(t, tenant.token, 'bins', {});
-    const live = await createObject(t, tenant.token, 'bins', {});
-    const theirs = await createObject(t, other.token, 'bins', {});
-    await req('DELETE', `/v1/objects/bins/${mine.id}`);
-    await req('DELETE', `/v1/objects/bins/${theirs.id}`, undefined, other.token);
-    const age = (id: string, days: number) => t.db.system.update(objects).set({ deletedAt: sql`now() - make_interval(days => ${days})` }).where(eq(objects.id, id));
-    await age(mine.id, 5);
-    await age(theirs.id, 5); // default retention: 30 days
-    expect(await purgeAllTrash(t.kernel)).toBe(1);
-    const left = await t.db.system.select({ id: objects.id }).from(objects).where(and(eq(objects.tenantId, tenant.tenantId)));
-    expect(left.map((r) => r.id)).not.toContain(mine.id);
-    expect(left.map((r) => r.id)).toContain(live.id);
-    expect((await t.db.system.select().from(objects).where(eq(objects.id, theirs.id))).length).toBe(1);
-    const ev = (await eventsOf(t, tenant.tenantId, 'object.deleted')).find((e) => e.resourceId === mine.id && e.data.permanent);
-    expect(ev?.data).toMatchObject({ reason: 'trash_retention', object_type: 'bins' });
   });
 
   it('schedules the daily sweeps with pg-boss', async () => {

@@ -11,7 +11,7 @@ import { governance } from './tables.ts';
 /**
  * Tenant governance: retention, session and password rules, an IP allowlist, and the data engine's
  * controls (properties masked for roles, types whose changes need approval). This module stores them
- * and enforces audit retention itself. Identity (src/modules/auth/governance.ts) enforces
+ * and enforces audit retention itself. Identity (src/modules/auth/config/governance.ts) enforces
  * password_min_length wherever a password is set, session_duration_secs as a cap on every session's
  * absolute lifetime, and ip_allowlist on app users' sign-ins, refreshes and access tokens (the kernel's
  * guard refuses a user principal whose allowlist misses the caller). The data engine enforces trash

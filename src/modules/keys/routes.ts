@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { isValidCidr } from '../../core/auth/ip.ts';
 import { ScopeSchema } from '../../core/auth/principal.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { createKey, listKeys, revokeKey, rotateKey, updateKey } from './service.ts';
 
@@ -33,7 +33,7 @@ const Label = z.string().trim().min(1).max(100);
 const Scopes = z.array(ScopeSchema).min(1).max(7);
 const RateLimit = z.number().int().min(1).max(1_000_000);
 
-const KeyParams = z.object({ key_id: z.string().min(1).max(64).openapi({ param: { name: 'key_id', in: 'path' } }) });
+const KeyParams = idParam('key_id');
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { deletePreference, getPreferences, listNotifications, markAllRead, markRead, setPreference, unreadCount } from './service.ts';
 
@@ -77,7 +77,7 @@ const readOne = defineRoute(USER, {
   tags: TAGS,
   summary: 'Mark notification read',
   description: `Mark a single notification as read (reading it again changes nothing). ${USER_NOTE}`,
-  request: { params: z.object({ notification_id: z.string().min(1).max(64).openapi({ param: { name: 'notification_id', in: 'path' } }) }) },
+  request: { params: idParam('notification_id') },
   responses: { 200: jsonResponse(z.object({ read: z.literal(true) }), 'Read') },
 });
 

@@ -2,8 +2,8 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { GovernancePatch } from '../governance/index.ts';
 import { requireRoleName } from '../roles/index.ts';
-import { objectTypeRef } from './references.ts';
-import { loadSchema } from './schema.ts';
+import { objectTypeRef } from './records/references.ts';
+import { loadSchema } from './types/service.ts';
 
 function invalid(field: string, message: string): ApiError {
   return new ApiError('VALIDATION_ERROR', `body.${field}: ${message}`, { details: { issues: [{ field, location: 'body', message }] } });

@@ -1,18 +1,18 @@
 import { defineModule } from '../../core/module.ts';
 import { DATA_ENGINE_EVENTS } from './events.ts';
 import { checkGovernance } from './governance-check.ts';
-import { registerObjectJobs } from './retention.ts';
+import { registerObjectJobs } from './records/retention.ts';
 import { objectsRoutes } from './routes.ts';
 
 /** What other modules may use of the data engine. */
-export { accessFor, subjectOf, type Access, type Subject } from './access.ts';
-export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './data-types.ts';
+export { accessFor, subjectOf, type Access, type Subject } from './policies/access.ts';
+export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './types/data-types.ts';
 export { DATA_ENGINE_EVENTS } from './events.ts';
-export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './objects.ts';
-export { queryObjects, resolveSort, type ObjectRecord } from './query.ts';
-export { objectRef, objectTypeRef } from './references.ts';
-export { findType, loadSchema, requireType, type TypeSchema } from './schema.ts';
-export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './visibility.ts';
+export { insertPrepared, objectDto, parseListFilters, schemaForWrite, type CreateInput, type ObjectDto } from './records/service.ts';
+export { queryObjects, resolveSort, type ObjectRecord } from './query/service.ts';
+export { objectRef, objectTypeRef } from './records/references.ts';
+export { findType, loadSchema, requireType, type TypeSchema } from './types/service.ts';
+export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './policies/visibility.ts';
 
 export const objectsModule = defineModule({
   name: 'objects',

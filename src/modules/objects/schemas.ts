@@ -1,8 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../core/http/envelope.ts';
-import { DataTypeSchema } from './data-types.ts';
-import { FilterSchema } from './filters.ts';
-import { REVIEW_STATUSES, StageSchema } from './reviews.ts';
+import { FilterSchema } from './query/filters.ts';
+import { DataTypeSchema } from './types/data-types.ts';
+import { REVIEW_STATUSES, StageSchema } from './workflows/reviews.ts';
 
 /** Request and response shapes of the data engine's routes, named in the OpenAPI document. */
 
@@ -222,3 +222,8 @@ export const WorkflowStatusSchema = z
   .openapi('WorkflowStatus');
 
 export const Deleted = z.object({ deleted: z.literal(true), id: z.string() });
+
+/** Paging of the cursor lists (records, trash, comments, associations). */
+export const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt).openapi({ description: `Page size, 1..${max}` });
+export const Cursor = z.string().max(2000).optional().openapi({ description: 'The `next_cursor` of the previous page' });
+export const PageQuery = z.object({ limit: Limit(100, 20), cursor: Cursor });

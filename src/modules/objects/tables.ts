@@ -16,7 +16,7 @@ import { createdAt, idColumn, tenantIdColumn, timestamptz, updatedAt } from '../
 
 /**
  * The data engine's physical schema: one set of tables for every tenant's types. Nothing here is
- * created per tenant or per type at run time; see storage.ts for how records, their typed index and
+ * created per tenant or per type at run time; see records/storage.ts for how records, their typed index and
  * uniqueness fit together.
  */
 
@@ -75,7 +75,7 @@ export const objects = pgTable(
     id: idColumn(),
     tenantId: tenantIdColumn(),
     // No foreign key: its check would scan every tenant's records on each type deletion. Types are
-    // deleted with their records under the type's exclusive lock (schema.ts), so none is left behind.
+    // deleted with their records under the type's exclusive lock (types/service.ts), so none is left behind.
     objectTypeId: text('object_type_id').notNull(),
     properties: jsonb('properties').$type<Record<string, unknown>>().notNull().default({}),
     search: tsvector('search'),
@@ -216,7 +216,7 @@ export const views = pgTable(
   (t) => [uniqueIndex('object_views_type_name_idx').on(t.objectTypeId, t.name)],
 );
 
-/** Row-level access policies of a type, enforced for user callers (see access.ts). */
+/** Row-level access policies of a type, enforced for user callers (see policies/access.ts). */
 export const policies = pgTable(
   'object_policies',
   {

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ForceDeleteQuery } from '../../core/http/dependencies.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { PERMISSION_PATTERN } from './permissions.ts';
 import { createRole, deleteRole, getRole, listRoles, setPermissions, updateRole } from './service.ts';
@@ -28,7 +28,7 @@ export const Permission = z
   .openapi({ example: 'invoices:read' });
 
 const RoleName = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'Letters, digits, space, _ . - only');
-export const RoleParams = z.object({ role_id: z.string().min(1).max(64).openapi({ param: { name: 'role_id', in: 'path' } }) });
+export const RoleParams = idParam('role_id');
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 const TAGS = ['Roles'];

@@ -7,7 +7,7 @@ import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
-import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
+import { createRouter, defineRoute, errorResponse, idParam, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { httpUrl } from '../../core/net/http-url.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -139,7 +139,7 @@ const usage = defineRoute(
 );
 
 const ADMIN = { kind: 'admin' } as const;
-const TenantParams = z.object({ tenant_id: z.string().min(1).max(64).openapi({ param: { name: 'tenant_id', in: 'path' } }) });
+const TenantParams = idParam('tenant_id');
 const PlanTier = z.enum(PLAN_TIERS);
 const Overrides = z.record(z.string().regex(/^[a-z_]{1,64}$/), z.number().int().min(0));
 
@@ -172,7 +172,7 @@ const adminList = defineRoute(ADMIN, {
   tags: ['Tenants'],
   summary: 'List tenants (system admin)',
   request: { query: offsetQuery({ limit: 50, max: 200 }).extend({ status: z.enum(['active', 'suspended']).optional() }) },
-  responses: { 200: jsonResponse(z.object({ tenants: z.array(TenantSchema), total: z.number().int() }), 'A page of tenants') },
+  responses: { 200: jsonResponse(offsetPage('tenants', TenantSchema), 'A page of tenants') },
 });
 
 const adminGet = defineRoute(ADMIN, {

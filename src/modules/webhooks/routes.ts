@@ -3,7 +3,7 @@ import { EVENT_PATTERN } from '../../core/events/format.ts';
 import { ForceDeleteQuery } from '../../core/http/dependencies.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { offsetQuery } from '../../core/http/pagination.ts';
-import { createRouter, defineRoute } from '../../core/http/route.ts';
+import { createRouter, defineRoute, idParam, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { httpUrl } from '../../core/net/http-url.ts';
 import {
@@ -82,8 +82,8 @@ const Pattern = z.string().max(200).regex(EVENT_PATTERN, 'Must be an event type,
 const ObjectType = z.string().trim().min(1).max(100);
 const Description = z.string().trim().max(500).nullable();
 
-const WebhookParams = z.object({ webhook_id: z.string().min(1).max(64).openapi({ param: { name: 'webhook_id', in: 'path' } }) });
-const DeliveryParams = z.object({ delivery_id: z.string().min(1).max(64).openapi({ param: { name: 'delivery_id', in: 'path' } }) });
+const WebhookParams = idParam('webhook_id');
+const DeliveryParams = idParam('delivery_id');
 
 const MANAGE = { kind: 'tenant', scope: '*' } as const;
 const TAGS = ['Webhooks'];
@@ -233,7 +233,7 @@ const deliveries = defineRoute(MANAGE, {
       status: z.enum(['succeeded', 'failed']).optional(),
     }),
   },
-  responses: { 200: jsonResponse(z.object({ deliveries: z.array(DeliverySchema), total: z.number().int() }), 'A page of attempts') },
+  responses: { 200: jsonResponse(offsetPage('deliveries', DeliverySchema), 'A page of attempts') },
 });
 
 const retry = defineRoute(MANAGE, {
