@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { parsePhoneNumberWithError } from 'libphonenumber-js';
+import { JSON_MAX_DEPTH, tooDeepInValue } from '../../core/http/json.ts';
 
 /**
  * The 22 data types a property can have: how a value is validated and normalised on every write,
@@ -217,7 +218,11 @@ export const DATA_TYPES = {
     description: `Any JSON value up to ${JSON_MAX_BYTES / 1024} KB. Not indexable.`,
     index: null,
     searchable: false,
-    check: (v) => (JSON.stringify(v).length <= JSON_MAX_BYTES ? ok(v) : bad(`must be at most ${JSON_MAX_BYTES} bytes of JSON`)),
+    check: (v) => {
+      // Depth first: JSON.stringify recurses, and a value from an import file has met no body check.
+      if (tooDeepInValue(v)) return bad(`must nest at most ${JSON_MAX_DEPTH} levels of objects and arrays`);
+      return JSON.stringify(v).length <= JSON_MAX_BYTES ? ok(v) : bad(`must be at most ${JSON_MAX_BYTES} bytes of JSON`);
+    },
     fromText: (raw) => {
       try {
         return JSON.parse(raw) as unknown;
