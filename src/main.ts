@@ -49,7 +49,7 @@ async function start(config: Config) {
     firstKey = { tenantId: tenant.id, token };
   }
 
-  const server = createHttpServer(app.fetch, { hostname: config.HOST });
+  const server = createHttpServer(app.fetch, { hostname: config.HOST, log: kernel.log });
   server.listen(config.PORT, config.HOST, () => {
     const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${(server.address() as AddressInfo).port}`;
     const where = config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.pgliteDir}`;
