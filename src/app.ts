@@ -11,7 +11,7 @@ import { registerEventRetention } from './core/events/retention.ts';
 import { Outbox } from './core/events/outbox.ts';
 import type { AppEnv } from './core/http/context.ts';
 import { validationError } from './core/http/envelope.ts';
-import { notFound, onError, requestContext } from './core/http/middleware.ts';
+import { notFound, onError, refuseDotSegments, requestContext } from './core/http/middleware.ts';
 import { Jobs } from './core/jobs/jobs.ts';
 import { outboundPolicy } from './core/net/outbound.ts';
 import type { Kernel } from './core/kernel.ts';
@@ -190,7 +190,7 @@ export function createApp(kernel: Kernel | null) {
       if (!result.success) throw validationError(result.target, result.error);
     },
   });
-  if (kernel) app.use('*', requestContext(kernel));
+  if (kernel) app.use('*', requestContext(kernel), refuseDotSegments);
   app.onError(onError);
   app.notFound(notFound);
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform, registerModules } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
+import { createHttpServer } from './core/http/server.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
 
@@ -49,8 +49,9 @@ async function start(config: Config) {
     firstKey = { tenantId: tenant.id, token };
   }
 
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-    const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${info.port}`;
+  const server = createHttpServer(app.fetch, { hostname: config.HOST, log: kernel.log });
+  server.listen(config.PORT, config.HOST, () => {
+    const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${(server.address() as AddressInfo).port}`;
     const where = config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.pgliteDir}`;
     const lines = [``, `Plinth ${VERSION} listening on ${url} (${where})`, `Docs: ${url}/docs`];
     if (firstKey) {
@@ -71,7 +72,7 @@ async function start(config: Config) {
     process.stdout.write(`${lines.join('\n')}\n\n`);
   });
   // What modules serve beside the app (GET /v1/realtime's WebSocket upgrades).
-  const attached = platform.attach(server as Server);
+  const attached = platform.attach(server);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -83,7 +84,7 @@ async function start(config: Config) {
     setTimeout(() => {
       const force = setTimeout(() => {
         kernel.log.warn('shutdown timeout: closing remaining connections');
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.closeAllConnections();
       }, config.SHUTDOWN_TIMEOUT_MS);
       force.unref();
       // Upgraded sockets are not the HTTP server's to drain: close them, or server.close never finishes.
@@ -95,7 +96,7 @@ async function start(config: Config) {
         kernel.log.info('stopped');
         process.exit(0);
       });
-      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      server.closeIdleConnections();
     }, config.SHUTDOWN_DELAY_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

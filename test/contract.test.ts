@@ -62,6 +62,31 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('documents 415 on every route with a JSON or form body, and closes request objects to unknown fields', () => {
+    let bodies = 0;
+    for (const [path, item] of Object.entries<any>(spec.paths)) {
+      for (const method of METHODS) {
+        const content = item[method]?.requestBody?.content;
+        if (!content || !Object.keys(content).some((type) => /json|form/.test(type))) continue;
+        bodies++;
+        expect(item[method].responses['415'], `${method} ${path} documents 415`).toBeDefined();
+      }
+    }
+    expect(bodies).toBeGreaterThan(50);
+    const keyBody = spec.paths['/v1/keys'].post.requestBody.content['application/json'].schema;
+    expect(keyBody.additionalProperties).toBe(false);
+    // Free-form values stay open.
+    const eventData = spec.paths['/v1/events'].post.requestBody.content['application/json'].schema.properties.data;
+    expect(eventData.additionalProperties).toEqual({});
+  });
+
+  it('documents the statuses specific routes answer: SAML ACS 404, ranges of files and variants 206/304/416', () => {
+    expect(spec.paths['/v1/auth/saml/{provider}/acs'].post.responses['404']).toBeDefined();
+    for (const path of ['/v1/files/{file_id}/content', '/v1/files/{file_id}/variants/{variant}']) {
+      for (const status of ['206', '304', '416']) expect(spec.paths[path].get.responses[status], `${path} ${status}`).toBeDefined();
+    }
+  });
+
   it('lists the error codes as a closed enum', () => {
     expect(spec.components.schemas.Error.properties.error.properties.code.enum).toEqual(ERROR_CODES);
   });
@@ -130,6 +155,9 @@ describe('envelope and errors', () => {
     const res = await t.request('POST', '/v1/keys', { token, body: 'label=x', headers: { 'content-type': 'text/plain' } });
     expect(res.status).toBe(415);
     expect(res.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    // A body with no Content-Type at all, too.
+    const bare = await t.app.request('/v1/keys', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: new Blob(['{"label":"x"}']) });
+    expect(bare.status).toBe(415);
   });
 
   it('never leaks a stack trace on a 500', async () => {

@@ -278,11 +278,10 @@ export async function spawnPlinth(env: Record<string, string>, options: { bootst
 
 /** The app on a real loopback port with WebSocket upgrades, as `plinth start` serves it. */
 export async function listen(app: { fetch: (request: Request, env?: any) => Response | Promise<Response> }): Promise<{ url: string; port: number; close: () => Promise<void> }> {
-  const { serve } = await import('@hono/node-server');
+  const { createHttpServer } = await import('../../src/core/http/server.ts');
   const { attachWebSockets } = await import('../../src/modules/realtime/index.ts');
-  const server = await new Promise<import('node:http').Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as import('node:http').Server));
-  });
+  const server = createHttpServer(app.fetch);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const wss = attachWebSockets(server, app);
   const port = (server.address() as AddressInfo).port;
   return {

@@ -35,12 +35,12 @@ const TARGET_NAMES: Record<string, string> = { json: 'body', form: 'body', query
 /** A zod failure in the shape of every other error, naming the field in message and details. */
 export function validationError(target: string, error: ZodError): ApiError {
   const location = TARGET_NAMES[target] ?? target;
-  const issues = error.issues.map((issue) => ({
-    field: issue.path.length ? issue.path.join('.') : location,
-    location,
-    code: issue.code,
-    message: issue.message,
-  }));
+  const issues = error.issues.flatMap((issue): { field: string; location: string; code: string; message: string }[] =>
+    // A strict object's extra keys are one issue at the object; each key is the field at fault.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), location, code: issue.code, message: 'unknown field; it is not part of this contract' }))
+      : [{ field: issue.path.length ? issue.path.join('.') : location, location, code: issue.code, message: issue.message }],
+  );
   const first = issues[0];
   const message = first
     ? `${first.field === location ? location : `${location}.${first.field}`}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`

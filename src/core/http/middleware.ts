@@ -32,6 +32,35 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** A path segment that is `.` or `..`, spelled out or percent-encoded in any case (`%2e%2E`, `.%2e`). */
+function isDotSegment(segment: string): boolean {
+  if (segment.length === 0 || segment.length > 6) return false;
+  const plain = segment.replaceAll('%2e', '.').replaceAll('%2E', '.');
+  return plain === '.' || plain === '..';
+}
+
+/**
+ * Refuses a request whose path has dot segments, before routing. URL parsing resolves them (node-server
+ * builds the URL with `new URL`), so `DELETE /v1/roles/%2e%2e/users/usr_1` was served as
+ * `DELETE /v1/users/usr_1`. The raw request target is read from Node's request, since the URL the app
+ * sees has already been resolved.
+ */
+export const refuseDotSegments: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const raw = (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url;
+  if (raw !== undefined) {
+    // An absolute-form target (`GET http://host/a/../b HTTP/1.1`) has its path after the authority.
+    const start = raw.startsWith('/') ? 0 : raw.indexOf('/', raw.indexOf('//') + 2);
+    const end = [raw.indexOf('?'), raw.indexOf('#')].filter((i) => i !== -1).reduce((a, b) => Math.min(a, b), raw.length);
+    const path = start === -1 ? '' : raw.slice(start, Math.max(start, end));
+    if (path.split('/').some(isDotSegment)) {
+      throw new ApiError('BAD_REQUEST', 'The path has a `.` or `..` segment (plain or percent-encoded); send the path it stands for instead', {
+        details: { issues: [{ field: 'path', location: 'path', code: 'dot_segment', message: 'dot segments are not allowed' }] },
+      });
+    }
+  }
+  await next();
+};
+
 const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',

@@ -1,8 +1,11 @@
-import { createRoute, OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono, z, type RouteConfig } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { guards, type Access, type GuardOptions } from '../auth/guard.ts';
 import type { AppEnv } from './context.ts';
 import { ErrorSchema, validationError } from './envelope.ts';
-import { z } from '@hono/zod-openapi';
+import { requestHeader } from './headers.ts';
+import { tooDeepError, tooDeepInText } from './json.ts';
+import { strictInput } from './strict.ts';
 
 export type { Access } from '../auth/guard.ts';
 
@@ -37,7 +40,49 @@ const AUTH_ERRORS = {
   422: errorResponse('Idempotency-Key reused with a different body'),
 } as const;
 
+/** What a route with a JSON or form body can answer besides (the media type is checked before validation). */
+const BODY_ERRORS = {
+  415: errorResponse('Unsupported media type: the Content-Type is missing with a body, or not one this route takes'),
+} as const;
+
 type Config = Omit<RouteConfig, 'middleware' | 'security'>;
+
+const isJson = (mediaType: string) => /^application\/([a-z.-]+\+)?json\b/i.test(mediaType);
+const isForm = (mediaType: string) => /^(multipart\/form-data|application\/x-www-form-urlencoded)\b/i.test(mediaType);
+const isZod = (schema: unknown): schema is z.ZodType => typeof (schema as { safeParse?: unknown } | undefined)?.safeParse === 'function';
+
+/**
+ * The body as the contract takes it: zod schemas of JSON and form bodies reject unknown fields
+ * (strictInput), and the media types that @hono/zod-openapi checks for are noted, since it answers
+ * 415 for any other Content-Type.
+ */
+function contractBody(body: NonNullable<RouteConfig['request']>['body']) {
+  if (!body?.content) return { body, json: false, gated: false };
+  let json = false;
+  let gated = false;
+  const content = Object.fromEntries(
+    Object.entries(body.content).map(([mediaType, media]) => {
+      const schema = media && 'schema' in media ? media.schema : undefined;
+      if (!isZod(schema) || !(isJson(mediaType) || isForm(mediaType))) return [mediaType, media];
+      gated = true;
+      json ||= isJson(mediaType);
+      return [mediaType, { ...media, schema: strictInput(schema) }];
+    }),
+  );
+  return { body: { ...body, content }, json, gated };
+}
+
+/**
+ * Refuses a JSON body nested deeper than JSON_MAX_DEPTH before anything parses it: free-form values
+ * (metadata, json properties) nested 10,000 levels overflowed the stack in JSON.stringify (500).
+ */
+const boundedJsonDepth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (isJson(requestHeader(c, 'content-type') ?? '')) {
+    const deep = tooDeepInText(await c.req.text());
+    if (deep) throw tooDeepError('body', deep);
+  }
+  await next();
+};
 
 /**
  * A route contract: the zod schemas of `config` are its validation, its types and its OpenAPI; `access`
@@ -53,14 +98,21 @@ export function defineRoute<const R extends Config>(access: Access, config: R, o
           ? 'Requires a tenant API key or access token.'
           : undefined;
   const description = [config.description ?? config.summary, scopeNote].filter(Boolean).join('\n\n');
-  const responses = access.kind === 'probe' ? { ...SERVER_ERRORS, ...config.responses } : { ...COMMON_ERRORS, ...(access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS), ...config.responses };
+  const { body, json, gated } = contractBody(config.request?.body);
+  const responses = {
+    ...(access.kind === 'probe' ? SERVER_ERRORS : COMMON_ERRORS),
+    ...(access.kind === 'probe' ? {} : access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS),
+    ...(gated ? BODY_ERRORS : {}),
+    ...config.responses,
+  };
   return createRoute({
     ...config,
+    ...(config.request ? { request: { ...config.request, body } } : {}),
     description,
     responses,
     // A route that takes `?token=` (EventSource and browser WebSockets cannot send headers) says so.
     security: access.kind === 'tenant' || access.kind === 'admin' ? [{ bearerAuth: [] }, ...(options.queryToken ? [{ queryToken: [] }] : [])] : [],
-    middleware: guards(access, options),
+    middleware: json ? [...guards(access, options), boundedJsonDepth] : guards(access, options),
     ...(access.kind === 'tenant' && access.scope ? { 'x-required-scope': access.scope } : {}),
   }) as unknown as R & { getRoutingPath(): string; middleware: ReturnType<typeof guards> };
 }

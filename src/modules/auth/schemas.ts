@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../core/http/envelope.ts';
+import { jsonObject } from '../../core/http/json.ts';
 import { PASSWORD_MAX_LENGTH } from './users/passwords.ts';
 
 export const Email = z.string().trim().toLowerCase().email().max(320).openapi({ example: 'user@example.com' });
@@ -10,10 +11,7 @@ export const Phone = z
   .openapi({ example: '+15551234567' });
 /** The length and policy checks happen in the service (they depend on the tenant's policy); this caps the size. */
 export const Password = z.string().min(1).max(PASSWORD_MAX_LENGTH).openapi({ description: `8..${PASSWORD_MAX_LENGTH} characters, not a common password; the tenant may require more` });
-export const Metadata = z
-  .record(z.string().max(100), z.unknown())
-  .refine((v) => JSON.stringify(v).length <= 16_384, 'At most 16 KB of JSON')
-  .openapi({ example: { name: 'Jane Doe' } });
+export const Metadata = jsonObject(16 * 1024, z.string().max(100)).openapi({ example: { name: 'Jane Doe' } });
 export const RedirectTo = z.string().max(2000).optional().openapi({ description: 'Where the emailed link leads; must be in the tenant\'s redirect allowlist' });
 export const Turnstile = z
   .string()

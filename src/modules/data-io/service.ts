@@ -4,6 +4,7 @@ import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import { hasScope } from '../../core/auth/principal.ts';
 import { runInTenant, type RequestMeta, type TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { parseJson } from '../../core/http/json.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import {
@@ -112,8 +113,9 @@ export function parseImportRows(format: 'json' | 'csv', data: unknown): Record<s
     let value = data;
     if (typeof data === 'string') {
       try {
-        value = JSON.parse(data) as unknown;
+        value = parseJson(data, 'data');
       } catch (error) {
+        if (error instanceof ApiError) throw error;
         throw badInput('data', `not valid JSON: ${(error as Error).message}`);
       }
     }

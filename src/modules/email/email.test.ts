@@ -75,7 +75,20 @@ describe('POST /v1/email/send (outbox)', () => {
     const row = await stored(res.body.data.message_id);
     expect(row.subject).toBe('Order A-1');
     expect(row.html).toBe('<h1>Order A-1</h1><p>Total: 9.50 &amp; tax</p>');
-    expect(row.text).toBe('Order A-1\nTotal: 9.50 & tax');
+    expect(row.text).toBe('Order A-1\n\nTotal: 9.50 & tax');
+  });
+
+  it('derives text from HTML a regular expression would choke on: unclosed tags, deep nesting, scripts', async () => {
+    // 128 K characters of `<a` froze the event loop for 9.6 s in the regex-based converter.
+    const unclosed = await send({ to: 'ann@example.com', subject: 'x', html: `<p>Hello</p>${'<a'.repeat(128 * 1024)}` });
+    expect(unclosed.status).toBe(200);
+    expect((await stored(unclosed.body.data.message_id)).text).toBe('Hello');
+    // Past 512 open elements the rest is left out of the text (htmlparser2's open-tag stack is quadratic in depth).
+    const deep = await send({ to: 'ann@example.com', subject: 'x', html: `<p>Top</p>${'<b>'.repeat(170_000)}buried` });
+    expect(deep.status).toBe(200);
+    expect((await stored(deep.body.data.message_id)).text).toBe('Top');
+    const scripted = await send({ to: 'ann@example.com', subject: 'x', html: '<style>p{color:red}</style><script>alert(1)</script><p>Visible<br>text &amp; <a href="https://x.test/">a link</a></p><img src="https://x.test/logo.png" alt="Logo">' });
+    expect((await stored(scripted.body.data.message_id)).text).toBe('Visible\ntext & a link [https://x.test/]');
   });
 
   it('sends from an allowed domain only', async () => {

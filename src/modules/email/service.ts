@@ -16,10 +16,11 @@ export interface SendEmailInput {
   data?: Record<string, unknown>;
 }
 
-const ADDRESS = /^(?:"?([^"<>]*)"?\s*)?<([^<>\s]+)>$/;
+/** The address of `Name <addr>` or `"Name" <addr>`. A quoted and a bare name are separate branches, so no character can go to two parts (that ambiguity made the old pattern quadratic). */
+const ADDRESS = /^(?:"[^"<>]*"\s*|[^"<>]*)<([^<>\s]+)>$/;
 
 function senderDomains(kernel: Kernel): Set<string> {
-  const configured = ADDRESS.exec(kernel.config.MAIL_FROM.trim())?.[2] ?? kernel.config.MAIL_FROM.trim();
+  const configured = ADDRESS.exec(kernel.config.MAIL_FROM.trim())?.[1] ?? kernel.config.MAIL_FROM.trim();
   const domains = new Set(kernel.config.MAIL_FROM_DOMAINS.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean));
   const own = configured.split('@')[1];
   if (own) domains.add(own.toLowerCase());
@@ -37,7 +38,7 @@ function invalid(field: string, message: string): ApiError {
  */
 export function checkSender(kernel: Kernel, from: string): string {
   const match = ADDRESS.exec(from.trim());
-  const address = (match?.[2] ?? from.trim()).toLowerCase();
+  const address = (match?.[1] ?? from.trim()).toLowerCase();
   if (!z.email().safeParse(address).success) throw invalid('from', 'Must be an email address or `Name <address>`');
   const domain = address.split('@')[1]!;
   if (!senderDomains(kernel).has(domain)) throw invalid('from', `Mail can be sent from ${[...senderDomains(kernel)].join(', ')} only (MAIL_FROM_DOMAINS)`);

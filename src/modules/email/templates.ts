@@ -1,3 +1,5 @@
+import { convert, type HtmlToTextOptions } from 'html-to-text';
+import { Parser } from 'htmlparser2';
 import Mustache from 'mustache';
 
 export interface EmailTemplate {
@@ -59,21 +61,47 @@ export function renderEmail(parts: { subject: string; text?: string; html?: stri
 }
 
 /**
+ * Past this many open elements the rest of the HTML is left out of the derived text. htmlparser2 keeps
+ * its open-element stack with `unshift`, so each tag costs O(depth) and 512 KiB of `<b>` took 5 s;
+ * browsers stop nesting at 512 too.
+ */
+const MAX_HTML_DEPTH = 512;
+
+/** The HTML up to where it first nests deeper than MAX_HTML_DEPTH elements (one linear pass). */
+function boundedDepth(html: string): string {
+  let depth = 0;
+  let cut = -1;
+  const parser = new Parser(
+    {
+      onopentag() {
+        if (++depth > MAX_HTML_DEPTH && cut < 0) {
+          cut = parser.startIndex;
+          parser.pause();
+        }
+      },
+      onclosetag() {
+        depth--;
+      },
+    },
+    { decodeEntities: false },
+  );
+  parser.write(html);
+  return cut < 0 ? html : html.slice(0, cut);
+}
+
+const HTML_TO_TEXT: HtmlToTextOptions = {
+  selectors: [
+    // Headings as written (the default shouts them), images left out (a logo is not text).
+    ...(['h1', 'h2', 'h3', 'h4', 'h5', 'h6'] as const).map((selector) => ({ selector, options: { uppercase: false } })),
+    { selector: 'img', format: 'skip' },
+  ],
+};
+
+/**
  * A plain-text part for a message sent with HTML only: mail without one is more often marked as spam.
- * Tags are dropped and entities decoded; this is a fallback, not a renderer, so a caller who cares
- * sends `text` too.
+ * html-to-text parses the HTML (linear, unlike the regular expressions this replaced, which took 9.6 s
+ * on 128 K characters of `<a`); a caller who cares about the text part sends `text` too.
  */
 export function textFromHtml(html: string): string {
-  return html
-    .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, '')
-    .replace(/<br\s*\/?>|<\/(p|div|h[1-6]|li|tr)>/gi, '\n')
-    .replace(/<[^>]+>/g, '')
-    .replace(/&nbsp;/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, '&')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  return convert(boundedDepth(html), HTML_TO_TEXT);
 }

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
 import { LocalStorage, readAll } from '../../core/providers/storage.ts';
+import { listen } from '../../../test/support/events.ts';
 import { changeOneChar, fetchBytes, fetchUrl, jpeg, png, sha256, upload } from '../../../test/support/files.ts';
+import { rawRequest } from '../../../test/support/http.ts';
 import { createObject, defineType } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { EVENT_CATALOG } from '../../app.ts';
@@ -233,6 +235,8 @@ export function filesSuite(driver: DriverSetup) {
         [{ access: 'world' }, 'access'],
         [{ tags: JSON.stringify(Array.from({ length: 51 }, (_, i) => `t${i}`)) }, 'tags'],
         [{ meta: JSON.stringify({ long: 'x'.repeat(70 * 1024) }) }, 'meta'],
+        // Unknown fields are refused, not dropped.
+        [{ expires: 'tomorrow' }, 'expires'],
       ];
       for (const [fields, field] of cases) {
         const res = await upload(t, a.token, 'x', { fields });
@@ -244,8 +248,42 @@ export function filesSuite(driver: DriverSetup) {
       two.append('file', new Blob(['a']), 'a.txt');
       two.append('other', new Blob(['b']), 'b.txt');
       expect((await t.request('POST', '/v1/files/upload', { token: a.token, body: two })).status).toBe(400);
+      // meta nested past the stack's reach is refused by depth, before its size is measured.
+      const deep = await upload(t, a.token, 'x', { fields: { meta: `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}` } });
+      expect(deep.status).toBe(400);
+      expect(deep.body.error.details.issues[0].field).toMatch(/^meta\.a\.a/);
+      expect(deep.body.error.message).toContain('deeper than 64');
       expect(await count()).toBe(before);
       expect(await storedKeys()).toEqual(keys);
+    });
+
+    it('survives a multipart body that ends before its closing boundary: 400 over a real socket, nothing kept', async () => {
+      const server = await listen(t.app);
+      try {
+        const count = async () => (await t.db.system.select().from(files).where(eq(files.tenantId, a.tenantId))).length;
+        const before = await count();
+        const keys = await storedKeys();
+        // The file part starts and the body stops: busboy errors the part's stream, which nothing heard.
+        const body = '--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhel';
+        const headers = { authorization: `Bearer ${a.token}`, 'content-type': 'multipart/form-data; boundary=b0undary', 'content-length': Buffer.byteLength(body) };
+        for (let i = 0; i < 3; i++) {
+          const res = await rawRequest(server.port, 'POST', '/v1/files/upload', headers, body);
+          expect(res.status, res.text).toBe(400);
+          expect(res.json).toMatchObject({ success: false, error: { code: 'BAD_REQUEST' } });
+          expect(res.json.error.message).toContain('Unexpected end');
+          expect(res.headers['request-id']).toBe(res.json.request_id);
+        }
+        // A body cut off before its Content-Length is sent whole: the same.
+        const short = await rawRequest(server.port, 'POST', '/v1/files/upload', { ...headers, 'content-length': 20 }, body.slice(0, 20));
+        expect(short.status).toBe(400);
+        expect(short.json.success).toBe(false);
+        // Same process, still serving; nothing was stored.
+        expect((await rawRequest(server.port, 'GET', '/v1/files/stats', { authorization: `Bearer ${a.token}` })).status).toBe(200);
+        expect(await count()).toBe(before);
+        expect(await storedKeys()).toEqual(keys);
+      } finally {
+        await server.close();
+      }
     });
 
     it('needs a key with the files scope', async () => {
@@ -1012,6 +1050,15 @@ export function filesSuite(driver: DriverSetup) {
       expect(rows).toHaveLength(1);
       expect(rows[0]!.storageKey.startsWith(`${a.tenantId}/variants/${image.id}/`)).toBe(true);
       expect(await stored(rows[0]!.storageKey)).toEqual(first.bytes);
+
+      // Served like the file itself: ranges (206, and 416 for none of the bytes) and If-None-Match (304), as documented.
+      const range = await fetchBytes(t, `/v1/files/${image.id}/variants/thumbnail`, { token: a.token, headers: { range: 'bytes=0-9' } });
+      expect([range.status, range.bytes.length]).toEqual([206, 10]);
+      const none = await fetchBytes(t, `/v1/files/${image.id}/variants/thumbnail`, { token: a.token, headers: { range: 'bytes=-0' } });
+      expect(none.status).toBe(416);
+      expect(none.json.error.code).toBe('RANGE_NOT_SATISFIABLE');
+      const unchanged = await fetchBytes(t, `/v1/files/${image.id}/variants/thumbnail`, { token: a.token, headers: { 'if-none-match': first.headers.get('etag')! } });
+      expect(unchanged.status).toBe(304);
 
       const parallel = await Promise.all([1, 2, 3].map(() => fetchBytes(t, `/v1/files/${image.id}/variants/small`, { token: a.token })));
       expect(parallel.every((r) => r.status === 200)).toBe(true);

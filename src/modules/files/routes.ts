@@ -67,6 +67,13 @@ const binary = (description: string) => ({
   description,
   content: { 'application/octet-stream': { schema: { type: 'string' as const, format: 'binary' } } },
 });
+/** What serveObject answers besides 200, for every route that streams stored bytes (a file, a variant). */
+const STREAMED_RESPONSES = {
+  206: binary('The requested byte range'),
+  304: { description: 'Not modified (If-None-Match)' },
+  416: errorResponse('The range is outside the bytes (`Content-Range: bytes */<size>`), e.g. `bytes=-0`'),
+};
+const StreamedHeaders = z.object({ range: z.string().max(200).optional(), 'if-none-match': z.string().max(1000).optional() });
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 // ---------------------------------------------------------------------------------------------------
@@ -398,16 +405,14 @@ const contentRoute = defineRoute(
         disposition: z.enum(['attachment', 'inline']).optional(),
         version: z.coerce.number().int().min(1).optional().openapi({ description: 'A previous version (default: the current one)' }),
       }),
-      headers: z.object({ range: z.string().max(200).optional(), 'if-none-match': z.string().max(1000).optional() }),
+      headers: StreamedHeaders,
     },
     responses: {
       200: binary('The file'),
-      206: binary('The requested byte range'),
-      304: { description: 'Not modified (If-None-Match)' },
+      ...STREAMED_RESPONSES,
       403: errorResponse('Invalid or expired signed URL, or a key without the `files` scope'),
       404: errorResponse('No such file'),
       409: errorResponse('The upload is not complete'),
-      416: errorResponse('The range is outside the file'),
     },
   },
 );
@@ -426,9 +431,11 @@ const variantRoute = defineRoute(FILES, {
       fit: z.enum(FITS).optional(),
       format: z.enum(FORMATS).optional(),
     }),
+    headers: StreamedHeaders,
   },
   responses: {
     200: binary('The image variant (`X-Variant-Cache: hit` when it was made before)'),
+    ...STREAMED_RESPONSES,
     415: errorResponse('The file is not an image'),
     422: errorResponse('The image could not be decoded'),
   },

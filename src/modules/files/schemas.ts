@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../core/http/envelope.ts';
+import { jsonObject } from '../../core/http/json.ts';
+import { strictInput } from '../../core/http/strict.ts';
 
 /** Control characters never belong in a name (they would break headers and logs); the rest is kept. */
 export function cleanFilename(value: string): string {
@@ -48,10 +50,7 @@ export const Tags = z
   .transform((tags) => [...new Set(tags)])
   .openapi({ description: 'Up to 50 tags', example: ['invoice', 'acme'] });
 
-export const Meta = z
-  .record(z.string().min(1).max(100), z.unknown())
-  .refine((meta) => JSON.stringify(meta).length <= 16 * 1024, { message: 'at most 16 KB of JSON' })
-  .openapi({ description: 'Custom metadata (JSON object, up to 16 KB)', example: { customer: 'acme' } });
+export const Meta = jsonObject(16 * 1024, z.string().min(1).max(100)).openapi({ description: 'Custom metadata (JSON object, up to 16 KB)', example: { customer: 'acme' } });
 
 export const Access = z.enum(['private', 'public']).openapi({
   description: '`private`: needs a key with the `files` scope or a signed URL. `public`: its content is served to anyone with its id.',
@@ -139,7 +138,8 @@ const jsonField = <T extends z.ZodType>(schema: T, what: string) =>
     })
     .pipe(schema);
 
-export const UploadFields = z.object({
+/** Checked by the upload handler, not the route (the body is streamed), so made strict here as defineRoute does for other bodies. */
+export const UploadFields = strictInput(z.object({
   filename: Filename.optional(),
   folder: Folder.optional(),
   access: Access.optional(),
@@ -165,4 +165,4 @@ export const UploadFields = z.object({
   mime_type: z.string().max(255).optional(),
   file_id: z.string().min(1).max(64).optional(),
   overwrite: z.enum(['true', 'false']).optional(),
-});
+}));

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import busboy from 'busboy';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -120,6 +120,12 @@ export async function receiveMultipart(
         truncated = true;
         meter.destroy(new TooLarge('file too large'));
       });
+      // busboy destroys the part's stream when the body ends before its boundary ("Unexpected end of
+      // file"), and pipe() forwards no errors: unheard, that error killed the process. Passed on to the
+      // meter, it fails the storage write; the parser's own error answers the request (400).
+      // (Not stream.pipeline: it would destroy the part's stream when storage fails, and busboy then
+      // waits forever for that stream to drain.)
+      stream.on('error', (error) => meter.destroy(error));
       stored = kernel.storage
         .put(key, stream.pipe(meter), { contentType: 'application/octet-stream' })
         .then(() => {
@@ -174,13 +180,20 @@ export async function receiveMultipart(
 export async function receiveRaw(kernel: Kernel, body: ReadableStream<Uint8Array> | null, key: string, max: number) {
   const meter = new Meter(max);
   const source = body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([]);
+  // pipeline, not pipe: a body that breaks off mid-way errors the source, which must fail the write
+  // rather than go unheard (an unhandled 'error' event ends the process).
+  pipeline(source, meter, () => {});
   try {
-    await kernel.storage.put(key, source.pipe(meter), { contentType: 'application/octet-stream' });
+    await kernel.storage.put(key, meter, { contentType: 'application/octet-stream' });
   } catch (error) {
     source.destroy();
     if (error instanceof TooLarge || meter.bytesSeen > max) {
       await kernel.storage.delete([key]).catch(() => {});
       throw tooLarge(max, 'The upload');
+    }
+    if (source.errored) {
+      await kernel.storage.delete([key]).catch(() => {});
+      throw new ApiError('BAD_REQUEST', 'The request body ended before it was complete');
     }
     throw error;
   }
@@ -213,7 +226,8 @@ export async function verifySlotBytes(
     const stream = await kernel.storage.get(slot.storageKey);
     if (!stream) throw new ApiError('CONFLICT', 'Nothing has been uploaded to this slot yet');
     const meter = new Meter(Number.MAX_SAFE_INTEGER);
-    for await (const _ of stream.pipe(meter)) {
+    // A read error of the store fails the loop instead of being an unheard 'error' event.
+    for await (const _ of pipeline(stream, meter, () => {})) {
       // draining through the meter
     }
     sha256 = meter.hash.digest('hex');

@@ -32,7 +32,12 @@ export function parseChannel(raw: string): Channel | null {
 }
 
 function normalizeFolder(folder: string): string | null {
-  const trimmed = folder.replace(/^\/+|\/+$/g, '');
+  // Trimmed by index: `\/+$` retries every slash of a run, quadratic in its length.
+  let start = 0;
+  let end = folder.length;
+  while (start < end && folder[start] === '/') start++;
+  while (end > start && folder[end - 1] === '/') end--;
+  const trimmed = folder.slice(start, end);
   if (!trimmed || /[\u0000-\u001f]/.test(trimmed)) return null;
   return trimmed;
 }

@@ -4,6 +4,7 @@ import type { TenantPrincipal } from '../../core/auth/principal.ts';
 import { watchCredential } from '../../core/auth/watch.ts';
 import { publicEvent } from '../../core/events/format.ts';
 import type { OutboxEvent } from '../../core/events/outbox.ts';
+import { JSON_MAX_DEPTH, tooDeepInText } from '../../core/http/json.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { changesVisibility, eventVisibility, findType, type EventFilter } from '../objects/index.ts';
 import { channelName, channelsOf, parseChannel } from './channels.ts';
@@ -164,8 +165,11 @@ export class RealtimeHub {
     const raw = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
     if (isBinary || raw.length > MAX_MESSAGE_BYTES) return this.error(connection, 'BAD_REQUEST', 'Send JSON text messages of at most 64 KiB');
     let message: { type?: unknown; channel?: unknown; channels?: unknown; id?: unknown };
+    // A pong echoes `id`: one nested past the stack would fail JSON.stringify.
+    const text = raw.toString('utf8');
+    if (tooDeepInText(text)) return this.error(connection, 'VALIDATION_ERROR', `Messages nest at most ${JSON_MAX_DEPTH} levels`);
     try {
-      message = JSON.parse(raw.toString('utf8'));
+      message = JSON.parse(text);
     } catch {
       return this.error(connection, 'BAD_REQUEST', 'Messages are JSON objects like {"type":"subscribe","channel":"files"}');
     }

@@ -51,7 +51,8 @@ function slugify(name: string): string {
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
+    // Runs are single dashes by now, so trimming one at each end is enough (and `-+$` would be quadratic).
+    .replace(/^-|-$/g, '')
     .slice(0, 40);
   return base || 'tenant';
 }

@@ -83,7 +83,8 @@ const samlAcs = defineRoute(PUBLIC, {
     params: ProviderParam,
     query: z.object({ tenant: TenantRef }),
     body: {
-      content: { 'application/x-www-form-urlencoded': { schema: z.object({ SAMLResponse: z.string().min(1).max(1_000_000), RelayState: z.string().max(200).optional() }) } },
+      // The IdP's form, not a client's: what else it posts is its business (loose, unlike the bodies of our own clients).
+      content: { 'application/x-www-form-urlencoded': { schema: z.looseObject({ SAMLResponse: z.string().min(1).max(1_000_000), RelayState: z.string().max(200).optional() }) } },
       required: true,
     },
   },
@@ -91,6 +92,7 @@ const samlAcs = defineRoute(PUBLIC, {
     200: jsonResponse(SignInResultSchema, 'Signed in (no redirect_to was given)'),
     302: { description: 'Redirect to app with session tokens' },
     401: errorResponse('Unsigned, wrongly signed, wrong audience, expired, replayed or unsolicited assertion'),
+    404: errorResponse('No such tenant or SAML provider'),
   },
 });
 

@@ -98,7 +98,7 @@ export async function consumeResponse(kernel: Kernel, sp: SAML, tenantId: string
   const attr = (profile as Record<string, unknown>)[provider.email_attribute];
   const fromAttr = Array.isArray(attr) ? attr[0] : attr;
   const candidates = [fromAttr, profile.email, profile.mail, profile.nameID];
-  const email = candidates.find((v): v is string => typeof v === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) ?? null;
+  const email = candidates.find((v): v is string => typeof v === 'string' && /^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$/.test(v)) ?? null;
   const attributes = (profile as { attributes?: Record<string, unknown> }).attributes ?? {};
   return { subject: profile.nameID, email, attributes };
 }

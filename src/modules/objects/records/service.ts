@@ -3,6 +3,7 @@ import type { TenantContext } from '../../../core/context.ts';
 import { rows as rowsOf } from '../../../core/db/client.ts';
 import { confirmDeletion } from '../../../core/http/dependencies.ts';
 import { ApiError, type ErrorCode } from '../../../core/http/errors.ts';
+import { parseJson } from '../../../core/http/json.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from '../policies/access.ts';
 import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from '../query/filters.ts';
@@ -670,8 +671,9 @@ export function parseListFilters(query: Pick<ListQuery, 'filter' | 'filters'>, s
   if (query.filters) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(query.filters);
-    } catch {
+      parsed = parseJson(query.filters, 'filters', 'query');
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
       throw new ApiError('VALIDATION_ERROR', 'filters: must be a JSON array of {property, op, value}', {
         details: { issues: [{ field: 'filters', location: 'query', message: 'invalid JSON' }] },
       });

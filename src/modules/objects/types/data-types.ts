@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { parsePhoneNumberWithError } from 'libphonenumber-js';
+import { JSON_MAX_DEPTH, tooDeepInValue } from '../../../core/http/json.ts';
 
 /**
  * The 22 data types a property can have: how a value is validated and normalised on every write,
@@ -83,7 +84,7 @@ const ISO_DATETIME = z.iso.datetime({ offset: true });
 const EMAIL = z.email();
 const URL = z.url({ protocol: /^https?$/ });
 const UUID = z.uuid();
-const ID = (prefix: string) => new RegExp(`^${prefix}_[0-9a-z]{1,64}$`);
+const ID_BODY = /^[0-9a-z]{1,64}$/;
 
 function enumCheck(value: unknown, def: PropertyDef): Check {
   if (typeof value !== 'string') return bad('must be a string');
@@ -92,9 +93,9 @@ function enumCheck(value: unknown, def: PropertyDef): Check {
 }
 
 function idCheck(prefix: string, what: string) {
-  const pattern = ID(prefix);
+  const head = `${prefix}_`;
   return (value: unknown): Check =>
-    typeof value === 'string' && pattern.test(value) ? ok(value) : bad(`must be ${what} id (${prefix}_...)`);
+    typeof value === 'string' && value.startsWith(head) && ID_BODY.test(value.slice(head.length)) ? ok(value) : bad(`must be ${what} id (${prefix}_...)`);
 }
 
 export const DATA_TYPES = {
@@ -217,7 +218,11 @@ export const DATA_TYPES = {
     description: `Any JSON value up to ${JSON_MAX_BYTES / 1024} KB. Not indexable.`,
     index: null,
     searchable: false,
-    check: (v) => (JSON.stringify(v).length <= JSON_MAX_BYTES ? ok(v) : bad(`must be at most ${JSON_MAX_BYTES} bytes of JSON`)),
+    check: (v) => {
+      // Depth first: JSON.stringify recurses, and a value from an import file has met no body check.
+      if (tooDeepInValue(v)) return bad(`must nest at most ${JSON_MAX_DEPTH} levels of objects and arrays`);
+      return JSON.stringify(v).length <= JSON_MAX_BYTES ? ok(v) : bad(`must be at most ${JSON_MAX_BYTES} bytes of JSON`);
+    },
     fromText: (raw) => {
       try {
         return JSON.parse(raw) as unknown;
