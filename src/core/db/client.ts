@@ -143,22 +143,42 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
   };
 }
 
+/**
+ * Connection settings of every pooled session. A connection that cannot be made, or a free session
+ * that cannot be had, fails after CONNECT_TIMEOUT_MS (a 503 for the request) instead of waiting for the
+ * operating system's own timeout; TCP keep-alive finds a peer that vanished without a word.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+const SESSION_SETTINGS = { idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+
+/**
+ * A connection that dies (server restart, network cut) emits 'error' on its client, and an 'error'
+ * event nobody listens to ends the process. pg-pool listens only while a client is idle, so a client
+ * that is checked out when it happens (a request or a job mid-query) needs a listener of its own. The
+ * error also fails that client's pending query, which is where it is handled (a 503, a retried loop);
+ * the pool drops the dead client when it is released and connects anew on the next checkout.
+ */
+function survivePoolErrors(pool: pg.Pool): void {
+  const ignore = () => {};
+  pool.on('error', ignore);
+  pool.on('connect', (client) => void client.on('error', ignore));
+}
+
 async function openPostgres(url: string, poolMax: number): Promise<Database> {
   // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own.
-  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), ...SESSION_SETTINGS });
   // Request work has its own pool whose sessions *start* as APP_ROLE and read-only: whatever goes
   // wrong, a query there runs as a role that owns nothing, sees no rows until a tenant is set, and
   // cannot write outside an explicit read-write transaction.
   const tenantPool = new pg.Pool({
     connectionString: url,
     max: poolMax,
-    idleTimeoutMillis: 30_000,
+    ...SESSION_SETTINGS,
     options: `-c role=${APP_ROLE} -c default_transaction_read_only=on`,
     pipeline: true,
   } as pg.PoolConfig);
-  // An idle client's error (server restart) must not crash the process; the pool replaces the client.
-  pool.on('error', () => {});
-  tenantPool.on('error', () => {});
+  survivePoolErrors(pool);
+  survivePoolErrors(tenantPool);
   const system = drizzlePg(pool) as unknown as Db;
   const dialect = new PgDialect();
   // Drizzle handles per pooled session: a transaction object for writes (its .transaction() is a
@@ -260,10 +280,15 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     },
     async withSession(fn) {
       const client = await pool.connect();
+      let failed: Error | undefined;
       try {
         return await fn(drizzlePg(client) as unknown as Db);
+      } catch (error) {
+        // A session-level state (an advisory lock) may be left behind by a failure: not reused.
+        failed = error as Error;
+        throw error;
       } finally {
-        client.release();
+        client.release(failed);
       }
     },
     async raw(text, values) {
