@@ -7,6 +7,7 @@ import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform,
 import { loadConfig, type Config } from './config.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
+import { drainable } from './core/http/drain.ts';
 
 const HELP = `Plinth ${VERSION}: multi-tenant backend platform
 
@@ -52,7 +53,7 @@ async function start(config: Config) {
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${info.port}`;
     const where = config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.pgliteDir}`;
-    const lines = [``, `Plinth ${VERSION} listening on ${url} (${where})`, `Docs: ${url}/docs`];
+    const lines = [``, `Plinth ${VERSION} listening on ${url} (${where}; pid ${process.pid})`, `Docs: ${url}/docs`];
     if (firstKey) {
       lines.push(
         ``,
@@ -72,6 +73,7 @@ async function start(config: Config) {
   });
   // What modules serve beside the app (GET /v1/realtime's WebSocket upgrades).
   const attached = platform.attach(server as Server);
+  const connections = drainable(server as Server);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -83,23 +85,42 @@ async function start(config: Config) {
     setTimeout(() => {
       const force = setTimeout(() => {
         kernel.log.warn('shutdown timeout: closing remaining connections');
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        connections.destroyAll();
       }, config.SHUTDOWN_TIMEOUT_MS);
       force.unref();
-      // Upgraded sockets are not the HTTP server's to drain: close them, or server.close never finishes.
+      // Upgraded sockets are not the HTTP server's to drain: close them, or the drain never finishes.
       attached.close();
       // SSE streams end too (clients reconnect elsewhere with Last-Event-ID).
       void kernel.outbox.feed.close();
-      server.close(async () => {
+      void connections.drain().then(async () => {
         await platform.close();
         kernel.log.info('stopped');
         process.exit(0);
       });
-      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
     }, config.SHUTDOWN_DELAY_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  whenParentExits(() => shutdown('parent exited'));
+}
+
+/**
+ * Started by an npm script (`npm start`), the server lives as long as npm does. npm hands SIGTERM on
+ * to its script (which `exec`s node, so the signal reaches this process), but a SIGKILLed npm, or a
+ * shell between the two that does not forward signals, would leave the server running with the port
+ * and the embedded database held and nobody to stop it. So it watches its parent and stops as on
+ * SIGTERM when it is gone. Run directly (`node bin/plinth.mjs`, a service manager) it does not: a
+ * server started in the background from a shell may outlive that shell.
+ */
+function whenParentExits(stop: () => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 500);
+  timer.unref();
 }
 
 async function worker(config: Config) {
@@ -115,6 +136,7 @@ async function worker(config: Config) {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  whenParentExits(() => void stop('parent exited'));
 }
 
 async function bootstrap(config: Config, args: string[]) {
