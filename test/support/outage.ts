@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { TcpProxy } from './proxy.ts';
+import { appRoleFor } from '../../src/core/db/client.ts';
 
 /**
  * The outage drill shared by test/outage.test.ts and bench/outage.ts: a real `plinth start` process
@@ -370,6 +371,8 @@ export async function scratchDatabase(baseUrl: string, name: string): Promise<{ 
     url: url.toString(),
     drop: async () => {
       await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
+      // Its app role (plinth_app_<name>) is the server's, not the database's.
+      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
       await admin.end().catch(() => {});
     },
   };
