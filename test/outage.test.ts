@@ -42,6 +42,10 @@ describe.runIf(process.env.DATABASE_URL)('database outage under load', { timeout
     expect(report.readyDuringOutage.length).toBeGreaterThan(0);
     expect(report.readyDuringOutage.every((s) => s === 503), JSON.stringify(report.readyDuringOutage)).toBe(true);
     expect(report.recoverySeconds, 'works again without a restart').not.toBeNull();
+    if (process.env.REDIS_URL) {
+      // What needs Redis's shared record (an Idempotency-Key) says so while it is down, and works after.
+      expect(report.idempotentWhileRedisDown).toEqual({ status: 503, wellFormed: true, statusAfter: 201 });
+    }
     expect(report.acknowledgedWrites).toBeGreaterThan(0);
     expect(report.lostWrites).toEqual([]);
     expect(report.undeliveredWebhooks, 'background work resumed: every write reached its webhook').toBe(0);

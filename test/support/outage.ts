@@ -58,6 +58,11 @@ export interface OutageReport {
   unavailableMalformed: Failure[];
   /** /ready statuses while PostgreSQL was down. */
   readyDuringOutage: number[];
+  /**
+   * A write with an Idempotency-Key while only Redis was down (its record lives there): whether it
+   * answered 503 with Retry-After in the envelope, and the status of the same request once Redis was back.
+   */
+  idempotentWhileRedisDown?: { status: number; wellFormed: boolean; statusAfter: number };
   /** Seconds from PostgreSQL's return until requests stopped failing; null if it did not recover. */
   recoverySeconds: number | null;
   acknowledgedWrites: number;
@@ -137,11 +142,11 @@ interface Answer {
   error?: string;
 }
 
-async function call(url: string, method: string, token: string, body?: unknown, timeoutMs = 30_000): Promise<Answer> {
+async function call(url: string, method: string, token: string, body?: unknown, timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<Answer> {
   try {
     const res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -204,6 +209,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageReport> {
     }
 
     let phase: Phase = 'warmup';
+    let idempotentWhileRedisDown: OutageReport['idempotentWhileRedisDown'];
     const byStatus: Record<string, number> = {};
     const byPhase = {} as Record<Phase, Record<string, number>>;
     const failures: Failure[] = [];
@@ -268,11 +274,23 @@ export async function runOutage(options: OutageOptions): Promise<OutageReport> {
       log(`cutting Redis for ${options.redisOutageMs} ms`);
       phase = 'redis-down';
       await redisProxy.cut();
-      await sleep(options.redisOutageMs);
+      const redisBackAt = Date.now() + options.redisOutageMs;
+      await sleep(Math.min(500, options.redisOutageMs / 2));
+      const idempotent = { headers: { 'idempotency-key': `drill-${Date.now()}` } };
+      const during = await call(`${base}/v1/objects/note`, 'POST', token, { properties: { title: 'idempotent' } }, 30_000, idempotent.headers);
+      if (during.status === 201) acknowledged.push(during.body.data.id);
+      await sleep(Math.max(0, redisBackAt - Date.now()));
       await redisProxy.restore();
       phase = 'redis-back';
       log('Redis restored');
       await sleep(Math.min(2_000, options.warmupMs));
+      const after = await call(`${base}/v1/objects/note`, 'POST', token, { properties: { title: 'idempotent' } }, 30_000, idempotent.headers);
+      if (after.status === 201) acknowledged.push(after.body.data.id);
+      idempotentWhileRedisDown = {
+        status: during.status,
+        wellFormed: /^\d+$/.test(during.headers.get('retry-after') ?? '') && isEnvelope(during.body, 'SERVICE_UNAVAILABLE'),
+        statusAfter: after.status,
+      };
     }
 
     log(`cutting PostgreSQL for ${options.outageMs} ms`);
@@ -339,6 +357,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageReport> {
       unavailable,
       unavailableMalformed,
       readyDuringOutage,
+      idempotentWhileRedisDown,
       recoverySeconds,
       acknowledgedWrites: acknowledged.length,
       lostWrites,
