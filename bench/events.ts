@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { appRoleFor } from '../src/core/db/client.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000);
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 20);
@@ -71,6 +72,7 @@ if (process.env.DATABASE_URL) {
   database = 'PostgreSQL';
   cleanup = async () => {
     await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
     await admin.end();
   };
 } else {

@@ -19,6 +19,7 @@ import pino from 'pino';
 import { bootstrapTenant, createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { startS3Server, type S3TestServer } from '../test/support/s3.ts';
+import { appRoleFor } from '../src/core/db/client.ts';
 
 const MB = 1_000_000;
 const SIZES = [
@@ -166,6 +167,7 @@ async function main() {
     process.env.DATABASE_URL = url.toString();
     dropDatabase = async () => {
       await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
       await admin.end();
     };
   }

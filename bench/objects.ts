@@ -26,6 +26,7 @@ import pg from 'pg';
 import { bootstrapTenant, createKernel, createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { tenants } from '../src/modules/tenants/tables.ts';
+import { appRoleFor } from '../src/core/db/client.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -67,7 +68,10 @@ async function main() {
   const cleanup = async () => {
     server?.kill();
     if (process.env.BENCH_KEEP === '1') process.stdout.write(`kept database ${dbName}\n`);
-    else await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+    else {
+      await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+      await admin.query(`drop role if exists ${appRoleFor(dbName)}`).catch(() => {});
+    }
     await admin.end().catch(() => {});
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));

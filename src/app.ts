@@ -89,7 +89,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   const closers: (() => Promise<void> | void)[] = [];
   const db =
     options.db ??
-    (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, poolMax: config.DB_POOL_MAX }));
+    (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, poolMax: config.DB_POOL_MAX, appRole: config.DB_APP_ROLE }));
   closers.push(() => db.close());
   if (options.migrate !== false) await migrate(db);
   // Closed after everything that may still read or write files (jobs, requests).
@@ -104,7 +104,8 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     const subscriber = connectRedis(config.REDIS_URL, log);
     const r = redis;
     closers.push(async () => {
-      await Promise.allSettled([r.quit(), subscriber.quit()]);
+      // quit() waits for Redis to answer; a client that is not connected just stops reconnecting.
+      await Promise.allSettled([r, subscriber].map((c) => (c.status === 'ready' ? c.quit() : c.disconnect())));
     });
     kv = redisKeyValueStore(redis, config.REDIS_PREFIX);
     bus = redisBus(redis, subscriber, config.REDIS_PREFIX);

@@ -17,6 +17,11 @@ const ConfigSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** The role tenant work runs as; default `plinth_app_<database name>` on PostgreSQL (roles are shared by the whole server), `plinth_app` embedded. */
+  DB_APP_ROLE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier of at most 63 characters')
+    .optional(),
   REDIS_URL: z.string().optional(),
   REDIS_PREFIX: z.string().default('plinth:'),
   PLINTH_ADMIN_KEY: z.string().min(24).optional(),

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { bootstrapTenant, countTenants, createApp, createKernel, createPlatform, registerModules } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
+import { drainable } from './core/http/drain.ts';
 import { createHttpServer } from './core/http/server.ts';
 import { PLAN_TIERS } from './modules/tenants/index.ts';
 import { VERSION } from './core/version.ts';
@@ -53,7 +54,7 @@ async function start(config: Config) {
   server.listen(config.PORT, config.HOST, () => {
     const url = config.PUBLIC_URL ? baseUrl(config) : `http://localhost:${(server.address() as AddressInfo).port}`;
     const where = config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.pgliteDir}`;
-    const lines = [``, `Plinth ${VERSION} listening on ${url} (${where})`, `Docs: ${url}/docs`];
+    const lines = [``, `Plinth ${VERSION} listening on ${url} (${where}; pid ${process.pid})`, `Docs: ${url}/docs`];
     if (firstKey) {
       lines.push(
         ``,
@@ -73,6 +74,7 @@ async function start(config: Config) {
   });
   // What modules serve beside the app (GET /v1/realtime's WebSocket upgrades).
   const attached = platform.attach(server);
+  const connections = drainable(server);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -84,23 +86,42 @@ async function start(config: Config) {
     setTimeout(() => {
       const force = setTimeout(() => {
         kernel.log.warn('shutdown timeout: closing remaining connections');
-        server.closeAllConnections();
+        connections.destroyAll();
       }, config.SHUTDOWN_TIMEOUT_MS);
       force.unref();
-      // Upgraded sockets are not the HTTP server's to drain: close them, or server.close never finishes.
+      // Upgraded sockets are not the HTTP server's to drain: close them, or the drain never finishes.
       attached.close();
       // SSE streams end too (clients reconnect elsewhere with Last-Event-ID).
       void kernel.outbox.feed.close();
-      server.close(async () => {
+      void connections.drain().then(async () => {
         await platform.close();
         kernel.log.info('stopped');
         process.exit(0);
       });
-      server.closeIdleConnections();
     }, config.SHUTDOWN_DELAY_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  whenParentExits(() => shutdown('parent exited'));
+}
+
+/**
+ * Started by an npm script (`npm start`), the server lives as long as npm does. npm hands SIGTERM on
+ * to its script (which `exec`s node, so the signal reaches this process), but a SIGKILLed npm, or a
+ * shell between the two that does not forward signals, would leave the server running with the port
+ * and the embedded database held and nobody to stop it. So it watches its parent and stops as on
+ * SIGTERM when it is gone. Run directly (`node bin/plinth.mjs`, a service manager) it does not: a
+ * server started in the background from a shell may outlive that shell.
+ */
+function whenParentExits(stop: () => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 500);
+  timer.unref();
 }
 
 async function worker(config: Config) {
@@ -116,6 +137,7 @@ async function worker(config: Config) {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  whenParentExits(() => void stop('parent exited'));
 }
 
 async function bootstrap(config: Config, args: string[]) {

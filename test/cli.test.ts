@@ -7,15 +7,19 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
-const BIN = path.resolve(import.meta.dirname, '../bin/plinth.mjs');
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BIN = path.join(ROOT, 'bin/plinth.mjs');
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 const databases: string[] = [];
+/** Servers started through npm: not our children, so killed by pid if a test failed before they stopped. */
+const serverPids: number[] = [];
 /** With DATABASE_URL set (the PostgreSQL pass), the CLI runs on PostgreSQL; on the embedded database otherwise. */
 const POSTGRES = Boolean(process.env.DATABASE_URL && inject('pgTemplate'));
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const pid of serverPids) if (running(pid)) process.kill(pid, 'SIGKILL');
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   if (databases.length) {
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
@@ -85,6 +89,52 @@ function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: stri
     child.stderr!.on('data', (d) => process.stderr.write(d));
     exited.then((code) => reject(new Error(`plinth start exited with ${code}: ${stdout}`)));
   });
+}
+
+/** `npm start` as a user runs it, from the project's folder; resolves once the server prints where it listens and its pid. */
+function npmStart(env: NodeJS.ProcessEnv): Promise<{ npm: ChildProcess; serverPid: number; exited: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...env, PORT: '0', HOST: '127.0.0.1', npm_config_update_notifier: 'false' } });
+    children.push(npm);
+    let out = '';
+    const exited = new Promise<void>((r) => npm.on('exit', () => r()));
+    const seen = (d: Buffer) => {
+      out += d;
+      const pid = /listening on http:\/\/\S+ \(.*pid (\d+)\)/.exec(out)?.[1];
+      if (pid && !serverPids.includes(Number(pid))) {
+        serverPids.push(Number(pid));
+        resolve({ npm, serverPid: Number(pid), exited });
+      }
+    };
+    npm.stdout!.on('data', seen);
+    npm.stderr!.on('data', seen);
+    exited.then(() => reject(new Error(`npm start exited before listening: ${out}`)));
+  });
+}
+
+/** Whether `pid` is a live process (a zombie nobody has reaped yet counts as gone). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync('/proc/self/stat')) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function gone(pid: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (running(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
 }
 
 // Each test starts real processes on a fresh embedded database (initdb, migrations): seconds on an idle
@@ -211,6 +261,53 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     for (const r of results) expect(JSON.parse(r.body).success).toBe(true);
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body).error.details).toEqual({ draining: true });
+  });
+
+  it('drains with no delay too: every request written before SIGTERM is answered (none reset)', async () => {
+    const dir = await install();
+    // No SHUTDOWN_DELAY_MS: what the kernel has queued and what the server has accepted but not yet
+    // read must still be served. (http.Server.close() reset nearly all of them.)
+    const server = await start(cliEnv(dir));
+    const key = /\n\s+(sk_[A-Za-z0-9_-]{32})\n/.exec(server.stdout())![1]!;
+    const written: Promise<void>[] = [];
+    const requests = Array.from({ length: 200 }, () => {
+      let sent!: () => void;
+      written.push(new Promise<void>((r) => (sent = r)));
+      return new Promise<number | string>((resolve) => {
+        const req = http.get(`${server.url}/v1/keys`, { headers: { authorization: `Bearer ${key}` }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', (e) => resolve(e.message));
+        });
+        req.on('finish', () => sent());
+        req.on('error', (e: Error & { code?: string }) => {
+          sent();
+          resolve(e.code ?? e.message);
+        });
+      });
+    });
+    await Promise.all(written);
+    server.child.kill('SIGTERM');
+    const results = await Promise.all(requests);
+    expect(await server.exited).toBe(0);
+    const tally: Record<string, number> = {};
+    for (const r of results) tally[r] = (tally[r] ?? 0) + 1;
+    expect(tally).toEqual({ 200: 200 });
+  });
+
+  it('kill <pid of npm start> stops the server and frees the embedded database; so does npm dying outright', async () => {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const place = await install();
+      const { npm, serverPid, exited } = await npmStart(cliEnv(place));
+      expect(serverPid).not.toBe(npm.pid);
+      const lock = path.join(place.dir, 'pg', 'plinth.pid');
+      if (!POSTGRES) expect(fs.readFileSync(lock, 'utf8')).toBe(String(serverPid));
+      // The PID that spawn returned: npm's, not the server's.
+      process.kill(npm.pid!, signal);
+      await exited;
+      expect(await gone(serverPid, 30_000), `server ${serverPid} still running after ${signal} to npm`).toBe(true);
+      expect(fs.existsSync(lock), 'the data directory lock is released').toBe(false);
+    }
   });
 
   it('openapi writes the document, migrate applies migrations, help lists the commands', async () => {

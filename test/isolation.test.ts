@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rows } from '../src/core/db/client.ts';
-import { tenantTables } from '../src/core/db/migrate.ts';
+import { appRoleFor, openDatabase, rows, type Database, type Db } from '../src/core/db/client.ts';
+import { migrate, tenantTables } from '../src/core/db/migrate.ts';
 import { apiKeys } from '../src/modules/keys/tables.ts';
-import { testPlatform, type TestPlatform } from './support/platform.ts';
+import { copyPostgresTemplate, testPlatform, type TestPlatform } from './support/platform.ts';
 
 let t: TestPlatform;
 let a: { tenantId: string; token: string; keyId: string };
@@ -103,5 +105,58 @@ describe(`row-level security (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlit
     expect(idsA.filter((id: string) => idsB.includes(id))).toEqual([]);
     const auditA = await t.request('GET', '/v1/audit-logs', { token: a.token });
     expect(auditA.body.data.logs.every((l: { resource_id: string }) => !idsB.includes(l.resource_id))).toBe(true);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)('the app role on a PostgreSQL server shared by several installs', () => {
+  /** The roles that the tenant_isolation policies of `db` name, and whether `role` may read api_keys there. */
+  const policyRoles = async (db: Db) =>
+    rows<{ role: string }>(
+      await db.execute(sql`select distinct r.rolname::text as role from pg_policy p join pg_roles r on r.oid = any(p.polroles) where p.polname = 'tenant_isolation'`),
+    ).map((r) => r.role);
+  const canRead = async (db: Db, role: string) =>
+    rows<{ ok: boolean }>(await db.execute(sql`select has_table_privilege(${role}, 'api_keys', 'SELECT') as ok`))[0]!.ok;
+
+  it('is one per database (plinth_app_<database>, or DB_APP_ROLE), with grants and policies in its own database only', async () => {
+    const copies = [await copyPostgresTemplate(), await copyPostgresTemplate()];
+    const custom = `plinth_app_custom_${randomBytes(4).toString('hex')}`;
+    const opened: Database[] = [];
+    try {
+      // The first install takes the default, the second names its role as DB_APP_ROLE would; each
+      // migration moves the copied policies off the template's role.
+      const one = await openDatabase({ databaseUrl: copies[0]!.url, poolMax: 2 });
+      opened.push(one);
+      const two = await openDatabase({ databaseUrl: copies[1]!.url, poolMax: 2, appRole: custom });
+      opened.push(two);
+      await migrate(one);
+      await migrate(two);
+      expect(one.appRole).toBe(appRoleFor(new URL(copies[0]!.url).pathname.slice(1)));
+      expect(two.appRole).toBe(custom);
+      expect(one.appRole).not.toBe(two.appRole);
+
+      const template = copies[0]!.appRole;
+      for (const [db, other] of [
+        [one, two],
+        [two, one],
+      ] as const) {
+        expect(await policyRoles(db.system)).toEqual([db.appRole]);
+        expect(await canRead(db.system, db.appRole)).toBe(true);
+        // Neither the other install's role nor the one the database was copied with may read here.
+        expect(await canRead(db.system, other.appRole)).toBe(false);
+        expect(await canRead(db.system, template)).toBe(false);
+        // Tenant work runs as this database's role, and sees no tenant's rows without one.
+        await db.untenanted(async (tx) => {
+          const [who] = rows<{ role: string; n: number }>(await tx.execute(sql`select current_user::text as role, (select count(*)::int from api_keys) as n`));
+          expect(who).toEqual({ role: db.appRole, n: 0 });
+        });
+      }
+    } finally {
+      for (const db of opened) await db.close();
+      for (const copy of copies) await copy.drop();
+      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      for (const db of opened) await admin.query(`drop role if exists ${db.appRole}`).catch(() => {});
+      await admin.end();
+    }
   });
 });

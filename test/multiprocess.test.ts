@@ -13,7 +13,7 @@ describe.runIf(process.env.DATABASE_URL && process.env.REDIS_URL)('two processes
 
   beforeAll(async () => {
     a = await testPlatform();
-    const db = await openDatabase({ databaseUrl: a.databaseUrl, poolMax: 3 });
+    const db = await openDatabase({ databaseUrl: a.databaseUrl, poolMax: 3, appRole: a.db.appRole });
     const kernel = await createKernel(loadConfig(a.env), { db, migrate: false, logger: pino({ level: 'silent' }) });
     registerModules(kernel);
     const { app } = createApp(kernel);

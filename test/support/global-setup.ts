@@ -38,6 +38,12 @@ export default async function setup(project: TestProject) {
       const leftovers = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'plinth_t_${process.pid}_%'`);
       for (const { datname } of leftovers.rows) await admin.query(`drop database if exists ${datname} with (force)`);
       await admin.query(`drop database if exists ${name} with (force)`);
+      // App roles are the server's, not a database's (plinth_app_<database>): those of this run's
+      // databases go with them.
+      const roles = await admin.query<{ rolname: string }>(
+        `select rolname from pg_roles where rolname like 'plinth\\_app\\_plinth\\_t\\_${process.pid}\\_%' or rolname like 'plinth\\_app\\_plinth\\_tpl\\_${process.pid}\\_%'`,
+      );
+      for (const { rolname } of roles.rows) await admin.query(`drop role if exists ${rolname}`).catch(() => {});
       await admin.end();
     };
   }

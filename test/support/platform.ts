@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { createPlatform, type Platform } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Clock } from '../../src/core/clock.ts';
-import { openDatabase, type Database } from '../../src/core/db/client.ts';
+import { appRoleFor, openDatabase, type Database } from '../../src/core/db/client.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -38,8 +38,12 @@ export interface TestPlatform extends Platform {
   newKey(token: string, input: Record<string, unknown>): Promise<{ id: string; token: string }>;
 }
 
-/** A PostgreSQL database copied from the run's migrated template (DATABASE_URL runs); `drop` removes it. */
-export async function copyPostgresTemplate(): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A PostgreSQL database copied from the run's migrated template (DATABASE_URL runs); `drop` removes it.
+ * Its policies name the template's app role (`appRole`); a server started on it with migrations moves
+ * them to the copy's own role.
+ */
+export async function copyPostgresTemplate(): Promise<{ url: string; appRole: string; drop: () => Promise<void> }> {
   const pgTemplate = inject('pgTemplate');
   const base = process.env.DATABASE_URL!;
   const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
@@ -59,6 +63,7 @@ export async function copyPostgresTemplate(): Promise<{ url: string; drop: () =>
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    appRole: appRoleFor(pgTemplate),
     drop: async () => {
       await admin.query(`drop database if exists ${name} with (force)`);
       await admin.end();
@@ -70,7 +75,8 @@ export async function copyPostgresTemplate(): Promise<{ url: string; drop: () =>
 async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void>; url?: string }> {
   if (inject('pgTemplate') && process.env.DATABASE_URL) {
     const copy = await copyPostgresTemplate();
-    const db = await openDatabase({ databaseUrl: copy.url, poolMax: 5 });
+    // Not migrated again (that costs seconds per file): it keeps the template's role.
+    const db = await openDatabase({ databaseUrl: copy.url, poolMax: 5, appRole: copy.appRole });
     return {
       db,
       url: copy.url,
@@ -96,6 +102,8 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     REDIS_URL: process.env.REDIS_URL,
     // Each platform its own Redis namespace, so files running side by side never share limits.
     REDIS_PREFIX: `plinth-test:${randomBytes(6).toString('hex')}:`,
+    // A second kernel on this database (t.env) runs as the role its policies name.
+    DB_APP_ROLE: url ? db.appRole : undefined,
     ...env,
   };
   const config = loadConfig(configEnv);

@@ -6,6 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres/session';
 import { PgDialect } from 'drizzle-orm/pg-core';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { lockDataDir } from './lock.ts';
 
@@ -19,26 +20,48 @@ export function rows<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
 
-/** Name of the role request work runs as. It owns nothing, so row-level security always applies to it. */
-export const APP_ROLE = 'plinth_app';
+/**
+ * The role request work runs as. It owns nothing, so row-level security always applies to it. Roles
+ * belong to the whole PostgreSQL server, not to one database, and the connecting owner is made a member
+ * of this role; were it one name for every install on a server, the owner of one install could take it
+ * and read another install's tables. So on PostgreSQL it is named after the database
+ * (`plinth_app_<database>`, see appRoleFor) unless DB_APP_ROLE names one; an embedded PGlite is a
+ * server of its own, and keeps `plinth_app`.
+ */
+export const DEFAULT_APP_ROLE = 'plinth_app';
+
+/** A role name Plinth will put in SQL unquoted. */
+export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The app role of a PostgreSQL database: `plinth_app_<name>`, made a valid identifier of at most 63 bytes. */
+export function appRoleFor(database: string): string {
+  const clean = database.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const role = `${DEFAULT_APP_ROLE}_${clean}`;
+  if (clean === database && role.length <= 63) return role;
+  // Changed or cut: a hash of the real name keeps two databases from meeting on one role.
+  const hash = createHash('sha256').update(database).digest('hex').slice(0, 8);
+  return `${role.slice(0, 63 - 9)}_${hash}`;
+}
 
 const TENANT_ID = /^tn_[0-9a-z]{26}$/;
 
 export interface Database {
   readonly kind: DatabaseKind;
+  /** The role tenant work runs as (see DEFAULT_APP_ROLE); migrations grant it and point the policies at it. */
+  readonly appRole: string;
   /**
    * System access as the connecting (owning) role. Only kernel code that is about no single tenant uses
    * it: resolving a key by its hash, migrations, the usage flusher. Request work goes through `tenant()`.
    */
   readonly system: Db;
   /**
-   * Runs `fn` in a transaction as APP_ROLE with the tenant set by SET LOCAL: RLS sees only that tenant's
+   * Runs `fn` in a transaction as the app role with the tenant set by SET LOCAL: RLS sees only that tenant's
    * rows. With `within`, it switches that open transaction instead (a system transaction that has just
    * created the tenant row); the switch lasts until that transaction ends. `readOnly` transactions
    * (GET requests) refuse writes.
    */
   tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, options?: TenantTxOptions): Promise<T>;
-  /** A transaction as APP_ROLE with no tenant set (it sees no tenant rows); used by isolation tests. */
+  /** A transaction as the app role with no tenant set (it sees no tenant rows); used by isolation tests. */
   untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
   withSession<T>(fn: (db: Db) => Promise<T>): Promise<T>;
@@ -62,22 +85,25 @@ export interface OpenDatabaseOptions {
   /** A dumped PGlite data directory to start from (tests load a migrated template). */
   pgliteLoad?: Blob | File;
   poolMax?: number;
+  /** The role tenant work runs as; by default `plinth_app_<database>` on PostgreSQL, `plinth_app` on PGlite. */
+  appRole?: string;
 }
 
 function assertTenantId(tenantId: string): void {
   if (!TENANT_ID.test(tenantId)) throw new Error(`invalid tenant id for tenant transaction: ${tenantId}`);
 }
 
-const enterTenant = (tenantId: string) =>
-  sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${tenantId}, true)`;
-const enterNoTenant = sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', '', true)`;
+const enterTenant = (role: string, tenantId: string) =>
+  sql`select set_config('role', ${role}, true), set_config('app.tenant_id', ${tenantId}, true)`;
+const enterNoTenant = (role: string) => sql`select set_config('role', ${role}, true), set_config('app.tenant_id', '', true)`;
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolMax ?? 10);
-  return openPglite(options.pgliteDir ?? 'memory://', options.pgliteLoad);
+  if (options.appRole !== undefined && !ROLE_NAME.test(options.appRole)) throw new Error(`invalid app role name: ${options.appRole}`);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolMax ?? 10, options.appRole);
+  return openPglite(options.pgliteDir ?? 'memory://', options.pgliteLoad, options.appRole ?? DEFAULT_APP_ROLE);
 }
 
-async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
+async function openPglite(dir: string, load: Blob | File | undefined, appRole: string): Promise<Database> {
   const unlock = dir === 'memory://' ? () => {} : lockDataDir(dir);
   let client: PGlite;
   try {
@@ -103,22 +129,23 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
   const system = drizzlePglite(client) as unknown as Db;
   return {
     kind: 'pglite',
+    appRole,
     system,
     pglite: client,
     async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);
       if (options.within) {
-        await options.within.execute(enterTenant(tenantId));
+        await options.within.execute(enterTenant(appRole, tenantId));
         return fn(options.within);
       }
       return transaction(async (tx) => {
-        await tx.execute(enterTenant(tenantId));
+        await tx.execute(enterTenant(appRole, tenantId));
         return fn(tx);
       }, options.readOnly);
     },
     untenanted(fn) {
       return transaction(async (tx) => {
-        await tx.execute(enterNoTenant);
+        await tx.execute(enterNoTenant(appRole));
         return fn(tx);
       });
     },
@@ -143,22 +170,49 @@ async function openPglite(dir: string, load?: Blob | File): Promise<Database> {
   };
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+/**
+ * Connection settings of every pooled session. A connection that cannot be made, or a free session
+ * that cannot be had, fails after CONNECT_TIMEOUT_MS (a 503 for the request) instead of waiting for the
+ * operating system's own timeout; TCP keep-alive finds a peer that vanished without a word.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+const SESSION_SETTINGS = { idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+
+/**
+ * A connection that dies (server restart, network cut) emits 'error' on its client, and an 'error'
+ * event nobody listens to ends the process. pg-pool listens only while a client is idle, so a client
+ * that is checked out when it happens (a request or a job mid-query) needs a listener of its own. The
+ * error also fails that client's pending query, which is where it is handled (a 503, a retried loop);
+ * the pool drops the dead client when it is released and connects anew on the next checkout.
+ */
+function survivePoolErrors(pool: pg.Pool): void {
+  const ignore = () => {};
+  pool.on('error', ignore);
+  pool.on('connect', (client) => void client.on('error', ignore));
+}
+
+async function openPostgres(url: string, poolMax: number, role?: string): Promise<Database> {
   // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own.
-  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), idleTimeoutMillis: 30_000 });
-  // Request work has its own pool whose sessions *start* as APP_ROLE and read-only: whatever goes
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), ...SESSION_SETTINGS });
+  survivePoolErrors(pool);
+  let appRole: string;
+  try {
+    appRole = role ?? appRoleFor((await pool.query<{ name: string }>('select current_database() as name')).rows[0]!.name);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  // Request work has its own pool whose sessions *start* as the app role and read-only: whatever goes
   // wrong, a query there runs as a role that owns nothing, sees no rows until a tenant is set, and
   // cannot write outside an explicit read-write transaction.
   const tenantPool = new pg.Pool({
     connectionString: url,
     max: poolMax,
-    idleTimeoutMillis: 30_000,
-    options: `-c role=${APP_ROLE} -c default_transaction_read_only=on`,
+    ...SESSION_SETTINGS,
+    options: `-c role=${appRole} -c default_transaction_read_only=on`,
     pipeline: true,
   } as pg.PoolConfig);
-  // An idle client's error (server restart) must not crash the process; the pool replaces the client.
-  pool.on('error', () => {});
-  tenantPool.on('error', () => {});
+  survivePoolErrors(tenantPool);
   const system = drizzlePg(pool) as unknown as Db;
   const dialect = new PgDialect();
   // Drizzle handles per pooled session: a transaction object for writes (its .transaction() is a
@@ -187,7 +241,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
    * COMMITTED gives each statement its own snapshot either way). The binding is checked on every
    * checkout and re-set when a session last served another tenant; a session whose binding we cannot
    * vouch for is destroyed. What DESIGN.md asks of SET LOCAL still holds: every query of a request
-   * runs as APP_ROLE with that request's tenant set, and nothing runs with another tenant's.
+   * runs as the app role with that request's tenant set, and nothing runs with another tenant's.
    */
   const boundTenant = new WeakMap<pg.PoolClient, string>();
 
@@ -219,7 +273,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
       // awaited: it goes out with the first query of `fn` (pipelined), and its error surfaces below.
       // Corked until the event loop turns so that both leave in one write, one system call. Should
-      // BEGIN fail, the session is still read-only APP_ROLE: `fn`'s statements fail or see nothing.
+      // BEGIN fail, the session is still read-only and the app role: `fn`'s statements fail or see nothing.
       // SET LOCAL ends with the transaction; a session's read binding is left as it was.
       const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
       stream.cork();
@@ -243,27 +297,33 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
 
   return {
     kind: 'postgres',
+    appRole,
     system,
     async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);
       if (options.within) {
-        await options.within.execute(enterTenant(tenantId));
+        await options.within.execute(enterTenant(appRole, tenantId));
         return fn(options.within);
       }
       return options.readOnly ? read(tenantId, fn) : write(tenantId, fn);
     },
     untenanted(fn) {
       return system.transaction(async (tx) => {
-        await tx.execute(enterNoTenant);
+        await tx.execute(enterNoTenant(appRole));
         return fn(tx as unknown as Db);
       });
     },
     async withSession(fn) {
       const client = await pool.connect();
+      let failed: Error | undefined;
       try {
         return await fn(drizzlePg(client) as unknown as Db);
+      } catch (error) {
+        // A session-level state (an advisory lock) may be left behind by a failure: not reused.
+        failed = error as Error;
+        throw error;
       } finally {
-        client.release();
+        client.release(failed);
       }
     },
     async raw(text, values) {

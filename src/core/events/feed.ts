@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { logLoopFailure } from '../db/errors.ts';
 import { endedBefore, positionOf, type FeedSource, type OutboxEvent, type Position, type Snapshot } from './stream.ts';
 
 export type FeedListener = (event: OutboxEvent) => void;
@@ -119,7 +120,7 @@ export class LiveFeed {
           if (pending) delay = Math.min(delay, 25);
         } catch (error) {
           if (this.closed) break;
-          this.log.warn({ err: error }, 'live event feed read failed; retrying');
+          logLoopFailure(this.log, error, 'live event feed read failed; retrying', {}, 'warn');
         }
         await signal.wait(delay);
       }

@@ -1,6 +1,7 @@
 import { and, asc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { rows, type Database, type Db } from '../db/client.ts';
+import { logLoopFailure } from '../db/errors.ts';
 import type { Bus } from '../providers/bus.ts';
 import { LiveFeed } from './feed.ts';
 import { endedBefore, parseSnapshot, positionOf, STREAM_START, type FeedSource, type OutboxEvent, type Position, type ReadResult, type Snapshot } from './stream.ts';
@@ -265,7 +266,7 @@ export class Outbox implements FeedSource {
           if (result.pending) delay = Math.min(delay, 25);
         } catch (error) {
           if (!this.running) break;
-          this.log.error({ err: error, consumer: definition.name }, 'event consumer batch failed; retrying');
+          logLoopFailure(this.log, error, 'event consumer batch failed; retrying', { consumer: definition.name });
         }
         if (!this.running) break;
         await signal.wait(delay);

@@ -7,6 +7,8 @@ import { errorBody } from './envelope.ts';
 import { hasNodeResponse, setResponseHeader } from './headers.ts';
 import { ApiError, type ErrorCode } from './errors.ts';
 import { newId } from './ids.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import { isRedisUnavailable } from '../providers/redis.ts';
 
 /** Request id, logger, caller address and the kernel on every request; one log line when it ends. */
 export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
@@ -75,8 +77,20 @@ const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-/** PostgreSQL error codes that mean the request, not the server, was wrong. */
+/** Seconds a client is asked to wait when a dependency is down; recovery takes a few once it returns. */
+const RETRY_AFTER_SECONDS = '2';
+
+/**
+ * PostgreSQL error codes that mean the request, not the server, was wrong; and failures that mean
+ * the database or Redis cannot be reached (503 with Retry-After: the same request may succeed soon).
+ */
 function fromDatabaseError(error: unknown): ApiError | undefined {
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly', { headers: { 'Retry-After': RETRY_AFTER_SECONDS } });
+  }
+  if (isRedisUnavailable(error)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'A shared store (Redis) is unavailable; retry shortly', { headers: { 'Retry-After': RETRY_AFTER_SECONDS } });
+  }
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) continue;
@@ -85,7 +99,6 @@ function fromDatabaseError(error: unknown): ApiError | undefined {
     if (code === '23503') return new ApiError('CONFLICT', 'The change refers to a record that does not exist or is still referenced');
     if (code === '23514' || code === '23502') return new ApiError('VALIDATION_ERROR', 'The values break a constraint of the record');
     if (code.startsWith('22')) return new ApiError('BAD_REQUEST', 'A value has the wrong form or is out of range');
-    if (code === '57014' || code === '53300' || code === '57P01') return new ApiError('SERVICE_UNAVAILABLE', 'The database is busy or restarting; retry shortly', { headers: { 'Retry-After': '1' } });
     return undefined;
   }
   return undefined;

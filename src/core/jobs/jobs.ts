@@ -1,8 +1,16 @@
+import { createRequire } from 'node:module';
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
+import { logLoopFailure } from '../db/errors.ts';
 
 export const JOBS_SCHEMA = 'pgboss';
+
+/** pg-boss's SQL texts (it exports no types for them). */
+const bossPlans = createRequire(import.meta.url)('pg-boss/src/plans.js') as {
+  completeJobs(schema: string): string;
+  failJobsById(schema: string): string;
+};
 
 export interface JobDefinition<T> {
   handler: (data: T, job: PgBoss.Job<T>) => Promise<void>;
@@ -44,8 +52,21 @@ export class Jobs {
     private readonly log: Logger,
     pollingIntervalSeconds: number,
   ) {
+    // pg-boss completes or fails a worked job without awaiting the query, so while the database is
+    // down its rejection would be unhandled and end the process. Those two are caught here; the job
+    // stays active until it expires and is then retried (job handlers are at-least-once already).
+    const unawaited = new Set([bossPlans.completeJobs(JOBS_SCHEMA), bossPlans.failJobsById(JOBS_SCHEMA)]);
     this.boss = new PgBoss({
-      db: { executeSql: (text, values) => db.raw(text, values) },
+      db: {
+        executeSql: (text, values) => {
+          const run = db.raw(text, values);
+          if (!unawaited.has(text)) return run;
+          return run.catch((error: unknown) => {
+            logLoopFailure(this.log, error, 'could not record a job as done or failed; it runs again when it expires', {}, 'warn');
+            return { rows: [{ count: '0' }], rowCount: 0 };
+          });
+        },
+      },
       schema: JOBS_SCHEMA,
       migrate: true,
       pollingIntervalSeconds,
@@ -53,7 +74,7 @@ export class Jobs {
       supervise: true,
       schedule: true,
     });
-    this.boss.on('error', (error) => this.log.error({ err: error }, 'job queue error'));
+    this.boss.on('error', (error) => logLoopFailure(this.log, error, 'job queue error', { queue: (error as { queue?: string }).queue }));
   }
 
   define<T>(name: string, definition: JobDefinition<T>): void {

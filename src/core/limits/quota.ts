@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
+import { logLoopFailure } from '../db/errors.ts';
 import { usageCounters } from './tables.ts';
 
 export interface QuotaStatus {
@@ -50,10 +51,17 @@ export class RequestQuota {
     if (!counter) {
       counter = { known: 0, pending: 0 };
       const c = counter;
-      counter.loading = this.read(tenantId, period).then((value) => {
-        c.known = value;
-        c.loading = undefined;
-      });
+      counter.loading = this.read(tenantId, period).then(
+        (value) => {
+          c.known = value;
+          c.loading = undefined;
+        },
+        (error: unknown) => {
+          // Not kept: a read that failed (the database was down) is tried again by the next request.
+          if (this.counters.get(key) === c) this.counters.delete(key);
+          throw error;
+        },
+      );
       this.counters.set(key, counter);
     }
     return counter;
@@ -115,7 +123,7 @@ export class RequestQuota {
         counter.known = rows[0]?.value ?? counter.known + n;
       } catch (error) {
         counter.pending += n; // keep the counts for the next flush
-        this.log.warn({ err: error }, 'usage flush failed');
+        logLoopFailure(this.log, error, 'usage flush failed', {}, 'warn');
       }
     }
   }

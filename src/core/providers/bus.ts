@@ -53,7 +53,9 @@ export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): B
   return {
     async publish(channel, message) {
       local.emit(channel, message);
-      await publisher.publish(prefix + channel, `${origin}|${message}`);
+      // With Redis down the other processes miss this message, as at-most-once allows (their caches
+      // expire, their readers poll); the change it announces has happened, so the caller does not fail.
+      await publisher.publish(prefix + channel, `${origin}|${message}`).catch(() => {});
     },
     subscribe(channel, handler) {
       local.on(channel, handler);

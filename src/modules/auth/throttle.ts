@@ -1,6 +1,7 @@
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { isRedisUnavailable } from '../../core/providers/redis.ts';
 
 const FIFTEEN_MINUTES = 15 * 60;
 
@@ -93,7 +94,8 @@ export class Throttles {
       wait = Math.max(...(await Promise.all([this.loginPair.lockedFor(`${account}|${ip}`), this.loginIp.lockedFor(ip)])));
       if (!wait) {
         const accountWait = await this.loginAccount.lockedFor(account);
-        if (accountWait && !(await this.kernel.kv.get(this.knownKey(account, ip)))) wait = accountWait;
+        // With Redis down the address counts as unknown: the account's lock applies (the stricter way).
+        if (accountWait && !(await this.kernel.kv.get(this.knownKey(account, ip)).catch(unlessRedisDown(null)))) wait = accountWait;
       }
     }
     if (wait) {
@@ -112,7 +114,8 @@ export class Throttles {
 
   async loginSucceeded(account: string, ip: string, deviceId: string | null = null): Promise<void> {
     await Promise.all([this.loginPair.reset(`${account}|${ip}`), deviceId ? this.loginDevice.reset(deviceId) : undefined]);
-    await this.kernel.kv.set(this.knownKey(account, ip), '1', 30 * 86_400_000);
+    // Remembering the address only spares its owner a later account lock; with Redis down the sign-in still succeeds.
+    await this.kernel.kv.set(this.knownKey(account, ip), '1', 30 * 86_400_000).catch(unlessRedisDown(undefined));
   }
 
   async checkMfa(userId: string): Promise<void> {
@@ -139,4 +142,12 @@ export class Throttles {
     await this.send.failed(target);
     return true;
   }
+}
+
+/** A catch handler: `fallback` when Redis is unreachable, the error otherwise. */
+function unlessRedisDown<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (isRedisUnavailable(error)) return fallback;
+    throw error;
+  };
 }

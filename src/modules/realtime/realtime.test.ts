@@ -242,7 +242,8 @@ describe.runIf(process.env.DATABASE_URL && process.env.REDIS_URL)('two server pr
     const url = (t.db.system as unknown as { $client: pg.Pool }).$client.options.connectionString!;
     // Polling is all but off (a minute): only the Redis wake-up can bring the event across in time.
     const child = await spawnPlinth(
-      { DATABASE_URL: url, REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: t.kernel.config.REDIS_PREFIX, PLINTH_ADMIN_KEY: ADMIN_KEY, EVENTS_POLL_MS: '60000', JOBS_WORKER: 'false' },
+      // DB_APP_ROLE: the role this database's policies name (a copy of the suite's template keeps its role).
+      { DATABASE_URL: url, DB_APP_ROLE: t.db.appRole, REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: t.kernel.config.REDIS_PREFIX, PLINTH_ADMIN_KEY: ADMIN_KEY, EVENTS_POLL_MS: '60000', JOBS_WORKER: 'false' },
       { bootstrap: false },
     );
     try {

@@ -3,6 +3,7 @@ import { and, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { rows, type Db } from '../../core/db/client.ts';
+import { isDatabaseUnavailable, logLoopFailure } from '../../core/db/errors.ts';
 import { matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
@@ -90,6 +91,12 @@ export class WebhookEngine {
   private readonly inflight = new Set<AbortController>();
   /** When each endpoint's health columns were last written by this process. */
   private readonly healthWritten = new Map<string, number>();
+  /**
+   * Claims this process holds but could not hand to a job or record, because the database went away
+   * (with the attempt's result when the send had happened). The next tick settles them, so that an
+   * endpoint's queue moves again as soon as the database is back instead of when the lease runs out.
+   */
+  private readonly stranded = new Map<string, { tenantId: string; messageId: string; claim: string; result?: AttemptResult }>();
 
   constructor(private readonly kernel: Kernel) {}
 
@@ -213,11 +220,12 @@ export class WebhookEngine {
       do {
         this.again = false;
         try {
+          await this.settleStranded();
           await this.reclaimExpired();
           const claimed = await this.claimDue();
           if (claimed >= 200) this.again = true;
         } catch (error) {
-          if (!this.closed) this.kernel.log.warn({ err: error }, 'webhook scheduler tick failed');
+          if (!this.closed) logLoopFailure(this.kernel.log, error, 'webhook scheduler tick failed', {}, 'warn');
         }
       } while (this.again && !this.closed);
     })().finally(() => {
@@ -253,10 +261,25 @@ export class WebhookEngine {
       returning m.id, m.tenant_id`);
     const claimed = rows<{ id: string; tenant_id: string }>(result);
     if (webhookId) return claimed.length;
-    for (const row of claimed) {
-      await this.kernel.jobs.send<DeliverJob>(DELIVER_JOB, { tenantId: row.tenant_id, messageId: row.id, claim });
+    for (const [i, row] of claimed.entries()) {
+      try {
+        await this.kernel.jobs.send<DeliverJob>(DELIVER_JOB, { tenantId: row.tenant_id, messageId: row.id, claim });
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) throw error;
+        for (const unsent of claimed.slice(i)) this.stranded.set(unsent.id, { tenantId: unsent.tenant_id, messageId: unsent.id, claim });
+        throw error;
+      }
     }
     return claimed.length;
+  }
+
+  /** Gives back the claims the database's absence left here, or records their attempts (see `stranded`). */
+  private async settleStranded(): Promise<void> {
+    for (const entry of [...this.stranded.values()]) {
+      if (entry.result) await this.recordScheduled(entry.tenantId, entry.messageId, entry.claim, entry.result);
+      else await this.release(entry.tenantId, entry.messageId, entry.claim);
+      this.stranded.delete(entry.messageId);
+    }
   }
 
   /** A claim whose lease ran out: its sender died or hung. The attempt counts as failed, and the schedule goes on. */
@@ -283,23 +306,32 @@ export class WebhookEngine {
 
   /** The job: sends a claimed message, records it, and keeps going with the endpoint's next message. */
   async deliverClaimed(job: DeliverJob): Promise<void> {
-    const loaded = await this.load(job.tenantId, job.messageId);
-    if (!loaded || loaded.message.status !== 'sending' || loaded.message.claim !== job.claim) return;
-    const { webhook } = loaded;
-    let current: { message: WebhookMessageRow; claim: string } | null = { message: loaded.message, claim: job.claim };
-    if (webhook.status !== 'active') {
-      await this.release(job.tenantId, job.messageId, job.claim);
-      return;
-    }
-    for (let sent = 0; current && !this.closed; sent++) {
-      const result = await this.send(webhook, current.message);
-      if (result.aborted) {
-        await this.release(job.tenantId, current.message.id, current.claim).catch(() => {});
+    // The claim in hand, and the result of its attempt once sent: what is stranded if the database goes.
+    let held: { messageId: string; claim: string; result?: AttemptResult } = { messageId: job.messageId, claim: job.claim };
+    try {
+      const loaded = await this.load(job.tenantId, job.messageId);
+      if (!loaded || loaded.message.status !== 'sending' || loaded.message.claim !== job.claim) return;
+      const { webhook } = loaded;
+      let current: { message: WebhookMessageRow; claim: string } | null = { message: loaded.message, claim: job.claim };
+      if (webhook.status !== 'active') {
+        await this.release(job.tenantId, job.messageId, job.claim);
         return;
       }
-      // Claim the next one only if this job will send it: a claim left unsent waits out its lease.
-      const more = sent + 1 < DRAIN_BUDGET && !this.closed;
-      current = await this.recordScheduled(job.tenantId, current.message.id, current.claim, result, { message: current.message, webhook, claimNext: more });
+      for (let sent = 0; current && !this.closed; sent++) {
+        held = { messageId: current.message.id, claim: current.claim };
+        const result = await this.send(webhook, current.message);
+        if (result.aborted) {
+          await this.release(job.tenantId, current.message.id, current.claim).catch(() => {});
+          return;
+        }
+        held.result = result;
+        // Claim the next one only if this job will send it: a claim left unsent waits out its lease.
+        const more = sent + 1 < DRAIN_BUDGET && !this.closed;
+        current = await this.recordScheduled(job.tenantId, current.message.id, current.claim, result, { message: current.message, webhook, claimNext: more });
+      }
+    } catch (error) {
+      if (isDatabaseUnavailable(error) && !this.closed) this.stranded.set(held.messageId, { tenantId: job.tenantId, ...held });
+      throw error;
     }
     this.wake();
   }
