@@ -14,8 +14,14 @@ export const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: ErrorSchema } },
 });
 
+/** What the HTTP server itself answers before any route runs, in the same envelope: a request line or headers over 16 KiB. */
+const SERVER_ERRORS = {
+  431: errorResponse('Request line or headers too large (over 16 KiB)'),
+} as const;
+
 /** The errors any route can answer with, documented once and attached to every route. */
 const COMMON_ERRORS = {
+  ...SERVER_ERRORS,
   400: errorResponse('Bad request or validation error (the message names the field)'),
   413: errorResponse('Request body too large'),
   429: errorResponse('Rate limit or monthly quota exceeded; see Retry-After'),
@@ -94,7 +100,7 @@ export function defineRoute<const R extends Config>(access: Access, config: R, o
   const description = [config.description ?? config.summary, scopeNote].filter(Boolean).join('\n\n');
   const { body, json, gated } = contractBody(config.request?.body);
   const responses = {
-    ...(access.kind === 'probe' ? {} : COMMON_ERRORS),
+    ...(access.kind === 'probe' ? SERVER_ERRORS : COMMON_ERRORS),
     ...(access.kind === 'probe' ? {} : access.kind === 'public' ? PUBLIC_ERRORS : AUTH_ERRORS),
     ...(gated ? BODY_ERRORS : {}),
     ...config.responses,

@@ -32,6 +32,9 @@ import { tenantsByIds } from '../tenants/index.ts';
  */
 const PUBLIC = { kind: 'public' } as const;
 const TAGS = ['Portal Auth'];
+/** Every route but identify runs in the portal's flow context, which refuses a disabled portal. */
+const PORTAL_OFF = { 403: errorResponse('The portal is disabled for this tenant') } as const;
+const CAPTCHA_DOWN = { 503: errorResponse('The captcha verifier could not be reached') } as const;
 const TenantId = z.string().max(64).optional().openapi({ description: 'Tenant id or slug (or use ?tenant=, X-Tenant-Id or a publishable key)' });
 
 const identify = defineRoute(PUBLIC, {
@@ -64,6 +67,7 @@ const signup = defineRoute(PUBLIC, {
     201: jsonResponse(z.union([AuthSessionSchema, VerificationRequiredSchema]), 'Signed up'),
     400: errorResponse('Invalid input, or turnstile_token missing or refused when the tenant enables captcha'),
     403: errorResponse('The portal or signups are disabled for this tenant'),
+    ...CAPTCHA_DOWN,
     404: errorResponse('No such tenant'),
     409: errorResponse('The email already has a portal identity (only when emails need no verification)'),
   },
@@ -77,6 +81,8 @@ const login = defineRoute(PUBLIC, {
   description: 'Email, password and tenant. Same throttling and anti-enumeration as POST /v1/auth/login; answers with portal tokens or an MFA challenge.',
   request: { body: jsonBody(z.object({ email: Email, password: Password, tenant_id: TenantId, turnstile_token: Turnstile, device_token: DeviceToken })) },
   responses: {
+    ...PORTAL_OFF,
+    ...CAPTCHA_DOWN,
     200: jsonResponse(SignInResultSchema, 'Tokens or an MFA challenge'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
     401: errorResponse('Invalid email or password'),
@@ -93,8 +99,11 @@ const forgot = defineRoute(PUBLIC, {
   description: 'Sends a reset email to a portal identity. Always the same answer.',
   request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile, tenant_id: TenantId })) },
   responses: {
+    ...PORTAL_OFF,
+    ...CAPTCHA_DOWN,
     200: jsonResponse(MessageSchema, 'Sent if the address has a portal identity'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+    404: errorResponse('No such tenant'),
   },
 });
 
@@ -105,7 +114,7 @@ const reset = defineRoute(PUBLIC, {
   summary: 'Portal password reset',
   description: 'Sets a new password with the emailed token (which names its tenant) and ends every portal session of the identity.',
   request: { body: jsonBody(z.object({ token: z.string().min(1).max(200), password: Password })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Password changed'), 401: errorResponse('Invalid, used or expired token') },
+  responses: { ...PORTAL_OFF, 200: jsonResponse(MessageSchema, 'Password changed'), 401: errorResponse('Invalid, used or expired token') },
 });
 
 const magic = defineRoute(PUBLIC, {
@@ -115,7 +124,7 @@ const magic = defineRoute(PUBLIC, {
   summary: 'Portal send magic link',
   description: 'Sends a passwordless sign-in link to a portal identity (creating it on first use when signups are open). Always the same answer.',
   request: { body: jsonBody(z.object({ email: Email, redirect_to: RedirectTo, turnstile_token: Turnstile, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed'), 400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)') },
+  responses: { ...PORTAL_OFF, ...CAPTCHA_DOWN, 200: jsonResponse(MessageSchema, 'Sent if allowed'), 400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'), 404: errorResponse('No such tenant') },
 });
 
 const magicVerify = defineRoute(PUBLIC, {
@@ -125,7 +134,7 @@ const magicVerify = defineRoute(PUBLIC, {
   summary: 'Portal verify magic link',
   description: 'Exchanges a portal magic-link token (it names its tenant) for portal tokens or an MFA challenge.',
   request: { body: jsonBody(z.object({ token: z.string().min(1).max(200) })) },
-  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Invalid, used or expired token') },
+  responses: { ...PORTAL_OFF, 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Invalid, used or expired token') },
 });
 
 const otpSend = defineRoute(PUBLIC, {
@@ -135,7 +144,7 @@ const otpSend = defineRoute(PUBLIC, {
   summary: 'Portal send OTP',
   description: 'Sends a 6-digit SMS code to a portal identity\'s phone. Always the same answer.',
   request: { body: jsonBody(z.object({ phone: Phone, tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(MessageSchema, 'Sent if allowed') },
+  responses: { ...PORTAL_OFF, 200: jsonResponse(MessageSchema, 'Sent if allowed'), 404: errorResponse('No such tenant') },
 });
 
 const otpVerify = defineRoute(PUBLIC, {
@@ -145,7 +154,7 @@ const otpVerify = defineRoute(PUBLIC, {
   summary: 'Portal verify OTP',
   description: 'Checks the SMS code (5 attempts) and signs the portal identity in.',
   request: { body: jsonBody(z.object({ phone: Phone, code: z.string().regex(/^\d{6}$/, 'Six digits'), tenant_id: TenantId })) },
-  responses: { 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Wrong or expired code') },
+  responses: { ...PORTAL_OFF, 200: jsonResponse(SignInResultSchema, 'Signed in'), 401: errorResponse('Wrong or expired code'), 404: errorResponse('No such tenant') },
 });
 
 const verifyEmail = defineRoute(PUBLIC, {
@@ -155,7 +164,7 @@ const verifyEmail = defineRoute(PUBLIC, {
   summary: 'Portal verify email',
   description: 'Verifies a portal identity\'s email with the emailed token (which names its tenant).',
   request: { body: jsonBody(z.object({ token: z.string().min(1).max(200) })) },
-  responses: { 200: jsonResponse(MessageSchema.extend({ verified: z.literal(true) }), 'Verified'), 401: errorResponse('Invalid, used or expired token') },
+  responses: { ...PORTAL_OFF, 200: jsonResponse(MessageSchema.extend({ verified: z.literal(true) }), 'Verified'), 401: errorResponse('Invalid, used or expired token') },
 });
 
 async function portalFlow(c: Context<AppEnv>, tenantRef?: string | null) {

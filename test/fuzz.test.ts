@@ -1,0 +1,245 @@
+// The contract fuzzer: for every operation of the served OpenAPI document, FUZZ_RUNS requests (300 by
+// default) built from its schemas and broken in the ways clients and attackers break them. It fails on any
+// 5xx, an error outside the envelope or without Request-Id, a status the operation does not document, and
+// a process that stops answering. Every module's routes get it by being in the document.
+// Reproduce a failure with FUZZ_SEED=<seed> FUZZ_ONLY="<METHOD path>" (both printed with it).
+import http from 'node:http';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../src/core/http/errors.ts';
+import { requestsFor, SchemaArbitraries, type FuzzRequest, type Operation } from './support/fuzz.ts';
+import { listen } from './support/events.ts';
+import { newUser } from './support/identity.ts';
+import { ADMIN_KEY, testPlatform, type TestPlatform } from './support/platform.ts';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+const ONLY = process.env.FUZZ_ONLY;
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+
+// The document is read from a platform built at collection time, so every operation is its own test.
+const spec = await (async () => {
+  const t = await testPlatform();
+  try {
+    return (await t.request('GET', '/docs/openapi.json')).body;
+  } finally {
+    await t.close();
+  }
+})();
+
+const operations: Operation[] = Object.entries<any>(spec.paths).flatMap(([path, item]) =>
+  METHODS.filter((m) => item[m]).map((method) => ({ method, path, op: item[method] })),
+).filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY);
+
+// A success answer must match the schema the document gives it, or the document lies to SDKs.
+const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
+addFormats.default(ajv);
+ajv.addSchema({ $id: 'openapi', components: spec.components });
+const checkedSuccesses = new Set<string>();
+const validators = new Map<string, ValidateFunction | null>();
+function responseValidator(operation: Operation, status: number): ValidateFunction | null {
+  const key = `${operation.method} ${operation.path} ${status}`;
+  if (!validators.has(key)) {
+    const schema = operation.op.responses?.[String(status)]?.content?.['application/json']?.schema;
+    const rewritten = schema && JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
+    validators.set(key, rewritten ? ajv.compile(rewritten) : null);
+  }
+  return validators.get(key)!;
+}
+
+let t: TestPlatform;
+let server: Awaited<ReturnType<typeof listen>>;
+let tenantToken: string;
+let existing: Record<string, string[]> = {};
+let receiver: http.Server;
+let userToken: string;
+// Over a real socket: fetch would refuse some of what clients send (a GET with a body), and node's own
+// parsing and URL handling are part of what is under test.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+const arbs = new SchemaArbitraries(spec);
+
+beforeAll(async () => {
+  t = await testPlatform({
+    // Limits are tested elsewhere; here they would turn most requests into 429 before they reach a handler.
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    ANON_RATE_LIMIT_PER_MINUTE: '100000000',
+    AUTH_FAILURES_PER_MINUTE: '100000000',
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_TIME_COST: '1',
+    // The seeded webhook delivers to a receiver of this test.
+    OUTBOUND_ALLOW_LOOPBACK: 'true',
+  });
+  receiver = http.createServer((req, res) => req.resume().on('end', () => res.end('ok')));
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  ({ token: tenantToken } = await t.newTenant({ plan_tier: 'enterprise', plan_limits: { rate_limit_per_minute: 1_000_000, requests_per_month: 1_000_000_000 } }));
+  existing = await seed(t, tenantToken);
+  server = await listen(t.app);
+});
+afterAll(async () => {
+  agent.destroy();
+  await server?.close();
+  receiver?.closeAllConnections();
+  receiver?.close();
+  await t?.close();
+});
+
+/** Records of each kind the API has, so that fuzzed requests reach handlers and not only lookups. */
+async function seed(t: TestPlatform, token: string): Promise<Record<string, string[]>> {
+  const ok = <R extends { status: number; text: string }>(res: R, what: string): R => {
+    if (res.status >= 300) throw new Error(`seeding ${what}: ${res.status} ${res.text}`);
+    return res;
+  };
+  const type = 'fuzz_items';
+  const typeId = ok(await t.request('POST', '/v1/object-types', { token, body: { name: type } }), 'type').body.data.id;
+  for (const [name, data_type] of [['title', 'string'], ['amount', 'number'], ['data', 'json'], ['flag', 'boolean']]) {
+    ok(await t.request('POST', `/v1/object-types/${type}/properties`, { token, body: { name, data_type } }), `property ${name}`);
+  }
+  const records = [];
+  for (const title of ['one', 'two']) {
+    records.push(ok(await t.request('POST', `/v1/objects/${type}`, { token, body: { properties: { title, amount: 1, data: { a: 1 } } } }), 'record').body.data.id);
+  }
+  const form = new FormData();
+  form.set('file', new Blob(['hello fuzzer'], { type: 'text/plain' }), 'hello.txt');
+  const file = ok(await t.request('POST', '/v1/files/upload', { token, body: form }), 'file').body.data.id;
+  const user = ok(await t.request('POST', '/v1/users', { token, body: { email: 'fuzz.user@example.com', password: 'correct horse battery staple 42' } }), 'user').body.data.id;
+  // An end user signed in, for the /v1/auth routes that act on the caller.
+  userToken = (await newUser(t, token, { role: 'admin' })).accessToken;
+  const role = ok(await t.request('POST', '/v1/roles', { token, body: { name: 'fuzz_role', permissions: ['read'] } }), 'role').body.data.id;
+  const webhook = ok(await t.request('POST', '/v1/webhooks', { token, body: { url: `http://127.0.0.1:${(receiver.address() as import('node:net').AddressInfo).port}/in`, events: ['object.created'] } }), 'webhook').body.data.id;
+  const key = ok(await t.request('POST', '/v1/keys', { token, body: { label: 'fuzzed', scopes: ['read'] } }), 'key').body.data.key.id;
+  return {
+    object_type_id: [type, typeId], type: [type], from_type: [type], to_type: [type],
+    object_id: records, id: records, from_id: records, to_id: records,
+    file_id: [file], user_id: [user], role_id: [role], webhook_id: [webhook], key_id: [key],
+  };
+}
+
+interface Answer {
+  status: number;
+  requestId: string | null;
+  contentType: string;
+  text: string;
+}
+
+/**
+ * A kept-alive socket that the server closed after its last answer (a 413 closes the connection) can be
+ * picked for the next request before its close arrives; the retry goes on a new connection, so only a
+ * server that drops requests fails twice.
+ */
+async function send(request: FuzzRequest): Promise<Answer> {
+  try {
+    return await sendOnce(request, agent);
+  } catch {
+    return sendOnce(request, false);
+  }
+}
+
+function sendOnce(request: FuzzRequest, via: http.Agent | false): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    // Node frames a GET or DELETE body only when told its length.
+    const headers = request.body === undefined ? request.headers : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) };
+    const req = http.request(
+      { host: '127.0.0.1', port: server.port, method: request.method, path: request.url, headers, agent: via },
+      (res) => {
+        const contentType = String(res.headers['content-type'] ?? '');
+        const requestId = (res.headers['request-id'] as string | undefined) ?? null;
+        // A stream (SSE) stays open: its status and headers are the answer.
+        if (contentType.startsWith('text/event-stream')) {
+          res.destroy();
+          resolve({ status: res.statusCode!, requestId, contentType, text: '' });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, requestId, contentType, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', reject);
+    req.end(request.body);
+  });
+}
+
+function problems(operation: Operation, answer: Answer): string[] {
+  if (answer.status === 0) return ['the connection failed (process down or request dropped)'];
+  const found: string[] = [];
+  const documented = Object.keys(operation.op.responses ?? {});
+  // A 503 the operation documents is a provider the fuzzer switched on and this machine cannot reach
+  // (a captcha verifier, say); every other 5xx is a fault.
+  if (answer.status >= 500 && !(answer.status === 503 && documented.includes('503'))) found.push(`answered ${answer.status}`);
+  if (!documented.includes(String(answer.status)) && !documented.includes('default')) {
+    found.push(`answered ${answer.status}, which the operation does not document (${documented.join(', ')})`);
+  }
+  if (!answer.requestId) found.push('no Request-Id header');
+  if (answer.status < 300 && answer.contentType.startsWith('application/json')) {
+    const validate = responseValidator(operation, answer.status);
+    if (validate) checkedSuccesses.add(`${operation.method} ${operation.path}`);
+    if (validate && !validate(JSON.parse(answer.text))) {
+      const e = validate.errors![0]!;
+      found.push(`${answer.status} body does not match its documented schema: ${e.instancePath || '/'} ${e.message}`);
+    }
+  }
+  if (answer.status >= 400) {
+    let body: any;
+    try {
+      body = JSON.parse(answer.text);
+    } catch {
+      found.push(`error body is not JSON: ${answer.text.slice(0, 120)}`);
+    }
+    if (body) {
+      if (body.success !== false) found.push('error body lacks success: false');
+      if (!ERROR_CODES.includes(body.error?.code)) found.push(`error code ${JSON.stringify(body.error?.code)} is not in the closed set`);
+      if (typeof body.error?.message !== 'string' || !body.error.message) found.push('error without a message');
+      if (typeof body.request_id !== 'string') found.push('error body lacks request_id');
+      if (answer.status >= 500 && /\n\s+at /.test(answer.text)) found.push('a stack trace in the body');
+    }
+  }
+  return found;
+}
+
+describe(`contract fuzzer (${RUNS} requests per operation, FUZZ_SEED=${SEED})`, () => {
+  it('covers every operation of the document', () => {
+    expect(operations.length).toBe(ONLY ? operations.length : Object.values<any>(spec.paths).reduce((n, item) => n + METHODS.filter((m) => item[m]).length, 0));
+    expect(operations.length).toBeGreaterThan(0);
+  });
+
+  for (const operation of operations) {
+    const name = `${operation.method.toUpperCase()} ${operation.path}`;
+    it(name, async () => {
+      const arbitrary = requestsFor(arbs, operation, { tenant: tenantToken, admin: ADMIN_KEY, user: userToken }, existing);
+      // Every request is sent and every kind of fault reported once, with its first example.
+      const faults = new Map<string, string>();
+      const requests = fc.sample(arbitrary, { numRuns: RUNS, seed: SEED });
+      for (const request of requests) {
+        let answer: Answer;
+        try {
+          answer = await send(request);
+        } catch (error) {
+          answer = { status: 0, requestId: null, contentType: '', text: `no answer: ${(error as Error).message}` };
+        }
+        if (process.env.FUZZ_DEBUG) console.log('FUZZDBG', name, answer.status, request.mutation, request.url.slice(0, 80), answer.text.slice(0, 150));
+        for (const fault of problems(operation, answer)) {
+          if (faults.has(fault)) continue;
+          const body = typeof request.body === 'string' ? request.body.slice(0, 200) : request.body ? `<${request.body.length} bytes>` : '';
+          faults.set(fault, `${request.method} ${request.url.slice(0, 200)} [${request.mutation}] ${body}\n      -> ${answer.text.slice(0, 200)}`);
+        }
+      }
+      expect(requests.length).toBe(RUNS);
+      if (faults.size) {
+        const report = [...faults].map(([fault, example]) => `- ${fault}\n      ${example}`).join('\n');
+        throw new Error(`${faults.size} kind(s) of fault in ${RUNS} requests (reproduce: FUZZ_SEED=${SEED} FUZZ_ONLY="${name}"):\n${report}`);
+      }
+      // The process and the database still answer after the batch.
+      expect((await t.request('GET', '/health')).status).toBe(200);
+    }, 300_000);
+  }
+
+  it('reached a handler and checked a success body in most operations', () => {
+    // Guards the fuzzer itself: requests that never pass validation would test nothing past it.
+    if (process.env.FUZZ_DEBUG) console.log('CHECKED', [...checkedSuccesses]);
+    if (!ONLY) expect(checkedSuccesses.size).toBeGreaterThan(operations.length / 3);
+  });
+});
