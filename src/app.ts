@@ -24,6 +24,7 @@ import { Mailer } from './core/providers/mail.ts';
 import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { collectHooks, eventCatalog, type ModuleDescriptor } from './core/module.ts';
+import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
 import { dataIoModule } from './modules/data-io/index.ts';
@@ -66,6 +67,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   governanceModule,
   objectsModule,
   dataIoModule,
+  aiModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */

@@ -1,0 +1,13 @@
+import { defineModule } from '../../core/module.ts';
+import { AI_EVENTS } from './events.ts';
+import { registerRetrieval } from './retrieval/index.ts';
+import { aiRoutes } from './routes.ts';
+
+export type { EmbeddingModel, EmbeddingResult } from './providers/types.ts';
+
+export const aiModule = defineModule({
+  name: 'ai',
+  events: AI_EVENTS,
+  register: (kernel) => registerRetrieval(kernel),
+  routes: () => aiRoutes(),
+});
