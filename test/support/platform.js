@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { inject } from 'vitest';
+import { createPlatform } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { appRoleFor, openDatabase } from '../../src/core/db/client.js';
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+/**
+ * A PostgreSQL database copied from the run's migrated template (DATABASE_URL runs); `drop` removes it.
+ * Its policies name the template's app role (`appRole`); a server started on it with migrations moves
+ * them to the copy's own role.
+ */
+export async function copyPostgresTemplate() {
+    const pgTemplate = inject('pgTemplate');
+    const base = process.env.DATABASE_URL;
+    const name = `${pgTemplate.replace('plinth_tpl_', 'plinth_t_')}_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    // Two files copying the template at once can collide on its lock; try again shortly.
+    for (let attempt = 0;; attempt++) {
+        try {
+            await admin.query(`create database ${name} template ${pgTemplate}`);
+            break;
+        }
+        catch (error) {
+            if (attempt >= 20)
+                throw error;
+            await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+        }
+    }
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return {
+        url: url.toString(),
+        appRole: appRoleFor(pgTemplate),
+        drop: async () => {
+            await admin.query(`drop database if exists ${name} with (force)`);
+            await admin.end();
+        },
+    };
+}
+/** A copy of the migrated template database, private to the calling test file. */
+async function freshDatabase() {
+    if (inject('pgTemplate') && process.env.DATABASE_URL) {
+        const copy = await copyPostgresTemplate();
+        // Not migrated again (that costs seconds per file): it keeps the template's role.
+        const db = await openDatabase({ databaseUrl: copy.url, poolMax: 5, appRole: copy.appRole });
+        return {
+            db,
+            url: copy.url,
+            drop: async () => {
+                await db.close();
+                await copy.drop();
+            },
+        };
+    }
+    const file = inject('pgliteTemplate');
+    const db = await openDatabase({ pgliteDir: 'memory://', pgliteLoad: new Blob([fs.readFileSync(file)]) });
+    return { db, drop: () => db.close() };
+}
+export async function testPlatform(env = {}, options = {}) {
+    const { db, drop, url } = await freshDatabase();
+    const configEnv = {
+        NODE_ENV: 'test',
+        DATA_DIR: 'memory://',
+        LOG_LEVEL: 'silent',
+        JOBS_POLL_SECONDS: '0.5',
+        PLINTH_ADMIN_KEY: ADMIN_KEY,
+        REDIS_URL: process.env.REDIS_URL,
+        // Each platform its own Redis namespace, so files running side by side never share limits.
+        REDIS_PREFIX: `plinth-test:${randomBytes(6).toString('hex')}:`,
+        // A second kernel on this database (t.env) runs as the role its policies name.
+        DB_APP_ROLE: url ? db.appRole : undefined,
+        ...env,
+    };
+    const config = loadConfig(configEnv);
+    const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock });
+    const request = async (method, path, opts = {}) => {
+        const headers = { ...opts.headers };
+        if (opts.token)
+            headers.authorization = `Bearer ${opts.token}`;
+        let body;
+        if (opts.body !== undefined) {
+            if (typeof opts.body === 'string' || opts.body instanceof Uint8Array || opts.body instanceof FormData) {
+                body = opts.body;
+            }
+            else {
+                body = JSON.stringify(opts.body);
+                headers['content-type'] ??= 'application/json';
+            }
+        }
+        const env = { incoming: { socket: { remoteAddress: opts.ip ?? '127.0.0.1', remotePort: 40000 } } };
+        const res = await platform.app.request(path, { method, headers, body }, env);
+        const text = await res.text();
+        let parsed = text;
+        try {
+            parsed = JSON.parse(text);
+        }
+        catch {
+            // not JSON (HTML pages)
+        }
+        return { status: res.status, headers: res.headers, body: parsed, text };
+    };
+    const newTenant = async (input = {}) => {
+        const res = await request('POST', '/v1/admin/tenants', { token: ADMIN_KEY, body: { name: `Tenant ${randomBytes(3).toString('hex')}`, ...input } });
+        if (res.status !== 201)
+            throw new Error(`tenant creation failed: ${res.status} ${res.text}`);
+        return { tenantId: res.body.data.tenant.id, token: res.body.data.api_key.token, keyId: res.body.data.api_key.key.id };
+    };
+    const newKey = async (token, input) => {
+        const res = await request('POST', '/v1/keys', { token, body: { label: 'test key', ...input } });
+        if (res.status !== 201)
+            throw new Error(`key creation failed: ${res.status} ${res.text}`);
+        return { id: res.body.data.key.id, token: res.body.data.token };
+    };
+    return {
+        ...platform,
+        db,
+        databaseUrl: url,
+        env: configEnv,
+        request,
+        newTenant,
+        newKey,
+        close: async () => {
+            await platform.close().catch(() => { });
+            await drop();
+        },
+    };
+}
+//# sourceMappingURL=platform.js.map
