@@ -1,0 +1,11 @@
+import { createRouter } from '../../core/http/route.ts';
+import { mount } from './http.ts';
+import { ledgerOps } from './ledger/routes.ts';
+import { reportOps } from './reports/routes.ts';
+
+/** Every /v1/accounting route, by part. */
+export function accountingRoutes() {
+  const app = createRouter();
+  mount(app, [...ledgerOps, ...reportOps]);
+  return app;
+}
