@@ -508,7 +508,16 @@ export interface EntryWrite {
 export async function writeEntry(
   ctx: TenantContext,
   input: { date: string; description?: string | null; reference?: string | null; currency: string; lines: DraftLine[]; post: boolean },
-  meta: { sourceType?: string; sourceId?: string | null; reversalOf?: string | null; rate?: Decimal; base?: CurrencyInfo; cur?: CurrencyInfo } = {},
+  meta: {
+    sourceType?: string;
+    sourceId?: string | null;
+    reversalOf?: string | null;
+    rate?: Decimal;
+    base?: CurrencyInfo;
+    cur?: CurrencyInfo;
+    /** Lines with base amounts the caller computed (settlements at two rates); they must balance in base. */
+    posted?: PostedLine[];
+  } = {},
 ) {
   await assertOpen(ctx, input.date);
   const base = meta.base ?? (await baseCurrency(ctx));
@@ -516,7 +525,12 @@ export async function writeEntry(
   const total = assertBalanced(input.lines, cur.places);
   const rate = meta.rate ?? (await rateOn(ctx, cur.code, base.code, input.date));
   const id = newId('je');
-  const lines = input.post ? toBase(input.lines, rate, base.places) : input.lines;
+  const lines = meta.posted ?? (input.post ? toBase(input.lines, rate, base.places) : input.lines);
+  if (meta.posted) {
+    const bd = meta.posted.reduce((a, l) => a.plus(l.base_debit), D(0));
+    const bc = meta.posted.reduce((a, l) => a.plus(l.base_credit), D(0));
+    if (!bd.eq(bc)) throw new ApiError('INTERNAL_ERROR', `Base amounts do not balance (${bd.toString()} against ${bc.toString()})`);
+  }
   const now = new Date();
   const [row] = await ctx.db
     .insert(acctEntries)
