@@ -24,6 +24,7 @@ import { Mailer } from './core/providers/mail.ts';
 import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { collectHooks, eventCatalog, type ModuleDescriptor } from './core/module.ts';
+import { accountingModule } from './modules/accounting/index.ts';
 import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
@@ -68,6 +69,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   objectsModule,
   dataIoModule,
   aiModule,
+  accountingModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */
