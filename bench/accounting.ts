@@ -194,6 +194,7 @@ try {
   // ---- 3. report time over many lines (PostgreSQL: bulk insert with SQL) --------------------------------
   if (dbUrl) {
     const db = new pg.Client({ connectionString: dbUrl });
+    db.on('error', () => {});
     await db.connect();
     await db.query(`create temporary table bench_accounts as select row_number() over () - 1 as n, id from acct_accounts where tenant_id = $1`, [tenantId]);
     const count = (await db.query('select count(*)::int as n from bench_accounts')).rows[0].n;
@@ -257,6 +258,9 @@ try {
   } else {
     console.log('\n(report time over 1M/10M lines runs on PostgreSQL: set DATABASE_URL)');
   }
+} catch (error) {
+  console.error('bench failed:', error);
+  process.exitCode = 1;
 } finally {
   agent.destroy();
   child.kill('SIGTERM');
