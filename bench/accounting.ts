@@ -40,6 +40,8 @@ const env: Record<string, string> = {
   LOG_LEVEL: 'warn',
   PLINTH_ADMIN_KEY: ADMIN_KEY,
   DB_POOL_MAX: process.env.DB_POOL_MAX ?? '20',
+  // BENCH_SERVER_NODE_OPTIONS=--cpu-prof profiles the server (where a POST's time goes).
+  NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '',
 };
 let cleanup = async () => {};
 let database = 'embedded PGlite';
@@ -192,7 +194,7 @@ try {
   console.log(`\ntargets: >= 2,000 entries/s (random ${random.rate.toFixed(0)}, hot ${hotRun.rate.toFixed(0)}; ceiling ${ceiling.rate.toFixed(0)}/s), p99 < 50 ms (random ${ms(random.p99)}, hot ${ms(hotRun.p99)}), zero imbalance: ${checks ? 'yes' : 'NO'}`);
 
   // ---- 3. report time over many lines (PostgreSQL: bulk insert with SQL) --------------------------------
-  if (dbUrl) {
+  if (dbUrl && LINES > 0) {
     const db = new pg.Client({ connectionString: dbUrl });
     db.on('error', () => {});
     await db.connect();
