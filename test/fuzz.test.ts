@@ -31,7 +31,7 @@ const spec = await (async () => {
 
 const operations: Operation[] = Object.entries<any>(spec.paths).flatMap(([path, item]) =>
   METHODS.filter((m) => item[m]).map((method) => ({ method, path, op: item[method] })),
-).filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY);
+).filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY || (ONLY.startsWith('/') && o.path.startsWith(ONLY)));
 
 // A success answer must match the schema the document gives it, or the document lies to SDKs.
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
@@ -109,10 +109,39 @@ async function seed(t: TestPlatform, token: string): Promise<Record<string, stri
   const role = ok(await t.request('POST', '/v1/roles', { token, body: { name: 'fuzz_role', permissions: ['read'] } }), 'role').body.data.id;
   const webhook = ok(await t.request('POST', '/v1/webhooks', { token, body: { url: `http://127.0.0.1:${(receiver.address() as import('node:net').AddressInfo).port}/in`, events: ['object.created'] } }), 'webhook').body.data.id;
   const key = ok(await t.request('POST', '/v1/keys', { token, body: { label: 'fuzzed', scopes: ['read'] } }), 'key').body.data.key.id;
+  const accounting = await seedAccounting(t, token, ok);
   return {
+    ...accounting,
     object_type_id: [type, typeId], type: [type], from_type: [type], to_type: [type],
     object_id: records, id: records, from_id: records, to_id: records,
     file_id: [file], user_id: [user], role_id: [role], webhook_id: [webhook], key_id: [key],
+  };
+}
+
+/** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */
+async function seedAccounting(t: TestPlatform, token: string, ok: <R extends { status: number; text: string }>(res: R, what: string) => R): Promise<Record<string, string[]>> {
+  const post = async (path: string, body: unknown) => ok(await t.request('POST', `/v1/accounting${path}`, { token, body }), path).body.data;
+  const usd = await post('/currencies', { code: 'USD', name: 'US dollar' });
+  const eur = await post('/currencies', { code: 'EUR', name: 'Euro' });
+  const rate = await post('/exchange-rates', { from_currency: 'EUR', to_currency: 'USD', rate: 1.1, effective_date: '2000-01-01' });
+  const bankGl = await post('/accounts', { code: '1000', name: 'Bank', type: 'asset', sub_type: 'bank' });
+  const sales = await post('/accounts', { code: '4000', name: 'Sales', type: 'revenue' });
+  const spare = await post('/accounts', { code: '6000', name: 'Spare', type: 'expense' });
+  const period = await post('/periods', { name: 'FY1990', start_date: '1990-01-01', end_date: '1990-12-31' });
+  const tax = await post('/tax-codes', { code: 'VAT', name: 'VAT', rate: 20 });
+  const posted = await post('/journal-entries', { date: '2026-01-02', post: true, lines: [{ account_id: bankGl.id, debit: 100 }, { account_id: sales.id, credit: 100 }] });
+  const draft = await post('/journal-entries', { date: '2026-01-02', lines: [{ account_id: bankGl.id, debit: 5 }, { account_id: sales.id, credit: 5 }] });
+  const approved = await post('/invoices', { type: 'sales', contact_name: 'Fuzz', date: '2026-01-02', lines: [{ unit_price: 50, account_id: sales.id, tax_code_id: tax.id }] });
+  await post(`/invoices/${approved.id}/approve`, undefined);
+  const draftInvoice = await post('/invoices', { type: 'sales', contact_name: 'Fuzz', date: '2026-01-02', lines: [{ unit_price: 5, account_id: sales.id }] });
+  const bank = await post('/bank-accounts', { name: 'Fuzz bank', gl_account_id: bankGl.id });
+  const payment = await post('/payments', { type: 'receipt', date: '2026-01-03', amount: 10, bank_account_id: bank.id, allocations: [{ invoice_id: approved.id, amount: 10 }] });
+  const imported = await post(`/bank-accounts/${bank.id}/import`, { transactions: [{ date: '2026-01-02', description: 'Fuzz', amount: 100, type: 'credit' }] });
+  const recurring = await post('/recurring', { name: 'Fuzz', template: { lines: [{ account_id: spare.id, debit: 1 }, { account_id: bankGl.id, credit: 1 }] }, frequency: 'monthly', next_run: '2026-01-01' });
+  return {
+    currency_id: [usd.id, eur.id], rate_id: [rate.id], account_id: [bankGl.id, sales.id, spare.id], period_id: [period.id],
+    tax_code_id: [tax.id], entry_id: [posted.id, draft.id], invoice_id: [approved.id, draftInvoice.id], payment_id: [payment.id],
+    bank_account_id: [bank.id], transaction_id: [imported.transactions[0].id], recurring_id: [recurring.id],
   };
 }
 

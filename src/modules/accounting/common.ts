@@ -29,8 +29,17 @@ export const AmountInput = z
     }
   }, 'an amount below 10^15 with at most 12 decimals')
   .openapi({ type: 'number', example: 100 });
-export const PositiveAmount = AmountInput.refine((v) => new Decimal(v).gt(0), 'must be greater than 0');
-export const NonNegativeAmount = AmountInput.refine((v) => new Decimal(v).gte(0), 'must not be negative');
+/** A Decimal of an input, or null when it is none (zod runs later refinements even after an earlier check failed). */
+export function safeDecimal(v: unknown): Dec | null {
+  try {
+    const d = new Decimal(v as string);
+    return d.isFinite() ? d : null;
+  } catch {
+    return null;
+  }
+}
+export const PositiveAmount = AmountInput.refine((v) => safeDecimal(v)?.gt(0) ?? false, 'must be greater than 0');
+export const NonNegativeAmount = AmountInput.refine((v) => safeDecimal(v)?.gte(0) ?? false, 'must not be negative');
 
 export const CurrencyCode = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code like EUR').openapi({ example: 'EUR' });
 export const Text = (max: number) => z.string().min(1).max(max);

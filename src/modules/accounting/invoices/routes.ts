@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { IsoDate } from '../../../core/http/envelope.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
 import { offsetPage } from '../../../core/http/route.ts';
-import { AmountInput, CurrencyCode, DateString, Money, NonNegativeAmount, OptText, PositiveAmount, RefId, Text } from '../common.ts';
+import { AmountInput, CurrencyCode, DateString, Money, NonNegativeAmount, OptText, PositiveAmount, RefId, safeDecimal, Text } from '../common.ts';
 import { Deleted, op, type Op } from '../http.ts';
 import * as s from './service.ts';
 
@@ -90,7 +90,7 @@ export const invoiceOps: Op[] = [
       path: '/v1/accounting/tax-codes',
       summary: 'Create tax code',
       description: '`rate` is a percentage (20 = 20 %). Exclusive tax is added to a line\'s price; an inclusive price contains it.',
-      body: z.object({ code: Text(30), name: Text(100), rate: NonNegativeAmount.refine((v) => Number(v) <= 1000, 'at most 1000'), type: TaxType.optional(), category: OptText(50) }),
+      body: z.object({ code: Text(30), name: Text(100), rate: NonNegativeAmount.refine((v) => safeDecimal(v)?.lte(1000) ?? false, 'at most 1000'), type: TaxType.optional(), category: OptText(50) }),
       response: TaxCodeSchema,
       status: 201,
     },
@@ -104,7 +104,7 @@ export const invoiceOps: Op[] = [
       summary: 'Update tax code',
       description: 'A new rate applies to invoices approved afterwards.',
       param: 'tax_code_id',
-      body: z.object({ name: Text(100).optional(), rate: NonNegativeAmount.refine((v) => Number(v) <= 1000, 'at most 1000').optional(), type: TaxType.optional(), category: OptText(50) }),
+      body: z.object({ name: Text(100).optional(), rate: NonNegativeAmount.refine((v) => safeDecimal(v)?.lte(1000) ?? false, 'at most 1000').optional(), type: TaxType.optional(), category: OptText(50) }),
       response: TaxCodeSchema,
     },
     (ctx, { id, body }) => s.updateTaxCode(ctx, id, body),

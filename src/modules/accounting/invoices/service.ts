@@ -451,6 +451,8 @@ export async function createPayment(ctx: TenantContext, input: PaymentInput) {
     if (!inv) throw referenceNotFound(`allocations.${i}.invoice_id`, 'no such invoice');
     if (inv.type !== (receipt ? 'sales' : 'purchase')) throw new ApiError('UNPROCESSABLE', `allocations.${i}: a ${input.type} settles ${receipt ? 'sales' : 'purchase'} invoices only`);
     if (inv.status !== 'approved' && inv.status !== 'partially_paid') throw new ApiError('CONFLICT', `allocations.${i}: the invoice is ${inv.status}`, { details: { reason: inv.status, invoice_id: inv.id } });
+    // Settling an invoice before it exists would make the books as of dates in between show a negative receivable.
+    if (input.date < inv.date) throw new ApiError('UNPROCESSABLE', `allocations.${i}: the payment is dated before the invoice (${inv.date})`);
     if (inv.currency !== cur.code) throw new ApiError('UNPROCESSABLE', `allocations.${i}: the invoice is in ${inv.currency}, the payment in ${cur.code}`);
     const value = D(a.amount);
     if (!fits(value, cur.places) || !value.gt(0)) throw new ApiError('VALIDATION_ERROR', `body.allocations.${i}.amount: a positive ${cur.code} amount with at most ${cur.places} decimals`);

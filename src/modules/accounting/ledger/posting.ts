@@ -5,7 +5,7 @@ import { rows } from '../../../core/db/client.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { D, round, sum, ZERO, type Decimal } from '../money.ts';
-import { acctPostings, type DraftLine } from '../tables.ts';
+import { acctPostings, type DraftLine, type EntryRow } from '../tables.ts';
 
 export interface PostedLine extends DraftLine {
   base_debit: string;
@@ -89,6 +89,44 @@ export async function appendPostings(ctx: TenantContext, entryId: string, date: 
     });
   await ctx.db.execute(sql`
     insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit) values ${sql.join(values, sql`, `)}
+    on conflict (tenant_id, day, account_id, shard) do update
+      set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit`);
+}
+
+function rollupValues(ctx: TenantContext, date: string, lines: PostedLine[]) {
+  const byAccount = new Map<string, { debit: Decimal; credit: Decimal }>();
+  for (const l of lines) {
+    const acc = byAccount.get(l.account_id) ?? { debit: ZERO, credit: ZERO };
+    byAccount.set(l.account_id, { debit: acc.debit.plus(l.base_debit), credit: acc.credit.plus(l.base_credit) });
+  }
+  const shard = randomInt(SHARDS);
+  return [...byAccount.keys()].sort().map((account) => {
+    const v = byAccount.get(account)!;
+    return sql`(${ctx.tenantId}, ${account}, ${date}::date, ${shard}::smallint, ${v.debit.toString()}::numeric, ${v.credit.toString()}::numeric)`;
+  });
+}
+
+/**
+ * A posted entry in one round trip: the entry row, its postings and the rollup upserts as data-modifying
+ * CTEs of one statement (same rules as appendPostings: append-only lines, sharded rollups in key order).
+ */
+export async function insertPostedEntry(ctx: TenantContext, e: EntryRow, lines: PostedLine[]): Promise<void> {
+  const postings = lines.map(
+    (l, i) =>
+      sql`(${ctx.tenantId}, ${newId('jl')}, ${e.id}, ${i + 1}::int, ${l.account_id}, ${e.date}::date, ${e.currency}, ${l.debit}::numeric, ${l.credit}::numeric, ${l.base_debit}::numeric, ${l.base_credit}::numeric, ${l.description}, ${l.tax_code_id ?? null}, ${l.is_tax ?? false}::boolean, ${l.tax_side ?? null})`,
+  );
+  await ctx.db.execute(sql`
+    with entry as (
+      insert into acct_journal_entries (tenant_id, id, date, description, reference, currency, exchange_rate, status, lines, total, source_type, source_id, reversal_of, posted_at, created_at, updated_at)
+      values (${ctx.tenantId}, ${e.id}, ${e.date}::date, ${e.description}, ${e.reference}, ${e.currency}, ${e.exchangeRate}::numeric, 'posted', ${JSON.stringify(e.lines)}::jsonb, ${e.total}::numeric,
+        ${e.sourceType}, ${e.sourceId}, ${e.reversalOf}, ${e.postedAt!.toISOString()}::timestamptz, ${e.createdAt.toISOString()}::timestamptz, ${e.updatedAt.toISOString()}::timestamptz)
+      returning id
+    ), lines as (
+      insert into acct_postings (tenant_id, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, tax_code_id, is_tax, tax_side)
+      values ${sql.join(postings, sql`, `)}
+      returning id
+    )
+    insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit) values ${sql.join(rollupValues(ctx, e.date, lines), sql`, `)}
     on conflict (tenant_id, day, account_id, shard) do update
       set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit`);
 }

@@ -18,7 +18,7 @@ import {
   type DraftLine,
   type EntryRow,
 } from '../tables.ts';
-import { appendPostings, assertBalanced, balancesFromRollups, mirror, toBase, type PostedLine } from './posting.ts';
+import { appendPostings, assertBalanced, balancesFromRollups, insertPostedEntry, mirror, toBase, type PostedLine } from './posting.ts';
 
 type Amount = string | number;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -441,14 +441,10 @@ export const entryDto = (r: EntryRow) => ({
   updated_at: r.updatedAt.toISOString(),
 });
 
+type AccountCheck = { id: string; isActive: boolean; role: string | null };
+
 /** Checks lines of a manual entry: accounts of this tenant, active, no control account, amounts in the currency's decimals. */
-async function normaliseLines(ctx: TenantContext, lines: LineInput[], cur: CurrencyInfo, options: { allowControl?: boolean } = {}): Promise<DraftLine[]> {
-  const ids = [...new Set(lines.map((l) => l.account_id))];
-  const found = await ctx.db
-    .select({ id: acctAccounts.id, isActive: acctAccounts.isActive, role: acctAccounts.systemRole })
-    .from(acctAccounts)
-    .where(and(eq(acctAccounts.tenantId, ctx.tenantId), inArray(acctAccounts.id, ids)));
-  const byId = new Map(found.map((a) => [a.id, a]));
+function checkLines(lines: LineInput[], byId: Map<string, AccountCheck>, cur: CurrencyInfo, options: { allowControl?: boolean } = {}): DraftLine[] {
   return lines.map((l, i) => {
     const acc = byId.get(l.account_id);
     if (!acc) throw referenceNotFound(`lines.${i}.account_id`, 'no such account');
@@ -465,6 +461,43 @@ async function normaliseLines(ctx: TenantContext, lines: LineInput[], cur: Curre
     }
     return { account_id: l.account_id, debit: debit.toFixed(cur.places), credit: credit.toFixed(cur.places), description: l.description ?? null };
   });
+}
+
+async function normaliseLines(ctx: TenantContext, lines: LineInput[], cur: CurrencyInfo, options: { allowControl?: boolean } = {}): Promise<DraftLine[]> {
+  const ids = [...new Set(lines.map((l) => l.account_id))];
+  const found = await ctx.db
+    .select({ id: acctAccounts.id, isActive: acctAccounts.isActive, role: acctAccounts.systemRole })
+    .from(acctAccounts)
+    .where(and(eq(acctAccounts.tenantId, ctx.tenantId), inArray(acctAccounts.id, ids)));
+  return checkLines(lines, new Map(found.map((a) => [a.id, a])), cur, options);
+}
+
+/**
+ * What posting a manual entry needs to know, in one round trip: the base and entry currencies, the
+ * lines' accounts and a closed period covering the date (a POST's time went mostly to round trips).
+ */
+async function entryContext(ctx: TenantContext, date: string, currency: string | undefined, accountIds: string[]) {
+  const result = await ctx.db.execute(sql`
+    select
+      (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = ${ctx.tenantId} and is_base) as base,
+      (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = ${ctx.tenantId} and code = ${currency ?? ''}) as cur,
+      (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json) from acct_accounts
+        where tenant_id = ${ctx.tenantId} and id in (${sql.join(accountIds.map((id) => sql`${id}`), sql`, `)})) as accounts,
+      (select json_build_object('id', id, 'name', name) from acct_periods where tenant_id = ${ctx.tenantId} and status = 'closed'
+        and start_date <= ${date} and end_date >= ${date} limit 1) as closed`);
+  const [row] = rows<{ base: CurrencyInfo | null; cur: CurrencyInfo | null; accounts: AccountCheck[]; closed: { id: string; name: string } | null }>(result);
+  if (!row?.base) throw new ApiError('UNPROCESSABLE', 'No currency yet: create one first (POST /v1/accounting/currencies); the first is the base currency');
+  if (row.closed) {
+    throw new ApiError('CONFLICT', `The period ${row.closed.name} is closed: nothing dated ${date} can change (reopen it first)`, {
+      details: { reason: 'period_closed', period_id: row.closed.id, date },
+    });
+  }
+  let cur = row.base;
+  if (currency && currency !== row.base.code) {
+    if (!row.cur) throw referenceNotFound('currency', `currency ${currency} is not set up`);
+    cur = row.cur;
+  }
+  return { base: row.base, cur, accounts: new Map(row.accounts.map((a) => [a.id, a])) };
 }
 
 async function entryRow(ctx: TenantContext, id: string, lock = false) {
@@ -517,9 +550,11 @@ export async function writeEntry(
     cur?: CurrencyInfo;
     /** Lines with base amounts the caller computed (settlements at two rates); they must balance in base. */
     posted?: PostedLine[];
+    /** The caller checked already that no closed period covers the date. */
+    periodChecked?: boolean;
   } = {},
 ) {
-  await assertOpen(ctx, input.date);
+  if (!meta.periodChecked) await assertOpen(ctx, input.date);
   const base = meta.base ?? (await baseCurrency(ctx));
   const cur = meta.cur ?? (input.currency === base.code ? base : await currencyInfo(ctx, input.currency));
   const total = assertBalanced(input.lines, cur.places);
@@ -532,39 +567,40 @@ export async function writeEntry(
     if (!bd.eq(bc)) throw new ApiError('INTERNAL_ERROR', `Base amounts do not balance (${bd.toString()} against ${bc.toString()})`);
   }
   const now = new Date();
-  const [row] = await ctx.db
-    .insert(acctEntries)
-    .values({
-      tenantId: ctx.tenantId,
-      id,
-      date: input.date,
-      description: input.description ?? null,
-      reference: input.reference ?? null,
-      currency: cur.code,
-      exchangeRate: rate.toString(),
-      status: input.post ? 'posted' : 'draft',
-      lines,
-      total: total.toFixed(cur.places),
-      sourceType: meta.sourceType ?? 'manual',
-      sourceId: meta.sourceId ?? null,
-      reversalOf: meta.reversalOf ?? null,
-      postedAt: input.post ? now : null,
-    })
-    .returning();
+  const row: EntryRow = {
+    tenantId: ctx.tenantId,
+    id,
+    date: input.date,
+    description: input.description ?? null,
+    reference: input.reference ?? null,
+    currency: cur.code,
+    exchangeRate: rate.toString(),
+    status: input.post ? 'posted' : 'draft',
+    lines,
+    total: total.toFixed(cur.places),
+    sourceType: meta.sourceType ?? 'manual',
+    sourceId: meta.sourceId ?? null,
+    reversalOf: meta.reversalOf ?? null,
+    reversedBy: null,
+    postedAt: input.post ? now : null,
+    createdAt: now,
+    updatedAt: now,
+  };
   if (input.post) {
-    await appendPostings(ctx, id, input.date, cur.code, lines as PostedLine[]);
-    await ctx.emit({ type: 'accounting.entry.posted', resourceType: 'accounting_entry', resourceId: id, data: { id, date: input.date, total: row!.total, currency: cur.code } });
+    // One statement: the entry, its postings and the rollups (see appendPostings).
+    await insertPostedEntry(ctx, row, lines as PostedLine[]);
+    await ctx.emit({ type: 'accounting.entry.posted', resourceType: 'accounting_entry', resourceId: id, data: { id, date: input.date, total: row.total, currency: cur.code } });
   } else {
+    await ctx.db.insert(acctEntries).values(row);
     await ctx.emit({ type: 'accounting.entry.created', resourceType: 'accounting_entry', resourceId: id, data: { id, date: input.date } });
   }
-  return row!;
+  return row;
 }
 
 export async function createEntry(ctx: TenantContext, input: EntryWrite) {
-  const base = await baseCurrency(ctx);
-  const cur = !input.currency || input.currency === base.code ? base : await currencyInfo(ctx, input.currency);
-  const lines = await normaliseLines(ctx, input.lines, cur);
-  const row = await writeEntry(ctx, { ...input, currency: cur.code, lines, post: input.post ?? false }, { base, cur });
+  const { base, cur, accounts } = await entryContext(ctx, input.date, input.currency, [...new Set(input.lines.map((l) => l.account_id))]);
+  const lines = checkLines(input.lines, accounts, cur);
+  const row = await writeEntry(ctx, { ...input, currency: cur.code, lines, post: input.post ?? false }, { base, cur, periodChecked: true });
   return entryDto(row);
 }
 

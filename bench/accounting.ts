@@ -1,0 +1,271 @@
+/**
+ * Accounting benchmark, against `plinth start` in a child process:
+ *  1. the per-request ceiling: POST /v1/events (a trivial platform write: one event row) from 50 writers;
+ *  2. POST /v1/accounting/journal-entries (`post: true`, two lines) from 50 writers on random accounts,
+ *     then with every writer on the same two hot accounts: entries/s, p50/p99, and afterwards a zero
+ *     imbalance check (trial balance difference 0, rollups = postings, balances = sum of postings);
+ *  3. (PostgreSQL) trial balance and P&L time over 1M and BENCH_LINES (default 10M) posted lines,
+ *     bulk-inserted with SQL together with their rollups.
+ *
+ *   npm run bench:accounting                                               # embedded PGlite (1 and 2)
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:accounting
+ *   BENCH_ENTRIES=5000 BENCH_WRITERS=50 BENCH_LINES=2000000 npm run bench:accounting
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { appRoleFor } from '../src/core/db/client.ts';
+
+const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 6000);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 50);
+const LINES = Number(process.env.BENCH_LINES ?? 10_000_000);
+const ACCOUNTS = 50;
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+const env: Record<string, string> = {
+  ...(process.env as Record<string, string>),
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  PLINTH_ADMIN_KEY: ADMIN_KEY,
+  DB_POOL_MAX: process.env.DB_POOL_MAX ?? '20',
+};
+let cleanup = async () => {};
+let database = 'embedded PGlite';
+let dbUrl: string | undefined;
+if (process.env.DATABASE_URL) {
+  const name = `plinth_bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(process.env.DATABASE_URL);
+  url.pathname = `/${name}`;
+  env.DATABASE_URL = dbUrl = url.toString();
+  database = 'PostgreSQL';
+  cleanup = async () => {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
+    await admin.end();
+  };
+} else {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-'));
+  env.DATA_DIR = dir;
+  cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (where a POST's time goes).
+const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+const child = spawn(process.execPath, [...serverFlags, path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+let out = '';
+child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+{
+  const deadline = Date.now() + 300_000;
+  while (!/listening on http/.test(out)) {
+    if (Date.now() > deadline) throw new Error(`the server did not start: ${out}`);
+    await sleep(50);
+  }
+}
+const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+const base = `http://127.0.0.1:${port}`;
+const agent = new http.Agent({ keepAlive: true, maxSockets: WRITERS + 8 });
+
+function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      `${base}${url}`,
+      { method, agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+async function must(method: string, url: string, token: string, body?: unknown) {
+  const res = await call(method, url, token, body);
+  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.data;
+}
+
+try {
+  const tenant = await must('POST', '/v1/admin/tenants', ADMIN_KEY, {
+    name: 'Bench',
+    plan_tier: 'enterprise',
+    plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
+  });
+  const token: string = tenant.api_key.token;
+  const tenantId: string = tenant.tenant.id;
+  await must('POST', '/v1/accounting/currencies', token, { code: 'USD', name: 'US dollar' });
+  const accounts: string[] = [];
+  for (let i = 0; i < ACCOUNTS; i++) {
+    const type = i < 20 ? 'asset' : i < 30 ? 'liability' : i < 35 ? 'equity' : i < 43 ? 'revenue' : 'expense';
+    accounts.push((await must('POST', '/v1/accounting/accounts', token, { code: String(1000 + i), name: `Account ${i}`, type })).id);
+  }
+  const hot = [accounts[0]!, accounts[40]!];
+
+  async function run(label: string, count: number, request: (i: number) => Promise<{ status: number }>) {
+    const latencies: number[] = [];
+    let next = 0;
+    let failures = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: WRITERS }, async () => {
+        while (next < count) {
+          const i = next++;
+          const t0 = performance.now();
+          const res = await request(i);
+          latencies.push(performance.now() - t0);
+          if (res.status >= 300) failures++;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const rate = count / seconds;
+    console.log(`${label.padEnd(52)} ${rate.toFixed(0).padStart(6)}/s  p50 ${ms(percentile(latencies, 50))}  p99 ${ms(percentile(latencies, 99))}  failures ${failures}`);
+    return { rate, p99: percentile(latencies, 99), failures };
+  }
+
+  const entry = (debit: string, credit: string, i: number) => ({
+    date: `2026-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}`,
+    description: `bench ${i}`,
+    post: true,
+    lines: [
+      { account_id: debit, debit: ((i % 997) + 1) / 100 },
+      { account_id: credit, credit: ((i % 997) + 1) / 100 },
+    ],
+  });
+  const pick = () => accounts[Math.floor(Math.random() * accounts.length)]!;
+  const randomPair = (): [string, string] => {
+    const a = pick();
+    let b = pick();
+    while (b === a) b = pick();
+    return [a, b];
+  };
+
+  console.log(`\nAccounting benchmark on ${database}, ${WRITERS} concurrent writers, ${os.cpus().length} cores\n`);
+  // Warm up connections, prepared plans and JIT.
+  await run('warm-up (journal entries)', Math.min(1000, ENTRIES), (i) => call('POST', '/v1/accounting/journal-entries', token, entry(...randomPair(), i)));
+  await run('warm-up (events)', Math.min(1000, ENTRIES), (i) => call('POST', '/v1/events', token, { event_type: 'bench.ping', data: { i } }));
+
+  const ceiling = await run('POST /v1/events (ceiling: one-row platform write)', ENTRIES, (i) => call('POST', '/v1/events', token, { event_type: 'bench.ping', data: { i } }));
+  const random = await run('POST journal-entries, random accounts', ENTRIES, (i) => call('POST', '/v1/accounting/journal-entries', token, entry(...randomPair(), i)));
+  const hotRun = await run('POST journal-entries, all on two hot accounts', ENTRIES, (i) =>
+    call('POST', '/v1/accounting/journal-entries', token, i % 2 ? entry(hot[0]!, hot[1]!, i) : entry(hot[1]!, hot[0]!, i)),
+  );
+
+  const tb = await must('GET', '/v1/accounting/reports/trial-balance?as_of=2026-12-31', token);
+  console.log(`\nafter the run: trial balance debits ${tb.total_debit}, credits ${tb.total_credit}, difference ${tb.difference} (${tb.balanced ? 'zero imbalance' : 'IMBALANCE'})`);
+  let checks = tb.balanced;
+  if (dbUrl) {
+    const db = new pg.Client({ connectionString: dbUrl });
+    await db.connect();
+    const r = await db.query(`
+      select
+        (select count(*) from acct_journal_entries where tenant_id = $1 and status = 'posted')::int as entries,
+        (select sum(base_debit) - sum(base_credit) from acct_postings where tenant_id = $1)::text as postings_net,
+        (select count(*) from (
+           select account_id from acct_postings where tenant_id = $1 group by account_id
+           having sum(base_debit - base_credit) <> coalesce((select sum(debit - credit) from acct_rollups r where r.tenant_id = $1 and r.account_id = acct_postings.account_id), 0)
+         ) x)::int as rollup_mismatches,
+        (select count(*) from (
+           select entry_id from acct_postings where tenant_id = $1 group by entry_id having sum(base_debit) <> sum(base_credit)) y)::int as unbalanced_entries`,
+      [tenantId],
+    );
+    const row = r.rows[0];
+    console.log(`posted entries ${row.entries}; sum of all postings ${row.postings_net}; accounts whose rollup differs from its postings ${row.rollup_mismatches}; unbalanced entries ${row.unbalanced_entries}`);
+    checks = checks && Number(row.postings_net) === 0 && row.rollup_mismatches === 0 && row.unbalanced_entries === 0;
+    await db.end();
+  }
+  console.log(`\ntargets: >= 2,000 entries/s (random ${random.rate.toFixed(0)}, hot ${hotRun.rate.toFixed(0)}; ceiling ${ceiling.rate.toFixed(0)}/s), p99 < 50 ms (random ${ms(random.p99)}, hot ${ms(hotRun.p99)}), zero imbalance: ${checks ? 'yes' : 'NO'}`);
+
+  // ---- 3. report time over many lines (PostgreSQL: bulk insert with SQL) --------------------------------
+  if (dbUrl && LINES > 0) {
+    const db = new pg.Client({ connectionString: dbUrl });
+    db.on('error', () => {});
+    await db.connect();
+    // CREATE TABLE AS takes no bind parameters: the values are ours (a generated tenant id and integers).
+    await db.query(`create temporary table bench_accounts as select row_number() over (order by id) - 1 as n, id from acct_accounts where tenant_id = '${tenantId}'`);
+    const count = (await db.query('select count(*)::int as n from bench_accounts')).rows[0].n;
+    const timeReports = async (label: string) => {
+      const times: Record<string, number[]> = { tb: [], pl: [] };
+      for (let i = 0; i < 5; i++) {
+        let t0 = performance.now();
+        const t = await must('GET', '/v1/accounting/reports/trial-balance?as_of=2027-12-31', token);
+        times.tb!.push(performance.now() - t0);
+        if (!t.balanced) throw new Error('trial balance does not balance');
+        t0 = performance.now();
+        await must('GET', '/v1/accounting/reports/profit-and-loss?from=2025-01-01&to=2027-12-31', token);
+        times.pl!.push(performance.now() - t0);
+      }
+      console.log(`${label.padEnd(30)} trial balance p50 ${ms(percentile(times.tb!, 50))} (max ${ms(Math.max(...times.tb!))}), P&L p50 ${ms(percentile(times.pl!, 50))} (max ${ms(Math.max(...times.pl!))})`);
+    };
+    let inserted = 0;
+    const chunk = 500_000;
+    const targets = [...new Set([Math.min(1_000_000, LINES), LINES])];
+    console.log(`\nReport time over bulk-inserted lines (${count} accounts, dates over 3 years, 2 lines per entry):`);
+    for (const target of targets) {
+      while (inserted < target) {
+        const n = Math.min(chunk, target - inserted);
+        const t0 = performance.now();
+        // Pairs of lines (debit one account, credit another) so the books stay balanced; rollups from the same rows.
+        await db.query('begin');
+        await db.query(
+          `create temporary table bench_chunk on commit drop as
+           select g as k, (date '2025-01-01' + (g % 1095)::int) as day,
+             (g * 7919) % ${count} as da, (g * 7919 + 1 + (g % ${count - 1})) % ${count} as ca, ((g % 99991) + 1)::numeric / 100 as amount
+           from generate_series(${inserted / 2}::bigint, ${inserted / 2 + Math.ceil(n / 2) - 1}::bigint) g`,
+        );
+        await db.query(
+          `insert into acct_postings (tenant_id, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit)
+           select $1, 'jlb_' || k || '_' || s, 'jeb_' || k, s, a.id, c.day, 'USD',
+             case when s = 1 then amount else 0 end, case when s = 2 then amount else 0 end,
+             case when s = 1 then amount else 0 end, case when s = 2 then amount else 0 end
+           from bench_chunk c cross join (values (1), (2)) v(s) join bench_accounts a on a.n = case when s = 1 then c.da else c.ca end`,
+          [tenantId],
+        );
+        await db.query(
+          `insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit)
+           select $1, a.id, c.day, 0, sum(case when s = 1 then amount else 0 end), sum(case when s = 2 then amount else 0 end)
+           from bench_chunk c cross join (values (1), (2)) v(s) join bench_accounts a on a.n = case when s = 1 then c.da else c.ca end
+           group by a.id, c.day
+           on conflict (tenant_id, day, account_id, shard) do update set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit`,
+          [tenantId],
+        );
+        await db.query('commit');
+        inserted += Math.ceil(n / 2) * 2;
+        process.stdout.write(`  ${inserted.toLocaleString()} lines (${((performance.now() - t0) / 1000).toFixed(1)} s for the last chunk)\r`);
+      }
+      await db.query('analyze acct_rollups');
+      process.stdout.write('\n');
+      await timeReports(`${(inserted / 1e6).toFixed(1)}M lines`);
+    }
+    const rollupRows = (await db.query('select count(*)::int as n from acct_rollups where tenant_id = $1', [tenantId])).rows[0].n;
+    console.log(`rollup rows: ${rollupRows.toLocaleString()} (reports read these, not the lines); target: under 200 ms at 10M lines`);
+    await db.end();
+  } else {
+    console.log('\n(report time over 1M/10M lines runs on PostgreSQL: set DATABASE_URL)');
+  }
+} catch (error) {
+  console.error('bench failed:', error);
+  process.exitCode = 1;
+} finally {
+  agent.destroy();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await cleanup();
+}
