@@ -70,7 +70,12 @@ export async function startFakeOpenAI(options: { model?: string } = {}): Promise
           JSON.stringify({
             object: 'list',
             model: body.model,
-            data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: [text.length, 1, 0, 0.5] })),
+            // The SDK asks for base64 (little-endian float32) unless the caller names a format.
+            data: inputs.map((text, index) => {
+              const vector = [text.length, 1, 0, 0.5];
+              const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+              return { object: 'embedding', index, embedding };
+            }),
             usage: { prompt_tokens: inputs.length * 3, total_tokens: inputs.length * 3 },
           }),
         );
