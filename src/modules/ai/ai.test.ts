@@ -81,6 +81,13 @@ describe('the local provider (default, no network)', () => {
     expect(events.filter((e) => e.event === 'delta').map((e) => e.data.text).join('')).toContain('fence is painted green');
     expect(events.at(-2)!.event).toBe('usage');
     expect(events.at(-1)!.event).toBe('done');
+    // An Idempotency-Key on a streamed answer: the stream is served, and a replay answers the same way.
+    const keyed = await t.request('POST', '/v1/ai/chat', { token: tenant.token, body: { message: 'hi', stream: true }, headers: { 'idempotency-key': 'stream-1' } });
+    expect(keyed.status).toBe(200);
+    expect(parseSse(keyed.text).at(-1)!.event).toBe('done');
+    const replay = await t.request('POST', '/v1/ai/chat', { token: tenant.token, body: { message: 'hi', stream: true }, headers: { 'idempotency-key': 'stream-1' } });
+    expect(replay.status).toBe(200);
+    expect(parseSse(replay.text).at(-1)!.event).toBe('done');
     // Accept: text/event-stream chooses the stream too.
     const byHeader = await t.request('POST', '/v1/ai/chat', { token: tenant.token, body: { message: 'hi' }, headers: { accept: 'text/event-stream' } });
     expect(byHeader.headers.get('content-type')).toContain('text/event-stream');

@@ -53,7 +53,24 @@ export function systemProvider(kernel: Kernel): AiProvider {
   return provider;
 }
 
+/** Built providers (SDK clients) per kernel, by row and version: a request reuses the client and its settings. */
+const built = new WeakMap<Kernel, Map<string, AiProvider>>();
+const BUILT_MAX = 1000;
+
 export function providerFromRow(kernel: Kernel, row: AiProviderRow): AiProvider {
+  let cache = built.get(kernel);
+  if (!cache) built.set(kernel, (cache = new Map()));
+  const key = `${row.tenantId}:${row.id}:${row.updatedAt.getTime()}:${row.name}`;
+  let provider = cache.get(key);
+  if (!provider) {
+    provider = buildFromRow(kernel, row);
+    if (cache.size >= BUILT_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key, provider);
+  }
+  return provider;
+}
+
+function buildFromRow(kernel: Kernel, row: AiProviderRow): AiProvider {
   return build(kernel, row.providerType, {
     id: row.id,
     name: row.name,
@@ -147,7 +164,7 @@ async function clearOtherDefaults(ctx: TenantContext, id: string) {
   for (const other of others.filter((o) => o.config.default === true)) {
     await ctx.db
       .update(aiProviders)
-      .set({ config: { ...other.config, default: false } })
+      .set({ config: { ...other.config, default: false }, updatedAt: new Date() })
       .where(and(eq(aiProviders.tenantId, ctx.tenantId), eq(aiProviders.id, other.id)));
   }
 }
