@@ -2,6 +2,7 @@ import { and, asc, eq, gte, like, lte, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { TokenUsage } from './providers/types.ts';
+import { addTokens } from './state.ts';
 import { aiUsage } from './tables.ts';
 
 /** The plan limit the AI quota reads (tenants' PLANS; `plan_limits` can override it per tenant). */
@@ -11,7 +12,7 @@ const DEFAULT_MONTHLY_TOKENS = 1_000_000;
 const today = () => new Date().toISOString().slice(0, 10);
 const thisMonth = () => new Date().toISOString().slice(0, 7);
 
-export function monthlyLimit(ctx: TenantContext): number {
+export function monthlyLimit(ctx: Pick<TenantContext, 'principal'>): number {
   return ctx.principal?.tenant.limits[QUOTA_LIMIT] ?? DEFAULT_MONTHLY_TOKENS;
 }
 
@@ -24,9 +25,14 @@ export async function tokensThisMonth(ctx: TenantContext): Promise<number> {
 }
 
 /** Refuses work once the month's tokens reach the plan's quota: 429 AI_QUOTA_EXCEEDED until the next month. */
-export async function assertQuota(ctx: TenantContext): Promise<void> {
-  const limit = monthlyLimit(ctx);
-  const used = await tokensThisMonth(ctx);
+export async function assertQuota(ctx: TenantContext, known?: number): Promise<number> {
+  const used = known ?? (await tokensThisMonth(ctx));
+  checkQuota(monthlyLimit(ctx), used);
+  return used;
+}
+
+/** The 429 when `used` has reached `limit`. */
+export function checkQuota(limit: number, used: number): void {
   if (used < limit) return;
   const now = new Date();
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
@@ -50,6 +56,9 @@ export async function recordUsage(ctx: TenantContext, provider: string, model: s
         updatedAt: new Date(),
       },
     });
+  const kernel = ctx.kernel;
+  const tenantId = ctx.tenantId;
+  ctx.afterCommit(() => addTokens(kernel, tenantId, usage.input + usage.output));
 }
 
 export async function usageReport(ctx: TenantContext, query: { from?: string; to?: string }) {

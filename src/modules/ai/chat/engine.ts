@@ -6,10 +6,11 @@ import { newId } from '../../../core/http/ids.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { conflictLive, findConversation, loadHistory, storeEvents, storeExchange } from '../conversations/service.ts';
 import { providerError } from '../providers/errors.ts';
-import { resolveProvider } from '../providers/service.ts';
+import { resolveFrom, tenantProviders } from '../providers/service.ts';
+import { freshState, saveState } from '../state.ts';
 import type { AiProvider, ChatMessage, ToolCall } from '../providers/types.ts';
-import { assertQuota, recordUsage } from '../usage.ts';
-import { retrieveContext, type KnowledgePassage } from './knowledge.ts';
+import { assertQuota, checkQuota, monthlyLimit, recordUsage, tokensThisMonth } from '../usage.ts';
+import { retrievalAvailable, retrieveContext, type KnowledgePassage } from './knowledge.ts';
 import { LiveAnswer, liveAnswer, registerLive, unregisterLive, type AnswerEvent } from './live.ts';
 import { runTool, toolSpecs, type ToolName } from './tools.ts';
 
@@ -48,12 +49,29 @@ interface Prepared {
   passages: KnowledgePassage[];
 }
 
-/** Everything read before the provider is called, in one read of the caller's tenant: quota, provider, history, retrieved passages. */
+/**
+ * Everything read before the provider is called: quota, provider, history, retrieved passages. A plain
+ * chat turn reads the quota and providers from this process's short-lived state when it is fresh (no
+ * transaction before the first token); otherwise one read of the caller's tenant, which refreshes it.
+ */
 async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared> {
+  const principal = c.get('principal');
+  const kernel = c.get('kernel');
+  if (!input.conversationId && !(input.retrieval && retrievalAvailable()) && principal && principal.kind !== 'admin') {
+    const state = freshState(kernel, principal.tenant.id);
+    if (state) {
+      checkQuota(monthlyLimit({ principal }), state.tokensUsed);
+      const resolved = resolveFrom(kernel, state.providers, input.model);
+      return { provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
+    }
+  }
   return tenantWork(
     c,
     async (ctx) => {
-      await assertQuota(ctx);
+      const providers = await tenantProviders(ctx);
+      const used = await tokensThisMonth(ctx);
+      saveState(ctx.kernel, ctx.tenantId, providers, used);
+      await assertQuota(ctx, used);
       let history = input.history;
       let model = input.model;
       if (input.conversationId) {
@@ -62,7 +80,7 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
         model ??= conversation.model ?? undefined;
         history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
       }
-      const resolved = await resolveProvider(ctx, model);
+      const resolved = resolveFrom(ctx.kernel, providers, model);
       // ── retrieval: the one call; nothing happens when the retrieval part is absent ──
       const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
       return { provider: resolved.provider, model: resolved.model, history, passages };

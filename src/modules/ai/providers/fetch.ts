@@ -13,6 +13,8 @@ import { VERSION } from '../../../core/version.ts';
  * own outboundRequest buffers bodies). Works with the SDKs' abort signals and timeouts.
  */
 export function guardedFetch(policy: OutboundPolicy): typeof fetch {
+  // Kept-alive connections: a new socket still connects only to addresses checked for its request.
+  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
   return (async (input: string | URL | Request, init: RequestInit = {}) => {
     const raw = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
     const { url, addresses } = await checkOutboundUrl(raw, policy);
@@ -41,7 +43,7 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
     return await new Promise<Response>((resolve, reject) => {
       const req = transport.request(
         url,
-        { method: init.method ?? 'GET', headers, lookup, agent: false, servername: ipaddr.isValid(bare) ? undefined : url.hostname },
+        { method: init.method ?? 'GET', headers, lookup, agent: url.protocol === 'https:' ? agents.https : agents.http, servername: ipaddr.isValid(bare) ? undefined : url.hostname },
         (res) => {
           const responseHeaders = new Headers();
           for (const [key, value] of Object.entries(res.headers)) {

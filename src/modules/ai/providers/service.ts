@@ -4,6 +4,7 @@ import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
+import { forgetState } from '../state.ts';
 import { aiProviders, type AiProviderRow, type ProviderConfig } from '../tables.ts';
 import { anthropicProvider } from './anthropic.ts';
 import { guardedFetch } from './fetch.ts';
@@ -99,20 +100,23 @@ export interface Resolved {
  * (a tenant provider's name, or `local`), else it is a model of the default provider: the tenant's
  * provider marked `default`, else the system provider from the environment.
  */
-export async function resolveProvider(ctx: TenantContext, model: string | undefined): Promise<Resolved> {
-  const rows = await tenantProviders(ctx);
+export async function resolveProvider(ctx: TenantContext, model: string | undefined, known?: AiProviderRow[]): Promise<Resolved> {
+  return resolveFrom(ctx.kernel, known ?? (await tenantProviders(ctx)), model);
+}
+
+export function resolveFrom(kernel: Kernel, rows: AiProviderRow[], model: string | undefined): Resolved {
   if (model) {
     const slash = model.indexOf('/');
     if (slash > 0) {
       const prefix = model.slice(0, slash);
       const rest = model.slice(slash + 1) || undefined;
       const row = rows.find((r) => r.name === prefix);
-      if (row) return { provider: providerFromRow(ctx.kernel, row), model: rest };
+      if (row) return { provider: providerFromRow(kernel, row), model: rest };
       if (prefix === 'local') return { provider: localProvider(), model: rest };
     }
   }
   const fallback = rows.find((r) => r.config.default === true);
-  const provider = fallback ? providerFromRow(ctx.kernel, fallback) : systemProvider(ctx.kernel);
+  const provider = fallback ? providerFromRow(kernel, fallback) : systemProvider(kernel);
   // A local model's name asked of the default provider goes to the local provider.
   if (model && provider.type !== 'local' && (Object.values(LOCAL_MODELS) as string[]).includes(model)) return { provider: localProvider(), model };
   return { provider, model: provider.type === 'local' ? undefined : model };
@@ -136,6 +140,12 @@ export async function listModels(ctx: TenantContext): Promise<ModelCatalog> {
 }
 
 // ---------------------------------------------------------------- CRUD
+
+function forgetAfterCommit(ctx: TenantContext) {
+  const { kernel, tenantId } = ctx;
+  forgetState(kernel, tenantId);
+  ctx.afterCommit(() => forgetState(kernel, tenantId));
+}
 
 export interface ProviderInput {
   name?: string;
@@ -178,6 +188,7 @@ export async function createProvider(ctx: TenantContext, input: Required<Pick<Pr
     .values({ id, tenantId: ctx.tenantId, name: input.name, providerType: input.provider_type, apiKey: input.api_key ? ctx.kernel.secrets.seal(input.api_key) : null, config })
     .returning()) as [AiProviderRow];
   if (config.default === true) await clearOtherDefaults(ctx, id);
+  forgetAfterCommit(ctx);
   await ctx.emit({ type: 'ai.provider.created', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType } });
   return providerDto(row);
 }
@@ -200,6 +211,7 @@ export async function updateProvider(ctx: TenantContext, id: string, input: Prov
   if (input.name !== undefined && input.name !== current.name) await assertNameFree(ctx, input.name, id);
   const [row] = (await ctx.db.update(aiProviders).set(set).where(and(eq(aiProviders.tenantId, ctx.tenantId), eq(aiProviders.id, id))).returning()) as [AiProviderRow];
   if (input.config_json?.default === true) await clearOtherDefaults(ctx, id);
+  forgetAfterCommit(ctx);
   await ctx.emit({ type: 'ai.provider.updated', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType, changes } });
   return providerDto(row);
 }
@@ -207,6 +219,7 @@ export async function updateProvider(ctx: TenantContext, id: string, input: Prov
 export async function deleteProvider(ctx: TenantContext, id: string) {
   const row = await find(ctx, id, true);
   await ctx.db.delete(aiProviders).where(and(eq(aiProviders.tenantId, ctx.tenantId), eq(aiProviders.id, id)));
+  forgetAfterCommit(ctx);
   await ctx.emit({ type: 'ai.provider.deleted', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType } });
   return { id, deleted: true as const };
 }
