@@ -96,6 +96,18 @@ const ConfigSchema = z.object({
   MAIL_FROM_DOMAINS: z.string().default(''),
   /** POST /v1/errors/report per caller and address per minute. */
   ERROR_REPORTS_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /** The system default AI provider, used by tenants without a provider of their own: `local` needs no network. */
+  AI_PROVIDER: z.enum(['local', 'openai', 'anthropic']).default('local'),
+  /** Base URL of the system provider (an OpenAI-compatible server: Ollama, vLLM, LM Studio); the vendor's own when unset. */
+  AI_BASE_URL: z.string().url().optional(),
+  /** API key of the system provider. */
+  AI_API_KEY: z.string().optional(),
+  /** Chat model of the system provider; default `gpt-4o-mini` (openai) or `claude-3-5-haiku-latest` (anthropic). */
+  AI_CHAT_MODEL: z.string().optional(),
+  /** Embedding model of the system provider (openai); the local model `use-lite-512` otherwise. */
+  AI_EMBEDDING_MODEL: z.string().optional(),
+  /** Time one call to an AI provider may take, first byte to last, before it is answered 504. */
+  AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
 });
 
 /** Every variable Plinth reads; the README documents each (a test holds them together). */

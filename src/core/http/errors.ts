@@ -28,10 +28,16 @@ export const ERROR_STATUS = {
   UPGRADE_REQUIRED: 426,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  /** The month's AI token quota of the tenant's plan is used up (`ai_tokens_per_month`). */
+  AI_QUOTA_EXCEEDED: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   NOT_IMPLEMENTED: 501,
+  /** An upstream provider (AI) failed: it answered an error, broke off, or could not be reached. */
+  PROVIDER_ERROR: 502,
   SERVICE_UNAVAILABLE: 503,
+  /** An upstream provider (AI) did not answer in time. */
+  PROVIDER_TIMEOUT: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,0 +1,237 @@
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { AppEnv } from '../../../core/http/context.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { tenantWork } from '../../../core/http/work.ts';
+import { conflictLive, findConversation, loadHistory, storeEvents, storeExchange } from '../conversations/service.ts';
+import { providerError } from '../providers/errors.ts';
+import { resolveFrom, tenantProviders } from '../providers/service.ts';
+import { freshState, saveState } from '../state.ts';
+import type { AiProvider, ChatMessage, ToolCall } from '../providers/types.ts';
+import { assertQuota, checkQuota, monthlyLimit, recordUsage, tokensThisMonth } from '../usage.ts';
+import { retrievalAvailable, retrieveContext, type KnowledgePassage } from './knowledge.ts';
+import { LiveAnswer, liveAnswer, registerLive, unregisterLive, type AnswerEvent } from './live.ts';
+import { runTool, toolSpecs, type ToolName } from './tools.ts';
+
+/** Rounds of tool calls one answer may make before it must answer in words. */
+const MAX_TOOL_ROUNDS = 5;
+
+export interface AnswerInput {
+  message: string;
+  history: ChatMessage[];
+  system?: string;
+  model?: string;
+  tools: ToolName[];
+  maxTokens?: number;
+  /** Ask retrieval for passages (when the retrieval part is present). */
+  retrieval: boolean;
+  conversationId?: string;
+  /** The local model answers from the message itself (generate). */
+  messageIsSource?: boolean;
+}
+
+export interface AnswerResult {
+  response: string;
+  model: string;
+  provider: string;
+  usage: { input_tokens: number; output_tokens: number };
+  tool_calls: { id: string; name: string; arguments: string; ok: boolean; result: unknown }[];
+  sources: KnowledgePassage['source'][];
+  conversation_id?: string;
+  message_id?: string;
+}
+
+interface Prepared {
+  provider: AiProvider;
+  model?: string;
+  history: ChatMessage[];
+  passages: KnowledgePassage[];
+}
+
+/**
+ * Everything read before the provider is called: quota, provider, history, retrieved passages. A plain
+ * chat turn reads the quota and providers from this process's short-lived state when it is fresh (no
+ * transaction before the first token); otherwise one read of the caller's tenant, which refreshes it.
+ */
+async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared> {
+  const principal = c.get('principal');
+  const kernel = c.get('kernel');
+  if (!input.conversationId && !(input.retrieval && retrievalAvailable()) && principal && principal.kind !== 'admin') {
+    const state = freshState(kernel, principal.tenant.id);
+    if (state) {
+      checkQuota(monthlyLimit({ principal }), state.tokensUsed);
+      const resolved = resolveFrom(kernel, state.providers, input.model);
+      return { provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
+    }
+  }
+  return tenantWork(
+    c,
+    async (ctx) => {
+      const providers = await tenantProviders(ctx);
+      const used = await tokensThisMonth(ctx);
+      saveState(ctx.kernel, ctx.tenantId, providers, used);
+      await assertQuota(ctx, used);
+      let history = input.history;
+      let model = input.model;
+      if (input.conversationId) {
+        const conversation = await findConversation(ctx, input.conversationId);
+        if (liveAnswer(ctx.kernel, ctx.tenantId, conversation.id)) throw conflictLive();
+        model ??= conversation.model ?? undefined;
+        history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
+      }
+      const resolved = resolveFrom(ctx.kernel, providers, model);
+      // ── retrieval: the one call; nothing happens when the retrieval part is absent ──
+      const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
+      return { provider: resolved.provider, model: resolved.model, history, passages };
+    },
+    { audit: false },
+  );
+}
+
+/**
+ * Produces one answer into `live`: provider rounds with tool calls in between, then, in one write,
+ * the usage and (for a conversation) the question with its answer and the answer's events. A provider
+ * failure stores no message and no usage; a conversation keeps the failed answer's events (ending in
+ * `error`) so a resuming client learns how it ended.
+ */
+async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, live: LiveAnswer): Promise<AnswerResult> {
+  const { provider, passages } = prep;
+  const chat = provider.chat;
+  const requested = prep.model ?? chat.defaultModel;
+  live.push('start', { answer_id: live.answerId, ...(input.conversationId ? { conversation_id: input.conversationId } : {}), provider: provider.name, model: requested });
+  const messages: ChatMessage[] = [...prep.history, { role: 'user', content: input.message }];
+  const tools = input.tools.length ? toolSpecs(input.tools) : undefined;
+  const context = [...passages.map((p) => p.text), ...(input.messageIsSource && provider.type === 'local' ? [input.message] : [])];
+  let response = '';
+  let model = requested;
+  const usage = { input: 0, output: 0 };
+  const toolLog: AnswerResult['tool_calls'] = [];
+  for (let round = 0; ; round++) {
+    let roundText = '';
+    const calls: ToolCall[] = [];
+    for await (const chunk of chat.stream({ model: prep.model, system: input.system, messages, tools, maxTokens: input.maxTokens, context: context.length ? context : undefined })) {
+      if (chunk.type === 'delta') {
+        roundText += chunk.text;
+        live.push('delta', { text: chunk.text });
+      } else if (chunk.type === 'tool_call') {
+        calls.push(chunk.call);
+        live.push('tool_call', { id: chunk.call.id, name: chunk.call.name, arguments: chunk.call.arguments });
+      } else {
+        model = chunk.model;
+        usage.input += chunk.usage.input;
+        usage.output += chunk.usage.output;
+      }
+    }
+    response += roundText;
+    if (calls.length === 0 || !tools || round + 1 >= MAX_TOOL_ROUNDS) break;
+    messages.push({ role: 'assistant', content: roundText, toolCalls: calls });
+    for (const call of calls) {
+      const { ok, result } = await runTool(c, input.tools, call);
+      toolLog.push({ ...call, ok, result });
+      live.push('tool_result', { id: call.id, name: call.name, ok, result });
+      messages.push({ role: 'tool', toolCallId: call.id, content: JSON.stringify(result) });
+    }
+  }
+  const result: AnswerResult = {
+    response,
+    model,
+    provider: provider.name,
+    usage: { input_tokens: usage.input, output_tokens: usage.output },
+    tool_calls: toolLog,
+    sources: passages.map((p) => p.source),
+  };
+  live.push('usage', { ...result.usage, model, provider: provider.name });
+  const conversationId = input.conversationId;
+  // The question's id first: ids sort by time, and history reads them in order.
+  const userMessageId = conversationId ? newId('msg') : undefined;
+  const answerMessageId = conversationId ? newId('msg') : undefined;
+  if (conversationId) Object.assign(result, { conversation_id: conversationId, message_id: answerMessageId });
+  const done = { response, model, provider: provider.name, ...(conversationId ? { conversation_id: conversationId, message_id: answerMessageId } : {}), sources: result.sources };
+  const events = [...live.events, { seq: live.events.length + 1, type: 'done' as const, data: done }];
+  await tenantWork(
+    c,
+    async (ctx) => {
+      await recordUsage(ctx, provider.name, model, usage);
+      if (conversationId) {
+        await findConversation(ctx, conversationId, true);
+        await storeExchange(ctx, {
+          conversationId,
+          question: input.message,
+          answer: response,
+          model,
+          userMessageId: userMessageId!,
+          answerMessageId: answerMessageId!,
+          usage,
+          meta: { provider: provider.name, ...(toolLog.length ? { tool_calls: toolLog } : {}), ...(result.sources.length ? { sources: result.sources } : {}) },
+        });
+        await storeEvents(ctx, conversationId, live.answerId, events);
+      }
+    },
+    { audit: false },
+  );
+  live.push('done', done);
+  return result;
+}
+
+/** Runs an answer to the end, whoever is listening; failures become an `error` event and a rejected promise. */
+function start(c: Context<AppEnv>, input: AnswerInput, prep: Prepared): { live: LiveAnswer; done: Promise<AnswerResult> } {
+  const live = new LiveAnswer(newId('ans'));
+  const principal = c.get('principal');
+  const tenantId = principal && principal.kind !== 'admin' ? principal.tenant.id : '';
+  const kernel = c.get('kernel');
+  if (input.conversationId) registerLive(kernel, tenantId, input.conversationId, live);
+  const done = produce(c, input, prep, live)
+    .catch(async (error: unknown) => {
+      const failure = providerError(error, prep.provider.name);
+      if (failure.status >= 500 && !(error instanceof ApiError)) kernel.log.warn({ err: error }, 'AI provider call failed');
+      live.push('error', { code: failure.code, message: failure.message, status: failure.status });
+      if (input.conversationId) {
+        const conversationId = input.conversationId;
+        await tenantWork(c, (ctx) => storeEvents(ctx, conversationId, live.answerId, live.events), { audit: false }).catch((e: unknown) =>
+          kernel.log.warn({ err: e }, 'could not keep the events of a failed answer'),
+        );
+      }
+      throw failure;
+    })
+    .finally(() => {
+      live.finish();
+      if (input.conversationId) unregisterLive(kernel, tenantId, input.conversationId, live);
+    });
+  return { live, done };
+}
+
+export function wantsStream(c: Context<AppEnv>, stream: boolean | undefined): boolean {
+  if (stream !== undefined) return stream;
+  return (c.req.header('accept') ?? '').includes('text/event-stream');
+}
+
+/** Streams events after `after` as SSE (`id` = sequence number, `event` = type, `data` = JSON). */
+export function sseFrom(c: Context<AppEnv>, follow: (send: (e: AnswerEvent) => Promise<void>, closed: () => boolean) => Promise<void>) {
+  c.header('cache-control', 'no-cache');
+  c.header('x-accel-buffering', 'no');
+  return streamSSE(c, async (stream) => {
+    let closed = false;
+    stream.onAbort(() => {
+      closed = true;
+    });
+    await follow(
+      async (e) => {
+        await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) });
+      },
+      () => closed || stream.aborted,
+    );
+  });
+}
+
+/**
+ * Answers one chat turn: JSON when `stream` is false, else SSE. A streamed answer keeps running after a
+ * client disconnects; for a conversation its events can be resumed.
+ */
+export async function answer(c: Context<AppEnv>, input: AnswerInput, stream: boolean): Promise<Response | AnswerResult> {
+  const prep = await prepare(c, input);
+  const { live, done } = start(c, input, prep);
+  if (!stream) return done;
+  done.catch(() => {}); // reported in the stream as an `error` event
+  return sseFrom(c, (send, closed) => live.follow(0, send, closed));
+}

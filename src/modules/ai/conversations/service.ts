@@ -1,0 +1,179 @@
+import { and, asc, count, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import type { AnswerEvent } from '../chat/live.ts';
+import type { ChatMessage } from '../providers/types.ts';
+import { aiConversations, aiMessages, aiStreamEvents, type AiConversationRow, type AiMessageRow } from '../tables.ts';
+
+/** History sent with each question: the seed's 20 messages and 50 KB. */
+export const HISTORY_MAX_MESSAGES = 20;
+export const HISTORY_MAX_BYTES = 50 * 1024;
+
+export function conversationDto(row: AiConversationRow) {
+  return {
+    id: row.id,
+    title: row.title,
+    model: row.model,
+    message_count: row.messageCount,
+    last_message_at: row.lastMessageAt ? row.lastMessageAt.toISOString() : null,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export function messageDto(row: AiMessageRow) {
+  return {
+    id: row.id,
+    role: row.role,
+    content: row.content,
+    model: row.model,
+    tokens_in: row.tokensIn,
+    tokens_out: row.tokensOut,
+    meta: row.meta,
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+/** A user's token sees only the conversations it started; an API key sees all of the tenant's. */
+function visible(ctx: TenantContext): SQL | undefined {
+  return ctx.principal?.kind === 'user' ? and(eq(aiConversations.actorType, 'user'), eq(aiConversations.actorId, ctx.principal.id)) : undefined;
+}
+
+export async function findConversation(ctx: TenantContext, id: string, lock = false): Promise<AiConversationRow> {
+  const q = ctx.db
+    .select()
+    .from(aiConversations)
+    .where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, id), visible(ctx)));
+  const [row] = lock ? await q.for('update') : await q;
+  if (!row) throw notFound('Conversation');
+  return row;
+}
+
+export async function createConversation(ctx: TenantContext, input: { title?: string | null; model?: string | null }) {
+  const id = newId('conv');
+  const [row] = (await ctx.db
+    .insert(aiConversations)
+    .values({ id, tenantId: ctx.tenantId, title: input.title ?? null, model: input.model ?? null, actorType: ctx.actor.type, actorId: ctx.actor.id })
+    .returning()) as [AiConversationRow];
+  await ctx.emit({ type: 'ai.conversation.created', resourceType: 'ai_conversation', resourceId: id, data: { title: row.title } });
+  return conversationDto(row);
+}
+
+export async function listConversations(ctx: TenantContext, query: { limit: number; offset: number }) {
+  const where = and(eq(aiConversations.tenantId, ctx.tenantId), visible(ctx));
+  const rows = await ctx.db.select().from(aiConversations).where(where).orderBy(desc(aiConversations.createdAt), desc(aiConversations.id)).limit(query.limit).offset(query.offset);
+  const [total] = await ctx.db.select({ n: count() }).from(aiConversations).where(where);
+  return { conversations: rows.map(conversationDto), total: total?.n ?? 0 };
+}
+
+export async function getConversation(ctx: TenantContext, id: string) {
+  const row = await findConversation(ctx, id);
+  const messages = await ctx.db
+    .select()
+    .from(aiMessages)
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), eq(aiMessages.conversationId, id)))
+    .orderBy(asc(aiMessages.id))
+    .limit(1000);
+  return { ...conversationDto(row), messages: messages.map(messageDto) };
+}
+
+export async function updateConversation(ctx: TenantContext, id: string, input: { title?: string | null; model?: string | null }) {
+  await findConversation(ctx, id, true);
+  const set: Partial<typeof aiConversations.$inferInsert> = { updatedAt: new Date() };
+  if (input.title !== undefined) set.title = input.title;
+  if (input.model !== undefined) set.model = input.model;
+  const [row] = (await ctx.db
+    .update(aiConversations)
+    .set(set)
+    .where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, id)))
+    .returning()) as [AiConversationRow];
+  await ctx.emit({ type: 'ai.conversation.updated', resourceType: 'ai_conversation', resourceId: id, data: { title: row.title } });
+  return conversationDto(row);
+}
+
+export async function deleteConversation(ctx: TenantContext, id: string) {
+  await findConversation(ctx, id, true);
+  const scope = (t: typeof aiMessages | typeof aiStreamEvents) => and(eq(t.tenantId, ctx.tenantId), eq(t.conversationId, id));
+  await ctx.db.delete(aiMessages).where(scope(aiMessages));
+  await ctx.db.delete(aiStreamEvents).where(scope(aiStreamEvents));
+  await ctx.db.delete(aiConversations).where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, id)));
+  await ctx.emit({ type: 'ai.conversation.deleted', resourceType: 'ai_conversation', resourceId: id, data: {} });
+  return { conversation_id: id, deleted: true as const };
+}
+
+/** The latest messages that fit the history limits (20 messages, 50 KB with the new message), oldest first. */
+export async function loadHistory(ctx: TenantContext, id: string, newMessageBytes: number): Promise<ChatMessage[]> {
+  const rows = await ctx.db
+    .select({ role: aiMessages.role, content: aiMessages.content })
+    .from(aiMessages)
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), eq(aiMessages.conversationId, id)))
+    .orderBy(desc(aiMessages.id))
+    .limit(HISTORY_MAX_MESSAGES);
+  const kept: ChatMessage[] = [];
+  let bytes = newMessageBytes;
+  for (const row of rows) {
+    bytes += Buffer.byteLength(row.content);
+    if (bytes > HISTORY_MAX_BYTES) break;
+    kept.push(row);
+  }
+  // An answer without its question reads oddly to a model: start the history at a user turn.
+  kept.reverse();
+  while (kept[0]?.role === 'assistant') kept.shift();
+  return kept;
+}
+
+export interface Exchange {
+  conversationId: string;
+  question: string;
+  answer: string;
+  model: string;
+  userMessageId: string;
+  answerMessageId: string;
+  usage: { input: number; output: number };
+  meta: Record<string, unknown>;
+}
+
+/** Writes a question and its answer together (never one without the other). */
+export async function storeExchange(ctx: TenantContext, x: Exchange): Promise<void> {
+  const now = new Date();
+  await ctx.db.insert(aiMessages).values([
+    { id: x.userMessageId, tenantId: ctx.tenantId, conversationId: x.conversationId, role: 'user', content: x.question, tokensIn: x.usage.input, createdAt: now },
+    { id: x.answerMessageId, tenantId: ctx.tenantId, conversationId: x.conversationId, role: 'assistant', content: x.answer, model: x.model, tokensOut: x.usage.output, meta: x.meta, createdAt: now },
+  ]);
+  await ctx.db
+    .update(aiConversations)
+    .set({ messageCount: sql`${aiConversations.messageCount} + 2`, lastMessageAt: now, updatedAt: now })
+    .where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, x.conversationId)));
+}
+
+/** Keeps the events of a conversation's latest answer (for resumption), replacing the previous answer's. */
+export async function storeEvents(ctx: TenantContext, conversationId: string, answerId: string, events: AnswerEvent[]): Promise<void> {
+  await ctx.db.delete(aiStreamEvents).where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId)));
+  for (let i = 0; i < events.length; i += 500) {
+    await ctx.db.insert(aiStreamEvents).values(
+      events.slice(i, i + 500).map((e) => ({ tenantId: ctx.tenantId, conversationId, seq: e.seq, answerId, type: e.type, data: e.data })),
+    );
+  }
+}
+
+/** The stored events of the latest answer after `after`; null when the conversation has none. */
+export async function storedEvents(ctx: TenantContext, conversationId: string, after: number): Promise<AnswerEvent[] | null> {
+  await findConversation(ctx, conversationId);
+  const rows = await ctx.db
+    .select({ seq: aiStreamEvents.seq, type: aiStreamEvents.type, data: aiStreamEvents.data })
+    .from(aiStreamEvents)
+    .where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId), gt(aiStreamEvents.seq, Math.max(0, after))))
+    .orderBy(asc(aiStreamEvents.seq));
+  if (rows.length === 0) {
+    const [any] = await ctx.db
+      .select({ seq: aiStreamEvents.seq })
+      .from(aiStreamEvents)
+      .where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId)))
+      .limit(1);
+    if (!any) return null;
+  }
+  return rows as AnswerEvent[];
+}
+
+export const conflictLive = () => new ApiError('CONFLICT', 'An answer is being produced in this conversation; resume its stream (GET .../stream) or wait for it to finish');

@@ -1,0 +1,86 @@
+import { and, asc, eq, gte, like, lte, sql } from 'drizzle-orm';
+import type { TenantContext } from '../../core/context.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import type { TokenUsage } from './providers/types.ts';
+import { addTokens } from './state.ts';
+import { aiUsage } from './tables.ts';
+
+/** The plan limit the AI quota reads (tenants' PLANS; `plan_limits` can override it per tenant). */
+export const QUOTA_LIMIT = 'ai_tokens_per_month';
+const DEFAULT_MONTHLY_TOKENS = 1_000_000;
+
+const today = () => new Date().toISOString().slice(0, 10);
+const thisMonth = () => new Date().toISOString().slice(0, 7);
+
+export function monthlyLimit(ctx: Pick<TenantContext, 'principal'>): number {
+  return ctx.principal?.tenant.limits[QUOTA_LIMIT] ?? DEFAULT_MONTHLY_TOKENS;
+}
+
+export async function tokensThisMonth(ctx: TenantContext): Promise<number> {
+  const [row] = await ctx.db
+    .select({ n: sql<string>`coalesce(sum(${aiUsage.tokensIn} + ${aiUsage.tokensOut}), 0)` })
+    .from(aiUsage)
+    .where(and(eq(aiUsage.tenantId, ctx.tenantId), like(aiUsage.day, `${thisMonth()}-%`)));
+  return Number(row?.n ?? 0);
+}
+
+/** Refuses work once the month's tokens reach the plan's quota: 429 AI_QUOTA_EXCEEDED until the next month. */
+export async function assertQuota(ctx: TenantContext, known?: number): Promise<number> {
+  const used = known ?? (await tokensThisMonth(ctx));
+  checkQuota(monthlyLimit(ctx), used);
+  return used;
+}
+
+/** The 429 when `used` has reached `limit`. */
+export function checkQuota(limit: number, used: number): void {
+  if (used < limit) return;
+  const now = new Date();
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  throw new ApiError('AI_QUOTA_EXCEEDED', `The monthly AI token quota of this plan (${limit} tokens) is used up`, {
+    details: { limit, used, period: thisMonth(), resets_at: new Date(next).toISOString() },
+    headers: { 'retry-after': String(Math.max(1, Math.ceil((next - now.getTime()) / 1000))) },
+  });
+}
+
+/** Adds one call's tokens to the tenant's day, provider and model (in the caller's transaction). */
+export async function recordUsage(ctx: TenantContext, provider: string, model: string, usage: TokenUsage): Promise<void> {
+  await ctx.db
+    .insert(aiUsage)
+    .values({ tenantId: ctx.tenantId, day: today(), provider, model, requests: 1, tokensIn: usage.input, tokensOut: usage.output })
+    .onConflictDoUpdate({
+      target: [aiUsage.tenantId, aiUsage.day, aiUsage.provider, aiUsage.model],
+      set: {
+        requests: sql`${aiUsage.requests} + 1`,
+        tokensIn: sql`${aiUsage.tokensIn} + ${usage.input}`,
+        tokensOut: sql`${aiUsage.tokensOut} + ${usage.output}`,
+        updatedAt: new Date(),
+      },
+    });
+  const kernel = ctx.kernel;
+  const tenantId = ctx.tenantId;
+  ctx.afterCommit(() => addTokens(kernel, tenantId, usage.input + usage.output));
+}
+
+export async function usageReport(ctx: TenantContext, query: { from?: string; to?: string }) {
+  const month = thisMonth();
+  const from = query.from ?? `${month}-01`;
+  const to = query.to ?? today();
+  const rows = await ctx.db
+    .select()
+    .from(aiUsage)
+    .where(and(eq(aiUsage.tenantId, ctx.tenantId), gte(aiUsage.day, from), lte(aiUsage.day, to)))
+    .orderBy(asc(aiUsage.day), asc(aiUsage.provider), asc(aiUsage.model));
+  const used = await tokensThisMonth(ctx);
+  const limit = monthlyLimit(ctx);
+  const sum = (key: 'tokensIn' | 'tokensOut' | 'requests') => rows.reduce((n, r) => n + r[key], 0);
+  return {
+    from,
+    to,
+    requests: sum('requests'),
+    tokens_in: sum('tokensIn'),
+    tokens_out: sum('tokensOut'),
+    total_tokens: sum('tokensIn') + sum('tokensOut'),
+    quota: { period: month, limit, used, remaining: Math.max(0, limit - used) },
+    daily: rows.map((r) => ({ day: r.day, provider: r.provider, model: r.model, requests: r.requests, tokens_in: r.tokensIn, tokens_out: r.tokensOut })),
+  };
+}
