@@ -20,8 +20,8 @@ export const DIMENSIONS = 512;
 /** Below this many vectors a tenant is searched exactly; above it through HNSW. */
 export const EXACT_MAX = 5_000;
 const HNSW_M = 16;
-const HNSW_EF_CONSTRUCTION = 100;
-const HNSW_EF_SEARCH = 120;
+const HNSW_EF_CONSTRUCTION = 200;
+const HNSW_EF_SEARCH = 200;
 const PG_EF_SEARCH = 100;
 
 export interface NewChunk {
@@ -73,8 +73,8 @@ interface Meta {
   type: string | null;
 }
 
-/** One tenant's in-process index. */
-class TenantIndex {
+/** One tenant's in-process index (exported for its unit test). */
+export class TenantIndex {
   labels: string[] = [];
   meta: Meta[] = [];
   byId = new Map<string, number>();
