@@ -275,10 +275,24 @@ export async function searchByVector(ctx: TenantContext, principal: TenantPrinci
   const k = Math.max(1, Math.min(q.k, 100));
   const sources = (q.sources ?? ['objects', 'files']).map((s) => (s === 'objects' ? 'object' : 'file') as 'object' | 'file');
   if (sources.length === 0) return [];
+  let types = q.types;
+  if (types?.length) {
+    // Types by id or name; a type that does not exist matches nothing.
+    const ids: string[] = [];
+    for (const ref of types) {
+      try {
+        ids.push((await loadSchema(ctx, ref)).type.id);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 'NOT_FOUND')) throw error;
+      }
+    }
+    if (ids.length === 0 && !sources.includes('file')) return [];
+    types = ids.length ? ids : ['-'];
+  }
   const store = vectorStore(ctx.kernel);
   let n = Math.max(k * 3, 30);
   for (;;) {
-    const candidates = await store.search(ctx.db, ctx.tenantId, vector!, n, { sources, types: q.types });
+    const candidates = await store.search(ctx.db, ctx.tenantId, vector, n, { sources, types });
     const visible = await visibleOnly(ctx, principal, candidates);
     if (visible.length >= k || candidates.length < n || n >= MAX_CANDIDATES) {
       return visible.slice(0, k).map((c) => ({

@@ -83,6 +83,13 @@ export class TenantIndex {
   flat: Float32Array | null = new Float32Array(1024 * DIMENSIONS);
   hnsw: hnswlib.HierarchicalNSW | null = null;
   lastSeq = 0;
+  /**
+   * Sequence numbers are taken when a row is inserted, not when its transaction commits, so a row with
+   * a lower seq can become visible after a higher one was read. Every RECHECK_MS the rows above the
+   * position of one period earlier are listed again and any not yet known are added.
+   */
+  recheckFrom = 0;
+  recheckedAt = Date.now();
   /** Serialises catch-ups and searches of this tenant. */
   lock: Promise<unknown> = Promise.resolve();
 
@@ -173,6 +180,7 @@ export class TenantIndex {
 }
 
 const CATCH_UP_BATCH = 2_000;
+const RECHECK_MS = 30_000;
 
 export class VectorStore {
   readonly kind: VectorIndexKind;
@@ -261,6 +269,28 @@ export class VectorStore {
     }
     // A first load bigger than EXACT_MAX goes straight to a graph (add() switches as it crosses).
     if (first && !index.hnsw && index.live > EXACT_MAX) index.buildGraph();
+    if (first) index.recheckFrom = index.lastSeq;
+    else if (Date.now() - index.recheckedAt > RECHECK_MS) await this.recheck(db, tenantId, index);
+  }
+
+  /** Adds rows that committed late (see TenantIndex.recheckFrom). */
+  private async recheck(db: Db, tenantId: string, index: TenantIndex): Promise<void> {
+    const listed = rows<{ id: string }>(
+      await db.execute(sql`select id from ai_chunks where tenant_id = ${tenantId} and seq > ${index.recheckFrom} and embedding is not null`),
+    );
+    const unknown = listed.map((r) => r.id).filter((id) => !index.byId.has(id));
+    for (let i = 0; i < unknown.length; i += 500) {
+      const batch = rows<{ id: string; source: 'object' | 'file'; object_type_id: string | null; embedding: number[] | string }>(
+        await db.execute(sql`select id, source, object_type_id, embedding from ai_chunks
+          where tenant_id = ${tenantId} and id in (${sql.join(unknown.slice(i, i + 500).map((id) => sql`${id}`), sql`, `)})`),
+      );
+      for (const r of batch) {
+        const v = typeof r.embedding === 'string' ? r.embedding.slice(1, -1).split(',').map(Number) : r.embedding;
+        index.add(r.id, { source: r.source, type: r.object_type_id }, v);
+      }
+    }
+    index.recheckFrom = index.lastSeq;
+    index.recheckedAt = Date.now();
   }
 
   private async searchPg(db: Db, tenantId: string, query: number[], n: number, filter: CandidateFilter): Promise<Candidate[]> {
