@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -68,6 +69,13 @@ export interface Database {
   /** Plain SQL with $n parameters on a pooled session (pg-boss runs through this); no parameters allows several statements. */
   raw(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number }>;
   ping(): Promise<void>;
+  /**
+   * Whether this database stores and searches vectors itself with pgvector: PGlite always (the
+   * extension is loaded), PostgreSQL when the server has the extension available (migration 0009
+   * installs it then). Decided when the database is opened; the AI index falls back to an in-process
+   * index when false.
+   */
+  readonly pgvector: boolean;
   close(): Promise<void>;
   /** The underlying PGlite instance when embedded (tests dump it as a template). */
   readonly pglite?: PGlite;
@@ -107,7 +115,8 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
   const unlock = dir === 'memory://' ? () => {} : lockDataDir(dir);
   let client: PGlite;
   try {
-    client = await PGlite.create(dir === 'memory://' ? undefined : dir, load ? { loadDataDir: load } : {});
+    // pgvector is compiled into the PGlite build; `create extension vector` (migration 0009) enables it.
+    client = await PGlite.create(dir === 'memory://' ? undefined : dir, { extensions: { vector }, ...(load ? { loadDataDir: load } : {}) });
   } catch (error) {
     unlock();
     throw error;
@@ -130,6 +139,7 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
   return {
     kind: 'pglite',
     appRole,
+    pgvector: true,
     system,
     pglite: client,
     async tenant(tenantId, fn, options = {}) {
@@ -196,8 +206,10 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
   const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), ...SESSION_SETTINGS });
   survivePoolErrors(pool);
   let appRole: string;
+  let pgvector: boolean;
   try {
     appRole = role ?? appRoleFor((await pool.query<{ name: string }>('select current_database() as name')).rows[0]!.name);
+    pgvector = (await pool.query<{ v: boolean }>(`select exists (select 1 from pg_available_extensions where name = 'vector') as v`)).rows[0]!.v;
   } catch (error) {
     await pool.end();
     throw error;
@@ -298,6 +310,7 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
   return {
     kind: 'postgres',
     appRole,
+    pgvector,
     system,
     async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);

