@@ -45,5 +45,5 @@ const types: Record<string, string> = {
 };
 
 export const ACCOUNTING_EVENTS = Object.entries(types).flatMap(([type, description]) =>
-  defineEvents(type.split('.')[1]!, { [type]: { description, payload: ref } }),
+  defineEvents(type === 'accounting.bank_transactions.imported' ? 'accounting_bank_account' : `accounting_${type.split('.')[1]}`, { [type]: { description, payload: ref } }),
 );
