@@ -15,7 +15,7 @@ import {
   updateConversation,
 } from '../conversations/service.ts';
 import { PROVIDER_ERRORS } from '../providers/routes.ts';
-import { answer, sseFrom, wantsStream, type AnswerResult } from './engine.ts';
+import { answer, sseFrom, wantsStream } from './engine.ts';
 import { liveAnswer } from './live.ts';
 import { TOOL_NAMES } from './tools.ts';
 import { generate as generateText } from '../tasks/service.ts';
@@ -205,8 +205,6 @@ function tooLarge(): ApiError {
   return new ApiError('PAYLOAD_TOO_LARGE', `message and history together exceed ${HISTORY_MAX_BYTES} bytes (50 KB)`, { details: { max_bytes: HISTORY_MAX_BYTES } });
 }
 
-const answerJson = (result: AnswerResult) => result;
-
 export function chatRoutes() {
   const app = createRouter();
   app.openapi(chat, async (c) => {
@@ -220,7 +218,7 @@ export function chatRoutes() {
       { message: body.message, history, system: body.system, model: body.model, tools: body.tools ?? [], maxTokens: body.max_tokens, retrieval: body.retrieval ?? true },
       stream,
     );
-    return out instanceof Response ? out : c.json(ok(c, answerJson(out)), 200);
+    return out instanceof Response ? out : c.json(ok(c, out), 200);
   });
   app.openapi(generate, async (c) => {
     return c.json(ok(c, await generateText(c, c.req.valid('json'))), 200);
@@ -252,7 +250,7 @@ export function chatRoutes() {
       },
       wantsStream(c, body.stream),
     );
-    return out instanceof Response ? out : c.json(ok(c, answerJson(out)), 200);
+    return out instanceof Response ? out : c.json(ok(c, out), 200);
   });
   app.openapi(resume, async (c) => {
     const id = c.req.valid('param').conversation_id;
