@@ -1,4 +1,7 @@
 import { eq } from 'drizzle-orm';
+import pino from 'pino';
+import { createPlatform } from '../../app.ts';
+import { loadConfig } from '../../config.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../../../test/support/fake-anthropic.ts';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
@@ -159,6 +162,39 @@ describe('OpenAI-compatible provider', () => {
     const all = [...got, ...rest];
     expect(all.filter((e) => e.event === 'delta').map((e) => e.data.text).join('')).toBe(text);
     expect(await messagesOf(id)).toHaveLength(2);
+  });
+
+  it('resumes on another process while the answer is still being produced there', async () => {
+    const id = await conversation();
+    const text = Array.from({ length: 40 }, (_, i) => `v${i}`).join(' ');
+    oa.reply({ text, chunkDelayMs: 25 });
+    const res = await t.app.request(
+      `/v1/ai/conversations/${id}/chat`,
+      { method: 'POST', headers: { authorization: `Bearer ${tenant.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'talk', stream: true }) },
+      { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 40000 } } },
+    );
+    const reader = res.body!.getReader();
+    let seen = '';
+    while (parseSse(seen).filter((e) => e.event === 'delta').length < 2) seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const last = parseSse(seen).at(-1)!.id!;
+    // A second process on the same database: it has no live answer in memory, only what is stored.
+    // (Not closed here: closing it would close the database the first one shares; it goes with the test file.)
+    const second = await createPlatform(loadConfig({ ...t.env, LOG_LEVEL: 'silent', JOBS_WORKER: 'false' } as Record<string, string>), { db: t.db, migrate: false, logger: pino({ level: 'silent' }) });
+    {
+      const resumed = await second.app.request(
+        `/v1/ai/conversations/${id}/stream`,
+        { headers: { authorization: `Bearer ${tenant.token}`, 'last-event-id': String(last) } },
+        { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 40001 } } },
+      );
+      expect(resumed.status).toBe(200);
+      const rest = parseSse(await resumed.text());
+      expect(rest[0]!.id).toBe(last + 1);
+      expect(rest.at(-1)!.event).toBe('done');
+      const all = [...parseSse(seen), ...rest];
+      expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
+      expect(all.filter((e) => e.event === 'delta').map((e) => e.data.text).join('')).toBe(text);
+    }
   });
 
   it('embeds, moderates and describes through the provider', async () => {

@@ -4,7 +4,7 @@ import type { AppEnv } from '../../../core/http/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { tenantWork } from '../../../core/http/work.ts';
-import { conflictLive, findConversation, loadHistory, storeEvents, storeExchange } from '../conversations/service.ts';
+import { appendEvents, beginEvents, conflictLive, findConversation, loadHistory, storeExchange } from '../conversations/service.ts';
 import { providerError } from '../providers/errors.ts';
 import { resolveFrom, tenantProviders } from '../providers/service.ts';
 import { freshState, saveState } from '../state.ts';
@@ -43,6 +43,9 @@ export interface AnswerResult {
 }
 
 interface Prepared {
+  answerId: string;
+  /** For a conversation: the `start` event, stored already. */
+  start?: Record<string, unknown>;
   provider: AiProvider;
   model?: string;
   history: ChatMessage[];
@@ -62,7 +65,7 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
     if (state) {
       checkQuota(monthlyLimit({ principal }), state.tokensUsed);
       const resolved = resolveFrom(kernel, state.providers, input.model);
-      return { provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
+      return { answerId: newId('ans'), provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
     }
   }
   return tenantWork(
@@ -82,11 +85,25 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
       }
       const resolved = resolveFrom(ctx.kernel, providers, model);
       const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
-      return { provider: resolved.provider, model: resolved.model, history, passages };
+      const answerId = newId('ans');
+      let start: Record<string, unknown> | undefined;
+      if (input.conversationId) {
+        // The new answer replaces the previous one's events now, so a resume on any process follows this one.
+        start = startData(answerId, input.conversationId, resolved.provider, resolved.model);
+        await beginEvents(ctx, input.conversationId, answerId, { seq: 1, type: 'start', data: start });
+      }
+      return { answerId, start, provider: resolved.provider, model: resolved.model, history, passages };
     },
     { audit: false },
   );
 }
+
+function startData(answerId: string, conversationId: string | undefined, provider: AiProvider, model: string | undefined): Record<string, unknown> {
+  return { answer_id: answerId, ...(conversationId ? { conversation_id: conversationId } : {}), provider: provider.name, model: model ?? provider.chat.defaultModel };
+}
+
+/** How often a conversation's answer adds its new events to storage while it streams. */
+const STORE_EVERY_MS = 250;
 
 /**
  * Produces one answer into `live`: provider rounds with tool calls in between, then, in one write,
@@ -94,11 +111,12 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
  * failure stores no message and no usage; a conversation keeps the failed answer's events (ending in
  * `error`) so a resuming client learns how it ended.
  */
-async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, live: LiveAnswer): Promise<AnswerResult> {
+async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, live: LiveAnswer, settle: () => Promise<void>): Promise<AnswerResult> {
   const { provider, passages } = prep;
   const chat = provider.chat;
   const requested = prep.model ?? chat.defaultModel;
-  live.push('start', { answer_id: live.answerId, ...(input.conversationId ? { conversation_id: input.conversationId } : {}), provider: provider.name, model: requested });
+  live.push('start', prep.start ?? startData(live.answerId, input.conversationId, provider, prep.model));
+  if (prep.start) live.stored = 1;
   const messages: ChatMessage[] = [...prep.history, { role: 'user', content: input.message }];
   const tools = input.tools.length ? toolSpecs(input.tools) : undefined;
   const context = [...passages.map((p) => p.text), ...(input.messageIsSource && provider.type === 'local' ? [input.message] : [])];
@@ -147,7 +165,9 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
   const answerMessageId = conversationId ? newId('msg') : undefined;
   if (conversationId) Object.assign(result, { conversation_id: conversationId, message_id: answerMessageId });
   const done = { response, model, provider: provider.name, ...(conversationId ? { conversation_id: conversationId, message_id: answerMessageId } : {}), sources: result.sources };
-  const events = [...live.events, { seq: live.events.length + 1, type: 'done' as const, data: done }];
+  const doneEvent = { seq: live.events.length + 1, type: 'done' as const, data: done };
+  // Stored events stay in order: the periodic store finishes before the last write adds the rest.
+  await settle();
   await tenantWork(
     c,
     async (ctx) => {
@@ -164,7 +184,7 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
           usage,
           meta: { provider: provider.name, ...(toolLog.length ? { tool_calls: toolLog } : {}), ...(result.sources.length ? { sources: result.sources } : {}) },
         });
-        await storeEvents(ctx, conversationId, live.answerId, events);
+        await appendEvents(ctx, conversationId, live.answerId, [...live.events.slice(live.stored), doneEvent]);
       }
     },
     { audit: false },
@@ -173,29 +193,46 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
   return result;
 }
 
+/** Adds the answer's events not yet stored, one store at a time. */
+function storer(c: Context<AppEnv>, conversationId: string, live: LiveAnswer) {
+  let chain: Promise<void> = Promise.resolve();
+  return () => {
+    chain = chain.then(async () => {
+      const pending = live.events.slice(live.stored);
+      if (pending.length === 0) return;
+      await tenantWork(c, (ctx) => appendEvents(ctx, conversationId, live.answerId, pending), { audit: false });
+      live.stored += pending.length;
+    }).catch((e: unknown) => c.get('kernel').log.warn({ err: e }, 'could not store the events of an answer'));
+    return chain;
+  };
+}
+
 /** Runs an answer to the end, whoever is listening; failures become an `error` event and a rejected promise. */
 function start(c: Context<AppEnv>, input: AnswerInput, prep: Prepared): { live: LiveAnswer; done: Promise<AnswerResult> } {
-  const live = new LiveAnswer(newId('ans'));
+  const live = new LiveAnswer(prep.answerId);
   const principal = c.get('principal');
   const tenantId = principal && principal.kind !== 'admin' ? principal.tenant.id : '';
   const kernel = c.get('kernel');
-  if (input.conversationId) registerLive(kernel, tenantId, input.conversationId, live);
-  const done = produce(c, input, prep, live)
+  const conversationId = input.conversationId;
+  const store = conversationId ? storer(c, conversationId, live) : undefined;
+  const timer = store ? setInterval(() => void store(), STORE_EVERY_MS) : undefined;
+  if (conversationId) registerLive(kernel, tenantId, conversationId, live);
+  const done = produce(c, input, prep, live, async () => {
+    clearInterval(timer);
+    await store?.();
+  })
     .catch(async (error: unknown) => {
+      clearInterval(timer);
       const failure = providerError(error, prep.provider.name);
       if (failure.status >= 500 && !(error instanceof ApiError)) kernel.log.warn({ err: error }, 'AI provider call failed');
       live.push('error', { code: failure.code, message: failure.message, status: failure.status });
-      if (input.conversationId) {
-        const conversationId = input.conversationId;
-        await tenantWork(c, (ctx) => storeEvents(ctx, conversationId, live.answerId, live.events), { audit: false }).catch((e: unknown) =>
-          kernel.log.warn({ err: e }, 'could not keep the events of a failed answer'),
-        );
-      }
+      await store?.();
       throw failure;
     })
     .finally(() => {
+      clearInterval(timer);
       live.finish();
-      if (input.conversationId) unregisterLive(kernel, tenantId, input.conversationId, live);
+      if (conversationId) unregisterLive(kernel, tenantId, conversationId, live);
     });
   return { live, done };
 }

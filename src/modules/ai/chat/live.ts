@@ -16,6 +16,8 @@ export interface AnswerEvent {
 export class LiveAnswer {
   readonly events: AnswerEvent[] = [];
   finished = false;
+  /** Events already in storage (a conversation's answer is stored as it goes). */
+  stored = 0;
   private waiters = new Set<() => void>();
 
   constructor(readonly answerId: string) {}

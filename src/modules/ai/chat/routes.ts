@@ -15,12 +15,14 @@ import {
   updateConversation,
 } from '../conversations/service.ts';
 import { PROVIDER_ERRORS } from '../providers/routes.ts';
-import { answer, sseFrom, wantsStream, type AnswerResult } from './engine.ts';
+import { answer, sseFrom, wantsStream } from './engine.ts';
 import { liveAnswer } from './live.ts';
 import { TOOL_NAMES } from './tools.ts';
 import { generate as generateText } from '../tasks/service.ts';
 
 const AI = { kind: 'tenant', scope: 'ai' } as const;
+/** How long a resumed stream follows an answer another process is producing. */
+const RESUME_FOLLOW_MS = 10 * 60_000;
 
 const Message = z.string().min(1).max(HISTORY_MAX_BYTES).openapi({ description: 'The question (with the history, at most 50 KB)', example: 'Which invoices are overdue?' });
 const Model = z.string().min(1).max(200).openapi({ description: 'A model of the default provider, or `<provider name>/<model>` (see GET /v1/ai/models)', example: 'plinth-local-extractive' });
@@ -203,8 +205,6 @@ function tooLarge(): ApiError {
   return new ApiError('PAYLOAD_TOO_LARGE', `message and history together exceed ${HISTORY_MAX_BYTES} bytes (50 KB)`, { details: { max_bytes: HISTORY_MAX_BYTES } });
 }
 
-const answerJson = (result: AnswerResult) => result;
-
 export function chatRoutes() {
   const app = createRouter();
   app.openapi(chat, async (c) => {
@@ -218,7 +218,7 @@ export function chatRoutes() {
       { message: body.message, history, system: body.system, model: body.model, tools: body.tools ?? [], maxTokens: body.max_tokens, retrieval: body.retrieval ?? true },
       stream,
     );
-    return out instanceof Response ? out : c.json(ok(c, answerJson(out)), 200);
+    return out instanceof Response ? out : c.json(ok(c, out), 200);
   });
   app.openapi(generate, async (c) => {
     return c.json(ok(c, await generateText(c, c.req.valid('json'))), 200);
@@ -250,7 +250,7 @@ export function chatRoutes() {
       },
       wantsStream(c, body.stream),
     );
-    return out instanceof Response ? out : c.json(ok(c, answerJson(out)), 200);
+    return out instanceof Response ? out : c.json(ok(c, out), 200);
   });
   app.openapi(resume, async (c) => {
     const id = c.req.valid('param').conversation_id;
@@ -258,17 +258,28 @@ export function chatRoutes() {
     const fromHeader = header !== undefined && /^\d{1,9}$/.test(header.trim()) ? Number(header.trim()) : undefined;
     const after = fromHeader ?? c.req.valid('query').last_event_id ?? 0;
     const kernel = c.get('kernel');
-    const { live, stored } = await tenantWork(c, async (ctx) => {
+    const { live, stored, tenantId } = await tenantWork(c, async (ctx) => {
       const stored = await storedEvents(ctx, id, after);
-      const live = liveAnswer(kernel, ctx.tenantId, id);
-      return { live, stored };
+      return { live: liveAnswer(kernel, ctx.tenantId, id), stored, tenantId: ctx.tenantId };
     });
     if (live) return sseFrom(c, (send, closed) => live.follow(after, send, closed)) as never;
     if (!stored) throw new ApiError('NOT_FOUND', 'This conversation has no answer to resume');
+    // Stored events first; an answer still being produced (here or by another process) is followed.
     return sseFrom(c, async (send, closed) => {
-      for (const e of stored) {
-        if (closed()) return;
-        await send(e);
+      let last = after;
+      let batch = stored;
+      const deadline = Date.now() + RESUME_FOLLOW_MS;
+      for (;;) {
+        for (const e of batch.events) {
+          if (closed()) return;
+          await send(e);
+          last = e.seq;
+        }
+        if (batch.finished || closed() || Date.now() > deadline) return;
+        const here = liveAnswer(kernel, tenantId, id);
+        if (here) return here.follow(last, send, closed);
+        await new Promise((r) => setTimeout(r, 250));
+        batch = (await tenantWork(c, (ctx) => storedEvents(ctx, id, last, false))) ?? { events: [], finished: true };
       }
     }) as never;
   });

@@ -147,33 +147,40 @@ export async function storeExchange(ctx: TenantContext, x: Exchange): Promise<vo
     .where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, x.conversationId)));
 }
 
-/** Keeps the events of a conversation's latest answer (for resumption), replacing the previous answer's. */
-export async function storeEvents(ctx: TenantContext, conversationId: string, answerId: string, events: AnswerEvent[]): Promise<void> {
+/** Starts a conversation's new answer in storage: the previous answer's events go, this one's `start` is kept. */
+export async function beginEvents(ctx: TenantContext, conversationId: string, answerId: string, start: AnswerEvent): Promise<void> {
   await ctx.db.delete(aiStreamEvents).where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId)));
+  await appendEvents(ctx, conversationId, answerId, [start]);
+}
+
+/** Adds events of the conversation's latest answer (kept so a client on any process can resume the stream). */
+export async function appendEvents(ctx: TenantContext, conversationId: string, answerId: string, events: AnswerEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i += 500) {
-    await ctx.db.insert(aiStreamEvents).values(
-      events.slice(i, i + 500).map((e) => ({ tenantId: ctx.tenantId, conversationId, seq: e.seq, answerId, type: e.type, data: e.data })),
-    );
+    await ctx.db
+      .insert(aiStreamEvents)
+      .values(events.slice(i, i + 500).map((e) => ({ tenantId: ctx.tenantId, conversationId, seq: e.seq, answerId, type: e.type, data: e.data })))
+      .onConflictDoNothing();
   }
 }
 
-/** The stored events of the latest answer after `after`; null when the conversation has none. */
-export async function storedEvents(ctx: TenantContext, conversationId: string, after: number): Promise<AnswerEvent[] | null> {
-  await findConversation(ctx, conversationId);
+/**
+ * The stored events of the latest answer after `after`, and whether that answer has ended (its `done`
+ * or `error` is stored); null when the conversation has no answer.
+ */
+export async function storedEvents(ctx: TenantContext, conversationId: string, after: number, check = true): Promise<{ events: AnswerEvent[]; finished: boolean } | null> {
+  if (check) await findConversation(ctx, conversationId);
+  const scope = and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId));
   const rows = await ctx.db
     .select({ seq: aiStreamEvents.seq, type: aiStreamEvents.type, data: aiStreamEvents.data })
     .from(aiStreamEvents)
-    .where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId), gt(aiStreamEvents.seq, Math.max(0, after))))
+    .where(and(scope, gt(aiStreamEvents.seq, Math.max(0, after))))
     .orderBy(asc(aiStreamEvents.seq));
-  if (rows.length === 0) {
-    const [any] = await ctx.db
-      .select({ seq: aiStreamEvents.seq })
-      .from(aiStreamEvents)
-      .where(and(eq(aiStreamEvents.tenantId, ctx.tenantId), eq(aiStreamEvents.conversationId, conversationId)))
-      .limit(1);
-    if (!any) return null;
-  }
-  return rows as AnswerEvent[];
+  const [state] = await ctx.db
+    .select({ n: count(), ended: sql<boolean>`bool_or(${aiStreamEvents.type} in ('done', 'error'))` })
+    .from(aiStreamEvents)
+    .where(scope);
+  if (!state || state.n === 0) return null;
+  return { events: rows as AnswerEvent[], finished: state.ended === true };
 }
 
 export const conflictLive = () => new ApiError('CONFLICT', 'An answer is being produced in this conversation; resume its stream (GET .../stream) or wait for it to finish');

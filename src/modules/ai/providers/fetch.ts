@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import ipaddr from 'ipaddr.js';
 import { checkOutboundUrl, OutboundFailedError, type OutboundPolicy } from '../../../core/net/outbound.ts';
 import { VERSION } from '../../../core/version.ts';
@@ -52,7 +52,7 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
           }
           const status = res.statusCode ?? 502;
           const nullBody = status === 204 || status === 304 || init.method === 'HEAD';
-          resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers: responseHeaders }));
+          resolve(new Response(nullBody ? null : webBody(res), { status, headers: responseHeaders }));
         },
       );
       const onAbort = () => {
@@ -65,4 +65,29 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
       req.end(body);
     });
   }) as typeof fetch;
+}
+
+/**
+ * The response body as a web stream, each chunk handed on as it arrives (Readable.toWeb added
+ * milliseconds before a streamed answer's first token). Pausing the socket while the reader is behind
+ * keeps memory bounded.
+ */
+function webBody(res: IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      res.on('data', (chunk: Buffer) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 1) <= 0) res.pause();
+      });
+      res.on('end', () => controller.close());
+      res.on('error', (error) => controller.error(error));
+      res.on('aborted', () => controller.error(new Error('the provider closed the connection')));
+    },
+    pull() {
+      res.resume();
+    },
+    cancel() {
+      res.destroy();
+    },
+  }, { highWaterMark: 64 });
 }
