@@ -15,6 +15,18 @@
  *   npm run bench:ai-retrieval                                   # PGlite, then PostgreSQL if DATABASE_URL
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:ai-retrieval
  *   BENCH_CHUNKS=100000 BENCH_TENANTS=10 BENCH_QUERIES=100 BENCH_REAL=3000 BENCH_DB=pglite,postgres npm run bench:ai-retrieval
+ *
+ * Measured (2026-12-06, 2 shared cores under a load average of 7-10 from other work, so latencies are
+ * pessimistic; BENCH_CHUNKS=10000 x 10 tenants = 100,000 chunks, 100 queries per tenant):
+ *   PGlite, pgvector (ef_search 200): recall@10 0.985, full k 100%, p50 18.9 ms, p99 91.8 ms; load 264 s,
+ *     HNSW build 180 s. (ef_search 100: recall 0.952, p50 12.3 ms, p99 63.3 ms.) EXPLAIN ANALYZE of one
+ *     tenant-filtered query through the index: 1.5 ms of execution; the rest is PGlite's per-statement cost.
+ *   PostgreSQL 15 without pgvector, in-process HNSW: recall@10 1.000, full k 100%, p50 1.8-4.7 ms, p99
+ *     16-54 ms (two runs, different load); first search of a tenant (reading 10,000 vectors, building
+ *     the graph) about 10 s.
+ *   Local embedding throughput: 84-100 texts/s on a quiet machine, 12-60 texts/s under that load.
+ * 1,000,000 chunks (100,000 x 10) were not run: PGlite loads about 400 rows/s here and its WASM heap
+ * cannot hold 2 GB of vectors plus the graph.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';

@@ -3,7 +3,7 @@ import type { ConsumerBatch } from '../../../core/events/outbox.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { FILE_JOB, indexFile, type FileJob } from './files.ts';
 import { BACKFILL_JOB, DRAIN_JOB, OBJECT_EVENTS, backfill, drainPending, pendingTenants } from './service.ts';
-import { aiChunks, aiIndexPending, aiIndexSettings } from './tables.ts';
+import { aiChunks, aiFileIndex, aiIndexPending, aiIndexSettings } from './tables.ts';
 import { vectorStore, type VectorIndexKind } from './vector-store.ts';
 
 export { retrievalRoutes } from './routes.ts';
@@ -26,7 +26,9 @@ const SWEEP_JOB = 'ai.index.sweep';
  * consumer that dies resumes from its checkpoint and nothing is lost. The drain job embeds outside
  * any transaction and replaces the object's chunks.
  */
-async function reindexFromEvents(kernel: Kernel, { events, tx, afterCommit }: ConsumerBatch): Promise<void> {
+async function reindexFromEvents(kernel: Kernel, batch: ConsumerBatch): Promise<void> {
+  await followFiles(kernel, batch);
+  const { events, tx, afterCommit } = batch;
   const relevant = events.filter((e) => OBJECT_EVENTS.has(e.type) && e.resourceId && typeof e.data.object_type_id === 'string');
   if (relevant.length === 0) return;
   const tenantIds = [...new Set(relevant.map((e) => e.tenantId))];
@@ -64,6 +66,53 @@ async function reindexFromEvents(kernel: Kernel, { events, tx, afterCommit }: Co
   afterCommit(async () => {
     // Lost wake-ups are picked up by the sweep.
     for (const tenantId of tenants) await kernel.jobs.send(DRAIN_JOB, { tenantId }).catch(() => {});
+  });
+}
+
+/**
+ * Files in the index follow their events too: a new version (file.uploaded) is indexed again (the
+ * content hash makes that cheap when the text did not change), a purge removes the file's chunks.
+ * A file in the trash keeps them; search leaves out files that are not live.
+ */
+async function followFiles(kernel: Kernel, { events, tx, afterCommit }: ConsumerBatch): Promise<void> {
+  const relevant = events.filter((e) => e.resourceId && (e.type === 'file.uploaded' || (e.type === 'file.deleted' && e.data.permanent === true)));
+  if (relevant.length === 0) return;
+  const tenantIds = [...new Set(relevant.map((e) => e.tenantId))];
+  const known = new Set(
+    (
+      await tx
+        .select({ tenantId: aiFileIndex.tenantId, fileId: aiFileIndex.fileId })
+        .from(aiFileIndex)
+        .where(and(inArray(aiFileIndex.tenantId, tenantIds), inArray(aiFileIndex.fileId, [...new Set(relevant.map((e) => e.resourceId!))])))
+    ).map((r) => `${r.tenantId}/${r.fileId}`),
+  );
+  const reindex: FileJob[] = [];
+  const removed = new Map<string, string[]>();
+  for (const e of relevant) {
+    const key = `${e.tenantId}/${e.resourceId}`;
+    if (!known.has(key)) continue;
+    if (e.type === 'file.uploaded') {
+      reindex.push({ tenantId: e.tenantId, fileId: e.resourceId! });
+      continue;
+    }
+    const gone = await tx
+      .delete(aiChunks)
+      .where(and(eq(aiChunks.tenantId, e.tenantId), eq(aiChunks.source, 'file'), eq(aiChunks.sourceId, e.resourceId!)))
+      .returning({ id: aiChunks.id });
+    await tx.delete(aiFileIndex).where(and(eq(aiFileIndex.tenantId, e.tenantId), eq(aiFileIndex.fileId, e.resourceId!)));
+    removed.set(e.tenantId, [...(removed.get(e.tenantId) ?? []), ...gone.map((r) => r.id)]);
+    known.delete(key);
+  }
+  for (const job of reindex) {
+    if (!known.has(`${job.tenantId}/${job.fileId}`)) continue;
+    await tx
+      .update(aiFileIndex)
+      .set({ status: 'queued', progress: 0, updatedAt: new Date() })
+      .where(and(eq(aiFileIndex.tenantId, job.tenantId), eq(aiFileIndex.fileId, job.fileId)));
+  }
+  afterCommit(async () => {
+    for (const [tenantId, ids] of removed) vectorStore(kernel).forget(tenantId, ids);
+    for (const job of reindex) if (known.has(`${job.tenantId}/${job.fileId}`)) await kernel.jobs.send<FileJob>(FILE_JOB, job).catch(() => {});
   });
 }
 

@@ -214,6 +214,10 @@ describe('files', () => {
     // A user without the files scope retrieves no file text.
     const user = await roleUser(t, tenant.token, 'searcher', ['read', 'ai']);
     expect(await search('lighthouse by the sea', { sources: ['files'] }, user.token)).toEqual([]);
+    // A purged file leaves the index.
+    expect((await req('DELETE', `/v1/files/${ids[1]}?permanent=true`)).status).toBe(200);
+    await pollUntil(() => req('GET', `/v1/ai/index/files/${ids[1]}`), (r) => r.status === 404);
+    expect((await search('lava eruption', { sources: ['files'] })).some((h) => h.id === ids[1])).toBe(false);
     // Another tenant sees none of it.
     expect((await req('GET', `/v1/ai/index/files/${ids[0]}`, undefined, other.token)).status).toBe(404);
     expect(await search('lighthouse by the sea', {}, other.token)).toEqual([]);

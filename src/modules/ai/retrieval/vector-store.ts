@@ -22,7 +22,7 @@ export const EXACT_MAX = 5_000;
 const HNSW_M = 16;
 const HNSW_EF_CONSTRUCTION = 200;
 const HNSW_EF_SEARCH = 200;
-const PG_EF_SEARCH = 100;
+const PG_EF_SEARCH = 200;
 
 export interface NewChunk {
   id: string;
