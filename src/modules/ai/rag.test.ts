@@ -19,8 +19,8 @@ beforeAll(async () => {
   const req = (method: string, path: string, body?: unknown) => t.request(method, path, { token: tenant.token, body });
 
   await defineType(t, tenant.token, 'offices', { city: { data_type: 'text' }, hours: { data_type: 'text' }, team: { data_type: 'text' }, alarm_code: { data_type: 'text' } });
-  visible = await createObject(t, tenant.token, 'offices', { city: 'Lisbon', hours: 'The Lisbon office opens at nine on weekdays', team: 'public', alarm_code: 'Lisbon alarm code is 4417' });
-  hidden = await createObject(t, tenant.token, 'offices', { city: 'Zurich', hours: 'The Zurich vault office opens at midnight for couriers', team: 'covert', alarm_code: 'Zurich alarm code is 9902' });
+  visible = await createObject(t, tenant.token, 'offices', { city: 'Lisbon', hours: 'The Lisbon office opens at nine on weekdays', team: 'public', alarm_code: 'Lisbon alarm code is QX-FOURFOURONESEVEN' });
+  hidden = await createObject(t, tenant.token, 'offices', { city: 'Zurich', hours: 'The Zurich vault office opens at midnight for couriers', team: 'covert', alarm_code: 'Zurich alarm code is QX-NINENINEZEROTWO' });
   const indexed = await req('POST', '/v1/ai/index', { object_type_id: 'offices', object_ids: [visible.id, hidden.id] });
   expect(indexed.status, indexed.text).toBe(200);
 
@@ -47,7 +47,8 @@ describe('retrieval-augmented chat', () => {
       const res = await t.request('POST', '/v1/ai/chat', { token: analyst.token, body: { message } });
       expect(res.status, res.text).toBe(200);
       expect(res.body.data.sources.map((s: { id: string }) => s.id), message).not.toContain(hidden.id);
-      expect(res.text, message).not.toMatch(/Zurich vault|midnight|9902|4417/);
+      // The answer and everything else returned (ids and scores aside, whose digits are random).
+      expect(JSON.stringify({ ...res.body.data, sources: undefined }), res.text).not.toMatch(/Zurich|midnight|QX-/);
     }
   });
 
@@ -62,7 +63,7 @@ describe('retrieval-augmented chat', () => {
     expect(res.status, res.text).toBe(200);
     const sent = JSON.stringify(fake.requests.slice(before).map((r) => r.body));
     expect(sent).toContain('Which offices open at midnight');
-    expect(sent).not.toMatch(/Zurich|9902|4417/);
+    expect(sent).not.toMatch(/Zurich|QX-/);
     // The admin key's prompt carries the retrieved passage the user could not see.
     const mark = fake.requests.length;
     await t.request('POST', '/v1/ai/chat', { token: tenant.token, body: { message: 'When does the Zurich vault office open?' } });
