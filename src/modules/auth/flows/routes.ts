@@ -208,6 +208,7 @@ const forgotRoute = defineRoute(KEY, {
   responses: {
     200: jsonResponse(MessageSchema, 'Sent if the address has an account'),
     400: errorResponse('turnstile_token missing or refused (when the tenant enables captcha)'),
+    503: errorResponse('The captcha verifier could not be reached'),
   },
 });
 
