@@ -92,6 +92,7 @@ const surfaceSpec = defineRoute(PROBE, {
   request: { params: z.object({ name: z.string().max(64).openapi({ param: { name: 'name', in: 'path' }, example: 'field-service' }) }) },
   responses: {
     200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } },
+    400: errorResponse('The path has a `.` or `..` segment'),
     404: errorResponse('No surface has this name'),
   },
 });

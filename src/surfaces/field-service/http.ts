@@ -60,7 +60,9 @@ export const ERRORS = {
   413: err('Request body too large'),
   415: err('Unsupported media type'),
   429: err('Per-key rate limit exceeded (`limit`, `window`: minute or day); see Retry-After'),
-  431: err('Request line or headers too large'),
+  409: err('A request with this Idempotency-Key is still in progress, or the change conflicts with the record\'s state'),
+  422: err('Idempotency-Key reused with a different request'),
+  431: err('Request line or headers too large (answered by the HTTP server before any contract is chosen, in the platform\'s envelope)'),
   500: err('Unexpected failure (never a stack trace)'),
   503: err('A dependency is down; retry after Retry-After'),
 } as const;
