@@ -76,6 +76,8 @@ const list = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/appointments',
+
+    operationId: 'appointments_list',
     tags: TAGS,
     summary: 'List appointments',
     description: 'List appointments by date range (`from`/`to` on the scheduled start), status, customer, or technician, newest first. Requires `read:appointments`.',
@@ -97,6 +99,8 @@ const createAppointment = surfaceRoute(
   {
     method: 'post',
     path: '/api/public/v1/appointments',
+
+    operationId: 'appointments_create',
     tags: TAGS,
     summary: 'Create appointment',
     description: 'Book an appointment for a customer of the organization; emits `appointment.created`. Requires `write:appointments`.',
@@ -110,6 +114,8 @@ const get = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/appointments/{appointmentId}',
+
+    operationId: 'appointments_get',
     tags: TAGS,
     summary: 'Get appointment',
     description: 'Retrieve one appointment. Requires `read:appointments`.',
@@ -123,6 +129,8 @@ const patch = surfaceRoute(
   {
     method: 'patch',
     path: '/api/public/v1/appointments/{appointmentId}',
+
+    operationId: 'appointments_update',
     tags: TAGS,
     summary: 'Update appointment',
     description:

@@ -138,6 +138,8 @@ const listInvoices = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/invoices',
+
+    operationId: 'invoices_list',
     tags: ['Invoices'],
     summary: 'List invoices',
     description: 'List invoices by customer, status, or due date range (`due_after`, `due_before`), newest first. Requires `read:invoices`.',
@@ -158,6 +160,8 @@ const createInvoice = surfaceRoute(
   {
     method: 'post',
     path: '/api/public/v1/invoices',
+
+    operationId: 'invoices_create',
     tags: ['Invoices'],
     summary: 'Create invoice',
     description: 'Issue an invoice to a customer (status `sent`, payment `pending`); its total is computed exactly from the line items. Requires `write:invoices`.',
@@ -171,6 +175,8 @@ const getInvoice = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/invoices/{invoiceId}',
+
+    operationId: 'invoices_get',
     tags: ['Invoices'],
     summary: 'Get invoice',
     description: 'Retrieve one invoice with its balance due. Requires `read:invoices`.',
@@ -184,6 +190,8 @@ const listPayments = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/payments',
+
+    operationId: 'payments_list',
     tags: ['Payments'],
     summary: 'List payments',
     description: 'List payments by customer, invoice, status, or payment date range (`from`, `to`), newest first. Requires `read:payments`.',
@@ -205,6 +213,8 @@ const getPayment = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/payments/{paymentId}',
+
+    operationId: 'payments_get',
     tags: ['Payments'],
     summary: 'Get payment',
     description: 'Retrieve one payment. Requires `read:payments`.',

@@ -90,6 +90,8 @@ const listServices = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/services',
+
+    operationId: 'services_list',
     tags: ['Services'],
     summary: 'List services',
     description: 'List the service catalogue by active state, service type, or search query, newest first. Services are records of the `services` object type. Requires `read:services`.',
@@ -109,6 +111,8 @@ const getService = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/services/{serviceId}',
+
+    operationId: 'services_get',
     tags: ['Services'],
     summary: 'Get service',
     description: 'Retrieve one service of the catalogue. Requires `read:services`.',
@@ -122,6 +126,8 @@ const listFiles = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/files',
+
+    operationId: 'files_list',
     tags: ['Files'],
     summary: 'List files',
     description: 'List the organization\'s files by status, content type, or filename search, newest first. Requires `read:files`.',
@@ -141,6 +147,8 @@ const getFileRoute = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/files/{fileId}',
+
+    operationId: 'files_get',
     tags: ['Files'],
     summary: 'Get file',
     description: 'Retrieve one file\'s metadata. Requires `read:files`.',

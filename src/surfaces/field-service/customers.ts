@@ -66,6 +66,8 @@ const list = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/customers',
+
+    operationId: 'customers_list',
     tags: TAGS,
     summary: 'List customers',
     description: 'List customers in the active organization with filtering and pagination, newest first. Requires `read:customers`.',
@@ -85,6 +87,8 @@ const createRoute = surfaceRoute(
   {
     method: 'post',
     path: '/api/public/v1/customers',
+
+    operationId: 'customers_create',
     tags: TAGS,
     summary: 'Create customer',
     description:
@@ -99,6 +103,8 @@ const get = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/customers/{customerId}',
+
+    operationId: 'customers_get',
     tags: TAGS,
     summary: 'Get customer',
     description: 'Retrieve one customer. Requires `read:customers`.',

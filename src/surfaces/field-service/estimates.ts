@@ -59,6 +59,8 @@ const list = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/estimates',
+
+    operationId: 'estimates_list',
     tags: TAGS,
     summary: 'List estimates',
     description: 'List estimates with status, customer, and date-based filtering (`created_after`, `created_before`), newest first. Requires `read:estimates`.',
@@ -79,6 +81,8 @@ const createEstimate = surfaceRoute(
   {
     method: 'post',
     path: '/api/public/v1/estimates',
+
+    operationId: 'estimates_create',
     tags: TAGS,
     summary: 'Create estimate',
     description: 'Create a draft estimate for a customer; totals are computed exactly from the line items. Requires `write:estimates`.',
@@ -92,6 +96,8 @@ const get = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/estimates/{estimateId}',
+
+    operationId: 'estimates_get',
     tags: TAGS,
     summary: 'Get estimate',
     description: 'Retrieve one estimate and current pricing status. Requires `read:estimates`.',
@@ -105,6 +111,8 @@ const send = surfaceRoute(
   {
     method: 'post',
     path: '/api/public/v1/estimates/{estimateId}/send',
+
+    operationId: 'estimates_send',
     tags: TAGS,
     summary: 'Send estimate',
     description:
