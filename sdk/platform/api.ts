@@ -2475,6 +2475,8 @@ export interface AccountingInvoice {
   id: string;
   type: "sales" | "purchase";
   contact_name: string;
+  /** The contact's record elsewhere (e.g. a customer of the field-service API), when given */
+  contact_id: string | null;
   date: string;
   due_date: string;
   currency: string;
@@ -2555,6 +2557,7 @@ export interface AccountingPayment {
   id: string;
   type: "receipt" | "payment";
   contact_name: string | null;
+  contact_id: string | null;
   date: string;
   /**
    * Exact decimal amount
@@ -4798,6 +4801,8 @@ export interface AccountingInvoicesListParams {
   offset?: number | null;
   type?: "sales" | "purchase";
   status?: "draft" | "approved" | "partially_paid" | "paid" | "void";
+  /** @maxLength 64 */
+  contact_id?: string;
 }
 
 export interface AccountingInvoicesDetailParams {
@@ -4855,6 +4860,13 @@ export interface AccountingPaymentsListParams {
    */
   offset?: number | null;
   type?: "receipt" | "payment";
+  /** @maxLength 64 */
+  contact_id?: string;
+  /**
+   * Payments allocated to this invoice
+   * @maxLength 64
+   */
+  invoice_id?: string;
 }
 
 export interface AccountingPaymentsDetailParams {
@@ -14604,6 +14616,8 @@ export class Api<
          * @maxLength 200
          */
         contact_name: string;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$
@@ -14710,6 +14724,8 @@ export class Api<
          * @maxLength 200
          */
         contact_name?: string;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$
@@ -14899,6 +14915,8 @@ export class Api<
         type: "receipt" | "payment";
         /** @maxLength 200 */
         contact_name?: string | null;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$
