@@ -1346,6 +1346,11 @@ export interface Event {
   id: string;
   /** @example "object.created" */
   type: string;
+  /**
+   * The type again, under the name the field-service contract's webhook payload `{event, timestamp, data}` gives it
+   * @example "object.created"
+   */
+  event: string;
   tenant_id: string;
   resource_type: string | null;
   resource_id: string | null;

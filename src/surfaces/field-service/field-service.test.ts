@@ -137,7 +137,7 @@ describe('customers', () => {
     expect(types).toContain('object.created');
     const surfaceEvent = receiver.requests.find((r) => r.json.type === 'customer.created')!;
     expect(surfaceEvent.json.data).toEqual(c);
-    expect(surfaceEvent.json.timestamp).toBeTruthy();
+    expect(surfaceEvent.json).toMatchObject({ event: 'customer.created', data: c, timestamp: expect.any(String) });
     expect(hook.secret).toBeTruthy();
   });
 
