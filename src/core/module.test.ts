@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from '@hono/zod-openapi';
 import { describe, expect, it } from 'vitest';
 import { EVENT_CATALOG, MODULES } from '../app.ts';
+import { SURFACES } from '../surfaces/index.ts';
 import { collectHooks, eventCatalog } from './module.ts';
 
 const modulesDir = path.join(import.meta.dirname, '..', 'modules');
@@ -20,7 +21,8 @@ describe('module descriptors', () => {
   });
 
   it('derives the event catalogue as the union of the descriptors\' events, each type once', () => {
-    const union = MODULES.flatMap((m) => m.events ?? []);
+    // Surfaces declare the contract events they emit beside the modules'.
+    const union = [...MODULES, ...SURFACES].flatMap((m) => m.events ?? []);
     expect(EVENT_CATALOG).toEqual(union);
     expect(new Set(EVENT_CATALOG.map((e) => e.type)).size).toBe(EVENT_CATALOG.length);
     const twice = [{ name: 'a', events: union.slice(0, 1) }, { name: 'b', events: union.slice(0, 1) }];

@@ -82,8 +82,8 @@ export function surfaceRoute<const R extends Config>(config: R, options: Surface
   }) as unknown as R & { getRoutingPath(): string };
 }
 
-/** `GET /a/:id` and `GET /a/:other` are the same claim: parameters match any segment. */
-export const claimOf = (method: string, path: string) => `${method.toUpperCase()} ${path.replace(/\/:[^/]+/g, '/:').replace(/\{[^}]+\}/g, ':')}`;
+/** `GET /a/:id` and `GET /a/:other` are the same claim (Hono paths): parameters match any segment. */
+export const claimOf = (method: string, path: string) => `${method.toUpperCase()} ${path.replace(/\/:[^/]+/g, '/:')}`;
 
 export interface BuiltSurface {
   descriptor: SurfaceDescriptor;
