@@ -79,6 +79,8 @@ export async function listSavedReports(ctx: TenantContext, q: { limit: number; o
 
 export async function createSavedReport(ctx: TenantContext, input: SavedReportInput) {
   const config = parseReport(input.type, input.config_json, 'config_json');
+  // Checked against the schema by running it once (unknown properties, masks); the result is not kept.
+  await runReport(ctx, input.type, config);
   const timezone = input.timezone ?? 'UTC';
   const id = newId('rpt');
   const [row] = await ctx.db
@@ -116,7 +118,11 @@ export async function updateSavedReport(ctx: TenantContext, id: string, input: P
   const patch: Partial<typeof savedReports.$inferInsert> = { updatedAt: new Date() };
   if (input.name !== undefined) patch.name = input.name;
   if (input.description !== undefined) patch.description = input.description;
-  if (input.config_json !== undefined) patch.config = parseReport(row.type as ReportType, input.config_json, 'config_json') as Record<string, unknown>;
+  if (input.config_json !== undefined) {
+    const config = parseReport(row.type as ReportType, input.config_json, 'config_json');
+    await runReport(ctx, row.type as ReportType, config);
+    patch.config = config as Record<string, unknown>;
+  }
   const schedule = input.schedule !== undefined ? input.schedule : row.schedule;
   const timezone = input.timezone ?? row.timezone;
   if (input.schedule !== undefined || input.timezone !== undefined) {
