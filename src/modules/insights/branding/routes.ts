@@ -32,7 +32,7 @@ const BrandingSchema = z
       .openapi({ description: 'The DNS TXT record that proves the domain is the tenant\'s' }),
     updated_at: IsoDate.nullable(),
   })
-  .openapi('Branding');
+  .openapi('BrandingSettings');
 
 const get = defineRoute({ kind: 'tenant', scope: 'read' }, {
   method: 'get',
