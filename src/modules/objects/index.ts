@@ -10,7 +10,7 @@ export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './ty
 export { DATA_ENGINE_EVENTS } from './events.ts';
 export { createObject, getObject, insertPrepared, listObjects, objectDto, parseListFilters, schemaForWrite, updateObject, type CreateInput, type ObjectDto } from './records/service.ts';
 export { queryObjects, readableScope, resolveSort, type ObjectRecord } from './query/service.ts';
-export { FILTER_OPS, FilterError, FilterSchema, filterError, indexedPredicateSql, parseFilterString, toPredicate, type FilterInput, type Predicate } from './query/filters.ts';
+export { FILTER_OPS, FilterError, FilterSchema, filterError, indexedPredicateSql, parseFilterString, predicateSql, toPredicate, type FilterInput, type Predicate } from './query/filters.ts';
 export { indexKindOf, isIndexedProperty, isMultiValued } from './types/data-types.ts';
 export { objectRef, objectTypeRef } from './records/references.ts';
 export { findType, loadSchema, requireType, type TypeSchema } from './types/service.ts';

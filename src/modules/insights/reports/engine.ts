@@ -7,12 +7,12 @@ import {
   accessFor,
   FilterError,
   FilterSchema,
-  indexedPredicateSql,
   indexKindOf,
   isIndexedProperty,
   isMultiValued,
   loadSchema,
   parseFilterString,
+  predicateSql,
   readableScope,
   toPredicate,
   type Access,
@@ -165,6 +165,8 @@ interface FieldSql {
   kind: 'text' | 'num' | 'ts' | 'date' | 'json';
   /** A join on the typed index that `expr` reads. */
   join?: SQL;
+  /** Set when the value is read from the typed index: its property and column. */
+  indexed?: { propertyId: string; column: SQL };
 }
 
 interface Scope {
@@ -174,6 +176,8 @@ interface Scope {
   where: SQL;
   joins: SQL[];
   aliases: number;
+  /** No filter and no policy: every live record of the type counts. */
+  whole: boolean;
 }
 
 function fieldSql(scope: Scope, name: string, field: string, use: 'group' | 'value' | 'date'): FieldSql {
@@ -197,14 +201,15 @@ function indexed(scope: Scope, def: PropertyDef, kind: 'text' | 'num' | 'ts'): F
   const alias = sql.raw(`i${scope.aliases++}`);
   const join = sql`left join object_index ${alias} on ${alias}.object_id = o.id and ${alias}.tenant_id = ${scope.ctx.tenantId} and ${alias}.property_id = ${def.id} and ${alias}.ord = 0`;
   scope.joins.push(join);
-  return { expr: sql`${alias}.${sql.raw(`value_${kind}`)}`, kind };
+  return { expr: sql`${alias}.${sql.raw(`value_${kind}`)}`, kind, indexed: { propertyId: def.id, column: sql.raw(`d.value_${kind}`) } };
 }
 
 async function openScope(ctx: TenantContext, typeRef: string, filters: (string | FilterInput)[], subject?: Subject): Promise<Scope> {
   const schema = await loadSchema(ctx, typeRef);
   const access = await accessFor(ctx, schema, subject ? { subject } : {});
-  const where = readableScope(ctx, schema, access, predicates(schema, access, filters, 'filters'));
-  return { ctx, schema, access, where, joins: [], aliases: 0 };
+  const preds = predicates(schema, access, filters, 'filters');
+  const where = readableScope(ctx, schema, access, preds);
+  return { ctx, schema, access, where, joins: [], aliases: 0, whole: preds.length === 0 && !access.verdict('select').restricted };
 }
 
 function predicates(schema: TypeSchema, access: Access, filters: (string | FilterInput)[], field: string) {
@@ -257,7 +262,16 @@ export async function timeseries(ctx: TenantContext, input: z.infer<typeof Times
   if (input.end_date) conds.push(sql`${date.expr} < ${toLocal(bound(input.end_date, tz))}`);
   const interval = input.interval;
   const trunc = sql`date_trunc(${interval}, ${local})`;
-  const grouped = sql`select ${trunc} as bucket, ${value} as value from objects o ${joined(scope)} where ${sql.join(conds, sql` and `)} group by 1`;
+  let grouped = sql`select ${trunc} as bucket, ${value} as value from objects o ${joined(scope)} where ${sql.join(conds, sql` and `)} group by 1`;
+  if (date.indexed && input.aggregation === 'count' && scope.whole) {
+    // Every live record counts and the date is in the typed index: its entries alone answer (they
+    // exist only for live records of the type), read by an index-only range scan.
+    const col = date.indexed.column;
+    const own = [sql`d.tenant_id = ${ctx.tenantId}`, sql`d.property_id = ${date.indexed.propertyId}`, sql`d.ord = 0`, sql`${col} is not null`];
+    if (input.start_date) own.push(sql`${col} >= ${bound(input.start_date, tz)}`);
+    if (input.end_date) own.push(sql`${col} < ${bound(input.end_date, tz)}`);
+    grouped = sql`select date_trunc(${interval}, ${col} at time zone ${tz}) as bucket, count(*)::float8 as value from object_index d where ${sql.join(own, sql` and `)} group by 1`;
+  }
   let query: SQL;
   const fill = input.fill_gaps && input.start_date && input.end_date;
   if (fill) {
@@ -290,12 +304,16 @@ export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInp
   const scope = await openScope(ctx, input.object_type_id, input.filters, subject);
   const stepConds = input.steps.map((s, i) => {
     const preds = predicates(scope.schema, scope.access, s.filters, `steps.${i}.filters`);
-    const parts = preds.map((p) => indexedPredicateSql(p, ctx.tenantId));
+    const parts = preds.map((p) => predicateSql(p));
     return parts.length ? sql.join(parts, sql` and `) : sql`true`;
   });
-  // Step N counts the records meeting steps 1..N: one scan, one FILTER per step.
-  const cols = stepConds.map((_, i) => sql`count(*) filter (where ${sql.join(stepConds.slice(0, i + 1).map((c) => sql`(${c})`), sql` and `)})::float8 as ${sql.raw(`s${i}`)}`);
-  const [row] = rowsOf<Record<string, unknown>>(await ctx.db.execute(sql`select ${sql.join(cols, sql`, `)} from objects o where ${scope.where}`));
+  // Step N counts the records meeting steps 1..N: one scan; each step's test runs once per record
+  // (on the record's own values: every record is read anyway, so probing the index would only add work).
+  const flags = stepConds.map((c, i) => sql`coalesce((${c}), false) as ${sql.raw(`c${i}`)}`);
+  const cols = stepConds.map((_, i) => sql`count(*) filter (where ${sql.raw(stepConds.slice(0, i + 1).map((__, j) => `c${j}`).join(' and '))})::float8 as ${sql.raw(`s${i}`)}`);
+  const [row] = rowsOf<Record<string, unknown>>(
+    await ctx.db.execute(sql`select ${sql.join(cols, sql`, `)} from (select ${sql.join(flags, sql`, `)} from objects o where ${scope.where}) f`),
+  );
   const counts = input.steps.map((_, i) => Number(row?.[`s${i}`] ?? 0));
   return {
     steps: input.steps.map((s, i) => ({
@@ -315,11 +333,16 @@ export async function leaderboard(ctx: TenantContext, input: z.infer<typeof Lead
   const group = fieldSql(scope, input.group_by, 'group_by', 'group');
   const value = aggregate(scope, input.aggregation, input.value_property);
   const dir = sql.raw(input.order === 'asc' ? 'asc' : 'desc');
-  const rows = rowsOf<{ key: unknown; value: unknown; n: unknown }>(
-    await ctx.db.execute(sql`select ${group.expr}::text as key, ${value} as value, count(*)::float8 as n
-      from objects o ${joined(scope)} where ${scope.where} and ${group.expr} is not null
-      group by 1 order by 2 ${dir} nulls last, 1 limit ${input.limit}`),
-  );
+  const query =
+    group.indexed && input.aggregation === 'count' && scope.whole
+      ? // Counting every live record by an indexed property: the typed index alone answers.
+        sql`select ${group.indexed.column}::text as key, count(*)::float8 as value, count(*)::float8 as n from object_index d
+          where d.tenant_id = ${ctx.tenantId} and d.property_id = ${group.indexed.propertyId} and d.ord = 0 and ${group.indexed.column} is not null
+          group by 1 order by 2 ${dir}, 1 limit ${input.limit}`
+      : sql`select ${group.expr}::text as key, ${value} as value, count(*)::float8 as n
+          from objects o ${joined(scope)} where ${scope.where} and ${group.expr} is not null
+          group by 1 order by 2 ${dir} nulls last, 1 limit ${input.limit}`;
+  const rows = rowsOf<{ key: unknown; value: unknown; n: unknown }>(await ctx.db.execute(query));
   return { entries: rows.map((r, i) => ({ rank: i + 1, key: String(r.key), value: num(r.value), count: Number(r.n) })), aggregation: input.aggregation };
 }
 
@@ -332,10 +355,14 @@ export async function pipeline(ctx: TenantContext, input: z.infer<typeof Pipelin
     if (v.kind !== 'num') throw invalid('value_property', `'${input.value_property}' is not a number property`);
     value = sql`sum(${v.expr})::float8`;
   }
-  const rows = rowsOf<{ stage: string | null; n: unknown; value: unknown }>(
-    await ctx.db.execute(sql`select ${stage.expr}::text as stage, count(*)::float8 as n, ${value} as value
-      from objects o ${joined(scope)} where ${scope.where} group by 1 order by 2 desc, 1 limit 1000`),
-  );
+  const query =
+    stage.indexed && !input.value_property && scope.whole
+      ? // One index entry per live record (an all-null one when it has no stage): the index answers.
+        sql`select ${stage.indexed.column}::text as stage, count(*)::float8 as n, null::float8 as value from object_index d
+          where d.tenant_id = ${ctx.tenantId} and d.property_id = ${stage.indexed.propertyId} and d.ord = 0 group by 1 order by 2 desc, 1 limit 1000`
+      : sql`select ${stage.expr}::text as stage, count(*)::float8 as n, ${value} as value
+          from objects o ${joined(scope)} where ${scope.where} group by 1 order by 2 desc, 1 limit 1000`;
+  const rows = rowsOf<{ stage: string | null; n: unknown; value: unknown }>(await ctx.db.execute(query));
   const def = scope.schema.props.find((p) => p.name === input.stage_property);
   const order = input.stages ?? def?.enumValues ?? null;
   const byStage = new Map(rows.map((r) => [r.stage, r]));

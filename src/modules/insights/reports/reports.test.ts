@@ -152,6 +152,14 @@ describe('funnel, leaderboard, pipeline', () => {
       total_value: 1050,
     });
     expect((await req('POST', '/v1/reports/pipeline', { object_type_id: 'deals', stage_property: 'stage', value_property: 'owner' })).status).toBe(400);
+    // Counting every record reads the typed index alone: a trashed record and one without a stage show as they should.
+    const trashed = await createObject(t, tenant.token, 'deals', { stage: 'won', owner: 'zed', closed_at: '2026-03-29T10:00:00Z' });
+    expect((await req('DELETE', `/v1/objects/deals/${trashed.id}`)).status).toBe(200);
+    const counts = await req('POST', '/v1/reports/pipeline', { object_type_id: 'deals', stage_property: 'stage' });
+    expect(counts.body.data.stages.map((x: { stage: string; count: number }) => [x.stage, x.count])).toEqual([['lead', 1], ['qualified', 1], ['won', 2], ['lost', 1]]);
+    expect((await req('POST', '/v1/reports/leaderboard', { object_type_id: 'deals', group_by: 'owner' })).body.data.entries.map((e: { key: string }) => e.key)).toEqual(['ann', 'bob', 'cat']);
+    const ts = await req('POST', '/v1/reports/timeseries', { object_type_id: 'deals', date_property: 'closed_at', interval: 'year' });
+    expect(ts.body.data.series).toEqual([expect.objectContaining({ value: 4 })]);
   });
 
   it('another tenant sees its own records only, and not this tenant\'s type ids', async () => {
