@@ -11,6 +11,13 @@
  *   BENCH_SIZES=1000000,10000000 BENCH_SAMPLES=20 ...
  *
  * It creates its own database and drops it at the end (BENCH_KEEP=1 keeps it).
+ *
+ * Measured 2026-12-06 on the shared 2-core machine (other agents running), PostgreSQL 15, 10 samples:
+ *   100k records: time series 112 / 138 ms (p50 / p95), funnel 127 / 163 ms, leaderboard 284 / 347 ms
+ *   1M records:   time series 1152 / 1282 ms, funnel 1464 / 1629 ms, leaderboard 2066 / 2272 ms
+ *   SQL guard: p50 0.11-0.12 ms, p95 0.35-0.38 ms (4.9 ms once, under load)
+ * Every report reads each matching record (or index entry) once: linear in the type's size. The
+ * 300 ms target at 10M needs rollups (per-day and per-value counts kept on write); not built.
  */
 import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';

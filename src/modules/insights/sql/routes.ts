@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
+import { ApiError } from '../../../core/http/errors.ts';
 import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { SQL_MAX_CHARS, SQL_RELATIONS } from './guard.ts';
@@ -43,6 +44,17 @@ const run = defineRoute({ kind: 'tenant', scope: '*' }, {
 
 export function sqlRoutes() {
   const app = createRouter();
-  app.openapi(run, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => runSql(ctx, c.req.valid('json')))), 200));
+  app.openapi(run, async (c) => {
+    const body = c.req.valid('json');
+    try {
+      return c.json(ok(c, await tenantWork(c, (ctx) => runSql(ctx, body))), 200);
+    } catch (error) {
+      // A refused or failed query leaves no audit entry of its own (its transaction rolled back): one
+      // is written here, so every query is audited.
+      const reason = error instanceof ApiError ? error.code : 'INTERNAL_ERROR';
+      await tenantWork(c, (ctx) => ctx.audit({ action: 'sql.refused', resourceType: 'sql', metadata: { sql: body.sql.slice(0, 2000), reason } })).catch(() => {});
+      throw error;
+    }
+  });
   return app;
 }

@@ -271,7 +271,9 @@ describe('POST /v1/sql guard (both databases)', () => {
       expect(res.text, statement).not.toContain(other.tenantId);
     }
     expect(await counts()).toEqual(before);
-  });
+    const refused = (await t.db.system.execute(sql`select count(*)::int as n from audit_logs where tenant_id = ${tenant.tenantId} and action = 'sql.refused'`)) as unknown as { rows: { n: number }[] };
+    expect(refused.rows[0]!.n).toBeGreaterThanOrEqual(REFUSED.length * 4);
+  }, 60_000);
 
   it('limits size and takes one statement with bound parameters', async () => {
     expect((await req({ sql: `select 1 ${' '.repeat(SQL_MAX_CHARS)}` })).status).toBe(400);
