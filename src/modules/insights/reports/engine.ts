@@ -68,11 +68,24 @@ export const TimeseriesInput = z.object({
 export const FunnelInput = z.object({
   object_type_id: TypeRef,
   steps: z
-    .array(z.object({ name: z.string().min(1).max(100), filters: Filters }))
+    .array(
+      z.object({
+        name: z.string().min(1).max(100),
+        filters: Filters,
+        date_property: PropName.optional().openapi({ description: 'When the record reached this step (a date or datetime property); needed by conversion_window_days' }),
+      }),
+    )
     .min(1)
     .max(10)
     .openapi({ description: 'Ordered steps: a record reaches step N when it meets the filters of steps 1..N' }),
   filters: Filters,
+  conversion_window_days: z
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .optional()
+    .openapi({ description: 'A record counts at step N only when its step N date is at most this many days after its first step\'s date (every step needs date_property)' }),
 });
 
 export const LeaderboardInput = z.object({
@@ -306,9 +319,20 @@ export async function timeseries(ctx: TenantContext, input: z.infer<typeof Times
 
 export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInput>, subject?: Subject) {
   const scope = await openScope(ctx, input.object_type_id, input.filters, subject);
+  const window = input.conversion_window_days;
+  const dates = window
+    ? input.steps.map((s, i) => {
+        if (!s.date_property) throw invalid(`steps.${i}.date_property`, 'conversion_window_days needs a date_property on every step');
+        const f = fieldSql({ ...scope, joins: [] }, s.date_property, `steps.${i}.date_property`, 'value');
+        if (f.kind !== 'ts' && f.kind !== 'date') throw invalid(`steps.${i}.date_property`, `'${s.date_property}' is not a date or datetime property`);
+        return f.expr;
+      })
+    : [];
   const stepConds = input.steps.map((s, i) => {
     const preds = predicates(scope.schema, scope.access, s.filters, `steps.${i}.filters`);
     const parts = preds.map((p) => predicateSql(p));
+    // Within the window: reached, and no later than `window` days after the first step.
+    if (window && i > 0) parts.push(sql`${dates[i]!} >= ${dates[0]!} and ${dates[i]!} <= ${dates[0]!} + make_interval(days => ${window}::int)`);
     return parts.length ? sql.join(parts, sql` and `) : sql`true`;
   });
   // Step N counts the records meeting steps 1..N: one scan; each step's test runs once per record

@@ -122,6 +122,27 @@ describe('funnel, leaderboard, pipeline', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.issues[0].field).toBe('steps.0.filters.0');
     expect((await req('POST', '/v1/reports/funnel', { object_type_id: 'deals', steps: [] })).status).toBe(400);
+
+    // A conversion window compares each step's date with the first step's.
+    const windowed = (first: string, then: string) =>
+      req('POST', '/v1/reports/funnel', {
+        object_type_id: 'deals',
+        conversion_window_days: 1,
+        steps: [
+          { name: 'opened', filters: ['day:is_not_empty'], date_property: first },
+          { name: 'won', filters: ['stage:eq:won'], date_property: then },
+        ],
+      });
+    const inWindow = await windowed('day', 'closed_at');
+    expect(inWindow.status).toBe(200);
+    expect(inWindow.body.data.steps.map((x: { count: number }) => x.count)).toEqual([4, 2]);
+    // Won "before" it was opened: outside the window.
+    expect((await windowed('closed_at', 'day')).body.data.steps.map((x: { count: number }) => x.count)).toEqual([4, 0]);
+    const noDate = await req('POST', '/v1/reports/funnel', { object_type_id: 'deals', conversion_window_days: 7, steps: [{ name: 'a', filters: [] }, { name: 'b', filters: [] }] });
+    expect(noDate.status).toBe(400);
+    expect(noDate.body.error.details.issues[0].field).toBe('steps.0.date_property');
+    const notDate = await windowed('day', 'owner');
+    expect(notDate.body.error.details.issues[0].field).toBe('steps.1.date_property');
   });
 
   it('ranks a leaderboard by count or by an aggregate', async () => {
