@@ -35,6 +35,7 @@ import { errorReportsModule } from './modules/error-reports/index.ts';
 import { eventsModule } from './modules/events/index.ts';
 import { filesModule } from './modules/files/index.ts';
 import { governanceModule } from './modules/governance/index.ts';
+import { insightsModule } from './modules/insights/index.ts';
 import { keysModule } from './modules/keys/index.ts';
 import { notificationsModule } from './modules/notifications/index.ts';
 import { objectsModule } from './modules/objects/index.ts';
@@ -72,6 +73,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   dataIoModule,
   aiModule,
   accountingModule,
+  insightsModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */

@@ -9,7 +9,9 @@ export { accessFor, subjectOf, type Access, type Subject } from './policies/acce
 export { DATA_TYPES, valueFromText, type DataType, type PropertyDef } from './types/data-types.ts';
 export { DATA_ENGINE_EVENTS } from './events.ts';
 export { createObject, deleteObject, getObject, insertPrepared, listObjects, objectDto, parseListFilters, schemaForWrite, updateObject, type CreateInput, type ObjectDto } from './records/service.ts';
-export { queryObjects, resolveSort, type ObjectRecord } from './query/service.ts';
+export { queryObjects, readableScope, resolveSort, type ObjectRecord } from './query/service.ts';
+export { FILTER_OPS, FilterError, FilterSchema, filterError, indexedPredicateSql, parseFilterString, predicateSql, toPredicate, type FilterInput, type Predicate } from './query/filters.ts';
+export { indexKindOf, isIndexedProperty, isMultiValued } from './types/data-types.ts';
 export { objectRef, objectTypeRef } from './records/references.ts';
 export { createProperty, createType, findType, loadSchema, requireType, type CreatePropertyInput, type TypeSchema } from './types/service.ts';
 export { changesVisibility, eventVisibility, VISIBILITY_TTL_MS, type EventFilter } from './policies/visibility.ts';

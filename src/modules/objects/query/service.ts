@@ -129,6 +129,14 @@ function baseConditions(ctx: TenantContext, schema: TypeSchema, access: Access, 
   return sql.join(parts, sql` and `);
 }
 
+/**
+ * The live records of a type that the caller may read and that pass `filters`, as SQL over records
+ * aliased `o`: what reports aggregate over (the same scope as a list, policies included).
+ */
+export function readableScope(ctx: TenantContext, schema: TypeSchema, access: Access, filters: Predicate[]): SQL {
+  return baseConditions(ctx, schema, access, { filters, limit: 0, sort: { key: 'id', field: 'created_at' }, order: 'asc', count: 'none' });
+}
+
 const INDEX_TYPE = { text: 'text', num: 'float8', ts: 'timestamptz' } as const;
 
 /**

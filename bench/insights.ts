@@ -1,0 +1,180 @@
+/**
+ * Insights benchmark (PostgreSQL): one tenant, one object type loaded with 1M and then BENCH_SIZES
+ * records (bulk SQL, with their typed index rows), measured through the platform's HTTP app in process:
+ *
+ *   - a time series by day over a year in Europe/Paris (count, on an indexed datetime);
+ *   - a 4-step funnel (status, amount and region filters);
+ *   - a leaderboard (sum of amount by owner, top 10);
+ *   - the SQL guard's own latency (parse and tree walk of a typical query), without the database.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:insights
+ *   BENCH_SIZES=1000000,10000000 BENCH_SAMPLES=20 ...
+ *
+ * It creates its own database and drops it at the end (BENCH_KEEP=1 keeps it).
+ *
+ * Measured 2026-12-06 on the shared 2-core machine (other agents running), PostgreSQL 15, 10 samples:
+ *   100k records: time series 112 / 138 ms (p50 / p95), funnel 127 / 163 ms, leaderboard 284 / 347 ms
+ *   1M records:   time series 1152 / 1282 ms, funnel 1464 / 1629 ms, leaderboard 2066 / 2272 ms
+ *   SQL guard: p50 0.11-0.12 ms, p95 0.35-0.38 ms (4.9 ms once, under load)
+ * Every report reads each matching record (or index entry) once: linear in the type's size. The
+ * 300 ms target at 10M needs rollups (per-day and per-value counts kept on write); not built.
+ */
+import { performance } from 'node:perf_hooks';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { bootstrapTenant, createKernel, createPlatform } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { appRoleFor } from '../src/core/db/client.ts';
+import { guardSql } from '../src/modules/insights/sql/guard.ts';
+
+const SIZES = (process.env.BENCH_SIZES ?? '1000000').split(',').map(Number);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 20);
+const CHUNK = 200_000;
+
+const pct = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+
+async function guardLatency() {
+  const query = `with won as (select object_type, properties ->> 'owner' as owner, (properties ->> 'amount')::numeric as amount
+    from objects where properties ->> 'status' = $1 and created_at >= now() - interval '30 days')
+    select owner, count(*), sum(amount), avg(amount) from won group by 1 order by 3 desc limit 10`;
+  for (let i = 0; i < 200; i++) await guardSql(query, 1);
+  const times: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const t = performance.now();
+    await guardSql(query, 1);
+    times.push(performance.now() - t);
+  }
+  return { p50: pct(times, 50), p95: pct(times, 95) };
+}
+
+async function main() {
+  const base = process.env.DATABASE_URL;
+  const guard = await guardLatency();
+  process.stdout.write(`SQL guard (parse + walk, ${'typical query'}): p50 ${ms(guard.p50)}  p95 ${ms(guard.p95)}  (target < 1 ms)\n`);
+  if (!base) {
+    process.stderr.write('the report figures need DATABASE_URL (a PostgreSQL server it may create a database on)\n');
+    return;
+  }
+  const dbName = `plinth_bench_ins_${process.pid}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  const url = new URL(base);
+  url.pathname = `/${dbName}`;
+  const cleanup = async () => {
+    if (process.env.BENCH_KEEP === '1') process.stdout.write(`kept database ${dbName}\n`);
+    else {
+      await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+      await admin.query(`drop role if exists ${appRoleFor(dbName)}`).catch(() => {});
+    }
+    await admin.end().catch(() => {});
+  };
+  try {
+    await run(url.toString());
+  } finally {
+    await cleanup();
+  }
+}
+
+async function run(dbUrl: string) {
+  const config = loadConfig({ ...process.env, DATABASE_URL: dbUrl, LOG_LEVEL: 'silent', JOBS_WORKER: 'false', NODE_ENV: 'production' });
+  const kernel = await createKernel(config);
+  const { tenant, token } = await bootstrapTenant(kernel, {
+    name: 'Benchmark',
+    plan_tier: 'enterprise',
+    plan_limits: { rate_limit_per_minute: 1_000_000_000, requests_per_month: 1_000_000_000_000 },
+  });
+  const platform = await createPlatform(config, { migrate: false });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await platform.app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = (await res.json()) as { data: any };
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json.data;
+  };
+  await call('POST', '/v1/object-types', { name: 'deals' });
+  const typeId = (await call('GET', '/v1/object-types/deals')).id as string;
+  const prop = async (body: Record<string, unknown>) => (await call('POST', '/v1/object-types/deals/properties', body)).id as string;
+  const statusId = await prop({ name: 'status', data_type: 'enum', enum_values: ['lead', 'qualified', 'proposal', 'won', 'lost'], is_indexed: true });
+  const amountId = await prop({ name: 'amount', data_type: 'number', is_indexed: true });
+  const regionId = await prop({ name: 'region', data_type: 'enum', enum_values: ['eu', 'us', 'apac'], is_indexed: true });
+  const ownerId = await prop({ name: 'owner', data_type: 'string', is_indexed: true });
+  const closedId = await prop({ name: 'closed_at', data_type: 'datetime', is_indexed: true });
+
+  const status = `(array['lead','qualified','proposal','won','lost'])[1 + (g * 7) % 5]`;
+  const amount = `(((g::bigint * 7919) % 1000000) / 100.0)`;
+  const region = `(array['eu','us','apac'])[1 + (g * 13) % 3]`;
+  const owner = `('rep' || ((g * 31) % 200))`;
+  const closed = `(timestamptz '2025-01-01' + ((g::bigint * 104729) % 31536000) * interval '1 second')`;
+  const closedText = `to_char(${closed} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  const id = `'obj_' || lpad(g::text, 26, '0')`;
+
+  let loaded = 0;
+  async function loadTo(n: number) {
+    await kernel.db.withSession(async (db) => {
+      const q = (text: string) => db.execute(sql.raw(text));
+      await q(`set session_replication_role = replica`).catch(() => {});
+      for (let start = loaded + 1; start <= n; start += CHUNK) {
+        const end = Math.min(n, start + CHUNK - 1);
+        const series = `generate_series(${start}, ${end}) g`;
+        await q('begin');
+        await q(`insert into objects (id, tenant_id, object_type_id, properties, version, created_by, updated_by)
+          select ${id}, '${tenant.id}', '${typeId}',
+            jsonb_build_object('status', ${status}, 'amount', ${amount}, 'region', ${region}, 'owner', ${owner}, 'closed_at', ${closedText}),
+            1, 'bench', 'bench' from ${series}`);
+        const idx = (pid: string, col: string, expr: string) =>
+          q(`insert into object_index (tenant_id, object_id, property_id, ord, ${col}) select '${tenant.id}', ${id}, '${pid}', 0, ${expr} from ${series}`);
+        await idx(statusId, 'value_text', status);
+        await idx(amountId, 'value_num', amount);
+        await idx(regionId, 'value_text', region);
+        await idx(ownerId, 'value_text', owner);
+        await idx(closedId, 'value_ts', closed);
+        await q('commit');
+      }
+      await q(`set session_replication_role = origin`).catch(() => {});
+    });
+    loaded = n;
+    await kernel.db.raw('vacuum analyze objects');
+    await kernel.db.raw('vacuum analyze object_index');
+  }
+
+  const reports = {
+    'time series by day over a year': () =>
+      call('POST', '/v1/reports/timeseries', { object_type_id: 'deals', date_property: 'closed_at', interval: 'day', timezone: 'Europe/Paris', start_date: '2025-01-01', end_date: '2026-01-01' }),
+    '4-step funnel': () =>
+      call('POST', '/v1/reports/funnel', {
+        object_type_id: 'deals',
+        steps: [
+          { name: 'all', filters: [] },
+          { name: 'not lost', filters: ['status:neq:lost'] },
+          { name: 'over 1000', filters: ['amount:gte:1000'] },
+          { name: 'won in eu', filters: ['status:eq:won', 'region:eq:eu'] },
+        ],
+      }),
+    'leaderboard (sum by owner, top 10)': () => call('POST', '/v1/reports/leaderboard', { object_type_id: 'deals', group_by: 'owner', aggregation: 'sum', value_property: 'amount', limit: 10 }),
+  };
+
+  for (const size of SIZES) {
+    const t0 = performance.now();
+    await loadTo(size);
+    process.stdout.write(`\n${size.toLocaleString('en')} records (loaded in ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+    for (const [name, fn] of Object.entries(reports)) {
+      await fn();
+      const times: number[] = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        const t = performance.now();
+        await fn();
+        times.push(performance.now() - t);
+      }
+      process.stdout.write(`  ${name.padEnd(36)} p50 ${ms(pct(times, 50))}  p95 ${ms(pct(times, 95))}\n`);
+    }
+  }
+  await platform.close();
+  await kernel.close();
+}
+
+await main();

@@ -1,0 +1,77 @@
+import { z } from '@hono/zod-openapi';
+import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
+import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
+import { tenantWork } from '../../../core/http/work.ts';
+import { getBranding, updateBranding } from './service.ts';
+
+const TAGS = ['Branding'];
+const HttpsUrl = z
+  .string()
+  .max(2048)
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL');
+// Linear: labels of letters, digits and inner hyphens, dot-separated, a letter TLD.
+const Domain = z
+  .string()
+  .max(253)
+  .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.[A-Za-z]{2,63}$/, 'must be a domain name such as forms.example.com')
+  .openapi({ example: 'forms.example.com' });
+
+const BrandingSchema = z
+  .object({
+    brand_name: z.string().nullable(),
+    logo_url: z.string().nullable(),
+    favicon_url: z.string().nullable(),
+    primary_color: z.string().nullable(),
+    footer_text: z.string().nullable(),
+    custom_css: z.string().nullable(),
+    custom_domain: z.string().nullable(),
+    domain_verification: z
+      .object({ record_type: z.literal('TXT'), name: z.string(), value: z.string().nullable(), verified: z.boolean() })
+      .nullable()
+      .openapi({ description: 'The DNS TXT record that proves the domain is the tenant\'s' }),
+    updated_at: IsoDate.nullable(),
+  })
+  .openapi('BrandingSettings');
+
+const get = defineRoute({ kind: 'tenant', scope: 'read' }, {
+  method: 'get',
+  path: '/v1/branding',
+  tags: TAGS,
+  summary: 'Get branding settings',
+  description: 'Logo, colours, name, footer, CSS and custom domain: public forms and shared dashboards show them. All null until set.',
+  responses: { 200: jsonResponse(BrandingSchema, 'The branding') },
+});
+
+const update = defineRoute({ kind: 'tenant', scope: 'write' }, {
+  method: 'patch',
+  path: '/v1/branding',
+  tags: TAGS,
+  summary: 'Update branding',
+  description: 'Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css that could load or run anything is refused.',
+  request: {
+    body: jsonBody(
+      z.object({
+        custom_domain: Domain.nullable().optional(),
+        logo_url: HttpsUrl.nullable().optional(),
+        favicon_url: HttpsUrl.nullable().optional(),
+        primary_color: z.string().regex(/^#(?:[0-9a-fA-F]{3}){1,2}$/, 'must be a hex colour such as #1a73e8').nullable().optional(),
+        brand_name: z.string().min(1).max(100).nullable().optional(),
+        footer_text: z.string().max(1000).nullable().optional(),
+        custom_css: z.string().max(50_000).nullable().optional(),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonResponse(BrandingSchema, 'The branding after the change'),
+    400: errorResponse('Invalid field (the message names it), or custom_css with imports, scripts, non-https url() or markup'),
+    409: errorResponse('custom_domain is already claimed by another tenant'),
+  },
+});
+
+export function brandingRoutes() {
+  const app = createRouter();
+  app.openapi(get, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => getBranding(ctx))), 200));
+  app.openapi(update, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => updateBranding(ctx, c.req.valid('json')))), 200));
+  return app;
+}

@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import { branding, type BrandingRow } from '../tables.ts';
+
+/**
+ * The tenant's branding: shown by public forms and shared dashboards. `custom_domain` gets a
+ * verification token (a DNS TXT record `_plinth-verify.<domain>` is to hold it); the domain is not
+ * trusted for anything until verified, which this build does not do yet. `custom_css` is refused (400)
+ * when it holds anything that could load or run something: imports, url() other than https, legacy
+ * script hooks, escapes that could hide them, or markup.
+ */
+
+export interface BrandingInput {
+  custom_domain?: string | null;
+  logo_url?: string | null;
+  favicon_url?: string | null;
+  primary_color?: string | null;
+  brand_name?: string | null;
+  footer_text?: string | null;
+  custom_css?: string | null;
+}
+
+const EMPTY: Omit<BrandingRow, 'tenantId'> = {
+  brandName: null,
+  logoUrl: null,
+  faviconUrl: null,
+  primaryColor: null,
+  footerText: null,
+  customCss: null,
+  customDomain: null,
+  domainVerificationToken: null,
+  domainVerifiedAt: null,
+  updatedAt: new Date(0),
+};
+
+export function brandingDto(b: Omit<BrandingRow, 'tenantId'>, touched: boolean) {
+  return {
+    brand_name: b.brandName,
+    logo_url: b.logoUrl,
+    favicon_url: b.faviconUrl,
+    primary_color: b.primaryColor,
+    footer_text: b.footerText,
+    custom_css: b.customCss,
+    custom_domain: b.customDomain,
+    domain_verification: b.customDomain
+      ? { record_type: 'TXT' as const, name: `_plinth-verify.${b.customDomain}`, value: b.domainVerificationToken, verified: b.domainVerifiedAt !== null }
+      : null,
+    updated_at: touched ? b.updatedAt.toISOString() : null,
+  };
+}
+
+export async function getBranding(ctx: TenantContext) {
+  const [row] = await ctx.db.select().from(branding).where(eq(branding.tenantId, ctx.tenantId));
+  return brandingDto(row ?? EMPTY, row !== undefined);
+}
+
+/** Constructs in CSS that load or run something; a stylesheet holding one is refused. */
+const CSS_REFUSED: [RegExp, string][] = [
+  [/@import/i, '@import is not allowed'],
+  [/@charset|@namespace/i, '@charset and @namespace are not allowed'],
+  [/expression\s*\(/i, 'expression() is not allowed'],
+  [/javascript:|vbscript:|data:/i, 'script and data URLs are not allowed'],
+  [/behavior\s*:|-moz-binding/i, 'behavior and -moz-binding are not allowed'],
+  [/[<>]/, 'markup characters < and > are not allowed'],
+  [/\\/, 'backslash escapes are not allowed'],
+];
+
+function checkCss(css: string): void {
+  for (const [re, message] of CSS_REFUSED) {
+    if (re.test(css)) throw invalid('custom_css', message);
+  }
+  // url(...) only to https.
+  for (const m of css.matchAll(/url\s*\(\s*(['"]?)([^'")]*)/gi)) {
+    if (!/^https:\/\//i.test(m[2]!.trim())) throw invalid('custom_css', 'url() must be an https URL');
+  }
+}
+
+const invalid = (field: string, message: string) =>
+  new ApiError('VALIDATION_ERROR', `${field}: ${message}`, { details: { issues: [{ field, location: 'body', message }] } });
+
+export async function updateBranding(ctx: TenantContext, input: BrandingInput) {
+  if (input.custom_css) checkCss(input.custom_css);
+  const [current] = await ctx.db.select().from(branding).where(eq(branding.tenantId, ctx.tenantId));
+  const patch: Partial<typeof branding.$inferInsert> = { updatedAt: new Date() };
+  if (input.brand_name !== undefined) patch.brandName = input.brand_name;
+  if (input.logo_url !== undefined) patch.logoUrl = input.logo_url;
+  if (input.favicon_url !== undefined) patch.faviconUrl = input.favicon_url;
+  if (input.primary_color !== undefined) patch.primaryColor = input.primary_color;
+  if (input.footer_text !== undefined) patch.footerText = input.footer_text;
+  if (input.custom_css !== undefined) patch.customCss = input.custom_css;
+  if (input.custom_domain !== undefined) {
+    const domain = input.custom_domain?.toLowerCase() ?? null;
+    if (domain !== (current?.customDomain ?? null)) {
+      // A new domain starts unverified with a new token.
+      patch.customDomain = domain;
+      patch.domainVerificationToken = domain ? `plinth-verify=${randomBytes(18).toString('base64url')}` : null;
+      patch.domainVerifiedAt = null;
+    }
+  }
+  let row: BrandingRow | undefined;
+  try {
+    [row] = await ctx.db
+      .insert(branding)
+      .values({ tenantId: ctx.tenantId, ...patch })
+      .onConflictDoUpdate({ target: branding.tenantId, set: patch })
+      .returning();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+    if (code === '23505') {
+      throw new ApiError('ALREADY_EXISTS', 'custom_domain: this domain is already claimed', {
+        details: { issues: [{ field: 'custom_domain', location: 'body', message: 'already claimed' }] },
+      });
+    }
+    throw error;
+  }
+  await ctx.emit({ type: 'branding.updated', resourceType: 'branding', resourceId: ctx.tenantId, data: { changes: Object.keys(input) } });
+  return brandingDto(row!, true);
+}

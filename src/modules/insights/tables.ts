@@ -1,0 +1,193 @@
+import { sql } from 'drizzle-orm';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { createdAt, idColumn, tenantIdColumn, timestamptz, updatedAt } from '../../core/db/columns.ts';
+
+/**
+ * Insights: saved report definitions and their runs, dashboards and widgets, public forms and their
+ * submissions, branding and short URLs. Reports themselves read the data engine's records through
+ * objects' index.ts; nothing here copies records.
+ */
+
+export const savedReports = pgTable(
+  'saved_reports',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    name: text('name').notNull(),
+    description: text('description'),
+    /** funnel | timeseries | leaderboard | pipeline */
+    type: text('type').notNull(),
+    config: jsonb('config_json').$type<Record<string, unknown>>().notNull(),
+    /** A cron expression (croner), or null for on demand only. */
+    schedule: text('schedule'),
+    timezone: text('timezone').notNull().default('UTC'),
+    nextRunAt: timestamptz('next_run_at'),
+    lastRunAt: timestamptz('last_run_at'),
+    /** Who saved it: scheduled runs run with that caller's access at most. */
+    ownerType: text('owner_type').notNull(),
+    ownerId: text('owner_id'),
+    ownerRole: text('owner_role'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index('saved_reports_tenant_idx').on(t.tenantId, t.id),
+    index('saved_reports_due_idx').on(t.nextRunAt).where(sql`schedule is not null`),
+  ],
+);
+
+/** One run of a saved report: its result, kept per run. */
+export const reportRuns = pgTable(
+  'saved_report_runs',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    reportId: text('report_id')
+      .notNull()
+      .references(() => savedReports.id, { onDelete: 'cascade' }),
+    trigger: text('trigger').notNull(),
+    status: text('status').notNull(),
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    error: text('error'),
+    durationMs: integer('duration_ms').notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [index('saved_report_runs_report_idx').on(t.tenantId, t.reportId, t.id)],
+);
+
+export const dashboards = pgTable(
+  'dashboards',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    name: text('name').notNull(),
+    description: text('description'),
+    layout: jsonb('layout_json').$type<Record<string, unknown>>().notNull().default({}),
+    isPublic: boolean('is_public').notNull().default(false),
+    /** Random, 32 bytes; null when not shared. Rotating or unsharing replaces it. */
+    shareToken: text('share_token'),
+    ownerType: text('owner_type').notNull(),
+    ownerId: text('owner_id'),
+    ownerRole: text('owner_role'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('dashboards_tenant_idx').on(t.tenantId, t.id), index('dashboards_share_idx').on(t.shareToken).where(sql`share_token is not null`)],
+);
+
+export const dashboardWidgets = pgTable(
+  'dashboard_widgets',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    dashboardId: text('dashboard_id')
+      .notNull()
+      .references(() => dashboards.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    title: text('title'),
+    config: jsonb('config_json').$type<Record<string, unknown>>().notNull().default({}),
+    position: jsonb('position_json').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('dashboard_widgets_dashboard_idx').on(t.tenantId, t.dashboardId, t.id)],
+);
+
+export const forms = pgTable(
+  'forms',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    name: text('name').notNull(),
+    description: text('description'),
+    objectTypeId: text('object_type_id').notNull(),
+    fields: jsonb('fields').$type<Record<string, unknown>[]>().notNull().default([]),
+    settings: jsonb('settings').$type<Record<string, unknown>>().notNull().default({}),
+    /** draft | active | archived: only active forms are public. */
+    status: text('status').notNull().default('draft'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('forms_tenant_idx').on(t.tenantId, t.id)],
+);
+
+export const formSubmissions = pgTable(
+  'form_submissions',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    formId: text('form_id')
+      .notNull()
+      .references(() => forms.id, { onDelete: 'cascade' }),
+    objectId: text('object_id'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('form_submissions_form_idx').on(t.tenantId, t.formId, t.id)],
+);
+
+/** Daily rollup of a form's views and submissions (analytics read this, not the raw rows). */
+export const formDaily = pgTable(
+  'form_daily',
+  {
+    tenantId: tenantIdColumn(),
+    formId: text('form_id')
+      .notNull()
+      .references(() => forms.id, { onDelete: 'cascade' }),
+    day: text('day').notNull(),
+    views: integer('views').notNull().default(0),
+    starts: integer('starts').notNull().default(0),
+    submissions: integer('submissions').notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'form_daily_pk', columns: [t.tenantId, t.formId, t.day] })],
+);
+
+/** One row per tenant that changed its branding. A custom domain names one tenant in the whole install. */
+export const branding = pgTable(
+  'branding',
+  {
+  tenantId: tenantIdColumn().primaryKey(),
+  brandName: text('brand_name'),
+  logoUrl: text('logo_url'),
+  faviconUrl: text('favicon_url'),
+  primaryColor: text('primary_color'),
+  footerText: text('footer_text'),
+  customCss: text('custom_css'),
+  customDomain: text('custom_domain'),
+  domainVerificationToken: text('domain_verification_token'),
+  domainVerifiedAt: timestamptz('domain_verified_at'),
+  updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('branding_custom_domain_idx').on(t.customDomain).where(sql`custom_domain is not null`)],
+);
+
+/**
+ * Short links. The slug is one namespace for the whole install (the public redirect `/s/{slug}` names
+ * no tenant), so its unique index cannot lead with tenant_id: the one exception to that rule here.
+ */
+export const shortUrls = pgTable(
+  'short_urls',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    slug: text('slug').notNull(),
+    targetUrl: text('target_url').notNull(),
+    title: text('title'),
+    expiresAt: timestamptz('expires_at'),
+    maxClicks: integer('max_clicks'),
+    clicks: integer('clicks').notNull().default(0),
+    lastClickedAt: timestamptz('last_clicked_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('short_urls_slug_idx').on(t.slug), index('short_urls_tenant_idx').on(t.tenantId, t.id)],
+);
+
+export type SavedReportRow = typeof savedReports.$inferSelect;
+export type DashboardRow = typeof dashboards.$inferSelect;
+export type WidgetRow = typeof dashboardWidgets.$inferSelect;
+export type FormRow = typeof forms.$inferSelect;
+export type BrandingRow = typeof branding.$inferSelect;
+export type ShortUrlRow = typeof shortUrls.$inferSelect;
