@@ -149,7 +149,7 @@ export async function runSandboxed(code: string, input: unknown, limits: Sandbox
          });`,
         [JSON.stringify(input ?? null), JSON.stringify(host.context ?? {})],
         { timeout: limits.timeoutMs, result: { promise: true, copy: true } },
-      ) as Promise<string>;
+      ) as unknown as Promise<string>;
     })();
     run.catch(() => {});
     const text = await Promise.race([run, wall]);

@@ -14,6 +14,20 @@ import { plugins, type PluginRow } from './tables.ts';
 
 const Name = z.string().min(1).max(100);
 
+export const MANIFEST_EXAMPLE = {
+      description: 'Greets new contacts',
+      functions: [{ name: 'greet', code: 'async function handler(input) { return { greeting: `Hello ${input.name}` } }' }],
+      automations: [
+        {
+          name: 'Greet new contacts',
+          trigger_event: 'object.created',
+          conditions: [{ '==': [{ var: 'data.object_type' }, 'contacts'] }],
+          actions: [{ type: 'run_function', input: { function_id: 'fn:greet', input: { name: '{{ data.properties.name }}' } }, on_error: 'stop' }],
+        },
+      ],
+      scheduled_jobs: [],
+    };
+
 /**
  * A plugin is a versioned manifest bundling functions, automations and scheduled jobs. Installing it
  * creates them in one transaction, each marked with the plugin's id; uninstalling removes exactly
@@ -72,25 +86,11 @@ export const ManifestSchema = z
       .default([]),
   })
   .strict()
-  .openapi('PluginManifest', {
-    example: {
-      description: 'Greets new contacts',
-      functions: [{ name: 'greet', code: 'async function handler(input) { return { greeting: `Hello ${input.name}` } }' }],
-      automations: [
-        {
-          name: 'Greet new contacts',
-          trigger_event: 'object.created',
-          conditions: [{ '==': [{ var: 'data.object_type' }, 'contacts'] }],
-          actions: [{ type: 'run_function', input: { function_id: 'fn:greet', input: { name: '{{ data.properties.name }}' } }, on_error: 'stop' }],
-        },
-      ],
-      scheduled_jobs: [],
-    },
-  });
+  .openapi('PluginManifest', { example: MANIFEST_EXAMPLE });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
 
-export function pluginDto(row: PluginRow, installed?: Record<string, string[]>) {
+export function pluginDto(row: PluginRow, installed?: { functions: string[]; automations: string[]; scheduled_jobs: string[] }) {
   return {
     id: row.id,
     name: row.name,
