@@ -49,9 +49,9 @@ export async function resolveInput(action: Pick<ActionDef, 'type' | 'input'>, sc
   return parsed.data as Record<string, unknown>;
 }
 
-function describe(error: unknown): ActionError {
+function describe(error: unknown, path: string): ActionError {
   if (error instanceof ActionError) return error;
-  if (error instanceof ApiError) return new ActionError(`${error.code}: ${error.message}`, error.status >= 500 || error.status === 409 || error.status === 429);
+  if (error instanceof ApiError) return new ActionError(`${path}: ${error.code}: ${error.message}`, error.status >= 500 || error.status === 409 || error.status === 429);
   if (error instanceof OutboundBlockedError) return new ActionError(`the URL is refused: ${error.message}`, false);
   if (error instanceof OutboundFailedError) return new ActionError(`the request did not complete (${error.reason})`, true);
   return new ActionError((error as Error)?.message ?? String(error), true);
@@ -133,6 +133,6 @@ export async function performAction(
     await runInTenant(kernel, meta, (ctx) => record(ctx, output));
     return output;
   } catch (error) {
-    throw describe(error);
+    throw describe(error, path);
   }
 }

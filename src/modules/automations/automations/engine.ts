@@ -159,9 +159,14 @@ export class AutomationEngine {
     const event = (run.input.event ?? {}) as Record<string, unknown>;
     const scope: ActionScope = { event, data: event.data ?? null, steps: {}, now: new Date().toISOString() };
     const done = new Map<number, StepResult>();
+    // Done: a step that succeeded, or failed under `on_error: continue`. A step that failed the run
+    // (before a retry from the DLQ) runs again.
     for (const step of run.steps) {
-      done.set(step.index, step);
-      scope.steps[step.id] = step.output ?? null;
+      const action = automation.actions[step.index];
+      if (step.status === 'succeeded' || (step.status === 'failed' && action?.on_error === 'continue')) {
+        done.set(step.index, step);
+        scope.steps[step.id] = step.output ?? null;
+      }
     }
     const started = performance.now();
     for (const [index, action] of automation.actions.entries()) {
