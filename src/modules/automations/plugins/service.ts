@@ -125,6 +125,18 @@ export async function checkManifest(raw: Record<string, unknown>): Promise<Manif
   return parsed.data;
 }
 
+/** A validation error of an installed part, with its path in the manifest in front. */
+async function within<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== 'VALIDATION_ERROR') throw error;
+    const details = error.details as { issues?: { field: string }[] } | undefined;
+    const issues = details?.issues?.map((issue) => ({ ...issue, field: `${prefix}.${issue.field}` }));
+    throw new ApiError('VALIDATION_ERROR', `${prefix}.${error.message}`, { details: issues ? { issues } : details });
+  }
+}
+
 async function loadPlugin(ctx: TenantContext, id: string, lock = false): Promise<PluginRow> {
   const q = ctx.db.select().from(plugins).where(and(eq(plugins.tenantId, ctx.tenantId), eq(plugins.id, id)));
   const [row] = lock ? await q.for('update') : await q;
@@ -162,11 +174,11 @@ export async function installPlugin(ctx: TenantContext, input: { name: string; v
     const actions = automation.actions.map((a, j) =>
       a.type === 'run_function' ? { ...a, input: { ...a.input, function_id: refer(a.input.function_id, `manifest_json.automations.${i}.actions.${j}.input.function_id`) } } : a,
     );
-    await createAutomation(ctx, { ...automation, actions, enabled: enabled && (automation.enabled ?? true) }, { pluginId: id });
+    await within(`manifest_json.automations.${i}`, () => createAutomation(ctx, { ...automation, actions, enabled: enabled && (automation.enabled ?? true) }, { pluginId: id }));
   }
   for (const [i, job] of input.manifest.scheduled_jobs.entries()) {
     const config = job.action_type === 'run_function' ? { ...job.action_config, function_id: refer(job.action_config.function_id, `manifest_json.scheduled_jobs.${i}.action_config.function_id`) } : job.action_config;
-    await createJob(ctx, { ...job, action_config: config, enabled: enabled && (job.enabled ?? true) }, { pluginId: id });
+    await within(`manifest_json.scheduled_jobs.${i}`, () => createJob(ctx, { ...job, action_config: config, enabled: enabled && (job.enabled ?? true) }, { pluginId: id }));
   }
   await ctx.emit({ type: 'plugin.installed', resourceType: 'plugin', resourceId: id, data: { name: input.name, version: input.version } });
   return pluginDto(row!, await installedOf(ctx, id));
