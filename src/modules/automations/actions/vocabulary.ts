@@ -72,7 +72,7 @@ export function checkActionInput(type: ActionType, input: Record<string, unknown
   const schema = ACTION_INPUTS[type];
   const shape = schema.shape as Record<string, z.ZodTypeAny>;
   for (const [key, value] of Object.entries(input)) {
-    const field = shape[key];
+    const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (!field) {
       issues.push({ field: `${path}.${key}`, message: `unknown field for ${type}; it takes ${Object.keys(shape).join(', ')}` });
       continue;
