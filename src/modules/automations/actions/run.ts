@@ -28,6 +28,13 @@ export class ActionError extends Error {
   }
 }
 
+/** The run is no longer this worker's (another took it over): what it did in this transaction is undone. */
+export class RunFenced extends Error {
+  constructor() {
+    super('the run was taken over by another worker');
+  }
+}
+
 const WEBHOOK_TIMEOUT_MS = 10_000;
 const WEBHOOK_RESPONSE_BYTES = 256 * 1024;
 
@@ -133,6 +140,7 @@ export async function performAction(
     await runInTenant(kernel, meta, (ctx) => record(ctx, output));
     return output;
   } catch (error) {
+    if (error instanceof RunFenced) throw error;
     throw describe(error, path);
   }
 }

@@ -197,3 +197,48 @@ describe('manual trigger, retries and the dead-letter queue', () => {
     expect((await t.request('GET', `/v1/automations/${id}/runs?limit=0`, { token: a.token })).status).toBe(400);
   });
 });
+
+describe('a worker that dies in the middle of a run', () => {
+  it('leaves a run that the next delivery of its job completes once, without repeating the steps done', async () => {
+    let hang = true;
+    const id = await automation({
+      name: 'crash',
+      trigger_event: 'custom.never',
+      actions: [
+        { id: 'task', type: 'create_object', input: { object_type: 'tasks', properties: { title: 'crash {{ data.n }}' } } },
+        { id: 'hook', type: 'call_webhook', input: { url: `${receiver.url.replace('/hook', '')}/auto`, body: { task: '{{ steps.task.id }}' } } },
+      ],
+    });
+    receiver.reply = () => (hang ? 'hang' : { status: 200, body: '{}' });
+    const before = receiver.requests.length;
+    const runId = (await t.request('POST', `/v1/automations/${id}/trigger`, { token: a.token, body: { data: { n: 1 } } })).body.data.run_id;
+    // The worker has done step 0 and is waiting on step 1's call.
+    await waitFor(() => receiver.requests.length > before || null, 'the call of step 1');
+    const [mid] = await t.db.system.select().from(automationRuns).where(eq(automationRuns.id, runId));
+    expect(mid).toMatchObject({ status: 'running', attempts: 1 });
+    expect(mid!.steps.map((s) => s.id)).toEqual(['task']);
+    // While its lease holds, another delivery of the job does nothing.
+    const { automationEngine, RUN_LEASE_MS } = await import('./engine.ts');
+    await automationEngine(t.kernel).execute(a.tenantId, runId);
+    expect((await t.db.system.select().from(automationRuns).where(eq(automationRuns.id, runId)))[0]!.attempts).toBe(1);
+    // The worker dies: it never records anything again (its lease runs out) and pg-boss delivers the job anew.
+    await t.db.system.update(automationRuns).set({ updatedAt: new Date(Date.now() - RUN_LEASE_MS - 1000) }).where(eq(automationRuns.id, runId));
+    hang = false;
+    await automationEngine(t.kernel).execute(a.tenantId, runId);
+    const [done] = await t.db.system.select().from(automationRuns).where(eq(automationRuns.id, runId));
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(done!.steps.map((s) => [s.id, s.status])).toEqual([
+      ['task', 'succeeded'],
+      ['hook', 'succeeded'],
+    ]);
+    const tasks = (await t.request('GET', '/v1/objects/tasks/list', { token: a.token })).body.data.results.filter((o: { properties: { title: string } }) => o.properties.title === 'crash 1');
+    expect(tasks).toHaveLength(1);
+    expect(receiver.requests.at(-1)!.json).toEqual({ task: tasks[0].id });
+    // The first worker's call finally fails: it no longer owns the run, so it records and requeues nothing.
+    await receiver.down();
+    await new Promise((r) => setTimeout(r, 300));
+    const [after] = await t.db.system.select().from(automationRuns).where(eq(automationRuns.id, runId));
+    expect(after).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(after!.steps).toHaveLength(2);
+  });
+});

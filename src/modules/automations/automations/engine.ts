@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { runInTenant, type RequestMeta } from '../../../core/context.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
@@ -7,7 +7,7 @@ import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { addDeadLetter, registerDeadLetterSource, resolveDeadLetter } from '../../dlq/index.ts';
 import { conditionsHold } from '../actions/expressions.ts';
-import { ActionError, performAction, type ActionScope } from '../actions/run.ts';
+import { ActionError, performAction, RunFenced, type ActionScope } from '../actions/run.ts';
 import { stepId } from '../actions/vocabulary.ts';
 import { automationRuns, automations, type AutomationRunRow, type StepResult } from './tables.ts';
 
@@ -16,6 +16,8 @@ const RUN_JOB = 'automations.run';
 /** Runs that led to this one, at most: an automation whose action emits its own trigger stops here. */
 export const MAX_DEPTH = 5;
 const DLQ_SOURCE = 'automation';
+/** A run whose worker wrote nothing for this long is taken over by the job's next delivery. */
+export const RUN_LEASE_MS = 10 * 60_000;
 
 interface RunJob {
   tenantId: string;
@@ -144,7 +146,15 @@ export class AutomationEngine {
       const [run] = await ctx.db
         .update(automationRuns)
         .set({ status: 'running', attempts: sql`${automationRuns.attempts} + 1`, startedAt: sql`coalesce(${automationRuns.startedAt}, now())`, updatedAt: new Date() })
-        .where(and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), inArray(automationRuns.status, ['pending', 'running'])))
+        .where(
+          and(
+            eq(automationRuns.tenantId, tenantId),
+            eq(automationRuns.id, runId),
+            // A running run is taken over only once its worker has written nothing for RUN_LEASE_MS
+            // (every step writes): its worker died, and pg-boss handed the job to another.
+            or(eq(automationRuns.status, 'pending'), and(eq(automationRuns.status, 'running'), lt(automationRuns.updatedAt, new Date(Date.now() - RUN_LEASE_MS)))),
+          ),
+        )
         .returning();
       if (!run) return null;
       const [automation] = await ctx.db.select().from(automations).where(and(eq(automations.tenantId, tenantId), eq(automations.id, run.automationId)));
@@ -153,7 +163,7 @@ export class AutomationEngine {
     if (!claimed) return;
     const { run, automation } = claimed;
     if (!automation) {
-      await this.finish(meta, run, 'failed', 'The automation was deleted');
+      await this.finish(meta, run, 'failed', 'The automation was deleted', 0, and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.attempts, run.attempts)));
       return;
     }
     const event = (run.input.event ?? {}) as Record<string, unknown>;
@@ -168,22 +178,46 @@ export class AutomationEngine {
         scope.steps[step.id] = step.output ?? null;
       }
     }
+    // Every write of this worker holds while the run is still its own: running, at this attempt.
+    const fence = and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.status, 'running'), eq(automationRuns.attempts, run.attempts));
     const started = performance.now();
+    try {
+      await this.work(meta, run, automation, scope, done, fence, started);
+    } catch (error) {
+      if (error instanceof RunFenced) return;
+      throw error;
+    }
+  }
+
+  private async work(
+    meta: RequestMeta,
+    run: AutomationRunRow,
+    automation: typeof automations.$inferSelect,
+    scope: ActionScope,
+    done: Map<number, StepResult>,
+    fence: ReturnType<typeof and>,
+    started: number,
+  ): Promise<void> {
+    const { tenantId, id: runId } = run;
     for (const [index, action] of automation.actions.entries()) {
       if (done.has(index)) continue;
       const id = stepId(action, index);
       const stepStarted = performance.now();
       const record = (status: StepResult['status'], output: unknown, error: string | null) => async (ctx: Parameters<Parameters<typeof runInTenant>[2]>[0]) => {
         const step: StepResult = { index, id, type: action.type, status, output: output ?? null, error, duration_ms: Math.round(performance.now() - stepStarted), attempts: run.attempts };
-        await ctx.db
+        const written = await ctx.db
           .update(automationRuns)
           .set({ steps: sql`${automationRuns.steps} || ${JSON.stringify([step])}::jsonb`, updatedAt: new Date() })
-          .where(and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId)));
+          .where(fence)
+          .returning({ id: automationRuns.id });
+        // Taken over: the step's own change (same transaction) is rolled back with it.
+        if (written.length === 0) throw new RunFenced();
       };
       try {
         const output = await performAction(this.kernel, meta, action, scope, `actions[${index}].input`, (ctx, out) => record('succeeded', out, null)(ctx));
         scope.steps[id] = output ?? null;
       } catch (error) {
+        if (error instanceof RunFenced) throw error;
         const failure = error instanceof ActionError ? error : new ActionError(String(error), true);
         if (action.on_error === 'continue') {
           await runInTenant(this.kernel, meta, record('failed', null, failure.message));
@@ -193,29 +227,28 @@ export class AutomationEngine {
         const delays = this.kernel.config.AUTOMATION_RETRY_DELAYS_MS;
         const message = `actions[${index}] (${action.type}) failed: ${failure.message}`;
         if (failure.retryable && run.attempts <= delays.length) {
-          await runInTenant(this.kernel, meta, (ctx) =>
-            ctx.db
-              .update(automationRuns)
-              .set({ status: 'pending', error: message, updatedAt: new Date() })
-              .where(and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId))),
+          const requeued = await runInTenant(this.kernel, meta, (ctx) =>
+            ctx.db.update(automationRuns).set({ status: 'pending', error: message, updatedAt: new Date() }).where(fence).returning({ id: automationRuns.id }),
           );
-          await this.queue(tenantId, runId, delays[run.attempts - 1]!);
+          if (requeued.length) await this.queue(tenantId, runId, delays[run.attempts - 1]!);
           return;
         }
         await runInTenant(this.kernel, meta, record('failed', null, failure.message));
-        await this.finish(meta, run, 'failed', message, Math.round(performance.now() - started));
+        await this.finish(meta, run, 'failed', message, Math.round(performance.now() - started), fence);
         return;
       }
     }
-    await this.finish(meta, run, 'succeeded', null, Math.round(performance.now() - started));
+    await this.finish(meta, run, 'succeeded', null, Math.round(performance.now() - started), fence);
   }
 
-  private async finish(meta: RequestMeta, run: AutomationRunRow, status: 'succeeded' | 'failed', error: string | null, durationMs = 0): Promise<void> {
+  private async finish(meta: RequestMeta, run: AutomationRunRow, status: 'succeeded' | 'failed', error: string | null, durationMs: number, fence: ReturnType<typeof and>): Promise<void> {
     await runInTenant(this.kernel, meta, async (ctx) => {
-      await ctx.db
+      const finished = await ctx.db
         .update(automationRuns)
         .set({ status, error, durationMs: (run.durationMs ?? 0) + durationMs, finishedAt: new Date(), updatedAt: new Date() })
-        .where(and(eq(automationRuns.tenantId, run.tenantId), eq(automationRuns.id, run.id)));
+        .where(fence)
+        .returning({ id: automationRuns.id });
+      if (finished.length === 0) return;
       await ctx.db
         .update(automations)
         .set({ runCount: sql`${automations.runCount} + 1`, lastRunAt: new Date() })
