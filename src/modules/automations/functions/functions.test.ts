@@ -141,6 +141,19 @@ describe('executing', () => {
     expect((await execute(a.token, clean)).body.data.output).toBe('clean');
   });
 
+  it('reuses a function\'s warm isolate, never across tenants or versions, and replaces one that timed out', async () => {
+    const code = 'let calls = 0; async function handler(input) { calls++; if (input.spin) { while (true) {} } return calls }';
+    const mine = await fn(code, { timeout_ms: 300 });
+    const theirs = (await create(b.token, { name: 'counter', code, timeout_ms: 300 })).body.data.id;
+    expect((await execute(a.token, mine)).body.data.output).toBe(1);
+    expect((await execute(a.token, mine)).body.data.output).toBe(2);
+    expect((await execute(b.token, theirs)).body.data.output).toBe(1);
+    expect((await execute(a.token, mine, { spin: true })).body.error.details.reason).toBe('timeout');
+    expect((await execute(a.token, mine)).body.data.output).toBe(1);
+    await t.request('PATCH', `/v1/functions/${mine}`, { token: a.token, body: { description: 'new version' } });
+    expect((await execute(a.token, mine)).body.data.output).toBe(1);
+  });
+
   it('fetches public URLs through the outbound guard only', async () => {
     const id = await fn(`async function handler(input) { const r = await fetch(input.url, { method: 'POST', body: { ping: 1 } }); return { status: r.status, body: await r.json() } }`);
     const res = await execute(a.token, id, { url: `${receiver.url.replace('/hook', '')}/fn` });

@@ -179,6 +179,8 @@ export async function invokeStoredFunction(kernel: Kernel, meta: RequestMeta, fu
         return { status: res.status, headers, text: res.text };
       },
     },
+    // Warm isolates are kept per tenant, function and version: never shared with another tenant.
+    { warmKey: `${meta.tenantId}:${fn.id}:${fn.updatedAt.getTime()}:${fn.memoryMb}` },
   );
   await runInTenant(kernel, meta, (ctx) => recordInvocation(ctx, fn, invocationId, result, trigger));
   return { ...result, invocationId, functionId: fn.id };
