@@ -142,7 +142,7 @@ describe('executing', () => {
   });
 
   it('reuses a function\'s warm isolate, never across tenants or versions, and replaces one that timed out', async () => {
-    const code = 'let calls = 0; async function handler(input) { calls++; if (input.spin) { while (true) {} } return calls }';
+    const code = 'let calls = 0; async function handler(input) { calls++; if (input?.spin) { while (true) {} } return calls }';
     const mine = await fn(code, { timeout_ms: 300 });
     const theirs = (await create(b.token, { name: 'counter', code, timeout_ms: 300 })).body.data.id;
     expect((await execute(a.token, mine)).body.data.output).toBe(1);
