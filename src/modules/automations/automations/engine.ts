@@ -47,7 +47,7 @@ export class AutomationEngine {
   static register(kernel: Kernel): AutomationEngine {
     const engine = new AutomationEngine(kernel);
     engines.set(kernel, engine);
-    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, handler: (job) => engine.execute(job.tenantId, job.runId) });
+    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 25, handler: (job) => engine.execute(job.tenantId, job.runId) });
     kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {

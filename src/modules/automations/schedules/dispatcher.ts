@@ -32,7 +32,7 @@ export class ScheduleDispatcher {
 
   static register(kernel: Kernel): ScheduleDispatcher {
     const dispatcher = new ScheduleDispatcher(kernel);
-    kernel.jobs.define<FireJob>(FIRE_JOB, { retryLimit: 0, expireInSeconds: 15 * 60, concurrency: 4, handler: (job) => executeJobRun(kernel, job.tenantId, job.runId).then(() => {}) });
+    kernel.jobs.define<FireJob>(FIRE_JOB, { retryLimit: 0, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 25, handler: (job) => executeJobRun(kernel, job.tenantId, job.runId).then(() => {}) });
     // Only processes that work jobs dispatch (JOBS_WORKER); the first tick waits for the queues to exist.
     if (kernel.config.JOBS_WORKER) {
       dispatcher.timer = setInterval(() => void dispatcher.tick(), kernel.config.SCHEDULER_TICK_MS);
