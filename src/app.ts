@@ -28,6 +28,7 @@ import { accountingModule } from './modules/accounting/index.ts';
 import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
+import { automationsModule } from './modules/automations/index.ts';
 import { dataIoModule } from './modules/data-io/index.ts';
 import { dlqModule } from './modules/dlq/index.ts';
 import { emailModule } from './modules/email/index.ts';
@@ -73,6 +74,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   dataIoModule,
   aiModule,
   accountingModule,
+  automationsModule,
   insightsModule,
 ];
 

@@ -84,6 +84,14 @@ const ConfigSchema = z.object({
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),
   /** How often this process looks for webhook messages whose retry is due. */
   WEBHOOK_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Waits before an automation run's failed action is tried again (ms, comma-separated); after the last the run goes to the dead-letter queue. */
+  AUTOMATION_RETRY_DELAYS_MS: z
+    .string()
+    .regex(/^\d{1,9}(,\d{1,9}){0,9}$/)
+    .default('5000,60000,600000')
+    .transform((s) => s.split(',').map(Number)),
+  /** How often this process looks for scheduled jobs that are due (the first due row wins; see automations/schedules). */
+  SCHEDULER_TICK_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Days the webhook delivery log and finished messages are kept (pending and dead-lettered ones stay). */
   WEBHOOK_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** Days outbox events are kept once every consumer has handled them (SSE resume and webhook replay reach this far back). */

@@ -3068,6 +3068,331 @@ export interface AccountingTaxReport {
   net_tax_payable: string;
 }
 
+export interface Automation {
+  /** @example "auto_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  /** @example "object.created" */
+  trigger_event: string;
+  conditions: any[];
+  actions: AutomationAction[];
+  enabled: boolean;
+  /** The principal that created it; runs are recorded under the automation run as actor */
+  run_as: {
+    type: string;
+    id: string | null;
+  };
+  plugin_id: string | null;
+  run_count: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface AutomationAction {
+  /**
+   * Names the step: later inputs read its output as `steps.<id>` (default `step_<index>`)
+   * @pattern ^[a-z][a-z0-9_]{0,39}$
+   * @example "create_deal"
+   */
+  id?: string;
+  /** `create_object` {object_type, properties}; `update_object` {object_type, object_id, properties}; `delete_object` {object_type, object_id}; `send_email` {to, subject, text?, html?}; `call_webhook` {url, method?, headers?, body?} (through the outbound guard); `run_function` {function_id, input?}; `emit_event` {event_type, data?} (a custom event type) */
+  type:
+    | "create_object"
+    | "update_object"
+    | "delete_object"
+    | "send_email"
+    | "call_webhook"
+    | "run_function"
+    | "emit_event";
+  /**
+   * The action's fields. A string `{{ expr }}` is a JSONata expression over `{ event, data, steps, now }`; `"Hello {{ data.name }}"` interpolates.
+   * @default {}
+   * @example {"object_type":"tasks","properties":{"title":"Follow up {{ data.properties.name }}","amount":"{{ data.properties.amount * 2 }}"}}
+   */
+  input?: Record<string, any>;
+  /**
+   * `stop` (default): the run fails when this action fails after its retries; `continue`: the run goes on
+   * @default "stop"
+   */
+  on_error?: "stop" | "continue";
+}
+
+/** @example {"name":"Welcome won deals","trigger_event":"object.updated","conditions":[{"==":[{"var":"data.object_type"},"deals"]},{"==":[{"var":"data.properties.stage"},"won"]}],"actions":[{"id":"task","type":"create_object","input":{"object_type":"tasks","properties":{"title":"Onboard {{ data.properties.name }}"}},"on_error":"stop"},{"type":"send_email","input":{"to":"sales@example.com","subject":"Deal won: {{ data.properties.name }}","text":"Task {{ steps.task.id }} created"},"on_error":"continue"}],"enabled":true} */
+export interface CreateAutomation {
+  /**
+   * @minLength 1
+   * @maxLength 200
+   */
+  name: string;
+  /** @maxLength 2000 */
+  description?: string | null;
+  /**
+   * An event type of the catalogue (GET /events/types) or your own custom type; `family.*` and `*` match several
+   * @minLength 1
+   * @maxLength 100
+   * @pattern ^(\*|[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?)$
+   * @example "object.created"
+   */
+  trigger_event: string;
+  /**
+   * @maxItems 20
+   * @default []
+   */
+  conditions?: Record<string, any>[];
+  /**
+   * @maxItems 20
+   * @minItems 1
+   */
+  actions: AutomationAction[];
+  /** @default true */
+  enabled?: boolean;
+}
+
+export interface AutomationRun {
+  /** @example "run_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  automation_id: string;
+  /** The triggering event; null for a manual trigger */
+  event_id: string | null;
+  trigger: "event" | "manual" | "retry";
+  /** `skipped`: more than 5 automation runs led to the event (see error) */
+  status:
+    | "pending"
+    | "running"
+    | "succeeded"
+    | "failed"
+    | "skipped"
+    | "discarded";
+  /** How many automation runs led to this one */
+  depth: number;
+  /** `event`: the trigger as expressions saw it */
+  input: Record<string, any>;
+  /** Each action's result, in order */
+  steps: {
+    index: number;
+    id: string;
+    type: string;
+    status: "succeeded" | "failed" | "skipped";
+    output?: any;
+    error?: string | null;
+    duration_ms: number;
+    attempts: number;
+  }[];
+  error: string | null;
+  attempts: number;
+  duration_ms: number | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  started_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  finished_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+}
+
+export interface ScheduledJob {
+  /** @example "job_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  cron_expression: string | null;
+  timezone: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  run_at: string | null;
+  action_type: string;
+  action_config: Record<string, any>;
+  enabled: boolean;
+  missed_runs: "run_once" | "skip";
+  /**
+   * When it fires next; null when disabled or a one-time job has run
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  next_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_run_at: string | null;
+  last_status: string | null;
+  run_count: number;
+  plugin_id: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+  /** The last 20 runs (GET of one job) */
+  recent_runs?: ScheduledJobRun[];
+}
+
+export interface ScheduledJobRun {
+  /** @example "jrun_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  job_id: string;
+  trigger: "schedule" | "manual";
+  /**
+   * The fire time it stands for; null for a manual execution
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  scheduled_for: string | null;
+  status: "pending" | "running" | "succeeded" | "failed";
+  /** What the action returned */
+  output?: any;
+  error: string | null;
+  duration_ms: number | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  finished_at: string | null;
+}
+
+export interface Function {
+  /** @example "fn_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  trigger_type: "http" | "event" | "schedule" | "manual";
+  runtime: "javascript";
+  code: string;
+  enabled: boolean;
+  timeout_ms: number;
+  memory_mb: number;
+  invocations: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_invoked_at: string | null;
+  plugin_id: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface Integration {
+  /** @example "int_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  /** @example "rest" */
+  provider: string;
+  name: string;
+  /** The config; secret fields (`auth_token`, `headers`) show as `********` */
+  config_json: Record<string, any>;
+  sync_direction: "inbound";
+  status: "active" | "paused";
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_sync_at: string | null;
+  last_sync_status: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface IntegrationSyncLog {
+  /** @example "sync_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  integration_id: string;
+  status: "queued" | "running" | "succeeded" | "failed";
+  direction: string;
+  records_created: number;
+  records_updated: number;
+  records_failed: number;
+  /** Per-item problems (the first 50) */
+  messages: string[];
+  error: string | null;
+  duration_ms: number | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  finished_at: string | null;
+}
+
+export interface Plugin {
+  /** @example "plg_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  version: string;
+  manifest_json: Record<string, any>;
+  config_json: Record<string, any>;
+  enabled: boolean;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+  /** Ids of what the plugin installed */
+  installed?: {
+    functions: string[];
+    automations: string[];
+    scheduled_jobs: string[];
+  };
+}
+
 export interface SurfacesOpenapiJsonListParams {
   /**
    * @maxLength 64
@@ -5164,6 +5489,310 @@ export interface AccountingReportsTaxListParams {
    * @example "EUR"
    */
   currency?: string;
+}
+
+export interface AutomationsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface AutomationsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  automationId: string;
+}
+
+export interface AutomationsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  automationId: string;
+}
+
+export interface AutomationsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  automationId: string;
+}
+
+export interface AutomationsRunsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  status?:
+    | "pending"
+    | "running"
+    | "succeeded"
+    | "failed"
+    | "skipped"
+    | "discarded";
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  automationId: string;
+}
+
+export interface AutomationsTriggerCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  automationId: string;
+}
+
+export interface ScheduledJobsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface ScheduledJobsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  jobId: string;
+}
+
+export interface ScheduledJobsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  jobId: string;
+}
+
+export interface ScheduledJobsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  jobId: string;
+}
+
+export interface ScheduledJobsExecuteCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  jobId: string;
+}
+
+export interface FunctionsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface FunctionsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  functionId: string;
+}
+
+export interface FunctionsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  functionId: string;
+}
+
+export interface FunctionsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  functionId: string;
+}
+
+export interface FunctionsExecuteCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  functionId: string;
+}
+
+export interface FunctionsLogsListParams {
+  /**
+   * Page size, 1..500
+   * @min 1
+   * @max 500
+   * @default 100
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  /** @maxLength 64 */
+  invocation_id?: string;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  functionId: string;
+}
+
+export interface IntegrationsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface IntegrationsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface IntegrationsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface IntegrationsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface IntegrationsLogsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface IntegrationsSyncCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface PluginsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface PluginsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  pluginId: string;
+}
+
+export interface PluginsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  pluginId: string;
+}
+
+export interface PluginsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  pluginId: string;
 }
 
 export type QueryParamsType = Record<string | number, any>;
@@ -15888,6 +16517,1232 @@ export class Api<
         path: `/v1/accounting/reports/tax`,
         method: "GET",
         query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  automations = {
+    /**
+     * @description List automations Requires scope `read`.
+     *
+     * @tags Automations
+     * @name AutomationsList
+     * @summary List automations
+     * @request GET:/v1/automations
+     * @secure
+     */
+    automationsList: (
+      query: AutomationsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Automation[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description When an event of `trigger_event` happens and every condition holds, the actions run in order, in the background. Inputs map the event with JSONata in `{{ }}`; conditions are JSON Logic. Both are checked here: a 400 names the path at fault (`actions[1].input.name`). An event starts at most one run per automation; a failing action is retried with backoff, then the run goes to the dead-letter queue (`/v1/dlq`, source `automation`). Requires scope `write`.
+     *
+     * @tags Automations
+     * @name AutomationsCreate
+     * @summary Create automation
+     * @request POST:/v1/automations
+     * @secure
+     */
+    automationsCreate: (data: CreateAutomation, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: Automation;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get automation Requires scope `read`.
+     *
+     * @tags Automations
+     * @name AutomationsDetail
+     * @summary Get automation
+     * @request GET:/v1/automations/{automation_id}
+     * @secure
+     */
+    automationsDetail: (
+      { automationId }: AutomationsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Automation;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations/${automationId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Changes the given fields; runs already started keep the actions they started with. Requires scope `write`.
+     *
+     * @tags Automations
+     * @name AutomationsPartialUpdate
+     * @summary Update automation
+     * @request PATCH:/v1/automations/{automation_id}
+     * @secure
+     */
+    automationsPartialUpdate: (
+      { automationId }: AutomationsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * An event type of the catalogue (GET /events/types) or your own custom type; `family.*` and `*` match several
+         * @minLength 1
+         * @maxLength 100
+         * @pattern ^(\*|[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?)$
+         * @example "object.created"
+         */
+        trigger_event?: string;
+        /** @maxItems 20 */
+        conditions?: Record<string, any>[];
+        /**
+         * @maxItems 20
+         * @minItems 1
+         */
+        actions?: AutomationAction[];
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Automation;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations/${automationId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the automation, its runs and its dead letters. Requires scope `write`.
+     *
+     * @tags Automations
+     * @name AutomationsDelete
+     * @summary Delete automation
+     * @request DELETE:/v1/automations/{automation_id}
+     * @secure
+     */
+    automationsDelete: (
+      { automationId }: AutomationsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations/${automationId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List automation runs Requires scope `read`.
+     *
+     * @tags Automations
+     * @name AutomationsRunsList
+     * @summary List automation runs
+     * @request GET:/v1/automations/{automation_id}/runs
+     * @secure
+     */
+    automationsRunsList: (
+      { automationId, ...query }: AutomationsRunsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            runs: AutomationRun[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations/${automationId}/runs`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Starts a run now with `data` as the trigger data (`event.type` is `manual`); conditions are not checked. It runs in the background: follow it in `/runs`. Requires scope `write`.
+     *
+     * @tags Automations
+     * @name AutomationsTriggerCreate
+     * @summary Trigger automation
+     * @request POST:/v1/automations/{automation_id}/trigger
+     * @secure
+     */
+    automationsTriggerCreate: (
+      { automationId }: AutomationsTriggerCreateParams,
+      data?: {
+        /** @default {} */
+        data?: Record<string, any>;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            run_id: string;
+            status: "pending";
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/automations/${automationId}/trigger`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  scheduledJobs = {
+    /**
+     * @description List scheduled jobs Requires scope `read`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsList
+     * @summary List scheduled jobs
+     * @request GET:/v1/scheduled-jobs
+     * @secure
+     */
+    scheduledJobsList: (
+      query: ScheduledJobsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ScheduledJob[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Runs one action of the automation vocabulary on a cron schedule in a time zone, or once at `run_at`. Each fire time runs once however many workers run. Requires scope `write`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsCreate
+     * @summary Create scheduled job
+     * @request POST:/v1/scheduled-jobs
+     * @secure
+     */
+    scheduledJobsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * Cron with 5 fields (minute first) or 6 (seconds first), in `timezone`; give this or `run_at`
+         * @minLength 1
+         * @maxLength 100
+         * @example "0 9 * * 1-5"
+         */
+        cron_expression?: string;
+        /**
+         * IANA time zone of the cron (default UTC)
+         * @minLength 1
+         * @maxLength 64
+         * @example "Europe/Paris"
+         */
+        timezone?: string;
+        /**
+         * One time, instead of a cron
+         * @format date-time
+         */
+        run_at?: string;
+        /** An action of the automation vocabulary (see POST /v1/automations) */
+        action_type:
+          | "create_object"
+          | "update_object"
+          | "delete_object"
+          | "send_email"
+          | "call_webhook"
+          | "run_function"
+          | "emit_event";
+        /**
+         * The action's input; `{{ }}` JSONata expressions read `data` = `{ job_id, name, scheduled_for, trigger }` and `now`
+         * @default {}
+         * @example {"url":"https://example.com/nightly","method":"POST","body":{"at":"{{ now }}"}}
+         */
+        action_config?: Record<string, any>;
+        /** @default true */
+        enabled?: boolean;
+        /** A fire time missed while no worker ran: run it once when one is back (default), or skip it */
+        missed_runs?: "run_once" | "skip";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ScheduledJob;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get scheduled job Requires scope `read`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsDetail
+     * @summary Get scheduled job
+     * @request GET:/v1/scheduled-jobs/{job_id}
+     * @secure
+     */
+    scheduledJobsDetail: (
+      { jobId }: ScheduledJobsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ScheduledJob;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs/${jobId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update scheduled job Requires scope `write`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsPartialUpdate
+     * @summary Update scheduled job
+     * @request PATCH:/v1/scheduled-jobs/{job_id}
+     * @secure
+     */
+    scheduledJobsPartialUpdate: (
+      { jobId }: ScheduledJobsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * Cron with 5 fields (minute first) or 6 (seconds first), in `timezone`; give this or `run_at`
+         * @minLength 1
+         * @maxLength 100
+         * @example "0 9 * * 1-5"
+         */
+        cron_expression?: string;
+        /**
+         * IANA time zone of the cron (default UTC)
+         * @minLength 1
+         * @maxLength 64
+         * @example "Europe/Paris"
+         */
+        timezone?: string;
+        /** @format date-time */
+        run_at?: string;
+        /** An action of the automation vocabulary (see POST /v1/automations) */
+        action_type?:
+          | "create_object"
+          | "update_object"
+          | "delete_object"
+          | "send_email"
+          | "call_webhook"
+          | "run_function"
+          | "emit_event";
+        /**
+         * The action's input; `{{ }}` JSONata expressions read `data` = `{ job_id, name, scheduled_for, trigger }` and `now`
+         * @example {"url":"https://example.com/nightly","method":"POST","body":{"at":"{{ now }}"}}
+         */
+        action_config?: Record<string, any>;
+        enabled?: boolean;
+        /** A fire time missed while no worker ran: run it once when one is back (default), or skip it */
+        missed_runs?: "run_once" | "skip";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ScheduledJob;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs/${jobId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete scheduled job Requires scope `write`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsDelete
+     * @summary Delete scheduled job
+     * @request DELETE:/v1/scheduled-jobs/{job_id}
+     * @secure
+     */
+    scheduledJobsDelete: (
+      { jobId }: ScheduledJobsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs/${jobId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Runs the job's action now, once, and answers with the run (a failed action is a run with status `failed` and its error). The schedule is not changed. Requires scope `write`.
+     *
+     * @tags Scheduled Jobs
+     * @name ScheduledJobsExecuteCreate
+     * @summary Execute scheduled job
+     * @request POST:/v1/scheduled-jobs/{job_id}/execute
+     * @secure
+     */
+    scheduledJobsExecuteCreate: (
+      { jobId }: ScheduledJobsExecuteCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ScheduledJobRun;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/scheduled-jobs/${jobId}/execute`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  functions = {
+    /**
+     * @description List custom functions Requires scope `read`.
+     *
+     * @tags Functions
+     * @name FunctionsList
+     * @summary List custom functions
+     * @request GET:/v1/functions
+     * @secure
+     */
+    functionsList: (
+      query: FunctionsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Function[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Stores tenant JavaScript; code that does not compile is a 400 naming `code`. Requires scope `write`.
+     *
+     * @tags Functions
+     * @name FunctionsCreate
+     * @summary Create custom function
+     * @request POST:/v1/functions
+     * @secure
+     */
+    functionsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * How it is meant to run; any function can be executed here, by an automation (`run_function`) or a scheduled job
+         * @default "http"
+         */
+        trigger_type?: "http" | "event" | "schedule" | "manual";
+        /**
+         * JavaScript that defines `async function handler(input, ctx)`; what it returns (JSON) is the output. It runs in a V8 isolate of its own: no Node APIs, no `require`, no `process`; `console.*` goes to the logs and `fetch(url, init)` reaches public URLs only. `ctx` = `{ tenant_id, function_id, invocation_id, trigger }`.
+         * @minLength 1
+         * @maxLength 100000
+         * @example "async function handler(input) {
+         *   console.log("got", input);
+         *   return { total: input.items.reduce((s, i) => s + i.price, 0) };
+         * }"
+         */
+        code: string;
+        /** @default "javascript" */
+        runtime?: "javascript";
+        enabled?: boolean;
+        /**
+         * Wall time of an invocation, promises included (default 5000)
+         * @min 10
+         * @max 30000
+         */
+        timeout_ms?: number;
+        /**
+         * Heap of its isolate in MiB (default 64)
+         * @min 8
+         * @max 128
+         */
+        memory_mb?: number;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Function;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get function Requires scope `read`.
+     *
+     * @tags Functions
+     * @name FunctionsDetail
+     * @summary Get function
+     * @request GET:/v1/functions/{function_id}
+     * @secure
+     */
+    functionsDetail: (
+      { functionId }: FunctionsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Function;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions/${functionId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update function Requires scope `write`.
+     *
+     * @tags Functions
+     * @name FunctionsPartialUpdate
+     * @summary Update function
+     * @request PATCH:/v1/functions/{function_id}
+     * @secure
+     */
+    functionsPartialUpdate: (
+      { functionId }: FunctionsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * JavaScript that defines `async function handler(input, ctx)`; what it returns (JSON) is the output. It runs in a V8 isolate of its own: no Node APIs, no `require`, no `process`; `console.*` goes to the logs and `fetch(url, init)` reaches public URLs only. `ctx` = `{ tenant_id, function_id, invocation_id, trigger }`.
+         * @minLength 1
+         * @maxLength 100000
+         * @example "async function handler(input) {
+         *   console.log("got", input);
+         *   return { total: input.items.reduce((s, i) => s + i.price, 0) };
+         * }"
+         */
+        code?: string;
+        enabled?: boolean;
+        /**
+         * Wall time of an invocation, promises included (default 5000)
+         * @min 10
+         * @max 30000
+         */
+        timeout_ms?: number;
+        /**
+         * Heap of its isolate in MiB (default 64)
+         * @min 8
+         * @max 128
+         */
+        memory_mb?: number;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Function;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions/${functionId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete function Requires scope `write`.
+     *
+     * @tags Functions
+     * @name FunctionsDelete
+     * @summary Delete function
+     * @request DELETE:/v1/functions/{function_id}
+     * @secure
+     */
+    functionsDelete: (
+      { functionId }: FunctionsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions/${functionId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Runs the function with `input` and answers with its output, logs and duration. A function that fails answers 422 with `error.details.reason`: `timeout` (over `timeout_ms`), `memory_limit` (over `memory_mb`), `thrown` (an exception; its message), `no_handler`, `invalid_output` (not JSON) or `syntax`; its logs are in the details and in GET /logs. A disabled function is a 409. Requires scope `write`.
+     *
+     * @tags Functions
+     * @name FunctionsExecuteCreate
+     * @summary Execute function
+     * @request POST:/v1/functions/{function_id}/execute
+     * @secure
+     */
+    functionsExecuteCreate: (
+      { functionId }: FunctionsExecuteCreateParams,
+      data?: {
+        input?: any;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            invocation_id: string;
+            function_id: string;
+            status: "succeeded";
+            output?: any;
+            logs: {
+              level: "debug" | "info" | "warn" | "error";
+              message: string;
+              /**
+               * @format date-time
+               * @example "2026-01-01T00:00:00.000Z"
+               */
+              at: string;
+            }[];
+            duration_ms: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions/${functionId}/execute`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description What invocations wrote with `console.*`, and one summary line per invocation (level `error` when it failed), newest first. Requires scope `read`.
+     *
+     * @tags Functions
+     * @name FunctionsLogsList
+     * @summary List function logs
+     * @request GET:/v1/functions/{function_id}/logs
+     * @secure
+     */
+    functionsLogsList: (
+      { functionId, ...query }: FunctionsLogsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            invocation_id: string;
+            level: "debug" | "info" | "warn" | "error";
+            message: string;
+            /**
+             * @format date-time
+             * @example "2026-01-01T00:00:00.000Z"
+             */
+            created_at: string;
+          }[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/functions/${functionId}/logs`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  integrations = {
+    /**
+     * @description List integrations Requires scope `read`.
+     *
+     * @tags Integrations
+     * @name IntegrationsList
+     * @summary List integrations
+     * @request GET:/v1/integrations
+     * @secure
+     */
+    integrationsList: (
+      query: IntegrationsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Integration[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description A connector with its config; secrets are sealed at rest (PLINTH_ENCRYPTION_KEY) and never returned. Its URL must be public (the outbound guard). Requires scope `write`.
+     *
+     * @tags Integrations
+     * @name IntegrationsCreate
+     * @summary Create integration
+     * @request POST:/v1/integrations
+     * @secure
+     */
+    integrationsCreate: (
+      data: {
+        /** `rest`: pulls JSON from a URL into records of an object type */
+        provider: "rest";
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name: string;
+        /**
+         * For provider `rest`: url, method, headers, auth_token, items_path, object_type, id_field, field_mapping (see the example). Checked on save: a 400 names the field (`config_json.field_mapping.name`).
+         * @example {"url":"https://api.example.com/contacts","auth_token":"secret-token","items_path":"data","object_type":"contacts","id_field":"id","field_mapping":{"name":"first_name & \" \" & last_name","email":"email"}}
+         */
+        config_json: Record<string, any>;
+        /**
+         * `inbound`: from the source into Plinth (the only direction served now)
+         * @default "inbound"
+         */
+        sync_direction?: "inbound";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Integration;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get integration Requires scope `read`.
+     *
+     * @tags Integrations
+     * @name IntegrationsDetail
+     * @summary Get integration
+     * @request GET:/v1/integrations/{integration_id}
+     * @secure
+     */
+    integrationsDetail: (
+      { integrationId }: IntegrationsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Integration;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update integration Requires scope `write`.
+     *
+     * @tags Integrations
+     * @name IntegrationsPartialUpdate
+     * @summary Update integration
+     * @request PATCH:/v1/integrations/{integration_id}
+     * @secure
+     */
+    integrationsPartialUpdate: (
+      { integrationId }: IntegrationsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /**
+         * Fields to change; secrets not given are kept
+         * @example {"url":"https://api.example.com/contacts","auth_token":"secret-token","items_path":"data","object_type":"contacts","id_field":"id","field_mapping":{"name":"first_name & \" \" & last_name","email":"email"}}
+         */
+        config_json?: Record<string, any>;
+        status?: "active" | "paused";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Integration;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the integration and its sync logs; the records it synced stay. Requires scope `write`.
+     *
+     * @tags Integrations
+     * @name IntegrationsDelete
+     * @summary Delete integration
+     * @request DELETE:/v1/integrations/{integration_id}
+     * @secure
+     */
+    integrationsDelete: (
+      { integrationId }: IntegrationsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List sync logs Requires scope `read`.
+     *
+     * @tags Integrations
+     * @name IntegrationsLogsList
+     * @summary List sync logs
+     * @request GET:/v1/integrations/{integration_id}/logs
+     * @secure
+     */
+    integrationsLogsList: (
+      { integrationId, ...query }: IntegrationsLogsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: IntegrationSyncLog[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}/logs`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Queues a sync and answers with its log entry (status `queued`); follow it in /logs. Items are matched by their external id, so a sync run again updates the records it made instead of duplicating them. 409 when the integration is paused or a sync is running. Requires scope `write`.
+     *
+     * @tags Integrations
+     * @name IntegrationsSyncCreate
+     * @summary Sync integration
+     * @request POST:/v1/integrations/{integration_id}/sync
+     * @secure
+     */
+    integrationsSyncCreate: (
+      { integrationId }: IntegrationsSyncCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: IntegrationSyncLog;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}/sync`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  plugins = {
+    /**
+     * @description List plugins Requires scope `read`.
+     *
+     * @tags Plugins
+     * @name PluginsList
+     * @summary List plugins
+     * @request GET:/v1/plugins
+     * @secure
+     */
+    pluginsList: (query: PluginsListParams = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: Plugin[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/plugins`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Installs a manifest: its functions, automations and scheduled jobs are created in one transaction (all or none), each marked with the plugin id. A 400 names the manifest path at fault; 409 when a plugin of that name is installed. Requires scope `write`.
+     *
+     * @tags Plugins
+     * @name PluginsCreate
+     * @summary Install plugin
+     * @request POST:/v1/plugins
+     * @secure
+     */
+    pluginsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name: string;
+        /**
+         * @minLength 1
+         * @maxLength 50
+         * @example "1.0.0"
+         */
+        version: string;
+        /**
+         * What the plugin installs: `functions`, `automations` and `scheduled_jobs`, each in the shape of its own API (an action may name a function of the manifest as `fn:<name>`)
+         * @example {"description":"Greets new contacts","functions":[{"name":"greet","code":"async function handler(input) { return { greeting: `Hello ${input.name}` } }"}],"automations":[{"name":"Greet new contacts","trigger_event":"object.created","conditions":[{"==":[{"var":"data.object_type"},"contacts"]}],"actions":[{"type":"run_function","input":{"function_id":"fn:greet","input":{"name":"{{ data.properties.name }}"}},"on_error":"stop"}]}],"scheduled_jobs":[]}
+         */
+        manifest_json: Record<string, any>;
+        /**
+         * The plugin's settings, kept as given
+         * @default {}
+         */
+        config_json?: Record<string, any>;
+        /** @default true */
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Plugin;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/plugins`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get plugin Requires scope `read`.
+     *
+     * @tags Plugins
+     * @name PluginsDetail
+     * @summary Get plugin
+     * @request GET:/v1/plugins/{plugin_id}
+     * @secure
+     */
+    pluginsDetail: (
+      { pluginId }: PluginsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Plugin;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/plugins/${pluginId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Renames it, replaces its config, or enables/disables it together with everything it installed. Requires scope `write`.
+     *
+     * @tags Plugins
+     * @name PluginsPartialUpdate
+     * @summary Update plugin
+     * @request PATCH:/v1/plugins/{plugin_id}
+     * @secure
+     */
+    pluginsPartialUpdate: (
+      { pluginId }: PluginsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name?: string;
+        config_json?: Record<string, any>;
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Plugin;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/plugins/${pluginId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Removes the plugin and exactly what it installed (with their runs and logs), in one transaction. Requires scope `write`.
+     *
+     * @tags Plugins
+     * @name PluginsDelete
+     * @summary Uninstall plugin
+     * @request DELETE:/v1/plugins/{plugin_id}
+     * @secure
+     */
+    pluginsDelete: (
+      { pluginId }: PluginsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/plugins/${pluginId}`,
+        method: "DELETE",
         secure: true,
         format: "json",
         ...params,

@@ -1,0 +1,163 @@
+/**
+ * Automations benchmark, against `plinth start` in a child process: custom events emitted over HTTP,
+ * each starting a run of one automation (a JSONata-mapped `emit_event` action) through the outbox
+ * consumer and a pg-boss job; runs per second end to end and as worked (first run created to last run
+ * done), and the p50/p99 lag from an event's emit to its run's end.
+ *
+ *   npm run bench:automations                                     # embedded PGlite
+ *   DATABASE_URL=postgres://... npm run bench:automations
+ *   BENCH_EVENTS=5000 npm run bench:automations
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { appRoleFor } from '../src/core/db/client.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+const EMITTERS = 16;
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+async function waitUntil(probe: () => boolean, what: string, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+// ---- the server -------------------------------------------------------------------------------------
+
+const env: Record<string, string> = {
+  ...(process.env as Record<string, string>),
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  PLINTH_ADMIN_KEY: ADMIN_KEY,
+  OUTBOUND_ALLOW_LOOPBACK: 'true',
+  JOBS_POLL_SECONDS: '0.5',
+  DB_POOL_MAX: '20',
+};
+let cleanup = async () => {};
+let database = 'embedded PGlite';
+if (process.env.DATABASE_URL) {
+  const name = `plinth_bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(process.env.DATABASE_URL);
+  url.pathname = `/${name}`;
+  env.DATABASE_URL = url.toString();
+  database = 'PostgreSQL';
+  cleanup = async () => {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
+    await admin.end();
+  };
+} else {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-'));
+  env.DATA_DIR = dir;
+  cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const child = spawn(process.execPath, [path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+let out = '';
+child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
+const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+const base = `http://127.0.0.1:${port}`;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      `${base}${url}`,
+      { method, agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const tenantRes = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
+  name: 'Bench',
+  plan_tier: 'enterprise',
+  plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000, webhook_endpoints: 1000 },
+});
+if (tenantRes.status !== 201) throw new Error(`tenant: ${JSON.stringify(tenantRes.body)}`);
+const token: string = tenantRes.body.data.api_key.token;
+const tenantId: string = tenantRes.body.data.tenant.id;
+
+/** Emits `count` custom events of `type` from EMITTERS concurrent callers; each carries its emit time. */
+async function emit(type: string, count: number, extra: (i: number) => Record<string, unknown> = () => ({})) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: EMITTERS }, async () => {
+      while (next < count) {
+        const i = next++;
+        const res = await call('POST', '/v1/events', token, { event_type: type, data: { i, t0: now(), ...extra(i) } });
+        if (res.status !== 200) throw new Error(`emit: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }),
+  );
+}
+
+// ---- runs ---------------------------------------------------------------------------------------------
+
+try {
+  const created = await call('POST', '/v1/automations', token, {
+    name: 'bench',
+    trigger_event: 'custom.bench',
+    actions: [{ type: 'emit_event', input: { event_type: 'custom.bench_done', data: { i: '{{ data.i }}', t0: '{{ data.t0 }}' } } }],
+  });
+  if (created.status !== 201) throw new Error(`automation: ${JSON.stringify(created.body)}`);
+  const id: string = created.body.data.id;
+  const started = now();
+  await emit('custom.bench', EVENTS);
+  let runs: any[] = [];
+  await waitUntilAsync(async () => {
+    const res = await call('GET', `/v1/automations/${id}/runs?status=succeeded&limit=1`, token);
+    return res.body.data.total >= EVENTS;
+  }, 'every run');
+  const elapsed = now() - started;
+  for (let offset = 0; offset < EVENTS; offset += 200) {
+    runs = runs.concat((await call('GET', `/v1/automations/${id}/runs?limit=200&offset=${offset}`, token)).body.data.runs);
+  }
+  const lags = runs.map((r) => Date.parse(r.finished_at) - r.input.event.data.t0);
+  console.log(`automations on ${database}: ${EVENTS} events -> ${runs.length} runs`);
+  const first = Math.min(...runs.map((r) => Date.parse(r.created_at)));
+  const last = Math.max(...runs.map((r) => Date.parse(r.finished_at)));
+  console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; bounded by the emit rate over HTTP)`);
+  console.log(`  ${((runs.length / (last - first)) * 1000).toFixed(0)} runs/s worked (first run created to last run done)`);
+  console.log(`  emit -> run done: p50 ${ms(percentile(lags, 50))}, p99 ${ms(percentile(lags, 99))}`);
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await cleanup();
+}
+
+async function waitUntilAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}

@@ -1,0 +1,272 @@
+import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { runInTenant, type RequestMeta } from '../../../core/context.ts';
+import { matchesPattern } from '../../../core/events/format.ts';
+import type { ConsumerBatch } from '../../../core/events/outbox.ts';
+import { publicEvent } from '../../../core/events/format.ts';
+import { newId } from '../../../core/http/ids.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { addDeadLetter, registerDeadLetterSource, resolveDeadLetter } from '../../dlq/index.ts';
+import { conditionsHold } from '../actions/expressions.ts';
+import { ActionError, performAction, RunFenced, type ActionScope } from '../actions/run.ts';
+import { stepId } from '../actions/vocabulary.ts';
+import { automationRuns, automations, type AutomationRunRow, type StepResult } from './tables.ts';
+
+export const TRIGGER_CONSUMER = 'automations.trigger';
+const RUN_JOB = 'automations.run';
+/** Runs that led to this one, at most: an automation whose action emits its own trigger stops here. */
+export const MAX_DEPTH = 5;
+const DLQ_SOURCE = 'automation';
+/** A run whose worker wrote nothing for this long is taken over by the job's next delivery. */
+export const RUN_LEASE_MS = 10 * 60_000;
+
+interface RunJob {
+  tenantId: string;
+  runId: string;
+}
+
+const engines = new WeakMap<Kernel, AutomationEngine>();
+
+export function automationEngine(kernel: Kernel): AutomationEngine {
+  const engine = engines.get(kernel);
+  if (!engine) throw new Error('automations are not registered on this kernel');
+  return engine;
+}
+
+/**
+ * Event automations. The outbox consumer `automations.trigger` turns each event into one run per
+ * enabled automation whose trigger and conditions match, in the consumer's transaction; the unique
+ * index (tenant, automation, event) makes an event start at most one run per automation whatever is
+ * redelivered. A pg-boss job works each run: every action's result is written with the action (or
+ * right after it, for calls that leave the database), so a run taken over after a crash resumes at
+ * the first action not done. A failing action is retried after AUTOMATION_RETRY_DELAYS_MS; after the
+ * last, the run fails and lands in the dead-letter queue (source `automation`).
+ */
+export class AutomationEngine {
+  constructor(private readonly kernel: Kernel) {}
+
+  static register(kernel: Kernel): AutomationEngine {
+    const engine = new AutomationEngine(kernel);
+    engines.set(kernel, engine);
+    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 25, handler: (job) => engine.execute(job.tenantId, job.runId) });
+    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
+    registerDeadLetterSource(kernel, DLQ_SOURCE, {
+      retry: async (ctx, letter) => {
+        const [run] = await ctx.db
+          .update(automationRuns)
+          .set({ status: 'pending', attempts: 0, error: null, trigger: 'retry', updatedAt: new Date() })
+          .where(and(eq(automationRuns.tenantId, ctx.tenantId), eq(automationRuns.id, letter.referenceId)))
+          .returning({ id: automationRuns.id });
+        if (run) ctx.afterCommit(() => engine.queue(ctx.tenantId, run.id));
+      },
+      discard: async (ctx, letter) => {
+        await ctx.db
+          .update(automationRuns)
+          .set({ status: 'discarded', updatedAt: new Date() })
+          .where(and(eq(automationRuns.tenantId, ctx.tenantId), eq(automationRuns.id, letter.referenceId)));
+      },
+    });
+    return engine;
+  }
+
+  async queue(tenantId: string, runId: string, delayMs = 0): Promise<void> {
+    await this.kernel.jobs.send<RunJob>(RUN_JOB, { tenantId, runId }, delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {});
+  }
+
+  /** The outbox consumer: events -> runs (exactly once per event and automation). */
+  async trigger({ events, tx, afterCommit }: ConsumerBatch): Promise<void> {
+    const tenantIds = [...new Set(events.map((e) => e.tenantId))];
+    const candidates = await tx
+      .select({ id: automations.id, tenantId: automations.tenantId, triggerEvent: automations.triggerEvent, conditions: automations.conditions, createdAt: automations.createdAt })
+      .from(automations)
+      .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
+    if (candidates.length === 0) return;
+    // Depth: an event an automation run caused (its actor) starts runs one level deeper.
+    const parentIds = [...new Set(events.filter((e) => e.actorType === 'automation' && e.actorId).map((e) => e.actorId!))];
+    const parents = new Map<string, number>();
+    if (parentIds.length) {
+      const found = await tx.select({ id: automationRuns.id, depth: automationRuns.depth }).from(automationRuns).where(inArray(automationRuns.id, parentIds));
+      for (const p of found) parents.set(p.id, p.depth);
+    }
+    const values: (typeof automationRuns.$inferInsert)[] = [];
+    for (const event of events) {
+      for (const automation of candidates) {
+        if (automation.tenantId !== event.tenantId) continue;
+        if (automation.createdAt.getTime() >= event.createdAt.getTime()) continue;
+        if (!matchesPattern(automation.triggerEvent, event.type)) continue;
+        const shown = publicEvent(event) as unknown as Record<string, unknown>;
+        let holds: boolean;
+        try {
+          holds = conditionsHold(automation.conditions, { event: shown, data: event.data });
+        } catch {
+          holds = false;
+        }
+        if (!holds) continue;
+        const parentDepth = event.actorType === 'automation' && event.actorId ? parents.get(event.actorId) : undefined;
+        const depth = parentDepth === undefined ? 0 : parentDepth + 1;
+        const tooDeep = depth > MAX_DEPTH;
+        values.push({
+          id: newId('run'),
+          tenantId: event.tenantId,
+          automationId: automation.id,
+          eventId: event.id,
+          trigger: 'event',
+          status: tooDeep ? 'skipped' : 'pending',
+          depth,
+          input: { event: shown },
+          error: tooDeep ? `Not run: ${depth} automation runs led to this event, over the limit of ${MAX_DEPTH} (an automation that triggers itself?)` : null,
+          ...(tooDeep ? { finishedAt: new Date() } : {}),
+        });
+      }
+    }
+    if (values.length === 0) return;
+    const inserted: { id: string; tenantId: string; status: string }[] = [];
+    for (let i = 0; i < values.length; i += 500) {
+      inserted.push(
+        ...(await tx
+          .insert(automationRuns)
+          .values(values.slice(i, i + 500))
+          .onConflictDoNothing()
+          .returning({ id: automationRuns.id, tenantId: automationRuns.tenantId, status: automationRuns.status })),
+      );
+    }
+    const pending = inserted.filter((r) => r.status === 'pending');
+    if (pending.length) afterCommit(async () => {
+      for (const run of pending) await this.queue(run.tenantId, run.id);
+    });
+  }
+
+  private meta(tenantId: string, runId: string): RequestMeta {
+    return { tenantId, actor: { type: 'automation', id: runId }, requestId: null };
+  }
+
+  /** Works one run: resumes after the last recorded step; retries, fails into the DLQ, or completes. */
+  async execute(tenantId: string, runId: string): Promise<void> {
+    const meta = this.meta(tenantId, runId);
+    const claimed = await runInTenant(this.kernel, meta, async (ctx) => {
+      const [run] = await ctx.db
+        .update(automationRuns)
+        .set({ status: 'running', attempts: sql`${automationRuns.attempts} + 1`, startedAt: sql`coalesce(${automationRuns.startedAt}, now())`, updatedAt: new Date() })
+        .where(
+          and(
+            eq(automationRuns.tenantId, tenantId),
+            eq(automationRuns.id, runId),
+            // A running run is taken over only once its worker has written nothing for RUN_LEASE_MS
+            // (every step writes): its worker died, and pg-boss handed the job to another.
+            or(eq(automationRuns.status, 'pending'), and(eq(automationRuns.status, 'running'), lt(automationRuns.updatedAt, new Date(Date.now() - RUN_LEASE_MS)))),
+          ),
+        )
+        .returning();
+      if (!run) return null;
+      const [automation] = await ctx.db.select().from(automations).where(and(eq(automations.tenantId, tenantId), eq(automations.id, run.automationId)));
+      return { run, automation };
+    });
+    if (!claimed) return;
+    const { run, automation } = claimed;
+    if (!automation) {
+      await this.finish(meta, run, 'failed', 'The automation was deleted', 0, and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.attempts, run.attempts)));
+      return;
+    }
+    const event = (run.input.event ?? {}) as Record<string, unknown>;
+    const scope: ActionScope = { event, data: event.data ?? null, steps: {}, now: new Date().toISOString() };
+    const done = new Map<number, StepResult>();
+    // Done: a step that succeeded, or failed under `on_error: continue`. A step that failed the run
+    // (before a retry from the DLQ) runs again.
+    for (const step of run.steps) {
+      const action = automation.actions[step.index];
+      if (step.status === 'succeeded' || (step.status === 'failed' && action?.on_error === 'continue')) {
+        done.set(step.index, step);
+        scope.steps[step.id] = step.output ?? null;
+      }
+    }
+    // Every write of this worker holds while the run is still its own: running, at this attempt.
+    const fence = and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.status, 'running'), eq(automationRuns.attempts, run.attempts));
+    const started = performance.now();
+    try {
+      await this.work(meta, run, automation, scope, done, fence, started);
+    } catch (error) {
+      if (error instanceof RunFenced) return;
+      throw error;
+    }
+  }
+
+  private async work(
+    meta: RequestMeta,
+    run: AutomationRunRow,
+    automation: typeof automations.$inferSelect,
+    scope: ActionScope,
+    done: Map<number, StepResult>,
+    fence: ReturnType<typeof and>,
+    started: number,
+  ): Promise<void> {
+    const { tenantId, id: runId } = run;
+    for (const [index, action] of automation.actions.entries()) {
+      if (done.has(index)) continue;
+      const id = stepId(action, index);
+      const stepStarted = performance.now();
+      const record = (status: StepResult['status'], output: unknown, error: string | null) => async (ctx: Parameters<Parameters<typeof runInTenant>[2]>[0]) => {
+        const step: StepResult = { index, id, type: action.type, status, output: output ?? null, error, duration_ms: Math.round(performance.now() - stepStarted), attempts: run.attempts };
+        const written = await ctx.db
+          .update(automationRuns)
+          .set({ steps: sql`${automationRuns.steps} || ${JSON.stringify([step])}::jsonb`, updatedAt: new Date() })
+          .where(fence)
+          .returning({ id: automationRuns.id });
+        // Taken over: the step's own change (same transaction) is rolled back with it.
+        if (written.length === 0) throw new RunFenced();
+      };
+      try {
+        const output = await performAction(this.kernel, meta, action, scope, `actions[${index}].input`, (ctx, out) => record('succeeded', out, null)(ctx));
+        scope.steps[id] = output ?? null;
+      } catch (error) {
+        if (error instanceof RunFenced) throw error;
+        const failure = error instanceof ActionError ? error : new ActionError(String(error), true);
+        if (action.on_error === 'continue') {
+          await runInTenant(this.kernel, meta, record('failed', null, failure.message));
+          scope.steps[id] = null;
+          continue;
+        }
+        const delays = this.kernel.config.AUTOMATION_RETRY_DELAYS_MS;
+        const message = `actions[${index}] (${action.type}) failed: ${failure.message}`;
+        if (failure.retryable && run.attempts <= delays.length) {
+          const requeued = await runInTenant(this.kernel, meta, (ctx) =>
+            ctx.db.update(automationRuns).set({ status: 'pending', error: message, updatedAt: new Date() }).where(fence).returning({ id: automationRuns.id }),
+          );
+          if (requeued.length) await this.queue(tenantId, runId, delays[run.attempts - 1]!);
+          return;
+        }
+        await runInTenant(this.kernel, meta, record('failed', null, failure.message));
+        await this.finish(meta, run, 'failed', message, Math.round(performance.now() - started), fence);
+        return;
+      }
+    }
+    await this.finish(meta, run, 'succeeded', null, Math.round(performance.now() - started), fence);
+  }
+
+  private async finish(meta: RequestMeta, run: AutomationRunRow, status: 'succeeded' | 'failed', error: string | null, durationMs: number, fence: ReturnType<typeof and>): Promise<void> {
+    await runInTenant(this.kernel, meta, async (ctx) => {
+      const finished = await ctx.db
+        .update(automationRuns)
+        .set({ status, error, durationMs: (run.durationMs ?? 0) + durationMs, finishedAt: new Date(), updatedAt: new Date() })
+        .where(fence)
+        .returning({ id: automationRuns.id });
+      if (finished.length === 0) return;
+      await ctx.db
+        .update(automations)
+        .set({ runCount: sql`${automations.runCount} + 1`, lastRunAt: new Date() })
+        .where(and(eq(automations.tenantId, run.tenantId), eq(automations.id, run.automationId)));
+      if (status === 'succeeded') {
+        await resolveDeadLetter(ctx.db, DLQ_SOURCE, run.id);
+        await ctx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
+      } else {
+        await addDeadLetter(ctx.db, {
+          tenantId: run.tenantId,
+          source: DLQ_SOURCE,
+          referenceId: run.id,
+          summary: { automation_id: run.automationId, run_id: run.id, event_id: run.eventId, trigger: run.trigger },
+          error,
+          attempts: run.attempts,
+        });
+        await ctx.emit({ type: 'automation.run_failed', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, error: error ?? '' }, audit: false });
+      }
+    });
+  }
+}
