@@ -133,16 +133,19 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
       .returning();
     if (!run) return null;
     const def = await agentVersion(ctx, run.agentId, run.agentVersion);
-    return { run, def };
+    // The `running` event commits with the claim (one write fewer per run).
+    const running: RunEvent = { seq: run.lastSeq + 1, type: 'status', data: { status: 'running', worker: state.worker, attempt: run.attempts }, created_at: new Date().toISOString() };
+    await ctx.db.insert(agentRunEvents).values({ tenantId, runId, seq: running.seq, type: 'status', data: running.data, createdAt: new Date(running.created_at) });
+    return { run, def, running };
   });
   if (!claimed) return null;
-  const { run, def } = claimed;
+  const { run, def, running } = claimed;
+  await publishEvents(kernel, tenantId, run, [running]);
   const key = `${tenantId}:${runId}`;
   const local: Local = { controller: new AbortController() };
   state.local.set(key, local);
   const signal = local.controller.signal;
-  const log = new EventWriter(kernel, tenantId, run, run.lastSeq);
-  log.push('status', { status: 'running', worker: state.worker, attempt: run.attempts });
+  const log = new EventWriter(kernel, tenantId, run, running.seq);
   const timeout = setTimeout(() => abortLocal(kernel, key, 'timed_out'), def.limits.timeoutMs);
   const heartbeat = setInterval(() => {
     void runInTenant(kernel, meta, async (ctx) => {
@@ -332,7 +335,7 @@ export function registerRunner(kernel: Kernel): void {
   kernel.jobs.define<{ tenantId: string; runId: string }>(RUN_JOB, {
     retryLimit: 0,
     expireInSeconds: 3600 * 2,
-    concurrency: 4,
+    concurrency: 16,
     handler: async (data) => void (await executeRun(kernel, data.tenantId, data.runId)),
   });
   kernel.jobs.define(SWEEP_JOB, { retryLimit: 0, handler: async () => void (await sweepRuns(kernel)) });
