@@ -3,8 +3,6 @@ CREATE TABLE "agent_app_keys" (
 	"key_id" text NOT NULL,
 	"application_id" text NOT NULL,
 	"name" text NOT NULL,
-	"token_hash" text NOT NULL,
-	"prefix" text NOT NULL,
 	"revoked_at" timestamp with time zone,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "agent_app_keys_tenant_id_key_id_pk" PRIMARY KEY("tenant_id","key_id")
@@ -108,7 +106,7 @@ CREATE TABLE "agents" (
 	CONSTRAINT "agents_tenant_id_id_pk" PRIMARY KEY("tenant_id","id")
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX "agent_app_keys_hash_idx" ON "agent_app_keys" USING btree ("tenant_id","token_hash");--> statement-breakpoint
+CREATE INDEX "agent_app_keys_app_idx" ON "agent_app_keys" USING btree ("tenant_id","application_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "agent_end_users_external_idx" ON "agent_end_users" USING btree ("tenant_id","application_id","external_id");--> statement-breakpoint
 CREATE INDEX "agent_runs_tenant_created_idx" ON "agent_runs" USING btree ("tenant_id","created_at");--> statement-breakpoint
 CREATE INDEX "agent_runs_tenant_agent_idx" ON "agent_runs" USING btree ("tenant_id","agent_id","created_at");--> statement-breakpoint

@@ -23,3 +23,4 @@ export { createSchedule, deleteSchedule, fireDueSchedules, getScheduleDto, listS
 export { resumeAfter, runStream } from './routes.ts';
 export * from './schemas.ts';
 export type { RunEvent, StatusMessage } from './log.ts';
+export * from './apps.ts';

@@ -181,7 +181,11 @@ export const agentEndUsers = pgTable(
   ],
 );
 
-/** Application API keys (`ask_...`): each is a Plinth API key of the tenant, bound here to one application. */
+/**
+ * Application API keys (`ask_...`): each is a Plinth API key of the tenant (the keys module issues,
+ * resolves, rate-limits and revokes it), bound here to one application. The `ask_` token is `ask_` +
+ * the Plinth key's token, so the surface resolves it through the kernel like any key.
+ */
 export const agentAppKeys = pgTable(
   'agent_app_keys',
   {
@@ -189,13 +193,10 @@ export const agentAppKeys = pgTable(
     keyId: text('key_id').notNull(),
     applicationId: text('application_id').notNull(),
     name: text('name').notNull(),
-    /** sha256 of the `ask_` token; the token itself is shown once. */
-    tokenHash: text('token_hash').notNull(),
-    prefix: text('prefix').notNull(),
     revokedAt: timestamptz('revoked_at'),
     createdAt: createdAt(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.keyId] }), uniqueIndex('agent_app_keys_hash_idx').on(t.tenantId, t.tokenHash)],
+  (t) => [primaryKey({ columns: [t.tenantId, t.keyId] }), index('agent_app_keys_app_idx').on(t.tenantId, t.applicationId)],
 );
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -204,3 +205,4 @@ export type RunEventRow = typeof agentRunEvents.$inferSelect;
 export type ScheduleRow = typeof agentSchedules.$inferSelect;
 export type ApplicationRow = typeof agentApplications.$inferSelect;
 export type EndUserRow = typeof agentEndUsers.$inferSelect;
+export type AppKeyRow = typeof agentAppKeys.$inferSelect;
