@@ -114,8 +114,9 @@ interface Caller {
   endUserId?: string;
 }
 
-const callers = new WeakMap<Request, Caller>();
-const askRequests = new WeakSet<Request>();
+// Keyed by the context: middleware may replace `c.req.raw` (a buffered body); the context stays.
+const callers = new WeakMap<Context, Caller>();
+const askRequests = new WeakSet<Context>();
 
 /** The credential: `Authorization: Bearer ask_...` (an application key = `ask_` + a Plinth key) or any Plinth credential; `?token=` on SSE routes. */
 export function credentialOf(queryToken: boolean) {
@@ -123,7 +124,7 @@ export function credentialOf(queryToken: boolean) {
     const raw = bearerToken(requestHeader(c, 'authorization')) ?? (queryToken ? c.req.query('token') : undefined);
     if (!raw) return undefined;
     if (raw.startsWith(ASK_PREFIX)) {
-      askRequests.add(c.req.raw);
+      askRequests.add(c);
       return raw.slice(ASK_PREFIX.length);
     }
     return raw;
@@ -131,7 +132,7 @@ export function credentialOf(queryToken: boolean) {
 }
 
 export function caller(c: Context<AppEnv>): Caller {
-  const found = callers.get(c.req.raw);
+  const found = callers.get(c);
   if (!found) throw new ApiError('INTERNAL_ERROR', 'The agent platform caller was not resolved');
   return found;
 }
@@ -152,7 +153,7 @@ export function access(scope: 'org' | 'app'): MiddlewareHandler<AppEnv> {
     if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'Invalid credentials');
     const org = header(c, 'x-org-id');
     if (org && org !== principal.tenant.id) throw new ApiError('NOT_FOUND', 'Organization not found');
-    const appKey = askRequests.has(c.req.raw);
+    const appKey = askRequests.has(c);
     const appId = header(c, 'x-app-id');
     const user = header(c, 'appstrate-user');
     if (user && !(appKey || principal.kind === 'api_key')) throw new ApiError('BAD_REQUEST', 'Appstrate-User is accepted with API key authentication only');
@@ -184,7 +185,7 @@ export function access(scope: 'org' | 'app'): MiddlewareHandler<AppEnv> {
       { audit: false },
     );
     if (found.endUserId) await auditImpersonation(c, found.applicationId ?? found.keyApplication!, found.endUserId);
-    callers.set(c.req.raw, found);
+    callers.set(c, found);
     await next();
   };
 }
