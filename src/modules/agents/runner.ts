@@ -298,9 +298,9 @@ async function finishRun(
  * Finds runs whose worker stopped renewing its lease (the process died or lost the database) and ends
  * them `failed` with reason WORKER_LOST, so no run stays `running` for ever. Returns how many.
  */
-export async function sweepRuns(kernel: Kernel): Promise<number> {
+export async function sweepRuns(kernel: Kernel, now = new Date()): Promise<number> {
   const lost = rows<{ tenant_id: string; id: string }>(
-    await kernel.db.system.execute(sql`select tenant_id, id from agent_runs where status = 'running' and lease_until < now() limit 500`),
+    await kernel.db.system.execute(sql`select tenant_id, id from agent_runs where status = 'running' and lease_until < ${now.toISOString()}::timestamptz limit 500`),
   );
   let n = 0;
   for (const { tenant_id: tenantId, id } of lost) {
@@ -309,16 +309,16 @@ export async function sweepRuns(kernel: Kernel): Promise<number> {
       const [row] = await ctx.db
         .select()
         .from(agentRuns)
-        .where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, id), eq(agentRuns.status, 'running'), lt(agentRuns.leaseUntil, new Date())))
+        .where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, id), eq(agentRuns.status, 'running'), lt(agentRuns.leaseUntil, now)))
         .for('update');
       if (!row) return null;
       const [last] = rows<{ seq: number | null }>(await ctx.db.execute(sql`select max(seq) as seq from agent_run_events where tenant_id = ${tenantId} and run_id = ${id}`));
       const seq = Number(last?.seq ?? row.lastSeq) + 1;
       const error = { code: 'WORKER_LOST', message: `The worker running it (${row.worker}) stopped renewing its lease` };
-      const now = new Date();
-      events.push({ seq, type: 'status', data: { status: 'failed', error }, created_at: now.toISOString() });
-      await ctx.db.update(agentRuns).set({ status: 'failed', error, leaseUntil: null, finishedAt: now, updatedAt: now, lastSeq: seq }).where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, id)));
-      await ctx.db.insert(agentRunEvents).values({ tenantId, runId: id, seq, type: 'status', data: events[0]!.data, createdAt: now });
+      const at = new Date();
+      events.push({ seq, type: 'status', data: { status: 'failed', error }, created_at: at.toISOString() });
+      await ctx.db.update(agentRuns).set({ status: 'failed', error, leaseUntil: null, finishedAt: at, updatedAt: at, lastSeq: seq }).where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, id)));
+      await ctx.db.insert(agentRunEvents).values({ tenantId, runId: id, seq, type: 'status', data: events[0]!.data, createdAt: at });
       await ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: id, data: { agent_id: row.agentId, status: 'failed', error }, audit: false });
       return row;
     });
