@@ -134,6 +134,13 @@ try {
   );
   const seconds = (performance.now() - started) / 1000;
   const failed = [...finished.values()].filter((s) => s !== 'succeeded').length;
+  const phases = (await t.db.raw(
+    `select percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000) as queued,
+            percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000) as executing
+       from agent_runs where tenant_id = $1 and agent_id = $2`,
+    [tenantId, empty.id],
+  )).rows[0] as { queued: number; executing: number };
+  console.log(`  median per run: queued (create -> a worker claims it) ${ms(Number(phases.queued))}, executing (claim -> finished) ${ms(Number(phases.executing))}`);
   console.log(`empty runs end to end: ${RUNS} runs in ${seconds.toFixed(2)} s = ${(RUNS / seconds).toFixed(1)} runs/s (concurrency ${CONCURRENCY}; not succeeded: ${failed})`);
 
   // ---- 2. create -> first streamed event

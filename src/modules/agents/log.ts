@@ -24,6 +24,9 @@ export interface StatusMessage {
   event: RunEvent;
 }
 
+/** How long events wait to be written together. */
+const BATCH_MS = 15;
+
 export const systemMeta = (tenantId: string) => ({ tenantId, actor: { type: 'system', id: 'agents' }, requestId: null });
 
 /** Publishes committed events: each to the run's channel, status events to the tenant's too. */
@@ -54,24 +57,43 @@ export class EventWriter {
     public seq: number,
   ) {}
 
+  private timer: NodeJS.Timeout | undefined;
+
   push(type: string, data: Record<string, unknown>): RunEvent {
     const event = { seq: ++this.seq, type, data, created_at: new Date().toISOString() };
     this.pending.push(event);
-    if (this.pending.length === 1) this.chain = this.chain.then(() => this.flushNow());
+    // Events of the next few milliseconds go in one write (model deltas come word by word); a run
+    // that ends within them writes them with its end instead.
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.chain = this.chain.then(() => this.flushNow());
+    }, BATCH_MS);
     return event;
   }
 
-  /** Waits until every pushed event is stored; rethrows a failed write. */
+  /** Waits until every event pushed so far is stored; rethrows a failed write. */
   async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.chain = this.chain.then(() => this.flushNow());
+    }
     await this.chain;
     if (this.failed) throw this.failed;
   }
 
-  /** Events taken by the final transaction of the run instead (written with the run's end). */
+  /** Events not yet written, for the run's final transaction (written with the run's end). */
   take(): RunEvent[] {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const events = this.pending;
     this.pending = [];
     return events;
+  }
+
+  /** Puts events taken back in front of the pending ones. */
+  restore(events: RunEvent[]): void {
+    this.pending = [...events, ...this.pending];
   }
 
   private async flushNow(): Promise<void> {

@@ -273,7 +273,10 @@ async function finishRun(
   log: EventWriter,
   end: { status: RunStatus; output: Record<string, unknown> | null; error: { code: string; message: string } | null; usage: { input: number; output: number }; provider: string; model: string },
 ): Promise<void> {
+  // Writes in flight finish first (the log stays in order); what is still pending goes with the end.
+  const pendingEvents = log.take();
   await log.flush().catch((error: unknown) => kernel.log.warn({ err: error, run_id: run.id }, 'agent run events could not be stored'));
+  log.restore(pendingEvents);
   const statusEvent = { status: end.status, ...(end.error ? { error: end.error } : {}), ...(end.output ? { output: end.output } : {}) };
   log.push('status', statusEvent);
   const events = log.take();
