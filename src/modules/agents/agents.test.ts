@@ -178,6 +178,20 @@ describe('agents', () => {
     expect((await t.request('GET', '/v1/agent-runs', { token: other.token })).body.data.total).toBe(0);
   });
 
+  it('gives the model the knowledge retrieval finds (the AI module\'s index), and logs its sources', async () => {
+    await defineType(t, tenant.token, 'offices', { hours: { data_type: 'text' } });
+    const office = await createObject(t, tenant.token, 'offices', { hours: 'The Lisbon office opens at nine on weekdays' });
+    const indexed = await t.request('POST', '/v1/ai/index', { token: tenant.token, body: { object_type_id: 'offices', object_ids: [office.id] } });
+    expect(indexed.status, indexed.text).toBe(200);
+    const a = await agent({ knowledge: { enabled: true, sources: ['objects'], types: ['offices'], k: 3 } });
+    const r = await run(a.id, 'When does the Lisbon office open?');
+    const events = await streamed(r.id);
+    const knowledge = events.find((e) => e.event === 'log' && e.data.data.message === 'knowledge');
+    expect(knowledge!.data.data.sources.map((s: { id: string }) => s.id)).toContain(office.id);
+    const sent = oa.requests.filter((q) => q.path.endsWith('/chat/completions')).at(-1)!.body;
+    expect(JSON.stringify(sent.messages)).toContain('opens at nine');
+  });
+
   it('resumes a stream from Last-Event-ID three times: every event exactly once', async () => {
     const a = await agent();
     oa.reply({ text: 'one two three four five six seven eight nine ten eleven twelve', chunkDelayMs: 40 });

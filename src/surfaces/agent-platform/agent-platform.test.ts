@@ -216,6 +216,11 @@ describe('agent platform surface (seed 001)', () => {
     expect(res.headers.get('appstrate-version')).toBe('2026-03-21');
     const none = await as(keyA, appA)('GET', '/api/agents');
     expect(none.headers.get('appstrate-version')).toBe('2026-03-21');
+    expect(res.headers.get('sunset')).toBeNull();
+    const retired = await as(keyA, appA)('GET', '/api/agents', undefined, { 'appstrate-version': '2025-12-01' });
+    expect(retired.status).toBe(200);
+    expect(retired.headers.get('sunset')).toBe('Wed, 31 Mar 2027 00:00:00 GMT');
+    expect(retired.headers.get('deprecation')).toBe('true');
     const bad = await as(keyA, appA)('GET', '/api/agents', undefined, { 'appstrate-version': '1999-01-01' });
     expect(bad.status).toBe(400);
     expect(bad.body.detail).toContain('1999-01-01');

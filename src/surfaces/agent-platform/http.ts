@@ -88,8 +88,11 @@ export function renderProblem(c: Context<AppEnv>, error: ApiError): Response {
 // ---------------------------------------------------------------- versioning
 
 export const CURRENT_VERSION = '2026-03-21';
-/** Versions this server speaks, and the end of support of retired ones (none yet). */
-export const VERSIONS: Record<string, { sunset?: string }> = { [CURRENT_VERSION]: {} };
+/**
+ * Versions this server speaks, and the end of support of retired ones. 2025-12-01 is the version before
+ * the current one; it behaves the same here, and answers with `Sunset` and `Deprecation`.
+ */
+export const VERSIONS: Record<string, { sunset?: string }> = { [CURRENT_VERSION]: {}, '2025-12-01': { sunset: '2027-03-31T00:00:00Z' } };
 
 const versioned: MiddlewareHandler<AppEnv> = async (c, next) => {
   const asked = requestHeader(c, 'appstrate-version')?.trim();
@@ -97,7 +100,10 @@ const versioned: MiddlewareHandler<AppEnv> = async (c, next) => {
   const known = VERSIONS[version];
   if (!known) throw new ApiError('BAD_REQUEST', `Appstrate-Version ${version} is not a version of this API; the current one is ${CURRENT_VERSION}`);
   setResponseHeader(c, 'Appstrate-Version', version);
-  if (known.sunset) setResponseHeader(c, 'Sunset', new Date(known.sunset).toUTCString());
+  if (known.sunset) {
+    setResponseHeader(c, 'Sunset', new Date(known.sunset).toUTCString());
+    setResponseHeader(c, 'Deprecation', 'true');
+  }
   await next();
 };
 
