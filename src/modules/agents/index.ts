@@ -24,4 +24,4 @@ export { resumeAfter, runStream } from './routes.ts';
 export * from './schemas.ts';
 export type { RunEvent, StatusMessage } from './log.ts';
 export * from './apps.ts';
-export { TOOL_NAMES as TOOL_NAMES_FOR_AGENTS } from '../ai/index.ts';
+export { TOOL_NAMES as TOOL_NAMES_FOR_AGENTS, listProviders as listModelProviders } from '../ai/index.ts';

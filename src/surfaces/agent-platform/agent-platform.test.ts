@@ -210,6 +210,16 @@ describe('agent platform surface (seed 001)', () => {
     expect((await a('DELETE', `/api/end-users/${eu.body.id}`)).status).toBe(200);
   });
 
+  it('lists the organization\'s model providers', async () => {
+    const res = await as(keyA, appA)('GET', '/api/providers');
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual([expect.objectContaining({ name: 'oa', type: 'openai', isDefault: true, apiKeySet: true })]);
+    expect(res.text).not.toContain('sk-test');
+    const theirs = await as(theirKey, theirApp)('GET', '/api/providers');
+    expect(theirs.body.pagination.total).toBe(0);
+    expect((await t.request('GET', '/api/providers', { token: keyA })).status).toBe(400);
+  });
+
   it('versions by date: the current version, Appstrate-Version echoed, unknown versions 400', async () => {
     const res = await as(keyA, appA)('GET', '/api/agents', undefined, { 'appstrate-version': '2026-03-21' });
     expect(res.status).toBe(200);

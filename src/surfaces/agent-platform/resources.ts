@@ -27,6 +27,7 @@ import {
   listAppKeys,
   listEndUsers,
   listSchedules,
+  listModelProviders,
   revokeAppKey,
   TOOL_NAMES_FOR_AGENTS,
   updateAgent,
@@ -165,6 +166,17 @@ const ApiKeyCreated = ApiKeyOut.extend({ key: z.string().openapi({ description: 
 const ApiKeyInput = strictObject({ name: z.string().trim().min(1).max(100) });
 const keyOut = (k: { id: string; application_id: string; name: string; revoked_at: string | null; created_at: string }) => ({ id: k.id, applicationId: k.application_id, name: k.name, revokedAt: k.revoked_at, createdAt: k.created_at });
 
+const ProviderOut = z
+  .object({
+    id: z.string(),
+    name: z.string().openapi({ description: 'Name agents use in `model` (`<name>/<model>`)' }),
+    type: z.enum(['local', 'openai', 'anthropic']),
+    isDefault: z.boolean(),
+    apiKeySet: z.boolean(),
+    createdAt: DateTime,
+  })
+  .openapi('Provider');
+
 /** CRUD of applications (organization), agents, schedules, end users and application keys (application). */
 export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
   const crud = <P extends string>(opts: {
@@ -298,6 +310,27 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     c.json(endUserOut(await tenantWork(c, (ctx) => updateEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId, c.req.valid('json') as z.infer<typeof EndUserPatch>))), 200),
   );
   app.openapi(eu.del, async (c) => c.json(await tenantWork(c, (ctx) => deleteEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId)), 200));
+
+  // Providers: the organization's AI providers (managed through the platform's /v1/ai-providers), read-only here.
+  const providers = surfaceRoute(
+    {
+      method: 'get',
+      path: '/api/providers',
+      tags: ['Providers'],
+      summary: 'List model providers',
+      description: 'The model providers agents of this application can name in `model` (`<provider name>/<model>`): the organization\'s AI providers. Without one, agents use the server\'s default provider.',
+      request: { query: PageQuery },
+      responses: { 200: pageOf(ProviderOut, 'A page of providers'), ...ERRORS },
+    },
+    routeOptions('app'),
+  );
+  app.openapi(providers, async (c) => {
+    const q = c.req.valid('query');
+    const all = await tenantWork(c, (ctx) => listModelProviders(ctx));
+    const { limit, offset } = pageWindow(q);
+    const data = all.slice(offset, offset + limit).map((p) => ({ id: p.id, name: p.name, type: p.provider_type, isDefault: p.is_default, apiKeySet: p.api_key_set, createdAt: p.created_at }));
+    return c.json(paginated(q, data, all.length), 200);
+  });
 
   // Application API keys (create, list, revoke)
   const keyTags = ['API keys'];
