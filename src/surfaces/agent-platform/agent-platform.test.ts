@@ -284,4 +284,36 @@ describe('agent platform surface (seed 001)', () => {
     expect(last!.headers.get('ratelimit-policy')).toBe('10;w=60');
     expect(last!.body.status).toBe(429);
   });
+
+  it('answers junk on every route with a documented 4xx, never a 500', async () => {
+    const spec = (await t.request('GET', '/api/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>> };
+    const bodies: unknown[] = [undefined, {}, { junk: 1 }, [], 'not json', { name: 'x'.repeat(5000) }, { agentId: 42, input: { message: '' } }];
+    const queries = ['', '?page=0', '?pageSize=1000', '?page=abc&pageSize=-1', '?status=nope'];
+    let checked = 0;
+    for (const [path, ops] of Object.entries(spec.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const sse = Object.values(op.responses).some((r) => r.content && 'text/event-stream' in r.content);
+        for (const id of ['zz', 'agt_00000000000000000000000000', '%00']) {
+          const url = path.replace(/\{[^}]+\}/g, id);
+          for (const [i, query] of queries.entries()) {
+            const body = method === 'get' || method === 'delete' ? undefined : bodies[i % bodies.length];
+            const headers: Record<string, string> = { 'x-app-id': i === 4 ? 'app_nope' : appA };
+            if (typeof body === 'string') headers['content-type'] = 'application/json';
+            // A live stream that would answer 200 is opened and dropped at once.
+            const res = await t.app.request(
+              url + query,
+              { method: method.toUpperCase(), headers: { authorization: `Bearer ${keyA}`, ...headers, ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) },
+              env,
+            );
+            if (sse && res.status === 200) await res.body?.cancel();
+            else await res.text();
+            expect(res.status, `${method.toUpperCase()} ${url}${query}`).not.toBe(500);
+            expect(Object.keys(op.responses), `${method.toUpperCase()} ${url}${query} answered ${res.status}`).toContain(String(res.status));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
 });
