@@ -45,6 +45,8 @@ import { rolesModule } from './modules/roles/index.ts';
 import { systemModule } from './modules/system/index.ts';
 import { createTenant, listTenants, tenantsModule, type CreateTenantInput } from './modules/tenants/index.ts';
 import { webhooksModule } from './modules/webhooks/index.ts';
+import { docsPage, serveDocsScript } from './modules/system/index.ts';
+import { mountSurfaces, SURFACES, type MountedSurfaces } from './surfaces/index.ts';
 
 /**
  * Every module of the platform, once. Routes are mounted, registrations made and the event catalogue
@@ -78,7 +80,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
 const HOOKS = collectHooks(MODULES);
 
 /** Every event type the platform emits; GET /events/types serves it. */
-export const EVENT_CATALOG = eventCatalog(MODULES);
+export const EVENT_CATALOG = eventCatalog([...MODULES, ...SURFACES]);
 
 export interface KernelOptions {
   /** Use this database instead of opening one from the config (tests hand in a template copy). */
@@ -197,15 +199,35 @@ export function createApp(kernel: Kernel | null) {
       if (!result.success) throw validationError(result.target, result.error);
     },
   });
+  // A surface's own host goes to that surface before anything of the main host runs; the surfaces are
+  // mounted after the modules (their main-host routes yield to the platform's), so this reads them late.
+  let mounted: MountedSurfaces | undefined;
+  app.use('*', (c, next) => (mounted ? mounted.dispatch(c, next) : next()));
   if (kernel) app.use('*', requestContext(kernel), refuseDotSegments);
-  app.onError(onError);
-  app.notFound(notFound);
+  app.onError((error, c) => mounted?.onError(error, c) ?? onError(error, c));
+  app.notFound((c) => mounted?.notFound(c) ?? notFound(c));
 
   let document: Record<string, unknown> | undefined;
   const getDocument = () => (document ??= app.getOpenAPI31Document(OPENAPI_INFO) as unknown as Record<string, unknown>);
+  const listing = () =>
+    (mounted?.surfaces ?? []).map((s) => ({
+      name: s.descriptor.name,
+      seed: s.descriptor.seed,
+      title: s.descriptor.title,
+      host: s.hosts[0]!,
+      basePaths: s.mainHostRoutes.length > 0 ? [s.descriptor.basePath] : [],
+      openapi: s.descriptor.openapiPath,
+      docs: s.descriptor.docsPath,
+      document: s.document,
+    }));
 
-  const wiring = { hooks: HOOKS, events: EVENT_CATALOG, document: getDocument };
+  const wiring = { hooks: HOOKS, events: EVENT_CATALOG, document: getDocument, surfaces: listing };
   for (const module of MODULES) if (module.routes) app.route('/', module.routes(wiring));
+  mounted = mountSurfaces(app, kernel, SURFACES, {
+    hosts: kernel?.config.SURFACE_HOSTS,
+    docsPage,
+    docsScript: serveDocsScript,
+  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -218,13 +240,13 @@ export function createApp(kernel: Kernel | null) {
     name: 'token',
     description: 'The same credential as `?token=`, on the routes that browsers open without headers (`/events/stream`, `/v1/realtime`)',
   });
-  return { app, document: getDocument };
+  return { app, document: getDocument, surfaces: mounted.surfaces };
 }
 
 export async function createPlatform(config: Config, options: KernelOptions = {}) {
   const kernel = await createKernel(config, options);
   registerModules(kernel);
-  const { app, document } = createApp(kernel);
+  const { app, document, surfaces } = createApp(kernel);
   // Queues are defined by now; this process works them unless JOBS_WORKER=false (then `plinth worker` does).
   await kernel.jobs.start({ work: config.JOBS_WORKER });
   // Outbox consumers (webhook fan-out, ...) run where jobs are worked.
@@ -234,7 +256,7 @@ export async function createPlatform(config: Config, options: KernelOptions = {}
     const attached = MODULES.flatMap((module) => (module.attach ? [module.attach(server, app)] : []));
     return { close: () => attached.forEach((a) => a.close()) };
   };
-  return { kernel, app, document, attach, close: () => kernel.close() };
+  return { kernel, app, document, surfaces, attach, close: () => kernel.close() };
 }
 
 export type Platform = Awaited<ReturnType<typeof createPlatform>>;

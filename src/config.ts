@@ -28,6 +28,8 @@ const ConfigSchema = z.object({
   REGION: z.string().default('local'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: bool.default(false),
+  /** Host names of the contract surfaces, `name=host,...`; each defaults to `<name>.localhost`. */
+  SURFACE_HOSTS: z.string().optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
   ANON_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(120),

@@ -26,8 +26,10 @@ function documentedRoutes(): Set<string> {
   return routes;
 }
 
+/** The main host's routes that are the platform's: the surfaces mounted beside it have their own documents (test/surfaces.test.ts). */
 function servedRoutes(): Set<string> {
-  return new Set(t.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`));
+  const surfaces = new Set(t.surfaces.flatMap((s) => s.mainHostRoutes.map((r) => `${r.method} ${r.path}`)));
+  return new Set(t.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`).filter((r) => !surfaces.has(r)));
 }
 
 describe('OpenAPI document', () => {

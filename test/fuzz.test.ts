@@ -13,37 +13,55 @@ import { requestsFor, SchemaArbitraries, type FuzzRequest, type Operation } from
 import { listen } from './support/events.ts';
 import { newUser } from './support/identity.ts';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from './support/platform.ts';
+import { fromUuid, toUuid } from '../src/surfaces/field-service/ids.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const ONLY = process.env.FUZZ_ONLY;
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
-// The document is read from a platform built at collection time, so every operation is its own test.
-const spec = await (async () => {
+// The documents are read from a platform built at collection time, so every operation is its own test:
+// the platform's, then each contract surface's (fuzzed in its own conventions: credentials, error shape).
+const { spec, surfaceSpecs } = await (async () => {
   const t = await testPlatform();
   try {
-    return (await t.request('GET', '/docs/openapi.json')).body;
+    const surfaces = (await t.request('GET', '/docs/surfaces')).body.data as { name: string }[];
+    const surfaceSpecs: Record<string, any> = {};
+    for (const s of surfaces) surfaceSpecs[s.name] = (await t.request('GET', `/docs/surfaces/${s.name}/openapi.json`)).body;
+    return { spec: (await t.request('GET', '/docs/openapi.json')).body, surfaceSpecs };
   } finally {
     await t.close();
   }
 })();
 
-const operations: Operation[] = Object.entries<any>(spec.paths).flatMap(([path, item]) =>
-  METHODS.filter((m) => item[m]).map((method) => ({ method, path, op: item[method] })),
-).filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY || (!ONLY.includes(' ') && o.path.startsWith(ONLY)));
+type FuzzOperation = Operation & { surface?: string };
+const operationsOf = (document: any, surface?: string): FuzzOperation[] =>
+  Object.entries<any>(document.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((method) => ({ method, path, op: item[method], surface })));
+const operations: FuzzOperation[] = [operationsOf(spec), ...Object.entries(surfaceSpecs).map(([name, doc]) => operationsOf(doc, name))]
+  .flat()
+  .filter((o) => !ONLY || `${o.method.toUpperCase()} ${o.path}` === ONLY || (!ONLY.includes(' ') && o.path.startsWith(ONLY)));
+
+/** What an error body of each surface must look like (the platform's envelope is checked in `problems`). */
+const SURFACE_ERRORS: Record<string, (body: any) => string[]> = {
+  'field-service': (body) => [
+    ...(typeof body.error === 'string' && body.error ? [] : ['error body lacks its `error` message']),
+    ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+  ],
+};
 
 // A success answer must match the schema the document gives it, or the document lies to SDKs.
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
 addFormats.default(ajv);
 ajv.addSchema({ $id: 'openapi', components: spec.components });
+for (const [name, doc] of Object.entries(surfaceSpecs)) ajv.addSchema({ $id: `openapi-${name}`, components: doc.components });
 const checkedSuccesses = new Set<string>();
 const validators = new Map<string, ValidateFunction | null>();
-function responseValidator(operation: Operation, status: number): ValidateFunction | null {
-  const key = `${operation.method} ${operation.path} ${status}`;
+function responseValidator(operation: FuzzOperation, status: number): ValidateFunction | null {
+  const key = `${operation.surface ?? ''} ${operation.method} ${operation.path} ${status}`;
   if (!validators.has(key)) {
     const schema = operation.op.responses?.[String(status)]?.content?.['application/json']?.schema;
-    const rewritten = schema && JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
+    const id = operation.surface ? `openapi-${operation.surface}` : 'openapi';
+    const rewritten = schema && JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', `"${id}#/components/`));
     validators.set(key, rewritten ? ajv.compile(rewritten) : null);
   }
   return validators.get(key)!;
@@ -59,6 +77,9 @@ let userToken: string;
 // parsing and URL handling are part of what is under test.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const arbs = new SchemaArbitraries(spec);
+const surfaceArbs = Object.fromEntries(Object.entries(surfaceSpecs).map(([name, doc]) => [name, new SchemaArbitraries(doc)]));
+/** Each surface's valid caller and broken credentials, set once the tenants exist. */
+const surfaceAuth: Record<string, { caller: Record<string, string>; variants: [string, Record<string, string>][] }> = {};
 
 beforeAll(async () => {
   t = await testPlatform({
@@ -76,8 +97,12 @@ beforeAll(async () => {
   t.kernel.outbound.resolve = async () => [{ address: '192.0.2.1', family: 4 }];
   receiver = http.createServer((req, res) => req.resume().on('end', () => res.end('ok')));
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  ({ token: tenantToken } = await t.newTenant({ plan_tier: 'enterprise', plan_limits: { rate_limit_per_minute: 1_000_000, requests_per_month: 1_000_000_000 } }));
+  const tenant = await t.newTenant({ plan_tier: 'enterprise', plan_limits: { rate_limit_per_minute: 1_000_000, requests_per_month: 1_000_000_000 } });
+  tenantToken = tenant.token;
   existing = await seed(t, tenantToken);
+  const tenantId = tenant.tenantId;
+  const other = await t.newTenant();
+  Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
   server = await listen(t.app);
 });
 afterAll(async () => {
@@ -122,6 +147,43 @@ async function seed(t: TestPlatform, token: string): Promise<Record<string, stri
     file_id: [file], user_id: [user], role_id: [role], webhook_id: [webhook], key_id: [key],
     conversation_id: [conversation], provider_id: [aiProvider],
   };
+}
+
+/** One record of each field-service resource, reached with the tenant's key in the contract's headers. */
+async function seedFieldService(t: TestPlatform, token: string, tenantId: string, otherTenant: string): Promise<Record<string, string[]>> {
+  const org = toUuid(tenantId);
+  const headers = { 'x-api-key': token, 'x-organization-id': org };
+  surfaceAuth['field-service'] = {
+    caller: headers,
+    variants: [
+      ['no credentials', {}],
+      ['no organization', { 'x-api-key': token }],
+      ['malformed organization', { 'x-api-key': token, 'x-organization-id': 'org-123' }],
+      ['foreign organization', { 'x-api-key': token, 'x-organization-id': toUuid(otherTenant) }],
+      ['garbage key', { 'x-api-key': 'ast_live_garbage', 'x-organization-id': org }],
+      ['admin key', { 'x-api-key': ADMIN_KEY, 'x-organization-id': org }],
+      ['bearer instead', { authorization: `Bearer ${token}`, 'x-organization-id': org }],
+    ],
+  };
+  const post = async (path: string, body: unknown) => {
+    const res = await t.request('POST', `/api/public/v1${path}`, { headers, body });
+    if (res.status >= 300) throw new Error(`seeding field-service ${path}: ${res.status} ${res.text}`);
+    return res.body.data.id as string;
+  };
+  const customerId = await post('/customers', { account_type: 'business', display_name: 'Fuzz Co', email: 'fuzz.customer@example.com' });
+  const appointmentId = await post('/appointments', { customer_id: customerId, scheduled_start: '2026-03-24T13:00:00Z', scheduled_end: '2026-03-24T15:00:00Z' });
+  const estimateId = await post('/estimates', { customer_id: customerId, line_items: [{ name: 'Fuzz', quantity: 2, unit_price: 10 }] });
+  const invoiceId = await post('/invoices', { customer_id: customerId, due_date: '2026-04-15', line_items: [{ name: 'Fuzz', quantity: 1, unit_price: 10 }] });
+  const props = async (type: string, properties: Record<string, unknown>) => {
+    const res = await t.request('POST', `/v1/objects/${type}`, { token, body: { properties } });
+    if (res.status >= 300) throw new Error(`seeding ${type}: ${res.status} ${res.text}`);
+    return toUuid(res.body.data.id);
+  };
+  const paymentId = await props('payments', { customer_id: fromUuid('obj', customerId), invoice_id: fromUuid('obj', invoiceId), amount: 5, status: 'completed', payment_date: '2026-03-22' });
+  await t.request('GET', '/api/public/v1/services', { headers });
+  const serviceId = await props('services', { name: 'Fuzz service', price: 10, duration_minutes: 30 });
+  const files = await t.request('GET', '/api/public/v1/files', { headers });
+  return { customerId: [customerId], appointmentId: [appointmentId], estimateId: [estimateId], invoiceId: [invoiceId], paymentId: [paymentId], serviceId: [serviceId], fileId: files.body.data.map((f: any) => f.id) };
 }
 
 /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */
@@ -198,7 +260,7 @@ function sendOnce(request: FuzzRequest, via: http.Agent | false): Promise<Answer
   });
 }
 
-function problems(operation: Operation, answer: Answer): string[] {
+function problems(operation: FuzzOperation, answer: Answer): string[] {
   if (answer.status === 0) return ['the connection failed (process down or request dropped)'];
   const found: string[] = [];
   const documented = Object.keys(operation.op.responses ?? {});
@@ -224,7 +286,11 @@ function problems(operation: Operation, answer: Answer): string[] {
     } catch {
       found.push(`error body is not JSON: ${answer.text.slice(0, 120)}`);
     }
-    if (body) {
+    // A 431 is answered by the HTTP server before any route (or contract) is chosen: the platform's envelope.
+    if (body && operation.surface && answer.status !== 431) {
+      found.push(...SURFACE_ERRORS[operation.surface]!(body));
+      if (answer.status >= 500 && /\n\s+at /.test(answer.text)) found.push('a stack trace in the body');
+    } else if (body) {
       if (body.success !== false) found.push('error body lacks success: false');
       if (!ERROR_CODES.includes(body.error?.code)) found.push(`error code ${JSON.stringify(body.error?.code)} is not in the closed set`);
       if (typeof body.error?.message !== 'string' || !body.error.message) found.push('error without a message');
@@ -237,14 +303,17 @@ function problems(operation: Operation, answer: Answer): string[] {
 
 describe(`contract fuzzer (${RUNS} requests per operation, FUZZ_SEED=${SEED})`, () => {
   it('covers every operation of the document', () => {
-    expect(operations.length).toBe(ONLY ? operations.length : Object.values<any>(spec.paths).reduce((n, item) => n + METHODS.filter((m) => item[m]).length, 0));
+    const all = [spec, ...Object.values(surfaceSpecs)].reduce((n, doc) => n + Object.values<any>(doc.paths).reduce((k, item) => k + METHODS.filter((m) => item[m]).length, 0), 0);
+    expect(operations.length).toBe(ONLY ? operations.length : all);
     expect(operations.length).toBeGreaterThan(0);
   });
 
   for (const operation of operations) {
     const name = `${operation.method.toUpperCase()} ${operation.path}`;
-    it(name, async () => {
-      const arbitrary = requestsFor(arbs, operation, { tenant: tenantToken, admin: ADMIN_KEY, user: userToken }, existing);
+    it(operation.surface ? `${name} (${operation.surface})` : name, async () => {
+      const arbitrary = operation.surface
+        ? requestsFor(surfaceArbs[operation.surface]!, operation, { tenant: tenantToken, admin: ADMIN_KEY, user: userToken }, existing, surfaceAuth[operation.surface])
+        : requestsFor(arbs, operation, { tenant: tenantToken, admin: ADMIN_KEY, user: userToken }, existing);
       // Every request is sent and every kind of fault reported once, with its first example.
       const faults = new Map<string, string>();
       const requests = fc.sample(arbitrary, { numRuns: RUNS, seed: SEED });

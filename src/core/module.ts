@@ -52,6 +52,22 @@ export interface ModuleWiring {
   events: readonly EventType[];
   /** The served OpenAPI document (built on first use). */
   document: () => Record<string, unknown>;
+  /** The other contracts served beside the platform (known once they are mounted, after the modules). */
+  surfaces: () => readonly SurfaceListing[];
+}
+
+/** A contract surface as the platform's docs list it (src/surfaces builds them). */
+export interface SurfaceListing {
+  name: string;
+  seed: string;
+  title: string;
+  host: string;
+  /** Where it is mounted on the main host. */
+  basePaths: string[];
+  /** Paths of its document and reference on its host. */
+  openapi: string;
+  docs: string;
+  document: () => Record<string, unknown>;
 }
 
 /**
@@ -106,7 +122,7 @@ export function collectHooks(modules: readonly ModuleDescriptor[]): Hooks {
 }
 
 /** The event catalogue: every descriptor's event types, each type declared once. */
-export function eventCatalog(modules: readonly ModuleDescriptor[]): EventType[] {
+export function eventCatalog(modules: readonly { name: string; events?: readonly EventType[] }[]): EventType[] {
   const seen = new Map<string, string>();
   const catalog: EventType[] = [];
   for (const module of modules) {

@@ -130,6 +130,8 @@ export function requestsFor(
   tokens: { tenant: string; admin: string; user: string },
   /** Ids of records that exist, by path parameter name, so that requests reach past the lookup. */
   existing: Record<string, string[]> = {},
+  /** A contract surface's credentials (its own headers) in place of the platform's bearer tokens: the valid caller and the broken variants. */
+  surfaceAuth?: { caller: Record<string, string>; variants: [string, Record<string, string>][] },
 ): fc.Arbitrary<FuzzRequest> {
   const params: Schema[] = (op.parameters ?? []).map((p: Schema) => arbs.resolve(p));
   const pathParams = params.filter((p) => p.in === 'path');
@@ -161,7 +163,9 @@ export function requestsFor(
     return parts.length ? `?${parts.join('&')}` : '';
   });
 
-  const authArb = fc.constantFrom<[string, Record<string, string>]>(
+  const authArb = surfaceAuth
+    ? fc.constantFrom<[string, Record<string, string>]>(['valid caller', surfaceAuth.caller], ['valid caller', surfaceAuth.caller], ['valid caller', surfaceAuth.caller], ...surfaceAuth.variants)
+    : fc.constantFrom<[string, Record<string, string>]>(
     ['tenant key', { authorization: `Bearer ${tokens.tenant}` }],
     ['tenant key', { authorization: `Bearer ${tokens.tenant}` }],
     ['tenant key', { authorization: `Bearer ${tokens.tenant}` }],
@@ -206,7 +210,9 @@ export function requestsFor(
         ? fc.string({ maxLength: 100 }).map((content) => ({ mutation: 'valid', ...multipartFile(content) }))
         : fc.uint8Array({ maxLength: 100 }).map((body) => ({ mutation: 'valid', body, contentType: bodyTypes[0] }));
   // Who a valid request comes from: the admin key for admin routes, a signed-in user for the caller's own auth routes.
-  const caller: [string, Record<string, string>] = path.startsWith('/v1/admin/')
+  const caller: [string, Record<string, string>] = surfaceAuth
+    ? ['valid caller', surfaceAuth.caller]
+    : path.startsWith('/v1/admin/')
     ? ['admin key', { authorization: `Bearer ${tokens.admin}` }]
     : path.startsWith('/v1/auth/') && !path.startsWith('/v1/auth/portal-')
       ? ['user token', { authorization: `Bearer ${tokens.user}` }]

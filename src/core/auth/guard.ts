@@ -32,6 +32,12 @@ export interface GuardOptions {
   streamingBody?: boolean;
   /** Set false where Idempotency-Key must not apply (it buffers the whole body to hash it). */
   idempotency?: boolean;
+  /**
+   * Where the credential is, for a contract that does not send `Authorization: Bearer` (a surface's
+   * `x-api-key`): replaces the bearer header; resolution, failure counting and the checks that follow
+   * are the same.
+   */
+  credential?: (c: Context<AppEnv>) => string | undefined;
 }
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -98,7 +104,9 @@ function authenticate(access: Access, options: GuardOptions): Step {
   return async (c) => {
     if (access.kind === 'probe') return;
     const kernel = c.get('kernel');
-    const token = bearerToken(requestHeader(c, 'authorization')) ?? (options.queryToken ? c.req.query('token') : undefined);
+    const token = options.credential
+      ? options.credential(c)
+      : (bearerToken(requestHeader(c, 'authorization')) ?? (options.queryToken ? c.req.query('token') : undefined));
     const adminKey = kernel.config.PLINTH_ADMIN_KEY;
 
     if (access.kind === 'admin') {

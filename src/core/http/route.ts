@@ -56,7 +56,7 @@ const isZod = (schema: unknown): schema is z.ZodType => typeof (schema as { safe
  * (strictInput), and the media types that @hono/zod-openapi checks for are noted, since it answers
  * 415 for any other Content-Type.
  */
-function contractBody(body: NonNullable<RouteConfig['request']>['body']) {
+export function contractBody(body: NonNullable<RouteConfig['request']>['body']) {
   if (!body?.content) return { body, json: false, gated: false };
   let json = false;
   let gated = false;
@@ -76,7 +76,7 @@ function contractBody(body: NonNullable<RouteConfig['request']>['body']) {
  * Refuses a JSON body nested deeper than JSON_MAX_DEPTH before anything parses it: free-form values
  * (metadata, json properties) nested 10,000 levels overflowed the stack in JSON.stringify (500).
  */
-const boundedJsonDepth: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const boundedJsonDepth: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (isJson(requestHeader(c, 'content-type') ?? '')) {
     const deep = tooDeepInText(await c.req.text());
     if (deep) throw tooDeepError('body', deep);

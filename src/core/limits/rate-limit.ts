@@ -32,23 +32,24 @@ export class RateLimits {
     private readonly prefix: string,
   ) {}
 
-  private limiter(points: number, kind = 'rl'): RateLimiterAbstract {
-    const name = `${kind}:${points}`;
+  private limiter(points: number, kind = 'rl', duration = WINDOW_SECONDS): RateLimiterAbstract {
+    const name = duration === WINDOW_SECONDS ? `${kind}:${points}` : `${kind}:${points}:${duration}`;
     let limiter = this.limiters.get(name);
     if (!limiter) {
       const keyPrefix = `${this.prefix}${name}`;
-      const memory = new RateLimiterMemory({ points, duration: WINDOW_SECONDS, keyPrefix });
+      const memory = new RateLimiterMemory({ points, duration, keyPrefix });
       limiter = this.redis
-        ? new RateLimiterRedis({ storeClient: this.redis, points, duration: WINDOW_SECONDS, keyPrefix, insuranceLimiter: memory })
+        ? new RateLimiterRedis({ storeClient: this.redis, points, duration, keyPrefix, insuranceLimiter: memory })
         : memory;
       this.limiters.set(name, limiter);
     }
     return limiter;
   }
 
-  async consume(key: string, limit: number, kind = 'rl'): Promise<RateLimitResult> {
+  /** One request from `key`'s allowance of `limit` per window (a minute unless `windowSeconds` says otherwise). */
+  async consume(key: string, limit: number, kind = 'rl', windowSeconds = WINDOW_SECONDS): Promise<RateLimitResult> {
     try {
-      const res = await this.limiter(limit, kind).consume(key, 1);
+      const res = await this.limiter(limit, kind, windowSeconds).consume(key, 1);
       return { allowed: true, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000) };
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {

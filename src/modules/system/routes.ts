@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { z } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
+import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../core/http/context.ts';
 import { IsoDate, jsonResponse, ok } from '../../core/http/envelope.ts';
 import { ApiError } from '../../core/http/errors.ts';
@@ -13,6 +14,7 @@ import { requestHeader } from '../../core/http/headers.ts';
 import { createRouter, defineRoute, errorResponse } from '../../core/http/route.ts';
 import { SERVICE, VERSION } from '../../core/version.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import type { SurfaceListing } from '../../core/module.ts';
 import { vectorIndexKind } from '../ai/index.ts';
 import { landingPage } from './landing.ts';
 
@@ -57,6 +59,42 @@ const spec = defineRoute(PROBE, {
   summary: 'OpenAPI specification',
   description: 'Returns this OpenAPI 3.1 JSON specification, generated from the routes the server serves.',
   responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+});
+
+const SurfaceSchema = z
+  .object({
+    name: z.string().openapi({ example: 'field-service' }),
+    seed: z.string().openapi({ description: 'The seed (contract) it serves', example: '000' }),
+    title: z.string(),
+    host: z.string().openapi({ description: 'Its own host name, where it answers at its exact paths', example: 'field-service.localhost' }),
+    base_paths: z.array(z.string()).openapi({ description: 'Where it is also mounted on this (main) host; empty when it is served on its own host only', example: ['/api/public/v1'] }),
+    openapi: z.string().openapi({ description: 'The path of its OpenAPI document on its host', example: '/api/public/v1/openapi.json' }),
+    docs: z.string().openapi({ description: 'The path of its interactive reference on its host', example: '/api/public/v1/docs' }),
+  })
+  .openapi('Surface');
+
+const surfaceList = defineRoute(PROBE, {
+  method: 'get',
+  path: '/docs/surfaces',
+  tags: ['Public'],
+  summary: 'List contract surfaces',
+  description:
+    'The other contracts this server speaks over the same platform, each on its own host with its exact paths and, where no other contract has the same method and path, on this host at its base path.',
+  responses: { 200: jsonResponse(z.array(SurfaceSchema), 'The surfaces') },
+});
+
+const surfaceSpec = defineRoute(PROBE, {
+  method: 'get',
+  path: '/docs/surfaces/{name}/openapi.json',
+  tags: ['Public'],
+  summary: 'A surface\'s OpenAPI specification',
+  description: 'The OpenAPI 3.1 document of one surface, as its own host serves it (what /docs offers besides this document).',
+  request: { params: z.object({ name: z.string().max(64).openapi({ param: { name: 'name', in: 'path' }, example: 'field-service' }) }) },
+  responses: {
+    200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } },
+    400: errorResponse('The path has a `.` or `..` segment'),
+    404: errorResponse('No surface has this name'),
+  },
 });
 
 const health = defineRoute(PROBE, {
@@ -159,35 +197,66 @@ function loadScalarBundle() {
   return scalarBundle;
 }
 
-export function systemRoutes(document: () => Record<string, unknown>) {
-  const app = createRouter();
-  app.openapi(landing, (c) => c.html(landingPage(VERSION), 200));
-  // Everything /docs needs comes from this server: an air-gapped install has no CDN, and no fonts,
-  // telemetry or proxy from scalar.com either.
-  const scalar = Scalar<AppEnv>({
-    url: '/docs/openapi.json',
-    pageTitle: 'Plinth API',
-    cdn: `/docs/scalar.js?v=${SCALAR_VERSION}`,
+/**
+ * An interactive reference page (Scalar) for the document at `specUrl`, or a picker over `sources`.
+ * Everything it needs comes from this server: an air-gapped install has no CDN, and no fonts,
+ * telemetry or proxy from scalar.com either.
+ */
+export function docsPage(specUrl: string, title: string, scriptPath: string, sources: { title: string; url: string }[] = []): MiddlewareHandler<AppEnv> {
+  return Scalar<AppEnv>({
+    ...(sources.length > 1 ? { sources: sources.map((s, i) => ({ ...s, default: i === 0 })) } : { url: specUrl }),
+    pageTitle: title,
+    cdn: `${scriptPath}?v=${SCALAR_VERSION}`,
     withDefaultFonts: false,
     telemetry: false,
+  } as never) as MiddlewareHandler<AppEnv>;
+}
+
+/** The reference page's script (the Scalar bundle), gzipped when the client takes it, cached for a year. */
+export const serveDocsScript: MiddlewareHandler<AppEnv> = async (c) => {
+  const headers: Record<string, string> = {
+    'Content-Type': 'text/javascript; charset=utf-8',
+    // The page asks for ?v=<version>, so a new version is a new URL.
+    'Cache-Control': 'public, max-age=31536000, immutable',
+    ETag: SCALAR_ETAG,
+    Vary: 'Accept-Encoding',
+  };
+  if (requestHeader(c, 'if-none-match')?.split(',').some((tag) => tag.trim() === SCALAR_ETAG)) return c.body(null, 304, headers);
+  const bundle = await loadScalarBundle();
+  const gzipped = /\bgzip\b/.test(requestHeader(c, 'accept-encoding') ?? '');
+  if (gzipped) headers['Content-Encoding'] = 'gzip';
+  const bytes = gzipped ? bundle.gzipped : bundle.plain;
+  // A view over the cached buffer, not a 3.5 MB copy per request.
+  return c.body(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>, 200, headers);
+};
+
+export function systemRoutes(document: () => Record<string, unknown>, surfaces: () => readonly SurfaceListing[]) {
+  const app = createRouter();
+  app.openapi(landing, (c) => c.html(landingPage(VERSION), 200));
+  // Built on first use: the surfaces (the picker's other documents) are mounted after the modules.
+  let page: MiddlewareHandler<AppEnv> | undefined;
+  app.openapi(docs, async (c) => {
+    page ??= docsPage('/docs/openapi.json', 'Plinth API', '/docs/scalar.js', [
+      { title: 'Plinth API', url: '/docs/openapi.json' },
+      ...surfaces().map((s) => ({ title: `${s.title} (${s.seed})`, url: `/docs/surfaces/${s.name}/openapi.json` })),
+    ]);
+    return (await page(c, async () => {})) as Response;
   });
-  app.openapi(docs, async (c) => (await scalar(c, async () => {})) as Response);
-  app.openapi(docsScript, async (c) => {
-    const headers: Record<string, string> = {
-      'Content-Type': 'text/javascript; charset=utf-8',
-      // The page asks for ?v=<version>, so a new version is a new URL.
-      'Cache-Control': 'public, max-age=31536000, immutable',
-      ETag: SCALAR_ETAG,
-      Vary: 'Accept-Encoding',
-    };
-    if (requestHeader(c, 'if-none-match')?.split(',').some((tag) => tag.trim() === SCALAR_ETAG)) return c.body(null, 304, headers);
-    const bundle = await loadScalarBundle();
-    const gzipped = /\bgzip\b/.test(requestHeader(c, 'accept-encoding') ?? '');
-    if (gzipped) headers['Content-Encoding'] = 'gzip';
-    const bytes = gzipped ? bundle.gzipped : bundle.plain;
-    // A view over the cached buffer, not a 3.5 MB copy per request.
-    return c.body(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>, 200, headers);
+  app.openapi(surfaceList, (c) =>
+    c.json(
+      ok(
+        c,
+        surfaces().map((s) => ({ name: s.name, seed: s.seed, title: s.title, host: s.host, base_paths: s.basePaths, openapi: s.openapi, docs: s.docs })),
+      ),
+      200,
+    ),
+  );
+  app.openapi(surfaceSpec, (c) => {
+    const surface = surfaces().find((s) => s.name === c.req.valid('param').name);
+    if (!surface) throw new ApiError('NOT_FOUND', 'No surface has this name; GET /docs/surfaces lists them');
+    return c.json(surface.document(), 200);
   });
+  app.openapi(docsScript, async (c) => (await serveDocsScript(c, async () => {})) as Response);
   // The document never changes while the process runs: serialise it once, not on every request.
   let specText: string | undefined;
   app.openapi(spec, (c) => {
