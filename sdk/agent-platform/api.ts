@@ -206,7 +206,7 @@ export interface Run {
   finishedAt: string | null;
 }
 
-export interface ApplicationsListParams {
+export interface ListParams {
   /**
    * @min 1
    * @max 100000
@@ -221,7 +221,7 @@ export interface ApplicationsListParams {
   pageSize?: number;
 }
 
-export interface ApplicationsDetailParams {
+export interface GetParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -229,7 +229,7 @@ export interface ApplicationsDetailParams {
   appId: string;
 }
 
-export interface ApplicationsPartialUpdateParams {
+export interface UpdateParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -237,7 +237,7 @@ export interface ApplicationsPartialUpdateParams {
   appId: string;
 }
 
-export interface ApplicationsDeleteParams {
+export interface DeleteParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -245,7 +245,7 @@ export interface ApplicationsDeleteParams {
   appId: string;
 }
 
-export interface AgentsListParams {
+export interface ListParams2 {
   /**
    * @min 1
    * @max 100000
@@ -260,7 +260,7 @@ export interface AgentsListParams {
   pageSize?: number;
 }
 
-export interface AgentsDetailParams {
+export interface GetParams2 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -268,7 +268,7 @@ export interface AgentsDetailParams {
   agentId: string;
 }
 
-export interface AgentsPartialUpdateParams {
+export interface UpdateParams2 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -276,7 +276,7 @@ export interface AgentsPartialUpdateParams {
   agentId: string;
 }
 
-export interface AgentsDeleteParams {
+export interface DeleteParams2 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -284,7 +284,7 @@ export interface AgentsDeleteParams {
   agentId: string;
 }
 
-export interface SchedulesListParams {
+export interface ListParams4 {
   /**
    * @min 1
    * @max 100000
@@ -299,7 +299,7 @@ export interface SchedulesListParams {
   pageSize?: number;
 }
 
-export interface SchedulesDetailParams {
+export interface GetParams4 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -307,7 +307,7 @@ export interface SchedulesDetailParams {
   scheduleId: string;
 }
 
-export interface SchedulesPartialUpdateParams {
+export interface UpdateParams4 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -315,7 +315,7 @@ export interface SchedulesPartialUpdateParams {
   scheduleId: string;
 }
 
-export interface SchedulesDeleteParams {
+export interface DeleteParams4 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -323,7 +323,7 @@ export interface SchedulesDeleteParams {
   scheduleId: string;
 }
 
-export interface EndUsersListParams {
+export interface ListParams6 {
   /**
    * @min 1
    * @max 100000
@@ -338,7 +338,7 @@ export interface EndUsersListParams {
   pageSize?: number;
 }
 
-export interface EndUsersDetailParams {
+export interface GetParams6 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -346,7 +346,7 @@ export interface EndUsersDetailParams {
   endUserId: string;
 }
 
-export interface EndUsersPartialUpdateParams {
+export interface UpdateParams6 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -354,7 +354,7 @@ export interface EndUsersPartialUpdateParams {
   endUserId: string;
 }
 
-export interface EndUsersDeleteParams {
+export interface DeleteParams6 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -362,7 +362,7 @@ export interface EndUsersDeleteParams {
   endUserId: string;
 }
 
-export interface ProvidersListParams {
+export interface ListParams8 {
   /**
    * @min 1
    * @max 100000
@@ -377,7 +377,7 @@ export interface ProvidersListParams {
   pageSize?: number;
 }
 
-export interface ApiKeysListParams {
+export interface ListParams10 {
   /**
    * @min 1
    * @max 100000
@@ -392,7 +392,7 @@ export interface ApiKeysListParams {
   pageSize?: number;
 }
 
-export interface ApiKeysDeleteParams {
+export interface RevokeParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -400,7 +400,7 @@ export interface ApiKeysDeleteParams {
   keyId: string;
 }
 
-export interface RunsListParams {
+export interface ListParams12 {
   /**
    * @min 1
    * @max 100000
@@ -424,7 +424,7 @@ export interface RunsListParams {
     | "timed_out";
 }
 
-export interface RunsDetailParams {
+export interface GetParams8 {
   /**
    * @minLength 1
    * @maxLength 64
@@ -432,7 +432,7 @@ export interface RunsDetailParams {
   runId: string;
 }
 
-export interface RunsCancelCreateParams {
+export interface CancelParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -440,7 +440,7 @@ export interface RunsCancelCreateParams {
   runId: string;
 }
 
-export interface RealtimeRunsDetailParams {
+export interface RunParams {
   /**
    * The credential (EventSource cannot send headers)
    * @maxLength 4096
@@ -453,7 +453,7 @@ export interface RealtimeRunsDetailParams {
   runId: string;
 }
 
-export interface RealtimeAgentsRunsListParams {
+export interface AgentRunsParams {
   /**
    * The credential (EventSource cannot send headers)
    * @maxLength 4096
@@ -466,7 +466,7 @@ export interface RealtimeAgentsRunsListParams {
   agentId: string;
 }
 
-export interface RealtimeRunsListParams {
+export interface RunsParams {
   /**
    * The credential (EventSource cannot send headers)
    * @maxLength 4096
@@ -743,12 +743,12 @@ export class Api<
      * No description
      *
      * @tags Applications
-     * @name ApplicationsCreate
+     * @name Create
      * @summary Create application
      * @request POST:/api/applications
      * @secure
      */
-    applicationsCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -775,15 +775,12 @@ export class Api<
      * No description
      *
      * @tags Applications
-     * @name ApplicationsList
+     * @name List
      * @summary List applications
      * @request GET:/api/applications
      * @secure
      */
-    applicationsList: (
-      query: ApplicationsListParams = {},
-      params: RequestParams = {},
-    ) =>
+    list: (query: ListParams = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: Application[];
@@ -803,15 +800,12 @@ export class Api<
      * No description
      *
      * @tags Applications
-     * @name ApplicationsDetail
+     * @name Get
      * @summary Get application
      * @request GET:/api/applications/{appId}
      * @secure
      */
-    applicationsDetail: (
-      { appId }: ApplicationsDetailParams,
-      params: RequestParams = {},
-    ) =>
+    get: ({ appId }: GetParams, params: RequestParams = {}) =>
       this.request<Application, Problem>({
         path: `/api/applications/${appId}`,
         method: "GET",
@@ -824,13 +818,13 @@ export class Api<
      * No description
      *
      * @tags Applications
-     * @name ApplicationsPartialUpdate
+     * @name Update
      * @summary Update application
      * @request PATCH:/api/applications/{appId}
      * @secure
      */
-    applicationsPartialUpdate: (
-      { appId }: ApplicationsPartialUpdateParams,
+    update: (
+      { appId }: UpdateParams,
       data: {
         /**
          * @minLength 1
@@ -857,15 +851,12 @@ export class Api<
      * No description
      *
      * @tags Applications
-     * @name ApplicationsDelete
+     * @name Delete
      * @summary Delete application
      * @request DELETE:/api/applications/{appId}
      * @secure
      */
-    applicationsDelete: (
-      { appId }: ApplicationsDeleteParams,
-      params: RequestParams = {},
-    ) =>
+    delete: ({ appId }: DeleteParams, params: RequestParams = {}) =>
       this.request<
         {
           id: string;
@@ -885,12 +876,12 @@ export class Api<
      * No description
      *
      * @tags Agents
-     * @name AgentsCreate
+     * @name Create
      * @summary Create agent
      * @request POST:/api/agents
      * @secure
      */
-    agentsCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -968,12 +959,12 @@ export class Api<
      * No description
      *
      * @tags Agents
-     * @name AgentsList
+     * @name List
      * @summary List agents
      * @request GET:/api/agents
      * @secure
      */
-    agentsList: (query: AgentsListParams = {}, params: RequestParams = {}) =>
+    list: (query: ListParams2 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: Agent[];
@@ -993,15 +984,12 @@ export class Api<
      * No description
      *
      * @tags Agents
-     * @name AgentsDetail
+     * @name Get
      * @summary Get agent
      * @request GET:/api/agents/{agentId}
      * @secure
      */
-    agentsDetail: (
-      { agentId }: AgentsDetailParams,
-      params: RequestParams = {},
-    ) =>
+    get: ({ agentId }: GetParams2, params: RequestParams = {}) =>
       this.request<Agent, Problem>({
         path: `/api/agents/${agentId}`,
         method: "GET",
@@ -1014,13 +1002,13 @@ export class Api<
      * No description
      *
      * @tags Agents
-     * @name AgentsPartialUpdate
+     * @name Update
      * @summary Update agent
      * @request PATCH:/api/agents/{agentId}
      * @secure
      */
-    agentsPartialUpdate: (
-      { agentId }: AgentsPartialUpdateParams,
+    update: (
+      { agentId }: UpdateParams2,
       data: {
         /**
          * @minLength 1
@@ -1098,15 +1086,12 @@ export class Api<
      * No description
      *
      * @tags Agents
-     * @name AgentsDelete
+     * @name Delete
      * @summary Delete agent
      * @request DELETE:/api/agents/{agentId}
      * @secure
      */
-    agentsDelete: (
-      { agentId }: AgentsDeleteParams,
-      params: RequestParams = {},
-    ) =>
+    delete: ({ agentId }: DeleteParams2, params: RequestParams = {}) =>
       this.request<
         {
           id: string;
@@ -1126,12 +1111,12 @@ export class Api<
      * No description
      *
      * @tags Schedules
-     * @name SchedulesCreate
+     * @name Create
      * @summary Create schedule
      * @request POST:/api/schedules
      * @secure
      */
-    schedulesCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -1178,15 +1163,12 @@ export class Api<
      * No description
      *
      * @tags Schedules
-     * @name SchedulesList
+     * @name List
      * @summary List schedules
      * @request GET:/api/schedules
      * @secure
      */
-    schedulesList: (
-      query: SchedulesListParams = {},
-      params: RequestParams = {},
-    ) =>
+    list: (query: ListParams4 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: Schedule[];
@@ -1206,15 +1188,12 @@ export class Api<
      * No description
      *
      * @tags Schedules
-     * @name SchedulesDetail
+     * @name Get
      * @summary Get schedule
      * @request GET:/api/schedules/{scheduleId}
      * @secure
      */
-    schedulesDetail: (
-      { scheduleId }: SchedulesDetailParams,
-      params: RequestParams = {},
-    ) =>
+    get: ({ scheduleId }: GetParams4, params: RequestParams = {}) =>
       this.request<Schedule, Problem>({
         path: `/api/schedules/${scheduleId}`,
         method: "GET",
@@ -1227,13 +1206,13 @@ export class Api<
      * No description
      *
      * @tags Schedules
-     * @name SchedulesPartialUpdate
+     * @name Update
      * @summary Update schedule
      * @request PATCH:/api/schedules/{scheduleId}
      * @secure
      */
-    schedulesPartialUpdate: (
-      { scheduleId }: SchedulesPartialUpdateParams,
+    update: (
+      { scheduleId }: UpdateParams4,
       data: {
         /**
          * @minLength 1
@@ -1271,15 +1250,12 @@ export class Api<
      * No description
      *
      * @tags Schedules
-     * @name SchedulesDelete
+     * @name Delete
      * @summary Delete schedule
      * @request DELETE:/api/schedules/{scheduleId}
      * @secure
      */
-    schedulesDelete: (
-      { scheduleId }: SchedulesDeleteParams,
-      params: RequestParams = {},
-    ) =>
+    delete: ({ scheduleId }: DeleteParams4, params: RequestParams = {}) =>
       this.request<
         {
           id: string;
@@ -1299,12 +1275,12 @@ export class Api<
      * No description
      *
      * @tags End users
-     * @name EndUsersCreate
+     * @name Create
      * @summary Create end user
      * @request POST:/api/end-users
      * @secure
      */
-    endUsersCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -1336,15 +1312,12 @@ export class Api<
      * No description
      *
      * @tags End users
-     * @name EndUsersList
+     * @name List
      * @summary List end users
      * @request GET:/api/end-users
      * @secure
      */
-    endUsersList: (
-      query: EndUsersListParams = {},
-      params: RequestParams = {},
-    ) =>
+    list: (query: ListParams6 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: EndUser[];
@@ -1364,15 +1337,12 @@ export class Api<
      * No description
      *
      * @tags End users
-     * @name EndUsersDetail
+     * @name Get
      * @summary Get end user
      * @request GET:/api/end-users/{endUserId}
      * @secure
      */
-    endUsersDetail: (
-      { endUserId }: EndUsersDetailParams,
-      params: RequestParams = {},
-    ) =>
+    get: ({ endUserId }: GetParams6, params: RequestParams = {}) =>
       this.request<EndUser, Problem>({
         path: `/api/end-users/${endUserId}`,
         method: "GET",
@@ -1385,13 +1355,13 @@ export class Api<
      * No description
      *
      * @tags End users
-     * @name EndUsersPartialUpdate
+     * @name Update
      * @summary Update end user
      * @request PATCH:/api/end-users/{endUserId}
      * @secure
      */
-    endUsersPartialUpdate: (
-      { endUserId }: EndUsersPartialUpdateParams,
+    update: (
+      { endUserId }: UpdateParams6,
       data: {
         /** @maxLength 200 */
         name?: string | null;
@@ -1418,15 +1388,12 @@ export class Api<
      * No description
      *
      * @tags End users
-     * @name EndUsersDelete
+     * @name Delete
      * @summary Delete end user
      * @request DELETE:/api/end-users/{endUserId}
      * @secure
      */
-    endUsersDelete: (
-      { endUserId }: EndUsersDeleteParams,
-      params: RequestParams = {},
-    ) =>
+    delete: ({ endUserId }: DeleteParams6, params: RequestParams = {}) =>
       this.request<
         {
           id: string;
@@ -1446,15 +1413,12 @@ export class Api<
      * @description The model providers agents of this application can name in `model` (`<provider name>/<model>`): the organization's AI providers. Without one, agents use the server's default provider.
      *
      * @tags Providers
-     * @name ProvidersList
+     * @name List
      * @summary List model providers
      * @request GET:/api/providers
      * @secure
      */
-    providersList: (
-      query: ProvidersListParams = {},
-      params: RequestParams = {},
-    ) =>
+    list: (query: ListParams8 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: Provider[];
@@ -1475,12 +1439,12 @@ export class Api<
      * @description An `ask_` key of the application (X-App-Id), shown once. It is a Plinth API key of the organization with scopes `ai` and `read`, bound to the application.
      *
      * @tags API keys
-     * @name ApiKeysCreate
+     * @name Create
      * @summary Create an application API key
      * @request POST:/api/api-keys
      * @secure
      */
-    apiKeysCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -1504,12 +1468,12 @@ export class Api<
      * No description
      *
      * @tags API keys
-     * @name ApiKeysList
+     * @name List
      * @summary List application API keys
      * @request GET:/api/api-keys
      * @secure
      */
-    apiKeysList: (query: ApiKeysListParams = {}, params: RequestParams = {}) =>
+    list: (query: ListParams10 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: ApplicationApiKey[];
@@ -1529,15 +1493,12 @@ export class Api<
      * No description
      *
      * @tags API keys
-     * @name ApiKeysDelete
+     * @name Revoke
      * @summary Revoke an application API key
      * @request DELETE:/api/api-keys/{keyId}
      * @secure
      */
-    apiKeysDelete: (
-      { keyId }: ApiKeysDeleteParams,
-      params: RequestParams = {},
-    ) =>
+    revoke: ({ keyId }: RevokeParams, params: RequestParams = {}) =>
       this.request<ApplicationApiKey, Problem>({
         path: `/api/api-keys/${keyId}`,
         method: "DELETE",
@@ -1551,12 +1512,12 @@ export class Api<
      * @description Queues a run of the agent's current version in the application; a worker executes it in the background. With `Appstrate-User` (API keys only) the run acts for that end user. Supports `Idempotency-Key`. Limited to 20 requests per minute per key.
      *
      * @tags Runs
-     * @name RunsCreate
+     * @name Create
      * @summary Run an agent
      * @request POST:/api/runs
      * @secure
      */
-    runsCreate: (
+    create: (
       data: {
         /**
          * @minLength 1
@@ -1588,12 +1549,12 @@ export class Api<
      * No description
      *
      * @tags Runs
-     * @name RunsList
+     * @name List
      * @summary List runs
      * @request GET:/api/runs
      * @secure
      */
-    runsList: (query: RunsListParams = {}, params: RequestParams = {}) =>
+    list: (query: ListParams12 = {}, params: RequestParams = {}) =>
       this.request<
         {
           data: Run[];
@@ -1613,12 +1574,12 @@ export class Api<
      * No description
      *
      * @tags Runs
-     * @name RunsDetail
+     * @name Get
      * @summary Get a run
      * @request GET:/api/runs/{runId}
      * @secure
      */
-    runsDetail: ({ runId }: RunsDetailParams, params: RequestParams = {}) =>
+    get: ({ runId }: GetParams8, params: RequestParams = {}) =>
       this.request<Run, Problem>({
         path: `/api/runs/${runId}`,
         method: "GET",
@@ -1631,15 +1592,12 @@ export class Api<
      * @description A queued run ends `cancelled` at once; a running one stops its model call and tools within a second. 409 once it has ended.
      *
      * @tags Runs
-     * @name RunsCancelCreate
+     * @name Cancel
      * @summary Cancel a run
      * @request POST:/api/runs/{runId}/cancel
      * @secure
      */
-    runsCancelCreate: (
-      { runId }: RunsCancelCreateParams,
-      params: RequestParams = {},
-    ) =>
+    cancel: ({ runId }: CancelParams, params: RequestParams = {}) =>
       this.request<Run, Problem>({
         path: `/api/runs/${runId}/cancel`,
         method: "POST",
@@ -1653,15 +1611,12 @@ export class Api<
      * @description The run's events (status changes, model deltas, tool calls and results, logs, usage) as SSE: its history first, then live until it ends. `id` is the event's sequence number: reconnect with `Last-Event-ID` to receive what follows, each event once.
      *
      * @tags Realtime
-     * @name RealtimeRunsDetail
+     * @name Run
      * @summary Stream a run
      * @request GET:/api/realtime/runs/{runId}
      * @secure
      */
-    realtimeRunsDetail: (
-      { runId, ...query }: RealtimeRunsDetailParams,
-      params: RequestParams = {},
-    ) =>
+    run: ({ runId, ...query }: RunParams, params: RequestParams = {}) =>
       this.request<string, Problem>({
         path: `/api/realtime/runs/${runId}`,
         method: "GET",
@@ -1674,13 +1629,13 @@ export class Api<
      * @description Status changes of every run of the agent, live, as SSE (`event: status`, data with `runId`).
      *
      * @tags Realtime
-     * @name RealtimeAgentsRunsList
+     * @name AgentRuns
      * @summary Stream an agent's runs
      * @request GET:/api/realtime/agents/{agentId}/runs
      * @secure
      */
-    realtimeAgentsRunsList: (
-      { agentId, ...query }: RealtimeAgentsRunsListParams,
+    agentRuns: (
+      { agentId, ...query }: AgentRunsParams,
       params: RequestParams = {},
     ) =>
       this.request<string, Problem>({
@@ -1695,15 +1650,12 @@ export class Api<
      * @description Status changes of every run of the application, live, as SSE.
      *
      * @tags Realtime
-     * @name RealtimeRunsList
+     * @name Runs
      * @summary Stream the application's runs
      * @request GET:/api/realtime/runs
      * @secure
      */
-    realtimeRunsList: (
-      query: RealtimeRunsListParams = {},
-      params: RequestParams = {},
-    ) =>
+    runs: (query: RunsParams = {}, params: RequestParams = {}) =>
       this.request<string, Problem>({
         path: `/api/realtime/runs`,
         method: "GET",

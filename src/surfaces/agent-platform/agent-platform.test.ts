@@ -4,6 +4,7 @@ import { auditLogs } from '../../core/audit/tables.ts';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { parseSse } from '../../../test/support/sse.ts';
+import { AgentPlatformClient } from '../../../sdk/agent-platform/index.ts';
 
 let t: TestPlatform;
 let oa: FakeServer;
@@ -208,6 +209,16 @@ describe('agent platform surface (seed 001)', () => {
     expect((await as(theirKey, theirApp)('DELETE', `/api/end-users/${eu.body.id}`)).status).toBe(404);
     expect((await a('GET', '/api/end-users')).body.pagination.total).toBe(1);
     expect((await a('DELETE', `/api/end-users/${eu.body.id}`)).status).toBe(200);
+  });
+
+  it('is called through its SDK as the seed calls it', async () => {
+    const client = new AgentPlatformClient({ baseUrl: 'http://localhost', apiKey: keyA, appId: appA, fetch: (input, init) => Promise.resolve(t.app.request(String(input), init, env)) });
+    const created = await client.agents.create({ name: 'via sdk' });
+    expect(created.data.id).toMatch(/^agt_/);
+    const run = await client.runs.create({ agentId: created.data.id, input: { message: 'hi' } });
+    expect(run.data.status).toBe('queued');
+    const page = await client.runs.list({ agentId: created.data.id, pageSize: 5 });
+    expect(page.data.pagination.total).toBe(1);
   });
 
   it('lists the organization\'s model providers', async () => {

@@ -188,36 +188,37 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     Input?: z.ZodType;
     Patch?: z.ZodType;
     what: string;
+    op: string;
   }) => {
     const tags = [opts.tag];
     const single = `${opts.path}/{${opts.param}}`;
     const create = surfaceRoute(
-      { method: 'post', path: opts.path, tags, summary: `Create ${opts.what}`, request: { body: body(opts.Input!) }, responses: { 201: json(opts.Out, `The new ${opts.what}`), ...ERRORS } },
+      { method: 'post', path: opts.path, operationId: `${opts.op}_create`, tags, summary: `Create ${opts.what}`, request: { body: body(opts.Input!) }, responses: { 201: json(opts.Out, `The new ${opts.what}`), ...ERRORS } },
       routeOptions(opts.scope, { category: ['creation', opts.path] }),
     );
     const list = surfaceRoute(
-      { method: 'get', path: opts.path, tags, summary: `List ${opts.what}s`, request: { query: PageQuery }, responses: { 200: pageOf(opts.Out, `A page of ${opts.what}s`), ...ERRORS } },
+      { method: 'get', path: opts.path, operationId: `${opts.op}_list`, tags, summary: `List ${opts.what}s`, request: { query: PageQuery }, responses: { 200: pageOf(opts.Out, `A page of ${opts.what}s`), ...ERRORS } },
       routeOptions(opts.scope),
     );
     const get = surfaceRoute(
-      { method: 'get', path: single, tags, summary: `Get ${opts.what}`, request: { params: IdParam(opts.param) }, responses: { 200: json(opts.Out, `The ${opts.what}`), ...ERRORS } },
+      { method: 'get', path: single, operationId: `${opts.op}_get`, tags, summary: `Get ${opts.what}`, request: { params: IdParam(opts.param) }, responses: { 200: json(opts.Out, `The ${opts.what}`), ...ERRORS } },
       routeOptions(opts.scope),
     );
     const patch = opts.Patch
       ? surfaceRoute(
-          { method: 'patch', path: single, tags, summary: `Update ${opts.what}`, request: { params: IdParam(opts.param), body: body(opts.Patch) }, responses: { 200: json(opts.Out, `The ${opts.what}`), ...ERRORS } },
+          { method: 'patch', path: single, operationId: `${opts.op}_update`, tags, summary: `Update ${opts.what}`, request: { params: IdParam(opts.param), body: body(opts.Patch) }, responses: { 200: json(opts.Out, `The ${opts.what}`), ...ERRORS } },
           routeOptions(opts.scope),
         )
       : undefined;
     const del = surfaceRoute(
-      { method: 'delete', path: single, tags, summary: `Delete ${opts.what}`, request: { params: IdParam(opts.param) }, responses: { 200: json(Deleted, 'Deleted'), ...ERRORS } },
+      { method: 'delete', path: single, operationId: `${opts.op}_delete`, tags, summary: `Delete ${opts.what}`, request: { params: IdParam(opts.param) }, responses: { 200: json(Deleted, 'Deleted'), ...ERRORS } },
       routeOptions(opts.scope),
     );
     return { create, list, get, patch, del };
   };
 
   // Applications: an application key sees its own application only.
-  const apps = crud({ tag: 'Applications', path: '/api/applications', param: 'appId', scope: 'org', Out: ApplicationSchema, Input: ApplicationInput, Patch: ApplicationPatch, what: 'application' });
+  const apps = crud({ tag: 'Applications', path: '/api/applications', param: 'appId', scope: 'org', Out: ApplicationSchema, Input: ApplicationInput, Patch: ApplicationPatch, what: 'application', op: 'applications' });
   const ownApp = (c: Parameters<Parameters<typeof app.openapi>[1]>[0], id: string) => {
     const k = caller(c).keyApplication;
     if (k && k !== id) throw new ApiError('NOT_FOUND', 'Application not found');
@@ -254,7 +255,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
   });
 
   // Agents
-  const ag = crud({ tag: 'Agents', path: '/api/agents', param: 'agentId', scope: 'app', Out: AgentOut, Input: AgentInput, Patch: AgentPatch, what: 'agent' });
+  const ag = crud({ tag: 'Agents', path: '/api/agents', param: 'agentId', scope: 'app', Out: AgentOut, Input: AgentInput, Patch: AgentPatch, what: 'agent', op: 'agents' });
   app.openapi(ag.create, async (c) => {
     const input = agentIn(c.req.valid('json') as z.infer<typeof AgentInput>);
     await checkHttpTools(c.get('kernel'), input.http_tools);
@@ -275,7 +276,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(ag.del, async (c) => c.json(await tenantWork(c, (ctx) => deleteAgent(ctx, (c.req.valid('param') as { agentId: string }).agentId, appOf(c))), 200));
 
   // Schedules
-  const sc = crud({ tag: 'Schedules', path: '/api/schedules', param: 'scheduleId', scope: 'app', Out: ScheduleOut, Input: ScheduleInput, Patch: SchedulePatch, what: 'schedule' });
+  const sc = crud({ tag: 'Schedules', path: '/api/schedules', param: 'scheduleId', scope: 'app', Out: ScheduleOut, Input: ScheduleInput, Patch: SchedulePatch, what: 'schedule', op: 'schedules' });
   app.openapi(sc.create, async (c) => {
     const b = c.req.valid('json') as z.infer<typeof ScheduleInput>;
     const s = await tenantWork(c, (ctx) => createSchedule(ctx, { agent_id: b.agentId, cron: b.cron, run_at: b.runAt, timezone: b.timezone, input: b.input, enabled: b.enabled }, appOf(c)));
@@ -293,7 +294,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(sc.del, async (c) => c.json(await tenantWork(c, (ctx) => deleteSchedule(ctx, (c.req.valid('param') as { scheduleId: string }).scheduleId, appOf(c))), 200));
 
   // End users
-  const eu = crud({ tag: 'End users', path: '/api/end-users', param: 'endUserId', scope: 'app', Out: EndUserOut, Input: EndUserInput, Patch: EndUserPatch, what: 'end user' });
+  const eu = crud({ tag: 'End users', path: '/api/end-users', param: 'endUserId', scope: 'app', Out: EndUserOut, Input: EndUserInput, Patch: EndUserPatch, what: 'end user', op: 'endUsers' });
   app.openapi(eu.create, async (c) => {
     const b = c.req.valid('json') as z.infer<typeof EndUserInput>;
     return c.json(endUserOut(await tenantWork(c, (ctx) => createEndUser(ctx, appOf(c).applicationId, { external_id: b.externalId, name: b.name, email: b.email, metadata: b.metadata }))), 201);
@@ -316,6 +317,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     {
       method: 'get',
       path: '/api/providers',
+      operationId: 'providers_list',
       tags: ['Providers'],
       summary: 'List model providers',
       description: 'The model providers agents of this application can name in `model` (`<provider name>/<model>`): the organization\'s AI providers. Without one, agents use the server\'s default provider.',
@@ -338,6 +340,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     {
       method: 'post',
       path: '/api/api-keys',
+      operationId: 'apiKeys_create',
       tags: keyTags,
       summary: 'Create an application API key',
       description: 'An `ask_` key of the application (X-App-Id), shown once. It is a Plinth API key of the organization with scopes `ai` and `read`, bound to the application.',
@@ -347,11 +350,11 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     routeOptions('app', { category: ['creation', '/api/api-keys'] }),
   );
   const listKeys = surfaceRoute(
-    { method: 'get', path: '/api/api-keys', tags: keyTags, summary: 'List application API keys', request: { query: PageQuery }, responses: { 200: pageOf(ApiKeyOut, 'A page of keys (no secrets)'), ...ERRORS } },
+    { method: 'get', path: '/api/api-keys', operationId: 'apiKeys_list', tags: keyTags, summary: 'List application API keys', request: { query: PageQuery }, responses: { 200: pageOf(ApiKeyOut, 'A page of keys (no secrets)'), ...ERRORS } },
     routeOptions('app'),
   );
   const revoke = surfaceRoute(
-    { method: 'delete', path: '/api/api-keys/{keyId}', tags: keyTags, summary: 'Revoke an application API key', request: { params: IdParam('keyId') }, responses: { 200: json(ApiKeyOut, 'The revoked key'), ...ERRORS } },
+    { method: 'delete', path: '/api/api-keys/{keyId}', operationId: 'apiKeys_revoke', tags: keyTags, summary: 'Revoke an application API key', request: { params: IdParam('keyId') }, responses: { 200: json(ApiKeyOut, 'The revoked key'), ...ERRORS } },
     routeOptions('app'),
   );
   app.openapi(createKey, async (c) => {

@@ -63,6 +63,7 @@ const create = surfaceRoute(
   {
     method: 'post',
     path: '/api/runs',
+    operationId: 'runs_create',
     tags,
     summary: 'Run an agent',
     description:
@@ -76,6 +77,7 @@ const list = surfaceRoute(
   {
     method: 'get',
     path: '/api/runs',
+    operationId: 'runs_list',
     tags,
     summary: 'List runs',
     request: { query: PageQuery.extend({ agentId: z.string().max(64).optional(), status: z.enum(RUN_STATUSES).optional() }) },
@@ -84,13 +86,14 @@ const list = surfaceRoute(
   routeOptions('app'),
 );
 const get = surfaceRoute(
-  { method: 'get', path: '/api/runs/{runId}', tags, summary: 'Get a run', request: { params: IdParam('runId') }, responses: { 200: json(RunOut, 'The run'), ...ERRORS } },
+  { method: 'get', path: '/api/runs/{runId}', operationId: 'runs_get', tags, summary: 'Get a run', request: { params: IdParam('runId') }, responses: { 200: json(RunOut, 'The run'), ...ERRORS } },
   routeOptions('app'),
 );
 const cancel = surfaceRoute(
   {
     method: 'post',
     path: '/api/runs/{runId}/cancel',
+    operationId: 'runs_cancel',
     tags,
     summary: 'Cancel a run',
     description: 'A queued run ends `cancelled` at once; a running one stops its model call and tools within a second. 409 once it has ended.',
@@ -106,6 +109,7 @@ const realtimeRun = surfaceRoute(
   {
     method: 'get',
     path: '/api/realtime/runs/{runId}',
+    operationId: 'realtime_run',
     tags: ['Realtime'],
     summary: 'Stream a run',
     description:
@@ -119,6 +123,7 @@ const realtimeAgent = surfaceRoute(
   {
     method: 'get',
     path: '/api/realtime/agents/{agentId}/runs',
+    operationId: 'realtime_agentRuns',
     tags: ['Realtime'],
     summary: 'Stream an agent\'s runs',
     description: 'Status changes of every run of the agent, live, as SSE (`event: status`, data with `runId`).',
@@ -131,6 +136,7 @@ const realtimeRuns = surfaceRoute(
   {
     method: 'get',
     path: '/api/realtime/runs',
+    operationId: 'realtime_runs',
     tags: ['Realtime'],
     summary: 'Stream the application\'s runs',
     description: 'Status changes of every run of the application, live, as SSE.',
