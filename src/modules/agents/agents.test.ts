@@ -82,7 +82,7 @@ async function readSome(runId: string, n: number, lastEventId?: number) {
   return events;
 }
 
-async function waitFor(runId: string, statuses: string[], ms = 10_000) {
+async function waitFor(runId: string, statuses: string[], ms = 30_000) {
   const until = Date.now() + ms;
   for (;;) {
     const res = await t.request('GET', `/v1/agent-runs/${runId}`, { token: tenant.token });
@@ -188,7 +188,7 @@ describe('agents', () => {
     const events = await streamed(r.id);
     const knowledge = events.find((e) => e.event === 'log' && e.data.data.message === 'knowledge');
     expect(knowledge!.data.data.sources.map((s: { id: string }) => s.id)).toContain(office.id);
-    const sent = oa.requests.filter((q) => q.path.endsWith('/chat/completions')).at(-1)!.body;
+    const sent = oa.requests.find((q) => q.path.endsWith('/chat/completions') && JSON.stringify(q.body.messages).includes('When does the Lisbon office open?'))!.body;
     expect(JSON.stringify(sent.messages)).toContain('opens at nine');
   });
 
