@@ -136,8 +136,8 @@ describe('customers', () => {
     expect(types).toContain('customer.created');
     expect(types).toContain('object.created');
     const surfaceEvent = receiver.requests.find((r) => r.json.type === 'customer.created')!;
-    expect(surfaceEvent.json.data).toEqual(c);
-    expect(surfaceEvent.json).toMatchObject({ event: 'customer.created', data: c, timestamp: expect.any(String) });
+    const { created_at: _, ...fields } = c;
+    expect(surfaceEvent.json).toMatchObject({ event: 'customer.created', data: fields, timestamp: expect.any(String) });
     expect(hook.secret).toBeTruthy();
   });
 
@@ -189,10 +189,21 @@ describe('appointments', () => {
     const outside = await call('GET', `${BASE}/appointments?from=2026-04-01T00:00:00Z`);
     expect(outside.body.data.map((x: any) => x.id)).not.toContain(a.id);
 
+    const hook = await createEndpoint(t, admin, receiver.url, { events: ['appointment.*', 'customer.deleted'] });
     const done = await call('PATCH', `${BASE}/appointments/${a.id}`, { body: { status: 'completed' } });
     expect(done.body.data.status).toBe('completed');
     const after = await call('PATCH', `${BASE}/appointments/${a.id}`, { body: { status: 'cancelled' } });
     expect(after.status).toBe(409);
+    // Deleting the customer through /v1/objects is the contract's customer.deleted too.
+    const removed = await t.request('DELETE', `/v1/objects/customers/${fromUuid('obj', cust.id)}`, { token: admin });
+    expect(removed.status, removed.text).toBe(200);
+    const ofHook = () => receiver.requests.filter((r) => r.json?.data?.id === a.id || r.json?.data?.id === cust.id).map((r) => r.json.type);
+    await waitFor(() => (ofHook().includes('appointment.completed') && ofHook().includes('customer.deleted')) || undefined, 'appointment and customer events');
+    expect(ofHook()).toContain('appointment.updated');
+    const completed = receiver.requests.find((r) => r.json?.type === 'appointment.completed' && r.json.data.id === a.id)!;
+    expect(completed.json.data).toMatchObject({ id: a.id, customer_id: cust.id, status: 'completed', organization_id: org });
+    expect(receiver.requests.find((r) => r.json?.type === 'customer.deleted')!.json.data).toEqual({ id: cust.id, organization_id: org });
+    expect(hook.id).toBeTruthy();
 
     const catalog = await t.request('GET', '/events/types', { token: admin });
     expect(catalog.status).toBe(200);
