@@ -25,6 +25,7 @@ import { createStorage } from './core/providers/storage.ts';
 import { SERVICE, VERSION } from './core/version.ts';
 import { collectHooks, eventCatalog, type ModuleDescriptor } from './core/module.ts';
 import { accountingModule } from './modules/accounting/index.ts';
+import { agentsModule } from './modules/agents/index.ts';
 import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
@@ -73,6 +74,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   objectsModule,
   dataIoModule,
   aiModule,
+  agentsModule,
   accountingModule,
   automationsModule,
   insightsModule,

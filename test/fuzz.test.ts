@@ -47,6 +47,12 @@ const SURFACE_ERRORS: Record<string, (body: any) => string[]> = {
     ...(typeof body.error === 'string' && body.error ? [] : ['error body lacks its `error` message']),
     ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
   ],
+  'agent-platform': (body) => [
+    ...(typeof body.type === 'string' && typeof body.title === 'string' && typeof body.status === 'number' && typeof body.detail === 'string' && typeof body.instance === 'string'
+      ? []
+      : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
+    ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+  ],
 };
 
 // A success answer must match the schema the document gives it, or the document lies to SDKs.
@@ -103,6 +109,7 @@ beforeAll(async () => {
   const tenantId = tenant.tenantId;
   const other = await t.newTenant();
   Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
+  Object.assign(existing, await seedAgentPlatform(t, tenantToken, other.token));
   server = await listen(t.app);
 });
 afterAll(async () => {
@@ -186,6 +193,39 @@ async function seedFieldService(t: TestPlatform, token: string, tenantId: string
   const serviceId = await props('services', { name: 'Fuzz service', price: 10, duration_minutes: 30 });
   const files = await t.request('GET', '/api/public/v1/files', { headers });
   return { customerId: [customerId], appointmentId: [appointmentId], estimateId: [estimateId], invoiceId: [invoiceId], paymentId: [paymentId], serviceId: [serviceId], fileId: files.body.data.map((f: any) => f.id) };
+}
+
+/** An application with an `ask_` key and one of each agent platform record, reached with that key and X-App-Id. */
+async function seedAgentPlatform(t: TestPlatform, token: string, otherToken: string): Promise<Record<string, string[]>> {
+  const made = async (res: { status: number; text: string; body: any }, what: string) => {
+    if (res.status >= 300) throw new Error(`seeding agent-platform ${what}: ${res.status} ${res.text}`);
+    return res.body;
+  };
+  const app = (await made(await t.request('POST', '/api/applications', { token, body: { name: 'Fuzz app' } }), 'application')).id as string;
+  const key = await made(await t.request('POST', '/api/api-keys', { token, body: { name: 'fuzz' }, headers: { 'x-app-id': app } }), 'key');
+  const theirApp = (await made(await t.request('POST', '/api/applications', { token: otherToken, body: { name: 'Theirs' } }), 'foreign application')).id as string;
+  const headers = { authorization: `Bearer ${key.key}`, 'x-app-id': app };
+  surfaceAuth['agent-platform'] = {
+    caller: headers,
+    variants: [
+      ['no credentials', { 'x-app-id': app }],
+      ['no application', { authorization: `Bearer ${key.key}` }],
+      ['foreign application', { authorization: `Bearer ${key.key}`, 'x-app-id': theirApp }],
+      ['garbage key', { authorization: 'Bearer ask_garbage', 'x-app-id': app }],
+      ['admin key', { authorization: `Bearer ${ADMIN_KEY}`, 'x-app-id': app }],
+      ['plain key as ask_', { authorization: `Bearer ask_${token}`, 'x-app-id': app }],
+      ['unknown version', { ...headers, 'appstrate-version': '1999-01-01' }],
+      ['impersonating nobody', { ...headers, 'appstrate-user': 'eu_nobody' }],
+    ],
+  };
+  const post = async (path: string, body: unknown) => (await made(await t.request('POST', path, { headers, body }), path)).id as string;
+  const agentId = await post('/api/agents', { name: 'fuzz agent' });
+  const runId = await post('/api/runs', { agentId, input: { message: 'hello' } });
+  const scheduleId = await post('/api/schedules', { agentId, cron: '0 0 1 1 *', input: { message: 'yearly' } });
+  const endUserId = await post('/api/end-users', { externalId: 'fuzz-user' });
+  // DELETE /api/api-keys/{keyId} revokes this one, not the caller's own.
+  const spare = await made(await t.request('POST', '/api/api-keys', { headers, body: { name: 'spare' } }), 'spare key');
+  return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id] };
 }
 
 /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

@@ -2313,6 +2313,187 @@ export interface AiFileIndex {
   indexed_at: string | null;
 }
 
+export interface Agent {
+  /** @example "agt_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  application_id: string | null;
+  version: number;
+  name: string;
+  description: string | null;
+  model: string | null;
+  instructions: string;
+  tools: string[];
+  http_tools: AgentHttpTool[];
+  knowledge: AgentKnowledge;
+  limits: AgentLimits;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface AgentHttpTool {
+  /**
+   * The name the model calls it by
+   * @pattern ^[a-zA-Z0-9_-]{1,64}$
+   * @example "weather"
+   */
+  name: string;
+  /**
+   * @maxLength 1000
+   * @default ""
+   */
+  description?: string;
+  /**
+   * Called through the outbound guard: no private, loopback or metadata addresses
+   * @format uri
+   * @maxLength 2000
+   */
+  url: string;
+  /** @default "POST" */
+  method?: "GET" | "POST";
+  /**
+   * JSON Schema of the arguments
+   * @default {"type":"object","properties":{}}
+   */
+  parameters?: Record<string, any>;
+  headers?: Record<string, string>;
+}
+
+export interface AgentKnowledge {
+  /** @default true */
+  enabled?: boolean;
+  /**
+   * @maxItems 2
+   * @default ["objects","files"]
+   */
+  sources?: ("objects" | "files")[];
+  /**
+   * Object types to search (empty: all indexed)
+   * @maxItems 20
+   * @default []
+   */
+  types?: string[];
+  /**
+   * @min 1
+   * @max 20
+   * @default 5
+   */
+  k?: number;
+}
+
+export interface AgentLimits {
+  /**
+   * Model calls per run
+   * @min 1
+   * @max 50
+   * @default 5
+   */
+  max_steps?: number;
+  /**
+   * Output tokens per model call
+   * @min 1
+   * @max 200000
+   * @default 4096
+   */
+  max_tokens?: number;
+  /**
+   * Wall time of a run
+   * @min 100
+   * @max 3600000
+   * @default 120000
+   */
+  timeout_ms?: number;
+}
+
+export interface AgentRun {
+  /** @example "run_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  agent_id: string;
+  agent_version: number;
+  application_id: string | null;
+  end_user_id: string | null;
+  schedule_id: string | null;
+  trigger: string;
+  status:
+    | "queued"
+    | "running"
+    | "succeeded"
+    | "failed"
+    | "cancelled"
+    | "timed_out";
+  input: Record<string, any>;
+  output: Record<string, any> | null;
+  error: {
+    code: string;
+    message: string;
+  };
+  usage: {
+    input_tokens: number;
+    output_tokens: number;
+  };
+  cancel_requested: boolean;
+  last_seq: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  started_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  finished_at: string | null;
+}
+
+export interface AgentRunEvent {
+  seq: number;
+  /** status, delta, tool_call, tool_result, log, usage */
+  type: string;
+  data: Record<string, any>;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+}
+
+export interface AgentSchedule {
+  id: string;
+  agent_id: string;
+  application_id: string | null;
+  cron: string | null;
+  timezone: string;
+  input: Record<string, any>;
+  enabled: boolean;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  next_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+}
+
 export interface AccountingCurrency {
   id: string;
   code: string;
@@ -4892,6 +5073,166 @@ export interface AiIndexFilesDetailParams {
    * @maxLength 64
    */
   fileId: string;
+}
+
+export interface AgentsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface AgentsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  agentId: string;
+}
+
+export interface AgentsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  agentId: string;
+}
+
+export interface AgentsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  agentId: string;
+}
+
+export interface AgentsRunsCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  agentId: string;
+}
+
+export interface AgentRunsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  /** @maxLength 64 */
+  agent_id?: string;
+  status?:
+    | "queued"
+    | "running"
+    | "succeeded"
+    | "failed"
+    | "cancelled"
+    | "timed_out";
+}
+
+export interface AgentRunsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  runId: string;
+}
+
+export interface AgentRunsCancelCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  runId: string;
+}
+
+export interface AgentRunsEventsListParams {
+  /**
+   * @min 0
+   * @default 0
+   */
+  after?: number | null;
+  /**
+   * @min 1
+   * @max 1000
+   * @default 1000
+   */
+  limit?: number;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  runId: string;
+}
+
+export interface AgentRunsStreamListParams {
+  /** @min 0 */
+  after?: number | null;
+  /** @maxLength 4096 */
+  token?: string;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  runId: string;
+}
+
+export interface AgentSchedulesListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface AgentSchedulesDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  scheduleId: string;
+}
+
+export interface AgentSchedulesPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  scheduleId: string;
+}
+
+export interface AgentSchedulesDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  scheduleId: string;
 }
 
 export interface AccountingCurrenciesDetailParams {
@@ -14002,6 +14343,692 @@ export class Api<
       >({
         path: `/v1/ai/index/files/${fileId}`,
         method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  agents = {
+    /**
+     * @description An agent: model, instructions, platform tools, HTTP tools (URLs must pass the outbound guard) and knowledge (retrieval over indexed records and files), with limits. Version 1. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsCreate
+     * @summary Create an agent
+     * @request POST:/v1/agents
+     * @secure
+     */
+    agentsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * `<provider name>/<model>`, a model of the default provider, or null for the default
+         * @maxLength 200
+         */
+        model?: string | null;
+        /**
+         * @maxLength 100000
+         * @default ""
+         */
+        instructions?: string;
+        /**
+         * Platform tools of the AI module
+         * @maxItems 5
+         * @default []
+         */
+        tools?: (
+          | "search_objects"
+          | "get_object"
+          | "create_object"
+          | "update_object"
+          | "search_files"
+        )[];
+        /**
+         * @maxItems 20
+         * @default []
+         */
+        http_tools?: AgentHttpTool[];
+        knowledge?: {
+          /** @default true */
+          enabled?: boolean;
+          /**
+           * @maxItems 2
+           * @default ["objects","files"]
+           */
+          sources?: ("objects" | "files")[];
+          /**
+           * Object types to search (empty: all indexed)
+           * @maxItems 20
+           * @default []
+           */
+          types?: string[];
+          /**
+           * @min 1
+           * @max 20
+           * @default 5
+           */
+          k?: number;
+        };
+        limits?: {
+          /**
+           * Model calls per run
+           * @min 1
+           * @max 50
+           * @default 5
+           */
+          max_steps?: number;
+          /**
+           * Output tokens per model call
+           * @min 1
+           * @max 200000
+           * @default 4096
+           */
+          max_tokens?: number;
+          /**
+           * Wall time of a run
+           * @min 100
+           * @max 3600000
+           * @default 120000
+           */
+          timeout_ms?: number;
+        };
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Agent;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List agents Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsList
+     * @summary List agents
+     * @request GET:/v1/agents
+     * @secure
+     */
+    agentsList: (query: AgentsListParams = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            agents: Agent[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get an agent Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsDetail
+     * @summary Get an agent
+     * @request GET:/v1/agents/{agent_id}
+     * @secure
+     */
+    agentsDetail: (
+      { agentId }: AgentsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Agent;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents/${agentId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Every change makes a new version; queued and running runs keep the version they recorded. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsPartialUpdate
+     * @summary Update an agent
+     * @request PATCH:/v1/agents/{agent_id}
+     * @secure
+     */
+    agentsPartialUpdate: (
+      { agentId }: AgentsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /** @maxLength 200 */
+        model?: string | null;
+        /** @maxLength 100000 */
+        instructions?: string;
+        /** @maxItems 5 */
+        tools?: (
+          | "search_objects"
+          | "get_object"
+          | "create_object"
+          | "update_object"
+          | "search_files"
+        )[];
+        /** @maxItems 20 */
+        http_tools?: AgentHttpTool[];
+        knowledge?: {
+          /** @default true */
+          enabled?: boolean;
+          /**
+           * @maxItems 2
+           * @default ["objects","files"]
+           */
+          sources?: ("objects" | "files")[];
+          /**
+           * Object types to search (empty: all indexed)
+           * @maxItems 20
+           * @default []
+           */
+          types?: string[];
+          /**
+           * @min 1
+           * @max 20
+           * @default 5
+           */
+          k?: number;
+        };
+        limits?: {
+          /**
+           * Model calls per run
+           * @min 1
+           * @max 50
+           * @default 5
+           */
+          max_steps?: number;
+          /**
+           * Output tokens per model call
+           * @min 1
+           * @max 200000
+           * @default 4096
+           */
+          max_tokens?: number;
+          /**
+           * Wall time of a run
+           * @min 100
+           * @max 3600000
+           * @default 120000
+           */
+          timeout_ms?: number;
+        };
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Agent;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents/${agentId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the agent, its versions and schedules. 409 while one of its runs is running. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsDelete
+     * @summary Delete an agent
+     * @request DELETE:/v1/agents/{agent_id}
+     * @secure
+     */
+    agentsDelete: (
+      { agentId }: AgentsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents/${agentId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Queues a run of the agent's current version; a worker executes it in the background. Follow it with GET /v1/agent-runs/{run_id}/stream. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentsRunsCreate
+     * @summary Start a run
+     * @request POST:/v1/agents/{agent_id}/runs
+     * @secure
+     */
+    agentsRunsCreate: (
+      { agentId }: AgentsRunsCreateParams,
+      data: {
+        /**
+         * What the agent is asked
+         * @minLength 1
+         * @maxLength 100000
+         */
+        message: string;
+        /** Free data given to the agent (as JSON after the message) */
+        context?: Record<string, any>;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentRun;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agents/${agentId}/runs`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  agentRuns = {
+    /**
+     * @description List runs Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentRunsList
+     * @summary List runs
+     * @request GET:/v1/agent-runs
+     * @secure
+     */
+    agentRunsList: (
+      query: AgentRunsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            runs: AgentRun[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-runs`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get a run Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentRunsDetail
+     * @summary Get a run
+     * @request GET:/v1/agent-runs/{run_id}
+     * @secure
+     */
+    agentRunsDetail: (
+      { runId }: AgentRunsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentRun;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-runs/${runId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description A queued run ends `cancelled` at once; a running one stops its model call and tools within a second (`cancel_requested` is true until it has). Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentRunsCancelCreate
+     * @summary Cancel a run
+     * @request POST:/v1/agent-runs/{run_id}/cancel
+     * @secure
+     */
+    agentRunsCancelCreate: (
+      { runId }: AgentRunsCancelCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentRun;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-runs/${runId}/cancel`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List a run's events Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentRunsEventsList
+     * @summary List a run's events
+     * @request GET:/v1/agent-runs/{run_id}/events
+     * @secure
+     */
+    agentRunsEventsList: (
+      { runId, ...query }: AgentRunsEventsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            events: AgentRunEvent[];
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-runs/${runId}/events`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description The run's events as SSE: its history first, then live events until it ends. `id` is the event's sequence number; reconnect with `Last-Event-ID` (or `?after=`) to receive only what follows, each event exactly once. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentRunsStreamList
+     * @summary Stream a run
+     * @request GET:/v1/agent-runs/{run_id}/stream
+     * @secure
+     */
+    agentRunsStreamList: (
+      { runId, ...query }: AgentRunsStreamListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<string, Error>({
+        path: `/v1/agent-runs/${runId}/stream`,
+        method: "GET",
+        query: query,
+        secure: true,
+        ...params,
+      }),
+  };
+  agentSchedules = {
+    /**
+     * @description Runs an agent on a cron expression (croner, in `timezone`) or once at `run_at`; each firing happens once across processes. Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentSchedulesCreate
+     * @summary Create a schedule
+     * @request POST:/v1/agent-schedules
+     * @secure
+     */
+    agentSchedulesCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        agent_id: string;
+        /**
+         * Cron expression (croner, 5 or 6 fields); null with run_at for a one-off
+         * @minLength 1
+         * @maxLength 100
+         */
+        cron?: string | null;
+        /**
+         * One-off: when to run
+         * @format date-time
+         */
+        run_at?: string;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         * @default "UTC"
+         */
+        timezone?: string;
+        input: {
+          /**
+           * What the agent is asked
+           * @minLength 1
+           * @maxLength 100000
+           */
+          message: string;
+          /** Free data given to the agent (as JSON after the message) */
+          context?: Record<string, any>;
+        };
+        /** @default true */
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentSchedule;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-schedules`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List schedules Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentSchedulesList
+     * @summary List schedules
+     * @request GET:/v1/agent-schedules
+     * @secure
+     */
+    agentSchedulesList: (
+      query: AgentSchedulesListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            schedules: AgentSchedule[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-schedules`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get a schedule Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentSchedulesDetail
+     * @summary Get a schedule
+     * @request GET:/v1/agent-schedules/{schedule_id}
+     * @secure
+     */
+    agentSchedulesDetail: (
+      { scheduleId }: AgentSchedulesDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentSchedule;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-schedules/${scheduleId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update a schedule Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentSchedulesPartialUpdate
+     * @summary Update a schedule
+     * @request PATCH:/v1/agent-schedules/{schedule_id}
+     * @secure
+     */
+    agentSchedulesPartialUpdate: (
+      { scheduleId }: AgentSchedulesPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        cron?: string;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        timezone?: string;
+        input?: {
+          /**
+           * What the agent is asked
+           * @minLength 1
+           * @maxLength 100000
+           */
+          message: string;
+          /** Free data given to the agent (as JSON after the message) */
+          context?: Record<string, any>;
+        };
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AgentSchedule;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-schedules/${scheduleId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete a schedule Requires scope `ai`.
+     *
+     * @tags Agents
+     * @name AgentSchedulesDelete
+     * @summary Delete a schedule
+     * @request DELETE:/v1/agent-schedules/{schedule_id}
+     * @secure
+     */
+    agentSchedulesDelete: (
+      { scheduleId }: AgentSchedulesDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/agent-schedules/${scheduleId}`,
+        method: "DELETE",
         secure: true,
         format: "json",
         ...params,

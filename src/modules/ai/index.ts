@@ -13,3 +13,10 @@ export const aiModule = defineModule({
 });
 export { searchKnowledge, vectorIndexKind, type KnowledgeHit, type KnowledgeQuery, type VectorIndexKind } from './retrieval/index.ts';
 export { localEmbeddings } from './providers/local-embeddings.ts';
+
+// What the agents module builds on: providers, platform tools, usage and quota, provider errors.
+export { listProviders, resolveProvider } from './providers/service.ts';
+export { providerError } from './providers/errors.ts';
+export { TOOL_NAMES, toolSpecs, runToolAs, type ToolName } from './chat/tools.ts';
+export { assertQuota, recordUsage } from './usage.ts';
+export type { AiProvider, ChatMessage, ToolCall, ToolSpec, TokenUsage } from './providers/types.ts';

@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import { insufficientScope } from '../../../core/auth/guard.ts';
-import { hasScope, type Scope } from '../../../core/auth/principal.ts';
-import type { TenantContext } from '../../../core/context.ts';
+import { hasScope, type Principal, type Scope } from '../../../core/auth/principal.ts';
+import { runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
+import type { Kernel } from '../../../core/kernel.ts';
 import type { AppEnv } from '../../../core/http/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { tenantWork } from '../../../core/http/work.ts';
@@ -129,13 +130,31 @@ async function execute(ctx: TenantContext, name: ToolName, a: Record<string, unk
  * whatever the model does next). A failure is the tool's result ({ error }), for the model to read.
  */
 export async function runTool(c: Context<AppEnv>, allowed: readonly ToolName[], call: ToolCall): Promise<{ ok: boolean; result: unknown }> {
+  return runToolWith(c.get('principal'), allowed, call, (name, a, writes) => tenantWork(c, (ctx) => execute(ctx, name, a), { audit: writes }));
+}
+
+/**
+ * The same outside a request (an agent run in a job): `meta.principal` is who the tool acts as, and a
+ * write tool's change leaves an audit entry naming it.
+ */
+export async function runToolAs(kernel: Kernel, meta: RequestMeta, allowed: readonly ToolName[], call: ToolCall): Promise<{ ok: boolean; result: unknown }> {
+  return runToolWith(meta.principal, allowed, call, (name, a, writes) =>
+    runInTenant(kernel, meta, (ctx) => execute(ctx, name, a), writes ? { mutation: { action: `ai.tool.${name}` } } : {}),
+  );
+}
+
+async function runToolWith(
+  principal: Principal | undefined,
+  allowed: readonly ToolName[],
+  call: ToolCall,
+  work: (name: ToolName, a: Record<string, unknown>, writes: boolean) => Promise<unknown>,
+): Promise<{ ok: boolean; result: unknown }> {
   try {
     if (!(allowed as readonly string[]).includes(call.name)) throw new ApiError('NOT_FOUND', `No tool named ${call.name} is enabled`);
     const spec = SPECS[call.name as ToolName];
-    const principal = c.get('principal');
     if (!principal || principal.kind === 'admin' || !hasScope(principal, spec.scope)) throw insufficientScope(principal, spec.scope);
     const a = args(call);
-    const result = await tenantWork(c, (ctx) => execute(ctx, spec.name as ToolName, a), { audit: spec.writes });
+    const result = await work(spec.name as ToolName, a, spec.writes);
     const json = JSON.stringify(result ?? null);
     return { ok: true, result: json.length > MAX_RESULT_CHARS ? { truncated: true, text: json.slice(0, MAX_RESULT_CHARS) } : result };
   } catch (error) {

@@ -1,0 +1,27 @@
+import { defineModule } from '../../core/module.ts';
+import { AGENT_EVENTS } from './events.ts';
+import { agentRoutes } from './routes.ts';
+import { registerRunner } from './runner.ts';
+import { registerSchedules } from './schedules.ts';
+
+export const agentsModule = defineModule({
+  name: 'agents',
+  events: AGENT_EVENTS,
+  register: (kernel) => {
+    registerRunner(kernel);
+    registerSchedules(kernel);
+  },
+  routes: () => agentRoutes(),
+});
+
+export { AGENT_EVENTS } from './events.ts';
+export { checkHttpTools, createAgent, deleteAgent, getAgent, listAgents, updateAgent, agentDto, type AgentDto, type AppScope } from './service.ts';
+export { cancelRun, createRun, getRun, listRuns, runEvents, runDto, findRun, type RunDto } from './runs.ts';
+export { executeRun, sweepRuns } from './runner.ts';
+export { followRun, followRuns } from './stream.ts';
+export { createSchedule, deleteSchedule, fireDueSchedules, getScheduleDto, listSchedules, updateSchedule } from './schedules.ts';
+export { resumeAfter, runStream } from './routes.ts';
+export * from './schemas.ts';
+export type { RunEvent, StatusMessage } from './log.ts';
+export * from './apps.ts';
+export { TOOL_NAMES as TOOL_NAMES_FOR_AGENTS, listProviders as listModelProviders } from '../ai/index.ts';

@@ -1,0 +1,111 @@
+import type { Kernel } from '../../core/kernel.ts';
+import { runInTenant } from '../../core/context.ts';
+import { agentRunEvents } from './tables.ts';
+
+/** One event of a run's log, as stored and as streamed (`seq` is the SSE id). */
+export interface RunEvent {
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  created_at: string;
+}
+
+/** The bus channel of one run's events (every process following it subscribes). */
+export const runChannel = (tenantId: string, runId: string) => `agents.run.${tenantId}.${runId}`;
+/** The bus channel of a tenant's run status changes (application- and agent-wide streams). */
+export const tenantRunsChannel = (tenantId: string) => `agents.runs.${tenantId}`;
+/** Cancel requests, to whichever process runs the run. */
+export const CANCEL_CHANNEL = 'agents.cancel';
+
+export interface StatusMessage {
+  run_id: string;
+  agent_id: string;
+  application_id: string | null;
+  event: RunEvent;
+}
+
+/** How long events wait to be written together. */
+const BATCH_MS = 15;
+
+export const systemMeta = (tenantId: string) => ({ tenantId, actor: { type: 'system', id: 'agents' }, requestId: null });
+
+/** Publishes committed events: each to the run's channel, status events to the tenant's too. */
+export async function publishEvents(kernel: Kernel, tenantId: string, run: { id: string; agentId: string; applicationId: string | null }, events: RunEvent[]) {
+  for (const event of events) {
+    await kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(event));
+    if (event.type === 'status') {
+      const message: StatusMessage = { run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event };
+      await kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(message));
+    }
+  }
+}
+
+/**
+ * Appends a running run's events: `push` numbers them at once (the order the worker produced them),
+ * and they are written in batches, one write at a time, each batch published after it commits. Only the
+ * worker holding the run's lease writes its log, so the numbering has one author.
+ */
+export class EventWriter {
+  private pending: RunEvent[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private failed: unknown;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly tenantId: string,
+    private readonly run: { id: string; agentId: string; applicationId: string | null },
+    public seq: number,
+  ) {}
+
+  private timer: NodeJS.Timeout | undefined;
+
+  push(type: string, data: Record<string, unknown>): RunEvent {
+    const event = { seq: ++this.seq, type, data, created_at: new Date().toISOString() };
+    this.pending.push(event);
+    // Events of the next few milliseconds go in one write (model deltas come word by word); a run
+    // that ends within them writes them with its end instead.
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.chain = this.chain.then(() => this.flushNow());
+    }, BATCH_MS);
+    return event;
+  }
+
+  /** Waits until every event pushed so far is stored; rethrows a failed write. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.chain = this.chain.then(() => this.flushNow());
+    }
+    await this.chain;
+    if (this.failed) throw this.failed;
+  }
+
+  /** Events not yet written, for the run's final transaction (written with the run's end). */
+  take(): RunEvent[] {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const events = this.pending;
+    this.pending = [];
+    return events;
+  }
+
+  /** Puts events taken back in front of the pending ones. */
+  restore(events: RunEvent[]): void {
+    this.pending = [...events, ...this.pending];
+  }
+
+  private async flushNow(): Promise<void> {
+    const batch = this.take();
+    if (batch.length === 0 || this.failed) return;
+    try {
+      await runInTenant(this.kernel, systemMeta(this.tenantId), async (ctx) => {
+        await ctx.db.insert(agentRunEvents).values(batch.map((e) => ({ tenantId: this.tenantId, runId: this.run.id, seq: e.seq, type: e.type, data: e.data, createdAt: new Date(e.created_at) })));
+      });
+      await publishEvents(this.kernel, this.tenantId, this.run, batch);
+    } catch (error) {
+      this.failed = error;
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { sql } from 'drizzle-orm';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { TenantSnapshot } from '../../core/auth/principal.ts';
+import { createdAt, tenantIdColumn, timestamptz, updatedAt } from '../../core/db/columns.ts';
+
+/** An HTTP tool: the model may call it with a JSON object; the request goes through the outbound guard. */
+export interface HttpTool {
+  name: string;
+  description: string;
+  url: string;
+  method: 'GET' | 'POST';
+  parameters: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/** What an agent is at one version: everything a run needs to execute it. */
+export interface AgentDefinition {
+  name: string;
+  description: string | null;
+  /** `<provider name>/<model>` or a model of the default provider (as the AI module resolves it); null: the default. */
+  model: string | null;
+  instructions: string;
+  /** Platform tools of the AI module (search_objects, get_object, ...). */
+  tools: string[];
+  httpTools: HttpTool[];
+  /** Retrieval over the tenant's indexed knowledge (the AI module's document stores) before each run. */
+  knowledge: { enabled: boolean; sources: ('objects' | 'files')[]; types: string[]; k: number };
+  limits: { maxSteps: number; maxTokens: number; timeoutMs: number };
+}
+
+/**
+ * Agents: the current definition and its version number. Applications (`application_id`) group agents,
+ * runs, schedules and end users for the agent platform contract; the /v1 routes leave it null.
+ */
+export const agents = pgTable(
+  'agents',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    applicationId: text('application_id'),
+    version: integer('version').notNull().default(1),
+    definition: jsonb('definition').$type<AgentDefinition>().notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('agents_tenant_app_idx').on(t.tenantId, t.applicationId, t.createdAt)],
+);
+
+/** Every version an agent had, so a run can say (and replay) exactly what it ran. */
+export const agentVersions = pgTable(
+  'agent_versions',
+  {
+    tenantId: tenantIdColumn(),
+    agentId: text('agent_id').notNull(),
+    version: integer('version').notNull(),
+    definition: jsonb('definition').$type<AgentDefinition>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.agentId, t.version] })],
+);
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
+
+/** Who a run acts as: the creator's scopes at creation (tools run with them, never more). */
+export interface RunPrincipal {
+  kind: 'api_key' | 'user';
+  id: string;
+  scopes: string[];
+  tenant: TenantSnapshot;
+}
+
+export const agentRuns = pgTable(
+  'agent_runs',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    agentId: text('agent_id').notNull(),
+    agentVersion: integer('agent_version').notNull(),
+    applicationId: text('application_id'),
+    endUserId: text('end_user_id'),
+    scheduleId: text('schedule_id'),
+    /** api, schedule or event. */
+    trigger: text('trigger').notNull().default('api'),
+    status: text('status').$type<RunStatus>().notNull().default('queued'),
+    input: jsonb('input').$type<Record<string, unknown>>().notNull().default({}),
+    output: jsonb('output').$type<Record<string, unknown> | null>(),
+    error: jsonb('error').$type<{ code: string; message: string } | null>(),
+    principal: jsonb('principal').$type<RunPrincipal>().notNull(),
+    usage: jsonb('usage').$type<{ input_tokens: number; output_tokens: number }>().notNull().default({ input_tokens: 0, output_tokens: 0 }),
+    /** Set by a cancel; the worker running it aborts (told through the bus, or sees it at its next heartbeat). */
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    /** The worker holding a running run renews this; past it, the sweeper declares the worker lost. */
+    leaseUntil: timestamptz('lease_until'),
+    worker: text('worker'),
+    attempts: integer('attempts').notNull().default(0),
+    /** The last event's sequence number. */
+    lastSeq: integer('last_seq').notNull().default(0),
+    createdAt: createdAt(),
+    startedAt: timestamptz('started_at'),
+    finishedAt: timestamptz('finished_at'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    index('agent_runs_tenant_created_idx').on(t.tenantId, t.createdAt),
+    index('agent_runs_tenant_agent_idx').on(t.tenantId, t.agentId, t.createdAt),
+    index('agent_runs_lease_idx').on(t.leaseUntil).where(sql`status = 'running'`),
+  ],
+);
+
+/** A run's event log: status changes, model deltas, tool calls and results, logs, usage; `seq` from 1. */
+export const agentRunEvents = pgTable(
+  'agent_run_events',
+  {
+    tenantId: tenantIdColumn(),
+    runId: text('run_id').notNull(),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.runId, t.seq] })],
+);
+
+export const agentSchedules = pgTable(
+  'agent_schedules',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    agentId: text('agent_id').notNull(),
+    applicationId: text('application_id'),
+    /** A cron expression (croner) or null for a one-off at `run_at`. */
+    cron: text('cron'),
+    timezone: text('timezone').notNull().default('UTC'),
+    input: jsonb('input').$type<Record<string, unknown>>().notNull().default({}),
+    enabled: boolean('enabled').notNull().default(true),
+    principal: jsonb('principal').$type<RunPrincipal>().notNull(),
+    nextRunAt: timestamptz('next_run_at'),
+    lastRunAt: timestamptz('last_run_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('agent_schedules_due_idx').on(t.nextRunAt).where(sql`enabled`)],
+);
+
+/**
+ * Applications of the agent platform contract (001): a tenant (= organization) groups its agents, runs,
+ * end users and keys by application. No module has this concept, so it lives here.
+ */
+export const agentApplications = pgTable(
+  'agent_applications',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] })],
+);
+
+/** End users of an application: a run may act for one. */
+export const agentEndUsers = pgTable(
+  'agent_end_users',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    applicationId: text('application_id').notNull(),
+    externalId: text('external_id'),
+    name: text('name'),
+    email: text('email'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    uniqueIndex('agent_end_users_external_idx').on(t.tenantId, t.applicationId, t.externalId),
+  ],
+);
+
+/**
+ * Application API keys (`ask_...`): each is a Plinth API key of the tenant (the keys module issues,
+ * resolves, rate-limits and revokes it), bound here to one application. The `ask_` token is `ask_` +
+ * the Plinth key's token, so the surface resolves it through the kernel like any key.
+ */
+export const agentAppKeys = pgTable(
+  'agent_app_keys',
+  {
+    tenantId: tenantIdColumn(),
+    keyId: text('key_id').notNull(),
+    applicationId: text('application_id').notNull(),
+    name: text('name').notNull(),
+    revokedAt: timestamptz('revoked_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.keyId] }), index('agent_app_keys_app_idx').on(t.tenantId, t.applicationId)],
+);
+
+export type AgentRow = typeof agents.$inferSelect;
+export type RunRow = typeof agentRuns.$inferSelect;
+export type RunEventRow = typeof agentRunEvents.$inferSelect;
+export type ScheduleRow = typeof agentSchedules.$inferSelect;
+export type ApplicationRow = typeof agentApplications.$inferSelect;
+export type EndUserRow = typeof agentEndUsers.$inferSelect;
+export type AppKeyRow = typeof agentAppKeys.$inferSelect;

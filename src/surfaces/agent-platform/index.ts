@@ -1,0 +1,29 @@
+import { defineSurface, surfaceRouter } from '../surface.ts';
+import { renderProblem, SECURITY_SCHEMES } from './http.ts';
+import { resourceRoutes } from './resources.ts';
+import { runRoutes } from './runs.ts';
+
+/**
+ * The agent platform API (seed 001) over the agents module: an organization is a Plinth tenant, an
+ * application a row of the agents module (no module had the concept), an `ask_` key a Plinth API key
+ * bound to one application.
+ */
+export const agentPlatformSurface = defineSurface({
+  name: 'agent-platform',
+  seed: '001',
+  title: 'Agent platform API',
+  description:
+    'Applications, agents, runs, schedules, end users and application keys, with run streams over SSE. Authenticate with `Authorization: Bearer ask_...` and `X-App-Id` (an application key), or an organization credential with `X-Org-Id`. Errors are RFC 9457 `application/problem+json`; every response has `Request-Id`; lists take `page`/`pageSize` and answer `{data, pagination}`; `Appstrate-Version` selects a dated version (current 2026-03-21).',
+  basePath: '/api',
+  mainHost: true,
+  openapiPath: '/api/openapi.json',
+  docsPath: '/api/docs',
+  securitySchemes: SECURITY_SCHEMES,
+  renderError: renderProblem,
+  routes: () => {
+    const app = surfaceRouter();
+    resourceRoutes(app);
+    runRoutes(app);
+    return app;
+  },
+});
