@@ -13,3 +13,11 @@ export const aiModule = defineModule({
 });
 export { searchKnowledge, vectorIndexKind, type KnowledgeHit, type KnowledgeQuery, type VectorIndexKind } from './retrieval/index.ts';
 export { localEmbeddings } from './providers/local-embeddings.ts';
+
+// For contracts served over the AI module (src/surfaces/assistant).
+export { answer, wantsStream, type AnswerInput, type AnswerResult } from './chat/engine.ts';
+export { TOOL_NAMES, type ToolName } from './chat/tools.ts';
+export { conversationTenant, createConversation, deleteConversation, findConversation, listConversations } from './conversations/service.ts';
+export { dropFromIndex, listFileIndex, queueFiles } from './retrieval/files.ts';
+export { monthlyLimit as aiTokenLimit, tokensThisMonth } from './usage.ts';
+export { describe as describeImage, DESCRIBE_MAX_BYTES, DESCRIBE_TYPES } from './tasks/service.ts';
