@@ -193,6 +193,92 @@ describe('assistant surface: chat', () => {
   });
 });
 
+/** Uploads a file to the asset library (the platform's /v1/files) with the tenant's key. */
+async function upload(name: string, content: string | Uint8Array, type: string, token = key): Promise<string> {
+  const form = new FormData();
+  form.set('file', new Blob([content as BlobPart], { type }), name);
+  const res = await t.request('POST', '/v1/files/upload', { token, body: form });
+  expect(res.status, res.text).toBe(201);
+  return res.body.data.id;
+}
+
+describe('assistant surface: document store', () => {
+  let ids: string[] = [];
+  let corrupt: string;
+
+  it('syncs 50 mixed files with monotonic progress to completed, a corrupt PDF failing with its error', async () => {
+    expect((await call('GET', `/tenants/${tenantId}/store/progress`)).body.data).toMatchObject({ status: 'idle', total: 0 });
+    for (let i = 0; i < 49; i++) {
+      ids.push(await upload(`policy-${i}.txt`, `Return policy ${i}: items can be returned within ${i + 10} days with a receipt. Moving boxes cost ${i} dollars.`, 'text/plain'));
+    }
+    corrupt = await upload('broken.pdf', '%PDF-1.7 this is not really a pdf', 'application/pdf');
+    const image = await upload('photo.png', new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]), 'image/png');
+    const res = await call('POST', `/tenants/${tenantId}/store/sync`, { body: { assetIds: [...ids, corrupt, image, 'file_nope'] } });
+    expect(res.status).toBe(202);
+    expect(res.body.data.queued).toHaveLength(50);
+    expect(res.body.data.unsupported).toEqual([image]);
+    expect(res.body.data.notFound).toEqual(['file_nope']);
+    const seen: number[] = [];
+    const deadline = Date.now() + 60_000;
+    let last: any;
+    for (;;) {
+      last = (await call('GET', `/tenants/${tenantId}/store/progress`)).body.data;
+      seen.push(last.percentage);
+      if (last.status !== 'in_progress' || Date.now() > deadline) break;
+      expect(last.total).toBe(50);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(last).toMatchObject({ status: 'completed', processed: 50, total: 50, failed: 1, percentage: 100 });
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    const store = (await call('GET', `/tenants/${tenantId}/store`)).body.data;
+    expect(store).toMatchObject({ tenantId, fileCount: 50, activeFiles: 50, excludedFiles: 0, failedFiles: 1, syncStatus: 'completed' });
+    expect(store.storage.usedBytes).toBeGreaterThan(0);
+    expect(store.files.find((f: any) => f.id === corrupt)).toMatchObject({ status: 'failed', filename: 'broken.pdf', error: expect.any(String) });
+    const failures = (await call('GET', `/tenants/${tenantId}/store/audit?assetId=${corrupt}`)).body.data;
+    expect(failures.map((e: any) => e.eventType)).toEqual(['sync_failed', 'sync_started']);
+    expect(failures[0].details.error_message).toEqual(expect.any(String));
+    const one = (await call('GET', `/tenants/${tenantId}/store/audit?assetId=${ids[0]}`)).body.data;
+    expect(one.map((e: any) => e.eventType)).toEqual(['sync_completed', 'sync_started']);
+    const page = await call('GET', `/tenants/${tenantId}/store/audit?limit=10&offset=5`);
+    expect(page.body.data).toHaveLength(10);
+  }, 90_000);
+
+  it('cites a synced document in a streamed answer', async () => {
+    const res = await call('POST', '/chat', { body: { tenantId, message: 'Within how many days can items be returned with a receipt?' } });
+    const list = events(res.text);
+    const done = list.find((e) => e.event === 'done')!;
+    expect(done.data.sources.some((s: any) => s.type === 'file' && ids.includes(s.id))).toBe(true);
+  });
+
+  it('excludes, includes and deletes files in bulk', async () => {
+    const path = `/tenants/${tenantId}/store/files/actions`;
+    const excluded = await call('POST', path, { body: { action: 'exclude', fileIds: [ids[0], 'file_nope'] } });
+    expect(excluded.status).toBe(200);
+    expect(excluded.body.data).toEqual({ action: 'exclude', affected: [ids[0]], notFound: ['file_nope'] });
+    expect((await call('GET', `/tenants/${tenantId}/store`)).body.data).toMatchObject({ excludedFiles: 1, activeFiles: 49 });
+    const included = await call('POST', path, { body: { action: 'include', fileIds: [ids[0]] } });
+    expect(included.body.data.affected).toEqual([ids[0]]);
+    const deleted = await call('POST', path, { body: { action: 'delete', fileIds: [ids[1]] } });
+    expect(deleted.body.data.affected).toEqual([ids[1]]);
+    expect((await call('POST', path, { body: { action: 'delete', fileIds: [ids[1]] } })).status).toBe(404);
+    const trail = (await call('GET', `/tenants/${tenantId}/store/audit?assetId=${ids[0]}`)).body.data.map((e: any) => e.eventType);
+    expect(trail.slice(0, 2)).toEqual(['sync_started', 'file_excluded']);
+    expect((await call('GET', `/tenants/${tenantId}/store/audit?assetId=${ids[1]}`)).body.data[0].eventType).toBe('file_deleted');
+    expect((await call('POST', path, { body: { action: 'purge', fileIds: [ids[1]] } })).status).toBe(400);
+  });
+
+  it('refreshes, and keeps other tenants and narrower keys out', async () => {
+    const refreshed = await call('POST', `/tenants/${tenantId}/store/refresh`);
+    expect(refreshed.status).toBe(202);
+    expect(refreshed.body.data.queued.length).toBeGreaterThan(40);
+    expect((await call('GET', `/tenants/${tenantId}/store`, { key: other.key })).status).toBe(403);
+    expect((await call('POST', `/tenants/${other.tenantId}/store/sync`, { key: other.key, body: { assetIds: [ids[2]] } })).status).toBe(404);
+    const reader = (await call('POST', `/tenants/${tenantId}/api-keys`, { body: { name: 'reader', scopes: ['store:read'] } })).body.data.apiKey;
+    expect((await call('GET', `/tenants/${tenantId}/store/progress`, { key: reader })).status).toBe(200);
+    expect((await call('POST', `/tenants/${tenantId}/store/sync`, { key: reader, body: { assetIds: [ids[2]] } })).status).toBe(403);
+  });
+});
+
 describe('assistant surface: health and usage', () => {
   it('answers the probes on the surface host', async () => {
     const health = await call('GET', '/health', { key: null });

@@ -2,6 +2,7 @@ import { defineSurface, surfaceRouter } from '../surface.ts';
 import { chatRoutes } from './chat.ts';
 import { renderAssistantError, SECURITY_SCHEMES } from './http.ts';
 import { opsRoutes } from './ops.ts';
+import { ASSISTANT_EVENTS, storeRoutes } from './store.ts';
 import { tenantRoutes } from './tenants.ts';
 
 /**
@@ -20,11 +21,13 @@ export const assistantSurface = defineSurface({
   openapiPath: '/api/v1/openapi.json',
   docsPath: '/api/v1/docs',
   securitySchemes: SECURITY_SCHEMES,
+  events: ASSISTANT_EVENTS,
   renderError: renderAssistantError,
   routes: () => {
     const app = surfaceRouter();
     tenantRoutes(app);
     chatRoutes(app);
+    storeRoutes(app);
     opsRoutes(app);
     return app;
   },
