@@ -193,6 +193,34 @@ describe('assistant surface: chat', () => {
   });
 });
 
+describe('assistant surface: estimator', () => {
+  it('streams one analysis per image, refusing other formats, missing images and another tenant', async () => {
+    const upload = async (name: string, bytes: Uint8Array, type: string) => {
+      const form = new FormData();
+      form.set('file', new Blob([bytes as unknown as ArrayBuffer], { type }), name);
+      const res = await t.request('POST', '/v1/files/upload', { token: key, body: form });
+      expect(res.status, res.text).toBe(201);
+      return res.body.data.id as string;
+    };
+    // A 1x1 PNG.
+    const png = Uint8Array.from(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64'));
+    const a = await upload('sofa.png', png, 'image/png');
+    const b = await upload('boxes.png', png, 'image/png');
+    const res = await call('POST', '/estimator/analyze', { body: { tenantId, images: [a, b] } });
+    expect(res.status).toBe(200);
+    const list = events(res.text);
+    expect(list.map((e) => e.event)).toEqual(['start', 'analysis', 'analysis', 'done']);
+    expect(list[1]!.data).toMatchObject({ index: 0, imageId: a, filename: 'sofa.png', description: expect.any(String) });
+    expect(list[3]!.data).toEqual({ analyzed: 2 });
+    const text = await upload('notes.txt', new TextEncoder().encode('not an image'), 'text/plain');
+    expect((await call('POST', '/estimator/analyze', { body: { tenantId, images: [a, text] } })).status).toBe(415);
+    expect((await call('POST', '/estimator/analyze', { body: { tenantId, images: ['file_nope'] } })).status).toBe(404);
+    expect((await call('POST', '/estimator/analyze', { body: { tenantId, images: Array(11).fill(a) } })).status).toBe(400);
+    expect((await call('POST', '/estimator/analyze', { key: other.key, body: { tenantId, images: [a] } })).status).toBe(403);
+    expect((await call('POST', '/estimator/analyze', { key: other.key, body: { tenantId: other.tenantId, images: [a] } })).status).toBe(404);
+  });
+});
+
 describe('assistant surface: health and usage', () => {
   it('answers the probes on the surface host', async () => {
     const health = await call('GET', '/health', { key: null });

@@ -1,6 +1,7 @@
 import { defineSurface, surfaceRouter } from '../surface.ts';
 import { chatRoutes } from './chat.ts';
 import { renderAssistantError, SECURITY_SCHEMES } from './http.ts';
+import { estimatorRoutes } from './estimator.ts';
 import { opsRoutes } from './ops.ts';
 import { ASSISTANT_EVENTS, storeRoutes } from './store.ts';
 import { tenantRoutes } from './tenants.ts';
@@ -28,6 +29,7 @@ export const assistantSurface = defineSurface({
     tenantRoutes(app);
     chatRoutes(app);
     storeRoutes(app);
+    estimatorRoutes(app);
     opsRoutes(app);
     return app;
   },

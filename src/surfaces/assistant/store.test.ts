@@ -54,7 +54,7 @@ afterAll(async () => {
 /** Uploads a file to the asset library (the platform's /v1/files) with the tenant's key. */
 async function upload(name: string, content: string | Uint8Array, type: string, token = key): Promise<string> {
   const form = new FormData();
-  form.set('file', new Blob([content as BlobPart], { type }), name);
+  form.set('file', new Blob([content as unknown as ArrayBuffer], { type }), name);
   const res = await t.request('POST', '/v1/files/upload', { token, body: form });
   expect(res.status, res.text).toBe(201);
   return res.body.data.id;
