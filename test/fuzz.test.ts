@@ -47,6 +47,12 @@ const SURFACE_ERRORS: Record<string, (body: any) => string[]> = {
     ...(typeof body.error === 'string' && body.error ? [] : ['error body lacks its `error` message']),
     ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
   ],
+  assistant: (body) => [
+    ...(body.success === false ? [] : ['error body lacks success: false']),
+    ...(typeof body.error?.code === 'string' && body.error.code ? [] : ['error body lacks its `error.code`']),
+    ...(typeof body.error?.message === 'string' && body.error.message ? [] : ['error body lacks its `error.message`']),
+    ...(body.request_id === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+  ],
 };
 
 // A success answer must match the schema the document gives it, or the document lies to SDKs.
@@ -103,6 +109,7 @@ beforeAll(async () => {
   const tenantId = tenant.tenantId;
   const other = await t.newTenant();
   Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
+  Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
   server = await listen(t.app);
 });
 afterAll(async () => {
@@ -184,6 +191,35 @@ async function seedFieldService(t: TestPlatform, token: string, tenantId: string
   const serviceId = await props('services', { name: 'Fuzz service', price: 10, duration_minutes: 30 });
   const files = await t.request('GET', '/api/public/v1/files', { headers });
   return { customerId: [customerId], appointmentId: [appointmentId], estimateId: [estimateId], invoiceId: [invoiceId], paymentId: [paymentId], serviceId: [serviceId], fileId: files.body.data.map((f: any) => f.id) };
+}
+
+/** The assistant contract (its own host only): an account, a chat and a file in its document store. */
+async function seedAssistant(t: TestPlatform, token: string, tenantId: string, otherToken: string): Promise<Record<string, string[]>> {
+  const host = { host: 'assistant.localhost' };
+  const headers = { ...host, 'x-api-key': token };
+  surfaceAuth.assistant = {
+    caller: headers,
+    variants: [
+      ['no credentials', host],
+      ['garbage key', { ...host, 'x-api-key': 'sk_garbage' }],
+      ['admin key', { ...host, 'x-api-key': ADMIN_KEY }],
+      ['another tenant\'s key', { ...host, 'x-api-key': otherToken }],
+      ['bearer instead', { ...host, authorization: `Bearer ${token}` }],
+    ],
+  };
+  const post = async (path: string, body: unknown) => {
+    const res = await t.request('POST', `/api/v1${path}`, { headers, body });
+    if (res.status >= 300) throw new Error(`seeding assistant ${path}: ${res.status} ${res.text}`);
+    return res;
+  };
+  const accountId = (await post(`/tenants/${tenantId}/accounts`, { email: 'fuzz.account@example.com', role: 'member' })).body.data.id;
+  const chat = await post('/chat', { tenantId, message: 'hello', accountId });
+  const chatId = /"conversation_id":"([^"]+)"/.exec(chat.text)?.[1];
+  const form = new FormData();
+  form.set('file', new Blob(['fuzz store document'], { type: 'text/plain' }), 'store.txt');
+  const fileId = (await t.request('POST', '/v1/files/upload', { token, body: form })).body.data.id;
+  await post(`/tenants/${tenantId}/store/sync`, { assetIds: [fileId] });
+  return { tenantId: [tenantId], accountId: [accountId], chatId: chatId ? [chatId] : [], assetId: [fileId] };
 }
 
 /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

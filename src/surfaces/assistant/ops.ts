@@ -22,7 +22,7 @@ const health = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/health',
-    operationId: 'health',
+    operationId: 'health_check',
     tags: ['Health'],
     summary: 'Liveness probe (Kubernetes)',
     description: 'The process is running: version, uptime and heap usage. Touches no dependency; `degraded` when the heap is over 90% of the most it may grow to.',
@@ -45,7 +45,7 @@ const ready = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/ready',
-    operationId: 'ready',
+    operationId: 'ready_check',
     tags: ['Health'],
     summary: 'Readiness probe with dependency checks',
     description:
@@ -71,7 +71,7 @@ const usage = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/usage',
-    operationId: 'usage',
+    operationId: 'usage_get',
     tags: ['Usage'],
     summary: 'Get usage statistics and quotas',
     description:

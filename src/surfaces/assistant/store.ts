@@ -95,7 +95,7 @@ const getStore = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/tenants/{tenantId}/store',
-    operationId: 'store_get',
+    operationId: 'tenants_getStore',
     tags: TAGS,
     summary: 'Get RAG store details',
     description: 'File counts, storage against the plan\'s quota, the sync status and every file of the store. Requires `store:read`.',
@@ -118,7 +118,7 @@ const sync = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/tenants/{tenantId}/store/sync',
-    operationId: 'store_sync',
+    operationId: 'tenants_syncStore',
     tags: TAGS,
     summary: 'Sync files from the asset library',
     description: `Queues files of the asset library (/v1/files; PDF, TXT, DOCX; at most ${MAX_SYNC}) into the store, one background job each; follow GET .../store/progress. Ids that are not files of the tenant come back in \`notFound\`, other formats in \`unsupported\`. Requires \`store:write\`.`,
@@ -140,7 +140,7 @@ const refresh = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/tenants/{tenantId}/store/refresh',
-    operationId: 'store_refresh',
+    operationId: 'tenants_refreshStore',
     tags: TAGS,
     summary: 'Refresh document metadata',
     description: 'Queues every file of the store that is not excluded again: a file whose text has not changed is only re-stamped, a changed one is indexed again. Requires `store:write`.',
@@ -154,7 +154,7 @@ const actions = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/tenants/{tenantId}/store/files/actions',
-    operationId: 'store_file_actions',
+    operationId: 'tenants_storeFileActions',
     tags: TAGS,
     summary: 'Bulk file operations',
     description: '`exclude` takes files out of search and keeps them in the store; `include` queues excluded (or any) files again; `delete` removes them from the store (they stay in the asset library). Requires `store:write`.',
@@ -179,7 +179,7 @@ const progress = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/tenants/{tenantId}/store/progress',
-    operationId: 'store_progress',
+    operationId: 'tenants_storeProgress',
     tags: TAGS,
     summary: 'Real-time sync progress',
     description:
@@ -194,7 +194,7 @@ const audit = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/tenants/{tenantId}/store/audit',
-    operationId: 'store_audit',
+    operationId: 'tenants_storeAudit',
     tags: TAGS,
     summary: 'Get audit logs',
     description: 'The store\'s events, newest first: sync_started, sync_completed, sync_failed (`details.error_message`), file_excluded, file_deleted. Requires `store:read`.',

@@ -119,7 +119,7 @@ const register = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/register',
-    operationId: 'register',
+    operationId: 'register_tenant',
     tags: TAGS.auth,
     summary: 'Register organization and get API key',
     description: `Creates a tenant with its admin API key (shown once; it holds every scope). Limited to ${REGISTRATIONS_PER_HOUR} registrations per address per hour.`,
@@ -186,7 +186,7 @@ const createAccount = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/tenants/{tenantId}/accounts',
-    operationId: 'accounts_create',
+    operationId: 'tenants_createAccount',
     tags: TAGS.tenants,
     summary: 'Create account',
     description: 'An account is a user of the tenant with one of the roles admin, member, viewer (default member). Requires `accounts:write`.',
@@ -210,7 +210,7 @@ const getAccount = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/tenants/{tenantId}/accounts/{accountId}',
-    operationId: 'accounts_get',
+    operationId: 'tenants_getAccount',
     tags: TAGS.tenants,
     summary: 'Get account details',
     description: 'Requires `accounts:read`.',
@@ -224,7 +224,7 @@ const updateAccount = surfaceRoute(
   {
     method: 'patch',
     path: '/api/v1/tenants/{tenantId}/accounts/{accountId}',
-    operationId: 'accounts_update',
+    operationId: 'tenants_updateAccount',
     tags: TAGS.tenants,
     summary: 'Update account',
     description: 'Changes the name, email or role. Requires `accounts:write`.',
@@ -248,7 +248,7 @@ const listKeysRoute = surfaceRoute(
   {
     method: 'get',
     path: '/api/v1/tenants/{tenantId}/api-keys',
-    operationId: 'api_keys_list',
+    operationId: 'tenants_listApiKeys',
     tags: TAGS.keys,
     summary: 'List API keys',
     description: 'Metadata of every key (scopes, creation, last use, expiry); the secret is never returned. Requires `keys:read`.',
@@ -262,7 +262,7 @@ const createKeyRoute = surfaceRoute(
   {
     method: 'post',
     path: '/api/v1/tenants/{tenantId}/api-keys',
-    operationId: 'api_keys_create',
+    operationId: 'tenants_createApiKey',
     tags: TAGS.keys,
     summary: 'Create API key',
     description:
@@ -291,7 +291,7 @@ const password = surfaceRoute(
   {
     method: 'put',
     path: '/api/v1/tenants/{tenantId}/asset-auth/password',
-    operationId: 'asset_auth_password',
+    operationId: 'tenants_setAssetPassword',
     tags: TAGS.assets,
     summary: 'Update Asset Manager password',
     description: `Sets the password of the tenant's asset manager account (a user of the tenant with the member role, created on first use). OWASP rules: 8-128 characters with an upper-case letter, a lower-case letter, a digit and one of !@#$%^&*; ${PASSWORD_ATTEMPTS} attempts per 15 minutes per tenant (429 past them). Requires \`asset-auth:write\`.`,
