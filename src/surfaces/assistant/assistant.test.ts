@@ -164,6 +164,30 @@ describe('assistant surface: accounts and API keys', () => {
   });
 });
 
+describe('assistant surface: account files', () => {
+  it('uploads an account\'s file into the store, lists and deletes it', async () => {
+    const account = (await call('POST', `/tenants/${tenantId}/accounts`, { body: { email: 'files@acme.example', role: 'member' } })).body.data.id;
+    const form = () => {
+      const f = new FormData();
+      f.set('file', new Blob(['Our warehouse opens at 7am.'], { type: 'text/plain' }), 'hours.txt');
+      return f;
+    };
+    const up = await call('POST', `/tenants/${tenantId}/accounts/${account}/files`, { body: form() });
+    expect(up.status, up.text).toBe(201);
+    expect(up.body.data).toMatchObject({ accountId: account, filename: 'hours.txt', storeStatus: 'queued' });
+    const fileId = up.body.data.id;
+    const list = await call('GET', `/tenants/${tenantId}/accounts/${account}/files`);
+    expect(list.body.data.map((f: any) => f.id)).toEqual([fileId]);
+    expect((await call('POST', `/tenants/${tenantId}/accounts/usr_nope/files`, { body: form() })).status).toBe(404);
+    expect((await call('GET', `/tenants/${tenantId}/accounts/${account}/files`, { key: other.key })).status).toBe(403);
+    expect((await call('DELETE', `/tenants/${tenantId}/accounts/${account}/files/file_nope`)).status).toBe(404);
+    const deleted = await call('DELETE', `/tenants/${tenantId}/accounts/${account}/files/${fileId}`);
+    expect(deleted.status).toBe(200);
+    expect((await call('GET', `/tenants/${tenantId}/accounts/${account}/files`)).body.data).toEqual([]);
+    expect((await call('DELETE', `/tenants/${tenantId}/accounts/${account}/files/${fileId}`)).status).toBe(404);
+  });
+});
+
 describe('assistant surface: chat', () => {
   it('streams an answer as SSE, stores it in the history, and deletes it', async () => {
     const account = (await call('POST', `/tenants/${tenantId}/accounts`, { body: { email: 'chatter@acme.example' } })).body.data.id;

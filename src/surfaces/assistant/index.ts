@@ -1,4 +1,5 @@
 import { defineSurface, surfaceRouter } from '../surface.ts';
+import { accountFileRoutes } from './account-files.ts';
 import { chatRoutes } from './chat.ts';
 import { renderAssistantError, SECURITY_SCHEMES } from './http.ts';
 import { estimatorRoutes } from './estimator.ts';
@@ -27,6 +28,7 @@ export const assistantSurface = defineSurface({
   routes: () => {
     const app = surfaceRouter();
     tenantRoutes(app);
+    accountFileRoutes(app);
     chatRoutes(app);
     storeRoutes(app);
     estimatorRoutes(app);

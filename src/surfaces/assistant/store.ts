@@ -27,7 +27,7 @@ export const ASSISTANT_EVENTS = defineEvents('file', {
 });
 
 /** The seed's audit event types and the outbox types behind them. */
-const AUDIT_TYPES = {
+export const AUDIT_TYPES = {
   sync_started: 'assistant.store.sync_started',
   sync_completed: 'ai.file.indexed',
   sync_failed: 'ai.file.index_failed',
@@ -213,20 +213,20 @@ const audit = surfaceRoute(
 
 // ---------------------------------------------------------------- logic
 
-const SUPPORTED = (f: FileDto) => {
+export const isStoreFormat = (f: FileDto) => {
   const mime = f.mime_type.toLowerCase().split(';')[0]!.trim();
   const ext = f.filename.toLowerCase().split('.').pop() ?? '';
   return mime === 'application/pdf' || ext === 'pdf' || mime === 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' || ext === 'docx' || mime === 'text/plain' || ext === 'txt';
 };
 
 /** Queues the files into the index as one batch, with a sync_started entry for each. */
-async function syncFiles(ctx: TenantContext, ids: string[]) {
+export async function syncFiles(ctx: TenantContext, ids: string[]) {
   const unique = [...new Set(ids)];
   const found = await batchRead(ctx, unique);
   const live = found.filter((f) => f.status !== 'pending');
   const notFound = unique.filter((id) => !live.some((f) => f.id === id));
-  const unsupported = live.filter((f) => !SUPPORTED(f)).map((f) => f.id);
-  const wanted = live.filter(SUPPORTED).map((f) => f.id);
+  const unsupported = live.filter((f) => !isStoreFormat(f)).map((f) => f.id);
+  const wanted = live.filter(isStoreFormat).map((f) => f.id);
   if (wanted.length === 0) {
     if (unsupported.length) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'None of the files is a PDF, TXT or DOCX file');
     throw new ApiError('NOT_FOUND', 'None of the files were found in the asset library');
