@@ -146,7 +146,7 @@ export function accountFileRoutes(app: OpenAPIHono<AppEnv>) {
       }
       if (file.meta?.[OWNER] !== accountId) throw new ApiError('NOT_FOUND', 'File not found');
       const dropped = await dropFromIndex(ctx, [fileId], 'remove');
-      if (dropped.length) await ctx.emit({ type: AUDIT_TYPES.file_deleted, resourceType: 'file', resourceId: fileId, data: { assetId: fileId } });
+      if (dropped.length) await ctx.emit({ type: AUDIT_TYPES.file_deleted, resourceType: 'assistant_store_file', resourceId: fileId, data: { assetId: fileId } });
       await deleteFile(ctx, fileId, false);
     });
     return c.json(ok({ fileId, deleted: true as const }), 200);

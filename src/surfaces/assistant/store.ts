@@ -20,7 +20,7 @@ import { dataOf, DateTime, errorOf, ERRORS, keyed, NOT_FOUND, ok, percent, Tenan
  */
 
 const AssetIdSchema = z.object({ assetId: z.string(), batchId: z.string().optional() });
-export const ASSISTANT_EVENTS = defineEvents('file', {
+export const ASSISTANT_EVENTS = defineEvents('assistant_store_file', {
   'assistant.store.sync_started': { description: 'A file of the asset library was queued into the assistant\'s document store (its indexing started)', payload: AssetIdSchema },
   'assistant.store.file_excluded': { description: 'A file of the assistant\'s document store was excluded from search', payload: AssetIdSchema },
   'assistant.store.file_deleted': { description: 'A file was removed from the assistant\'s document store (it stays in the asset library)', payload: AssetIdSchema },
@@ -234,7 +234,7 @@ export async function syncFiles(ctx: TenantContext, ids: string[]) {
   const queued = await queueFiles(ctx, wanted);
   const batchId = newId('sync');
   for (const f of queued.files) {
-    await ctx.emit({ type: AUDIT_TYPES.sync_started, resourceType: 'file', resourceId: f.file_id, data: { assetId: f.file_id, batchId } });
+    await ctx.emit({ type: AUDIT_TYPES.sync_started, resourceType: 'assistant_store_file', resourceId: f.file_id, data: { assetId: f.file_id, batchId } });
   }
   return { batchId, queued: queued.files.map((f) => f.file_id), notFound: [...notFound, ...queued.not_found], unsupported: [...unsupported, ...queued.unsupported] };
 }
@@ -349,7 +349,7 @@ export function storeRoutes(app: OpenAPIHono<AppEnv>) {
       const affected = await dropFromIndex(ctx, ids, action === 'exclude' ? 'exclude' : 'remove');
       if (affected.length === 0) throw new ApiError('NOT_FOUND', 'None of the files is in the store');
       const type = action === 'exclude' ? AUDIT_TYPES.file_excluded : AUDIT_TYPES.file_deleted;
-      for (const id of affected) await ctx.emit({ type, resourceType: 'file', resourceId: id, data: { assetId: id } });
+      for (const id of affected) await ctx.emit({ type, resourceType: 'assistant_store_file', resourceId: id, data: { assetId: id } });
       return { action, affected, notFound: ids.filter((id) => !affected.includes(id)) };
     });
     return c.json(ok(data), 200);
