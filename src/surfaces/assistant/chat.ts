@@ -1,5 +1,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { TenantPrincipal, UserPrincipal } from '../../core/auth/principal.ts';
 import type { AppEnv } from '../../core/http/context.ts';
+import { effectivePermissions, scopesOf } from '../../modules/roles/index.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { getUser } from '../../modules/auth/index.ts';
@@ -36,7 +38,7 @@ const ChatRequest = z
   .object({
     tenantId: TenantId,
     message: z.string().min(1).max(50 * 1024).openapi({ example: 'What is your return policy?' }),
-    accountId: z.string().min(1).max(64).optional().openapi({ description: 'The account (user) the conversation is for; history can be filtered by it' }),
+    accountId: z.string().min(1).max(64).optional().openapi({ description: 'The account (user) the conversation is for: the answer retrieves and calls functions with what the account\'s role may (within the key\'s scopes); history can be filtered by it' }),
     files: z.array(z.string().min(1).max(64)).max(20).optional().openapi({ description: 'Ids of documents of the store the question is about' }),
     prompt: z.string().max(10_000).optional().openapi({ description: 'System instructions for this answer' }),
     chatId: z.string().min(1).max(64).optional().openapi({ description: 'Continue this conversation (its history is sent with the question); a new one otherwise' }),
@@ -121,6 +123,32 @@ const rename = (c: { id: string; title: string | null; message_count: number; la
   updatedAt: c.updated_at,
 });
 
+/**
+ * The principal of an account for one answer: the account's role permissions (a viewer reads records but
+ * not files, a member reads files), never more than the key that asked holds.
+ */
+function asAccount(key: TenantPrincipal, accountId: string, roles: { permissions: string[]; primary: string | null; roles: string[] }): UserPrincipal {
+  const own = scopesOf(roles.permissions);
+  const keyHolds = (s: string) => key.scopes.has('*') || key.scopes.has(s);
+  const scopes = own.has('*') ? new Set([...key.scopes]) : new Set([...own].filter(keyHolds));
+  return {
+    kind: 'user',
+    id: accountId,
+    sessionId: null,
+    role: roles.primary,
+    audience: 'app',
+    permissions: roles.permissions,
+    roles: roles.roles,
+    restriction: null,
+    aal: 'aal1',
+    isAnonymous: false,
+    tenant: key.tenant,
+    scopes,
+    rateLimit: key.rateLimit,
+    ipAllowlist: key.ipAllowlist,
+  };
+}
+
 export function chatRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(chat, async (c) => {
     const body = c.req.valid('json');
@@ -135,6 +163,8 @@ export function chatRoutes(app: OpenAPIHono<AppEnv>) {
             if (error instanceof ApiError && error.code === 'NOT_FOUND') throw new ApiError('NOT_FOUND', 'Account not found');
             throw error;
           }
+          // The answer runs as the account, within the key's scopes: retrieval, tools and the history see what its role may.
+          c.set('principal', asAccount(principalOf(c), body.accountId, await effectivePermissions(ctx.db, ctx.tenantId, body.accountId)));
         }
         const files = body.files ? [...new Set(body.files)] : [];
         const documents = files.length ? await listFileIndex(ctx, files) : [];

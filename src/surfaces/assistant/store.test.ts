@@ -108,6 +108,20 @@ describe('assistant surface: document store', () => {
     expect(done.data.sources.some((s: any) => s.type === 'file' && ids.includes(s.id))).toBe(true);
   });
 
+  it('retrieves only what an account\'s role may read', async () => {
+    const viewer = (await call('POST', `/tenants/${tenantId}/accounts`, { body: { email: 'viewer@acme.example', role: 'viewer' } })).body.data.id;
+    const member = (await call('POST', `/tenants/${tenantId}/accounts`, { body: { email: 'member@acme.example', role: 'member' } })).body.data.id;
+    const ask = async (accountId: string) => {
+      const res = await call('POST', '/chat', { body: { tenantId, accountId, message: 'Within how many days can items be returned with a receipt?' } });
+      return events(res.text).find((e) => e.event === 'done')!.data.sources as { type: string }[];
+    };
+    expect((await ask(member)).some((s) => s.type === 'file')).toBe(true);
+    // A viewer reads records, not files.
+    expect((await ask(viewer)).filter((s) => s.type === 'file')).toEqual([]);
+    const history = (await call('GET', `/chat/history?tenantId=${tenantId}&accountId=${viewer}`)).body.data;
+    expect(history).toHaveLength(1);
+  });
+
   it('streams a remote model\'s answer with a function call and a cited document, and counts its tokens', async () => {
     const provider = await t.request('POST', '/v1/ai-providers', { token: key, body: { name: 'oa', provider_type: 'openai', api_key: 'sk-test', config_json: { base_url: oa.url, default: true } } });
     expect(provider.status, provider.text).toBe(201);
