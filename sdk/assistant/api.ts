@@ -261,7 +261,7 @@ export interface ChatRequest {
    */
   message: string;
   /**
-   * The account (user) the conversation is for; history can be filtered by it
+   * The account (user) the conversation is for: the answer retrieves and calls functions with what the account's role may (within the key's scopes); history can be filtered by it
    * @minLength 1
    * @maxLength 64
    */
