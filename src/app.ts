@@ -175,6 +175,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
 export function registerModules(kernel: Kernel): void {
   registerEventRetention(kernel);
   for (const module of MODULES) module.register?.(kernel);
+  for (const surface of SURFACES) surface.register?.(kernel);
 }
 
 const OPENAPI_INFO = {

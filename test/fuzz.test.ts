@@ -186,7 +186,9 @@ async function seedFieldService(t: TestPlatform, token: string, tenantId: string
     if (res.status >= 300) throw new Error(`seeding ${type}: ${res.status} ${res.text}`);
     return toUuid(res.body.data.id);
   };
-  const paymentId = await props('payments', { customer_id: fromUuid('obj', customerId), invoice_id: fromUuid('obj', invoiceId), amount: 5, status: 'completed', payment_date: '2026-03-22' });
+  const receipt = await t.request('POST', '/v1/accounting/payments', { token, body: { type: 'receipt', date: '2026-04-20', amount: 5, allocations: [{ invoice_id: fromUuid('inv', invoiceId), amount: 5 }] } });
+  if (receipt.status >= 300) throw new Error(`seeding a receipt: ${receipt.status} ${receipt.text}`);
+  const paymentId = toUuid(receipt.body.data.id);
   await t.request('GET', '/api/public/v1/services', { headers });
   const serviceId = await props('services', { name: 'Fuzz service', price: 10, duration_minutes: 30 });
   const files = await t.request('GET', '/api/public/v1/files', { headers });

@@ -1346,6 +1346,11 @@ export interface Event {
   id: string;
   /** @example "object.created" */
   type: string;
+  /**
+   * The type again, under the name the field-service contract's webhook payload `{event, timestamp, data}` gives it
+   * @example "object.created"
+   */
+  event: string;
   tenant_id: string;
   resource_type: string | null;
   resource_id: string | null;
@@ -2476,6 +2481,8 @@ export interface AccountingInvoice {
   id: string;
   type: "sales" | "purchase";
   contact_name: string;
+  /** The contact's record elsewhere (e.g. a customer of the field-service API), when given */
+  contact_id: string | null;
   date: string;
   due_date: string;
   currency: string;
@@ -2556,6 +2563,7 @@ export interface AccountingPayment {
   id: string;
   type: "receipt" | "payment";
   contact_name: string | null;
+  contact_id: string | null;
   date: string;
   /**
    * Exact decimal amount
@@ -4799,6 +4807,8 @@ export interface AccountingInvoicesListParams {
   offset?: number | null;
   type?: "sales" | "purchase";
   status?: "draft" | "approved" | "partially_paid" | "paid" | "void";
+  /** @maxLength 64 */
+  contact_id?: string;
 }
 
 export interface AccountingInvoicesDetailParams {
@@ -4856,6 +4866,13 @@ export interface AccountingPaymentsListParams {
    */
   offset?: number | null;
   type?: "receipt" | "payment";
+  /** @maxLength 64 */
+  contact_id?: string;
+  /**
+   * Payments allocated to this invoice
+   * @maxLength 64
+   */
+  invoice_id?: string;
 }
 
 export interface AccountingPaymentsDetailParams {
@@ -14605,6 +14622,8 @@ export class Api<
          * @maxLength 200
          */
         contact_name: string;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$
@@ -14711,6 +14730,8 @@ export class Api<
          * @maxLength 200
          */
         contact_name?: string;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$
@@ -14900,6 +14921,8 @@ export class Api<
         type: "receipt" | "payment";
         /** @maxLength 200 */
         contact_name?: string | null;
+        /** @maxLength 64 */
+        contact_id?: string | null;
         /**
          * @format date
          * @pattern ^\d{4}-\d{2}-\d{2}$

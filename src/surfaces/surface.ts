@@ -30,6 +30,8 @@ export interface SurfaceDescriptor {
   readonly openapiPath: string;
   /** Its interactive reference (Scalar) on its host. */
   readonly docsPath: string;
+  /** What it adds to a running kernel (outbox consumers, jobs), as a module's `register` does. */
+  readonly register?: (kernel: Kernel) => void;
   /** Event types it emits beside the modules' (in the platform's catalogue, so webhooks can subscribe). */
   readonly events?: readonly EventType[];
   /** OpenAPI security schemes its routes name. */

@@ -9,6 +9,7 @@ export const PublicEventSchema = z
   .object({
     id: z.string().openapi({ example: 'evt_01jh3x2k7d9f8g6h5j4k3m2n1p' }),
     type: z.string().openapi({ example: 'object.created' }),
+    event: z.string().openapi({ description: 'The type again, under the name the field-service contract\'s webhook payload `{event, timestamp, data}` gives it', example: 'object.created' }),
     tenant_id: z.string(),
     resource_type: z.string().nullable(),
     resource_id: z.string().nullable(),
@@ -25,6 +26,7 @@ export function publicEvent(event: OutboxEvent): PublicEvent {
   return {
     id: event.id,
     type: event.type,
+    event: event.type,
     tenant_id: event.tenantId,
     resource_type: event.resourceType,
     resource_id: event.resourceId,

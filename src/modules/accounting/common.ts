@@ -110,7 +110,7 @@ export async function assertOpen(ctx: TenantContext, ...dates: string[]): Promis
   }
 }
 
-export type SystemRole = 'receivables' | 'payables' | 'tax' | 'retained_earnings' | 'fx_gain_loss' | 'cash' | 'unallocated_receipts' | 'prepayments';
+export type SystemRole = 'receivables' | 'payables' | 'tax' | 'retained_earnings' | 'fx_gain_loss' | 'cash' | 'unallocated_receipts' | 'prepayments' | 'sales';
 const SYSTEM: Record<SystemRole, { code: string; name: string; type: AccountRow['type']; subType: string }> = {
   cash: { code: '1000-SYS', name: 'Cash', type: 'asset', subType: 'cash' },
   receivables: { code: '1100-SYS', name: 'Accounts receivable', type: 'asset', subType: 'receivable' },
@@ -120,6 +120,8 @@ const SYSTEM: Record<SystemRole, { code: string; name: string; type: AccountRow[
   unallocated_receipts: { code: '2300-SYS', name: 'Unallocated customer receipts', type: 'liability', subType: 'current' },
   retained_earnings: { code: '3100-SYS', name: 'Retained earnings', type: 'equity', subType: 'retained_earnings' },
   fx_gain_loss: { code: '7900-SYS', name: 'Realised exchange gains and losses', type: 'revenue', subType: 'fx' },
+  // Where invoices of the field-service API credit their lines.
+  sales: { code: '4000-SYS', name: 'Sales', type: 'revenue', subType: 'sales' },
 };
 
 /** The module's own accounts, created on first use. Receivables and payables are control accounts. */

@@ -4,6 +4,16 @@ import { RECURRING_JOB, runDueRecurring } from './recurring/service.ts';
 import { accountingRoutes } from './routes.ts';
 
 export { ACCOUNTING_EVENTS } from './events.ts';
+export {
+  approveInvoice,
+  createInvoice,
+  getInvoice,
+  getPayment,
+  listInvoices,
+  listPayments,
+  salesSetup,
+  type InvoiceInput,
+} from './invoices/service.ts';
 
 /**
  * Double-entry accounting (issue 16): chart of accounts, journal entries, periods, currencies and rates,

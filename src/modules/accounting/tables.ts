@@ -211,6 +211,8 @@ export const acctInvoices = pgTable(
     id: text('id').notNull(),
     type: text('type', { enum: ['sales', 'purchase'] }).notNull(),
     contactName: text('contact_name').notNull(),
+    /** The contact's record elsewhere (a `customers` object of the field-service API), when there is one. */
+    contactId: text('contact_id'),
     date: date('date', { mode: 'string' }).notNull(),
     dueDate: date('due_date', { mode: 'string' }).notNull(),
     currency: text('currency').notNull(),
@@ -229,7 +231,11 @@ export const acctInvoices = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('acct_invoices_type_idx').on(t.tenantId, t.type, t.status)],
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    index('acct_invoices_type_idx').on(t.tenantId, t.type, t.status),
+    index('acct_invoices_contact_idx').on(t.tenantId, t.contactId),
+  ],
 );
 
 export const acctPayments = pgTable(
@@ -239,6 +245,7 @@ export const acctPayments = pgTable(
     id: text('id').notNull(),
     type: text('type', { enum: ['receipt', 'payment'] }).notNull(),
     contactName: text('contact_name'),
+    contactId: text('contact_id'),
     date: date('date', { mode: 'string' }).notNull(),
     amount: numeric('amount').notNull(),
     currency: text('currency').notNull(),
@@ -252,7 +259,7 @@ export const acctPayments = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.id] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('acct_payments_contact_idx').on(t.tenantId, t.contactId)],
 );
 
 export const acctAllocations = pgTable(

@@ -185,9 +185,7 @@ export function appointmentRoutes(app: OpenAPIHono<AppEnv>) {
         scheduled_end: new Date(body.scheduled_end).toISOString(),
         ...team(body.assigned_team_member_ids ?? []),
       });
-      const dto = appointmentOf(record);
-      await ctx.emit({ type: 'appointment.created', resourceType: 'appointment', resourceId: record.id, data: dto });
-      return dto;
+      return appointmentOf(record);
     });
     return c.json({ data }, 201);
   });
@@ -218,12 +216,7 @@ export function appointmentRoutes(app: OpenAPIHono<AppEnv>) {
       if (body.scheduled_end) changes.scheduled_end = new Date(body.scheduled_end).toISOString();
       if (body.assigned_team_member_ids) Object.assign(changes, team(body.assigned_team_member_ids));
       if (body.status) changes.status = body.status;
-      const dto = Object.keys(changes).length ? appointmentOf(await update(ctx, 'appointments', id, changes)) : current;
-      await ctx.emit({ type: 'appointment.updated', resourceType: 'appointment', resourceId: id, data: dto });
-      if (body.status && body.status !== current.status && (body.status === 'completed' || body.status === 'cancelled')) {
-        await ctx.emit({ type: `appointment.${body.status}`, resourceType: 'appointment', resourceId: id, data: dto });
-      }
-      return dto;
+      return Object.keys(changes).length ? appointmentOf(await update(ctx, 'appointments', id, changes)) : current;
     });
     return c.json({ data }, 200);
   });

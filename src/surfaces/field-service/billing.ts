@@ -1,20 +1,30 @@
-import { Decimal } from 'decimal.js';
 import { z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { TenantContext } from '../../core/context.ts';
 import type { AppEnv } from '../../core/http/context.ts';
-import type { ObjectDto } from '../../modules/objects/index.ts';
+import { ApiError } from '../../core/http/errors.ts';
+import { tenantWork } from '../../core/http/work.ts';
+import {
+  approveInvoice,
+  createInvoice as createBookInvoice,
+  getInvoice,
+  getPayment,
+  listInvoices as listBookInvoices,
+  listPayments as listBookPayments,
+  salesSetup,
+} from '../../modules/accounting/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { customerRef } from './customers.ts';
 import { credential, dataOf, DateTime, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
 import { fromUuid, toUuid } from './ids.ts';
-import { Currency, currencyPlaces, LineItem, totals } from './money.ts';
-import { create, pageOf as recordsPage, recordOf, withType, type Filter } from './records.ts';
+import { Currency, currencyPlaces, LineItem } from './money.ts';
+import { recordOf, withType } from './records.ts';
 
 /**
- * Invoices and payments are records of the data engine (`invoices`, `payments`), amounts computed with
- * decimal.js. An invoice's balance is never stored: it is its total less the completed payments that
- * name it, so a payment recorded through /v1/objects/payments shows at once.
+ * Invoices and payments are the books' own (the accounting module): an invoice created here is a sales
+ * invoice of /v1/accounting/invoices, approved at once (its receivable posted), its lines credited to the
+ * books' Sales account and its customer kept as the invoice's `contact_id`; its payments are receipts of
+ * /v1/accounting/payments allocated to it. Amounts are exact decimals there, numbers here as the seed
+ * shows them.
  */
 const PAYMENT_STATUSES = ['pending', 'partial', 'completed', 'failed', 'refunded'] as const;
 const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD').openapi({ format: 'date', example: '2026-04-15' });
@@ -73,63 +83,54 @@ const CreateInvoice = z
   .object({ customer_id: Uuid, due_date: Day, currency: Currency.default('USD'), line_items: z.array(LineItem).min(1).max(100) })
   .openapi('CreateInvoiceRequest');
 
-const props = (r: ObjectDto) => r.properties as Record<string, unknown>;
-const uuidOrNull = (v: unknown) => (typeof v === 'string' && v ? toUuid(v) : null);
+type BookInvoice = Awaited<ReturnType<typeof getInvoice>>;
+type BookPayment = Awaited<ReturnType<typeof getPayment>>;
 
-/** Completed payments per invoice, summed exactly. */
-async function paidByInvoice(ctx: TenantContext, invoiceIds: string[]): Promise<Map<string, Decimal>> {
-  const paid = new Map<string, Decimal>();
-  if (!invoiceIds.length) return paid;
-  let cursor: string | undefined;
-  do {
-    const page = await recordsPage(ctx, 'payments', { limit: 100, cursor }, [
-      { property: 'invoice_id', op: 'in' as Filter['op'], value: invoiceIds },
-      { property: 'status', op: 'eq', value: 'completed' },
-    ]);
-    for (const r of page.records) {
-      const p = props(r);
-      const id = String(p.invoice_id);
-      paid.set(id, (paid.get(id) ?? new Decimal(0)).plus(new Decimal(String(p.amount ?? 0))));
-    }
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
-  return paid;
-}
+const STATUS = { draft: 'draft', approved: 'sent', partially_paid: 'sent', paid: 'paid', void: 'void' } as const;
 
-function invoiceOf(r: ObjectDto, paid: Decimal | undefined) {
-  const p = props(r);
-  const currency = String(p.currency ?? 'USD');
-  const total = new Decimal(String(p.total_amount ?? 0));
-  const settled = paid ?? new Decimal(0);
-  const balance = Decimal.max(total.minus(settled), 0).toDecimalPlaces(currencyPlaces(currency));
-  const stored = (p.status as 'draft' | 'sent' | 'paid' | 'void') ?? 'sent';
-  const paymentStatus = settled.isZero() ? 'pending' : balance.isZero() ? 'completed' : 'partial';
+function invoiceOf(i: BookInvoice) {
+  const paid = Number(i.amount_paid);
   return {
-    id: toUuid(r.id),
-    customer_id: toUuid(String(p.customer_id ?? '')),
-    status: stored === 'sent' && paymentStatus === 'completed' ? ('paid' as const) : stored,
-    payment_status: paymentStatus as (typeof PAYMENT_STATUSES)[number],
-    balance_due: balance.toNumber(),
-    due_date: String(p.due_date ?? ''),
-    currency,
-    total_amount: total.toNumber(),
-    line_items: (Array.isArray(p.line_items) ? p.line_items : []) as { name: string; quantity: number; unit_price: number; total: number }[],
+    id: toUuid(i.id),
+    customer_id: i.contact_id ? toUuid(i.contact_id) : '',
+    status: STATUS[i.status],
+    payment_status: (paid === 0 ? 'pending' : i.status === 'paid' ? 'completed' : 'partial') as (typeof PAYMENT_STATUSES)[number],
+    balance_due: Number(i.amount_due),
+    due_date: i.due_date,
+    currency: i.currency,
+    total_amount: Number(i.total),
+    line_items: i.lines.map((l) => ({ name: l.description ?? '', quantity: Number(l.quantity), unit_price: Number(l.unit_price), total: Number(l.amount) })),
   };
 }
 
-function paymentOf(r: ObjectDto) {
-  const p = props(r);
+function paymentOf(p: BookPayment) {
   return {
-    id: toUuid(r.id),
-    customer_id: toUuid(String(p.customer_id ?? '')),
-    invoice_id: uuidOrNull(p.invoice_id),
-    amount: Number(p.amount ?? 0),
-    status: ((p.status as string) ?? 'pending') as (typeof PAYMENT_STATUSES)[number],
-    payment_method: (p.payment_method as string | undefined) ?? null,
-    payment_date: (p.payment_date as string | undefined) ?? null,
-    created_at: r.created_at,
+    id: toUuid(p.id),
+    customer_id: p.contact_id ? toUuid(p.contact_id) : '',
+    invoice_id: p.allocations[0] ? toUuid(p.allocations[0].invoice_id) : null,
+    amount: Number(p.amount),
+    status: (p.status === 'void' ? 'refunded' : 'completed') as (typeof PAYMENT_STATUSES)[number],
+    payment_method: p.method,
+    payment_date: p.date,
+    created_at: p.created_at,
   };
 }
+
+/** The books page by offset; the contract pages by cursor: the cursor carries the next offset. */
+const cursorOf = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+function offsetOf(cursor: string | undefined): number {
+  if (!cursor) return 0;
+  try {
+    const o = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) return o;
+  } catch {
+    // answered below
+  }
+  throw new ApiError('VALIDATION_ERROR', 'cursor: not a cursor this list issued', { details: { issues: [{ field: 'cursor', message: 'Invalid cursor' }] } });
+}
+
+/** A path or body id of a book record: another organization's, or not a UUID, is 404. */
+const bookId = (prefix: 'inv' | 'pay', uuid: string, what: string) => idFrom(prefix, uuid, what);
 
 const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 const param = (name: string) => z.object({ [name]: z.string().max(64).openapi({ param: { name, in: 'path' }, format: 'uuid' }) });
@@ -171,7 +172,7 @@ const createInvoice = surfaceRoute(
   opts('write:invoices'),
 );
 
-const getInvoice = surfaceRoute(
+const getInvoiceRoute = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/invoices/{invoiceId}',
@@ -186,7 +187,7 @@ const getInvoice = surfaceRoute(
   opts('read:invoices'),
 );
 
-const listPayments = surfaceRoute(
+const listPaymentsRoute = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/payments',
@@ -209,7 +210,7 @@ const listPayments = surfaceRoute(
   opts('read:payments'),
 );
 
-const getPayment = surfaceRoute(
+const getPaymentRoute = surfaceRoute(
   {
     method: 'get',
     path: '/api/public/v1/payments/{paymentId}',
@@ -224,66 +225,95 @@ const getPayment = surfaceRoute(
   opts('read:payments'),
 );
 
-const idFilter = (property: string, uuid: string | undefined): Filter[] => (uuid ? [{ property, op: 'eq', value: fromUuid('obj', uuid) ?? 'none' }] : []);
+const contact = (uuid: string | undefined) => (uuid ? (fromUuid('obj', uuid) ?? 'none') : undefined);
+const today = () => new Date().toISOString().slice(0, 10);
 
 export function billingRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(listInvoices, async (c) => {
     const q = c.req.valid('query');
-    const filters: Filter[] = [...idFilter('customer_id', q.customer_id)];
-    if (q.status) filters.push({ property: 'status', op: 'eq', value: q.status });
-    if (q.due_after) filters.push({ property: 'due_date', op: 'gte', value: q.due_after });
-    if (q.due_before) filters.push({ property: 'due_date', op: 'lte', value: q.due_before });
-    const { data, next_cursor } = await withType(c, ['invoices', 'payments'], async (ctx) => {
-      const page = await recordsPage(ctx, 'invoices', q, filters);
-      const paid = await paidByInvoice(ctx, page.records.map((r) => r.id));
-      return { data: page.records.map((r) => invoiceOf(r, paid.get(r.id))), next_cursor: page.next_cursor };
-    });
-    return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor } }, 200);
+    const offset = offsetOf(q.cursor);
+    const status = q.status === 'sent' ? (['approved', 'partially_paid'] as const) : q.status;
+    const page = await tenantWork(c, (ctx) =>
+      listBookInvoices(ctx, {
+        type: 'sales',
+        with_contact: true,
+        contact_id: contact(q.customer_id),
+        status: status as never,
+        due_after: q.due_after,
+        due_before: q.due_before,
+        limit: q.limit,
+        offset,
+      }),
+    );
+    const data = page.invoices.map(invoiceOf);
+    const next = offset + data.length < page.total ? cursorOf(offset + data.length) : null;
+    return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor: next } }, 200);
   });
 
   app.openapi(createInvoice, async (c) => {
     const body = c.req.valid('json');
-    const data = await withType(c, ['invoices', 'payments'], async (ctx) => {
+    const data = await withType(c, 'customers', async (ctx) => {
       const customerId = await customerRef(ctx, body.customer_id);
-      const t = totals(body.line_items, body.currency);
-      const record = await create(ctx, 'invoices', {
-        customer_id: customerId,
-        status: 'sent',
-        payment_status: 'pending',
-        currency: body.currency,
-        line_items: t.lines,
-        total_amount: t.total,
-        balance_due: t.total,
+      const customer = await recordOf(ctx, 'customers', customerId, 'Customer');
+      const { salesAccountId } = await salesSetup(ctx, body.currency, currencyPlaces(body.currency));
+      const date = body.due_date < today() ? body.due_date : today();
+      const draft = await createBookInvoice(ctx, {
+        type: 'sales',
+        contact_name: String((customer.properties as { display_name?: string }).display_name ?? 'Customer'),
+        contact_id: customerId,
+        date,
         due_date: body.due_date,
-      });
-      return invoiceOf(record, undefined);
+        currency: body.currency,
+        lines: body.line_items.map((l) => ({ description: l.name, quantity: String(l.quantity), unit_price: String(l.unit_price), account_id: salesAccountId })),
+      }, 'field-service');
+      return invoiceOf(await approveInvoice(ctx, draft.id));
     });
     return c.json({ data }, 201);
   });
 
-  app.openapi(getInvoice, async (c) => {
-    const id = idFrom('obj', c.req.valid('param').invoiceId as string, 'Invoice');
-    const data = await withType(c, ['invoices', 'payments'], async (ctx) => {
-      const record = await recordOf(ctx, 'invoices', id, 'Invoice');
-      return invoiceOf(record, (await paidByInvoice(ctx, [id])).get(id));
+  app.openapi(getInvoiceRoute, async (c) => {
+    const id = bookId('inv', c.req.valid('param').invoiceId as string, 'Invoice');
+    const data = await tenantWork(c, async (ctx) => {
+      const invoice = await getInvoice(ctx, id).catch(notFoundAs('Invoice'));
+      if (invoice.type !== 'sales' || !invoice.contact_id) throw new ApiError('NOT_FOUND', 'Invoice not found');
+      return invoiceOf(invoice);
     });
     return c.json({ data }, 200);
   });
 
-  app.openapi(listPayments, async (c) => {
+  app.openapi(listPaymentsRoute, async (c) => {
     const q = c.req.valid('query');
-    const filters: Filter[] = [...idFilter('customer_id', q.customer_id), ...idFilter('invoice_id', q.invoice_id)];
-    if (q.status) filters.push({ property: 'status', op: 'eq', value: q.status });
-    if (q.from) filters.push({ property: 'payment_date', op: 'gte', value: q.from });
-    if (q.to) filters.push({ property: 'payment_date', op: 'lte', value: q.to });
-    const page = await withType(c, 'payments', (ctx) => recordsPage(ctx, 'payments', q, filters));
-    const data = page.records.map(paymentOf);
-    return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor: page.next_cursor } }, 200);
+    const offset = offsetOf(q.cursor);
+    const page = await tenantWork(c, (ctx) =>
+      listBookPayments(ctx, {
+        type: 'receipt',
+        with_contact: true,
+        contact_id: contact(q.customer_id),
+        invoice_id: q.invoice_id ? (fromUuid('inv', q.invoice_id) ?? 'none') : undefined,
+        status: q.status === 'completed' ? 'posted' : q.status === 'refunded' ? 'void' : q.status ? ('none' as never) : undefined,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        offset,
+      }),
+    );
+    const data = page.payments.map(paymentOf);
+    const next = offset + data.length < page.total ? cursorOf(offset + data.length) : null;
+    return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor: next } }, 200);
   });
 
-  app.openapi(getPayment, async (c) => {
-    const id = idFrom('obj', c.req.valid('param').paymentId as string, 'Payment');
-    const data = await withType(c, 'payments', async (ctx) => paymentOf(await recordOf(ctx, 'payments', id, 'Payment')));
+  app.openapi(getPaymentRoute, async (c) => {
+    const id = bookId('pay', c.req.valid('param').paymentId as string, 'Payment');
+    const data = await tenantWork(c, async (ctx) => {
+      const payment = await getPayment(ctx, id).catch(notFoundAs('Payment'));
+      if (payment.type !== 'receipt' || !payment.contact_id) throw new ApiError('NOT_FOUND', 'Payment not found');
+      return paymentOf(payment);
+    });
     return c.json({ data }, 200);
   });
 }
+
+const notFoundAs = (what: string) => (error: unknown): never => {
+  if (error instanceof ApiError && error.code === 'NOT_FOUND') throw new ApiError('NOT_FOUND', `${what} not found`);
+  throw error;
+};

@@ -155,9 +155,7 @@ export function customerRoutes(app: OpenAPIHono<AppEnv>) {
         if (error instanceof ApiError && error.code === 'ALREADY_EXISTS') throw duplicateEmail();
         throw error;
       }
-      const dto = customerOf(record, org(ctx));
-      await ctx.emit({ type: 'customer.created', resourceType: 'customer', resourceId: record.id, data: dto });
-      return dto;
+      return customerOf(record, org(ctx));
     });
     return c.json({ data: customer }, 201);
   });

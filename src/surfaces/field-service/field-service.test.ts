@@ -136,8 +136,8 @@ describe('customers', () => {
     expect(types).toContain('customer.created');
     expect(types).toContain('object.created');
     const surfaceEvent = receiver.requests.find((r) => r.json.type === 'customer.created')!;
-    expect(surfaceEvent.json.data).toEqual(c);
-    expect(surfaceEvent.json.timestamp).toBeTruthy();
+    const { created_at: _, ...fields } = c;
+    expect(surfaceEvent.json).toMatchObject({ event: 'customer.created', data: fields, timestamp: expect.any(String) });
     expect(hook.secret).toBeTruthy();
   });
 
@@ -189,10 +189,21 @@ describe('appointments', () => {
     const outside = await call('GET', `${BASE}/appointments?from=2026-04-01T00:00:00Z`);
     expect(outside.body.data.map((x: any) => x.id)).not.toContain(a.id);
 
+    const hook = await createEndpoint(t, admin, receiver.url, { events: ['appointment.*', 'customer.deleted'] });
     const done = await call('PATCH', `${BASE}/appointments/${a.id}`, { body: { status: 'completed' } });
     expect(done.body.data.status).toBe('completed');
     const after = await call('PATCH', `${BASE}/appointments/${a.id}`, { body: { status: 'cancelled' } });
     expect(after.status).toBe(409);
+    // Deleting the customer through /v1/objects is the contract's customer.deleted too.
+    const removed = await t.request('DELETE', `/v1/objects/customers/${fromUuid('obj', cust.id)}`, { token: admin });
+    expect(removed.status, removed.text).toBe(200);
+    const ofHook = () => receiver.requests.filter((r) => r.json?.data?.id === a.id || r.json?.data?.id === cust.id).map((r) => r.json.type);
+    await waitFor(() => (ofHook().includes('appointment.completed') && ofHook().includes('customer.deleted')) || undefined, 'appointment and customer events');
+    expect(ofHook()).toContain('appointment.updated');
+    const completed = receiver.requests.find((r) => r.json?.type === 'appointment.completed' && r.json.data.id === a.id)!;
+    expect(completed.json.data).toMatchObject({ id: a.id, customer_id: cust.id, status: 'completed', organization_id: org });
+    expect(receiver.requests.find((r) => r.json?.type === 'customer.deleted')!.json.data).toEqual({ id: cust.id, organization_id: org });
+    expect(hook.id).toBeTruthy();
 
     const catalog = await t.request('GET', '/events/types', { token: admin });
     expect(catalog.status).toBe(200);
@@ -230,27 +241,56 @@ describe('estimates, invoices and payments', () => {
     expect(list.body.data.map((e: any) => e.id)).toEqual([made.body.data.id]);
   });
 
-  it('issues an invoice whose balance follows the payments recorded against it', async () => {
+  it('issues an invoice into the books whose balance follows the receipts allocated to it', async () => {
     const cust = (await call('POST', `${BASE}/customers`, { body: customer('bill@example.com') })).body.data;
-    const inv = await call('POST', `${BASE}/invoices`, { body: { customer_id: cust.id, due_date: '2026-04-15', line_items: [{ name: 'Kitchen exhaust cleaning', quantity: 1, unit_price: 1950 }] } });
+    const inv = await call('POST', `${BASE}/invoices`, {
+      body: { customer_id: cust.id, due_date: '2026-04-15', line_items: [{ name: 'Kitchen exhaust cleaning', quantity: 1, unit_price: 1950 }, { name: 'Filters', quantity: 3, unit_price: 0.1 }] },
+    });
     expect(inv.status, inv.text).toBe(201);
-    expect(inv.body.data).toMatchObject({ status: 'sent', payment_status: 'pending', balance_due: 1950, due_date: '2026-04-15' });
-    const pay = await t.request('POST', '/v1/objects/payments', {
+    expect(inv.body.data).toMatchObject({ status: 'sent', payment_status: 'pending', balance_due: 1950.3, total_amount: 1950.3, due_date: '2026-04-15', currency: 'USD' });
+    const bookId = fromUuid('inv', inv.body.data.id)!;
+
+    // The same invoice in the books, approved, its customer as its contact.
+    const book = await t.request('GET', `/v1/accounting/invoices/${bookId}`, { token: admin });
+    expect(book.status).toBe(200);
+    expect(book.body.data).toMatchObject({ type: 'sales', status: 'approved', total: '1950.30', contact_id: fromUuid('obj', cust.id), contact_name: 'North Harbor Facilities' });
+    const trial = await t.request('GET', '/v1/accounting/reports/trial-balance', { token: admin });
+    expect(trial.status).toBe(200);
+    expect(JSON.stringify(trial.body)).toContain('1950.30');
+
+    const pay = await t.request('POST', '/v1/accounting/payments', {
       token: admin,
-      body: { properties: { customer_id: fromUuid('obj', cust.id), invoice_id: fromUuid('obj', inv.body.data.id), amount: 950.1, status: 'completed', payment_method: 'card', payment_date: '2026-03-22' } },
+      body: { type: 'receipt', date: '2026-04-20', amount: 950.1, method: 'card', allocations: [{ invoice_id: bookId, amount: 950.1 }] },
     });
     expect(pay.status, pay.text).toBe(201);
     const partial = await call('GET', `${BASE}/invoices/${inv.body.data.id}`);
-    expect(partial.body.data).toMatchObject({ payment_status: 'partial', balance_due: 999.9 });
+    expect(partial.body.data).toMatchObject({ status: 'sent', payment_status: 'partial', balance_due: 1000.2 });
     const payments = await call('GET', `${BASE}/payments?invoice_id=${inv.body.data.id}`);
     expect(payments.status).toBe(200);
-    expect(payments.body.data).toEqual([expect.objectContaining({ amount: 950.1, status: 'completed', payment_method: 'card', payment_date: '2026-03-22', customer_id: cust.id })]);
+    expect(payments.body.data).toEqual([
+      { id: expect.any(String), amount: 950.1, status: 'completed', payment_method: 'card', payment_date: '2026-04-20', customer_id: cust.id, invoice_id: inv.body.data.id, created_at: expect.any(String) },
+    ]);
     const one = await call('GET', `${BASE}/payments/${payments.body.data[0].id}`);
     expect(one.body.data).toEqual(payments.body.data[0]);
-    const invoices = await call('GET', `${BASE}/invoices?customer_id=${cust.id}`);
-    expect(invoices.body.data).toHaveLength(1);
+    await t.request('POST', '/v1/accounting/payments', { token: admin, body: { type: 'receipt', date: '2026-04-21', amount: 1000.2, allocations: [{ invoice_id: bookId, amount: 1000.2 }] } });
+    const paid = await call('GET', `${BASE}/invoices?customer_id=${cust.id}`);
+    expect(paid.body.data).toEqual([expect.objectContaining({ id: inv.body.data.id, status: 'paid', payment_status: 'completed', balance_due: 0 })]);
+    const pages = await call('GET', `${BASE}/payments?customer_id=${cust.id}&limit=1`);
+    expect(pages.body.pagination.next_cursor).toBeTruthy();
+    const second = await call('GET', `${BASE}/payments?customer_id=${cust.id}&limit=1&cursor=${pages.body.pagination.next_cursor}`);
+    expect(second.body.data).toHaveLength(1);
+    expect(second.body.data[0].id).not.toBe(pages.body.data[0].id);
+    const badCursor = await call('GET', `${BASE}/payments?cursor=zzz`);
+    expect(badCursor.status).toBe(400);
     const foreign = await call('GET', `${BASE}/invoices/${inv.body.data.id}`, { key: other.token, org: other.org });
     expect(foreign.status).toBe(404);
+  });
+
+  it('refuses an invoice in a currency the books do not have', async () => {
+    const cust = (await call('POST', `${BASE}/customers`, { body: customer('eur@example.com') })).body.data;
+    const res = await call('POST', `${BASE}/invoices`, { body: { customer_id: cust.id, currency: 'EUR', due_date: '2026-04-15', line_items: [{ name: 'X', quantity: 1, unit_price: 1 }] } });
+    expect(res.status).toBe(400);
+    expect(res.body.issues[0].path).toBe('currency');
   });
 });
 

@@ -6,6 +6,7 @@ import { customerRoutes } from './customers.ts';
 import { estimateRoutes } from './estimates.ts';
 import { FIELD_SERVICE_EVENTS } from './events.ts';
 import { renderFieldError, SECURITY_SCHEMES } from './http.ts';
+import { registerLifecycle } from './lifecycle.ts';
 
 /** The field-service public API (seed 000) over the data engine, files and mail. */
 export const fieldServiceSurface = defineSurface({
@@ -20,6 +21,7 @@ export const fieldServiceSurface = defineSurface({
   docsPath: '/api/public/v1/docs',
   securitySchemes: SECURITY_SCHEMES,
   events: FIELD_SERVICE_EVENTS,
+  register: registerLifecycle,
   renderError: renderFieldError,
   routes: () => {
     const app = surfaceRouter();

@@ -63,30 +63,6 @@ export const TYPES = {
       sent_at: { data_type: 'datetime' },
     },
   },
-  invoices: {
-    description: 'Invoices of the field-service API (/api/public/v1/invoices)',
-    properties: {
-      customer_id: indexed(text),
-      status: { data_type: 'enum', enum_values: ['draft', 'sent', 'paid', 'void'], is_required: true, is_indexed: true },
-      payment_status: { data_type: 'enum', enum_values: ['pending', 'partial', 'paid', 'refunded'], is_required: true, is_indexed: true },
-      currency: text,
-      line_items: { data_type: 'json' },
-      total_amount: { data_type: 'number' },
-      balance_due: { data_type: 'number' },
-      due_date: indexed({ data_type: 'date' }),
-    },
-  },
-  payments: {
-    description: 'Payments of the field-service API (/api/public/v1/payments)',
-    properties: {
-      customer_id: indexed(text),
-      invoice_id: indexed(text),
-      amount: { data_type: 'number', is_required: true },
-      status: { data_type: 'enum', enum_values: ['pending', 'completed', 'failed', 'refunded'], is_required: true, is_indexed: true },
-      payment_method: text,
-      payment_date: indexed({ data_type: 'date' }),
-    },
-  },
   services: {
     description: 'The service catalogue of the field-service API (/api/public/v1/services)',
     properties: {

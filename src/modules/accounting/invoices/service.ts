@@ -3,13 +3,14 @@ import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { assertOpen, baseCurrency, CONTROL_ROLES, currencyInfo, rateOn, systemAccount, type CurrencyInfo } from '../common.ts';
-import { reverseEntry, writeEntry } from '../ledger/service.ts';
+import { createCurrency, reverseEntry, writeEntry } from '../ledger/service.ts';
 import type { PostedLine } from '../ledger/posting.ts';
 import { D, fits, round, sum, ZERO, type Decimal } from '../money.ts';
 import {
   acctAccounts,
   acctAllocations,
   acctBankAccounts,
+  acctCurrencies,
   acctInvoices,
   acctPayments,
   acctPostings,
@@ -98,6 +99,25 @@ export async function deleteTaxCode(ctx: TenantContext, id: string) {
 
 // ================================================================== invoices
 
+/**
+ * What a sales channel outside the books (the field-service API) needs before it invoices: its currency
+ * in the books (a tenant's first currency becomes the base, as POST /v1/accounting/currencies makes it)
+ * and the sales account its lines are credited to.
+ */
+export async function salesSetup(ctx: TenantContext, currency: string, places: number): Promise<{ salesAccountId: string }> {
+  const [known] = await ctx.db.select({ code: acctCurrencies.code }).from(acctCurrencies).where(and(eq(acctCurrencies.tenantId, ctx.tenantId), eq(acctCurrencies.code, currency)));
+  if (!known) {
+    const [any] = await ctx.db.select({ n: count() }).from(acctCurrencies).where(eq(acctCurrencies.tenantId, ctx.tenantId));
+    if ((any?.n ?? 0) > 0) {
+      throw new ApiError('VALIDATION_ERROR', `currency: ${currency} is not set up in the books; add it and its exchange rates under /v1/accounting/currencies`, {
+        details: { issues: [{ field: 'currency', location: 'body', message: `${currency} is not set up in the books` }] },
+      });
+    }
+    await createCurrency(ctx, { code: currency, name: currency, decimal_places: places });
+  }
+  return { salesAccountId: await systemAccount(ctx, 'sales') };
+}
+
 export interface InvoiceLineInput {
   description?: string | null;
   quantity?: Amount;
@@ -111,6 +131,7 @@ export function invoiceDto(r: InvoiceRow) {
     id: r.id,
     type: r.type,
     contact_name: r.contactName,
+    contact_id: r.contactId,
     date: r.date,
     due_date: r.dueDate,
     currency: r.currency,
@@ -189,10 +210,28 @@ async function invoiceRow(ctx: TenantContext, id: string, lock = false) {
 }
 export const getInvoice = async (ctx: TenantContext, id: string) => invoiceDto(await invoiceRow(ctx, id));
 
-export async function listInvoices(ctx: TenantContext, q: { type?: 'sales' | 'purchase'; status?: InvoiceRow['status']; limit: number; offset: number }) {
+export async function listInvoices(
+  ctx: TenantContext,
+  q: {
+    type?: 'sales' | 'purchase';
+    status?: InvoiceRow['status'] | InvoiceRow['status'][];
+    contact_id?: string;
+    /** Only invoices that name a contact record. */
+    with_contact?: boolean;
+    due_after?: string;
+    due_before?: string;
+    limit: number;
+    offset: number;
+  },
+) {
   const filters: SQL[] = [eq(acctInvoices.tenantId, ctx.tenantId)];
   if (q.type) filters.push(eq(acctInvoices.type, q.type));
-  if (q.status) filters.push(eq(acctInvoices.status, q.status));
+  if (q.contact_id) filters.push(eq(acctInvoices.contactId, q.contact_id));
+  if (q.with_contact) filters.push(sql`${acctInvoices.contactId} is not null`);
+  if (q.due_after) filters.push(sql`${acctInvoices.dueDate} >= ${q.due_after}`);
+  if (q.due_before) filters.push(sql`${acctInvoices.dueDate} <= ${q.due_before}`);
+  if (Array.isArray(q.status)) filters.push(inArray(acctInvoices.status, q.status));
+  else if (q.status) filters.push(eq(acctInvoices.status, q.status));
   const where = and(...filters);
   const list = await ctx.db.select().from(acctInvoices).where(where).orderBy(desc(acctInvoices.date), desc(acctInvoices.id)).limit(q.limit).offset(q.offset);
   const [total] = await ctx.db.select({ n: count() }).from(acctInvoices).where(where);
@@ -202,6 +241,7 @@ export async function listInvoices(ctx: TenantContext, q: { type?: 'sales' | 'pu
 export interface InvoiceInput {
   type: 'sales' | 'purchase';
   contact_name: string;
+  contact_id?: string | null;
   date: string;
   due_date?: string;
   lines: InvoiceLineInput[];
@@ -224,6 +264,7 @@ export async function createInvoice(ctx: TenantContext, input: InvoiceInput, sou
       id,
       type: input.type,
       contactName: input.contact_name,
+      contactId: input.contact_id ?? null,
       date: input.date,
       dueDate: due,
       currency: cur.code,
@@ -253,6 +294,7 @@ export async function updateInvoice(ctx: TenantContext, id: string, input: Parti
     .update(acctInvoices)
     .set({
       contactName: input.contact_name ?? row.contactName,
+      contactId: input.contact_id !== undefined ? input.contact_id : row.contactId,
       date,
       dueDate: due,
       notes: input.notes !== undefined ? input.notes : row.notes,
@@ -348,6 +390,7 @@ export async function voidInvoice(ctx: TenantContext, id: string) {
 export interface PaymentInput {
   type: 'receipt' | 'payment';
   contact_name?: string | null;
+  contact_id?: string | null;
   date: string;
   amount: Amount;
   currency?: string;
@@ -368,6 +411,7 @@ export async function paymentDto(ctx: TenantContext, r: PaymentRow) {
     id: r.id,
     type: r.type,
     contact_name: r.contactName,
+    contact_id: r.contactId,
     date: r.date,
     amount: r.amount,
     currency: r.currency,
@@ -393,13 +437,33 @@ async function paymentRow(ctx: TenantContext, id: string, lock = false) {
 }
 export const getPayment = async (ctx: TenantContext, id: string) => paymentDto(ctx, await paymentRow(ctx, id));
 
-export async function listPayments(ctx: TenantContext, q: { type?: 'receipt' | 'payment'; limit: number; offset: number }) {
-  const where = and(eq(acctPayments.tenantId, ctx.tenantId), q.type ? eq(acctPayments.type, q.type) : undefined);
+export async function listPayments(
+  ctx: TenantContext,
+  q: { type?: 'receipt' | 'payment'; contact_id?: string; with_contact?: boolean; invoice_id?: string; status?: PaymentRow['status']; from?: string; to?: string; limit: number; offset: number },
+) {
+  const where = and(
+    eq(acctPayments.tenantId, ctx.tenantId),
+    q.with_contact ? sql`${acctPayments.contactId} is not null` : undefined,
+    q.type ? eq(acctPayments.type, q.type) : undefined,
+    q.contact_id ? eq(acctPayments.contactId, q.contact_id) : undefined,
+    q.status ? eq(acctPayments.status, q.status) : undefined,
+    q.from ? sql`${acctPayments.date} >= ${q.from}` : undefined,
+    q.to ? sql`${acctPayments.date} <= ${q.to}` : undefined,
+    q.invoice_id
+      ? sql`exists (select 1 from acct_allocations a where a.tenant_id = ${acctPayments.tenantId} and a.payment_id = ${acctPayments.id} and a.invoice_id = ${q.invoice_id})`
+      : undefined,
+  );
   const list = await ctx.db.select().from(acctPayments).where(where).orderBy(desc(acctPayments.date), desc(acctPayments.id)).limit(q.limit).offset(q.offset);
   const [total] = await ctx.db.select({ n: count() }).from(acctPayments).where(where);
   const payments = [];
   for (const p of list) payments.push(await paymentDto(ctx, p));
   return { payments, total: total?.n ?? 0 };
+}
+
+/** A payment that settles invoices of one contact only belongs to that contact, unless it says otherwise. */
+function contactOf(invoices: InvoiceRow[]): string | null {
+  const ids = new Set(invoices.map((i) => i.contactId));
+  return ids.size === 1 ? [...ids][0]! : null;
 }
 
 const statusFor = (total: Decimal, paid: Decimal): InvoiceRow['status'] => (paid.isZero() ? 'approved' : paid.gte(total) ? 'paid' : 'partially_paid');
@@ -510,6 +574,7 @@ export async function createPayment(ctx: TenantContext, input: PaymentInput) {
       id,
       type: input.type,
       contactName: input.contact_name ?? null,
+      contactId: input.contact_id ?? contactOf(invoices),
       date: input.date,
       amount: m,
       currency: cur.code,
