@@ -53,6 +53,12 @@ const SURFACE_ERRORS: Record<string, (body: any) => string[]> = {
       : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
     ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
   ],
+  assistant: (body) => [
+    ...(body.success === false ? [] : ['error body lacks success: false']),
+    ...(typeof body.error?.code === 'string' && body.error.code ? [] : ['error body lacks its `error.code`']),
+    ...(typeof body.error?.message === 'string' && body.error.message ? [] : ['error body lacks its `error.message`']),
+    ...(body.request_id === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+  ],
 };
 
 // A success answer must match the schema the document gives it, or the document lies to SDKs.
@@ -110,6 +116,7 @@ beforeAll(async () => {
   const other = await t.newTenant();
   Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
   Object.assign(existing, await seedAgentPlatform(t, tenantToken, other.token));
+  Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
   server = await listen(t.app);
 });
 afterAll(async () => {
@@ -226,6 +233,35 @@ async function seedAgentPlatform(t: TestPlatform, token: string, otherToken: str
   // DELETE /api/api-keys/{keyId} revokes this one, not the caller's own.
   const spare = await made(await t.request('POST', '/api/api-keys', { headers, body: { name: 'spare' } }), 'spare key');
   return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id] };
+}
+
+/** The assistant contract (its own host only): an account, a chat and a file in its document store. */
+async function seedAssistant(t: TestPlatform, token: string, tenantId: string, otherToken: string): Promise<Record<string, string[]>> {
+  const host = { host: 'assistant.localhost' };
+  const headers = { ...host, 'x-api-key': token };
+  surfaceAuth.assistant = {
+    caller: headers,
+    variants: [
+      ['no credentials', host],
+      ['garbage key', { ...host, 'x-api-key': 'sk_garbage' }],
+      ['admin key', { ...host, 'x-api-key': ADMIN_KEY }],
+      ['another tenant\'s key', { ...host, 'x-api-key': otherToken }],
+      ['bearer instead', { ...host, authorization: `Bearer ${token}` }],
+    ],
+  };
+  const post = async (path: string, body: unknown) => {
+    const res = await t.request('POST', `/api/v1${path}`, { headers, body });
+    if (res.status >= 300) throw new Error(`seeding assistant ${path}: ${res.status} ${res.text}`);
+    return res;
+  };
+  const accountId = (await post(`/tenants/${tenantId}/accounts`, { email: 'fuzz.account@example.com', role: 'member' })).body.data.id;
+  const chat = await post('/chat', { tenantId, message: 'hello', accountId });
+  const chatId = /"conversation_id":"([^"]+)"/.exec(chat.text)?.[1];
+  const form = new FormData();
+  form.set('file', new Blob(['fuzz store document'], { type: 'text/plain' }), 'store.txt');
+  const fileId = (await t.request('POST', '/v1/files/upload', { token, body: form })).body.data.id;
+  await post(`/tenants/${tenantId}/store/sync`, { assetIds: [fileId] });
+  return { tenantId: [tenantId], accountId: [accountId], chatId: chatId ? [chatId] : [], assetId: [fileId] };
 }
 
 /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

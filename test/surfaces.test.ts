@@ -25,9 +25,11 @@ describe('contract surfaces', () => {
     }
     const fieldService = res.body.data.find((s: any) => s.name === 'field-service');
     expect(fieldService).toMatchObject({ seed: '000', base_paths: ['/api/public/v1'], openapi: '/api/public/v1/openapi.json' });
+    const assistant = res.body.data.find((s: any) => s.name === 'assistant');
+    expect(assistant).toMatchObject({ seed: '002', host: 'assistant.localhost', openapi: '/api/v1/openapi.json' });
   });
 
-  for (const name of ['field-service']) {
+  for (const name of ['field-service', 'assistant']) {
     it(`${name}: serves exactly what its document names, on its host, and the document is valid OpenAPI 3.1`, async () => {
       const surface = t.surfaces.find((s) => s.descriptor.name === name)!;
       const host = surface.hosts[0]!;

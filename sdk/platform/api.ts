@@ -2294,7 +2294,8 @@ export interface AiIndexSetting {
 
 export interface AiFileIndex {
   file_id: string;
-  status: "queued" | "running" | "indexed" | "failed";
+  /** `excluded`: taken out of search on purpose (by the assistant contract's document store) until it is queued again */
+  status: "queued" | "running" | "indexed" | "failed" | "excluded";
   /** Percent done */
   progress: number;
   chunks: number;

@@ -6,7 +6,8 @@ import { exportUserFiles, storageUsed } from './service.ts';
 
 export { FILE_EVENTS } from './events.ts';
 export { runCleanup, CLEANUP_JOB } from './jobs.ts';
-export { storageUsed, getFile, getFileRow, fileDto, exportUserFiles, searchFiles, type FileDto } from './service.ts';
+export { directUpload } from './routes.ts';
+export { storageUsed, storageLimit, batchRead, deleteFile, getFile, getFileRow, fileDto, exportUserFiles, searchFiles, type FileDto } from './service.ts';
 
 export const filesModule = defineModule({
   name: 'files',

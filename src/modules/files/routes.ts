@@ -58,6 +58,7 @@ import {
 } from './service.ts';
 import { SIGNED_URL_MAX_TTL, SIGNED_URL_MIN_TTL, signContentQuery, verifySignedQuery } from './signing.ts';
 import { files } from './tables.ts';
+import type { FileDto } from './service.ts';
 import { DIRECT_UPLOAD_MAX_BYTES, MULTIPART_OVERHEAD_BYTES, receiveMultipart, receiveRaw, tooLarge, verifySlotBytes } from './upload.ts';
 import { assertImage, findVariant, FITS, FORMATS, makeVariant, MAX_VARIANT_PX, resolveSpec, VARIANT_NAMES, canonicalSpec } from './variants.ts';
 
@@ -583,53 +584,7 @@ export function filesRoutes() {
     );
   });
 
-  app.openapi(uploadRoute, async (c) => {
-    const kernel = c.get('kernel');
-    const principal = principalOf(c);
-    const contentType = c.req.header('content-type') ?? '';
-    if (!/^multipart\/form-data/i.test(contentType)) {
-      throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data, in a part named `file`');
-    }
-    // Refuse a large upload before reading bytes that could not be kept anyway (small ones are not
-    // worth the extra query); the binding check is the one at the insert.
-    const announced = Number(c.req.header('content-length') ?? 0) - 64 * 1024;
-    if (announced >= 1024 * 1024) {
-      const used = await kernel.db.tenant(principal.tenant.id, (db) => storageUsed({ db, tenantId: principal.tenant.id }));
-      const limit = principal.tenant.limits.storage_bytes;
-      if (used + announced > limit) {
-        throw new ApiError('STORAGE_QUOTA_EXCEEDED', `This upload would exceed the plan's storage quota of ${limit} bytes (${used} used)`, {
-          details: { limit_bytes: limit, used_bytes: used, requested_bytes: announced, remaining_bytes: Math.max(0, limit - used) },
-        });
-      }
-    }
-    const key = blobKey(principal.tenant.id);
-    const { fields, file } = await receiveMultipart(kernel, c.req.raw.body, contentType, key, DIRECT_UPLOAD_MAX_BYTES);
-    if (!file) {
-      throw new ApiError('VALIDATION_ERROR', 'body.file: a part named `file` with the file is required', {
-        details: { issues: [{ field: 'file', location: 'body', message: 'Required' }] },
-      });
-    }
-    try {
-      const parsed = UploadFields.safeParse(fields);
-      if (!parsed.success) throw validationError('form', parsed.error);
-      const { file_id, overwrite, mime_type, ...rest } = parsed.data;
-      const partName = cleanFilename(file.filename) || 'untitled';
-      const name = rest.filename ?? partName;
-      const declared = mime_type ?? file.mimeType ?? null;
-      const bytes = {
-        key,
-        size: file.size,
-        sha256: file.sha256,
-        mimeType: await detectContentType(file.head, declared ?? undefined, name),
-        declaredMimeType: declared,
-      };
-      const dto = await tenantWork(c, (ctx) => recordUpload(ctx, bytes, rest, partName, { fileId: file_id, overwrite: overwrite === 'true' }));
-      return c.json(ok(c, dto), 201);
-    } catch (error) {
-      await kernel.storage.delete([key]).catch(() => {});
-      throw error;
-    }
-  });
+  app.openapi(uploadRoute, async (c) => c.json(ok(c, await directUpload(c)), 201));
 
   app.openapi(completeRoute, async (c) => {
     const kernel = c.get('kernel');
@@ -790,4 +745,56 @@ export function filesRoutes() {
   });
 
   return app;
+}
+
+/**
+ * A direct multipart upload (part `file`) of the request, stored and recorded for the caller's tenant:
+ * POST /v1/files/upload, and contracts that take uploads (the assistant's account files, with `meta`).
+ */
+export async function directUpload(c: Context<AppEnv>, extra: { meta?: Record<string, unknown> } = {}): Promise<FileDto> {
+  const kernel = c.get('kernel');
+  const principal = principalOf(c);
+  const contentType = c.req.header('content-type') ?? '';
+  if (!/^multipart\/form-data/i.test(contentType)) {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data, in a part named `file`');
+  }
+  // Refuse a large upload before reading bytes that could not be kept anyway (small ones are not
+  // worth the extra query); the binding check is the one at the insert.
+  const announced = Number(c.req.header('content-length') ?? 0) - 64 * 1024;
+  if (announced >= 1024 * 1024) {
+    const used = await kernel.db.tenant(principal.tenant.id, (db) => storageUsed({ db, tenantId: principal.tenant.id }));
+    const limit = principal.tenant.limits.storage_bytes;
+    if (used + announced > limit) {
+      throw new ApiError('STORAGE_QUOTA_EXCEEDED', `This upload would exceed the plan's storage quota of ${limit} bytes (${used} used)`, {
+        details: { limit_bytes: limit, used_bytes: used, requested_bytes: announced, remaining_bytes: Math.max(0, limit - used) },
+      });
+    }
+  }
+  const key = blobKey(principal.tenant.id);
+  const { fields, file } = await receiveMultipart(kernel, c.req.raw.body, contentType, key, DIRECT_UPLOAD_MAX_BYTES);
+  if (!file) {
+    throw new ApiError('VALIDATION_ERROR', 'body.file: a part named `file` with the file is required', {
+      details: { issues: [{ field: 'file', location: 'body', message: 'Required' }] },
+    });
+  }
+  try {
+    const parsed = UploadFields.safeParse(fields);
+    if (!parsed.success) throw validationError('form', parsed.error);
+    const { file_id, overwrite, mime_type, ...rest } = parsed.data;
+    const partName = cleanFilename(file.filename) || 'untitled';
+    const name = rest.filename ?? partName;
+    const declared = mime_type ?? file.mimeType ?? null;
+    const bytes = {
+      key,
+      size: file.size,
+      sha256: file.sha256,
+      mimeType: await detectContentType(file.head, declared ?? undefined, name),
+      declaredMimeType: declared,
+    };
+    const recorded = extra.meta ? { ...rest, meta: { ...(rest.meta ?? {}), ...extra.meta } } : rest;
+    return await tenantWork(c, (ctx) => recordUpload(ctx, bytes, recorded, partName, { fileId: file_id, overwrite: overwrite === 'true' }));
+  } catch (error) {
+    await kernel.storage.delete([key]).catch(() => {});
+    throw error;
+  }
 }

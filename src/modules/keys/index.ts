@@ -5,7 +5,7 @@ import { createKeyResolver } from './resolver.ts';
 import { keysRoutes } from './routes.ts';
 import { createKey } from './service.ts';
 
-export { createKey, keyDto, revokeKey, type CreateKeyInput } from './service.ts';
+export { createKey, keyDto, listKeys, revokeKey, type CreateKeyInput } from './service.ts';
 export { ApiKeySchema } from './routes.ts';
 export { KEY_EVENTS } from './events.ts';
 

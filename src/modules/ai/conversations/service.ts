@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
+import type { Kernel } from '../../../core/kernel.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { AnswerEvent } from '../chat/live.ts';
@@ -50,19 +51,26 @@ export async function findConversation(ctx: TenantContext, id: string, lock = fa
   return row;
 }
 
-export async function createConversation(ctx: TenantContext, input: { title?: string | null; model?: string | null }) {
+export async function createConversation(ctx: TenantContext, input: { title?: string | null; model?: string | null }, onBehalfOf?: { type: 'user'; id: string }) {
   const id = newId('conv');
+  // A key may start a conversation on behalf of one of the tenant's users (a contract's "account"): it is theirs.
+  const actor = onBehalfOf ?? ctx.actor;
   const [row] = (await ctx.db
     .insert(aiConversations)
-    .values({ id, tenantId: ctx.tenantId, title: input.title ?? null, model: input.model ?? null, actorType: ctx.actor.type, actorId: ctx.actor.id })
+    .values({ id, tenantId: ctx.tenantId, title: input.title ?? null, model: input.model ?? null, actorType: actor.type, actorId: actor.id })
     .returning()) as [AiConversationRow];
   await ctx.emit({ type: 'ai.conversation.created', resourceType: 'ai_conversation', resourceId: id, data: { title: row.title } });
   return conversationDto(row);
 }
 
-export async function listConversations(ctx: TenantContext, query: { limit: number; offset: number }) {
-  const where = and(eq(aiConversations.tenantId, ctx.tenantId), visible(ctx));
-  const rows = await ctx.db.select().from(aiConversations).where(where).orderBy(desc(aiConversations.createdAt), desc(aiConversations.id)).limit(query.limit).offset(query.offset);
+export async function listConversations(ctx: TenantContext, query: { limit: number; offset: number; order?: 'created' | 'updated'; userId?: string }) {
+  const where = and(
+    eq(aiConversations.tenantId, ctx.tenantId),
+    visible(ctx),
+    query.userId ? and(eq(aiConversations.actorType, 'user'), eq(aiConversations.actorId, query.userId)) : undefined,
+  );
+  const newest = query.order === 'updated' ? desc(aiConversations.updatedAt) : desc(aiConversations.createdAt);
+  const rows = await ctx.db.select().from(aiConversations).where(where).orderBy(newest, desc(aiConversations.id)).limit(query.limit).offset(query.offset);
   const [total] = await ctx.db.select({ n: count() }).from(aiConversations).where(where);
   return { conversations: rows.map(conversationDto), total: total?.n ?? 0 };
 }
@@ -100,6 +108,15 @@ export async function deleteConversation(ctx: TenantContext, id: string) {
   await ctx.db.delete(aiConversations).where(and(eq(aiConversations.tenantId, ctx.tenantId), eq(aiConversations.id, id)));
   await ctx.emit({ type: 'ai.conversation.deleted', resourceType: 'ai_conversation', resourceId: id, data: {} });
   return { conversation_id: id, deleted: true as const };
+}
+
+/**
+ * Which tenant a conversation id belongs to, whoever asks (null: no such conversation). For contracts
+ * that answer 403 for another tenant's conversation and 404 for none; it reveals nothing else.
+ */
+export async function conversationTenant(kernel: Kernel, id: string): Promise<string | null> {
+  const [row] = await kernel.db.system.select({ tenantId: aiConversations.tenantId }).from(aiConversations).where(eq(aiConversations.id, id)).limit(1);
+  return row?.tenantId ?? null;
 }
 
 /** The latest messages that fit the history limits (20 messages, 50 KB with the new message), oldest first. */

@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { runInTenant, type TenantContext } from '../../../core/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
@@ -102,7 +102,7 @@ export async function indexFile(kernel: Kernel, job: FileJob): Promise<void> {
   try {
     const found = await runInTenant(kernel, system(tenantId), async (ctx) => {
       const [entry] = await ctx.db.select().from(aiFileIndex).where(and(eq(aiFileIndex.tenantId, tenantId), eq(aiFileIndex.fileId, fileId)));
-      if (!entry) return null;
+      if (!entry || entry.status === 'excluded') return null;
       return { entry, file: await getFile(ctx, fileId) };
     });
     if (!found) return;
@@ -156,4 +156,36 @@ export async function indexFile(kernel: Kernel, job: FileJob): Promise<void> {
     await setStatus({ status: 'failed', error: message });
     await runInTenant(kernel, system(tenantId), (ctx) => ctx.emit({ type: 'ai.file.index_failed', resourceType: 'file', resourceId: fileId, data: { file_id: fileId, error: message } }));
   }
+}
+
+/** The tenant's files in the index, newest change first (at most `limit`). */
+export async function listFileIndex(ctx: TenantContext, fileIds?: string[], limit = 1000) {
+  const rows = await ctx.db
+    .select()
+    .from(aiFileIndex)
+    .where(and(eq(aiFileIndex.tenantId, ctx.tenantId), fileIds ? inArray(aiFileIndex.fileId, fileIds.length ? fileIds : ['']) : undefined))
+    .orderBy(desc(aiFileIndex.updatedAt))
+    .limit(limit);
+  return rows.map(fileIndexDto);
+}
+
+/**
+ * Takes files out of search: `exclude` keeps their entry (status `excluded`, queue them again to
+ * include them), `remove` forgets them. Returns the ids that were in the index.
+ */
+export async function dropFromIndex(ctx: TenantContext, fileIds: string[], mode: 'exclude' | 'remove'): Promise<string[]> {
+  const ids = [...new Set(fileIds)];
+  if (ids.length === 0) return [];
+  const scope = and(eq(aiFileIndex.tenantId, ctx.tenantId), inArray(aiFileIndex.fileId, ids));
+  const found = mode === 'remove'
+    ? await ctx.db.delete(aiFileIndex).where(scope).returning({ id: aiFileIndex.fileId })
+    : await ctx.db.update(aiFileIndex).set({ status: 'excluded', progress: 0, chunks: 0, contentHash: null, error: null, updatedAt: new Date() }).where(scope).returning({ id: aiFileIndex.fileId });
+  const present = found.map((r) => r.id);
+  if (present.length === 0) return [];
+  const removed = await ctx.db
+    .delete(aiChunks)
+    .where(and(eq(aiChunks.tenantId, ctx.tenantId), eq(aiChunks.source, 'file'), inArray(aiChunks.sourceId, present)))
+    .returning({ id: aiChunks.id });
+  ctx.afterCommit(() => vectorStore(ctx.kernel).forget(ctx.tenantId, removed.map((r) => r.id)));
+  return present;
 }

@@ -104,7 +104,7 @@ const putSettingRoute = defineRoute(AI, {
 const FileIndex = z
   .object({
     file_id: z.string(),
-    status: z.enum(['queued', 'running', 'indexed', 'failed']),
+    status: z.enum(['queued', 'running', 'indexed', 'failed', 'excluded']).openapi({ description: '`excluded`: taken out of search on purpose (by the assistant contract\'s document store) until it is queued again' }),
     progress: z.number().int().openapi({ description: 'Percent done' }),
     chunks: z.number().int(),
     content_hash: z.string().nullable().openapi({ description: 'sha256 of the extracted text last indexed' }),

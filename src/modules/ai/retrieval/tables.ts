@@ -79,7 +79,8 @@ export const aiFileIndex = pgTable(
   {
     tenantId: tenantIdColumn(),
     fileId: text('file_id').notNull(),
-    status: text('status').$type<'queued' | 'running' | 'indexed' | 'failed'>().notNull(),
+    /** `excluded`: left out of search on purpose (its chunks removed) until it is queued again. */
+    status: text('status').$type<'queued' | 'running' | 'indexed' | 'failed' | 'excluded'>().notNull(),
     /** 0..100 */
     progress: integer('progress').notNull().default(0),
     /** sha256 of the extracted text last indexed: the same text is not indexed twice. */
