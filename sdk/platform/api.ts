@@ -3575,6 +3575,215 @@ export interface Plugin {
   };
 }
 
+export interface SavedReport {
+  /** @example "rpt_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  type: "funnel" | "timeseries" | "leaderboard" | "pipeline";
+  /** The body of POST /v1/reports/{type} */
+  config_json: Record<string, any>;
+  /** Cron expression (5 or 6 fields) in `timezone` */
+  schedule: string | null;
+  timezone: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  next_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_run_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface SavedReportRun {
+  run_id: string;
+  report_id: string;
+  trigger: string;
+  status: string;
+  result: Record<string, any> | null;
+  error: string | null;
+  duration_ms: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  ran_at: string;
+}
+
+export interface Dashboard {
+  /** @example "dash_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  layout_json: Record<string, any>;
+  is_public: boolean;
+  /** Set while public; rotating it or unsharing makes the old one answer 404 */
+  share_token: string | null;
+  public_path: string | null;
+  widgets?: DashboardWidget[];
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface DashboardWidget {
+  /** @example "wdg_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  dashboard_id: string;
+  type:
+    | "number"
+    | "line"
+    | "bar"
+    | "area"
+    | "pie"
+    | "table"
+    | "funnel"
+    | "leaderboard"
+    | "pipeline"
+    | "text";
+  title: string | null;
+  /** `{ report: funnel|timeseries|leaderboard|pipeline, query: <that report's body> }`, `{ saved_report_id }`, or `{ text }` for a text widget */
+  config_json: Record<string, any>;
+  position_json: Record<string, any>;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface Form {
+  /** @example "form_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  name: string;
+  description: string | null;
+  object_type_id: string;
+  fields: FormField[];
+  settings: Record<string, any>;
+  /** Only `active` forms are public */
+  status: "draft" | "active" | "archived";
+  public_path: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
+export interface FormField {
+  /**
+   * The linked object type's property this field fills
+   * @minLength 1
+   * @maxLength 64
+   * @example "email"
+   */
+  property: string;
+  /** @maxLength 200 */
+  label?: string;
+  required?: boolean;
+  /** @maxLength 200 */
+  placeholder?: string;
+  /** @maxLength 1000 */
+  help_text?: string;
+}
+
+export interface FormSubmission {
+  id: string;
+  form_id: string;
+  object_id: string | null;
+  data: Record<string, any>;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+}
+
+export interface BrandingSettings {
+  brand_name: string | null;
+  logo_url: string | null;
+  favicon_url: string | null;
+  primary_color: string | null;
+  footer_text: string | null;
+  custom_css: string | null;
+  custom_domain: string | null;
+  /** The DNS TXT record that proves the domain is the tenant's */
+  domain_verification: {
+    record_type: "TXT";
+    name: string;
+    value: string | null;
+    verified: boolean;
+  };
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string | null;
+}
+
+export interface ShortUrl {
+  id: string;
+  slug: string;
+  target_url: string;
+  title: string | null;
+  /** The public redirect on this server */
+  short_path: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  expires_at: string | null;
+  max_clicks: number | null;
+  clicks: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  last_clicked_at: string | null;
+  /** False once expired or the click limit is reached */
+  active: boolean;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
 export interface SurfacesOpenapiJsonListParams {
   /**
    * @maxLength 64
@@ -6135,6 +6344,316 @@ export interface PluginsDeleteParams {
    * @maxLength 64
    */
   pluginId: string;
+}
+
+export interface SavedReportsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface SavedReportsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  reportId: string;
+}
+
+export interface SavedReportsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  reportId: string;
+}
+
+export interface SavedReportsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  reportId: string;
+}
+
+export interface SavedReportsExportListParams {
+  /** @default "csv" */
+  format?: "csv" | "json";
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  reportId: string;
+}
+
+export interface SavedReportsRunCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  reportId: string;
+}
+
+export interface DashboardsPublicDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 100
+   */
+  shareToken: string;
+}
+
+export interface DashboardsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface DashboardsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+}
+
+export interface DashboardsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+}
+
+export interface DashboardsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+}
+
+export interface DashboardsWidgetsCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+}
+
+export interface DashboardsWidgetsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  widgetId: string;
+}
+
+export interface DashboardsWidgetsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  dashboardId: string;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  widgetId: string;
+}
+
+export interface FormsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface FormsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  tenant_id: string;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsDuplicateCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsSubmitCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsSubmissionsExportListParams {
+  /** @default "csv" */
+  format?: "csv" | "json";
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsAnalyticsListParams {
+  /**
+   * @min 1
+   * @max 366
+   * @default 30
+   */
+  days?: number;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsSubmissionsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface AnalyticsListParams {
+  /**
+   * 24h, 7d, 30d or 90d
+   * @default "30d"
+   */
+  period?: "24h" | "7d" | "30d" | "90d";
+}
+
+export interface AnalyticsEngineListParams {
+  /**
+   * 24h, 7d, 30d or 90d
+   * @default "30d"
+   */
+  period?: "24h" | "7d" | "30d" | "90d";
+}
+
+export interface ShortUrlsListParams {
+  /**
+   * Page size, 1..200
+   * @min 1
+   * @max 200
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+}
+
+export interface ShortUrlsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  slug: string;
+}
+
+export interface ShortUrlsPartialUpdateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  slug: string;
+}
+
+export interface ShortUrlsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  slug: string;
+}
+
+export interface GetSlugParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  slug: string;
 }
 
 export type QueryParamsType = Record<string | number, any>;
@@ -18773,6 +19292,1748 @@ export class Api<
         method: "DELETE",
         secure: true,
         format: "json",
+        ...params,
+      }),
+  };
+  reports = {
+    /**
+     * @description Generate a multi-step funnel conversion report: each step's count, and conversion from the first and the previous step. Computed in the database over the live records the caller may read (a user token counts only the rows its policies admit). Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsFunnelCreate
+     * @summary Funnel report
+     * @request POST:/v1/reports/funnel
+     * @secure
+     */
+    reportsFunnelCreate: (
+      data: {
+        /**
+         * Object type id or name
+         * @minLength 1
+         * @maxLength 64
+         * @example "deals"
+         */
+        object_type_id: string;
+        /**
+         * Ordered steps: a record reaches step N when it meets the filters of steps 1..N
+         * @maxItems 10
+         * @minItems 1
+         */
+        steps: {
+          /**
+           * @minLength 1
+           * @maxLength 100
+           */
+          name: string;
+          /**
+           * Conditions every counted record meets (at most 20): `{property, op, value}` or `property:op:value`
+           * @maxItems 20
+           * @default []
+           */
+          filters?: (string | Filter)[];
+          /**
+           * When the record reached this step (a date or datetime property); needed by conversion_window_days
+           * @minLength 1
+           * @maxLength 64
+           */
+          date_property?: string;
+        }[];
+        /**
+         * Conditions every counted record meets (at most 20): `{property, op, value}` or `property:op:value`
+         * @maxItems 20
+         * @default []
+         */
+        filters?: (string | Filter)[];
+        /**
+         * A record counts at step N only when its step N date is at most this many days after its first step's date (every step needs date_property)
+         * @min 1
+         * @max 3650
+         */
+        conversion_window_days?: number;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            steps: {
+              name: string;
+              count: number;
+              conversion_from_first: number | null;
+              conversion_from_previous: number | null;
+              drop_off: number;
+            }[];
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/funnel`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Generate a ranked leaderboard by a property value (count, or an aggregate of value_property). Computed in the database over the live records the caller may read (a user token counts only the rows its policies admit). Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsLeaderboardCreate
+     * @summary Leaderboard report
+     * @request POST:/v1/reports/leaderboard
+     * @secure
+     */
+    reportsLeaderboardCreate: (
+      data: {
+        /**
+         * Object type id or name
+         * @minLength 1
+         * @maxLength 64
+         * @example "deals"
+         */
+        object_type_id: string;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        group_by: string;
+        /**
+         * `count` counts records; the others aggregate `value_property` (a number for sum/avg/min/max)
+         * @default "count"
+         */
+        aggregation?:
+          | "count"
+          | "sum"
+          | "avg"
+          | "min"
+          | "max"
+          | "count_distinct";
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        value_property?: string;
+        /**
+         * @min 1
+         * @max 100
+         * @default 10
+         */
+        limit?: number;
+        /** @default "desc" */
+        order?: "desc" | "asc";
+        /**
+         * Conditions every counted record meets (at most 20): `{property, op, value}` or `property:op:value`
+         * @maxItems 20
+         * @default []
+         */
+        filters?: (string | Filter)[];
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            entries: {
+              rank: number;
+              key: string;
+              value: number | null;
+              count: number;
+            }[];
+            aggregation: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/leaderboard`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Generate a pipeline/funnel stage breakdown report: count and summed value per stage. Computed in the database over the live records the caller may read (a user token counts only the rows its policies admit). Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsPipelineCreate
+     * @summary Pipeline report
+     * @request POST:/v1/reports/pipeline
+     * @secure
+     */
+    reportsPipelineCreate: (
+      data: {
+        /**
+         * Object type id or name
+         * @minLength 1
+         * @maxLength 64
+         * @example "deals"
+         */
+        object_type_id: string;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        stage_property: string;
+        /**
+         * A number property summed per stage (e.g. amount)
+         * @minLength 1
+         * @maxLength 64
+         */
+        value_property?: string;
+        /**
+         * Stage order; by default the enum order of stage_property, else by count
+         * @maxItems 100
+         */
+        stages?: string[];
+        /**
+         * Conditions every counted record meets (at most 20): `{property, op, value}` or `property:op:value`
+         * @maxItems 20
+         * @default []
+         */
+        filters?: (string | Filter)[];
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            stages: {
+              stage: string | null;
+              count: number;
+              value: number | null;
+              percent: number;
+            }[];
+            total: number;
+            total_value: number | null;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/pipeline`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Generate a time series report with configurable intervals (hour, day, week, month, quarter, year) in a time zone. Computed in the database over the live records the caller may read (a user token counts only the rows its policies admit). Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsTimeseriesCreate
+     * @summary Time series report
+     * @request POST:/v1/reports/timeseries
+     * @secure
+     */
+    reportsTimeseriesCreate: (
+      data: {
+        /**
+         * Object type id or name
+         * @minLength 1
+         * @maxLength 64
+         * @example "deals"
+         */
+        object_type_id: string;
+        /**
+         * A date or datetime property, or created_at / updated_at
+         * @minLength 1
+         * @maxLength 64
+         * @default "created_at"
+         */
+        date_property?: string;
+        /** @default "day" */
+        interval?: "hour" | "day" | "week" | "month" | "quarter" | "year";
+        /**
+         * `count` counts records; the others aggregate `value_property` (a number for sum/avg/min/max)
+         * @default "count"
+         */
+        aggregation?:
+          | "count"
+          | "sum"
+          | "avg"
+          | "min"
+          | "max"
+          | "count_distinct";
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        value_property?: string;
+        /**
+         * Conditions every counted record meets (at most 20): `{property, op, value}` or `property:op:value`
+         * @maxItems 20
+         * @default []
+         */
+        filters?: (string | Filter)[];
+        /** Inclusive lower bound */
+        start_date?: string;
+        /** Exclusive upper bound */
+        end_date?: string;
+        /**
+         * Buckets are calendar periods in this zone (daylight saving included)
+         * @minLength 1
+         * @maxLength 64
+         * @default "UTC"
+         * @example "Europe/Paris"
+         */
+        timezone?: string;
+        /**
+         * With start_date and end_date: empty buckets are returned with value 0
+         * @default true
+         */
+        fill_gaps?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            series: {
+              /**
+               * Start of the period in local time of `timezone`
+               * @example "2026-03-29T00:00:00"
+               */
+              bucket: string;
+              /**
+               * The same instant in UTC
+               * @example "2026-03-28T23:00:00.000Z"
+               */
+              start: string;
+              value: number | null;
+            }[];
+            interval: string;
+            timezone: string;
+            aggregation: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/timeseries`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  savedReports = {
+    /**
+     * @description List saved reports Requires scope `read`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsList
+     * @summary List saved reports
+     * @request GET:/v1/saved-reports
+     * @secure
+     */
+    savedReportsList: (
+      query: SavedReportsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: SavedReport[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Stores a report definition, checked like the report route's body. With `schedule` it also runs on that cron schedule, as whoever saved it. Requires scope `write`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsCreate
+     * @summary Create saved report
+     * @request POST:/v1/saved-reports
+     * @secure
+     */
+    savedReportsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        type: "funnel" | "timeseries" | "leaderboard" | "pipeline";
+        config_json: Record<string, any>;
+        /**
+         * @minLength 9
+         * @maxLength 120
+         * @example "0 8 * * 1"
+         */
+        schedule?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         * @example "Europe/Paris"
+         */
+        timezone?: string;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: SavedReport;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get saved report Requires scope `read`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsDetail
+     * @summary Get saved report
+     * @request GET:/v1/saved-reports/{report_id}
+     * @secure
+     */
+    savedReportsDetail: (
+      { reportId }: SavedReportsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: SavedReport & {
+            last_run: SavedReportRun;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports/${reportId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update saved report Requires scope `write`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsPartialUpdate
+     * @summary Update saved report
+     * @request PATCH:/v1/saved-reports/{report_id}
+     * @secure
+     */
+    savedReportsPartialUpdate: (
+      { reportId }: SavedReportsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        config_json?: Record<string, any>;
+        /**
+         * @minLength 9
+         * @maxLength 120
+         * @example "0 8 * * 1"
+         */
+        schedule?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         * @example "Europe/Paris"
+         */
+        timezone?: string;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: SavedReport;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports/${reportId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete saved report Requires scope `write`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsDelete
+     * @summary Delete saved report
+     * @request DELETE:/v1/saved-reports/{report_id}
+     * @secure
+     */
+    savedReportsDelete: (
+      { reportId }: SavedReportsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports/${reportId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Runs the report now with the caller's access and answers its rows, with `content` the file in the asked format (CSV or JSON). Requires scope `read`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsExportList
+     * @summary Export saved report
+     * @request GET:/v1/saved-reports/{report_id}/export
+     * @secure
+     */
+    savedReportsExportList: (
+      { reportId, ...query }: SavedReportsExportListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            format: "csv" | "json";
+            filename: string;
+            content_type: string;
+            rows: Record<string, any>[];
+            content: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports/${reportId}/export`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Runs the report now with the caller's access; the result is kept as a run. Requires scope `read`.
+     *
+     * @tags Saved Reports
+     * @name SavedReportsRunCreate
+     * @summary Run saved report
+     * @request POST:/v1/saved-reports/{report_id}/run
+     * @secure
+     */
+    savedReportsRunCreate: (
+      { reportId }: SavedReportsRunCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: SavedReportRun;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/saved-reports/${reportId}/run`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  dashboards = {
+    /**
+     * @description Access a publicly shared dashboard. No authentication required. Answers the dashboard's name, layout and each widget's presentation and computed data, with the access of the dashboard's owner at most; never a widget's definition or a record. Rate-limited per address.
+     *
+     * @tags Dashboards
+     * @name DashboardsPublicDetail
+     * @summary Get public dashboard
+     * @request GET:/v1/dashboards/public/{share_token}
+     */
+    dashboardsPublicDetail: (
+      { shareToken }: DashboardsPublicDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            name: string;
+            description: string | null;
+            layout_json: Record<string, any>;
+            widgets: {
+              id: string;
+              type: string;
+              title: string | null;
+              position_json: Record<string, any>;
+              data?: any;
+              error: string | null;
+            }[];
+            /**
+             * @format date-time
+             * @example "2026-01-01T00:00:00.000Z"
+             */
+            generated_at: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/public/${shareToken}`,
+        method: "GET",
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List dashboards Requires scope `read`.
+     *
+     * @tags Dashboards
+     * @name DashboardsList
+     * @summary List dashboards
+     * @request GET:/v1/dashboards
+     * @secure
+     */
+    dashboardsList: (
+      query: DashboardsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Dashboard[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description With `is_public` a share token is issued; `GET /v1/dashboards/public/{share_token}` then shows its widgets' data to anyone holding it. Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsCreate
+     * @summary Create dashboard
+     * @request POST:/v1/dashboards
+     * @secure
+     */
+    dashboardsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        layout_json?: Record<string, any>;
+        is_public?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Dashboard;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get dashboard Requires scope `read`.
+     *
+     * @tags Dashboards
+     * @name DashboardsDetail
+     * @summary Get dashboard
+     * @request GET:/v1/dashboards/{dashboard_id}
+     * @secure
+     */
+    dashboardsDetail: (
+      { dashboardId }: DashboardsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Dashboard;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description `is_public: false` revokes the share token; `rotate_share_token: true` replaces it (the old one answers 404). Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsPartialUpdate
+     * @summary Update dashboard
+     * @request PATCH:/v1/dashboards/{dashboard_id}
+     * @secure
+     */
+    dashboardsPartialUpdate: (
+      { dashboardId }: DashboardsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        layout_json?: Record<string, any>;
+        is_public?: boolean;
+        rotate_share_token?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Dashboard;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete dashboard Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsDelete
+     * @summary Delete dashboard
+     * @request DELETE:/v1/dashboards/{dashboard_id}
+     * @secure
+     */
+    dashboardsDelete: (
+      { dashboardId }: DashboardsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description The report definition is checked by running it once. Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsWidgetsCreate
+     * @summary Add widget to dashboard
+     * @request POST:/v1/dashboards/{dashboard_id}/widgets
+     * @secure
+     */
+    dashboardsWidgetsCreate: (
+      { dashboardId }: DashboardsWidgetsCreateParams,
+      data: {
+        type:
+          | "number"
+          | "line"
+          | "bar"
+          | "area"
+          | "pie"
+          | "table"
+          | "funnel"
+          | "leaderboard"
+          | "pipeline"
+          | "text";
+        /** @maxLength 200 */
+        title?: string | null;
+        config_json?: Record<string, any>;
+        position_json?: Record<string, any>;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: DashboardWidget;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}/widgets`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update widget Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsWidgetsPartialUpdate
+     * @summary Update widget
+     * @request PATCH:/v1/dashboards/{dashboard_id}/widgets/{widget_id}
+     * @secure
+     */
+    dashboardsWidgetsPartialUpdate: (
+      { dashboardId, widgetId }: DashboardsWidgetsPartialUpdateParams,
+      data: {
+        type?:
+          | "number"
+          | "line"
+          | "bar"
+          | "area"
+          | "pie"
+          | "table"
+          | "funnel"
+          | "leaderboard"
+          | "pipeline"
+          | "text";
+        /** @maxLength 200 */
+        title?: string | null;
+        config_json?: Record<string, any>;
+        position_json?: Record<string, any>;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: DashboardWidget;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}/widgets/${widgetId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete widget Requires scope `write`.
+     *
+     * @tags Dashboards
+     * @name DashboardsWidgetsDelete
+     * @summary Delete widget
+     * @request DELETE:/v1/dashboards/{dashboard_id}/widgets/{widget_id}
+     * @secure
+     */
+    dashboardsWidgetsDelete: (
+      { dashboardId, widgetId }: DashboardsWidgetsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/dashboards/${dashboardId}/widgets/${widgetId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  forms = {
+    /**
+     * @description List forms Requires scope `read`.
+     *
+     * @tags Forms
+     * @name FormsList
+     * @summary List forms
+     * @request GET:/v1/forms
+     * @secure
+     */
+    formsList: (query: FormsListParams = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: Form[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description A form whose fields fill properties of `object_type_id`; it starts as a `draft` unless `status` says otherwise. Requires scope `write`.
+     *
+     * @tags Forms
+     * @name FormsCreate
+     * @summary Create form
+     * @request POST:/v1/forms
+     * @secure
+     */
+    formsCreate: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         */
+        object_type_id: string;
+        /**
+         * @maxItems 100
+         * @minItems 1
+         */
+        fields: FormField[];
+        settings?: Record<string, any>;
+        /** Only `active` forms are public */
+        status?: "draft" | "active" | "archived";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Form;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Retrieve a published form definition including fields, settings, and branding. No authentication; counts a view. A draft, archived or unknown form, or a tenant_id that is not the form's, is 404.
+     *
+     * @tags Public Forms
+     * @name FormsDetail
+     * @summary Get public form
+     * @request GET:/v1/forms/{form_id}
+     */
+    formsDetail: (
+      { formId, ...query }: FormsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            form_id: string;
+            name: string;
+            description: string | null;
+            object_type_id: string;
+            fields: FormField[];
+            settings: Record<string, any>;
+            branding: Record<string, any>;
+            require_captcha: boolean;
+            captcha_site_key?: string | null;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}`,
+        method: "GET",
+        query: query,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update form Requires scope `write`.
+     *
+     * @tags Forms
+     * @name FormsPartialUpdate
+     * @summary Update form
+     * @request PATCH:/v1/forms/{form_id}
+     * @secure
+     */
+    formsPartialUpdate: (
+      { formId }: FormsPartialUpdateParams,
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 200
+         */
+        name?: string;
+        /** @maxLength 2000 */
+        description?: string | null;
+        /**
+         * @maxItems 100
+         * @minItems 1
+         */
+        fields?: FormField[];
+        settings?: Record<string, any>;
+        /** Only `active` forms are public */
+        status?: "draft" | "active" | "archived";
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Form;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the form and its submissions; the records they created stay. Requires scope `write`.
+     *
+     * @tags Forms
+     * @name FormsDelete
+     * @summary Delete form
+     * @request DELETE:/v1/forms/{form_id}
+     * @secure
+     */
+    formsDelete: ({ formId }: FormsDeleteParams, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description A copy named "<name> (copy)", as a draft. Requires scope `write`.
+     *
+     * @tags Forms
+     * @name FormsDuplicateCreate
+     * @summary Duplicate form
+     * @request POST:/v1/forms/{form_id}/duplicate
+     * @secure
+     */
+    formsDuplicateCreate: (
+      { formId }: FormsDuplicateCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: Form;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/duplicate`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Submit data through a public form. Creates an object in the linked type (validated by its properties' rules) and the submission in one transaction. Rate-limited: 10 submissions a minute per address. When the tenant enables captcha, `turnstile_token` is required.
+     *
+     * @tags Public Forms
+     * @name FormsSubmitCreate
+     * @summary Submit public form
+     * @request POST:/v1/forms/{form_id}/submit
+     */
+    formsSubmitCreate: (
+      { formId }: FormsSubmitCreateParams,
+      data: {
+        /** Field values by property name */
+        data: Record<string, any>;
+        /** @maxLength 4096 */
+        turnstile_token?: string;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            submitted: true;
+            object_id: string;
+            submission_id: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/submit`,
+        method: "POST",
+        body: data,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Every submission (up to 100,000), one column per field; `content` is the file. Requires scope `read`.
+     *
+     * @tags Forms
+     * @name FormsSubmissionsExportList
+     * @summary Export form submissions
+     * @request GET:/v1/forms/{form_id}/submissions/export
+     * @secure
+     */
+    formsSubmissionsExportList: (
+      { formId, ...query }: FormsSubmissionsExportListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            format: "csv" | "json";
+            filename: string;
+            content_type: string;
+            count: number;
+            content: string;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/submissions/export`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Views (public GETs) and submissions per day over `days` (default 30), from a daily rollup. Requires scope `read`.
+     *
+     * @tags Forms
+     * @name FormsAnalyticsList
+     * @summary Get form analytics
+     * @request GET:/v1/forms/{form_id}/analytics
+     * @secure
+     */
+    formsAnalyticsList: (
+      { formId, ...query }: FormsAnalyticsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            form_id: string;
+            days: number;
+            totals: {
+              views: number;
+              starts: number;
+              submissions: number;
+              conversion_rate: number | null;
+            };
+            daily: {
+              day: string;
+              views: number;
+              starts: number;
+              submissions: number;
+            }[];
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/analytics`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List form submissions Requires scope `read`.
+     *
+     * @tags Forms
+     * @name FormsSubmissionsList
+     * @summary List form submissions
+     * @request GET:/v1/forms/{form_id}/submissions
+     * @secure
+     */
+    formsSubmissionsList: (
+      { formId, ...query }: FormsSubmissionsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            submissions: FormSubmission[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/submissions`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  analytics = {
+    /**
+     * @description The tenant's own usage over the period: metered requests, changes by action, active users, events by type and records by type. Requires scope `read`.
+     *
+     * @tags Analytics
+     * @name AnalyticsList
+     * @summary Get tenant analytics
+     * @request GET:/v1/analytics
+     * @secure
+     */
+    analyticsList: (
+      query: AnalyticsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            period: string;
+            since: string;
+            requests: {
+              total: number;
+              by_month: string[];
+              note: string;
+            };
+            changes: {
+              total: number;
+              by_action: {
+                count: number;
+                action: string;
+              }[];
+            };
+            active_users: number;
+            events: {
+              total: number;
+              by_type: {
+                count: number;
+                type: string;
+              }[];
+            };
+            records: {
+              total: number;
+              by_type: {
+                count: number;
+                object_type: string;
+              }[];
+            };
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/analytics`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Events and changes over the period as a series (hourly for 24h, else daily, UTC). Requires scope `read`.
+     *
+     * @tags Analytics
+     * @name AnalyticsEngineList
+     * @summary Analytics engine query
+     * @request GET:/v1/analytics/engine
+     * @secure
+     */
+    analyticsEngineList: (
+      query: AnalyticsEngineListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            period: string;
+            interval: string;
+            since: string;
+            series: {
+              events: {
+                count: number;
+                bucket: string;
+              }[];
+              changes: {
+                count: number;
+                bucket: string;
+              }[];
+            };
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/analytics/engine`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  sql = {
+    /**
+     * @description One read-only SELECT (at most 10,000 characters) over the tenant's data, parsed by PostgreSQL's parser and refused unless it only reads these relations with allow-listed functions: - `objects`: Live records: id, object_type (name), object_type_id, properties (jsonb), version, created_by, updated_by, created_at, updated_at - `object_types`: Types: id, name, display_name, description, created_at, updated_at - `object_properties`: Properties: id, object_type_id, name, data_type, is_indexed, is_unique, is_required, created_at - `events`: The event stream: id, type, resource_type, resource_id, data (jsonb), actor_type, actor_id, created_at `$1`, `$2`... take `params`. At most 1000 rows (`truncated` says when there were more); cancelled after 5000 ms. Every query is audited. Needs PostgreSQL; API keys only. Requires scope `*`.
+     *
+     * @tags SQL
+     * @name PostSql
+     * @summary Execute SQL query
+     * @request POST:/v1/sql
+     * @secure
+     */
+    postSql: (
+      data: {
+        /**
+         * @minLength 1
+         * @maxLength 10000
+         * @example "select object_type, count(*) from objects group by 1"
+         */
+        sql: string;
+        /** @maxItems 100 */
+        params?: (string | number | boolean | null)[];
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            columns: string[];
+            rows: Record<string, any>[];
+            row_count: number;
+            truncated: boolean;
+            duration_ms: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/sql`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  branding = {
+    /**
+     * @description Logo, colours, name, footer, CSS and custom domain: public forms and shared dashboards show them. All null until set. Requires scope `read`.
+     *
+     * @tags Branding
+     * @name BrandingList
+     * @summary Get branding settings
+     * @request GET:/v1/branding
+     * @secure
+     */
+    brandingList: (params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: BrandingSettings;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/branding`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css that could load or run anything is refused. Requires scope `write`.
+     *
+     * @tags Branding
+     * @name BrandingPartialUpdate
+     * @summary Update branding
+     * @request PATCH:/v1/branding
+     * @secure
+     */
+    brandingPartialUpdate: (
+      data: {
+        /**
+         * @maxLength 253
+         * @pattern ^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.[A-Za-z]{2,63}$
+         * @example "forms.example.com"
+         */
+        custom_domain?: string | null;
+        /**
+         * @format uri
+         * @maxLength 2048
+         */
+        logo_url?: string | null;
+        /**
+         * @format uri
+         * @maxLength 2048
+         */
+        favicon_url?: string | null;
+        /** @pattern ^#(?:[0-9a-fA-F]{3}){1,2}$ */
+        primary_color?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        brand_name?: string | null;
+        /** @maxLength 1000 */
+        footer_text?: string | null;
+        /** @maxLength 50000 */
+        custom_css?: string | null;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: BrandingSettings;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/branding`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  shortUrls = {
+    /**
+     * @description List short URLs Requires scope `read`.
+     *
+     * @tags Short URLs
+     * @name ShortUrlsList
+     * @summary List short URLs
+     * @request GET:/v1/short-urls
+     * @secure
+     */
+    shortUrlsList: (
+      query: ShortUrlsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            results: ShortUrl[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/short-urls`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description A link `/s/{slug}` to an http(s) target; without `slug` a random one is chosen. Requires scope `write`.
+     *
+     * @tags Short URLs
+     * @name ShortUrlsCreate
+     * @summary Create a short URL
+     * @request POST:/v1/short-urls
+     * @secure
+     */
+    shortUrlsCreate: (
+      data: {
+        /**
+         * @format uri
+         * @maxLength 2048
+         * @example "https://example.com/landing?utm_source=sms"
+         */
+        target_url: string;
+        /**
+         * @minLength 3
+         * @maxLength 64
+         * @pattern ^[A-Za-z0-9][A-Za-z0-9_-]*$
+         * @example "spring-sale"
+         */
+        slug?: string;
+        /** @maxLength 200 */
+        title?: string | null;
+        /** @format date-time */
+        expires_at?: string | null;
+        /**
+         * @min 1
+         * @max 1000000000
+         */
+        max_clicks?: number | null;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ShortUrl;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/short-urls`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get short URL details Requires scope `read`.
+     *
+     * @tags Short URLs
+     * @name ShortUrlsDetail
+     * @summary Get short URL details
+     * @request GET:/v1/short-urls/{slug}
+     * @secure
+     */
+    shortUrlsDetail: (
+      { slug }: ShortUrlsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ShortUrl;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/short-urls/${slug}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Update a short URL Requires scope `write`.
+     *
+     * @tags Short URLs
+     * @name ShortUrlsPartialUpdate
+     * @summary Update a short URL
+     * @request PATCH:/v1/short-urls/{slug}
+     * @secure
+     */
+    shortUrlsPartialUpdate: (
+      { slug }: ShortUrlsPartialUpdateParams,
+      data: {
+        /**
+         * @format uri
+         * @maxLength 2048
+         * @example "https://example.com/landing?utm_source=sms"
+         */
+        target_url?: string;
+        /** @maxLength 200 */
+        title?: string | null;
+        /** @format date-time */
+        expires_at?: string | null;
+        /**
+         * @min 1
+         * @max 1000000000
+         */
+        max_clicks?: number | null;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ShortUrl;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/short-urls/${slug}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete a short URL Requires scope `write`.
+     *
+     * @tags Short URLs
+     * @name ShortUrlsDelete
+     * @summary Delete a short URL
+     * @request DELETE:/v1/short-urls/{slug}
+     * @secure
+     */
+    shortUrlsDelete: (
+      { slug }: ShortUrlsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            slug: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/short-urls/${slug}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  slug = {
+    /**
+     * @description Public: answers 302 to the target and counts the click.
+     *
+     * @tags Short URLs
+     * @name GetSlug
+     * @summary Follow a short URL
+     * @request GET:/s/{slug}
+     */
+    getSlug: ({ slug }: GetSlugParams, params: RequestParams = {}) =>
+      this.request<any, void | Error>({
+        path: `/s/${slug}`,
+        method: "GET",
         ...params,
       }),
   };
