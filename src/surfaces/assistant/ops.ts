@@ -98,7 +98,8 @@ async function timed(probe: () => Promise<unknown>, timeoutMs: number): Promise<
 function minuteRate(c: Context<AppEnv>) {
   const outgoing = (c.env as { outgoing?: { getHeader?(name: string): unknown } } | undefined)?.outgoing;
   const value = String(outgoing?.getHeader?.('RateLimit') ?? c.res.headers.get('RateLimit') ?? '');
-  const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(value)?.[1] ?? 0);
+  const fields = Object.fromEntries(value.split(',').map((part) => part.trim().split('=') as [string, string]));
+  const field = (name: string) => Number(fields[name] ?? 0) || 0;
   return { limit: field('limit'), remaining: field('remaining'), resetsInSeconds: field('reset'), window: 'minute' as const };
 }
 
