@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../core/http/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { isId } from '../../core/http/ids.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import {
   approveInvoice,
@@ -236,7 +237,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
     const page = await tenantWork(c, (ctx) =>
       listBookInvoices(ctx, {
         type: 'sales',
-        with_contact: true,
+        contact_prefix: 'obj_',
         contact_id: contact(q.customer_id),
         status: status as never,
         due_after: q.due_after,
@@ -245,8 +246,9 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
         offset,
       }),
     );
-    const data = page.invoices.map(invoiceOf);
-    const next = offset + data.length < page.total ? cursorOf(offset + data.length) : null;
+    // A contact id that merely starts like a record's (written through /v1/accounting) is not a customer.
+    const data = page.invoices.filter((i) => isId('obj', i.contact_id ?? '')).map(invoiceOf);
+    const next = offset + page.invoices.length < page.total ? cursorOf(offset + page.invoices.length) : null;
     return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor: next } }, 200);
   });
 
@@ -275,7 +277,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
     const id = bookId('inv', c.req.valid('param').invoiceId as string, 'Invoice');
     const data = await tenantWork(c, async (ctx) => {
       const invoice = await getInvoice(ctx, id).catch(notFoundAs('Invoice'));
-      if (invoice.type !== 'sales' || !invoice.contact_id) throw new ApiError('NOT_FOUND', 'Invoice not found');
+      if (invoice.type !== 'sales' || !isId('obj', invoice.contact_id ?? '')) throw new ApiError('NOT_FOUND', 'Invoice not found');
       return invoiceOf(invoice);
     });
     return c.json({ data }, 200);
@@ -287,7 +289,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
     const page = await tenantWork(c, (ctx) =>
       listBookPayments(ctx, {
         type: 'receipt',
-        with_contact: true,
+        contact_prefix: 'obj_',
         contact_id: contact(q.customer_id),
         invoice_id: q.invoice_id ? (fromUuid('inv', q.invoice_id) ?? 'none') : undefined,
         status: q.status === 'completed' ? 'posted' : q.status === 'refunded' ? 'void' : q.status ? ('none' as never) : undefined,
@@ -297,8 +299,8 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
         offset,
       }),
     );
-    const data = page.payments.map(paymentOf);
-    const next = offset + data.length < page.total ? cursorOf(offset + data.length) : null;
+    const data = page.payments.filter((p) => isId('obj', p.contact_id ?? '')).map(paymentOf);
+    const next = offset + page.payments.length < page.total ? cursorOf(offset + page.payments.length) : null;
     return c.json({ data, pagination: { count: data.length, limit: q.limit, next_cursor: next } }, 200);
   });
 
@@ -306,7 +308,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
     const id = bookId('pay', c.req.valid('param').paymentId as string, 'Payment');
     const data = await tenantWork(c, async (ctx) => {
       const payment = await getPayment(ctx, id).catch(notFoundAs('Payment'));
-      if (payment.type !== 'receipt' || !payment.contact_id) throw new ApiError('NOT_FOUND', 'Payment not found');
+      if (payment.type !== 'receipt' || !isId('obj', payment.contact_id ?? '')) throw new ApiError('NOT_FOUND', 'Payment not found');
       return paymentOf(payment);
     });
     return c.json({ data }, 200);

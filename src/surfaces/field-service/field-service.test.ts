@@ -286,6 +286,22 @@ describe('estimates, invoices and payments', () => {
     expect(foreign.status).toBe(404);
   });
 
+  it('shows only the books\' invoices whose contact is a customer record', async () => {
+    const sales = (await t.request('GET', '/v1/accounting/accounts', { token: admin })).body.data.find((a: any) => a.system_role === 'sales');
+    for (const contact_id of ['-1', 'obj_not-a-record']) {
+      const made = await t.request('POST', '/v1/accounting/invoices', {
+        token: admin,
+        body: { type: 'sales', contact_name: 'Walk-in', contact_id, date: '2026-04-01', lines: [{ unit_price: 1, account_id: sales.id }] },
+      });
+      expect(made.status, made.text).toBe(201);
+      const id = toUuid(made.body.data.id);
+      expect((await call('GET', `${BASE}/invoices/${id}`)).status).toBe(404);
+      const list = await call('GET', `${BASE}/invoices?limit=100`);
+      expect(list.body.data.map((i: any) => i.id)).not.toContain(id);
+      for (const i of list.body.data) expect(i.customer_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    }
+  });
+
   it('refuses an invoice in a currency the books do not have', async () => {
     const cust = (await call('POST', `${BASE}/customers`, { body: customer('eur@example.com') })).body.data;
     const res = await call('POST', `${BASE}/invoices`, { body: { customer_id: cust.id, currency: 'EUR', due_date: '2026-04-15', line_items: [{ name: 'X', quantity: 1, unit_price: 1 }] } });

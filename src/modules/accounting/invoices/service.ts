@@ -216,8 +216,8 @@ export async function listInvoices(
     type?: 'sales' | 'purchase';
     status?: InvoiceRow['status'] | InvoiceRow['status'][];
     contact_id?: string;
-    /** Only invoices that name a contact record. */
-    with_contact?: boolean;
+    /** Only invoices whose contact record id starts with this (`obj_`: a record of the data engine). */
+    contact_prefix?: string;
     due_after?: string;
     due_before?: string;
     limit: number;
@@ -227,7 +227,7 @@ export async function listInvoices(
   const filters: SQL[] = [eq(acctInvoices.tenantId, ctx.tenantId)];
   if (q.type) filters.push(eq(acctInvoices.type, q.type));
   if (q.contact_id) filters.push(eq(acctInvoices.contactId, q.contact_id));
-  if (q.with_contact) filters.push(sql`${acctInvoices.contactId} is not null`);
+  if (q.contact_prefix) filters.push(sql`${acctInvoices.contactId} like ${`${escapeLike(q.contact_prefix)}%`}`);
   if (q.due_after) filters.push(sql`${acctInvoices.dueDate} >= ${q.due_after}`);
   if (q.due_before) filters.push(sql`${acctInvoices.dueDate} <= ${q.due_before}`);
   if (Array.isArray(q.status)) filters.push(inArray(acctInvoices.status, q.status));
@@ -439,11 +439,11 @@ export const getPayment = async (ctx: TenantContext, id: string) => paymentDto(c
 
 export async function listPayments(
   ctx: TenantContext,
-  q: { type?: 'receipt' | 'payment'; contact_id?: string; with_contact?: boolean; invoice_id?: string; status?: PaymentRow['status']; from?: string; to?: string; limit: number; offset: number },
+  q: { type?: 'receipt' | 'payment'; contact_id?: string; contact_prefix?: string; invoice_id?: string; status?: PaymentRow['status']; from?: string; to?: string; limit: number; offset: number },
 ) {
   const where = and(
     eq(acctPayments.tenantId, ctx.tenantId),
-    q.with_contact ? sql`${acctPayments.contactId} is not null` : undefined,
+    q.contact_prefix ? sql`${acctPayments.contactId} like ${`${escapeLike(q.contact_prefix)}%`}` : undefined,
     q.type ? eq(acctPayments.type, q.type) : undefined,
     q.contact_id ? eq(acctPayments.contactId, q.contact_id) : undefined,
     q.status ? eq(acctPayments.status, q.status) : undefined,
@@ -459,6 +459,8 @@ export async function listPayments(
   for (const p of list) payments.push(await paymentDto(ctx, p));
   return { payments, total: total?.n ?? 0 };
 }
+
+const escapeLike = (value: string) => value.replace(/[\\%_]/g, (m) => `\\${m}`);
 
 /** A payment that settles invoices of one contact only belongs to that contact, unless it says otherwise. */
 function contactOf(invoices: InvoiceRow[]): string | null {
