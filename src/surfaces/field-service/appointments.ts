@@ -5,7 +5,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import type { ObjectDto } from '../../modules/objects/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { customerRef } from './customers.ts';
-import { CONFLICT_ERROR, credential, dataOf, DateTime, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
+import { CONFLICT_ERROR, dataOf, DateTime, ERRORS, fieldRoute, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, Uuid } from './http.ts';
 import { fromUuid, toUuid } from './ids.ts';
 import { create, pageOf as recordsPage, recordOf, update, withType, type Filter } from './records.ts';
 
@@ -69,7 +69,6 @@ export function appointmentOf(r: ObjectDto) {
   };
 }
 
-const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 const Params = z.object({ appointmentId: z.string().max(64).openapi({ param: { name: 'appointmentId', in: 'path' }, format: 'uuid' }) });
 
 const list = surfaceRoute(
@@ -92,7 +91,7 @@ const list = surfaceRoute(
     },
     responses: { 200: pageOf(AppointmentSchema, 'A page of appointments'), ...ERRORS },
   },
-  opts('read:appointments'),
+  fieldRoute('read:appointments'),
 );
 
 const createAppointment = surfaceRoute(
@@ -107,7 +106,7 @@ const createAppointment = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: CreateAppointment } }, required: true } },
     responses: { 201: dataOf(AppointmentSchema, 'The appointment'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('write:appointments'),
+  fieldRoute('write:appointments'),
 );
 
 const get = surfaceRoute(
@@ -122,7 +121,7 @@ const get = surfaceRoute(
     request: { params: Params },
     responses: { 200: dataOf(AppointmentSchema, 'The appointment'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:appointments'),
+  fieldRoute('read:appointments'),
 );
 
 const patch = surfaceRoute(
@@ -143,7 +142,7 @@ const patch = surfaceRoute(
       ...CONFLICT_ERROR('The appointment is completed or cancelled, or cannot move to that status'),
     },
   },
-  opts('write:appointments'),
+  fieldRoute('write:appointments'),
 );
 
 const team = (ids: string[]) => {

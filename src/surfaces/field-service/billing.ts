@@ -15,7 +15,7 @@ import {
 } from '../../modules/accounting/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { customerRef } from './customers.ts';
-import { credential, dataOf, DateTime, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
+import { dataOf, DateTime, ERRORS, fieldRoute, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, Uuid } from './http.ts';
 import { fromUuid, toUuid } from './ids.ts';
 import { Currency, currencyPlaces, LineItem } from './money.ts';
 import { recordOf, withType } from './records.ts';
@@ -130,10 +130,7 @@ function offsetOf(cursor: string | undefined): number {
   throw new ApiError('VALIDATION_ERROR', 'cursor: not a cursor this list issued', { details: { issues: [{ field: 'cursor', message: 'Invalid cursor' }] } });
 }
 
-/** A path or body id of a book record: another organization's, or not a UUID, is 404. */
-const bookId = (prefix: 'inv' | 'pay', uuid: string, what: string) => idFrom(prefix, uuid, what);
 
-const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 const param = (name: string) => z.object({ [name]: z.string().max(64).openapi({ param: { name, in: 'path' }, format: 'uuid' }) });
 
 const listInvoices = surfaceRoute(
@@ -155,7 +152,7 @@ const listInvoices = surfaceRoute(
     },
     responses: { 200: pageOf(InvoiceSchema, 'A page of invoices'), ...ERRORS },
   },
-  opts('read:invoices'),
+  fieldRoute('read:invoices'),
 );
 
 const createInvoice = surfaceRoute(
@@ -170,7 +167,7 @@ const createInvoice = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: CreateInvoice } }, required: true } },
     responses: { 201: dataOf(InvoiceSchema, 'The invoice'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('write:invoices'),
+  fieldRoute('write:invoices'),
 );
 
 const getInvoiceRoute = surfaceRoute(
@@ -185,7 +182,7 @@ const getInvoiceRoute = surfaceRoute(
     request: { params: param('invoiceId') },
     responses: { 200: dataOf(InvoiceSchema, 'The invoice'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:invoices'),
+  fieldRoute('read:invoices'),
 );
 
 const listPaymentsRoute = surfaceRoute(
@@ -208,7 +205,7 @@ const listPaymentsRoute = surfaceRoute(
     },
     responses: { 200: pageOf(PaymentSchema, 'A page of payments'), ...ERRORS },
   },
-  opts('read:payments'),
+  fieldRoute('read:payments'),
 );
 
 const getPaymentRoute = surfaceRoute(
@@ -223,7 +220,7 @@ const getPaymentRoute = surfaceRoute(
     request: { params: param('paymentId') },
     responses: { 200: dataOf(PaymentSchema, 'The payment'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:payments'),
+  fieldRoute('read:payments'),
 );
 
 const contact = (uuid: string | undefined) => (uuid ? (fromUuid('obj', uuid) ?? 'none') : undefined);
@@ -274,7 +271,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(getInvoiceRoute, async (c) => {
-    const id = bookId('inv', c.req.valid('param').invoiceId as string, 'Invoice');
+    const id = idFrom('inv', c.req.valid('param').invoiceId as string, 'Invoice');
     const data = await tenantWork(c, async (ctx) => {
       const invoice = await getInvoice(ctx, id).catch(notFoundAs('Invoice'));
       if (invoice.type !== 'sales' || !isId('obj', invoice.contact_id ?? '')) throw new ApiError('NOT_FOUND', 'Invoice not found');
@@ -305,7 +302,7 @@ export function billingRoutes(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(getPaymentRoute, async (c) => {
-    const id = bookId('pay', c.req.valid('param').paymentId as string, 'Payment');
+    const id = idFrom('pay', c.req.valid('param').paymentId as string, 'Payment');
     const data = await tenantWork(c, async (ctx) => {
       const payment = await getPayment(ctx, id).catch(notFoundAs('Payment'));
       if (payment.type !== 'receipt' || !isId('obj', payment.contact_id ?? '')) throw new ApiError('NOT_FOUND', 'Payment not found');

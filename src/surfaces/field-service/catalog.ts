@@ -6,7 +6,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import { getFile, searchFiles, type FileDto } from '../../modules/files/index.ts';
 import type { ObjectDto } from '../../modules/objects/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { credential, dataOf, DateTime, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
+import { dataOf, DateTime, ERRORS, fieldRoute, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, Uuid } from './http.ts';
 import { toUuid } from './ids.ts';
 import { pageOf as recordsPage, recordOf, withType, type Filter } from './records.ts';
 
@@ -82,7 +82,6 @@ const fileOf = (f: FileDto) => ({
   created_at: f.created_at,
 });
 
-const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 const param = (name: string) => z.object({ [name]: z.string().max(64).openapi({ param: { name, in: 'path' }, format: 'uuid' }) });
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -104,7 +103,7 @@ const listServices = surfaceRoute(
     },
     responses: { 200: pageOf(ServiceSchema, 'A page of services'), ...ERRORS },
   },
-  opts('read:services'),
+  fieldRoute('read:services'),
 );
 
 const getService = surfaceRoute(
@@ -119,7 +118,7 @@ const getService = surfaceRoute(
     request: { params: param('serviceId') },
     responses: { 200: dataOf(ServiceSchema, 'The service'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:services'),
+  fieldRoute('read:services'),
 );
 
 const listFiles = surfaceRoute(
@@ -140,7 +139,7 @@ const listFiles = surfaceRoute(
     },
     responses: { 200: pageOf(FileSchema, 'A page of files'), ...ERRORS },
   },
-  opts('read:files'),
+  fieldRoute('read:files'),
 );
 
 const getFileRoute = surfaceRoute(
@@ -155,7 +154,7 @@ const getFileRoute = surfaceRoute(
     request: { params: param('fileId') },
     responses: { 200: dataOf(FileSchema, 'The file'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:files'),
+  fieldRoute('read:files'),
 );
 
 export function catalogRoutes(app: OpenAPIHono<AppEnv>) {

@@ -5,7 +5,7 @@ import type { AppEnv } from '../../core/http/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { ObjectDto } from '../../modules/objects/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { CONFLICT_ERROR, credential, dataOf, DateTime, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
+import { CONFLICT_ERROR, dataOf, DateTime, ERRORS, fieldRoute, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, Uuid } from './http.ts';
 import { toUuid } from './ids.ts';
 import { create, pageOf as recordsPage, recordOf, withType, type Filter } from './records.ts';
 
@@ -60,7 +60,6 @@ export function customerOf(r: ObjectDto, organizationId: string) {
 }
 
 const org = (ctx: TenantContext) => toUuid(ctx.tenantId);
-const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 
 const list = surfaceRoute(
   {
@@ -80,7 +79,7 @@ const list = surfaceRoute(
     },
     responses: { 200: pageOf(CustomerSchema, 'A page of customers'), ...ERRORS },
   },
-  opts('read:customers'),
+  fieldRoute('read:customers'),
 );
 
 const createRoute = surfaceRoute(
@@ -96,7 +95,7 @@ const createRoute = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: CreateCustomer } }, required: true } },
     responses: { 201: dataOf(CustomerSchema, 'The customer'), ...ERRORS, ...CONFLICT_ERROR('A customer of this organization already has this email (`field`: email)') },
   },
-  opts('write:customers'),
+  fieldRoute('write:customers'),
 );
 
 const get = surfaceRoute(
@@ -111,7 +110,7 @@ const get = surfaceRoute(
     request: { params: z.object({ customerId: z.string().max(64).openapi({ param: { name: 'customerId', in: 'path' }, format: 'uuid' }) }) },
     responses: { 200: dataOf(CustomerSchema, 'The customer'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:customers'),
+  fieldRoute('read:customers'),
 );
 
 /** The Plinth id of a customer the caller names by UUID in a body (404 naming the field when it is not one of theirs). */

@@ -5,7 +5,7 @@ import { ApiError } from '../../core/http/errors.ts';
 import type { ObjectDto } from '../../modules/objects/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { customerRef } from './customers.ts';
-import { CONFLICT_ERROR, credential, dataOf, ERRORS, fieldAccess, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, SECURITY, Uuid, type FieldScope } from './http.ts';
+import { CONFLICT_ERROR, dataOf, ERRORS, fieldRoute, idFrom, listQuery, NOT_FOUND_ERROR, pageOf, Uuid } from './http.ts';
 import { fromUuid, toUuid } from './ids.ts';
 import { Currency, LineItem, totals } from './money.ts';
 import { create, pageOf as recordsPage, recordOf, update, withType, type Filter } from './records.ts';
@@ -52,7 +52,6 @@ export function estimateOf(r: ObjectDto) {
   };
 }
 
-const opts = (scope: FieldScope) => ({ access: { kind: 'tenant', scope: null } as const, credential, security: SECURITY, middleware: [fieldAccess(scope)] });
 const Params = z.object({ estimateId: z.string().max(64).openapi({ param: { name: 'estimateId', in: 'path' }, format: 'uuid' }) });
 
 const list = surfaceRoute(
@@ -74,7 +73,7 @@ const list = surfaceRoute(
     },
     responses: { 200: pageOf(EstimateSchema, 'A page of estimates'), ...ERRORS },
   },
-  opts('read:estimates'),
+  fieldRoute('read:estimates'),
 );
 
 const createEstimate = surfaceRoute(
@@ -89,7 +88,7 @@ const createEstimate = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: CreateEstimate } }, required: true } },
     responses: { 201: dataOf(EstimateSchema, 'The estimate'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('write:estimates'),
+  fieldRoute('write:estimates'),
 );
 
 const get = surfaceRoute(
@@ -104,7 +103,7 @@ const get = surfaceRoute(
     request: { params: Params },
     responses: { 200: dataOf(EstimateSchema, 'The estimate'), ...ERRORS, ...NOT_FOUND_ERROR },
   },
-  opts('read:estimates'),
+  fieldRoute('read:estimates'),
 );
 
 const send = surfaceRoute(
@@ -125,7 +124,7 @@ const send = surfaceRoute(
       ...CONFLICT_ERROR('The customer has no email address, or the estimate was accepted or declined'),
     },
   },
-  opts('write:estimates'),
+  fieldRoute('write:estimates'),
 );
 
 export function estimateRoutes(app: OpenAPIHono<AppEnv>) {

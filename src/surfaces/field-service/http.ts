@@ -4,8 +4,8 @@ import { hasScope, type Scope } from '../../core/auth/principal.ts';
 import { isTenantPrincipal } from '../../core/auth/guard.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
-import { requestHeader, setResponseHeader } from '../../core/http/headers.ts';
-import { fromUuid, toUuid } from './ids.ts';
+import { requestHeader } from '../../core/http/headers.ts';
+import { fromUuid } from './ids.ts';
 
 /**
  * The field-service contract's conventions (seed 000): `x-api-key` + `x-organization-id`, per-resource
@@ -130,14 +130,13 @@ export function fieldAccess(scope: FieldScope): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** The organization's id as the contract shows it. */
-export const organizationId = (c: Context<AppEnv>) => {
-  const principal = c.get('principal');
-  return isTenantPrincipal(principal) ? toUuid(principal.tenant.id) : '';
-};
-
-/** Sets a response header the way every route does (in-process and on Node). */
-export const header = (c: Context<AppEnv>, name: string, value: string) => setResponseHeader(c, name, value);
+/** The options of every route of this contract: the key from `x-api-key`, then the organization, scope and day checks. */
+export const fieldRoute = (scope: FieldScope) => ({
+  access: { kind: 'tenant', scope: null } as const,
+  credential,
+  security: SECURITY,
+  middleware: [fieldAccess(scope)],
+});
 
 // ---------------------------------------------------------------- shapes
 

@@ -98,9 +98,7 @@ async function ensureType(c: Context<AppEnv>, name: TypeName): Promise<void> {
       c,
       async (ctx) => {
         const def = TYPES[name];
-        let type = await findType(ctx.db, ctx.tenantId, name);
-        if (!type) await createType(ctx, { name, description: def.description });
-        type ??= await findType(ctx.db, ctx.tenantId, name);
+        if (!(await findType(ctx.db, ctx.tenantId, name))) await createType(ctx, { name, description: def.description });
         const schema = await getSchemaNames(ctx, name);
         for (const [prop, p] of Object.entries(def.properties)) {
           if (!schema.has(prop)) await createProperty(ctx, name, { name: prop, ...(p as Prop) });
