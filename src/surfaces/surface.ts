@@ -200,6 +200,8 @@ export function mountSurfaces(
           if (r.path.startsWith(descriptor.basePath)) mounted.all(r.path, r.handler);
           continue;
         }
+        // Only its base path: `/openapi.json` or `/` of a contract rooted at the server's root stay on its host.
+        if (!(r.path === descriptor.basePath || r.path.startsWith(`${descriptor.basePath}/`))) continue;
         const claim = claimOf(r.method, r.path);
         if (claims.has(claim)) continue;
         mounted.on(r.method, r.path, r.handler);
