@@ -100,6 +100,11 @@ const ConfigSchema = z.object({
   REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(30_000),
   /** Cloudflare Turnstile's siteverify endpoint, used for tenants whose auth config enables captcha; point it elsewhere for tests or an air-gapped install. */
   TURNSTILE_VERIFY_URL: z.string().url().default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
+  /**
+   * The operator's Turnstile secret for self-registration that creates a tenant (the assistant's
+   * POST /api/v1/register), where no tenant's auth config exists yet; unset, registration needs no captcha.
+   */
+  REGISTER_TURNSTILE_SECRET_KEY: z.string().min(1).optional(),
   /** POST /v1/email/send per tenant per minute. */
   EMAIL_RATE_PER_MINUTE: z.coerce.number().int().positive().default(60),
   /** Domains a tenant may put in `from` besides MAIL_FROM's (comma-separated). */

@@ -14,7 +14,7 @@ export { findUser, getUser, toUserDto, type UserDto } from './users/store.ts';
 export { adminCreateUser, adminUpdateUser, listUsers, type AdminCreateUserInput, type AdminUpdateUserInput } from './users/service.ts';
 export * as flows from './flows/service.ts';
 export { tenantOfLinkToken } from './flows/one-time.ts';
-export { requireCaptcha } from './flows/captcha.ts';
+export { requireCaptcha, verifyTurnstile } from './flows/captcha.ts';
 export { captchaSettings } from './config/service.ts';
 export type { FlowContext } from './flows/context.ts';
 export { setSmsProvider } from './runtime.ts';

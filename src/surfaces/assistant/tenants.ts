@@ -5,7 +5,7 @@ import type { TenantContext } from '../../core/context.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { tenantWork } from '../../core/http/work.ts';
-import { adminCreateUser, adminUpdateUser, getUser, listUsers, toUserDto, type UserDto } from '../../modules/auth/index.ts';
+import { adminCreateUser, adminUpdateUser, getUser, listUsers, toUserDto, verifyTurnstile, type UserDto } from '../../modules/auth/index.ts';
 import { createKey, listKeys } from '../../modules/keys/index.ts';
 import { createTenant, getTenant, type TenantRow } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
@@ -122,10 +122,20 @@ const register = surfaceRoute(
     operationId: 'register_tenant',
     tags: TAGS.auth,
     summary: 'Register organization and get API key',
-    description: `Creates a tenant with its admin API key (shown once; it holds every scope). Limited to ${REGISTRATIONS_PER_HOUR} registrations per address per hour.`,
+    description: `Creates a tenant with its admin API key (shown once; it holds every scope). Limited to ${REGISTRATIONS_PER_HOUR} registrations per address per hour; when the operator configures captcha, \`captchaToken\` must be a Turnstile response the verifier accepts (400 without it, 503 while the verifier cannot be reached).`,
     request: {
       body: {
-        content: { 'application/json': { schema: z.object({ name: OrgName, email: z.string().email().max(254).optional() }).openapi('RegisterRequest') } },
+        content: {
+          'application/json': {
+            schema: z
+              .object({
+                name: OrgName,
+                email: z.string().email().max(254).optional(),
+                captchaToken: z.string().min(1).max(4096).optional().openapi({ description: 'A Cloudflare Turnstile response; required when the operator configures captcha for registration (REGISTER_TURNSTILE_SECRET_KEY)' }),
+              })
+              .openapi('RegisterRequest'),
+          },
+        },
         required: true,
       },
     },
@@ -339,6 +349,8 @@ export function tenantRoutes(app: OpenAPIHono<AppEnv>) {
     const rate = await kernel.rateLimits.consume(`register:${clientIp(c)}`, REGISTRATIONS_PER_HOUR, 'asr', 3600);
     if (!rate.allowed) throw new ApiError('RATE_LIMITED', 'Too many registrations from this address; retry later', { headers: { 'Retry-After': String(rate.resetSeconds) } });
     const body = c.req.valid('json');
+    const secret = kernel.config.REGISTER_TURNSTILE_SECRET_KEY;
+    if (secret) await verifyTurnstile(kernel, { secret, token: body.captchaToken, ip: clientIp(c), field: 'captchaToken' });
     const { tenant, provisioned } = await createTenant(kernel, { name: body.name, owner_email: body.email }, { type: 'anonymous', id: null }, provisionKey, c.get('requestId'));
     return c.json(ok({ apiKey: provisioned.token, tenantId: tenant.id, scopes: contractScopes(provisioned.key.scopes) }), 201);
   });
