@@ -243,6 +243,30 @@ describe('assistant surface: estimator', () => {
     expect((await call('POST', '/estimator/analyze', { key: other.key, body: { tenantId, images: [a] } })).status).toBe(403);
     expect((await call('POST', '/estimator/analyze', { key: other.key, body: { tenantId: other.tenantId, images: [a] } })).status).toBe(404);
   });
+
+  it('analyses images sent inline as data URLs, typed by their bytes, at most 10 MB each', async () => {
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    // Declared JPEG, but the bytes are a PNG: analysed as the PNG it is.
+    const res = await call('POST', '/estimator/analyze', { body: { tenantId, images: [`data:image/png;base64,${png}`, `data:image/jpeg;base64,${png}`] } });
+    expect(res.status).toBe(200);
+    const list = events(res.text);
+    expect(list.map((e) => e.event)).toEqual(['start', 'analysis', 'analysis', 'done']);
+    expect(list[1]!.data).toMatchObject({ index: 0, imageId: 'inline-0', filename: 'image-1.png', description: expect.any(String) });
+    expect(list[2]!.data).toMatchObject({ index: 1, imageId: 'inline-1', filename: 'image-2.png' });
+    const text = Buffer.from('not an image at all').toString('base64');
+    const refused = await call('POST', '/estimator/analyze', { body: { tenantId, images: [`data:image/png;base64,${text}`] } });
+    expect(refused.status).toBe(415);
+    expect(refused.body.error.message).toMatch(/JPEG, PNG and WebP/);
+    const broken = await call('POST', '/estimator/analyze', { body: { tenantId, images: ['data:image/png;base64,@@@'] } });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.message).toMatch(/images\.0: the data URL is not valid base64/);
+    const neither = await call('POST', '/estimator/analyze', { body: { tenantId, images: ['x'.repeat(65)] } });
+    expect(neither.status).toBe(400);
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1);
+    Buffer.from(png, 'base64').copy(big);
+    const tooBig = await call('POST', '/estimator/analyze', { body: { tenantId, images: [`data:image/png;base64,${big.toString('base64')}`] } });
+    expect(tooBig.status).toBe(413);
+  });
 });
 
 describe('assistant surface: health and usage', () => {

@@ -182,6 +182,22 @@ export async function embeddings(c: Context<AppEnv>, input: { text: string | str
 export const DESCRIBE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif'];
 export const DESCRIBE_MAX_BYTES = 10 * 1024 * 1024;
 
+/** Describes an image sent inline (not stored): the caller has checked its type and size. */
+export async function describeBytes(c: Context<AppEnv>, input: { bytes: Buffer; mimeType: string; filename: string; model?: string }) {
+  return oneShot(
+    c,
+    input.model,
+    async (ctx) => {
+      requireScope(ctx, 'ai');
+      return null;
+    },
+    async (_none, { provider, model }) => {
+      const out = await provider.vision.describe({ bytes: input.bytes, mimeType: input.mimeType, filename: input.filename }, { model });
+      return { result: { description: out.description, filename: input.filename, model: out.model }, model: out.model, usage: out.usage };
+    },
+  );
+}
+
 export async function describe(c: Context<AppEnv>, input: { file_id: string; model?: string }) {
   return oneShot(
     c,
