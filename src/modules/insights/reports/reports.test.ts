@@ -1,3 +1,4 @@
+import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObject, defineType, eventsOf, roleUser } from '../../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
@@ -246,6 +247,16 @@ describe('saved reports', () => {
     const json = await req('GET', `/v1/saved-reports/${r.id}/export?format=json`);
     expect(JSON.parse(json.body.data.content)).toHaveLength(2);
     expect((await req('GET', `/v1/saved-reports/${r.id}/export?format=xml`)).status).toBe(400);
+    // The workbook, read back with the same library: one sheet, the header row, numbers as numbers.
+    const xlsx = await req('GET', `/v1/saved-reports/${r.id}/export?format=xlsx`);
+    expect(xlsx.status).toBe(200);
+    expect(xlsx.body.data).toMatchObject({ format: 'xlsx', filename: 'Won_by_owner.xlsx', encoding: 'base64' });
+    const book = new ExcelJS.Workbook();
+    await book.xlsx.load(Buffer.from(xlsx.body.data.content, 'base64') as never);
+    const sheet = book.worksheets[0]!;
+    expect(sheet.getRow(1).values).toEqual([undefined, 'rank', 'key', 'value', 'count']);
+    expect(sheet.getRow(2).values).toEqual([undefined, 1, 'bob', 1, 1]);
+    expect(sheet.rowCount).toBe(3);
 
     const upd = await req('PATCH', `/v1/saved-reports/${r.id}`, { name: 'Renamed', config_json: { object_type_id: 'deals', group_by: 'region' }, schedule: null });
     expect(upd.status).toBe(200);

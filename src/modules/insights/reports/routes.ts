@@ -19,7 +19,7 @@ import {
   TimezoneSchema,
   timeseries,
 } from './engine.ts';
-import { createSavedReport, deleteSavedReport, exportSavedReport, getSavedReport, listSavedReports, runSavedReport, updateSavedReport } from './saved.ts';
+import { createSavedReport, deleteSavedReport, EXPORT_FORMATS, exportSavedReport, getSavedReport, listSavedReports, runSavedReport, updateSavedReport } from './saved.ts';
 
 const READ = { kind: 'tenant', scope: 'read' } as const;
 const WRITE = { kind: 'tenant', scope: 'write' } as const;
@@ -139,11 +139,11 @@ const exportSaved = defineRoute(READ, {
   path: '/v1/saved-reports/{report_id}/export',
   tags: TAGS,
   summary: 'Export saved report',
-  description: 'Runs the report now with the caller\'s access and answers its rows, with `content` the file in the asked format (CSV or JSON).',
-  request: { params: Params, query: z.object({ format: z.enum(['csv', 'json']).default('csv') }) },
+  description: 'Runs the report now with the caller\'s access and answers its rows, with `content` the file in the asked format: CSV or JSON as text, an Excel workbook (XLSX) as base64 (`encoding` says which).',
+  request: { params: Params, query: z.object({ format: z.enum(EXPORT_FORMATS).default('csv') }) },
   responses: {
     200: jsonResponse(
-      z.object({ format: z.enum(['csv', 'json']), filename: z.string(), content_type: z.string(), rows: z.array(z.record(z.string(), z.unknown())), content: z.string() }),
+      z.object({ format: z.enum(EXPORT_FORMATS), filename: z.string(), content_type: z.string(), encoding: z.enum(['utf8', 'base64']), rows: z.array(z.record(z.string(), z.unknown())), content: z.string() }),
       'The export',
     ),
     ...REPORT_ERRORS,

@@ -1,3 +1,4 @@
+import ExcelJS from 'exceljs';
 import { Cron } from 'croner';
 import { stringify } from 'csv-stringify/sync';
 import { and, count, desc, eq, lte, sql } from 'drizzle-orm';
@@ -175,17 +176,33 @@ export async function runSavedReport(ctx: TenantContext, id: string, trigger: 'm
   return runDto(run!);
 }
 
-/** The report's current result as CSV or JSON (run now, with the caller's access). */
-export async function exportSavedReport(ctx: TenantContext, id: string, format: 'csv' | 'json') {
+export const EXPORT_FORMATS = ['csv', 'json', 'xlsx'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/**
+ * The report's current result as CSV, JSON or an Excel workbook (run now, with the caller's access).
+ * `content` is text for CSV and JSON and base64 for XLSX (`encoding` says which).
+ */
+export async function exportSavedReport(ctx: TenantContext, id: string, format: ExportFormat) {
   const row = await find(ctx, id);
   const type = row.type as ReportType;
   const result = (await runReport(ctx, type, parseReport(type, row.config, 'config_json'))) as Record<string, unknown>;
   const table = resultRows(type, result);
   const base = row.name.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60) || 'report';
-  if (format === 'json') return { format, filename: `${base}.json`, content_type: 'application/json', rows: table, content: JSON.stringify(table) };
   const columns = table.length ? Object.keys(table[0]!) : [];
+  if (format === 'json') return { format, filename: `${base}.json`, content_type: 'application/json', encoding: 'utf8' as const, rows: table, content: JSON.stringify(table) };
+  if (format === 'xlsx') {
+    const book = new ExcelJS.Workbook();
+    book.created = new Date(0);
+    const sheet = book.addWorksheet(row.name.replace(/[\\/?*[\]:]/g, ' ').slice(0, 31) || 'Report');
+    sheet.columns = columns.map((key) => ({ header: key, key, width: Math.min(60, Math.max(10, key.length + 2)) }));
+    // Numbers stay numbers (so the sheet can sum them); everything else is written as text, never as a formula.
+    for (const r of table) sheet.addRow(Object.fromEntries(columns.map((k) => [k, typeof r[k] === 'number' ? r[k] : r[k] == null ? null : String(r[k])])));
+    const bytes = Buffer.from(await book.xlsx.writeBuffer());
+    return { format, filename: `${base}.xlsx`, content_type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', encoding: 'base64' as const, rows: table, content: bytes.toString('base64') };
+  }
   const content = stringify(table, { header: true, columns, cast: { boolean: (b) => String(b) } });
-  return { format, filename: `${base}.csv`, content_type: 'text/csv', rows: table, content };
+  return { format, filename: `${base}.csv`, content_type: 'text/csv', encoding: 'utf8' as const, rows: table, content };
 }
 
 export const SCHEDULED_REPORTS_JOB = 'insights.scheduled-reports';
