@@ -25,4 +25,5 @@ export { answer, wantsStream, type AnswerInput, type AnswerResult } from './chat
 export { conversationTenant, createConversation, deleteConversation, findConversation, listConversations } from './conversations/service.ts';
 export { dropFromIndex, listFileIndex, queueFiles } from './retrieval/files.ts';
 export { monthlyLimit as aiTokenLimit, tokensThisMonth } from './usage.ts';
+export { runTextTask, TEXT_TASKS, type TextTaskInput } from './tasks/service.ts';
 export { describe as describeImage, describeBytes as describeImageBytes, DESCRIBE_MAX_BYTES, DESCRIBE_TYPES } from './tasks/service.ts';

@@ -25,28 +25,84 @@ function requireScope(ctx: TenantContext, scope: Scope): void {
  * records nothing.
  */
 async function oneShot<P, R>(
-  c: Context<AppEnv>,
+  c: Context<AppEnv> | TenantWork,
   model: string | undefined,
   read: (ctx: TenantContext, resolved: Resolved) => Promise<P>,
   call: (prepared: P, resolved: Resolved) => Promise<{ result: R; model: string; usage: TokenUsage }>,
 ): Promise<R> {
-  const { prepared, resolved } = await tenantWork(
-    c,
-    async (ctx) => {
-      await assertQuota(ctx);
-      const resolved = await resolveProvider(ctx, model);
-      return { prepared: await read(ctx, resolved), resolved };
-    },
-    { audit: false },
-  );
+  const work: TenantWork = typeof c === 'function' ? c : (fn) => tenantWork(c, fn, { audit: false });
+  const { prepared, resolved } = await work(async (ctx) => {
+    await assertQuota(ctx);
+    const resolved = await resolveProvider(ctx, model);
+    return { prepared: await read(ctx, resolved), resolved };
+  });
   let out: { result: R; model: string; usage: TokenUsage };
   try {
     out = await call(prepared, resolved);
   } catch (error) {
     throw providerError(error, resolved.provider.name);
   }
-  await tenantWork(c, (ctx) => recordUsage(ctx, resolved.provider.name, out.model, out.usage), { audit: false });
+  await work((ctx) => recordUsage(ctx, resolved.provider.name, out.model, out.usage));
   return out.result;
+}
+
+/** Runs `fn` in the tenant's context: a request's (tenantWork) or a job's (runInTenant). */
+export type TenantWork = <T>(fn: (ctx: TenantContext) => Promise<T>) => Promise<T>;
+
+export const TEXT_TASKS = ['summarize', 'classify', 'generate'] as const;
+export type TextTaskInput =
+  | { task: 'summarize'; text: string; max_length?: number; model?: string }
+  | { task: 'classify'; text: string; labels: string[]; model?: string }
+  | { task: 'generate'; prompt: string; max_tokens?: number; model?: string };
+
+/** The label whose words the text holds most often (ties: the earlier label); the local provider's classifier. */
+function keywordLabel(text: string, labels: string[]): string {
+  const words = new Map<string, number>();
+  for (const w of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) words.set(w, (words.get(w) ?? 0) + 1);
+  let best = labels[0]!;
+  let bestScore = -1;
+  for (const label of labels) {
+    const score = (label.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).reduce((n, w) => n + (words.get(w) ?? 0), 0);
+    if (score > bestScore) [best, bestScore] = [label, score];
+  }
+  return best;
+}
+
+/**
+ * A text task outside a request (an automation's `ai_step`): summarise or classify a text, or generate
+ * one from a prompt, through the tenant's provider, counted against its AI quota. The local provider
+ * answers extractively (summary) or by keywords (classification) and says so in `model`.
+ */
+export type TextTaskResult = { model: string; summary?: string; label?: string | null; text?: string };
+export async function runTextTask(work: TenantWork, input: TextTaskInput): Promise<TextTaskResult> {
+  return oneShot<null, TextTaskResult>(
+    work,
+    input.model,
+    async () => null,
+    async (_none, { provider, model }) => {
+      const local = provider.type === 'local';
+      if (input.task === 'summarize') {
+        const max = input.max_length ?? 500;
+        if (local) return { result: { summary: extractiveSummary(input.text, max), model: LOCAL_MODELS.chat }, model: LOCAL_MODELS.chat, usage: { input: 0, output: 0 } };
+        const out = await complete(provider, { model, system: `Summarise the text the user gives in at most ${max} characters. Answer with the summary only.`, messages: [{ role: 'user', content: input.text }], maxTokens: Math.ceil(max / 2) });
+        return { result: { summary: out.text.slice(0, max), model: out.model }, model: out.model, usage: out.usage };
+      }
+      if (input.task === 'classify') {
+        if (local) return { result: { label: keywordLabel(input.text, input.labels), model: LOCAL_MODELS.chat }, model: LOCAL_MODELS.chat, usage: { input: 0, output: 0 } };
+        const out = await complete(provider, {
+          model,
+          system: `Classify the text the user gives into exactly one of these labels: ${input.labels.map((l) => JSON.stringify(l)).join(', ')}. Answer with the label only.`,
+          messages: [{ role: 'user', content: input.text }],
+          maxTokens: 50,
+        });
+        const said = out.text.trim().toLowerCase().replace(/^["']|["'.]$/g, '');
+        const label = input.labels.find((l) => l.toLowerCase() === said) ?? input.labels.find((l) => said.includes(l.toLowerCase())) ?? null;
+        return { result: { label, model: out.model }, model: out.model, usage: out.usage };
+      }
+      const out = await complete(provider, { model, messages: [{ role: 'user', content: input.prompt }], maxTokens: input.max_tokens, ...(local ? { context: [input.prompt] } : {}) });
+      return { result: { text: out.text, model: out.model }, model: out.model, usage: out.usage };
+    },
+  );
 }
 
 async function complete(provider: AiProvider, request: ChatRequest): Promise<{ text: string; model: string; usage: TokenUsage }> {

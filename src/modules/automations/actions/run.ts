@@ -2,13 +2,16 @@ import { runInTenant, type RequestMeta, type TenantContext } from '../../../core
 import { ApiError } from '../../../core/http/errors.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { OutboundBlockedError, OutboundFailedError, outboundFetch } from '../../../core/net/outbound.ts';
+import { runTextTask, type TextTaskInput } from '../../ai/index.ts';
+import { getUser } from '../../auth/index.ts';
 import { sendEmail } from '../../email/index.ts';
+import { createNotification } from '../../notifications/index.ts';
 import { CUSTOM_EVENT } from '../../events/index.ts';
 import { createObject, deleteObject, updateObject } from '../../objects/index.ts';
 import { invokeStoredFunction } from '../functions/service.ts';
 import { ExpressionError, resolveMapping } from './expressions.ts';
 import { isPlatformEvent } from './platform-events.ts';
-import { ACTION_INPUTS, type ActionDef, type ActionType } from './vocabulary.ts';
+import { ACTION_INPUTS, AI_STEP_NEEDS, type ActionDef, type ActionType } from './vocabulary.ts';
 
 /** What expressions see: the trigger, earlier steps' outputs by step id, and the time. */
 export interface ActionScope {
@@ -75,6 +78,11 @@ async function applyInTransaction(ctx: TenantContext, type: ActionType, input: R
       return deleteObject(ctx, input.object_type, input.object_id, {});
     case 'send_email':
       return sendEmail(ctx, { to: input.to, subject: input.subject, text: input.text, html: input.html });
+    case 'send_notification': {
+      // A user of this tenant (404 otherwise, not retried); their address serves the email channel.
+      const user = await getUser(ctx, input.user_id);
+      return createNotification(ctx, { user_id: user.id, email: user.email, type: input.type ?? 'automation', title: input.title, body: input.body ?? null, ...(input.action_url ? { action_url: input.action_url } : {}) });
+    }
     case 'emit_event': {
       if (isPlatformEvent(input.event_type)) throw new ActionError(`'${input.event_type}' is a platform event type; emit your own types`, false);
       const id = await ctx.emit({ type: input.event_type, resourceType: CUSTOM_EVENT, data: input.data ?? {}, audit: false });
@@ -126,6 +134,10 @@ export async function performAction(
     let output: unknown;
     if (action.type === 'call_webhook') {
       output = await callWebhook(kernel, input);
+    } else if (action.type === 'ai_step') {
+      const missing = AI_STEP_NEEDS[input.task as keyof typeof AI_STEP_NEEDS].find((key) => input[key] === undefined);
+      if (missing) throw new ActionError(`${path}.${missing}: required for ai_step ${input.task as string}`, false);
+      output = await runTextTask((fn) => runInTenant(kernel, meta, fn), input as unknown as TextTaskInput);
     } else if (action.type === 'run_function') {
       const result = await invokeStoredFunction(kernel, meta, input.function_id as string, input.input ?? scope.data ?? null, 'automation');
       if (!result.ok) throw new ActionError(`function ${result.error.code}: ${result.error.message}`, false);

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { EVENT_PATTERN } from '../../../core/events/format.ts';
+import { TEXT_TASKS } from '../../ai/index.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { checkCondition, checkMapping, type ExpressionIssue } from './expressions.ts';
 
@@ -8,7 +9,7 @@ import { checkCondition, checkMapping, type ExpressionIssue } from './expression
  * `{ id?, type, input, on_error? }`; `input` fields may hold JSONata expressions in `{{ }}` that read
  * the trigger (`event`, `data`), earlier steps' outputs (`steps.<id>`) and `now`.
  */
-export const ACTION_TYPES = ['create_object', 'update_object', 'delete_object', 'send_email', 'call_webhook', 'run_function', 'emit_event'] as const;
+export const ACTION_TYPES = ['create_object', 'update_object', 'delete_object', 'send_email', 'send_notification', 'call_webhook', 'run_function', 'ai_step', 'emit_event'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
 const Props = z.record(z.string(), z.unknown());
@@ -35,7 +36,27 @@ export const ACTION_INPUTS = {
       body: z.unknown().optional(),
     })
     .strict(),
+  send_notification: z
+    .object({
+      user_id: Id,
+      title: z.string().min(1).max(200),
+      body: z.string().max(5000).optional(),
+      type: z.string().min(1).max(100).optional(),
+      action_url: z.string().url().max(2048).optional(),
+    })
+    .strict(),
   run_function: z.object({ function_id: Id, input: z.unknown().optional() }).strict(),
+  ai_step: z
+    .object({
+      task: z.enum(TEXT_TASKS),
+      text: z.string().min(1).max(100_000).optional(),
+      labels: z.array(z.string().min(1).max(100)).min(2).max(50).optional(),
+      prompt: z.string().min(1).max(100_000).optional(),
+      max_length: z.number().int().min(20).max(5000).optional(),
+      max_tokens: z.number().int().min(1).max(8192).optional(),
+      model: z.string().min(1).max(200).optional(),
+    })
+    .strict(),
   emit_event: z.object({ event_type: z.string().min(1).max(100).regex(EVENT_PATTERN), data: Props.optional() }).strict(),
 } satisfies Record<ActionType, z.ZodObject<any>>;
 
@@ -48,7 +69,7 @@ export const ActionSchema = z
       .openapi({ description: 'Names the step: later inputs read its output as `steps.<id>` (default `step_<index>`)', example: 'create_deal' }),
     type: z.enum(ACTION_TYPES).openapi({
       description:
-        '`create_object` {object_type, properties}; `update_object` {object_type, object_id, properties}; `delete_object` {object_type, object_id}; `send_email` {to, subject, text?, html?}; `call_webhook` {url, method?, headers?, body?} (through the outbound guard); `run_function` {function_id, input?}; `emit_event` {event_type, data?} (a custom event type)',
+        '`create_object` {object_type, properties}; `update_object` {object_type, object_id, properties}; `delete_object` {object_type, object_id}; `send_email` {to, subject, text?, html?}; `send_notification` {user_id, title, body?, type?, action_url?} (to a user of the tenant, through their notification preferences); `call_webhook` {url, method?, headers?, body?} (through the outbound guard); `run_function` {function_id, input?}; `ai_step` {task: summarize {text, max_length?} | classify {text, labels} | generate {prompt, max_tokens?}, model?} (through the tenant\'s AI provider, counted in its AI usage; output `{summary}`, `{label}` or `{text}` with `model`); `emit_event` {event_type, data?} (a custom event type)',
     }),
     input: z.record(z.string(), z.unknown()).default({}).openapi({
       description: 'The action\'s fields. A string `{{ expr }}` is a JSONata expression over `{ event, data, steps, now }`; `"Hello {{ data.name }}"` interpolates.',
@@ -61,6 +82,9 @@ export const ActionSchema = z
 export type ActionDef = z.infer<typeof ActionSchema>;
 
 export const stepId = (action: Pick<ActionDef, 'id'>, index: number) => action.id ?? `step_${index}`;
+
+/** The fields each AI task needs beside `task` (the schema has them optional: they differ per task). */
+export const AI_STEP_NEEDS = { summarize: ['text'], classify: ['text', 'labels'], generate: ['prompt'] } as const;
 
 const hasExpression = (value: unknown) => typeof value === 'string' && value.includes('{{');
 
@@ -86,6 +110,11 @@ export function checkActionInput(type: ActionType, input: Record<string, unknown
   }
   for (const [key, field] of Object.entries(shape)) {
     if (!(key in input) && !field.isOptional()) issues.push({ field: `${path}.${key}`, message: `required for ${type}` });
+  }
+  if (type === 'ai_step' && typeof input.task === 'string' && !hasExpression(input.task)) {
+    for (const key of AI_STEP_NEEDS[input.task as keyof typeof AI_STEP_NEEDS] ?? []) {
+      if (!(key in input)) issues.push({ field: `${path}.${key}`, message: `required for ai_step ${input.task}` });
+    }
   }
   if (type === 'emit_event' && typeof input.event_type === 'string' && !hasExpression(input.event_type) && reserved(input.event_type)) {
     issues.push({ field: `${path}.event_type`, message: `'${input.event_type}' is a platform event type; emit your own types` });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventConsumers } from '../../../core/events/tables.ts';
 import { startReceiver, waitFor, type Receiver } from '../../../../test/support/events.ts';
 import { createObject, defineType } from '../../../../test/support/objects.ts';
+import { newUser } from '../../../../test/support/identity.ts';
 import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
 import { MAX_DEPTH, TRIGGER_CONSUMER } from './engine.ts';
 import { automationRuns } from './tables.ts';
@@ -195,6 +196,42 @@ describe('manual trigger, retries and the dead-letter queue', () => {
     expect(page.body.data.runs).toHaveLength(2);
     expect(page.body.data.total).toBe(3);
     expect((await t.request('GET', `/v1/automations/${id}/runs?limit=0`, { token: a.token })).status).toBe(400);
+  });
+});
+
+describe('AI and notification actions', () => {
+  it('classifies and summarises the trigger through the AI module, then notifies a user with the result', async () => {
+    const user = await newUser(t, a.token);
+    const id = await automation({
+      name: 'triage',
+      trigger_event: 'custom.ticket',
+      actions: [
+        { id: 'kind', type: 'ai_step', input: { task: 'classify', text: '{{ data.body }}', labels: ['billing question', 'shipping delay'] } },
+        { id: 'gist', type: 'ai_step', input: { task: 'summarize', text: '{{ data.body }}', max_length: 60 } },
+        { type: 'send_notification', input: { user_id: user.userId, title: 'Ticket: {{ steps.kind.label }}', body: '{{ steps.gist.summary }}', type: 'ticket.triaged' } },
+      ],
+    });
+    const body = 'My parcel is late. The shipping was supposed to arrive on Monday and the delay is now a week.';
+    expect((await t.request('POST', `/v1/automations/${id}/trigger`, { token: a.token, body: { data: { body } } })).status).toBe(200);
+    const run = await waitFor(async () => (await runsOf(a.token, id)).body.data.runs.find((r: { status: string }) => r.status !== 'running' && r.status !== 'queued'), 'a finished run');
+    expect(run.status, JSON.stringify(run.steps)).toBe('succeeded');
+    expect(run.steps[0].output).toEqual({ label: 'shipping delay', model: expect.any(String) });
+    expect(run.steps[1].output.summary.length).toBeGreaterThan(0);
+    expect(run.steps[1].output.summary.length).toBeLessThanOrEqual(60);
+    const inbox = await t.request('GET', '/v1/auth/notifications', { token: user.accessToken });
+    expect(inbox.status).toBe(200);
+    expect(inbox.body.data.results).toEqual(expect.arrayContaining([expect.objectContaining({ title: 'Ticket: shipping delay', type: 'ticket.triaged' })]));
+  });
+
+  it('refuses at save time an AI step without what its task needs, and a notification to no user at run time', async () => {
+    const res = await create(a.token, { name: 'bad ai', trigger_event: 'custom.x', actions: [{ type: 'ai_step', input: { task: 'classify', text: 'hello' } }] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.issues[0].field).toBe('actions[0].input.labels');
+    const id = await automation({ name: 'nobody', trigger_event: 'custom.nobody', actions: [{ type: 'send_notification', input: { user_id: 'usr_nobody', title: 'hi' } }] });
+    await t.request('POST', `/v1/automations/${id}/trigger`, { token: a.token, body: { data: {} } });
+    const run = await waitFor(async () => (await runsOf(a.token, id)).body.data.runs.find((r: { status: string }) => r.status === 'failed'), 'a failed run');
+    expect(run.steps[0].error).toMatch(/NOT_FOUND/);
+    expect(run.attempts).toBe(1);
   });
 });
 
