@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../../../../test/support/events.ts';
+import { createObject, defineType } from '../../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
 
 let t: TestPlatform;
@@ -143,8 +144,8 @@ describe('executing', () => {
 
   it('reuses a function\'s warm isolate, never across tenants or versions, and replaces one that timed out', async () => {
     const code = 'let calls = 0; async function handler(input) { calls++; if (input?.spin) { while (true) {} } return calls }';
-    const mine = await fn(code, { timeout_ms: 300 });
-    const theirs = (await create(b.token, { name: 'counter', code, timeout_ms: 300 })).body.data.id;
+    const mine = await fn(code, { timeout_ms: 1000 });
+    const theirs = (await create(b.token, { name: 'counter', code, timeout_ms: 1000 })).body.data.id;
     expect((await execute(a.token, mine)).body.data.output).toBe(1);
     expect((await execute(a.token, mine)).body.data.output).toBe(2);
     expect((await execute(b.token, theirs)).body.data.output).toBe(1);
@@ -169,5 +170,44 @@ describe('executing', () => {
     const id = await fn('function handler() { return 1 }', { enabled: false });
     expect((await execute(a.token, id)).status).toBe(409);
     expect((await t.request('POST', `/v1/functions/${id}/execute`, { token: a.token, body: { input: 1, other: 2 } })).status).toBe(400);
+  });
+});
+
+describe('the platform client inside a function', () => {
+  it('reads and writes records and emits events as its invoker, inside the invoker\'s tenant only', async () => {
+    await defineType(t, a.token, 'orders', { title: { data_type: 'string' }, total: { data_type: 'number' } });
+    await defineType(t, b.token, 'orders', { title: { data_type: 'string' } });
+    const theirs = await createObject(t, b.token, 'orders', { title: 'not yours' });
+    const id = await fn(`async function handler(input) {
+      const made = await plinth.objects.create('orders', { title: input.title, total: 5 });
+      const updated = await plinth.objects.update('orders', made.id, { total: 7 });
+      const got = await plinth.objects.get('orders', made.id);
+      const page = await plinth.objects.list('orders', { limit: 10 });
+      const event = await plinth.events.emit('custom.order_made', { id: made.id });
+      let foreign;
+      try { await plinth.objects.get('orders', input.foreign); } catch (e) { foreign = e.code + ' ' + e.status; }
+      let reserved;
+      try { await plinth.events.emit('object.created', {}); } catch (e) { reserved = e.code; }
+      return { id: made.id, total: updated.properties.total, title: got.properties.title, listed: page.results.length, event: event.event_type, foreign, reserved };
+    }`);
+    const res = await execute(a.token, id, { title: 'from a function', foreign: theirs.id });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.data.output).toEqual({ id: expect.any(String), total: 7, title: 'from a function', listed: 1, event: 'custom.order_made', foreign: 'NOT_FOUND 404', reserved: 'VALIDATION_ERROR' });
+    const stored = await t.request('GET', `/v1/objects/orders/${res.body.data.output.id}`, { token: a.token });
+    expect(stored.body.data.properties).toMatchObject({ title: 'from a function', total: 7 });
+    // The other tenant's record is untouched and its list unchanged.
+    expect((await t.request('GET', '/v1/objects/orders/list', { token: b.token })).body.data.results).toHaveLength(1);
+  });
+
+  it('answers a bad call with an error the function can catch, and refuses unknown operations', async () => {
+    const id = await fn(`async function handler() {
+      const out = [];
+      try { await plinth.objects.create('orders', 'not an object'); } catch (e) { out.push(e.code); }
+      try { await plinth.objects.get('no_such_type', 'x'); } catch (e) { out.push(e.status); }
+      out.push(typeof plinth.sql, Object.isFrozen(plinth.objects));
+      return out;
+    }`);
+    const res = await execute(a.token, id);
+    expect(res.body.data.output).toEqual(['VALIDATION_ERROR', 404, 'undefined', true]);
   });
 });

@@ -2,7 +2,9 @@ import ivm from 'isolated-vm';
 
 /**
  * Tenant JavaScript in a V8 isolate of its own (isolated-vm): no Node APIs, no `process`, no `require`,
- * no file system, no network except the `fetch` the host hands in (through the outbound guard). Each
+ * no file system, no network except the `fetch` the host hands in (through the outbound guard), and a
+ * small platform client `plinth` (objects get/list/create/update/delete, events.emit) whose calls the
+ * host runs as the function's principal. Each
  * invocation gets a fresh isolate with a heap limit; the run is bounded by CPU time (the synchronous
  * part, V8's own timeout) and wall time (promises included: the isolate is disposed when it runs out).
  * Values cross the boundary as JSON text only, so no host object ever reaches tenant code.
@@ -35,6 +37,21 @@ export interface SandboxHost {
   fetch?: (url: string, init: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<HostFetchResponse>;
   /** What the function sees as `ctx` (JSON). */
   context?: Record<string, unknown>;
+  /** The platform client's calls (`plinth.objects.get(...)`), run as the function's principal; absent: the client throws. */
+  platform?: (op: string, args: unknown[]) => Promise<unknown>;
+}
+
+/** What `plinth` offers inside a function: each is `op` of SandboxHost.platform. */
+export const PLATFORM_OPS = ['objects.get', 'objects.list', 'objects.create', 'objects.update', 'objects.delete', 'events.emit'] as const;
+/** An error of a platform call, as the function sees it (`error.code`, `error.status`). */
+export class PlatformCallError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export type SandboxErrorCode = 'timeout' | 'memory_limit' | 'thrown' | 'invalid_output' | 'no_handler' | 'syntax';
@@ -47,13 +64,14 @@ const MAX_LOG_LINES = 200;
 const MAX_LOG_CHARS = 2_000;
 const MAX_OUTPUT_CHARS = 1_000_000;
 const MAX_FETCHES = 20;
+const MAX_PLATFORM_CALLS = 100;
 
 /** Set up inside the isolate before the tenant's script: console and fetch over the two host callbacks. */
 const PRELUDE = `
 'use strict';
 (() => {
-  const log = __plinth_log; const hostFetch = __plinth_fetch;
-  delete globalThis.__plinth_log; delete globalThis.__plinth_fetch;
+  const log = __plinth_log; const hostFetch = __plinth_fetch; const hostApi = __plinth_api;
+  delete globalThis.__plinth_log; delete globalThis.__plinth_fetch; delete globalThis.__plinth_api;
   const show = (v) => { if (typeof v === 'string') return v; try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch { return String(v); } };
   const line = (level) => (...args) => { log(level, args.map(show).join(' ')); };
   globalThis.console = Object.freeze({ log: line('info'), info: line('info'), debug: line('debug'), warn: line('warn'), error: line('error') });
@@ -64,6 +82,15 @@ const PRELUDE = `
     return { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: answer.headers,
       text: async () => answer.text, json: async () => JSON.parse(answer.text) };
   };
+  const call = (op) => async (...args) => {
+    const answer = JSON.parse(await hostApi.apply(undefined, [op, JSON.stringify(args)], { arguments: { copy: true }, result: { promise: true, copy: true } }));
+    if (answer.error) { const e = new Error(answer.error.message); e.code = answer.error.code; e.status = answer.error.status; throw e; }
+    return answer.result;
+  };
+  globalThis.plinth = Object.freeze({
+    objects: Object.freeze({ get: call('objects.get'), list: call('objects.list'), create: call('objects.create'), update: call('objects.update'), delete: call('objects.delete') }),
+    events: Object.freeze({ emit: call('events.emit') }),
+  });
 })();
 `;
 
@@ -102,6 +129,7 @@ interface Invocation {
   logs: SandboxLog[];
   dropped: number;
   fetches: number;
+  calls: number;
   host: SandboxHost;
 }
 
@@ -170,6 +198,23 @@ async function createInstance(code: string, limits: SandboxLimits): Promise<Inst
         }
       }),
     );
+    await jail.set(
+      '__plinth_api',
+      new ivm.Reference(async (op: string, argsJson: string) => {
+        const inv = instance.current;
+        const refuse = (code: string, status: number, message: string) => JSON.stringify({ error: { code, status, message } });
+        if (!inv?.host.platform) return refuse('NOT_AVAILABLE', 501, 'the platform client is not available to this function');
+        if (!(PLATFORM_OPS as readonly string[]).includes(op)) return refuse('BAD_REQUEST', 400, `unknown platform call ${op}`);
+        if (++inv.calls > MAX_PLATFORM_CALLS) return refuse('RATE_LIMITED', 429, `a function may make at most ${MAX_PLATFORM_CALLS} platform calls`);
+        try {
+          const args = JSON.parse(argsJson) as unknown[];
+          return JSON.stringify({ result: (await inv.host.platform(op, Array.isArray(args) ? args : [])) ?? null });
+        } catch (error) {
+          if (error instanceof PlatformCallError) return refuse(error.code, error.status, error.message);
+          return refuse('INTERNAL_ERROR', 500, 'the platform call failed');
+        }
+      }),
+    );
     await context.eval(PRELUDE, { timeout: 1_000 });
     let script: ivm.Script;
     try {
@@ -202,7 +247,7 @@ export async function runSandboxed(code: string, input: unknown, limits: Sandbox
 
 async function runIsolated(code: string, input: unknown, limits: SandboxLimits, host: SandboxHost, warmKey: string | undefined): Promise<SandboxResult> {
   const started = performance.now();
-  const invocation: Invocation = { logs: [], dropped: 0, fetches: 0, host };
+  const invocation: Invocation = { logs: [], dropped: 0, fetches: 0, calls: 0, host };
   const elapsed = () => Math.round(performance.now() - started);
   let instance: Instance | undefined;
   const cpuBefore = { value: 0 };

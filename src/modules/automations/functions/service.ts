@@ -5,7 +5,10 @@ import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { outboundFetch } from '../../../core/net/outbound.ts';
-import { runSandboxed, syntaxProblem, type SandboxResult } from './sandbox.ts';
+import { CUSTOM_EVENT } from '../../events/index.ts';
+import { createObject, deleteObject, getObject, listObjects, updateObject } from '../../objects/index.ts';
+import { isPlatformEvent } from '../actions/platform-events.ts';
+import { PlatformCallError, runSandboxed, syntaxProblem, type SandboxResult } from './sandbox.ts';
 import { functionLogs, functions, type FunctionRow } from './tables.ts';
 
 export function functionDto(row: FunctionRow) {
@@ -152,6 +155,60 @@ async function recordInvocation(ctx: TenantContext, fn: FunctionRow, invocationI
     .where(and(eq(functions.tenantId, ctx.tenantId), eq(functions.id, fn.id)));
 }
 
+const text = (value: unknown, name: string): string => {
+  if (typeof value !== 'string' || !value || value.length > 200) throw new PlatformCallError('VALIDATION_ERROR', 400, `${name} must be a non-empty string`);
+  return value;
+};
+const record = (value: unknown, name: string): Record<string, unknown> => {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new PlatformCallError('VALIDATION_ERROR', 400, `${name} must be an object`);
+  return value as Record<string, unknown>;
+};
+
+/**
+ * The platform client of a function (`plinth.*` in the sandbox): the same services the API calls, in
+ * the tenant's context with the invoker's principal, so a function can do no more than whoever ran it.
+ * Each call is its own transaction, as an API request would be.
+ */
+function platformClient(kernel: Kernel, meta: RequestMeta) {
+  return async (op: string, args: unknown[]): Promise<unknown> => {
+    const [a, b, c] = args;
+    try {
+      return await runInTenant(kernel, meta, async (ctx) => {
+        switch (op) {
+          case 'objects.get':
+            return getObject(ctx, text(a, 'type'), text(b, 'id'));
+          case 'objects.list': {
+            const q = b === undefined ? {} : record(b, 'options');
+            const limit = typeof q.limit === 'number' && Number.isInteger(q.limit) ? Math.min(100, Math.max(1, q.limit)) : 25;
+            return listObjects(ctx, text(a, 'type'), { limit, ...(typeof q.cursor === 'string' ? { cursor: q.cursor } : {}), ...(typeof q.filter === 'string' ? { filter: q.filter } : {}), ...(typeof q.search === 'string' ? { search: q.search } : {}) });
+          }
+          case 'objects.create':
+            return createObject(ctx, text(a, 'type'), { properties: record(b, 'properties') });
+          case 'objects.update': {
+            // As PATCH answers it: the record, or the record as it stands with the review a change awaits.
+            const out = await updateObject(ctx, text(a, 'type'), text(b, 'id'), { properties: record(c, 'properties') });
+            return out.pending ? { ...out.object, pending: true, review: out.review } : out.object;
+          }
+          case 'objects.delete':
+            return deleteObject(ctx, text(a, 'type'), text(b, 'id'), {});
+          case 'events.emit': {
+            const type = text(a, 'type');
+            if (isPlatformEvent(type) || !/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/.test(type)) throw new PlatformCallError('VALIDATION_ERROR', 400, `'${type}' is not a custom event type (e.g. custom.order_shipped)`);
+            const id = await ctx.emit({ type, resourceType: CUSTOM_EVENT, data: b === undefined ? {} : record(b, 'data'), audit: false });
+            return { event_id: id, event_type: type };
+          }
+          default:
+            throw new PlatformCallError('BAD_REQUEST', 400, `unknown platform call ${op}`);
+        }
+      });
+    } catch (error) {
+      if (error instanceof PlatformCallError) throw error;
+      if (error instanceof ApiError) throw new PlatformCallError(error.code, error.status, error.message);
+      throw error;
+    }
+  };
+}
+
 /**
  * Runs a stored function: loaded in one transaction, run with no transaction open (it may take
  * seconds), its logs written in another. Its `fetch` goes through the outbound guard.
@@ -166,6 +223,7 @@ export async function invokeStoredFunction(kernel: Kernel, meta: RequestMeta, fu
     { timeoutMs: fn.timeoutMs, memoryMb: fn.memoryMb },
     {
       context: { tenant_id: meta.tenantId, function_id: fn.id, invocation_id: invocationId, trigger },
+      platform: platformClient(kernel, meta),
       fetch: async (url, init) => {
         const method = (init.method ?? 'GET').toUpperCase();
         if (!['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) throw new Error(`method ${method} is not allowed`);
