@@ -106,9 +106,26 @@ export interface ResolveOptions {
   cachedOnly?: boolean;
 }
 
+/**
+ * Builds the principal of a stored credential without its token (an automation runs as the key or user
+ * that created it): null when it no longer exists or may no longer act (revoked, expired, banned).
+ */
+export type PrincipalLoader = (tenantId: string, id: string) => Promise<TenantPrincipal | null>;
+
 export class PrincipalResolvers {
   private readonly resolvers: PrincipalResolver[] = [];
   private readonly invalidators: (() => void)[] = [];
+  private readonly loaders = new Map<TenantPrincipal['kind'], PrincipalLoader>();
+
+  registerLoader(kind: TenantPrincipal['kind'], loader: PrincipalLoader): void {
+    this.loaders.set(kind, loader);
+  }
+
+  /** The principal of a stored credential by its kind and id; null when gone or unknown. */
+  async load(tenantId: string, kind: string, id: string): Promise<TenantPrincipal | null> {
+    const loader = this.loaders.get(kind as TenantPrincipal['kind']);
+    return loader ? loader(tenantId, id) : null;
+  }
 
   register(resolver: PrincipalResolver, invalidate?: () => void): void {
     this.resolvers.push(resolver);

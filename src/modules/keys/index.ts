@@ -1,7 +1,7 @@
 import type { Kernel } from '../../core/kernel.ts';
 import { defineModule } from '../../core/module.ts';
 import { KEY_EVENTS } from './events.ts';
-import { createKeyResolver } from './resolver.ts';
+import { createKeyResolver, keyPrincipalLoader } from './resolver.ts';
 import { keysRoutes } from './routes.ts';
 import { createKey } from './service.ts';
 
@@ -13,6 +13,7 @@ export { KEY_EVENTS } from './events.ts';
 function registerKeyAuth(kernel: Kernel): void {
   const { resolve, invalidate } = createKeyResolver(kernel);
   kernel.principals.register(resolve, invalidate);
+  kernel.principals.registerLoader('api_key', keyPrincipalLoader(kernel));
 }
 
 export const keysModule = defineModule({

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
-import { AUTH_INVALIDATE_CHANNEL, type ApiKeyPrincipal, type PrincipalResolver } from '../../core/auth/principal.ts';
+import { AUTH_INVALIDATE_CHANNEL, type ApiKeyPrincipal, type PrincipalLoader, type PrincipalResolver } from '../../core/auth/principal.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { getTenant, toSnapshot } from '../tenants/index.ts';
@@ -77,4 +77,14 @@ export function createKeyResolver(kernel: Kernel): { resolve: PrincipalResolver;
   };
 
   return { resolve, invalidate };
+}
+
+/** A key's principal by its id (for work done later as that key): null once revoked, expired or deleted. */
+export function keyPrincipalLoader(kernel: Kernel): PrincipalLoader {
+  return async (tenantId, id) => {
+    const [row] = await kernel.db.system.select().from(apiKeys).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)));
+    if (!row || row.revokedAt !== null || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return null;
+    const tenant = toSnapshot(await getTenant(kernel.db.system, row.tenantId));
+    return { kind: 'api_key', id: row.id, tenant, scopes: new Set(row.scopes), rateLimit: row.rateLimit, ipAllowlist: row.ipAllowlist, expiresAt: row.expiresAt };
+  };
 }

@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import {
   AUTH_INVALIDATE_CHANNEL,
   IDENTITY_INVALIDATE_CHANNEL,
+  type PrincipalLoader,
   type PrincipalResolver,
   type TenantSnapshot,
   type UserPrincipal,
@@ -185,4 +186,46 @@ export function createUserResolver(kernel: Kernel): { resolve: PrincipalResolver
 export function registerUserAuth(kernel: Kernel): void {
   const { resolve, invalidate } = createUserResolver(kernel);
   kernel.principals.register(resolve, invalidate);
+  kernel.principals.registerLoader('user', userPrincipalLoader(kernel));
+}
+
+/**
+ * A user's principal without a session (work done later as that user, e.g. an automation they made):
+ * their roles' permissions as scopes now, the tenant's app allowlist; null once deleted or banned. It
+ * holds no second factor, so where the tenant requires MFA it gets no scopes, as a session without one.
+ */
+export function userPrincipalLoader(kernel: Kernel): PrincipalLoader {
+  return async (tenantId, id) => {
+    let tenant: TenantSnapshot;
+    try {
+      tenant = toSnapshot(await getTenant(kernel.db.system, tenantId));
+    } catch {
+      return null;
+    }
+    return kernel.db.tenant(tenantId, async (db) => {
+      const [user] = await db.select().from(users).where(and(eq(users.tenantId, tenantId), eq(users.id, id)));
+      if (!user || user.bannedAt) return null;
+      const { permissions, primary, roles } = await effectivePermissions(db, tenantId, user.id);
+      const { config } = await loadAuthConfig(db, tenantId);
+      const governance = await loadIdentityGovernance(db, tenantId);
+      const restricted = config.mfa.required;
+      const principal: UserPrincipal = {
+        kind: 'user',
+        id: user.id,
+        tenant,
+        scopes: restricted ? new Set() : scopesOf(permissions),
+        rateLimit: null,
+        ipAllowlist: ipAllowlistOf('app', governance),
+        sessionId: null,
+        role: primary ?? (user.isAnonymous ? 'anonymous' : 'authenticated'),
+        audience: 'app',
+        permissions: restricted ? [] : permissions,
+        roles,
+        restriction: restricted ? 'mfa_required' : null,
+        aal: 'aal1',
+        isAnonymous: user.isAnonymous,
+      };
+      return principal;
+    });
+  };
 }

@@ -1,3 +1,4 @@
+import { hasScope, type Scope } from '../../../core/auth/principal.ts';
 import { runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import type { Kernel } from '../../../core/kernel.ts';
@@ -12,6 +13,19 @@ import { invokeStoredFunction } from '../functions/service.ts';
 import { ExpressionError, resolveMapping } from './expressions.ts';
 import { isPlatformEvent } from './platform-events.ts';
 import { ACTION_INPUTS, AI_STEP_NEEDS, type ActionDef, type ActionType } from './vocabulary.ts';
+
+/** The scope each action needs of the principal a run acts as (the same the matching API route needs). */
+const ACTION_SCOPES: Record<ActionType, Scope> = {
+  create_object: 'write',
+  update_object: 'write',
+  delete_object: 'write',
+  send_email: 'write',
+  send_notification: 'write',
+  call_webhook: 'write',
+  run_function: 'write',
+  ai_step: 'ai',
+  emit_event: 'write',
+};
 
 /** What expressions see: the trigger, earlier steps' outputs by step id, and the time. */
 export interface ActionScope {
@@ -130,6 +144,10 @@ export async function performAction(
   record: (ctx: TenantContext, output: unknown) => Promise<void>,
 ): Promise<unknown> {
   try {
+    const needed = ACTION_SCOPES[action.type as ActionType];
+    if (meta.principal && !hasScope(meta.principal, needed)) {
+      throw new ActionError(`${path}: the automation runs as ${meta.principal.kind} ${meta.principal.id}, which lacks the '${needed}' scope ${action.type} needs`, false);
+    }
     const input = await resolveInput(action, scope, path);
     let output: unknown;
     if (action.type === 'call_webhook') {

@@ -235,6 +235,38 @@ describe('AI and notification actions', () => {
   });
 });
 
+describe('the principal a run acts as', () => {
+  it('acts with the creating key\'s scopes, and stops once that key is revoked', async () => {
+    const key = await t.newKey(a.token, { scopes: ['read', 'write'] });
+    const res = await create(key.token, {
+      name: 'as a write key',
+      trigger_event: 'custom.as_key',
+      actions: [
+        { id: 'note', type: 'create_object', input: { object_type: 'notes', properties: { body: 'made by {{ data.who }}' } } },
+        { id: 'gist', type: 'ai_step', input: { task: 'summarize', text: 'a text to summarise' } },
+      ],
+    });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.data.run_as).toEqual({ type: 'api_key', id: key.id });
+    const id = res.body.data.id;
+    await t.request('POST', `/v1/automations/${id}/trigger`, { token: a.token, body: { data: { who: 'key' } } });
+    const failed = await waitFor(async () => (await runsOf(a.token, id)).body.data.runs.find((r: { status: string }) => r.status === 'failed'), 'a failed run');
+    // The record step was within the key's scopes; the AI step was not, and is not retried.
+    expect(failed.steps.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([['note', 'succeeded'], ['gist', 'failed']]);
+    expect(failed.steps[1].error).toMatch(/runs as api_key key_\w+, which lacks the 'ai' scope ai_step needs/);
+    expect(failed.attempts).toBe(1);
+
+    expect((await t.request('DELETE', `/v1/keys/${key.id}`, { token: a.token })).status).toBe(200);
+    await t.request('POST', `/v1/automations/${id}/trigger`, { token: a.token, body: { data: { who: 'revoked' } } });
+    const stopped = await waitFor(async () => (await runsOf(a.token, id)).body.data.runs.find((r: { status: string; error: string | null }) => r.status === 'failed' && r.error?.includes('revoked')), 'a run refused');
+    expect(stopped.error).toBe(`The automation runs as api_key ${key.id}, which is revoked or no longer exists`);
+    expect(stopped.steps).toEqual([]);
+    const notes = (await t.request('GET', '/v1/objects/notes/list?limit=100', { token: a.token })).body.data.results.map((o: { properties: { body: string } }) => o.properties.body);
+    expect(notes).toContain('made by key');
+    expect(notes).not.toContain('made by revoked');
+  });
+});
+
 describe('a worker that dies in the middle of a run', () => {
   it('leaves a run that the next delivery of its job completes once, without repeating the steps done', async () => {
     let hang = true;

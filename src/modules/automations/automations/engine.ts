@@ -16,6 +16,8 @@ const RUN_JOB = 'automations.run';
 /** Runs that led to this one, at most: an automation whose action emits its own trigger stops here. */
 export const MAX_DEPTH = 5;
 const DLQ_SOURCE = 'automation';
+/** Creators an automation runs as (the admin key and the system act tenant-wide, as they may anyway). */
+const NAMED_PRINCIPALS = new Set(['api_key', 'user']);
 /** A run whose worker wrote nothing for this long is taken over by the job's next delivery. */
 export const RUN_LEASE_MS = 10 * 60_000;
 
@@ -136,12 +138,13 @@ export class AutomationEngine {
   }
 
   private meta(tenantId: string, runId: string): RequestMeta {
+    // Recorded as the run (audit and events name it); `principal` is set once the automation is read.
     return { tenantId, actor: { type: 'automation', id: runId }, requestId: null };
   }
 
   /** Works one run: resumes after the last recorded step; retries, fails into the DLQ, or completes. */
   async execute(tenantId: string, runId: string): Promise<void> {
-    const meta = this.meta(tenantId, runId);
+    let meta = this.meta(tenantId, runId);
     const claimed = await runInTenant(this.kernel, meta, async (ctx) => {
       const [run] = await ctx.db
         .update(automationRuns)
@@ -166,6 +169,17 @@ export class AutomationEngine {
       await this.finish(meta, run, 'failed', 'The automation was deleted', 0, and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.attempts, run.attempts)));
       return;
     }
+    // The run acts as the key or user that made the automation, with what they may do now: a revoked
+    // key or a deleted user stops its automations rather than leaving them the tenant's full power.
+    const runAs = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById
+      ? await this.kernel.principals.load(tenantId, automation.createdByType, automation.createdById)
+      : undefined;
+    if (runAs === null) {
+      const message = `The automation runs as ${automation.createdByType} ${automation.createdById}, which is revoked or no longer exists`;
+      await this.finish(meta, run, 'failed', message, 0, and(eq(automationRuns.tenantId, tenantId), eq(automationRuns.id, runId), eq(automationRuns.attempts, run.attempts)));
+      return;
+    }
+    if (runAs) meta = { ...meta, principal: runAs };
     const event = (run.input.event ?? {}) as Record<string, unknown>;
     const scope: ActionScope = { event, data: event.data ?? null, steps: {}, now: new Date().toISOString() };
     const done = new Map<number, StepResult>();

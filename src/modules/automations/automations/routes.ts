@@ -27,7 +27,7 @@ export const AutomationSchema = z
     conditions: z.array(z.unknown()),
     actions: z.array(ActionSchema),
     enabled: z.boolean(),
-    run_as: z.object({ type: z.string(), id: z.string().nullable() }).openapi({ description: 'The principal that created it; runs are recorded under the automation run as actor' }),
+    run_as: z.object({ type: z.string(), id: z.string().nullable() }).openapi({ description: 'The key or user that created it: runs act with what it may do when they run (its scopes and, for a user, its roles and row policies) and fail once it is revoked or deleted; audit and events name the automation run as actor' }),
     plugin_id: z.string().nullable(),
     run_count: z.number().int(),
     last_run_at: IsoDate.nullable(),
