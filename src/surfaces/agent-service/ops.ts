@@ -10,7 +10,7 @@ import { completeSlot, createSlot, deleteFile, getFileRow, searchFiles, signCont
 import { accountSettingsOf, getTenant, recordContactMessage, updateAccountSettings } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { success, SuccessResponse, TenantRef, tenantFor } from './auth.ts';
-import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, PUBLIC_ERRORS } from './http.ts';
+import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, principalOf, PUBLIC_ERRORS } from './http.ts';
 
 /**
  * The agent service's operational routes: probes at the root of its host, the contact form, tenant
@@ -69,7 +69,7 @@ const ready = surfaceRoute(
     operationId: 'readiness_check',
     tags: ['health'],
     summary: 'Readiness Check',
-    description: 'Checks the database and Redis (when configured), 2 s each; 503 with the same body when one is down.',
+    description: 'Checks the database and Redis (when configured), 5 s each; 503 with the same body when one is down.',
     responses: { 200: json(HealthResponse, 'Ready'), ...UNAVAILABLE },
   },
   probe,
@@ -88,12 +88,13 @@ const storageHealth = surfaceRoute(
   probe,
 );
 
-async function check(fn: () => Promise<unknown>, ms = 2_000): Promise<'ok' | 'down'> {
+async function check(c: Context<AppEnv>, name: string, fn: () => Promise<unknown>, ms = 5_000): Promise<'ok' | 'down'> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]);
+    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
     return 'ok';
-  } catch {
+  } catch (error) {
+    c.get('log')?.warn({ err: error, check: name }, 'health check failed');
     return 'down';
   } finally {
     clearTimeout(timer);
@@ -369,8 +370,8 @@ export function opsRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(ready, async (c) => {
     const kernel = c.get('kernel');
     const [database, redis] = await Promise.all([
-      check(() => kernel.db.ping()),
-      kernel.redis ? check(() => kernel.redis!.ping()) : Promise.resolve('not_configured' as const),
+      check(c, 'database', () => kernel.db.ping()),
+      kernel.redis ? check(c, 'redis', () => kernel.redis!.ping()) : Promise.resolve('not_configured' as const),
     ]);
     if (database === 'down' || redis === 'down') return c.json(healthOf('not_ready', { database, redis }), 503) as never;
     return c.json(healthOf('ready', { database, redis }), 200);
@@ -379,7 +380,7 @@ export function opsRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(storageHealth, async (c) => {
     const kernel = c.get('kernel');
     // A stat of a key that never exists: the store must answer (null), not fail.
-    const storage = await check(() => kernel.storage.stat('health/probe'));
+    const storage = await check(c, 'storage', () => kernel.storage.stat('health/probe'));
     if (storage === 'down') return c.json(healthOf('unhealthy', { storage }), 503) as never;
     return c.json(healthOf('healthy', { storage }), 200);
   });
@@ -394,7 +395,8 @@ export function opsRoutes(app: OpenAPIHono<AppEnv>): void {
   });
 
   app.openapi(getSettings, async (c) => {
-    const row = await tenantWork(c, (ctx) => getTenant(ctx.kernel.db.system, ctx.tenantId));
+    // The tenants row is read outside a tenant transaction (the embedded database has one connection).
+    const row = await getTenant(c.get('kernel').db.system, principalOf(c).tenant.id);
     return c.json(accountSettingsOf(row), 200);
   });
 
