@@ -21,7 +21,7 @@ import {
 } from '../../modules/auth/index.ts';
 import { accountSettingsOf, createTenant, getTenant } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { sessionOut, success, SuccessResponse, TenantRef, tenantFor, UserSessionResponse } from './auth.ts';
+import { OPEN_ERRORS, sessionOut, success, SuccessResponse, TenantRef, tenantFor, UserSessionResponse } from './auth.ts';
 import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, principalOf, PUBLIC_ERRORS } from './http.ts';
 
 /**
@@ -203,7 +203,9 @@ const policyRoute = surfaceRoute(
     summary: 'Get Signup Access Policy',
     description: 'How the tenant takes new users (a tenant setting, changed with PUT /tenants/settings). Name the tenant with `tenant_id`, X-Tenant-Id or a publishable key.',
     request: { query: z.object({ tenant_id: TenantRef.optional() }) },
-    responses: { 200: json(SignupAccessPolicyResponse, 'The policy'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant'), ...PUBLIC_ERRORS },
+    responses: {
+      ...OPEN_ERRORS,
+      200: json(SignupAccessPolicyResponse, 'The policy'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant') },
   },
   open(),
 );
@@ -245,12 +247,12 @@ const register = surfaceRoute(
       `Signs up a user. With a tenant named (\`tenant_id\`, an invite token, X-Tenant-Id or a publishable key) the user joins it as its signup policy allows: \`open\` takes anyone, \`invite_only\` and \`approval\` need \`invite_token\` (single use unless issued for more; bound to its e-mail when it names one). With no tenant named and \`tenant_name\` given, a new tenant is created with the user as its admin (${TENANT_REGISTRATIONS_PER_HOUR} per address per hour).`,
     request: { body: { content: { 'application/json': { schema: UserRegisterRequest } }, required: true } },
     responses: {
+      ...OPEN_ERRORS,
       201: json(UserRegisterResponse, 'Registered'),
       400: errorOf('No tenant named and no tenant_name'),
       403: errorOf('The tenant takes no signups of this kind (invite required, invalid or used invite, signups disabled)'),
       ...NOT_FOUND('The tenant'),
       ...CONFLICT('A user with this e-mail exists (when the tenant does not require verified addresses)'),
-      ...PUBLIC_ERRORS,
     },
   },
   open(),
@@ -276,11 +278,11 @@ const requestAccess = surfaceRoute(
     description: 'Asks for access to a tenant whose policy is `approval`; an admin approves (an invite is mailed) or rejects it. A second request for an address still waiting gets the same answer and is not stored.',
     request: { body: { content: { 'application/json': { schema: SignupRequestPublicRequest } }, required: true } },
     responses: {
+      ...OPEN_ERRORS,
       202: json(SuccessResponse, 'Received'),
       400: errorOf('The tenant is not named'),
       403: errorOf('The tenant does not take access requests (its policy is not approval)'),
       ...NOT_FOUND('The tenant'),
-      ...PUBLIC_ERRORS,
     },
   },
   open(),

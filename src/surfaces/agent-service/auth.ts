@@ -52,6 +52,16 @@ export const SuccessResponse = z
 
 export const success = (message: string, data: Record<string, unknown> | null = null) => ({ success: true, message, data });
 
+/**
+ * What a public route can answer: a bearer credential is optional there, but one that is sent must be
+ * good (401) and of an active tenant (403), and a `tenant_id` naming another tenant than it is 401.
+ */
+export const OPEN_ERRORS = {
+  ...PUBLIC_ERRORS,
+  401: errorOf('A bearer credential was sent and is invalid, expired or revoked, or belongs to another tenant than the one named'),
+  403: errorOf('The tenant is suspended'),
+} as const;
+
 export const TenantRef = z
   .string()
   .min(1)
@@ -172,13 +182,13 @@ const token = surfaceRoute(
       },
     },
     responses: {
+      ...OPEN_ERRORS,
       200: json(UserSessionResponse, 'Signed in'),
       202: json(MfaChallengeResponse, 'A second factor is required'),
       400: errorOf('The tenant is not named'),
       401: errorOf('Invalid email or password'),
       403: errorOf('Banned, e-mail not verified (when the tenant requires it), sign-in method disabled, or outside the IP allowlist'),
       ...NOT_FOUND('The tenant'),
-      ...PUBLIC_ERRORS,
     },
   },
   open(),
@@ -199,10 +209,10 @@ const refresh = surfaceRoute(
       'Rotation: answers a new access token and a new refresh token, and the presented refresh token is spent. Presenting a spent refresh token again revokes the whole session (it leaked); only a retry within the tenant\'s reuse interval (10 s) gets the same successor back. Refresh tokens name their tenant, so nothing else is needed.',
     request: { body: { content: { 'application/json': { schema: UserRefreshRequest } }, required: true } },
     responses: {
+      ...OPEN_ERRORS,
       200: json(UserSessionResponse, 'New tokens'),
       401: errorOf('Invalid, spent (the session is then revoked), expired or revoked refresh token'),
       403: errorOf('Outside the tenant\'s IP allowlist'),
-      ...PUBLIC_ERRORS,
     },
   },
   open(),
@@ -361,7 +371,9 @@ const verifyEmail = surfaceRoute(
     summary: 'Verify Email Token',
     description: 'Marks the address verified with the token from the verification mail (single use, 24 hours). The token names its tenant.',
     request: { body: { content: { 'application/json': { schema: EmailVerificationConfirmRequest } }, required: true } },
-    responses: { 200: json(SuccessResponse, 'Verified; `data` has user_id and email'), 400: errorOf('Invalid, used or expired token'), ...PUBLIC_ERRORS },
+    responses: {
+      ...OPEN_ERRORS,
+      200: json(SuccessResponse, 'Verified; `data` has user_id and email'), 400: errorOf('Invalid, used or expired token') },
   },
   open(),
 );
@@ -379,7 +391,9 @@ const forgot = surfaceRoute(
     summary: 'Request Password Reset',
     description: 'Mails a reset token (valid one hour) when the address belongs to a user of the tenant; the answer is the same either way.',
     request: { body: { content: { 'application/json': { schema: PasswordForgotRequest } }, required: true } },
-    responses: { 202: json(SuccessResponse, 'Accepted'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant'), ...PUBLIC_ERRORS },
+    responses: {
+      ...OPEN_ERRORS,
+      202: json(SuccessResponse, 'Accepted'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant') },
   },
   open(),
 );
@@ -395,7 +409,9 @@ const confirm = surfaceRoute(
     summary: 'Confirm Password Reset',
     description: 'Sets a new password with the token from the reset mail (single use); every session of the user ends.',
     request: { body: { content: { 'application/json': { schema: PasswordResetConfirmRequest } }, required: true } },
-    responses: { 200: json(SuccessResponse, 'Password reset; `data.sessions_revoked`'), 400: errorOf('Invalid, used or expired token'), ...PUBLIC_ERRORS },
+    responses: {
+      ...OPEN_ERRORS,
+      200: json(SuccessResponse, 'Password reset; `data.sessions_revoked`'), 400: errorOf('Invalid, used or expired token') },
   },
   open(),
 );

@@ -9,7 +9,7 @@ import { identityWork, listUsers, publicBaseUrl } from '../../modules/auth/index
 import { completeSlot, createSlot, deleteFile, getFileRow, searchFiles, signContentQuery, verifySlotBytes, type FileDto } from '../../modules/files/index.ts';
 import { accountSettingsOf, getTenant, recordContactMessage, updateAccountSettings } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { success, SuccessResponse, TenantRef, tenantFor } from './auth.ts';
+import { OPEN_ERRORS, success, SuccessResponse, TenantRef, tenantFor } from './auth.ts';
 import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, principalOf, PUBLIC_ERRORS } from './http.ts';
 
 /**
@@ -134,7 +134,9 @@ const contact = surfaceRoute(
     description:
       'A contact-form message to the tenant: stored and mailed to its admins (users with the admin role, and the owner address) through the mail provider. Public (a site\'s contact form): name the tenant with `tenant_id`, X-Tenant-Id or a publishable key; a signed-in caller\'s token names it too. Limited per address like every public route.',
     request: { body: { content: { 'application/json': { schema: ContactSubmissionRequest } }, required: true } },
-    responses: { 202: json(SuccessResponse, 'Received; `data.id` names the stored message'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant'), ...PUBLIC_ERRORS },
+    responses: {
+      ...OPEN_ERRORS,
+      202: json(SuccessResponse, 'Received; `data.id` names the stored message'), 400: errorOf('The tenant is not named'), ...NOT_FOUND('The tenant') },
   },
   open(),
 );

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
@@ -58,12 +58,12 @@ export async function listInvites(ctx: TenantContext, query: { status?: InviteSt
   const now = new Date(ctx.kernel.clock.now());
   const filters: (SQL | undefined)[] = [eq(signupInvites.tenantId, ctx.tenantId)];
   if (query.email) filters.push(eq(signupInvites.email, normalizeEmail(query.email)));
-  const notExpired = or(isNull(signupInvites.expiresAt), sql`${signupInvites.expiresAt} > ${now}`);
+  const notExpired = or(isNull(signupInvites.expiresAt), gt(signupInvites.expiresAt, now));
   const notExhausted = lt(signupInvites.redeemedCount, signupInvites.maxRedemptions);
   if (query.status === 'active') filters.push(isNull(signupInvites.revokedAt), notExhausted, notExpired);
   if (query.status === 'revoked') filters.push(sql`${signupInvites.revokedAt} is not null`);
   if (query.status === 'exhausted') filters.push(isNull(signupInvites.revokedAt), sql`${signupInvites.redeemedCount} >= ${signupInvites.maxRedemptions}`);
-  if (query.status === 'expired') filters.push(isNull(signupInvites.revokedAt), notExhausted, sql`${signupInvites.expiresAt} <= ${now}`);
+  if (query.status === 'expired') filters.push(isNull(signupInvites.revokedAt), notExhausted, lte(signupInvites.expiresAt, now));
   const where = and(...filters);
   const [rows, [total]] = await Promise.all([
     ctx.db.select().from(signupInvites).where(where).orderBy(desc(signupInvites.createdAt), desc(signupInvites.id)).limit(query.limit).offset(query.offset),
@@ -110,7 +110,7 @@ export async function claimInvite(ctx: TenantContext, token: string, email: stri
         eq(signupInvites.tokenHash, sha256(token)),
         isNull(signupInvites.revokedAt),
         lt(signupInvites.redeemedCount, signupInvites.maxRedemptions),
-        or(isNull(signupInvites.expiresAt), sql`${signupInvites.expiresAt} > ${now}`),
+        or(isNull(signupInvites.expiresAt), gt(signupInvites.expiresAt, now)),
         or(isNull(signupInvites.email), eq(signupInvites.email, normalizeEmail(email))),
       ),
     )
