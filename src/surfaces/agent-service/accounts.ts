@@ -21,7 +21,7 @@ import {
 } from '../../modules/auth/index.ts';
 import { accountSettingsOf, createTenant, getTenant } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { OPEN_ERRORS, sessionOut, success, SuccessResponse, TenantRef, tenantFor, UserSessionResponse } from './auth.ts';
+import { IdParam, NO_NUL, OPEN_ERRORS, text, sessionOut, success, SuccessResponse, TenantRef, tenantFor, UserSessionResponse } from './auth.ts';
 import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, principalOf, PUBLIC_ERRORS } from './http.ts';
 
 /**
@@ -58,12 +58,12 @@ const ServiceAccountIssueRequest = z
     account: AccountName,
     scopes: z.array(Scope).min(1).max(SCOPES.length).openapi({ example: ['read'] }),
     lifetime_minutes: Lifetime,
-    fingerprint: z.string().max(200).nullish().openapi({ description: 'Free text that identifies the machine or job the token is for' }),
+    fingerprint: text(200, 0).nullish().openapi({ description: 'Free text that identifies the machine or job the token is for' }),
   })
   .openapi('ServiceAccountIssueRequest');
 
 const BrowserServiceAccountIssueRequest = ServiceAccountIssueRequest.extend({
-  reason: z.string().trim().min(1).max(500).openapi({ description: 'Why the token is issued; kept with it for audit', example: 'Nightly export job' }),
+  reason: text(500).openapi({ description: 'Why the token is issued; kept with it for audit', example: 'Nightly export job' }),
 }).openapi('BrowserServiceAccountIssueRequest');
 
 const ServiceAccountTokenResponse = z
@@ -105,7 +105,7 @@ const ServiceAccountTokenListResponse = z
   .openapi('ServiceAccountTokenListResponse');
 
 const ServiceAccountTokenRevokeRequest = z
-  .object({ reason: z.string().trim().min(1).max(500).optional() })
+  .object({ reason: text(500).optional() })
   .openapi('ServiceAccountTokenRevokeRequest');
 
 const NOT_FOR_SA = { 403: errorOf('Scope `*` missing, a requested scope the caller does not hold, or the caller is itself a service-account token') };
@@ -154,7 +154,7 @@ const listTokens = surfaceRoute(
     description: 'The tenant\'s service-account tokens, newest first (the tokens themselves are never stored).',
     request: {
       query: z.object({
-        account: z.string().max(100).optional(),
+        account: z.string().max(100).regex(NO_NUL).optional(),
         status: ServiceAccountTokenStatus.optional(),
         limit: z.coerce.number().int().min(1).max(100).default(50),
         offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
@@ -165,7 +165,7 @@ const listTokens = surfaceRoute(
   ADMIN,
 );
 
-const JtiParams = z.object({ jti: z.string().min(1).max(64).openapi({ param: { name: 'jti', in: 'path' }, example: 'sat_01jh3x2k7d9f8g6h5j4k3m2n1p' }) });
+const JtiParams = z.object({ jti: IdParam('jti', 'sat_01jh3x2k7d9f8g6h5j4k3m2n1p') });
 
 const revokeToken = surfaceRoute(
   {
@@ -214,9 +214,9 @@ const UserRegisterRequest = z
   .object({
     email: z.string().trim().email().max(254),
     password: z.string().min(1).max(1024),
-    display_name: z.string().trim().min(1).max(200).optional(),
+    display_name: text(200).optional(),
     tenant_id: TenantRef.optional().openapi({ description: 'Join this tenant (id or slug); also named by an invite token, X-Tenant-Id or a publishable key' }),
-    tenant_name: z.string().trim().min(1).max(200).optional().openapi({ description: 'With no tenant named: create a tenant of this name, the new user its admin' }),
+    tenant_name: text(200).optional().openapi({ description: 'With no tenant named: create a tenant of this name, the new user its admin' }),
     invite_token: z.string().min(1).max(200).optional().openapi({ description: 'Required when the tenant\'s policy is invite_only or approval' }),
   })
   .openapi('UserRegisterRequest');
@@ -261,9 +261,9 @@ const register = surfaceRoute(
 const SignupRequestPublicRequest = z
   .object({
     email: z.string().trim().email().max(254),
-    full_name: z.string().trim().min(1).max(200).optional(),
-    organization: z.string().trim().min(1).max(200).optional(),
-    message: z.string().trim().min(1).max(2000).optional(),
+    full_name: text(200).optional(),
+    organization: text(200).optional(),
+    message: text(2000).optional(),
     tenant_id: TenantRef.optional(),
   })
   .openapi('SignupRequestPublicRequest');
@@ -359,11 +359,11 @@ const listRequests = surfaceRoute(
   ADMIN,
 );
 
-const RequestParams = z.object({ request_id: z.string().min(1).max(64).openapi({ param: { name: 'request_id', in: 'path' }, example: 'sreq_01jh3x2k7d9f8g6h5j4k3m2n1p' }) });
+const RequestParams = z.object({ request_id: IdParam('request_id', 'sreq_01jh3x2k7d9f8g6h5j4k3m2n1p') });
 
 const SignupRequestApprovalRequest = z
   .object({
-    note: z.string().trim().min(1).max(500).optional(),
+    note: text(500).optional(),
     invite_expires_in_hours: z.number().int().min(1).max(24 * 90).optional().openapi({ description: 'Default 168 (7 days)' }),
   })
   .openapi('SignupRequestApprovalRequest');
@@ -384,7 +384,7 @@ const approve = surfaceRoute(
 
 const SignupRequestRejectionRequest = z
   .object({
-    reason: z.string().trim().min(1).max(500).optional(),
+    reason: text(500).optional(),
     notify_requester: z.boolean().optional().openapi({ description: 'Mail the requester the decision (default false)' }),
   })
   .openapi('SignupRequestRejectionRequest');
@@ -411,7 +411,7 @@ const listInvites = surfaceRoute(
     tags: TAGS,
     summary: 'List Invites',
     description: 'The tenant\'s invites, newest first (the tokens themselves are never stored).',
-    request: { query: z.object({ status: SignupInviteStatus.optional(), email: z.string().max(254).optional(), ...Paging }) },
+    request: { query: z.object({ status: SignupInviteStatus.optional(), email: z.string().max(254).regex(NO_NUL).optional(), ...Paging }) },
     responses: { 200: json(SignupInviteListResponse, 'The invites'), ...ERRORS },
   },
   ADMIN,
@@ -420,7 +420,7 @@ const listInvites = surfaceRoute(
 const SignupInviteIssueRequest = z
   .object({
     email: z.string().trim().email().max(254).optional().openapi({ description: 'Only this address may redeem it; the token is mailed there unless send_email is false' }),
-    note: z.string().trim().min(1).max(500).optional(),
+    note: text(500).optional(),
     max_redemptions: z.number().int().min(1).max(1000).optional().openapi({ description: 'Default 1' }),
     expires_in_hours: z.number().int().min(1).max(24 * 365).optional().openapi({ description: 'Default: never expires' }),
     send_email: z.boolean().optional(),
@@ -445,7 +445,7 @@ const createInvite = surfaceRoute(
   ADMIN,
 );
 
-const InviteParams = z.object({ invite_id: z.string().min(1).max(64).openapi({ param: { name: 'invite_id', in: 'path' }, example: 'inv_01jh3x2k7d9f8g6h5j4k3m2n1p' }) });
+const InviteParams = z.object({ invite_id: IdParam('invite_id', 'inv_01jh3x2k7d9f8g6h5j4k3m2n1p') });
 
 const revokeInvite = surfaceRoute(
   {

@@ -62,10 +62,18 @@ export const OPEN_ERRORS = {
   403: errorOf('The tenant is suspended'),
 } as const;
 
+/** Text that is stored: PostgreSQL text cannot hold NUL, so it is refused here (422) rather than by the database. */
+export const NO_NUL = /^[^\u0000]*$/;
+export const text = (max: number, min = 1) => z.string().trim().min(min).max(max).regex(NO_NUL, 'must not contain NUL characters');
+/** A path or query id: what ids of this server are made of. */
+export const IdParam = (name: string, example: string) =>
+  z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'not an id').openapi({ param: { name, in: 'path' }, example });
+
 export const TenantRef = z
   .string()
   .min(1)
   .max(64)
+  .regex(NO_NUL, 'must not contain NUL characters')
   .openapi({ description: 'The tenant: its id (`tn_...`) or slug. Optional when the request carries a publishable key or X-Tenant-Id.', example: 'acme' });
 
 const Email = z.string().trim().email().max(254).openapi({ example: 'ada@example.com' });
@@ -295,7 +303,7 @@ const listSessionsRoute = surfaceRoute(
   authed(),
 );
 
-const SessionParams = z.object({ session_id: z.string().min(1).max(64).openapi({ param: { name: 'session_id', in: 'path' }, example: 'sess_01jh3x2k7d9f8g6h5j4k3m2n1p' }) });
+const SessionParams = z.object({ session_id: IdParam('session_id', 'sess_01jh3x2k7d9f8g6h5j4k3m2n1p') });
 
 const revokeSessionRoute = surfaceRoute(
   {
@@ -433,7 +441,7 @@ const change = surfaceRoute(
 );
 
 const PasswordResetRequest = z
-  .object({ user_id: z.string().min(1).max(64).openapi({ example: 'usr_01jh3x2k7d9f8g6h5j4k3m2n1p' }), new_password: NewPassword })
+  .object({ user_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'not an id').openapi({ example: 'usr_01jh3x2k7d9f8g6h5j4k3m2n1p' }), new_password: NewPassword })
   .openapi('PasswordResetRequest');
 
 const adminReset = surfaceRoute(

@@ -9,7 +9,7 @@ import { identityWork, listUsers, publicBaseUrl } from '../../modules/auth/index
 import { completeSlot, createSlot, deleteFile, getFileRow, searchFiles, signContentQuery, verifySlotBytes, type FileDto } from '../../modules/files/index.ts';
 import { accountSettingsOf, getTenant, recordContactMessage, updateAccountSettings } from '../../modules/tenants/index.ts';
 import { surfaceRoute } from '../surface.ts';
-import { OPEN_ERRORS, success, SuccessResponse, TenantRef, tenantFor } from './auth.ts';
+import { IdParam, NO_NUL, OPEN_ERRORS, text, success, SuccessResponse, TenantRef, tenantFor } from './auth.ts';
 import { authed, CONFLICT, DateTime, ERRORS, errorOf, json, NOT_FOUND, open, principalOf, PUBLIC_ERRORS } from './http.ts';
 
 /**
@@ -113,14 +113,14 @@ const healthOf = (status: z.infer<typeof HealthResponse>['status'], checks?: Rec
 
 const ContactSubmissionRequest = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: text(200),
     email: z.string().trim().email().max(254),
-    company: z.string().trim().max(200).optional(),
-    topic: z.string().trim().max(100).optional(),
-    subject: z.string().trim().max(200).optional(),
-    message: z.string().trim().min(1).max(5000),
+    company: text(200, 0).optional(),
+    topic: text(100, 0).optional(),
+    subject: text(200, 0).optional(),
+    message: text(5000),
     tenant_id: TenantRef.optional(),
-    honeypot: z.string().max(200).optional().openapi({ description: 'Leave empty: a filled one marks a bot, whose message is answered but dropped' }),
+    honeypot: z.string().max(200).regex(NO_NUL).optional().openapi({ description: 'Leave empty: a filled one marks a bot, whose message is answered but dropped' }),
   })
   .openapi('ContactSubmissionRequest');
 
@@ -155,10 +155,10 @@ async function adminAddresses(c: Context<AppEnv>, tenantId: string): Promise<str
 
 const BillingContactModel = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: text(200),
     email: z.string().trim().email().max(254),
-    role: z.string().trim().max(100).nullish(),
-    phone: z.string().trim().max(50).nullish(),
+    role: text(100, 0).nullish(),
+    phone: text(50, 0).nullish(),
     notify_billing: z.boolean().optional().openapi({ description: 'Default true' }),
   })
   .openapi('BillingContactModel');
@@ -184,7 +184,7 @@ const TenantSettingsUpdateRequest = z
   .object({
     billing_contacts: z.array(BillingContactModel).max(20).optional(),
     billing_webhook_url: httpUrl('Where billing events are posted (http or https)').nullish(),
-    plan_metadata: z.record(z.string().min(1).max(64), z.string().max(500)).optional(),
+    plan_metadata: z.record(text(64), text(500, 0)).optional(),
     flags: z.record(FlagKey, z.boolean()).optional(),
     signup_policy: SignupPolicy.optional(),
     version: z.number().int().min(0).optional().openapi({ description: 'The version you read: the update is refused (409) when the settings changed since' }),
@@ -230,10 +230,10 @@ const StoragePresignUploadRequest = z
       .min(1)
       .max(255)
       .refine((v) => !/[\u0000-\u001f/\\]/.test(v), 'A file name without slashes or control characters'),
-    mime_type: z.string().max(255).optional(),
+    mime_type: text(255).optional(),
     size_bytes: z.number().int().min(0).openapi({ description: 'Exact size; checked when the object is first downloaded' }),
     checksum_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
-    metadata: z.record(z.string().max(64), z.string().max(500)).optional(),
+    metadata: z.record(text(64), text(500, 0)).optional(),
   })
   .openapi('StoragePresignUploadRequest');
 
@@ -272,7 +272,7 @@ const StoragePresignDownloadResponse = z
   .object({ object_id: z.string(), download_url: z.string(), method: z.literal('GET'), expires_at: DateTime })
   .openapi('StoragePresignDownloadResponse');
 
-const ObjectParams = z.object({ object_id: z.string().min(1).max(64).openapi({ param: { name: 'object_id', in: 'path' }, example: 'file_01jh3x2k7d9f8g6h5j4k3m2n1p' }) });
+const ObjectParams = z.object({ object_id: IdParam('object_id', 'file_01jh3x2k7d9f8g6h5j4k3m2n1p') });
 
 const uploadUrl = surfaceRoute(
   {
@@ -301,7 +301,7 @@ const listObjects = surfaceRoute(
       query: z.object({
         status: z.enum(['pending', 'ready']).default('ready'),
         limit: z.coerce.number().int().min(1).max(100).default(50),
-        cursor: z.string().max(500).optional(),
+        cursor: z.string().max(500).regex(NO_NUL).optional(),
       }),
     },
     responses: { 200: json(StorageObjectListResponse, 'The objects'), ...ERRORS },
