@@ -58,6 +58,14 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
         : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
       ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
     ],
+    'agent-service': (body) => [
+      ...(typeof body.detail === 'string' && body.detail
+        ? []
+        : Array.isArray(body.detail) && body.detail.length && body.detail.every((d: any) => Array.isArray(d?.loc) && typeof d.msg === 'string' && typeof d.type === 'string')
+          ? []
+          : ['error body is not {detail} or {detail: [{loc, msg, type}]}']),
+      ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+    ],
     assistant: (body) => [
       ...(body.success === false ? [] : ['error body lacks success: false']),
       ...(typeof body.error?.code === 'string' && body.error.code ? [] : ['error body lacks its `error.code`']),
@@ -122,6 +130,8 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
     Object.assign(existing, await seedAgentPlatform(t, tenantToken, other.token));
     Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
+    const agentService = await seedAgentService(t, tenantToken, other.token);
+    Object.assign(existing, { ...agentService, object_id: [...(existing.object_id ?? []), ...agentService.object_id!] });
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -267,6 +277,39 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const fileId = (await t.request('POST', '/v1/files/upload', { token, body: form })).body.data.id;
     await post(`/tenants/${tenantId}/store/sync`, { assetIds: [fileId] });
     return { tenantId: [tenantId], accountId: [accountId], chatId: chatId ? [chatId] : [], assetId: [fileId] };
+  }
+
+  /**
+   * The agent service on its own host (its root probes are only there), called with the tenant's admin
+   * key; a signed-in admin's access token is one of the variants. Seeds a service-account token, an
+   * invite, an access request, a storage object and a session.
+   */
+  async function seedAgentService(t: TestPlatform, token: string, otherToken: string): Promise<Record<string, string[]>> {
+    const host = { host: 'agent-service.localhost' };
+    const admin = await newUser(t, token, { role: 'admin' });
+    surfaceAuth['agent-service'] = {
+      caller: { ...host, authorization: `Bearer ${token}` },
+      variants: [
+        ['no credentials', host],
+        ['garbage token', { ...host, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln' }],
+        ['admin key', { ...host, authorization: `Bearer ${ADMIN_KEY}` }],
+        ['another tenant\'s key', { ...host, authorization: `Bearer ${otherToken}` }],
+        ['user token', { ...host, authorization: `Bearer ${admin.accessToken}` }],
+      ],
+    };
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await t.request(method, `/api/v1${path}`, { token, headers: host, body });
+      if (res.status >= 300) throw new Error(`seeding agent-service ${path}: ${res.status} ${res.text}`);
+      return res.body;
+    };
+    const jti = (await call('POST', '/auth/service-accounts/issue', { account: 'fuzz', scopes: ['read'] })).jti;
+    const invite = (await call('POST', '/auth/invites', { note: 'fuzz' })).invite.id;
+    await call('PUT', '/tenants/settings', { signup_policy: 'approval' });
+    await t.request('POST', '/api/v1/auth/request-access', { headers: host, token, body: { email: 'fuzz.request@example.com' } });
+    const request = (await call('GET', '/auth/signup-requests')).requests[0].id;
+    await call('PUT', '/tenants/settings', { signup_policy: 'open' });
+    const object = (await call('POST', '/storage/objects/upload-url', { filename: 'fuzz.txt', size_bytes: 4 })).object_id;
+    return { jti: [jti], invite_id: [invite], request_id: [request], object_id: [object], session_id: [admin.sessionId] };
   }
 
   /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

@@ -250,3 +250,79 @@ export type SessionRow = typeof sessions.$inferSelect;
 export type MfaFactorRow = typeof mfaFactors.$inferSelect;
 export type PasskeyRow = typeof passkeys.$inferSelect;
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
+
+/**
+ * Service-account tokens: JWTs (audience `plinth:service-account`) that act for the tenant with the
+ * scopes they were issued with. The token itself is never stored; its `jti` is the row, so a token can
+ * be listed, and revoked before it expires.
+ */
+export const serviceAccountTokens = pgTable(
+  'service_account_tokens',
+  {
+    tenantId: tenantIdColumn(),
+    jti: text('jti').notNull(),
+    account: text('account').notNull(),
+    scopes: text('scopes').array().notNull(),
+    /** Who issued it: `api_key:<id>` or `user:<id>`. */
+    issuedBy: text('issued_by').notNull(),
+    /** `issue` (a key or admin) or `browser` (a signed-in user's session). */
+    origin: text('origin', { enum: ['issue', 'browser'] }).notNull(),
+    fingerprint: text('fingerprint'),
+    reason: text('reason'),
+    issuedAt: createdAt(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    revokedAt: timestamptz('revoked_at'),
+    revokeReason: text('revoke_reason'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.jti] }), index('service_account_tokens_account_idx').on(t.tenantId, t.account, t.issuedAt)],
+);
+
+/** Invitations to sign up to a tenant (needed when its signup policy is invite_only or approval). Token: SHA-256 only. */
+export const signupInvites = pgTable(
+  'signup_invites',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    /** The last characters of the token, to tell invites apart in a list. */
+    tokenHint: text('token_hint').notNull(),
+    /** Only this address may redeem it, when set (lower-cased). */
+    email: text('email'),
+    note: text('note'),
+    maxRedemptions: integer('max_redemptions').notNull().default(1),
+    redeemedCount: integer('redeemed_count').notNull().default(0),
+    createdBy: text('created_by'),
+    signupRequestId: text('signup_request_id'),
+    createdAt: createdAt(),
+    expiresAt: timestamptz('expires_at'),
+    revokedAt: timestamptz('revoked_at'),
+    lastRedeemedAt: timestamptz('last_redeemed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), uniqueIndex('signup_invites_token_idx').on(t.tenantId, t.tokenHash)],
+);
+
+/** Requests for access to a tenant whose signup policy is `approval`; approving one issues an invite. */
+export const signupRequests = pgTable(
+  'signup_requests',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    email: text('email').notNull(),
+    fullName: text('full_name'),
+    organization: text('organization'),
+    message: text('message'),
+    status: text('status', { enum: ['pending', 'approved', 'rejected'] }).notNull().default('pending'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    decidedBy: text('decided_by'),
+    decidedAt: timestamptz('decided_at'),
+    decisionReason: text('decision_reason'),
+    inviteId: text('invite_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('signup_requests_status_idx').on(t.tenantId, t.status, t.createdAt)],
+);
+
+export type ServiceAccountTokenRow = typeof serviceAccountTokens.$inferSelect;
+export type SignupInviteRow = typeof signupInvites.$inferSelect;
+export type SignupRequestRow = typeof signupRequests.$inferSelect;

@@ -16,3 +16,6 @@ export const filesModule = defineModule({
   hooks: { storageUsed, userExport: exportUserFiles },
   routes: () => filesRoutes(),
 });
+export { createSlot, completeSlot } from './service.ts';
+export { verifySlotBytes } from './upload.ts';
+export { signContentQuery } from './signing.ts';

@@ -8,4 +8,8 @@ export const TENANT_EVENTS = defineEvents('tenant', {
   'tenant.updated': { description: 'The tenant\'s settings or plan changed', payload: z.object({ changes: z.array(z.string()) }) },
   'tenant.suspended': { description: 'The tenant was suspended', payload: z.object({ changes: z.array(z.string()) }) },
   'tenant.reactivated': { description: 'The tenant was reactivated', payload: z.object({ changes: z.array(z.string()) }) },
+  'tenant.contact_received': {
+    description: 'A message came through the tenant\'s contact form and was mailed to its admins',
+    payload: z.object({ topic: z.string().nullable(), recipients: z.number().int() }),
+  },
 });

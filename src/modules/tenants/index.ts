@@ -12,11 +12,16 @@ export {
   tenantsByOwnerEmail,
   toSnapshot,
   updateTenant,
+  accountSettingsOf,
+  updateAccountSettings,
+  recordContactMessage,
+  type AccountSettingsUpdate,
+  type ContactInput,
   type CreateTenantInput,
   type UpdateTenantInput,
 } from './service.ts';
 export { PLANS, PLAN_TIERS, effectiveLimits } from './plans.ts';
-export type { TenantRow, TenantSettings } from './tables.ts';
+export type { BillingContact, SignupPolicy, TenantRow, TenantSettings } from './tables.ts';
 export { TENANT_EVENTS } from './events.ts';
 
 export const tenantsModule = defineModule({

@@ -7,7 +7,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { effectiveLimits } from './plans.ts';
-import { tenants, type TenantRow, type TenantSettings } from './tables.ts';
+import { contactMessages, tenants, type TenantRow, type TenantSettings } from './tables.ts';
 
 export function toSnapshot(row: TenantRow): TenantSnapshot {
   return {
@@ -188,4 +188,108 @@ export async function tenantsByIds(kernel: Kernel, ids: string[]): Promise<Tenan
     .select()
     .from(tenants)
     .where(and(inArray(tenants.id, ids), eq(tenants.status, 'active')));
+}
+
+export type AccountSettings = NonNullable<TenantSettings['account']>;
+
+/** The tenant's account settings (billing contacts, billing webhook, plan metadata, flags) and signup policy, with defaults. */
+export function accountSettingsOf(row: TenantRow) {
+  const account = row.settings.account ?? {};
+  return {
+    tenant_id: row.id,
+    billing_contacts: account.billing_contacts ?? [],
+    billing_webhook_url: account.billing_webhook_url ?? null,
+    plan_metadata: account.plan_metadata ?? {},
+    flags: account.flags ?? {},
+    signup_policy: row.settings.signup_policy ?? ('open' as const),
+    version: account.version ?? 0,
+    updated_at: account.updated_at ?? null,
+  };
+}
+
+export interface AccountSettingsUpdate {
+  billing_contacts?: AccountSettings['billing_contacts'];
+  billing_webhook_url?: string | null;
+  plan_metadata?: Record<string, string>;
+  flags?: Record<string, boolean>;
+  signup_policy?: NonNullable<TenantSettings['signup_policy']>;
+  /** When given, the update applies only if the settings are still at this version (409 otherwise). */
+  expected_version?: number;
+}
+
+/**
+ * Replaces the given parts of the tenant's account settings. The row is locked, so concurrent updates
+ * apply one after the other and each bumps `version`.
+ */
+export async function updateAccountSettings(kernel: Kernel, tenantId: string, input: AccountSettingsUpdate, actor: Actor, requestId: string | null) {
+  const row = await kernel.db.system.transaction(async (tx) => {
+    const [current] = await tx.select().from(tenants).where(eq(tenants.id, tenantId)).for('update');
+    if (!current) throw notFound('Tenant');
+    const account = current.settings.account ?? {};
+    const version = account.version ?? 0;
+    if (input.expected_version !== undefined && input.expected_version !== version) {
+      throw new ApiError('CONFLICT', `The settings changed since version ${input.expected_version} (now ${version}); read them again`, { details: { version } });
+    }
+    const next: TenantSettings = {
+      ...current.settings,
+      ...(input.signup_policy ? { signup_policy: input.signup_policy } : {}),
+      account: {
+        ...account,
+        ...(input.billing_contacts !== undefined ? { billing_contacts: input.billing_contacts } : {}),
+        ...(input.billing_webhook_url !== undefined ? { billing_webhook_url: input.billing_webhook_url } : {}),
+        ...(input.plan_metadata !== undefined ? { plan_metadata: input.plan_metadata } : {}),
+        ...(input.flags !== undefined ? { flags: input.flags } : {}),
+        version: version + 1,
+        updated_at: new Date().toISOString(),
+      },
+    };
+    const [updated] = await tx.update(tenants).set({ settings: next, updatedAt: new Date() }).where(eq(tenants.id, tenantId)).returning();
+    await runInTenant(
+      kernel,
+      { tenantId, actor, requestId },
+      (ctx) => ctx.emit({ type: 'tenant.updated', resourceType: 'tenant', resourceId: tenantId, data: { changes: Object.keys(input).filter((k) => k !== 'expected_version') } }),
+      { within: { tx, afterCommit: () => {} } },
+    );
+    return updated!;
+  });
+  return row;
+}
+
+export interface ContactInput {
+  name: string;
+  email: string;
+  company?: string | null;
+  topic?: string | null;
+  subject?: string | null;
+  message: string;
+}
+
+/** Stores a contact-form message and mails it to `recipients` (the tenant's admins) in the same transaction. */
+export async function recordContactMessage(ctx: TenantContext, input: ContactInput, recipients: string[]) {
+  const id = newId('contact');
+  const [row] = await ctx.db
+    .insert(contactMessages)
+    .values({
+      tenantId: ctx.tenantId,
+      id,
+      name: input.name,
+      email: input.email.toLowerCase(),
+      company: input.company ?? null,
+      topic: input.topic ?? null,
+      subject: input.subject ?? null,
+      message: input.message,
+      ip: ctx.ip ?? null,
+      userAgent: ctx.userAgent?.slice(0, 500) ?? null,
+      recipients,
+    })
+    .returning();
+  const subject = `[Contact] ${input.subject ?? input.topic ?? `Message from ${input.name}`}`.slice(0, 200);
+  const text = [`From: ${input.name} <${input.email}>`, input.company ? `Company: ${input.company}` : null, input.topic ? `Topic: ${input.topic}` : null, '', input.message]
+    .filter((l) => l !== null)
+    .join('\n');
+  for (const to of recipients) {
+    await ctx.kernel.mail.queue(ctx, { to, subject, text, replyTo: input.email, template: 'contact_message', metadata: { contact_id: id } });
+  }
+  await ctx.emit({ type: 'tenant.contact_received', resourceType: 'contact_message', resourceId: id, data: { topic: input.topic ?? null, recipients: recipients.length } });
+  return row!;
 }

@@ -1,5 +1,15 @@
-import { index, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
-import { createdAt, idColumn, updatedAt } from '../../core/db/columns.ts';
+import { index, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { createdAt, idColumn, tenantIdColumn, updatedAt } from '../../core/db/columns.ts';
+
+export type SignupPolicy = 'open' | 'invite_only' | 'approval';
+
+export interface BillingContact {
+  name: string;
+  email: string;
+  role?: string | null;
+  phone?: string | null;
+  notify_billing?: boolean;
+}
 
 export interface TenantSettings {
   branding?: {
@@ -7,6 +17,18 @@ export interface TenantSettings {
     logo_url?: string;
     primary_color?: string;
     support_email?: string;
+  };
+  /** Who may sign up to the tenant: anyone, holders of an invite, or those whose access request was approved. Default `open`. */
+  signup_policy?: SignupPolicy;
+  /** The account settings of the tenant (who gets billing mail, where billing events go, flags). */
+  account?: {
+    billing_contacts?: BillingContact[];
+    billing_webhook_url?: string | null;
+    plan_metadata?: Record<string, string>;
+    flags?: Record<string, boolean>;
+    /** Counts updates; an update that names an older version is refused (optimistic concurrency). */
+    version?: number;
+    updated_at?: string;
   };
 }
 
@@ -31,3 +53,26 @@ export const tenants = pgTable(
 );
 
 export type TenantRow = typeof tenants.$inferSelect;
+
+/** Messages sent through a tenant's contact form; each is mailed to the tenant's admins. */
+export const contactMessages = pgTable(
+  'contact_messages',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    email: text('email').notNull(),
+    company: text('company'),
+    topic: text('topic'),
+    subject: text('subject'),
+    message: text('message').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    /** How many admins it was mailed to. */
+    recipients: jsonb('recipients').$type<string[]>().notNull().default([]),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('contact_messages_created_idx').on(t.tenantId, t.createdAt)],
+);
+
+export type ContactMessageRow = typeof contactMessages.$inferSelect;

@@ -169,3 +169,20 @@ export async function exportMe(ctx: TenantContext, principal: UserPrincipal, sou
     ...extra,
   };
 }
+
+/**
+ * Changes the caller's password, always proving the current one (unlike updateMe, which waives it
+ * right after a sign-in); every other session of the user ends.
+ */
+export async function changePassword(flow: FlowContext, principal: UserPrincipal, input: { current_password: string; new_password: string }) {
+  const { policy, user } = await flow.work(async (ctx) => ({ policy: await passwordPolicy(ctx, await getAuthConfig(ctx)), user: await getUser(ctx, principal.id) }));
+  const { ok } = await verifyPassword(flow.kernel.config, user.passwordHash, input.current_password);
+  if (!ok) throw new ApiError('BAD_REQUEST', 'The current password is incorrect', { details: { field: 'current_password' } });
+  checkPassword(input.new_password, policy, user.email);
+  const passwordHash = await hashPassword(flow.kernel.config, input.new_password);
+  return flow.work(async (ctx) => {
+    await updateUserRow(ctx, principal.id, { passwordHash, passwordChangedAt: new Date() }, ['password']);
+    const revoked = await revokeUserSessions(ctx, principal.id, 'password_changed', principal.sessionId);
+    return { sessions_revoked: revoked };
+  });
+}
