@@ -38,7 +38,7 @@ import { DateTime, ERRORS, errorOf, json, NOT_FOUND, open, PUBLIC_ERRORS, SECURI
  * its feeds and e-mail subscriptions are public; what acts on every subscriber (listing them, resending
  * an incident, revoking one without its unsubscribe token, webhook subscriptions, posting incidents and
  * maintenance) is the platform operator's, with the system admin key (PLINTH_ADMIN_KEY) as the bearer
- * token. A tenant's token is no operator: those routes answer it 403.
+ * token. A tenant's token is no operator: those routes answer it 401, as the platform's admin routes do.
  */
 
 const TAGS = ['status'];
@@ -295,14 +295,14 @@ function sameSecret(a: string, b: string): boolean {
 
 /**
  * On a public route, whether the caller is the operator. The guard lets the admin key through public
- * routes without a principal; this tells it apart from no token (401) and a tenant's token (403).
+ * routes without a principal; this tells it from no token and from a tenant's token (both 401).
  */
 function requireOperator(c: Context<AppEnv>, what: string): void {
   const token = bearerToken(requestHeader(c, 'authorization'));
   const adminKey = c.get('kernel').config.PLINTH_ADMIN_KEY;
   if (token && adminKey && sameSecret(token, adminKey)) return;
-  if (!token) throw new ApiError('UNAUTHORIZED', `Authentication required: ${what} needs the system admin key`);
-  throw new ApiError('FORBIDDEN', `${what} needs the system admin key; a tenant's token cannot act on platform status`);
+  // As on every platform admin route: anything but the admin key (a tenant's token too) is 401.
+  throw new ApiError('UNAUTHORIZED', token ? `Invalid admin key: ${what} needs the system admin key` : `Authentication required: ${what} needs the system admin key`);
 }
 
 /** RSS 2.0 of incidents and maintenance (the `feed` library writes and escapes it). */
@@ -418,7 +418,8 @@ const RSS_CONTENT = { 'application/rss+xml': { schema: z.string().openapi({ desc
 /** Public, but the operator's key unlocks more (documented as an optional bearer). */
 const OPTIONAL_OPERATOR = { ...open(), security: [{}, ...SECURITY] };
 const OPERATOR = { access: { kind: 'admin' } as const, security: SECURITY };
-const OPERATOR_ERRORS = { ...ERRORS, 401: errorOf('Missing or invalid system admin key'), 403: errorOf('Not the system admin key') };
+const { 403: _tenantOnly, ...OPERATOR_BASE } = ERRORS;
+const OPERATOR_ERRORS = { ...OPERATOR_BASE, 401: errorOf('Missing bearer token, or not the system admin key (a tenant\'s token included)') };
 const IncidentParam = z.object({ incident_id: z.string().max(64).openapi({ param: { name: 'incident_id', in: 'path' } }) });
 
 const getStatus = surfaceRoute(
@@ -471,8 +472,7 @@ const createSub = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: StatusSubscriptionCreateRequest } }, required: true } },
     responses: {
       201: json(StatusSubscriptionResponse, 'The subscription (pending until verified)'),
-      401: errorOf('A webhook subscription without a token, or an invalid token'),
-      403: errorOf('A webhook subscription with a token that is not the system admin key'),
+      401: errorOf('A webhook subscription without the system admin key, or an invalid token'),
       ...PUBLIC_ERRORS,
     },
   },
@@ -527,8 +527,7 @@ const revokeSub = surfaceRoute(
     },
     responses: {
       204: { description: 'Unsubscribed' },
-      401: errorOf('No unsubscribe token and no system admin key'),
-      403: errorOf('A token that is not the system admin key'),
+      401: errorOf('No unsubscribe token and not the system admin key'),
       ...NOT_FOUND('The subscription (or the token is not its own)'),
       ...PUBLIC_ERRORS,
     },
