@@ -327,6 +327,6 @@ describe('status page', () => {
   it('is served on the surface host with the same paths', async () => {
     const res = await t.app.request('/api/v1/status', { headers: { host: 'agent-service.localhost' } }, { incoming: { socket: { remoteAddress: '127.0.0.1' } } });
     expect(res.status).toBe(200);
-    expect((await res.json()).services).toHaveLength(7);
+    expect(((await res.json()) as { services: unknown[] }).services).toHaveLength(7);
   });
 });
