@@ -64,6 +64,14 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
       ...(typeof body.error?.message === 'string' && body.error.message ? [] : ['error body lacks its `error.message`']),
       ...(body.request_id === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
     ],
+    // FastAPI's: 422 {detail: [{loc, msg, type}]}, anything else {detail: "..."}.
+    'agent-service': (body) => [
+      ...(typeof body.detail === 'string' ||
+      (Array.isArray(body.detail) && body.detail.length > 0 && body.detail.every((d: any) => Array.isArray(d?.loc) && typeof d.msg === 'string' && typeof d.type === 'string'))
+        ? []
+        : ['error body is not {detail} (a string, or a list of {loc, msg, type})']),
+      ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+    ],
   };
 
   // A success answer must match the schema the document gives it, or the document lies to SDKs.
@@ -122,6 +130,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
     Object.assign(existing, await seedAgentPlatform(t, tenantToken, other.token));
     Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
+    Object.assign(existing, await seedStatus(t));
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -267,6 +276,14 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const fileId = (await t.request('POST', '/v1/files/upload', { token, body: form })).body.data.id;
     await post(`/tenants/${tenantId}/store/sync`, { assetIds: [fileId] });
     return { tenantId: [tenantId], accountId: [accountId], chatId: chatId ? [chatId] : [], assetId: [fileId] };
+  }
+
+  /** An incident and a subscription of the status page, so fuzzed status requests reach their handlers. */
+  async function seedStatus(t: TestPlatform): Promise<Record<string, string[]>> {
+    const incident = await t.request('POST', '/api/v1/status/incidents', { token: ADMIN_KEY, body: { title: 'Fuzz incident', severity: 'minor', services: ['api'], message: 'Seeded.' } });
+    const subscription = await t.request('POST', '/api/v1/status/subscriptions', { body: { channel: 'email', target: 'fuzz.status@example.com' } });
+    if (incident.status !== 201 || subscription.status !== 201) throw new Error(`seeding status: ${incident.status} ${subscription.status}`);
+    return { incident_id: [incident.body.incident_id], subscription_id: [subscription.body.id] };
   }
 
   /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

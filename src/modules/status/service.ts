@@ -48,6 +48,7 @@ export async function runChecks(kernel: Kernel): Promise<Record<string, CheckRes
       kernel.log.warn({ err: error, component: id }, 'could not store a status check');
     }
   }
+  invalidate(kernel);
   return Object.fromEntries(results);
 }
 
@@ -134,6 +135,7 @@ function currentState(incident: IncidentRow, now: number): IncidentState {
 async function systemWork<T>(kernel: Kernel, fn: (db: Db, afterCommit: (f: () => Promise<void> | void) => void) => Promise<T>): Promise<T> {
   const after: (() => Promise<void> | void)[] = [];
   const result = await kernel.db.system.transaction((tx) => fn(tx as unknown as Db, (f) => void after.push(f)));
+  invalidate(kernel);
   for (const f of after) {
     try {
       await f();
@@ -243,7 +245,25 @@ export interface StatusSnapshot {
   daily: DailyUptime[];
 }
 
-export async function statusSnapshot(kernel: Kernel): Promise<StatusSnapshot> {
+/**
+ * The page is public and read far more often than it changes: one snapshot per process is reused for
+ * SNAPSHOT_TTL_MS (other processes' changes show within that), and this process's own changes drop it.
+ */
+const SNAPSHOT_TTL_MS = 5_000;
+const snapshots = new WeakMap<Kernel, { at: number; snapshot: Promise<StatusSnapshot> }>();
+const invalidate = (kernel: Kernel) => void snapshots.delete(kernel);
+
+export function statusSnapshot(kernel: Kernel): Promise<StatusSnapshot> {
+  const now = kernel.clock.now();
+  const cached = snapshots.get(kernel);
+  if (cached && now - cached.at < SNAPSHOT_TTL_MS) return cached.snapshot;
+  const snapshot = loadSnapshot(kernel);
+  snapshots.set(kernel, { at: now, snapshot });
+  snapshot.catch(() => snapshots.get(kernel)?.snapshot === snapshot && invalidate(kernel));
+  return snapshot;
+}
+
+async function loadSnapshot(kernel: Kernel): Promise<StatusSnapshot> {
   const db = kernel.db.system;
   const now = kernel.clock.now();
   const since = new Date(now - RECENT_DAYS * 86_400_000);

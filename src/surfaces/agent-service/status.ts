@@ -418,8 +418,15 @@ const RSS_CONTENT = { 'application/rss+xml': { schema: z.string().openapi({ desc
 /** Public, but the operator's key unlocks more (documented as an optional bearer). */
 const OPTIONAL_OPERATOR = { ...open(), security: [{}, ...SECURITY] };
 const OPERATOR = { access: { kind: 'admin' } as const, security: SECURITY };
+/** What any route can answer before its own code runs (the server's and the guard's refusals). */
+const COMMON = {
+  400: errorOf('Malformed JSON body, or a path with a `.` or `..` segment'),
+  431: errorOf('Request line and headers over the server\'s limit'),
+};
+/** A public route needs no token, but one that is sent must be good. */
+const PUBLIC = { ...PUBLIC_ERRORS, ...COMMON, 401: errorOf('An invalid or expired token was sent (none is needed)') };
 const { 403: _tenantOnly, ...OPERATOR_BASE } = ERRORS;
-const OPERATOR_ERRORS = { ...OPERATOR_BASE, 401: errorOf('Missing bearer token, or not the system admin key (a tenant\'s token included)') };
+const OPERATOR_ERRORS = { ...OPERATOR_BASE, ...COMMON, 401: errorOf('Missing bearer token, or not the system admin key (a tenant\'s token included)') };
 const IncidentParam = z.object({ incident_id: z.string().max(64).openapi({ param: { name: 'incident_id', in: 'path' } }) });
 
 const getStatus = surfaceRoute(
@@ -430,7 +437,7 @@ const getStatus = surfaceRoute(
     summary: 'Get Platform Status',
     description:
       'The platform-wide status page (not per tenant): the overview, each component (API, database, Redis, file storage, e-mail, AI provider, webhook delivery; each checked every 30 s), open and recent incidents, upcoming maintenance (shown before it starts), and uptime per component per day. Public.',
-    responses: { 200: json(PlatformStatusResponse, 'The latest status snapshot'), ...PUBLIC_ERRORS },
+    responses: { 200: json(PlatformStatusResponse, 'The latest status snapshot'), ...PUBLIC },
   },
   open(),
 );
@@ -443,7 +450,7 @@ const rssRoute = (path: string, summary: string) =>
       tags: TAGS,
       summary,
       description: 'Incidents and scheduled maintenance as an RSS 2.0 feed (`application/rss+xml`), newest first. Public.',
-      responses: { 200: { description: 'The RSS 2.0 feed', content: RSS_CONTENT }, ...PUBLIC_ERRORS },
+      responses: { 200: { description: 'The RSS 2.0 feed', content: RSS_CONTENT }, ...PUBLIC },
     },
     open(),
   );
@@ -456,7 +463,7 @@ const getSummary = surfaceRoute(
     summary: 'Statuspage-Compatible Summary',
     description:
       "The page in the shape of Atlassian Statuspage's `/api/v2/summary.json` (page, components, unresolved incidents, scheduled maintenances, status indicator), so existing status tools and widgets can read it. A Plinth addition to the contract; served at this path (under the contract's base path) on both hosts. Public.",
-    responses: { 200: json(SummarySchema, 'The summary'), ...PUBLIC_ERRORS },
+    responses: { 200: json(SummarySchema, 'The summary'), ...PUBLIC },
   },
   open(),
 );
@@ -472,8 +479,8 @@ const createSub = surfaceRoute(
     request: { body: { content: { 'application/json': { schema: StatusSubscriptionCreateRequest } }, required: true } },
     responses: {
       201: json(StatusSubscriptionResponse, 'The subscription (pending until verified)'),
+      ...PUBLIC,
       401: errorOf('A webhook subscription without the system admin key, or an invalid token'),
-      ...PUBLIC_ERRORS,
     },
   },
   OPTIONAL_OPERATOR,
@@ -508,7 +515,7 @@ const confirmRoute = (path: string, summary: string, schema: typeof StatusSubscr
       summary,
       description: `Activates a pending ${what} subscription with the token sent to it (valid 24 hours, single use). Public.`,
       request: { body: { content: { 'application/json': { schema } }, required: true } },
-      responses: { 200: json(StatusSubscriptionResponse, 'The active subscription'), ...NOT_FOUND('A pending subscription with this unexpired token'), ...PUBLIC_ERRORS },
+      responses: { 200: json(StatusSubscriptionResponse, 'The active subscription'), ...NOT_FOUND('A pending subscription with this unexpired token'), ...PUBLIC },
     },
     open(),
   );
@@ -527,9 +534,9 @@ const revokeSub = surfaceRoute(
     },
     responses: {
       204: { description: 'Unsubscribed' },
-      401: errorOf('No unsubscribe token and not the system admin key'),
       ...NOT_FOUND('The subscription (or the token is not its own)'),
-      ...PUBLIC_ERRORS,
+      ...PUBLIC,
+      401: errorOf('No unsubscribe token and not the system admin key, or an invalid token'),
     },
   },
   OPTIONAL_OPERATOR,
