@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, desc, eq, gte, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import type { Db } from '../../core/db/client.ts';
+import { rows, type Db } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
@@ -268,7 +268,7 @@ async function loadSnapshot(kernel: Kernel): Promise<StatusSnapshot> {
   const now = kernel.clock.now();
   const since = new Date(now - RECENT_DAYS * 86_400_000);
   const firstDay = new Date(now - 2 * UPTIME_DAYS * 86_400_000).toISOString().slice(0, 10);
-  const [stored, rows, daily, lastIncidents] = await Promise.all([
+  const [stored, incidentRows, daily, lastIncidents] = await Promise.all([
     db.select().from(statusComponents),
     db
       .select()
@@ -279,18 +279,13 @@ async function loadSnapshot(kernel: Kernel): Promise<StatusSnapshot> {
     db.select().from(statusUptimeDaily).where(gte(statusUptimeDaily.day, firstDay)),
     db.execute(sql`select c as component_id, max(created_at) as at from status_incidents, unnest(component_ids) c where severity <> 'maintenance' group by c`),
   ]);
-  const views = await withUpdates(kernel, rows);
+  const views = await withUpdates(kernel, incidentRows);
   const incidents = views.filter((i) => i.severity !== 'maintenance');
   const maintenance = views
     .filter((i) => i.severity === 'maintenance' && i.currentState !== 'completed' && !i.resolvedAt)
     .sort((a, b) => a.scheduledFor!.getTime() - b.scheduledFor!.getTime());
   const inMaintenance = new Set(maintenance.filter((m) => m.currentState === 'in_progress').flatMap((m) => m.componentIds));
-  const last = new Map(
-    ((lastIncidents as unknown as { rows?: { component_id: string; at: string | Date }[] }).rows ?? (lastIncidents as unknown as { component_id: string; at: string | Date }[])).map((r) => [
-      r.component_id,
-      new Date(r.at),
-    ]),
-  );
+  const last = new Map(rows<{ component_id: string; at: string | Date }>(lastIncidents).map((r) => [r.component_id, new Date(r.at)]));
   const byId = new Map(stored.map((s) => [s.id, s]));
   const startedAt = kernel.startedAt;
   const components = COMPONENTS.map((c): ComponentView => {
