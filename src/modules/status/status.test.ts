@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DomUtils, parseDocument } from 'htmlparser2';
 import type { Element } from 'domhandler';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { TcpProxy } from '../../../test/support/proxy.ts';
@@ -323,6 +324,14 @@ describe('status page', () => {
       server.close();
     }
   }, 60_000);
+
+  it('keeps its tables (subscribers\' addresses) from the app role: they are global, not any tenant\'s', async () => {
+    for (const table of ['status_subscriptions', 'status_incidents', 'status_components']) {
+      const error = await t.db.untenanted((tx) => tx.execute(sql.raw(`select count(*) from ${table}`))).then(() => null, (e: Error & { cause?: Error }) => e);
+      // drizzle wraps the driver's error; the database's reason is its cause.
+      expect(String(error?.cause?.message ?? error?.message), table).toMatch(/permission denied/);
+    }
+  });
 
   it('is served on the surface host with the same paths', async () => {
     const res = await t.app.request('/api/v1/status', { headers: { host: 'agent-service.localhost' } }, { incoming: { socket: { remoteAddress: '127.0.0.1' } } });
