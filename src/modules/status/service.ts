@@ -26,6 +26,8 @@ import { queueNotifications, sendChallenge, type Notice } from './notify.ts';
 export const FAILURES_TO_OPEN = 2;
 /** How long a mailed verification (or webhook challenge) token is good for. */
 const VERIFY_TTL_MS = 24 * 3_600_000;
+/** A pending subscription asked for again gets a new token only after this long. */
+const RESEND_AFTER_MS = 60_000;
 /** Resolved incidents stay on the page this long. */
 const RECENT_DAYS = 14;
 /** Uptime figures cover this many days. */
@@ -94,8 +96,9 @@ async function recordCheck(kernel: Kernel, id: string, result: CheckResult & { l
       automatic: true,
       actor: 'system',
     }).catch((error: unknown) => {
-      // Another process opened it first (the unique index on open automatic incidents).
-      if ((error as { code?: string }).code !== '23505') throw error;
+      // Another process opened it first (the unique index on open automatic incidents); drizzle wraps the driver's error.
+      const e = error as { code?: string; cause?: { code?: string } };
+      if ((e.cause?.code ?? e.code) !== '23505') throw error;
     });
   } else if (ok && open) {
     await addIncidentUpdate(kernel, open.id, { state: 'resolved', message: `${component.name} is operational again; automatic checks pass.` }, 'system');
@@ -406,6 +409,9 @@ export async function createSubscription(
     let row: SubscriptionRow;
     if (existing?.status === 'active') {
       // Already verified: nothing is mailed again (a stranger cannot make us mail an address repeatedly).
+      return { subscription: existing, webhookSecret: null };
+    } else if (existing && kernel.clock.now() - existing.updatedAt.getTime() < RESEND_AFTER_MS) {
+      // Asked again within the minute: the mail just sent stands (no mail bombing an address through us).
       return { subscription: existing, webhookSecret: null };
     } else if (existing) {
       // Pending: a new token replaces the old one and is sent again.

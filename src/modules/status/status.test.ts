@@ -75,6 +75,10 @@ describe('status page', () => {
     // Asked but never confirmed: gets no notices.
     expect((await subscribe('lurker@example.test')).status).toBe(201);
     await smtp.next('lurker@example.test');
+    // Asked again at once: answered, not mailed again (checked with the count below).
+    const twice = await subscribe('lurker@example.test');
+    expect(twice.status).toBe(201);
+    expect(twice.body.status).toBe('pending_verification');
 
     const first = await runChecks(t.kernel);
     expect(Object.fromEntries(Object.entries(first).map(([id, r]) => [id, r.status]))).toEqual({

@@ -475,7 +475,7 @@ const createSub = surfaceRoute(
     tags: TAGS,
     summary: 'Create Status Subscription',
     description:
-      'Subscribes an e-mail address (public) or a webhook URL (system admin key only) to incident notices. Double opt-in: an e-mail subscription stays `pending_verification` until the token mailed to the address comes back through POST /status/subscriptions/verify; a webhook gets a signed challenge posted to it, confirmed through POST /status/subscriptions/challenge. Asking again for a pending address mails a new token; an address already verified is answered as it is, and mailed nothing.',
+      'Subscribes an e-mail address (public) or a webhook URL (system admin key only) to incident notices. Double opt-in: an e-mail subscription stays `pending_verification` until the token mailed to the address comes back through POST /status/subscriptions/verify; a webhook gets a signed challenge posted to it, confirmed through POST /status/subscriptions/challenge. Asking again for a pending address mails a new token (at most once a minute); an address already verified is answered as it is, and mailed nothing.',
     request: { body: { content: { 'application/json': { schema: StatusSubscriptionCreateRequest } }, required: true } },
     responses: {
       201: json(StatusSubscriptionResponse, 'The subscription (pending until verified)'),
