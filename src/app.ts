@@ -44,6 +44,7 @@ import { objectsModule } from './modules/objects/index.ts';
 import { portalModule } from './modules/portal/index.ts';
 import { realtimeModule } from './modules/realtime/index.ts';
 import { rolesModule } from './modules/roles/index.ts';
+import { statusModule } from './modules/status/index.ts';
 import { systemModule } from './modules/system/index.ts';
 import { createTenant, listTenants, tenantsModule, type CreateTenantInput } from './modules/tenants/index.ts';
 import { webhooksModule } from './modules/webhooks/index.ts';
@@ -78,6 +79,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   accountingModule,
   automationsModule,
   insightsModule,
+  statusModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */

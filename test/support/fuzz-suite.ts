@@ -58,6 +58,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
         : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
       ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
     ],
+    // FastAPI's: 422 {detail: [{loc, msg, type}]}, anything else {detail: "..."}.
     'agent-service': (body) => [
       ...(typeof body.detail === 'string' && body.detail
         ? []
@@ -132,6 +133,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
     const agentService = await seedAgentService(t, tenantToken, other.token);
     Object.assign(existing, { ...agentService, object_id: [...(existing.object_id ?? []), ...agentService.object_id!] });
+    Object.assign(existing, await seedStatus(t));
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -310,6 +312,14 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     await call('PUT', '/tenants/settings', { signup_policy: 'open' });
     const object = (await call('POST', '/storage/objects/upload-url', { filename: 'fuzz.txt', size_bytes: 4 })).object_id;
     return { jti: [jti], invite_id: [invite], request_id: [request], object_id: [object], session_id: [admin.sessionId] };
+  }
+
+  /** An incident and a subscription of the status page, so fuzzed status requests reach their handlers. */
+  async function seedStatus(t: TestPlatform): Promise<Record<string, string[]>> {
+    const incident = await t.request('POST', '/api/v1/status/incidents', { token: ADMIN_KEY, body: { title: 'Fuzz incident', severity: 'minor', services: ['api'], message: 'Seeded.' } });
+    const subscription = await t.request('POST', '/api/v1/status/subscriptions', { body: { channel: 'email', target: 'fuzz.status@example.com' } });
+    if (incident.status !== 201 || subscription.status !== 201) throw new Error(`seeding status: ${incident.status} ${subscription.status}`);
+    return { incident_id: [incident.body.incident_id], subscription_id: [subscription.body.id] };
   }
 
   /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

@@ -56,6 +56,15 @@ export class Mailer {
     return this.transport ? 'smtp' : 'outbox';
   }
 
+  /**
+   * Whether mail can go out now: with SMTP, the server answers and accepts the connection (nodemailer's
+   * verify); in outbox mode the outbox is the mailbox, so the database check covers it.
+   */
+  async verify(): Promise<void> {
+    if (this.transport) await this.transport.verify();
+    else await this.db.system.select({ id: mailOutbox.id }).from(mailOutbox).limit(1);
+  }
+
   async queue(ctx: MailWork, message: MailMessage): Promise<string> {
     const id = newId('mail');
     await ctx.db.insert(mailOutbox).values({
