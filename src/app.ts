@@ -30,6 +30,7 @@ import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
 import { automationsModule } from './modules/automations/index.ts';
+import { billingModule } from './modules/billing/index.ts';
 import { dataIoModule } from './modules/data-io/index.ts';
 import { dlqModule } from './modules/dlq/index.ts';
 import { emailModule } from './modules/email/index.ts';
@@ -78,6 +79,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   accountingModule,
   automationsModule,
   insightsModule,
+  billingModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */
