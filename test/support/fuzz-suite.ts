@@ -58,6 +58,10 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
         : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
       ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
     ],
+    'agent-service': (body) => [
+      ...(typeof body.detail === 'string' || Array.isArray(body.detail) ? [] : ['error body lacks its `detail`']),
+      ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+    ],
     assistant: (body) => [
       ...(body.success === false ? [] : ['error body lacks success: false']),
       ...(typeof body.error?.code === 'string' && body.error.code ? [] : ['error body lacks its `error.code`']),
@@ -108,6 +112,8 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
       ARGON2_TIME_COST: '1',
       // The seeded webhook delivers to a receiver of this test.
       OUTBOUND_ALLOW_LOOPBACK: 'true',
+      // Stripe webhooks are verified (and refused), not answered 503 for want of a secret.
+      STRIPE_WEBHOOK_SECRET: 'whsec_fuzz',
     });
     // No fuzzed request reaches the internet: every name (an AI provider's default host, a made-up
     // base_url) resolves to a documentation address the outbound guard refuses. Loopback stays reachable.
@@ -122,6 +128,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     Object.assign(existing, await seedFieldService(t, tenantToken, tenantId, other.tenantId));
     Object.assign(existing, await seedAgentPlatform(t, tenantToken, other.token));
     Object.assign(existing, await seedAssistant(t, tenantToken, tenantId, other.token));
+    Object.assign(existing, seedAgentServiceBilling(tenantToken, tenantId, other.token));
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -238,6 +245,21 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     // DELETE /api/api-keys/{keyId} revokes this one, not the caller's own.
     const spare = await made(await t.request('POST', '/api/api-keys', { headers, body: { name: 'spare' } }), 'spare key');
     return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id] };
+  }
+
+  /** The agent service contract (seed 003) on its own host with bearer tokens; its billing routes take the tenant's id. */
+  function seedAgentServiceBilling(token: string, tenantId: string, otherToken: string): Record<string, string[]> {
+    const host = { host: 'agent-service.localhost' };
+    surfaceAuth['agent-service'] ??= {
+      caller: { ...host, authorization: `Bearer ${token}` },
+      variants: [
+        ['no credentials', host],
+        ['garbage token', { ...host, authorization: 'Bearer garbage' }],
+        ['admin key', { ...host, authorization: `Bearer ${ADMIN_KEY}` }],
+        ['another tenant\'s token', { ...host, authorization: `Bearer ${otherToken}` }],
+      ],
+    };
+    return { tenant_id: [tenantId] };
   }
 
   /** The assistant contract (its own host only): an account, a chat and a file in its document store. */

@@ -79,7 +79,8 @@ describe('plans', () => {
   });
 });
 
-describe('the billing journey (Stripe through the fake server)', () => {
+// Each step waits on jobs, the outbox and a second server: generous timeouts for a loaded machine.
+describe('the billing journey (Stripe through the fake server)', { timeout: 180_000 }, () => {
   let stream: SseClient;
   let stripeSub: Record<string, any>;
 
@@ -123,7 +124,7 @@ describe('the billing journey (Stripe through the fake server)', () => {
     expect(usage.status).toBe(200);
     expect(usage.body.data).toMatchObject({ plan_code: 'pro', features: [{ feature_key: 'requests', quantity: 23, records: 3, hard_limit: 5_000_000 }] });
 
-    await waitFor(() => fake.meterEvents.size === 3, 'three meter events in Stripe');
+    await waitFor(() => fake.meterEvents.size === 3, 'three meter events in Stripe', 90_000);
     const events = [...fake.meterEvents.values()];
     expect(events.every((e) => e.event_name === 'plinth_requests' && e.payload.stripe_customer_id === stripeSub.customer)).toBe(true);
     expect(events.reduce((sum, e) => sum + Number(e.payload.value), 0)).toBe(23);
@@ -149,7 +150,7 @@ describe('the billing journey (Stripe through the fake server)', () => {
   it('applies signed webhooks once each, and a late older event changes nothing', async () => {
     const base = clockSeconds();
     const enterprise = structuredClone(stripeSub);
-    enterprise.metadata.plan_code = 'enterprise';
+    enterprise.items.data[0].price = { id: 'price_enterprise', object: 'price', lookup_key: 'plinth_enterprise', unit_amount: 49_900, metadata: { plan_code: 'enterprise' } };
     enterprise.items.data[0].quantity = 3;
     const newer = fake.event('customer.subscription.updated', enterprise, base + 10);
     const older = fake.event('customer.subscription.updated', { ...structuredClone(stripeSub), status: 'past_due' }, base + 5);
@@ -219,10 +220,10 @@ describe('the billing journey (Stripe through the fake server)', () => {
   it('streamed each billing event; a reconnect with Last-Event-ID gets what it missed', async () => {
     // The suspension may end the first stream (its credential stopped working for a moment); a
     // reconnect from the last event it got replays the rest.
-    await waitFor(() => stream.ended || streamed(stream).includes('tenant.restored'), 'the first stream to end or see the restoration');
+    await waitFor(() => stream.ended || streamed(stream).includes('tenant.restored'), 'the first stream to end or see the restoration', 90_000);
     const seen = streamed(stream);
     const resumed = await openStream(tenant.token, stream.messages.at(-1)!.id);
-    await waitFor(() => [...seen, ...streamed(resumed)].includes('tenant.restored'), 'the missed events');
+    await waitFor(() => [...seen, ...streamed(resumed)].includes('tenant.restored'), 'the missed events', 90_000);
     expect([...seen, ...streamed(resumed)]).toEqual([
       'subscription.started',
       'usage.recorded',
@@ -241,7 +242,7 @@ describe('the billing journey (Stripe through the fake server)', () => {
 
     // Live again: a new change arrives on the resumed stream.
     await api('PATCH', sub(), tenant.token, { seat_count: 4 });
-    await waitFor(() => streamed(resumed).includes('subscription.updated'), 'the live event');
+    await waitFor(() => streamed(resumed).includes('subscription.updated'), 'the live event', 90_000);
   });
 
   it('pages the history with a cursor and filters by processing status', async () => {
@@ -288,7 +289,35 @@ describe('the billing journey (Stripe through the fake server)', () => {
   });
 });
 
-describe('without Stripe', () => {
+describe('checkout', { timeout: 120_000 }, () => {
+  it('a completed checkout session subscribes the tenant it names', async () => {
+    const session = {
+      id: 'cs_test_checkout',
+      object: 'checkout.session',
+      mode: 'subscription',
+      client_reference_id: other.tenantId,
+      customer: 'cus_checkout',
+      subscription: 'sub_checkout',
+      payment_status: 'paid',
+      status: 'complete',
+      metadata: { plan_code: 'pro' },
+      customer_details: { email: 'owner@other.example' },
+    };
+    const res = await deliver(fake.event('checkout.session.completed', session));
+    expect(res.body.data).toMatchObject({ outcome: 'processed', tenant_id: other.tenantId });
+    const state = await api('GET', sub(other.tenantId), other.token);
+    expect(state.body).toMatchObject({ tenant_id: other.tenantId, plan_code: 'pro', status: 'active', billing_email: 'owner@other.example' });
+    expect((await getTenant(t.db.system, other.tenantId)).planTier).toBe('pro');
+    // Its invoices now find the tenant by the Stripe customer.
+    const failed = await deliver(fake.event('invoice.payment_failed', { id: 'in_x', object: 'invoice', customer: 'cus_checkout', status: 'open', amount_due: 4900, currency: 'usd' }));
+    expect(failed.body.data).toMatchObject({ outcome: 'processed', tenant_id: other.tenantId });
+    // An event about no tenant Plinth knows is acknowledged and ignored.
+    const stranger = await deliver(fake.event('invoice.paid', { id: 'in_y', object: 'invoice', customer: 'cus_nobody', status: 'paid' }));
+    expect(stranger.body.data).toMatchObject({ outcome: 'ignored', tenant_id: null });
+  });
+});
+
+describe('without Stripe', { timeout: 180_000 }, () => {
   let local: TestPlatform;
   const localClock = new FakeClock();
   beforeAll(async () => {

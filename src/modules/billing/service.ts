@@ -468,12 +468,19 @@ export async function pushUsage(kernel: Kernel, tenantId: string): Promise<numbe
     const done: string[] = [];
     try {
       for (const record of pending) {
-        await stripe.billing.meterEvents.create({
-          event_name: meterEventName(record.featureKey),
-          identifier: `${tenantId}:${record.id}`,
-          timestamp: Math.floor(record.occurredAt.getTime() / 1000),
-          payload: { stripe_customer_id: sub.stripeCustomerId, value: String(record.quantity) },
-        });
+        try {
+          await stripe.billing.meterEvents.create({
+            event_name: meterEventName(record.featureKey),
+            identifier: `${tenantId}:${record.id}`,
+            timestamp: Math.floor(record.occurredAt.getTime() / 1000),
+            payload: { stripe_customer_id: sub.stripeCustomerId, value: String(record.quantity) },
+          });
+        } catch (error) {
+          // Stripe refuses this record for good (older than 35 days, no meter of that name): it is
+          // logged and left behind rather than holding up the tenant's later usage. Anything else retries.
+          if ((error as { type?: string }).type !== 'StripeInvalidRequestError') throw error;
+          kernel.log.warn({ err: error, tenant_id: tenantId, usage_id: record.id }, 'Stripe refused a usage record; it is not pushed');
+        }
         done.push(record.id);
       }
     } finally {

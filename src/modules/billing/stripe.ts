@@ -108,7 +108,8 @@ const idOf = (v: string | { id: string } | null | undefined) => (typeof v === 's
 export function subscriptionState(sub: Stripe.Subscription): StripeSubscriptionState {
   const item = sub.items?.data?.[0];
   const lookup = item?.price?.lookup_key ?? null;
-  const plan = sub.metadata?.plan_code || item?.price?.metadata?.plan_code || (lookup?.startsWith('plinth_') ? lookup.slice('plinth_'.length) : null);
+  // The price decides (a plan changed in Stripe's dashboard changes the price, not our metadata).
+  const plan = item?.price?.metadata?.plan_code || (lookup?.startsWith('plinth_') ? lookup.slice('plinth_'.length) : null) || sub.metadata?.plan_code;
   const legacy = sub as unknown as { current_period_start?: number; current_period_end?: number };
   return {
     subscriptionId: sub.id,
