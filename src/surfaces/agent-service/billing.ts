@@ -196,6 +196,13 @@ const ADMIN = authed('*');
 const READ = authed('read');
 const NOT_YOURS = NOT_FOUND('The tenant, or its subscription,');
 const STRIPE = { 502: errorOf('Stripe refused or could not be reached') };
+/** A body that is not JSON, a path that does not decode: answered before validation. */
+const MALFORMED = {
+  400: errorOf('Malformed request (body that is not JSON, bad encoding)'),
+  431: errorOf('Request line or headers over 16 KiB (answered by the server before any route, in the platform\'s envelope)'),
+};
+/** A public route still refuses a bearer token that was sent and is not valid. */
+const BAD_TOKEN = { 401: errorOf('A bearer token was sent and is not valid') };
 
 const plans = surfaceRoute(
   {
@@ -204,7 +211,7 @@ const plans = surfaceRoute(
     tags: TAGS,
     summary: 'List Billing Plans',
     description: 'Return the catalog of available billing plans: the platform\'s plan tiers, each limit a feature.',
-    responses: { 200: json(z.array(BillingPlanResponse), 'Successful Response'), ...PUBLIC_ERRORS },
+    responses: { 200: json(z.array(BillingPlanResponse), 'Successful Response'), ...MALFORMED, ...BAD_TOKEN, ...PUBLIC_ERRORS },
   },
   open(),
 );
@@ -217,7 +224,7 @@ const getSub = surfaceRoute(
     summary: 'Get Tenant Subscription',
     description: 'Return the current subscription for a tenant.',
     request: { params: TenantParams },
-    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...ERRORS, ...NOT_YOURS },
+    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, ...ERRORS, ...NOT_YOURS },
   },
   READ,
 );
@@ -231,7 +238,7 @@ const startSub = surfaceRoute(
     description:
       'Provision a new subscription for the tenant. With Stripe configured, a customer and a subscription are made in Stripe (its status follows Stripe: `incomplete` until the first payment); without, it is active at once with no charges. The tenant\'s plan tier (its enforced limits) follows the subscription. 409 when one is already running.',
     request: { params: TenantParams, body: { content: { 'application/json': { schema: StartSubscriptionRequest } }, required: true } },
-    responses: { 201: json(TenantSubscriptionResponse, 'Successful Response'), ...ERRORS, ...NOT_FOUND('The tenant or the plan'), ...STRIPE },
+    responses: { 201: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, ...ERRORS, ...NOT_FOUND('The tenant or the plan'), ...STRIPE },
   },
   ADMIN,
 );
@@ -244,7 +251,7 @@ const updateSub = surfaceRoute(
     summary: 'Update Subscription',
     description: 'Adjust the subscription: plan (prorated in Stripe), auto-renew, seats, billing e-mail. 400 when no field is given.',
     request: { params: TenantParams, body: { content: { 'application/json': { schema: UpdateSubscriptionRequest } }, required: true } },
-    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), 400: errorOf('No subscription fields provided for update'), ...ERRORS, ...NOT_YOURS, ...STRIPE },
+    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, 400: errorOf('No subscription fields provided for update; a malformed request'), ...ERRORS, ...NOT_YOURS, ...STRIPE },
   },
   ADMIN,
 );
@@ -257,7 +264,7 @@ const cancelSub = surfaceRoute(
     summary: 'Cancel Subscription',
     description: 'Cancel the tenant subscription, at the current period end (the plan stays until then) or immediately (the tenant falls back to the free tier). 409 when already canceled.',
     request: { params: TenantParams, body: { content: { 'application/json': { schema: CancelSubscriptionRequest } }, required: true } },
-    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...ERRORS, ...NOT_YOURS, ...STRIPE },
+    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, ...ERRORS, ...NOT_YOURS, ...STRIPE },
   },
   ADMIN,
 );
@@ -276,7 +283,8 @@ const usage = surfaceRoute(
     },
     responses: {
       202: json(SuccessResponse, 'Usage recorded: `data` is `{accepted, duplicates}`'),
-      400: errorOf('Unknown metered feature, or a period that ends before it starts'),
+      ...MALFORMED,
+      400: errorOf('Unknown metered feature, or a period that ends before it starts; a malformed request'),
       ...ERRORS,
       ...NOT_YOURS,
     },
@@ -300,7 +308,7 @@ const events = surfaceRoute(
         processing_status: StripeEventStatus.optional().openapi({ description: 'Filter by processing outcome (received/processed/failed).' }),
       }),
     },
-    responses: { 200: json(BillingEventHistoryResponse, 'Successful Response'), 400: errorOf('Invalid cursor'), ...ERRORS, ...NOT_YOURS },
+    responses: { 200: json(BillingEventHistoryResponse, 'Successful Response'), ...MALFORMED, 400: errorOf('Invalid cursor; a malformed request'), ...ERRORS, ...NOT_YOURS },
   },
   READ,
 );
@@ -317,7 +325,7 @@ const stream = surfaceRoute(
       query: z.object({ token: z.string().max(4096).optional().openapi({ description: 'The credential (EventSource cannot send headers)' }) }),
       headers: z.object({ 'last-event-id': z.string().max(64).optional() }),
     },
-    responses: { 200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string() } } }, ...ERRORS },
+    responses: { 200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string() } } }, ...MALFORMED, ...ERRORS },
   },
   authed('read', { queryToken: true }),
 );
@@ -333,8 +341,10 @@ const webhook = surfaceRoute(
     request: { headers: StripeSignatureHeader, body: StripeEventBody },
     responses: {
       200: json(StripeWebhookResponse, 'Successful Response'),
-      400: errorOf('Missing or invalid Stripe-Signature'),
+      ...MALFORMED,
+      400: errorOf('Missing or invalid Stripe-Signature; a malformed request'),
       503: errorOf('STRIPE_WEBHOOK_SECRET is not set'),
+      ...BAD_TOKEN,
       ...PUBLIC_ERRORS,
     },
   },
