@@ -30,6 +30,7 @@ import { aiModule } from './modules/ai/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { authModule } from './modules/auth/index.ts';
 import { automationsModule } from './modules/automations/index.ts';
+import { billingModule } from './modules/billing/index.ts';
 import { dataIoModule } from './modules/data-io/index.ts';
 import { dlqModule } from './modules/dlq/index.ts';
 import { emailModule } from './modules/email/index.ts';
@@ -80,6 +81,7 @@ export const MODULES: readonly ModuleDescriptor[] = [
   automationsModule,
   insightsModule,
   statusModule,
+  billingModule,
 ];
 
 /** What the modules offer each other (user deletion and export, tenant-config sections, ...). */

@@ -123,6 +123,14 @@ const ConfigSchema = z.object({
   AI_EMBEDDING_MODEL: z.string().optional(),
   /** Time one call to an AI provider may take, first byte to last, before it is answered 504. */
   AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  /** Stripe secret key: with it, customers, subscriptions and usage are pushed to Stripe; without, billing runs locally (no charges). */
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** Signing secret (`whsec_...`) that POST /webhooks/stripe verifies Stripe-Signature with; unset refuses every webhook. */
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Where the Stripe SDK sends its requests, e.g. `http://127.0.0.1:12111` (stripe-mock, tests); Stripe's own API when unset. */
+  STRIPE_API_BASE: z.string().url().optional(),
+  /** Hours a tenant whose payment failed keeps working (warned) before it is suspended; paying restores it. */
+  BILLING_GRACE_PERIOD_HOURS: z.coerce.number().min(0).max(24 * 365).default(72),
 });
 
 /** Every variable Plinth reads; the README documents each (a test holds them together). */

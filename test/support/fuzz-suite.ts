@@ -117,6 +117,8 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
       ARGON2_TIME_COST: '1',
       // The seeded webhook delivers to a receiver of this test.
       OUTBOUND_ALLOW_LOOPBACK: 'true',
+      // Stripe webhooks are verified (and refused), not answered 503 for want of a secret.
+      STRIPE_WEBHOOK_SECRET: 'whsec_fuzz',
     });
     // No fuzzed request reaches the internet: every name (an AI provider's default host, a made-up
     // base_url) resolves to a documentation address the outbound guard refuses. Loopback stays reachable.
@@ -134,6 +136,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const agentService = await seedAgentService(t, tenantToken, other.token);
     Object.assign(existing, { ...agentService, object_id: [...(existing.object_id ?? []), ...agentService.object_id!] });
     Object.assign(existing, await seedStatus(t));
+    Object.assign(existing, seedAgentServiceBilling(tenantToken, tenantId, other.token));
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -250,6 +253,21 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     // DELETE /api/api-keys/{keyId} revokes this one, not the caller's own.
     const spare = await made(await t.request('POST', '/api/api-keys', { headers, body: { name: 'spare' } }), 'spare key');
     return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id] };
+  }
+
+  /** The agent service contract (seed 003) on its own host with bearer tokens; its billing routes take the tenant's id. */
+  function seedAgentServiceBilling(token: string, tenantId: string, otherToken: string): Record<string, string[]> {
+    const host = { host: 'agent-service.localhost' };
+    surfaceAuth['agent-service'] ??= {
+      caller: { ...host, authorization: `Bearer ${token}` },
+      variants: [
+        ['no credentials', host],
+        ['garbage token', { ...host, authorization: 'Bearer garbage' }],
+        ['admin key', { ...host, authorization: `Bearer ${ADMIN_KEY}` }],
+        ['another tenant\'s token', { ...host, authorization: `Bearer ${otherToken}` }],
+      ],
+    };
+    return { tenant_id: [tenantId] };
   }
 
   /** The assistant contract (its own host only): an account, a chat and a file in its document store. */
