@@ -322,7 +322,8 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     expect(migrated.code, migrated.stderr).toBe(0);
     const help = await run(['help'], cliEnv(dir));
     for (const command of ['start', 'worker', 'migrate', 'bootstrap', 'openapi']) expect(help.stdout).toContain(command);
+    // An unknown command is a usage error (exit 2), as every CLI command's is.
     const unknown = await run(['frobnicate'], cliEnv(dir));
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
   });
 });
