@@ -113,7 +113,9 @@ export async function run(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
+    // A server command that failed (a held data directory, a bad configuration): it may have opened
+    // handles that would keep the process alive, so it exits as it always has.
     process.stderr.write(`plinth: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = EXIT.api;
+    process.exit(EXIT.api);
   }
 }
