@@ -40,7 +40,7 @@ export function parseAssignments(assignments: string[], data?: string): Record<s
 /** A progress bar on stderr (drawn only on a terminal, so pipes and scripts see none). */
 function progressBar(label: string, unit: string) {
   return new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+    { format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false, emptyOnZero: true },
     cliProgress.Presets.shades_classic,
   );
 }
