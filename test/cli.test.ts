@@ -381,7 +381,8 @@ describe('plinth client commands', { timeout: 600_000 }, () => {
     delete env.PLINTH_ADMIN_KEY;
     delete env.NODE_OPTIONS;
     hook = await receiver();
-  });
+    // A fresh server's start (initdb, migrations) takes minutes on a loaded machine.
+  }, 300_000);
   afterAll(() => hook?.close());
 
   it('has --help on every command; usage errors exit 2, a refused key 1, an unreachable server 3', async () => {
