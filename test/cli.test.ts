@@ -410,7 +410,7 @@ describe('plinth client commands', { timeout: 600_000 }, () => {
 
     const refused = await plinth('keys', 'list', '--key', `sk_${'x'.repeat(32)}`);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^plinth: UNAUTHORIZED: .+ \(request req_/);
+    expect(refused.stderr).toMatch(/^plinth: UNAUTHORIZED: .+ \(request req_/m);
     const refusedJson = await plinth('--json', 'keys', 'list', '--key', `sk_${'x'.repeat(32)}`);
     expect(refusedJson.code).toBe(1);
     expect(refusedJson.stdout).toBe('');
