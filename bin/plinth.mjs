@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled build (dist/, written by `npm run build`, which `npm install` runs) when it is newer
-// than every source file; otherwise the TypeScript sources through tsx, so an edited checkout never runs
+// than every source file (src/, and sdk/, whose platform client the CLI uses); otherwise the TypeScript sources through tsx, so an edited checkout never runs
 // stale code. Compiled JavaScript starts faster and spends no memory on a run-time transpiler.
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ function builtAt() {
 }
 
 const built = process.env.PLINTH_FROM_SOURCE === '1' ? 0 : builtAt();
-if (built > 0 && built >= newestSource(`${root}src`)) {
+if (built > 0 && built >= Math.max(newestSource(`${root}src`), newestSource(`${root}sdk`))) {
   await import('../dist/main.js');
 } else {
   if (built > 0) process.stderr.write('plinth: sources changed since the last build (npm run build); running them through tsx\n');

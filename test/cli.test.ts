@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/plinth.mjs');
@@ -322,7 +322,269 @@ describe('plinth CLI', { timeout: 240_000 }, () => {
     expect(migrated.code, migrated.stderr).toBe(0);
     const help = await run(['help'], cliEnv(dir));
     for (const command of ['start', 'worker', 'migrate', 'bootstrap', 'openapi']) expect(help.stdout).toContain(command);
+    // An unknown command is a usage error (exit 2), as every CLI command's is.
     const unknown = await run(['frobnicate'], cliEnv(dir));
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
+  });
+});
+
+/** A webhook receiver: answers 200 and keeps each body. */
+function receiver(): Promise<{ url: string; bodies: { type: string; id: string; resource_id: string | null }[]; close: () => void }> {
+  const bodies: { type: string; id: string; resource_id: string | null }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      bodies.push(JSON.parse(body));
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, bodies, close: () => server.close() })));
+}
+
+async function until<T>(what: () => T | undefined, withinMs = 60_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = what();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+// The client commands, each run as the real binary against one running server.
+describe('plinth client commands', { timeout: 600_000 }, () => {
+  const ADMIN = 'cli-test-admin-key-0123456789abcdef';
+  let env: NodeJS.ProcessEnv;
+  let url: string;
+  let hook: Awaited<ReturnType<typeof receiver>>;
+  let dir: string;
+  const plinth = (...args: string[]) => run(args, env);
+  const api = (method: string, p: string, token: string) => fetch(`${url}${p}`, { method, headers: { authorization: `Bearer ${token}` } });
+
+  beforeAll(async () => {
+    const place = await install();
+    dir = place.dir;
+    const server = await start(cliEnv(place, { PLINTH_ADMIN_KEY: ADMIN, OUTBOUND_ALLOW_LOOPBACK: 'true' }));
+    url = server.url;
+    const key = /\n\s+(sk_[A-Za-z0-9_-]{32})\n/.exec(server.stdout())![1]!;
+    env = { ...process.env, PLINTH_URL: url, PLINTH_API_KEY: key };
+    delete env.PLINTH_ADMIN_KEY;
+    delete env.NODE_OPTIONS;
+    hook = await receiver();
+    // A fresh server's start (initdb, migrations) takes minutes on a loaded machine.
+  }, 300_000);
+  afterAll(() => hook?.close());
+
+  it('has --help on every command; usage errors exit 2, a refused key 1, an unreachable server 3', async () => {
+    const root = await plinth('--help');
+    expect(root.code).toBe(0);
+    const groups = { keys: ['list', 'create', 'rotate', 'revoke'], tenants: ['list', 'create', 'suspend'], types: ['list', 'create', 'show'], records: ['list', 'get', 'create', 'import', 'export'], users: ['list', 'invite'], webhooks: ['list', 'create', 'test', 'replay'], events: ['tail'] };
+    for (const [group, subs] of Object.entries(groups)) {
+      expect(root.stdout).toContain(group);
+      for (const sub of subs) {
+        const help = await plinth(group, sub, '--help');
+        expect(help.code, `${group} ${sub} --help`).toBe(0);
+        expect(help.stdout).toContain(`Usage: plinth ${group} ${sub}`);
+        expect(help.stdout).toContain('--json');
+      }
+    }
+
+    for (const args of [['frobnicate'], ['keys', 'frob'], ['keys'], ['records', 'get', 'contacts'], ['keys', 'create', '--label', 'x'], ['keys', 'list', '--status', 'nope'], ['types', 'create', 'x', '-p', 'bad spec']]) {
+      const out = await plinth(...args);
+      expect(out.code, args.join(' ')).toBe(2);
+      expect(out.stdout, args.join(' ')).toBe('');
+    }
+    const noKey = await run(['keys', 'list'], { ...env, PLINTH_API_KEY: '' });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('PLINTH_API_KEY');
+
+    const refused = await plinth('keys', 'list', '--key', `sk_${'x'.repeat(32)}`);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^plinth: UNAUTHORIZED: .+ \(request req_/m);
+    const refusedJson = await plinth('--json', 'keys', 'list', '--key', `sk_${'x'.repeat(32)}`);
+    expect(refusedJson.code).toBe(1);
+    expect(refusedJson.stdout).toBe('');
+
+    const port = await closedPort();
+    const unreachable = await plinth('keys', 'list', '--url', `http://127.0.0.1:${port}`);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toContain(`cannot connect to http://127.0.0.1:${port}`);
+    const unreachableByEnv = await run(['types', 'list'], { ...env, PLINTH_URL: `http://127.0.0.1:${port}` });
+    expect(unreachableByEnv.code).toBe(3);
+  });
+
+  it('keys list, create, rotate and revoke', async () => {
+    const list = await plinth('keys', 'list');
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+LABEL\s+PREFIX\s+SCOPES\s+STATUS/);
+    expect(list.stdout).toMatch(/Admin key\s+sk_\S+\s+\*\s+active/);
+
+    const created = await plinth('keys', 'create', '--label', 'ci', '--scopes', 'read,schema', '-q');
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^sk_[A-Za-z0-9_-]{32}$/);
+    expect((await api('GET', '/v1/object-types', token)).status).toBe(200);
+
+    const publishable = await plinth('--json', 'keys', 'create', '--label', 'web', '--scopes', 'auth');
+    expect(publishable.code).toBe(0);
+    expect((JSON.parse(publishable.stdout) as { token: string }).token).toMatch(/^pk_/);
+
+    const json = JSON.parse((await plinth('keys', 'list', '--json')).stdout) as { id: string; label: string; scopes: string[] }[];
+    const ci = json.find((k) => k.label === 'ci')!;
+    expect(ci.scopes).toEqual(['read', 'schema']);
+
+    const rotated = await plinth('keys', 'rotate', ci.id);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain(`Rotated ${ci.id}`);
+    const newToken = /\n\s+(sk_\S+)\n/.exec(rotated.stdout)![1]!;
+    expect((await api('GET', '/v1/object-types', newToken)).status).toBe(200);
+    expect((await api('GET', '/v1/object-types', token)).status).toBe(401);
+
+    const newId = (JSON.parse((await plinth('--json', 'keys', 'list', '--status', 'active')).stdout) as { id: string; label: string }[]).find((k) => k.label === 'ci')!.id;
+    const revoked = await plinth('keys', 'revoke', newId);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked ${newId}`);
+    expect((await api('GET', '/v1/object-types', newToken)).status).toBe(401);
+    expect((await plinth('keys', 'revoke', 'key_nope')).code).toBe(1);
+  });
+
+  it('tenants list, create and suspend with the admin key; a tenant key is refused', async () => {
+    const admin = { ...env, PLINTH_ADMIN_KEY: ADMIN };
+    const list = await run(['tenants', 'list'], admin);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+SLUG\s+PLAN\s+STATUS/);
+    expect(list.stdout).toContain('Default');
+
+    const created = await run(['tenants', 'create', 'Acme Corp', '--plan', 'pro', '-q'], admin);
+    expect(created.code, created.stderr).toBe(0);
+    const acmeKey = created.stdout.trim();
+    expect((await api('GET', '/v1/keys', acmeKey)).status).toBe(200);
+    const tenants = JSON.parse((await run(['tenants', 'list', '--json'], admin)).stdout) as { tenants: { id: string; slug: string; plan_tier: string }[] };
+    const acme = tenants.tenants.find((t) => t.slug === 'acme-corp')!;
+    expect(acme.plan_tier).toBe('pro');
+
+    const suspended = await run(['tenants', 'suspend', acme.id, '--reason', 'unpaid'], admin);
+    expect(suspended.code, suspended.stderr).toBe(0);
+    expect(suspended.stdout).toContain('is suspended');
+    expect((await api('GET', '/v1/keys', acmeKey)).status).toBe(403);
+    expect((await run(['tenants', 'suspend', acme.id, '--undo'], admin)).stdout).toContain('is active');
+
+    // --key wins over PLINTH_ADMIN_KEY: a tenant key is no admin key.
+    const asTenant = await run(['tenants', 'list', '--key', env.PLINTH_API_KEY!], admin);
+    expect(asTenant.code).toBe(1);
+    expect(asTenant.stderr).toContain('UNAUTHORIZED');
+  });
+
+  it('types and records: create, list, show, get, import and export', async () => {
+    const type = await plinth('types', 'create', 'deals', '--display-name', 'Deals', '-p', 'name:string:required', '-p', 'stage:enum(open,won,lost):indexed', '-p', 'amount:number');
+    expect(type.code, type.stderr).toBe(0);
+    expect(type.stdout).toMatch(/Created type deals \(ot_\S+\) with 3 properties/);
+    expect((await plinth('types', 'list')).stdout).toMatch(/^NAME\s+DISPLAY NAME\s+ID[\s\S]*\ndeals\s+Deals\s+ot_/);
+    const show = await plinth('types', 'show', 'deals');
+    expect(show.stdout).toMatch(/NAME\s+TYPE\s+REQUIRED/);
+    expect(show.stdout).toMatch(/stage\s+enum\(open,won,lost\)/);
+    expect((JSON.parse((await plinth('--json', 'types', 'show', 'deals')).stdout) as { properties: unknown[] }).properties).toHaveLength(3);
+    expect((await plinth('types', 'show', 'nope')).code).toBe(1);
+
+    const created = await plinth('records', 'create', 'deals', 'name=Big one', 'stage=open', 'amount:=1200.5', '-q');
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    expect(id).toMatch(/^obj_/);
+    const get = await plinth('records', 'get', 'deals', id);
+    expect(get.stdout).toMatch(/name:\s+Big one/);
+    expect((JSON.parse((await plinth('--json', 'records', 'get', 'deals', id)).stdout) as { properties: { amount: number } }).properties.amount).toBe(1200.5);
+    const invalid = await plinth('records', 'create', 'deals', 'name=x', 'stage=bogus');
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain('VALIDATION_ERROR');
+
+    const csv = path.join(dir, 'deals.csv');
+    fs.writeFileSync(csv, `name,stage,amount\n${Array.from({ length: 600 }, (_, i) => `deal ${i},${i % 2 ? 'won' : 'open'},${i}`).join('\n')}\nbroken,nope,1\n`);
+    const imported = await plinth('records', 'import', 'deals', csv);
+    expect(imported.code).toBe(1);
+    expect(imported.stdout).toContain('Imported 600 of 601 rows into deals');
+    expect(imported.stdout).toMatch(/row 601: properties\.stage/);
+    const jsonFile = path.join(dir, 'deals.json');
+    fs.writeFileSync(jsonFile, JSON.stringify([{ name: 'json one', stage: 'lost' }]));
+    const importedJson = await plinth('--json', 'records', 'import', 'deals', jsonFile);
+    expect(importedJson.code, importedJson.stderr).toBe(0);
+    expect(JSON.parse(importedJson.stdout)).toMatchObject({ imported: 1, failed: 0, status: 'completed' });
+
+    const list = await plinth('records', 'list', 'deals', '--filter', 'stage:eq:lost');
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+STAGE\s+UPDATED\nobj_/);
+    expect(list.stdout).toContain('json one');
+    const page = JSON.parse((await plinth('--json', 'records', 'list', 'deals', '--limit', '5')).stdout) as { results: unknown[]; next_cursor: string; total: number };
+    expect(page.results).toHaveLength(5);
+    expect(page.total).toBe(602);
+    const next = await plinth('records', 'list', 'deals', '--limit', '5', '--cursor', page.next_cursor);
+    expect(next.code).toBe(0);
+    expect(next.stderr).toContain('next page: --cursor');
+
+    const out = path.join(dir, 'export.csv');
+    const exported = await plinth('records', 'export', 'deals', '-o', out);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toContain(`Exported 602 deals records as csv`);
+    expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(603);
+    const toStdout = await plinth('records', 'export', 'deals', '--filter', 'stage:eq:lost');
+    expect(JSON.parse(toStdout.stdout)).toHaveLength(1);
+    expect(toStdout.stderr).toContain('Exported 1 deals records as json');
+  });
+
+  it('users list and invite', async () => {
+    const invited = await plinth('users', 'invite', 'bob@example.com', '--role', 'viewer');
+    expect(invited.code, invited.stderr).toBe(0);
+    expect(invited.stdout).toMatch(/Invited bob@example\.com as viewer \(usr_/);
+    const list = await plinth('users', 'list');
+    expect(list.stdout).toMatch(/^ID\s+EMAIL\s+ROLE/);
+    expect(list.stdout).toMatch(/bob@example\.com\s+viewer\s+no/);
+    const json = JSON.parse((await plinth('--json', 'users', 'list')).stdout) as { users: { email: string }[]; total: number };
+    expect(json.users.map((u) => u.email)).toContain('bob@example.com');
+    expect((await plinth('users', 'invite', 'bob@example.com')).code).toBe(1);
+  });
+
+  it('webhooks list, create, test and replay; events tail', async () => {
+    const id = (await plinth('webhooks', 'create', hook.url, '--events', 'object.*', '-q')).stdout.trim();
+    expect(id).toMatch(/^wh_/);
+    const list = await plinth('webhooks', 'list');
+    expect(list.stdout).toMatch(/^ID\s+URL\s+EVENTS\s+STATUS/);
+    expect(list.stdout).toContain(hook.url);
+    const test = await plinth('webhooks', 'test', id);
+    expect(test.code, test.stderr).toBe(0);
+    expect(test.stdout).toMatch(/status:\s+200/);
+    expect(hook.bodies.some((b) => b.type === 'webhook.test')).toBe(true);
+
+    const first = (await plinth('records', 'create', 'deals', 'name=first', '-q')).stdout.trim();
+    const second = (await plinth('records', 'create', 'deals', 'name=second', '-q')).stdout.trim();
+    const firstEvent = await until(() => hook.bodies.find((b) => b.type === 'object.created' && b.resource_id === first));
+
+    const replay = await plinth('--json', 'webhooks', 'replay', id, firstEvent.id);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(JSON.parse(replay.stdout)).toMatchObject({ success: true, status_code: 200 });
+    const range = await plinth('webhooks', 'replay', id, '--since', '2020-01-01T00:00:00Z', '--types', 'object.created');
+    expect(range.code, range.stderr).toBe(0);
+    expect(range.stdout).toMatch(/Queued \d+ of \d+ events/);
+    expect((await plinth('webhooks', 'replay', id)).code).toBe(2);
+
+    const dead = (await plinth('webhooks', 'create', `http://127.0.0.1:${await closedPort()}/x`, '-q')).stdout.trim();
+    const failed = await plinth('webhooks', 'test', dead);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/success:\s+no/);
+
+    // The event after the first record's is the second record's.
+    const tail = await plinth('--json', 'events', 'tail', '--types', 'object.created', '--after', firstEvent.id, '-n', '1');
+    expect(tail.code, tail.stderr).toBe(0);
+    expect(JSON.parse(tail.stdout)).toMatchObject({ type: 'object.created', resource_id: second });
+    const human = await plinth('events', 'tail', '--types', 'object.created', '--after', firstEvent.id, '-n', '1');
+    expect(human.stdout).toMatch(new RegExp(`object\\.created\\s+${second}\\s+evt_`));
+    expect((await plinth('events', 'tail', '--after', 'evt_nope', '-n', '1')).code).toBe(1);
   });
 });
