@@ -23,7 +23,7 @@ export type { AiProvider, ChatMessage, ToolCall, ToolSpec, TokenUsage } from './
 // For contracts served over the AI module (src/surfaces/assistant).
 export { answer, answerLive, wantsStream, type AnswerInput, type AnswerResult, type ExtraTool } from './chat/engine.ts';
 export type { AnswerEvent, LiveAnswer } from './chat/live.ts';
-export { conversationTenant, conversationDto, conversationMessages, createConversation, deleteConversation, findConversation, listConversations, searchConversations } from './conversations/service.ts';
+export { agentActivity, conversationTenant, conversationDto, conversationMessages, conversationSummaries, createConversation, deleteConversation, findConversation, listConversations, searchConversations } from './conversations/service.ts';
 export { dropFromIndex, listFileIndex, queueFiles } from './retrieval/files.ts';
 export { monthlyLimit as aiTokenLimit, tokensThisMonth } from './usage.ts';
 export { describe as describeImage, DESCRIBE_MAX_BYTES, DESCRIBE_TYPES } from './tasks/service.ts';

@@ -263,3 +263,38 @@ export async function searchConversations(ctx: TenantContext, query: string, lim
     .sort((a, b) => b.score - a.score || b.updated_at.localeCompare(a.updated_at))
     .slice(0, limit);
 }
+
+/** How many conversations an agent answered in (its answers carry `meta.agent`) and when it last did. */
+export async function agentActivity(ctx: TenantContext, agent: string): Promise<{ conversations: number; lastUsedAt: string | null }> {
+  const [row] = await ctx.db
+    .select({ n: sql<number>`count(distinct ${aiMessages.conversationId})`, last: sql<string | null>`max(${aiMessages.createdAt})` })
+    .from(aiMessages)
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), eq(aiMessages.role, 'assistant'), sql`${aiMessages.meta}->>'agent' = ${agent}`));
+  return { conversations: Number(row?.n ?? 0), lastUsedAt: row?.last ? new Date(row.last).toISOString() : null };
+}
+
+/**
+ * For each conversation: its last message (role, text) and the agents that answered first and last
+ * (answers carry `meta.agent`), read in two queries whatever the number of conversations.
+ */
+export async function conversationSummaries(ctx: TenantContext, ids: string[]) {
+  const out = new Map<string, { lastRole: string | null; lastText: string | null; firstAgent: string | null; lastAgent: string | null }>();
+  if (ids.length === 0) return out;
+  const scope = and(eq(aiMessages.tenantId, ctx.tenantId), inArray(aiMessages.conversationId, ids));
+  const last = await ctx.db
+    .selectDistinctOn([aiMessages.conversationId], { id: aiMessages.conversationId, role: aiMessages.role, content: aiMessages.content })
+    .from(aiMessages)
+    .where(scope)
+    .orderBy(aiMessages.conversationId, desc(aiMessages.id));
+  const agentsOf = await ctx.db
+    .select({ id: aiMessages.conversationId, first: sql<string | null>`(array_agg(${aiMessages.meta}->>'agent' order by ${aiMessages.id}))[1]`, last: sql<string | null>`(array_agg(${aiMessages.meta}->>'agent' order by ${aiMessages.id} desc))[1]` })
+    .from(aiMessages)
+    .where(and(scope, eq(aiMessages.role, 'assistant')))
+    .groupBy(aiMessages.conversationId);
+  for (const id of ids) {
+    const l = last.find((r) => r.id === id);
+    const a = agentsOf.find((r) => r.id === id);
+    out.set(id, { lastRole: l?.role ?? null, lastText: l?.content ?? null, firstAgent: a?.first ?? null, lastAgent: a?.last ?? null });
+  }
+  return out;
+}
