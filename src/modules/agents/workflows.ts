@@ -184,8 +184,9 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
     // Start the stage's step runs not started yet (a resumed job awaits those it started before).
     steps = await tx(async (ctx) => {
       const row = await findWorkflowRun(ctx, id, true);
-      if (row.cancelRequested) return row.steps;
-      const next = [...row.steps];
+      // This process's view of earlier stages is the latest; a step this stage started before (a resumed job) keeps its run.
+      const next = steps.map((s, i) => (indexes.includes(i) && row.steps[i]?.runId ? row.steps[i]! : s));
+      if (row.cancelRequested) return next;
       for (const i of indexes) {
         if (next[i]!.runId) continue;
         const run = await createRun(ctx, { agentId: next[i]!.agentId, input: { message: input, ...(row.context ? { context: row.context } : {}) }, principal: row.principal }, { applicationId: row.applicationId });

@@ -121,7 +121,7 @@ export function sse<T extends { sequence_number: number }>(c: Context<AppEnv>, p
     });
     await produce(
       async (e) => {
-        await stream.writeSSE({ id: String(e.sequence_number), data: JSON.stringify(e) });
+        await stream.writeSSE({ id: String(e.sequence_number), event: (e as { kind?: string }).kind, data: JSON.stringify(e) });
       },
       () => closed || stream.aborted,
     );
