@@ -123,7 +123,7 @@ describe('agent service: chat', () => {
       total_items_before: expect.any(Number),
       total_items_after: expect.any(Number),
       turns_before: 9,
-      turns_after: 5,
+      turns_after: 4,
     });
     expect(compacted.payload.total_items_after).toBeLessThan(compacted.payload.total_items_before);
     // What the model got: a summary instead of turns 1-5, tool input cleared; turns 6-8 and the question.
