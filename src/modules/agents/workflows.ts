@@ -174,62 +174,68 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
   let steps = claimed.steps;
   let input = claimed.message;
   let end: { status: RunStatus; output: string | null; error: { code: string; message: string } | null } | null = null;
-  for (let stageIndex = 0; stageIndex < stageNames.length && !end; stageIndex++) {
-    const stage = stageNames[stageIndex]!;
-    const indexes = steps.map((s, i) => (s.stage === stage ? i : -1)).filter((i) => i >= 0);
-    if (indexes.every((i) => steps[i]!.status === 'succeeded')) {
-      input = indexes.map((i) => steps[i]!.output ?? '').join('\n\n');
-      continue;
-    }
-    // Start the stage's step runs not started yet (a resumed job awaits those it started before).
-    steps = await tx(async (ctx) => {
-      const row = await findWorkflowRun(ctx, id, true);
-      // This process's view of earlier stages is the latest; a step this stage started before (a resumed job) keeps its run.
-      const next = steps.map((s, i) => (indexes.includes(i) && row.steps[i]?.runId ? row.steps[i]! : s));
-      if (row.cancelRequested) return next;
-      for (const i of indexes) {
-        if (next[i]!.runId) continue;
-        const run = await createRun(ctx, { agentId: next[i]!.agentId, input: { message: input, ...(row.context ? { context: row.context } : {}) }, principal: row.principal }, { applicationId: row.applicationId });
-        next[i] = { ...next[i]!, runId: run.id, status: 'queued' };
-      }
-      await ctx.db.update(agentWorkflowRuns).set({ steps: next, stage: stageIndex, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
-      return next;
-    });
-    // Await the stage's runs.
-    for (;;) {
-      const state = await tx(async (ctx) => {
-        const row = await findWorkflowRun(ctx, id);
-        const ids = indexes.map((i) => steps[i]!.runId).filter((x): x is string => !!x);
-        const runs = ids.length ? await ctx.db.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenantId), inArray(agentRuns.id, ids))) : [];
-        return { cancel: row.cancelRequested, runs };
-      });
-      const next = [...steps];
-      for (const i of indexes) {
-        const run = state.runs.find((r) => r.id === next[i]!.runId);
-        if (run) next[i] = { ...next[i]!, status: run.status, output: typeof run.output?.response === 'string' ? run.output.response : null };
-      }
-      steps = next;
-      const done = indexes.every((i) => TERMINAL.has(steps[i]!.status as RunStatus));
-      if (state.cancel && (done || indexes.every((i) => !steps[i]!.runId))) {
-        end = { status: 'cancelled', output: null, error: { code: 'CANCELLED', message: 'Cancelled' } };
-        break;
-      }
-      if (done) {
-        const failed = indexes.find((i) => steps[i]!.status !== 'succeeded');
-        if (failed !== undefined) {
-          const run = state.runs.find((r) => r.id === steps[failed]!.runId);
-          end = {
-            status: steps[failed]!.status === 'cancelled' ? 'cancelled' : 'failed',
-            output: null,
-            error: { code: 'STEP_FAILED', message: `Step ${steps[failed]!.step} of stage ${stage} ended ${steps[failed]!.status}${run?.error ? `: ${run.error.message}` : ''}` },
-          };
-        }
+  try {
+    for (let stageIndex = 0; stageIndex < stageNames.length && !end; stageIndex++) {
+      const stage = stageNames[stageIndex]!;
+      const indexes = steps.map((s, i) => (s.stage === stage ? i : -1)).filter((i) => i >= 0);
+      if (indexes.every((i) => steps[i]!.status === 'succeeded')) {
         input = indexes.map((i) => steps[i]!.output ?? '').join('\n\n');
-        break;
+        continue;
       }
-      await tx((ctx) => ctx.db.update(agentWorkflowRuns).set({ steps, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id))));
-      await sleep(POLL_MS);
+      // Start the stage's step runs not started yet (a resumed job awaits those it started before).
+      steps = await tx(async (ctx) => {
+        const row = await findWorkflowRun(ctx, id, true);
+        // This process's view of earlier stages is the latest; a step this stage started before (a resumed job) keeps its run.
+        const next = steps.map((s, i) => (indexes.includes(i) && row.steps[i]?.runId ? row.steps[i]! : s));
+        if (row.cancelRequested) return next;
+        for (const i of indexes) {
+          if (next[i]!.runId) continue;
+          const run = await createRun(ctx, { agentId: next[i]!.agentId, input: { message: input, ...(row.context ? { context: row.context } : {}) }, principal: row.principal }, { applicationId: row.applicationId });
+          next[i] = { ...next[i]!, runId: run.id, status: 'queued' };
+        }
+        await ctx.db.update(agentWorkflowRuns).set({ steps: next, stage: stageIndex, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
+        return next;
+      });
+      // Await the stage's runs.
+      for (;;) {
+        const state = await tx(async (ctx) => {
+          const row = await findWorkflowRun(ctx, id);
+          const ids = indexes.map((i) => steps[i]!.runId).filter((x): x is string => !!x);
+          const runs = ids.length ? await ctx.db.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenantId), inArray(agentRuns.id, ids))) : [];
+          return { cancel: row.cancelRequested, runs };
+        });
+        const next = [...steps];
+        for (const i of indexes) {
+          const run = state.runs.find((r) => r.id === next[i]!.runId);
+          if (run) next[i] = { ...next[i]!, status: run.status, output: typeof run.output?.response === 'string' ? run.output.response : null };
+        }
+        steps = next;
+        const done = indexes.every((i) => TERMINAL.has(steps[i]!.status as RunStatus));
+        if (state.cancel && (done || indexes.every((i) => !steps[i]!.runId))) {
+          end = { status: 'cancelled', output: null, error: { code: 'CANCELLED', message: 'Cancelled' } };
+          break;
+        }
+        if (done) {
+          const failed = indexes.find((i) => steps[i]!.status !== 'succeeded');
+          if (failed !== undefined) {
+            const run = state.runs.find((r) => r.id === steps[failed]!.runId);
+            end = {
+              status: steps[failed]!.status === 'cancelled' ? 'cancelled' : 'failed',
+              output: null,
+              error: { code: 'STEP_FAILED', message: `Step ${steps[failed]!.step} of stage ${stage} ended ${steps[failed]!.status}${run?.error ? `: ${run.error.message}` : ''}` },
+            };
+          }
+          input = indexes.map((i) => steps[i]!.output ?? '').join('\n\n');
+          break;
+        }
+        await tx((ctx) => ctx.db.update(agentWorkflowRuns).set({ steps, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id))));
+        await sleep(POLL_MS);
+      }
     }
+  } catch (error) {
+    // A step that cannot start (its agent was deleted meanwhile) ends the run; anything else is retried by the job.
+    if (!(error instanceof ApiError) || error.status >= 500) throw error;
+    end = { status: 'failed', output: null, error: { code: error.code, message: error.message } };
   }
   end ??= { status: 'succeeded', output: input, error: null };
   const final = end;
