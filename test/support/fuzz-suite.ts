@@ -58,6 +58,14 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
         : ['error body is not an RFC 9457 problem (type, title, status, detail, instance)']),
       ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
     ],
+    'agent-service': (body) => [
+      ...(typeof body.detail === 'string' && body.detail
+        ? []
+        : Array.isArray(body.detail) && body.detail.every((d: any) => Array.isArray(d?.loc) && typeof d.msg === 'string' && typeof d.type === 'string')
+          ? []
+          : ['error body is not FastAPI\'s {detail} or {detail: [{loc, msg, type}]}']),
+      ...(body.success === undefined ? [] : ['error body is in the platform envelope, not the contract\'s']),
+    ],
     assistant: (body) => [
       ...(body.success === false ? [] : ['error body lacks success: false']),
       ...(typeof body.error?.code === 'string' && body.error.code ? [] : ['error body lacks its `error.code`']),
