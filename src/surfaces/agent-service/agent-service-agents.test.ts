@@ -1,3 +1,4 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
 import { newUser } from '../../../test/support/identity.ts';
@@ -42,6 +43,24 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await oa?.close();
+});
+
+describe('agent service: document', () => {
+  it('documents the agent-side paths with the seed\'s schema names, in valid OpenAPI 3.1', async () => {
+    const spec = (await t.request('GET', '/docs/surfaces/agent-service/openapi.json')).body;
+    expect((await new Validator().validate(spec)).errors ?? []).toEqual([]);
+    const paths = ['/api/v1/chat', '/api/v1/chat/stream', '/api/v1/agents', '/api/v1/agents/{agent_name}/status', '/api/v1/tools', '/api/v1/workflows', '/api/v1/workflows/{workflow_key}',
+      '/api/v1/workflows/{workflow_key}/run', '/api/v1/workflows/{workflow_key}/run-stream', '/api/v1/workflows/runs', '/api/v1/workflows/runs/{run_id}', '/api/v1/workflows/runs/{run_id}/cancel',
+      '/api/v1/conversations', '/api/v1/conversations/search', '/api/v1/conversations/{conversation_id}', '/api/v1/conversations/{conversation_id}/events', '/api/v1/containers',
+      '/api/v1/containers/{container_id}', '/api/v1/containers/agents/{agent_key}/container', '/api/v1/vector-stores', '/api/v1/vector-stores/{vector_store_id}',
+      '/api/v1/vector-stores/{vector_store_id}/files', '/api/v1/vector-stores/{vector_store_id}/files/upload', '/api/v1/vector-stores/{vector_store_id}/files/{file_id}', '/api/v1/vector-stores/{vector_store_id}/search'];
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(paths));
+    const names = ['AgentChatRequest', 'AgentChatResponse', 'AgentStatus', 'AgentSummary', 'StreamingChatEvent', 'StreamingWorkflowEvent', 'WorkflowDescriptorResponse', 'WorkflowStageDescriptor',
+      'WorkflowStepDescriptor', 'WorkflowRunDetail', 'WorkflowRunListResponse', 'WorkflowRunRequestBody', 'WorkflowRunResponse', 'WorkflowStepResultSchema', 'WorkflowSummary', 'ConversationEventItem',
+      'ConversationEventsResponse', 'ConversationHistory', 'ConversationListResponse', 'ConversationSearchResponse', 'ConversationSummary', 'ChatMessage', 'LocationHint', 'ContainerResponse',
+      'ContainerCreateRequest', 'ContainerBindRequest', 'ContainerListResponse', 'VectorStoreResponse', 'VectorStoreSearchResponse', 'VectorStoreFileResponse', 'VectorStoreCreateRequest'];
+    expect(Object.keys(spec.components.schemas)).toEqual(expect.arrayContaining(names));
+  });
 });
 
 describe('agent service: chat', () => {
