@@ -59,7 +59,7 @@ describe('agent service: document', () => {
       'WorkflowStepDescriptor', 'WorkflowRunDetail', 'WorkflowRunListResponse', 'WorkflowRunRequestBody', 'WorkflowRunResponse', 'WorkflowStepResultSchema', 'WorkflowSummary', 'ConversationEventItem',
       'ConversationEventsResponse', 'ConversationHistory', 'ConversationListResponse', 'ConversationSearchResponse', 'ConversationSummary', 'ChatMessage', 'LocationHint', 'ContainerResponse',
       'ContainerCreateRequest', 'ContainerBindRequest', 'ContainerListResponse', 'VectorStoreResponse', 'VectorStoreSearchResponse', 'VectorStoreFileResponse', 'VectorStoreCreateRequest'];
-    expect(Object.keys(spec.components.schemas)).toEqual(expect.arrayContaining(names));
+    expect(names.filter((n) => !spec.components.schemas[n])).toEqual([]);
   });
 });
 

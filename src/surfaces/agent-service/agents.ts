@@ -50,7 +50,8 @@ const AgentChatRequest = z
     agent_type: z.string().min(1).max(100).nullable().optional().openapi({ description: `An agent's name or id (GET /api/v1/agents); default \`${DEFAULT_AGENT}\`` }),
     context: z.record(z.string(), z.unknown()).nullable().optional().openapi({ description: 'Free data for the agent (given to it as JSON)' }),
     share_location: z.boolean().default(false),
-    location: LocationHint.nullable().optional().openapi({ description: 'Where the user is; used only with share_location' }),
+    // Where the user is; used only with share_location.
+    location: LocationHint.nullable().optional(),
   })
   .strict()
   .openapi('AgentChatRequest');
