@@ -137,6 +137,7 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     Object.assign(existing, { ...agentService, object_id: [...(existing.object_id ?? []), ...agentService.object_id!] });
     Object.assign(existing, await seedStatus(t));
     Object.assign(existing, seedAgentServiceBilling(tenantToken, tenantId, other.token));
+    Object.assign(existing, await seedAgentServiceAgents(t, tenantToken, existing.appId![0]!));
     server = await listen(t.app);
   });
   afterAll(async () => {
@@ -338,6 +339,26 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const subscription = await t.request('POST', '/api/v1/status/subscriptions', { body: { channel: 'email', target: 'fuzz.status@example.com' } });
     if (incident.status !== 201 || subscription.status !== 201) throw new Error(`seeding status: ${incident.status} ${subscription.status}`);
     return { incident_id: [incident.body.incident_id], subscription_id: [subscription.body.id] };
+  }
+
+  /** The agent service's agent side: a conversation, an agent with a container, a vector store with a file, a workflow run. */
+  async function seedAgentServiceAgents(t: TestPlatform, token: string, app: string): Promise<Record<string, string[]>> {
+    const made = async (method: string, path: string, body?: unknown) => {
+      const res = await t.request(method, path, { token, body });
+      if (res.status >= 300) throw new Error(`seeding agent-service ${path}: ${res.status} ${res.text}`);
+      return res.body;
+    };
+    const conversation = (await made('POST', '/api/v1/chat', { message: 'hello' })).conversation_id as string;
+    const agent = (await made('POST', '/v1/agents', { name: 'fuzz-service-agent' })).data.id as string;
+    const container = (await made('POST', '/api/v1/containers', { name: 'fuzz box' })).id as string;
+    await made('POST', `/api/v1/containers/agents/${agent}/container`, { container_id: container });
+    const store = (await made('POST', '/api/v1/vector-stores', { name: 'fuzz store' })).id as string;
+    const form = new FormData();
+    form.set('file', new Blob(['fuzz vector store document'], { type: 'text/plain' }), 'vs.txt');
+    const file = (await t.request('POST', '/v1/files/upload', { token, body: form })).body.data.id as string;
+    await made('POST', `/api/v1/vector-stores/${store}/files`, { file_id: file });
+    const run = (await made('POST', `/api/v1/workflows/${app}/run`, { message: 'hello', wait_seconds: 0 })).workflow_run_id as string;
+    return { conversation_id: [conversation], agent_key: [agent, 'fuzz-service-agent'], agent_name: ['assistant', agent], container_id: [container], vector_store_id: [store], file_id: [file], workflow_key: [app], run_id: [run] };
   }
 
   /** Books with one of each accounting record, so fuzzed accounting requests reach their handlers. */

@@ -9,4 +9,9 @@ export const AGENT_EVENTS = defineEvents('agent', {
     description: 'A run ended: succeeded, failed, cancelled or timed_out',
     payload: z.object({ agent_id: z.string(), status: z.string(), error: z.unknown().optional() }),
   },
+  'agent.workflow_run.queued': { description: 'A workflow (an application\'s agents as stages) was started', payload: z.object({ application_id: z.string() }) },
+  'agent.workflow_run.finished': { description: 'A workflow run ended: succeeded, failed or cancelled', payload: z.object({ application_id: z.string(), status: z.string() }) },
+  'agent.container.created': { description: 'An agent container (sandbox for code tools) was created', payload: z.object({ name: z.string() }) },
+  'agent.container.deleted': { description: 'An agent container was deleted', payload: z.object({}) },
+  'agent.container.bound': { description: 'A container was bound to an agent, or unbound (agent_id null)', payload: z.object({ agent_id: z.string().nullable() }) },
 });

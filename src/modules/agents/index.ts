@@ -3,6 +3,7 @@ import { AGENT_EVENTS } from './events.ts';
 import { agentRoutes } from './routes.ts';
 import { registerRunner } from './runner.ts';
 import { registerSchedules } from './schedules.ts';
+import { registerWorkflows } from './workflows.ts';
 
 export const agentsModule = defineModule({
   name: 'agents',
@@ -10,12 +11,13 @@ export const agentsModule = defineModule({
   register: (kernel) => {
     registerRunner(kernel);
     registerSchedules(kernel);
+    registerWorkflows(kernel);
   },
   routes: () => agentRoutes(),
 });
 
 export { AGENT_EVENTS } from './events.ts';
-export { checkHttpTools, createAgent, deleteAgent, getAgent, listAgents, updateAgent, agentDto, type AgentDto, type AppScope } from './service.ts';
+export { checkHttpTools, createAgent, deleteAgent, findAgentByKey, getAgent, listAgents, updateAgent, agentDto, type AgentDto, type AppScope } from './service.ts';
 export { cancelRun, createRun, getRun, listRuns, runEvents, runDto, findRun, type RunDto } from './runs.ts';
 export { executeRun, sweepRuns } from './runner.ts';
 export { followRun, followRuns } from './stream.ts';
@@ -25,3 +27,30 @@ export * from './schemas.ts';
 export type { RunEvent, StatusMessage } from './log.ts';
 export * from './apps.ts';
 export { TOOL_NAMES as TOOL_NAMES_FOR_AGENTS, listProviders as listModelProviders } from '../ai/index.ts';
+export {
+  bindContainer,
+  codeToolSpec,
+  CODE_TOOL,
+  CONTAINER_LIMITS,
+  containerDto,
+  containerOfAgent,
+  createContainer,
+  deleteContainer,
+  findContainer,
+  listContainers,
+  runInContainer,
+  unbindContainer,
+  type ContainerDto,
+} from './containers.ts';
+export {
+  cancelWorkflowRun,
+  findWorkflowRun,
+  listWorkflowRuns,
+  listWorkflows,
+  startWorkflow,
+  workflowDescriptor,
+  workflowRunDto,
+  type WorkflowRunDto,
+  type WorkflowStage,
+} from './workflows.ts';
+export type { AgentRow, WorkflowRunStep } from './tables.ts';

@@ -1,11 +1,11 @@
-import { and, count, desc, eq, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { AgentInput, AgentPatch } from './schemas.ts';
-import { agentRuns, agents, agentSchedules, agentVersions, type AgentDefinition, type AgentRow } from './tables.ts';
+import { agentContainers, agentRuns, agents, agentSchedules, agentVersions, type AgentDefinition, type AgentRow } from './tables.ts';
 
 /** Which application's records a call sees: one application's (the agent platform surface), or all (/v1). */
 export interface AppScope {
@@ -138,6 +138,8 @@ export async function deleteAgent(ctx: TenantContext, id: string, scope: AppScop
     .where(and(eq(agentRuns.tenantId, ctx.tenantId), eq(agentRuns.agentId, id), eq(agentRuns.status, 'running')));
   if ((active[0]?.n ?? 0) > 0) throw new ApiError('CONFLICT', 'The agent has a running run; cancel it first');
   await ctx.db.delete(agentSchedules).where(and(eq(agentSchedules.tenantId, ctx.tenantId), eq(agentSchedules.agentId, id)));
+  // Its container stays, unbound.
+  await ctx.db.update(agentContainers).set({ agentId: null, updatedAt: new Date() }).where(and(eq(agentContainers.tenantId, ctx.tenantId), eq(agentContainers.agentId, id)));
   await ctx.db.delete(agentVersions).where(and(eq(agentVersions.tenantId, ctx.tenantId), eq(agentVersions.agentId, id)));
   await ctx.db.delete(agents).where(and(eq(agents.tenantId, ctx.tenantId), eq(agents.id, id)));
   await ctx.emit({ type: 'agent.deleted', resourceType: 'agent', resourceId: id, data: { name: row.definition.name } });
@@ -151,4 +153,18 @@ export async function agentVersion(ctx: TenantContext, agentId: string, version:
     .where(and(eq(agentVersions.tenantId, ctx.tenantId), eq(agentVersions.agentId, agentId), eq(agentVersions.version, version)));
   if (!row) throw notFound('Agent version');
   return row.definition;
+}
+
+/** An agent by id, or else by name (the newest of that name): the agent service contract's `agent_key`/`agent_name`. */
+export async function findAgentByKey(ctx: TenantContext, key: string): Promise<AgentRow> {
+  const [byId] = await ctx.db.select().from(agents).where(and(eq(agents.tenantId, ctx.tenantId), eq(agents.id, key)));
+  if (byId) return byId;
+  const [byName] = await ctx.db
+    .select()
+    .from(agents)
+    .where(and(eq(agents.tenantId, ctx.tenantId), sql`${agents.definition}->>'name' = ${key}`))
+    .orderBy(desc(agents.createdAt))
+    .limit(1);
+  if (!byName) throw notFound('Agent');
+  return byName;
 }

@@ -206,3 +206,69 @@ export type ScheduleRow = typeof agentSchedules.$inferSelect;
 export type ApplicationRow = typeof agentApplications.$inferSelect;
 export type EndUserRow = typeof agentEndUsers.$inferSelect;
 export type AppKeyRow = typeof agentAppKeys.$inferSelect;
+
+/** One step of a workflow run: the agent run that executes it (created when its stage starts). */
+export interface WorkflowRunStep {
+  stage: string;
+  step: string;
+  agentId: string;
+  runId: string | null;
+  status: RunStatus | 'pending' | 'skipped';
+  output: string | null;
+}
+
+/**
+ * Runs of workflows. A workflow is an application of this module (its agents are the steps; see
+ * workflows.ts); a workflow run executes its stages in order, each step as an agent run of the
+ * runtime above (durable, leased, cancellable), the previous stage's answers feeding the next.
+ */
+export const agentWorkflowRuns = pgTable(
+  'agent_workflow_runs',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    applicationId: text('application_id').notNull(),
+    status: text('status').$type<RunStatus>().notNull().default('queued'),
+    message: text('message').notNull(),
+    context: jsonb('context').$type<Record<string, unknown> | null>(),
+    steps: jsonb('steps').$type<WorkflowRunStep[]>().notNull().default([]),
+    /** Index of the stage being executed. */
+    stage: integer('stage').notNull().default(0),
+    output: text('output'),
+    error: jsonb('error').$type<{ code: string; message: string } | null>(),
+    principal: jsonb('principal').$type<RunPrincipal>().notNull(),
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    createdAt: createdAt(),
+    startedAt: timestamptz('started_at'),
+    finishedAt: timestamptz('finished_at'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('agent_workflow_runs_created_idx').on(t.tenantId, t.createdAt), index('agent_workflow_runs_app_idx').on(t.tenantId, t.applicationId, t.createdAt)],
+);
+
+/**
+ * Containers: an agent's isolated execution environment for its code tools. Code runs in the
+ * automations module's functions sandbox (a fresh isolated-vm isolate per call) with the container's
+ * memory and time limits; a container bound to an agent (`agent_id`, at most one per agent) gives the
+ * agent the `run_code` tool in chat.
+ */
+export const agentContainers = pgTable(
+  'agent_containers',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    memoryMb: integer('memory_mb').notNull().default(64),
+    timeoutMs: integer('timeout_ms').notNull().default(5_000),
+    agentId: text('agent_id'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    invocations: integer('invocations').notNull().default(0),
+    lastUsedAt: timestamptz('last_used_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), uniqueIndex('agent_containers_agent_idx').on(t.tenantId, t.agentId), index('agent_containers_created_idx').on(t.tenantId, t.createdAt)],
+);
+
+export type WorkflowRunRow = typeof agentWorkflowRuns.$inferSelect;
+export type ContainerRow = typeof agentContainers.$inferSelect;

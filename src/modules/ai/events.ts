@@ -1,5 +1,5 @@
 import { defineEvents, z, type EventType } from '../../core/events/catalog.ts';
-import { RETRIEVAL_EVENTS } from './retrieval/events.ts';
+import { RETRIEVAL_EVENTS, VECTOR_STORE_EVENTS } from './retrieval/events.ts';
 
 const PROVIDER_EVENTS = defineEvents('ai_provider', {
   'ai.provider.created': {
@@ -22,4 +22,4 @@ const CONVERSATION_EVENTS = defineEvents('ai_conversation', {
   'ai.conversation.deleted': { description: 'An AI conversation and its messages were deleted', payload: z.object({}) },
 });
 
-export const AI_EVENTS: readonly EventType[] = [...PROVIDER_EVENTS, ...CONVERSATION_EVENTS, ...RETRIEVAL_EVENTS];
+export const AI_EVENTS: readonly EventType[] = [...PROVIDER_EVENTS, ...CONVERSATION_EVENTS, ...RETRIEVAL_EVENTS, ...VECTOR_STORE_EVENTS];

@@ -21,9 +21,21 @@ export { TOOL_NAMES, toolSpecs, runToolAs, type ToolName } from './chat/tools.ts
 export { assertQuota, recordUsage } from './usage.ts';
 export type { AiProvider, ChatMessage, ToolCall, ToolSpec, TokenUsage } from './providers/types.ts';
 // For contracts served over the AI module (src/surfaces/assistant).
-export { answer, wantsStream, type AnswerInput, type AnswerResult } from './chat/engine.ts';
-export { conversationTenant, createConversation, deleteConversation, findConversation, listConversations } from './conversations/service.ts';
+export { answer, answerLive, wantsStream, type AnswerInput, type AnswerResult, type ExtraTool } from './chat/engine.ts';
+export type { AnswerEvent, LiveAnswer } from './chat/live.ts';
+export { agentActivity, conversationTenant, conversationDto, conversationMessages, conversationSummaries, createConversation, deleteConversation, findConversation, listConversations, searchConversations } from './conversations/service.ts';
 export { dropFromIndex, listFileIndex, queueFiles } from './retrieval/files.ts';
 export { monthlyLimit as aiTokenLimit, tokensThisMonth } from './usage.ts';
 export { runTextTask, TEXT_TASKS, type TextTaskInput } from './tasks/service.ts';
 export { describe as describeImage, describeBytes as describeImageBytes, DESCRIBE_MAX_BYTES, DESCRIBE_TYPES } from './tasks/service.ts';
+export {
+  addVectorStoreFile,
+  createVectorStore,
+  deleteVectorStore,
+  getVectorStore,
+  getVectorStoreFile,
+  listVectorStoreFiles,
+  listVectorStores,
+  removeVectorStoreFile,
+  searchVectorStore,
+} from './retrieval/stores.ts';

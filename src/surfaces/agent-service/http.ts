@@ -29,6 +29,7 @@ const invalid = { description: 'Validation Error', content: { 'application/json'
 
 /** What every authenticated route can answer besides its own. */
 export const ERRORS = {
+  400: err('Malformed request: a body that is not the declared media type or not JSON, a bad header or path'),
   401: err('Missing, invalid, expired or revoked token'),
   403: err('The token lacks the permission or scope'),
   409: err('A request with this Idempotency-Key is still in progress'),
@@ -36,10 +37,11 @@ export const ERRORS = {
   415: err('Unsupported media type'),
   422: invalid,
   429: err('Rate limit or quota exceeded; see Retry-After'),
+  431: err('Request line or headers too large (answered by the HTTP server before any contract is chosen, in the platform\'s envelope)'),
   500: err('Server error'),
 } as const;
-/** A public route's: no token, so no 401/403 from it. */
-export const PUBLIC_ERRORS = { 413: ERRORS[413], 415: ERRORS[415], 422: ERRORS[422], 429: ERRORS[429], 500: ERRORS[500] } as const;
+/** A public route's: no token, so no 403 from it (a token it was sent that is no good is still a 401). */
+export const PUBLIC_ERRORS = { 400: ERRORS[400], 401: ERRORS[401], 413: ERRORS[413], 415: ERRORS[415], 422: ERRORS[422], 429: ERRORS[429], 431: ERRORS[431], 500: ERRORS[500] } as const;
 export const NOT_FOUND = (what: string) => ({ 404: err(`${what} does not exist (or belongs to another tenant)`) }) as const;
 export const CONFLICT = (what: string) => ({ 409: err(what) }) as const;
 export const errorOf = err;

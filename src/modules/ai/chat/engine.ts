@@ -8,7 +8,7 @@ import { appendEvents, beginEvents, conflictLive, findConversation, loadHistory,
 import { providerError } from '../providers/errors.ts';
 import { resolveFrom, tenantProviders } from '../providers/service.ts';
 import { freshState, saveState } from '../state.ts';
-import type { AiProvider, ChatMessage, ToolCall } from '../providers/types.ts';
+import type { AiProvider, ChatMessage, ToolCall, ToolSpec } from '../providers/types.ts';
 import { assertQuota, checkQuota, monthlyLimit, recordUsage, tokensThisMonth } from '../usage.ts';
 import { retrievalAvailable, retrieveContext, type KnowledgePassage } from './knowledge.ts';
 import { LiveAnswer, liveAnswer, registerLive, unregisterLive, type AnswerEvent } from './live.ts';
@@ -29,6 +29,18 @@ export interface AnswerInput {
   conversationId?: string;
   /** The local model answers from the message itself (generate). */
   messageIsSource?: boolean;
+  /** Tools of the caller beside the platform's (a contract's own, e.g. code run in a sandbox). */
+  extraTools?: ExtraTool[];
+  /** A conversation's history as given in `history` (the caller built it, e.g. compacted) instead of loaded. */
+  ownHistory?: boolean;
+  /** Stored with the answer message's meta. */
+  meta?: Record<string, unknown>;
+}
+
+/** A tool the caller runs itself; its result goes back to the model like a platform tool's. */
+export interface ExtraTool {
+  spec: ToolSpec;
+  run: (call: ToolCall) => Promise<{ ok: boolean; result: unknown }>;
 }
 
 export interface AnswerResult {
@@ -81,7 +93,7 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
         const conversation = await findConversation(ctx, input.conversationId);
         if (liveAnswer(ctx.kernel, ctx.tenantId, conversation.id)) throw conflictLive();
         model ??= conversation.model ?? undefined;
-        history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
+        if (!input.ownHistory) history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
       }
       const resolved = resolveFrom(ctx.kernel, providers, model);
       const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
@@ -118,7 +130,9 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
   live.push('start', prep.start ?? startData(live.answerId, input.conversationId, provider, prep.model));
   if (prep.start) live.stored = 1;
   const messages: ChatMessage[] = [...prep.history, { role: 'user', content: input.message }];
-  const tools = input.tools.length ? toolSpecs(input.tools) : undefined;
+  const extra = input.extraTools ?? [];
+  const specs = [...toolSpecs(input.tools), ...extra.map((t) => t.spec)];
+  const tools = specs.length ? specs : undefined;
   const context = [...passages.map((p) => p.text), ...(input.messageIsSource && provider.type === 'local' ? [input.message] : [])];
   let response = '';
   let model = requested;
@@ -144,7 +158,8 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
     if (calls.length === 0 || !tools || round + 1 >= MAX_TOOL_ROUNDS) break;
     messages.push({ role: 'assistant', content: roundText, toolCalls: calls });
     for (const call of calls) {
-      const { ok, result } = await runTool(c, input.tools, call);
+      const own = extra.find((t) => t.spec.name === call.name);
+      const { ok, result } = own ? await own.run(call) : await runTool(c, input.tools, call);
       toolLog.push({ ...call, ok, result });
       live.push('tool_result', { id: call.id, name: call.name, ok, result });
       messages.push({ role: 'tool', toolCallId: call.id, content: JSON.stringify(result) });
@@ -182,7 +197,7 @@ async function produce(c: Context<AppEnv>, input: AnswerInput, prep: Prepared, l
           userMessageId: userMessageId!,
           answerMessageId: answerMessageId!,
           usage,
-          meta: { provider: provider.name, ...(toolLog.length ? { tool_calls: toolLog } : {}), ...(result.sources.length ? { sources: result.sources } : {}) },
+          meta: { ...(input.meta ?? {}), provider: provider.name, ...(toolLog.length ? { tool_calls: toolLog } : {}), ...(result.sources.length ? { sources: result.sources } : {}) },
         });
         await appendEvents(ctx, conversationId, live.answerId, [...live.events.slice(live.stored), doneEvent]);
       }
@@ -258,6 +273,12 @@ export function sseFrom(c: Context<AppEnv>, follow: (send: (e: AnswerEvent) => P
       () => closed || stream.aborted,
     );
   });
+}
+
+/** Starts an answer and hands back its live events (for a contract that shapes the stream itself). */
+export async function answerLive(c: Context<AppEnv>, input: AnswerInput): Promise<{ live: LiveAnswer; done: Promise<AnswerResult> }> {
+  const prep = await prepare(c, input);
+  return start(c, input, prep);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
@@ -201,3 +201,100 @@ export async function storedEvents(ctx: TenantContext, conversationId: string, a
 }
 
 export const conflictLive = () => new ApiError('CONFLICT', 'An answer is being produced in this conversation; resume its stream (GET .../stream) or wait for it to finish');
+
+/** A conversation's messages, oldest first (at most `limit`, the latest ones). */
+export async function conversationMessages(ctx: TenantContext, id: string, limit = 1000) {
+  await findConversation(ctx, id);
+  const rows = await ctx.db
+    .select()
+    .from(aiMessages)
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), eq(aiMessages.conversationId, id)))
+    .orderBy(desc(aiMessages.id))
+    .limit(limit);
+  return rows.reverse().map(messageDto);
+}
+
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+
+/**
+ * Conversations whose title or messages contain `query` (case-insensitive), those the caller may see,
+ * best first: score = matching messages (a title match counts 2), then latest activity. `preview` is
+ * the text around the first match.
+ */
+export async function searchConversations(ctx: TenantContext, query: string, limit: number) {
+  const pattern = likePattern(query);
+  const hits = await ctx.db
+    .select({ conversationId: aiMessages.conversationId, n: count(), first: sql<string>`min(${aiMessages.id})` })
+    .from(aiMessages)
+    .innerJoin(aiConversations, and(eq(aiConversations.tenantId, aiMessages.tenantId), eq(aiConversations.id, aiMessages.conversationId)))
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), visible(ctx), sql`${aiMessages.content} ilike ${pattern}`))
+    .groupBy(aiMessages.conversationId)
+    .limit(500);
+  const titled = await ctx.db
+    .select({ id: aiConversations.id })
+    .from(aiConversations)
+    .where(and(eq(aiConversations.tenantId, ctx.tenantId), visible(ctx), sql`${aiConversations.title} ilike ${pattern}`))
+    .limit(500);
+  const scores = new Map<string, { score: number; first?: string }>();
+  for (const h of hits) scores.set(h.conversationId, { score: Number(h.n), first: h.first });
+  for (const t of titled) scores.set(t.id, { score: (scores.get(t.id)?.score ?? 0) + 2, first: scores.get(t.id)?.first });
+  if (scores.size === 0) return [];
+  const rows = await ctx.db
+    .select()
+    .from(aiConversations)
+    .where(and(eq(aiConversations.tenantId, ctx.tenantId), inArray(aiConversations.id, [...scores.keys()])));
+  const firstIds = [...scores.values()].map((s) => s.first).filter((x): x is string => !!x);
+  const firsts = firstIds.length
+    ? await ctx.db.select({ id: aiMessages.id, content: aiMessages.content }).from(aiMessages).where(and(eq(aiMessages.tenantId, ctx.tenantId), inArray(aiMessages.id, firstIds)))
+    : [];
+  const contentOf = new Map(firsts.map((f) => [f.id, f.content]));
+  const needle = query.toLowerCase();
+  const previewOf = (text: string) => {
+    const at = text.toLowerCase().indexOf(needle);
+    const from = Math.max(0, at - 60);
+    return (from > 0 ? '…' : '') + text.slice(from, Math.max(at, 0) + needle.length + 100);
+  };
+  return rows
+    .map((row) => {
+      const s = scores.get(row.id)!;
+      const text = s.first ? contentOf.get(s.first) : undefined;
+      return { ...conversationDto(row), score: s.score, preview: text ? previewOf(text) : (row.title ?? '') };
+    })
+    .sort((a, b) => b.score - a.score || b.updated_at.localeCompare(a.updated_at))
+    .slice(0, limit);
+}
+
+/** How many conversations an agent answered in (its answers carry `meta.agent`) and when it last did. */
+export async function agentActivity(ctx: TenantContext, agent: string): Promise<{ conversations: number; lastUsedAt: string | null }> {
+  const [row] = await ctx.db
+    .select({ n: sql<number>`count(distinct ${aiMessages.conversationId})`, last: sql<string | null>`max(${aiMessages.createdAt})` })
+    .from(aiMessages)
+    .where(and(eq(aiMessages.tenantId, ctx.tenantId), eq(aiMessages.role, 'assistant'), sql`${aiMessages.meta}->>'agent' = ${agent}`));
+  return { conversations: Number(row?.n ?? 0), lastUsedAt: row?.last ? new Date(row.last).toISOString() : null };
+}
+
+/**
+ * For each conversation: its last message (role, text) and the agents that answered first and last
+ * (answers carry `meta.agent`), read in two queries whatever the number of conversations.
+ */
+export async function conversationSummaries(ctx: TenantContext, ids: string[]) {
+  const out = new Map<string, { lastRole: string | null; lastText: string | null; firstAgent: string | null; lastAgent: string | null }>();
+  if (ids.length === 0) return out;
+  const scope = and(eq(aiMessages.tenantId, ctx.tenantId), inArray(aiMessages.conversationId, ids));
+  const last = await ctx.db
+    .selectDistinctOn([aiMessages.conversationId], { id: aiMessages.conversationId, role: aiMessages.role, content: aiMessages.content })
+    .from(aiMessages)
+    .where(scope)
+    .orderBy(aiMessages.conversationId, desc(aiMessages.id));
+  const agentsOf = await ctx.db
+    .select({ id: aiMessages.conversationId, first: sql<string | null>`(array_agg(${aiMessages.meta}->>'agent' order by ${aiMessages.id}))[1]`, last: sql<string | null>`(array_agg(${aiMessages.meta}->>'agent' order by ${aiMessages.id} desc))[1]` })
+    .from(aiMessages)
+    .where(and(scope, eq(aiMessages.role, 'assistant')))
+    .groupBy(aiMessages.conversationId);
+  for (const id of ids) {
+    const l = last.find((r) => r.id === id);
+    const a = agentsOf.find((r) => r.id === id);
+    out.set(id, { lastRole: l?.role ?? null, lastText: l?.content ?? null, firstAgent: a?.first ?? null, lastAgent: a?.last ?? null });
+  }
+  return out;
+}

@@ -19,3 +19,11 @@ export const RETRIEVAL_EVENTS = defineEvents('ai_index', {
     payload: z.object({ file_id: z.string(), error: z.string() }),
   },
 });
+
+/** Changes of named vector stores (sets of indexed files). */
+export const VECTOR_STORE_EVENTS = defineEvents('ai_vector_store', {
+  'ai.vector_store.created': { description: 'A vector store was created', payload: z.object({ name: z.string() }) },
+  'ai.vector_store.deleted': { description: 'A vector store was deleted (its files stay)', payload: z.object({}) },
+  'ai.vector_store.file_added': { description: 'A file was added to a vector store (and queued for indexing)', payload: z.object({ file_id: z.string() }) },
+  'ai.vector_store.file_removed': { description: 'A file was taken out of a vector store', payload: z.object({ file_id: z.string() }) },
+});

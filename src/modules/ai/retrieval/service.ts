@@ -203,6 +203,8 @@ export interface KnowledgeQuery {
   k: number;
   sources?: ('objects' | 'files')[];
   types?: string[];
+  /** Only these files (a vector store's): implies files only. */
+  fileIds?: string[];
 }
 
 function subjectOf(principal: TenantPrincipal | undefined): Subject | undefined {
@@ -277,7 +279,9 @@ export async function searchKnowledge(ctx: TenantContext, principal: TenantPrinc
 /** searchKnowledge with the query already embedded (routes embed before opening their transaction). */
 export async function searchByVector(ctx: TenantContext, principal: TenantPrincipal | undefined, vector: number[], q: Omit<KnowledgeQuery, 'query'>): Promise<KnowledgeHit[]> {
   const k = Math.max(1, Math.min(q.k, 100));
-  const sources = (q.sources ?? ['objects', 'files']).map((s) => (s === 'objects' ? 'object' : 'file') as 'object' | 'file');
+  const only = q.fileIds ? new Set(q.fileIds) : null;
+  if (only && only.size === 0) return [];
+  const sources = (only ? ['files' as const] : (q.sources ?? ['objects', 'files'])).map((s) => (s === 'objects' ? 'object' : 'file') as 'object' | 'file');
   if (sources.length === 0) return [];
   let types = q.types;
   if (types?.length) {
@@ -297,7 +301,7 @@ export async function searchByVector(ctx: TenantContext, principal: TenantPrinci
   let n = Math.max(k * 3, 30);
   for (;;) {
     const candidates = await store.search(ctx.db, ctx.tenantId, vector, n, { sources, types });
-    const visible = await visibleOnly(ctx, principal, candidates);
+    const visible = await visibleOnly(ctx, principal, only ? candidates.filter((c) => only.has(c.sourceId)) : candidates);
     if (visible.length >= k || candidates.length < n || n >= MAX_CANDIDATES) {
       return visible.slice(0, k).map((c) => ({
         source: c.source,

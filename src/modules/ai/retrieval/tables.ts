@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, pgTable, primaryKey, real, text } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, real, text } from 'drizzle-orm/pg-core';
 import { createdAt, tenantIdColumn, timestamptz, updatedAt } from '../../../core/db/columns.ts';
 
 /**
@@ -95,3 +95,33 @@ export const aiFileIndex = pgTable(
 );
 
 export type ChunkRow = typeof aiChunks.$inferSelect;
+
+/**
+ * Named document stores (vector stores): a set of the tenant's files in the index above. A file is
+ * indexed once for the tenant; a store only says which indexed files its searches look at.
+ */
+export const aiVectorStores = pgTable(
+  'ai_vector_stores',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('ai_vector_stores_created_idx').on(t.tenantId, t.createdAt)],
+);
+
+export const aiVectorStoreFiles = pgTable(
+  'ai_vector_store_files',
+  {
+    tenantId: tenantIdColumn(),
+    storeId: text('store_id').notNull(),
+    fileId: text('file_id').notNull(),
+    attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.storeId, t.fileId] })],
+);
