@@ -435,7 +435,7 @@ const change = surfaceRoute(
     summary: 'Change Password',
     description: 'Changes the user\'s password after checking the current one; the user\'s other sessions end.',
     request: { body: { content: { 'application/json': { schema: PasswordChangeRequest } }, required: true } },
-    responses: { 200: json(SuccessResponse, 'Changed'), 400: errorOf('The current password is incorrect'), ...ERRORS, ...USER_ONLY },
+    responses: { 200: json(SuccessResponse, 'Changed'), ...ERRORS, 400: errorOf('The current password is incorrect, or a malformed request'), ...USER_ONLY },
   },
   authed(),
 );

@@ -245,7 +245,7 @@ const updateSub = surfaceRoute(
     summary: 'Update Subscription',
     description: 'Adjust the subscription: plan (prorated in Stripe), auto-renew, seats, billing e-mail. 400 when no field is given.',
     request: { params: TenantParams, body: { content: { 'application/json': { schema: UpdateSubscriptionRequest } }, required: true } },
-    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, 400: errorOf('No subscription fields provided for update; a malformed request'), ...ERRORS, ...NOT_YOURS, ...STRIPE },
+    responses: { 200: json(TenantSubscriptionResponse, 'Successful Response'), ...MALFORMED, ...ERRORS, 400: errorOf('No subscription fields provided for update; a malformed request'), ...NOT_YOURS, ...STRIPE },
   },
   ADMIN,
 );
@@ -278,8 +278,8 @@ const usage = surfaceRoute(
     responses: {
       202: json(SuccessResponse, 'Usage recorded: `data` is `{accepted, duplicates}`'),
       ...MALFORMED,
-      400: errorOf('Unknown metered feature, or a period that ends before it starts; a malformed request'),
       ...ERRORS,
+      400: errorOf('Unknown metered feature, or a period that ends before it starts; a malformed request'),
       ...NOT_YOURS,
     },
   },
@@ -302,7 +302,7 @@ const events = surfaceRoute(
         processing_status: StripeEventStatus.optional().openapi({ description: 'Filter by processing outcome (received/processed/failed).' }),
       }),
     },
-    responses: { 200: json(BillingEventHistoryResponse, 'Successful Response'), ...MALFORMED, 400: errorOf('Invalid cursor; a malformed request'), ...ERRORS, ...NOT_YOURS },
+    responses: { 200: json(BillingEventHistoryResponse, 'Successful Response'), ...MALFORMED, ...ERRORS, 400: errorOf('Invalid cursor; a malformed request'), ...NOT_YOURS },
   },
   READ,
 );
@@ -336,10 +336,10 @@ const webhook = surfaceRoute(
     responses: {
       200: json(StripeWebhookResponse, 'Successful Response'),
       ...MALFORMED,
-      400: errorOf('Missing or invalid Stripe-Signature; a malformed request'),
-      503: errorOf('STRIPE_WEBHOOK_SECRET is not set'),
       ...BAD_TOKEN,
       ...PUBLIC_ERRORS,
+      400: errorOf('Missing or invalid Stripe-Signature; a malformed request'),
+      503: errorOf('STRIPE_WEBHOOK_SECRET is not set'),
     },
   },
   open(),
