@@ -51,6 +51,12 @@ export interface RegisterRequest {
    * @maxLength 254
    */
   email?: string;
+  /**
+   * A Cloudflare Turnstile response; required when the operator configures captcha for registration (REGISTER_TURNSTILE_SECRET_KEY)
+   * @minLength 1
+   * @maxLength 4096
+   */
+  captchaToken?: string;
 }
 
 export interface Tenant {
@@ -429,7 +435,7 @@ export interface EstimatorRequest {
    */
   tenantId: string;
   /**
-   * File ids of images in the asset library
+   * Images inline as base64 data URLs, or file ids of images in the asset library
    * @maxItems 10
    * @minItems 1
    */
@@ -1017,7 +1023,7 @@ export class Api<
 > extends HttpClient<SecurityDataType> {
   register = {
     /**
-     * @description Creates a tenant with its admin API key (shown once; it holds every scope). Limited to 5 registrations per address per hour.
+     * @description Creates a tenant with its admin API key (shown once; it holds every scope). Limited to 5 registrations per address per hour; when the operator configures captcha, `captchaToken` must be a Turnstile response the verifier accepts (400 without it, 503 while the verifier cannot be reached).
      *
      * @tags Authentication
      * @name Tenant
@@ -1660,7 +1666,7 @@ export class Api<
   };
   estimator = {
     /**
-     * @description Describes up to 10 images of the asset library (/v1/files ids; JPEG, PNG or WebP, at most 10 MB each) for item detection and size estimation, one event per image as it is analysed. Requires `estimator:write`.
+     * @description Describes up to 10 images (JPEG, PNG or WebP, at most 10 MB each) for item detection and size estimation, one event per image as it is analysed. Each item of `images` is either an image sent inline as a base64 data URL (`data:image/jpeg;base64,...`; its bytes decide its type) or the id of an image already in the asset library (/v1/files). Requires `estimator:write`.
      *
      * @tags Estimator
      * @name Analyze

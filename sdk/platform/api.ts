@@ -3260,7 +3260,7 @@ export interface Automation {
   conditions: any[];
   actions: AutomationAction[];
   enabled: boolean;
-  /** The principal that created it; runs are recorded under the automation run as actor */
+  /** The key or user that created it: runs act with what it may do when they run (its scopes and, for a user, its roles and row policies) and fail once it is revoked or deleted; audit and events name the automation run as actor */
   run_as: {
     type: string;
     id: string | null;
@@ -3291,14 +3291,16 @@ export interface AutomationAction {
    * @example "create_deal"
    */
   id?: string;
-  /** `create_object` {object_type, properties}; `update_object` {object_type, object_id, properties}; `delete_object` {object_type, object_id}; `send_email` {to, subject, text?, html?}; `call_webhook` {url, method?, headers?, body?} (through the outbound guard); `run_function` {function_id, input?}; `emit_event` {event_type, data?} (a custom event type) */
+  /** `create_object` {object_type, properties}; `update_object` {object_type, object_id, properties}; `delete_object` {object_type, object_id}; `send_email` {to, subject, text?, html?}; `send_notification` {user_id, title, body?, type?, action_url?} (to a user of the tenant, through their notification preferences); `call_webhook` {url, method?, headers?, body?} (through the outbound guard); `run_function` {function_id, input?}; `ai_step` {task: summarize {text, max_length?} | classify {text, labels} | generate {prompt, max_tokens?}, model?} (through the tenant's AI provider, counted in its AI usage; output `{summary}`, `{label}` or `{text}` with `model`); `emit_event` {event_type, data?} (a custom event type) */
   type:
     | "create_object"
     | "update_object"
     | "delete_object"
     | "send_email"
+    | "send_notification"
     | "call_webhook"
     | "run_function"
+    | "ai_step"
     | "emit_event";
   /**
    * The action's fields. A string `{{ expr }}` is a JSONata expression over `{ event, data, steps, now }`; `"Hello {{ data.name }}"` interpolates.
@@ -3782,6 +3784,36 @@ export interface ShortUrl {
    * @example "2026-01-01T00:00:00.000Z"
    */
   updated_at: string;
+}
+
+export interface StripeWebhookOutcome {
+  received: true;
+  /** @example "evt_1QxYz2AbCdEfGhIj" */
+  event_id: string;
+  /** @example "invoice.paid" */
+  type: string;
+  tenant_id: string | null;
+  /** `duplicate`: this event id was applied before and is not applied again; `ignored`: not a billing event of a known tenant */
+  outcome: "processed" | "duplicate" | "ignored";
+}
+
+export interface BillingUsageSummary {
+  tenant_id: string;
+  /** @example "pro" */
+  plan_code: string;
+  /** @format date-time */
+  period_start: string;
+  /** @format date-time */
+  period_end: string;
+  features: {
+    /** @example "requests" */
+    feature_key: string;
+    /** Units counted in the period (each usage record once, however often it was sent) */
+    quantity: number;
+    records: number;
+    hard_limit: number | null;
+    soft_limit: number | null;
+  }[];
 }
 
 export interface SurfacesOpenapiJsonListParams {
@@ -6388,7 +6420,7 @@ export interface SavedReportsDeleteParams {
 
 export interface SavedReportsExportListParams {
   /** @default "csv" */
-  format?: "csv" | "json";
+  format?: "csv" | "json" | "xlsx";
   /**
    * @minLength 1
    * @maxLength 64
@@ -6654,6 +6686,14 @@ export interface GetSlugParams {
    * @maxLength 64
    */
   slug: string;
+}
+
+export interface BillingUsageListParams {
+  /**
+   * @maxLength 100
+   * @example "requests"
+   */
+  feature_key?: string;
 }
 
 export type QueryParamsType = Record<string | number, any>;
@@ -18381,8 +18421,10 @@ export class Api<
           | "update_object"
           | "delete_object"
           | "send_email"
+          | "send_notification"
           | "call_webhook"
           | "run_function"
+          | "ai_step"
           | "emit_event";
         /**
          * The action's input; `{{ }}` JSONata expressions read `data` = `{ job_id, name, scheduled_for, trigger }` and `now`
@@ -18483,8 +18525,10 @@ export class Api<
           | "update_object"
           | "delete_object"
           | "send_email"
+          | "send_notification"
           | "call_webhook"
           | "run_function"
+          | "ai_step"
           | "emit_event";
         /**
          * The action's input; `{{ }}` JSONata expressions read `data` = `{ job_id, name, scheduled_for, trigger }` and `now`
@@ -19827,7 +19871,7 @@ export class Api<
       }),
 
     /**
-     * @description Runs the report now with the caller's access and answers its rows, with `content` the file in the asked format (CSV or JSON). Requires scope `read`.
+     * @description Runs the report now with the caller's access and answers its rows, with `content` the file in the asked format: CSV or JSON as text, an Excel workbook (XLSX) as base64 (`encoding` says which). Requires scope `read`.
      *
      * @tags Saved Reports
      * @name SavedReportsExportList
@@ -19843,9 +19887,10 @@ export class Api<
         {
           success: true;
           data: {
-            format: "csv" | "json";
+            format: "csv" | "json" | "xlsx";
             filename: string;
             content_type: string;
+            encoding: "utf8" | "base64";
             rows: Record<string, any>[];
             content: string;
           };
@@ -21034,6 +21079,62 @@ export class Api<
       this.request<any, void | Error>({
         path: `/s/${slug}`,
         method: "GET",
+        ...params,
+      }),
+  };
+  stripe = {
+    /**
+     * @description Receives Stripe webhook events. Verified using the Stripe-Signature header over the raw body (STRIPE_WEBHOOK_SECRET). Handles checkout.session.completed, customer.subscription.created/updated/deleted, invoice.paid and invoice.payment_failed; each event id is applied once, and an event older than the state already applied changes nothing. A failed payment warns the tenant and suspends it when BILLING_GRACE_PERIOD_HOURS pass unpaid; paying restores it.
+     *
+     * @tags Billing
+     * @name StripeCreate
+     * @summary Stripe webhook
+     * @request POST:/webhooks/stripe
+     */
+    stripeCreate: (data: object, params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: StripeWebhookOutcome;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/webhooks/stripe`,
+        method: "POST",
+        body: data,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+  };
+  billing = {
+    /**
+     * @description Metered usage of the current billing period (the subscription's, else the calendar month) per feature, against the plan's limits. Records are counted as soon as they are accepted. Requires scope `read`.
+     *
+     * @tags Billing
+     * @name BillingUsageList
+     * @summary Get billed usage
+     * @request GET:/v1/billing/usage
+     * @secure
+     */
+    billingUsageList: (
+      query: BillingUsageListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: BillingUsageSummary;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/billing/usage`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
         ...params,
       }),
   };
