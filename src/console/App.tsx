@@ -11,7 +11,7 @@ import ShowChart from '@mui/icons-material/ShowChart';
 import Bolt from '@mui/icons-material/Bolt';
 import Domain from '@mui/icons-material/Domain';
 import Extension from '@mui/icons-material/Extension';
-import type { ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import { Route } from 'react-router-dom';
 import {
   Admin,
@@ -30,7 +30,7 @@ import {
 import { authProvider } from './auth.ts';
 import { dataProvider, MODULE_LISTS } from './dataProvider.ts';
 import { LoginPage } from './LoginPage.tsx';
-import { loadSession } from './session.ts';
+import { loadSession, onSignInOrOut } from './session.ts';
 import { EventTail, UsagePage } from './screens/activity.tsx';
 import { FileList, FileShow } from './screens/files.tsx';
 import { KeyCreate, KeyEdit, KeyList } from './screens/keys.tsx';
@@ -159,12 +159,19 @@ function Dashboard() {
   );
 }
 
-export const App = () => (
+/** The sign-in page while nobody is signed in, the admin once someone is. */
+export function App() {
+  const [signedIn, setSignedIn] = useState(() => Boolean(loadSession()));
+  useEffect(() => onSignInOrOut(() => setSignedIn(Boolean(loadSession()))), []);
+  return signedIn ? <Console /> : <LoginPage />;
+}
+
+const Console = () => (
   <Admin
     title="Plinth console"
     dataProvider={dataProvider}
     authProvider={authProvider}
-    loginPage={LoginPage}
+    loginPage={false}
     layout={ConsoleLayout}
     dashboard={Dashboard}
     store={memoryStore()}
@@ -186,7 +193,7 @@ export const App = () => (
       <Resource key={name} name={name} list={<ModuleList title={def.label} />} />
     ))}
     <CustomRoutes>
-      <Route path="/object-types/:id" element={<TypeShow />} />
+      <Route path="/object-types/:id/show" element={<TypeShow />} />
       <Route path="/records/:type" element={<RecordList />} />
       <Route path="/records/:type/create" element={<RecordCreate />} />
       <Route path="/records/:type/:id" element={<RecordEdit />} />

@@ -1,14 +1,12 @@
 import { useState } from 'react';
 import { Alert, Box, Button, Card, CardContent, Stack, Tab, Tabs, TextField, Typography } from '@mui/material';
-import { useLogin } from 'react-admin';
 import { completeMfa, signInAsUser, signInWithKey } from './auth.ts';
-import { errorMessage, type Session } from './session.ts';
+import { errorMessage, saveSession, type Session } from './session.ts';
 
 const REMEMBERED_PK = 'plinth.console.publishable-key';
 
 /** Sign in with an API key (a tenant's or the system admin key), or as a tenant user with MFA when asked. */
 export function LoginPage() {
-  const login = useLogin();
   const [tab, setTab] = useState<'key' | 'user'>('key');
   const [key, setKey] = useState('');
   const [pk, setPk] = useState(() => localStorage.getItem(REMEMBERED_PK) ?? '');
@@ -20,7 +18,8 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
 
   const finish = async (session: Session) => {
-    await login({ session }, session.kind === 'admin' ? '/tenants' : '/');
+    window.location.hash = session.kind === 'admin' ? '#/tenants' : '#/';
+    saveSession(session);
   };
   const run = (fn: () => Promise<void>) => async (e: React.FormEvent) => {
     e.preventDefault();

@@ -1,22 +1,17 @@
 // Signing in: an API key (a tenant's, or the system admin key), or a tenant user with email, password
 // and a second factor when the server asks for one. Everything goes through the SDK.
 import type { AuthProvider } from 'react-admin';
+import type { PlinthClient } from '../../sdk/platform/index.ts';
 import { clientWith, errorStatus, loadSession, saveSession, toFailure, type Scope, type Session } from './session.ts';
 
-/** The built-in roles' scopes (src/modules/roles/permissions.ts); a custom role is left to the server to judge. */
-const ROLE_SCOPES: Record<string, Scope[]> = {
-  admin: ['*'],
-  member: ['read', 'write', 'files', 'ai'],
-  viewer: ['read'],
-};
-
-async function succeeds(call: () => Promise<unknown>): Promise<boolean> {
+/** Whether the credential holds the scope a call needs: anything but 403 (a 400 for a probe's empty body is a yes). */
+async function holds(call: () => Promise<unknown>): Promise<boolean> {
   try {
     await call();
     return true;
   } catch (error) {
     if (errorStatus(error) === 401) throw toFailure(error);
-    return false;
+    return errorStatus(error) !== 403;
   }
 }
 
@@ -28,25 +23,40 @@ async function tenantOf(token: string) {
 /** A session for an API key: the system admin key, a full (`*`) key, or a key with fewer scopes. */
 export async function signInWithKey(token: string): Promise<Session> {
   const client = clientWith(token);
-  try {
-    await client.admin.adminTenantsList({ limit: 1 });
-    return { kind: 'admin', adminKey: token, scopes: ['*'], label: 'System admin', tenantKeys: {} };
-  } catch (error) {
-    if (errorStatus(error) !== 401) throw toFailure(error);
-  }
+  // A tenant's key names its tenant; the system admin key names none (400 here), and is tried on an
+  // admin route only then, so that a tenant key never counts as a failed credential.
   let tenant;
   try {
     tenant = await tenantOf(token);
   } catch (error) {
-    throw toFailure(error);
+    if (errorStatus(error) !== 400) throw toFailure(error);
+    try {
+      await client.admin.adminTenantsList({ limit: 1 });
+    } catch (adminError) {
+      throw toFailure(adminError);
+    }
+    return { kind: 'admin', adminKey: token, scopes: ['*'], label: 'System admin', tenantKeys: {} };
   }
-  // A key's scopes are not readable through the API: a key that may list keys holds `*`; for any
-  // other, the reads it is allowed are probed and writes are left for the server to refuse.
-  if (await succeeds(() => client.keys.keysList())) return { kind: 'key', token, scopes: ['*'], label: `API key · ${tenant.name}`, tenant };
-  const scopes: Scope[] = [];
-  if (await succeeds(() => client.objectTypes.objectTypesList())) scopes.push('read', 'write');
-  if (await succeeds(() => client.files.filesStatsList())) scopes.push('files');
-  return { kind: 'key', token, scopes, label: `API key · ${tenant.name}`, tenant };
+  return { kind: 'key', token, scopes: await scopesOf(client), label: `API key · ${tenant.name}`, tenant };
+}
+
+/**
+ * What a credential may do. Neither a key's scopes nor a user's permissions are readable through the
+ * API; the server checks the scope before the body, so a write with an empty (invalid) body answers
+ * 403 without the scope and 400 with it, and changes nothing either way.
+ */
+async function scopesOf(client: PlinthClient): Promise<Scope[]> {
+  if (await holds(() => client.keys.keysList())) return ['*'];
+  const probes: [Scope, () => Promise<unknown>][] = [
+    ['read', () => client.objectTypes.objectTypesList()],
+    ['write', () => client.objects.objectsBatchCreateCreate({ objectTypeId: 'scope_probe' } as never, {} as never)],
+    ['schema', () => client.objectTypes.objectTypesCreate({} as never)],
+    ['files', () => client.files.filesBatchReadCreate({} as never)],
+    ['ai', () => client.ai.aiEmbeddingsCreate({} as never)],
+    ['auth', () => client.auth.authLoginCreate({} as never)],
+  ];
+  const held = await Promise.all(probes.map(([, probe]) => holds(probe)));
+  return probes.filter((_, i) => held[i]).map(([scope]) => scope);
 }
 
 export type UserStep = { done: Session } | { mfa: { ticket: string; factorId: string; userId: string } };
@@ -59,7 +69,7 @@ async function userSession(publishableKey: string, tokens: { access_token: strin
     refreshToken: tokens.refresh_token,
     expiresAt: tokens.expires_at * 1000,
     publishableKey,
-    scopes: ROLE_SCOPES[tokens.user.role] ?? ['read', 'write'],
+    scopes: await scopesOf(clientWith(tokens.access_token)),
     label: `${tokens.user.email ?? 'user'} (${tokens.user.role}) · ${tenant.name}`,
     tenant,
   };
@@ -86,7 +96,10 @@ export async function completeMfa(publishableKey: string, ticket: string, factor
 }
 
 export const authProvider: AuthProvider = {
-  // The login page signs in itself (it has more than one step) and hands the session over.
+  // The sign-in page lives outside react-admin (App shows it while nobody is signed in): redirecting to
+  // a login route inside react-admin looped through history.pushState for seconds on a first load
+  // (react-admin with react-router 7). So login only stores, and logout redirects nowhere: clearing
+  // the session swaps the app for the sign-in page.
   async login(params: { session: Session }) {
     saveSession(params.session);
   },
@@ -96,9 +109,10 @@ export const authProvider: AuthProvider = {
       await clientWith(session.token).auth.authLogoutCreate({}).catch(() => {});
     }
     saveSession(null);
+    return false;
   },
   async checkAuth() {
-    if (!loadSession()) throw new Error('Sign in');
+    if (!loadSession()) throw { message: false, redirectTo: false };
   },
   async checkError(error: { status?: number }) {
     // A revoked key or an expired session: back to the sign-in page. 403 is a missing scope, shown where it happened.

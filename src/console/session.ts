@@ -39,9 +39,20 @@ export function loadSession(): Session | null {
   }
 }
 
+const CHANGED = 'plinth-session-changed';
+
 export function saveSession(session: Session | null): void {
+  const signedIn = Boolean(loadSession());
   if (session) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
   else sessionStorage.removeItem(STORAGE_KEY);
+  // Signing in or out swaps the whole app (login page or admin); a refreshed token does not.
+  if (signedIn !== Boolean(session)) window.dispatchEvent(new Event(CHANGED));
+}
+
+/** Calls `listener` when someone signs in or out; answers the unsubscriber. */
+export function onSignInOrOut(listener: () => void): () => void {
+  window.addEventListener(CHANGED, listener);
+  return () => window.removeEventListener(CHANGED, listener);
 }
 
 export const baseUrl = () => window.location.origin;
@@ -53,6 +64,7 @@ export function clientWith(token: string, fetchImpl?: typeof fetch): PlinthClien
 
 /** The API error as a person reads it: `{ error: { code, message } }` from the envelope, or what fetch said. */
 export function errorMessage(error: unknown): string {
+  if (error instanceof ApiFailure) return error.message;
   const body = (error as { error?: unknown })?.error as { error?: { code?: string; message?: string } } | undefined;
   if (body?.error?.message) return `${body.error.message}${body.error.code ? ` (${body.error.code})` : ''}`;
   const status = (error as { status?: number })?.status;

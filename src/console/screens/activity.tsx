@@ -25,7 +25,7 @@ export function LinePlot({ title, points, unit = '' }: { title: string; points: 
         {points.length === 0 ? (
           <Typography variant="body2">No data in this period.</Typography>
         ) : (
-          <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="img" aria-label={title}>
+          <svg viewBox={`0 0 ${width} ${height}`} width="100%" style={{ maxHeight: 220 }} role="img" aria-label={title}>
             <line x1={pad} y1={height - pad} x2={width - pad} y2={height - pad} stroke="#bbb" />
             <line x1={pad} y1={pad} x2={pad} y2={height - pad} stroke="#bbb" />
             <text x={2} y={pad} fontSize="10">{`${max}${unit}`}</text>
@@ -75,7 +75,7 @@ export function UsagePage() {
       <Title title="Usage" />
       <Stack direction="row" spacing={2} sx={{ mb: 2, alignItems: 'center' }}>
         <Typography variant="h5">Usage</Typography>
-        <MuiTextField select size="small" label="Period" value={period} onChange={(e) => setPeriod(e.target.value as typeof period)}>
+        <MuiTextField select size="small" label="Period" sx={{ width: 140 }} value={period} onChange={(e) => setPeriod(e.target.value as typeof period)}>
           {['24h', '7d', '30d', '90d'].map((p) => (
             <MenuItem key={p} value={p}>
               {p}

@@ -2,11 +2,10 @@ import { useState } from 'react';
 import { Button as MuiButton, Dialog, DialogActions, DialogContent, DialogTitle } from '@mui/material';
 import Autorenew from '@mui/icons-material/Autorenew';
 import {
-  ArrayField,
-  ChipField,
   CheckboxGroupInput,
   CreateButton,
   Datagrid,
+  TextArrayField,
   DateField,
   DateTimeInput,
   DeleteButton,
@@ -15,7 +14,6 @@ import {
   NumberInput,
   SelectInput,
   SimpleForm,
-  SingleFieldList,
   TextField,
   TextInput,
   TopToolbar,
@@ -86,11 +84,7 @@ export const KeyList = () => (
     <Datagrid rowClick={false} bulkActionButtons={false}>
       <TextField source="label" />
       <TextField source="prefix" />
-      <ArrayField source="scopes" sortable={false}>
-        <SingleFieldList linkType={false}>
-          <ChipField source="" size="small" />
-        </SingleFieldList>
-      </ArrayField>
+      <TextArrayField source="scopes" sortable={false} />
       <TextField source="status" />
       <DateField source="expires_at" showTime emptyText="never" />
       <DateField source="last_used_at" showTime emptyText="never" />

@@ -1,11 +1,10 @@
 // Users (invite, role, ban), roles and permissions, sessions, and the audit log.
 import {
-  ArrayField,
   BooleanField,
   BooleanInput,
-  ChipField,
   CreateButton,
   Datagrid,
+  TextArrayField,
   DateField,
   DeleteButton,
   EditButton,
@@ -13,14 +12,12 @@ import {
   NumberField,
   SelectInput,
   SimpleForm,
-  SingleFieldList,
   TextField,
   TextInput,
   TopToolbar,
   email,
   required,
   useGetList,
-  useNotify,
 } from 'react-admin';
 import { ConsoleCreate, ConsoleEdit, ConsoleList, IfCan, JsonField } from '../ui.tsx';
 
@@ -60,9 +57,8 @@ export const UserList = () => (
 /** An invitation: the user exists with an email and a role, and sets a password through the reset or magic-link flow. */
 export function UserCreate() {
   const roles = useRoleChoices();
-  const notify = useNotify();
   return (
-    <ConsoleCreate redirect="list" mutationOptions={{ onSuccess: () => notify('User invited') }} title="Invite a user">
+    <ConsoleCreate redirect="list" title="Invite a user">
       <SimpleForm defaultValues={{ role: 'member' }}>
         <TextInput source="email" validate={[required(), email()]} />
         <SelectInput source="role" choices={roles} />
@@ -100,11 +96,7 @@ export const RoleList = () => (
     <Datagrid rowClick={false} bulkActionButtons={false}>
       <TextField source="name" />
       <TextField source="description" />
-      <ArrayField source="permissions" sortable={false}>
-        <SingleFieldList linkType={false}>
-          <ChipField source="" size="small" />
-        </SingleFieldList>
-      </ArrayField>
+      <TextArrayField source="permissions" sortable={false} />
       <NumberField source="user_count" label="Users" />
       <BooleanField source="built_in" />
       <IfCan scope="*">

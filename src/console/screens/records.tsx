@@ -132,7 +132,7 @@ export function RecordList() {
       storeKey={false}
       actions={
         <TopToolbar>
-          <Button component={Link} to={`/object-types/${type.id}`} label="Schema" />
+          <Button component={Link} to={`/object-types/${type.id}/show`} label="Schema" />
           <Button component={Link} to={`/trash/${type.name}`} label="Trash" />
           <IfCan scope="write">
             <CreateButton resource={resource} label="New record" />

@@ -68,7 +68,7 @@ export const TypeList = () => (
       </TopToolbar>
     }
   >
-    <Datagrid rowClick={(id) => `/object-types/${id}`} bulkActionButtons={false}>
+    <Datagrid rowClick={(id) => `/object-types/${id}/show`} bulkActionButtons={false}>
       <TextField source="name" />
       <TextField source="display_name" />
       <DateField source="created_at" showTime />
@@ -81,7 +81,7 @@ export const TypeList = () => (
 );
 
 export const TypeCreate = () => (
-  <ConsoleCreate redirect={(_r?: string, id?: unknown) => `object-types/${String(id)}`}>
+  <ConsoleCreate redirect={(_r?: string, id?: unknown) => `object-types/${String(id)}/show`}>
     <SimpleForm>
       <TextInput source="name" validate={[required(), regex(/^[a-z][a-z0-9_]*$/, 'Lower case letters, digits and _')]} helperText="API name, e.g. customers" />
       <TextInput source="display_name" />

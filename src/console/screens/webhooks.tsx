@@ -1,12 +1,11 @@
 import { useEffect, useState } from 'react';
 import { Box, Button as MuiButton, Dialog, DialogContent, DialogTitle } from '@mui/material';
 import {
-  ArrayField,
   AutocompleteArrayInput,
   Button,
-  ChipField,
   CreateButton,
   Datagrid,
+  TextArrayField,
   DateField,
   DeleteButton,
   EditButton,
@@ -15,7 +14,6 @@ import {
   NumberField,
   SelectInput,
   SimpleForm,
-  SingleFieldList,
   TextField,
   TextInput,
   TopToolbar,
@@ -106,11 +104,7 @@ export const WebhookList = () => (
   >
     <Datagrid rowClick={false} bulkActionButtons={false}>
       <TextField source="url" />
-      <ArrayField source="events" sortable={false}>
-        <SingleFieldList linkType={false} empty={<span>all events</span>}>
-          <ChipField source="" size="small" />
-        </SingleFieldList>
-      </ArrayField>
+      <TextArrayField source="events" sortable={false} emptyText="all events" />
       <TextField source="status" />
       <NumberField source="consecutive_failures" label="Failures" />
       <DateField source="last_success_at" showTime />
