@@ -83,22 +83,40 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await t?.close();
   });
 
-  it('loads offline (nothing from another origin) and quickly: the sign-in form is usable', async () => {
+  it('loads offline (nothing from another origin); its load time is printed', async () => {
     const foreign: string[] = [];
-    page.on('request', (r) => {
-      if (!r.url().startsWith(server.url) && !r.url().startsWith('data:')) foreign.push(r.url());
-    });
-    // Cold: nothing cached.
-    const started = performance.now();
+    const watch = (p: Page) =>
+      p.on('request', (r) => {
+        if (!r.url().startsWith(server.url) && !r.url().startsWith('data:')) foreign.push(r.url());
+      });
+    watch(page);
+    // The first page of a freshly launched browser (and the server's first read of the bundle) is not
+    // what a user sees; the figure is taken in a second context with an empty cache.
     await page.goto(`${server.url}/console/`);
     await page.getByLabel('API key').waitFor();
-    const cold = performance.now() - started;
-    // Warm: the hashed bundle comes from the browser cache.
-    const again = performance.now();
-    await page.reload();
-    await page.getByLabel('API key').waitFor();
-    const warm = performance.now() - again;
-    console.log(`console load time (sign-in form usable): cold ${Math.round(cold)} ms, warm ${Math.round(warm)} ms`);
+    const fresh = await browser.newContext();
+    try {
+      const p = await fresh.newPage();
+      watch(p);
+      const cdp = await fresh.newCDPSession(p);
+      await cdp.send('Performance.enable');
+      const started = performance.now();
+      await p.goto(`${server.url}/console/`);
+      await p.getByLabel('API key').waitFor();
+      const cold = performance.now() - started;
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      const cpu = metrics.find((m) => m.name === 'ThreadTime')?.value ?? 0;
+      const again = performance.now();
+      await p.reload();
+      await p.getByLabel('API key').waitFor();
+      const warm = performance.now() - again;
+      // No timed assertion (the quality bar keeps speed to benchmarks); the figures are for the reader.
+      console.log(
+        `console load time (sign-in form usable): empty cache ${Math.round(cold)} ms (main-thread CPU ${Math.round(cpu * 1000)} ms), cached ${Math.round(warm)} ms`,
+      );
+    } finally {
+      await fresh.close();
+    }
     expect(foreign).toEqual([]);
     await shot('01-sign-in');
   });
@@ -157,10 +175,12 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await addProperty('budget', 'number', { indexed: true });
     await shot('05-type-properties');
 
+    // Two records through the generated form, one more through the API (each form round trip costs a
+    // busy machine half a minute).
+    expect((await t.request('POST', '/v1/objects/projects', { token: tenant.token, body: { properties: { title: 'Harbour', status: 'closed', budget: 5000 } } })).status).toBe(201);
     for (const [title, status, budget] of [
       ['Bridge', 'open', '1200'],
       ['Tunnel', 'closed', '800'],
-      ['Harbour', 'closed', '5000'],
     ] as const) {
       await go('/records/projects/create');
       await page.locator('input[name="properties.title"]').fill(title);
@@ -188,7 +208,7 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await page.locator('input[name="properties.budget"]').fill('6000');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: '6,000' }).waitFor();
-  });
+  }, 480_000);
 
   it('uploads a file with a progress bar, previews it and makes a signed link', async () => {
     await go('/files');
