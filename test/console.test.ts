@@ -287,7 +287,7 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       expect(await p.getByRole('link', { name: 'New record' }).count()).toBe(0);
       expect(await p.getByRole('button', { name: 'Delete' }).count()).toBe(0);
       await p.goto(`${server.url}/console/#/object-types`);
-      await p.getByRole('cell', { name: 'projects' }).waitFor();
+      await p.getByRole('cell', { name: 'projects', exact: true }).waitFor();
       expect(await p.getByRole('link', { name: 'New type' }).count()).toBe(0);
       // Keys need scope `*`: the API's refusal is on the page.
       await p.goto(`${server.url}/console/#/keys`);
