@@ -3824,6 +3824,11 @@ export interface SurfacesOpenapiJsonListParams {
   name: string;
 }
 
+export interface ConsoleDetailParams {
+  /** @maxLength 200 */
+  file: string;
+}
+
 export interface TenantConfigListParams {
   /**
    * Tenant id or slug
@@ -6991,6 +6996,38 @@ export class Api<
     });
 
   /**
+   * @description The admin console: a browser app over this API (sign in with an API key, as a tenant user, or with the system admin key). Everything it loads comes from this server, so it works offline. 503 when the server was not built (`npm run build`).
+   *
+   * @tags Public
+   * @name ConsoleList
+   * @summary Admin console
+   * @request GET:/console
+   */
+  consoleList = (params: RequestParams = {}) =>
+    this.request<string, Error | string>({
+      path: `/console`,
+      method: "GET",
+      ...params,
+    });
+
+  /**
+   * @description The admin console page, as at /console.
+   *
+   * @tags Public
+   * @name ConsoleList2
+   * @summary Admin console (trailing slash)
+   * @request GET:/console/
+   * @originalName consoleList
+   * @duplicate
+   */
+  consoleList2 = (params: RequestParams = {}) =>
+    this.request<string, Error | string>({
+      path: `/console/`,
+      method: "GET",
+      ...params,
+    });
+
+  /**
    * @description Returns service status, version, deployment region, and timestamp. It does not touch dependencies; see /ready.
    *
    * @tags Public
@@ -7091,6 +7128,25 @@ export class Api<
     scalarJsList: (params: RequestParams = {}) =>
       this.request<string, void | Error>({
         path: `/docs/scalar.js`,
+        method: "GET",
+        ...params,
+      }),
+  };
+  file = {
+    /**
+     * @description A script, style sheet or image of the admin console (content-hashed names, cached for a year). Any other name answers the console page, whose router reads the URL.
+     *
+     * @tags Public
+     * @name ConsoleDetail
+     * @summary Admin console file
+     * @request GET:/console/{file}
+     */
+    consoleDetail: (
+      { file }: ConsoleDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<string, void | Error | string>({
+        path: `/console/${file}`,
         method: "GET",
         ...params,
       }),

@@ -17,6 +17,7 @@ export function landingPage(version: string): string {
 <p>A multi-tenant backend platform: tenants, identity, API keys, typed data, files, events, webhooks,
 realtime and AI behind one REST API. Version ${version}.</p>
 <ul>
+  <li><a href="/console">Admin console</a></li>
   <li><a href="/docs">API reference</a> (<a href="/docs/openapi.json">OpenAPI 3.1</a>)</li>
   <li><a href="/health">Health</a> and <a href="/ready">readiness</a></li>
 </ul>

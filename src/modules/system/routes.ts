@@ -16,6 +16,7 @@ import { SERVICE, VERSION } from '../../core/version.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import type { SurfaceListing } from '../../core/module.ts';
 import { vectorIndexKind } from '../ai/index.ts';
+import { consoleFile, consoleIndex, consolePage, serveConsoleFile, serveConsolePage } from './console.ts';
 import { landingPage } from './landing.ts';
 
 const PROBE = { kind: 'probe' } as const;
@@ -257,6 +258,9 @@ export function systemRoutes(document: () => Record<string, unknown>, surfaces: 
     return c.json(surface.document(), 200);
   });
   app.openapi(docsScript, async (c) => (await serveDocsScript(c, async () => {})) as Response);
+  app.openapi(consolePage, (c) => serveConsolePage(c) as never);
+  app.openapi(consoleIndex, (c) => serveConsolePage(c) as never);
+  app.openapi(consoleFile, (c) => serveConsoleFile(c, c.req.valid('param').file) as never);
   // The document never changes while the process runs: serialise it once, not on every request.
   let specText: string | undefined;
   app.openapi(spec, (c) => {
