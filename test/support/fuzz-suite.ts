@@ -136,7 +136,10 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const agentService = await seedAgentService(t, tenantToken, other.token);
     Object.assign(existing, { ...agentService, object_id: [...(existing.object_id ?? []), ...agentService.object_id!] });
     Object.assign(existing, await seedStatus(t));
-    Object.assign(existing, seedAgentServiceBilling(tenantToken, tenantId, other.token));
+    // `{tenant_id}` names a spare tenant: the admin routes may suspend or delete it, and the billing routes
+    // (which would change the fuzzed tenant's plan and so its quota) answer its id 404 for this tenant's key.
+    const spare = await t.newTenant();
+    Object.assign(existing, seedAgentServiceBilling(tenantToken, spare.tenantId, other.token));
     Object.assign(existing, await seedAgentServiceAgents(t, tenantToken, existing.appId![0]!));
     server = await listen(t.app);
   });

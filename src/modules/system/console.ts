@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { getMimeType } from 'hono/utils/mime';
 import type { AppEnv } from '../../core/http/context.ts';
 import { requestHeader } from '../../core/http/headers.ts';
-import { defineRoute } from '../../core/http/route.ts';
+import { defineRoute, errorResponse } from '../../core/http/route.ts';
 
 /**
  * The admin console (src/console, a react-admin app) as `npm run build` leaves it in dist/console:
@@ -55,6 +55,7 @@ export const consoleFile = defineRoute({ kind: 'probe' }, {
   responses: {
     200: { description: 'The file, or the console page', content: { 'application/octet-stream': { schema: z.string() }, ...html } },
     304: { description: 'Not modified (If-None-Match)' },
+    400: errorResponse('The path has a `.` or `..` segment (plain or percent-encoded)'),
     503: { description: 'The console was not built', content: html },
   },
 });
