@@ -102,7 +102,8 @@ const ConfigSchema = z.object({
   TURNSTILE_VERIFY_URL: z.string().url().default('https://challenges.cloudflare.com/turnstile/v0/siteverify'),
   /**
    * The operator's Turnstile secret for self-registration that creates a tenant (the assistant's
-   * POST /api/v1/register), where no tenant's auth config exists yet; unset, registration needs no captcha.
+   * POST /api/v1/register, the agent service's POST /api/v1/auth/register with tenant_name), where no
+   * tenant's auth config exists yet; unset, registration needs no captcha.
    */
   REGISTER_TURNSTILE_SECRET_KEY: z.string().min(1).optional(),
   /** POST /v1/email/send per tenant per minute. */

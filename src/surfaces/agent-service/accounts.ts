@@ -15,6 +15,7 @@ import {
   signup,
   startSession,
   adminCreateUser,
+  verifyTurnstile,
   type ServiceAccountTokenRow,
   type SignupInviteRow,
   type SignupRequestRow,
@@ -218,6 +219,7 @@ const UserRegisterRequest = z
     tenant_id: TenantRef.optional().openapi({ description: 'Join this tenant (id or slug); also named by an invite token, X-Tenant-Id or a publishable key' }),
     tenant_name: text(200).optional().openapi({ description: 'With no tenant named: create a tenant of this name, the new user its admin' }),
     invite_token: z.string().min(1).max(200).optional().openapi({ description: 'Required when the tenant\'s policy is invite_only or approval' }),
+    captcha_token: z.string().min(1).max(4096).optional().openapi({ description: 'A Cloudflare Turnstile response; required to create a tenant (`tenant_name`) when the operator configures captcha for registration (REGISTER_TURNSTILE_SECRET_KEY)' }),
   })
   .openapi('UserRegisterRequest');
 
@@ -583,6 +585,8 @@ export function accountsRoutes(app: OpenAPIHono<AppEnv>): void {
       // A new tenant, its first user its admin.
       const rate = await kernel.rateLimits.consume(`register-tenant:${c.get('ip') ?? 'unknown'}`, TENANT_REGISTRATIONS_PER_HOUR, 'ast', 3600);
       if (!rate.allowed) throw new ApiError('RATE_LIMITED', 'Too many tenant registrations from this address; retry later', { headers: { 'Retry-After': String(rate.resetSeconds) } });
+      const secret = kernel.config.REGISTER_TURNSTILE_SECRET_KEY;
+      if (secret) await verifyTurnstile(kernel, { secret, token: body.captcha_token, ip: c.get('ip'), field: 'captcha_token' });
       await identityReady(kernel);
       const { tenant, provisioned } = await createTenant(
         kernel,

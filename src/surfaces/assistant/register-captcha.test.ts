@@ -73,4 +73,15 @@ describe('assistant registration with captcha configured', () => {
       down = false;
     }
   });
+
+  it('guards the agent service\'s tenant-creating sign-up the same way', async () => {
+    const signup = (extra: Record<string, unknown>) =>
+      t.request('POST', '/api/v1/auth/register', { body: { email: `owner-${Math.random().toString(36).slice(2)}@example.com`, password: 'a long enough password 1!', tenant_name: 'Signup Co', ...extra } });
+    const refused = await signup({});
+    expect(refused.status).toBe(422);
+    expect(refused.body.detail[0].loc).toEqual(['body', 'captcha_token']);
+    const made = await signup({ captcha_token: GOOD });
+    expect(made.status, made.text).toBeLessThan(300);
+    expect(made.body.tenant_id).toMatch(/^tn_/);
+  });
 });
