@@ -668,6 +668,12 @@ export interface UserRegisterRequest {
    * @maxLength 200
    */
   invite_token?: string;
+  /**
+   * A Cloudflare Turnstile response; required to create a tenant (`tenant_name`) when the operator configures captcha for registration (REGISTER_TURNSTILE_SECRET_KEY)
+   * @minLength 1
+   * @maxLength 4096
+   */
+  captcha_token?: string;
 }
 
 export interface SignupRequestPublicRequest {
