@@ -37,6 +37,8 @@ export interface StreamOptions {
   userId: string | null;
   /** Set for a user's access token: what of each event they may see (row policies, masks); null for API keys. */
   visibility: EventFilter | null;
+  /** How a contract frames an event (default: `id`, `event` and the public event as `data`). */
+  frame?: (event: OutboxEvent) => string;
 }
 
 /**
@@ -89,7 +91,7 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
       if (!wanted(event)) return;
       // A masked copy is a new object: its frame is built for this stream alone.
       const visible = visibility ? await visibility.filter(event) : event;
-      if (visible) await stream.write(frameOf(visible));
+      if (visible) await stream.write((options.frame ?? frameOf)(visible));
     };
     try {
       await stream.write(': connected\n\n');
