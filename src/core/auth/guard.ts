@@ -143,11 +143,6 @@ function authenticate(access: Access, options: GuardOptions): Step {
   };
 }
 
-function secondsToMonthEnd(now = new Date()): number {
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
-}
-
 function limits(access: Access): Step {
   return async (c) => {
     if (access.kind === 'probe') return;
@@ -176,7 +171,7 @@ function limits(access: Access): Step {
     }
 
     if (isTenantPrincipal(principal)) {
-      const quota = await kernel.quota.hit(principal.tenant.id, principal.tenant.limits.requests_per_month);
+      const quota = await kernel.quota.hit(principal.tenant.id, principal.tenant.limits.requests_per_month, principal.tenant.billingAnchorDay);
       const usageHeaders = {
         'X-Usage-Requests-Remaining': String(quota.remaining),
         'X-Usage-Requests-Percent': String(quota.percent),
@@ -184,8 +179,8 @@ function limits(access: Access): Step {
       for (const [name, value] of Object.entries(usageHeaders)) setResponseHeader(c, name, value);
       if (!quota.allowed) {
         throw new ApiError('QUOTA_EXCEEDED', `Monthly request quota of ${quota.limit} for plan ${principal.tenant.planTier} is used up`, {
-          headers: { ...rateHeaders, ...usageHeaders, 'Retry-After': String(secondsToMonthEnd()) },
-          details: { period: quota.period, limit: quota.limit, used: quota.used },
+          headers: { ...rateHeaders, ...usageHeaders, 'Retry-After': String(Math.max(1, Math.ceil((quota.resetsAt.getTime() - Date.now()) / 1000))) },
+          details: { period: quota.period, limit: quota.limit, used: quota.used, resets_at: quota.resetsAt.toISOString() },
         });
       }
     }

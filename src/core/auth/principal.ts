@@ -32,6 +32,8 @@ export interface TenantSnapshot {
   status: TenantStatus;
   planTier: string;
   limits: PlanLimits;
+  /** Day of the month the tenant's billing period, and its monthly quotas, start (1 = calendar months). */
+  billingAnchorDay?: number;
 }
 
 interface TenantPrincipalBase {

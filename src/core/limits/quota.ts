@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import { logLoopFailure } from '../db/errors.ts';
+import { billingPeriod, type BillingPeriod } from './period.ts';
 import { usageCounters } from './tables.ts';
 
 export interface QuotaStatus {
@@ -9,18 +10,20 @@ export interface QuotaStatus {
   used: number;
   limit: number;
   remaining: number;
-  /** Share of the month's quota used, 0..100 with one decimal. */
+  /** Share of the period's quota used, 0..100 with one decimal. */
   percent: number;
   period: string;
+  /** When the period, and with it the quota, ends. */
+  resetsAt: Date;
 }
-
-export const currentPeriod = (now = new Date()) => now.toISOString().slice(0, 7);
 
 interface Counter {
   /** The total in the database when last read or flushed, all processes included. */
   known: number;
   /** Requests this process counted and has not flushed yet. */
   pending: number;
+  /** Asked for since the last flush: an idle counter is dropped (the database keeps its total). */
+  touched: boolean;
   loading?: Promise<void>;
 }
 
@@ -49,7 +52,7 @@ export class RequestQuota {
     const key = `${tenantId}:${period}`;
     let counter = this.counters.get(key);
     if (!counter) {
-      counter = { known: 0, pending: 0 };
+      counter = { known: 0, pending: 0, touched: true };
       const c = counter;
       counter.loading = this.read(tenantId, period).then(
         (value) => {
@@ -64,6 +67,7 @@ export class RequestQuota {
       );
       this.counters.set(key, counter);
     }
+    counter.touched = true;
     return counter;
   }
 
@@ -75,10 +79,10 @@ export class RequestQuota {
     return rows[0]?.value ?? 0;
   }
 
-  /** Counts one request if the quota allows it. */
-  async hit(tenantId: string, limit: number): Promise<QuotaStatus> {
-    const period = currentPeriod();
-    const counter = this.counter(tenantId, period);
+  /** Counts one request if the quota of the tenant's billing period (anchored on `anchorDay`) allows it. */
+  async hit(tenantId: string, limit: number, anchorDay?: number): Promise<QuotaStatus> {
+    const period = billingPeriod(new Date(), anchorDay);
+    const counter = this.counter(tenantId, period.key);
     if (counter.loading) await counter.loading;
     const used = counter.known + counter.pending;
     if (used >= limit) return status(false, used, limit, period);
@@ -86,9 +90,9 @@ export class RequestQuota {
     return status(true, used + 1, limit, period);
   }
 
-  /** The month's count as this process knows it (GET /v1/usage). */
-  async used(tenantId: string): Promise<number> {
-    const counter = this.counter(tenantId, currentPeriod());
+  /** The period's count as this process knows it (GET /v1/usage). */
+  async used(tenantId: string, anchorDay?: number): Promise<number> {
+    const counter = this.counter(tenantId, billingPeriod(new Date(), anchorDay).key);
     if (counter.loading) await counter.loading;
     return counter.known + counter.pending;
   }
@@ -102,12 +106,13 @@ export class RequestQuota {
   }
 
   private async flushNow(): Promise<void> {
-    const current = currentPeriod();
     for (const [key, counter] of this.counters) {
       const [tenantId, period] = key.split(':') as [string, string];
       const n = counter.pending;
       if (n === 0) {
-        if (period !== current) this.counters.delete(key);
+        // Past periods and idle tenants: the next request reads the total again.
+        if (!counter.touched && !counter.loading) this.counters.delete(key);
+        counter.touched = false;
         continue;
       }
       counter.pending -= n;
@@ -135,8 +140,8 @@ export class RequestQuota {
   }
 }
 
-function status(allowed: boolean, used: number, limit: number, period: string): QuotaStatus {
+function status(allowed: boolean, used: number, limit: number, period: BillingPeriod): QuotaStatus {
   const remaining = Math.max(0, limit - used);
   const percent = limit > 0 ? Math.min(100, Math.round((used / limit) * 1000) / 10) : 100;
-  return { allowed, used, limit, remaining, percent, period };
+  return { allowed, used, limit, remaining, percent, period: period.key, resetsAt: period.end };
 }

@@ -1,6 +1,7 @@
-import { and, asc, eq, gte, like, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, lt, lte, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
+import { billingPeriod, secondsToPeriodEnd } from '../../core/limits/period.ts';
 import type { TokenUsage } from './providers/types.ts';
 import { addTokens } from './state.ts';
 import { aiUsage } from './tables.ts';
@@ -10,35 +11,38 @@ export const QUOTA_LIMIT = 'ai_tokens_per_month';
 const DEFAULT_MONTHLY_TOKENS = 1_000_000;
 
 const today = () => new Date().toISOString().slice(0, 10);
-const thisMonth = () => new Date().toISOString().slice(0, 7);
+const day = (date: Date) => date.toISOString().slice(0, 10);
+/** The tenant's billing period (its anchor day; calendar months without one). */
+const periodOf = (ctx: Pick<TenantContext, 'principal'>) => billingPeriod(new Date(), ctx.principal?.tenant.billingAnchorDay);
 
 export function monthlyLimit(ctx: Pick<TenantContext, 'principal'>): number {
   return ctx.principal?.tenant.limits[QUOTA_LIMIT] ?? DEFAULT_MONTHLY_TOKENS;
 }
 
+/** Tokens of the tenant's current billing period (the name predates anchor days: a period is a month long). */
 export async function tokensThisMonth(ctx: TenantContext): Promise<number> {
+  const period = periodOf(ctx);
   const [row] = await ctx.db
     .select({ n: sql<string>`coalesce(sum(${aiUsage.tokensIn} + ${aiUsage.tokensOut}), 0)` })
     .from(aiUsage)
-    .where(and(eq(aiUsage.tenantId, ctx.tenantId), like(aiUsage.day, `${thisMonth()}-%`)));
+    .where(and(eq(aiUsage.tenantId, ctx.tenantId), gte(aiUsage.day, day(period.start)), lt(aiUsage.day, day(period.end))));
   return Number(row?.n ?? 0);
 }
 
 /** Refuses work once the month's tokens reach the plan's quota: 429 AI_QUOTA_EXCEEDED until the next month. */
 export async function assertQuota(ctx: TenantContext, known?: number): Promise<number> {
   const used = known ?? (await tokensThisMonth(ctx));
-  checkQuota(monthlyLimit(ctx), used);
+  checkQuota(monthlyLimit(ctx), used, ctx.principal?.tenant.billingAnchorDay);
   return used;
 }
 
 /** The 429 when `used` has reached `limit`. */
-export function checkQuota(limit: number, used: number): void {
+export function checkQuota(limit: number, used: number, anchorDay?: number): void {
   if (used < limit) return;
-  const now = new Date();
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  const period = billingPeriod(new Date(), anchorDay);
   throw new ApiError('AI_QUOTA_EXCEEDED', `The monthly AI token quota of this plan (${limit} tokens) is used up`, {
-    details: { limit, used, period: thisMonth(), resets_at: new Date(next).toISOString() },
-    headers: { 'retry-after': String(Math.max(1, Math.ceil((next - now.getTime()) / 1000))) },
+    details: { limit, used, period: period.key, resets_at: period.end.toISOString() },
+    headers: { 'retry-after': String(secondsToPeriodEnd(period)) },
   });
 }
 
@@ -62,8 +66,8 @@ export async function recordUsage(ctx: TenantContext, provider: string, model: s
 }
 
 export async function usageReport(ctx: TenantContext, query: { from?: string; to?: string }) {
-  const month = thisMonth();
-  const from = query.from ?? `${month}-01`;
+  const period = periodOf(ctx);
+  const from = query.from ?? day(period.start);
   const to = query.to ?? today();
   const rows = await ctx.db
     .select()
@@ -80,7 +84,7 @@ export async function usageReport(ctx: TenantContext, query: { from?: string; to
     tokens_in: sum('tokensIn'),
     tokens_out: sum('tokensOut'),
     total_tokens: sum('tokensIn') + sum('tokensOut'),
-    quota: { period: month, limit, used, remaining: Math.max(0, limit - used) },
+    quota: { period: period.key, limit, used, remaining: Math.max(0, limit - used) },
     daily: rows.map((r) => ({ day: r.day, provider: r.provider, model: r.model, requests: r.requests, tokens_in: r.tokensIn, tokens_out: r.tokensOut })),
   };
 }

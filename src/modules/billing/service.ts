@@ -129,9 +129,16 @@ async function subscriptionOrThrow(ctx: TenantContext): Promise<BillingSubscript
   return row;
 }
 
-const addMonths = (d: Date, months: number) => {
+/**
+ * `d` plus whole months, on `anchorDay` (d's own day by default) or the month's last day where it is
+ * shorter: Jan 31 + 1 = Feb 28, not Mar 3, and anchored on the 31st, Feb 28 + 1 = Mar 31.
+ */
+const addMonths = (d: Date, months: number, anchorDay = d.getUTCDate()) => {
   const next = new Date(d);
+  next.setUTCDate(1);
   next.setUTCMonth(next.getUTCMonth() + months);
+  const last = new Date(Date.UTC(next.getUTCFullYear(), next.getUTCMonth() + 1, 0)).getUTCDate();
+  next.setUTCDate(Math.min(anchorDay, last));
   return next;
 };
 
@@ -143,7 +150,20 @@ async function syncTenantPlan(kernel: Kernel, tenantId: string, row: BillingSubs
   const tier = GRANTING.has(row.status) ? row.planCode : row.status === 'canceled' ? 'free' : null;
   if (!tier || !findPlan(tier)) return;
   const tenant = await getTenant(kernel.db.system, tenantId);
-  if (tenant.planTier !== tier) await updateTenant(kernel, tenantId, { plan_tier: tier }, actor, requestId);
+  const anchor = row.status === 'canceled' ? 1 : anchorDayOf(row.currentPeriodStart, tenant.billingAnchorDay);
+  const change = { ...(tenant.planTier !== tier && { plan_tier: tier }), ...(tenant.billingAnchorDay !== anchor && { billing_anchor_day: anchor }) };
+  if (Object.keys(change).length) await updateTenant(kernel, tenantId, change, actor, requestId);
+}
+
+/**
+ * The day of the month the tenant's monthly quotas reset: its subscription period's start day. A period
+ * starting on the last day of a short month may be anchored later (the 31st starts on Feb 28): kept.
+ */
+function anchorDayOf(periodStart: Date | null, current: number): number {
+  if (!periodStart) return current;
+  const day = periodStart.getUTCDate();
+  const lastOfMonth = new Date(Date.UTC(periodStart.getUTCFullYear(), periodStart.getUTCMonth() + 1, 0)).getUTCDate();
+  return day === lastOfMonth && current > day ? current : day;
 }
 
 export interface StartInput {
@@ -847,6 +867,7 @@ export async function advanceLocalSubscriptions(kernel: Kernel): Promise<number>
     )
     .limit(500);
   for (const row of due) {
+    const anchor = anchorDayOf(row.currentPeriodStart, (await getTenant(kernel.db.system, row.tenantId)).billingAnchorDay);
     const saved = await runInTenant(kernel, { tenantId: row.tenantId, actor: SYSTEM, requestId: null }, async (ctx) => {
       if (row.cancelAt && row.cancelAt <= now) {
         const [canceled] = await ctx.db
@@ -858,8 +879,8 @@ export async function advanceLocalSubscriptions(kernel: Kernel): Promise<number>
         return canceled;
       }
       let start = row.currentPeriodEnd!;
-      let end = addMonths(start, 1);
-      while (end <= now) [start, end] = [end, addMonths(end, 1)];
+      let end = addMonths(start, 1, anchor);
+      while (end <= now) [start, end] = [end, addMonths(end, 1, anchor)];
       await ctx.db.update(billingSubscriptions).set({ currentPeriodStart: start, currentPeriodEnd: end, updatedAt: now }).where(eq(billingSubscriptions.tenantId, row.tenantId));
       return null;
     });

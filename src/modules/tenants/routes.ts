@@ -10,6 +10,7 @@ import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute, errorResponse, idParam, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { httpUrl } from '../../core/net/http-url.ts';
+import { billingPeriod } from '../../core/limits/period.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { PLAN_TIERS } from './plans.ts';
 import {
@@ -59,6 +60,7 @@ export const TenantSchema = z
     status: z.enum(['active', 'suspended']),
     suspended_reason: z.string().nullable(),
     owner_email: z.string().nullable(),
+    billing_anchor_day: z.number().int().min(1).max(31).openapi({ description: 'Day of the month the billing period and the monthly quotas start (1 = calendar months; in a shorter month, its last day). Set from the subscription by billing.' }),
     branding: Branding,
     created_at: IsoDate,
     updated_at: IsoDate,
@@ -124,7 +126,9 @@ const usage = defineRoute(
             used_storage_bytes: z.number().int(),
             plan_limits: LimitsSchema,
             requests: z.object({
-              period: z.string().openapi({ example: '2026-11' }),
+              period: z.string().openapi({ example: '2026-11', description: '`YYYY-MM` for calendar months, else `YYYY-MM-DD` of the period\'s start (the billing anchor day)' }),
+              period_start: IsoDate,
+              resets_at: IsoDate,
               used: z.number().int(),
               limit: z.number().int(),
               remaining: z.number().int(),
@@ -200,6 +204,7 @@ const adminUpdate = defineRoute(ADMIN, {
         plan_tier: PlanTier.optional(),
         plan_limits: Overrides.optional(),
         owner_email: z.string().trim().email().max(320).nullable().optional(),
+        billing_anchor_day: z.number().int().min(1).max(31).optional(),
         branding: Branding.optional(),
       }),
     ),
@@ -248,7 +253,8 @@ export function tenantsRoutes(options: TenantsRouteOptions) {
     const data = await tenantWork(c, async (ctx) => {
       const tenant = await getTenant(ctx.db, ctx.tenantId);
       const dto = tenantDto(tenant);
-      const used = await kernel.quota.used(ctx.tenantId);
+      const used = await kernel.quota.used(ctx.tenantId, tenant.billingAnchorDay);
+      const period = billingPeriod(new Date(), tenant.billingAnchorDay);
       const limit = dto.plan_limits.requests_per_month;
       return {
         tenant_id: tenant.id,
@@ -256,7 +262,9 @@ export function tenantsRoutes(options: TenantsRouteOptions) {
         used_storage_bytes: options.storageUsed ? await options.storageUsed(ctx) : 0,
         plan_limits: dto.plan_limits,
         requests: {
-          period: new Date().toISOString().slice(0, 7),
+          period: period.key,
+          period_start: period.start.toISOString(),
+          resets_at: period.end.toISOString(),
           used,
           limit,
           remaining: Math.max(0, limit - used),

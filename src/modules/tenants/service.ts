@@ -16,6 +16,7 @@ export function toSnapshot(row: TenantRow): TenantSnapshot {
     status: row.status,
     planTier: row.planTier,
     limits: effectiveLimits(row.planTier, row.planLimits),
+    billingAnchorDay: row.billingAnchorDay,
   };
 }
 
@@ -30,6 +31,7 @@ export function tenantDto(row: TenantRow) {
     status: row.status,
     suspended_reason: row.suspendedReason,
     owner_email: row.ownerEmail,
+    billing_anchor_day: row.billingAnchorDay,
     branding: row.settings.branding ?? {},
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
@@ -137,6 +139,7 @@ export interface UpdateTenantInput {
   plan_tier?: string;
   plan_limits?: Record<string, number>;
   owner_email?: string | null;
+  billing_anchor_day?: number;
   branding?: TenantSettings['branding'];
 }
 
@@ -154,6 +157,7 @@ export async function updateTenant(kernel: Kernel, tenantId: string, input: Upda
         planTier: input.plan_tier ?? current.planTier,
         planLimits: input.plan_limits ?? current.planLimits,
         ownerEmail: input.owner_email !== undefined ? (input.owner_email?.toLowerCase() ?? null) : current.ownerEmail,
+        billingAnchorDay: input.billing_anchor_day ?? current.billingAnchorDay,
         settings,
         updatedAt: new Date(),
       })

@@ -1,4 +1,4 @@
-import { index, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { index, jsonb, pgTable, primaryKey, smallint, text } from 'drizzle-orm/pg-core';
 import { createdAt, idColumn, tenantIdColumn, updatedAt } from '../../core/db/columns.ts';
 
 export type SignupPolicy = 'open' | 'invite_only' | 'approval';
@@ -46,6 +46,8 @@ export const tenants = pgTable(
     /** Lower-cased; POST /v1/tenants/lookup finds the tenant by it. */
     ownerEmail: text('owner_email'),
     settings: jsonb('settings').$type<TenantSettings>().notNull().default({}),
+    /** Day of the month the billing period and the monthly quotas start (the subscription's; 1 = calendar months). */
+    billingAnchorDay: smallint('billing_anchor_day').notNull().default(1),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { getHeapStatistics } from 'node:v8';
 import type { AppEnv } from '../../core/http/context.ts';
 import { VERSION } from '../../core/version.ts';
+import { billingPeriod } from '../../core/limits/period.ts';
 import { surfaceRoute } from '../surface.ts';
 import { DAY_LIMIT, dataOf, DateTime, ERRORS, keyed, ok, percent, principalOf, tokenUsage, dayUsage } from './http.ts';
 
@@ -59,7 +60,7 @@ const Meter = z.object({ used: z.number().int(), limit: z.number().int(), remain
 const UsageSchema = z
   .object({
     plan: z.string(),
-    period: z.object({ start: DateTime, end: DateTime, billingAnchorDay: z.number().int().openapi({ description: 'Day of the month the monthly quotas reset (Plinth bills by calendar month: 1)' }) }),
+    period: z.object({ start: DateTime, end: DateTime, billingAnchorDay: z.number().int().openapi({ description: 'Day of the month the monthly quotas reset: the day the tenant\'s subscription started (1 without one; in a shorter month, its last day)' }) }),
     requests: Meter,
     tokens: Meter,
     rateLimit: z.object({ limit: z.number().int(), remaining: z.number().int(), resetsInSeconds: z.number().int(), window: z.literal('minute') }),
@@ -139,17 +140,16 @@ export function opsRoutes(app: OpenAPIHono<AppEnv>) {
     const principal = principalOf(c);
     const kernel = c.get('kernel');
     const now = new Date();
-    const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-    const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    const period = billingPeriod(now, principal.tenant.billingAnchorDay);
     const requestLimit = principal.tenant.limits.requests_per_month;
-    const used = await kernel.quota.used(principal.tenant.id);
+    const used = await kernel.quota.used(principal.tenant.id, period.anchorDay);
     const tokens = await tokenUsage(c);
     const day = dayUsage(c);
     const midnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
     return c.json(
       ok({
         plan: principal.tenant.planTier,
-        period: { start: start.toISOString(), end: end.toISOString(), billingAnchorDay: 1 },
+        period: { start: period.start.toISOString(), end: period.end.toISOString(), billingAnchorDay: period.anchorDay },
         requests: { used, limit: requestLimit, remaining: Math.max(0, requestLimit - used), percentUsed: percent(used, requestLimit) },
         tokens: { used: tokens.used, limit: tokens.limit, remaining: tokens.remaining, percentUsed: tokens.percent },
         rateLimit: minuteRate(c),

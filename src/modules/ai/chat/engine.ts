@@ -75,7 +75,7 @@ async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared
   if (!input.conversationId && !(input.retrieval && retrievalAvailable()) && principal && principal.kind !== 'admin') {
     const state = freshState(kernel, principal.tenant.id);
     if (state) {
-      checkQuota(monthlyLimit({ principal }), state.tokensUsed);
+      checkQuota(monthlyLimit({ principal }), state.tokensUsed, principal.tenant.billingAnchorDay);
       const resolved = resolveFrom(kernel, state.providers, input.model);
       return { answerId: newId('ans'), provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
     }

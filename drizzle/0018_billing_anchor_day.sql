@@ -1,0 +1,1 @@
+ALTER TABLE "tenants" ADD COLUMN "billing_anchor_day" smallint DEFAULT 1 NOT NULL;
