@@ -497,7 +497,7 @@ export interface Usage {
      * @example "2026-03-18T15:40:12.000Z"
      */
     end: string;
-    /** Day of the month the monthly quotas reset (Plinth bills by calendar month: 1) */
+    /** Day of the month the monthly quotas reset: the day the tenant's subscription started (1 without one; in a shorter month, its last day) */
     billingAnchorDay: number;
   };
   requests: {

@@ -249,8 +249,21 @@ export interface Usage {
   /** @example {"requests_per_month":100000,"rate_limit_per_minute":600,"storage_bytes":1073741824} */
   plan_limits: Record<string, number>;
   requests: {
-    /** @example "2026-11" */
+    /**
+     * `YYYY-MM` for calendar months, else `YYYY-MM-DD` of the period's start (the billing anchor day)
+     * @example "2026-11"
+     */
     period: string;
+    /**
+     * @format date-time
+     * @example "2026-01-01T00:00:00.000Z"
+     */
+    period_start: string;
+    /**
+     * @format date-time
+     * @example "2026-01-01T00:00:00.000Z"
+     */
+    resets_at: string;
     used: number;
     limit: number;
     remaining: number;
@@ -270,6 +283,12 @@ export interface Tenant {
   status: "active" | "suspended";
   suspended_reason: string | null;
   owner_email: string | null;
+  /**
+   * Day of the month the billing period and the monthly quotas start (1 = calendar months; in a shorter month, its last day). Set from the subscription by billing.
+   * @min 1
+   * @max 31
+   */
+  billing_anchor_day: number;
   branding: Branding;
   /**
    * @format date-time
@@ -7400,6 +7419,11 @@ export class Api<
          * @maxLength 320
          */
         owner_email?: string | null;
+        /**
+         * @min 1
+         * @max 31
+         */
+        billing_anchor_day?: number;
         branding?: Branding;
       },
       params: RequestParams = {},
