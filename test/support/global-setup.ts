@@ -1,10 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { openDatabase } from '../../src/core/db/client.ts';
-import { migrate } from '../../src/core/db/migrate.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -29,9 +28,7 @@ export default async function setup(project: TestProject) {
     await admin.query(`create database ${name}`);
     const templateUrl = new URL(url);
     templateUrl.pathname = `/${name}`;
-    const db = await openDatabase({ databaseUrl: templateUrl.toString(), poolMax: 2 });
-    await migrate(db);
-    await db.close();
+    makeTemplate('--postgres', templateUrl.toString());
     project.provide('pgTemplate', name);
     project.provide('pgliteTemplate', '');
     return async () => {
@@ -48,13 +45,15 @@ export default async function setup(project: TestProject) {
     };
   }
 
-  const db = await openDatabase({ pgliteDir: 'memory://' });
-  await migrate(db);
-  const dump = await db.pglite!.dumpDataDir('none');
-  await db.close();
   const file = path.join(os.tmpdir(), `plinth-template-${process.pid}.tar`);
-  fs.writeFileSync(file, Buffer.from(await dump.arrayBuffer()));
+  makeTemplate('--pglite', file);
   project.provide('pgliteTemplate', file);
   project.provide('pgTemplate', '');
   return () => fs.rmSync(file, { force: true });
+}
+
+/** Migrations and job queues, by test/support/make-template.ts in its own process. */
+function makeTemplate(mode: '--pglite' | '--postgres', target: string): void {
+  const root = path.resolve(import.meta.dirname, '../..');
+  execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'test/support/make-template.ts'), mode, target], { cwd: root, stdio: 'inherit' });
 }

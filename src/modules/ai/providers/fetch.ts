@@ -40,7 +40,9 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
     if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
     const transport = url.protocol === 'https:' ? https : http;
     const bare = url.hostname.replace(/^\[|\]$/g, '');
-    return await new Promise<Response>((resolve, reject) => {
+    // A kept-alive socket the server closed as it was reused fails before any answer: that request
+    // never reached the server, so it is sent once more on a new socket (as Node's docs advise).
+    const send = (retried: boolean): Promise<Response> => new Promise<Response>((resolve, reject) => {
       const req = transport.request(
         url,
         { method: init.method ?? 'GET', headers, lookup, agent: url.protocol === 'https:' ? agents.https : agents.http, servername: ipaddr.isValid(bare) ? undefined : url.hostname },
@@ -61,9 +63,15 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
-      req.on('error', (error) => reject(error));
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (!retried && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !signal?.aborted) {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(send(true));
+        } else reject(error);
+      });
       req.end(body);
     });
+    return await send(false);
   }) as typeof fetch;
 }
 
