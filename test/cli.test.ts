@@ -80,14 +80,24 @@ function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: stri
     const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: '0', HOST: '127.0.0.1' } });
     children.push(child);
     let stdout = '';
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let stderr = '';
+    let signal: NodeJS.Signals | null = null;
+    const exited = new Promise<number | null>((r) =>
+      child.on('exit', (code, killedBy) => {
+        signal = killedBy;
+        r(code);
+      }),
+    );
     child.stdout!.on('data', (d) => {
       stdout += d;
       const match = /listening on (http:\/\/\S+)/.exec(stdout);
       if (match && /Docs:/.test(stdout)) resolve({ child, url: match[1]!, stdout: () => stdout, exited });
     });
-    child.stderr!.on('data', (d) => process.stderr.write(d));
-    exited.then((code) => reject(new Error(`plinth start exited with ${code}: ${stdout}`)));
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    exited.then((code) => reject(new Error(`plinth start exited with ${code} (signal ${signal}): ${stdout}\nstderr: ${stderr.slice(-2000)}`)));
   });
 }
 
