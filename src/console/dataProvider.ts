@@ -273,7 +273,7 @@ export const MODULES: Record<string, ModuleDef> = {
   },
   'ai-providers': {
     label: 'AI providers',
-    writeScope: '*',
+    writeScope: 'ai',
     list: (c) => c.aiProviders.aiProvidersList() as never,
     getOne: (c, id) => c.aiProviders.aiProvidersDetail({ providerId: id }) as never,
     create: {
