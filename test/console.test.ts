@@ -106,20 +106,28 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       const cold = performance.now() - started;
       const { metrics } = await cdp.send('Performance.getMetrics');
       const cpu = metrics.find((m) => m.name === 'ThreadTime')?.value ?? 0;
-      // The first screen after signing in (the admin chunks were fetched while the form waited).
-      const signIn = performance.now();
-      await p.getByLabel('API key').fill(tenant.token);
-      await p.getByRole('button', { name: 'Sign in' }).click();
-      await p.getByTestId('dashboard').waitFor();
-      const firstScreen = performance.now() - signIn;
+      // The first screen after signing in at once: the admin's chunks (react-admin, MUI, the screens)
+      // start loading only when the form is touched, so this is the worst case.
+      const signIn = async () => {
+        const started = performance.now();
+        await p.getByLabel('API key').fill(tenant.token);
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.getByTestId('dashboard').waitFor();
+        return performance.now() - started;
+      };
+      const atOnce = await signIn();
       await p.evaluate('sessionStorage.clear()');
       const again = performance.now();
       await p.reload();
       await p.getByLabel('API key').waitFor();
       const warm = performance.now() - again;
+      // As a person signs in: a few seconds on the form, while the admin's chunks load (from the cache here).
+      await p.waitForTimeout(2500);
+      const typed = await signIn();
       // No timed assertion (the quality bar keeps speed to benchmarks); the figures are for the reader.
       console.log(
-        `console load time (sign-in form usable): empty cache ${Math.round(cold)} ms (main-thread CPU ${Math.round(cpu * 1000)} ms), cached ${Math.round(warm)} ms; sign-in to the first screen (dashboard) ${Math.round(firstScreen)} ms`,
+        `console load time (sign-in form usable): empty cache ${Math.round(cold)} ms (main-thread CPU ${Math.round(cpu * 1000)} ms), cached ${Math.round(warm)} ms; ` +
+          `sign-in to the first screen (dashboard): at once with an empty cache ${Math.round(atOnce)} ms, after 2.5 s on the form ${Math.round(typed)} ms`,
       );
     } finally {
       await fresh.close();

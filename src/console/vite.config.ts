@@ -9,19 +9,18 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const MUI = /node_modules[\\/](@mui[\\/](?!icons-material)[^\\/]+|@emotion|@popperjs|react-transition-group|stylis|@babel[\\/]runtime|clsx|prop-types|react-is|hoist-non-react-statics)[\\/]/;
 
 /**
- * Vendor libraries in chunks of their own (cached across builds of the screens), split so that the
- * first paint (the shell and the sign-in page) loads React, the part of MUI the sign-in page uses and
- * the SDK only; react-admin, the rest of MUI and the icons come after sign-in, with the screens.
- * Rolldown's chunk groups: a module goes to the group of the highest priority whose test (and tags:
- * `$initial` = reached by static imports from the entry) it passes; a group also takes the
- * dependencies no higher group took, so the groups the sign-in page needs rank highest.
+ * Vendor libraries in chunks of their own (cached across builds of the screens). The first paint (the
+ * shell and the sign-in page, which uses no UI library) loads React and the SDK only; MUI, react-admin
+ * and the icons come after sign-in, with the screens, each screen group in a chunk of its own.
+ * Rolldown's chunk groups: a module goes to the group of the highest priority whose test it passes,
+ * and a group also takes the dependencies no higher group took, so MUI's core ranks above the icons
+ * and react-admin that use it.
  */
 const vendorChunks = {
   groups: [
     { name: 'react', test: /node_modules[\\/](react|react-dom|scheduler)[\\/]/, priority: 50 },
-    { name: 'mui', test: MUI, tags: ['$initial' as const], priority: 40 },
     { name: 'sdk', test: /[\\/]sdk[\\/]platform[\\/]/, priority: 40 },
-    { name: 'mui-admin', test: MUI, priority: 30 },
+    { name: 'mui', test: MUI, priority: 30 },
     { name: 'icons', test: /node_modules[\\/]@mui[\\/]icons-material[\\/]/, priority: 20 },
     { name: 'react-admin', test: /node_modules[\\/]/, priority: 10 },
   ],
