@@ -106,13 +106,28 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       const cold = performance.now() - started;
       const { metrics } = await cdp.send('Performance.getMetrics');
       const cpu = metrics.find((m) => m.name === 'ThreadTime')?.value ?? 0;
+      // The first screen after signing in at once: the admin's chunks (react-admin, MUI, the screens)
+      // start loading only when the form is touched, so this is the worst case.
+      const signIn = async () => {
+        const started = performance.now();
+        await p.getByLabel('API key').fill(tenant.token);
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.getByTestId('dashboard').waitFor();
+        return performance.now() - started;
+      };
+      const atOnce = await signIn();
+      await p.evaluate('sessionStorage.clear()');
       const again = performance.now();
       await p.reload();
       await p.getByLabel('API key').waitFor();
       const warm = performance.now() - again;
+      // As a person signs in: a few seconds on the form, while the admin's chunks load (from the cache here).
+      await p.waitForTimeout(2500);
+      const typed = await signIn();
       // No timed assertion (the quality bar keeps speed to benchmarks); the figures are for the reader.
       console.log(
-        `console load time (sign-in form usable): empty cache ${Math.round(cold)} ms (main-thread CPU ${Math.round(cpu * 1000)} ms), cached ${Math.round(warm)} ms`,
+        `console load time (sign-in form usable): empty cache ${Math.round(cold)} ms (main-thread CPU ${Math.round(cpu * 1000)} ms), cached ${Math.round(warm)} ms; ` +
+          `sign-in to the first screen (dashboard): at once with an empty cache ${Math.round(atOnce)} ms, after 2.5 s on the form ${Math.round(typed)} ms`,
       );
     } finally {
       await fresh.close();
@@ -271,6 +286,113 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await page.getByText('Automations').first().waitFor();
   });
 
+  it('creates a folder and moves a file into it', async () => {
+    await go('/folders');
+    await page.getByLabel('New folder').fill('contracts/2026');
+    await page.getByRole('button', { name: 'Create folder' }).click();
+    await page.getByRole('cell', { name: 'contracts/2026' }).waitFor();
+    const files = await t.request('POST', '/v1/files/search', { token: tenant.token, body: { filename: 'notes.txt' } });
+    const fileId = files.body.data.results[0].id;
+    await go(`/files/${fileId}/show`);
+    await page.getByRole('combobox', { name: 'Folder' }).click();
+    await page.getByRole('option', { name: 'contracts/2026', exact: true }).click();
+    await page.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(async () => (await t.request('GET', `/v1/files/${fileId}`, { token: tenant.token })).body.data.folder, { timeout: 20_000 }).toBe('contracts/2026');
+    await go('/folders');
+    await page.getByRole('row', { name: /contracts\/2026/ }).getByRole('cell', { name: '1', exact: true }).waitFor();
+    await shot('20-folders');
+  });
+
+  it('comments on a record and shows its associations and review', async () => {
+    const list = await t.request('GET', '/v1/objects/projects/list?search=Tunnel', { token: tenant.token });
+    const tunnel = list.body.data.results[0];
+    const bridge = (await t.request('GET', '/v1/objects/projects/list?search=Bridge', { token: tenant.token })).body.data.results[0];
+    expect((await t.request('PUT', `/v1/objects/projects/${tunnel.id}/associations/related_to/projects/${bridge.id}`, { token: tenant.token, body: {} })).status).toBeLessThan(300);
+    await go(`/records/projects/${tunnel.id}`);
+    await page.getByTestId('record-associations').getByRole('link', { name: /Bridge/ }).waitFor();
+    await page.getByLabel('Add a comment').fill('Checked the budget with finance');
+    await page.getByRole('button', { name: 'Comment', exact: true }).click();
+    await page.getByTestId('record-comments').getByRole('cell', { name: 'Checked the budget with finance' }).waitFor();
+    const comments = await t.request('GET', `/v1/objects/projects/${tunnel.id}/comments`, { token: tenant.token });
+    expect(JSON.stringify(comments.body.data)).toContain('Checked the budget with finance');
+    await page.getByTestId('record-review').getByText('none').waitFor();
+    await shot('21-record-comments');
+  });
+
+  it('runs the policy simulator on a type\'s policies', async () => {
+    const policy = await t.request('POST', '/v1/object-types/projects/policies', {
+      token: tenant.token,
+      body: { name: 'viewers see open projects', action: 'select', role: 'viewer', condition_json: { property: 'status', op: 'eq', value: 'open' } },
+    });
+    expect(policy.status).toBe(201);
+    await go('/policies/projects');
+    await page.getByRole('cell', { name: 'viewers see open projects' }).waitFor();
+    await shot('22-policies');
+    await go('/policy-simulator?type=projects');
+    await page.getByLabel('Role').fill('viewer');
+    await page.getByRole('button', { name: 'Simulate' }).click();
+    const result = page.getByTestId('simulation');
+    await result.getByText(/\d+ allowed · \d+ denied/).waitFor();
+    expect(await result.textContent()).toContain('viewers see open projects');
+    expect(await result.getByRole('cell', { name: 'denied' }).count()).toBeGreaterThan(0);
+    await shot('23-policy-simulator');
+  });
+
+  it('approves a record waiting in an approval workflow', async () => {
+    const wf = await t.request('POST', '/v1/object-types/projects/workflows', { token: tenant.token, body: { name: 'Budget sign-off', stages: [{ name: 'finance' }], allow_self_approval: true } });
+    expect(wf.status).toBe(201);
+    const made = await t.request('POST', '/v1/objects/projects', { token: tenant.token, body: { properties: { title: 'Aqueduct', status: 'open', budget: 90000 } } });
+    expect((await t.request('POST', `/v1/objects/projects/${made.body.data.id}/submit-for-review`, { token: tenant.token, body: {} })).status).toBe(200);
+    await go('/reviews/projects');
+    const row = page.getByRole('row', { name: /Aqueduct/ });
+    await row.waitFor();
+    await shot('24-pending-reviews');
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await expect
+      .poll(async () => (await t.request('GET', `/v1/objects/projects/${made.body.data.id}/workflow-status`, { token: tenant.token })).body.data.status, { timeout: 20_000 })
+      .toBe('approved');
+    await row.waitFor({ state: 'detached' });
+  });
+
+  it('shows automations, and executes a function with its output and logs', async () => {
+    const automation = await t.request('POST', '/v1/automations', {
+      token: tenant.token,
+      body: { name: 'Tag new projects', trigger_event: 'object.created', actions: [{ type: 'emit_event', input: { event_type: 'custom.project_seen' } }] },
+    });
+    expect(automation.status).toBe(201);
+    const fn = await t.request('POST', '/v1/functions', {
+      token: tenant.token,
+      body: { name: 'double', code: 'async function handler(input) { console.log("doubling", input.n); return { doubled: input.n * 2 } }' },
+    });
+    expect(fn.status).toBe(201);
+    await go('/automations');
+    await page.getByRole('cell', { name: 'Tag new projects' }).waitFor();
+    await shot('25-automations');
+    await go(`/functions/${fn.body.data.id}/show`);
+    await page.getByTestId('function-input').fill('{"n": 21}');
+    await page.getByRole('button', { name: 'Execute' }).click();
+    await page.getByTestId('function-output').getByText('"doubled": 42').waitFor();
+    await page.getByRole('cell', { name: /doubling 21/ }).waitFor();
+    await shot('26-function');
+  });
+
+  it('imports records from CSV with progress, and shows the module pages', async () => {
+    await go('/data-io');
+    await page.getByRole('combobox', { name: 'Object type' }).first().click();
+    await page.getByRole('option', { name: 'Projects' }).click();
+    await page.getByTestId('import-text').fill('title,status\nCanal,open\nDock,closed\n');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByTestId('job-progress').getByText(/completed: 2 of 2/).waitFor();
+    expect((await t.request('GET', '/v1/objects/projects/list?search=Canal', { token: tenant.token })).body.data.results).toHaveLength(1);
+    await shot('27-import');
+    await go('/auth-settings');
+    await page.getByText('Sign-in methods').waitFor();
+    await shot('28-auth-settings');
+    await go('/billing');
+    await page.getByTestId('billing').getByText('Usage this period').waitFor();
+    await shot('29-billing');
+  });
+
   it('shows an API error in place of a screen the caller may not use', async () => {
     const reader = await t.newKey(tenant.token, { label: 'reader', scopes: ['read'] });
     const viewer = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -289,6 +411,13 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       await p.goto(`${server.url}/console/#/object-types`);
       await p.getByRole('cell', { name: 'projects', exact: true }).waitFor();
       expect(await p.getByRole('link', { name: 'New type' }).count()).toBe(0);
+      // Governance and modules: the lists show, without their write buttons.
+      await p.goto(`${server.url}/console/#/workflows/projects`);
+      await p.getByRole('cell', { name: 'Budget sign-off' }).waitFor();
+      expect(await p.getByRole('link', { name: 'New workflow' }).count()).toBe(0);
+      await p.goto(`${server.url}/console/#/functions`);
+      await p.getByRole('cell', { name: 'double' }).waitFor();
+      expect(await p.getByRole('link', { name: 'Create' }).count()).toBe(0);
       // Keys need scope `*`: the API's refusal is on the page.
       await p.goto(`${server.url}/console/#/keys`);
       const error = p.getByTestId('api-error');

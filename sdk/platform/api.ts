@@ -1826,6 +1826,56 @@ export interface Policy {
  */
 export type PolicyCondition = Record<string, any>;
 
+export interface Review {
+  object_id: string;
+  status: "none" | "in_review" | "approved" | "rejected" | "cancelled";
+  workflow_id: string;
+  workflow: string | null;
+  stage: string | null;
+  stage_index: number;
+  /** Approvals collected at the current stage */
+  approvals: {
+    actor_type: string;
+    actor_id: string | null;
+  }[];
+  required_approvals: number | null;
+  submitted_by: string | null;
+  /** @format date-time */
+  submitted_at: string | null;
+  record: Object;
+}
+
+export interface Object {
+  /** @example "obj_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  object_type_id: string;
+  tenant_id: string;
+  /** @example {"name":"Acme Corp","email":"info@acme.com"} */
+  properties: Record<string, any>;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+  created_by: string | null;
+  updated_by: string | null;
+  /** Starts at 1; every update adds one */
+  version: number;
+  is_deleted: boolean;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  deleted_at: string | null;
+  /** Properties withheld from you by governance (masked for your role) */
+  masked_properties?: string[];
+}
+
 export interface Workflow {
   id: string;
   object_type_id: string;
@@ -1916,37 +1966,6 @@ export interface ObjectPage {
   total: number | null;
   /** True when more than 1,000 match and `total` stopped counting */
   total_capped: boolean;
-}
-
-export interface Object {
-  /** @example "obj_01jh3x2k7d9f8g6h5j4k3m2n1p" */
-  id: string;
-  object_type_id: string;
-  tenant_id: string;
-  /** @example {"name":"Acme Corp","email":"info@acme.com"} */
-  properties: Record<string, any>;
-  /**
-   * @format date-time
-   * @example "2026-01-01T00:00:00.000Z"
-   */
-  created_at: string;
-  /**
-   * @format date-time
-   * @example "2026-01-01T00:00:00.000Z"
-   */
-  updated_at: string;
-  created_by: string | null;
-  updated_by: string | null;
-  /** Starts at 1; every update adds one */
-  version: number;
-  is_deleted: boolean;
-  /**
-   * @format date-time
-   * @example "2026-01-01T00:00:00.000Z"
-   */
-  deleted_at: string | null;
-  /** Properties withheld from you by governance (masked for your role) */
-  masked_properties?: string[];
 }
 
 export type UpdatedObject = Object & {
@@ -4708,6 +4727,33 @@ export interface ObjectTypesPoliciesDeleteParams {
    * @maxLength 100
    */
   policyId: string;
+}
+
+export interface ObjectTypesReviewsListParams {
+  /**
+   * Page size, 1..100
+   * @min 1
+   * @max 100
+   * @default 20
+   */
+  limit?: number;
+  /**
+   * Items to skip
+   * @min 0
+   * @default 0
+   */
+  offset?: number | null;
+  /**
+   * Review state to list
+   * @default "in_review"
+   */
+  status?: "in_review" | "approved" | "rejected" | "cancelled";
+  /**
+   * Object type id (`ot_...`) or name
+   * @minLength 1
+   * @maxLength 100
+   */
+  objectTypeId: string;
 }
 
 export interface ObjectTypesWorkflowsListParams {
@@ -12645,6 +12691,38 @@ export class Api<
       >({
         path: `/v1/object-types/${objectTypeId}/policies/${policyId}`,
         method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description The reviews of the type's records in one state, by default those waiting for a decision (`in_review`), oldest submission first, each with its stage, the approvals it has and its record. Lists only records the caller may see under the type's policies. Requires scope `read`.
+     *
+     * @tags Workflows
+     * @name ObjectTypesReviewsList
+     * @summary List reviews
+     * @request GET:/v1/object-types/{object_type_id}/reviews
+     * @secure
+     */
+    objectTypesReviewsList: (
+      { objectTypeId, ...query }: ObjectTypesReviewsListParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            reviews: Review[];
+            total: number;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/object-types/${objectTypeId}/reviews`,
+        method: "GET",
+        query: query,
         secure: true,
         format: "json",
         ...params,

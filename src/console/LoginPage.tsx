@@ -1,5 +1,4 @@
 import { useState } from 'react';
-import { Alert, Box, Button, Card, CardContent, Stack, Tab, Tabs, TextField, Typography } from '@mui/material';
 import { completeMfa, signInAsUser, signInWithKey } from './auth.ts';
 import { errorMessage, saveSession, type Session } from './session.ts';
 
@@ -34,63 +33,72 @@ export function LoginPage() {
     }
   };
 
+  // Plain elements styled by index.html: the sign-in page is the first paint, and needs no UI library.
+  const field = (label: string, input: React.InputHTMLAttributes<HTMLInputElement>, help?: string) => (
+    <label className="field">
+      <span>
+        {label}
+        {input.required ? ' *' : ''}
+      </span>
+      <input {...input} />
+      {help ? <small>{help}</small> : null}
+    </label>
+  );
+  const tabButton = (value: 'key' | 'user', label: string) => (
+    <button type="button" role="tab" aria-selected={tab === value} className={tab === value ? 'tab on' : 'tab'} onClick={() => (setTab(value), setError(undefined))}>
+      {label}
+    </button>
+  );
+
   return (
-    <Box sx={{ minHeight: '100vh', display: 'flex', alignItems: 'center', justifyContent: 'center', bgcolor: '#eef1f5' }}>
-      <Card sx={{ width: 420 }}>
-        <CardContent>
-          <Typography variant="h5" gutterBottom>
-            Plinth console
-          </Typography>
-          <Tabs value={tab} onChange={(_e, v) => (setTab(v), setError(undefined))} sx={{ mb: 2 }}>
-            <Tab value="key" label="API key" />
-            <Tab value="user" label="User" />
-          </Tabs>
-          {error ? (
-            <Alert severity="error" sx={{ mb: 2 }} data-testid="login-error">
-              {error}
-            </Alert>
-          ) : null}
-          {tab === 'key' ? (
-            <form onSubmit={run(async () => finish(await signInWithKey(key.trim())))}>
-              <Stack spacing={2}>
-                <TextField label="API key" type="password" value={key} onChange={(e) => setKey(e.target.value)} autoFocus required name="api-key" helperText="A tenant key (sk_...) or the system admin key (PLINTH_ADMIN_KEY)" />
-                <Button type="submit" variant="contained" disabled={busy}>
-                  Sign in
-                </Button>
-              </Stack>
-            </form>
-          ) : mfa ? (
-            <form onSubmit={run(async () => finish(await completeMfa(pk.trim(), mfa.ticket, mfa.factorId, code.trim())))}>
-              <Stack spacing={2}>
-                <Typography>Enter the code from your authenticator app.</Typography>
-                <TextField label="MFA code" value={code} onChange={(e) => setCode(e.target.value)} autoFocus required name="mfa-code" slotProps={{ htmlInput: { inputMode: 'numeric', autoComplete: 'one-time-code' } }} />
-                <Button type="submit" variant="contained" disabled={busy}>
-                  Verify
-                </Button>
-                <Button onClick={() => setMfa(undefined)}>Back</Button>
-              </Stack>
-            </form>
-          ) : (
-            <form
-              onSubmit={run(async () => {
-                localStorage.setItem(REMEMBERED_PK, pk.trim());
-                const step = await signInAsUser(pk.trim(), email.trim(), password);
-                if ('mfa' in step) setMfa(step.mfa);
-                else await finish(step.done);
-              })}
-            >
-              <Stack spacing={2}>
-                <TextField label="Publishable key" value={pk} onChange={(e) => setPk(e.target.value)} required name="publishable-key" helperText="The tenant's pk_... key (scope auth): which tenant you sign in to" />
-                <TextField label="Email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required name="email" autoComplete="username" />
-                <TextField label="Password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} required name="password" autoComplete="current-password" />
-                <Button type="submit" variant="contained" disabled={busy}>
-                  Sign in
-                </Button>
-              </Stack>
-            </form>
-          )}
-        </CardContent>
-      </Card>
-    </Box>
+    <main className="login">
+      <section className="login-card">
+        <h1>Plinth console</h1>
+        <div role="tablist" className="tabs">
+          {tabButton('key', 'API key')}
+          {tabButton('user', 'User')}
+        </div>
+        {error ? (
+          <div role="alert" className="login-error" data-testid="login-error">
+            {error}
+          </div>
+        ) : null}
+        {tab === 'key' ? (
+          <form onSubmit={run(async () => finish(await signInWithKey(key.trim())))}>
+            {field('API key', { type: 'password', value: key, onChange: (e) => setKey(e.target.value), autoFocus: true, required: true, name: 'api-key' }, 'A tenant key (sk_...) or the system admin key (PLINTH_ADMIN_KEY)')}
+            <button type="submit" className="primary" disabled={busy}>
+              Sign in
+            </button>
+          </form>
+        ) : mfa ? (
+          <form onSubmit={run(async () => finish(await completeMfa(pk.trim(), mfa.ticket, mfa.factorId, code.trim())))}>
+            <p>Enter the code from your authenticator app.</p>
+            {field('MFA code', { value: code, onChange: (e) => setCode(e.target.value), autoFocus: true, required: true, name: 'mfa-code', inputMode: 'numeric', autoComplete: 'one-time-code' })}
+            <button type="submit" className="primary" disabled={busy}>
+              Verify
+            </button>
+            <button type="button" className="plain" onClick={() => setMfa(undefined)}>
+              Back
+            </button>
+          </form>
+        ) : (
+          <form
+            onSubmit={run(async () => {
+              localStorage.setItem(REMEMBERED_PK, pk.trim());
+              const step = await signInAsUser(pk.trim(), email.trim(), password);
+              if ('mfa' in step) setMfa(step.mfa);
+              else await finish(step.done);
+            })}
+          >
+            {field('Publishable key', { value: pk, onChange: (e) => setPk(e.target.value), required: true, name: 'publishable-key' }, "The tenant's pk_... key (scope auth): which tenant you sign in to")}
+            {field('Email', { type: 'email', value: email, onChange: (e) => setEmail(e.target.value), required: true, name: 'email', autoComplete: 'username' })}
+            {field('Password', { type: 'password', value: password, onChange: (e) => setPassword(e.target.value), required: true, name: 'password', autoComplete: 'current-password' })}
+            <button type="submit" className="primary" disabled={busy}>
+              Sign in
+            </button>
+          </form>
+        )}
+      </section>
+    </main>
   );
 }

@@ -68,6 +68,15 @@ export function rowsOf(data: unknown): Row[] {
   return (inner ?? []) as Row[];
 }
 
+const PENDING_FOLDERS = 'plinth.console.folders';
+export const pendingFolders = (): string[] => {
+  try {
+    return JSON.parse(sessionStorage.getItem(PENDING_FOLDERS) ?? '[]') as string[];
+  } catch {
+    return [];
+  }
+};
+
 // Cursor pages of objects: the cursor that leads to page n of a given query, learnt while paging forward.
 const cursors = new Map<string, (string | null)[]>();
 
@@ -144,24 +153,282 @@ function trash(type: string): ResourceDef {
   return { list: (params) => recordsPage(type, params, true) };
 }
 
-/** The modules' list screens: what their list route answers, read-only here. */
-export const MODULE_LISTS: Record<string, { label: string; fetch: Call<unknown> }> = {
-  automations: { label: 'Automations', fetch: (c) => c.automations.automationsList() as never },
-  functions: { label: 'Functions', fetch: (c) => c.functions.functionsList() as never },
-  'scheduled-jobs': { label: 'Scheduled jobs', fetch: (c) => c.scheduledJobs.scheduledJobsList() as never },
-  integrations: { label: 'Integrations', fetch: (c) => c.integrations.integrationsList() as never },
-  plugins: { label: 'Plugins', fetch: (c) => c.plugins.pluginsList() as never },
-  'saved-reports': { label: 'Reports', fetch: (c) => c.savedReports.savedReportsList() as never },
-  dashboards: { label: 'Dashboards', fetch: (c) => c.dashboards.dashboardsList() as never },
-  forms: { label: 'Forms', fetch: (c) => c.forms.formsList() as never },
-  agents: { label: 'AI agents', fetch: (c) => c.agents.agentsList() as never },
-  'agent-runs': { label: 'Agent runs', fetch: (c) => c.agentRuns.agentRunsList() as never },
-  'ai-conversations': { label: 'AI conversations', fetch: (c) => c.ai.aiConversationsList() as never },
-  'accounting-accounts': { label: 'Chart of accounts', fetch: (c) => c.accounting.accountingAccountsList() as never },
-  'accounting-journal-entries': { label: 'Journal entries', fetch: (c) => c.accounting.accountingJournalEntriesList() as never },
-  'accounting-invoices': { label: 'Invoices', fetch: (c) => c.accounting.accountingInvoicesList() as never },
-  'short-urls': { label: 'Short URLs', fetch: (c) => c.shortUrls.shortUrlsList() as never },
+/** An input of a module's create form (rendered by screens/modules.tsx as react-admin inputs). */
+export interface FieldSpec {
+  source: string;
+  label?: string;
+  kind?: 'text' | 'multiline' | 'json' | 'select' | 'boolean' | 'number';
+  choices?: string[];
+  required?: boolean;
+  defaultValue?: unknown;
+  helperText?: string;
+}
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A module's screens: its list, and where the API has them, its detail, create and delete. */
+export interface ModuleDef {
+  label: string;
+  list: Call<unknown>;
+  getOne?: (c: PlinthClient, id: string) => Promise<{ data: { data: unknown } }>;
+  create?: { fields: FieldSpec[]; call: (c: PlinthClient, data: Record<string, Any>) => Promise<{ data: { data: unknown } }> };
+  delete?: (c: PlinthClient, id: string) => Promise<unknown>;
+  /** The scope a write needs (default `write`), so that a viewer sees no write buttons. */
+  writeScope?: 'write' | 'schema' | 'ai' | '*';
+}
+
+const json = (source: string, label: string, required = false, helperText?: string, defaultValue?: unknown): FieldSpec => ({ source, label, kind: 'json', required, helperText, defaultValue });
+const ACTION_TYPES = ['create_object', 'update_object', 'delete_object', 'send_email', 'send_notification', 'call_webhook', 'run_function', 'ai_step', 'emit_event'];
+
+/** The later modules (automations, functions, schedules, AI, reports, accounting...): list, detail, and create where the body is simple. */
+export const MODULES: Record<string, ModuleDef> = {
+  automations: {
+    label: 'Automations',
+    list: (c) => c.automations.automationsList() as never,
+    getOne: (c, id) => c.automations.automationsDetail({ automationId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'trigger_event', label: 'Trigger event', required: true, helperText: 'e.g. object.created' },
+        json('conditions', 'Conditions (JSON array of JsonLogic rules, all must hold)', false, 'e.g. [{"==":[{"var":"data.object_type"},"deals"]}]', []),
+        json('actions', 'Actions (JSON array)', true, 'e.g. [{"type":"create_object","input":{"object_type":"tasks","properties":{"title":"Follow up {{ data.properties.name }}"}}}]', [{ type: 'emit_event', input: { event_type: 'custom.hello' } }]),
+        { source: 'enabled', kind: 'boolean', defaultValue: true },
+      ],
+      call: (c, d) => c.automations.automationsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.automations.automationsDelete({ automationId: id }),
+  },
+  functions: {
+    label: 'Functions',
+    list: (c) => c.functions.functionsList() as never,
+    getOne: (c, id) => c.functions.functionsDetail({ functionId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true, helperText: 'lowercase, e.g. add_tax' },
+        { source: 'description' },
+        { source: 'trigger_type', label: 'Trigger', kind: 'select', choices: ['manual', 'http', 'event', 'schedule'], defaultValue: 'manual' },
+        { source: 'code', kind: 'multiline', required: true, defaultValue: 'async function handler(input) {\n  return { ok: true, input };\n}\n' },
+        { source: 'timeout_ms', label: 'Timeout (ms)', kind: 'number' },
+      ],
+      call: (c, d) => c.functions.functionsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.functions.functionsDelete({ functionId: id }),
+  },
+  'scheduled-jobs': {
+    label: 'Scheduled jobs',
+    list: (c) => c.scheduledJobs.scheduledJobsList() as never,
+    getOne: (c, id) => c.scheduledJobs.scheduledJobsDetail({ jobId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'cron_expression', label: 'Cron', helperText: 'e.g. 0 9 * * 1-5', defaultValue: '0 9 * * *' },
+        { source: 'timezone', defaultValue: 'UTC' },
+        { source: 'action_type', label: 'Action', kind: 'select', choices: ACTION_TYPES, required: true, defaultValue: 'emit_event' },
+        json('action_config', 'Action input (JSON)', false, 'The fields of the action, as an automation action\'s input', { event_type: 'custom.tick' }),
+        { source: 'enabled', kind: 'boolean', defaultValue: true },
+      ],
+      call: (c, d) => c.scheduledJobs.scheduledJobsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.scheduledJobs.scheduledJobsDelete({ jobId: id }),
+  },
+  integrations: { label: 'Integrations', list: (c) => c.integrations.integrationsList() as never, getOne: (c, id) => c.integrations.integrationsDetail({ integrationId: id }) as never },
+  plugins: { label: 'Plugins', list: (c) => c.plugins.pluginsList() as never, getOne: (c, id) => c.plugins.pluginsDetail({ pluginId: id }) as never },
+  'saved-reports': {
+    label: 'Reports',
+    list: (c) => c.savedReports.savedReportsList() as never,
+    getOne: (c, id) => c.savedReports.savedReportsDetail({ reportId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'description' },
+        { source: 'type', kind: 'select', choices: ['timeseries', 'funnel', 'leaderboard', 'pipeline'], required: true, defaultValue: 'timeseries' },
+        json('config_json', 'Config (JSON)', true, 'As the /v1/reports/<type> body, e.g. {"object_type":"deals","interval":"day"}'),
+        { source: 'schedule', helperText: 'cron, optional' },
+      ],
+      call: (c, d) => c.savedReports.savedReportsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.savedReports.savedReportsDelete({ reportId: id }),
+  },
+  dashboards: {
+    label: 'Dashboards',
+    list: (c) => c.dashboards.dashboardsList() as never,
+    getOne: (c, id) => c.dashboards.dashboardsDetail({ dashboardId: id }) as never,
+    create: { fields: [{ source: 'name', required: true }, { source: 'description' }, { source: 'is_public', label: 'Public', kind: 'boolean' }], call: (c, d) => c.dashboards.dashboardsCreate(d as never) as never },
+    delete: (c, id) => c.dashboards.dashboardsDelete({ dashboardId: id }),
+  },
+  forms: {
+    label: 'Forms',
+    list: (c) => c.forms.formsList() as never,
+    getOne: (c, id) => c.forms.formsDetail({ formId: id } as never) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'object_type_id', label: 'Object type (id or name)', required: true },
+        json('fields', 'Fields (JSON array)', true, 'e.g. [{"property":"title","label":"Title","required":true}]'),
+        { source: 'status', kind: 'select', choices: ['draft', 'active', 'archived'], defaultValue: 'draft' },
+      ],
+      call: (c, d) => c.forms.formsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.forms.formsDelete({ formId: id }),
+  },
+  'ai-providers': {
+    label: 'AI providers',
+    writeScope: 'ai',
+    list: (c) => c.aiProviders.aiProvidersList() as never,
+    getOne: (c, id) => c.aiProviders.aiProvidersDetail({ providerId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'provider_type', label: 'Provider', kind: 'select', choices: ['local', 'openai', 'anthropic'], required: true, defaultValue: 'local' },
+        { source: 'api_key', label: 'API key (stored encrypted, never shown again)' },
+        json('config_json', 'Config (JSON)', false, 'e.g. {"base_url":"http://localhost:11434/v1","chat_model":"llama3"}'),
+      ],
+      call: (c, d) => c.aiProviders.aiProvidersCreate(d as never) as never,
+    },
+    delete: (c, id) => c.aiProviders.aiProvidersDelete({ providerId: id }),
+  },
+  agents: { label: 'AI agents', list: (c) => c.agents.agentsList() as never, getOne: (c, id) => c.agents.agentsDetail({ agentId: id }) as never },
+  'agent-runs': { label: 'Agent runs', list: (c) => c.agentRuns.agentRunsList() as never, getOne: (c, id) => c.agentRuns.agentRunsDetail({ runId: id }) as never },
+  'ai-conversations': { label: 'AI conversations', list: (c) => c.ai.aiConversationsList() as never, getOne: (c, id) => c.ai.aiConversationsDetail({ conversationId: id }) as never },
+  'accounting-accounts': {
+    label: 'Chart of accounts',
+    list: (c) => c.accounting.accountingAccountsList() as never,
+    getOne: (c, id) => c.accounting.accountingAccountsDetail({ accountId: id }) as never,
+    create: {
+      fields: [
+        { source: 'code', required: true, helperText: 'e.g. 1000' },
+        { source: 'name', required: true },
+        { source: 'type', kind: 'select', choices: ['asset', 'liability', 'equity', 'revenue', 'expense'], required: true },
+        { source: 'sub_type', label: 'Sub-type' },
+        { source: 'currency', helperText: 'ISO code, e.g. EUR' },
+      ],
+      call: (c, d) => c.accounting.accountingAccountsCreate(d as never) as never,
+    },
+    delete: (c, id) => c.accounting.accountingAccountsDelete({ accountId: id }),
+  },
+  'accounting-journal-entries': {
+    label: 'Journal entries',
+    list: (c) => c.accounting.accountingJournalEntriesList() as never,
+    getOne: (c, id) => c.accounting.accountingJournalEntriesDetail({ entryId: id }) as never,
+    create: {
+      fields: [
+        { source: 'date', required: true, helperText: 'YYYY-MM-DD', defaultValue: new Date().toISOString().slice(0, 10) },
+        { source: 'description' },
+        { source: 'reference' },
+        json('lines', 'Lines (JSON array, debits equal credits)', true, 'e.g. [{"account_id":"acct_...","debit":100},{"account_id":"acct_...","credit":100}]'),
+        { source: 'post', label: 'Post at once', kind: 'boolean' },
+      ],
+      call: (c, d) => c.accounting.accountingJournalEntriesCreate(d as never) as never,
+    },
+    delete: (c, id) => c.accounting.accountingJournalEntriesDelete({ entryId: id }),
+  },
+  'accounting-invoices': { label: 'Invoices', list: (c) => c.accounting.accountingInvoicesList() as never, getOne: (c, id) => c.accounting.accountingInvoicesDetail({ invoiceId: id }) as never },
+  'short-urls': { label: 'Short URLs', list: (c) => c.shortUrls.shortUrlsList() as never },
 };
+
+function moduleResource(def: ModuleDef): ResourceDef {
+  return {
+    ...wholeList(
+      async () => rowsOf(await call(def.list)),
+      def.getOne ? async (id) => (await call((c) => def.getOne!(c, id) as never)) as Row : undefined,
+    ),
+    create: def.create ? async (data) => (await call((c) => def.create!.call(c, data) as never)) as Row : undefined,
+    delete: def.delete
+      ? async (id) => {
+          await call((c) => def.delete!(c, id) as never);
+          return { id };
+        }
+      : undefined,
+  };
+}
+
+// Per-type governance: resources `policies/<type>`, `workflows/<type>`, `reviews/<type>`.
+function policies(type: string): ResourceDef {
+  return {
+    ...wholeList(async () => (await call((c) => c.objectTypes.objectTypesPoliciesList({ objectTypeId: type }))) as unknown as Row[]),
+    create: async (data) =>
+      (await call((c) =>
+        c.objectTypes.objectTypesPoliciesCreate({ objectTypeId: type }, { name: data.name, action: data.action, role: data.role || null, condition_json: data.condition_json ?? {}, enabled: data.enabled ?? true } as never),
+      )) as unknown as Row,
+    update: async (id, data) =>
+      (await call((c) => c.objectTypes.objectTypesPoliciesPartialUpdate({ objectTypeId: type, policyId: id }, { enabled: data.enabled } as never))) as unknown as Row,
+    delete: async (id) => {
+      await call((c) => c.objectTypes.objectTypesPoliciesDelete({ objectTypeId: type, policyId: id }));
+      return { id };
+    },
+  };
+}
+
+function workflows(type: string): ResourceDef {
+  return {
+    ...wholeList(async () => (await call((c) => c.objectTypes.objectTypesWorkflowsList({ objectTypeId: type }))) as unknown as Row[]),
+    create: async (data) =>
+      (await call((c) =>
+        c.objectTypes.objectTypesWorkflowsCreate({ objectTypeId: type }, { name: data.name, stages: data.stages, enabled: data.enabled ?? true, allow_self_approval: Boolean(data.allow_self_approval) } as never),
+      )) as unknown as Row,
+    update: async (id, data) =>
+      (await call((c) => c.objectTypes.objectTypesWorkflowsPartialUpdate({ objectTypeId: type, workflowId: id }, { enabled: data.enabled } as never))) as unknown as Row,
+    delete: async (id) => {
+      await call((c) => c.objectTypes.objectTypesWorkflowsDelete({ objectTypeId: type, workflowId: id }));
+      return { id };
+    },
+  };
+}
+
+function reviews(type: string): ResourceDef {
+  return {
+    list: async (params) => {
+      const { status } = (params.filter ?? {}) as Record<string, string | undefined>;
+      const data = await call((c) => c.objectTypes.objectTypesReviewsList({ objectTypeId: type, ...offsetOf(params), status: (status || undefined) as never }));
+      return { data: data.reviews.map((r) => ({ ...r, id: r.object_id })) as unknown as Row[], total: data.total };
+    },
+  };
+}
+
+/** A record's comments: resource `comments/<type>/<id>`. */
+function comments(type: string, objectId: string): ResourceDef {
+  return {
+    list: async (params) => {
+      const data = await call((c) => c.objects.objectsCommentsList({ objectTypeId: type, objectId, limit: 100 } as never));
+      return pageLocally(rowsOf(data), params);
+    },
+    create: async (data) => (await call((c) => c.objects.objectsCommentsCreate({ objectTypeId: type, objectId }, { body: String(data.body ?? '') }))) as unknown as Row,
+    delete: async (id) => {
+      await call((c) => c.objects.objectsCommentsDelete({ objectTypeId: type, objectId, commentId: id } as never));
+      return { id };
+    },
+  };
+}
+
+/** A record's associations (both directions): resource `associations/<type>/<id>`. */
+function associationsOf(type: string, objectId: string): ResourceDef {
+  return {
+    list: async (params) => {
+      const data = await call((c) => c.objects.objectsAssociationsList({ type, id: objectId, limit: 100 } as never));
+      return pageLocally(data.results as unknown as Row[], params);
+    },
+    create: async (data) =>
+      (await call((c) =>
+        c.objects.objectsAssociationsUpdate(
+          { fromType: type, fromId: objectId, associationType: String(data.association_type), toType: String(data.to_type), toId: String(data.to_id) },
+          { meta: {} },
+        ),
+      )) as unknown as Row,
+  };
+}
+
+/** Removes one association, by the link as the list shows it. */
+export async function deleteAssociation(row: { association_type: string; from_type: string | null; from_type_id: string; from_id: string; to_type: string | null; to_type_id: string; to_id: string }) {
+  await call((c) =>
+    c.objects.objectsAssociationsDelete({
+      fromType: row.from_type ?? row.from_type_id,
+      fromId: row.from_id,
+      associationType: row.association_type,
+      toType: row.to_type ?? row.to_type_id,
+      toId: row.to_id,
+    } as never),
+  );
+}
 
 const RESOURCES: Record<string, ResourceDef> = {
   keys: {
@@ -230,6 +497,22 @@ const RESOURCES: Record<string, ResourceDef> = {
     delete: async (id) => {
       await call((c) => c.webhooks.webhooksDelete({ webhookId: id }));
       return { id };
+    },
+  },
+  // Folders are paths on files: a folder exists while it holds a file. One named here and still empty
+  // is kept in this tab (sessionStorage) until a file is moved or uploaded into it.
+  folders: {
+    list: async (params) => {
+      const stored = (await call((c) => c.files.filesFoldersList({ limit: 1000 }))) as unknown as { folder: string | null; file_count: number; size_bytes: number; last_updated_at: string }[];
+      const rows: Row[] = stored.map((f) => ({ ...f, id: f.folder ?? '/', folder: f.folder ?? '/' }));
+      for (const name of pendingFolders()) if (!rows.some((r) => r.id === name)) rows.push({ id: name, folder: name, file_count: 0, size_bytes: 0, last_updated_at: null });
+      return pageLocally(rows, params);
+    },
+    create: async (data) => {
+      const name = String(data.folder ?? '').trim().replace(/^\/+|\/+$/g, '');
+      if (!name || name.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new ApiFailure('A folder is a path like invoices/2026, without empty, . or .. parts', 400);
+      sessionStorage.setItem(PENDING_FOLDERS, JSON.stringify([...new Set([...pendingFolders(), name])]));
+      return { id: name, folder: name, file_count: 0, size_bytes: 0 };
     },
   },
   'webhook-deliveries': {
@@ -305,7 +588,7 @@ const RESOURCES: Record<string, ResourceDef> = {
     update: async (id, data) =>
       (await adminApi((c) => c.admin.adminTenantsPartialUpdate({ tenantId: id }, { name: data.name, status: data.status, plan_tier: data.plan_tier, suspended_reason: data.status === 'suspended' ? data.suspended_reason || null : null } as never))) as unknown as Row,
   },
-  ...Object.fromEntries(Object.entries(MODULE_LISTS).map(([name, def]) => [name, wholeList(async () => rowsOf(await call(def.fetch)))])),
+  ...Object.fromEntries(Object.entries(MODULES).map(([name, def]) => [name, moduleResource(def)])),
 };
 
 const splitList = (value: unknown) =>
@@ -318,6 +601,12 @@ const splitList = (value: unknown) =>
 function resource(name: string): ResourceDef {
   if (name.startsWith('records/')) return records(name.slice('records/'.length));
   if (name.startsWith('trash/')) return trash(name.slice('trash/'.length));
+  const [kind, type, id] = name.split('/');
+  if (type && kind === 'policies') return policies(type);
+  if (type && kind === 'workflows') return workflows(type);
+  if (type && kind === 'reviews') return reviews(type);
+  if (type && id && kind === 'comments') return comments(type, id);
+  if (type && id && kind === 'associations') return associationsOf(type, id);
   const def = RESOURCES[name];
   if (!def) throw new ApiFailure(`The console has no screen for ${name}`);
   return def;

@@ -65,8 +65,11 @@ export function clientWith(token: string, fetchImpl?: typeof fetch): PlinthClien
 /** The API error as a person reads it: `{ error: { code, message } }` from the envelope, or what fetch said. */
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiFailure) return error.message;
-  const body = (error as { error?: unknown })?.error as { error?: { code?: string; message?: string } } | undefined;
+  const body = (error as { error?: unknown })?.error as { error?: { code?: string; message?: string }; detail?: unknown } | undefined;
   if (body?.error?.message) return `${body.error.message}${body.error.code ? ` (${body.error.code})` : ''}`;
+  // The agent service's errors: `{ detail: "..." }` or `{ detail: [{ loc, msg }] }`.
+  if (typeof body?.detail === 'string') return body.detail;
+  if (Array.isArray(body?.detail)) return (body.detail as { loc?: unknown[]; msg?: string }[]).map((d) => `${(d.loc ?? []).join('.')}: ${d.msg}`).join('; ');
   const status = (error as { status?: number })?.status;
   if (typeof status === 'number') return `The server answered ${status} ${(error as { statusText?: string }).statusText ?? ''}`.trim();
   if (error instanceof Error) return error.message;
@@ -99,7 +102,7 @@ export function toFailure(error: unknown): ApiFailure {
 let refreshing: Promise<void> | undefined;
 
 /** A user's access token is renewed shortly before it expires, once for every caller waiting. */
-async function freshToken(session: Session): Promise<string> {
+export async function freshToken(session: Session): Promise<string> {
   if (session.kind === 'user' && session.refreshToken && session.publishableKey && session.expiresAt && Date.now() > session.expiresAt - 30_000) {
     refreshing ??= (async () => {
       try {
@@ -131,6 +134,17 @@ export async function api<T>(call: (client: PlinthClient) => Promise<{ data: { d
   }
 }
 
+/** As `api`, answering the SDK's whole answer (`data` is the parsed body, or a Blob with `{ format: 'blob' }`). */
+export async function apiRaw<T>(call: (client: PlinthClient) => Promise<T>): Promise<T> {
+  const session = loadSession();
+  if (!session?.token) throw new ApiFailure('Not signed in', 401);
+  try {
+    return await call(clientWith(await freshToken(session)));
+  } catch (error) {
+    throw toFailure(error);
+  }
+}
+
 /** As `api`, with the system admin key. */
 export async function adminApi<T>(call: (client: PlinthClient) => Promise<{ data: { data: T } }>): Promise<T> {
   const session = loadSession();
@@ -146,3 +160,4 @@ export function can(scope: Scope): boolean {
   const scopes = loadSession()?.scopes ?? [];
   return scopes.includes('*') || scopes.includes(scope);
 }
+

@@ -7,6 +7,7 @@ import {
   Create,
   Edit,
   List,
+  ListBase,
   Show,
   useEditContext,
   useListContext,
@@ -42,6 +43,16 @@ function EditError() {
 function ShowError() {
   const { error } = useShowContext();
   return <ErrorBox error={error} title="The API refused the record" />;
+}
+
+/** A list inside another screen (a record's comments): no page title, no URL sync, the API's refusal in place. */
+export function PanelList({ resource, children, perPage = 50 }: { resource: string; children: ReactNode; perPage?: number }) {
+  return (
+    <ListBase resource={resource} perPage={perPage} disableSyncWithLocation storeKey={false} sort={{ field: 'created_at', order: 'ASC' }}>
+      <ListError />
+      {children}
+    </ListBase>
+  );
 }
 
 export const ConsoleList = (props: ListProps) => <List error={<ListError />} perPage={25} {...props} />;

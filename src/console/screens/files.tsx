@@ -1,8 +1,13 @@
 import { useEffect, useState } from 'react';
-import { Box, Button as MuiButton, Card, CardContent, LinearProgress, Stack, TextField as MuiTextField, Typography } from '@mui/material';
+import { Box, Button as MuiButton, Card, CardContent, LinearProgress, MenuItem, Stack, TextField as MuiTextField, Typography } from '@mui/material';
 import CloudUpload from '@mui/icons-material/CloudUpload';
 import {
   Datagrid,
+  NumberField,
+  SimpleForm,
+  required,
+  useCreate,
+  useGetList,
   DateField,
   DeleteButton,
   FunctionField,
@@ -13,7 +18,7 @@ import {
   useRefresh,
 } from 'react-admin';
 import { useParams } from 'react-router-dom';
-import { api } from '../session.ts';
+import { api, can } from '../session.ts';
 import { ConsoleList, CopyButton, ErrorBox, IfCan, formatBytes } from '../ui.tsx';
 
 /**
@@ -186,6 +191,7 @@ export function FileShow() {
           Signed link
         </MuiButton>
       </Stack>
+      {can('files') ? <MoveToFolder fileId={file.id} current={file.folder} onMoved={(folder) => setFile({ ...file, folder })} /> : null}
       {link ? (
         <Box sx={{ mt: 1, fontFamily: 'monospace', wordBreak: 'break-all' }} data-testid="signed-link">
           <a href={absolute(link.url)} target="_blank" rel="noreferrer">
@@ -198,5 +204,91 @@ export function FileShow() {
         </Box>
       ) : null}
     </Box>
+  );
+}
+
+/** The folders that hold files (and ones named here, still empty), each a link to its files. */
+export const FolderList = () => (
+  <>
+    <ConsoleList resource="folders" title="Folders" sort={{ field: 'folder', order: 'ASC' }} actions={false} empty={false} storeKey={false} disableSyncWithLocation>
+      {can('files') ? <NewFolder /> : null}
+      <Datagrid rowClick={(id) => `/files?filter=${encodeURIComponent(JSON.stringify(id === '/' ? {} : { folder: id }))}`} bulkActionButtons={false}>
+        <TextField source="folder" />
+        <NumberField source="file_count" label="Files" />
+        <FunctionField source="size_bytes" label="Size" render={(r: { size_bytes: number }) => formatBytes(r.size_bytes)} />
+        <DateField source="last_updated_at" showTime emptyText="empty: move or upload a file into it" />
+      </Datagrid>
+    </ConsoleList>
+  </>
+);
+
+function NewFolder() {
+  const [create, { isPending }] = useCreate();
+  const notify = useNotify();
+  const refresh = useRefresh();
+  return (
+    <Box sx={{ p: 2, pb: 0 }}>
+      <SimpleForm
+        toolbar={false}
+        sx={{ p: 0 }}
+        onSubmit={(data: Record<string, unknown>) =>
+          create(
+            'folders',
+            { data },
+            {
+              onSuccess: () => {
+                notify(`Folder ${String(data.folder)} created: move or upload files into it`);
+                refresh();
+              },
+              onError: (err) => notify((err as Error).message, { type: 'error' }),
+            },
+          )
+        }
+      >
+        <Stack direction="row" spacing={2} sx={{ alignItems: 'center' }}>
+          <TextInput source="folder" label="New folder" helperText="a path, e.g. contracts/2026" validate={required()} />
+          <MuiButton type="submit" variant="contained" disabled={isPending}>
+            Create folder
+          </MuiButton>
+        </Stack>
+      </SimpleForm>
+    </Box>
+  );
+}
+
+/** Moves a file into a folder (an existing one, or a new path). */
+export function MoveToFolder({ fileId, current, onMoved }: { fileId: string; current: string | null; onMoved: (folder: string | null) => void }) {
+  const { data: folders } = useGetList('folders', { pagination: { page: 1, perPage: 1000 }, sort: { field: 'folder', order: 'ASC' } });
+  const [target, setTarget] = useState(current ?? '/');
+  const [error, setError] = useState<unknown>();
+  const notify = useNotify();
+  const choices = [...new Set(['/', ...(folders ?? []).map((f) => String(f.folder)), ...(current ? [current] : [])])];
+  return (
+    <Stack direction="row" spacing={2} sx={{ alignItems: 'center', mt: 2 }}>
+      <MuiTextField select size="small" label="Folder" value={target} onChange={(e) => setTarget(e.target.value)} sx={{ minWidth: 220 }} slotProps={{ htmlInput: { 'data-testid': 'move-folder' } }}>
+        {choices.map((f) => (
+          <MenuItem key={f} value={f}>
+            {f}
+          </MenuItem>
+        ))}
+      </MuiTextField>
+      <MuiButton
+        variant="outlined"
+        onClick={async () => {
+          setError(undefined);
+          try {
+            const folder = target === '/' ? null : target;
+            await api((c) => c.files.filesPartialUpdate({ fileId }, { folder } as never));
+            notify(`Moved to ${target}`);
+            onMoved(folder);
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        Move
+      </MuiButton>
+      <ErrorBox error={error} title="The move was refused" />
+    </Stack>
   );
 }

@@ -1,9 +1,38 @@
-// The later modules (automations, functions, reports, dashboards, forms, AI, accounting...): each a
-// read-only list of what its list route answers. Columns come from the records themselves.
-import { Datagrid, FunctionField, TextInput, useListContext } from 'react-admin';
-import { ConsoleList } from '../ui.tsx';
+// The later modules (automations, functions, schedules, reports, dashboards, forms, AI, accounting,
+// billing, status): a list of what each list route answers, a detail with the module's own actions
+// (run, execute, trigger, post), a create form where the body is simple, and pages for usage, the
+// trial balance, billing and the status page.
+import { useEffect, useState, type ReactNode } from 'react';
+import { Box, Button as MuiButton, Card, CardContent, Chip, Stack, TextField as MuiTextField, Typography } from '@mui/material';
+import {
+  BooleanInput,
+  CreateButton,
+  Datagrid,
+  DateField,
+  DeleteButton,
+  FunctionField,
+  ListContextProvider,
+  NumberField,
+  NumberInput,
+  SelectInput,
+  SimpleForm,
+  TextField,
+  TextInput,
+  Title,
+  TopToolbar,
+  required,
+  useList,
+  useListContext,
+  useRecordContext,
+  useRefresh,
+} from 'react-admin';
+import { MODULES, type FieldSpec } from '../dataProvider.ts';
+import { serviceApi } from '../agent-service.ts';
+import { api, can, loadSession, type Scope } from '../session.ts';
+import { ConsoleCreate, ConsoleList, ConsoleShow, ErrorBox } from '../ui.tsx';
+import { LinePlot } from './activity.tsx';
 
-const PREFERRED = ['name', 'title', 'label', 'code', 'slug', 'status', 'type', 'trigger_event', 'trigger_type', 'enabled', 'contact_name', 'date', 'total', 'updated_at', 'created_at'];
+const PREFERRED = ['name', 'title', 'label', 'code', 'slug', 'status', 'type', 'provider_type', 'trigger_event', 'trigger_type', 'cron_expression', 'action_type', 'enabled', 'is_default', 'date', 'reference', 'total', 'updated_at', 'created_at'];
 
 const cell = (value: unknown) => {
   if (value === null || value === undefined) return '';
@@ -11,21 +40,514 @@ const cell = (value: unknown) => {
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 };
 
-function Columns() {
+const writeScopeOf = (resource: string): Scope => (MODULES[resource]?.writeScope ?? 'write') as Scope;
+
+function Columns({ resource }: { resource: string }) {
   const { data } = useListContext();
+  const def = MODULES[resource];
   const first = (data?.[0] ?? {}) as Record<string, unknown>;
   const keys = ['id', ...PREFERRED.filter((k) => k in first)].slice(0, 8);
   return (
-    <Datagrid rowClick={false} bulkActionButtons={false}>
+    <Datagrid rowClick={def?.getOne ? 'show' : false} bulkActionButtons={false}>
       {keys.map((k) => (
         <FunctionField key={k} source={k} label={k} render={(r: Record<string, unknown>) => cell(r[k])} />
       ))}
+      {def?.delete && can(writeScopeOf(resource)) ? <DeleteButton mutationMode="pessimistic" redirect={false} /> : null}
     </Datagrid>
   );
 }
 
-export const ModuleList = ({ title }: { title: string }) => (
-  <ConsoleList title={title} actions={false} filters={[<TextInput key="q" source="q" label="Search" alwaysOn />]} sort={{ field: 'created_at', order: 'DESC' }}>
-    <Columns />
-  </ConsoleList>
+export const ModuleList = ({ resource }: { resource: string }) => {
+  const def = MODULES[resource]!;
+  return (
+    <ConsoleList
+      resource={resource}
+      title={def.label}
+      actions={def.create && can(writeScopeOf(resource)) ? <TopToolbar><CreateButton /></TopToolbar> : false}
+      filters={[<TextInput key="q" source="q" label="Search" alwaysOn />]}
+      sort={{ field: 'created_at', order: 'DESC' }}
+      empty={false}
+    >
+      <Columns resource={resource} />
+    </ConsoleList>
+  );
+};
+
+// ------------------------------------------------------------------ create
+
+const jsonFormat = { format: (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v, null, 2)), parse: (v: string) => { try { return v === '' ? undefined : JSON.parse(v); } catch { return v; } } };
+const isJson = (v: unknown) => (typeof v === 'string' ? 'Not valid JSON' : undefined);
+
+function fieldInput(f: FieldSpec) {
+  const common = { key: f.source, source: f.source, label: f.label ?? f.source, helperText: f.helperText, defaultValue: f.defaultValue };
+  const validate = f.required ? [required()] : [];
+  switch (f.kind) {
+    case 'multiline':
+      return <TextInput {...common} validate={validate} multiline minRows={6} fullWidth sx={{ fontFamily: 'monospace' }} />;
+    case 'json':
+      return <TextInput {...common} {...jsonFormat} validate={[...validate, isJson]} multiline minRows={3} fullWidth />;
+    case 'select':
+      return <SelectInput {...common} validate={validate} choices={(f.choices ?? []).map((id) => ({ id, name: id }))} />;
+    case 'boolean':
+      return <BooleanInput {...common} />;
+    case 'number':
+      return <NumberInput {...common} validate={validate} />;
+    default:
+      return <TextInput {...common} validate={validate} />;
+  }
+}
+
+export const ModuleCreate = ({ resource }: { resource: string }) => {
+  const def = MODULES[resource]!;
+  return (
+    <ConsoleCreate resource={resource} title={`New: ${def.label}`} redirect={def.getOne ? 'show' : 'list'}>
+      <SimpleForm>{(def.create?.fields ?? []).map(fieldInput)}</SimpleForm>
+    </ConsoleCreate>
+  );
+};
+
+// ------------------------------------------------------------------ detail
+
+function Json({ value }: { value: unknown }) {
+  return <pre style={{ background: '#f5f5f5', padding: 12, maxHeight: 420, overflow: 'auto', fontSize: 12, margin: 0 }}>{JSON.stringify(value, null, 2)}</pre>;
+}
+
+function Section({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <Card variant="outlined" sx={{ mt: 2 }}>
+      <CardContent>
+        <Typography variant="h6" gutterBottom>
+          {title}
+        </Typography>
+        {children}
+      </CardContent>
+    </Card>
+  );
+}
+
+/** Rows fetched by a screen, shown in a react-admin Datagrid (sorting and paging in memory). */
+function Rows({ rows, children, empty = 'Nothing yet.' }: { rows: Record<string, unknown>[]; children: ReactNode; empty?: string }) {
+  const list = useList({ data: rows.map((r, i) => ({ id: (r.id as string) ?? i, ...r })), perPage: 50 });
+  if (rows.length === 0) return <Typography variant="body2">{empty}</Typography>;
+  return (
+    <ListContextProvider value={list}>
+      <Datagrid resource="console-rows" bulkActionButtons={false} rowClick={false}>
+        {children}
+      </Datagrid>
+    </ListContextProvider>
+  );
+}
+
+/** Runs a module call from a button, showing its answer or the API's refusal. */
+function useAction<T>() {
+  const [result, setResult] = useState<T>();
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const run = async (fn: () => Promise<T>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setResult(await fn());
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { result, error, busy, run };
+}
+
+function AutomationPanel() {
+  const record = useRecordContext();
+  const [runs, setRuns] = useState<Record<string, unknown>[]>([]);
+  const [error, setError] = useState<unknown>();
+  const trigger = useAction<unknown>();
+  const id = String(record?.id ?? '');
+  const load = async () => {
+    try {
+      setRuns((await api((c) => c.automations.automationsRunsList({ automationId: id }))).runs as never);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    if (id) void load();
+  }, [id]); // eslint-disable-line react-hooks/exhaustive-deps
+  if (!record) return null;
+  return (
+    <Section title="Runs">
+      {can('write') ? (
+        <MuiButton variant="outlined" disabled={trigger.busy} onClick={() => trigger.run(async () => { const r = await api((c) => c.automations.automationsTriggerCreate({ automationId: id }, { data: {} })); setTimeout(load, 1000); return r; })}>
+          Trigger now
+        </MuiButton>
+      ) : null}
+      <ErrorBox error={trigger.error ?? error} />
+      {trigger.result ? <Typography variant="body2" data-testid="trigger-result">Queued run {(trigger.result as { run_id: string }).run_id}</Typography> : null}
+      <Rows rows={runs} empty="No runs yet.">
+        <TextField source="id" />
+        <TextField source="trigger" />
+        <TextField source="status" />
+        <DateField source="created_at" showTime />
+      </Rows>
+    </Section>
+  );
+}
+
+function FunctionPanel() {
+  const record = useRecordContext();
+  const [input, setInput] = useState('{}');
+  const [logs, setLogs] = useState<Record<string, unknown>[]>([]);
+  const [error, setError] = useState<unknown>();
+  const exec = useAction<{ output?: unknown; duration_ms: number; status: string }>();
+  const id = String(record?.id ?? '');
+  const loadLogs = async () => {
+    try {
+      setLogs((await api((c) => c.functions.functionsLogsList({ functionId: id }))) as never);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    if (id) void loadLogs();
+  }, [id]); // eslint-disable-line react-hooks/exhaustive-deps
+  if (!record) return null;
+  return (
+    <>
+      <Section title="Code">
+        <pre style={{ background: '#f5f5f5', padding: 12, maxHeight: 300, overflow: 'auto', fontSize: 12, margin: 0 }}>{String(record.code ?? '')}</pre>
+      </Section>
+      {can('write') ? (
+        <Section title="Execute">
+          <Stack direction="row" spacing={2} sx={{ alignItems: 'flex-start' }}>
+            <MuiTextField label="Input (JSON)" value={input} onChange={(e) => setInput(e.target.value)} multiline minRows={2} sx={{ flex: 1 }} slotProps={{ htmlInput: { 'data-testid': 'function-input' } }} />
+            <MuiButton
+              variant="contained"
+              disabled={exec.busy}
+              onClick={() =>
+                exec.run(async () => {
+                  let parsed: unknown;
+                  try {
+                    parsed = JSON.parse(input || 'null');
+                  } catch {
+                    throw new Error('The input is not valid JSON');
+                  }
+                  const out = await api((c) => c.functions.functionsExecuteCreate({ functionId: id }, { input: parsed }));
+                  void loadLogs();
+                  return out;
+                })
+              }
+            >
+              Execute
+            </MuiButton>
+          </Stack>
+          <ErrorBox error={exec.error} title="Execution failed" />
+          {exec.result ? (
+            <Box sx={{ mt: 1 }} data-testid="function-output">
+              <Typography variant="body2">
+                {exec.result.status} in {exec.result.duration_ms} ms
+              </Typography>
+              <Json value={exec.result.output} />
+            </Box>
+          ) : null}
+        </Section>
+      ) : null}
+      <Section title="Logs">
+        <ErrorBox error={error} />
+        <Rows rows={logs} empty="No logs yet.">
+          <DateField source="created_at" showTime />
+          <TextField source="level" />
+          <TextField source="message" />
+          <TextField source="invocation_id" />
+        </Rows>
+      </Section>
+    </>
+  );
+}
+
+function ScheduledJobPanel() {
+  const record = useRecordContext();
+  const exec = useAction<unknown>();
+  if (!record || !can('write')) return null;
+  return (
+    <Section title="Run">
+      <MuiButton variant="outlined" disabled={exec.busy} onClick={() => exec.run(() => api((c) => c.scheduledJobs.scheduledJobsExecuteCreate({ jobId: String(record.id) })))}>
+        Execute now
+      </MuiButton>
+      <ErrorBox error={exec.error} />
+      {exec.result ? <Json value={exec.result} /> : null}
+    </Section>
+  );
+}
+
+function SavedReportPanel() {
+  const record = useRecordContext();
+  const exec = useAction<unknown>();
+  if (!record) return null;
+  return (
+    <Section title="Run">
+      <MuiButton variant="outlined" disabled={exec.busy} onClick={() => exec.run(() => api((c) => c.savedReports.savedReportsRunCreate({ reportId: String(record.id) })))}>
+        Run report
+      </MuiButton>
+      <ErrorBox error={exec.error} />
+      {exec.result ? <Json value={exec.result} /> : null}
+    </Section>
+  );
+}
+
+function JournalEntryPanel() {
+  const record = useRecordContext();
+  const exec = useAction<unknown>();
+  const refresh = useRefresh();
+  if (!record || !can('write') || record.status !== 'draft') return null;
+  return (
+    <Section title="Post">
+      <MuiButton variant="outlined" disabled={exec.busy} onClick={() => exec.run(async () => { const r = await api((c) => c.accounting.accountingJournalEntriesPostCreate({ entryId: String(record.id) })); refresh(); return r; })}>
+        Post entry
+      </MuiButton>
+      <ErrorBox error={exec.error} />
+    </Section>
+  );
+}
+
+function FormPanel() {
+  const record = useRecordContext();
+  const [rows, setRows] = useState<Record<string, unknown>[]>([]);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    if (!record?.id) return;
+    api((c) => c.forms.formsSubmissionsList({ formId: String(record.id) } as never))
+      .then((d) => setRows(Array.isArray(d) ? (d as never) : ((Object.values(d as object).find(Array.isArray) ?? []) as never)))
+      .catch(setError);
+  }, [record?.id]);
+  if (!record) return null;
+  return (
+    <Section title="Submissions">
+      <ErrorBox error={error} />
+      <Rows rows={rows} empty="No submissions yet.">
+        <TextField source="id" />
+        <FunctionField label="data" render={(r: Record<string, unknown>) => cell(r.data ?? r.values)} />
+        <DateField source="created_at" showTime />
+      </Rows>
+    </Section>
+  );
+}
+
+const PANELS: Record<string, () => ReactNode> = {
+  automations: AutomationPanel,
+  functions: FunctionPanel,
+  'scheduled-jobs': ScheduledJobPanel,
+  'saved-reports': SavedReportPanel,
+  'accounting-journal-entries': JournalEntryPanel,
+  forms: FormPanel,
+};
+
+function Detail({ resource }: { resource: string }) {
+  const record = useRecordContext();
+  const Panel = PANELS[resource];
+  if (!record) return null;
+  const { code: _code, ...rest } = record as Record<string, unknown>;
+  return (
+    <Box sx={{ p: 2 }} data-testid="module-detail">
+      <Typography variant="h5">{String(record.name ?? record.title ?? record.code ?? record.id)}</Typography>
+      <Stack direction="row" spacing={1} sx={{ my: 1, flexWrap: 'wrap' }}>
+        {['status', 'type', 'trigger_type', 'trigger_event', 'provider_type', 'enabled'].filter((k) => k in record).map((k) => (
+          <Chip key={k} size="small" label={`${k}: ${String(record[k])}`} />
+        ))}
+      </Stack>
+      {Panel ? <Panel /> : null}
+      <Section title="Record">
+        <Json value={rest} />
+      </Section>
+    </Box>
+  );
+}
+
+export const ModuleShow = ({ resource }: { resource: string }) => (
+  <ConsoleShow resource={resource} title={MODULES[resource]?.label}>
+    <Detail resource={resource} />
+  </ConsoleShow>
 );
+
+// ------------------------------------------------------------------ pages
+
+/** Loads once on mount; `reload` runs it again. */
+function useLoad<T>(fn: () => Promise<T>) {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<unknown>();
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setError(undefined);
+    fn().then((d) => live && setData(d), (e) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  return { data, error, reload: () => setTick((t) => t + 1) };
+}
+
+export function AiUsagePage() {
+  const { data, error } = useLoad(() => api((c) => c.aiUsage.aiUsageList()));
+  const byDay = new Map<string, number>();
+  for (const d of data?.daily ?? []) byDay.set(d.day, (byDay.get(d.day) ?? 0) + d.tokens_in + d.tokens_out);
+  return (
+    <Box sx={{ p: 2 }}>
+      <Title title="AI usage" />
+      <ErrorBox error={error} title="The API refused AI usage" />
+      {data ? (
+        <>
+          <Typography>
+            {data.from.slice(0, 10)} – {data.to.slice(0, 10)}: {data.requests} requests, {data.total_tokens} tokens ({data.tokens_in} in, {data.tokens_out} out). Quota ({data.quota.period}): {data.quota.used} of {data.quota.limit} used.
+          </Typography>
+          <LinePlot title="Tokens per day" points={[...byDay].sort().map(([day, v]) => ({ label: day, value: v }))} />
+          <Rows rows={data.daily as never} empty="No AI calls in this period.">
+            <TextField source="day" />
+            <TextField source="provider" />
+            <TextField source="model" />
+            <NumberField source="requests" />
+            <NumberField source="tokens_in" />
+            <NumberField source="tokens_out" />
+          </Rows>
+        </>
+      ) : null}
+    </Box>
+  );
+}
+
+export function TrialBalancePage() {
+  const [asOf, setAsOf] = useState('');
+  const { data, error, reload } = useLoad(() => api((c) => c.accounting.accountingReportsTrialBalanceList((asOf ? { as_of: asOf } : {}) as never)));
+  return (
+    <Box sx={{ p: 2 }} data-testid="trial-balance">
+      <Title title="Trial balance" />
+      <Stack direction="row" spacing={2} sx={{ mb: 2 }}>
+        <MuiTextField size="small" label="As of (YYYY-MM-DD)" value={asOf} onChange={(e) => setAsOf(e.target.value)} />
+        <MuiButton variant="outlined" onClick={reload}>
+          Refresh
+        </MuiButton>
+      </Stack>
+      <ErrorBox error={error} title="The API refused the report" />
+      {data ? (
+        <>
+          <Typography gutterBottom>
+            As of {data.as_of} · {data.currency}
+          </Typography>
+          <Rows rows={data.accounts.map((a) => ({ ...a, id: a.account_id })) as never} empty="No postings yet.">
+            <TextField source="code" />
+            <TextField source="name" />
+            <TextField source="type" />
+            <TextField source="debit" />
+            <TextField source="credit" />
+            <TextField source="balance" />
+          </Rows>
+          <Typography sx={{ mt: 1 }}>
+            Totals: debit {String((data as { total_debit?: string }).total_debit ?? '')} · credit {String((data as { total_credit?: string }).total_credit ?? '')}
+          </Typography>
+        </>
+      ) : null}
+    </Box>
+  );
+}
+
+export function BillingPage() {
+  const tenantId = loadSession()?.tenant?.id ?? '';
+  const usage = useLoad(() => api((c) => c.billing.billingUsageList()));
+  const plans = useLoad(() => serviceApi((c) => c.billing.v1BillingPlansList()));
+  const sub = useLoad(() => serviceApi((c) => c.billing.v1BillingTenantsSubscriptionList({ tenantId })));
+  return (
+    <Box sx={{ p: 2 }} data-testid="billing">
+      <Title title="Billing" />
+      <Section title="Subscription">
+        {sub.error ? <ErrorBox error={sub.error} title="No subscription" /> : null}
+        {sub.data ? (
+          <Typography>
+            Plan <strong>{sub.data.plan_code}</strong> · {sub.data.status} · period {sub.data.current_period_start ?? '—'} – {sub.data.current_period_end ?? '—'}
+          </Typography>
+        ) : null}
+      </Section>
+      <Section title="Usage this period">
+        <ErrorBox error={usage.error} />
+        {usage.data ? (
+          <>
+            <Typography variant="body2">
+              Plan {usage.data.plan_code} · {usage.data.period_start.slice(0, 10)} – {usage.data.period_end.slice(0, 10)}
+            </Typography>
+            <Rows rows={usage.data.features.map((f) => ({ ...f, id: f.feature_key })) as never} empty="No metered usage.">
+              <TextField source="feature_key" label="Feature" />
+              <NumberField source="quantity" />
+              <NumberField source="soft_limit" emptyText="—" />
+              <NumberField source="hard_limit" emptyText="—" />
+            </Rows>
+          </>
+        ) : null}
+      </Section>
+      <Section title="Plans">
+        <ErrorBox error={plans.error} />
+        <Rows rows={(plans.data ?? []).map((p) => ({ ...p, id: p.code })) as never} empty="No plans.">
+          <TextField source="code" />
+          <TextField source="name" />
+          <FunctionField label="Price" render={(p: { price_cents: number; currency: string; interval: string }) => `${(p.price_cents / 100).toFixed(2)} ${p.currency.toUpperCase()} / ${p.interval}`} />
+          <FunctionField label="Limits" render={(p: { features: { key: string; display_name: string; hard_limit: number | null }[] }) => cell(p.features.map((f) => `${f.display_name || f.key}: ${f.hard_limit ?? '∞'}`).join(', '))} />
+        </Rows>
+      </Section>
+    </Box>
+  );
+}
+
+export function StatusPage() {
+  const status = useLoad(() => serviceApi((c) => c.status.v1StatusList()));
+  const admin = Boolean(loadSession()?.adminKey);
+  const [title, setTitle] = useState('');
+  const [message, setMessage] = useState('');
+  const create = useAction<unknown>();
+  return (
+    <Box sx={{ p: 2 }} data-testid="status-page">
+      <Title title="Status page" />
+      <ErrorBox error={status.error} title="The status page did not answer" />
+      {status.data ? (
+        <>
+          <Typography variant="h6">{status.data.overview.description}</Typography>
+          <Section title="Components">
+            <Rows rows={status.data.services as never}>
+              <TextField source="name" />
+              <TextField source="status" />
+              <FunctionField label="Uptime" render={(s: { uptime_percent: number | null }) => (s.uptime_percent === null ? '—' : `${s.uptime_percent.toFixed(2)} %`)} />
+              <DateField source="last_checked_at" showTime emptyText="—" />
+            </Rows>
+          </Section>
+          <Section title="Incidents">
+            <Rows rows={status.data.incidents.map((i) => ({ ...i, id: i.incident_id })) as never} empty="No incidents in the last 14 days.">
+              <TextField source="impact" label="Title" />
+              <TextField source="severity" />
+              <TextField source="state" />
+              <DateField source="occurred_at" showTime />
+              <DateField source="resolved_at" showTime emptyText="—" />
+            </Rows>
+          </Section>
+        </>
+      ) : null}
+      {admin ? (
+        <Section title="Open an incident (system admin)">
+          <Stack spacing={2} sx={{ maxWidth: 600 }}>
+            <MuiTextField size="small" label="Title" value={title} onChange={(e) => setTitle(e.target.value)} />
+            <MuiTextField size="small" label="Message" value={message} onChange={(e) => setMessage(e.target.value)} multiline minRows={2} />
+            <MuiButton
+              variant="contained"
+              disabled={create.busy}
+              onClick={() =>
+                create.run(async () => {
+                  const r = await serviceApi((c) => c.status.v1StatusIncidentsCreate({ title, message, severity: 'minor' }), true);
+                  status.reload();
+                  return r;
+                })
+              }
+            >
+              Open incident
+            </MuiButton>
+            <ErrorBox error={create.error} />
+          </Stack>
+        </Section>
+      ) : null}
+    </Box>
+  );
+}

@@ -31,6 +31,7 @@ import {
 import { useParams } from 'react-router-dom';
 import { api, can } from '../session.ts';
 import { ConsoleCreate, ConsoleEdit, ConsoleList, ErrorBox, IfCan } from '../ui.tsx';
+import { RecordPanels } from './record-panels.tsx';
 import type { ObjectType, Property } from './types.tsx';
 
 function useType(): { type?: ObjectType; element?: ReactElement } {
@@ -196,6 +197,7 @@ export function RecordEdit() {
   return (
     <ConsoleEdit resource={`records/${type.name}`} id={decodeURIComponent(id)} redirect={() => `records/${type.name}`} title={`${type.display_name} record`} aside={<Versions />}>
       <SimpleForm toolbar={can('write') ? undefined : false}>{(type.properties ?? []).map(input)}</SimpleForm>
+      <RecordPanels type={type.name} id={decodeURIComponent(id)} />
     </ConsoleEdit>
   );
 }

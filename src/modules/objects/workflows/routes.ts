@@ -2,13 +2,16 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../../core/http/context.ts';
 import { ForceDeleteQuery } from '../../../core/http/dependencies.ts';
 import { jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
-import { defineRoute } from '../../../core/http/route.ts';
+import { offsetQuery } from '../../../core/http/pagination.ts';
+import { defineRoute, offsetPage } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
-import { Deleted, ObjectParams, TypeParam, WorkflowParams, WorkflowSchema, WorkflowStatusSchema } from '../schemas.ts';
+import { Deleted, ObjectParams, ObjectSchema, TypeParam, WorkflowParams, WorkflowSchema, WorkflowStatusSchema } from '../schemas.ts';
+import { REVIEW_STATUSES } from './reviews.ts';
 import {
   approve,
   createWorkflow,
   deleteWorkflow,
+  listReviews,
   listWorkflows,
   reject,
   submitForReview,
@@ -120,7 +123,42 @@ const statusRoute = defineRoute(READ, {
   responses: { 200: jsonResponse(WorkflowStatusSchema, 'The status') },
 });
 
+const ReviewSchema = z
+  .object({
+    object_id: z.string(),
+    status: z.enum(REVIEW_STATUSES),
+    workflow_id: z.string(),
+    workflow: z.string().nullable(),
+    stage: z.string().nullable(),
+    stage_index: z.number().int(),
+    approvals: z.array(z.object({ actor_type: z.string(), actor_id: z.string().nullable() })).openapi({ description: 'Approvals collected at the current stage' }),
+    required_approvals: z.number().int().nullable(),
+    submitted_by: z.string().nullable(),
+    submitted_at: z.string().nullable().openapi({ format: 'date-time' }),
+    record: ObjectSchema,
+  })
+  .openapi('Review');
+
+const listReviewsRoute = defineRoute(READ, {
+  method: 'get',
+  path: '/v1/object-types/{object_type_id}/reviews',
+  tags: ['Workflows'],
+  summary: 'List reviews',
+  description:
+    'The reviews of the type\'s records in one state, by default those waiting for a decision (`in_review`), oldest submission first, each with its stage, the approvals it has and its record. Lists only records the caller may see under the type\'s policies.',
+  request: {
+    params: TypeParam,
+    query: offsetQuery({ limit: 20, max: 100 }).extend({
+      status: z.enum(REVIEW_STATUSES).exclude(['none']).default('in_review').openapi({ description: 'Review state to list' }),
+    }),
+  },
+  responses: { 200: jsonResponse(offsetPage('reviews', ReviewSchema), 'A page of reviews') },
+});
+
 export function mountWorkflowRoutes(app: OpenAPIHono<AppEnv>) {
+  app.openapi(listReviewsRoute, async (c) =>
+    c.json(ok(c, await tenantWork(c, (ctx) => listReviews(ctx, c.req.valid('param').object_type_id, c.req.valid('query')))), 200),
+  );
   app.openapi(listWorkflowsRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listWorkflows(ctx, c.req.valid('param').object_type_id))), 200));
   app.openapi(createWorkflowRoute, async (c) =>
     c.json(ok(c, await tenantWork(c, (ctx) => createWorkflow(ctx, c.req.valid('param').object_type_id, c.req.valid('json')))), 201),

@@ -1,14 +1,16 @@
 import { z } from '@hono/zod-openapi';
-import { and, asc, count, eq } from 'drizzle-orm';
+import { and, asc, count, eq, sql } from 'drizzle-orm';
 import { hasScope } from '../../../core/auth/principal.ts';
 import type { TenantContext } from '../../../core/context.ts';
+import { rows as rowsOf } from '../../../core/db/client.ts';
 import { confirmDeletion } from '../../../core/http/dependencies.ts';
 import { ApiError, referenceNotFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { findUser } from '../../auth/index.ts';
 import { requireRoleName } from '../../roles/index.ts';
 import { accessFor, assertAllowed } from '../policies/access.ts';
-import { applyApprovedChange, fetchRecord, recordView, schemaForWrite } from '../records/service.ts';
+import { RECORD_COLUMNS, recordFromRow } from '../query/service.ts';
+import { applyApprovedChange, fetchRecord, objectDto, recordView, schemaForWrite } from '../records/service.ts';
 import { reviewHistory, reviews, workflows, type ReviewRow, type WorkflowRow } from '../tables.ts';
 import { loadSchema, requireType } from '../types/service.ts';
 import { addHistory, enabledWorkflow, loadReview, stagesOf, StageSchema, startReview, workflowEventData, type ReviewStatus, type Stage } from './reviews.ts';
@@ -337,5 +339,63 @@ export async function workflowStatus(ctx: TenantContext, typeRef: string, object
       comment: h.comment,
       created_at: h.createdAt.toISOString(),
     })),
+  };
+}
+
+/**
+ * The reviews of a type's records in one state (default: waiting, `in_review`), oldest submission
+ * first, each with its record. Only records the caller may see under the type's policies are listed
+ * and counted; masked properties stay masked.
+ */
+export async function listReviews(ctx: TenantContext, typeRef: string, query: { status: ReviewStatus; limit: number; offset: number }) {
+  const schema = await loadSchema(ctx, typeRef);
+  const access = await accessFor(ctx, schema);
+  const parts = [
+    sql`r.tenant_id = ${ctx.tenantId}`,
+    sql`r.object_type_id = ${schema.type.id}`,
+    sql`r.status = ${query.status}`,
+    sql`o.deleted_at is null`,
+  ];
+  const v = access.verdict('select');
+  if (v.restricted) parts.push(sql`(${v.sql})`);
+  const where = sql.join(parts, sql` and `);
+  const found = await ctx.db.execute(sql`
+    select ${RECORD_COLUMNS}, r.workflow_id as r_workflow_id, r.status as r_status, r.stage_index as r_stage_index,
+      r.approvals as r_approvals, r.submitted_by as r_submitted_by, r.submitted_at as r_submitted_at
+    from object_reviews r join objects o on o.id = r.object_id and o.tenant_id = r.tenant_id
+    where ${where}
+    order by r.submitted_at asc nulls last, r.object_id asc
+    limit ${query.limit} offset ${query.offset}`);
+  const [counted] = rowsOf<{ total: number | string }>(
+    await ctx.db.execute(sql`select count(*) as total from object_reviews r join objects o on o.id = r.object_id and o.tenant_id = r.tenant_id where ${where}`),
+  );
+  const rows = rowsOf<Record<string, unknown>>(found);
+  const wfIds = [...new Set(rows.map((r) => String(r.r_workflow_id)))];
+  const wfs = new Map<string, WorkflowRow>();
+  for (const id of wfIds) {
+    const [wf] = await ctx.db.select().from(workflows).where(and(eq(workflows.tenantId, ctx.tenantId), eq(workflows.id, id)));
+    if (wf) wfs.set(id, wf);
+  }
+  return {
+    reviews: rows.map((row) => {
+      const wf = wfs.get(String(row.r_workflow_id));
+      const stageIndex = Number(row.r_stage_index);
+      const stage = wf ? stagesOf(wf)[stageIndex] : undefined;
+      const submittedAt = row.r_submitted_at as Date | string | null;
+      return {
+        object_id: String(row.id),
+        status: row.r_status as ReviewStatus,
+        workflow_id: String(row.r_workflow_id),
+        workflow: wf?.name ?? null,
+        stage: stage?.name ?? null,
+        stage_index: stageIndex,
+        approvals: (typeof row.r_approvals === 'string' ? JSON.parse(row.r_approvals) : (row.r_approvals ?? [])) as { actor_type: string; actor_id: string | null }[],
+        required_approvals: stage?.required_approvals ?? null,
+        submitted_by: (row.r_submitted_by as string | null) ?? null,
+        submitted_at: submittedAt === null ? null : new Date(submittedAt).toISOString(),
+        record: objectDto(recordFromRow(row), access.masked),
+      };
+    }),
+    total: Number(counted?.total ?? 0),
   };
 }

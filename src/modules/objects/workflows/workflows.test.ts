@@ -236,6 +236,32 @@ describe('reviews', () => {
     expect((await req('PATCH', `/v1/object-types/contracts/workflows/${wfId}`, { name: 'Renamed ok' })).status).toBe(200);
   });
 
+  it('lists the reviews waiting for a decision, only of records the caller may see', async () => {
+    await defineType(t, tenant.token, 'briefs', { title: { data_type: 'string' } });
+    expect((await req('POST', '/v1/object-types/briefs/workflows', { name: 'Brief review', stages: [{ name: 'desk', required_approvals: 2 }] })).status).toBe(201);
+    const [a, b, c] = [await createObject(t, tenant.token, 'briefs', { title: 'A' }), await createObject(t, tenant.token, 'briefs', { title: 'B' }), await createObject(t, tenant.token, 'briefs', { title: 'C' })];
+    for (const r of [a, b]) expect((await req('POST', `/v1/objects/briefs/${r.id}/submit-for-review`)).status).toBe(200);
+    expect((await req('POST', `/v1/objects/briefs/${a.id}/approve`, {}, admin2.token)).status).toBe(200);
+    const list = await req('GET', '/v1/object-types/briefs/reviews');
+    expect(list.status).toBe(200);
+    expect(list.body.data.total).toBe(2);
+    expect(list.body.data.reviews.map((r: { object_id: string }) => r.object_id)).toEqual([a.id, b.id]);
+    expect(list.body.data.reviews[0]).toMatchObject({ status: 'in_review', workflow: 'Brief review', stage: 'desk', stage_index: 0, required_approvals: 2, record: { id: a.id, properties: { title: 'A' } } });
+    expect(list.body.data.reviews[0].approvals).toHaveLength(1);
+    const paged = await req('GET', '/v1/object-types/briefs/reviews?limit=1&offset=1');
+    expect(paged.body.data).toMatchObject({ total: 2, reviews: [{ object_id: b.id }] });
+    expect((await req('POST', `/v1/objects/briefs/${b.id}/reject`, { reason: 'no' }, admin2.token)).status).toBe(200);
+    expect((await req('GET', '/v1/object-types/briefs/reviews?status=rejected')).body.data.reviews.map((r: { object_id: string }) => r.object_id)).toEqual([b.id]);
+    expect((await req('GET', '/v1/object-types/briefs/reviews?status=none')).status).toBe(400);
+    expect((await req('GET', '/v1/object-types/briefs/reviews')).body.data.reviews.some((r: { object_id: string }) => r.object_id === c.id)).toBe(false);
+    // A user under a select policy sees (and counts) only the records the policy lets them see.
+    expect((await req('POST', '/v1/object-types/briefs/policies', { name: 'only B', action: 'select', condition_json: { property: 'title', op: 'eq', value: 'B' } })).status).toBe(201);
+    expect((await req('POST', `/v1/objects/briefs/${b.id}/submit-for-review`)).status).toBe(200);
+    const seen = await req('GET', '/v1/object-types/briefs/reviews', undefined, lawyer.token);
+    expect(seen.body.data).toMatchObject({ total: 1, reviews: [{ object_id: b.id }] });
+    expect((await req('GET', '/v1/object-types/briefs/reviews', undefined, other.token)).status).toBe(404);
+  });
+
   it('is 404 for another tenant, and changes nothing', async () => {
     const c = await createObject(t, tenant.token, 'contracts', { title: 'Theirs not' });
     await req('POST', `/v1/objects/contracts/${c.id}/submit-for-review`);
