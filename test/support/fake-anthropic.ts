@@ -33,6 +33,11 @@ export async function startFakeAnthropic(options: { model?: string } = {}): Prom
     req.on('end', async () => {
       const body = raw ? JSON.parse(raw) : {};
       requests.push({ path: req.url ?? '', body, authorization: (req.headers['x-api-key'] as string | undefined) ?? req.headers.authorization });
+      if ((req.url ?? '').startsWith('/v1/models') && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ data: [{ type: 'model', id: model, display_name: model, created_at: '2025-01-01T00:00:00Z' }], has_more: false, first_id: model, last_id: model }));
+        return;
+      }
       const script = queue.shift() ?? {};
       if (script.delayMs) await sleep(script.delayMs);
       if (res.destroyed) return;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * An OpenAI-compatible server speaking the real wire protocol, for the `openai` SDK to talk to through
  * Plinth: chat completions (JSON, and streaming `data:` chunks ending in `data: [DONE]`, with tool-call
- * deltas and a usage chunk), embeddings and moderations. Tests script the next answers with `reply()`;
+ * deltas and a usage chunk), embeddings, moderations and the model list. Tests script the next answers with `reply()`;
  * without a script the answer echoes the last user message (or the last tool result).
  */
 export interface FakeReply {
@@ -44,7 +44,7 @@ function lastUserText(messages: any[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startFakeOpenAI(options: { model?: string } = {}): Promise<FakeServer> {
+export async function startFakeOpenAI(options: { model?: string; port?: number } = {}): Promise<FakeServer> {
   const model = options.model ?? 'gpt-fake-1';
   const queue: FakeReply[] = [];
   const requests: FakeServer['requests'] = [];
@@ -91,6 +91,11 @@ export async function startFakeOpenAI(options: { model?: string } = {}): Promise
             results: inputs.map((t) => ({ flagged: t.includes('hate'), categories: { hate: t.includes('hate') }, category_scores: { hate: t.includes('hate') ? 0.9 : 0.01 } })),
           }),
         );
+        return;
+      }
+      if (path.endsWith('/models') && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [{ id: model, object: 'model', created: 1700000000, owned_by: 'fake' }] }));
         return;
       }
       if (!path.endsWith('/chat/completions')) {
@@ -168,7 +173,7 @@ export async function startFakeOpenAI(options: { model?: string } = {}): Promise
       res.end('data: [DONE]\n\n');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,

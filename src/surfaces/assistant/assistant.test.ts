@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../../../test/support/fake-openai.ts';
 import { ADMIN_KEY, testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 
 let t: TestPlatform;
@@ -276,7 +277,33 @@ describe('assistant surface: health and usage', () => {
     expect(health.body.data).toMatchObject({ status: 'healthy', memory: { heapUsedMb: expect.any(Number) } });
     const ready = await call('GET', '/ready', { key: null });
     expect(ready.status).toBe(200);
-    expect(ready.body.data).toMatchObject({ status: 'ready', checks: { database: { status: 'ok' } } });
+    expect(ready.body.data).toMatchObject({ status: 'ready', checks: { database: { status: 'ok' }, ai: { status: 'ok', provider: 'local' } } });
+  });
+
+  it('is not ready while a remote system AI provider does not answer, and ready at the next probe once it does', async () => {
+    // A port that nothing listens on yet.
+    const probe = await startFakeOpenAI();
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+    const remote = await testPlatform({ AI_PROVIDER: 'openai', AI_BASE_URL: `http://127.0.0.1:${port}/v1`, AI_API_KEY: 'sk-fake', OUTBOUND_ALLOW_LOOPBACK: 'true' });
+    const ready = () => remote.request('GET', `${BASE}/ready`, { headers: { host: HOST } });
+    let oa: Awaited<ReturnType<typeof startFakeOpenAI>> | undefined;
+    try {
+      const down = await ready();
+      expect(down.status).toBe(503);
+      expect(down.body).toMatchObject({ success: false, data: { status: 'not_ready', checks: { database: { status: 'ok' }, ai: { status: 'down', provider: 'openai' } } }, error: { code: 'SERVICE_UNAVAILABLE' } });
+      oa = await startFakeOpenAI({ port });
+      const up = await ready();
+      expect(up.status, up.text).toBe(200);
+      expect(up.body.data.checks.ai).toMatchObject({ status: 'ok', provider: 'openai' });
+      expect(oa.requests.filter((r) => r.path === '/v1/models')).toHaveLength(1);
+      // A good answer is kept for a while: the next probe does not ask the provider again.
+      expect((await ready()).status).toBe(200);
+      expect(oa.requests.filter((r) => r.path === '/v1/models')).toHaveLength(1);
+    } finally {
+      await oa?.close();
+      await remote.close();
+    }
   });
 
   it('reports usage against the plan', async () => {

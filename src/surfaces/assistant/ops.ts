@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { getHeapStatistics } from 'node:v8';
 import type { AppEnv } from '../../core/http/context.ts';
 import { VERSION } from '../../core/version.ts';
+import { checkSystemProvider } from '../../modules/ai/index.ts';
 import { billingPeriod } from '../../core/limits/period.ts';
 import { surfaceRoute } from '../surface.ts';
 import { DAY_LIMIT, dataOf, DateTime, ERRORS, keyed, ok, percent, principalOf, tokenUsage, dayUsage } from './http.ts';
@@ -50,7 +51,7 @@ const ready = surfaceRoute(
     tags: ['Health'],
     summary: 'Readiness probe with dependency checks',
     description:
-      'Checks the database (5 s timeout), Redis (2 s, when configured) and the AI provider (the built-in local provider needs no network; tenants\' remote providers are checked when they are used). 503 with the same body when a critical check fails.',
+      'Checks the database (5 s timeout), Redis (2 s, when configured) and the system AI provider (AI_PROVIDER: a remote one must list its models within 3 s; the result is kept 10 s; the built-in local provider needs no network). 503 with the same body when a check fails.',
     responses: { 200: dataOf(ReadySchema, 'Ready'), 503: { description: 'Not ready: a critical check failed', content: { 'application/json': { schema: z.object({ success: z.literal(false), data: ReadySchema, error: z.object({ code: z.string(), message: z.string() }) }) } } } },
   },
   { access: { kind: 'probe' } },
@@ -126,12 +127,14 @@ export function opsRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(ready, async (c) => {
     const kernel = c.get('kernel');
     const start = performance.now();
-    const [database, redis] = await Promise.all([
+    const [database, redis, ai] = await Promise.all([
       timed(() => kernel.db.ping(), 5_000),
       kernel.redis ? timed(() => kernel.redis!.ping(), 2_000) : Promise.resolve({ status: 'not_configured' as const, latencyMs: 0 }),
+      checkSystemProvider(kernel),
     ]);
-    const checks = { database, redis, ai: { status: 'ok' as const, latencyMs: 0, provider: 'local' } };
-    const data = { status: (database.status === 'ok' && redis.status !== 'down' ? 'ready' : 'not_ready') as 'ready' | 'not_ready', checks, totalLatencyMs: Math.round(performance.now() - start), timestamp: new Date().toISOString() };
+    const checks = { database, redis, ai };
+    const up = database.status === 'ok' && redis.status !== 'down' && ai.status === 'ok';
+    const data = { status: (up ? 'ready' : 'not_ready') as 'ready' | 'not_ready', checks, totalLatencyMs: Math.round(performance.now() - start), timestamp: new Date().toISOString() };
     if (data.status === 'ready') return c.json(ok(data), 200);
     return c.json({ success: false as const, data, error: { code: 'SERVICE_UNAVAILABLE', message: 'A critical dependency is down' } }, 503);
   });

@@ -153,6 +153,13 @@ export function anthropicProvider(settings: RemoteSettings): AiProvider {
         }
       },
     },
+    async probe(timeoutMs: number) {
+      try {
+        await client.models.list({ limit: 1 }, { timeout: timeoutMs, maxRetries: 0 });
+      } catch (error) {
+        throw fail(error);
+      }
+    },
     models: () => ({ text_generation: [chatModel], text_embedding: [], image_to_text: [visionModel], text_classification: [localModeration.id] }),
   };
 }

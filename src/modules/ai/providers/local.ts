@@ -220,6 +220,7 @@ export function localProvider(): AiProvider {
     embeddings: () => localEmbeddings(),
     moderation: localModeration,
     vision: localVision,
+    probe: async () => {},
     models: () => ({
       text_generation: [LOCAL_MODELS.chat],
       text_embedding: [LOCAL_MODELS.embedding],

@@ -173,6 +173,13 @@ export function openaiProvider(settings: RemoteSettings): AiProvider {
         }
       },
     },
+    async probe(timeoutMs: number) {
+      try {
+        await client.models.list({ timeout: timeoutMs, maxRetries: 0 });
+      } catch (error) {
+        throw fail(error);
+      }
+    },
     models: () => ({
       text_generation: [chatModel],
       text_embedding: [embeddingModel],

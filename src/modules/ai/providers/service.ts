@@ -54,6 +54,40 @@ export function systemProvider(kernel: Kernel): AiProvider {
   return provider;
 }
 
+export interface ProviderHealth {
+  status: 'ok' | 'down';
+  latencyMs: number;
+  provider: string;
+}
+
+const probes = new WeakMap<Kernel, { at: number; result: Promise<ProviderHealth> }>();
+const PROBE_TTL_MS = 10_000;
+
+/**
+ * Whether the system provider answers (its model list, in at most `timeoutMs`), for readiness checks.
+ * An answer is remembered for ten seconds, so that a load balancer polling /ready does not become the
+ * provider's load; a failure is not, so that recovery shows at the next poll. Probes at once share one.
+ */
+export function checkSystemProvider(kernel: Kernel, timeoutMs = 3_000): Promise<ProviderHealth> {
+  const cached = probes.get(kernel);
+  if (cached && (cached.at === 0 || Date.now() - cached.at < PROBE_TTL_MS)) return cached.result;
+  const provider = systemProvider(kernel);
+  const started = performance.now();
+  const entry = { at: 0, result: Promise.resolve<ProviderHealth>({ status: 'down', latencyMs: 0, provider: '' }) };
+  entry.result = provider.probe(timeoutMs).then(
+    () => {
+      entry.at = Date.now();
+      return { status: 'ok' as const, latencyMs: Math.round(performance.now() - started), provider: kernel.config.AI_PROVIDER };
+    },
+    () => {
+      probes.delete(kernel);
+      return { status: 'down' as const, latencyMs: Math.round(performance.now() - started), provider: kernel.config.AI_PROVIDER };
+    },
+  );
+  probes.set(kernel, entry);
+  return entry.result;
+}
+
 /** Built providers (SDK clients) per kernel, by row and version: a request reuses the client and its settings. */
 const built = new WeakMap<Kernel, Map<string, AiProvider>>();
 const BUILT_MAX = 1000;

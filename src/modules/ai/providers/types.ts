@@ -119,4 +119,6 @@ export interface AiProvider {
   readonly moderation: ModerationModel;
   readonly vision: VisionModel;
   models(): ModelCatalog;
+  /** Resolves when the provider answers (its model list); the local provider always does. */
+  probe(timeoutMs: number): Promise<void>;
 }
