@@ -17,4 +17,5 @@ ALTER TABLE "integration_sync_logs" ADD COLUMN "records_total" integer;--> state
 ALTER TABLE "integration_sync_logs" ADD COLUMN "records_pushed" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "scheduled_jobs" ADD COLUMN "created_by_type" text DEFAULT 'system' NOT NULL;--> statement-breakpoint
 ALTER TABLE "scheduled_jobs" ADD COLUMN "created_by_id" text;--> statement-breakpoint
-CREATE INDEX "integration_changes_pending_idx" ON "integration_changes" USING btree ("tenant_id","integration_id","status","created_at");
+CREATE INDEX "integration_changes_pending_idx" ON "integration_changes" USING btree ("tenant_id","integration_id","status","created_at");--> statement-breakpoint
+CREATE INDEX "automation_runs_pending_idx" ON "automation_runs" USING btree ("tenant_id") WHERE "automation_runs"."status" = 'pending';
