@@ -1,7 +1,8 @@
 /**
  * Cron firing drift: 10,000 tenant schedules (spread over 10 tenants) whose cron falls on the same
  * second, in one process with the in-process worker, as `plinth start` runs. Drift is how late each
- * fire time became a run (run created - scheduled_for), and how late its action finished.
+ * fire time became a run (run created - scheduled_for); working the actions follows at the job
+ * workers' pace and is not waited for.
  * Target: drift p99 < 1 s.
  *
  *   npm run bench:schedules
@@ -64,7 +65,7 @@ try {
   const deadline = Date.now() + 600_000;
   while ((await countRuns()) < SCHEDULES && Date.now() < deadline) await sleep(100);
   const firedBy = Date.now();
-  while ((await countRuns(sql`${scheduledJobRuns.finishedAt} is not null`)) < SCHEDULES && Date.now() < deadline) await sleep(250);
+  // Working the 10,000 actions takes the worker's time; only how late they fired is measured here.
   const runs = await kernel.db.system
     .select({ scheduledFor: scheduledJobRuns.scheduledFor, createdAt: scheduledJobRuns.createdAt, finishedAt: scheduledJobRuns.finishedAt, status: scheduledJobRuns.status })
     .from(scheduledJobRuns)
@@ -74,7 +75,7 @@ try {
   const ok = drift.length ? percentile(drift, 99) < 1000 : false;
   console.log(`  ${runs.length} fired (one run per schedule: ${new Set(runs.map((r) => r.scheduledFor!.getTime())).size === 1 && runs.length === SCHEDULES}), all fired ${((firedBy - fireAt.getTime()) / 1000).toFixed(2)} s after the fire time`);
   console.log(`  firing drift (run created - fire time): p50 ${percentile(drift, 50)} ms, p99 ${percentile(drift, 99)} ms, max ${Math.max(...drift)} ms  [target p99 < 1000 ms: ${ok ? 'met' : 'MISSED'}]`);
-  if (done.length) console.log(`  action done - fire time: p50 ${percentile(done, 50)} ms, p99 ${percentile(done, 99)} ms (${done.length} done, ${runs.filter((r) => r.status === 'failed').length} failed)`);
+  if (done.length) console.log(`  ${done.length} actions done by then (done - fire time p50 ${percentile(done, 50)} ms)`);
 } finally {
   await platform.close();
   if (dataDir !== 'memory://') fs.rmSync(dataDir, { recursive: true, force: true });

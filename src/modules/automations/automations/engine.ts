@@ -49,7 +49,9 @@ export class AutomationEngine {
   static register(kernel: Kernel): AutomationEngine {
     const engine = new AutomationEngine(kernel);
     engines.set(kernel, engine);
-    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 25, handler: (job) => engine.execute(job.tenantId, job.runId) });
+    // Small fetches: a worker holds at most 4 runs it has not started, so a quiet tenant's run, ahead in
+    // priority, is not stuck behind a flooding tenant's runs already fetched (fairness across tenants).
+    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 4, handler: (job) => engine.execute(job.tenantId, job.runId) });
     kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {

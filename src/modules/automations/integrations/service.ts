@@ -7,7 +7,7 @@ import { runInTenant, type RequestMeta, type TenantContext } from '../../../core
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
 import { isoOrNull } from '../../../core/http/envelope.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
-import { newId } from '../../../core/http/ids.ts';
+import { isId, newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { OutboundBlockedError, OutboundFailedError, outboundFetch } from '../../../core/net/outbound.ts';
 import { createObject, getObject, listObjects, updateObject } from '../../objects/index.ts';
@@ -517,7 +517,10 @@ export async function collectChanges(kernel: Kernel, { events, tx, afterCommit }
   const values: (typeof integrationChanges.$inferInsert)[] = [];
   for (const event of changes) {
     for (const integration of outbound) {
-      if (integration.tenantId !== event.tenantId || integration.config.object_type !== event.data.object_type) continue;
+      if (integration.tenantId !== event.tenantId) continue;
+      // The config names the type by name or id.
+      const type = integration.config.object_type;
+      if (type !== event.data.object_type && type !== event.data.object_type_id) continue;
       if (event.actorType === 'integration' && event.actorId === integration.id) continue;
       values.push({ tenantId: event.tenantId, integrationId: integration.id, eventId: event.id, objectId: event.resourceId!, op: event.type === 'object.deleted' ? 'delete' : 'upsert' });
     }
@@ -559,6 +562,8 @@ function sameSecret(a: string, b: string): boolean {
  * and the delivery is logged like a sync. Another tenant's or an unknown integration: 404.
  */
 export async function receiveWebhook(kernel: Kernel, tenantId: string, integrationId: string, raw: string, auth: { authorization?: string; signature?: string }, requestId: string | null) {
+  // Only ids this server could have issued reach the database (anything else is no integration of ours).
+  if (!isId('tn', tenantId) || !isId('int', integrationId)) throw notFound('Integration');
   const meta = { ...integrationMeta(tenantId, integrationId), requestId };
   const row = await runInTenant(kernel, meta, (ctx) => loadIntegration(ctx, integrationId), { readOnly: true });
   if (row.provider !== 'webhook') throw notFound('Integration');
