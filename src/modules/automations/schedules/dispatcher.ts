@@ -53,11 +53,18 @@ export class ScheduleDispatcher {
   tick(): Promise<number> {
     if (this.closed) return Promise.resolve(0);
     this.ticking ??= (async () => {
+      // A batch's jobs are queued while the next batch is claimed (separate connections on PostgreSQL).
       let total = 0;
-      for (;;) {
-        const { created, claimed } = await this.fire();
-        total += created;
-        if (claimed < BATCH || this.closed) break;
+      const sends: Promise<void>[] = [];
+      try {
+        for (;;) {
+          const { created, claimed } = await this.fire();
+          total += created.length;
+          sends.push(this.kernel.jobs.sendMany<FireJob>(FIRE_JOB, created.map((data) => ({ data }))));
+          if (claimed < BATCH || this.closed) break;
+        }
+      } finally {
+        await Promise.all(sends);
       }
       await this.armForNext();
       return total;
@@ -90,7 +97,7 @@ export class ScheduleDispatcher {
     this.wakeup.unref();
   }
 
-  private async fire(): Promise<{ created: number; claimed: number }> {
+  private async fire(): Promise<{ created: FireJob[]; claimed: number }> {
     const now = new Date(this.kernel.clock.now());
     const { runs, claimed } = await this.kernel.db.system.transaction(async (tx) => {
       const due = await tx
@@ -139,7 +146,6 @@ export class ScheduleDispatcher {
       }
       return { runs: inserted.map((r): FireJob => ({ tenantId: r.tenantId, runId: r.id })), claimed: due.length };
     });
-    await this.kernel.jobs.sendMany<FireJob>(FIRE_JOB, runs.map((data) => ({ data })));
-    return { created: runs.length, claimed };
+    return { created: runs, claimed };
   }
 }
