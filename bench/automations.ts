@@ -17,6 +17,9 @@ import pg from 'pg';
 import { appRoleFor } from '../src/core/db/client.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+/** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
+const FAIR_EVENTS = Number(process.env.BENCH_FAIR_EVENTS ?? 20);
+const QUIET = 4;
 const EMITTERS = 16;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
@@ -74,7 +77,11 @@ if (process.env.DATABASE_URL) {
 
 const child = spawn(process.execPath, [path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
-child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+let stopping = false;
+child.on('exit', (code, signal) => {
+  if (!stopping) console.error(`the server exited (${code ?? signal}); its last output:\n${out.slice(-4000)}`);
+});
 await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
 const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
 const base = `http://127.0.0.1:${port}`;
@@ -97,14 +104,16 @@ function call(method: string, url: string, token: string, body?: unknown): Promi
   });
 }
 
-const tenantRes = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
-  name: 'Bench',
-  plan_tier: 'enterprise',
-  plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000, webhook_endpoints: 1000 },
-});
-if (tenantRes.status !== 201) throw new Error(`tenant: ${JSON.stringify(tenantRes.body)}`);
-const token: string = tenantRes.body.data.api_key.token;
-const tenantId: string = tenantRes.body.data.tenant.id;
+async function newTenant(name: string) {
+  const res = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
+    name,
+    plan_tier: 'enterprise',
+    plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000, webhook_endpoints: 1000 },
+  });
+  if (res.status !== 201) throw new Error(`tenant: ${JSON.stringify(res.body)}`);
+  return { token: res.body.data.api_key.token as string, tenantId: res.body.data.tenant.id as string };
+}
+const { token } = await newTenant('Bench');
 
 /** Emits `count` custom events of `type` from EMITTERS concurrent callers; each carries its emit time. */
 async function emit(type: string, count: number, extra: (i: number) => Record<string, unknown> = () => ({})) {
@@ -148,10 +157,66 @@ try {
   console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; bounded by the emit rate over HTTP)`);
   console.log(`  ${((runs.length / (last - first)) * 1000).toFixed(0)} runs/s worked (first run created to last run done)`);
   console.log(`  emit -> run done: p50 ${ms(percentile(lags, 50))}, p99 ${ms(percentile(lags, 99))}`);
+  const rate = (runs.length / (last - first)) * 1000;
+  console.log(`  [target >= 500 runs/s worked: ${rate >= 500 ? 'met' : 'MISSED'}]`);
+  await fairness();
 } finally {
+  stopping = true;
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await cleanup();
+}
+
+// ---- fairness: one tenant floods 100x --------------------------------------------------------------------
+
+async function fairness() {
+  const tenants = [await newTenant('Flood'), ...(await Promise.all(Array.from({ length: QUIET }, (_, i) => newTenant(`Quiet ${i}`))))];
+  const automations: string[] = [];
+  for (const t of tenants) {
+    if ((await call('POST', '/v1/object-types', t.token, { name: 'items' })).status !== 201) throw new Error('type');
+    await call('POST', '/v1/object-types/items/properties', t.token, { name: 'n', data_type: 'number' });
+    const made = await call('POST', '/v1/automations', t.token, {
+      name: 'on item',
+      trigger_event: 'object.created',
+      actions: [{ type: 'emit_event', input: { event_type: 'custom.item_seen', data: { n: '{{ data.properties.n }}' } } }],
+    });
+    if (made.status !== 201) throw new Error(`automation: ${JSON.stringify(made.body)}`);
+    automations.push(made.body.data.id);
+  }
+  const batch = async (token: string, from: number, n: number) => {
+    const res = await call('POST', '/v1/objects/items/batch/create', token, { objects: Array.from({ length: n }, (_, i) => ({ properties: { n: from + i } })) });
+    if (res.status !== 201) throw new Error(`batch: ${res.status} ${JSON.stringify(res.body)}`);
+  };
+  const flood = FAIR_EVENTS * 100;
+  const [noisy, ...quiet] = tenants;
+  // The flood is submitted first (in batches of 100), the quiet tenants' records right after it.
+  for (let i = 0; i < flood; i += 100) await batch(noisy!.token, i, Math.min(100, flood - i));
+  await Promise.all(quiet.map((t) => batch(t.token, 0, FAIR_EVENTS)));
+  const runsOf = async (i: number) => {
+    const all: any[] = [];
+    for (let offset = 0; ; offset += 200) {
+      const page = (await call('GET', `/v1/automations/${automations[i]}/runs?limit=200&offset=${offset}`, tenants[i]!.token)).body.data;
+      all.push(...page.runs);
+      if (all.length >= page.total) return all;
+    }
+  };
+  const doneCount = async (i: number) => (await call('GET', `/v1/automations/${automations[i]}/runs?status=succeeded&limit=1`, tenants[i]!.token)).body.data.total as number;
+  await waitUntilAsync(async () => (await Promise.all(tenants.map((_, i) => doneCount(i)))).every((n, i) => n >= (i === 0 ? flood : FAIR_EVENTS)), 'the fairness runs');
+  const all = await Promise.all(tenants.map((_, i) => runsOf(i)));
+  const span = (runs: any[]) => ({ start: Math.min(...runs.map((r) => Date.parse(r.created_at))), end: Math.max(...runs.map((r) => Date.parse(r.finished_at))) });
+  const everything = span(all.flat());
+  const capacity = (all.flat().length / (everything.end - everything.start)) * 1000;
+  const fairSeconds = (QUIET + 1) * FAIR_EVENTS / capacity;
+  const shares = all.slice(1).map((runs) => {
+    const s = span(runs);
+    return Math.min(1, fairSeconds / ((s.end - s.start) / 1000));
+  });
+  const floodSpan = span(all[0]!);
+  const worst = Math.min(...shares);
+  console.log(`fairness: 1 tenant floods ${flood} runs, ${QUIET} others ${FAIR_EVENTS} each, submitted just after`);
+  console.log(`  ${capacity.toFixed(0)} runs/s in all; the flood took ${((floodSpan.end - floodSpan.start) / 1000).toFixed(1)} s`);
+  console.log(`  quiet tenants' runs took ${all.slice(1).map((r) => ((span(r).end - span(r).start) / 1000).toFixed(2)).join(', ')} s (a fair share: ${fairSeconds.toFixed(2)} s)`);
+  console.log(`  share of fair throughput kept: min ${(worst * 100).toFixed(0)}%, mean ${((shares.reduce((a, b) => a + b, 0) / shares.length) * 100).toFixed(0)}%  [target >= 90%: ${worst >= 0.9 ? 'met' : 'MISSED'}]`);
 }
 
 async function waitUntilAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 300_000) {

@@ -194,6 +194,21 @@ export class Jobs {
     return id;
   }
 
+  /**
+   * Queues many jobs of one queue in one statement (pg-boss `insert`, the queue's retry and expiry
+   * apply) and wakes this process's workers once. `priority`: higher is fetched first (default 0).
+   */
+  async sendMany<T extends object>(name: string, items: { data: T; priority?: number }[]): Promise<void> {
+    if (!this.definitions.has(name)) throw new Error(`job ${name} is not defined`);
+    if (items.length === 0) return;
+    if (!this.started) await this.start({ work: false });
+    for (let i = 0; i < items.length; i += 1000) {
+      await this.boss.insert(items.slice(i, i + 1000).map((item) => ({ name, data: item.data, ...(item.priority ? { priority: item.priority } : {}) })));
+    }
+    const ids = this.workers.get(name) ?? [];
+    for (let i = 0; i < Math.min(ids.length, items.length); i++) this.wake(name);
+  }
+
   /** Makes one of this process's idle workers of `name` fetch now instead of at its next poll. */
   private wake(name: string): void {
     const ids = this.workers.get(name);

@@ -348,3 +348,24 @@ export async function outboundFetch(url: string, init: OutboundFetchInit, policy
   if (res.truncated) throw new OutboundFailedError('too_large', `the answer is longer than ${init.maxResponseBytes ?? 1024 * 1024} bytes`);
   return { status: res.status, ok: res.status >= 200 && res.status < 300, headers: res.headers, text: res.body };
 }
+
+/**
+ * A `lookup` for clients that open their own connections (the S3 SDK's agents): every name is
+ * resolved and checked as `outboundRequest` does, and the socket connects to a checked address. Node
+ * skips `lookup` for an IP-literal host: check such a URL with `checkOutboundUrl` before using it.
+ */
+export function guardedLookup(policy: OutboundPolicy): LookupFunction {
+  return (hostname, options, callback) => {
+    const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+    resolveChecked(host, policy).then(
+      (addresses) => {
+        const family = typeof options === 'object' ? options.family : undefined;
+        const usable = addresses.filter((a) => !family || a.family === family);
+        const chosen = usable.length ? usable : addresses;
+        if (typeof options === 'object' && options.all) (callback as (e: null, a: typeof chosen) => void)(null, chosen);
+        else callback(null, chosen[0]!.address, chosen[0]!.family);
+      },
+      (error: Error) => callback(error as NodeJS.ErrnoException, '', 0),
+    );
+  };
+}

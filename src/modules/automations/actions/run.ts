@@ -146,7 +146,7 @@ export async function performAction(
   try {
     const needed = ACTION_SCOPES[action.type as ActionType];
     if (meta.principal && !hasScope(meta.principal, needed)) {
-      throw new ActionError(`${path}: the automation runs as ${meta.principal.kind} ${meta.principal.id}, which lacks the '${needed}' scope ${action.type} needs`, false);
+      throw new ActionError(`${path}: the ${meta.actor.type === 'scheduled_job' ? 'scheduled job' : 'automation'} runs as ${meta.principal.kind} ${meta.principal.id}, which lacks the '${needed}' scope ${action.type} needs`, false);
     }
     const input = await resolveInput(action, scope, path);
     let output: unknown;

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { runInTenant, type RequestMeta } from '../../../core/context.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
@@ -49,7 +49,9 @@ export class AutomationEngine {
   static register(kernel: Kernel): AutomationEngine {
     const engine = new AutomationEngine(kernel);
     engines.set(kernel, engine);
-    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 25, handler: (job) => engine.execute(job.tenantId, job.runId) });
+    // Small fetches: a worker holds at most 4 runs it has not started, so a quiet tenant's run, ahead in
+    // priority, is not stuck behind a flooding tenant's runs already fetched (fairness across tenants).
+    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 4, handler: (job) => engine.execute(job.tenantId, job.runId) });
     kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
@@ -132,9 +134,27 @@ export class AutomationEngine {
       );
     }
     const pending = inserted.filter((r) => r.status === 'pending');
-    if (pending.length) afterCommit(async () => {
-      for (const run of pending) await this.queue(run.tenantId, run.id);
+    if (pending.length === 0) return;
+    // Fair across tenants: a run's priority is minus its place in its tenant's backlog, so workers
+    // take every tenant's first pending run, then every tenant's second, ... A tenant flooding the
+    // queue waits behind its own runs, not the others behind it.
+    const backlog = new Map<string, number>();
+    const pendingTenants = [...new Set(pending.map((r) => r.tenantId))];
+    const counted = await tx
+      .select({ tenantId: automationRuns.tenantId, n: count() })
+      .from(automationRuns)
+      .where(and(inArray(automationRuns.tenantId, pendingTenants), eq(automationRuns.status, 'pending')))
+      .groupBy(automationRuns.tenantId);
+    // The count includes this batch's runs (same transaction): start from the runs before them.
+    const inBatch = new Map<string, number>();
+    for (const run of pending) inBatch.set(run.tenantId, (inBatch.get(run.tenantId) ?? 0) + 1);
+    for (const row of counted) backlog.set(row.tenantId, Math.max(0, row.n - (inBatch.get(row.tenantId) ?? 0)));
+    const jobs = pending.map((run) => {
+      const place = backlog.get(run.tenantId) ?? 0;
+      backlog.set(run.tenantId, place + 1);
+      return { data: { tenantId: run.tenantId, runId: run.id }, priority: -Math.min(place, 1_000_000_000) };
     });
+    afterCommit(() => this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs));
   }
 
   private meta(tenantId: string, runId: string): RequestMeta {

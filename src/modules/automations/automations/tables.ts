@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { createdAt, tenantIdColumn, timestamptz, updatedAt } from '../../../core/db/columns.ts';
 import type { ActionDef } from '../actions/vocabulary.ts';
@@ -66,6 +67,8 @@ export const automationRuns = pgTable(
     primaryKey({ columns: [t.tenantId, t.id] }),
     uniqueIndex('automation_runs_event_idx').on(t.tenantId, t.automationId, t.eventId),
     index('automation_runs_list_idx').on(t.tenantId, t.automationId, t.createdAt),
+    // A tenant's backlog (fair queueing counts it for each batch of new runs).
+    index('automation_runs_pending_idx').on(t.tenantId).where(sql`${t.status} = 'pending'`),
   ],
 );
 

@@ -10,7 +10,8 @@ export const integrations = pgTable(
     provider: text('provider').notNull(),
     name: text('name').notNull(),
     config: jsonb('config').$type<Record<string, unknown>>().notNull().default({}),
-    syncDirection: text('sync_direction', { enum: ['inbound'] }).notNull().default('inbound'),
+    /** `inbound`: into Plinth; `outbound`: object changes pushed out; `both`. */
+    syncDirection: text('sync_direction', { enum: ['inbound', 'outbound', 'both'] }).notNull().default('inbound'),
     status: text('status', { enum: ['active', 'paused'] }).notNull().default('active'),
     lastSyncAt: timestamptz('last_sync_at'),
     lastSyncStatus: text('last_sync_status'),
@@ -29,6 +30,11 @@ export const integrationSyncLogs = pgTable(
     integrationId: text('integration_id').notNull(),
     status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed'] }).notNull(),
     direction: text('direction').notNull(),
+    /** What started it: `manual` (POST /sync), `change` (object changes to push), `webhook` (a delivery received). */
+    trigger: text('trigger', { enum: ['manual', 'change', 'webhook'] }).notNull().default('manual'),
+    /** Progress: items found in the source (inbound) or changes to push (outbound), once known. */
+    recordsTotal: integer('records_total'),
+    recordsPushed: integer('records_pushed').notNull().default(0),
     recordsCreated: integer('records_created').notNull().default(0),
     recordsUpdated: integer('records_updated').notNull().default(0),
     recordsFailed: integer('records_failed').notNull().default(0),
@@ -52,6 +58,27 @@ export const integrationRecords = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.integrationId, t.externalId] })],
+);
+
+/**
+ * Object changes an outbound integration has to push, from the outbox (one row per event and
+ * integration, so a redelivered event is queued once). A sync pushes the pending ones and marks them.
+ */
+export const integrationChanges = pgTable(
+  'integration_changes',
+  {
+    tenantId: tenantIdColumn(),
+    integrationId: text('integration_id').notNull(),
+    eventId: text('event_id').notNull(),
+    objectId: text('object_id').notNull(),
+    op: text('op', { enum: ['upsert', 'delete'] }).notNull(),
+    status: text('status', { enum: ['pending', 'pushed', 'skipped'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    createdAt: createdAt(),
+    pushedAt: timestamptz('pushed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.integrationId, t.eventId] }), index('integration_changes_pending_idx').on(t.tenantId, t.integrationId, t.status, t.createdAt)],
 );
 
 export type IntegrationRow = typeof integrations.$inferSelect;

@@ -84,6 +84,51 @@ describe('plugins', () => {
     expect((await install(a.token, { name: 'x', version: '1', manifest_json: {}, extra: 1 })).status).toBe(400);
   });
 
+  it('checks the config against the manifest\'s JSON schema on install and on change, naming each path', async () => {
+    const config_schema = {
+      type: 'object',
+      properties: {
+        greeting: { type: 'string', maxLength: 20, default: 'Hello' },
+        api: { type: 'object', properties: { url: { type: 'string', format: 'uri' }, retries: { type: 'integer', minimum: 0 } }, required: ['url'], additionalProperties: false },
+        tone: { enum: ['warm', 'dry'] },
+      },
+      required: ['api'],
+      additionalProperties: false,
+    };
+    const bad = await install(a.token, { name: 'schema', version: '1', manifest_json: { config_schema }, config_json: { api: { retries: -1, extra: true }, tone: 'loud', colour: 'red' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.success).toBe(false);
+    expect(bad.body.error.code).toBe('VALIDATION_ERROR');
+    const fields = bad.body.error.details.issues.map((i: { field: string }) => i.field).sort();
+    expect(fields).toEqual(['config_json.api.extra', 'config_json.api.retries', 'config_json.api.url', 'config_json.colour', 'config_json.tone']);
+    expect(bad.body.error.details.issues.every((i: { location: string }) => i.location === 'body')).toBe(true);
+    expect(bad.body.error.message).toMatch(/^config_json\.\w+(\.\w+)?: .+ \(and 4 more\)$/);
+    expect((await t.request('GET', '/v1/plugins', { token: a.token })).body.data.some((p: { name: string }) => p.name === 'schema')).toBe(false);
+
+    const good = await install(a.token, { name: 'schema', version: '1', manifest_json: { config_schema }, config_json: { api: { url: 'https://api.example.com' } } });
+    expect(good.status, good.text).toBe(201);
+    // The schema's defaults are filled in.
+    expect(good.body.data.config_json).toEqual({ api: { url: 'https://api.example.com' }, greeting: 'Hello' });
+    const id = good.body.data.id;
+    const patched = await t.request('PATCH', `/v1/plugins/${id}`, { token: a.token, body: { config_json: { api: { url: 'not a url' } } } });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error.details.issues).toEqual([{ field: 'config_json.api.url', location: 'body', code: 'format', message: 'must match format "uri"' }]);
+    expect((await t.request('GET', `/v1/plugins/${id}`, { token: a.token })).body.data.config_json.api.url).toBe('https://api.example.com');
+    const ok = await t.request('PATCH', `/v1/plugins/${id}`, { token: a.token, body: { config_json: { api: { url: 'https://other.example.com' }, tone: 'dry' } } });
+    expect(ok.body.data.config_json).toEqual({ api: { url: 'https://other.example.com' }, tone: 'dry', greeting: 'Hello' });
+
+    // A schema that is not one, or that ajv should not compile from a tenant, is refused where it is wrong.
+    const notSchema = await install(a.token, { name: 's2', version: '1', manifest_json: { config_schema: { type: 'banana' } } });
+    expect(notSchema.status).toBe(400);
+    expect(notSchema.body.error.message).toMatch(/^manifest_json\.config_schema\.type:/);
+    const regex = await install(a.token, { name: 's3', version: '1', manifest_json: { config_schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } } } });
+    expect(regex.status).toBe(400);
+    expect(regex.body.error.message).toMatch(/^manifest_json\.config_schema\.properties\.a\.pattern: 'pattern' is not supported/);
+    const remote = await install(a.token, { name: 's4', version: '1', manifest_json: { config_schema: { $ref: 'https://example.com/schema.json' } } });
+    expect(remote.status).toBe(400);
+    expect(remote.body.error.message).toMatch(/^manifest_json\.config_schema\.\$ref:/);
+  });
+
   it('shows another tenant 404 on every route', async () => {
     const id = (await install(a.token, { name: 'mine', version: '1', manifest_json: {} })).body.data.id;
     for (const [method, path, body] of [

@@ -33,11 +33,20 @@ const CreateBody = z.object({
     description: 'What the plugin installs: `functions`, `automations` and `scheduled_jobs`, each in the shape of its own API (an action may name a function of the manifest as `fn:<name>`)',
     example: MANIFEST_EXAMPLE,
   }),
-  config_json: z.record(z.string(), z.unknown()).default({}).openapi({ description: 'The plugin\'s settings, kept as given' }),
+  config_json: z.record(z.string(), z.unknown()).default({}).openapi({
+    description: 'The plugin\'s settings, checked against the manifest\'s `config_schema` (a 400 names each path at fault, `config_json.greeting`); stored with the schema\'s defaults filled in',
+    example: { greeting: 'Welcome' },
+  }),
   enabled: z.boolean().default(true),
 });
 
-const PatchBody = z.object({ name: z.string().min(1).max(100), config_json: z.record(z.string(), z.unknown()), enabled: z.boolean() }).partial();
+const PatchBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    config_json: z.record(z.string(), z.unknown()).openapi({ description: 'Replaces the config; checked against the manifest\'s `config_schema` like on install' }),
+    enabled: z.boolean(),
+  })
+  .partial();
 
 const list = defineRoute(READ, {
   method: 'get',

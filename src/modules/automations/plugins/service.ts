@@ -10,12 +10,14 @@ import { checkFunctionCode, createFunction } from '../functions/service.ts';
 import { functionLogs, functions } from '../functions/tables.ts';
 import { createJob, updateJob } from '../schedules/service.ts';
 import { scheduledJobRuns, scheduledJobs } from '../schedules/tables.ts';
+import { compileConfigSchema, validatePluginConfig } from './config-schema.ts';
 import { plugins, type PluginRow } from './tables.ts';
 
 const Name = z.string().min(1).max(100);
 
 export const MANIFEST_EXAMPLE = {
       description: 'Greets new contacts',
+      config_schema: { type: 'object', properties: { greeting: { type: 'string', maxLength: 50, default: 'Hello' } }, additionalProperties: false },
       functions: [{ name: 'greet', code: 'async function handler(input) { return { greeting: `Hello ${input.name}` } }' }],
       automations: [
         {
@@ -37,6 +39,14 @@ export const MANIFEST_EXAMPLE = {
 export const ManifestSchema = z
   .object({
     description: z.string().max(2000).optional(),
+    config_schema: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({
+        description:
+          'JSON Schema (draft-07) of the plugin\'s `config_json`, checked with ajv on install and on every change of the config; its defaults are filled in. `pattern` and `patternProperties` are not supported.',
+        example: { type: 'object', properties: { greeting: { type: 'string', default: 'Hello' } }, additionalProperties: false },
+      }),
     functions: z
       .array(
         z
@@ -114,6 +124,7 @@ export async function checkManifest(raw: Record<string, unknown>): Promise<Manif
       details: { issues: [{ field, location: 'body', code: issue.code, message: issue.message }] },
     });
   }
+  if (parsed.data.config_schema) compileConfigSchema(parsed.data.config_schema);
   for (const [i, fn] of parsed.data.functions.entries()) {
     try {
       await checkFunctionCode(fn.code);
@@ -153,11 +164,12 @@ async function installedOf(ctx: TenantContext, pluginId: string) {
 export async function installPlugin(ctx: TenantContext, input: { name: string; version: string; manifest: Manifest; rawManifest: Record<string, unknown>; config?: Record<string, unknown>; enabled?: boolean }) {
   const [taken] = await ctx.db.select({ id: plugins.id }).from(plugins).where(and(eq(plugins.tenantId, ctx.tenantId), eq(plugins.name, input.name)));
   if (taken) throw new ApiError('ALREADY_EXISTS', `A plugin named ${input.name} is installed already (${taken.id}); uninstall it or update it`);
+  const config = validatePluginConfig(input.manifest.config_schema, input.config ?? {});
   const id = newId('plg');
   const enabled = input.enabled ?? true;
   const [row] = await ctx.db
     .insert(plugins)
-    .values({ id, tenantId: ctx.tenantId, name: input.name, version: input.version, manifest: input.rawManifest, config: input.config ?? {}, enabled })
+    .values({ id, tenantId: ctx.tenantId, name: input.name, version: input.version, manifest: input.rawManifest, config, enabled })
     .returning();
   const fnIds = new Map<string, string>();
   for (const fn of input.manifest.functions) {
@@ -196,6 +208,8 @@ export async function getPlugin(ctx: TenantContext, id: string) {
 
 export async function updatePlugin(ctx: TenantContext, id: string, patch: { name?: string; config?: Record<string, unknown>; enabled?: boolean }) {
   const row = await loadPlugin(ctx, id, true);
+  const schema = (row.manifest as { config_schema?: Record<string, unknown> }).config_schema;
+  const config = patch.config !== undefined ? validatePluginConfig(schema && typeof schema === 'object' ? schema : undefined, patch.config) : undefined;
   if (patch.name !== undefined && patch.name !== row.name) {
     const [taken] = await ctx.db.select({ id: plugins.id }).from(plugins).where(and(eq(plugins.tenantId, ctx.tenantId), eq(plugins.name, patch.name)));
     if (taken) throw new ApiError('ALREADY_EXISTS', `A plugin named ${patch.name} is installed already`);
@@ -204,7 +218,7 @@ export async function updatePlugin(ctx: TenantContext, id: string, patch: { name
     .update(plugins)
     .set({
       ...(patch.name !== undefined ? { name: patch.name } : {}),
-      ...(patch.config !== undefined ? { config: patch.config } : {}),
+      ...(config !== undefined ? { config } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
       updatedAt: new Date(),
     })

@@ -42,6 +42,10 @@ export const JobSchema = z
     last_run_at: IsoDate.nullable(),
     last_status: z.string().nullable(),
     run_count: z.number().int(),
+    run_as: z.object({ type: z.string(), id: z.string().nullable() }).openapi({
+      description: 'The principal that created the job: its runs act as this key or user with its current scopes, and fail once it is revoked or deleted',
+      example: { type: 'api_key', id: 'key_01jh3x2k7d9f8g6h5j4k3m2n1p' },
+    }),
     plugin_id: z.string().nullable(),
     created_at: IsoDate,
     updated_at: IsoDate,

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../test/support/events.ts';
+import { defineType } from '../../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
 import { ScheduleDispatcher } from './dispatcher.ts';
 import { scheduledJobRuns } from './tables.ts';
@@ -129,5 +130,42 @@ describe('running', () => {
       return job.last_status === 'skipped' ? job : null;
     }, 'missed skip');
     expect(skipped).toMatchObject({ next_run_at: null, recent_runs: [], run_count: 0 });
+  });
+});
+
+describe('the principal a run acts as', () => {
+  it('records the creating key, acts with its scopes, and fails clearly once it is revoked', async () => {
+    const key = await t.newKey(a.token, { scopes: ['read', 'write'] });
+    await defineType(t, a.token, 'job_notes', { body: { data_type: 'string' } });
+    const res = await create(key.token, { name: 'as a key', cron_expression: '0 0 1 1 *', action_type: 'create_object', action_config: { object_type: 'job_notes', properties: { body: 'by {{ data.name }}' } } });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.data.run_as).toEqual({ type: 'api_key', id: key.id });
+    const id = res.body.data.id;
+    const ran = await t.request('POST', `/v1/scheduled-jobs/${id}/execute`, { token: a.token });
+    expect(ran.body.data).toMatchObject({ status: 'succeeded', error: null });
+    // The record was made by the job acting as the key.
+    const notes = (await t.request('GET', '/v1/objects/job_notes/list?limit=100', { token: a.token })).body.data.results;
+    expect(notes.map((o: { properties: { body: string } }) => o.properties.body)).toEqual(['by as a key']);
+
+    // An action outside the key's scopes fails, naming the scope, and changes nothing.
+    const ai = (await create(key.token, { name: 'ai as a key', cron_expression: '0 0 1 1 *', action_type: 'ai_step', action_config: { task: 'summarize', text: 'a text to summarise' } })).body.data.id;
+    const refused = await t.request('POST', `/v1/scheduled-jobs/${ai}/execute`, { token: a.token });
+    expect(refused.body.data.status).toBe('failed');
+    expect(refused.body.data.error).toMatch(new RegExp(`the scheduled job runs as api_key ${key.id}, which lacks the 'ai' scope ai_step needs`));
+
+    expect((await t.request('DELETE', `/v1/keys/${key.id}`, { token: a.token })).status).toBe(200);
+    const stopped = await t.request('POST', `/v1/scheduled-jobs/${id}/execute`, { token: a.token });
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.data).toMatchObject({ status: 'failed', output: null, error: `The scheduled job runs as api_key ${key.id}, which is revoked or no longer exists` });
+    const after = (await t.request('GET', '/v1/objects/job_notes/list?limit=100', { token: a.token })).body.data.results;
+    expect(after).toHaveLength(1);
+    // A scheduled firing is refused the same way.
+    await t.request('PATCH', `/v1/scheduled-jobs/${id}`, { token: a.token, body: { cron_expression: '* * * * * *' } });
+    const fired = await waitFor(async () => {
+      const job = (await t.request('GET', `/v1/scheduled-jobs/${id}`, { token: a.token })).body.data;
+      return job.recent_runs.find((r: { trigger: string; status: string }) => r.trigger === 'schedule' && r.status === 'failed') ?? null;
+    }, 'a scheduled run refused');
+    expect(fired.error).toMatch(/which is revoked or no longer exists/);
+    await t.request('PATCH', `/v1/scheduled-jobs/${id}`, { token: a.token, body: { enabled: false } });
   });
 });

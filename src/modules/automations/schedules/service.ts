@@ -41,6 +41,7 @@ export function jobDto(row: ScheduledJobRow, runs?: ScheduledJobRunRow[]) {
     last_run_at: isoOrNull(row.lastRunAt),
     last_status: row.lastStatus,
     run_count: row.runCount,
+    run_as: { type: row.createdByType, id: row.createdById },
     plugin_id: row.pluginId,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
@@ -117,6 +118,8 @@ export async function createJob(ctx: TenantContext, input: JobInput, options: { 
       actionConfig: config,
       missedRuns: input.missed_runs ?? 'run_once',
       nextRunAt: fields.runAt && fields.enabled ? fields.runAt : nextFire(fields, now),
+      createdByType: ctx.actor.type,
+      createdById: ctx.actor.id,
       pluginId: options.pluginId ?? null,
     })
     .returning();
@@ -202,8 +205,11 @@ export async function createManualRun(ctx: TenantContext, id: string) {
 }
 
 /** Works one run of a job: its action with the fire time as trigger data; the result goes on the run. */
+/** Creators a job runs as (the admin key and the system act tenant-wide, as they may anyway). */
+const NAMED_PRINCIPALS = new Set(['api_key', 'user']);
+
 export async function executeJobRun(kernel: Kernel, tenantId: string, runId: string): Promise<ScheduledJobRunRow | null> {
-  const meta: RequestMeta = { tenantId, actor: { type: 'scheduled_job', id: runId }, requestId: null };
+  let meta: RequestMeta = { tenantId, actor: { type: 'scheduled_job', id: runId }, requestId: null };
   const claimed = await runInTenant(kernel, meta, async (ctx) => {
     const [run] = await ctx.db
       .update(scheduledJobRuns)
@@ -219,9 +225,15 @@ export async function executeJobRun(kernel: Kernel, tenantId: string, runId: str
   const started = performance.now();
   let output: unknown = null;
   let error: string | null = null;
+  // The run acts as the key or user that made the job, with what they may do now: a revoked key or a
+  // deleted user stops its jobs rather than leaving them the tenant's full power.
+  const runAs = job && NAMED_PRINCIPALS.has(job.createdByType) && job.createdById ? await kernel.principals.load(tenantId, job.createdByType, job.createdById) : undefined;
   if (!job) {
     error = 'The scheduled job was deleted';
+  } else if (runAs === null) {
+    error = `The scheduled job runs as ${job.createdByType} ${job.createdById}, which is revoked or no longer exists`;
   } else {
+    if (runAs) meta = { ...meta, principal: runAs };
     const trigger = { job_id: job.id, name: job.name, scheduled_for: isoOrNull(run.scheduledFor), trigger: run.trigger };
     try {
       output = await performAction(

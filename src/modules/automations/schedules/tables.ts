@@ -22,6 +22,12 @@ export const scheduledJobs = pgTable(
     lastRunAt: timestamptz('last_run_at'),
     lastStatus: text('last_status'),
     runCount: integer('run_count').notNull().default(0),
+    /**
+     * Who created it (the principal reference automations keep too): its runs act as this key or user,
+     * with what it may do when the job fires. `system` for jobs made before creators were recorded.
+     */
+    createdByType: text('created_by_type').notNull().default('system'),
+    createdById: text('created_by_id'),
     pluginId: text('plugin_id'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
