@@ -1709,7 +1709,7 @@ export class Api<
   };
   ready = {
     /**
-     * @description Checks the database (5 s timeout), Redis (2 s, when configured) and the AI provider (the built-in local provider needs no network; tenants' remote providers are checked when they are used). 503 with the same body when a critical check fails.
+     * @description Checks the database (5 s timeout), Redis (2 s, when configured) and the system AI provider (AI_PROVIDER: a remote one must list its models within 3 s; the result is kept 10 s; the built-in local provider needs no network). 503 with the same body when a check fails.
      *
      * @tags Health
      * @name Check

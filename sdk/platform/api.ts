@@ -3463,6 +3463,14 @@ export interface ScheduledJob {
   last_run_at: string | null;
   last_status: string | null;
   run_count: number;
+  /**
+   * The principal that created the job: its runs act as this key or user with its current scopes, and fail once it is revoked or deleted
+   * @example {"type":"api_key","id":"key_01jh3x2k7d9f8g6h5j4k3m2n1p"}
+   */
+  run_as: {
+    type: string;
+    id: string | null;
+  };
   plugin_id: string | null;
   /**
    * @format date-time
@@ -3542,10 +3550,16 @@ export interface Integration {
   /** @example "rest" */
   provider: string;
   name: string;
-  /** The config; secret fields (`auth_token`, `headers`) show as `********` */
+  /** The config; secret fields (`auth_token`, `headers`, `push_headers`, `access_key_id`, `secret_access_key`, `secret`) show as `********` */
   config_json: Record<string, any>;
-  sync_direction: "inbound";
+  /** `inbound`: from the source into records; `outbound`: the object type's record changes pushed out; `both` */
+  sync_direction: "inbound" | "outbound" | "both";
   status: "active" | "paused";
+  /**
+   * Provider `webhook`: where senders POST their JSON (on this server)
+   * @example "/v1/integrations/int_01jh3x2k7d9f8g6h5j4k3m2n1p/webhook?t=tn_01jh3x2k7d9f8g6h5j4k3m2n1p"
+   */
+  webhook_url: string | null;
   /**
    * @format date-time
    * @example "2026-01-01T00:00:00.000Z"
@@ -3569,9 +3583,16 @@ export interface IntegrationSyncLog {
   id: string;
   integration_id: string;
   status: "queued" | "running" | "succeeded" | "failed";
+  /** `inbound`, `outbound` or `both` */
   direction: string;
+  /** `manual`: POST /sync; `change`: object changes to push; `webhook`: a delivery received */
+  trigger: "manual" | "change" | "webhook";
+  /** Progress: items found in the source, or records to push, once known (updated while the sync runs, with the counts) */
+  records_total: number | null;
   records_created: number;
   records_updated: number;
+  /** Records sent out (outbound) */
+  records_pushed: number;
   records_failed: number;
   /** Per-item problems (the first 50) */
   messages: string[];
@@ -6401,6 +6422,20 @@ export interface IntegrationsLogsListParams {
 }
 
 export interface IntegrationsSyncCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  integrationId: string;
+}
+
+export interface IntegrationsWebhookCreateParams {
+  /**
+   * The tenant (part of `webhook_url`)
+   * @minLength 1
+   * @maxLength 64
+   */
+  t: string;
   /**
    * @minLength 1
    * @maxLength 64
@@ -19122,23 +19157,23 @@ export class Api<
      */
     integrationsCreate: (
       data: {
-        /** `rest`: pulls JSON from a URL into records of an object type */
-        provider: "rest";
+        /** `rest`: pulls JSON from a URL into records of an object type, pushes the type's record changes to a URL; `s3_csv`: a CSV file in an S3-compatible bucket, imported into records or written from them; `webhook`: receives JSON at `webhook_url` and upserts records */
+        provider: "rest" | "s3_csv" | "webhook";
         /**
          * @minLength 1
          * @maxLength 200
          */
         name: string;
         /**
-         * For provider `rest`: url, method, headers, auth_token, items_path, object_type, id_field, field_mapping (see the example). Checked on save: a 400 names the field (`config_json.field_mapping.name`).
+         * Per provider. `rest`: url, method, headers, auth_token, items_path, object_type, id_field, field_mapping, push_url, push_method, push_headers, push_mapping, push_deletes. `s3_csv`: endpoint, region, bucket, key, export_key, force_path_style, access_key_id, secret_access_key, delimiter, object_type, id_field, field_mapping, export_columns. `webhook`: secret, items_path, object_type, id_field, field_mapping. Mappings are JSONata. Secrets are sealed at rest and never returned. Checked on save: a 400 names the field (`config_json.field_mapping.name`), URLs must be public (the outbound guard).
          * @example {"url":"https://api.example.com/contacts","auth_token":"secret-token","items_path":"data","object_type":"contacts","id_field":"id","field_mapping":{"name":"first_name & \" \" & last_name","email":"email"}}
          */
         config_json: Record<string, any>;
         /**
-         * `inbound`: from the source into Plinth (the only direction served now)
+         * `inbound`: from the source into records; `outbound`: the object type's record changes pushed out; `both`
          * @default "inbound"
          */
-        sync_direction?: "inbound";
+        sync_direction?: "inbound" | "outbound" | "both";
       },
       params: RequestParams = {},
     ) =>
@@ -19291,7 +19326,7 @@ export class Api<
       }),
 
     /**
-     * @description Queues a sync and answers with its log entry (status `queued`); follow it in /logs. Items are matched by their external id, so a sync run again updates the records it made instead of duplicating them. 409 when the integration is paused or a sync is running. Requires scope `write`.
+     * @description Queues a sync in the integration's direction and answers with its log entry (status `queued`); follow its progress in /logs. Inbound items are matched by their external id, so a sync run again updates the records it made instead of duplicating them; outbound, each pending record change is pushed once (a failed push stays pending for the next sync; changes are also pushed on their own as they happen). 409 when the integration is paused, a sync is running, or it is a `webhook` integration (nothing to pull). Requires scope `write`.
      *
      * @tags Integrations
      * @name IntegrationsSyncCreate
@@ -19314,6 +19349,36 @@ export class Api<
         path: `/v1/integrations/${integrationId}/sync`,
         method: "POST",
         secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Where a `webhook` integration receives JSON: the sender proves the integration's secret (`Authorization: Bearer <secret>` or `X-Signature-256`); the items (`items_path`, default the body) are upserted into records by external id, so a redelivery updates instead of duplicating. Answers with the delivery's log entry (also in /logs).
+     *
+     * @tags Integrations
+     * @name IntegrationsWebhookCreate
+     * @summary Receive webhook delivery
+     * @request POST:/v1/integrations/{integration_id}/webhook
+     */
+    integrationsWebhookCreate: (
+      { integrationId, ...query }: IntegrationsWebhookCreateParams,
+      data: object,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: IntegrationSyncLog;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/integrations/${integrationId}/webhook`,
+        method: "POST",
+        query: query,
+        body: data,
+        type: ContentType.Json,
         format: "json",
         ...params,
       }),
@@ -19369,12 +19434,13 @@ export class Api<
         version: string;
         /**
          * What the plugin installs: `functions`, `automations` and `scheduled_jobs`, each in the shape of its own API (an action may name a function of the manifest as `fn:<name>`)
-         * @example {"description":"Greets new contacts","functions":[{"name":"greet","code":"async function handler(input) { return { greeting: `Hello ${input.name}` } }"}],"automations":[{"name":"Greet new contacts","trigger_event":"object.created","conditions":[{"==":[{"var":"data.object_type"},"contacts"]}],"actions":[{"type":"run_function","input":{"function_id":"fn:greet","input":{"name":"{{ data.properties.name }}"}},"on_error":"stop"}]}],"scheduled_jobs":[]}
+         * @example {"description":"Greets new contacts","config_schema":{"type":"object","properties":{"greeting":{"type":"string","maxLength":50,"default":"Hello"}},"additionalProperties":false},"functions":[{"name":"greet","code":"async function handler(input) { return { greeting: `Hello ${input.name}` } }"}],"automations":[{"name":"Greet new contacts","trigger_event":"object.created","conditions":[{"==":[{"var":"data.object_type"},"contacts"]}],"actions":[{"type":"run_function","input":{"function_id":"fn:greet","input":{"name":"{{ data.properties.name }}"}},"on_error":"stop"}]}],"scheduled_jobs":[]}
          */
         manifest_json: Record<string, any>;
         /**
-         * The plugin's settings, kept as given
+         * The plugin's settings, checked against the manifest's `config_schema` (a 400 names each path at fault, `config_json.greeting`); stored with the schema's defaults filled in
          * @default {}
+         * @example {"greeting":"Welcome"}
          */
         config_json?: Record<string, any>;
         /** @default true */
@@ -19444,6 +19510,7 @@ export class Api<
          * @maxLength 100
          */
         name?: string;
+        /** Replaces the config; checked against the manifest's `config_schema` like on install */
         config_json?: Record<string, any>;
         enabled?: boolean;
       },
