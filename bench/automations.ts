@@ -141,6 +141,7 @@ try {
   const id: string = created.body.data.id;
   const started = now();
   await emit('custom.bench', EVENTS);
+  const emitted = now() - started;
   let runs: any[] = [];
   await waitUntilAsync(async () => {
     const res = await call('GET', `/v1/automations/${id}/runs?status=succeeded&limit=1`, token);
@@ -151,7 +152,7 @@ try {
     runs = runs.concat((await call('GET', `/v1/automations/${id}/runs?limit=200&offset=${offset}`, token)).body.data.runs);
   }
   const lags = runs.map((r) => Date.parse(r.finished_at) - r.input.event.data.t0);
-  console.log(`automations on ${database}: ${EVENTS} events -> ${runs.length} runs`);
+  console.log(`automations on ${database}: ${EVENTS} events -> ${runs.length} runs (emitted in ${(emitted / 1000).toFixed(1)} s, ${((EVENTS / emitted) * 1000).toFixed(0)}/s)`);
   const first = Math.min(...runs.map((r) => Date.parse(r.created_at)));
   const last = Math.max(...runs.map((r) => Date.parse(r.finished_at)));
   console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; bounded by the emit rate over HTTP)`);

@@ -283,10 +283,6 @@ export class AutomationEngine {
         .where(fence)
         .returning({ id: automationRuns.id });
       if (finished.length === 0) return;
-      await ctx.db
-        .update(automations)
-        .set({ runCount: sql`${automations.runCount} + 1`, lastRunAt: new Date() })
-        .where(and(eq(automations.tenantId, run.tenantId), eq(automations.id, run.automationId)));
       if (status === 'succeeded') {
         await resolveDeadLetter(ctx.db, DLQ_SOURCE, run.id);
         await ctx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
@@ -301,6 +297,11 @@ export class AutomationEngine {
         });
         await ctx.emit({ type: 'automation.run_failed', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, error: error ?? '' }, audit: false });
       }
+      // Last: every run of the automation updates this one row, and holds its lock until the commit.
+      await ctx.db
+        .update(automations)
+        .set({ runCount: sql`${automations.runCount} + 1`, lastRunAt: new Date() })
+        .where(and(eq(automations.tenantId, run.tenantId), eq(automations.id, run.automationId)));
     });
   }
 }
