@@ -212,7 +212,10 @@ try {
   const cpuTotal = cpu.server !== null ? cpu.server + (cpu.database ?? 0) + cpu.client : null;
   console.log(
     `  CPU per 1,000 recs  server ${perThousand(cpu.server)}${database === 'PostgreSQL' ? `, database ${perThousand(cpu.database)}` : ' (the database runs inside it)'}, load generator ${perThousand(cpu.client)}` +
-      (cpuTotal !== null ? `: ${os.cpus().length} idle cores would ingest ~${Math.round((os.cpus().length * ingest.accepted) / cpuTotal)} records/s` : ''),
+      // The server is one thread (with PGlite, the database too): it alone can use at most one core.
+      (cpuTotal !== null && cpu.server
+        ? `: ${os.cpus().length} idle cores would ingest ~${Math.round(Math.min(ingest.accepted / cpu.server, (os.cpus().length * ingest.accepted) / cpuTotal))} records/s`
+        : ''),
   );
   console.log(`  machine             ${os.cpus().length} cores, load average ${load.map((l) => l.toFixed(2)).join(' ')} at the end of the ingest`);
   if (retries) console.log(`  (${retries} request(s) sent again after the server reset a kept-alive connection)`);
