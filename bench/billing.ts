@@ -7,6 +7,10 @@
  *     GET /v1/billing/usage against the number of distinct records;
  *  3. lag: a fresh batch, then GET /v1/billing/usage until it shows it: p50/p99/max.
  *
+ * The rate depends on what else the machine runs, so the bench also prints the CPU time the ingest
+ * took (Linux: the server process, the database's sessions when PostgreSQL runs here, and this
+ * process sending the requests) per 1,000 records, with the machine's load average beside it.
+ *
  *   npm run bench:billing                                         # embedded PGlite
  *   DATABASE_URL=postgres://... npm run bench:billing
  *   BENCH_RECORDS=200000 BENCH_CLIENTS=16 npm run bench:billing
@@ -27,6 +31,16 @@ const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const TARGET_RATE = 20_000;
 const TARGET_LAG_MS = 1_000;
 
+/** CPU seconds (user + system) of a process on this machine, from /proc; null where there is none to read. */
+function processCpu(pid: number): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 function percentile(values: number[], p: number): number {
@@ -44,6 +58,8 @@ const env: Record<string, string> = {
 };
 let cleanup = async () => {};
 let database = 'embedded PGlite';
+/** CPU seconds so far of each database session serving the bench (PostgreSQL on this machine only). */
+let databaseCpu: () => Promise<Map<number, number> | null> = async () => null;
 if (process.env.DATABASE_URL) {
   const name = `plinth_bench_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
@@ -53,6 +69,15 @@ if (process.env.DATABASE_URL) {
   url.pathname = `/${name}`;
   env.DATABASE_URL = url.toString();
   database = 'PostgreSQL';
+  databaseCpu = async () => {
+    const sessions = new Map<number, number>();
+    for (const { pid } of (await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [name])).rows) {
+      const seconds = processCpu(pid);
+      if (seconds === null) return null;
+      sessions.set(pid, seconds);
+    }
+    return sessions;
+  };
   cleanup = async () => {
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
@@ -64,7 +89,7 @@ if (process.env.DATABASE_URL) {
   cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const child = spawn(process.execPath, [path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
 const started = Date.now();
@@ -147,9 +172,19 @@ try {
   const total = async () => (await call('GET', '/v1/billing/usage?feature_key=requests', token)).body.data.features[0]?.quantity ?? 0;
   const before = await total();
 
+  const cpuBefore = { server: processCpu(child.pid!), database: await databaseCpu(), client: process.cpuUsage() };
   const t0 = now();
   const ingest = await send('r');
   const seconds = (now() - t0) / 1000;
+  const client = process.cpuUsage(cpuBefore.client);
+  const cpuAfter = { server: processCpu(child.pid!), database: await databaseCpu() };
+  const cpu = {
+    server: cpuBefore.server !== null && cpuAfter.server !== null ? cpuAfter.server - cpuBefore.server : null,
+    // Per session: one that opened during the ingest counts from zero (one that closed is lost: pools keep theirs while busy).
+    database: cpuBefore.database && cpuAfter.database ? [...cpuAfter.database].reduce((sum, [pid, s]) => sum + s - (cpuBefore.database!.get(pid) ?? 0), 0) : null,
+    client: (client.user + client.system) / 1e6,
+  };
+  const load = os.loadavg();
   const rate = ingest.accepted / seconds;
 
   const r0 = now();
@@ -173,6 +208,16 @@ try {
   console.log(`  ingested            ${ingest.accepted} records in ${seconds.toFixed(2)} s = ${Math.round(rate)} records/s   target >= ${TARGET_RATE}   ${ok(rate >= TARGET_RATE)}`);
   console.log(`  replay              ${replay.duplicates} records re-sent in ${replaySeconds.toFixed(2)} s (${Math.round(replay.duplicates / replaySeconds)} records/s), ${replay.accepted} counted again`);
   console.log(`  double counts       ${doubleCounts} (usage total ${counted} for ${batches * BATCH} distinct records)   target 0   ${ok(doubleCounts === 0 && counted === batches * BATCH)}`);
+  const perThousand = (s: number | null) => (s === null ? 'n/a' : `${((s * 1000 * 1000) / ingest.accepted).toFixed(1)} ms`);
+  const cpuTotal = cpu.server !== null ? cpu.server + (cpu.database ?? 0) + cpu.client : null;
+  console.log(
+    `  CPU per 1,000 recs  server ${perThousand(cpu.server)}${database === 'PostgreSQL' ? `, database ${perThousand(cpu.database)}` : ' (the database runs inside it)'}, load generator ${perThousand(cpu.client)}` +
+      // The server is one thread (with PGlite, the database too): it alone can use at most one core.
+      (cpuTotal !== null && cpu.server
+        ? `: ${os.cpus().length} idle cores would ingest ~${Math.round(Math.min(ingest.accepted / cpu.server, (os.cpus().length * ingest.accepted) / cpuTotal))} records/s`
+        : ''),
+  );
+  console.log(`  machine             ${os.cpus().length} cores, load average ${load.map((l) => l.toFixed(2)).join(' ')} at the end of the ingest`);
   if (retries) console.log(`  (${retries} request(s) sent again after the server reset a kept-alive connection)`);
   console.log(`  lag to /usage       p50 ${percentile(lags, 50).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms, max ${Math.max(...lags).toFixed(1)} ms   target <= ${TARGET_LAG_MS} ms   ${ok(Math.max(...lags) <= TARGET_LAG_MS)}`);
 } finally {

@@ -342,4 +342,72 @@ describe('without Stripe', { timeout: 180_000 }, () => {
     expect(ended.body.status).toBe('canceled');
     expect((await getTenant(local.db.system, tenantId)).planTier).toBe('free');
   });
+
+  it('counts overlapping batches sent at once exactly once each, and sums each batch into one history event', async () => {
+    const { tenantId, token } = await local.newTenant();
+    const path = `${B}/tenants/${tenantId}/usage`;
+    // Eight batches of the same 100 keys, each in another order, plus 5 keys of its own: sent together.
+    const shared = Array.from({ length: 100 }, (_, i) => ({ feature_key: 'requests', quantity: i + 1, idempotency_key: `shared-${i}` }));
+    const batches = Array.from({ length: 8 }, (_, b) => {
+      const rotated = [...shared.slice(b * 12), ...shared.slice(0, b * 12)];
+      return [...(b % 2 ? rotated.reverse() : rotated).slice(0, 95), ...Array.from({ length: 5 }, (_, i) => ({ feature_key: 'requests', quantity: 1000, idempotency_key: `own-${b}-${i}` }))];
+    });
+    const results = await Promise.all(batches.map((body) => local.request('POST', path, { token, body })));
+    for (const r of results) expect(r.status, r.text).toBe(202);
+    // Each batch leaves out 5 of the shared keys; together they send all 100.
+    const accepted = results.reduce((n, r) => n + r.body.data.accepted, 0);
+    expect(accepted).toBe(100 + 40);
+    expect(results.reduce((n, r) => n + r.body.data.accepted + r.body.data.duplicates, 0)).toBe(800);
+    const exact = (100 * 101) / 2 + 40 * 1000;
+    const summary = async () => (await local.request('GET', '/v1/billing/usage?feature_key=requests', { token })).body.data.features[0];
+    expect(await summary()).toMatchObject({ feature_key: 'requests', quantity: exact, records: 140 });
+
+    // Sent again, all of it: nothing more is counted, and no history event is written for it.
+    const replays = await Promise.all(batches.map((body) => local.request('POST', path, { token, body })));
+    expect(replays.map((r) => r.body.data)).toEqual(batches.map(() => ({ accepted: 0, duplicates: 100 })));
+    expect(await summary()).toMatchObject({ quantity: exact, records: 140 });
+
+    const history = await local.request('GET', `${B}/tenants/${tenantId}/events?event_type=usage.recorded&limit=100`, { token });
+    expect(history.body.items).toHaveLength(results.filter((r) => r.body.data.accepted > 0).length);
+    for (const item of history.body.items) {
+      expect(item.usage).toEqual([{ feature_key: 'requests', quantity: expect.any(Number), period_start: null, period_end: null, amount_cents: null }]);
+      expect(item.summary).toMatch(/^\d+ usage record\(s\) counted$/);
+    }
+    expect(history.body.items.reduce((n: number, e: any) => n + e.usage[0].quantity, 0)).toBe(exact);
+  });
+
+  it('sums a period that does not start on the hour exactly: records at its edges, whole hours from the counters', async () => {
+    // The subscription (and so the billing period) starts 25 minutes past an hour.
+    const hour = 3_600_000;
+    localClock.advance((((25 * 60_000 - (localClock.now() % hour)) % hour) + hour) % hour);
+    const { tenantId, token } = await local.newTenant();
+    const started = await local.request('POST', `${B}/tenants/${tenantId}/subscription`, { token, body: { plan_code: 'pro' } });
+    expect(started.status, started.text).toBe(201);
+    const start = Date.parse(started.body.current_period_start);
+    const end = Date.parse(started.body.current_period_end);
+    const at = (ms: number) => new Date(ms).toISOString();
+    const record = (key: string, quantity: number, when: number) => ({ feature_key: 'ai_tokens', quantity, idempotency_key: key, period_start: at(when), period_end: at(when + 1000) });
+    const path = `${B}/tenants/${tenantId}/usage`;
+    const res = await local.request('POST', path, {
+      token,
+      body: [
+        record('before', 1, start - 5 * 60_000), // before the period: not counted in it
+        record('first-hour', 10, start + 10 * 60_000), // the part-hour the period starts in
+        record('whole-hour', 100, start + 2 * hour),
+        record('last-whole-hour', 1_000, end - 40 * 60_000),
+        record('last-part-hour', 10_000, end - 10 * 60_000), // the part-hour the period ends in
+        record('after', 100_000, end + 60_000), // the next period
+      ],
+    });
+    expect(res.status, res.text).toBe(202);
+    expect(res.body.data).toEqual({ accepted: 6, duplicates: 0 });
+    const summary = await local.request('GET', '/v1/billing/usage?feature_key=ai_tokens', { token });
+    expect(summary.body.data).toMatchObject({ period_start: at(start), period_end: at(end), features: [{ feature_key: 'ai_tokens', quantity: 11_110, records: 4 }] });
+    const all = await local.request('GET', '/v1/billing/usage', { token });
+    expect(all.body.data.features.find((f: any) => f.feature_key === 'ai_tokens')).toMatchObject({ quantity: 11_110, records: 4 });
+    // The batch's history event sums its records per period.
+    const [event] = (await local.request('GET', `${B}/tenants/${tenantId}/events?event_type=usage.recorded`, { token })).body.items;
+    expect(event.usage).toHaveLength(6);
+    expect(event.usage).toContainEqual({ feature_key: 'ai_tokens', quantity: 10, period_start: at(start + 10 * 60_000), period_end: at(start + 10 * 60_000 + 1000), amount_cents: null });
+  });
 });

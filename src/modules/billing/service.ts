@@ -1,5 +1,6 @@
-import { and, desc, eq, gte, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import { runInTenant, type Actor, type TenantContext } from '../../core/context.ts';
+import { rows } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -364,10 +365,21 @@ export interface UsageInput {
 
 const pushQueued = new WeakMap<Kernel, Set<string>>();
 
+/** Concurrent batches of one tenant spread their counter updates over this many rows per feature and hour. */
+const COUNTER_SHARDS = 16;
+const HOUR = 3_600_000;
+/** to_char() of a UTC timestamp as JavaScript's toISOString() writes it. */
+const ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+
 /**
- * Counts usage records, one or a batch, in one statement: a record whose key the tenant has already
- * used is skipped (ON CONFLICT DO NOTHING), so a replay never counts twice, even within the batch.
- * Counted records are pushed to Stripe by a job when the tenant has a Stripe customer.
+ * Counts usage records, one or a batch, in one statement and so one round trip: the records go in as
+ * one JSON parameter (not a parameter per field per record); a record whose key the tenant has already
+ * used is skipped (ON CONFLICT DO NOTHING), so a replay never counts twice, even within the batch; the
+ * rows that were inserted, and only those, are added to the hourly counters; and the batch's billing
+ * event (`usage.recorded`, its usage summed per feature and period) is written to the history, all in
+ * that statement. Records are inserted in key order and counters updated in (feature, hour) order, so
+ * two overlapping batches wait on each other instead of deadlocking. Counted records are pushed to
+ * Stripe by a job when the tenant has a Stripe customer.
  */
 export async function recordUsage(ctx: TenantContext, records: UsageInput[]): Promise<{ accepted: number; duplicates: number }> {
   const metered = meteredFeatures();
@@ -381,27 +393,64 @@ export async function recordUsage(ctx: TenantContext, records: UsageInput[]): Pr
     if (start && end && end < start) throw new ApiError('BAD_REQUEST', `period_end is before period_start (record ${i})`);
     const id = newId('use');
     return {
-      tenantId: ctx.tenantId,
       id,
-      featureKey: r.feature_key,
+      feature_key: r.feature_key,
       quantity: r.quantity,
-      idempotencyKey: r.idempotency_key ?? id,
-      occurredAt: start ?? now,
-      periodStart: start,
-      periodEnd: end,
+      idempotency_key: r.idempotency_key ?? id,
+      occurred_at: (start ?? now).toISOString(),
+      period_start: start ? start.toISOString() : null,
+      period_end: end ? end.toISOString() : null,
     };
   });
-  const inserted = await ctx.db
-    .insert(billingUsage)
-    .values(values)
-    .onConflictDoNothing({ target: [billingUsage.tenantId, billingUsage.idempotencyKey] })
-    .returning({ id: billingUsage.id });
-  if (inserted.length > 0) {
-    const counted = new Set(inserted.map((r) => r.id));
-    const usage = values
-      .filter((v) => counted.has(v.id))
-      .map((v): EventUsage => ({ feature_key: v.featureKey, quantity: v.quantity, period_start: iso(v.periodStart), period_end: iso(v.periodEnd), amount_cents: null }));
-    await recordEvent(ctx, { eventType: 'usage.recorded', summary: `${inserted.length} usage record(s) counted`, usage });
+  const tenantId = ctx.tenantId;
+  const eventId = newId('bev');
+  const [result] = rows<{ accepted: number | string; usage: string | null }>(
+    await ctx.db.execute(sql`
+      with input as (
+        select * from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+          as r(id text, feature_key text, quantity bigint, idempotency_key text, occurred_at timestamptz, period_start timestamptz, period_end timestamptz)
+      ), counted as (
+        insert into billing_usage (tenant_id, id, feature_key, quantity, idempotency_key, occurred_at, period_start, period_end)
+        select ${tenantId}, id, feature_key, quantity, idempotency_key, occurred_at, period_start, period_end from input order by idempotency_key
+        on conflict (tenant_id, idempotency_key) do nothing
+        returning feature_key, quantity, occurred_at, period_start, period_end
+      ), counters as (
+        insert into billing_usage_counters as c (tenant_id, feature_key, bucket, shard, quantity, records)
+        select ${tenantId}, feature_key, date_trunc('hour', occurred_at at time zone 'UTC') at time zone 'UTC', pg_backend_pid() % ${sql.raw(String(COUNTER_SHARDS))}, sum(quantity), count(*)
+        from counted group by 2, 3 order by 2, 3
+        on conflict (tenant_id, feature_key, bucket, shard) do update set quantity = c.quantity + excluded.quantity, records = c.records + excluded.records
+      ), sums as (
+        select feature_key, sum(quantity) as quantity, period_start, period_end, count(*) as records from counted group by feature_key, period_start, period_end
+      ), history as (
+        insert into billing_events (tenant_id, id, stripe_event_id, event_type, status, summary, occurred_at, usage)
+        select ${tenantId}, ${eventId}, ${eventId}, 'usage.recorded', 'processed', sum(records) || ' usage record(s) counted', ${now.toISOString()}::timestamptz,
+          jsonb_agg(jsonb_build_object(
+            'feature_key', feature_key, 'quantity', quantity, 'amount_cents', null,
+            'period_start', to_char(period_start at time zone 'UTC', ${ISO_FORMAT}), 'period_end', to_char(period_end at time zone 'UTC', ${ISO_FORMAT})
+          ) order by feature_key, period_start, period_end)
+        from sums having count(*) > 0
+        returning usage
+      )
+      select (select count(*) from counted) as accepted, (select usage::text from history) as usage`),
+  );
+  const accepted = Number(result?.accepted ?? 0);
+  if (accepted > 0) {
+    // The batch's billing event, summed per feature and period (not a copy of every record), written
+    // by the statement above; here it goes to the outbox (the billing stream, webhooks).
+    await publish(ctx, {
+      tenantId,
+      id: eventId,
+      stripeEventId: eventId,
+      eventType: 'usage.recorded',
+      status: 'processed',
+      summary: `${accepted} usage record(s) counted`,
+      occurredAt: now,
+      subscription: null,
+      invoice: null,
+      usage: JSON.parse(result!.usage ?? '[]') as EventUsage[],
+      error: null,
+      createdAt: now,
+    });
     const kernel = ctx.kernel;
     if (stripeOf(kernel)) {
       const [sub] = await ctx.db
@@ -411,7 +460,6 @@ export async function recordUsage(ctx: TenantContext, records: UsageInput[]): Pr
       if (sub?.customer) {
         let queued = pushQueued.get(kernel);
         if (!queued) pushQueued.set(kernel, (queued = new Set()));
-        const tenantId = ctx.tenantId;
         // One push job per tenant at a time from this process; the job drains everything pending.
         if (!queued.has(tenantId)) {
           queued.add(tenantId);
@@ -427,7 +475,7 @@ export async function recordUsage(ctx: TenantContext, records: UsageInput[]): Pr
       }
     }
   }
-  return { accepted: inserted.length, duplicates: records.length - inserted.length };
+  return { accepted, duplicates: records.length - accepted };
 }
 
 /** The current period of the tenant: its subscription's, else the calendar month (UTC). */
@@ -437,18 +485,34 @@ function currentPeriod(row: BillingSubscriptionRow | null, now: Date): { start: 
   return { start, end: addMonths(start, 1) };
 }
 
-/** Usage per metered feature in the current period, against the plan's limits. */
+/**
+ * Usage per metered feature in the current period, against the plan's limits. The whole hours of the
+ * period are read from the hourly counters; the records themselves only for the part-hours at its
+ * start and end (a period need not begin on the hour).
+ */
 export async function usageSummary(ctx: TenantContext, filter: { feature_key?: string } = {}) {
   const row = await getSubscription(ctx);
   const period = currentPeriod(row, new Date(ctx.kernel.clock.now()));
-  const where: SQL[] = [eq(billingUsage.tenantId, ctx.tenantId), gte(billingUsage.occurredAt, period.start), lt(billingUsage.occurredAt, period.end)];
-  if (filter.feature_key) where.push(eq(billingUsage.featureKey, filter.feature_key));
-  const totals = await ctx.db
-    .select({ feature: billingUsage.featureKey, quantity: sql<string>`sum(${billingUsage.quantity})`, records: sql<string>`count(*)` })
-    .from(billingUsage)
-    .where(and(...where))
-    .groupBy(billingUsage.featureKey);
   const plan = findPlan(row && GRANTING.has(row.status) ? row.planCode : (ctx.principal?.tenant.planTier ?? 'free')) ?? findPlan('free')!;
+  // [start, firstHour) and [lastHour, end) from the records, [firstHour, lastHour) from the counters.
+  let firstHour = Math.ceil(period.start.getTime() / HOUR) * HOUR;
+  let lastHour = Math.floor(period.end.getTime() / HOUR) * HOUR;
+  if (firstHour >= lastHour) firstHour = lastHour = period.end.getTime();
+  const at = (ms: number) => new Date(ms).toISOString();
+  const features = filter.feature_key ? [filter.feature_key] : [...meteredFeatures()];
+  const onlyFeature = filter.feature_key ? sql`and feature_key = ${filter.feature_key}` : sql``;
+  const totals = rows<{ feature: string; quantity: string; records: string }>(
+    await ctx.db.execute(sql`
+      select feature_key as feature, sum(quantity)::text as quantity, sum(records)::text as records from (
+        select feature_key, quantity, records from billing_usage_counters
+          where tenant_id = ${ctx.tenantId} ${onlyFeature} and bucket >= ${at(firstHour)}::timestamptz and bucket < ${at(lastHour)}::timestamptz
+        union all
+        select feature_key, quantity, 1 from billing_usage
+          where tenant_id = ${ctx.tenantId} and feature_key = any(${sql.param(features)}::text[])
+            and ((occurred_at >= ${period.start.toISOString()}::timestamptz and occurred_at < ${at(firstHour)}::timestamptz)
+              or (occurred_at >= ${at(lastHour)}::timestamptz and occurred_at < ${period.end.toISOString()}::timestamptz))
+      ) u group by feature_key`),
+  );
   const byKey = new Map(totals.map((t) => [t.feature, t]));
   const keys = new Set([...plan.features.filter((f) => f.is_metered).map((f) => f.key), ...byKey.keys()]);
   if (filter.feature_key) for (const k of [...keys]) if (k !== filter.feature_key) keys.delete(k);

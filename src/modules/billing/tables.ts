@@ -1,4 +1,4 @@
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { createdAt, tenantIdColumn, timestamptz, updatedAt } from '../../core/db/columns.ts';
 
 export type SubscriptionStatus = 'active' | 'trialing' | 'past_due' | 'unpaid' | 'incomplete' | 'canceled';
@@ -67,6 +67,27 @@ export const billingUsage = pgTable(
     index('billing_usage_feature_idx').on(t.tenantId, t.featureKey, t.occurredAt),
     index('billing_usage_pending_idx').on(t.tenantId, t.pushedAt),
   ],
+);
+
+/**
+ * Counted usage per tenant, feature and hour (UTC), kept in the same statement that inserts the records
+ * (only the rows that insert counts, so a replay adds nothing). GET /v1/billing/usage sums these
+ * buckets instead of every record of the period; only the partial hours at a period's edges are summed
+ * from the records. Each hour is split over a few shards (by database session) so that concurrent
+ * batches of one tenant do not all wait on one row's lock.
+ */
+export const billingUsageCounters = pgTable(
+  'billing_usage_counters',
+  {
+    tenantId: tenantIdColumn(),
+    featureKey: text('feature_key').notNull(),
+    /** The hour (UTC) the counted records occurred in. */
+    bucket: timestamptz('bucket').notNull(),
+    shard: smallint('shard').notNull(),
+    quantity: bigint('quantity', { mode: 'number' }).notNull(),
+    records: bigint('records', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.featureKey, t.bucket, t.shard] })],
 );
 
 export type StripeEventStatus = 'received' | 'processed' | 'failed';

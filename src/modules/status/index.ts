@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Kernel } from '../../core/kernel.ts';
 import { defineModule } from '../../core/module.ts';
 import { registerNotifications } from './notify.ts';
-import { pruneSubscriptions, runChecks } from './service.ts';
+import { advanceMaintenance, MAINTENANCE_JOB, pruneSubscriptions, runChecks } from './service.ts';
 
 export { COMPONENTS, COMPONENT_IDS, type CheckResult, type ComponentDefinition } from './components.ts';
 export {
   addIncidentUpdate,
+  advanceMaintenance,
   confirmSubscription,
   createSubscription,
   FAILURES_TO_OPEN,
@@ -64,8 +65,10 @@ function register(kernel: Kernel): void {
         await kernel.jobs.send(CHECK_JOB, { half: minute }, { startAfter: CHECK_INTERVAL_SECONDS, id: uuidOf(`status.check:${minute}`) });
       }
       await runChecks(kernel);
+      await advanceMaintenance(kernel);
     },
   });
+  kernel.jobs.define(MAINTENANCE_JOB, { retryLimit: 2, handler: async () => void (await advanceMaintenance(kernel)) });
   kernel.jobs.define(PRUNE_JOB, { retryLimit: 1, handler: () => pruneSubscriptions(kernel) });
   void kernel.jobs.schedule(CHECK_JOB, '* * * * *');
   void kernel.jobs.schedule(PRUNE_JOB, '23 4 * * *');
@@ -73,8 +76,8 @@ function register(kernel: Kernel): void {
 
 /**
  * The platform's status page: its own components checked every 30 s by a job (one check across
- * processes), incidents opened and resolved from the checks or by the operator, scheduled maintenance,
- * daily uptime, and e-mail (or webhook) subscribers told of each incident. Platform-wide: its tables
+ * processes), incidents opened and resolved from the checks or by the operator, scheduled maintenance
+ * (started and completed on its window, subscribers told of each), daily uptime, and e-mail (or webhook) subscribers told of each incident. Platform-wide: its tables
  * have no tenant_id. The agent service contract (seed 003) serves it at /api/v1/status; the platform
  * contract (seed 004) names no status routes, so the module adds none to /v1.
  */

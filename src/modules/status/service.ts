@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { and, desc, eq, gte, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import { rows, type Db } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -177,6 +177,12 @@ export async function openIncident(kernel: Kernel, input: IncidentInput): Promis
       .returning();
     const [update] = await db.insert(statusIncidentUpdates).values({ id: newId('incu'), incidentId: incident!.id, state, body: input.message }).returning();
     await queueNotifications(kernel, db, afterCommit, { incident: incident!, update: update! }, {});
+    if (maintenance && !incident!.resolvedAt) {
+      // Started and completed on time by a job at each end of the window; the 30-second check job catches up on any missed.
+      for (const at of [incident!.scheduledFor!, incident!.scheduledUntil!]) {
+        afterCommit(async () => void (await kernel.jobs.send(MAINTENANCE_JOB, {}, { startAfter: at })));
+      }
+    }
     return { ...incident!, updates: [update!], currentState: currentState(incident!, kernel.clock.now()) };
   });
 }
@@ -196,6 +202,50 @@ export async function addIncidentUpdate(kernel: Kernel, incidentId: string, inpu
     const updates = await db.select().from(statusIncidentUpdates).where(eq(statusIncidentUpdates.incidentId, incidentId)).orderBy(desc(statusIncidentUpdates.createdAt), desc(statusIncidentUpdates.id));
     return { ...incident!, updates, currentState: currentState(incident!, kernel.clock.now()) };
   });
+}
+
+export const MAINTENANCE_JOB = 'status.maintenance';
+
+/**
+ * Moves scheduled maintenance along its window: one whose start has come begins (`in_progress`), one
+ * whose end has passed completes (resolved). Each move is stored once (a conditional update, so two
+ * processes cannot both make it) with an update that the subscribers it concerns are mailed: those who
+ * subscribed to maintenance, and to everything. Returns how many moved.
+ */
+export async function advanceMaintenance(kernel: Kernel): Promise<number> {
+  const now = new Date(kernel.clock.now());
+  const due = await kernel.db.system
+    .select()
+    .from(statusIncidents)
+    .where(
+      and(
+        eq(statusIncidents.severity, 'maintenance'),
+        isNull(statusIncidents.resolvedAt),
+        or(lte(statusIncidents.scheduledUntil, now), and(eq(statusIncidents.state, 'scheduled'), lte(statusIncidents.scheduledFor, now))),
+      ),
+    )
+    .limit(100);
+  let moved = 0;
+  for (const incident of due) {
+    const ending = incident.scheduledUntil !== null && incident.scheduledUntil <= now;
+    const state: IncidentState = ending ? 'completed' : 'in_progress';
+    const changed = await systemWork(kernel, async (db, afterCommit) => {
+      const [row] = await db
+        .update(statusIncidents)
+        .set({ state, updatedAt: now, resolvedAt: ending ? now : null })
+        .where(and(eq(statusIncidents.id, incident.id), eq(statusIncidents.state, incident.state), isNull(statusIncidents.resolvedAt)))
+        .returning();
+      if (!row) return false;
+      const body = ending
+        ? `The scheduled maintenance is complete (its window ended ${incident.scheduledUntil!.toISOString()}).`
+        : `The scheduled maintenance has started; it is planned to end ${incident.scheduledUntil!.toISOString()}.`;
+      const [update] = await db.insert(statusIncidentUpdates).values({ id: newId('incu'), incidentId: row.id, state, body }).returning();
+      await queueNotifications(kernel, db, afterCommit, { incident: row, update: update! }, {});
+      return true;
+    });
+    if (changed) moved++;
+  }
+  return moved;
 }
 
 async function withUpdates(kernel: Kernel, incidents: IncidentRow[]): Promise<IncidentView[]> {

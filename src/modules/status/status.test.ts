@@ -9,7 +9,7 @@ import { ADMIN_KEY, testPlatform, type TestPlatform } from '../../../test/suppor
 import { TcpProxy } from '../../../test/support/proxy.ts';
 import { startS3Server, type S3TestServer } from '../../../test/support/s3.ts';
 import { startSmtp, tokenFromMail, type SmtpInbox } from '../../../test/support/smtp.ts';
-import { FAILURES_TO_OPEN, runChecks } from './index.ts';
+import { advanceMaintenance, FAILURES_TO_OPEN, runChecks } from './index.ts';
 
 /*
  * The status page end to end: file storage is real S3 (s3rver) behind a TCP proxy that the test cuts,
@@ -188,6 +188,8 @@ describe('status page', () => {
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ state: 'scheduled', severity: 'maintenance', scheduled_for: start.toISOString() });
 
+    // Its window has not come: nothing moves.
+    expect(await advanceMaintenance(t.kernel)).toBe(0);
     const page = await status();
     expect(page.scheduled_maintenance.map((m: { incident_id: string }) => m.incident_id)).toContain(created.body.incident_id);
     // Not started: the component is not under maintenance yet.
@@ -201,6 +203,45 @@ describe('status page', () => {
     const bad = await t.request('POST', '/api/v1/status/incidents', { token: ADMIN_KEY, body: { ...body, scheduled_until: undefined } });
     expect(bad.status).toBe(422);
     expect(bad.body.detail[0]).toMatchObject({ loc: expect.any(Array), msg: expect.any(String), type: expect.any(String) });
+  }, 60_000);
+
+  it('tells subscribers when scheduled maintenance starts and when it completes, once each', async () => {
+    await verifiedSubscriber('window@example.test', 'maintenance');
+    // A window of seconds, wide enough that a loaded machine still sees it open.
+    const start = new Date(Date.now() + 1_500);
+    const end = new Date(start.getTime() + 5_000);
+    const created = await t.request('POST', '/api/v1/status/incidents', {
+      token: ADMIN_KEY,
+      body: { title: 'Cache failover drill', severity: 'maintenance', services: ['redis'], message: 'Planned failover of the cache.', scheduled_for: start.toISOString(), scheduled_until: end.toISOString() },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.incident_id as string;
+    await smtp.next('window@example.test', (m) => m.subject.includes('Cache failover drill') && m.subject.includes('scheduled'));
+
+    await new Promise((r) => setTimeout(r, start.getTime() - Date.now() + 50));
+    // The job at the window's start may have run it already; either way it starts once.
+    await advanceMaintenance(t.kernel);
+    expect(await advanceMaintenance(t.kernel)).toBe(0);
+    const started = await smtp.next('window@example.test', (m) => m.subject.includes('Cache failover drill') && m.subject.includes('in_progress'));
+    expect(started.text).toContain('has started');
+    expect(started.text).toContain(`Window: ${start.toISOString()} to ${end.toISOString()}`);
+    const during = await status();
+    expect(during.scheduled_maintenance.find((m: { incident_id: string }) => m.incident_id === id)).toMatchObject({ state: 'in_progress', resolved_at: null });
+    expect(during.services.find((s: { id: string }) => s.id === 'redis').status).toBe('under_maintenance');
+
+    await new Promise((r) => setTimeout(r, end.getTime() - Date.now() + 50));
+    await advanceMaintenance(t.kernel);
+    expect(await advanceMaintenance(t.kernel)).toBe(0);
+    const completed = await smtp.next('window@example.test', (m) => m.subject.includes('Cache failover drill') && m.subject.includes('completed'));
+    expect(completed.text).toContain('is complete');
+    const after = await status();
+    expect(after.scheduled_maintenance.map((m: { incident_id: string }) => m.incident_id)).not.toContain(id);
+    expect(after.services.find((s: { id: string }) => s.id === 'redis').status).toBe('operational');
+    const summary = (await t.request('GET', '/api/v1/status/summary.json')).body;
+    expect(summary.scheduled_maintenances.map((m: { id: string }) => m.id)).not.toContain(id);
+    // Announced, started, completed: three mails, however often the job ran.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(smtp.messages.filter((m) => m.to.includes('window@example.test') && m.subject.includes('Cache failover drill'))).toHaveLength(3);
   }, 60_000);
 
   it('resends an incident to verified subscribers (system admin only)', async () => {
