@@ -509,7 +509,7 @@ const RESOURCES: Record<string, ResourceDef> = {
       return pageLocally(rows, params);
     },
     create: async (data) => {
-      const name = String(data.folder ?? '').trim().replace(/^\/+|\/+$/g, '');
+      const name = trimSlashes(String(data.folder ?? '').trim());
       if (!name || name.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new ApiFailure('A folder is a path like invoices/2026, without empty, . or .. parts', 400);
       sessionStorage.setItem(PENDING_FOLDERS, JSON.stringify([...new Set([...pendingFolders(), name])]));
       return { id: name, folder: name, file_count: 0, size_bytes: 0 };
@@ -635,3 +635,12 @@ export const dataProvider: DataProvider = {
     return { data: params.ids };
   },
 };
+
+/** `path` without leading and trailing slashes (a loop: /^\/+|\/+$/g is quadratic on a long run of slashes). */
+function trimSlashes(path: string): string {
+  let start = 0;
+  let end = path.length;
+  while (start < end && path[start] === '/') start++;
+  while (end > start && path[end - 1] === '/') end--;
+  return path.slice(start, end);
+}

@@ -24,7 +24,6 @@ const OK: CheckResult = { status: 'operational' };
 const down = (error: unknown): CheckResult => ({ status: 'major_outage', error: error instanceof Error ? error.message : String(error) });
 
 /** Mean event loop delay over this: the API answers, but slowly. */
-const LOOP_DELAY_DEGRADED_MS = 250;
 /** This process's event loop delay, sampled from the first check on. */
 let loopDelay: IntervalHistogram | undefined;
 /** The oldest event webhooks have not fanned out yet: older than this is a backlog. */
@@ -49,7 +48,7 @@ export const COMPONENTS: readonly ComponentDefinition[] = [
       loopDelay.enable();
       const meanMs = Number.isNaN(loopDelay.mean) ? 0 : loopDelay.mean / 1e6;
       loopDelay.reset();
-      return meanMs > LOOP_DELAY_DEGRADED_MS ? { status: 'degraded_performance', error: `mean event loop delay ${Math.round(meanMs)} ms` } : OK;
+      return meanMs > kernel.config.STATUS_LOOP_DELAY_DEGRADED_MS ? { status: 'degraded_performance', error: `mean event loop delay ${Math.round(meanMs)} ms` } : OK;
     },
   },
   {

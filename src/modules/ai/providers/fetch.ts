@@ -14,7 +14,11 @@ import { VERSION } from '../../../core/version.ts';
  */
 export function guardedFetch(policy: OutboundPolicy): typeof fetch {
   // Kept-alive connections: a new socket still connects only to addresses checked for its request.
-  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+  // An idle one is closed after 4 s, before servers close theirs (Node's default is 5 s): reusing a
+  // socket the server is closing fails the call, and a POST cannot be safely sent again. (The timeout
+  // only closes free sockets; a slow answer in flight is not cut.)
+  const options = { keepAlive: true, maxSockets: 64, timeout: 4_000 };
+  const agents = { http: new http.Agent(options), https: new https.Agent(options) };
   return (async (input: string | URL | Request, init: RequestInit = {}) => {
     const raw = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
     const { url, addresses } = await checkOutboundUrl(raw, policy);
@@ -40,9 +44,7 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
     if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
     const transport = url.protocol === 'https:' ? https : http;
     const bare = url.hostname.replace(/^\[|\]$/g, '');
-    // A kept-alive socket the server closed as it was reused fails before any answer: that request
-    // never reached the server, so it is sent once more on a new socket (as Node's docs advise).
-    const send = (retried: boolean): Promise<Response> => new Promise<Response>((resolve, reject) => {
+    return await new Promise<Response>((resolve, reject) => {
       const req = transport.request(
         url,
         { method: init.method ?? 'GET', headers, lookup, agent: url.protocol === 'https:' ? agents.https : agents.http, servername: ipaddr.isValid(bare) ? undefined : url.hostname },
@@ -63,15 +65,9 @@ export function guardedFetch(policy: OutboundPolicy): typeof fetch {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        if (!retried && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !signal?.aborted) {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(send(true));
-        } else reject(error);
-      });
+      req.on('error', (error) => reject(error));
       req.end(body);
     });
-    return await send(false);
   }) as typeof fetch;
 }
 

@@ -1,3 +1,4 @@
+import { ApiError } from '../../../core/http/errors.ts';
 import { z } from '@hono/zod-openapi';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
@@ -186,6 +187,7 @@ const webhook = defineRoute(
       200: jsonResponse(SyncLogSchema, 'The delivery, applied (per-item failures in `records_failed` and `messages`)'),
       404: errorResponse('No webhook integration with this id in this tenant'),
       409: errorResponse('The integration is paused'),
+      415: errorResponse('The body is not JSON (Content-Type application/json)'),
     },
   },
   // The sender's bearer is the integration's secret, not a platform credential.
@@ -216,6 +218,10 @@ export function integrationRoutes() {
   app.openapi(logs, async (c) => c.json(ok(c, (await tenantWork(c, (ctx) => listSyncLogs(ctx, c.req.valid('param').integration_id, c.req.valid('query')))).logs), 200));
   app.openapi(sync, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => requestSync(ctx, c.req.valid('param').integration_id))), 200));
   app.openapi(webhook, async (c) => {
+    // Read raw (the signature is over the bytes), so the media type is checked here.
+    if (!/^application\/([a-z.-]+\+)?json\b/i.test(requestHeader(c, 'content-type') ?? '')) {
+      throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the delivery as JSON (Content-Type: application/json)');
+    }
     const raw = await c.req.text();
     const log = await receiveWebhook(
       c.get('kernel'),

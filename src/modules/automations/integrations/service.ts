@@ -366,7 +366,7 @@ async function pushRest(kernel: Kernel, meta: RequestMeta, integrationId: string
         const scope = recordScope(record);
         request = { method: config.push_method, url: config.push_url!, body: await mapRecord(config.push_mapping, scope, () => ({ id: record.id, ...record.properties })), key: `${objectId}:v${record.version}` };
       } else if (config.push_deletes) {
-        request = { method: 'DELETE', url: `${config.push_url!.replace(/\/+$/, '')}/${encodeURIComponent(objectId)}`, key: `${objectId}:deleted` };
+        request = { method: 'DELETE', url: `${withoutTrailingSlashes(config.push_url!)}/${encodeURIComponent(objectId)}`, key: `${objectId}:deleted` };
       }
       if (!request) {
         await markChanges(kernel, meta, integrationId, change.eventIds, 'skipped', null);
@@ -590,4 +590,11 @@ export async function receiveWebhook(kernel: Kernel, tenantId: string, integrati
     error = failureMessage(e);
   }
   return syncLogDto(await finishSync(kernel, meta, integrationId, syncId, progress, error, Math.round(performance.now() - started)));
+}
+
+/** `url` without its trailing slashes (a loop: the regex /\/+$/ is quadratic on a long run of slashes). */
+function withoutTrailingSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url[end - 1] === '/') end--;
+  return url.slice(0, end);
 }
