@@ -15,7 +15,7 @@ export { searchKnowledge, vectorIndexKind, type KnowledgeHit, type KnowledgeQuer
 export { localEmbeddings } from './providers/local-embeddings.ts';
 
 // What the agents module builds on: providers, platform tools, usage and quota, provider errors.
-export { checkSystemProvider, listProviders, resolveProvider, type ProviderHealth } from './providers/service.ts';
+export { checkSystemProvider, listProviders, resolveProvider, systemProvider, type ProviderHealth } from './providers/service.ts';
 export { providerError } from './providers/errors.ts';
 export { TOOL_NAMES, toolSpecs, runToolAs, type ToolName } from './chat/tools.ts';
 export { assertQuota, recordUsage } from './usage.ts';

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Kernel } from '../../core/kernel.ts';
 import { FANOUT_CONSUMER } from '../webhooks/index.ts';
-import { listModelsOf } from './ai-probe.ts';
+import { systemProvider } from '../ai/index.ts';
 import type { ComponentStatus } from './tables.ts';
 
 /** What one check found: `error` is for operators (it may name hosts) and never reaches the public page. */
@@ -90,7 +90,8 @@ export const COMPONENTS: readonly ComponentDefinition[] = [
     description: "The platform's AI provider (AI_PROVIDER): chat, embeddings and retrieval.",
     owner: 'AI',
     severity: 'major',
-    check: async (kernel) => (await listModelsOf(kernel), OK),
+    // The operator's provider (AI_PROVIDER) lists its models through the outbound guard; the local one is always up.
+    check: async (kernel) => (await systemProvider(kernel).probe(5_000), OK),
   },
   {
     id: 'webhooks',
