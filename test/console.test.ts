@@ -432,6 +432,16 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByRole('row', { name: /acme-sso/ }).waitFor({ state: 'detached' });
     expect(await oauth()).toEqual([]);
+
+    // A SAML provider the same way (no secret: the IdP's certificate is public).
+    await go('/saml-providers/create');
+    await page.locator('input[name=name]').fill('okta');
+    await page.locator('input[name=entry_point]').fill(`${idp}/saml/sso`);
+    await page.locator('textarea[name=idp_cert]').fill('MIIBszCCAVmgAwIBAgIUconsoletest');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('row', { name: /okta/ }).waitFor();
+    const saml = (await t.request('GET', '/v1/auth-config', { token: tenant.token })).body.data.saml_providers;
+    expect(saml).toEqual([expect.objectContaining({ name: 'okta', entry_point: `${idp}/saml/sso`, email_attribute: 'email', allow_idp_initiated: false })]);
   });
 
   it('edits an automation, adding an action row in the structured editor', async () => {
@@ -591,6 +601,24 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       await p.goto(`${server.url}/console/#/tenants`);
       await p.getByRole('cell', { name: 'Globex', exact: true }).waitFor();
       await p.screenshot({ path: path.join(shots, '19-tenants.png'), fullPage: true });
+
+      // The status page: the system admin opens an incident, then resolves it by posting an update.
+      await p.goto(`${server.url}/console/#/status`);
+      await p.getByText('Open an incident (system admin)').waitFor();
+      await p.getByRole('textbox', { name: 'Title' }).fill('Console test incident');
+      await p.getByRole('textbox', { name: 'Message' }).fill('Looking into it');
+      await p.getByRole('button', { name: 'Open incident' }).click();
+      await p.getByText('Update an incident (system admin)').waitFor();
+      const opened = (await t.request('GET', '/api/v1/status')).body.incidents.find((i: any) => i.impact === 'Console test incident');
+      await p.getByLabel('Incident', { exact: true }).selectOption(opened.incident_id);
+      await p.getByLabel('New state').selectOption('resolved');
+      await p.getByRole('textbox', { name: 'Message' }).nth(1).fill('Fixed');
+      await p.screenshot({ path: path.join(shots, '35-status-incident-update.png'), fullPage: true });
+      await p.getByRole('button', { name: 'Post update' }).click();
+      await p.getByText('Update an incident (system admin)').waitFor({ state: 'detached' });
+      const resolved = (await t.request('GET', '/api/v1/status')).body.incidents.find((i: any) => i.incident_id === opened.incident_id);
+      expect(resolved).toMatchObject({ state: 'resolved' });
+      expect(resolved.resolved_at).toBeTruthy();
     } finally {
       await admin.close();
     }

@@ -35,7 +35,7 @@ import {
 } from 'react-admin';
 import { editFields, MODULES, type ColumnSpec, type FieldSpec } from '../dataProvider.ts';
 import { serviceApi } from '../agent-service.ts';
-import { api, can, loadSession, type Scope } from '../session.ts';
+import { api, can, errorMessage, loadSession, type Scope } from '../session.ts';
 import { ConsoleCreate, ConsoleEdit, ConsoleList, ConsoleShow, ErrorBox } from '../ui.tsx';
 import { LinePlot } from './activity.tsx';
 
@@ -105,7 +105,7 @@ function AccountInput({ source, label, required: isRequired, width = 260 }: { so
       choices={choices}
       isLoading={!data && !error}
       validate={isRequired ? [required()] : []}
-      helperText={error ? 'The accounts did not load' : false}
+      helperText={error ? `The accounts did not load: ${errorMessage(error)}` : false}
       sx={{ width, minWidth: width }}
     />
   );
@@ -639,6 +639,12 @@ export function StatusPage() {
   const [title, setTitle] = useState('');
   const [message, setMessage] = useState('');
   const create = useAction<unknown>();
+  // An incident is changed by posting an update (its new state and a message); the contract has no PATCH.
+  const [incident, setIncident] = useState('');
+  const [state, setState] = useState('monitoring');
+  const [note, setNote] = useState('');
+  const post = useAction<unknown>();
+  const open = (status.data?.incidents ?? []).filter((i) => !i.resolved_at);
   return (
     <Box sx={{ p: 2 }} data-testid="status-page">
       <Title title="Status page" />
@@ -684,6 +690,42 @@ export function StatusPage() {
               Open incident
             </MuiButton>
             <ErrorBox error={create.error} />
+          </Stack>
+        </Section>
+      ) : null}
+      {admin && open.length > 0 ? (
+        <Section title="Update an incident (system admin)">
+          <Stack spacing={2} sx={{ maxWidth: 600 }}>
+            <MuiTextField select size="small" label="Incident" value={incident} onChange={(e) => setIncident(e.target.value)} slotProps={{ select: { native: true }, inputLabel: { shrink: true } }}>
+              <option value="" />
+              {open.map((i) => (
+                <option key={i.incident_id} value={i.incident_id}>
+                  {i.impact} ({i.state})
+                </option>
+              ))}
+            </MuiTextField>
+            <MuiTextField select size="small" label="New state" value={state} onChange={(e) => setState(e.target.value)} slotProps={{ select: { native: true } }}>
+              {['investigating', 'identified', 'monitoring', 'resolved'].map((v) => (
+                <option key={v} value={v}>
+                  {v}
+                </option>
+              ))}
+            </MuiTextField>
+            <MuiTextField size="small" label="Message" value={note} onChange={(e) => setNote(e.target.value)} multiline minRows={2} />
+            <MuiButton
+              variant="contained"
+              disabled={post.busy || !incident}
+              onClick={() =>
+                post.run(async () => {
+                  const r = await serviceApi((c) => c.status.v1StatusIncidentsUpdatesCreate({ incidentId: incident }, { state: state as never, message: note }), true);
+                  status.reload();
+                  return r;
+                })
+              }
+            >
+              Post update
+            </MuiButton>
+            <ErrorBox error={post.error} />
           </Stack>
         </Section>
       ) : null}
