@@ -634,7 +634,9 @@ export function BillingPage() {
 }
 
 export function StatusPage() {
-  const status = useLoad(() => serviceApi((c) => c.status.v1StatusList()));
+  // The page is served cacheable for 15 s (public, max-age=15): the console revalidates, so an incident it
+  // just opened or updated shows at once.
+  const status = useLoad(() => serviceApi((c) => c.status.v1StatusList({ cache: 'no-cache' })));
   const admin = Boolean(loadSession()?.adminKey);
   const [title, setTitle] = useState('');
   const [message, setMessage] = useState('');
