@@ -515,6 +515,21 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       [cash.id, 125.5, 0, null],
       [sales.id, 0, 125.5, 'Widgets'],
     ]);
+
+    // A draft is edited in the same editor: its lines come back as rows (the API's decimal strings as numbers).
+    await row.getByRole('link', { name: 'Edit' }).click();
+    await page.getByTestId('totals-lines').getByText('debit 125.50 · credit 125.50 · balanced').waitFor();
+    await page.locator('input[name="lines.0.debit"]').fill('200');
+    await page.getByTestId('totals-lines').getByText('off by 74.50').waitFor();
+    await page.locator('input[name="lines.1.credit"]').fill('200');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('module-detail').waitFor();
+    await expect
+      .poll(async () => (await t.request('GET', `/v1/accounting/journal-entries/${entry.id}`, { token: tenant.token })).body.data.lines.map((l: any) => [Number(l.debit), Number(l.credit), l.description]))
+      .toEqual([
+        [200, 0, null],
+        [0, 200, 'Widgets'],
+      ]);
   });
 
   it('shows an API error in place of a screen the caller may not use', async () => {
