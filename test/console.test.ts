@@ -24,7 +24,15 @@ async function ensureBuilt() {
   const index = path.join(root, 'dist', 'console', 'index.html');
   if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= Math.max(newest(path.join(root, 'src', 'console')), newest(path.join(root, 'sdk', 'platform')))) return;
   const { build } = await import('vite');
-  await build({ configFile: path.join(root, 'src', 'console', 'vite.config.ts'), logLevel: 'warn' });
+  // Vitest sets NODE_ENV=test, and Vite builds with the NODE_ENV it finds: React's development build
+  // (twice the size, slower) would be what the load figures measure. Build as `npm run build` does.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: path.join(root, 'src', 'console', 'vite.config.ts'), logLevel: 'warn', mode: 'production' });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
 }
 
 let t: TestPlatform;
@@ -393,6 +401,137 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await shot('29-billing');
   });
 
+  it('creates, edits and deletes an OAuth provider; its secret is never shown back', async () => {
+    const idp = receiverUrl.replace(/\/hook$/, '');
+    const secret = 'console-secret-7f3a9c';
+    const oauth = async () => (await t.request('GET', '/v1/auth-config', { token: tenant.token })).body.data.oauth_providers;
+    await go('/oauth-providers/create');
+    await page.locator('input[name=name]').fill('acme-sso');
+    await page.locator('input[name=client_id]').fill('client-1');
+    await page.locator('input[name=client_secret]').fill(secret);
+    await page.locator('input[name=authorization_url]').fill(`${idp}/authorize`);
+    await page.locator('input[name=token_url]').fill(`${idp}/token`);
+    await page.getByRole('button', { name: 'Save' }).click();
+    const row = page.getByRole('row', { name: /acme-sso/ });
+    await row.waitFor();
+    expect(await oauth()).toEqual([expect.objectContaining({ name: 'acme-sso', client_id: 'client-1', client_secret_set: true, scopes: ['openid', 'email', 'profile'], trust_email: true })]);
+    expect(await page.content()).not.toContain(secret);
+    await shot('30-oauth-providers');
+
+    // Edit: the secret input starts empty (write-only); a changed client id and scopes keep the stored secret.
+    await row.getByRole('link', { name: 'Edit' }).click();
+    const clientId = page.locator('input[name=client_id]');
+    await expect.poll(() => clientId.inputValue()).toBe('client-1');
+    await page.getByLabel(/Client secret \(set; type to replace\)/).waitFor();
+    expect(await page.locator('input[name=client_secret]').inputValue()).toBe('');
+    expect(await page.content()).not.toContain(secret);
+    await clientId.fill('client-2');
+    await page.locator('input[name=scopes]').fill('openid email');
+    await shot('31-oauth-provider-edit');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'client-2' }).waitFor();
+    expect(await oauth()).toEqual([expect.objectContaining({ name: 'acme-sso', client_id: 'client-2', client_secret_set: true, scopes: ['openid', 'email'] })]);
+
+    // The auth settings screen lists it; delete it from its list.
+    await go('/auth-settings');
+    await page.getByTestId('auth-settings').getByRole('cell', { name: 'client-2' }).waitFor();
+    await go('/oauth-providers');
+    await page.getByRole('row', { name: /acme-sso/ }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('row', { name: /acme-sso/ }).waitFor({ state: 'detached' });
+    expect(await oauth()).toEqual([]);
+
+    // A SAML provider the same way (no secret: the IdP's certificate is public).
+    await go('/saml-providers/create');
+    await page.locator('input[name=name]').fill('okta');
+    await page.locator('input[name=entry_point]').fill(`${idp}/saml/sso`);
+    await page.locator('textarea[name=idp_cert]').fill('MIIBszCCAVmgAwIBAgIUconsoletest');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('row', { name: /okta/ }).waitFor();
+    const saml = (await t.request('GET', '/v1/auth-config', { token: tenant.token })).body.data.saml_providers;
+    expect(saml).toEqual([expect.objectContaining({ name: 'okta', entry_point: `${idp}/saml/sso`, email_attribute: 'email', allow_idp_initiated: false })]);
+  });
+
+  it('edits an automation, adding an action row in the structured editor', async () => {
+    const listed = (await t.request('GET', '/v1/automations', { token: tenant.token })).body.data;
+    const rows: any[] = Array.isArray(listed) ? listed : (Object.values(listed).find(Array.isArray) as any[]);
+    const automation = rows.find((a) => a.name === 'Tag new projects');
+    await go('/automations');
+    await page.getByRole('row', { name: /Tag new projects/ }).getByRole('link', { name: 'Edit' }).click();
+    await expect.poll(() => page.locator('textarea[name="actions.0.input"]').inputValue()).toContain('custom.project_seen');
+    expect(await page.getByTestId('row-actions').count()).toBe(1);
+    await page.locator('input[name=name]').fill('Tag and announce new projects');
+    await page.getByRole('button', { name: 'Add row' }).click();
+    await expect.poll(() => page.getByTestId('row-actions').count()).toBe(2);
+    await page.locator('input[name="actions.1.id"]').fill('announce');
+    await page.locator('textarea[name="actions.1.input"]').fill('{"event_type": "custom.project_announced", "data": {"title": "{{ data.properties.title }}"}}');
+    await page.getByRole('combobox', { name: 'On error' }).nth(1).click();
+    await page.getByRole('option', { name: 'continue', exact: true }).click();
+    await shot('32-automation-edit');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('module-detail').getByRole('heading', { name: 'Tag and announce new projects' }).waitFor();
+    const stored = (await t.request('GET', `/v1/automations/${automation.id}`, { token: tenant.token })).body.data;
+    expect(stored.name).toBe('Tag and announce new projects');
+    expect(stored.actions).toEqual([
+      expect.objectContaining({ type: 'emit_event', input: { event_type: 'custom.project_seen' } }),
+      expect.objectContaining({ id: 'announce', type: 'emit_event', on_error: 'continue', input: { event_type: 'custom.project_announced', data: { title: '{{ data.properties.title }}' } } }),
+    ]);
+  });
+
+  it('creates a journal entry with two lines in the structured editor and lists it', async () => {
+    const acct = async (path: string, body: unknown) => {
+      const res = await t.request('POST', `/v1/accounting${path}`, { token: tenant.token, body });
+      expect(res.status).toBe(201);
+      return res.body.data;
+    };
+    await acct('/currencies', { code: 'EUR', name: 'Euro', decimal_places: 2 });
+    const cash = await acct('/accounts', { code: '1990', name: 'Console cash', type: 'asset' });
+    const sales = await acct('/accounts', { code: '4990', name: 'Console sales', type: 'revenue' });
+    await go('/accounting-journal-entries/create');
+    await expect.poll(() => page.getByTestId('row-lines').count()).toBe(2);
+    await page.locator('input[name=reference]').fill('CONSOLE-1');
+    await page.locator('input[name=description]').fill('A sale entered in the console');
+    await page.getByRole('combobox', { name: 'Account' }).nth(0).click();
+    await page.getByRole('option', { name: '1990 Console cash' }).click();
+    await page.locator('input[name="lines.0.debit"]').fill('125.50');
+    await page.getByRole('combobox', { name: 'Account' }).nth(1).click();
+    await page.getByRole('option', { name: '4990 Console sales' }).click();
+    await page.locator('input[name="lines.1.credit"]').fill('125.50');
+    await page.locator('input[name="lines.1.description"]').fill('Widgets');
+    await page.getByTestId('totals-lines').getByText('debit 125.50 · credit 125.50 · balanced').waitFor();
+    await shot('33-journal-entry-create');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('module-detail').waitFor();
+    await go('/accounting-journal-entries');
+    const row = page.getByRole('row', { name: /CONSOLE-1/ });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('125.5');
+    await shot('34-journal-entries');
+    const entries = (await t.request('GET', '/v1/accounting/journal-entries', { token: tenant.token })).body.data;
+    const entry = (Array.isArray(entries) ? entries : (Object.values(entries).find(Array.isArray) as any[])).find((e: any) => e.reference === 'CONSOLE-1');
+    expect(entry).toMatchObject({ status: 'draft', description: 'A sale entered in the console' });
+    const detail = (await t.request('GET', `/v1/accounting/journal-entries/${entry.id}`, { token: tenant.token })).body.data;
+    expect(detail.lines.map((l: any) => [l.account_id, Number(l.debit), Number(l.credit), l.description])).toEqual([
+      [cash.id, 125.5, 0, null],
+      [sales.id, 0, 125.5, 'Widgets'],
+    ]);
+
+    // A draft is edited in the same editor: its lines come back as rows (the API's decimal strings as numbers).
+    await row.getByRole('link', { name: 'Edit' }).click();
+    await page.getByTestId('totals-lines').getByText('debit 125.50 · credit 125.50 · balanced').waitFor();
+    await page.locator('input[name="lines.0.debit"]').fill('200');
+    await page.getByTestId('totals-lines').getByText('off by 74.50').waitFor();
+    await page.locator('input[name="lines.1.credit"]').fill('200');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('module-detail').waitFor();
+    await expect
+      .poll(async () => (await t.request('GET', `/v1/accounting/journal-entries/${entry.id}`, { token: tenant.token })).body.data.lines.map((l: any) => [Number(l.debit), Number(l.credit), l.description]))
+      .toEqual([
+        [200, 0, null],
+        [0, 200, 'Widgets'],
+      ]);
+  });
+
   it('shows an API error in place of a screen the caller may not use', async () => {
     const reader = await t.newKey(tenant.token, { label: 'reader', scopes: ['read'] });
     const viewer = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -417,6 +556,11 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       expect(await p.getByRole('link', { name: 'New workflow' }).count()).toBe(0);
       await p.goto(`${server.url}/console/#/functions`);
       await p.getByRole('cell', { name: 'double' }).waitFor();
+      expect(await p.getByRole('link', { name: 'Create' }).count()).toBe(0);
+      expect(await p.getByRole('link', { name: 'Edit' }).count()).toBe(0);
+      // OAuth providers live in the auth config, which needs scope `*`: the refusal, and no New button.
+      await p.goto(`${server.url}/console/#/oauth-providers`);
+      await p.getByTestId('api-error').waitFor();
       expect(await p.getByRole('link', { name: 'Create' }).count()).toBe(0);
       // Keys need scope `*`: the API's refusal is on the page.
       await p.goto(`${server.url}/console/#/keys`);
@@ -480,6 +624,25 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
       await p.goto(`${server.url}/console/#/tenants`);
       await p.getByRole('cell', { name: 'Globex', exact: true }).waitFor();
       await p.screenshot({ path: path.join(shots, '19-tenants.png'), fullPage: true });
+
+      // The status page: the system admin opens an incident, then resolves it by posting an update.
+      await p.goto(`${server.url}/console/#/status`);
+      await p.getByText('Open an incident (system admin)').waitFor();
+      await p.getByRole('textbox', { name: 'Title' }).fill('Console test incident');
+      await p.getByRole('textbox', { name: 'Message' }).first().fill('Looking into it');
+      await p.getByRole('button', { name: 'Open incident' }).click();
+      await p.getByText('Update an incident (system admin)').waitFor();
+      const opened = (await t.request('GET', '/api/v1/status')).body.incidents.find((i: any) => i.impact === 'Console test incident');
+      await p.getByLabel('Incident', { exact: true }).selectOption(opened.incident_id);
+      await p.getByLabel('New state').selectOption('resolved');
+      await p.getByRole('textbox', { name: 'Message' }).nth(1).fill('Fixed');
+      await p.screenshot({ path: path.join(shots, '35-status-incident-update.png'), fullPage: true });
+      await p.getByRole('button', { name: 'Post update' }).click();
+      const incident = async () => (await t.request('GET', '/api/v1/status')).body.incidents.find((i: any) => i.incident_id === opened.incident_id);
+      await expect.poll(async () => (await incident()).state, { timeout: 20_000 }).toBe('resolved');
+      expect((await incident()).resolved_at).toBeTruthy();
+      // Resolved, it is no longer offered for an update.
+      await expect.poll(() => p.locator(`option[value="${opened.incident_id}"]`).count()).toBe(0);
     } finally {
       await admin.close();
     }

@@ -91,6 +91,7 @@ const TenantSwitcher = lazyNamed(tenants, 'TenantSwitcher');
 const ModuleList = lazyNamed(modules, 'ModuleList');
 const ModuleShow = lazyNamed(modules, 'ModuleShow');
 const ModuleCreate = lazyNamed(modules, 'ModuleCreate');
+const ModuleEdit = lazyNamed(modules, 'ModuleEdit');
 const AiUsagePage = lazyNamed(modules, 'AiUsagePage');
 const TrialBalancePage = lazyNamed(modules, 'TrialBalancePage');
 const BillingPage = lazyNamed(modules, 'BillingPage');
@@ -102,6 +103,12 @@ const WorkflowList = lazyNamed(governance, 'WorkflowList');
 const WorkflowCreate = lazyNamed(governance, 'WorkflowCreate');
 const ReviewList = lazyNamed(governance, 'ReviewList');
 const AuthSettings = lazyNamed(authSettings, 'AuthSettings');
+const OAuthProviderList = lazyNamed(authSettings, 'OAuthProviderList');
+const OAuthProviderCreate = lazyNamed(authSettings, 'OAuthProviderCreate');
+const OAuthProviderEdit = lazyNamed(authSettings, 'OAuthProviderEdit');
+const SamlProviderList = lazyNamed(authSettings, 'SamlProviderList');
+const SamlProviderCreate = lazyNamed(authSettings, 'SamlProviderCreate');
+const SamlProviderEdit = lazyNamed(authSettings, 'SamlProviderEdit');
 const DataImportExport = lazyNamed(dataIo, 'DataImportExport');
 
 const hasTenant = () => Boolean(loadSession()?.token);
@@ -164,6 +171,8 @@ function ConsoleMenu() {
           <Menu.Item to="/roles" primaryText="Roles" leftIcon={<Security />} />
           <Menu.Item to="/sessions" primaryText="Sessions" leftIcon={<Security />} />
           <Menu.Item to="/auth-settings" primaryText="Auth settings" leftIcon={<Lock />} />
+          <Menu.Item to="/oauth-providers" primaryText="  OAuth providers" leftIcon={<Lock fontSize="small" />} dense />
+          <Menu.Item to="/saml-providers" primaryText="  SAML providers" leftIcon={<Lock fontSize="small" />} dense />
           <Menu.Item to="/audit-logs" primaryText="Audit log" leftIcon={<History />} />
           <Menu.Item to="/usage" primaryText="Usage" leftIcon={<ShowChart />} />
           <Section title="Modules" />
@@ -270,6 +279,8 @@ export default function Console() {
       <Resource name="sessions" list={SessionList} />
       <Resource name="audit-logs" list={AuditList} />
       <Resource name="tenants" list={TenantList} create={TenantCreate} edit={TenantEdit} />
+      <Resource name="oauth-providers" list={OAuthProviderList} create={OAuthProviderCreate} edit={OAuthProviderEdit} options={{ label: 'OAuth providers' }} />
+      <Resource name="saml-providers" list={SamlProviderList} create={SamlProviderCreate} edit={SamlProviderEdit} options={{ label: 'SAML providers' }} />
       {Object.entries(MODULES).map(([name, def]) => (
         <Resource
           key={name}
@@ -278,6 +289,7 @@ export default function Console() {
           list={<ModuleList resource={name} />}
           show={def.getOne ? <ModuleShow resource={name} /> : undefined}
           create={def.create ? <ModuleCreate resource={name} /> : undefined}
+          edit={def.update ? <ModuleEdit resource={name} /> : undefined}
         />
       ))}
       <CustomRoutes>

@@ -153,31 +153,92 @@ function trash(type: string): ResourceDef {
   return { list: (params) => recordsPage(type, params, true) };
 }
 
-/** An input of a module's create form (rendered by screens/modules.tsx as react-admin inputs). */
+/** A column of a structured editor (rows of inputs that can be added and removed). */
+export interface ColumnSpec {
+  source: string;
+  label?: string;
+  /** `account`: a select over the chart of accounts; `json`: a free-form object typed as JSON. */
+  kind?: 'text' | 'number' | 'select' | 'boolean' | 'json' | 'account';
+  choices?: string[];
+  required?: boolean;
+  width?: number;
+}
+
+/** An input of a module's create and edit forms (rendered by screens/modules.tsx as react-admin inputs). */
 export interface FieldSpec {
   source: string;
   label?: string;
-  kind?: 'text' | 'multiline' | 'json' | 'select' | 'boolean' | 'number';
+  kind?: 'text' | 'multiline' | 'json' | 'select' | 'boolean' | 'number' | 'rows';
   choices?: string[];
   required?: boolean;
   defaultValue?: unknown;
   helperText?: string;
+  /** `rows`: the columns of each row, and the row the Add button appends. */
+  columns?: ColumnSpec[];
+  newRow?: Record<string, unknown>;
+  /** `rows`: columns summed under the rows as they are typed (two: shown as balanced or not). */
+  totals?: string[];
+  /** Set at creation only: the API's PATCH does not take it, so the edit form leaves it out. */
+  createOnly?: boolean;
+  /** A secret: never in the answer, so the edit form starts empty and sends it only when typed. */
+  writeOnly?: boolean;
+  /** The form's value as the API takes it (rows to the API's objects, strings to numbers). */
+  toApi?: (value: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Answer = Promise<{ data: { data: unknown } }>;
 
-/** A module's screens: its list, and where the API has them, its detail, create and delete. */
+/** A module's screens: its list, and where the API has them, its detail, create, edit and delete. */
 export interface ModuleDef {
   label: string;
   list: Call<unknown>;
-  getOne?: (c: PlinthClient, id: string) => Promise<{ data: { data: unknown } }>;
-  create?: { fields: FieldSpec[]; call: (c: PlinthClient, data: Record<string, Any>) => Promise<{ data: { data: unknown } }> };
+  getOne?: (c: PlinthClient, id: string) => Answer;
+  create?: { fields: FieldSpec[]; call: (c: PlinthClient, data: Record<string, Any>) => Answer };
+  /** PATCH: `fields` default to the create form's less its `createOnly` ones; `editable` hides Edit on a row the API would refuse (a posted entry). */
+  update?: { fields?: FieldSpec[]; call: (c: PlinthClient, id: string, data: Record<string, Any>, previous: Record<string, Any>) => Answer; editable?: (record: Record<string, Any>) => boolean };
   delete?: (c: PlinthClient, id: string) => Promise<unknown>;
   /** The scope a write needs (default `write`), so that a viewer sees no write buttons. */
   writeScope?: 'write' | 'schema' | 'ai' | '*';
 }
 
+/** The edit form's inputs of a module. */
+export function editFields(def: ModuleDef): FieldSpec[] {
+  return def.update?.fields ?? (def.create?.fields ?? []).filter((f) => !f.createOnly);
+}
+
+const blank = (v: unknown) => v === undefined || v === null || v === '';
+
+/** A create body: every field, each as the API takes it. */
+function createBody(fields: FieldSpec[], data: Record<string, unknown>): Record<string, unknown> {
+  const body = { ...data };
+  for (const f of fields) {
+    if (f.writeOnly && blank(body[f.source])) delete body[f.source];
+    else if (f.toApi && !blank(body[f.source])) body[f.source] = f.toApi(body[f.source]);
+  }
+  return body;
+}
+
+/** A PATCH body: only the fields whose value changed (a blank left blank is no change; a secret only when typed). */
+export function patchBody(fields: FieldSpec[], data: Record<string, unknown>, previous: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const api = (f: FieldSpec, v: unknown) => (blank(v) ? undefined : f.toApi ? f.toApi(v) : v);
+  for (const f of fields) {
+    const next = api(f, data[f.source]);
+    if (f.writeOnly) {
+      if (next !== undefined) body[f.source] = next;
+      continue;
+    }
+    if (JSON.stringify(next) === JSON.stringify(api(f, previous[f.source]))) continue;
+    body[f.source] = next === undefined ? null : next;
+  }
+  return body;
+}
+
 const json = (source: string, label: string, required = false, helperText?: string, defaultValue?: unknown): FieldSpec => ({ source, label, kind: 'json', required, helperText, defaultValue });
+const text = (v: unknown) => (blank(v) ? undefined : String(v));
+const amount = (v: unknown) => (blank(v) || Number(v) === 0 ? undefined : Number(v));
+
 const ACTION_TYPES = ['create_object', 'update_object', 'delete_object', 'send_email', 'send_notification', 'call_webhook', 'run_function', 'ai_step', 'emit_event'];
 
 /** The later modules (automations, functions, schedules, AI, reports, accounting...): list, detail, and create where the body is simple. */
@@ -190,12 +251,29 @@ export const MODULES: Record<string, ModuleDef> = {
       fields: [
         { source: 'name', required: true },
         { source: 'trigger_event', label: 'Trigger event', required: true, helperText: 'e.g. object.created' },
+        { source: 'description' },
         json('conditions', 'Conditions (JSON array of JsonLogic rules, all must hold)', false, 'e.g. [{"==":[{"var":"data.object_type"},"deals"]}]', []),
-        json('actions', 'Actions (JSON array)', true, 'e.g. [{"type":"create_object","input":{"object_type":"tasks","properties":{"title":"Follow up {{ data.properties.name }}"}}}]', [{ type: 'emit_event', input: { event_type: 'custom.hello' } }]),
+        {
+          source: 'actions',
+          label: 'Actions (run in order)',
+          kind: 'rows',
+          required: true,
+          defaultValue: [{ type: 'emit_event', input: { event_type: 'custom.hello' }, on_error: 'stop' }],
+          newRow: { type: 'emit_event', input: {}, on_error: 'stop' },
+          columns: [
+            { source: 'id', label: 'Step id (optional)', width: 150 },
+            { source: 'type', label: 'Type', kind: 'select', choices: ACTION_TYPES, required: true, width: 190 },
+            { source: 'input', label: 'Input (JSON object)', kind: 'json' },
+            { source: 'on_error', label: 'On error', kind: 'select', choices: ['stop', 'continue'], width: 120 },
+          ],
+          helperText: 'Input, e.g. create_object {"object_type":"tasks","properties":{"title":"Follow up {{ data.properties.name }}"}}; emit_event {"event_type":"custom.x"}',
+          toApi: (rows: Record<string, unknown>[]) => rows.map((r) => ({ id: text(r.id), type: r.type, input: r.input ?? {}, on_error: r.on_error ?? 'stop' })),
+        },
         { source: 'enabled', kind: 'boolean', defaultValue: true },
       ],
       call: (c, d) => c.automations.automationsCreate(d as never) as never,
     },
+    update: { call: (c, id, d) => c.automations.automationsPartialUpdate({ automationId: id }, d as never) as never },
     delete: (c, id) => c.automations.automationsDelete({ automationId: id }),
   },
   functions: {
@@ -206,11 +284,21 @@ export const MODULES: Record<string, ModuleDef> = {
       fields: [
         { source: 'name', required: true, helperText: 'lowercase, e.g. add_tax' },
         { source: 'description' },
-        { source: 'trigger_type', label: 'Trigger', kind: 'select', choices: ['manual', 'http', 'event', 'schedule'], defaultValue: 'manual' },
+        { source: 'trigger_type', label: 'Trigger', kind: 'select', choices: ['manual', 'http', 'event', 'schedule'], defaultValue: 'manual', createOnly: true },
         { source: 'code', kind: 'multiline', required: true, defaultValue: 'async function handler(input) {\n  return { ok: true, input };\n}\n' },
         { source: 'timeout_ms', label: 'Timeout (ms)', kind: 'number' },
       ],
       call: (c, d) => c.functions.functionsCreate(d as never) as never,
+    },
+    update: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'description' },
+        { source: 'code', kind: 'multiline', required: true },
+        { source: 'timeout_ms', label: 'Timeout (ms)', kind: 'number' },
+        { source: 'enabled', kind: 'boolean' },
+      ],
+      call: (c, id, d) => c.functions.functionsPartialUpdate({ functionId: id }, d as never) as never,
     },
     delete: (c, id) => c.functions.functionsDelete({ functionId: id }),
   },
@@ -229,10 +317,29 @@ export const MODULES: Record<string, ModuleDef> = {
       ],
       call: (c, d) => c.scheduledJobs.scheduledJobsCreate(d as never) as never,
     },
+    update: { call: (c, id, d) => c.scheduledJobs.scheduledJobsPartialUpdate({ jobId: id }, d as never) as never },
     delete: (c, id) => c.scheduledJobs.scheduledJobsDelete({ jobId: id }),
   },
-  integrations: { label: 'Integrations', list: (c) => c.integrations.integrationsList() as never, getOne: (c, id) => c.integrations.integrationsDetail({ integrationId: id }) as never },
-  plugins: { label: 'Plugins', list: (c) => c.plugins.pluginsList() as never, getOne: (c, id) => c.plugins.pluginsDetail({ pluginId: id }) as never },
+  integrations: {
+    label: 'Integrations',
+    list: (c) => c.integrations.integrationsList() as never,
+    getOne: (c, id) => c.integrations.integrationsDetail({ integrationId: id }) as never,
+    update: {
+      fields: [{ source: 'name', required: true }, json('config_json', 'Config (JSON)'), { source: 'status', kind: 'select', choices: ['active', 'paused'] }],
+      call: (c, id, d) => c.integrations.integrationsPartialUpdate({ integrationId: id }, d as never) as never,
+    },
+    delete: (c, id) => c.integrations.integrationsDelete({ integrationId: id }),
+  },
+  plugins: {
+    label: 'Plugins',
+    list: (c) => c.plugins.pluginsList() as never,
+    getOne: (c, id) => c.plugins.pluginsDetail({ pluginId: id }) as never,
+    update: {
+      fields: [{ source: 'name', required: true }, json('config_json', 'Config (JSON)'), { source: 'enabled', kind: 'boolean' }],
+      call: (c, id, d) => c.plugins.pluginsPartialUpdate({ pluginId: id }, d as never) as never,
+    },
+    delete: (c, id) => c.plugins.pluginsDelete({ pluginId: id }),
+  },
   'saved-reports': {
     label: 'Reports',
     list: (c) => c.savedReports.savedReportsList() as never,
@@ -241,12 +348,13 @@ export const MODULES: Record<string, ModuleDef> = {
       fields: [
         { source: 'name', required: true },
         { source: 'description' },
-        { source: 'type', kind: 'select', choices: ['timeseries', 'funnel', 'leaderboard', 'pipeline'], required: true, defaultValue: 'timeseries' },
+        { source: 'type', kind: 'select', choices: ['timeseries', 'funnel', 'leaderboard', 'pipeline'], required: true, defaultValue: 'timeseries', createOnly: true },
         json('config_json', 'Config (JSON)', true, 'As the /v1/reports/<type> body, e.g. {"object_type":"deals","interval":"day"}'),
         { source: 'schedule', helperText: 'cron, optional' },
       ],
       call: (c, d) => c.savedReports.savedReportsCreate(d as never) as never,
     },
+    update: { call: (c, id, d) => c.savedReports.savedReportsPartialUpdate({ reportId: id }, d as never) as never },
     delete: (c, id) => c.savedReports.savedReportsDelete({ reportId: id }),
   },
   dashboards: {
@@ -254,6 +362,7 @@ export const MODULES: Record<string, ModuleDef> = {
     list: (c) => c.dashboards.dashboardsList() as never,
     getOne: (c, id) => c.dashboards.dashboardsDetail({ dashboardId: id }) as never,
     create: { fields: [{ source: 'name', required: true }, { source: 'description' }, { source: 'is_public', label: 'Public', kind: 'boolean' }], call: (c, d) => c.dashboards.dashboardsCreate(d as never) as never },
+    update: { call: (c, id, d) => c.dashboards.dashboardsPartialUpdate({ dashboardId: id }, d as never) as never },
     delete: (c, id) => c.dashboards.dashboardsDelete({ dashboardId: id }),
   },
   forms: {
@@ -263,12 +372,30 @@ export const MODULES: Record<string, ModuleDef> = {
     create: {
       fields: [
         { source: 'name', required: true },
-        { source: 'object_type_id', label: 'Object type (id or name)', required: true },
-        json('fields', 'Fields (JSON array)', true, 'e.g. [{"property":"title","label":"Title","required":true}]'),
+        { source: 'description' },
+        { source: 'object_type_id', label: 'Object type (id or name)', required: true, createOnly: true },
+        {
+          source: 'fields',
+          label: 'Fields (in order)',
+          kind: 'rows',
+          required: true,
+          defaultValue: [{ property: '', label: '', required: false }],
+          newRow: { property: '', label: '', required: false },
+          columns: [
+            { source: 'property', label: 'Property', required: true, width: 180 },
+            { source: 'label', label: 'Label', width: 180 },
+            { source: 'placeholder', label: 'Placeholder', width: 160 },
+            { source: 'help_text', label: 'Help text' },
+            { source: 'required', label: 'Required', kind: 'boolean', width: 110 },
+          ],
+          toApi: (rows: Record<string, unknown>[]) =>
+            rows.map((r) => ({ property: r.property, label: text(r.label), required: Boolean(r.required), placeholder: text(r.placeholder), help_text: text(r.help_text) })),
+        },
         { source: 'status', kind: 'select', choices: ['draft', 'active', 'archived'], defaultValue: 'draft' },
       ],
       call: (c, d) => c.forms.formsCreate(d as never) as never,
     },
+    update: { call: (c, id, d) => c.forms.formsPartialUpdate({ formId: id }, d as never) as never },
     delete: (c, id) => c.forms.formsDelete({ formId: id }),
   },
   'ai-providers': {
@@ -279,30 +406,57 @@ export const MODULES: Record<string, ModuleDef> = {
     create: {
       fields: [
         { source: 'name', required: true },
-        { source: 'provider_type', label: 'Provider', kind: 'select', choices: ['local', 'openai', 'anthropic'], required: true, defaultValue: 'local' },
-        { source: 'api_key', label: 'API key (stored encrypted, never shown again)' },
+        { source: 'provider_type', label: 'Provider', kind: 'select', choices: ['local', 'openai', 'anthropic'], required: true, defaultValue: 'local', createOnly: true },
+        { source: 'api_key', label: 'API key (write-only: stored encrypted, never shown; type to replace)', writeOnly: true },
         json('config_json', 'Config (JSON)', false, 'e.g. {"base_url":"http://localhost:11434/v1","chat_model":"llama3"}'),
       ],
       call: (c, d) => c.aiProviders.aiProvidersCreate(d as never) as never,
     },
+    update: { call: (c, id, d) => c.aiProviders.aiProvidersPartialUpdate({ providerId: id }, d as never) as never },
     delete: (c, id) => c.aiProviders.aiProvidersDelete({ providerId: id }),
   },
-  agents: { label: 'AI agents', list: (c) => c.agents.agentsList() as never, getOne: (c, id) => c.agents.agentsDetail({ agentId: id }) as never },
+  agents: {
+    label: 'AI agents',
+    writeScope: 'ai',
+    list: (c) => c.agents.agentsList() as never,
+    getOne: (c, id) => c.agents.agentsDetail({ agentId: id }) as never,
+    update: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'description' },
+        { source: 'model', helperText: 'empty: the default provider\'s model' },
+        { source: 'instructions', kind: 'multiline', required: true },
+      ],
+      call: (c, id, d) => c.agents.agentsPartialUpdate({ agentId: id }, d as never) as never,
+    },
+    delete: (c, id) => c.agents.agentsDelete({ agentId: id }),
+  },
   'agent-runs': { label: 'Agent runs', list: (c) => c.agentRuns.agentRunsList() as never, getOne: (c, id) => c.agentRuns.agentRunsDetail({ runId: id }) as never },
-  'ai-conversations': { label: 'AI conversations', list: (c) => c.ai.aiConversationsList() as never, getOne: (c, id) => c.ai.aiConversationsDetail({ conversationId: id }) as never },
+  'ai-conversations': {
+    label: 'AI conversations',
+    writeScope: 'ai',
+    list: (c) => c.ai.aiConversationsList() as never,
+    getOne: (c, id) => c.ai.aiConversationsDetail({ conversationId: id }) as never,
+    update: { fields: [{ source: 'title' }], call: (c, id, d) => c.ai.aiConversationsPartialUpdate({ conversationId: id }, d as never) as never },
+  },
   'accounting-accounts': {
     label: 'Chart of accounts',
     list: (c) => c.accounting.accountingAccountsList() as never,
     getOne: (c, id) => c.accounting.accountingAccountsDetail({ accountId: id }) as never,
     create: {
       fields: [
-        { source: 'code', required: true, helperText: 'e.g. 1000' },
+        { source: 'code', required: true, helperText: 'e.g. 1000', createOnly: true },
         { source: 'name', required: true },
-        { source: 'type', kind: 'select', choices: ['asset', 'liability', 'equity', 'revenue', 'expense'], required: true },
+        { source: 'type', kind: 'select', choices: ['asset', 'liability', 'equity', 'revenue', 'expense'], required: true, createOnly: true },
         { source: 'sub_type', label: 'Sub-type' },
-        { source: 'currency', helperText: 'ISO code, e.g. EUR' },
+        { source: 'description' },
+        { source: 'currency', helperText: 'ISO code, e.g. EUR', createOnly: true },
       ],
       call: (c, d) => c.accounting.accountingAccountsCreate(d as never) as never,
+    },
+    update: {
+      fields: [{ source: 'name', required: true }, { source: 'sub_type', label: 'Sub-type' }, { source: 'description' }, { source: 'is_active', label: 'Active', kind: 'boolean' }],
+      call: (c, id, d) => c.accounting.accountingAccountsPartialUpdate({ accountId: id }, d as never) as never,
     },
     delete: (c, id) => c.accounting.accountingAccountsDelete({ accountId: id }),
   },
@@ -315,15 +469,69 @@ export const MODULES: Record<string, ModuleDef> = {
         { source: 'date', required: true, helperText: 'YYYY-MM-DD', defaultValue: new Date().toISOString().slice(0, 10) },
         { source: 'description' },
         { source: 'reference' },
-        json('lines', 'Lines (JSON array, debits equal credits)', true, 'e.g. [{"account_id":"acct_...","debit":100},{"account_id":"acct_...","credit":100}]'),
-        { source: 'post', label: 'Post at once', kind: 'boolean' },
+        {
+          source: 'lines',
+          label: 'Lines (debits equal credits)',
+          kind: 'rows',
+          required: true,
+          defaultValue: [{ account_id: '', debit: null, credit: null }, { account_id: '', debit: null, credit: null }],
+          newRow: { account_id: '', debit: null, credit: null },
+          totals: ['debit', 'credit'],
+          columns: [
+            { source: 'account_id', label: 'Account', kind: 'account', required: true, width: 260 },
+            { source: 'debit', label: 'Debit', kind: 'number', width: 130 },
+            { source: 'credit', label: 'Credit', kind: 'number', width: 130 },
+            { source: 'description', label: 'Description' },
+          ],
+          toApi: (rows: Record<string, unknown>[]) => rows.map((r) => ({ account_id: r.account_id, debit: amount(r.debit), credit: amount(r.credit), description: text(r.description) })),
+        },
+        { source: 'post', label: 'Post at once', kind: 'boolean', createOnly: true },
       ],
       call: (c, d) => c.accounting.accountingJournalEntriesCreate(d as never) as never,
     },
+    // Only a draft changes; a posted entry is reversed instead.
+    update: { call: (c, id, d) => c.accounting.accountingJournalEntriesPartialUpdate({ entryId: id }, d as never) as never, editable: (r) => r.status === 'draft' },
     delete: (c, id) => c.accounting.accountingJournalEntriesDelete({ entryId: id }),
   },
-  'accounting-invoices': { label: 'Invoices', list: (c) => c.accounting.accountingInvoicesList() as never, getOne: (c, id) => c.accounting.accountingInvoicesDetail({ invoiceId: id }) as never },
-  'short-urls': { label: 'Short URLs', list: (c) => c.shortUrls.shortUrlsList() as never },
+  'accounting-invoices': {
+    label: 'Invoices',
+    list: (c) => c.accounting.accountingInvoicesList() as never,
+    getOne: (c, id) => c.accounting.accountingInvoicesDetail({ invoiceId: id }) as never,
+    update: {
+      fields: [
+        { source: 'contact_name', label: 'Contact', required: true },
+        { source: 'date', helperText: 'YYYY-MM-DD', required: true },
+        { source: 'due_date', label: 'Due date', helperText: 'YYYY-MM-DD', required: true },
+        { source: 'notes', kind: 'multiline' },
+        {
+          source: 'lines',
+          label: 'Lines',
+          kind: 'rows',
+          required: true,
+          newRow: { account_id: '', description: '', quantity: 1, unit_price: null },
+          columns: [
+            { source: 'account_id', label: 'Account', kind: 'account', required: true, width: 240 },
+            { source: 'description', label: 'Description' },
+            { source: 'quantity', label: 'Quantity', kind: 'number', width: 110 },
+            { source: 'unit_price', label: 'Unit price', kind: 'number', required: true, width: 130 },
+            { source: 'tax_code_id', label: 'Tax code id', width: 150 },
+          ],
+          toApi: (rows: Record<string, unknown>[]) =>
+            rows.map((r) => ({ account_id: r.account_id, description: text(r.description), quantity: blank(r.quantity) ? undefined : Number(r.quantity), unit_price: Number(r.unit_price), tax_code_id: text(r.tax_code_id) })),
+        },
+      ],
+      call: (c, id, d) => c.accounting.accountingInvoicesPartialUpdate({ invoiceId: id }, d as never) as never,
+      editable: (r) => r.status === 'draft',
+    },
+  },
+  'short-urls': {
+    label: 'Short URLs',
+    list: (c) => c.shortUrls.shortUrlsList() as never,
+    update: {
+      fields: [{ source: 'target_url', label: 'Target URL', required: true }, { source: 'title' }, { source: 'expires_at', label: 'Expires at (ISO date-time)' }, { source: 'max_clicks', label: 'Max clicks', kind: 'number' }],
+      call: (c, _id, d, previous) => c.shortUrls.shortUrlsPartialUpdate({ slug: String(previous.slug) }, d as never) as never,
+    },
+  },
 };
 
 function moduleResource(def: ModuleDef): ResourceDef {
@@ -332,7 +540,10 @@ function moduleResource(def: ModuleDef): ResourceDef {
       async () => rowsOf(await call(def.list)),
       def.getOne ? async (id) => (await call((c) => def.getOne!(c, id) as never)) as Row : undefined,
     ),
-    create: def.create ? async (data) => (await call((c) => def.create!.call(c, data) as never)) as Row : undefined,
+    create: def.create ? async (data) => (await call((c) => def.create!.call(c, createBody(def.create!.fields, data)) as never)) as Row : undefined,
+    update: def.update
+      ? async (id, data, previous) => (await call((c) => def.update!.call(c, id, patchBody(editFields(def), data, previous), previous) as never)) as Row
+      : undefined,
     delete: def.delete
       ? async (id) => {
           await call((c) => def.delete!(c, id) as never);
@@ -428,6 +639,47 @@ export async function deleteAssociation(row: { association_type: string; from_ty
       toId: row.to_id,
     } as never),
   );
+}
+
+/**
+ * OAuth and SAML providers: the API keeps them as lists inside the auth config (POST /v1/auth-config
+ * replaces a list whole), so each write reads the current list, changes one provider and sends the
+ * list back. A provider is named by `name`, which is also how its stored secret is found: an OAuth
+ * provider sent without `client_secret` keeps the stored one, so the secret is never read back here.
+ */
+type SsoKind = 'oauth_providers' | 'saml_providers';
+const SSO_FIELDS: Record<SsoKind, string[]> = {
+  oauth_providers: ['name', 'client_id', 'client_secret', 'authorization_url', 'token_url', 'userinfo_url', 'jwks_uri', 'issuer', 'scopes', 'trust_email'],
+  saml_providers: ['name', 'entry_point', 'idp_issuer', 'idp_cert', 'email_attribute', 'allow_idp_initiated'],
+};
+
+function ssoProviders(kind: SsoKind): ResourceDef {
+  const read = async () => ((await call((c) => c.authConfig.authConfigList())) as unknown as Record<SsoKind, Row[]>)[kind] ?? [];
+  /** The provider as the API takes it: its own fields only (not `client_secret_set`), blanks left out. */
+  const body = (row: Record<string, unknown>) => {
+    const out: Record<string, unknown> = {};
+    for (const f of SSO_FIELDS[kind]) {
+      const v = f === 'scopes' && typeof row[f] === 'string' ? splitList(row[f]) : row[f];
+      if (!(v === undefined || v === null || v === '')) out[f] = v;
+    }
+    return out;
+  };
+  const write = async (change: (rows: Record<string, unknown>[]) => Record<string, unknown>[], name: string) => {
+    const next = change((await read()).map(body));
+    const saved = ((await call((c) => c.authConfig.authConfigCreate({ [kind]: next } as never))) as unknown as Record<SsoKind, Row[]>)[kind] ?? [];
+    const row = saved.find((r) => r.name === name);
+    return (row ? { ...row, id: row.name } : { id: name }) as Row;
+  };
+  return {
+    ...wholeList(async () => (await read()).map((r) => ({ ...r, id: r.name as string }))),
+    create: async (data) => write((rows) => [...rows, body(data)], String(data.name)),
+    // The name is the provider's key (and its secret's): the edit form does not change it.
+    update: async (id, data) => write((rows) => rows.map((r) => (r.name === id ? body({ ...data, name: id }) : r)), id),
+    delete: async (id) => {
+      await write((rows) => rows.filter((r) => r.name !== id), id);
+      return { id };
+    },
+  };
 }
 
 const RESOURCES: Record<string, ResourceDef> = {
@@ -588,6 +840,8 @@ const RESOURCES: Record<string, ResourceDef> = {
     update: async (id, data) =>
       (await adminApi((c) => c.admin.adminTenantsPartialUpdate({ tenantId: id }, { name: data.name, status: data.status, plan_tier: data.plan_tier, suspended_reason: data.status === 'suspended' ? data.suspended_reason || null : null } as never))) as unknown as Row,
   },
+  'oauth-providers': ssoProviders('oauth_providers'),
+  'saml-providers': ssoProviders('saml_providers'),
   ...Object.fromEntries(Object.entries(MODULES).map(([name, def]) => [name, moduleResource(def)])),
 };
 

@@ -1,10 +1,18 @@
 // The tenant's auth settings (GET/POST /v1/auth-config): sign-in methods, signup, password policy,
-// token lifetimes, MFA, passkeys, captcha, redirects; OAuth and SAML providers are listed.
+// token lifetimes, MFA, passkeys, captcha, redirects; OAuth and SAML providers are listed here and
+// created, edited and deleted on their own screens (resources `oauth-providers`, `saml-providers`).
 import { useEffect, useState } from 'react';
 import { Box, Card, CardContent, Typography } from '@mui/material';
 import {
   BooleanInput,
+  CreateButton,
   Datagrid,
+  DeleteButton,
+  EditButton,
+  Link,
+  TopToolbar,
+  required,
+  useRecordContext,
   ListContextProvider,
   NumberInput,
   SaveButton,
@@ -19,7 +27,7 @@ import {
   useNotify,
 } from 'react-admin';
 import { api, can } from '../session.ts';
-import { ErrorBox } from '../ui.tsx';
+import { ConsoleCreate, ConsoleEdit, ConsoleList, ErrorBox, IfCan } from '../ui.tsx';
 
 type Config = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -44,14 +52,15 @@ function changes(form: Config): Config {
   return JSON.parse(JSON.stringify(body));
 }
 
-function Providers({ title, rows, columns }: { title: string; rows: Config[]; columns: string[] }) {
+function Providers({ title, rows, columns, to }: { title: string; rows: Config[]; columns: string[]; to: string }) {
   const list = useList({ data: rows.map((r) => ({ ...r, id: r.name })) });
   return (
     <Card variant="outlined" sx={{ mt: 2 }}>
       <CardContent>
         <Typography variant="h6">{title}</Typography>
+        <Link to={to}>{can('*') ? 'Add, edit or delete' : 'Open the list'}</Link>
         {rows.length === 0 ? (
-          <Typography variant="body2">None configured (set them with POST /v1/auth-config or the CLI).</Typography>
+          <Typography variant="body2">None configured.</Typography>
         ) : (
           <ListContextProvider value={list}>
             <Datagrid resource="console-rows" bulkActionButtons={false} rowClick={false}>
@@ -144,10 +153,130 @@ export function AuthSettings() {
             </SimpleForm>
           </Card>
           <ErrorBox error={saveError} title="The API refused the settings" />
-          <Providers title="OAuth providers" rows={config.oauth_providers ?? []} columns={['name', 'client_id', 'authorization_url', 'client_secret_set', 'trust_email']} />
-          <Providers title="SAML providers" rows={config.saml_providers ?? []} columns={['name', 'entry_point', 'idp_issuer', 'email_attribute', 'allow_idp_initiated']} />
+          <Providers title="OAuth providers" rows={config.oauth_providers ?? []} columns={['name', 'client_id', 'authorization_url', 'client_secret_set', 'trust_email']} to="/oauth-providers" />
+          <Providers title="SAML providers" rows={config.saml_providers ?? []} columns={['name', 'entry_point', 'idp_issuer', 'email_attribute', 'allow_idp_initiated']} to="/saml-providers" />
         </>
       ) : null}
     </Box>
   );
 }
+
+// ------------------------------------------------------------------ OAuth and SAML providers
+
+const NAME_HELP = 'Lower-case letters, digits, _ and - (max 40); the sign-in URL names it. Fixed once created.';
+const words = { format: (v: unknown) => (Array.isArray(v) ? v.join(' ') : ((v as string) ?? '')), parse: (v: string) => v };
+
+/** Edit and delete on a provider's row, for a caller with scope `*` (the server refuses anyone else anyway). */
+function ProviderRowActions() {
+  return (
+    <IfCan scope="*">
+      <EditButton />
+      <DeleteButton mutationMode="pessimistic" redirect={false} />
+    </IfCan>
+  );
+}
+
+const listActions = (
+  <IfCan scope="*">
+    <TopToolbar>
+      <CreateButton />
+    </TopToolbar>
+  </IfCan>
+);
+
+export const OAuthProviderList = () => (
+  <ConsoleList resource="oauth-providers" title="OAuth providers" actions={can('*') ? listActions : false} sort={{ field: 'name', order: 'ASC' }} empty={false}>
+    <Datagrid bulkActionButtons={false} rowClick={can('*') ? 'edit' : false}>
+      <TextField source="name" />
+      <TextField source="client_id" />
+      <TextField source="authorization_url" />
+      <BooleanField source="client_secret_set" label="Secret set" />
+      <BooleanField source="trust_email" />
+      <ProviderRowActions />
+    </Datagrid>
+  </ConsoleList>
+);
+
+function OAuthFields({ edit = false }: { edit?: boolean }) {
+  const record = useRecordContext();
+  return (
+    <>
+      <TextInput source="name" validate={required()} disabled={edit} helperText={NAME_HELP} />
+      <TextInput source="client_id" label="Client id" validate={required()} fullWidth />
+      {/* Write-only: the API never answers the secret; left empty on edit, the stored one is kept. */}
+      <TextInput
+        source="client_secret"
+        label={edit ? (record?.client_secret_set ? 'Client secret (set; type to replace)' : 'Client secret (not set)') : 'Client secret'}
+        type="password"
+        autoComplete="new-password"
+        helperText="Write-only: stored encrypted and never shown again"
+        fullWidth
+      />
+      <TextInput source="authorization_url" label="Authorization URL" validate={required()} fullWidth helperText="Where browsers are sent to sign in" />
+      <TextInput source="token_url" label="Token URL" validate={required()} fullWidth />
+      <TextInput source="userinfo_url" label="Userinfo URL" fullWidth helperText="OAuth 2.0: where the profile is read" />
+      <TextInput source="jwks_uri" label="JWKS URI" fullWidth helperText="OIDC: verifies the id_token" />
+      <TextInput source="issuer" label="Issuer" fullWidth helperText="OIDC: the id_token's expected iss" />
+      <TextInput source="scopes" label="Scopes (space separated)" {...words} fullWidth />
+      <BooleanInput source="trust_email" label="Trust the provider's email as verified" />
+    </>
+  );
+}
+
+export const OAuthProviderCreate = () => (
+  <ConsoleCreate resource="oauth-providers" title="New OAuth provider" redirect="list">
+    <SimpleForm defaultValues={{ scopes: 'openid email profile', trust_email: true }}>
+      <OAuthFields />
+    </SimpleForm>
+  </ConsoleCreate>
+);
+
+export const OAuthProviderEdit = () => (
+  <ConsoleEdit resource="oauth-providers" title="Edit OAuth provider" redirect="list" actions={false}>
+    <SimpleForm>
+      <OAuthFields edit />
+    </SimpleForm>
+  </ConsoleEdit>
+);
+
+export const SamlProviderList = () => (
+  <ConsoleList resource="saml-providers" title="SAML providers" actions={can('*') ? listActions : false} sort={{ field: 'name', order: 'ASC' }} empty={false}>
+    <Datagrid bulkActionButtons={false} rowClick={can('*') ? 'edit' : false}>
+      <TextField source="name" />
+      <TextField source="entry_point" />
+      <TextField source="idp_issuer" />
+      <TextField source="email_attribute" />
+      <BooleanField source="allow_idp_initiated" />
+      <ProviderRowActions />
+    </Datagrid>
+  </ConsoleList>
+);
+
+function SamlFields({ edit = false }: { edit?: boolean }) {
+  return (
+    <>
+      <TextInput source="name" validate={required()} disabled={edit} helperText={NAME_HELP} />
+      <TextInput source="entry_point" label="IdP SSO URL (entry point)" validate={required()} fullWidth />
+      <TextInput source="idp_issuer" label="IdP issuer" fullWidth />
+      <TextInput source="idp_cert" label="IdP signing certificate (PEM or base64 DER)" validate={required()} multiline minRows={4} fullWidth sx={{ '& textarea': { fontFamily: 'monospace', fontSize: 12 } }} />
+      <TextInput source="email_attribute" label="Email attribute" helperText="NameID is used when the attribute is absent" />
+      <BooleanInput source="allow_idp_initiated" label="Accept IdP-initiated sign-in" />
+    </>
+  );
+}
+
+export const SamlProviderCreate = () => (
+  <ConsoleCreate resource="saml-providers" title="New SAML provider" redirect="list">
+    <SimpleForm defaultValues={{ email_attribute: 'email', allow_idp_initiated: false }}>
+      <SamlFields />
+    </SimpleForm>
+  </ConsoleCreate>
+);
+
+export const SamlProviderEdit = () => (
+  <ConsoleEdit resource="saml-providers" title="Edit SAML provider" redirect="list" actions={false}>
+    <SimpleForm>
+      <SamlFields edit />
+    </SimpleForm>
+  </ConsoleEdit>
+);

@@ -3,19 +3,25 @@
 // (run, execute, trigger, post), a create form where the body is simple, and pages for usage, the
 // trial balance, billing and the status page.
 import { useEffect, useState, type ReactNode } from 'react';
-import { Box, Button as MuiButton, Card, CardContent, Chip, Stack, TextField as MuiTextField, Typography } from '@mui/material';
+import { Box, Button as MuiButton, Card, CardContent, Chip, IconButton, Stack, TextField as MuiTextField, Tooltip, Typography } from '@mui/material';
+import Delete from '@mui/icons-material/Delete';
+import Add from '@mui/icons-material/Add';
+import { useFieldArray, useWatch } from 'react-hook-form';
 import {
   BooleanInput,
   CreateButton,
   Datagrid,
   DateField,
   DeleteButton,
+  EditButton,
   FunctionField,
   ListContextProvider,
   NumberField,
   NumberInput,
+  SaveButton,
   SelectInput,
   SimpleForm,
+  Toolbar,
   TextField,
   TextInput,
   Title,
@@ -24,12 +30,13 @@ import {
   useList,
   useListContext,
   useRecordContext,
+  useGetList,
   useRefresh,
 } from 'react-admin';
-import { MODULES, type FieldSpec } from '../dataProvider.ts';
+import { editFields, MODULES, type ColumnSpec, type FieldSpec } from '../dataProvider.ts';
 import { serviceApi } from '../agent-service.ts';
-import { api, can, loadSession, type Scope } from '../session.ts';
-import { ConsoleCreate, ConsoleList, ConsoleShow, ErrorBox } from '../ui.tsx';
+import { api, can, errorMessage, loadSession, type Scope } from '../session.ts';
+import { ConsoleCreate, ConsoleEdit, ConsoleList, ConsoleShow, ErrorBox } from '../ui.tsx';
 import { LinePlot } from './activity.tsx';
 
 const PREFERRED = ['name', 'title', 'label', 'code', 'slug', 'status', 'type', 'provider_type', 'trigger_event', 'trigger_type', 'cron_expression', 'action_type', 'enabled', 'is_default', 'date', 'reference', 'total', 'updated_at', 'created_at'];
@@ -42,6 +49,14 @@ const cell = (value: unknown) => {
 
 const writeScopeOf = (resource: string): Scope => (MODULES[resource]?.writeScope ?? 'write') as Scope;
 
+/** Edit for a row the caller may change and the API would take (a draft entry, not a posted one). */
+function RowEditButton({ resource }: { resource: string }) {
+  const record = useRecordContext();
+  const def = MODULES[resource];
+  if (!record || !def?.update || !can(writeScopeOf(resource)) || (def.update.editable && !def.update.editable(record))) return null;
+  return <EditButton resource={resource} record={record} />;
+}
+
 function Columns({ resource }: { resource: string }) {
   const { data } = useListContext();
   const def = MODULES[resource];
@@ -52,6 +67,7 @@ function Columns({ resource }: { resource: string }) {
       {keys.map((k) => (
         <FunctionField key={k} source={k} label={k} render={(r: Record<string, unknown>) => cell(r[k])} />
       ))}
+      {def?.update && can(writeScopeOf(resource)) ? <RowEditButton resource={resource} /> : null}
       {def?.delete && can(writeScopeOf(resource)) ? <DeleteButton mutationMode="pessimistic" redirect={false} /> : null}
     </Datagrid>
   );
@@ -78,10 +94,106 @@ export const ModuleList = ({ resource }: { resource: string }) => {
 const jsonFormat = { format: (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v, null, 2)), parse: (v: string) => { try { return v === '' ? undefined : JSON.parse(v); } catch { return v; } } };
 const isJson = (v: unknown) => (typeof v === 'string' ? 'Not valid JSON' : undefined);
 
+/** The chart of accounts as a select (journal and invoice lines). */
+function AccountInput({ source, label, required: isRequired, width = 260 }: { source: string; label: string; required?: boolean; width?: number }) {
+  const { data, error } = useGetList('accounting-accounts', { pagination: { page: 1, perPage: 1000 }, sort: { field: 'code', order: 'ASC' } });
+  const choices = (data ?? []).map((a) => ({ id: a.id, name: `${a.code} ${a.name}` }));
+  return (
+    <SelectInput
+      source={source}
+      label={label}
+      choices={choices}
+      isLoading={!data && !error}
+      validate={isRequired ? [required()] : []}
+      helperText={error ? `The accounts did not load: ${errorMessage(error)}` : false}
+      sx={{ width, minWidth: width }}
+    />
+  );
+}
+
+function cellInput(name: string, col: ColumnSpec) {
+  const label = col.label ?? col.source;
+  const validate = col.required ? [required()] : [];
+  const sx = col.width ? { width: col.width, minWidth: col.width } : { flex: 1, minWidth: 200 };
+  switch (col.kind) {
+    case 'account':
+      return <AccountInput key={col.source} source={name} label={label} required={col.required} width={col.width} />;
+    case 'select':
+      return <SelectInput key={col.source} source={name} label={label} validate={validate} choices={(col.choices ?? []).map((id) => ({ id, name: id }))} helperText={false} sx={sx} />;
+    case 'number':
+      return <NumberInput key={col.source} source={name} label={label} validate={validate} helperText={false} sx={sx} />;
+    case 'boolean':
+      return <BooleanInput key={col.source} source={name} label={label} helperText={false} sx={{ ...sx, mt: 1 }} />;
+    case 'json':
+      return <TextInput key={col.source} source={name} label={label} {...jsonFormat} validate={[...validate, isJson]} multiline helperText={false} sx={{ ...sx, '& textarea': { fontFamily: 'monospace', fontSize: 13 } }} />;
+    default:
+      return <TextInput key={col.source} source={name} label={label} validate={validate} helperText={false} sx={sx} />;
+  }
+}
+
+/** The sums of some columns of a row editor as they are typed (a journal entry's debits and credits). */
+function Totals({ source, columns }: { source: string; columns: string[] }) {
+  const rows = (useWatch({ name: source }) ?? []) as Record<string, unknown>[];
+  const sums = columns.map((c) => [c, rows.reduce((sum, r) => sum + (Number(r?.[c]) || 0), 0)] as const);
+  const balanced = sums.length === 2 && Math.abs(sums[0]![1] - sums[1]![1]) < 0.005;
+  return (
+    <Typography variant="body2" color={sums.length === 2 && !balanced ? 'error' : 'text.secondary'} data-testid={`totals-${source}`}>
+      {sums.map(([c, v]) => `${c} ${v.toFixed(2)}`).join(' · ')}
+      {sums.length === 2 ? (balanced ? ' · balanced' : ` · off by ${Math.abs(sums[0]![1] - sums[1]![1]).toFixed(2)}`) : null}
+    </Typography>
+  );
+}
+
+/**
+ * Rows of inputs that can be added and removed (automation actions, journal lines, form fields), over
+ * react-hook-form's useFieldArray (the form react-admin runs). Each cell is an ordinary react-admin
+ * input named `<source>.<index>.<column>`, so validation and the form's value work as for any input.
+ */
+function RowsInput({ field }: { field: FieldSpec }) {
+  const { fields, append, remove } = useFieldArray({ name: field.source });
+  const label = field.label ?? field.source;
+  return (
+    <Box sx={{ width: '100%', my: 1 }} data-testid={`rows-${field.source}`}>
+      <Typography variant="subtitle1">{label}</Typography>
+      {field.helperText ? (
+        <Typography variant="caption" color="text.secondary" component="p" sx={{ mb: 1 }}>
+          {field.helperText}
+        </Typography>
+      ) : null}
+      {fields.length === 0 ? (
+        <Typography variant="body2" color="text.secondary">
+          No rows.
+        </Typography>
+      ) : null}
+      {fields.map((row, i) => (
+        <Stack key={row.id} direction="row" spacing={1} sx={{ alignItems: 'flex-start', flexWrap: 'wrap' }} data-testid={`row-${field.source}`}>
+          <Typography variant="body2" sx={{ pt: 2, width: 20 }}>
+            {i + 1}
+          </Typography>
+          {(field.columns ?? []).map((col) => cellInput(`${field.source}.${i}.${col.source}`, col))}
+          <Tooltip title="Remove this row">
+            <IconButton aria-label={`Remove row ${i + 1}`} onClick={() => remove(i)} sx={{ mt: 1 }}>
+              <Delete />
+            </IconButton>
+          </Tooltip>
+        </Stack>
+      ))}
+      <Stack direction="row" spacing={2} sx={{ alignItems: 'center' }}>
+        <MuiButton size="small" startIcon={<Add />} onClick={() => append(structuredClone(field.newRow ?? {}))}>
+          Add row
+        </MuiButton>
+        {field.totals ? <Totals source={field.source} columns={field.totals} /> : null}
+      </Stack>
+    </Box>
+  );
+}
+
 function fieldInput(f: FieldSpec) {
   const common = { key: f.source, source: f.source, label: f.label ?? f.source, helperText: f.helperText, defaultValue: f.defaultValue };
   const validate = f.required ? [required()] : [];
   switch (f.kind) {
+    case 'rows':
+      return <RowsInput key={f.source} field={f} />;
     case 'multiline':
       return <TextInput {...common} validate={validate} multiline minRows={6} fullWidth sx={{ fontFamily: 'monospace' }} />;
     case 'json':
@@ -93,16 +205,39 @@ function fieldInput(f: FieldSpec) {
     case 'number':
       return <NumberInput {...common} validate={validate} />;
     default:
-      return <TextInput {...common} validate={validate} />;
+      return <TextInput {...common} validate={validate} type={f.writeOnly ? 'password' : undefined} autoComplete={f.writeOnly ? 'new-password' : undefined} />;
   }
 }
 
+/** Row editors take their first rows from the form's defaults (useFieldArray has no default of its own). */
+const rowDefaults = (fields: FieldSpec[]) => Object.fromEntries(fields.filter((f) => f.kind === 'rows' && f.defaultValue !== undefined).map((f) => [f.source, f.defaultValue]));
+
 export const ModuleCreate = ({ resource }: { resource: string }) => {
   const def = MODULES[resource]!;
+  const fields = def.create?.fields ?? [];
   return (
     <ConsoleCreate resource={resource} title={`New: ${def.label}`} redirect={def.getOne ? 'show' : 'list'}>
-      <SimpleForm>{(def.create?.fields ?? []).map(fieldInput)}</SimpleForm>
+      <SimpleForm defaultValues={rowDefaults(fields)}>{fields.map(fieldInput)}</SimpleForm>
     </ConsoleCreate>
+  );
+};
+
+/** The create form's fields on the stored record; only what changed is sent (PATCH), a secret only when typed. */
+export const ModuleEdit = ({ resource }: { resource: string }) => {
+  const def = MODULES[resource]!;
+  return (
+    <ConsoleEdit resource={resource} title={`Edit: ${def.label}`} redirect={def.getOne ? 'show' : 'list'} actions={false}>
+      <SimpleForm
+        toolbar={
+          <Toolbar>
+            <SaveButton />
+            {def.delete ? <DeleteButton mutationMode="pessimistic" sx={{ ml: 'auto' }} /> : null}
+          </Toolbar>
+        }
+      >
+        {editFields(def).map((f) => fieldInput({ ...f, defaultValue: undefined }))}
+      </SimpleForm>
+    </ConsoleEdit>
   );
 };
 
@@ -363,7 +498,11 @@ function Detail({ resource }: { resource: string }) {
 }
 
 export const ModuleShow = ({ resource }: { resource: string }) => (
-  <ConsoleShow resource={resource} title={MODULES[resource]?.label}>
+  <ConsoleShow
+    resource={resource}
+    title={MODULES[resource]?.label}
+    actions={MODULES[resource]?.update && can(writeScopeOf(resource)) ? <TopToolbar><RowEditButton resource={resource} /></TopToolbar> : false}
+  >
     <Detail resource={resource} />
   </ConsoleShow>
 );
@@ -495,11 +634,19 @@ export function BillingPage() {
 }
 
 export function StatusPage() {
-  const status = useLoad(() => serviceApi((c) => c.status.v1StatusList()));
+  // The page is served cacheable for 15 s (public, max-age=15): the console revalidates, so an incident it
+  // just opened or updated shows at once.
+  const status = useLoad(() => serviceApi((c) => c.status.v1StatusList({ cache: 'no-cache' })));
   const admin = Boolean(loadSession()?.adminKey);
   const [title, setTitle] = useState('');
   const [message, setMessage] = useState('');
   const create = useAction<unknown>();
+  // An incident is changed by posting an update (its new state and a message); the contract has no PATCH.
+  const [incident, setIncident] = useState('');
+  const [state, setState] = useState('monitoring');
+  const [note, setNote] = useState('');
+  const post = useAction<unknown>();
+  const open = (status.data?.incidents ?? []).filter((i) => !i.resolved_at);
   return (
     <Box sx={{ p: 2 }} data-testid="status-page">
       <Title title="Status page" />
@@ -545,6 +692,42 @@ export function StatusPage() {
               Open incident
             </MuiButton>
             <ErrorBox error={create.error} />
+          </Stack>
+        </Section>
+      ) : null}
+      {admin && open.length > 0 ? (
+        <Section title="Update an incident (system admin)">
+          <Stack spacing={2} sx={{ maxWidth: 600 }}>
+            <MuiTextField select size="small" label="Incident" value={incident} onChange={(e) => setIncident(e.target.value)} slotProps={{ select: { native: true }, inputLabel: { shrink: true } }}>
+              <option value="" />
+              {open.map((i) => (
+                <option key={i.incident_id} value={i.incident_id}>
+                  {i.impact} ({i.state})
+                </option>
+              ))}
+            </MuiTextField>
+            <MuiTextField select size="small" label="New state" value={state} onChange={(e) => setState(e.target.value)} slotProps={{ select: { native: true } }}>
+              {['investigating', 'identified', 'monitoring', 'resolved'].map((v) => (
+                <option key={v} value={v}>
+                  {v}
+                </option>
+              ))}
+            </MuiTextField>
+            <MuiTextField size="small" label="Message" value={note} onChange={(e) => setNote(e.target.value)} multiline minRows={2} />
+            <MuiButton
+              variant="contained"
+              disabled={post.busy || !incident}
+              onClick={() =>
+                post.run(async () => {
+                  const r = await serviceApi((c) => c.status.v1StatusIncidentsUpdatesCreate({ incidentId: incident }, { state: state as never, message: note }), true);
+                  status.reload();
+                  return r;
+                })
+              }
+            >
+              Post update
+            </MuiButton>
+            <ErrorBox error={post.error} />
           </Stack>
         </Section>
       ) : null}
