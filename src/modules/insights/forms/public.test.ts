@@ -64,6 +64,10 @@ describe('forms', () => {
     expect((await t.request('GET', `/v1/forms/${f.id}?tenant_id=${other.tenantId}`)).status).toBe(404);
     expect((await t.request('GET', `/v1/forms/${f.id}`)).status).toBe(400);
 
+    // A start is counted by the page when a visitor first fills a field; an unknown form is 404.
+    expect((await t.request('POST', `/v1/forms/${f.id}/start`, { ip: '198.51.100.1' })).body.data).toEqual({ started: true });
+    expect((await t.request('POST', `/v1/forms/${f.id}/start`, { ip: '198.51.100.1' })).status).toBe(200);
+    expect((await t.request('POST', `/v1/forms/form_00000000000000000000000000/start`)).status).toBe(404);
     const sub = await t.request('POST', `/v1/forms/${f.id}/submit`, { body: { data: { email: 'Ann@Example.com', name: 'Ann', budget: 5000 } }, ip: '198.51.100.1' });
     expect(sub.status).toBe(200);
     expect(sub.body.data).toMatchObject({ submitted: true });
@@ -99,7 +103,7 @@ describe('forms', () => {
 
     const stats = await req('GET', `/v1/forms/${f.id}/analytics`);
     expect(stats.status).toBe(200);
-    expect(stats.body.data.totals).toMatchObject({ views: 1, submissions: 1, conversion_rate: 1 });
+    expect(stats.body.data.totals).toMatchObject({ views: 1, starts: 2, submissions: 1, conversion_rate: 1 });
     expect(stats.body.data.daily).toHaveLength(1);
 
     const dup = await req('POST', `/v1/forms/${f.id}/duplicate`);
@@ -125,6 +129,7 @@ describe('forms', () => {
     // Archiving takes it off the public routes.
     await req('PATCH', `/v1/forms/${f.id}`, { status: 'archived' });
     expect((await t.request('GET', `/v1/forms/${f.id}${q}`)).status).toBe(404);
+    expect((await t.request('POST', `/v1/forms/${f.id}/start`)).status).toBe(404);
   });
 
   it('rate-limits submissions per address', async () => {

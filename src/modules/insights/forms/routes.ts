@@ -15,6 +15,7 @@ import {
   getPublicForm,
   listForms,
   listSubmissions,
+  startPublicForm,
   submitPublicForm,
   updateForm,
 } from './service.ts';
@@ -197,6 +198,24 @@ const submit = defineRoute(
   { idempotency: false },
 );
 
+const start = defineRoute(
+  PUBLIC,
+  {
+    method: 'post',
+    path: '/v1/forms/{form_id}/start',
+    tags: PUBLIC_TAGS,
+    summary: 'Count a form start',
+    description:
+      'Called by a public form\'s page when a visitor first fills a field: counts a start in the form\'s analytics (views, starts, submissions per day). No body, no authentication; 30 a minute per address.',
+    request: { params: Params },
+    responses: {
+      200: jsonResponse(z.object({ started: z.literal(true) }), 'Counted'),
+      404: errorResponse('No published form with this id'),
+    },
+  },
+  { idempotency: false },
+);
+
 const metaOf = (c: Context<AppEnv>) => ({ requestId: c.get('requestId'), ip: c.get('ip'), userAgent: requestHeader(c, 'user-agent') });
 
 export function formsRoutes() {
@@ -208,6 +227,7 @@ export function formsRoutes() {
   app.openapi(remove, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => deleteForm(ctx, c.req.valid('param').form_id))), 200));
   app.openapi(duplicate, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => duplicateForm(ctx, c.req.valid('param').form_id))), 201));
   app.openapi(submit, async (c) => c.json(ok(c, await submitPublicForm(c.get('kernel'), c.req.valid('param').form_id, c.req.valid('json'), metaOf(c))), 200));
+  app.openapi(start, async (c) => c.json(ok(c, await startPublicForm(c.get('kernel'), c.req.valid('param').form_id, metaOf(c))), 200));
   app.openapi(exportRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => exportSubmissions(ctx, c.req.valid('param').form_id, c.req.valid('query').format))), 200));
   app.openapi(analytics, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => formAnalytics(ctx, c.req.valid('param').form_id, c.req.valid('query').days))), 200));
   app.openapi(submissions, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listSubmissions(ctx, c.req.valid('param').form_id, c.req.valid('query')))), 200));

@@ -33,6 +33,8 @@ export interface FormInput {
 }
 
 const SUBMIT_PER_MINUTE = 10;
+/** Starts are cheap counters, but still public: a looser limit than submissions, per address. */
+const STARTS_PER_MINUTE = 30;
 const iso = (d: Date) => d.toISOString();
 
 export function formDto(f: FormRow) {
@@ -226,6 +228,17 @@ export async function getPublicForm(kernel: Kernel, formId: string, tenantId: st
       require_captcha: captcha !== null,
       ...(captcha ? { captcha_site_key: (captcha as { site_key?: string }).site_key ?? null } : {}),
     };
+  });
+}
+
+/** Counts a start: the form's page calls it when a visitor first fills a field, so analytics can tell viewers from starters. */
+export async function startPublicForm(kernel: Kernel, formId: string, meta: { requestId: string | null; ip?: string; userAgent?: string }) {
+  const ip = meta.ip ?? 'unknown';
+  await kernel.rateLimits.enforce(`form-start:${ip}`, STARTS_PER_MINUTE, (wait) => `At most ${STARTS_PER_MINUTE} form starts per minute from one address; retry in ${wait} s`);
+  const hit = await publicForm(kernel, formId, null);
+  return runInTenant(kernel, publicMeta(hit.tenantId, formId, meta), async (ctx) => {
+    await bump(ctx, formId, 'starts');
+    return { started: true as const };
   });
 }
 
