@@ -48,7 +48,7 @@ const update = defineRoute({ kind: 'tenant', scope: 'write' }, {
   path: '/v1/branding',
   tags: TAGS,
   summary: 'Update branding',
-  description: 'Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css that could load or run anything is refused.',
+  description: 'Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css is sanitised: at-rules, functions and URLs outside an allow list (imports, script or data URLs, non-https url(), expression(), behaviours, escapes) are removed and listed in `custom_css_removed`; CSS that does not parse or holds markup is refused.',
   request: {
     body: jsonBody(
       z.object({
@@ -63,8 +63,16 @@ const update = defineRoute({ kind: 'tenant', scope: 'write' }, {
     ),
   },
   responses: {
-    200: jsonResponse(BrandingSchema, 'The branding after the change'),
-    400: errorResponse('Invalid field (the message names it), or custom_css with imports, scripts, non-https url() or markup'),
+    200: jsonResponse(
+      BrandingSchema.extend({
+        custom_css_removed: z
+          .array(z.object({ line: z.number().int().nullable(), removed: z.string(), reason: z.string() }))
+          .optional()
+          .openapi({ description: 'When custom_css was given: the parts the sanitiser removed, and why (at most 50)' }),
+      }),
+      'The branding after the change',
+    ),
+    400: errorResponse('Invalid field (the message names it), or custom_css that does not parse or holds markup'),
     409: errorResponse('custom_domain is already claimed by another tenant'),
   },
 });
