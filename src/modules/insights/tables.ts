@@ -144,7 +144,7 @@ export const formDaily = pgTable(
   (t) => [primaryKey({ name: 'form_daily_pk', columns: [t.tenantId, t.formId, t.day] })],
 );
 
-/** One row per tenant that changed its branding. A custom domain names one tenant in the whole install. */
+/** One row per tenant that changed its branding. A verified custom domain names one tenant in the whole install. */
 export const branding = pgTable(
   'branding',
   {
@@ -160,7 +160,8 @@ export const branding = pgTable(
   domainVerifiedAt: timestamptz('domain_verified_at'),
   updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('branding_custom_domain_idx').on(t.customDomain).where(sql`custom_domain is not null`)],
+  // Claims do not reserve a domain (squatting); a verified one names one tenant in the whole install.
+  (t) => [uniqueIndex('branding_verified_domain_idx').on(t.customDomain).where(sql`domain_verified_at is not null`), index('branding_custom_domain_idx').on(t.customDomain)],
 );
 
 /**

@@ -3,6 +3,8 @@ import { eq } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { branding, type BrandingRow } from '../tables.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { forgetHost, verifiedElsewhere } from './domains.ts';
 import { CssSyntaxError, sanitizeCss, type CssRemoval } from './css.ts';
 
 /**
@@ -59,7 +61,16 @@ export async function getBranding(ctx: TenantContext) {
 const invalid = (field: string, message: string) =>
   new ApiError('VALIDATION_ERROR', `${field}: ${message}`, { details: { issues: [{ field, location: 'body', message }] } });
 
-export async function updateBranding(ctx: TenantContext, input: BrandingInput) {
+/** Before the tenant's transaction (the lookup crosses tenants): a domain another tenant verified cannot be claimed. */
+export async function assertDomainClaimable(kernel: Kernel, tenantId: string, domain: string | null | undefined): Promise<void> {
+  if (domain && (await verifiedElsewhere(kernel, tenantId, domain.toLowerCase()))) {
+    throw new ApiError('ALREADY_EXISTS', 'custom_domain: this domain is verified by another tenant', {
+      details: { issues: [{ field: 'custom_domain', location: 'body', message: 'verified by another tenant' }] },
+    });
+  }
+}
+
+export async function updateBranding(ctx: TenantContext, kernel: Kernel, input: BrandingInput) {
   let cssRemoved: CssRemoval[] = [];
   if (input.custom_css) {
     try {
@@ -86,24 +97,14 @@ export async function updateBranding(ctx: TenantContext, input: BrandingInput) {
       patch.customDomain = domain;
       patch.domainVerificationToken = domain ? `plinth-verify=${randomBytes(18).toString('base64url')}` : null;
       patch.domainVerifiedAt = null;
+      if (current?.customDomain) forgetHost(kernel, current.customDomain);
     }
   }
-  let row: BrandingRow | undefined;
-  try {
-    [row] = await ctx.db
-      .insert(branding)
-      .values({ tenantId: ctx.tenantId, ...patch })
-      .onConflictDoUpdate({ target: branding.tenantId, set: patch })
-      .returning();
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-    if (code === '23505') {
-      throw new ApiError('ALREADY_EXISTS', 'custom_domain: this domain is already claimed', {
-        details: { issues: [{ field: 'custom_domain', location: 'body', message: 'already claimed' }] },
-      });
-    }
-    throw error;
-  }
+  const [row] = await ctx.db
+    .insert(branding)
+    .values({ tenantId: ctx.tenantId, ...patch })
+    .onConflictDoUpdate({ target: branding.tenantId, set: patch })
+    .returning();
   await ctx.emit({ type: 'branding.updated', resourceType: 'branding', resourceId: ctx.tenantId, data: { changes: Object.keys(input) } });
   return { ...brandingDto(row!, true), ...(input.custom_css !== undefined ? { custom_css_removed: cssRemoved } : {}) };
 }
