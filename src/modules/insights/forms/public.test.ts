@@ -143,7 +143,7 @@ describe('forms', () => {
 });
 
 describe('branding', () => {
-  it('starts empty, changes fields, issues a domain token, refuses unsafe CSS and a claimed domain', async () => {
+  it('starts empty, changes fields, issues a domain token, sanitises CSS', async () => {
     const first = await req('GET', '/v1/branding', undefined, other.token);
     expect(first.status).toBe(200);
     expect(first.body.data).toMatchObject({ brand_name: null, custom_domain: null, domain_verification: null, updated_at: null });
@@ -180,9 +180,10 @@ describe('branding', () => {
       'url() must be an https URL',
     ]);
     expect((await req('GET', '/v1/branding')).body.data.custom_css).toBe('.a { color: red }\n.b { margin: 0 }');
+    // A claim reserves nothing until verified (branding/domains.test.ts): another tenant may claim it too, with its own token.
     const clash = await req('PATCH', '/v1/branding', { custom_domain: 'forms.example.com' }, other.token);
-    expect(clash.status).toBe(409);
-    expect((await req('GET', '/v1/branding', undefined, other.token)).body.data.custom_domain).toBeNull();
+    expect(clash.status).toBe(200);
+    expect(clash.body.data.domain_verification.value).not.toBe(token);
     expect((await eventsOf(t, tenant.tenantId, 'branding.updated')).length).toBeGreaterThan(0);
   });
 });
