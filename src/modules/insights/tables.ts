@@ -21,6 +21,8 @@ export const savedReports = pgTable(
     /** A cron expression (croner), or null for on demand only. */
     schedule: text('schedule'),
     timezone: text('timezone').notNull().default('UTC'),
+    /** Addresses a scheduled run mails its result to (CSV attached). */
+    emailTo: jsonb('email_to').$type<string[]>().notNull().default([]),
     nextRunAt: timestamptz('next_run_at'),
     lastRunAt: timestamptz('last_run_at'),
     /** Who saved it: scheduled runs run with that caller's access at most. */
