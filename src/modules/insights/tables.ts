@@ -194,3 +194,30 @@ export type WidgetRow = typeof dashboardWidgets.$inferSelect;
 export type FormRow = typeof forms.$inferSelect;
 export type BrandingRow = typeof branding.$inferSelect;
 export type ShortUrlRow = typeof shortUrls.$inferSelect;
+
+/**
+ * Events per tenant, hour, type and actor type, counted by a durable outbox consumer in the
+ * transaction that moves its checkpoint (analytics/rollup.ts): analytics reads these, not the events.
+ */
+export const eventStats = pgTable(
+  'event_stats',
+  {
+    tenantId: tenantIdColumn(),
+    hour: timestamptz('hour').notNull(),
+    type: text('type').notNull(),
+    actorType: text('actor_type').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hour, t.type, t.actorType] })],
+);
+
+/** Users who caused an event, one row per day: distinct active users over any period without scanning events. */
+export const activeUsers = pgTable(
+  'active_users',
+  {
+    tenantId: tenantIdColumn(),
+    day: text('day').notNull(),
+    userId: text('user_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.day, t.userId] })],
+);

@@ -240,6 +240,14 @@ describe('short URLs', () => {
 describe('analytics', () => {
   it('summarises the tenant\'s own usage and series, never another tenant\'s', async () => {
     await createObject(t, other.token, 'things', { x: 'y' });
+    for (let i = 0; i < 3; i++) expect((await req('GET', '/v1/objects/leads/obj_00000000000000000000000000')).status).toBe(404);
+    // Rollups: request stats are flushed every USAGE_FLUSH_MS and events counted by a durable consumer; run both now.
+    await t.kernel.requestStats.flush();
+    for (let i = 0; i < 50; i++) {
+      const r = await t.kernel.outbox.runConsumer('insights.event-stats');
+      if (!r.more && !r.locked && !r.pending) break;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
     const res = await req('GET', '/v1/analytics?period=7d');
     expect(res.status).toBe(200);
     const d = res.body.data;
@@ -248,12 +256,26 @@ describe('analytics', () => {
     expect(d.records.by_type.some((r: { object_type: string }) => r.object_type === 'things')).toBe(false);
     expect(d.events.by_type.some((e: { type: string }) => e.type === 'form.submitted')).toBe(true);
     expect(d.changes.total).toBeGreaterThan(0);
+    expect(d.changes.by_action.some((c: { action: string }) => c.action === 'form.created')).toBe(true);
+    // Requests by route family and status, with latency from the hourly histograms.
+    const objects = d.requests.by_family.find((f: { family: string }) => f.family === '/v1/objects');
+    expect(objects.client_errors).toBeGreaterThanOrEqual(3);
+    expect(d.requests.by_status.find((x: { status: number }) => x.status === 404).count).toBeGreaterThanOrEqual(3);
+    expect(d.requests.total).toBe(d.requests.by_family.reduce((s: number, f: { count: number }) => s + f.count, 0));
+    expect(d.requests.server_errors).toBe(0);
+    expect(d.requests.latency.p50_ms).toBeGreaterThan(0);
+    expect(d.requests.latency.p99_ms).toBeGreaterThanOrEqual(d.requests.latency.p50_ms);
+    expect(d.storage.used_bytes).toBe(0);
     const engine = await req('GET', '/v1/analytics/engine?period=24h');
     expect(engine.status).toBe(200);
     expect(engine.body.data.interval).toBe('hour');
     expect(engine.body.data.series.events.reduce((s: number, x: { count: number }) => s + x.count, 0)).toBe(d.events.total);
+    expect(engine.body.data.series.requests.reduce((s: number, x: { count: number }) => s + x.count, 0)).toBeGreaterThanOrEqual(d.requests.total);
     expect((await req('GET', '/v1/analytics?period=1y')).status).toBe(400);
     const theirs = await req('GET', '/v1/analytics', undefined, other.token);
     expect(theirs.body.data.records.by_type.map((r: { object_type: string }) => r.object_type)).toEqual(['things']);
+    expect(theirs.body.data.events.by_type.some((e: { type: string }) => e.type === 'form.submitted')).toBe(false);
+    // Its own requests only: it never got a 404 on /v1/objects.
+    expect(theirs.body.data.requests.by_family.find((f: { family: string }) => f.family === '/v1/objects')?.client_errors ?? 0).toBe(0);
   });
 });
