@@ -17,6 +17,7 @@ import { outboundPolicy } from './core/net/outbound.ts';
 import type { Kernel } from './core/kernel.ts';
 import { RateLimits } from './core/limits/rate-limit.ts';
 import { RequestQuota } from './core/limits/quota.ts';
+import { RequestStats } from './core/limits/request-stats.ts';
 import { memoryBus, redisBus } from './core/providers/bus.ts';
 import { memoryKeyValueStore, redisKeyValueStore } from './core/providers/kv.ts';
 import { connectRedis } from './core/providers/redis.ts';
@@ -132,6 +133,9 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   const quota = new RequestQuota(db, log, config.USAGE_FLUSH_MS);
   quota.start();
   closers.push(() => quota.stop());
+  const requestStats = new RequestStats(db, log, config.USAGE_FLUSH_MS);
+  requestStats.start();
+  closers.push(() => requestStats.stop());
 
   const jobs = new Jobs(db, log, config.JOBS_POLL_SECONDS);
   closers.push(() => jobs.stop());
@@ -152,6 +156,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
     principals: new PrincipalResolvers(),
     rateLimits: new RateLimits(redis, config.REDIS_PREFIX),
     quota,
+    requestStats,
     jobs,
     mail,
     storage,

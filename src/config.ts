@@ -124,6 +124,8 @@ const ConfigSchema = z.object({
   AI_EMBEDDING_MODEL: z.string().optional(),
   /** Time one call to an AI provider may take, first byte to last, before it is answered 504. */
   AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  /** DNS servers (`host` or `host:port`, comma-separated) that custom-domain TXT checks ask; the system's resolvers when unset. */
+  DNS_SERVERS: z.string().max(1000).optional(),
   /** The status page's API component is `degraded_performance` past this mean event loop delay between checks. */
   STATUS_LOOP_DELAY_DEGRADED_MS: z.coerce.number().int().min(1).max(600_000).default(250),
   /** Stripe secret key: with it, customers, subscriptions and usage are pushed to Stripe; without, billing runs locally (no charges). */

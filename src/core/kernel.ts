@@ -10,6 +10,7 @@ import type { OutboundPolicy } from './net/outbound.ts';
 import type { Jobs } from './jobs/jobs.ts';
 import type { RateLimits } from './limits/rate-limit.ts';
 import type { RequestQuota } from './limits/quota.ts';
+import type { RequestStats } from './limits/request-stats.ts';
 import type { Bus } from './providers/bus.ts';
 import type { Mailer } from './providers/mail.ts';
 import type { KeyValueStore } from './providers/kv.ts';
@@ -29,6 +30,8 @@ export interface Kernel {
   readonly principals: PrincipalResolvers;
   readonly rateLimits: RateLimits;
   readonly quota: RequestQuota;
+  /** Hourly request counts and latency per tenant and route family (tenant analytics). */
+  readonly requestStats: RequestStats;
   readonly jobs: Jobs;
   readonly mail: Mailer;
   /** File bytes: a local directory, or S3-compatible storage with S3_BUCKET. */

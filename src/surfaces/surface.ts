@@ -4,6 +4,7 @@ import { guards, type Access, type GuardOptions } from '../core/auth/guard.ts';
 import type { AppEnv } from '../core/http/context.ts';
 import { validationError } from '../core/http/envelope.ts';
 import { ApiError } from '../core/http/errors.ts';
+import { requestHost } from '../core/http/headers.ts';
 import { refuseDotSegments, requestContext, toApiError } from '../core/http/middleware.ts';
 import { boundedJsonDepth, contractBody } from '../core/http/route.ts';
 import type { EventType } from '../core/events/catalog.ts';
@@ -248,8 +249,3 @@ export interface MountedSurfaces {
   onError: (error: unknown, c: Context<AppEnv>) => Response | undefined;
 }
 
-/** The host a request was sent to, without its port, in lower case. */
-export function requestHost(c: Context): string {
-  const host = c.req.header('host') ?? '';
-  return (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!).toLowerCase();
-}

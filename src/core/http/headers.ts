@@ -31,3 +31,9 @@ export function setResponseHeader(c: Context, name: string, value: string): void
 export function hasNodeResponse(c: Context): boolean {
   return typeof (c.env as { outgoing?: { setHeader?: unknown } } | undefined)?.outgoing?.setHeader === 'function';
 }
+
+/** The host a request was sent to, without its port, in lower case. */
+export function requestHost(c: Context): string {
+  const host = requestHeader(c, 'host') ?? '';
+  return (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!).toLowerCase();
+}

@@ -1,5 +1,6 @@
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { routePath } from 'hono/route';
 import { clientIp } from '../auth/ip.ts';
 import type { Kernel } from '../kernel.ts';
 import type { AppEnv } from './context.ts';
@@ -28,10 +29,25 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
     // In-process (no Node response), a Response the handler built itself lacks Hono's prepared headers.
     if (!hasNodeResponse(c) && !c.res.headers.has('request-id')) c.res.headers.set('Request-Id', requestId);
     const status = c.res.status;
-    const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round((performance.now() - started) * 10) / 10 };
+    const ms = performance.now() - started;
+    const principal = c.get('principal');
+    if (principal && 'tenant' in principal && principal.tenant) kernel.requestStats.record(principal.tenant.id, routeFamily(c), status, ms);
+    const fields = { method: c.req.method, path: c.req.path, status, ms: Math.round(ms * 10) / 10 };
     if (status >= 500) log.error(fields, 'request failed');
     else log.info(fields, 'request');
   };
+}
+
+/**
+ * The route family of a request for statistics: the first two segments of the route that answered
+ * (`/v1/objects/:type/:id` -> `/v1/objects`), so the set stays small whatever paths callers send;
+ * `other` when no route matched.
+ */
+function routeFamily(c: Context): string {
+  const path = routePath(c, -1);
+  if (!path || path.includes('*')) return 'other';
+  const parts = path.split('/', 4);
+  return parts.slice(0, 3).join('/') || '/';
 }
 
 /** A path segment that is `.` or `..`, spelled out or percent-encoded in any case (`%2e%2E`, `.%2e`). */

@@ -4,7 +4,10 @@ import type { Logger } from 'pino';
 import type { Database, Db } from '../db/client.ts';
 import { newId } from '../http/ids.ts';
 import type { Jobs } from '../jobs/jobs.ts';
-import { mailOutbox } from './tables.ts';
+import { mailOutbox, type MailAttachment } from './tables.ts';
+
+/** Mail servers commonly refuse messages past 10 MB; attachments stay well under with their encoding. */
+export const MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024;
 
 /** The unit of work a message is queued in (a TenantContext is one); kept narrow so the kernel's providers need not know the context. */
 export interface MailWork {
@@ -20,6 +23,8 @@ export interface MailMessage {
   html?: string;
   from?: string;
   replyTo?: string;
+  /** At most MAX_ATTACHMENT_BYTES in all (base64 counted decoded). */
+  attachments?: MailAttachment[];
   /** Which template produced it (verification, magic_link, ...), for finding it again. */
   template?: string;
   metadata?: Record<string, unknown>;
@@ -67,6 +72,8 @@ export class Mailer {
 
   async queue(ctx: MailWork, message: MailMessage): Promise<string> {
     const id = newId('mail');
+    const bytes = (message.attachments ?? []).reduce((n, a) => n + Math.floor((a.content.length * 3) / 4), 0);
+    if (bytes > MAX_ATTACHMENT_BYTES) throw new Error(`mail attachments of ${bytes} bytes exceed ${MAX_ATTACHMENT_BYTES}`);
     await ctx.db.insert(mailOutbox).values({
       id,
       tenantId: ctx.tenantId,
@@ -78,6 +85,7 @@ export class Mailer {
       replyTo: message.replyTo ?? null,
       template: message.template ?? null,
       metadata: message.metadata ?? {},
+      attachments: message.attachments?.length ? message.attachments : null,
       status: this.transport ? 'queued' : 'stored',
     });
     if (this.transport) ctx.afterCommit(async () => void (await this.jobs.send(DELIVER_JOB, { id })));
@@ -95,6 +103,7 @@ export class Mailer {
         subject: row.subject,
         text: row.text,
         html: row.html ?? undefined,
+        attachments: row.attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.content, 'base64') })),
       });
       await this.db.system
         .update(mailOutbox)

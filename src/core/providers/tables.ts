@@ -5,6 +5,13 @@ import { createdAt, idColumn, tenantIdColumn, timestamptz } from '../db/columns.
  * Every message Plinth sends. Without SMTP_URL this table is the mailbox (read it in development);
  * with it, rows are delivered by the `mail.deliver` job and keep their delivery status.
  */
+export interface MailAttachment {
+  filename: string;
+  contentType: string;
+  /** base64 */
+  content: string;
+}
+
 export const mailOutbox = pgTable(
   'mail_outbox',
   {
@@ -18,6 +25,8 @@ export const mailOutbox = pgTable(
     replyTo: text('reply_to'),
     template: text('template'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    /** Files sent with the message, base64 (a report's export): small by construction, see MailMessage. */
+    attachments: jsonb('attachments').$type<MailAttachment[]>(),
     status: text('status', { enum: ['stored', 'queued', 'sent', 'failed'] }).notNull(),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),

@@ -22,6 +22,7 @@ export const INSIGHTS_EVENTS = [
   }),
   ...defineEvents('branding', {
     'branding.updated': { description: 'The tenant\'s branding changed', payload: z.object({ changes: z.array(z.string()) }) },
+    'branding.domain_verified': { description: 'The tenant proved its custom domain with the DNS TXT record; the domain now serves its public pages', payload: z.object({ custom_domain: z.string() }) },
   }),
   ...defineEvents('short_url', {
     'short_url.created': { description: 'A short URL was created', payload: z.object({ slug: z.string(), target_url: z.string() }) },

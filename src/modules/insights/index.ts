@@ -1,6 +1,8 @@
 import { defineModule } from '../../core/module.ts';
 import { INSIGHTS_EVENTS } from './events.ts';
+import { registerEventRollup } from './analytics/rollup.ts';
 import { registerInsightsJobs } from './reports/saved.ts';
+import type { Kernel } from '../../core/kernel.ts';
 import { insightsRoutes } from './routes.ts';
 
 /** What other modules may use of insights: running a report definition, and a tenant's branding. */
@@ -10,6 +12,9 @@ export { getBranding } from './branding/service.ts';
 export const insightsModule = defineModule({
   name: 'insights',
   events: INSIGHTS_EVENTS,
-  register: registerInsightsJobs,
+  register: (kernel: Kernel) => {
+    registerInsightsJobs(kernel);
+    registerEventRollup(kernel);
+  },
   routes: () => insightsRoutes(),
 });

@@ -21,6 +21,8 @@ export const savedReports = pgTable(
     /** A cron expression (croner), or null for on demand only. */
     schedule: text('schedule'),
     timezone: text('timezone').notNull().default('UTC'),
+    /** Addresses a scheduled run mails its result to (CSV attached). */
+    emailTo: jsonb('email_to').$type<string[]>().notNull().default([]),
     nextRunAt: timestamptz('next_run_at'),
     lastRunAt: timestamptz('last_run_at'),
     /** Who saved it: scheduled runs run with that caller's access at most. */
@@ -144,7 +146,7 @@ export const formDaily = pgTable(
   (t) => [primaryKey({ name: 'form_daily_pk', columns: [t.tenantId, t.formId, t.day] })],
 );
 
-/** One row per tenant that changed its branding. A custom domain names one tenant in the whole install. */
+/** One row per tenant that changed its branding. A verified custom domain names one tenant in the whole install. */
 export const branding = pgTable(
   'branding',
   {
@@ -160,7 +162,8 @@ export const branding = pgTable(
   domainVerifiedAt: timestamptz('domain_verified_at'),
   updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('branding_custom_domain_idx').on(t.customDomain).where(sql`custom_domain is not null`)],
+  // Claims do not reserve a domain (squatting); a verified one names one tenant in the whole install.
+  (t) => [uniqueIndex('branding_verified_domain_idx').on(t.customDomain).where(sql`domain_verified_at is not null`), index('branding_custom_domain_idx').on(t.customDomain)],
 );
 
 /**
@@ -191,3 +194,30 @@ export type WidgetRow = typeof dashboardWidgets.$inferSelect;
 export type FormRow = typeof forms.$inferSelect;
 export type BrandingRow = typeof branding.$inferSelect;
 export type ShortUrlRow = typeof shortUrls.$inferSelect;
+
+/**
+ * Events per tenant, hour, type and actor type, counted by a durable outbox consumer in the
+ * transaction that moves its checkpoint (analytics/rollup.ts): analytics reads these, not the events.
+ */
+export const eventStats = pgTable(
+  'event_stats',
+  {
+    tenantId: tenantIdColumn(),
+    hour: timestamptz('hour').notNull(),
+    type: text('type').notNull(),
+    actorType: text('actor_type').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hour, t.type, t.actorType] })],
+);
+
+/** Users who caused an event, one row per day: distinct active users over any period without scanning events. */
+export const activeUsers = pgTable(
+  'active_users',
+  {
+    tenantId: tenantIdColumn(),
+    day: text('day').notNull(),
+    userId: text('user_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.day, t.userId] })],
+);

@@ -1,62 +1,125 @@
 import { sql } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { rows as rowsOf } from '../../../core/db/client.ts';
+import { quantileFromBuckets } from '../../../core/limits/request-stats.ts';
+import { storageUsed } from '../../files/index.ts';
 
 /**
- * The tenant's own usage over a period, from what Plinth already records: metered requests
- * (usage_counters, per month), changes (audit_logs), events (the outbox) and records (the data
- * engine). Each figure is one aggregate over a (tenant_id, created_at)-led index; nothing is loaded
- * row by row. Per-route latency and error rates are not recorded anywhere yet, so they are not here.
+ * The tenant's own usage over a period, read from rollups, never from raw rows:
+ * - requests: `request_stats` (per hour, route family and status, with a latency histogram), which
+ *   every process adds to every USAGE_FLUSH_MS;
+ * - events and changes: `event_stats` (per hour, type and actor type), and active users:
+ *   `active_users` (per day), both kept by a durable outbox consumer (rollup.ts). Changes are the
+ *   events a caller caused (a user, an API key, a portal user), not the platform's own;
+ * - storage: the files module's total; records: a count per type (an index-only count per type).
+ * Figures of the current hour may lag by a flush (seconds).
  */
 
 export const PERIODS = { '24h': 1, '7d': 7, '30d': 30, '90d': 90 } as const;
 export type Period = keyof typeof PERIODS;
 
 const n = (v: unknown) => Number(v ?? 0);
+/** Events caused by a system actor (jobs, consumers) are not a caller's changes. */
+const CALLER_ACTORS = sql`actor_type not in ('system', 'public', 'form')`;
+
+function since(period: Period) {
+  const days = PERIODS[period];
+  // From the start of the hour, so that each hourly row is in or out as a whole.
+  const at = Date.now() - days * 86_400_000;
+  return new Date(at - (at % 3_600_000)).toISOString();
+}
 
 export async function tenantAnalytics(ctx: TenantContext, period: Period) {
-  const days = PERIODS[period];
-  const since = new Date(Date.now() - days * 86_400_000);
-  const sinceIso = since.toISOString();
-  const months = Array.from(new Set([sinceIso.slice(0, 7), new Date().toISOString().slice(0, 7)]));
+  const sinceIso = since(period);
   const t = ctx.tenantId;
-  const [requests] = rowsOf<{ v: unknown }>(
-    await ctx.db.execute(sql`select coalesce(sum(value), 0)::float8 as v from usage_counters where tenant_id = ${t} and metric = 'requests' and period >= ${months[0]!}`),
+  const requestRows = rowsOf<{ family: string; status: number; count: unknown; duration: unknown; buckets: unknown }>(
+    await ctx.db.execute(sql`with r as (select family, status, count, duration_ms, buckets from request_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz),
+        b as (select family, status, i, sum(v)::float8 as s from r, unnest(r.buckets) with ordinality as u(v, i) group by 1, 2, 3)
+      select family, status, sum(count)::float8 as count, sum(duration_ms)::float8 as duration,
+        (select array_agg(b.s order by b.i) from b where b.family = r.family and b.status = r.status) as buckets
+      from r group by family, status order by family, status`),
   );
-  const changes = rowsOf<{ action: string; n: unknown }>(
-    await ctx.db.execute(sql`select action, count(*)::int as n from audit_logs where tenant_id = ${t} and created_at >= ${sinceIso}::timestamptz group by 1 order by 2 desc, 1 limit 50`),
+  const total = new Array<number>(0);
+  const byFamily = new Map<string, { count: number; errors: number; client_errors: number; duration: number; buckets: number[] }>();
+  const byStatus = new Map<number, number>();
+  for (const r of requestRows) {
+    const buckets = toNumbers(r.buckets);
+    const f = byFamily.get(r.family) ?? { count: 0, errors: 0, client_errors: 0, duration: 0, buckets: [] };
+    f.count += n(r.count);
+    f.duration += n(r.duration);
+    if (r.status >= 500) f.errors += n(r.count);
+    else if (r.status >= 400) f.client_errors += n(r.count);
+    addInto(f.buckets, buckets);
+    addInto(total, buckets);
+    byFamily.set(r.family, f);
+    byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + n(r.count));
+  }
+  const latency = (b: number[]) => ({ p50_ms: quantileFromBuckets(b, 0.5), p95_ms: quantileFromBuckets(b, 0.95), p99_ms: quantileFromBuckets(b, 0.99) });
+  const requestTotal = [...byFamily.values()].reduce((s, f) => s + f.count, 0);
+  const serverErrors = [...byFamily.values()].reduce((s, f) => s + f.errors, 0);
+  const clientErrors = [...byFamily.values()].reduce((s, f) => s + f.client_errors, 0);
+
+  const events = rowsOf<{ type: string; n: unknown; changes: unknown }>(
+    await ctx.db.execute(sql`select type, sum(count)::int as n, (sum(count) filter (where ${CALLER_ACTORS}))::int as changes
+      from event_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz group by 1 order by 2 desc, 1 limit 100`),
   );
   const [users] = rowsOf<{ n: unknown }>(
-    await ctx.db.execute(sql`select count(distinct actor_id)::int as n from audit_logs where tenant_id = ${t} and actor_type = 'user' and created_at >= ${sinceIso}::timestamptz`),
-  );
-  const events = rowsOf<{ type: string; n: unknown }>(
-    await ctx.db.execute(sql`select type, count(*)::int as n from events where tenant_id = ${t} and created_at >= ${sinceIso}::timestamptz group by 1 order by 2 desc, 1 limit 100`),
+    await ctx.db.execute(sql`select count(distinct user_id)::int as n from active_users where tenant_id = ${t} and day >= ${sinceIso.slice(0, 10)}`),
   );
   const records = rowsOf<{ object_type: string; n: unknown }>(
-    await ctx.db.execute(sql`select ot.name as object_type, count(o.id)::int as n from object_types ot left join objects o
-      on o.tenant_id = ${t} and o.object_type_id = ot.id and o.deleted_at is null where ot.tenant_id = ${t} group by 1 order by 2 desc, 1 limit 250`),
+    await ctx.db.execute(sql`select ot.name as object_type, (select count(*) from objects o where o.tenant_id = ${t} and o.object_type_id = ot.id and o.deleted_at is null)::int as n
+      from object_types ot where ot.tenant_id = ${t} order by 2 desc, 1 limit 250`),
   );
+  const changes = events.filter((e) => n(e.changes) > 0).map((e) => ({ action: e.type, count: n(e.changes) }));
   return {
     period,
     since: sinceIso,
-    requests: { total: n(requests?.v), by_month: months, note: 'metered API requests of the months the period touches' },
-    changes: { total: changes.reduce((s, r) => s + n(r.n), 0), by_action: changes.map((r) => ({ action: r.action, count: n(r.n) })) },
+    requests: {
+      total: requestTotal,
+      server_errors: serverErrors,
+      client_errors: clientErrors,
+      error_rate: requestTotal ? Math.round((serverErrors / requestTotal) * 10_000) / 10_000 : 0,
+      latency: latency(total),
+      by_family: [...byFamily.entries()]
+        .map(([family, f]) => ({ family, count: f.count, server_errors: f.errors, client_errors: f.client_errors, mean_ms: f.count ? Math.round((f.duration / f.count) * 10) / 10 : null, ...latency(f.buckets) }))
+        .sort((a, b) => b.count - a.count || a.family.localeCompare(b.family)),
+      by_status: [...byStatus.entries()].map(([status, count]) => ({ status, count })).sort((a, b) => a.status - b.status),
+    },
+    changes: { total: changes.reduce((s, c) => s + c.count, 0), by_action: changes.sort((a, b) => b.count - a.count || a.action.localeCompare(b.action)) },
     active_users: n(users?.n),
     events: { total: events.reduce((s, r) => s + n(r.n), 0), by_type: events.map((r) => ({ type: r.type, count: n(r.n) })) },
+    storage: { used_bytes: await storageUsed(ctx) },
     records: { total: records.reduce((s, r) => s + n(r.n), 0), by_type: records.map((r) => ({ object_type: r.object_type, count: n(r.n) })) },
   };
 }
 
-/** The same sources as daily series over the period (hourly for 24h). */
+function toNumbers(v: unknown): number[] {
+  if (Array.isArray(v)) return v.map(Number);
+  if (typeof v === 'string') return v.replace(/[{}]/g, '').split(',').filter(Boolean).map(Number);
+  return [];
+}
+
+function addInto(into: number[], add: number[]) {
+  for (let i = 0; i < add.length; i++) into[i] = (into[i] ?? 0) + add[i]!;
+}
+
+/** The same rollups as series over the period (hourly for 24h, else daily, UTC). */
 export async function analyticsEngine(ctx: TenantContext, period: Period) {
   const days = PERIODS[period];
   const unit = days === 1 ? 'hour' : 'day';
-  const sinceIso = new Date(Date.now() - days * 86_400_000).toISOString();
+  const sinceIso = since(period);
   const t = ctx.tenantId;
-  const series = async (table: 'events' | 'audit_logs') =>
-    rowsOf<{ bucket: string; n: unknown }>(
-      await ctx.db.execute(sql`select to_char(date_trunc(${unit}, created_at at time zone 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as bucket, count(*)::int as n
-        from ${sql.raw(table)} where tenant_id = ${t} and created_at >= ${sinceIso}::timestamptz group by 1 order by 1`),
-    ).map((r) => ({ bucket: r.bucket, count: n(r.n) }));
-  return { period, interval: unit, since: sinceIso, series: { events: await series('events'), changes: await series('audit_logs') } };
+  const bucket = sql`to_char(date_trunc(${unit}, hour at time zone 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+  const series = async (query: ReturnType<typeof sql>) => rowsOf<{ bucket: string; n: unknown }>(await ctx.db.execute(query)).map((r) => ({ bucket: r.bucket, count: n(r.n) }));
+  return {
+    period,
+    interval: unit,
+    since: sinceIso,
+    series: {
+      requests: await series(sql`select ${bucket} as bucket, sum(count)::float8 as n from request_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz group by 1 order by 1`),
+      errors: await series(sql`select ${bucket} as bucket, sum(count)::float8 as n from request_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz and status >= 500 group by 1 order by 1`),
+      events: await series(sql`select ${bucket} as bucket, sum(count)::int as n from event_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz group by 1 order by 1`),
+      changes: await series(sql`select ${bucket} as bucket, sum(count)::int as n from event_stats where tenant_id = ${t} and hour >= ${sinceIso}::timestamptz and ${CALLER_ACTORS} group by 1 order by 1`),
+    },
+  };
 }

@@ -1,8 +1,10 @@
 import { z } from '@hono/zod-openapi';
+import { isTenantPrincipal } from '../../../core/auth/guard.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
-import { getBranding, updateBranding } from './service.ts';
+import { verifyDomain } from './domains.ts';
+import { assertDomainClaimable, getBranding, updateBranding } from './service.ts';
 
 const TAGS = ['Branding'];
 const HttpsUrl = z
@@ -48,7 +50,7 @@ const update = defineRoute({ kind: 'tenant', scope: 'write' }, {
   path: '/v1/branding',
   tags: TAGS,
   summary: 'Update branding',
-  description: 'Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css that could load or run anything is refused.',
+  description: 'Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css is sanitised: at-rules, functions and URLs outside an allow list (imports, script or data URLs, non-https url(), expression(), behaviours, escapes) are removed and listed in `custom_css_removed`; CSS that does not parse or holds markup is refused.',
   request: {
     body: jsonBody(
       z.object({
@@ -63,15 +65,52 @@ const update = defineRoute({ kind: 'tenant', scope: 'write' }, {
     ),
   },
   responses: {
-    200: jsonResponse(BrandingSchema, 'The branding after the change'),
-    400: errorResponse('Invalid field (the message names it), or custom_css with imports, scripts, non-https url() or markup'),
+    200: jsonResponse(
+      BrandingSchema.extend({
+        custom_css_removed: z
+          .array(z.object({ line: z.number().int().nullable(), removed: z.string(), reason: z.string() }))
+          .optional()
+          .openapi({ description: 'When custom_css was given: the parts the sanitiser removed, and why (at most 50)' }),
+      }),
+      'The branding after the change',
+    ),
+    400: errorResponse('Invalid field (the message names it), or custom_css that does not parse or holds markup'),
     409: errorResponse('custom_domain is already claimed by another tenant'),
+  },
+});
+
+const verify = defineRoute({ kind: 'tenant', scope: 'write' }, {
+  method: 'post',
+  path: '/v1/branding/domain/verify',
+  tags: TAGS,
+  summary: 'Verify the custom domain',
+  description:
+    'Looks up the DNS TXT record `_plinth-verify.<custom_domain>` and, when one of its values is the verification token, marks the domain verified: requests sent to that host then serve the tenant\'s public forms (no `tenant_id` needed), shared dashboards and short links, and no other tenant can claim it. Claiming a domain does not reserve it; the first tenant to prove it owns it. Verifying an already verified domain answers the same.',
+  responses: {
+    200: jsonResponse(
+      z.object({
+        custom_domain: z.string(),
+        record: z.object({ type: z.literal('TXT'), name: z.string() }),
+        verified: z.literal(true),
+        verified_at: IsoDate,
+        found: z.array(z.string()).openapi({ description: 'The TXT values found at the record name (at most 10)' }),
+      }),
+      'Verified',
+    ),
+    409: errorResponse('Another tenant verified this domain first'),
+    422: errorResponse('No custom_domain is set, or no TXT record holds the token (details: the record expected and the values found)'),
+    503: errorResponse('The DNS lookup failed (timeout, server failure); try again'),
   },
 });
 
 export function brandingRoutes() {
   const app = createRouter();
   app.openapi(get, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => getBranding(ctx))), 200));
-  app.openapi(update, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => updateBranding(ctx, c.req.valid('json')))), 200));
+  app.openapi(update, async (c) => {
+    const principal = c.get('principal');
+    if (isTenantPrincipal(principal)) await assertDomainClaimable(c.get('kernel'), principal.tenant.id, c.req.valid('json').custom_domain);
+    return c.json(ok(c, await tenantWork(c, (ctx) => updateBranding(ctx, c.get('kernel'), c.req.valid('json')))), 200);
+  });
+  app.openapi(verify, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => verifyDomain(ctx, c.get('kernel')))), 200));
   return app;
 }

@@ -3,13 +3,15 @@ import { eq } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { branding, type BrandingRow } from '../tables.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { forgetHost, verifiedElsewhere } from './domains.ts';
+import { CssSyntaxError, sanitizeCss, type CssRemoval } from './css.ts';
 
 /**
  * The tenant's branding: shown by public forms and shared dashboards. `custom_domain` gets a
  * verification token (a DNS TXT record `_plinth-verify.<domain>` is to hold it); the domain is not
- * trusted for anything until verified, which this build does not do yet. `custom_css` is refused (400)
- * when it holds anything that could load or run something: imports, url() other than https, legacy
- * script hooks, escapes that could hide them, or markup.
+ * trusted for anything until verified. `custom_css` is sanitised (./css.ts): what could load or run
+ * something is removed and reported; CSS that does not parse, or holds markup, is refused (400).
  */
 
 export interface BrandingInput {
@@ -56,32 +58,30 @@ export async function getBranding(ctx: TenantContext) {
   return brandingDto(row ?? EMPTY, row !== undefined);
 }
 
-/** Constructs in CSS that load or run something; a stylesheet holding one is refused. */
-const CSS_REFUSED: [RegExp, string][] = [
-  [/@import/i, '@import is not allowed'],
-  [/@charset|@namespace/i, '@charset and @namespace are not allowed'],
-  [/expression\s*\(/i, 'expression() is not allowed'],
-  [/javascript:|vbscript:|data:/i, 'script and data URLs are not allowed'],
-  [/behavior\s*:|-moz-binding/i, 'behavior and -moz-binding are not allowed'],
-  [/[<>]/, 'markup characters < and > are not allowed'],
-  [/\\/, 'backslash escapes are not allowed'],
-];
-
-function checkCss(css: string): void {
-  for (const [re, message] of CSS_REFUSED) {
-    if (re.test(css)) throw invalid('custom_css', message);
-  }
-  // url(...) only to https.
-  for (const m of css.matchAll(/url\s*\(\s*(['"]?)([^'")]*)/gi)) {
-    if (!/^https:\/\//i.test(m[2]!.trim())) throw invalid('custom_css', 'url() must be an https URL');
-  }
-}
-
 const invalid = (field: string, message: string) =>
   new ApiError('VALIDATION_ERROR', `${field}: ${message}`, { details: { issues: [{ field, location: 'body', message }] } });
 
-export async function updateBranding(ctx: TenantContext, input: BrandingInput) {
-  if (input.custom_css) checkCss(input.custom_css);
+/** Before the tenant's transaction (the lookup crosses tenants): a domain another tenant verified cannot be claimed. */
+export async function assertDomainClaimable(kernel: Kernel, tenantId: string, domain: string | null | undefined): Promise<void> {
+  if (domain && (await verifiedElsewhere(kernel, tenantId, domain.toLowerCase()))) {
+    throw new ApiError('ALREADY_EXISTS', 'custom_domain: this domain is verified by another tenant', {
+      details: { issues: [{ field: 'custom_domain', location: 'body', message: 'verified by another tenant' }] },
+    });
+  }
+}
+
+export async function updateBranding(ctx: TenantContext, kernel: Kernel, input: BrandingInput) {
+  let cssRemoved: CssRemoval[] = [];
+  if (input.custom_css) {
+    try {
+      const clean = sanitizeCss(input.custom_css);
+      input = { ...input, custom_css: clean.css || null };
+      cssRemoved = clean.removed;
+    } catch (error) {
+      if (error instanceof CssSyntaxError) throw invalid('custom_css', error.message);
+      throw error;
+    }
+  }
   const [current] = await ctx.db.select().from(branding).where(eq(branding.tenantId, ctx.tenantId));
   const patch: Partial<typeof branding.$inferInsert> = { updatedAt: new Date() };
   if (input.brand_name !== undefined) patch.brandName = input.brand_name;
@@ -97,24 +97,14 @@ export async function updateBranding(ctx: TenantContext, input: BrandingInput) {
       patch.customDomain = domain;
       patch.domainVerificationToken = domain ? `plinth-verify=${randomBytes(18).toString('base64url')}` : null;
       patch.domainVerifiedAt = null;
+      if (current?.customDomain) forgetHost(kernel, current.customDomain);
     }
   }
-  let row: BrandingRow | undefined;
-  try {
-    [row] = await ctx.db
-      .insert(branding)
-      .values({ tenantId: ctx.tenantId, ...patch })
-      .onConflictDoUpdate({ target: branding.tenantId, set: patch })
-      .returning();
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-    if (code === '23505') {
-      throw new ApiError('ALREADY_EXISTS', 'custom_domain: this domain is already claimed', {
-        details: { issues: [{ field: 'custom_domain', location: 'body', message: 'already claimed' }] },
-      });
-    }
-    throw error;
-  }
+  const [row] = await ctx.db
+    .insert(branding)
+    .values({ tenantId: ctx.tenantId, ...patch })
+    .onConflictDoUpdate({ target: branding.tenantId, set: patch })
+    .returning();
   await ctx.emit({ type: 'branding.updated', resourceType: 'branding', resourceId: ctx.tenantId, data: { changes: Object.keys(input) } });
-  return brandingDto(row!, true);
+  return { ...brandingDto(row!, true), ...(input.custom_css !== undefined ? { custom_css_removed: cssRemoved } : {}) };
 }

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
+import { tenantOfHost } from '../branding/domains.ts';
 import { createRouter, defineRoute, errorResponse, idParam } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { addWidget, createDashboard, deleteDashboard, deleteWidget, getDashboard, listDashboards, publicDashboard, updateDashboard, updateWidget, WIDGET_TYPES } from './service.ts';
@@ -148,7 +149,7 @@ const publicView = defineRoute({ kind: 'public' }, {
 export function dashboardsRoutes() {
   const app = createRouter();
   // The public route first: `public` must not be taken for a dashboard id.
-  app.openapi(publicView, async (c) => c.json(ok(c, await publicDashboard(c.get('kernel'), c.req.valid('param').share_token, { requestId: c.get('requestId'), ip: c.get('ip') })), 200));
+  app.openapi(publicView, async (c) => c.json(ok(c, await publicDashboard(c.get('kernel'), c.req.valid('param').share_token, await tenantOfHost(c.get('kernel'), c), { requestId: c.get('requestId'), ip: c.get('ip') })), 200));
   app.openapi(list, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listDashboards(ctx, c.req.valid('query')))), 200));
   app.openapi(create, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => createDashboard(ctx, c.req.valid('json')))), 201));
   app.openapi(get, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => getDashboard(ctx, c.req.valid('param').dashboard_id))), 200));

@@ -231,13 +231,13 @@ async function widgetData(ctx: TenantContext, d: DashboardRow, w: WidgetRow): Pr
  * The public view of a shared dashboard. Finding the tenant of a token is about no single tenant
  * (owner connection, one indexed lookup); everything else runs in that tenant's read-only context.
  */
-export async function publicDashboard(kernel: Kernel, token: string, meta: { requestId: string | null; ip?: string }) {
+export async function publicDashboard(kernel: Kernel, token: string, hostTenant: string | null, meta: { requestId: string | null; ip?: string }) {
   if (!/^dsh_[A-Za-z0-9_-]{43}$/.test(token)) throw notFound('Dashboard');
   const [hit] = await kernel.db.system
     .select({ id: dashboards.id, tenantId: dashboards.tenantId })
     .from(dashboards)
     .where(and(eq(dashboards.shareToken, token), eq(dashboards.isPublic, true)));
-  if (!hit) throw notFound('Dashboard');
+  if (!hit || (hostTenant !== null && hit.tenantId !== hostTenant)) throw notFound('Dashboard');
   return runInTenant(
     kernel,
     { tenantId: hit.tenantId, actor: { type: 'public', id: null }, requestId: meta.requestId, ip: meta.ip },

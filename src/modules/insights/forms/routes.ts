@@ -4,6 +4,7 @@ import type { AppEnv } from '../../../core/http/context.ts';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { requestHeader } from '../../../core/http/headers.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
+import { tenantOfHost } from '../branding/domains.ts';
 import { createRouter, defineRoute, errorResponse, idParam, offsetPage } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import {
@@ -15,6 +16,7 @@ import {
   getPublicForm,
   listForms,
   listSubmissions,
+  startPublicForm,
   submitPublicForm,
   updateForm,
 } from './service.ts';
@@ -152,8 +154,8 @@ const publicGet = defineRoute(PUBLIC, {
   path: '/v1/forms/{form_id}',
   tags: PUBLIC_TAGS,
   summary: 'Get public form',
-  description: 'Retrieve a published form definition including fields, settings, and branding. No authentication; counts a view. A draft, archived or unknown form, or a tenant_id that is not the form\'s, is 404.',
-  request: { params: Params, query: z.object({ tenant_id: z.string().min(1).max(64) }) },
+  description: 'Retrieve a published form definition including fields, settings, and branding. No authentication; counts a view. A draft, archived or unknown form, or a tenant_id that is not the form\'s, is 404. On a tenant\'s verified custom domain `tenant_id` may be left out, and only that tenant\'s forms are found.',
+  request: { params: Params, query: z.object({ tenant_id: z.string().min(1).max(64).optional().openapi({ description: 'The form\'s tenant; optional on the tenant\'s verified custom domain' }) }) },
   responses: {
     200: jsonResponse(
       z.object({
@@ -197,17 +199,36 @@ const submit = defineRoute(
   { idempotency: false },
 );
 
+const start = defineRoute(
+  PUBLIC,
+  {
+    method: 'post',
+    path: '/v1/forms/{form_id}/start',
+    tags: PUBLIC_TAGS,
+    summary: 'Count a form start',
+    description:
+      'Called by a public form\'s page when a visitor first fills a field: counts a start in the form\'s analytics (views, starts, submissions per day). No body, no authentication; 30 a minute per address.',
+    request: { params: Params },
+    responses: {
+      200: jsonResponse(z.object({ started: z.literal(true) }), 'Counted'),
+      404: errorResponse('No published form with this id'),
+    },
+  },
+  { idempotency: false },
+);
+
 const metaOf = (c: Context<AppEnv>) => ({ requestId: c.get('requestId'), ip: c.get('ip'), userAgent: requestHeader(c, 'user-agent') });
 
 export function formsRoutes() {
   const app = createRouter();
   app.openapi(list, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listForms(ctx, c.req.valid('query')))), 200));
   app.openapi(create, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => createForm(ctx, c.req.valid('json')))), 201));
-  app.openapi(publicGet, async (c) => c.json(ok(c, await getPublicForm(c.get('kernel'), c.req.valid('param').form_id, c.req.valid('query').tenant_id, metaOf(c))), 200));
+  app.openapi(publicGet, async (c) => c.json(ok(c, await getPublicForm(c.get('kernel'), c.req.valid('param').form_id, c.req.valid('query').tenant_id, await tenantOfHost(c.get('kernel'), c), metaOf(c))), 200));
   app.openapi(update, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => updateForm(ctx, c.req.valid('param').form_id, c.req.valid('json')))), 200));
   app.openapi(remove, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => deleteForm(ctx, c.req.valid('param').form_id))), 200));
   app.openapi(duplicate, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => duplicateForm(ctx, c.req.valid('param').form_id))), 201));
-  app.openapi(submit, async (c) => c.json(ok(c, await submitPublicForm(c.get('kernel'), c.req.valid('param').form_id, c.req.valid('json'), metaOf(c))), 200));
+  app.openapi(submit, async (c) => c.json(ok(c, await submitPublicForm(c.get('kernel'), c.req.valid('param').form_id, await tenantOfHost(c.get('kernel'), c), c.req.valid('json'), metaOf(c))), 200));
+  app.openapi(start, async (c) => c.json(ok(c, await startPublicForm(c.get('kernel'), c.req.valid('param').form_id, await tenantOfHost(c.get('kernel'), c), metaOf(c))), 200));
   app.openapi(exportRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => exportSubmissions(ctx, c.req.valid('param').form_id, c.req.valid('query').format))), 200));
   app.openapi(analytics, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => formAnalytics(ctx, c.req.valid('param').form_id, c.req.valid('query').days))), 200));
   app.openapi(submissions, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listSubmissions(ctx, c.req.valid('param').form_id, c.req.valid('query')))), 200));

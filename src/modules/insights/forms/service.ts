@@ -33,6 +33,8 @@ export interface FormInput {
 }
 
 const SUBMIT_PER_MINUTE = 10;
+/** Starts are cheap counters, but still public: a looser limit than submissions, per address. */
+const STARTS_PER_MINUTE = 30;
 const iso = (d: Date) => d.toISOString();
 
 export function formDto(f: FormRow) {
@@ -207,8 +209,18 @@ const publicMeta = (tenantId: string, formId: string, meta: { requestId: string 
   userAgent: meta.userAgent,
 });
 
-export async function getPublicForm(kernel: Kernel, formId: string, tenantId: string, meta: { requestId: string | null; ip?: string; userAgent?: string }) {
-  const hit = await publicForm(kernel, formId, tenantId);
+/**
+ * `tenantId` from the query, `hostTenant` from a verified custom domain the request was sent to: one
+ * of them names the tenant, and when both do they must agree.
+ */
+export async function getPublicForm(kernel: Kernel, formId: string, tenantId: string | undefined, hostTenant: string | null, meta: { requestId: string | null; ip?: string; userAgent?: string }) {
+  if (!tenantId && !hostTenant) {
+    throw new ApiError('VALIDATION_ERROR', 'tenant_id: required unless the request is sent to the tenant\'s verified custom domain', {
+      details: { issues: [{ field: 'tenant_id', location: 'query', message: 'required' }] },
+    });
+  }
+  if (tenantId && hostTenant && tenantId !== hostTenant) throw notFound('Form');
+  const hit = await publicForm(kernel, formId, hostTenant ?? tenantId!);
   return runInTenant(kernel, publicMeta(hit.tenantId, formId, meta), async (ctx) => {
     const f = await find(ctx, formId);
     if (f.status !== 'active') throw notFound('Form');
@@ -229,15 +241,27 @@ export async function getPublicForm(kernel: Kernel, formId: string, tenantId: st
   });
 }
 
+/** Counts a start: the form's page calls it when a visitor first fills a field, so analytics can tell viewers from starters. */
+export async function startPublicForm(kernel: Kernel, formId: string, hostTenant: string | null, meta: { requestId: string | null; ip?: string; userAgent?: string }) {
+  const ip = meta.ip ?? 'unknown';
+  await kernel.rateLimits.enforce(`form-start:${ip}`, STARTS_PER_MINUTE, (wait) => `At most ${STARTS_PER_MINUTE} form starts per minute from one address; retry in ${wait} s`);
+  const hit = await publicForm(kernel, formId, hostTenant);
+  return runInTenant(kernel, publicMeta(hit.tenantId, formId, meta), async (ctx) => {
+    await bump(ctx, formId, 'starts');
+    return { started: true as const };
+  });
+}
+
 export async function submitPublicForm(
   kernel: Kernel,
   formId: string,
+  hostTenant: string | null,
   body: { data: Record<string, unknown>; turnstile_token?: string },
   meta: { requestId: string | null; ip?: string; userAgent?: string },
 ) {
   const ip = meta.ip ?? 'unknown';
   await kernel.rateLimits.enforce(`form-submit:${ip}`, SUBMIT_PER_MINUTE, (wait) => `At most ${SUBMIT_PER_MINUTE} form submissions per minute from one address; retry in ${wait} s`);
-  const hit = await publicForm(kernel, formId, null);
+  const hit = await publicForm(kernel, formId, hostTenant);
   const work: FlowContext['work'] = (fn) => runInTenant(kernel, publicMeta(hit.tenantId, formId, meta), fn, { readOnly: true });
   // The tenant's captcha setting (auth config) applies to its public forms as to its sign-ups.
   await requireCaptcha({ kernel, work, tenantId: hit.tenantId, ip } as FlowContext, body.turnstile_token);

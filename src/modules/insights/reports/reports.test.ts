@@ -2,16 +2,19 @@ import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObject, defineType, eventsOf, roleUser } from '../../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../../test/support/platform.ts';
+import { startSmtp, type SmtpInbox } from '../../../../test/support/smtp.ts';
 import { runDueReports } from './saved.ts';
 
 let t: TestPlatform;
+let inbox: SmtpInbox;
 let tenant: { tenantId: string; token: string };
 let other: { tenantId: string; token: string };
 
 const req = (method: string, path: string, body?: unknown, token = tenant.token) => t.request(method, path, { token, body });
 
 beforeAll(async () => {
-  t = await testPlatform();
+  inbox = await startSmtp();
+  t = await testPlatform({ SMTP_URL: inbox.url });
   tenant = await t.newTenant({ plan_tier: 'enterprise' });
   other = await t.newTenant({ plan_tier: 'enterprise' });
   await defineType(t, tenant.token, 'deals', {
@@ -36,7 +39,10 @@ beforeAll(async () => {
   await defineType(t, other.token, 'deals', { stage: { data_type: 'string' }, amount: { data_type: 'number' } });
   await createObject(t, other.token, 'deals', { stage: 'won', amount: 1_000_000 });
 });
-afterAll(() => t?.close());
+afterAll(async () => {
+  await t?.close();
+  await inbox?.close();
+});
 
 describe('POST /v1/reports/timeseries', () => {
   it('buckets by day in a time zone (DST included), computed in the database, with gaps filled', async () => {
@@ -288,13 +294,36 @@ describe('saved reports', () => {
     expect(bad.body.error.details.issues[0].field).toBe('config_json.stage_property');
     expect((await req('POST', '/v1/saved-reports', { name: 'x', type: 'pivot', config_json: {} })).status).toBe(400);
 
-    const s = await req('POST', '/v1/saved-reports', { name: 'Every minute', type: 'pipeline', config_json: { object_type_id: 'deals', stage_property: 'stage' }, schedule: '* * * * *' });
+    expect((await req('POST', '/v1/saved-reports', { name: 'x', type: 'pipeline', config_json: { object_type_id: 'deals', stage_property: 'stage' }, email_to: ['not-an-address'] })).status).toBe(400);
+    const s = await req('POST', '/v1/saved-reports', {
+      name: 'Every minute',
+      type: 'pipeline',
+      config_json: { object_type_id: 'deals', stage_property: 'stage' },
+      schedule: '* * * * *',
+      email_to: ['Ops@Example.com', 'ops@example.com', 'cfo@example.com'],
+    });
     expect(s.status).toBe(201);
+    expect(s.body.data.email_to).toEqual(['ops@example.com', 'cfo@example.com']);
     const ran = await runDueReports(t.kernel, new Date(Date.now() + 120_000));
     expect(ran).toBeGreaterThanOrEqual(1);
     const got = await req('GET', `/v1/saved-reports/${s.body.data.id}`);
     expect(got.body.data.last_run).toMatchObject({ trigger: 'schedule', status: 'succeeded' });
     expect(got.body.data.last_run.result.total).toBe(5);
+    // The scheduled result is mailed over SMTP, with the whole table as CSV.
+    const mail = await inbox.next('ops@example.com', (m) => m.subject === 'Report: Every minute');
+    expect(mail.to).toEqual(['ops@example.com', 'cfo@example.com']);
+    expect(mail.text).toContain('Every minute: 4 rows');
+    expect(mail.attachments).toHaveLength(1);
+    expect(mail.attachments[0]).toMatchObject({ filename: 'Every_minute.csv', contentType: 'text/csv' });
+    const csv = mail.attachments[0]!.content.toString('utf8').trim().split('\n');
+    expect(csv[0]).toMatch(/^stage,/);
+    expect(csv).toHaveLength(5);
+    // A run by hand mails nothing.
+    await req('POST', `/v1/saved-reports/${s.body.data.id}/run`);
+    await req('PATCH', `/v1/saved-reports/${s.body.data.id}`, { email_to: [] });
+    expect((await req('GET', `/v1/saved-reports/${s.body.data.id}`)).body.data.email_to).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(inbox.messages.filter((m) => m.subject === 'Report: Every minute')).toHaveLength(1);
   });
 });
 

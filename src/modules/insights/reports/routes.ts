@@ -54,6 +54,11 @@ const timeseriesRoute = report(
 // ---------------------------------------------------------------- saved reports
 
 const ReportType = z.enum(REPORT_TYPES);
+const EmailTo = z
+  .array(z.email().max(254))
+  .max(20)
+  .openapi({ description: 'Up to 20 addresses each scheduled run mails its result to; empty for none', example: ['ops@example.com'] });
+
 const SavedReportSchema = z
   .object({
     id: z.string().openapi({ example: 'rpt_01jh3x2k7d9f8g6h5j4k3m2n1p' }),
@@ -62,6 +67,7 @@ const SavedReportSchema = z
     type: ReportType,
     config_json: z.record(z.string(), z.unknown()).openapi({ description: 'The body of POST /v1/reports/{type}' }),
     schedule: z.string().nullable().openapi({ description: 'Cron expression (5 or 6 fields) in `timezone`' }),
+    email_to: z.array(z.string()).openapi({ description: 'Where each scheduled run mails its result (first rows in the text, all as a CSV attachment)' }),
     timezone: z.string(),
     next_run_at: IsoDate.nullable(),
     last_run_at: IsoDate.nullable(),
@@ -101,9 +107,9 @@ const createSaved = defineRoute(WRITE, {
   path: '/v1/saved-reports',
   tags: TAGS,
   summary: 'Create saved report',
-  description: 'Stores a report definition, checked like the report route\'s body. With `schedule` it also runs on that cron schedule, as whoever saved it.',
+  description: 'Stores a report definition, checked like the report route\'s body. With `schedule` it also runs on that cron schedule, as whoever saved it, and mails each scheduled result to `email_to`.',
   request: {
-    body: jsonBody(z.object({ name: Name, description: Description.optional(), type: ReportType, config_json: z.record(z.string(), z.unknown()), schedule: Schedule.optional(), timezone: TimezoneSchema.optional() })),
+    body: jsonBody(z.object({ name: Name, description: Description.optional(), type: ReportType, config_json: z.record(z.string(), z.unknown()), schedule: Schedule.optional(), timezone: TimezoneSchema.optional(), email_to: EmailTo.optional() })),
   },
   responses: { 201: jsonResponse(SavedReportSchema, 'Saved'), ...REPORT_ERRORS, 404: errorResponse('The object type in config_json does not exist') },
 });
@@ -122,7 +128,7 @@ const updateSaved = defineRoute(WRITE, {
   summary: 'Update saved report',
   request: {
     params: Params,
-    body: jsonBody(z.object({ name: Name.optional(), description: Description.optional(), config_json: z.record(z.string(), z.unknown()).optional(), schedule: Schedule.optional(), timezone: TimezoneSchema.optional() })),
+    body: jsonBody(z.object({ name: Name.optional(), description: Description.optional(), config_json: z.record(z.string(), z.unknown()).optional(), schedule: Schedule.optional(), timezone: TimezoneSchema.optional(), email_to: EmailTo.optional() })),
   },
   responses: { 200: jsonResponse(SavedReportSchema, 'Updated'), ...REPORT_ERRORS, ...NOT_FOUND },
 });

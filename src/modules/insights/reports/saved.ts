@@ -23,6 +23,7 @@ export interface SavedReportInput {
   config_json: Record<string, unknown>;
   schedule?: string | null;
   timezone?: string;
+  email_to?: string[];
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -36,6 +37,7 @@ export function savedReportDto(r: SavedReportRow) {
     config_json: r.config,
     schedule: r.schedule,
     timezone: r.timezone,
+    email_to: r.emailTo,
     next_run_at: iso(r.nextRunAt),
     last_run_at: iso(r.lastRunAt),
     created_at: r.createdAt.toISOString(),
@@ -95,6 +97,7 @@ export async function createSavedReport(ctx: TenantContext, input: SavedReportIn
       config: config as Record<string, unknown>,
       schedule: input.schedule ?? null,
       timezone,
+      emailTo: dedupe(input.email_to),
       nextRunAt: nextRun(input.schedule ?? null, timezone),
       ...ownerOf(ctx),
     })
@@ -119,6 +122,7 @@ export async function updateSavedReport(ctx: TenantContext, id: string, input: P
   const patch: Partial<typeof savedReports.$inferInsert> = { updatedAt: new Date() };
   if (input.name !== undefined) patch.name = input.name;
   if (input.description !== undefined) patch.description = input.description;
+  if (input.email_to !== undefined) patch.emailTo = dedupe(input.email_to);
   if (input.config_json !== undefined) {
     const config = parseReport(row.type as ReportType, input.config_json, 'config_json');
     await runReport(ctx, row.type as ReportType, config);
@@ -173,7 +177,40 @@ export async function runSavedReport(ctx: TenantContext, id: string, trigger: 'm
     .set({ lastRunAt: now, ...(row.schedule ? { nextRunAt: nextRun(row.schedule, row.timezone) } : {}) })
     .where(and(eq(savedReports.tenantId, ctx.tenantId), eq(savedReports.id, id)));
   await ctx.emit({ type: 'saved_report.run', resourceType: 'saved_report', resourceId: id, data: { report_id: id, run_id: run!.id, trigger }, audit: false });
+  if (trigger === 'schedule' && row.emailTo.length) await mailResult(ctx, row, result);
   return runDto(run!);
+}
+
+const dedupe = (to: string[] | undefined) => [...new Set((to ?? []).map((a) => a.toLowerCase()))];
+
+/** Rows shown in the mail's body; the attachment has them all. */
+const MAIL_ROWS = 20;
+
+/**
+ * A scheduled run's result, mailed in the run's transaction (the mail exists exactly when the run
+ * does): a plain-text table of the first rows, the full result as a CSV attachment.
+ */
+async function mailResult(ctx: TenantContext, row: SavedReportRow, result: Record<string, unknown>) {
+  const table = resultRows(row.type as ReportType, result);
+  const file = renderExport(row.name, table, 'csv');
+  const columns = table.length ? Object.keys(table[0]!) : [];
+  const lines = table.slice(0, MAIL_ROWS).map((r) => columns.map((k) => String(r[k] ?? '')).join('\t'));
+  const text = [
+    `${row.name}: ${table.length} row${table.length === 1 ? '' : 's'}, run on schedule ${row.schedule} (${row.timezone}) at ${new Date().toISOString()}.`,
+    '',
+    columns.join('\t'),
+    ...lines,
+    ...(table.length > MAIL_ROWS ? [`... ${table.length - MAIL_ROWS} more in the attached ${file.filename}`] : []),
+  ].join('\n');
+  const mail = ctx.kernel.mail;
+  await mail.queue(ctx, {
+    to: row.emailTo.join(', '),
+    subject: `Report: ${row.name}`.replace(/[\r\n]+/g, ' ').slice(0, 200),
+    text,
+    attachments: [{ filename: file.filename, contentType: file.content_type, content: Buffer.from(file.content, 'utf8').toString('base64') }],
+    template: 'saved_report',
+    metadata: { source: 'saved_report', report_id: row.id, recipients: row.emailTo.length },
+  });
 }
 
 export const EXPORT_FORMATS = ['csv', 'json', 'xlsx'] as const;
@@ -188,21 +225,37 @@ export async function exportSavedReport(ctx: TenantContext, id: string, format: 
   const type = row.type as ReportType;
   const result = (await runReport(ctx, type, parseReport(type, row.config, 'config_json'))) as Record<string, unknown>;
   const table = resultRows(type, result);
-  const base = row.name.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60) || 'report';
+  if (format === 'xlsx') return renderXlsx(row.name, table);
+  return renderExport(row.name, table, format);
+}
+
+const baseName = (name: string) => name.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 60) || 'report';
+
+function renderExport(name: string, table: Record<string, unknown>[], format: 'csv' | 'json') {
+  const base = baseName(name);
   const columns = table.length ? Object.keys(table[0]!) : [];
   if (format === 'json') return { format, filename: `${base}.json`, content_type: 'application/json', encoding: 'utf8' as const, rows: table, content: JSON.stringify(table) };
-  if (format === 'xlsx') {
-    const book = new ExcelJS.Workbook();
-    book.created = new Date(0);
-    const sheet = book.addWorksheet(row.name.replace(/[\\/?*[\]:]/g, ' ').slice(0, 31) || 'Report');
-    sheet.columns = columns.map((key) => ({ header: key, key, width: Math.min(60, Math.max(10, key.length + 2)) }));
-    // Numbers stay numbers (so the sheet can sum them); everything else is written as text, never as a formula.
-    for (const r of table) sheet.addRow(Object.fromEntries(columns.map((k) => [k, typeof r[k] === 'number' ? r[k] : r[k] == null ? null : String(r[k])])));
-    const bytes = Buffer.from(await book.xlsx.writeBuffer());
-    return { format, filename: `${base}.xlsx`, content_type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', encoding: 'base64' as const, rows: table, content: bytes.toString('base64') };
-  }
   const content = stringify(table, { header: true, columns, cast: { boolean: (b) => String(b) } });
   return { format, filename: `${base}.csv`, content_type: 'text/csv', encoding: 'utf8' as const, rows: table, content };
+}
+
+async function renderXlsx(name: string, table: Record<string, unknown>[]) {
+  const columns = table.length ? Object.keys(table[0]!) : [];
+  const book = new ExcelJS.Workbook();
+  book.created = new Date(0);
+  const sheet = book.addWorksheet(name.replace(/[\\/?*[\]:]/g, ' ').slice(0, 31) || 'Report');
+  sheet.columns = columns.map((key) => ({ header: key, key, width: Math.min(60, Math.max(10, key.length + 2)) }));
+  // Numbers stay numbers (so the sheet can sum them); everything else is written as text, never as a formula.
+  for (const r of table) sheet.addRow(Object.fromEntries(columns.map((k) => [k, typeof r[k] === 'number' ? r[k] : r[k] == null ? null : String(r[k])])));
+  const bytes = Buffer.from(await book.xlsx.writeBuffer());
+  return {
+    format: 'xlsx' as const,
+    filename: `${baseName(name)}.xlsx`,
+    content_type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    encoding: 'base64' as const,
+    rows: table,
+    content: bytes.toString('base64'),
+  };
 }
 
 export const SCHEDULED_REPORTS_JOB = 'insights.scheduled-reports';

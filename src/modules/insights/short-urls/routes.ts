@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { IsoDate, jsonBody, jsonResponse, ok } from '../../../core/http/envelope.ts';
 import { offsetQuery } from '../../../core/http/pagination.ts';
+import { tenantOfHost } from '../branding/domains.ts';
 import { createRouter, defineRoute, errorResponse } from '../../../core/http/route.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { createShortUrl, deleteShortUrl, getShortUrl, listShortUrls, resolveShortUrl, updateShortUrl } from './service.ts';
@@ -93,7 +94,7 @@ const redirect = defineRoute({ kind: 'public' }, {
   path: '/s/{slug}',
   tags: TAGS,
   summary: 'Follow a short URL',
-  description: 'Public: answers 302 to the target and counts the click.',
+  description: 'Public: answers 302 to the target and counts the click. On a tenant\'s verified custom domain, only that tenant\'s links are found.',
   request: { params: Params },
   responses: {
     302: { description: 'Redirect to the target URL (Location header)' },
@@ -109,7 +110,7 @@ export function shortUrlRoutes() {
   app.openapi(update, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => updateShortUrl(ctx, c.req.valid('param').slug, c.req.valid('json')))), 200));
   app.openapi(remove, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => deleteShortUrl(ctx, c.req.valid('param').slug))), 200));
   app.openapi(redirect, async (c) => {
-    const target = await resolveShortUrl(c.get('kernel'), c.req.valid('param').slug, { requestId: c.get('requestId'), ip: c.get('ip') });
+    const target = await resolveShortUrl(c.get('kernel'), c.req.valid('param').slug, await tenantOfHost(c.get('kernel'), c), { requestId: c.get('requestId'), ip: c.get('ip') });
     c.header('Cache-Control', 'no-store');
     return c.redirect(target, 302) as never;
   });

@@ -113,9 +113,10 @@ export async function deleteShortUrl(ctx: TenantContext, slug: string) {
  * counts the click in that tenant's context with one conditional UPDATE, so a click limit holds
  * under concurrent clicks.
  */
-export async function resolveShortUrl(kernel: Kernel, slug: string, meta: { requestId: string | null; ip?: string }): Promise<string> {
+export async function resolveShortUrl(kernel: Kernel, slug: string, hostTenant: string | null, meta: { requestId: string | null; ip?: string }): Promise<string> {
   const [hit] = await kernel.db.system.select({ tenantId: shortUrls.tenantId }).from(shortUrls).where(eq(shortUrls.slug, slug));
-  if (!hit) throw notFound('Short URL');
+  // On a tenant's verified domain, only its own links.
+  if (!hit || (hostTenant !== null && hit.tenantId !== hostTenant)) throw notFound('Short URL');
   const target = await runInTenant(
     kernel,
     { tenantId: hit.tenantId, actor: { type: 'public', id: null }, requestId: meta.requestId, ip: meta.ip },
