@@ -3646,6 +3646,8 @@ export interface SavedReport {
   config_json: Record<string, any>;
   /** Cron expression (5 or 6 fields) in `timezone` */
   schedule: string | null;
+  /** Where each scheduled run mails its result (first rows in the text, all as a CSV attachment) */
+  email_to: string[];
   timezone: string;
   /**
    * @format date-time
@@ -6641,10 +6643,11 @@ export interface FormsListParams {
 
 export interface FormsDetailParams {
   /**
+   * The form's tenant; optional on the tenant's verified custom domain
    * @minLength 1
    * @maxLength 64
    */
-  tenant_id: string;
+  tenant_id?: string;
   /**
    * @minLength 1
    * @maxLength 64
@@ -6677,6 +6680,14 @@ export interface FormsDuplicateCreateParams {
 }
 
 export interface FormsSubmitCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  formId: string;
+}
+
+export interface FormsStartCreateParams {
   /**
    * @minLength 1
    * @maxLength 64
@@ -19931,7 +19942,7 @@ export class Api<
       }),
 
     /**
-     * @description Stores a report definition, checked like the report route's body. With `schedule` it also runs on that cron schedule, as whoever saved it. Requires scope `write`.
+     * @description Stores a report definition, checked like the report route's body. With `schedule` it also runs on that cron schedule, as whoever saved it, and mails each scheduled result to `email_to`. Requires scope `write`.
      *
      * @tags Saved Reports
      * @name SavedReportsCreate
@@ -19962,6 +19973,12 @@ export class Api<
          * @example "Europe/Paris"
          */
         timezone?: string;
+        /**
+         * Up to 20 addresses each scheduled run mails its result to; empty for none
+         * @maxItems 20
+         * @example ["ops@example.com"]
+         */
+        email_to?: string[];
       },
       params: RequestParams = {},
     ) =>
@@ -20044,6 +20061,12 @@ export class Api<
          * @example "Europe/Paris"
          */
         timezone?: string;
+        /**
+         * Up to 20 addresses each scheduled run mails its result to; empty for none
+         * @maxItems 20
+         * @example ["ops@example.com"]
+         */
+        email_to?: string[];
       },
       params: RequestParams = {},
     ) =>
@@ -20578,7 +20601,7 @@ export class Api<
       }),
 
     /**
-     * @description Retrieve a published form definition including fields, settings, and branding. No authentication; counts a view. A draft, archived or unknown form, or a tenant_id that is not the form's, is 404.
+     * @description Retrieve a published form definition including fields, settings, and branding. No authentication; counts a view. A draft, archived or unknown form, or a tenant_id that is not the form's, is 404. On a tenant's verified custom domain `tenant_id` may be left out, and only that tenant's forms are found.
      *
      * @tags Public Forms
      * @name FormsDetail
@@ -20756,6 +20779,34 @@ export class Api<
       }),
 
     /**
+     * @description Called by a public form's page when a visitor first fills a field: counts a start in the form's analytics (views, starts, submissions per day). No body, no authentication; 30 a minute per address.
+     *
+     * @tags Public Forms
+     * @name FormsStartCreate
+     * @summary Count a form start
+     * @request POST:/v1/forms/{form_id}/start
+     */
+    formsStartCreate: (
+      { formId }: FormsStartCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            started: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/forms/${formId}/start`,
+        method: "POST",
+        format: "json",
+        ...params,
+      }),
+
+    /**
      * @description Every submission (up to 100,000), one column per field; `content` is the file. Requires scope `read`.
      *
      * @tags Forms
@@ -20868,7 +20919,7 @@ export class Api<
   };
   analytics = {
     /**
-     * @description The tenant's own usage over the period: metered requests, changes by action, active users, events by type and records by type. Requires scope `read`.
+     * @description The tenant's own usage over the period, from hourly rollups: requests by route family and status with errors and latency percentiles, changes (events a caller caused) by type, active users, events by type, storage, and records by type. The current hour lags by a few seconds. Requires scope `read`.
      *
      * @tags Analytics
      * @name AnalyticsList
@@ -20888,8 +20939,33 @@ export class Api<
             since: string;
             requests: {
               total: number;
-              by_month: string[];
-              note: string;
+              /** 5xx answers */
+              server_errors: number;
+              /** 4xx answers */
+              client_errors: number;
+              /** server_errors / total */
+              error_rate: number;
+              /** Server time per request from hourly histograms (interpolated within a bucket); null without requests */
+              latency: {
+                p50_ms: number | null;
+                p95_ms: number | null;
+                p99_ms: number | null;
+              };
+              by_family: {
+                p50_ms: number | null;
+                p95_ms: number | null;
+                p99_ms: number | null;
+                /** The first two segments of the route, `/v1/objects`; `other` for unmatched paths */
+                family: string;
+                count: number;
+                server_errors: number;
+                client_errors: number;
+                mean_ms: number | null;
+              }[];
+              by_status: {
+                status: number;
+                count: number;
+              }[];
             };
             changes: {
               total: number;
@@ -20905,6 +20981,9 @@ export class Api<
                 count: number;
                 type: string;
               }[];
+            };
+            storage: {
+              used_bytes: number;
             };
             records: {
               total: number;
@@ -20927,7 +21006,7 @@ export class Api<
       }),
 
     /**
-     * @description Events and changes over the period as a series (hourly for 24h, else daily, UTC). Requires scope `read`.
+     * @description Requests, server errors, events and changes over the period as series (hourly for 24h, else daily, UTC), from the same rollups. Requires scope `read`.
      *
      * @tags Analytics
      * @name AnalyticsEngineList
@@ -20947,6 +21026,14 @@ export class Api<
             interval: string;
             since: string;
             series: {
+              requests: {
+                count: number;
+                bucket: string;
+              }[];
+              errors: {
+                count: number;
+                bucket: string;
+              }[];
               events: {
                 count: number;
                 bucket: string;
@@ -21042,7 +21129,7 @@ export class Api<
       }),
 
     /**
-     * @description Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css that could load or run anything is refused. Requires scope `write`.
+     * @description Changes the given fields (null clears one). A new custom_domain gets a new verification token. custom_css is sanitised: at-rules, functions and URLs outside an allow list (imports, script or data URLs, non-https url(), expression(), behaviours, escapes) are removed and listed in `custom_css_removed`; CSS that does not parse or holds markup is refused. Requires scope `write`.
      *
      * @tags Branding
      * @name BrandingPartialUpdate
@@ -21085,7 +21172,14 @@ export class Api<
       this.request<
         {
           success: true;
-          data: BrandingSettings;
+          data: BrandingSettings & {
+            /** When custom_css was given: the parts the sanitiser removed, and why (at most 50) */
+            custom_css_removed?: {
+              line: number | null;
+              removed: string;
+              reason: string;
+            }[];
+          };
           request_id: string;
         },
         Error
@@ -21095,6 +21189,45 @@ export class Api<
         body: data,
         secure: true,
         type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Looks up the DNS TXT record `_plinth-verify.<custom_domain>` and, when one of its values is the verification token, marks the domain verified: requests sent to that host then serve the tenant's public forms (no `tenant_id` needed), shared dashboards and short links, and no other tenant can claim it. Claiming a domain does not reserve it; the first tenant to prove it owns it. Verifying an already verified domain answers the same. Requires scope `write`.
+     *
+     * @tags Branding
+     * @name BrandingDomainVerifyCreate
+     * @summary Verify the custom domain
+     * @request POST:/v1/branding/domain/verify
+     * @secure
+     */
+    brandingDomainVerifyCreate: (params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            custom_domain: string;
+            record: {
+              type: "TXT";
+              name: string;
+            };
+            verified: true;
+            /**
+             * @format date-time
+             * @example "2026-01-01T00:00:00.000Z"
+             */
+            verified_at: string;
+            /** The TXT values found at the record name (at most 10) */
+            found: string[];
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/branding/domain/verify`,
+        method: "POST",
+        secure: true,
         format: "json",
         ...params,
       }),
@@ -21293,7 +21426,7 @@ export class Api<
   };
   slug = {
     /**
-     * @description Public: answers 302 to the target and counts the click.
+     * @description Public: answers 302 to the target and counts the click. On a tenant's verified custom domain, only that tenant's links are found.
      *
      * @tags Short URLs
      * @name GetSlug
