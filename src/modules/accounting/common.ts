@@ -139,6 +139,16 @@ export async function systemAccount(ctx: TenantContext, role: SystemRole): Promi
   return row!.id;
 }
 
+/**
+ * A request's work read what it assumed (a remembered base currency, see postWithKnownBase) and found
+ * it changed: its transaction rolls back and the request runs once more, the long way (see mount).
+ */
+export class StaleBooks extends Error {
+  constructor() {
+    super('the remembered books changed; run again');
+  }
+}
+
 export const CONTROL_ROLES = new Set(['receivables', 'payables']);
 
 export function pageOf<T>(items: T[], limit: number, offset: number) {
