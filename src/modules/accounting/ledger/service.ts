@@ -14,6 +14,7 @@ import {
   acctPeriods,
   acctPostings,
   acctRates,
+  acctSettings,
   type AccountRow,
   type DraftLine,
   type EntryRow,
@@ -297,6 +298,32 @@ export async function deleteAccount(ctx: TenantContext, id: string) {
   return { id, deleted: true as const };
 }
 
+// ================================================================== settings
+
+type SettingsRow = typeof acctSettings.$inferSelect;
+const settingsDto = (r: Pick<SettingsRow, 'requireReconciled' | 'updatedAt'> | undefined) => ({
+  require_reconciled: r?.requireReconciled ?? false,
+  updated_at: r ? r.updatedAt.toISOString() : null,
+});
+
+async function settingsRow(ctx: TenantContext) {
+  const [row] = await ctx.db.select().from(acctSettings).where(eq(acctSettings.tenantId, ctx.tenantId));
+  return row;
+}
+
+export const getSettings = async (ctx: TenantContext) => settingsDto(await settingsRow(ctx));
+
+export async function updateSettings(ctx: TenantContext, input: { require_reconciled?: boolean }) {
+  const set = { ...(input.require_reconciled !== undefined ? { requireReconciled: input.require_reconciled } : {}), updatedAt: new Date() };
+  const [row] = await ctx.db
+    .insert(acctSettings)
+    .values({ tenantId: ctx.tenantId, ...set })
+    .onConflictDoUpdate({ target: acctSettings.tenantId, set })
+    .returning();
+  await ctx.emit({ type: 'accounting.settings.updated', resourceType: 'accounting_settings', resourceId: ctx.tenantId, data: { changes: Object.keys(input) } });
+  return settingsDto(row);
+}
+
 // ================================================================== periods
 
 type PeriodRow = typeof acctPeriods.$inferSelect;
@@ -371,12 +398,15 @@ export async function deletePeriod(ctx: TenantContext, id: string) {
 
 /**
  * Closes a period: from then on nothing dated inside it is created, changed, posted, reversed or voided
- * (drafts included). With `require_reconciled` every bank transaction dated inside it must be reconciled.
+ * (drafts included). With `require_reconciled` (asked for by the request or set for the tenant in the
+ * accounting settings) every bank transaction dated inside it must be reconciled.
  */
 export async function closePeriod(ctx: TenantContext, id: string, options: { require_reconciled?: boolean }) {
   const row = await periodRow(ctx, id, true);
   if (row.status === 'closed') throw new ApiError('CONFLICT', 'The period is closed already', { details: { reason: 'period_closed', period_id: id } });
-  if (options.require_reconciled) {
+  // The tenant's setting is a policy: a request can ask for the check, not waive it.
+  const requireReconciled = options.require_reconciled === true || ((await settingsRow(ctx))?.requireReconciled ?? false);
+  if (requireReconciled) {
     const result = await ctx.db.execute(sql`
       select count(*)::int as n from acct_bank_transactions where tenant_id = ${ctx.tenantId}
         and date between ${row.startDate} and ${row.endDate} and status <> 'reconciled'`);
@@ -388,7 +418,7 @@ export async function closePeriod(ctx: TenantContext, id: string, options: { req
     .set({ status: 'closed', closedAt: new Date(), closedBy: ctx.actor.id, updatedAt: new Date() })
     .where(and(eq(acctPeriods.tenantId, ctx.tenantId), eq(acctPeriods.id, id)))
     .returning();
-  await ctx.emit({ type: 'accounting.period.closed', resourceType: 'accounting_period', resourceId: id, data: { id, require_reconciled: options.require_reconciled ?? false } });
+  await ctx.emit({ type: 'accounting.period.closed', resourceType: 'accounting_period', resourceId: id, data: { id, require_reconciled: requireReconciled } });
   return periodDto(updated!);
 }
 
