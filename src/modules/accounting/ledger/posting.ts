@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
+import { executeNamed } from '../../../core/db/prepared.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { D, round, sum, ZERO, type Decimal } from '../money.ts';
@@ -14,6 +15,9 @@ export interface PostedLine extends DraftLine {
 
 /** Rollup shards per (account, day): writers on one hot account spread over this many rows. */
 export const SHARDS = 16;
+
+/** Posting statements with up to this many lines run as named statements (see executeNamed). */
+const NAMED_MAX_LINES = 6;
 
 /**
  * Base amounts of the lines at `rate`, each rounded half away from zero to the base currency's decimals.
@@ -117,7 +121,9 @@ export async function insertPostedEntry<T = unknown>(ctx: TenantContext, e: Entr
     (l, i) =>
       sql`(${ctx.tenantId}, ${newId('jl')}, ${e.id}, ${i + 1}::int, ${l.account_id}, ${e.date}::date, ${e.currency}, ${l.debit}::numeric, ${l.credit}::numeric, ${l.base_debit}::numeric, ${l.base_credit}::numeric, ${l.description}, ${l.tax_code_id ?? null}, ${l.is_tax ?? false}::boolean, ${l.tax_side ?? null})`,
   );
-  const result = await ctx.db.execute(sql`
+  // Named (parsed and planned once per connection) for the common shapes: a few lines.
+  const run = (q: SQL) => (lines.length <= NAMED_MAX_LINES ? executeNamed(ctx.db, q) : ctx.db.execute(q));
+  const result = await run(sql`
     with ${event}, entry as (
       insert into acct_journal_entries (tenant_id, id, date, description, reference, currency, exchange_rate, status, lines, total, source_type, source_id, reversal_of, posted_at, created_at, updated_at)
       values (${ctx.tenantId}, ${e.id}, ${e.date}::date, ${e.description}, ${e.reference}, ${e.currency}, ${e.exchangeRate}::numeric, 'posted', ${JSON.stringify(e.lines)}::jsonb, ${e.total}::numeric,

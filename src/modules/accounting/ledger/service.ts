@@ -3,7 +3,7 @@ import type { TenantContext } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
 import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
-import { assertOpen, baseCurrency, CONTROL_ROLES, currencyInfo, rateOn, StaleBooks, type CurrencyInfo } from '../common.ts';
+import { assertOpen, baseCurrency, CONTROL_ROLES, coveringPeriod, currencyInfo, rateOn, StaleBooks, type CurrencyInfo } from '../common.ts';
 import { D, fits, money, type Decimal } from '../money.ts';
 import {
   acctAccounts,
@@ -516,18 +516,17 @@ function booksSelect(ctx: TenantContext, date: string, currency: string | undefi
       (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = ${ctx.tenantId} and code = ${currency ?? ''}) as cur,
       (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json) from acct_accounts
         where tenant_id = ${ctx.tenantId} and id in (${sql.join(accountIds.map((id) => sql`${id}`), sql`, `)})) as accounts,
-      (select json_build_object('id', id, 'name', name) from acct_periods where tenant_id = ${ctx.tenantId} and status = 'closed'
-        and start_date <= ${date} and end_date >= ${date} limit 1) as closed`;
+      ${coveringPeriod(ctx, date)} as period`;
 }
 
-type BooksRow = { base: CurrencyInfo | null; cur: CurrencyInfo | null; accounts: AccountCheck[]; closed: { id: string; name: string } | null };
+type BooksRow = { base: CurrencyInfo | null; cur: CurrencyInfo | null; accounts: AccountCheck[]; period: { id: string; name: string; status: string } | null };
 
 /** The errors of a BooksRow, in the order the API has always answered them; else what it says. */
 function readBooks(row: BooksRow | undefined, date: string, currency: string | undefined) {
   if (!row?.base) throw new ApiError('UNPROCESSABLE', 'No currency yet: create one first (POST /v1/accounting/currencies); the first is the base currency');
-  if (row.closed) {
-    throw new ApiError('CONFLICT', `The period ${row.closed.name} is closed: nothing dated ${date} can change (reopen it first)`, {
-      details: { reason: 'period_closed', period_id: row.closed.id, date },
+  if (row.period?.status === 'closed') {
+    throw new ApiError('CONFLICT', `The period ${row.period.name} is closed: nothing dated ${date} can change (reopen it first)`, {
+      details: { reason: 'period_closed', period_id: row.period.id, date },
     });
   }
   let cur = row.base;
