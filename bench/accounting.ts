@@ -10,6 +10,7 @@
  *   npm run bench:accounting                                               # embedded PGlite (1 and 2)
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:accounting
  *   BENCH_ENTRIES=5000 BENCH_WRITERS=50 BENCH_LINES=2000000 npm run bench:accounting
+ *   BENCH_PERIODS=0 ...                                                   # without the 12 open periods of 2026
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -119,6 +120,14 @@ try {
     accounts.push((await must('POST', '/v1/accounting/accounts', token, { code: String(1000 + i), name: `Account ${i}`, type })).id);
   }
   const hot = [accounts[0]!, accounts[40]!];
+  // Open monthly periods over the entries' dates, as real books have: a post share-locks its period.
+  if (process.env.BENCH_PERIODS !== '0') {
+    for (let m = 1; m <= 12; m++) {
+      const mm = String(m).padStart(2, '0');
+      const last = new Date(Date.UTC(2026, m, 0)).getUTCDate();
+      await must('POST', '/v1/accounting/periods', token, { name: `2026-${mm}`, start_date: `2026-${mm}-01`, end_date: `2026-${mm}-${last}` });
+    }
+  }
 
   /**
    * CPU seconds of the server process, of the database backends serving the bench database (PostgreSQL),
