@@ -10,6 +10,7 @@
  *   npm run bench:accounting                                               # embedded PGlite (1 and 2)
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:accounting
  *   BENCH_ENTRIES=5000 BENCH_WRITERS=50 BENCH_LINES=2000000 npm run bench:accounting
+ *   BENCH_PERIODS=0 ...                                                   # without the 12 open periods of 2026
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -66,7 +67,9 @@ if (process.env.DATABASE_URL) {
 
 // BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (where a POST's time goes).
 const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-const child = spawn(process.execPath, [...serverFlags, path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+// BENCH_SERVER_DIR=/path/to/other/checkout serves from another checkout (a before/after on the same bench).
+const serverDir = process.env.BENCH_SERVER_DIR ?? path.join(import.meta.dirname, '..');
+const child = spawn(process.execPath, [...serverFlags, path.join(serverDir, 'bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
 {
@@ -117,11 +120,52 @@ try {
     accounts.push((await must('POST', '/v1/accounting/accounts', token, { code: String(1000 + i), name: `Account ${i}`, type })).id);
   }
   const hot = [accounts[0]!, accounts[40]!];
+  // Open monthly periods over the entries' dates, as real books have: a post share-locks its period.
+  if (process.env.BENCH_PERIODS !== '0') {
+    for (let m = 1; m <= 12; m++) {
+      const mm = String(m).padStart(2, '0');
+      const last = new Date(Date.UTC(2026, m, 0)).getUTCDate();
+      await must('POST', '/v1/accounting/periods', token, { name: `2026-${mm}`, start_date: `2026-${mm}-01`, end_date: `2026-${mm}-${last}` });
+    }
+  }
+
+  /**
+   * CPU seconds of the server process, of the database backends serving the bench database (PostgreSQL),
+   * and of this client: on a machine shared with other work the rate follows the load, while the CPU
+   * one request costs each side barely moves, so that is what a before/after comparison should read.
+   */
+  const TICK = 100; // USER_HZ on Linux
+  const cpuOfPid = (pid: number): number => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / TICK;
+    } catch {
+      return 0;
+    }
+  };
+  const monitor = dbUrl ? new pg.Client({ connectionString: dbUrl }) : undefined;
+  await monitor?.connect();
+  const backends = async (): Promise<number[]> =>
+    monitor ? (await monitor.query('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')).rows.map((r) => r.pid) : [];
+  async function cpuSnapshot() {
+    const db = new Map<number, number>();
+    for (const pid of await backends()) db.set(pid, cpuOfPid(pid));
+    const client = process.cpuUsage();
+    return { server: cpuOfPid(child.pid!), db, client: (client.user + client.system) / 1e6 };
+  }
+  async function cpuSince(start: Awaited<ReturnType<typeof cpuSnapshot>>) {
+    const end = await cpuSnapshot();
+    let db = 0;
+    for (const [pid, cpu] of end.db) db += cpu - (start.db.get(pid) ?? 0);
+    return { server: end.server - start.server, db, client: end.client - start.client };
+  }
 
   async function run(label: string, count: number, request: (i: number) => Promise<{ status: number }>) {
     const latencies: number[] = [];
     let next = 0;
     let failures = 0;
+    const cpu0 = await cpuSnapshot();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: WRITERS }, async () => {
@@ -135,9 +179,12 @@ try {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpu = await cpuSince(cpu0);
     const rate = count / seconds;
+    const per = (s: number) => `${((s / count) * 1000).toFixed(2)}`;
     console.log(`${label.padEnd(52)} ${rate.toFixed(0).padStart(6)}/s  p50 ${ms(percentile(latencies, 50))}  p99 ${ms(percentile(latencies, 99))}  failures ${failures}`);
-    return { rate, p99: percentile(latencies, 99), failures };
+    console.log(`${''.padEnd(52)} CPU ms per request: server ${per(cpu.server)}${monitor ? `, database ${per(cpu.db)}` : ''}, bench client ${per(cpu.client)}`);
+    return { rate, p99: percentile(latencies, 99), failures, cpu: { server: cpu.server / count, db: cpu.db / count, client: cpu.client / count } };
   }
 
   const entry = (debit: string, credit: string, i: number) => ({
@@ -157,7 +204,7 @@ try {
     return [a, b];
   };
 
-  console.log(`\nAccounting benchmark on ${database}, ${WRITERS} concurrent writers, ${os.cpus().length} cores\n`);
+  console.log(`\nAccounting benchmark on ${database}, ${WRITERS} concurrent writers, ${os.cpus().length} cores, server from ${serverDir}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   // Warm up connections, prepared plans and JIT.
   await run('warm-up (journal entries)', Math.min(1000, ENTRIES), (i) => call('POST', '/v1/accounting/journal-entries', token, entry(...randomPair(), i)));
   await run('warm-up (events)', Math.min(1000, ENTRIES), (i) => call('POST', '/v1/events', token, { event_type: 'bench.ping', data: { i } }));
@@ -192,6 +239,10 @@ try {
     await db.end();
   }
   console.log(`\ntargets: >= 2,000 entries/s (random ${random.rate.toFixed(0)}, hot ${hotRun.rate.toFixed(0)}; ceiling ${ceiling.rate.toFixed(0)}/s), p99 < 50 ms (random ${ms(random.p99)}, hot ${ms(hotRun.p99)}), zero imbalance: ${checks ? 'yes' : 'NO'}`);
+  await monitor?.end();
+  // What the rates would be with these cores to ourselves: the bench client is not part of the server.
+  const bound = (r: { cpu: { server: number; db: number } }) => (os.cpus().length / (r.cpu.server + r.cpu.db)).toFixed(0);
+  console.log(`CPU-bound rate on ${os.cpus().length} idle cores (server + database CPU per request): ceiling ${bound(ceiling)}/s, random ${bound(random)}/s, hot ${bound(hotRun)}/s`);
 
   // ---- 3. report time over many lines (PostgreSQL: bulk insert with SQL) --------------------------------
   if (dbUrl && LINES > 0) {

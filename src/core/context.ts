@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm';
 import { auditLogs } from './audit/tables.ts';
 import { events } from './events/tables.ts';
 import type { TenantPrincipal } from './auth/principal.ts';
@@ -47,6 +48,13 @@ export interface TenantContext extends RequestMeta {
   readonly db: Db;
   emit(event: DomainEvent): Promise<string>;
   audit(entry: AuditEntry): Promise<void>;
+  /**
+   * What `emit` writes (the outbox row and, unless `audit: false`, the audit row), as data-modifying CTEs
+   * (`name as (insert ...)`, comma-separated) for a module's own statement: `with ${ctes}, mine as (...) ...`.
+   * A hot write path then costs one round trip for the change, its event and its audit entry instead of
+   * three. The caller must run the statement in `db`, this transaction; the rows are the same as emit's.
+   */
+  emitting(event: DomainEvent): { id: string; ctes: SQL };
   /** Runs after the transaction commits (cache invalidation, notifying other processes); never on rollback. */
   afterCommit(fn: () => Promise<void> | void): void;
 }
@@ -92,9 +100,9 @@ class Work implements TenantContext {
     this.hooks(fn);
   }
 
-  async audit(entry: AuditEntry): Promise<void> {
+  private auditInsert(entry: AuditEntry) {
     this.audited = true;
-    await this.db.insert(auditLogs).values({
+    return this.db.insert(auditLogs).values({
       id: newId('aud'),
       tenantId: this.tenantId,
       actorType: this.actor.type,
@@ -109,9 +117,12 @@ class Work implements TenantContext {
     });
   }
 
-  async emit(event: DomainEvent): Promise<string> {
-    const id = newId('evt');
-    await this.db.insert(events).values({
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.auditInsert(entry);
+  }
+
+  private eventInsert(event: DomainEvent, id: string) {
+    const insert = this.db.insert(events).values({
       id,
       tenantId: this.tenantId,
       type: event.type,
@@ -128,6 +139,21 @@ class Work implements TenantContext {
       const { outbox } = this.kernel;
       this.afterCommit(() => outbox.notify());
     }
+    return insert;
+  }
+
+  emitting(event: DomainEvent): { id: string; ctes: SQL } {
+    const id = newId('evt');
+    const parts = [sql`plinth_event as (${this.eventInsert(event, id).getSQL()})`];
+    if (event.audit !== false) {
+      parts.push(sql`plinth_audit as (${this.auditInsert({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId }).getSQL()})`);
+    }
+    return { id, ctes: sql.join(parts, sql`, `) };
+  }
+
+  async emit(event: DomainEvent): Promise<string> {
+    const id = newId('evt');
+    await this.eventInsert(event, id);
     if (event.audit !== false) {
       await this.audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
     }

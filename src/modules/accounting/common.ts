@@ -95,13 +95,24 @@ export async function rateOn(ctx: TenantContext, from: string, to: string, date:
   return row.from_currency === from ? D(row.rate) : D(1).div(D(row.rate));
 }
 
+/**
+ * The period covering `date`, share-locked (FOR KEY SHARE) until the transaction ends. Closing a period
+ * locks its row FOR UPDATE, so a write dated inside it and the close are ordered: the write waits for a
+ * close in progress and then reads the period as closed (PostgreSQL re-reads a row it waited for), or
+ * the close waits for the write to commit. Without the lock a write could read "open", the close commit,
+ * and the write commit after it, inside the closed period. Lockers of one period do not block each other.
+ */
+export function coveringPeriod(ctx: TenantContext, date: string) {
+  return sql`(select json_build_object('id', id, 'name', name, 'status', status) from acct_periods
+    where tenant_id = ${ctx.tenantId} and start_date <= ${date} and end_date >= ${date} limit 1 for key share)`;
+}
+
 /** Refuses a change dated inside a closed period (drafts included). */
 export async function assertOpen(ctx: TenantContext, ...dates: string[]): Promise<void> {
   for (const date of new Set(dates)) {
-    const result = await ctx.db.execute(sql`
-      select id, name from acct_periods where tenant_id = ${ctx.tenantId} and status = 'closed'
-        and start_date <= ${date} and end_date >= ${date} limit 1`);
-    const [closed] = rows<{ id: string; name: string }>(result);
+    const result = await ctx.db.execute(sql`select ${coveringPeriod(ctx, date)} as period`);
+    const period = rows<{ period: { id: string; name: string; status: string } | null }>(result)[0]?.period;
+    const closed = period?.status === 'closed' ? period : null;
     if (closed) {
       throw new ApiError('CONFLICT', `The period ${closed.name} is closed: nothing dated ${date} can change (reopen it first)`, {
         details: { reason: 'period_closed', period_id: closed.id, date },
@@ -137,6 +148,16 @@ export async function systemAccount(ctx: TenantContext, role: SystemRole): Promi
     .from(acctAccounts)
     .where(and(eq(acctAccounts.tenantId, ctx.tenantId), eq(acctAccounts.systemRole, role)));
   return row!.id;
+}
+
+/**
+ * A request's work read what it assumed (a remembered base currency, see postWithKnownBase) and found
+ * it changed: its transaction rolls back and the request runs once more, the long way (see mount).
+ */
+export class StaleBooks extends Error {
+  constructor() {
+    super('the remembered books changed; run again');
+  }
 }
 
 export const CONTROL_ROLES = new Set(['receivables', 'payables']);

@@ -10,6 +10,7 @@ const types: Record<string, string> = {
   'accounting.account.created': 'An account was added to the chart of accounts',
   'accounting.account.updated': 'An account was changed',
   'accounting.account.deleted': 'An account without postings was deleted',
+  'accounting.settings.updated': 'The tenant\'s accounting settings changed',
   'accounting.period.created': 'An accounting period was created',
   'accounting.period.updated': 'An accounting period was changed',
   'accounting.period.deleted': 'An accounting period was deleted',

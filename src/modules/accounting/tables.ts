@@ -87,6 +87,15 @@ export const acctPeriods = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('acct_periods_dates_idx').on(t.tenantId, t.startDate)],
 );
 
+/** The tenant's accounting policies; a tenant without a row has the defaults. */
+export const acctSettings = pgTable('acct_settings', {
+  tenantId: tenantIdColumn().primaryKey(),
+  /** Closing a period needs every bank transaction dated inside it reconciled. */
+  requireReconciled: boolean('require_reconciled').notNull().default(false),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
 export interface DraftLine {
   account_id: string;
   debit: string;

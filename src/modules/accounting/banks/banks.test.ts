@@ -87,6 +87,21 @@ describe('bank accounts', () => {
     const refused = await call('POST', `/periods/${feb.id}/close?require_reconciled=true`);
     expect(refused.status).toBe(409);
     expect(refused.body.error.details.reason).toBe('unreconciled');
+    // The tenant setting makes it the rule: a close request cannot waive it.
+    expect(await made('GET', '/settings')).toEqual({ require_reconciled: false, updated_at: null });
+    const strict = await made('PATCH', '/settings', { require_reconciled: true });
+    expect(strict.require_reconciled).toBe(true);
+    for (const query of ['', '?require_reconciled=false']) {
+      const byPolicy = await call('POST', `/periods/${feb.id}/close${query}`);
+      expect(byPolicy.status).toBe(409);
+      expect(byPolicy.body.error.details.reason).toBe('unreconciled');
+    }
+    expect((await call('GET', '/settings', undefined, other)).body.data.require_reconciled).toBe(false);
+    expect((await call('PATCH', '/settings', { require_reconciled: 'yes' })).status).toBe(400);
+    expect((await call('PATCH', '/settings', { strict: true })).status).toBe(400);
+    const audit = await t.request('GET', '/v1/audit-logs?action=accounting.settings.updated', { token });
+    expect(audit.body.data.logs).toHaveLength(1);
+    expect((await made('PATCH', '/settings', { require_reconciled: false })).require_reconciled).toBe(false);
     expect((await made('POST', `/periods/${feb.id}/close`)).status).toBe('closed');
     await made('POST', `/periods/${feb.id}/reopen`);
 

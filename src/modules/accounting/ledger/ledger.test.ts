@@ -169,6 +169,54 @@ describe('accounting ledger', () => {
     expect((await call('POST', `/periods/${p.id}/close`, undefined, other)).status).toBe(404);
   });
 
+  it('posts in one statement whose checks, read in its own snapshot, refuse and roll back everything it wrote', async () => {
+    const { token: tk, tenantId } = await t.newTenant();
+    const as = (method: string, path: string, body?: unknown) => call(method, path, body, tk);
+    const count = async (sql: string) => (await t.db.raw(sql, [tenantId])).rows[0].n as number;
+    const written = async () => ({
+      entries: await count('select count(*)::int as n from acct_journal_entries where tenant_id = $1'),
+      postings: await count('select count(*)::int as n from acct_postings where tenant_id = $1'),
+      rollups: await count('select coalesce(sum(debit), 0)::int as n from acct_rollups where tenant_id = $1'),
+      events: await count(`select count(*)::int as n from events where tenant_id = $1 and type = 'accounting.entry.posted'`),
+      audits: await count(`select count(*)::int as n from audit_logs where tenant_id = $1 and action = 'accounting.entry.posted'`),
+    });
+    expect((await as('POST', '/currencies', { code: 'USD', name: 'US dollar' })).status).toBe(201);
+    const bank = (await as('POST', '/accounts', { code: '1000', name: 'Bank', type: 'asset' })).body.data.id;
+    const fees = (await as('POST', '/accounts', { code: '6100', name: 'Fees', type: 'expense' })).body.data.id;
+    const old = (await as('POST', '/accounts', { code: '6200', name: 'Old', type: 'expense' })).body.data.id;
+    const entry = (debit: string, date = '2026-03-03', amount: number | string = 7) => ({ date, post: true, lines: [{ account_id: debit, debit: amount }, { account_id: bank, credit: amount }] });
+    // The first post reads the books the long way; the next ones in the posting statement itself.
+    const first = await as('POST', '/journal-entries', entry(fees));
+    expect(first.status).toBe(201);
+    const second = await as('POST', '/journal-entries', entry(fees));
+    expect(second.status).toBe(201);
+    expect(second.body.data.lines[0].base_debit).toBe('7.00');
+    const before = await written();
+    expect(before).toEqual({ entries: 2, postings: 4, rollups: 14, events: 2, audits: 2 });
+    const posted = await t.db.raw(`select resource_id from events where tenant_id = $1 and type = 'accounting.entry.posted' order by seq`, [tenantId]);
+    expect(posted.rows.map((r: any) => r.resource_id)).toEqual([first.body.data.id, second.body.data.id]);
+
+    expect((await as('POST', '/journal-entries', entry('acc_nope'))).status).toBe(404);
+    expect((await as('PATCH', `/accounts/${old}`, { is_active: false })).status).toBe(200);
+    const inactive = await as('POST', '/journal-entries', entry(old));
+    expect(inactive.status).toBe(422);
+    expect(inactive.body.error.message).toContain('inactive');
+    const period = (await as('POST', '/periods', { name: 'Mar', start_date: '2026-03-01', end_date: '2026-03-31' })).body.data.id;
+    expect((await as('POST', `/periods/${period}/close`)).status).toBe(200);
+    const closed = await as('POST', '/journal-entries', entry(fees));
+    expect(closed.status).toBe(409);
+    expect(closed.body.error.details).toMatchObject({ reason: 'period_closed', period_id: period });
+    expect(await written()).toEqual(before);
+
+    // Another process changed what this one remembers (the base currency's decimals, while unused by
+    // any posting it knows of): the statement reads the change, rolls back, and the request runs again.
+    await t.db.raw(`update acct_currencies set decimal_places = 3 where tenant_id = $1 and is_base`, [tenantId]);
+    const again = await as('POST', '/journal-entries', entry(fees, '2026-04-01', 1));
+    expect(again.status).toBe(201);
+    expect(again.body.data.total).toBe('1.000');
+    expect(await written()).toMatchObject({ entries: 3, events: 3, audits: 3 });
+  });
+
   it('reports agree: trial balance zero, balance sheet balances, P&L = change in earnings', async () => {
     const tb = await made('GET', '/reports/trial-balance?as_of=2026-12-31');
     expect(tb.balanced).toBe(true);

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
+import { executeNamed } from '../../../core/db/prepared.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { D, round, sum, ZERO, type Decimal } from '../money.ts';
@@ -14,6 +15,9 @@ export interface PostedLine extends DraftLine {
 
 /** Rollup shards per (account, day): writers on one hot account spread over this many rows. */
 export const SHARDS = 16;
+
+/** Posting statements with up to this many lines run as named statements (see executeNamed). */
+const NAMED_MAX_LINES = 6;
 
 /**
  * Base amounts of the lines at `rate`, each rounded half away from zero to the base currency's decimals.
@@ -107,28 +111,33 @@ function rollupValues(ctx: TenantContext, date: string, lines: PostedLine[]) {
 }
 
 /**
- * A posted entry in one round trip: the entry row, its postings and the rollup upserts as data-modifying
- * CTEs of one statement (same rules as appendPostings: append-only lines, sharded rollups in key order).
+ * A posted entry in one round trip: the entry row, its postings, the rollup upserts, and the outbox and
+ * audit rows of its event (`ctx.emitting`) as data-modifying CTEs of one statement (same rules as
+ * appendPostings: append-only lines, sharded rollups in key order). `check` is the statement's final
+ * SELECT, read in the same snapshot as the writes (see createEntry); its rows are returned.
  */
-export async function insertPostedEntry(ctx: TenantContext, e: EntryRow, lines: PostedLine[]): Promise<void> {
+export async function insertPostedEntry<T = unknown>(ctx: TenantContext, e: EntryRow, lines: PostedLine[], event: SQL, check?: SQL): Promise<T[]> {
   const postings = lines.map(
     (l, i) =>
       sql`(${ctx.tenantId}, ${newId('jl')}, ${e.id}, ${i + 1}::int, ${l.account_id}, ${e.date}::date, ${e.currency}, ${l.debit}::numeric, ${l.credit}::numeric, ${l.base_debit}::numeric, ${l.base_credit}::numeric, ${l.description}, ${l.tax_code_id ?? null}, ${l.is_tax ?? false}::boolean, ${l.tax_side ?? null})`,
   );
-  await ctx.db.execute(sql`
-    with entry as (
+  // Named (parsed and planned once per connection) for the common shapes: a few lines.
+  const run = (q: SQL) => (lines.length <= NAMED_MAX_LINES ? executeNamed(ctx.db, q) : ctx.db.execute(q));
+  const result = await run(sql`
+    with ${event}, entry as (
       insert into acct_journal_entries (tenant_id, id, date, description, reference, currency, exchange_rate, status, lines, total, source_type, source_id, reversal_of, posted_at, created_at, updated_at)
       values (${ctx.tenantId}, ${e.id}, ${e.date}::date, ${e.description}, ${e.reference}, ${e.currency}, ${e.exchangeRate}::numeric, 'posted', ${JSON.stringify(e.lines)}::jsonb, ${e.total}::numeric,
         ${e.sourceType}, ${e.sourceId}, ${e.reversalOf}, ${e.postedAt!.toISOString()}::timestamptz, ${e.createdAt.toISOString()}::timestamptz, ${e.updatedAt.toISOString()}::timestamptz)
-      returning id
     ), lines as (
       insert into acct_postings (tenant_id, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, tax_code_id, is_tax, tax_side)
       values ${sql.join(postings, sql`, `)}
-      returning id
+    ), rollups as (
+      insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit) values ${sql.join(rollupValues(ctx, e.date, lines), sql`, `)}
+      on conflict (tenant_id, day, account_id, shard) do update
+        set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit
     )
-    insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit) values ${sql.join(rollupValues(ctx, e.date, lines), sql`, `)}
-    on conflict (tenant_id, day, account_id, shard) do update
-      set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit`);
+    ${check ?? sql`select 1`}`);
+  return rows<T>(result);
 }
 
 /** The mirror of posted lines: debits become credits, for reversals and voids. */

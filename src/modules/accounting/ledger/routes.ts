@@ -21,6 +21,10 @@ export const CurrencySchema = z
   })
   .openapi('AccountingCurrency');
 
+export const SettingsSchema = z
+  .object({ require_reconciled: z.boolean(), updated_at: IsoDate.nullable() })
+  .openapi('AccountingSettings');
+
 export const RateSchema = z
   .object({ id: z.string(), from_currency: z.string(), to_currency: z.string(), rate: z.string(), effective_date: z.string(), created_at: IsoDate })
   .openapi('AccountingExchangeRate');
@@ -245,7 +249,7 @@ export const ledgerOps: Op[] = [
       path: '/v1/accounting/periods/{period_id}/close',
       summary: 'Close period',
       description:
-        'From now on nothing dated inside the period can be created, changed, posted, reversed into it or voided, drafts included. With `require_reconciled=true` every bank transaction dated inside it must be reconciled first (409).',
+        'From now on nothing dated inside the period can be created, changed, posted, reversed into it or voided, drafts included. With `require_reconciled=true`, or when the tenant\'s accounting settings require it (then `false` does not waive it), every bank transaction dated inside it must be reconciled first (409).',
       param: 'period_id',
       query: z.object({ require_reconciled: bool.optional() }),
       response: PeriodSchema,
@@ -255,6 +259,22 @@ export const ledgerOps: Op[] = [
   op(
     { method: 'post', path: '/v1/accounting/periods/{period_id}/reopen', summary: 'Reopen period', description: 'Audited: the audit log names who reopened it and when it had been closed.', param: 'period_id', response: PeriodSchema },
     (ctx, { id }) => s.reopenPeriod(ctx, id),
+  ),
+  // ---------------------------------------------------------------- settings (not in the seed: where the issue's tenant setting lives)
+  op(
+    { method: 'get', path: '/v1/accounting/settings', summary: 'Get accounting settings', description: 'The tenant\'s accounting policies; defaults until first changed.', response: SettingsSchema },
+    (ctx) => s.getSettings(ctx),
+  ),
+  op(
+    {
+      method: 'patch',
+      path: '/v1/accounting/settings',
+      summary: 'Update accounting settings',
+      description: '`require_reconciled`: closing a period needs every bank transaction dated inside it reconciled, whatever the close request asks.',
+      body: z.object({ require_reconciled: z.boolean().optional() }),
+      response: SettingsSchema,
+    },
+    (ctx, { body }) => s.updateSettings(ctx, body),
   ),
   // ---------------------------------------------------------------- journal entries
   op(

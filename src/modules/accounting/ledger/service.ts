@@ -3,7 +3,7 @@ import type { TenantContext } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
 import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
-import { assertOpen, baseCurrency, CONTROL_ROLES, currencyInfo, rateOn, type CurrencyInfo } from '../common.ts';
+import { assertOpen, baseCurrency, CONTROL_ROLES, coveringPeriod, currencyInfo, rateOn, StaleBooks, type CurrencyInfo } from '../common.ts';
 import { D, fits, money, type Decimal } from '../money.ts';
 import {
   acctAccounts,
@@ -14,6 +14,7 @@ import {
   acctPeriods,
   acctPostings,
   acctRates,
+  acctSettings,
   type AccountRow,
   type DraftLine,
   type EntryRow,
@@ -98,6 +99,7 @@ export async function updateCurrency(ctx: TenantContext, id: string, input: { na
     })
     .where(and(eq(acctCurrencies.tenantId, ctx.tenantId), eq(acctCurrencies.id, id)))
     .returning();
+  if (row.isBase) knownBase.delete(ctx.tenantId);
   await ctx.emit({ type: 'accounting.currency.updated', resourceType: 'accounting_currency', resourceId: id, data: { id, code: row.code } });
   return currencyDto(updated!);
 }
@@ -296,6 +298,32 @@ export async function deleteAccount(ctx: TenantContext, id: string) {
   return { id, deleted: true as const };
 }
 
+// ================================================================== settings
+
+type SettingsRow = typeof acctSettings.$inferSelect;
+const settingsDto = (r: Pick<SettingsRow, 'requireReconciled' | 'updatedAt'> | undefined) => ({
+  require_reconciled: r?.requireReconciled ?? false,
+  updated_at: r ? r.updatedAt.toISOString() : null,
+});
+
+async function settingsRow(ctx: TenantContext) {
+  const [row] = await ctx.db.select().from(acctSettings).where(eq(acctSettings.tenantId, ctx.tenantId));
+  return row;
+}
+
+export const getSettings = async (ctx: TenantContext) => settingsDto(await settingsRow(ctx));
+
+export async function updateSettings(ctx: TenantContext, input: { require_reconciled?: boolean }) {
+  const set = { ...(input.require_reconciled !== undefined ? { requireReconciled: input.require_reconciled } : {}), updatedAt: new Date() };
+  const [row] = await ctx.db
+    .insert(acctSettings)
+    .values({ tenantId: ctx.tenantId, ...set })
+    .onConflictDoUpdate({ target: acctSettings.tenantId, set })
+    .returning();
+  await ctx.emit({ type: 'accounting.settings.updated', resourceType: 'accounting_settings', resourceId: ctx.tenantId, data: { changes: Object.keys(input) } });
+  return settingsDto(row);
+}
+
 // ================================================================== periods
 
 type PeriodRow = typeof acctPeriods.$inferSelect;
@@ -370,12 +398,15 @@ export async function deletePeriod(ctx: TenantContext, id: string) {
 
 /**
  * Closes a period: from then on nothing dated inside it is created, changed, posted, reversed or voided
- * (drafts included). With `require_reconciled` every bank transaction dated inside it must be reconciled.
+ * (drafts included). With `require_reconciled` (asked for by the request or set for the tenant in the
+ * accounting settings) every bank transaction dated inside it must be reconciled.
  */
 export async function closePeriod(ctx: TenantContext, id: string, options: { require_reconciled?: boolean }) {
   const row = await periodRow(ctx, id, true);
   if (row.status === 'closed') throw new ApiError('CONFLICT', 'The period is closed already', { details: { reason: 'period_closed', period_id: id } });
-  if (options.require_reconciled) {
+  // The tenant's setting is a policy: a request can ask for the check, not waive it.
+  const requireReconciled = options.require_reconciled === true || ((await settingsRow(ctx))?.requireReconciled ?? false);
+  if (requireReconciled) {
     const result = await ctx.db.execute(sql`
       select count(*)::int as n from acct_bank_transactions where tenant_id = ${ctx.tenantId}
         and date between ${row.startDate} and ${row.endDate} and status <> 'reconciled'`);
@@ -387,7 +418,7 @@ export async function closePeriod(ctx: TenantContext, id: string, options: { req
     .set({ status: 'closed', closedAt: new Date(), closedBy: ctx.actor.id, updatedAt: new Date() })
     .where(and(eq(acctPeriods.tenantId, ctx.tenantId), eq(acctPeriods.id, id)))
     .returning();
-  await ctx.emit({ type: 'accounting.period.closed', resourceType: 'accounting_period', resourceId: id, data: { id, require_reconciled: options.require_reconciled ?? false } });
+  await ctx.emit({ type: 'accounting.period.closed', resourceType: 'accounting_period', resourceId: id, data: { id, require_reconciled: requireReconciled } });
   return periodDto(updated!);
 }
 
@@ -444,9 +475,10 @@ export const entryDto = (r: EntryRow) => ({
 type AccountCheck = { id: string; isActive: boolean; role: string | null };
 
 /** Checks lines of a manual entry: accounts of this tenant, active, no control account, amounts in the currency's decimals. */
-function checkLines(lines: LineInput[], byId: Map<string, AccountCheck>, cur: CurrencyInfo, options: { allowControl?: boolean } = {}): DraftLine[] {
+function checkLines(lines: LineInput[], byId: Map<string, AccountCheck> | null, cur: CurrencyInfo, options: { allowControl?: boolean } = {}): DraftLine[] {
   return lines.map((l, i) => {
-    const acc = byId.get(l.account_id);
+    // null: amounts only (the accounts are checked later, see postWithKnownBase).
+    const acc = byId ? byId.get(l.account_id) : { isActive: true, role: null };
     if (!acc) throw referenceNotFound(`lines.${i}.account_id`, 'no such account');
     if (!acc.isActive) throw new ApiError('UNPROCESSABLE', `lines.${i}.account_id: the account is inactive`, { details: { field: `lines.${i}.account_id` } });
     if (!options.allowControl && acc.role && CONTROL_ROLES.has(acc.role)) {
@@ -473,23 +505,28 @@ async function normaliseLines(ctx: TenantContext, lines: LineInput[], cur: Curre
 }
 
 /**
- * What posting a manual entry needs to know, in one round trip: the base and entry currencies, the
- * lines' accounts and a closed period covering the date (a POST's time went mostly to round trips).
+ * What posting a manual entry needs to know: the base and entry currencies, the lines' accounts and a
+ * closed period covering the date, as one SELECT (run alone by entryContext, or as the final SELECT of
+ * the posting statement by postWithKnownBase).
  */
-async function entryContext(ctx: TenantContext, date: string, currency: string | undefined, accountIds: string[]) {
-  const result = await ctx.db.execute(sql`
+function booksSelect(ctx: TenantContext, date: string, currency: string | undefined, accountIds: string[]) {
+  return sql`
     select
       (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = ${ctx.tenantId} and is_base) as base,
       (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = ${ctx.tenantId} and code = ${currency ?? ''}) as cur,
       (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json) from acct_accounts
         where tenant_id = ${ctx.tenantId} and id in (${sql.join(accountIds.map((id) => sql`${id}`), sql`, `)})) as accounts,
-      (select json_build_object('id', id, 'name', name) from acct_periods where tenant_id = ${ctx.tenantId} and status = 'closed'
-        and start_date <= ${date} and end_date >= ${date} limit 1) as closed`);
-  const [row] = rows<{ base: CurrencyInfo | null; cur: CurrencyInfo | null; accounts: AccountCheck[]; closed: { id: string; name: string } | null }>(result);
+      ${coveringPeriod(ctx, date)} as period`;
+}
+
+type BooksRow = { base: CurrencyInfo | null; cur: CurrencyInfo | null; accounts: AccountCheck[]; period: { id: string; name: string; status: string } | null };
+
+/** The errors of a BooksRow, in the order the API has always answered them; else what it says. */
+function readBooks(row: BooksRow | undefined, date: string, currency: string | undefined) {
   if (!row?.base) throw new ApiError('UNPROCESSABLE', 'No currency yet: create one first (POST /v1/accounting/currencies); the first is the base currency');
-  if (row.closed) {
-    throw new ApiError('CONFLICT', `The period ${row.closed.name} is closed: nothing dated ${date} can change (reopen it first)`, {
-      details: { reason: 'period_closed', period_id: row.closed.id, date },
+  if (row.period?.status === 'closed') {
+    throw new ApiError('CONFLICT', `The period ${row.period.name} is closed: nothing dated ${date} can change (reopen it first)`, {
+      details: { reason: 'period_closed', period_id: row.period.id, date },
     });
   }
   let cur = row.base;
@@ -498,6 +535,27 @@ async function entryContext(ctx: TenantContext, date: string, currency: string |
     cur = row.cur;
   }
   return { base: row.base, cur, accounts: new Map(row.accounts.map((a) => [a.id, a])) };
+}
+
+/** In one round trip (a POST's time went mostly to round trips). */
+async function entryContext(ctx: TenantContext, date: string, currency: string | undefined, accountIds: string[]) {
+  const books = readBooks(rows<BooksRow>(await ctx.db.execute(booksSelect(ctx, date, currency, accountIds)))[0], date, currency);
+  rememberBase(ctx.tenantId, books.base);
+  return books;
+}
+
+/**
+ * The base currency of each tenant this process has posted for. It is a guess that lets a base-currency
+ * entry skip the prefetch: the posting statement reads the real books in its own snapshot, and a guess
+ * that proves wrong (decimal places changed by another process) rolls back and runs the request again
+ * the long way (StaleBooks). A tenant's base currency never changes code, only, while unused, places.
+ */
+const knownBase = new Map<string, CurrencyInfo>();
+const KNOWN_BASE_MAX = 10_000;
+
+function rememberBase(tenantId: string, base: CurrencyInfo) {
+  if (knownBase.size >= KNOWN_BASE_MAX && !knownBase.has(tenantId)) knownBase.clear();
+  knownBase.set(tenantId, { code: base.code, places: base.places });
 }
 
 async function entryRow(ctx: TenantContext, id: string, lock = false) {
@@ -559,25 +617,40 @@ export async function writeEntry(
   const cur = meta.cur ?? (input.currency === base.code ? base : await currencyInfo(ctx, input.currency));
   const total = assertBalanced(input.lines, cur.places);
   const rate = meta.rate ?? (await rateOn(ctx, cur.code, base.code, input.date));
-  const id = newId('je');
   const lines = meta.posted ?? (input.post ? toBase(input.lines, rate, base.places) : input.lines);
   if (meta.posted) {
     const bd = meta.posted.reduce((a, l) => a.plus(l.base_debit), D(0));
     const bc = meta.posted.reduce((a, l) => a.plus(l.base_credit), D(0));
     if (!bd.eq(bc)) throw new ApiError('INTERNAL_ERROR', `Base amounts do not balance (${bd.toString()} against ${bc.toString()})`);
   }
+  const row = newEntryRow(ctx, input, { ...meta, currency: cur.code, rate, lines, total: total.toFixed(cur.places) });
+  if (input.post) {
+    // One statement: the entry, its postings, the rollups, its event and audit entry (see insertPostedEntry).
+    await insertPostedEntry(ctx, row, lines as PostedLine[], postedEvent(ctx, row).ctes);
+  } else {
+    await ctx.db.insert(acctEntries).values(row);
+    await ctx.emit({ type: 'accounting.entry.created', resourceType: 'accounting_entry', resourceId: row.id, data: { id: row.id, date: input.date } });
+  }
+  return row;
+}
+
+function newEntryRow(
+  ctx: TenantContext,
+  input: { date: string; description?: string | null; reference?: string | null; post: boolean },
+  meta: { currency: string; rate: Decimal; lines: DraftLine[]; total: string; sourceType?: string; sourceId?: string | null; reversalOf?: string | null },
+): EntryRow {
   const now = new Date();
-  const row: EntryRow = {
+  return {
     tenantId: ctx.tenantId,
-    id,
+    id: newId('je'),
     date: input.date,
     description: input.description ?? null,
     reference: input.reference ?? null,
-    currency: cur.code,
-    exchangeRate: rate.toString(),
+    currency: meta.currency,
+    exchangeRate: meta.rate.toString(),
     status: input.post ? 'posted' : 'draft',
-    lines,
-    total: total.toFixed(cur.places),
+    lines: meta.lines,
+    total: meta.total,
     sourceType: meta.sourceType ?? 'manual',
     sourceId: meta.sourceId ?? null,
     reversalOf: meta.reversalOf ?? null,
@@ -586,18 +659,47 @@ export async function writeEntry(
     createdAt: now,
     updatedAt: now,
   };
-  if (input.post) {
-    // One statement: the entry, its postings and the rollups (see appendPostings).
-    await insertPostedEntry(ctx, row, lines as PostedLine[]);
-    await ctx.emit({ type: 'accounting.entry.posted', resourceType: 'accounting_entry', resourceId: id, data: { id, date: input.date, total: row.total, currency: cur.code } });
-  } else {
-    await ctx.db.insert(acctEntries).values(row);
-    await ctx.emit({ type: 'accounting.entry.created', resourceType: 'accounting_entry', resourceId: id, data: { id, date: input.date } });
+}
+
+const postedEvent = (ctx: TenantContext, row: EntryRow) =>
+  ctx.emitting({ type: 'accounting.entry.posted', resourceType: 'accounting_entry', resourceId: row.id, data: { id: row.id, date: row.date, total: row.total, currency: row.currency } });
+
+/**
+ * A posted entry in the base currency, in one statement with no prefetch: amounts are checked and
+ * converted (rate 1) against the remembered base currency, then the statement writes everything and
+ * reads the books (base currency, accounts, closed period) in the same snapshot, which the prefetch
+ * would have read, and the checks run on what it read: a closed period or a bad account throws, and
+ * the transaction rolls back as if nothing was written. Any input error found before the statement is
+ * left to the long way, which answers it in the documented order. Undefined: take the long way.
+ */
+async function postWithKnownBase(ctx: TenantContext, input: EntryWrite): Promise<EntryRow | undefined> {
+  const base = knownBase.get(ctx.tenantId);
+  if (!base || (input.currency !== undefined && input.currency !== base.code)) return undefined;
+  let lines: PostedLine[];
+  let total: Decimal;
+  try {
+    const draft = checkLines(input.lines, null, base);
+    total = assertBalanced(draft, base.places);
+    lines = toBase(draft, D(1), base.places);
+  } catch (error) {
+    if (error instanceof ApiError) return undefined;
+    throw error;
   }
+  const row = newEntryRow(ctx, { ...input, post: true }, { currency: base.code, rate: D(1), lines, total: total.toFixed(base.places) });
+  const ids = [...new Set(input.lines.map((l) => l.account_id))];
+  const [read] = await insertPostedEntry<BooksRow>(ctx, row, lines, postedEvent(ctx, row).ctes, booksSelect(ctx, input.date, undefined, ids));
+  if (!read?.base || read.base.code !== base.code || read.base.places !== base.places) {
+    knownBase.delete(ctx.tenantId);
+    throw new StaleBooks();
+  }
+  const books = readBooks(read, input.date, undefined);
+  checkLines(input.lines, books.accounts, base);
   return row;
 }
 
 export async function createEntry(ctx: TenantContext, input: EntryWrite) {
+  const posted = input.post ? await postWithKnownBase(ctx, input) : undefined;
+  if (posted) return entryDto(posted);
   const { base, cur, accounts } = await entryContext(ctx, input.date, input.currency, [...new Set(input.lines.map((l) => l.account_id))]);
   const lines = checkLines(input.lines, accounts, cur);
   const row = await writeEntry(ctx, { ...input, currency: cur.code, lines, post: input.post ?? false }, { base, cur, periodChecked: true });
