@@ -196,6 +196,22 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await addProperty('title', 'string', { required: true, indexed: true });
     await addProperty('status', 'enum', { indexed: true, values: 'open,closed' });
     await addProperty('budget', 'number', { indexed: true });
+    // Edit a property in place (sortable on, an enum value more) and the type's display name.
+    await page.getByTestId('edit-property-budget').click();
+    await page.getByTestId('property-editor-budget').getByLabel('is_sortable').check();
+    await page.getByTestId('property-editor-budget').getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('property-editor-budget').waitFor({ state: 'detached' });
+    await page.getByTestId('edit-property-status').click();
+    await page.getByTestId('property-editor-status').getByLabel('Values').fill('open, closed, parked');
+    await page.getByTestId('property-editor-status').getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('properties').getByText('open, closed, parked').waitFor();
+    await page.getByRole('button', { name: 'Edit type' }).click();
+    await page.getByTestId('type-display-name').fill('Client projects');
+    await page.getByRole('button', { name: 'Save type' }).click();
+    await page.getByRole('heading', { name: 'Client projects' }).waitFor();
+    const props = (await t.request('GET', '/v1/object-types/projects', { token: tenant.token })).body.data.properties as { name: string; is_sortable: boolean; enum_values: string[] | null }[];
+    expect(props.find((x) => x.name === 'budget')?.is_sortable).toBe(true);
+    expect(props.find((x) => x.name === 'status')?.enum_values).toEqual(['open', 'closed', 'parked']);
     await shot('05-type-properties');
 
     // Two records through the generated form, one more through the API (each form round trip costs a

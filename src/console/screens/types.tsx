@@ -150,12 +150,145 @@ function AddProperty({ typeId, onAdded }: { typeId: string; onAdded: () => void 
   );
 }
 
+type Flags = Pick<Property, 'is_required' | 'is_unique' | 'is_indexed' | 'is_sortable'>;
+const FLAGS: (keyof Flags)[] = ['is_required', 'is_unique', 'is_indexed', 'is_sortable'];
+
+/** One property: shown, or edited in place (flags and enum values; name and data type cannot change). */
+function PropertyRow({ typeId, p, onChanged, onError }: { typeId: string; p: Property; onChanged: () => void; onError: (e: unknown) => void }) {
+  const [editing, setEditing] = useState(false);
+  const [flags, setFlags] = useState<Flags>({ is_required: p.is_required, is_unique: p.is_unique, is_indexed: p.is_indexed, is_sortable: p.is_sortable });
+  const [enumValues, setEnumValues] = useState((p.enum_values ?? []).join(', '));
+  const notify = useNotify();
+  const isEnum = p.data_type === 'enum' || p.data_type === 'multi_enum';
+  if (!editing) {
+    return (
+      <tr>
+        <td>{p.name}</td>
+        <td>{p.data_type}</td>
+        {FLAGS.map((f) => (
+          <td key={f}>{p[f] ? 'yes' : ''}</td>
+        ))}
+        <td>{p.enum_values?.join(', ')}</td>
+        <td>
+          <IfCan scope="schema">
+            <MuiButton size="small" data-testid={`edit-property-${p.name}`} onClick={() => setEditing(true)}>
+              Edit
+            </MuiButton>
+            <MuiButton
+              size="small"
+              color="error"
+              onClick={async () => {
+                if (!window.confirm(`Delete property ${p.name} and its values?`)) return;
+                try {
+                  await api((c) => c.objectTypes.objectTypesPropertiesDelete({ objectTypeId: typeId, propertyId: p.id }));
+                  notify(`Property ${p.name} deleted`);
+                  onChanged();
+                } catch (err) {
+                  onError(err);
+                }
+              }}
+            >
+              Delete
+            </MuiButton>
+          </IfCan>
+        </td>
+      </tr>
+    );
+  }
+  return (
+    <tr data-testid={`property-editor-${p.name}`}>
+      <td>{p.name}</td>
+      <td>{p.data_type}</td>
+      {FLAGS.map((f) => (
+        <td key={f}>
+          <Checkbox size="small" checked={flags[f]} onChange={(e) => setFlags({ ...flags, [f]: e.target.checked })} slotProps={{ input: { 'aria-label': f } }} />
+        </td>
+      ))}
+      <td>
+        {isEnum ? <MuiTextField size="small" label="Values" value={enumValues} onChange={(e) => setEnumValues(e.target.value)} /> : null}
+      </td>
+      <td>
+        <MuiButton
+          size="small"
+          variant="contained"
+          onClick={async () => {
+            onError(undefined);
+            // Only what changed: a flag the server must rebuild an index for is sent only when it moved.
+            const patch: Record<string, unknown> = {};
+            for (const f of FLAGS) if (flags[f] !== p[f]) patch[f] = flags[f];
+            if (isEnum) {
+              const values = enumValues.split(',').map((v) => v.trim()).filter(Boolean);
+              if (values.join(',') !== (p.enum_values ?? []).join(',')) patch.enum_values = values;
+            }
+            try {
+              if (Object.keys(patch).length) await api((c) => c.objectTypes.objectTypesPropertiesPartialUpdate({ objectTypeId: typeId, propertyId: p.id }, patch));
+              notify(`Property ${p.name} saved`);
+              setEditing(false);
+              onChanged();
+            } catch (err) {
+              onError(err);
+            }
+          }}
+        >
+          Save
+        </MuiButton>
+        <MuiButton size="small" onClick={() => setEditing(false)}>
+          Cancel
+        </MuiButton>
+      </td>
+    </tr>
+  );
+}
+
+/** The type's display name and description, edited in place. */
+function TypeHeaderEdit({ type, onSaved }: { type: ObjectType & { description?: string | null }; onSaved: () => void }) {
+  const [open, setOpen] = useState(false);
+  const [displayName, setDisplayName] = useState(type.display_name);
+  const [description, setDescription] = useState(type.description ?? '');
+  const [error, setError] = useState<unknown>();
+  const notify = useNotify();
+  if (!open) {
+    return (
+      <IfCan scope="schema">
+        <Button label="Edit type" onClick={() => setOpen(true)} />
+      </IfCan>
+    );
+  }
+  return (
+    <Card variant="outlined" sx={{ mt: 2 }}>
+      <CardContent>
+        <ErrorBox error={error} />
+        <Stack direction="row" sx={{ alignItems: 'center', flexWrap: 'wrap', gap: 2 }}>
+          <MuiTextField size="small" label="Display name" value={displayName} onChange={(e) => setDisplayName(e.target.value)} slotProps={{ htmlInput: { 'data-testid': 'type-display-name' } }} />
+          <MuiTextField size="small" label="Description" value={description} onChange={(e) => setDescription(e.target.value)} sx={{ minWidth: 320 }} />
+          <MuiButton
+            variant="contained"
+            onClick={async () => {
+              setError(undefined);
+              try {
+                await api((c) => c.objectTypes.objectTypesPartialUpdate({ objectTypeId: type.id }, { display_name: displayName, description: description || null }));
+                notify('Type saved');
+                setOpen(false);
+                onSaved();
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          >
+            Save type
+          </MuiButton>
+          <MuiButton onClick={() => setOpen(false)}>Cancel</MuiButton>
+        </Stack>
+      </CardContent>
+    </Card>
+  );
+}
+
 /** A type with its properties: the schema editor. */
 export function TypeShow() {
   const { id = '' } = useParams();
   const { data, error, isPending, refetch } = useGetOne<ObjectType>('object-types', { id });
   const refresh = useRefresh();
-  const notify = useNotify();
   const [propError, setPropError] = useState<unknown>();
   if (isPending) return <Typography sx={{ p: 2 }}>Loading…</Typography>;
   if (error || !data) return <ErrorBox error={error ?? new Error('Not found')} title="The API refused the type" />;
@@ -168,6 +301,7 @@ export function TypeShow() {
           <TableRows />
         </Button>
         <Button component={Link} to={`/trash/${data.name}`} label="Trash" />
+        <TypeHeaderEdit type={data} onSaved={() => (refetch(), refresh())} />
       </Stack>
       <ErrorBox error={propError} />
       <Box component="table" sx={{ mt: 2, borderCollapse: 'collapse', '& td, & th': { borderBottom: '1px solid #ddd', p: 1, textAlign: 'left' } }} data-testid="properties">
@@ -185,35 +319,7 @@ export function TypeShow() {
         </thead>
         <tbody>
           {(data.properties ?? []).map((p) => (
-            <tr key={p.id}>
-              <td>{p.name}</td>
-              <td>{p.data_type}</td>
-              <td>{p.is_required ? 'yes' : ''}</td>
-              <td>{p.is_unique ? 'yes' : ''}</td>
-              <td>{p.is_indexed ? 'yes' : ''}</td>
-              <td>{p.is_sortable ? 'yes' : ''}</td>
-              <td>{p.enum_values?.join(', ')}</td>
-              <td>
-                <IfCan scope="schema">
-                  <MuiButton
-                    size="small"
-                    color="error"
-                    onClick={async () => {
-                      if (!window.confirm(`Delete property ${p.name} and its values?`)) return;
-                      try {
-                        await api((c) => c.objectTypes.objectTypesPropertiesDelete({ objectTypeId: data.id, propertyId: p.id }));
-                        notify(`Property ${p.name} deleted`);
-                        refetch();
-                      } catch (err) {
-                        setPropError(err);
-                      }
-                    }}
-                  >
-                    Delete
-                  </MuiButton>
-                </IfCan>
-              </td>
-            </tr>
+            <PropertyRow key={p.id} typeId={data.id} p={p} onChanged={() => (refetch(), refresh())} onError={setPropError} />
           ))}
         </tbody>
       </Box>
