@@ -70,6 +70,14 @@ describe('POST /v1/email/send (outbox)', () => {
     expect(row.template).toBe('basic');
   });
 
+  it('uses the tenant\'s own branding (/v1/branding) over the defaults set on the tenant', async () => {
+    expect((await t.request('PATCH', '/v1/branding', { token: other.token, body: { brand_name: 'Globex', primary_color: '#00aa00' } })).status).toBe(200);
+    const res = await send({ to: 'ann@example.com', template: 'basic', subject: 'Hi', data: { body: 'x', action_url: 'https://globex.test/', action_label: 'Go' } }, other.token);
+    const row = await stored(res.body.data.message_id);
+    expect(row.text).toContain('Globex');
+    expect(row.html).toContain('background:#00aa00');
+  });
+
   it('fills in variables of its own content with data, and derives text from HTML-only mail', async () => {
     const res = await send({ to: 'ann@example.com', subject: 'Order {{order}}', html: '<h1>Order {{order}}</h1><p>Total: {{total}} &amp; tax</p>', data: { order: 'A-1', total: '9.50' } });
     const row = await stored(res.body.data.message_id);

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { getBranding } from '../insights/index.ts';
 import { getTenant } from '../tenants/index.ts';
 import { EMAIL_TEMPLATES, renderEmail, textFromHtml } from './templates.ts';
 
@@ -45,15 +46,19 @@ export function checkSender(kernel: Kernel, from: string): string {
   return from.trim();
 }
 
-/** Tenant variables every template sees, from the tenant's branding. */
+/**
+ * Tenant variables every template sees: the tenant's own branding (`/v1/branding`) over the defaults
+ * its operator set on the tenant (`branding` of the admin tenant routes), over Plinth's.
+ */
 async function tenantView(ctx: TenantContext) {
   const tenant = await getTenant(ctx.db, ctx.tenantId);
   const branding = tenant.settings.branding ?? {};
+  const own = await getBranding(ctx);
   return {
     name: tenant.name,
-    brand_name: branding.brand_name ?? tenant.name,
-    logo_url: branding.logo_url ?? null,
-    primary_color: branding.primary_color ?? '#0071e3',
+    brand_name: own.brand_name ?? branding.brand_name ?? tenant.name,
+    logo_url: own.logo_url ?? branding.logo_url ?? null,
+    primary_color: own.primary_color ?? branding.primary_color ?? '#0071e3',
     support_email: branding.support_email ?? null,
   };
 }
