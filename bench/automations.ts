@@ -21,9 +21,9 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
 const FAIR_EVENTS = Number(process.env.BENCH_FAIR_EVENTS ?? 20);
 const QUIET = 4;
-const EMITTERS = 16;
+const EMITTERS = Number(process.env.BENCH_EMITTERS ?? 16);
 /** Records per batch create (each one event); `single` emits one custom event per request instead. */
-const BATCH = 100;
+const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const SINGLE = process.env.BENCH_EMIT === 'single';
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
@@ -202,6 +202,10 @@ try {
   console.log(`  ${((runs.length / (last - first)) * 1000).toFixed(0)} runs/s worked (first run created to last run done)`);
   console.log(`  server CPU: ${((cpu / EVENTS) * 1000).toFixed(0)} ms per 1,000 events (emitting and running; the server is one thread), ${((cpu / elapsed) * 100).toFixed(0)}% of a core over the phase`);
   console.log(`  emit -> run done: p50 ${ms(percentile(lags, 50))}, p99 ${ms(percentile(lags, 99))}`);
+  // Where a run waited: the event to its run (the outbox consumer), the run to its start (the queue), the work.
+  const t0Of = (r: any) => (SINGLE ? r.input.event.data.t0 : r.input.event.data.properties.t0);
+  const stage = (f: (r: any) => number) => ms(percentile(runs.map(f), 50));
+  console.log(`  p50 by stage: emit -> run created ${stage((r) => Date.parse(r.created_at) - t0Of(r))}, created -> started ${stage((r) => Date.parse(r.started_at) - Date.parse(r.created_at))}, started -> done ${stage((r) => Date.parse(r.finished_at) - Date.parse(r.started_at))}`);
   const rate = (runs.length / (last - first)) * 1000;
   console.log(`  [target >= 500 runs/s worked: ${rate >= 500 ? 'met' : 'MISSED'}]`);
   await fairness();

@@ -29,8 +29,8 @@ export const RUN_LEASE_MS = 10 * 60_000;
  * quiet tenant's run, ahead in priority, is fetched within one batch's time, not stuck behind a
  * flooding tenant's runs already fetched (fairness across tenants).
  */
-const RUN_WORKERS = 3;
-const RUN_BATCH = 16;
+const RUN_WORKERS = 4;
+const RUN_BATCH = 32;
 
 /** The fast path found the run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
