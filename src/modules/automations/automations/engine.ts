@@ -31,6 +31,8 @@ export const RUN_LEASE_MS = 10 * 60_000;
  */
 const RUN_WORKERS = 4;
 const RUN_BATCH = 32;
+/** Runs of one tenant per fast transaction. */
+const GROUP_MAX = 16;
 
 /** The fast path found the run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
@@ -225,6 +227,7 @@ export class AutomationEngine {
       }
     };
     const groups = new Map<string, FastRun[]>();
+    const fastGroups = new Set<FastRun[]>();
     const others: (RunJob & { jobId: string })[] = [];
     await Promise.all(
       items.map(async (item) => {
@@ -233,9 +236,12 @@ export class AutomationEngine {
         if (row && automation && row.run.status === 'pending' && row.run.steps.length === 0 && automation.actions.every((a) => IN_TRANSACTION_ACTIONS.has(a.type))) {
           const runAs = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById ? await principalOf(automation).catch(() => null) : undefined;
           if (runAs !== null) {
-            const group = groups.get(item.tenantId) ?? [];
+            // A tenant's runs in groups of GROUP_MAX: a transaction stays short (an open one holds
+            // back the outbox readers), and the groups run at once on separate connections.
+            let group = groups.get(item.tenantId);
+            if (!group || group.length >= GROUP_MAX) groups.set(item.tenantId, (group = []));
             group.push({ item, run: row.run, automation, runAs });
-            groups.set(item.tenantId, group);
+            fastGroups.add(group);
             return;
           }
         }
@@ -243,8 +249,8 @@ export class AutomationEngine {
       }),
     );
     await Promise.all([
-      ...[...groups].map(async ([tenantId, group]) => {
-        if (await this.fastGroup(tenantId, group)) return;
+      ...[...fastGroups].map(async (group) => {
+        if (await this.fastGroup(group[0]!.run.tenantId, group)) return;
         // Something in the group failed (an action's error, a run changed): each on its own.
         for (const entry of group) if (!(await this.fast(entry))) await slow(entry.item);
       }),
