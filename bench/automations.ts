@@ -17,11 +17,11 @@ import path from 'node:path';
 import pg from 'pg';
 import { appRoleFor } from '../src/core/db/client.ts';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 4000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
 const FAIR_EVENTS = Number(process.env.BENCH_FAIR_EVENTS ?? 20);
 const QUIET = 4;
-const EMITTERS = Number(process.env.BENCH_EMITTERS ?? 16);
+const EMITTERS = Number(process.env.BENCH_EMITTERS ?? 32);
 /** Records per batch create (each one event); `single` emits one custom event per request instead. */
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const SINGLE = process.env.BENCH_EMIT === 'single';

@@ -115,10 +115,15 @@ export class AutomationEngine {
       .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
     if (candidates.length === 0) return;
     // Depth: an event an automation run caused (its actor) starts runs one level deeper.
-    const parentIds = [...new Set(events.filter((e) => e.actorType === 'automation' && e.actorId).map((e) => e.actorId!))];
+    const caused = events.filter((e) => e.actorType === 'automation' && e.actorId);
+    const parentIds = [...new Set(caused.map((e) => e.actorId!))];
     const parents = new Map<string, number>();
     if (parentIds.length) {
-      const found = await tx.select({ id: automationRuns.id, depth: automationRuns.depth }).from(automationRuns).where(inArray(automationRuns.id, parentIds));
+      // With the tenants (a run and the events it caused share one): the primary key serves the lookup.
+      const found = await tx
+        .select({ id: automationRuns.id, depth: automationRuns.depth })
+        .from(automationRuns)
+        .where(and(inArray(automationRuns.tenantId, [...new Set(caused.map((e) => e.tenantId))]), inArray(automationRuns.id, parentIds)));
       for (const p of found) parents.set(p.id, p.depth);
     }
     const values: (typeof automationRuns.$inferInsert)[] = [];
