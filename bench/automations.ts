@@ -1,8 +1,9 @@
 /**
- * Automations benchmark, against `plinth start` in a child process: custom events emitted over HTTP,
- * each starting a run of one automation (a JSONata-mapped `emit_event` action) through the outbox
- * consumer and a pg-boss job; runs per second end to end and as worked (first run created to last run
- * done), and the p50/p99 lag from an event's emit to its run's end.
+ * Automations benchmark, against `plinth start` in a child process: `object.created` events, emitted by
+ * batch creates of 100 records over HTTP (EMITTERS at once, so that emitting is not the bound), each
+ * starting a run of one automation (a JSONata-mapped `emit_event` action) through the outbox consumer;
+ * runs per second end to end and as worked (first run created to last run done), and the p50/p99 lag
+ * from an event's emit to its run's end. BENCH_EMIT=single emits custom events one request each.
  *
  *   npm run bench:automations                                     # embedded PGlite
  *   DATABASE_URL=postgres://... npm run bench:automations
@@ -16,11 +17,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { appRoleFor } from '../src/core/db/client.ts';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 4000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
 const FAIR_EVENTS = Number(process.env.BENCH_FAIR_EVENTS ?? 20);
 const QUIET = 4;
-const EMITTERS = 16;
+const EMITTERS = Number(process.env.BENCH_EMITTERS ?? 32);
+/** Records per batch create (each one event); `single` emits one custom event per request instead. */
+const BATCH = Number(process.env.BENCH_BATCH ?? 100);
+const SINGLE = process.env.BENCH_EMIT === 'single';
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -75,7 +79,9 @@ if (process.env.DATABASE_URL) {
   cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const child = spawn(process.execPath, [path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+// BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
+const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+const child = spawn(process.execPath, [...profile, path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
 let stopping = false;
@@ -85,6 +91,15 @@ child.on('exit', (code, signal) => {
 await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
 const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
 const base = `http://127.0.0.1:${port}`;
+/** The server's CPU time so far (user + system, ms), from /proc (Linux); NaN elsewhere. */
+function serverCpuMs(): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -129,18 +144,45 @@ async function emit(type: string, count: number, extra: (i: number) => Record<st
   );
 }
 
+/** Emits `count` object.created events of type `bench` in batch creates of BATCH, EMITTERS at once. */
+async function emitBatches(count: number) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: EMITTERS }, async () => {
+      while (next < count) {
+        const from = next;
+        const n = Math.min(BATCH, count - from);
+        next += n;
+        const t0 = now();
+        const res = await call('POST', '/v1/objects/bench/batch/create', token, { objects: Array.from({ length: n }, (_, k) => ({ properties: { i: from + k, t0 } })) });
+        if (res.status !== 201) throw new Error(`batch: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }),
+  );
+}
+
 // ---- runs ---------------------------------------------------------------------------------------------
 
 try {
+  if (!SINGLE) {
+    if ((await call('POST', '/v1/object-types', token, { name: 'bench' })).status !== 201) throw new Error('object type');
+    for (const name of ['i', 't0']) await call('POST', '/v1/object-types/bench/properties', token, { name, data_type: 'number' });
+  }
   const created = await call('POST', '/v1/automations', token, {
     name: 'bench',
-    trigger_event: 'custom.bench',
-    actions: [{ type: 'emit_event', input: { event_type: 'custom.bench_done', data: { i: '{{ data.i }}', t0: '{{ data.t0 }}' } } }],
+    trigger_event: SINGLE ? 'custom.bench' : 'object.created',
+    actions: [
+      SINGLE
+        ? { type: 'emit_event', input: { event_type: 'custom.bench_done', data: { i: '{{ data.i }}', t0: '{{ data.t0 }}' } } }
+        : { type: 'emit_event', input: { event_type: 'custom.bench_done', data: { i: '{{ data.properties.i }}', t0: '{{ data.properties.t0 }}' } } },
+    ],
   });
   if (created.status !== 201) throw new Error(`automation: ${JSON.stringify(created.body)}`);
   const id: string = created.body.data.id;
   const started = now();
-  await emit('custom.bench', EVENTS);
+  const cpuStarted = serverCpuMs();
+  if (SINGLE) await emit('custom.bench', EVENTS);
+  else await emitBatches(EVENTS);
   const emitted = now() - started;
   let runs: any[] = [];
   await waitUntilAsync(async () => {
@@ -148,16 +190,22 @@ try {
     return res.body.data.total >= EVENTS;
   }, 'every run');
   const elapsed = now() - started;
+  const cpu = serverCpuMs() - cpuStarted;
   for (let offset = 0; offset < EVENTS; offset += 200) {
     runs = runs.concat((await call('GET', `/v1/automations/${id}/runs?limit=200&offset=${offset}`, token)).body.data.runs);
   }
-  const lags = runs.map((r) => Date.parse(r.finished_at) - r.input.event.data.t0);
-  console.log(`automations on ${database}: ${EVENTS} events -> ${runs.length} runs (emitted in ${(emitted / 1000).toFixed(1)} s, ${((EVENTS / emitted) * 1000).toFixed(0)}/s)`);
+  const lags = runs.map((r) => Date.parse(r.finished_at) - (SINGLE ? r.input.event.data.t0 : r.input.event.data.properties.t0));
+  console.log(`automations on ${database}: ${EVENTS} ${SINGLE ? 'custom events (one per request)' : `object.created events (batch creates of ${BATCH})`} -> ${runs.length} runs (emitted in ${(emitted / 1000).toFixed(1)} s, ${((EVENTS / emitted) * 1000).toFixed(0)}/s)`);
   const first = Math.min(...runs.map((r) => Date.parse(r.created_at)));
   const last = Math.max(...runs.map((r) => Date.parse(r.finished_at)));
-  console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; bounded by the emit rate over HTTP)`);
+  console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; includes emitting)`);
   console.log(`  ${((runs.length / (last - first)) * 1000).toFixed(0)} runs/s worked (first run created to last run done)`);
+  console.log(`  server CPU: ${((cpu / EVENTS) * 1000).toFixed(0)} ms per 1,000 events (emitting and running; the server is one thread), ${((cpu / elapsed) * 100).toFixed(0)}% of a core over the phase`);
   console.log(`  emit -> run done: p50 ${ms(percentile(lags, 50))}, p99 ${ms(percentile(lags, 99))}`);
+  // Where a run waited: the event to its run (the outbox consumer), the run to its start (the queue), the work.
+  const t0Of = (r: any) => (SINGLE ? r.input.event.data.t0 : r.input.event.data.properties.t0);
+  const stage = (f: (r: any) => number) => ms(percentile(runs.map(f), 50));
+  console.log(`  p50 by stage: emit -> run created ${stage((r) => Date.parse(r.created_at) - t0Of(r))}, created -> started ${stage((r) => Date.parse(r.started_at) - Date.parse(r.created_at))}, started -> done ${stage((r) => Date.parse(r.finished_at) - Date.parse(r.started_at))}`);
   const rate = (runs.length / (last - first)) * 1000;
   console.log(`  [target >= 500 runs/s worked: ${rate >= 500 ? 'met' : 'MISSED'}]`);
   await fairness();

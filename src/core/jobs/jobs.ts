@@ -23,6 +23,11 @@ export interface JobDefinition<T> {
   batchSize?: number;
   /** Workers of this queue in each working process (default 1): how many of its jobs run at once. */
   concurrency?: number;
+  /**
+   * Works a fetched batch at once instead of calling `handler` job after job: answers the jobs that
+   * failed (by id, with their error); those alone are failed (and retried), the others complete.
+   */
+  handleBatch?: (jobs: PgBoss.Job<T>[]) => Promise<Map<string, unknown>>;
 }
 
 export interface SendOptions {
@@ -167,6 +172,16 @@ export class Jobs {
       let self: string | undefined;
       self = await this.boss.work(name, { batchSize: definition.batchSize ?? 1 }, async (jobs) => {
         try {
+          if (definition.handleBatch) {
+            const failures = await definition.handleBatch(jobs);
+            for (const [id, error] of failures) {
+              this.log.warn({ err: error, job: name, job_id: id }, 'job failed');
+              const message = error instanceof Error ? error.message : String(error);
+              // Failed alone: pg-boss then completes the batch's other jobs (the ones still active).
+              await this.boss.fail(name, id, { message });
+            }
+            return;
+          }
           for (const job of jobs) {
             try {
               await definition.handler(job.data, job);

@@ -81,6 +81,30 @@ function describe(error: unknown, path: string): ActionError {
   return new ActionError((error as Error)?.message ?? String(error), true);
 }
 
+/** The action types that change only this database: each runs inside the transaction that records its step. */
+export const IN_TRANSACTION_ACTIONS: ReadonlySet<string> = new Set<ActionType>(['create_object', 'update_object', 'delete_object', 'send_email', 'send_notification', 'emit_event']);
+
+function checkScope(meta: RequestMeta, action: Pick<ActionDef, 'type'>, path: string): void {
+  const needed = ACTION_SCOPES[action.type as ActionType];
+  if (meta.principal && !hasScope(meta.principal, needed)) {
+    throw new ActionError(`${path}: the ${meta.actor.type === 'scheduled_job' ? 'scheduled job' : 'automation'} runs as ${meta.principal.kind} ${meta.principal.id}, which lacks the '${needed}' scope ${action.type} needs`, false);
+  }
+}
+
+/**
+ * Runs one action of IN_TRANSACTION_ACTIONS in the caller's open transaction (`ctx`, acting as the
+ * run's principal), which also records its result: the whole run then commits, or vanishes, at once.
+ */
+export async function performInTransaction(ctx: TenantContext, action: Pick<ActionDef, 'type' | 'input'>, scope: ActionScope, path: string): Promise<unknown> {
+  try {
+    checkScope(ctx, action, path);
+    const input = await resolveInput(action, scope, path);
+    return await applyInTransaction(ctx, action.type as ActionType, input);
+  } catch (error) {
+    throw describe(error, path);
+  }
+}
+
 /** The actions that change only this database run inside the transaction that records their step. */
 async function applyInTransaction(ctx: TenantContext, type: ActionType, input: Record<string, any>): Promise<unknown> {
   switch (type) {
@@ -144,10 +168,7 @@ export async function performAction(
   record: (ctx: TenantContext, output: unknown) => Promise<void>,
 ): Promise<unknown> {
   try {
-    const needed = ACTION_SCOPES[action.type as ActionType];
-    if (meta.principal && !hasScope(meta.principal, needed)) {
-      throw new ActionError(`${path}: the ${meta.actor.type === 'scheduled_job' ? 'scheduled job' : 'automation'} runs as ${meta.principal.kind} ${meta.principal.id}, which lacks the '${needed}' scope ${action.type} needs`, false);
-    }
+    checkScope(meta, action, path);
     const input = await resolveInput(action, scope, path);
     let output: unknown;
     if (action.type === 'call_webhook') {

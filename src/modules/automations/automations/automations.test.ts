@@ -268,6 +268,35 @@ describe('the principal a run acts as', () => {
 });
 
 describe('a worker that dies in the middle of a run', () => {
+  it('works a run delivered several times at once, within one batch and across batches, once', async () => {
+    const id = await automation({
+      name: 'dup',
+      trigger_event: 'custom.never',
+      actions: [
+        { id: 'note', type: 'create_object', input: { object_type: 'notes', properties: { body: 'dup {{ data.n }}' } } },
+        { type: 'emit_event', input: { event_type: 'custom.dup_done', data: { note: '{{ steps.note.id }}' } } },
+      ],
+    });
+    // A pending run with no job queued: only the deliveries below work it.
+    const runId = `run_dup${Date.now()}`;
+    await t.db.system.insert(automationRuns).values({ id: runId, tenantId: a.tenantId, automationId: id, trigger: 'manual', status: 'pending', input: { event: { id: null, type: 'manual', data: { n: 7 } } } });
+    const { automationEngine } = await import('./engine.ts');
+    const engine = automationEngine(t.kernel);
+    const job = (jobId: string) => ({ jobId, tenantId: a.tenantId, runId });
+    const failures = await Promise.all([engine.executeBatch([job('a'), job('b')]), engine.executeBatch([job('c')]), engine.executeBatch([job('d'), job('e')])]);
+    expect(failures.map((f) => f.size)).toEqual([0, 0, 0]);
+    const [run] = await t.db.system.select().from(automationRuns).where(eq(automationRuns.id, runId));
+    expect(run).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(run!.steps.map((s) => [s.id, s.status, s.attempts])).toEqual([
+      ['note', 'succeeded', 1],
+      ['step_1', 'succeeded', 1],
+    ]);
+    const notes = (await t.request('GET', '/v1/objects/notes/list', { token: a.token })).body.data.results.filter((o: { properties: { body: string } }) => o.properties.body === 'dup 7');
+    expect(notes).toHaveLength(1);
+    expect(run!.steps[1]!.output).toMatchObject({ event_type: 'custom.dup_done' });
+    expect((await t.request('GET', `/v1/automations/${id}`, { token: a.token })).body.data.run_count).toBe(1);
+  });
+
   it('leaves a run that the next delivery of its job completes once, without repeating the steps done', async () => {
     let hang = true;
     const id = await automation({

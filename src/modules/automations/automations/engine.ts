@@ -1,5 +1,6 @@
 import { and, count, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { runInTenant, type RequestMeta } from '../../../core/context.ts';
+import { runHooks, runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
+import type { Db } from '../../../core/db/client.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
 import { publicEvent } from '../../../core/events/format.ts';
@@ -7,9 +8,10 @@ import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { addDeadLetter, registerDeadLetterSource, resolveDeadLetter } from '../../dlq/index.ts';
 import { conditionsHold } from '../actions/expressions.ts';
-import { ActionError, performAction, RunFenced, type ActionScope } from '../actions/run.ts';
+import type { TenantPrincipal } from '../../../core/auth/principal.ts';
+import { ActionError, IN_TRANSACTION_ACTIONS, performAction, performInTransaction, RunFenced, type ActionScope } from '../actions/run.ts';
 import { stepId } from '../actions/vocabulary.ts';
-import { automationRuns, automations, type AutomationRunRow, type StepResult } from './tables.ts';
+import { automationRuns, automations, type AutomationRow, type AutomationRunRow, type StepResult } from './tables.ts';
 
 export const TRIGGER_CONSUMER = 'automations.trigger';
 const RUN_JOB = 'automations.run';
@@ -21,9 +23,31 @@ const NAMED_PRINCIPALS = new Set(['api_key', 'user']);
 /** A run whose worker wrote nothing for this long is taken over by the job's next delivery. */
 export const RUN_LEASE_MS = 10 * 60_000;
 
+/**
+ * Run workers per process, each fetching RUN_BATCH jobs and working them at once: runs wait on the
+ * database, not the CPU, so throughput comes from many in flight. The fetches stay small enough that a
+ * quiet tenant's run, ahead in priority, is fetched within one batch's time, not stuck behind a
+ * flooding tenant's runs already fetched (fairness across tenants).
+ */
+const RUN_WORKERS = 4;
+const RUN_BATCH = 32;
+/** Runs of one tenant per fast transaction. */
+const GROUP_MAX = 16;
+
+/** The fast path found the run changed under it (claimed, requeued): the general path decides. */
+class NotClaimable extends Error {}
+
 interface RunJob {
   tenantId: string;
   runId: string;
+}
+
+/** A run the fast path may work: pending, not started, every action in this database. */
+interface FastRun {
+  item: RunJob & { jobId: string };
+  run: AutomationRunRow;
+  automation: AutomationRow;
+  runAs: TenantPrincipal | undefined;
 }
 
 const engines = new WeakMap<Kernel, AutomationEngine>();
@@ -49,9 +73,15 @@ export class AutomationEngine {
   static register(kernel: Kernel): AutomationEngine {
     const engine = new AutomationEngine(kernel);
     engines.set(kernel, engine);
-    // Small fetches: a worker holds at most 4 runs it has not started, so a quiet tenant's run, ahead in
-    // priority, is not stuck behind a flooding tenant's runs already fetched (fairness across tenants).
-    kernel.jobs.define<RunJob>(RUN_JOB, { retryLimit: 2, retryDelay: 30, expireInSeconds: 15 * 60, concurrency: 4, batchSize: 4, handler: (job) => engine.execute(job.tenantId, job.runId) });
+    kernel.jobs.define<RunJob>(RUN_JOB, {
+      retryLimit: 2,
+      retryDelay: 30,
+      expireInSeconds: 15 * 60,
+      concurrency: RUN_WORKERS,
+      batchSize: RUN_BATCH,
+      handler: (job) => engine.execute(job.tenantId, job.runId),
+      handleBatch: (jobs) => engine.executeBatch(jobs.map((job) => ({ jobId: job.id, ...job.data }))),
+    });
     kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
@@ -85,10 +115,15 @@ export class AutomationEngine {
       .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
     if (candidates.length === 0) return;
     // Depth: an event an automation run caused (its actor) starts runs one level deeper.
-    const parentIds = [...new Set(events.filter((e) => e.actorType === 'automation' && e.actorId).map((e) => e.actorId!))];
+    const caused = events.filter((e) => e.actorType === 'automation' && e.actorId);
+    const parentIds = [...new Set(caused.map((e) => e.actorId!))];
     const parents = new Map<string, number>();
     if (parentIds.length) {
-      const found = await tx.select({ id: automationRuns.id, depth: automationRuns.depth }).from(automationRuns).where(inArray(automationRuns.id, parentIds));
+      // With the tenants (a run and the events it caused share one): the primary key serves the lookup.
+      const found = await tx
+        .select({ id: automationRuns.id, depth: automationRuns.depth })
+        .from(automationRuns)
+        .where(and(inArray(automationRuns.tenantId, [...new Set(caused.map((e) => e.tenantId))]), inArray(automationRuns.id, parentIds)));
       for (const p of found) parents.set(p.id, p.depth);
     }
     const values: (typeof automationRuns.$inferInsert)[] = [];
@@ -160,6 +195,165 @@ export class AutomationEngine {
   private meta(tenantId: string, runId: string): RequestMeta {
     // Recorded as the run (audit and events name it); `principal` is set once the automation is read.
     return { tenantId, actor: { type: 'automation', id: runId }, requestId: null };
+  }
+
+  /**
+   * Works a fetched batch of runs at once. The runs and their automations are read in one query and
+   * each creator's principal loaded once for the batch (a revoked key stops runs fetched after the
+   * revocation: the batch is milliseconds old). The pending runs whose actions all change only this
+   * database are worked together, one transaction per tenant (`fastGroup`); any other run, or one
+   * that could not be finished that way, goes through `execute`, one transaction per step.
+   */
+  async executeBatch(items: (RunJob & { jobId: string })[]): Promise<Map<string, unknown>> {
+    const failures = new Map<string, unknown>();
+    let found: { run: AutomationRunRow; automation: AutomationRow | null }[] = [];
+    try {
+      found = await this.kernel.db.system
+        .select({ run: automationRuns, automation: automations })
+        .from(automationRuns)
+        .leftJoin(automations, and(eq(automations.tenantId, automationRuns.tenantId), eq(automations.id, automationRuns.automationId)))
+        .where(and(inArray(automationRuns.tenantId, [...new Set(items.map((i) => i.tenantId))]), inArray(automationRuns.id, items.map((i) => i.runId))));
+    } catch (error) {
+      this.kernel.log.warn({ err: error }, 'could not read a batch of automation runs; working them one by one');
+    }
+    const byRun = new Map(found.map((row) => [`${row.run.tenantId}:${row.run.id}`, row]));
+    const principals = new Map<string, Promise<TenantPrincipal | null>>();
+    const principalOf = (automation: AutomationRow) => {
+      const key = `${automation.tenantId}:${automation.createdByType}:${automation.createdById}`;
+      let loaded = principals.get(key);
+      if (!loaded) principals.set(key, (loaded = this.kernel.principals.load(automation.tenantId, automation.createdByType, automation.createdById!)));
+      return loaded;
+    };
+    const slow = async (item: RunJob & { jobId: string }) => {
+      try {
+        await this.execute(item.tenantId, item.runId);
+      } catch (error) {
+        failures.set(item.jobId, error);
+      }
+    };
+    const groups = new Map<string, FastRun[]>();
+    const fastGroups = new Set<FastRun[]>();
+    const others: (RunJob & { jobId: string })[] = [];
+    await Promise.all(
+      items.map(async (item) => {
+        const row = byRun.get(`${item.tenantId}:${item.runId}`);
+        const automation = row?.automation;
+        if (row && automation && row.run.status === 'pending' && row.run.steps.length === 0 && automation.actions.every((a) => IN_TRANSACTION_ACTIONS.has(a.type))) {
+          const runAs = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById ? await principalOf(automation).catch(() => null) : undefined;
+          if (runAs !== null) {
+            // A tenant's runs in groups of GROUP_MAX: a transaction stays short (an open one holds
+            // back the outbox readers), and the groups run at once on separate connections.
+            let group = groups.get(item.tenantId);
+            if (!group || group.length >= GROUP_MAX) groups.set(item.tenantId, (group = []));
+            group.push({ item, run: row.run, automation, runAs });
+            fastGroups.add(group);
+            return;
+          }
+        }
+        others.push(item);
+      }),
+    );
+    await Promise.all([
+      ...[...fastGroups].map(async (group) => {
+        if (await this.fastGroup(group[0]!.run.tenantId, group)) return;
+        // Something in the group failed (an action's error, a run changed): each on its own.
+        for (const entry of group) if (!(await this.fast(entry))) await slow(entry.item);
+      }),
+      ...others.map(slow),
+    ]);
+    return failures;
+  }
+
+  /**
+   * Pending runs of one tenant whose actions all stay in this database, in one transaction: each run's
+   * actions, steps, claim and finish, and the automations' run counters once for the group. Nothing of
+   * it commits unless all of it does; false (all rolled back) sends each run to `fast` on its own.
+   */
+  private async fastGroup(tenantId: string, group: FastRun[]): Promise<boolean> {
+    const hooks: (() => Promise<void> | void)[] = [];
+    try {
+      await this.kernel.db.tenant(tenantId, async (tx) => {
+        const within = { tx, afterCommit: (fn: () => Promise<void> | void) => void hooks.push(fn) };
+        // The runs' statements share the transaction's session (pipelined). Every run is waited for,
+        // failed or not, before the transaction ends: none may send a statement after it.
+        const results = await Promise.allSettled(group.map((entry) => runInTenant(this.kernel, this.fastMeta(entry), (ctx) => this.fastWork(ctx, entry), { within })));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        const counts = new Map<string, number>();
+        for (const entry of group) counts.set(entry.automation.id, (counts.get(entry.automation.id) ?? 0) + 1);
+        // Last, in id order (two groups of a tenant lock the same rows in the same order): every
+        // run of an automation updates its row, whose lock is then held only until the commit.
+        for (const [automationId, n] of [...counts].sort(([x], [y]) => (x < y ? -1 : 1))) await this.countRuns(tx, tenantId, automationId, n);
+      });
+    } catch (error) {
+      this.logFast(error);
+      return false;
+    }
+    await runHooks(this.kernel, hooks);
+    return true;
+  }
+
+  /** One run as `fastGroup` works a group: false when it could not, everything of it rolled back. */
+  private async fast(entry: FastRun): Promise<boolean> {
+    try {
+      await runInTenant(this.kernel, this.fastMeta(entry), async (ctx) => {
+        await this.fastWork(ctx, entry);
+        await this.countRuns(ctx.db, entry.run.tenantId, entry.automation.id, 1);
+      });
+      return true;
+    } catch (error) {
+      this.logFast(error);
+      return false;
+    }
+  }
+
+  private fastMeta({ run, runAs }: FastRun): RequestMeta {
+    return { ...this.meta(run.tenantId, run.id), ...(runAs ? { principal: runAs } : {}) };
+  }
+
+  private logFast(error: unknown): void {
+    if (!(error instanceof NotClaimable) && !(error instanceof ActionError)) this.kernel.log.debug({ err: error }, 'automation runs fast path failed; working them step by step');
+  }
+
+  private countRuns(db: Db, tenantId: string, automationId: string, n: number): Promise<unknown> {
+    return db
+      .update(automations)
+      .set({ runCount: sql`${automations.runCount} + ${n}`, lastRunAt: new Date() })
+      .where(and(eq(automations.tenantId, tenantId), eq(automations.id, automationId)));
+  }
+
+  /**
+   * A pending run's actions, their steps, its claim and its finish, in the caller's transaction. The
+   * claim is the last write before the finish (pending, at the attempt and with no step, as read): a
+   * worker that took the run meanwhile makes it match nothing, and NotClaimable rolls back everything
+   * the transaction did; a second worker running the same run waits on the row and then matches
+   * nothing. So a run's actions apply once. An action's error is thrown as is: `execute` then works
+   * the run step by step, with its retries, `on_error` and dead letters.
+   */
+  private async fastWork(ctx: TenantContext, { run, automation }: FastRun): Promise<void> {
+    const started = performance.now();
+    const attempts = run.attempts + 1;
+    const event = (run.input.event ?? {}) as Record<string, unknown>;
+    const scope: ActionScope = { event, data: event.data ?? null, steps: {}, now: new Date().toISOString() };
+    const steps: StepResult[] = [];
+    for (const [index, action] of automation.actions.entries()) {
+      const stepStarted = performance.now();
+      const id = stepId(action, index);
+      const output = await performInTransaction(ctx, action, scope, `actions[${index}].input`);
+      scope.steps[id] = output ?? null;
+      steps.push({ index, id, type: action.type, status: 'succeeded', output: output ?? null, error: null, duration_ms: Math.round(performance.now() - stepStarted), attempts });
+    }
+    const durationMs = Math.round(performance.now() - started);
+    const now = new Date();
+    const [claimed] = await ctx.db
+      .update(automationRuns)
+      .set({ status: 'succeeded', attempts, startedAt: sql`coalesce(${automationRuns.startedAt}, now())`, steps, error: null, durationMs: (run.durationMs ?? 0) + durationMs, finishedAt: now, updatedAt: now })
+      .where(and(eq(automationRuns.tenantId, run.tenantId), eq(automationRuns.id, run.id), eq(automationRuns.status, 'pending'), eq(automationRuns.attempts, run.attempts), sql`jsonb_array_length(${automationRuns.steps}) = 0`))
+      .returning({ id: automationRuns.id });
+    if (!claimed) throw new NotClaimable();
+    // Only a run retried from the dead-letter queue can have a letter to resolve.
+    if (run.trigger === 'retry') await resolveDeadLetter(ctx.db, DLQ_SOURCE, run.id);
+    await ctx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
   }
 
   /** Works one run: resumes after the last recorded step; retries, fails into the DLQ, or completes. */
