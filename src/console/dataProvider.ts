@@ -420,6 +420,18 @@ export const MODULES: Record<string, ModuleDef> = {
     writeScope: 'ai',
     list: (c) => c.agents.agentsList() as never,
     getOne: (c, id) => c.agents.agentsDetail({ agentId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'description' },
+        { source: 'model', helperText: "`<provider>/<model>`, a model of the default provider, or empty for the default provider's model" },
+        { source: 'instructions', kind: 'multiline', required: true, defaultValue: 'You are a helpful assistant for this workspace.' },
+        json('tools', 'Platform tools (JSON array, optional)', false, 'e.g. ["search_objects","get_object"]; also create_object, update_object, search_files'),
+        json('knowledge', 'Knowledge (JSON, optional)', false, 'e.g. {"enabled":true,"sources":["objects"],"types":["deals"],"k":5}'),
+        json('limits', 'Limits (JSON, optional)', false, 'e.g. {"max_steps":5,"max_tokens":4096,"timeout_ms":120000}'),
+      ],
+      call: (c, d) => c.agents.agentsCreate(d as never) as never,
+    },
     update: {
       fields: [
         { source: 'name', required: true },
