@@ -378,6 +378,85 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await row.waitFor({ state: 'detached' });
   });
 
+  it('edits a policy and a workflow\'s stages, showing the API\'s refusal on the form', async () => {
+    const policies = async () => (await t.request('GET', '/v1/object-types/projects/policies', { token: tenant.token })).body.data as any[];
+    const before = (await policies()).find((p) => p.name === 'viewers see open projects');
+    await go('/policies/projects');
+    await page.getByRole('row', { name: /viewers see open projects/ }).getByRole('link', { name: 'Edit' }).click();
+    const role = page.locator('input[name=role]');
+    await expect.poll(() => role.inputValue()).toBe('viewer');
+    await role.fill('member');
+    await page.locator('textarea[name=condition_json]').fill('{"property":"status","op":"in","value":["open","closed"]}');
+    await shot('36-policy-edit');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'member', exact: true }).waitFor();
+    const after = (await policies()).find((p) => p.id === before.id);
+    expect(after).toMatchObject({ name: 'viewers see open projects', action: 'select', role: 'member', enabled: true, condition_json: { property: 'status', op: 'in', value: ['open', 'closed'] } });
+
+    // A bad condition: the API's refusal is shown and nothing is stored.
+    await page.getByRole('row', { name: /viewers see open projects/ }).getByRole('link', { name: 'Edit' }).click();
+    await expect.poll(() => role.inputValue()).toBe('member');
+    await page.locator('textarea[name=condition_json]').fill('{"property":"status","op":"nope","value":1}');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('api-error').waitFor();
+    expect(await page.getByTestId('api-error').textContent()).toMatch(/The API refused the change: .+/);
+    expect((await policies()).find((p) => p.id === before.id).condition_json).toEqual(after.condition_json);
+
+    // A workflow stage gains an approver role and a second approval.
+    await go('/workflows/projects');
+    await page.getByRole('row', { name: /Budget sign-off/ }).getByRole('link', { name: 'Edit' }).click();
+    const roles = page.locator('input[name="stages.0.approver_roles"]');
+    await roles.waitFor();
+    // A role that does not exist: the API's refusal on the form, nothing stored.
+    await roles.fill('admin, manager');
+    await page.locator('input[name="stages.0.required_approvals"]').fill('2');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('api-error').getByText(/manager/).waitFor();
+    await shot('38-workflow-edit-refused');
+    await roles.fill('admin, member');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: /finance \(2× admin\/member\)/ }).waitFor();
+    const wf = (await t.request('GET', '/v1/object-types/projects/workflows', { token: tenant.token })).body.data.find((w: any) => w.name === 'Budget sign-off');
+    expect(wf.stages).toEqual([expect.objectContaining({ name: 'finance', approver_roles: ['admin', 'member'], required_approvals: 2 })]);
+    expect(wf.allow_self_approval).toBe(true);
+  });
+
+  it('adds, edits and deletes a widget of a dashboard', async () => {
+    const board = await t.request('POST', '/v1/dashboards', { token: tenant.token, body: { name: 'Ops board' } });
+    expect(board.status).toBe(201);
+    const widgets = async () => (await t.request('GET', `/v1/dashboards/${board.body.data.id}`, { token: tenant.token })).body.data.widgets as any[];
+    await go(`/dashboards/${board.body.data.id}/show`);
+    const form = page.getByTestId('widget-new');
+    await form.getByTestId('widget-title').fill('Welcome');
+    await form.getByTestId('widget-config').fill('{"text":"Hello board"}');
+    await form.getByTestId('widget-position').fill('{"x":0,"y":0,"w":4,"h":2}');
+    await form.getByRole('button', { name: 'Add widget' }).click();
+    const row = page.getByTestId('widget').filter({ hasText: 'Welcome' });
+    await row.waitFor();
+    await shot('37-dashboard-widget');
+    expect(await widgets()).toEqual([expect.objectContaining({ type: 'text', title: 'Welcome', config_json: { text: 'Hello board' }, position_json: { x: 0, y: 0, w: 4, h: 2 } })]);
+
+    // A report widget with a wrong definition: the API's refusal in place, nothing added.
+    await form.getByLabel('Type', { exact: true }).selectOption('number');
+    await form.getByTestId('widget-config').fill('{"report":"nope"}');
+    await form.getByRole('button', { name: 'Add widget' }).click();
+    await form.getByTestId('api-error').waitFor();
+    expect(await widgets()).toHaveLength(1);
+
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const [id] = (await widgets()).map((w) => w.id);
+    const editor = page.getByTestId(`widget-editor-${id}`);
+    await editor.getByTestId('widget-title').fill('Welcome back');
+    await editor.getByRole('button', { name: 'Save widget' }).click();
+    await page.getByTestId('widget').filter({ hasText: 'Welcome back' }).waitFor();
+    expect(await widgets()).toEqual([expect.objectContaining({ id, title: 'Welcome back', config_json: { text: 'Hello board' } })]);
+
+    page.once('dialog', (d) => d.accept());
+    await page.getByTestId('widget').filter({ hasText: 'Welcome back' }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No widgets yet.').waitFor();
+    expect(await widgets()).toEqual([]);
+  });
+
   it('shows automations, and executes a function with its output and logs', async () => {
     const automation = await t.request('POST', '/v1/automations', {
       token: tenant.token,

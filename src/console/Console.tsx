@@ -98,9 +98,11 @@ const BillingPage = lazyNamed(modules, 'BillingPage');
 const StatusPage = lazyNamed(modules, 'StatusPage');
 const PolicyList = lazyNamed(governance, 'PolicyList');
 const PolicyCreate = lazyNamed(governance, 'PolicyCreate');
+const PolicyEdit = lazyNamed(governance, 'PolicyEdit');
 const PolicySimulator = lazyNamed(governance, 'PolicySimulator');
 const WorkflowList = lazyNamed(governance, 'WorkflowList');
 const WorkflowCreate = lazyNamed(governance, 'WorkflowCreate');
+const WorkflowEdit = lazyNamed(governance, 'WorkflowEdit');
 const ReviewList = lazyNamed(governance, 'ReviewList');
 const AuthSettings = lazyNamed(authSettings, 'AuthSettings');
 const OAuthProviderList = lazyNamed(authSettings, 'OAuthProviderList');
@@ -303,10 +305,12 @@ export default function Console() {
         <Route path="/policies" element={<PolicyList />} />
         <Route path="/policies/:type" element={<PolicyList />} />
         <Route path="/policies/:type/create" element={<PolicyCreate />} />
+        <Route path="/policies/:type/:id" element={<PolicyEdit />} />
         <Route path="/policy-simulator" element={<PolicySimulator />} />
         <Route path="/workflows" element={<WorkflowList />} />
         <Route path="/workflows/:type" element={<WorkflowList />} />
         <Route path="/workflows/:type/create" element={<WorkflowCreate />} />
+        <Route path="/workflows/:type/:id" element={<WorkflowEdit />} />
         <Route path="/reviews" element={<ReviewList />} />
         <Route path="/reviews/:type" element={<ReviewList />} />
         <Route path="/auth-settings" element={<AuthSettings />} />

@@ -420,6 +420,18 @@ export const MODULES: Record<string, ModuleDef> = {
     writeScope: 'ai',
     list: (c) => c.agents.agentsList() as never,
     getOne: (c, id) => c.agents.agentsDetail({ agentId: id }) as never,
+    create: {
+      fields: [
+        { source: 'name', required: true },
+        { source: 'description' },
+        { source: 'model', helperText: "`<provider>/<model>`, a model of the default provider, or empty for the default provider's model" },
+        { source: 'instructions', kind: 'multiline', required: true, defaultValue: 'You are a helpful assistant for this workspace.' },
+        json('tools', 'Platform tools (JSON array, optional)', false, 'e.g. ["search_objects","get_object"]; also create_object, update_object, search_files'),
+        json('knowledge', 'Knowledge (JSON, optional)', false, 'e.g. {"enabled":true,"sources":["objects"],"types":["deals"],"k":5}'),
+        json('limits', 'Limits (JSON, optional)', false, 'e.g. {"max_steps":5,"max_tokens":4096,"timeout_ms":120000}'),
+      ],
+      call: (c, d) => c.agents.agentsCreate(d as never) as never,
+    },
     update: {
       fields: [
         { source: 'name', required: true },
@@ -554,6 +566,12 @@ function moduleResource(def: ModuleDef): ResourceDef {
 }
 
 // Per-type governance: resources `policies/<type>`, `workflows/<type>`, `reviews/<type>`.
+
+/** The keys of `next` whose value differs from `previous` (both already as the API takes them): a PATCH body. */
+function changed(next: Record<string, unknown>, previous: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(next).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(previous[k])));
+}
+
 function policies(type: string): ResourceDef {
   return {
     ...wholeList(async () => (await call((c) => c.objectTypes.objectTypesPoliciesList({ objectTypeId: type }))) as unknown as Row[]),
@@ -561,8 +579,12 @@ function policies(type: string): ResourceDef {
       (await call((c) =>
         c.objectTypes.objectTypesPoliciesCreate({ objectTypeId: type }, { name: data.name, action: data.action, role: data.role || null, condition_json: data.condition_json ?? {}, enabled: data.enabled ?? true } as never),
       )) as unknown as Row,
-    update: async (id, data) =>
-      (await call((c) => c.objectTypes.objectTypesPoliciesPartialUpdate({ objectTypeId: type, policyId: id }, { enabled: data.enabled } as never))) as unknown as Row,
+    update: async (id, data, previous) => {
+      const norm = (d: Record<string, unknown>) => ({ name: d.name, action: d.action, role: d.role || null, condition_json: d.condition_json ?? {}, enabled: Boolean(d.enabled) });
+      const body = changed(norm(data), norm(previous));
+      if (!Object.keys(body).length) return { ...previous, id } as Row;
+      return (await call((c) => c.objectTypes.objectTypesPoliciesPartialUpdate({ objectTypeId: type, policyId: id }, body as never))) as unknown as Row;
+    },
     delete: async (id) => {
       await call((c) => c.objectTypes.objectTypesPoliciesDelete({ objectTypeId: type, policyId: id }));
       return { id };
@@ -577,8 +599,24 @@ function workflows(type: string): ResourceDef {
       (await call((c) =>
         c.objectTypes.objectTypesWorkflowsCreate({ objectTypeId: type }, { name: data.name, stages: data.stages, enabled: data.enabled ?? true, allow_self_approval: Boolean(data.allow_self_approval) } as never),
       )) as unknown as Row,
-    update: async (id, data) =>
-      (await call((c) => c.objectTypes.objectTypesWorkflowsPartialUpdate({ objectTypeId: type, workflowId: id }, { enabled: data.enabled } as never))) as unknown as Row,
+    update: async (id, data, previous) => {
+      const norm = (d: Record<string, unknown>) => ({
+        name: d.name,
+        stages: ((d.stages as Record<string, unknown>[] | undefined) ?? []).map((s) => ({
+          name: s.name,
+          approver_roles: splitList(s.approver_roles),
+          // Not on the form: kept as stored, so that saving the stages does not drop a stage's named approvers.
+          approver_user_ids: Array.isArray(s.approver_user_ids) ? s.approver_user_ids : [],
+          required_approvals: Number(s.required_approvals ?? 1),
+        })),
+        enabled: Boolean(d.enabled),
+        allow_self_approval: Boolean(d.allow_self_approval),
+      });
+      // Stages are sent only when they changed: the API refuses new stages while records are in review.
+      const body = changed(norm(data), norm(previous));
+      if (!Object.keys(body).length) return { ...previous, id } as Row;
+      return (await call((c) => c.objectTypes.objectTypesWorkflowsPartialUpdate({ objectTypeId: type, workflowId: id }, body as never))) as unknown as Row;
+    },
     delete: async (id) => {
       await call((c) => c.objectTypes.objectTypesWorkflowsDelete({ objectTypeId: type, workflowId: id }));
       return { id };

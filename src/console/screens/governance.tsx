@@ -32,7 +32,7 @@ import {
 } from 'react-admin';
 import { useNavigate, useParams } from 'react-router-dom';
 import { api, can } from '../session.ts';
-import { ConsoleCreate, ConsoleList, ErrorBox, IfCan, JsonField } from '../ui.tsx';
+import { ConsoleCreate, ConsoleEdit, ConsoleList, ErrorBox, IfCan, JsonField } from '../ui.tsx';
 
 const ACTIONS = ['select', 'insert', 'update', 'delete', 'all'].map((id) => ({ id, name: id }));
 
@@ -97,6 +97,13 @@ function PolicyToggle({ type }: { type: string }) {
   );
 }
 
+/** Edit: the row's form at `/<base>/<type>/<id>`. */
+function RowEdit({ base, type }: { base: string; type: string }) {
+  const record = useRecordContext();
+  if (!record) return null;
+  return <Button component={Link} to={`/${base}/${type}/${encodeURIComponent(String(record.id))}`} label="Edit" />;
+}
+
 export function PolicyList() {
   const { type } = useParams();
   return (
@@ -126,6 +133,7 @@ export function PolicyList() {
             <JsonField source="condition_json" label="Condition" />
             <BooleanField source="enabled" />
             {can('schema') ? <PolicyToggle type={type} /> : null}
+            {can('schema') ? <RowEdit base="policies" type={type} /> : null}
             {can('schema') ? <DeleteButton mutationMode="pessimistic" redirect={false} /> : null}
           </Datagrid>
         </ConsoleList>
@@ -141,21 +149,44 @@ export function PolicyCreate() {
   return (
     <ConsoleCreate resource={`policies/${type}`} title={`New policy on ${type}`} redirect={() => `policies/${type}`}>
       <SimpleForm defaultValues={{ action: 'select', condition_json: {}, enabled: true }}>
-        <TextInput source="name" validate={required()} />
-        <SelectInput source="action" choices={ACTIONS} validate={required()} />
-        <TextInput source="role" helperText="A user role; empty applies to every role" />
-        <TextInput
-          source="condition_json"
-          label="Condition (JSON)"
-          {...jsonInput}
-          validate={isJson}
-          multiline
-          fullWidth
-          helperText='{} always holds; {"property":"status","op":"eq","value":"open"}; {"property":"owner","op":"eq","value":{"$auth":"user_id"}}; and/or/not'
-        />
-        <BooleanInput source="enabled" />
+        <PolicyInputs />
       </SimpleForm>
     </ConsoleCreate>
+  );
+}
+
+/** A policy's fields as at creation; only what changed is sent (the dataProvider diffs against the stored policy). */
+export function PolicyEdit() {
+  const { type = '', id = '' } = useParams();
+  // The refusal stays on the form (a notification would vanish before it is read).
+  const [error, setError] = useState<unknown>();
+  return (
+    <ConsoleEdit resource={`policies/${type}`} id={id} title={`Edit policy on ${type}`} redirect={() => `policies/${type}`} actions={false} mutationOptions={{ onError: setError }}>
+      <ErrorBox error={error} title="The API refused the change" />
+      <SimpleForm>
+        <PolicyInputs />
+      </SimpleForm>
+    </ConsoleEdit>
+  );
+}
+
+function PolicyInputs() {
+  return (
+    <>
+      <TextInput source="name" validate={required()} />
+      <SelectInput source="action" choices={ACTIONS} validate={required()} />
+      <TextInput source="role" helperText="A user role; empty applies to every role" />
+      <TextInput
+        source="condition_json"
+        label="Condition (JSON)"
+        {...jsonInput}
+        validate={isJson}
+        multiline
+        fullWidth
+        helperText='{} always holds; {"property":"status","op":"eq","value":"open"}; {"property":"owner","op":"eq","value":{"$auth":"user_id"}}; and/or/not'
+      />
+      <BooleanInput source="enabled" />
+    </>
   );
 }
 
@@ -311,6 +342,7 @@ export function WorkflowList() {
             <BooleanField source="enabled" />
             <BooleanField source="allow_self_approval" />
             {can('schema') ? <WorkflowToggle type={type} /> : null}
+            {can('schema') ? <RowEdit base="workflows" type={type} /> : null}
             {can('schema') ? <DeleteButton mutationMode="pessimistic" redirect={false} /> : null}
           </Datagrid>
         </ConsoleList>
@@ -341,18 +373,43 @@ export function WorkflowCreate() {
       })}
     >
       <SimpleForm defaultValues={{ enabled: true, stages: [{ name: 'review', approver_roles: '', required_approvals: 1 }] }}>
-        <TextInput source="name" validate={required()} />
-        <ArrayInput source="stages">
-          <SimpleFormIterator inline>
-            <TextInput source="name" label="Stage" validate={required()} />
-            <TextInput source="approver_roles" label="Approver roles (comma separated; empty: any writer)" />
-            <NumberInput source="required_approvals" label="Approvals" min={1} max={10} />
-          </SimpleFormIterator>
-        </ArrayInput>
-        <BooleanInput source="enabled" />
-        <BooleanInput source="allow_self_approval" label="The submitter may approve" />
+        <WorkflowInputs />
       </SimpleForm>
     </ConsoleCreate>
+  );
+}
+
+/** A workflow's name, stages and switches; the dataProvider sends only what changed (stages refused with records in review: 409, shown). */
+export function WorkflowEdit() {
+  const { type = '', id = '' } = useParams();
+  // The refusal stays on the form (a notification would vanish before it is read).
+  const [error, setError] = useState<unknown>();
+  return (
+    <ConsoleEdit resource={`workflows/${type}`} id={id} title={`Edit workflow on ${type}`} redirect={() => `workflows/${type}`} actions={false} mutationOptions={{ onError: setError }}>
+      <ErrorBox error={error} title="The API refused the change" />
+      <SimpleForm>
+        <WorkflowInputs />
+      </SimpleForm>
+    </ConsoleEdit>
+  );
+}
+
+const roleList = { format: (v: unknown) => (Array.isArray(v) ? v.join(', ') : ((v as string | undefined) ?? '')) };
+
+function WorkflowInputs() {
+  return (
+    <>
+      <TextInput source="name" validate={required()} />
+      <ArrayInput source="stages">
+        <SimpleFormIterator inline>
+          <TextInput source="name" label="Stage" validate={required()} />
+          <TextInput source="approver_roles" label="Approver roles (comma separated; empty: any writer)" {...roleList} />
+          <NumberInput source="required_approvals" label="Approvals" min={1} max={10} />
+        </SimpleFormIterator>
+      </ArrayInput>
+      <BooleanInput source="enabled" />
+      <BooleanInput source="allow_self_approval" label="The submitter may approve" />
+    </>
   );
 }
 

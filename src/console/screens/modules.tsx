@@ -467,7 +467,159 @@ function FormPanel() {
   );
 }
 
+const WIDGET_TYPES = ['number', 'line', 'bar', 'area', 'pie', 'table', 'funnel', 'leaderboard', 'pipeline', 'text'];
+type Widget = { id: string; type: string; title: string | null; config_json: Record<string, unknown>; position_json: Record<string, unknown> };
+
+/** A widget's fields as typed: JSON kept as text until saved, so a half-typed object is not lost. */
+function WidgetForm({ widget, testId, onSave, onCancel }: { widget?: Widget; testId: string; onSave: (body: Record<string, unknown>) => Promise<void>; onCancel?: () => void }) {
+  const [type, setType] = useState(widget?.type ?? 'text');
+  const [title, setTitle] = useState(widget?.title ?? '');
+  const [config, setConfig] = useState(JSON.stringify(widget?.config_json ?? { text: '' }));
+  const [position, setPosition] = useState(JSON.stringify(widget?.position_json ?? {}));
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const save = async () => {
+    setError(undefined);
+    let next: Record<string, unknown>;
+    try {
+      next = { type, title: title || null, config_json: JSON.parse(config || '{}'), position_json: JSON.parse(position || '{}') };
+    } catch (err) {
+      setError(new Error(`Not valid JSON: ${(err as Error).message}`));
+      return;
+    }
+    // On an edit only what changed is sent: the server re-runs the report check only when the config or type moved.
+    const body = widget ? Object.fromEntries(Object.entries(next).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(widget[k as keyof Widget]))) : next;
+    setBusy(true);
+    try {
+      await onSave(body);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Box data-testid={testId} sx={{ my: 1 }}>
+      <Stack direction="row" sx={{ flexWrap: 'wrap', gap: 1, alignItems: 'flex-start' }}>
+        <MuiTextField select size="small" label="Type" value={type} onChange={(e) => setType(e.target.value)} slotProps={{ select: { native: true }, htmlInput: { 'data-testid': 'widget-type' } }} sx={{ width: 150 }}>
+          {WIDGET_TYPES.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </MuiTextField>
+        <MuiTextField size="small" label="Title" value={title} onChange={(e) => setTitle(e.target.value)} slotProps={{ htmlInput: { 'data-testid': 'widget-title' } }} />
+        <MuiTextField
+          size="small"
+          label="Config (JSON)"
+          value={config}
+          onChange={(e) => setConfig(e.target.value)}
+          multiline
+          sx={{ minWidth: 380, flex: 1 }}
+          helperText='{"text":"…"} for text; {"report":"pipeline","query":{…}} or {"saved_report_id":"…"}'
+          slotProps={{ htmlInput: { 'data-testid': 'widget-config' } }}
+        />
+        <MuiTextField size="small" label="Position (JSON)" value={position} onChange={(e) => setPosition(e.target.value)} sx={{ width: 220 }} helperText='e.g. {"x":0,"y":0,"w":4,"h":2}' slotProps={{ htmlInput: { 'data-testid': 'widget-position' } }} />
+        <MuiButton variant="contained" disabled={busy} onClick={save}>
+          {widget ? 'Save widget' : 'Add widget'}
+        </MuiButton>
+        {onCancel ? <MuiButton onClick={onCancel}>Cancel</MuiButton> : null}
+      </Stack>
+      <ErrorBox error={error} title="The API refused the widget" />
+    </Box>
+  );
+}
+
+function WidgetRow({ dashboardId, widget, onChanged }: { dashboardId: string; widget: Widget; onChanged: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [error, setError] = useState<unknown>();
+  if (editing) {
+    return (
+      <WidgetForm
+        widget={widget}
+        testId={`widget-editor-${widget.id}`}
+        onCancel={() => setEditing(false)}
+        onSave={async (body) => {
+          if (Object.keys(body).length) await api((c) => c.dashboards.dashboardsWidgetsPartialUpdate({ dashboardId, widgetId: widget.id }, body as never));
+          setEditing(false);
+          onChanged();
+        }}
+      />
+    );
+  }
+  return (
+    <Box data-testid="widget" sx={{ borderBottom: '1px solid #eee', py: 1 }}>
+      <Stack direction="row" spacing={2} sx={{ alignItems: 'center' }}>
+        <Chip size="small" label={widget.type} />
+        <Typography sx={{ minWidth: 160 }}>{widget.title ?? '(untitled)'}</Typography>
+        <Typography variant="body2" sx={{ fontFamily: 'monospace', flex: 1 }}>
+          {cell(widget.config_json)} {Object.keys(widget.position_json ?? {}).length ? `@ ${cell(widget.position_json)}` : ''}
+        </Typography>
+        {can('write') ? (
+          <>
+            <MuiButton size="small" onClick={() => setEditing(true)}>
+              Edit
+            </MuiButton>
+            <MuiButton
+              size="small"
+              color="error"
+              onClick={async () => {
+                if (!window.confirm(`Delete widget ${widget.title ?? widget.type}?`)) return;
+                setError(undefined);
+                try {
+                  await api((c) => c.dashboards.dashboardsWidgetsDelete({ dashboardId, widgetId: widget.id }));
+                  onChanged();
+                } catch (err) {
+                  setError(err);
+                }
+              }}
+            >
+              Delete
+            </MuiButton>
+          </>
+        ) : null}
+      </Stack>
+      <ErrorBox error={error} />
+    </Box>
+  );
+}
+
+/** A dashboard's widgets: listed, edited in place, deleted, and added below. */
+function DashboardPanel() {
+  const record = useRecordContext();
+  const refresh = useRefresh();
+  const [formKey, setFormKey] = useState(0);
+  if (!record) return null;
+  const widgets = (record.widgets ?? []) as Widget[];
+  const dashboardId = String(record.id);
+  return (
+    <Section title={`Widgets (${widgets.length})`}>
+      {widgets.length === 0 ? <Typography variant="body2">No widgets yet.</Typography> : null}
+      {widgets.map((w) => (
+        <WidgetRow key={w.id} dashboardId={dashboardId} widget={w} onChanged={refresh} />
+      ))}
+      {can('write') ? (
+        <Typography variant="subtitle2" sx={{ mt: 2 }}>
+          New widget
+        </Typography>
+      ) : null}
+      {can('write') ? (
+        <WidgetForm
+          key={formKey}
+          testId="widget-new"
+          onSave={async (body) => {
+            await api((c) => c.dashboards.dashboardsWidgetsCreate({ dashboardId }, body as never));
+            setFormKey((k) => k + 1);
+            refresh();
+          }}
+        />
+      ) : null}
+    </Section>
+  );
+}
+
 const PANELS: Record<string, () => ReactNode> = {
+  dashboards: DashboardPanel,
   automations: AutomationPanel,
   functions: FunctionPanel,
   'scheduled-jobs': ScheduledJobPanel,
