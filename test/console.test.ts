@@ -534,7 +534,8 @@ describe.skipIf(!haveChromium)('admin console in Chromium', { timeout: 240_000 }
     await page.getByRole('row', { name: /acme-sso/ }).getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByRole('row', { name: /acme-sso/ }).waitFor({ state: 'detached' });
-    expect(await oauth()).toEqual([]);
+    // The row leaves the page before the write lands (react-admin removes it first): wait for the API.
+    await expect.poll(oauth, { timeout: 15_000, interval: 200 }).toEqual([]);
 
     // A SAML provider the same way (no secret: the IdP's certificate is public).
     await go('/saml-providers/create');
