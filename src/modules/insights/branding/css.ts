@@ -55,7 +55,7 @@ export function sanitizeCss(css: string): { css: string; removed: CssRemoval[] }
         if (node.params.includes('\\')) return drop(node, `@${node.name}: escapes are not allowed`);
         // Conditions are parenthesised features, `screen and (min-width: 40em)`; a function token there
         // (an identifier touching its parenthesis) is only allowed from the same list, and never url().
-        for (const m of node.params.matchAll(/([a-z-]+)\(/gi)) {
+        for (const m of node.params.matchAll(/(?<![a-z-])([a-z-]+)\(/gi)) {
           const fn = m[1]!.toLowerCase();
           if (fn === 'url' || !FUNCTIONS.has(fn)) return drop(node, `@${node.name}: ${fn}() is not allowed`);
         }
@@ -82,14 +82,45 @@ function unsafeValue(value: string): string | null {
   // An escape can spell any word (e\78pression, u\72l): nothing legitimate in a brand stylesheet needs one.
   if (value.includes('\\')) return 'escapes are not allowed';
   if (/(javascript|vbscript|data)\s*:/i.test(value)) return 'script and data URLs are not allowed';
-  for (const m of value.matchAll(/([a-z-]+)\s*\(/gi)) {
+  // The lookbehind starts a name only at its first letter, which keeps the scan linear.
+  for (const m of value.matchAll(/(?<![a-z-])([a-z-]+)\s*\(/gi)) {
     const fn = m[1]!.toLowerCase();
     if (!FUNCTIONS.has(fn)) return `${fn}() is not allowed`;
   }
-  for (const m of value.matchAll(/url\s*\(\s*(['"]?)([^'")]*)\1\s*\)/gi)) {
-    if (!/^https:\/\//i.test(m[2]!.trim())) return 'url() must be an https URL';
-  }
-  // A url( that the pattern above did not close (nested quotes, stray parentheses) is not trusted.
-  if ((value.match(/url\s*\(/gi)?.length ?? 0) !== (value.match(/url\s*\(\s*(['"]?)[^'")]*\1\s*\)/gi)?.length ?? 0)) return 'url() could not be read';
+  const urls = urlsOf(value);
+  if (urls === null) return 'url() could not be read';
+  if (urls.some((u) => !/^https:\/\//i.test(u))) return 'url() must be an https URL';
   return null;
+}
+
+/**
+ * The targets of every `url(...)` in a value, or null when one is not a plain `url(x)`, `url("x")` or
+ * `url('x')` (a nested quote or parenthesis): read by hand, as a regex for it backtracks polynomially.
+ */
+function urlsOf(value: string): string[] | null {
+  const out: string[] = [];
+  const lower = value.toLowerCase();
+  let at = lower.indexOf('url');
+  while (at !== -1) {
+    let i = at + 3;
+    while (value[i] === ' ' || value[i] === '\t' || value[i] === '\n') i++;
+    if (value[i] !== '(') {
+      at = lower.indexOf('url', at + 3);
+      continue;
+    }
+    i++;
+    while (value[i] === ' ' || value[i] === '\t' || value[i] === '\n') i++;
+    const quote = value[i] === '"' || value[i] === "'" ? value[i]! : null;
+    if (quote) i++;
+    const end = quote ? value.indexOf(quote, i) : value.indexOf(')', i);
+    if (end === -1) return null;
+    const target = value.slice(i, end);
+    if (/["'()]/.test(target)) return null;
+    let j = quote ? end + 1 : end;
+    while (value[j] === ' ' || value[j] === '\t' || value[j] === '\n') j++;
+    if (value[j] !== ')') return null;
+    out.push(target.trim());
+    at = lower.indexOf('url', j);
+  }
+  return out;
 }
