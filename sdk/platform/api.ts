@@ -2618,6 +2618,15 @@ export interface AccountingPeriod {
   updated_at: string;
 }
 
+export interface AccountingSettings {
+  require_reconciled: boolean;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string | null;
+}
+
 export interface AccountingJournalEntry {
   id: string;
   date: string;
@@ -16480,7 +16489,7 @@ export class Api<
       }),
 
     /**
-     * @description From now on nothing dated inside the period can be created, changed, posted, reversed into it or voided, drafts included. With `require_reconciled=true` every bank transaction dated inside it must be reconciled first (409). Requires scope `write`.
+     * @description From now on nothing dated inside the period can be created, changed, posted, reversed into it or voided, drafts included. With `require_reconciled=true`, or when the tenant's accounting settings require it (then `false` does not waive it), every bank transaction dated inside it must be reconciled first (409). Requires scope `write`.
      *
      * @tags Accounting
      * @name AccountingPeriodsCloseCreate
@@ -16532,6 +16541,63 @@ export class Api<
         path: `/v1/accounting/periods/${periodId}/reopen`,
         method: "POST",
         secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description The tenant's accounting policies; defaults until first changed. Requires scope `read`.
+     *
+     * @tags Accounting
+     * @name AccountingSettingsList
+     * @summary Get accounting settings
+     * @request GET:/v1/accounting/settings
+     * @secure
+     */
+    accountingSettingsList: (params: RequestParams = {}) =>
+      this.request<
+        {
+          success: true;
+          data: AccountingSettings;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/accounting/settings`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description `require_reconciled`: closing a period needs every bank transaction dated inside it reconciled, whatever the close request asks. Requires scope `write`.
+     *
+     * @tags Accounting
+     * @name AccountingSettingsPartialUpdate
+     * @summary Update accounting settings
+     * @request PATCH:/v1/accounting/settings
+     * @secure
+     */
+    accountingSettingsPartialUpdate: (
+      data: {
+        require_reconciled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: AccountingSettings;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/accounting/settings`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
         format: "json",
         ...params,
       }),
