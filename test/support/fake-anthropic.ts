@@ -106,6 +106,9 @@ export async function startFakeAnthropic(options: { model?: string } = {}): Prom
       res.end();
     });
   });
+  // Providers keep idle connections far longer than Node's 5 s default (nginx 75 s); with 5 s, a loaded
+  // test worker could reuse a socket the server was just closing, a race real providers do not set up.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -173,6 +173,9 @@ export async function startFakeOpenAI(options: { model?: string; port?: number }
       res.end('data: [DONE]\n\n');
     });
   });
+  // Providers keep idle connections far longer than Node's 5 s default (nginx 75 s); with 5 s, a loaded
+  // test worker could reuse a socket the server was just closing, a race real providers do not set up.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
