@@ -45,10 +45,15 @@ export function requestContext(kernel: Kernel): MiddlewareHandler<AppEnv> {
  */
 function routeFamily(c: Context): string {
   const path = routePath(c, -1);
-  if (!path || path.includes('*')) return 'other';
-  const parts = path.split('/', 4);
-  return parts.slice(0, 3).join('/') || '/';
+  let family = families.get(path);
+  if (family === undefined) {
+    family = !path || path.includes('*') ? 'other' : path.split('/', 3).join('/') || '/';
+    // Route patterns are a closed set: the map stays as small as the route table.
+    families.set(path, family);
+  }
+  return family;
 }
+const families = new Map<string, string>();
 
 /** A path segment that is `.` or `..`, spelled out or percent-encoded in any case (`%2e%2E`, `.%2e`). */
 function isDotSegment(segment: string): boolean {

@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import { logLoopFailure } from '../db/errors.ts';
+import { PeriodicFlush } from './flush.ts';
 import { billingPeriod, type BillingPeriod } from './period.ts';
 import { usageCounters } from './tables.ts';
 
@@ -32,20 +33,15 @@ interface Counter {
  * each process counts in memory and adds its counts to `usage_counters` every USAGE_FLUSH_MS; the
  * database total is the truth, and a process sees other processes' requests at its next flush.
  */
-export class RequestQuota {
+export class RequestQuota extends PeriodicFlush {
   private readonly counters = new Map<string, Counter>();
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
 
   constructor(
     private readonly db: Database,
     private readonly log: Logger,
-    private readonly flushMs: number,
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.flushMs);
-    this.timer.unref();
+    flushMs: number,
+  ) {
+    super(flushMs);
   }
 
   private counter(tenantId: string, period: string): Counter {
@@ -97,15 +93,7 @@ export class RequestQuota {
     return counter.known + counter.pending;
   }
 
-  async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    this.flushing = this.flushNow().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async flushNow(): Promise<void> {
+  protected async flushNow(): Promise<void> {
     for (const [key, counter] of this.counters) {
       const [tenantId, period] = key.split(':') as [string, string];
       const n = counter.pending;
@@ -131,12 +119,6 @@ export class RequestQuota {
         logLoopFailure(this.log, error, 'usage flush failed', {}, 'warn');
       }
     }
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
   }
 }
 

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import { logLoopFailure } from '../db/errors.ts';
+import { PeriodicFlush } from './flush.ts';
 
 /**
  * Per-tenant request statistics by hour, route family and status, with a latency histogram: what
@@ -26,25 +27,29 @@ interface Entry {
   buckets: number[];
 }
 
-export class RequestStats {
+export class RequestStats extends PeriodicFlush {
   private pending = new Map<string, Entry>();
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
-  dropped = 0;
+  /** New keys refused since the last flush because `pending` was full; logged at the flush. */
+  private dropped = 0;
+  /** The current hour as written to the table, made once an hour rather than once a request. */
+  private hourStart = -1;
+  private hourIso = '';
 
   constructor(
     private readonly db: Database,
     private readonly log: Logger,
-    private readonly flushMs: number,
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.flushMs);
-    this.timer.unref();
+    flushMs: number,
+  ) {
+    super(flushMs);
   }
 
   record(tenantId: string, family: string, status: number, ms: number, now = Date.now()): void {
-    const hour = new Date(now - (now % 3_600_000)).toISOString();
+    const start = now - (now % 3_600_000);
+    if (start !== this.hourStart) {
+      this.hourStart = start;
+      this.hourIso = new Date(start).toISOString();
+    }
+    const hour = this.hourIso;
     const key = `${tenantId}|${hour}|${family}|${status}`;
     let e = this.pending.get(key);
     if (!e) {
@@ -62,15 +67,11 @@ export class RequestStats {
     e.buckets[b]!++;
   }
 
-  async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    this.flushing = this.flushNow().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async flushNow(): Promise<void> {
+  protected async flushNow(): Promise<void> {
+    if (this.dropped > 0) {
+      this.log.warn({ dropped: this.dropped }, 'request stats: too many distinct keys between flushes; some requests were not counted');
+      this.dropped = 0;
+    }
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
@@ -108,12 +109,6 @@ export class RequestStats {
     cur.count += e.count;
     cur.durationMs += e.durationMs;
     for (let b = 0; b < BUCKETS; b++) cur.buckets[b]! += e.buckets[b]!;
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
   }
 }
 
