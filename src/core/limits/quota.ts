@@ -23,6 +23,8 @@ interface Counter {
   known: number;
   /** Requests this process counted and has not flushed yet. */
   pending: number;
+  /** Requests being added by a flush in progress: still counted, or a request during a flush would see too few. */
+  sending: number;
   /** Asked for since the last flush: an idle counter is dropped (the database keeps its total). */
   touched: boolean;
   loading?: Promise<void>;
@@ -48,7 +50,7 @@ export class RequestQuota extends PeriodicFlush {
     const key = `${tenantId}:${period}`;
     let counter = this.counters.get(key);
     if (!counter) {
-      counter = { known: 0, pending: 0, touched: true };
+      counter = { known: 0, pending: 0, sending: 0, touched: true };
       const c = counter;
       counter.loading = this.read(tenantId, period).then(
         (value) => {
@@ -80,7 +82,7 @@ export class RequestQuota extends PeriodicFlush {
     const period = billingPeriod(new Date(), anchorDay);
     const counter = this.counter(tenantId, period.key);
     if (counter.loading) await counter.loading;
-    const used = counter.known + counter.pending;
+    const used = counter.known + counter.sending + counter.pending;
     if (used >= limit) return status(false, used, limit, period);
     counter.pending += 1;
     return status(true, used + 1, limit, period);
@@ -90,7 +92,7 @@ export class RequestQuota extends PeriodicFlush {
   async used(tenantId: string, anchorDay?: number): Promise<number> {
     const counter = this.counter(tenantId, billingPeriod(new Date(), anchorDay).key);
     if (counter.loading) await counter.loading;
-    return counter.known + counter.pending;
+    return counter.known + counter.sending + counter.pending;
   }
 
   protected async flushNow(): Promise<void> {
@@ -104,6 +106,7 @@ export class RequestQuota extends PeriodicFlush {
         continue;
       }
       counter.pending -= n;
+      counter.sending = n;
       try {
         const rows = await this.db.system
           .insert(usageCounters)
@@ -117,6 +120,8 @@ export class RequestQuota extends PeriodicFlush {
       } catch (error) {
         counter.pending += n; // keep the counts for the next flush
         logLoopFailure(this.log, error, 'usage flush failed', {}, 'warn');
+      } finally {
+        counter.sending = 0;
       }
     }
   }
