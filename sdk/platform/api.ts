@@ -3645,6 +3645,38 @@ export interface Plugin {
   };
 }
 
+export interface ReportRollup {
+  /** @example "rlp_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  object_type_id: string;
+  /** Properties the cells are grouped by: report filters, group_by and stage_property may use them */
+  dimensions: string[];
+  /** Number properties summed per cell: sum and avg of them are answered from the rollup */
+  measures: string[];
+  /** Time series on this property are answered from the rollup (cells per UTC hour) */
+  date_property: string | null;
+  /** Reports use a rollup once it is `ready`; it is kept current from creation on */
+  status: "building" | "ready" | "failed";
+  error: string | null;
+  /** Cells after the last build or compaction (what a report reads instead of the records) */
+  cell_count: number;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  built_at: string | null;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  created_at: string;
+  /**
+   * @format date-time
+   * @example "2026-01-01T00:00:00.000Z"
+   */
+  updated_at: string;
+}
+
 export interface SavedReport {
   /** @example "rpt_01jh3x2k7d9f8g6h5j4k3m2n1p" */
   id: string;
@@ -6492,6 +6524,39 @@ export interface PluginsDeleteParams {
    * @maxLength 64
    */
   pluginId: string;
+}
+
+export interface ReportsRollupsListParams {
+  /**
+   * Only this type's (id or name)
+   * @minLength 1
+   * @maxLength 64
+   */
+  object_type_id?: string;
+}
+
+export interface ReportsRollupsDetailParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  rollupId: string;
+}
+
+export interface ReportsRollupsDeleteParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  rollupId: string;
+}
+
+export interface ReportsRollupsRebuildCreateParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  rollupId: string;
 }
 
 export interface SavedReportsListParams {
@@ -19710,6 +19775,8 @@ export class Api<
               conversion_from_previous: number | null;
               drop_off: number;
             }[];
+            /** `rollup` when a ready report rollup of the type answered (POST /v1/reports/rollups), else `records` */
+            source: "records" | "rollup";
           };
           request_id: string;
         },
@@ -19791,6 +19858,8 @@ export class Api<
               count: number;
             }[];
             aggregation: string;
+            /** `rollup` when a ready report rollup of the type answered (POST /v1/reports/rollups), else `records` */
+            source: "records" | "rollup";
           };
           request_id: string;
         },
@@ -19860,6 +19929,8 @@ export class Api<
             }[];
             total: number;
             total_value: number | null;
+            /** `rollup` when a ready report rollup of the type answered (POST /v1/reports/rollups), else `records` */
+            source: "records" | "rollup";
           };
           request_id: string;
         },
@@ -19963,6 +20034,8 @@ export class Api<
             interval: string;
             timezone: string;
             aggregation: string;
+            /** `rollup` when a ready report rollup of the type answered (POST /v1/reports/rollups), else `records` */
+            source: "records" | "rollup";
           };
           request_id: string;
         },
@@ -19973,6 +20046,182 @@ export class Api<
         body: data,
         secure: true,
         type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description List report rollups Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsRollupsList
+     * @summary List report rollups
+     * @request GET:/v1/reports/rollups
+     * @secure
+     */
+    reportsRollupsList: (
+      query: ReportsRollupsListParams = {},
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ReportRollup[];
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/rollups`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Keeps counts and sums of a type's live records per hour of `date_property` and per combination of `dimensions`, exact at every write. Once built (status `ready`; the build reads every record once, in the background), a report whose filters, group_by or stage_property are all dimensions, whose sum or avg is of a measure (min, max and distinct counts of a dimension), and whose time series is on `date_property` reads the rollup instead of the records; the answer says `source: rollup`. Reports by a caller whose policies hide some records always read the records. An addition to the seed. Requires scope `write`.
+     *
+     * @tags Reports
+     * @name ReportsRollupsCreate
+     * @summary Create report rollup
+     * @request POST:/v1/reports/rollups
+     * @secure
+     */
+    reportsRollupsCreate: (
+      data: {
+        /**
+         * Object type id or name
+         * @minLength 1
+         * @maxLength 64
+         * @example "deals"
+         */
+        object_type_id: string;
+        /**
+         * Up to 6 properties to group by; pick ones with few distinct values (status, region, owner): the rollup holds one cell per combination and hour
+         * @maxItems 6
+         * @default []
+         * @example ["status","region"]
+         */
+        dimensions?: string[];
+        /**
+         * Up to 4 number properties to sum
+         * @maxItems 4
+         * @default []
+         * @example ["amount"]
+         */
+        measures?: string[];
+        /**
+         * A datetime or date property, created_at or updated_at; null for no time dimension
+         * @minLength 1
+         * @maxLength 64
+         * @default null
+         * @example "closed_at"
+         */
+        date_property?: string | null;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ReportRollup;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/rollups`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Get report rollup Requires scope `read`.
+     *
+     * @tags Reports
+     * @name ReportsRollupsDetail
+     * @summary Get report rollup
+     * @request GET:/v1/reports/rollups/{rollup_id}
+     * @secure
+     */
+    reportsRollupsDetail: (
+      { rollupId }: ReportsRollupsDetailParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ReportRollup;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/rollups/${rollupId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Delete report rollup Requires scope `write`.
+     *
+     * @tags Reports
+     * @name ReportsRollupsDelete
+     * @summary Delete report rollup
+     * @request DELETE:/v1/reports/rollups/{rollup_id}
+     * @secure
+     */
+    reportsRollupsDelete: (
+      { rollupId }: ReportsRollupsDeleteParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: {
+            id: string;
+            deleted: true;
+          };
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/rollups/${rollupId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Recomputes the rollup from the records in the background (after a failed build); reports read the records until it is ready again. Requires scope `write`.
+     *
+     * @tags Reports
+     * @name ReportsRollupsRebuildCreate
+     * @summary Rebuild report rollup
+     * @request POST:/v1/reports/rollups/{rollup_id}/rebuild
+     * @secure
+     */
+    reportsRollupsRebuildCreate: (
+      { rollupId }: ReportsRollupsRebuildCreateParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          success: true;
+          data: ReportRollup;
+          request_id: string;
+        },
+        Error
+      >({
+        path: `/v1/reports/rollups/${rollupId}/rebuild`,
+        method: "POST",
+        secure: true,
         format: "json",
         ...params,
       }),

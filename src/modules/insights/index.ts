@@ -2,6 +2,7 @@ import { defineModule } from '../../core/module.ts';
 import { INSIGHTS_EVENTS } from './events.ts';
 import { registerEventRollup } from './analytics/rollup.ts';
 import { registerInsightsJobs } from './reports/saved.ts';
+import { registerRollups } from './reports/rollups.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { insightsRoutes } from './routes.ts';
 
@@ -15,6 +16,7 @@ export const insightsModule = defineModule({
   register: (kernel: Kernel) => {
     registerInsightsJobs(kernel);
     registerEventRollup(kernel);
+    registerRollups(kernel);
   },
   routes: () => insightsRoutes(),
 });

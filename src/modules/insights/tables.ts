@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { createdAt, idColumn, tenantIdColumn, timestamptz, updatedAt } from '../../core/db/columns.ts';
 
 /**
@@ -221,3 +221,70 @@ export const activeUsers = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.day, t.userId] })],
 );
+
+/**
+ * A report rollup: per-hour (or dateless) counts and sums of one object type's live records, grouped by
+ * the rollup's dimension properties, kept current on write. Reports whose filters, grouping and values
+ * it covers read its cells (thousands of rows) instead of every record (millions).
+ *
+ * Writes to `objects` append signed deltas in their own transaction (triggers on `objects` running the
+ * function of migration 0023, created with the first rollup), so
+ * a rollup is exact at every commit and concurrent writers never wait on a shared counter row; a
+ * compactor folds deltas into `report_rollup_cells`. Readers add both.
+ */
+export const reportRollups = pgTable(
+  'report_rollups',
+  {
+    id: idColumn(),
+    tenantId: tenantIdColumn(),
+    /** No foreign key: objects' tables are that module's own; the compactor drops a deleted type's rollups. */
+    objectTypeId: text('object_type_id').notNull(),
+    /** Property names the cells are grouped by (their JSON values, as records store them). */
+    dimensions: text('dimensions').array().notNull(),
+    dimensionIds: text('dimension_ids').array().notNull(),
+    /** Number properties summed per cell, in the order of the s1..s4 and c1..c4 columns. */
+    measures: text('measures').array().notNull(),
+    measureIds: text('measure_ids').array().notNull(),
+    /** A datetime or date property, created_at or updated_at: cells are per UTC hour of it. Null: no time. */
+    dateProperty: text('date_property'),
+    datePropertyId: text('date_property_id'),
+    dateKind: text('date_kind'),
+    /** building | ready | failed */
+    status: text('status').notNull(),
+    error: text('error'),
+    cellCount: integer('cell_count').notNull().default(0),
+    builtAt: timestamptz('built_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('report_rollups_type_idx').on(t.tenantId, t.objectTypeId)],
+);
+
+const rollupCellColumns = () => ({
+  tenantId: tenantIdColumn(),
+  rollupId: text('rollup_id')
+    .notNull()
+    .references(() => reportRollups.id, { onDelete: 'cascade' }),
+  /** The UTC hour of the date property; '-infinity' for records without one, or a dateless rollup. */
+  bucket: timestamptz('bucket').notNull(),
+  /** The record's values of the dimensions, as a JSON object like `properties` (absent keys stay absent). */
+  dims: jsonb('dims').$type<Record<string, unknown>>().notNull(),
+  n: bigint('n', { mode: 'number' }).notNull(),
+  s1: numeric('s1'),
+  s2: numeric('s2'),
+  s3: numeric('s3'),
+  s4: numeric('s4'),
+  /** How many of the records had a number in measure i (avg divides by it; 0 means the sum is null). */
+  c1: bigint('c1', { mode: 'number' }).notNull().default(0),
+  c2: bigint('c2', { mode: 'number' }).notNull().default(0),
+  c3: bigint('c3', { mode: 'number' }).notNull().default(0),
+  c4: bigint('c4', { mode: 'number' }).notNull().default(0),
+});
+
+export const reportRollupCells = pgTable('report_rollup_cells', rollupCellColumns(), (t) => [
+  primaryKey({ columns: [t.tenantId, t.rollupId, t.bucket, t.dims] }),
+  index('report_rollup_cells_empty_idx').on(t.rollupId).where(sql`n = 0`),
+]);
+
+/** Signed changes not yet folded into the cells: one row per (cell, writing statement). */
+export const reportRollupDeltas = pgTable('report_rollup_deltas', rollupCellColumns(), (t) => [index('report_rollup_deltas_rollup_idx').on(t.tenantId, t.rollupId)]);

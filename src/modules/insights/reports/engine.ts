@@ -17,10 +17,12 @@ import {
   toPredicate,
   type Access,
   type FilterInput,
+  type Predicate,
   type PropertyDef,
   type Subject,
   type TypeSchema,
 } from '../../objects/index.ts';
+import { chooseRollup, measureAggregate, rollupRelation, type RollupNeeds, type RollupRow } from './rollups.ts';
 
 /**
  * The four reports, computed in the database: one GROUP BY over the live records of a type that the
@@ -113,7 +115,8 @@ export const SeriesPoint = z.object({
   start: z.string().openapi({ description: 'The same instant in UTC', example: '2026-03-28T23:00:00.000Z' }),
   value: z.number().nullable(),
 });
-export const TimeseriesResult = z.object({ series: z.array(SeriesPoint), interval: z.string(), timezone: z.string(), aggregation: z.string() });
+const Source = z.enum(['records', 'rollup']).openapi({ description: '`rollup` when a ready report rollup of the type answered (POST /v1/reports/rollups), else `records`' });
+export const TimeseriesResult = z.object({ series: z.array(SeriesPoint), interval: z.string(), timezone: z.string(), aggregation: z.string(), source: Source });
 export const FunnelResult = z.object({
   steps: z.array(
     z.object({
@@ -124,15 +127,18 @@ export const FunnelResult = z.object({
       drop_off: z.number(),
     }),
   ),
+  source: Source,
 });
 export const LeaderboardResult = z.object({
   entries: z.array(z.object({ rank: z.number().int(), key: z.string(), value: z.number().nullable(), count: z.number() })),
   aggregation: z.string(),
+  source: Source,
 });
 export const PipelineResult = z.object({
   stages: z.array(z.object({ stage: z.string().nullable(), count: z.number(), value: z.number().nullable(), percent: z.number() })),
   total: z.number(),
   total_value: z.number().nullable(),
+  source: Source,
 });
 
 export type AnyReportInput =
@@ -191,6 +197,9 @@ interface Scope {
   aliases: number;
   /** No filter and no policy: every live record of the type counts. */
   whole: boolean;
+  preds: Predicate[];
+  /** The caller's select policies admit only some records: no rollup may answer (it counts them all). */
+  restricted: boolean;
 }
 
 function fieldSql(scope: Scope, name: string, field: string, use: 'group' | 'value' | 'date'): FieldSql {
@@ -226,7 +235,47 @@ async function openScope(ctx: TenantContext, typeRef: string, filters: (string |
   const access = await accessFor(ctx, schema, subject ? { subject } : {});
   const preds = predicates(schema, access, filters, 'filters');
   const where = readableScope(ctx, schema, access, preds);
-  return { ctx, schema, access, where, joins: [], aliases: 0, whole: preds.length === 0 && !access.verdict('select').restricted };
+  const restricted = access.verdict('select').restricted;
+  return { ctx, schema, access, where, joins: [], aliases: 0, whole: preds.length === 0 && !restricted, preds, restricted };
+}
+
+/** Property names that predicates read, or null when one reads a built-in field (no rollup holds those). */
+function predicateProps(preds: Predicate[]): string[] | null {
+  const names: string[] = [];
+  for (const p of preds) {
+    if (p.field.kind !== 'property') return null;
+    names.push(p.field.def.name);
+  }
+  return names;
+}
+
+/** The rollup that can answer, when the caller sees every record and every property read is covered. */
+async function rollupFor(scope: Scope, needs: Omit<RollupNeeds, 'filters'> & { preds: Predicate[][] }): Promise<RollupRow | null> {
+  if (scope.restricted) return null;
+  const filters: string[] = [];
+  for (const list of [scope.preds, ...needs.preds]) {
+    const names = predicateProps(list);
+    if (!names) return null;
+    filters.push(...names);
+  }
+  const { preds: _, ...rest } = needs;
+  return chooseRollup(scope.ctx, scope.schema, { ...rest, filters });
+}
+
+const predsWhere = (preds: Predicate[]) => (preds.length ? sql.join(preds.map((p) => predicateSql(p)), sql` and `) : sql`true`);
+
+/** What a rollup needs for an aggregation of value_property: a measure for sum/avg, a dimension otherwise. */
+function valueNeeds(aggregation: (typeof AGGREGATIONS)[number], valueProperty: string | undefined): { sums: string[]; values: string[] } | null {
+  if (aggregation === 'count' || !valueProperty) return { sums: [], values: [] };
+  if (BUILTIN[valueProperty]) return null;
+  return aggregation === 'sum' || aggregation === 'avg' ? { sums: [valueProperty], values: [] } : { sums: [], values: [valueProperty] };
+}
+
+/** The aggregate over rollup cells (`o.n` records each): a measure's sum or avg, or a dimension's min/max/distinct count. */
+function rollupAggregate(scope: Scope, rollup: RollupRow, aggregation: (typeof AGGREGATIONS)[number], valueProperty: string | undefined): SQL {
+  if (aggregation === 'count') return sql`sum(o.n)::float8`;
+  if (aggregation === 'sum' || aggregation === 'avg') return measureAggregate(rollup, aggregation, valueProperty!);
+  return aggregate(scope, aggregation, valueProperty);
 }
 
 function predicates(schema: TypeSchema, access: Access, filters: (string | FilterInput)[], field: string) {
@@ -289,6 +338,10 @@ export async function timeseries(ctx: TenantContext, input: z.infer<typeof Times
     if (input.end_date) own.push(sql`${col} < ${bound(input.end_date, tz)}`);
     grouped = sql`select date_trunc(${interval}, ${col} at time zone ${tz}) as bucket, count(*)::float8 as value from object_index d where ${sql.join(own, sql` and `)} group by 1`;
   }
+  const valueNeed = valueNeeds(input.aggregation, input.value_property);
+  const rollup = valueNeed ? await rollupFor(scope, { ...valueNeed, date: input.date_property, preds: [] }) : null;
+  const rolled = rollup ? await rollupSeries(scope, rollup, input) : null;
+  if (rolled) grouped = rolled;
   let query: SQL;
   const fill = input.fill_gaps && input.start_date && input.end_date;
   if (fill) {
@@ -314,7 +367,72 @@ export async function timeseries(ctx: TenantContext, input: z.infer<typeof Times
     interval,
     timezone: tz,
     aggregation: input.aggregation,
+    source: rolled ? ('rollup' as const) : ('records' as const),
   };
+}
+
+/**
+ * A time series from hourly rollup cells, or null when hours do not divide the asked buckets exactly:
+ * a bound that is not on a UTC hour, or a zone whose offset over the data is not whole hours
+ * (Asia/Kolkata, or local mean time before 1900). Date properties are whole days and always fit.
+ */
+async function rollupSeries(scope: Scope, rollup: RollupRow, input: z.infer<typeof TimeseriesInput>): Promise<SQL | null> {
+  const tz = input.timezone;
+  const rel = rollupRelation(scope.ctx, rollup);
+  const isDate = rollup.dateKind === 'date';
+  const conds = [sql`o.bucket > '-infinity'::timestamptz`, predsWhere(scope.preds)];
+  if (isDate) {
+    const local = sql`(o.bucket at time zone 'UTC')`;
+    if (input.start_date) conds.push(sql`${local} >= (${bound(input.start_date, tz)} at time zone ${tz})`);
+    if (input.end_date) conds.push(sql`${local} < (${bound(input.end_date, tz)} at time zone ${tz})`);
+  } else {
+    const start = input.start_date ? bound(input.start_date, tz) : sql`null::timestamptz`;
+    const end = input.end_date ? bound(input.end_date, tz) : sql`null::timestamptz`;
+    const [check] = rowsOf<{ start: string | null; end: string | null; aligned: boolean; lo: string | null; hi: string | null }>(
+      await scope.ctx.db.execute(sql`select extract(epoch from ${start})::float8::text as start, extract(epoch from ${end})::float8::text as end,
+          coalesce(${start} = date_trunc('hour', ${start}, 'UTC'), true) and coalesce(${end} = date_trunc('hour', ${end}, 'UTC'), true) as aligned,
+          extract(epoch from min(o.bucket) filter (where o.bucket > '-infinity'::timestamptz))::float8::text as lo,
+          extract(epoch from max(o.bucket))::float8::text as hi
+        from ${rel} o`),
+    );
+    if (!check?.aligned) return null;
+    if (check.lo !== null && check.hi !== null) {
+      const lo = Math.max(Number(check.lo), check.start === null ? -Infinity : Number(check.start)) * 1000;
+      const hi = Math.min(Number(check.hi) + 3600, check.end === null ? Infinity : Number(check.end)) * 1000;
+      if (lo < hi && !wholeHourOffsets(tz, lo, hi)) return null;
+    }
+    if (input.start_date) conds.push(sql`o.bucket >= ${start}`);
+    if (input.end_date) conds.push(sql`o.bucket < ${end}`);
+  }
+  const local = isDate ? sql`(o.bucket at time zone 'UTC')` : sql`(o.bucket at time zone ${tz})`;
+  const value = rollupAggregate(scope, rollup, input.aggregation, input.value_property);
+  return sql`select date_trunc(${input.interval}, ${local}) as bucket, ${value} as value from ${rel} o where ${sql.join(conds, sql` and `)} group by 1`;
+}
+
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Whether the zone's UTC offset is a whole number of hours at both ends of [from, to) and at every month start in it. */
+function wholeHourOffsets(tz: string, from: number, to: number): boolean {
+  let format = offsetFormats.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' });
+    if (offsetFormats.size > 500) offsetFormats.clear();
+    offsetFormats.set(tz, format);
+  }
+  const whole = (at: number) => {
+    const name = format!.formatToParts(new Date(at)).find((p) => p.type === 'timeZoneName')?.value ?? '';
+    // "GMT", "GMT+02:00", "GMT+05:30", "GMT+00:09:21"
+    return name.slice(3).split(':').slice(1).every((p) => Number(p) === 0);
+  };
+  if (!whole(from) || !whole(to - 1)) return false;
+  const d = new Date(from);
+  d.setUTCDate(1);
+  d.setUTCHours(0, 0, 0, 0);
+  for (let i = 0; i < 12 * 300 && d.getTime() < to; i++) {
+    if (d.getTime() >= from && !whole(d.getTime())) return false;
+    d.setUTCMonth(d.getUTCMonth() + 1);
+  }
+  return true;
 }
 
 export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInput>, subject?: Subject) {
@@ -328,8 +446,10 @@ export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInp
         return f.expr;
       })
     : [];
+  const stepPreds = input.steps.map((s, i) => predicates(scope.schema, scope.access, s.filters, `steps.${i}.filters`));
+  const rollup = window ? null : await rollupFor(scope, { sums: [], values: [], preds: stepPreds });
   const stepConds = input.steps.map((s, i) => {
-    const preds = predicates(scope.schema, scope.access, s.filters, `steps.${i}.filters`);
+    const preds = stepPreds[i]!;
     const parts = preds.map((p) => predicateSql(p));
     // Within the window: reached, and no later than `window` days after the first step.
     if (window && i > 0) parts.push(sql`${dates[i]!} >= ${dates[0]!} and ${dates[i]!} <= ${dates[0]!} + make_interval(days => ${window}::int)`);
@@ -338,10 +458,13 @@ export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInp
   // Step N counts the records meeting steps 1..N: one scan; each step's test runs once per record
   // (on the record's own values: every record is read anyway, so probing the index would only add work).
   const flags = stepConds.map((c, i) => sql`coalesce((${c}), false) as ${sql.raw(`c${i}`)}`);
-  const cols = stepConds.map((_, i) => sql`count(*) filter (where ${sql.raw(stepConds.slice(0, i + 1).map((__, j) => `c${j}`).join(' and '))})::float8 as ${sql.raw(`s${i}`)}`);
-  const [row] = rowsOf<Record<string, unknown>>(
-    await ctx.db.execute(sql`select ${sql.join(cols, sql`, `)} from (select ${sql.join(flags, sql`, `)} from objects o where ${scope.where}) f`),
-  );
+  // From a rollup, each cell stands for `n` records with the same values of every filtered property.
+  const counted = rollup ? 'sum(n)' : 'count(*)';
+  const cols = stepConds.map((_, i) => sql`${sql.raw(counted)} filter (where ${sql.raw(stepConds.slice(0, i + 1).map((__, j) => `c${j}`).join(' and '))})::float8 as ${sql.raw(`s${i}`)}`);
+  const source = rollup
+    ? sql`(select o.n, ${sql.join(flags, sql`, `)} from ${rollupRelation(ctx, rollup)} o where ${predsWhere(scope.preds)}) f`
+    : sql`(select ${sql.join(flags, sql`, `)} from objects o where ${scope.where}) f`;
+  const [row] = rowsOf<Record<string, unknown>>(await ctx.db.execute(sql`select ${sql.join(cols, sql`, `)} from ${source}`));
   const counts = input.steps.map((_, i) => Number(row?.[`s${i}`] ?? 0));
   return {
     steps: input.steps.map((s, i) => ({
@@ -351,6 +474,7 @@ export async function funnel(ctx: TenantContext, input: z.infer<typeof FunnelInp
       conversion_from_previous: i === 0 ? 1 : counts[i - 1] ? round(counts[i]! / counts[i - 1]!) : null,
       drop_off: i === 0 ? 0 : counts[i - 1]! - counts[i]!,
     })),
+    source: rollup ? ('rollup' as const) : ('records' as const),
   };
 }
 
@@ -361,8 +485,13 @@ export async function leaderboard(ctx: TenantContext, input: z.infer<typeof Lead
   const group = fieldSql(scope, input.group_by, 'group_by', 'group');
   const value = aggregate(scope, input.aggregation, input.value_property);
   const dir = sql.raw(input.order === 'asc' ? 'asc' : 'desc');
-  const query =
-    group.indexed && input.aggregation === 'count' && scope.whole
+  const valueNeed = valueNeeds(input.aggregation, input.value_property);
+  const rollup = valueNeed && !BUILTIN[input.group_by] ? await rollupFor(scope, { ...valueNeed, group: input.group_by, preds: [] }) : null;
+  const query = rollup
+    ? sql`select ${group.expr}::text as key, ${rollupAggregate(scope, rollup, input.aggregation, input.value_property)} as value, sum(o.n)::float8 as n
+          from ${rollupRelation(ctx, rollup)} o where ${predsWhere(scope.preds)} and ${group.expr} is not null
+          group by 1 order by 2 ${dir} nulls last, 1 limit ${input.limit}`
+    : group.indexed && input.aggregation === 'count' && scope.whole
       ? // Counting every live record by an indexed property: the typed index alone answers.
         sql`select ${group.indexed.column}::text as key, count(*)::float8 as value, count(*)::float8 as n from object_index d
           where d.tenant_id = ${ctx.tenantId} and d.property_id = ${group.indexed.propertyId} and d.ord = 0 and ${group.indexed.column} is not null
@@ -371,7 +500,11 @@ export async function leaderboard(ctx: TenantContext, input: z.infer<typeof Lead
           from objects o ${joined(scope)} where ${scope.where} and ${group.expr} is not null
           group by 1 order by 2 ${dir} nulls last, 1 limit ${input.limit}`;
   const rows = rowsOf<{ key: unknown; value: unknown; n: unknown }>(await ctx.db.execute(query));
-  return { entries: rows.map((r, i) => ({ rank: i + 1, key: String(r.key), value: num(r.value), count: Number(r.n) })), aggregation: input.aggregation };
+  return {
+    entries: rows.map((r, i) => ({ rank: i + 1, key: String(r.key), value: num(r.value), count: Number(r.n) })),
+    aggregation: input.aggregation,
+    source: rollup ? ('rollup' as const) : ('records' as const),
+  };
 }
 
 export async function pipeline(ctx: TenantContext, input: z.infer<typeof PipelineInput>, subject?: Subject) {
@@ -383,8 +516,13 @@ export async function pipeline(ctx: TenantContext, input: z.infer<typeof Pipelin
     if (v.kind !== 'num') throw invalid('value_property', `'${input.value_property}' is not a number property`);
     value = sql`sum(${v.expr})::float8`;
   }
-  const query =
-    stage.indexed && !input.value_property && scope.whole
+  const rollup = BUILTIN[input.stage_property] || (input.value_property && BUILTIN[input.value_property])
+    ? null
+    : await rollupFor(scope, { sums: input.value_property ? [input.value_property] : [], values: [], group: input.stage_property, preds: [] });
+  const query = rollup
+    ? sql`select ${stage.expr}::text as stage, sum(o.n)::float8 as n, ${input.value_property ? measureAggregate(rollup, 'sum', input.value_property) : sql`null::float8`} as value
+          from ${rollupRelation(ctx, rollup)} o where ${predsWhere(scope.preds)} group by 1 order by 2 desc, 1 limit 1000`
+    : stage.indexed && !input.value_property && scope.whole
       ? // One index entry per live record (an all-null one when it has no stage): the index answers.
         sql`select ${stage.indexed.column}::text as stage, count(*)::float8 as n, null::float8 as value from object_index d
           where d.tenant_id = ${ctx.tenantId} and d.property_id = ${stage.indexed.propertyId} and d.ord = 0 group by 1 order by 2 desc, 1 limit 1000`
@@ -407,7 +545,7 @@ export async function pipeline(ctx: TenantContext, input: z.infer<typeof Pipelin
     for (const r of rows) push(r.stage, r);
   }
   const totalValue = withValue ? stages.reduce((s, x) => s + (x.value ?? 0), 0) : null;
-  return { stages, total, total_value: totalValue };
+  return { stages, total, total_value: totalValue, source: rollup ? ('rollup' as const) : ('records' as const) };
 }
 
 export async function runReport(ctx: TenantContext, type: ReportType, input: AnyReportInput, subject?: Subject) {

@@ -178,6 +178,7 @@ describe('funnel, leaderboard, pipeline', () => {
       ],
       total: 5,
       total_value: 1050,
+      source: 'records',
     });
     expect((await req('POST', '/v1/reports/pipeline', { object_type_id: 'deals', stage_property: 'stage', value_property: 'owner' })).status).toBe(400);
     // Counting every record reads the typed index alone: a trashed record and one without a stage show as they should.

@@ -19,6 +19,7 @@ import {
   TimezoneSchema,
   timeseries,
 } from './engine.ts';
+import { CreateRollupInput, createRollup, deleteRollup, getRollup, listRollups, rebuildRollup, RollupSchema } from './rollups.ts';
 import { createSavedReport, deleteSavedReport, EXPORT_FORMATS, exportSavedReport, getSavedReport, listSavedReports, runSavedReport, updateSavedReport } from './saved.ts';
 
 const READ = { kind: 'tenant', scope: 'read' } as const;
@@ -166,12 +167,72 @@ const runSaved = defineRoute(READ, {
   responses: { 200: jsonResponse(RunSchema, 'The run and its result'), ...REPORT_ERRORS, ...NOT_FOUND },
 });
 
+// ---------------------------------------------------------------- rollups
+
+const ROLLUP_TAGS = ['Reports'];
+const RollupParams = idParam('rollup_id');
+const ROLLUP_NOT_FOUND = { 404: errorResponse('No such rollup (also another tenant\'s)') };
+const listRollupsRoute = defineRoute(READ, {
+  method: 'get',
+  path: '/v1/reports/rollups',
+  tags: ROLLUP_TAGS,
+  summary: 'List report rollups',
+  request: { query: z.object({ object_type_id: z.string().min(1).max(64).optional().openapi({ description: 'Only this type\'s (id or name)' }) }) },
+  responses: { 200: jsonResponse(z.array(RollupSchema), 'Rollups, newest first'), 404: errorResponse('No such object type') },
+});
+const createRollupRoute = defineRoute(WRITE, {
+  method: 'post',
+  path: '/v1/reports/rollups',
+  tags: ROLLUP_TAGS,
+  summary: 'Create report rollup',
+  description:
+    'Keeps counts and sums of a type\'s live records per hour of `date_property` and per combination of `dimensions`, exact at every write. Once built (status `ready`; the build reads every record once, in the background), a report whose filters, group_by or stage_property are all dimensions, whose sum or avg is of a measure (min, max and distinct counts of a dimension), and whose time series is on `date_property` reads the rollup instead of the records; the answer says `source: rollup`. Reports by a caller whose policies hide some records always read the records. An addition to the seed.',
+  request: { body: jsonBody(CreateRollupInput) },
+  responses: {
+    201: jsonResponse(RollupSchema, 'Created; building'),
+    400: errorResponse('Unknown property, a measure that is not a number, a date_property that is not a date, or nothing to roll up'),
+    404: errorResponse('No such object type (also another tenant\'s)'),
+    409: errorResponse('The type already has the most rollups allowed'),
+  },
+});
+const getRollupRoute = defineRoute(READ, {
+  method: 'get',
+  path: '/v1/reports/rollups/{rollup_id}',
+  tags: ROLLUP_TAGS,
+  summary: 'Get report rollup',
+  request: { params: RollupParams },
+  responses: { 200: jsonResponse(RollupSchema, 'The rollup'), ...ROLLUP_NOT_FOUND },
+});
+const rebuildRollupRoute = defineRoute(WRITE, {
+  method: 'post',
+  path: '/v1/reports/rollups/{rollup_id}/rebuild',
+  tags: ROLLUP_TAGS,
+  summary: 'Rebuild report rollup',
+  description: 'Recomputes the rollup from the records in the background (after a failed build); reports read the records until it is ready again.',
+  request: { params: RollupParams },
+  responses: { 200: jsonResponse(RollupSchema, 'Building'), ...ROLLUP_NOT_FOUND },
+});
+const deleteRollupRoute = defineRoute(WRITE, {
+  method: 'delete',
+  path: '/v1/reports/rollups/{rollup_id}',
+  tags: ROLLUP_TAGS,
+  summary: 'Delete report rollup',
+  request: { params: RollupParams },
+  responses: { 200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true) }), 'Deleted'), ...ROLLUP_NOT_FOUND },
+});
+
 export function reportsRoutes() {
   const app = createRouter();
   app.openapi(funnelRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => funnel(ctx, c.req.valid('json')), { audit: false })), 200));
   app.openapi(leaderboardRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => leaderboard(ctx, c.req.valid('json')), { audit: false })), 200));
   app.openapi(pipelineRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => pipeline(ctx, c.req.valid('json')), { audit: false })), 200));
   app.openapi(timeseriesRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => timeseries(ctx, c.req.valid('json')), { audit: false })), 200));
+
+  app.openapi(listRollupsRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listRollups(ctx, c.req.valid('query')))), 200));
+  app.openapi(createRollupRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => createRollup(ctx, c.req.valid('json')))), 201));
+  app.openapi(getRollupRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => getRollup(ctx, c.req.valid('param').rollup_id))), 200));
+  app.openapi(rebuildRollupRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => rebuildRollup(ctx, c.req.valid('param').rollup_id))), 200));
+  app.openapi(deleteRollupRoute, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => deleteRollup(ctx, c.req.valid('param').rollup_id))), 200));
 
   app.openapi(listSaved, async (c) => c.json(ok(c, (await tenantWork(c, (ctx) => listSavedReports(ctx, c.req.valid('query')))).reports), 200));
   app.openapi(createSaved, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => createSavedReport(ctx, c.req.valid('json')))), 201));
