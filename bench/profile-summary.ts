@@ -44,6 +44,24 @@ const print = (title: string, map: Map<string, number>) => {
   console.log(`\n${title}`);
   for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${((us / total) * 100).toFixed(1).padStart(6)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
 };
-console.log(`profile ${file}: ${(total / 1000).toFixed(0)} ms sampled`);
+// Inclusive time of the project's own functions (src/): where a request's time goes, callees included.
+const parent = new Map<number, number>();
+for (const n of profile.nodes as (Node & { children?: number[] })[]) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map<string, number>();
+for (const [id, us] of self) {
+  const seen = new Set<string>();
+  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+    const n = byId.get(cur)!;
+    const f = shortFile(n.callFrame.url);
+    if (!f.startsWith('src/')) continue;
+    const key = `${n.callFrame.functionName || '(anonymous)'}  ${f}:${n.callFrame.lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
+const busy = total - (fnKey.get('(idle)  (native):1') ?? 0);
+console.log(`profile ${file}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms not idle`);
 print('self time by function', fnKey);
 print('self time by file / package', fileKey);
+print('inclusive time of src/ functions (callees included)', inclusive);
