@@ -15,6 +15,7 @@
  * (bench/profile-summary.ts summarises one by self time).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -35,7 +36,7 @@ function start(script: string, env: Record<string, string | undefined>, profile 
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
   });
 }
 
@@ -43,11 +44,20 @@ interface Run {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time of the serving process per request, µs: unlike req/s, barely moved by other load on the machine. */
+  cpu: number;
 }
-async function measure(url: string, token: string, duration: number): Promise<Run> {
+/** User + system CPU time of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
+function cpuOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+async function measure(url: string, token: string, duration: number, pid: number): Promise<Run> {
+  const before = cpuOf(pid);
   const result = await autocannon({ url, connections, duration, headers: { authorization: `Bearer ${token}` } });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  const cpu = (cpuOf(pid) - before) / Math.max(1, result.requests.total);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpu };
 }
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -74,13 +84,14 @@ interface Route {
   name: string;
   url: string;
   token: string;
+  pid: number;
   runs: Run[];
 }
 
 try {
   const routes: Route[] = [];
-  const route = (name: string, url: string, token: string) => {
-    const r = { name, url, token, runs: [] };
+  const route = (name: string, url: string, token: string, pid: number) => {
+    const r = { name, url, token, pid, runs: [] };
     routes.push(r);
     return r;
   };
@@ -94,24 +105,24 @@ try {
     url.pathname = `/${dbName}`;
     const info = await start('read-path-server.ts', { ...process.env, DATABASE_URL: url.toString() }, true);
     const bare = await start('read-path-bare.ts', { ...process.env, BARE_DATABASE_URL: url.toString(), BARE_TOKEN: info.token });
-    pgBare = route('PostgreSQL: bare server (own process)', `http://127.0.0.1:${bare.port}/objects/${info.objectId}`, info.token);
-    pgKey = route('PostgreSQL: GET object, API key', `http://127.0.0.1:${info.port}${info.objectPath}`, info.token);
-    pgUser = route('PostgreSQL: GET object, user + row policy', `http://127.0.0.1:${info.port}${info.objectPath}`, info.userToken);
+    pgBare = route('PostgreSQL: bare server (own process)', `http://127.0.0.1:${bare.port}/objects/${info.objectId}`, info.token, bare.pid);
+    pgKey = route('PostgreSQL: GET object, API key', `http://127.0.0.1:${info.port}${info.objectPath}`, info.token, info.pid);
+    pgUser = route('PostgreSQL: GET object, user + row policy', `http://127.0.0.1:${info.port}${info.objectPath}`, info.userToken, info.pid);
   }
   const env = { ...process.env };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   const lite = await start('read-path-server.ts', env, true);
-  const liteBare = route('PGlite: bare route, same instance', `http://127.0.0.1:${lite.barePort}/bare/${lite.objectId}`, lite.token);
-  const liteKey = route('PGlite: GET object, API key', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.token);
-  const liteUser = route('PGlite: GET object, user + row policy', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.userToken);
+  const liteBare = route('PGlite: bare route, same instance', `http://127.0.0.1:${lite.barePort}/bare/${lite.objectId}`, lite.token, lite.pid);
+  const liteKey = route('PGlite: GET object, API key', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.token, lite.pid);
+  const liteUser = route('PGlite: GET object, user + row policy', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.userToken, lite.pid);
 
   const loadBefore = load();
   // Warm-up so JIT, pools, caches and prepared statements are hot before anything is measured.
-  for (const r of routes) await measure(r.url, r.token, 2);
+  for (const r of routes) await measure(r.url, r.token, 2, r.pid);
   // Every route in every round, so drift on a shared machine lands on all of them; medians keep one
   // disturbed round from deciding.
-  for (let round = 0; round < rounds; round++) for (const r of routes) r.runs.push(await measure(r.url, r.token, seconds));
+  for (let round = 0; round < rounds; round++) for (const r of routes) r.runs.push(await measure(r.url, r.token, seconds, r.pid));
   const loadAfter = load();
 
   const rps = (r: Route) => median(r.runs.map((x) => x.rps));
@@ -120,15 +131,20 @@ try {
     `\nread-path benchmark: ${baseUrl ? `PostgreSQL${process.env.REDIS_URL ? ' + redis' : ''} and ` : ''}PGlite, ${connections} connections, ${rounds} alternating rounds of ${seconds} s per route`,
   );
   console.log(`load average (1, 5, 15 min): before ${loadBefore}, after ${loadAfter}; ${os.cpus().length} cores\n`);
-  console.log(`${'route (median of rounds)'.padEnd(46)}${['req/s', 'p50 ms', 'p99 ms'].map((c) => c.padStart(10)).join('')}`);
+  console.log(`${'route (median of rounds)'.padEnd(46)}${['req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'].map((c) => c.padStart(11)).join('')}`);
+  const cpu = (r: Route) => median(r.runs.map((x) => x.cpu));
   for (const r of routes) {
-    const cells = [rps(r).toFixed(0), String(median(r.runs.map((x) => x.p50))), String(median(r.runs.map((x) => x.p99)))];
-    console.log(`${r.name.padEnd(46)}${cells.map((c) => c.padStart(10)).join('')}`);
+    const cells = [rps(r).toFixed(0), String(median(r.runs.map((x) => x.p50))), String(median(r.runs.map((x) => x.p99))), cpu(r).toFixed(0)];
+    console.log(`${r.name.padEnd(46)}${cells.map((c) => c.padStart(11)).join('')}`);
   }
   console.log('');
   const verdict = (value: number, target: number) => `${value.toFixed(2)}  target >= ${target}  ${value >= target ? 'met' : 'NOT MET'}`;
+  // The CPU ratio (the baseline's CPU per request over the route's) is what the req/s ratio would be if
+  // each server had a core to itself; when the machine is busy with other work, it is the steadier one.
   const ratio = (label: string, a: Route, b: Route, target: number) =>
-    console.log(`${label.padEnd(58)}${verdict(rps(a) / rps(b), target)}   (per round: ${perRound(a, b)})`);
+    console.log(
+      `${label.padEnd(58)}${verdict(rps(a) / rps(b), target)}   (per round: ${perRound(a, b)}; by CPU per request: ${(cpu(b) / cpu(a)).toFixed(2)})`,
+    );
   if (pgBare && pgKey && pgUser) {
     ratio('1. PostgreSQL API-key read / bare server', pgKey, pgBare, 0.5);
     ratio('1. PostgreSQL user read under row policy / bare server', pgUser, pgBare, 0.5);
