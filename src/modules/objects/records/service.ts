@@ -1,12 +1,14 @@
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
-import { rows as rowsOf } from '../../../core/db/client.ts';
+import { createHash } from 'node:crypto';
+import type { PgDialect } from 'drizzle-orm/pg-core';
+import { rows as rowsOf, type Db } from '../../../core/db/client.ts';
 import { namedStatement } from '../../../core/db/prepared.ts';
 import { confirmDeletion } from '../../../core/http/dependencies.ts';
 import { ApiError, type ErrorCode } from '../../../core/http/errors.ts';
 import { parseJson } from '../../../core/http/json.ts';
 import { newId } from '../../../core/http/ids.ts';
-import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from '../policies/access.ts';
+import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access, type PolicyVerdict } from '../policies/access.ts';
 import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from '../query/filters.ts';
 import { queryObjects, RECORD_COLUMNS, RECORD_COLUMNS_TEXT, recordFromRow, resolveSort, type ObjectRecord } from '../query/service.ts';
 import { associations, comments, objects, objectTypes, objectVersions, views } from '../tables.ts';
@@ -385,12 +387,33 @@ const getLive = namedStatement(
   `select ${RECORD_COLUMNS_TEXT} from objects o where o.id = $1 and o.tenant_id = $2 and o.object_type_id = $3 and o.deleted_at is null`,
 );
 
+/**
+ * The same lookup with a caller's select policies (the verdict's SQL, as fetchRecords adds it), built
+ * once per cached verdict and run as a statement named after its text: a user's read costs no query
+ * building either.
+ */
+const restrictedStatements = new WeakMap<PolicyVerdict, { name: string; text: string; params: unknown[] }>();
+function restrictedGet(db: Db, v: PolicyVerdict, values: [string, string, string]) {
+  let statement = restrictedStatements.get(v);
+  if (!statement) {
+    const query = (db as unknown as { dialect: PgDialect }).dialect.sqlToQuery(
+      sql`select ${RECORD_COLUMNS} from objects o where o.id = ${sql.placeholder('id')} and o.tenant_id = ${sql.placeholder('tenant')}
+        and o.object_type_id = ${sql.placeholder('type')} and o.deleted_at is null and (${v.sql})`,
+    );
+    statement = { name: `n_${createHash('sha256').update(query.sql).digest('base64url').slice(0, 24)}`, text: query.sql, params: query.params };
+    restrictedStatements.set(v, statement);
+  }
+  const session = (db as unknown as { session: { prepareQuery(q: { sql: string; params: unknown[] }, f: undefined, name: string, arrayMode: boolean): { execute(p: Record<string, unknown>): Promise<unknown> } } }).session;
+  return session.prepareQuery({ sql: statement.text, params: statement.params }, undefined, statement.name, false).execute({ id: values[0], tenant: values[1], type: values[2] });
+}
+
 export async function getObject(ctx: TenantContext, typeRef: string, id: string) {
   // The type, its policies and masks come from the per-process cache (access-cache.ts), so a read is
   // one statement: a named primary-key lookup when no policy restricts the caller (API keys always).
   const { schema, access } = await cachedAccess(ctx, typeRef, subjectOf(ctx));
-  if (access.verdict('select').restricted) return objectDto(await fetchRecord(ctx, schema, access, id), access.masked);
-  const [row] = rowsOf<Record<string, unknown>>(await getLive(ctx.db, [id, ctx.tenantId, schema.type.id]));
+  const v = access.verdict('select');
+  const result = v.restricted ? await restrictedGet(ctx.db, v, [id, ctx.tenantId, schema.type.id]) : await getLive(ctx.db, [id, ctx.tenantId, schema.type.id]);
+  const [row] = rowsOf<Record<string, unknown>>(result);
   if (!row) throw new ApiError('NOT_FOUND', 'Object not found');
   return objectDto(recordFromRow(row), access.masked);
 }
