@@ -104,12 +104,14 @@ async function load(ctx: TenantContext, typeRef: string): Promise<Omit<Entry, 'a
 export async function cachedAccess(ctx: TenantContext, typeRef: string, subject: Subject): Promise<{ schema: TypeSchema; access: Access }> {
   const cache = cacheOf(ctx.kernel);
   const key = `${ctx.tenantId}\u0000${typeRef}`;
-  let entry = cache.get(key, Date.now());
+  // Writable work reads afresh: it must see its own uncommitted changes, and may roll them back.
+  let entry = ctx.readOnly ? cache.get(key, Date.now()) : undefined;
   if (!entry) {
     const generation = cache.generation;
     const at = Date.now();
     entry = { at, access: new Map(), ...(await load(ctx, typeRef)) };
-    if (generation === cache.generation) cache.set(ctx.tenantId, key, entry);
+    // Only committed state is kept: a writable transaction may have changed (and may yet roll back) what it read.
+    if (ctx.readOnly && generation === cache.generation) cache.set(ctx.tenantId, key, entry);
   }
   if (subject.kind !== 'user') return { schema: entry.schema, access: unrestricted(subject, entry.governance) };
   const who = `${subject.role ?? ''}\u0000${subject.id ?? ''}`;
