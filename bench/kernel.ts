@@ -7,7 +7,9 @@
  *   DATABASE_URL=postgres://... [REDIS_URL=...] npm run bench:kernel
  *   BENCH_SECONDS=10 BENCH_ROUNDS=7 BENCH_CONNECTIONS=20 npm run bench:kernel
  *
- * The servers run in a child process so that autocannon does not share their event loop.
+ * The servers run in a child process so that autocannon does not share their event loop. Both share
+ * that process and its pool, so this ratio is the kernel's overhead over Drizzle there, not the limit:
+ * bench:read-path measures the object read against an independent bare server in a process of its own.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';

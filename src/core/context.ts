@@ -57,6 +57,11 @@ export interface TenantContext extends RequestMeta {
   emitting(event: DomainEvent): { id: string; ctes: SQL };
   /** Runs after the transaction commits (cache invalidation, notifying other processes); never on rollback. */
   afterCommit(fn: () => Promise<void> | void): void;
+  /**
+   * True for read-only work (GET requests): what it reads is committed state, so a per-process cache may
+   * keep it. A writable transaction may read its own uncommitted (and perhaps rolled-back) changes.
+   */
+  readonly readOnly: boolean;
 }
 
 export interface RunOptions {
@@ -87,6 +92,7 @@ class Work implements TenantContext {
     meta: RequestMeta,
     readonly db: Db,
     private readonly hooks: (fn: () => Promise<void> | void) => void,
+    readonly readOnly: boolean,
   ) {
     this.tenantId = meta.tenantId;
     this.actor = meta.actor;
@@ -172,7 +178,7 @@ export async function runInTenant<T>(
   const result = await kernel.db.tenant(
     meta.tenantId,
     async (db) => {
-      const work = new Work(kernel, meta, db, hooks);
+      const work = new Work(kernel, meta, db, hooks, options.readOnly === true && !options.within);
       const value = await fn(work);
       if (options.mutation && !work.audited) await work.audit(options.mutation);
       return value;

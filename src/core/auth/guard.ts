@@ -46,10 +46,16 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+/** The admin key's digest, computed once per key rather than on every request that compares with it. */
+let secretDigest: { secret: string; digest: Buffer } | undefined;
+function digestOf(secret: string): Buffer {
+  if (secretDigest?.secret !== secret) secretDigest = { secret, digest: createHash('sha256').update(secret).digest() };
+  return secretDigest.digest;
+}
+
+/** Compares the digests, so that neither the length nor the content of `secret` leaks through timing. */
+function sameSecret(token: string, secret: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(token).digest(), digestOf(secret));
 }
 
 export function isTenantPrincipal(p: AppEnv['Variables']['principal']): p is TenantPrincipal {

@@ -36,3 +36,17 @@ export function executeNamed(db: Db, query: SQL): Promise<unknown> {
   const name = `n_${createHash('sha256').update(built.sql).digest('base64url').slice(0, 24)}`;
   return internal.session.prepareQuery(built, undefined, name, false).execute();
 }
+
+/**
+ * A fixed statement with $n parameters, run as a named statement: no query building per call (Drizzle's
+ * SQL builder showed in the read path's profile), and PostgreSQL parses and plans it once per
+ * connection. `name` must be unique to `text`. Answers what `db.execute` does (`{ rows }`).
+ */
+export function namedStatement(name: string, text: string): (db: Db, values: unknown[]) => Promise<unknown> {
+  return (db, values) => {
+    const session = (db as unknown as {
+      session: { prepareQuery(q: { sql: string; params: unknown[] }, fields: undefined, name: string, arrayMode: boolean): { execute(): Promise<unknown> } };
+    }).session;
+    return session.prepareQuery({ sql: text, params: values }, undefined, name, false).execute();
+  };
+}

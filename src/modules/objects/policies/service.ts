@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
+import { schemaChanged } from '../records/access-cache.ts';
 import { rows as rowsOf } from '../../../core/db/client.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
@@ -106,6 +107,7 @@ export async function createPolicy(ctx: TenantContext, typeRef: string, input: P
       enabled: input.enabled,
     })
     .returning();
+  schemaChanged(ctx);
   await ctx.emit({ type: 'policy.created', resourceType: 'policy', resourceId: row!.id, data: eventData(schema, row!) });
   return policyDto(row!);
 }
@@ -127,6 +129,7 @@ export async function updatePolicy(ctx: TenantContext, typeRef: string, policyId
     })
     .where(eq(policies.id, policyId))
     .returning();
+  schemaChanged(ctx);
   await ctx.emit({ type: 'policy.updated', resourceType: 'policy', resourceId: policyId, data: { ...eventData(schema, row!), changes: Object.keys(input) } });
   return policyDto(row!);
 }
@@ -135,6 +138,7 @@ export async function deletePolicy(ctx: TenantContext, typeRef: string, policyId
   const type = await requireType(ctx, typeRef);
   const current = await requirePolicy(ctx, type.id, policyId);
   await ctx.db.delete(policies).where(eq(policies.id, policyId));
+  schemaChanged(ctx);
   await ctx.emit({ type: 'policy.deleted', resourceType: 'policy', resourceId: policyId, data: eventData({ type }, current) });
   return { deleted: true as const, id: policyId };
 }

@@ -31,9 +31,9 @@ export interface ObjectRecord {
   deletedBy: string | null;
 }
 
-export const RECORD_COLUMNS = sql.raw(
-  'o.id, o.tenant_id, o.object_type_id, o.properties, o.version, o.created_by, o.updated_by, o.created_at, o.updated_at, o.deleted_at, o.deleted_by',
-);
+export const RECORD_COLUMNS_TEXT =
+  'o.id, o.tenant_id, o.object_type_id, o.properties, o.version, o.created_by, o.updated_by, o.created_at, o.updated_at, o.deleted_at, o.deleted_by';
+export const RECORD_COLUMNS = sql.raw(RECORD_COLUMNS_TEXT);
 
 const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 

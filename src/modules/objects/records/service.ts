@@ -1,17 +1,21 @@
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
-import { rows as rowsOf } from '../../../core/db/client.ts';
+import { createHash } from 'node:crypto';
+import type { PgDialect } from 'drizzle-orm/pg-core';
+import { rows as rowsOf, type Db } from '../../../core/db/client.ts';
+import { namedStatement } from '../../../core/db/prepared.ts';
 import { confirmDeletion } from '../../../core/http/dependencies.ts';
 import { ApiError, type ErrorCode } from '../../../core/http/errors.ts';
 import { parseJson } from '../../../core/http/json.ts';
 import { newId } from '../../../core/http/ids.ts';
-import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access } from '../policies/access.ts';
+import { accessFor, assertAllowed, assertNotMasked, subjectOf, unrestricted, type Access, type PolicyVerdict } from '../policies/access.ts';
 import { filterError, parseFilterString, toPredicate, type FilterInput, type Predicate, type RecordView } from '../query/filters.ts';
-import { queryObjects, RECORD_COLUMNS, recordFromRow, resolveSort, type ObjectRecord } from '../query/service.ts';
+import { queryObjects, RECORD_COLUMNS, RECORD_COLUMNS_TEXT, recordFromRow, resolveSort, type ObjectRecord } from '../query/service.ts';
 import { associations, comments, objects, objectTypes, objectVersions, views } from '../tables.ts';
 import { checkValue, isEmptyValue, isIndexedProperty } from '../types/data-types.ts';
 import { findType, loadSchema, requireType, type TypeSchema } from '../types/service.ts';
 import { enabledWorkflow, loadReview, stagesOf, startReview } from '../workflows/reviews.ts';
+import { cachedAccess } from './access-cache.ts';
 import {
   deleteIndexRows,
   findUniqueHolders,
@@ -378,21 +382,40 @@ export async function fetchRecord(ctx: TenantContext, schema: TypeSchema, access
   return record;
 }
 
-export async function getObject(ctx: TenantContext, typeRef: string, id: string) {
-  // API keys see every record: one query answers, and the type is looked up only to word a miss.
-  if (ctx.principal?.kind !== 'user') {
-    const result = await ctx.db.execute(sql`
-      select ${RECORD_COLUMNS} from objects o join object_types t on t.id = o.object_type_id
-      where o.id = ${id} and o.tenant_id = ${ctx.tenantId} and o.deleted_at is null
-        and ${typeRef.startsWith('ot_') ? sql`t.id = ${typeRef}` : sql`t.name = ${typeRef}`}`);
-    const [row] = rowsOf<Record<string, unknown>>(result);
-    if (row) return objectDto(recordFromRow(row));
-    await requireType(ctx, typeRef);
-    throw new ApiError('NOT_FOUND', 'Object not found');
+const getLive = namedStatement(
+  'plinth_object_live',
+  `select ${RECORD_COLUMNS_TEXT} from objects o where o.id = $1 and o.tenant_id = $2 and o.object_type_id = $3 and o.deleted_at is null`,
+);
+
+/**
+ * The same lookup with a caller's select policies (the verdict's SQL, as fetchRecords adds it), built
+ * once per cached verdict and run as a statement named after its text: a user's read costs no query
+ * building either.
+ */
+const restrictedStatements = new WeakMap<PolicyVerdict, { name: string; text: string; params: unknown[] }>();
+function restrictedGet(db: Db, v: PolicyVerdict, values: [string, string, string]) {
+  let statement = restrictedStatements.get(v);
+  if (!statement) {
+    const query = (db as unknown as { dialect: PgDialect }).dialect.sqlToQuery(
+      sql`select ${RECORD_COLUMNS} from objects o where o.id = ${sql.placeholder('id')} and o.tenant_id = ${sql.placeholder('tenant')}
+        and o.object_type_id = ${sql.placeholder('type')} and o.deleted_at is null and (${v.sql})`,
+    );
+    statement = { name: `n_${createHash('sha256').update(query.sql).digest('base64url').slice(0, 24)}`, text: query.sql, params: query.params };
+    restrictedStatements.set(v, statement);
   }
-  const schema = await loadSchema(ctx, typeRef);
-  const access = await accessFor(ctx, schema);
-  return objectDto(await fetchRecord(ctx, schema, access, id), access.masked);
+  const session = (db as unknown as { session: { prepareQuery(q: { sql: string; params: unknown[] }, f: undefined, name: string, arrayMode: boolean): { execute(p: Record<string, unknown>): Promise<unknown> } } }).session;
+  return session.prepareQuery({ sql: statement.text, params: statement.params }, undefined, statement.name, false).execute({ id: values[0], tenant: values[1], type: values[2] });
+}
+
+export async function getObject(ctx: TenantContext, typeRef: string, id: string) {
+  // The type, its policies and masks come from the per-process cache (access-cache.ts), so a read is
+  // one statement: a named primary-key lookup when no policy restricts the caller (API keys always).
+  const { schema, access } = await cachedAccess(ctx, typeRef, subjectOf(ctx));
+  const v = access.verdict('select');
+  const result = v.restricted ? await restrictedGet(ctx.db, v, [id, ctx.tenantId, schema.type.id]) : await getLive(ctx.db, [id, ctx.tenantId, schema.type.id]);
+  const [row] = rowsOf<Record<string, unknown>>(result);
+  if (!row) throw new ApiError('NOT_FOUND', 'Object not found');
+  return objectDto(recordFromRow(row), access.masked);
 }
 
 export async function batchRead(ctx: TenantContext, typeRef: string, ids: string[]) {

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, isNotNull, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
+import { schemaChanged } from '../records/access-cache.ts';
 import type { Db } from '../../../core/db/client.ts';
 import { confirmDeletion } from '../../../core/http/dependencies.ts';
 import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
@@ -157,6 +158,7 @@ export async function createType(ctx: TenantContext, input: CreateTypeInput) {
       createdBy: ctx.actor.id,
     })
     .returning();
+  schemaChanged(ctx);
   await ctx.emit({ type: 'object_type.created', resourceType: 'object_type', resourceId: row!.id, data: { object_type_id: row!.id, object_type: row!.name } });
   return typeDto(row!);
 }
@@ -174,6 +176,7 @@ export async function updateType(ctx: TenantContext, ref: string, input: Partial
     })
     .where(eq(objectTypes.id, type.id))
     .returning();
+  schemaChanged(ctx);
   await ctx.emit({
     type: 'object_type.updated',
     resourceType: 'object_type',
@@ -204,6 +207,7 @@ export async function deleteType(ctx: TenantContext, ref: string, query: { force
     await ctx.db.delete(objects).where(and(eq(objects.tenantId, ctx.tenantId), eq(objects.objectTypeId, type.id)));
   }
   await ctx.db.delete(objectTypes).where(eq(objectTypes.id, type.id));
+  schemaChanged(ctx);
   await ctx.emit({
     type: 'object_type.deleted',
     resourceType: 'object_type',
@@ -323,6 +327,7 @@ export async function createProperty(ctx: TenantContext, typeRef: string, input:
     })
     .returning();
   if (isIndexedProperty(def)) await indexNewProperty(ctx, type.id, def);
+  schemaChanged(ctx);
   await ctx.emit({ type: 'property.created', resourceType: 'property', resourceId: def.id, data: eventData(type, row!) });
   return propertyDto(row!);
 }
@@ -386,6 +391,7 @@ export async function updateProperty(ctx: TenantContext, typeRef: string, proper
     .returning();
   if (reindex) await rebuildPropertyIndex(ctx.db, ctx.tenantId, type.id, def);
   const changes = Object.keys(input).filter((k) => k !== 'name' && k !== 'data_type');
+  schemaChanged(ctx);
   await ctx.emit({ type: 'property.updated', resourceType: 'property', resourceId: current.id, data: { ...eventData(type, row!), changes } });
   return propertyDto(row!);
 }
@@ -410,6 +416,7 @@ export async function deleteProperty(ctx: TenantContext, typeRef: string, proper
   await ctx.db.delete(objectIndex).where(and(eq(objectIndex.tenantId, ctx.tenantId), eq(objectIndex.propertyId, current.id)));
   await ctx.db.delete(properties).where(eq(properties.id, current.id));
   await forgetInViews(ctx, type.id, current.name);
+  schemaChanged(ctx);
   await ctx.emit({ type: 'property.deleted', resourceType: 'property', resourceId: current.id, data: eventData(type, current) });
   return { deleted: true as const, id: current.id };
 }

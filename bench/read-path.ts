@@ -1,0 +1,160 @@
+/**
+ * Read-path benchmark (issue 22, targets 1 and 2): `GET /v1/objects/:type/:id` with an API key and with
+ * a member's access token under a row policy, against an independent bare server in its own process
+ * (bench/read-path-bare.ts: Hono, a `pg` Pool of 10, a named primary-key SELECT, a constant token check)
+ * on PostgreSQL; and the same reads on an embedded PGlite, against that PostgreSQL read and against a
+ * bare route on the same PGlite instance. Every route is measured in each round, rounds alternate, and
+ * the figures are medians of rounds; the load average is printed beside them.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:read-path
+ *   npm run bench:read-path                                 # PGlite only (no PostgreSQL ratios)
+ *   BENCH_SECONDS=5 BENCH_ROUNDS=5 BENCH_CONNECTIONS=10 BENCH_LOG_LEVEL=info BENCH_PROFILE=dir ...
+ *
+ * With DATABASE_URL it creates a database of its own on that server and drops it at the end.
+ * BENCH_PROFILE=<dir> runs the platform servers under `node --cpu-prof` and writes their profiles there
+ * (bench/profile-summary.ts summarises one by self time).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { appRoleFor } from '../src/core/db/client.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const profileDir = process.env.BENCH_PROFILE;
+const baseUrl = process.env.DATABASE_URL;
+
+const children: ChildProcess[] = [];
+function start(script: string, env: Record<string, string | undefined>, profile = false): Promise<any> {
+  const execArgv = ['--import', 'tsx', ...(profile && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = spawn(process.execPath, [...execArgv, path.join(import.meta.dirname, script)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
+  });
+}
+
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** CPU time of the serving process per request, µs: unlike req/s, barely moved by other load on the machine. */
+  cpu: number;
+}
+/** User + system CPU time of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
+function cpuOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+async function measure(url: string, token: string, duration: number, pid: number): Promise<Run> {
+  const before = cpuOf(pid);
+  const result = await autocannon({ url, connections, duration, headers: { authorization: `Bearer ${token}` } });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  const cpu = (cpuOf(pid) - before) / Math.max(1, result.requests.total);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpu };
+}
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
+let admin: pg.Client | undefined;
+let dbName: string | undefined;
+async function cleanup() {
+  await Promise.all(
+    children.map((child) => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM'))))),
+  );
+  if (admin && dbName) {
+    await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+    await admin.query(`drop role if exists ${appRoleFor(dbName)}`).catch(() => {});
+    await admin.end().catch(() => {});
+  }
+}
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+interface Route {
+  name: string;
+  url: string;
+  token: string;
+  pid: number;
+  runs: Run[];
+}
+
+try {
+  const routes: Route[] = [];
+  const route = (name: string, url: string, token: string, pid: number) => {
+    const r = { name, url, token, pid, runs: [] };
+    routes.push(r);
+    return r;
+  };
+  let pgBare: Route | undefined, pgKey: Route | undefined, pgUser: Route | undefined;
+  if (baseUrl) {
+    dbName = `plinth_bench_readpath_${process.pid}`;
+    admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    await admin.query(`create database ${dbName}`);
+    const url = new URL(baseUrl);
+    url.pathname = `/${dbName}`;
+    const info = await start('read-path-server.ts', { ...process.env, DATABASE_URL: url.toString() }, true);
+    const bare = await start('read-path-bare.ts', { ...process.env, BARE_DATABASE_URL: url.toString(), BARE_TOKEN: info.token });
+    pgBare = route('PostgreSQL: bare server (own process)', `http://127.0.0.1:${bare.port}/objects/${info.objectId}`, info.token, bare.pid);
+    pgKey = route('PostgreSQL: GET object, API key', `http://127.0.0.1:${info.port}${info.objectPath}`, info.token, info.pid);
+    pgUser = route('PostgreSQL: GET object, user + row policy', `http://127.0.0.1:${info.port}${info.objectPath}`, info.userToken, info.pid);
+  }
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  const lite = await start('read-path-server.ts', env, true);
+  const liteBare = route('PGlite: bare route, same instance', `http://127.0.0.1:${lite.barePort}/bare/${lite.objectId}`, lite.token, lite.pid);
+  const liteKey = route('PGlite: GET object, API key', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.token, lite.pid);
+  const liteUser = route('PGlite: GET object, user + row policy', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.userToken, lite.pid);
+
+  const loadBefore = load();
+  // Warm-up so JIT, pools, caches and prepared statements are hot before anything is measured.
+  for (const r of routes) await measure(r.url, r.token, 2, r.pid);
+  // Every route in every round, so drift on a shared machine lands on all of them; medians keep one
+  // disturbed round from deciding.
+  for (let round = 0; round < rounds; round++) for (const r of routes) r.runs.push(await measure(r.url, r.token, seconds, r.pid));
+  const loadAfter = load();
+
+  const rps = (r: Route) => median(r.runs.map((x) => x.rps));
+  const perRound = (a: Route, b: Route) => a.runs.map((x, i) => (x.rps / b.runs[i]!.rps).toFixed(2)).join(' ');
+  console.log(
+    `\nread-path benchmark: ${baseUrl ? `PostgreSQL${process.env.REDIS_URL ? ' + redis' : ''} and ` : ''}PGlite, ${connections} connections, ${rounds} alternating rounds of ${seconds} s per route`,
+  );
+  console.log(`load average (1, 5, 15 min): before ${loadBefore}, after ${loadAfter}; ${os.cpus().length} cores\n`);
+  console.log(`${'route (median of rounds)'.padEnd(46)}${['req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'].map((c) => c.padStart(11)).join('')}`);
+  const cpu = (r: Route) => median(r.runs.map((x) => x.cpu));
+  for (const r of routes) {
+    const cells = [rps(r).toFixed(0), String(median(r.runs.map((x) => x.p50))), String(median(r.runs.map((x) => x.p99))), cpu(r).toFixed(0)];
+    console.log(`${r.name.padEnd(46)}${cells.map((c) => c.padStart(11)).join('')}`);
+  }
+  console.log('');
+  const verdict = (value: number, target: number) => `${value.toFixed(2)}  target >= ${target}  ${value >= target ? 'met' : 'NOT MET'}`;
+  // The CPU ratio (the baseline's CPU per request over the route's) is what the req/s ratio would be if
+  // each server had a core to itself; when the machine is busy with other work, it is the steadier one.
+  const ratio = (label: string, a: Route, b: Route, target: number) =>
+    console.log(
+      `${label.padEnd(58)}${verdict(rps(a) / rps(b), target)}   (per round: ${perRound(a, b)}; by CPU per request: ${(cpu(b) / cpu(a)).toFixed(2)})`,
+    );
+  if (pgBare && pgKey && pgUser) {
+    ratio('1. PostgreSQL API-key read / bare server', pgKey, pgBare, 0.5);
+    ratio('1. PostgreSQL user read under row policy / bare server', pgUser, pgBare, 0.5);
+    ratio('2. PGlite API-key read / PostgreSQL API-key read', liteKey, pgKey, 0.5);
+    ratio('2. PGlite user read / PostgreSQL user read', liteUser, pgUser, 0.5);
+  } else {
+    console.log('(no DATABASE_URL: the PostgreSQL ratios are not measured)');
+  }
+  ratio('2. PGlite API-key read / bare route on the same PGlite', liteKey, liteBare, 0.8);
+  ratio('2. PGlite user read / bare route on the same PGlite', liteUser, liteBare, 0.8);
+} finally {
+  await cleanup();
+}
