@@ -81,12 +81,14 @@ export function subscribes(webhook: Pick<WebhookRow, 'events' | 'objectTypes'>, 
 
 /**
  * Delivery of webhook messages. The outbox consumer `webhooks.fanout` turns each event into one
- * message per subscribed endpoint, in the consumer's transaction (exactly once). The scheduler (`tick`,
- * every WEBHOOK_TICK_MS and whenever there is news) claims the head message of each active endpoint
- * once it is due and queues a pg-boss job for it; the job sends it, records the attempt, and goes on
- * with the endpoint's next message. Times come from `kernel.clock`, so tests move through a day of
- * retries in an instant; a claim carries a lease, and a worker that dies mid-send leaves a lease that
- * runs out, after which the message is sent again with the same `webhook-id`.
+ * message per subscribed endpoint, in the consumer's transaction (exactly once), and pokes those
+ * endpoints. In the processes that consume the outbox, each busy endpoint has a driver: it claims the
+ * endpoint's next due messages in order under one claim and lease, sends them one at a time over the
+ * endpoint's kept-alive connection (the next only after the previous one's 2xx), and records the batch
+ * in one transaction. The scheduler (`tick`, every WEBHOOK_TICK_MS) starts drivers for endpoints whose
+ * head message came due (retries) and takes over claims whose lease ran out. Times come from
+ * `kernel.clock`, so tests move through a day of retries in an instant; a worker that dies mid-batch
+ * leaves a lease that runs out, after which its messages are sent again with the same `webhook-id`.
  */
 export class WebhookEngine {
   private timer?: NodeJS.Timeout;
@@ -97,6 +99,8 @@ export class WebhookEngine {
   private readonly inflight = new Set<AbortController>();
   /** The endpoints this process is sending to now; `dirty` when new messages came in meanwhile. */
   private readonly drivers = new Map<string, { dirty: boolean; done: Promise<void> }>();
+  /** An endpoint with due messages found every driver slot taken. */
+  private waiting = false;
   /** Kept-alive connections per endpoint (see agentFor). */
   private readonly agents = new Map<string, { agent: http.Agent; url: string; used: number }>();
   /** When each endpoint's health columns were last written by this process. */
@@ -117,7 +121,6 @@ export class WebhookEngine {
     kernel.jobs.define<DeliverJob>(DELIVER_JOB, {
       retryLimit: 0,
       expireInSeconds: 60,
-      concurrency: config.WEBHOOK_CONCURRENCY,
       handler: (data) => engine.deliverClaimed(data),
     });
     kernel.jobs.define<ResendJob>(RESEND_JOB, {
@@ -267,7 +270,10 @@ export class WebhookEngine {
 
   /** Endpoints whose head message (the oldest not finished) is pending and due get a driver, up to WEBHOOK_CONCURRENCY. */
   private async dispatchDue(): Promise<void> {
-    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY) return;
+    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY) {
+      this.waiting = true;
+      return;
+    }
     const now = this.now();
     const result = await this.kernel.db.system.execute(sql`
       select w.id, w.tenant_id from webhooks w
@@ -293,7 +299,10 @@ export class WebhookEngine {
    */
   private drive(webhookId: string, tenantId: string): boolean {
     if (this.drivers.has(webhookId)) return true;
-    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY || this.closed) return false;
+    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY || this.closed) {
+      this.waiting = true;
+      return false;
+    }
     const driver = { dirty: false, done: Promise.resolve() };
     this.drivers.set(webhookId, driver);
     driver.done = (async () => {
@@ -315,7 +324,11 @@ export class WebhookEngine {
       })
       .finally(() => {
         this.drivers.delete(webhookId);
-        if (driver.dirty && !this.closed) this.wake();
+        // A slot is free: endpoints that found none look again now rather than at the next tick.
+        if ((driver.dirty || this.waiting) && !this.closed) {
+          this.waiting = false;
+          this.wake();
+        }
       });
     return true;
   }
