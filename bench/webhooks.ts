@@ -153,7 +153,7 @@ async function startServer(root: string): Promise<Server> {
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitUntil(() => /listening on http/.test(out), 'the server to start', 120_000);
+  await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   return {
