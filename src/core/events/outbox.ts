@@ -200,6 +200,11 @@ export class Outbox implements FeedSource {
     for (const signal of this.signals) signal.fire();
   }
 
+  /** Whether this process runs the durable consumers (it works jobs: `plinth start` by default, `plinth worker`). */
+  get consuming(): boolean {
+    return this.running;
+  }
+
   /** Registers a durable consumer (in registerModules); it runs once `start` is called. */
   consume(definition: ConsumerDefinition): void {
     if (this.consumers.has(definition.name)) throw new Error(`event consumer ${definition.name} is defined twice`);

@@ -181,6 +181,12 @@ export interface OutboundRequest {
   /** Bytes of the response body kept; the rest is not read and `truncated` is set. */
   maxResponseBytes?: number;
   signal?: AbortSignal;
+  /**
+   * A keep-alive agent to reuse connections (webhook deliveries keep one per endpoint). The URL is
+   * still resolved and checked on every request; a new socket connects only to the addresses checked
+   * for the request that opens it. Default: a connection of its own.
+   */
+  agent?: http.Agent;
 }
 
 export interface OutboundResponse {
@@ -222,7 +228,7 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
   };
   const transport = url.protocol === 'https:' ? https : http;
   const limit = request.maxResponseBytes ?? 4096;
-  return new Promise<OutboundResponse>((resolve, reject) => {
+  const attempt = (retried: boolean): Promise<OutboundResponse> => new Promise<OutboundResponse>((resolve, reject) => {
     let settled = false;
     const finish = (error: Error | null, value?: OutboundResponse) => {
       if (settled) return;
@@ -242,7 +248,7 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
           ...(request.body !== undefined ? { 'content-length': String(Buffer.byteLength(request.body)) } : {}),
         },
         lookup,
-        agent: false,
+        agent: request.agent ?? false,
         // An IP-literal host skips `lookup`; it was checked above like any resolved address.
         servername: ipaddr.isValid(bareHost(url)) ? undefined : url.hostname,
       },
@@ -289,9 +295,21 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
       req.destroy();
     };
     request.signal?.addEventListener('abort', onAbort);
-    req.on('error', (error) => finish(new OutboundFailedError('unreachable', error.message)));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // A pooled connection the server closed while idle fails before any answer: nothing was
+      // processed, so the request goes once more on a new connection (what Node's documentation advises).
+      if (req.reusedSocket && !retried && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+        attempt(true).then(resolve, reject);
+        return;
+      }
+      finish(new OutboundFailedError('unreachable', error.message));
+    });
     req.end(request.body);
   });
+  return attempt(false);
 }
 
 export interface OutboundFetchInit {

@@ -8,8 +8,9 @@ import { offsetQuery } from '../../core/http/pagination.ts';
 import { createRouter, defineRoute, errorResponse, offsetPage } from '../../core/http/route.ts';
 import { tenantWork } from '../../core/http/work.ts';
 import { isTenantPrincipal } from '../../core/auth/guard.ts';
+import { actorOf } from '../../core/auth/principal.ts';
 import { eventVisibility } from '../objects/index.ts';
-import { listCustomEvents, trackEvent } from './service.ts';
+import { listCustomEvents, trackEventGrouped } from './service.ts';
 import { eventStream } from './stream.ts';
 
 const EventTypeSchema = z
@@ -144,9 +145,12 @@ export function eventsRoutes(options: { catalog: readonly EventType[] }) {
 
   const names = catalog.map((t) => t.type);
   app.openapi(types, (c) => c.json(ok(c, c.req.valid('query').detailed === 'true' ? catalog : names), 200));
-  app.openapi(track, async (c) =>
-    c.json(ok(c, await tenantWork(c, (ctx) => trackEvent(ctx, options.catalog, c.req.valid('json')), { audit: false })), 200),
-  );
+  app.openapi(track, async (c) => {
+    const principal = c.get('principal');
+    if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
+    const meta = { tenantId: principal.tenant.id, actor: actorOf(principal), requestId: c.get('requestId') };
+    return c.json(ok(c, await trackEventGrouped(c.get('kernel'), meta, options.catalog, c.req.valid('json'))), 200);
+  });
   app.openapi(list, async (c) => c.json(ok(c, await tenantWork(c, (ctx) => listCustomEvents(ctx, c.req.valid('query')))), 200));
   return app;
 }

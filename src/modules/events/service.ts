@@ -1,5 +1,7 @@
 import { and, count, desc, eq, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
+import type { RequestMeta, TenantContext } from '../../core/context.ts';
+import type { Kernel } from '../../core/kernel.ts';
+import { EventAppender } from './append.ts';
 import type { EventType } from '../../core/events/catalog.ts';
 import { publicEvent } from '../../core/events/format.ts';
 import { events } from '../../core/events/tables.ts';
@@ -18,13 +20,35 @@ export interface TrackInput {
  * realtime and automations see it. Platform event types are refused: a client cannot forge them.
  */
 export async function trackEvent(ctx: TenantContext, catalog: readonly EventType[], input: TrackInput) {
-  if (catalog.some((t) => t.type === input.event_type) || input.event_type === 'webhook.test') {
-    throw new ApiError('VALIDATION_ERROR', `event_type: '${input.event_type}' is a platform event type; track your own types`, {
+  assertCustomType(catalog, input.event_type);
+  const id = await ctx.emit({ type: input.event_type, resourceType: CUSTOM_EVENT, data: input.data ?? {}, audit: false });
+  return { tracked: true as const, id };
+}
+
+/**
+ * trackEvent for POST /v1/events: the row joins the other emits of the moment in one INSERT (see
+ * EventAppender); it resolves once that has committed. The request writes nothing else, so it needs no
+ * transaction of its own.
+ */
+export async function trackEventGrouped(kernel: Kernel, meta: Pick<RequestMeta, 'tenantId' | 'actor' | 'requestId'>, catalog: readonly EventType[], input: TrackInput) {
+  assertCustomType(catalog, input.event_type);
+  const id = await EventAppender.of(kernel).append({
+    tenantId: meta.tenantId,
+    type: input.event_type,
+    resourceType: CUSTOM_EVENT,
+    data: input.data ?? {},
+    actor: meta.actor,
+    requestId: meta.requestId,
+  });
+  return { tracked: true as const, id };
+}
+
+function assertCustomType(catalog: readonly EventType[], type: string): void {
+  if (catalog.some((t) => t.type === type) || type === 'webhook.test') {
+    throw new ApiError('VALIDATION_ERROR', `event_type: '${type}' is a platform event type; track your own types`, {
       details: { issues: [{ field: 'event_type', location: 'body', code: 'reserved', message: 'Platform event types cannot be tracked' }] },
     });
   }
-  const id = await ctx.emit({ type: input.event_type, resourceType: CUSTOM_EVENT, data: input.data ?? {}, audit: false });
-  return { tracked: true as const, id };
 }
 
 export async function listCustomEvents(ctx: TenantContext, query: { limit: number; offset: number; event_type?: string }) {

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray, lte, ne, sql } from 'drizzle-orm';
+import http from 'node:http';
+import https from 'node:https';
+import { and, asc, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
-import { rows, type Db } from '../../core/db/client.ts';
+import { rows } from '../../core/db/client.ts';
 import { isDatabaseUnavailable, logLoopFailure } from '../../core/db/errors.ts';
 import { matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
@@ -25,8 +27,12 @@ const RESEND_JOB = 'webhooks.resend';
 export const FANOUT_CONSUMER = 'webhooks.fanout';
 /** Margin of a send's lease beyond its timeout, before another worker may take the message over. */
 const LEASE_MARGIN_MS = 30_000;
-/** Messages of one endpoint a job sends in a row before it hands the endpoint back to the scheduler. */
-const DRAIN_BUDGET = 100;
+/** Messages of one endpoint claimed (and recorded) together. */
+const CLAIM_BATCH = 200;
+/** Messages a driver sends in a row before its endpoint goes behind the others that wait. */
+const DRIVER_BUDGET = 2_000;
+/** Namespace of the advisory locks that make claims on one endpoint take turns. */
+const ENDPOINT_LOCK_NS = 7_304_213;
 const RESPONSE_BODY_BYTES = 1024;
 const RETRY_AFTER_MAX_MS = 86_400_000;
 const SYSTEM_ACTOR = { type: 'system', id: 'webhooks' };
@@ -75,12 +81,14 @@ export function subscribes(webhook: Pick<WebhookRow, 'events' | 'objectTypes'>, 
 
 /**
  * Delivery of webhook messages. The outbox consumer `webhooks.fanout` turns each event into one
- * message per subscribed endpoint, in the consumer's transaction (exactly once). The scheduler (`tick`,
- * every WEBHOOK_TICK_MS and whenever there is news) claims the head message of each active endpoint
- * once it is due and queues a pg-boss job for it; the job sends it, records the attempt, and goes on
- * with the endpoint's next message. Times come from `kernel.clock`, so tests move through a day of
- * retries in an instant; a claim carries a lease, and a worker that dies mid-send leaves a lease that
- * runs out, after which the message is sent again with the same `webhook-id`.
+ * message per subscribed endpoint, in the consumer's transaction (exactly once), and pokes those
+ * endpoints. In the processes that consume the outbox, each busy endpoint has a driver: it claims the
+ * endpoint's next due messages in order under one claim and lease, sends them one at a time over the
+ * endpoint's kept-alive connection (the next only after the previous one's 2xx), and records the batch
+ * in one transaction. The scheduler (`tick`, every WEBHOOK_TICK_MS) starts drivers for endpoints whose
+ * head message came due (retries) and takes over claims whose lease ran out. Times come from
+ * `kernel.clock`, so tests move through a day of retries in an instant; a worker that dies mid-batch
+ * leaves a lease that runs out, after which its messages are sent again with the same `webhook-id`.
  */
 export class WebhookEngine {
   private timer?: NodeJS.Timeout;
@@ -89,6 +97,12 @@ export class WebhookEngine {
   private wakeScheduled = false;
   private closed = false;
   private readonly inflight = new Set<AbortController>();
+  /** The endpoints this process is sending to now; `dirty` when new messages came in meanwhile. */
+  private readonly drivers = new Map<string, { dirty: boolean; done: Promise<void> }>();
+  /** An endpoint with due messages found every driver slot taken. */
+  private waiting = false;
+  /** Kept-alive connections per endpoint (see agentFor). */
+  private readonly agents = new Map<string, { agent: http.Agent; url: string; used: number }>();
   /** When each endpoint's health columns were last written by this process. */
   private readonly healthWritten = new Map<string, number>();
   /**
@@ -106,8 +120,7 @@ export class WebhookEngine {
     const { config } = kernel;
     kernel.jobs.define<DeliverJob>(DELIVER_JOB, {
       retryLimit: 0,
-      expireInSeconds: Math.ceil((config.WEBHOOK_TIMEOUT_MS * DRAIN_BUDGET) / 1000) + 60,
-      concurrency: config.WEBHOOK_CONCURRENCY,
+      expireInSeconds: 60,
       handler: (data) => engine.deliverClaimed(data),
     });
     kernel.jobs.define<ResendJob>(RESEND_JOB, {
@@ -194,7 +207,10 @@ export class WebhookEngine {
     for (let i = 0; i < values.length; i += 500) {
       await tx.insert(webhookMessages).values(values.slice(i, i + 500)).onConflictDoNothing();
     }
-    if (values.length) afterCommit(() => this.wake());
+    if (values.length) {
+      const touched = new Map(values.map((v) => [v.webhookId, v.tenantId]));
+      afterCommit(() => this.poke(touched));
+    }
   }
 
   // ---- scheduler -----------------------------------------------------------------------------------
@@ -209,7 +225,25 @@ export class WebhookEngine {
     });
   }
 
-  /** Takes over messages whose sender died, then claims every endpoint's head message that is due. */
+  /**
+   * New messages for these endpoints (the fan-out just committed them): their drivers go on, or start,
+   * without a scan of every endpoint.
+   */
+  poke(endpoints: Map<string, string>): void {
+    if (this.closed || !this.delivers()) return;
+    for (const [webhookId, tenantId] of endpoints) {
+      const driver = this.drivers.get(webhookId);
+      if (driver) driver.dirty = true;
+      else if (!this.drive(webhookId, tenantId)) this.wake();
+    }
+  }
+
+  /** Deliveries run in the processes that consume the outbox (those that work jobs). */
+  private delivers(): boolean {
+    return this.kernel.outbox.consuming;
+  }
+
+  /** Takes over messages whose sender died, then starts a driver for every endpoint whose head message is due. */
   tick(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.ticking) {
@@ -222,8 +256,8 @@ export class WebhookEngine {
         try {
           await this.settleStranded();
           await this.reclaimExpired();
-          const claimed = await this.claimDue();
-          if (claimed >= 200) this.again = true;
+          if (this.delivers()) await this.dispatchDue();
+          this.sweepAgents();
         } catch (error) {
           if (!this.closed) logLoopFailure(this.kernel.log, error, 'webhook scheduler tick failed', {}, 'warn');
         }
@@ -234,43 +268,134 @@ export class WebhookEngine {
     return this.ticking;
   }
 
+  /** Endpoints whose head message (the oldest not finished) is pending and due get a driver, up to WEBHOOK_CONCURRENCY. */
+  private async dispatchDue(): Promise<void> {
+    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY) {
+      this.waiting = true;
+      return;
+    }
+    const now = this.now();
+    const result = await this.kernel.db.system.execute(sql`
+      select w.id, w.tenant_id from webhooks w
+      cross join lateral (
+        select q.status, q.next_attempt_at from webhook_messages q
+        where q.webhook_id = w.id and q.kind = 'event' and q.status in ('pending', 'sending')
+        order by q.seq limit 1
+      ) h
+      where w.status = 'active' and h.status = 'pending' and h.next_attempt_at <= ${now.toISOString()}::timestamptz
+      limit 500`);
+    for (const row of rows<{ id: string; tenant_id: string }>(result)) {
+      const driver = this.drivers.get(row.id);
+      if (driver) driver.dirty = true;
+      else if (!this.drive(row.id, row.tenant_id)) break;
+    }
+  }
+
   /**
-   * Claims due head messages: per active endpoint the oldest message not yet finished, if it is
-   * pending and its time has come. The `status = 'pending'` re-check makes concurrent schedulers (one
-   * per process) claim each message once.
+   * One endpoint's sender in this process: claims its next messages in order (a batch), sends them one
+   * after another over the endpoint's kept-alive connection, each only once the one before it was
+   * acknowledged (2xx), records the batch in one transaction, and goes on while there is more. False
+   * when WEBHOOK_CONCURRENCY drivers are running already.
    */
-  private async claimDue(webhookId?: string, limit = 200): Promise<number> {
+  private drive(webhookId: string, tenantId: string): boolean {
+    if (this.drivers.has(webhookId)) return true;
+    if (this.drivers.size >= this.kernel.config.WEBHOOK_CONCURRENCY || this.closed) {
+      this.waiting = true;
+      return false;
+    }
+    const driver = { dirty: false, done: Promise.resolve() };
+    this.drivers.set(webhookId, driver);
+    driver.done = (async () => {
+      let sent = 0;
+      while (!this.closed && sent < DRIVER_BUDGET) {
+        driver.dirty = false;
+        const batch = await this.claimBatch(tenantId, webhookId);
+        if (!batch) {
+          if (driver.dirty) continue;
+          return;
+        }
+        sent += await this.sendBatch(tenantId, batch.webhook, batch.claim, batch.messages);
+      }
+      // Out of budget: the endpoint goes to the back of the line, behind endpoints that wait for a driver.
+      this.wake();
+    })()
+      .catch((error: unknown) => {
+        if (!this.closed) logLoopFailure(this.kernel.log, error, 'webhook delivery failed', { webhookId }, 'warn');
+      })
+      .finally(() => {
+        this.drivers.delete(webhookId);
+        // A slot is free: endpoints that found none look again now rather than at the next tick.
+        if ((driver.dirty || this.waiting) && !this.closed) {
+          this.waiting = false;
+          this.wake();
+        }
+      });
+    return true;
+  }
+
+  /**
+   * Claims the endpoint's next messages: from its head (the oldest unfinished one, which must be
+   * pending and due) on, as long as they are pending and due, up to CLAIM_BATCH, all under one claim
+   * and lease. An advisory lock per endpoint, taken before the statement's snapshot, makes claims of
+   * concurrent processes take turns, so two senders never hold messages of one endpoint at once.
+   */
+  private async claimBatch(tenantId: string, webhookId: string): Promise<{ webhook: WebhookRow; claim: string; messages: WebhookMessageRow[] } | null> {
     const now = this.now();
     const claim = randomUUID();
     const lease = new Date(now.getTime() + this.kernel.config.WEBHOOK_TIMEOUT_MS + LEASE_MARGIN_MS);
-    const onlyWebhook = webhookId ? sql`and w.id = ${webhookId}` : sql``;
-    const result = await this.kernel.db.system.execute(sql`
-      update webhook_messages m
-      set status = 'sending', claim = ${claim}, lease_until = ${lease.toISOString()}::timestamptz, updated_at = now()
-      from (
-        select h.id from webhooks w
-        cross join lateral (
-          select q.id, q.status, q.next_attempt_at from webhook_messages q
-          where q.webhook_id = w.id and q.kind = 'event' and q.status in ('pending', 'sending')
-          order by q.seq limit 1
-        ) h
-        where w.status = 'active' and h.status = 'pending' and h.next_attempt_at <= ${now.toISOString()}::timestamptz ${onlyWebhook}
-        limit ${limit}
-      ) due
-      where m.id = due.id and m.status = 'pending'
-      returning m.id, m.tenant_id`);
-    const claimed = rows<{ id: string; tenant_id: string }>(result);
-    if (webhookId) return claimed.length;
-    for (const [i, row] of claimed.entries()) {
-      try {
-        await this.kernel.jobs.send<DeliverJob>(DELIVER_JOB, { tenantId: row.tenant_id, messageId: row.id, claim });
-      } catch (error) {
-        if (!isDatabaseUnavailable(error)) throw error;
-        for (const unsent of claimed.slice(i)) this.stranded.set(unsent.id, { tenantId: unsent.tenant_id, messageId: unsent.id, claim });
-        throw error;
-      }
+    return this.kernel.db.system.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${ENDPOINT_LOCK_NS}, hashtext(${webhookId}))`);
+      const [webhook] = await tx.select().from(webhooks).where(and(eq(webhooks.id, webhookId), eq(webhooks.tenantId, tenantId)));
+      if (!webhook || webhook.status !== 'active') return null;
+      const due = sql`(
+        with q as (
+          select q.id, q.seq, q.status, q.next_attempt_at from webhook_messages q
+          where q.webhook_id = ${webhookId} and q.kind = 'event' and q.status in ('pending', 'sending')
+          order by q.seq limit ${CLAIM_BATCH}
+        )
+        select q.id from q
+        where q.seq < coalesce((select min(s.seq) from q s where s.status <> 'pending' or s.next_attempt_at > ${now.toISOString()}::timestamptz), 9223372036854775807)
+      )`;
+      const messages = await tx
+        .update(webhookMessages)
+        .set({ status: 'sending', claim, leaseUntil: lease, updatedAt: new Date() })
+        .where(and(eq(webhookMessages.webhookId, webhookId), inArray(webhookMessages.id, due), eq(webhookMessages.status, 'pending')))
+        .returning();
+      if (messages.length === 0) return null;
+      messages.sort((a, b) => a.seq - b.seq);
+      return { webhook, claim, messages };
+    });
+  }
+
+  /**
+   * Sends a claimed batch in order and records it. A failure ends the batch: the failed message follows
+   * the retry schedule and the ones behind it are given back unsent, so nothing overtakes it. Returns
+   * the number of messages sent.
+   */
+  private async sendBatch(tenantId: string, webhook: WebhookRow, claim: string, messages: WebhookMessageRow[]): Promise<number> {
+    const started = performance.now();
+    const keys = this.signingKeys(webhook);
+    const agent = this.agentFor(webhook);
+    const sent: { message: WebhookMessageRow; result: AttemptResult }[] = [];
+    for (const message of messages) {
+      // Within the lease: a send may take the whole timeout, and the lease must outlast it.
+      if (this.closed || performance.now() - started > LEASE_MARGIN_MS - 5_000) break;
+      const result = await this.send(webhook, message, { keys, agent });
+      if (result.aborted) break;
+      sent.push({ message, result });
+      if (!result.ok) break;
     }
-    return claimed.length;
+    const unsent = messages.slice(sent.length);
+    try {
+      await this.recordBatch(tenantId, webhook, claim, sent, unsent);
+    } catch (error) {
+      if (isDatabaseUnavailable(error) && !this.closed) {
+        for (const { message, result } of sent) this.stranded.set(message.id, { tenantId, messageId: message.id, claim, result });
+        for (const message of unsent) this.stranded.set(message.id, { tenantId, messageId: message.id, claim });
+      }
+      throw error;
+    }
+    return sent.length;
   }
 
   /** Gives back the claims the database's absence left here, or records their attempts (see `stranded`). */
@@ -282,12 +407,16 @@ export class WebhookEngine {
     }
   }
 
-  /** A claim whose lease ran out: its sender died or hung. The attempt counts as failed, and the schedule goes on. */
+  /**
+   * A claim whose lease ran out: its sender died or hung. Each message it held counts as a failed
+   * (interrupted) attempt, since it may have been sent, and the schedule goes on from the oldest.
+   */
   private async reclaimExpired(): Promise<void> {
     const expired = await this.kernel.db.system
       .select({ id: webhookMessages.id, tenantId: webhookMessages.tenantId, claim: webhookMessages.claim })
       .from(webhookMessages)
       .where(and(eq(webhookMessages.status, 'sending'), eq(webhookMessages.kind, 'event'), lte(webhookMessages.leaseUntil, this.now())))
+      .orderBy(asc(webhookMessages.seq))
       .limit(100);
     for (const message of expired) {
       const result: AttemptResult = {
@@ -304,60 +433,40 @@ export class WebhookEngine {
 
   // ---- sending -------------------------------------------------------------------------------------
 
-  /** The job: sends a claimed message, records it, and keeps going with the endpoint's next message. */
+  /**
+   * The pg-boss job of earlier versions, which sent one claimed message: jobs queued before an upgrade
+   * give their claim back, and the endpoint's driver sends it in order.
+   */
   async deliverClaimed(job: DeliverJob): Promise<void> {
-    // The claim in hand, and the result of its attempt once sent: what is stranded if the database goes.
-    let held: { messageId: string; claim: string; result?: AttemptResult } = { messageId: job.messageId, claim: job.claim };
-    try {
-      const loaded = await this.load(job.tenantId, job.messageId);
-      if (!loaded || loaded.message.status !== 'sending' || loaded.message.claim !== job.claim) return;
-      const { webhook } = loaded;
-      let current: { message: WebhookMessageRow; claim: string } | null = { message: loaded.message, claim: job.claim };
-      if (webhook.status !== 'active') {
-        await this.release(job.tenantId, job.messageId, job.claim);
-        return;
-      }
-      for (let sent = 0; current && !this.closed; sent++) {
-        held = { messageId: current.message.id, claim: current.claim };
-        const result = await this.send(webhook, current.message);
-        if (result.aborted) {
-          await this.release(job.tenantId, current.message.id, current.claim).catch(() => {});
-          return;
-        }
-        held.result = result;
-        // Claim the next one only if this job will send it: a claim left unsent waits out its lease.
-        const more = sent + 1 < DRAIN_BUDGET && !this.closed;
-        current = await this.recordScheduled(job.tenantId, current.message.id, current.claim, result, { message: current.message, webhook, claimNext: more });
-      }
-    } catch (error) {
-      if (isDatabaseUnavailable(error) && !this.closed) this.stranded.set(held.messageId, { tenantId: job.tenantId, ...held });
-      throw error;
-    }
+    await this.release(job.tenantId, job.messageId, job.claim);
     this.wake();
   }
 
-  /** Claims the endpoint's head message if it is pending and due (the endpoint still active); returns it. */
-  private async claimNext(db: Db, tenantId: string, webhookId: string): Promise<{ message: WebhookMessageRow; claim: string } | null> {
-    const now = this.now();
-    const claim = randomUUID();
-    const lease = new Date(now.getTime() + this.kernel.config.WEBHOOK_TIMEOUT_MS + LEASE_MARGIN_MS);
-    const head = sql`(select q.id from webhook_messages q
-      where q.webhook_id = ${webhookId} and q.kind = 'event' and q.status in ('pending', 'sending')
-      order by q.seq limit 1)`;
-    const [message] = await db
-      .update(webhookMessages)
-      .set({ status: 'sending', claim, leaseUntil: lease, updatedAt: new Date() })
-      .where(
-        and(
-          eq(webhookMessages.id, head),
-          eq(webhookMessages.tenantId, tenantId),
-          eq(webhookMessages.status, 'pending'),
-          lte(webhookMessages.nextAttemptAt, now),
-          sql`exists (select 1 from webhooks w where w.id = ${webhookId} and w.status = 'active')`,
-        ),
-      )
-      .returning();
-    return message ? { message, claim } : null;
+  /** An endpoint's keep-alive agent: one connection, reused from message to message. */
+  private agentFor(webhook: WebhookRow): http.Agent {
+    const found = this.agents.get(webhook.id);
+    const https_ = webhook.url.startsWith('https:');
+    if (found && found.url === webhook.url) {
+      found.used = Date.now();
+      return found.agent;
+    }
+    found?.agent.destroy();
+    // Idle sockets close after 4 s, before the 5 s after which Node servers (and many others) drop them.
+    const options = { keepAlive: true, maxSockets: 1, timeout: 4_000, scheduling: 'lifo' as const };
+    const agent = https_ ? new https.Agent(options) : new http.Agent(options);
+    this.agents.set(webhook.id, { agent, url: webhook.url, used: Date.now() });
+    return agent;
+  }
+
+  /** Closes the connections of endpoints that sent nothing for a minute. */
+  private sweepAgents(): void {
+    const cutoff = Date.now() - 60_000;
+    for (const [id, entry] of this.agents) {
+      if (entry.used < cutoff && !this.drivers.has(id)) {
+        entry.agent.destroy();
+        this.agents.delete(id);
+      }
+    }
   }
 
   private async load(tenantId: string, messageId: string): Promise<{ message: WebhookMessageRow; webhook: WebhookRow } | null> {
@@ -382,17 +491,14 @@ export class WebhookEngine {
   }
 
   /** One HTTP attempt: signed, SSRF-checked at send time, bounded by WEBHOOK_TIMEOUT_MS, no redirects. */
-  async send(webhook: WebhookRow, message: Pick<WebhookMessageRow, 'id' | 'body'>): Promise<AttemptResult> {
+  async send(
+    webhook: WebhookRow,
+    message: Pick<WebhookMessageRow, 'id' | 'body'>,
+    options: { keys?: SigningKeys; agent?: http.Agent } = {},
+  ): Promise<AttemptResult> {
     // The timestamp is real wall time: receivers compare it with their own clock.
     const timestamp = new Date();
-    // Every send (scheduled, test, replay, delivery and DLQ retries) comes through here, so this is
-    // the one place the stored secrets are opened; clear ones from before PLINTH_ENCRYPTION_KEY pass as they are.
-    const box = this.kernel.secrets;
-    const keys: SigningKeys = {
-      secret: box.open(webhook.secret),
-      previousSecret: webhook.previousSecret === null ? null : box.open(webhook.previousSecret),
-      previousSecretExpiresAt: webhook.previousSecretExpiresAt,
-    };
+    const keys = options.keys ?? this.signingKeys(webhook);
     const headers = {
       'content-type': 'application/json',
       'user-agent': `Plinth-Webhooks/${VERSION}`,
@@ -406,7 +512,14 @@ export class WebhookEngine {
     try {
       const res = await outboundRequest(
         webhook.url,
-        { headers, body: message.body, timeoutMs: this.kernel.config.WEBHOOK_TIMEOUT_MS, maxResponseBytes: RESPONSE_BODY_BYTES, signal: controller.signal },
+        {
+          headers,
+          body: message.body,
+          timeoutMs: this.kernel.config.WEBHOOK_TIMEOUT_MS,
+          maxResponseBytes: RESPONSE_BODY_BYTES,
+          signal: controller.signal,
+          agent: options.agent,
+        },
         this.policy,
       );
       const ok = res.status >= 200 && res.status < 300;
@@ -435,63 +548,128 @@ export class WebhookEngine {
 
   // ---- recording -----------------------------------------------------------------------------------
 
-  /** Records a scheduled attempt and moves the message on: delivered, retried later, or dead-lettered. */
-  private async recordScheduled(
+  /**
+   * Records a sent batch in one transaction: the acknowledged messages delivered (one UPDATE) with an
+   * attempt each in the log (one INSERT), the failed one (at most the last) on the retry schedule as
+   * recordScheduled does, and the unsent ones given back without an attempt.
+   */
+  private async recordBatch(
     tenantId: string,
-    messageId: string,
+    webhook: WebhookRow,
     claim: string,
-    result: AttemptResult,
-    known?: { message: WebhookMessageRow; webhook: WebhookRow; claimNext: boolean },
-  ): Promise<{ message: WebhookMessageRow; claim: string } | null> {
-    return runInTenant(this.kernel, { tenantId, actor: SYSTEM_ACTOR, requestId: null }, async (ctx) => {
-      const message = known?.message ?? (await lockMessage(ctx, messageId).catch(() => null));
-      if (!message) return null;
-      const webhook = known?.webhook ?? (await ctx.db.select().from(webhooks).where(eq(webhooks.id, message.webhookId)))[0];
-      if (!webhook) return null;
-      // The claim holder is the only one to move the schedule, so its copy of `attempts` is current.
-      const now = this.kernel.clock.now();
-      const attempts = message.attempts + 1;
-      let status: WebhookMessageRow['status'];
-      let next: Date | null = null;
-      if (result.ok) status = 'delivered';
-      else if (result.status === 410) status = 'pending';
-      else if (attempts >= MAX_ATTEMPTS) status = 'dead';
-      else {
-        status = 'pending';
-        next = new Date(now + (result.retryAfterMs ?? RETRY_DELAYS_MS[attempts - 1]!));
+    sent: { message: WebhookMessageRow; result: AttemptResult }[],
+    unsent: WebhookMessageRow[],
+  ): Promise<void> {
+    await runInTenant(this.kernel, { tenantId, actor: SYSTEM_ACTOR, requestId: null }, async (ctx) => {
+      const delivered = sent.filter((s) => s.result.ok);
+      const failed = sent.find((s) => !s.result.ok);
+      if (delivered.length > 0) {
+        const values = JSON.stringify(delivered.map(({ message, result }) => ({ id: message.id, code: result.status })));
+        const updated = rows<{ id: string; sends: number }>(
+          await ctx.db.execute(sql`
+            update webhook_messages m
+            set status = 'delivered', attempts = m.attempts + 1, sends = m.sends + 1, claim = null, lease_until = null,
+                last_error = null, last_response_code = v.code, delivered_at = now(), updated_at = now()
+            from jsonb_to_recordset(${values}::jsonb) as v(id text, code int)
+            where m.id = v.id and m.tenant_id = ${tenantId} and m.claim = ${claim} and m.status = 'sending'
+            returning m.id, m.sends`),
+        );
+        const sends = new Map(updated.map((u) => [u.id, Number(u.sends)]));
+        const log: (typeof webhookDeliveries.$inferInsert)[] = [];
+        for (const { message, result } of delivered) {
+          let attempt = sends.get(message.id);
+          if (attempt === undefined) {
+            // Another worker took the message over while this one was sending: keep the attempt on record only.
+            const [bumped] = await ctx.db
+              .update(webhookMessages)
+              .set({ sends: sql`${webhookMessages.sends} + 1` })
+              .where(eq(webhookMessages.id, message.id))
+              .returning({ sends: webhookMessages.sends });
+            if (!bumped) continue;
+            attempt = bumped.sends;
+          }
+          log.push(deliveryRow(tenantId, message, webhook, attempt, 'scheduled', result, null));
+        }
+        for (let i = 0; i < log.length; i += 500) await ctx.db.insert(webhookDeliveries).values(log.slice(i, i + 500));
       }
-      const [updated] = await ctx.db
-        .update(webhookMessages)
-        .set({
-          status,
-          attempts,
-          sends: sql`${webhookMessages.sends} + 1`,
-          claim: null,
-          leaseUntil: null,
-          nextAttemptAt: next ?? message.nextAttemptAt,
-          lastError: result.error,
-          lastResponseCode: result.status,
-          deliveredAt: result.ok ? new Date() : null,
-          updatedAt: new Date(),
-        })
-        .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.claim, claim), eq(webhookMessages.status, 'sending')))
-        .returning({ sends: webhookMessages.sends });
-      if (!updated) {
-        // Another worker took the message over while this one was sending: keep the attempt on record only.
-        const [bumped] = await ctx.db
+      if (failed) await this.recordAttempt(ctx, failed.message, webhook, claim, failed.result);
+      else if (delivered.length > 0) await this.updateEndpoint(ctx, webhook, delivered.at(-1)!.result);
+      if (unsent.length > 0) {
+        await ctx.db
           .update(webhookMessages)
-          .set({ sends: sql`${webhookMessages.sends} + 1` })
-          .where(eq(webhookMessages.id, messageId))
-          .returning({ sends: webhookMessages.sends });
-        if (bumped) await this.insertDelivery(ctx, message, webhook, bumped.sends, 'scheduled', result, null);
-        return null;
+          .set({ status: 'pending', claim: null, leaseUntil: null, updatedAt: new Date() })
+          .where(and(inArray(webhookMessages.id, unsent.map((m) => m.id)), eq(webhookMessages.claim, claim), eq(webhookMessages.status, 'sending')));
       }
-      await this.insertDelivery(ctx, message, webhook, updated.sends, 'scheduled', result, next);
-      await this.updateEndpoint(ctx, webhook, result);
-      if (status === 'dead') await this.deadLetter(ctx, message, webhook, attempts, result);
-      // The endpoint's next message is claimed in the same transaction: one round of BEGIN/COMMIT less.
-      return known?.claimNext && result.ok ? this.claimNext(ctx.db, tenantId, webhook.id) : null;
     });
+  }
+
+  /** The signing keys of an endpoint, opened once for a batch. */
+  private signingKeys(webhook: WebhookRow): SigningKeys {
+    // Every send (scheduled, test, replay, delivery and DLQ retries) comes through here, so this is
+    // the one place the stored secrets are opened; clear ones from before PLINTH_ENCRYPTION_KEY pass as they are.
+    const box = this.kernel.secrets;
+    return {
+      secret: box.open(webhook.secret),
+      previousSecret: webhook.previousSecret === null ? null : box.open(webhook.previousSecret),
+      previousSecretExpiresAt: webhook.previousSecretExpiresAt,
+    };
+  }
+
+  /** Records a scheduled attempt and moves the message on: delivered, retried later, or dead-lettered. */
+  private async recordScheduled(tenantId: string, messageId: string, claim: string, result: AttemptResult): Promise<void> {
+    await runInTenant(this.kernel, { tenantId, actor: SYSTEM_ACTOR, requestId: null }, async (ctx) => {
+      const message = await lockMessage(ctx, messageId).catch(() => null);
+      if (!message) return;
+      const [webhook] = await ctx.db.select().from(webhooks).where(eq(webhooks.id, message.webhookId));
+      if (!webhook) return;
+      await this.recordAttempt(ctx, message, webhook, claim, result);
+    });
+  }
+
+  /** One scheduled attempt of a claimed message, in the caller's transaction. */
+  private async recordAttempt(ctx: TenantContext, message: WebhookMessageRow, webhook: WebhookRow, claim: string, result: AttemptResult): Promise<void> {
+    const messageId = message.id;
+    // The claim holder is the only one to move the schedule, so its copy of `attempts` is current.
+    const now = this.kernel.clock.now();
+    const attempts = message.attempts + 1;
+    let status: WebhookMessageRow['status'];
+    let next: Date | null = null;
+    if (result.ok) status = 'delivered';
+    else if (result.status === 410) status = 'pending';
+    else if (attempts >= MAX_ATTEMPTS) status = 'dead';
+    else {
+      status = 'pending';
+      next = new Date(now + (result.retryAfterMs ?? RETRY_DELAYS_MS[attempts - 1]!));
+    }
+    const [updated] = await ctx.db
+      .update(webhookMessages)
+      .set({
+        status,
+        attempts,
+        sends: sql`${webhookMessages.sends} + 1`,
+        claim: null,
+        leaseUntil: null,
+        nextAttemptAt: next ?? message.nextAttemptAt,
+        lastError: result.error,
+        lastResponseCode: result.status,
+        deliveredAt: result.ok ? new Date() : null,
+        updatedAt: new Date(),
+      })
+      .where(and(eq(webhookMessages.id, messageId), eq(webhookMessages.claim, claim), eq(webhookMessages.status, 'sending')))
+      .returning({ sends: webhookMessages.sends });
+    if (!updated) {
+      // Another worker took the message over while this one was sending: keep the attempt on record only.
+      const [bumped] = await ctx.db
+        .update(webhookMessages)
+        .set({ sends: sql`${webhookMessages.sends} + 1` })
+        .where(eq(webhookMessages.id, messageId))
+        .returning({ sends: webhookMessages.sends });
+      if (bumped) await this.insertDelivery(ctx, message, webhook, bumped.sends, 'scheduled', result, null);
+      return;
+    }
+    await this.insertDelivery(ctx, message, webhook, updated.sends, 'scheduled', result, next);
+    await this.updateEndpoint(ctx, webhook, result);
+    if (status === 'dead') await this.deadLetter(ctx, message, webhook, attempts, result);
   }
 
   /** Records a one-off attempt (test, replay, manual or DLQ retry); it does not move the retry schedule. */
@@ -529,26 +707,7 @@ export class WebhookEngine {
     result: AttemptResult,
     next: Date | null,
   ): Promise<WebhookDeliveryRow> {
-    const [row] = await ctx.db
-      .insert(webhookDeliveries)
-      .values({
-        id: newId('whd'),
-        tenantId: ctx.tenantId,
-        webhookId: webhook.id,
-        messageId: message.id,
-        eventId: message.eventId,
-        eventType: message.eventType,
-        attempt,
-        trigger,
-        status: result.ok ? 'succeeded' : 'failed',
-        responseCode: result.status,
-        responseBody: result.body === null ? null : result.body.slice(0, RESPONSE_BODY_BYTES),
-        error: result.error,
-        latencyMs: result.latencyMs,
-        url: webhook.url,
-        nextAttemptAt: next,
-      })
-      .returning();
+    const [row] = await ctx.db.insert(webhookDeliveries).values(deliveryRow(ctx.tenantId, message, webhook, attempt, trigger, result, next)).returning();
     return row!;
   }
 
@@ -662,7 +821,39 @@ export class WebhookEngine {
     if (this.timer) clearInterval(this.timer);
     for (const controller of this.inflight) controller.abort();
     if (this.ticking) await settleWithin(this.ticking, 5_000);
+    await settleWithin(Promise.allSettled([...this.drivers.values()].map((d) => d.done)), 5_000);
+    for (const { agent } of this.agents.values()) agent.destroy();
+    this.agents.clear();
   }
+}
+
+/** The delivery log's row for one attempt. */
+function deliveryRow(
+  tenantId: string,
+  message: WebhookMessageRow,
+  webhook: WebhookRow,
+  attempt: number,
+  trigger: Trigger,
+  result: AttemptResult,
+  next: Date | null,
+): typeof webhookDeliveries.$inferInsert {
+  return {
+    id: newId('whd'),
+    tenantId,
+    webhookId: webhook.id,
+    messageId: message.id,
+    eventId: message.eventId,
+    eventType: message.eventType,
+    attempt,
+    trigger,
+    status: result.ok ? 'succeeded' : 'failed',
+    responseCode: result.status,
+    responseBody: result.body === null ? null : result.body.slice(0, RESPONSE_BODY_BYTES),
+    error: result.error,
+    latencyMs: result.latencyMs,
+    url: webhook.url,
+    nextAttemptAt: next,
+  };
 }
 
 /** A message of the context's tenant, locked for update. */
