@@ -19,6 +19,23 @@ const STATS_STALE_MS = 45_000;
 const STATS_PUBLISH_MS = 10_000;
 /** Events a user's connection may have waiting on visibility checks before it is dropped (it reconnects). */
 const MAX_PENDING_CHECKS = 10_000;
+const TEXT = { binary: false, compress: false } as const;
+
+/**
+ * An event's message on a channel, serialised once: the feed hands every room the same event object,
+ * and users of one visibility group the same copy, so 10,000 subscribers share one buffer.
+ */
+const messages = new WeakMap<OutboxEvent, Map<string, Buffer>>();
+function messageOf(channel: string, event: OutboxEvent): Buffer {
+  let byChannel = messages.get(event);
+  if (!byChannel) messages.set(event, (byChannel = new Map()));
+  let message = byChannel.get(channel);
+  if (!message) {
+    message = Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(event))}}`);
+    byChannel.set(channel, message);
+  }
+  return message;
+}
 
 interface Connection {
   id: string;
@@ -57,6 +74,7 @@ export interface AttachOptions {
   tenantId: string;
   principal: TenantPrincipal;
   token: string;
+  /** Channel names as resolveChannel answered them. */
   channels: string[];
 }
 
@@ -123,7 +141,7 @@ export class RealtimeHub {
         tenant_id: options.tenantId,
         heartbeat_ms: this.kernel.config.REALTIME_HEARTBEAT_MS,
       });
-      if (options.channels.length) await this.subscribe(connection, options.channels);
+      if (options.channels.length) await this.subscribe(connection, options.channels, true);
     });
   }
 
@@ -187,25 +205,26 @@ export class RealtimeHub {
     }
   }
 
-  private async subscribe(connection: Connection, names: unknown[]): Promise<void> {
+  /** `resolved`: the names are channel names already (the route resolved them before the upgrade). */
+  private async subscribe(connection: Connection, names: unknown[], resolved = false): Promise<void> {
     if (names.length === 0) return this.error(connection, 'VALIDATION_ERROR', 'Name a `channel` or `channels`');
     if (names.length > MAX_CHANNELS) return this.error(connection, 'VALIDATION_ERROR', `At most ${MAX_CHANNELS} channels at once`);
     const room = this.rooms.get(connection.tenantId)!;
     const added: string[] = [];
     for (const raw of names) {
-      let resolved: Awaited<ReturnType<RealtimeHub['resolveChannel']>>;
+      let channel: Awaited<ReturnType<RealtimeHub['resolveChannel']>>;
       try {
-        resolved = await this.resolveChannel(connection.tenantId, raw);
+        channel = resolved ? { name: raw as string } : await this.resolveChannel(connection.tenantId, raw);
       } catch (error) {
         this.kernel.log.warn({ err: error }, 'realtime channel lookup failed');
         this.error(connection, 'SERVICE_UNAVAILABLE', 'The channel could not be checked; try again', { channel: raw });
         continue;
       }
-      if ('code' in resolved) {
-        this.error(connection, resolved.code, resolved.message, { channel: raw });
+      if ('code' in channel) {
+        this.error(connection, channel.code, channel.message, { channel: raw });
         continue;
       }
-      const name = resolved.name;
+      const name = channel.name;
       if (name === 'notifications' && !connection.userId) {
         this.error(connection, 'FORBIDDEN', 'The notifications channel needs a user access token', { channel: raw });
         continue;
@@ -247,40 +266,31 @@ export class RealtimeHub {
   }
 
   private dispatch(room: Room, event: OutboxEvent): void {
-    if (room.filtered.size && changesVisibility(event)) {
-      for (const connection of room.filtered) this.inOrder(connection, () => connection.visibility!.invalidate());
-    }
+    // The verdict cache is the tenant's, shared by its connections: dropped once, before later events are judged.
+    if (room.filtered.size && changesVisibility(event)) for (const connection of room.filtered) connection.visibility!.invalidate(event);
     if (room.channels.size === 0) return;
     const personal = event.type.startsWith('notification.') ? (event.data.user_id as string | undefined) : undefined;
     const sent = new Set<Connection>();
-    let json: string | undefined;
     for (const name of channelsOf(event)) {
       const members = room.channels.get(name);
       if (!members) continue;
-      let message: string | undefined;
       for (const connection of members) {
         if (sent.has(connection)) continue;
         // A user hears only their own notifications; an API key (the tenant's back end) hears all.
         if (personal !== undefined && connection.userId !== null && connection.userId !== personal) continue;
         if (name === 'notifications' && connection.userId !== personal) continue;
         sent.add(connection);
-        if (connection.visibility) {
-          this.deliverVisible(connection, event, name, () => (message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${(json ??= JSON.stringify(publicEvent(event)))}}`));
-          continue;
-        }
-        json ??= JSON.stringify(publicEvent(event));
-        message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${json}}`;
-        this.sendRaw(connection, message);
+        if (connection.visibility) this.deliverVisible(connection, event, name);
+        else this.sendFrame(connection, messageOf(name, event));
       }
     }
   }
 
   /** A user's copy of an event: withheld where policies hide the row, masked where their role may not read a property. */
-  private deliverVisible(connection: Connection, event: OutboxEvent, channel: string, shared: () => string): void {
+  private deliverVisible(connection: Connection, event: OutboxEvent, channel: string): void {
+    // Users of one group get the same copy (the filter shares its answers), so its frame is built once.
     const deliver = (visible: OutboxEvent | null) => {
-      if (!visible) return;
-      if (visible === event) return this.sendRaw(connection, shared());
-      this.sendRaw(connection, `{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(visible))}}`);
+      if (visible) this.sendFrame(connection, messageOf(channel, visible));
     };
     this.inOrder(connection, () => {
       const judged = connection.visibility!.filter(event);
@@ -327,17 +337,18 @@ export class RealtimeHub {
   }
 
   private send(connection: Connection, message: Record<string, unknown>): void {
-    this.sendRaw(connection, JSON.stringify(message));
+    this.sendFrame(connection, Buffer.from(JSON.stringify(message)));
   }
 
-  private sendRaw(connection: Connection, message: string): void {
+  /** Sends a text message; one buffer serves every connection it goes to (ws frames it without copying). */
+  private sendFrame(connection: Connection, message: Buffer): void {
     const { ws } = connection;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       ws.close(1013, 'Too far behind; reconnect');
       return;
     }
-    ws.send(message);
+    ws.send(message, TEXT);
   }
 
   private error(connection: Connection, code: string, message: string, extra: Record<string, unknown> = {}): void {
@@ -363,7 +374,7 @@ export class RealtimeHub {
   }
 
   private beat(): void {
-    const message = JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() });
+    const message = Buffer.from(JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() }));
     for (const room of this.rooms.values()) {
       for (const connection of room.connections) {
         if (!connection.alive) {
@@ -371,7 +382,7 @@ export class RealtimeHub {
           continue;
         }
         connection.alive = false;
-        this.sendRaw(connection, message);
+        this.sendFrame(connection, message);
         connection.ws.ping();
       }
     }
