@@ -56,123 +56,6 @@ async function waitUntil(probe: () => boolean, what: string, timeoutMs = 120_000
   }
 }
 
-// ---- the server -------------------------------------------------------------------------------------
-
-const env: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'warn',
-  PLINTH_ADMIN_KEY: ADMIN_KEY,
-  DB_POOL_MAX: '20',
-};
-let cleanup = async () => {};
-let database = 'embedded PGlite';
-if (process.env.DATABASE_URL) {
-  const name = `plinth_bench_realtime_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  env.DATABASE_URL = url.toString();
-  database = 'PostgreSQL';
-  cleanup = async () => {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
-    await admin.end();
-  };
-} else {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-realtime-'));
-  env.DATA_DIR = dir;
-  cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-}
-
-// A probe loaded into the server: answers the bench's IPC messages with its memory after a full GC.
-const probe = `data:text/javascript,${encodeURIComponent(
-  "process.channel?.unref();process.on('message',(m)=>{if(m!=='memory')return;globalThis.gc();globalThis.gc();process.send({memory:process.memoryUsage()});});",
-)}`;
-const child = spawn(process.execPath, ['--expose-gc', '--import', probe, path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], {
-  env,
-  stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-});
-let out = '';
-child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
-const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-const base = `http://127.0.0.1:${port}`;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      `${base}${url}`,
-      { method, agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
-      (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-async function must(method: string, url: string, token: string, body: unknown, status: number) {
-  const res = await call(method, url, token, body);
-  if (res.status !== status) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.data;
-}
-
-interface Memory {
-  rss: number;
-  heapUsed: number;
-  external: number;
-}
-function serverMemory(): Promise<Memory> {
-  return new Promise((resolve) => {
-    child.once('message', (m: any) => resolve(m.memory));
-    child.send('memory');
-  });
-}
-
-// ---- the tenant: a type under a row policy and a mask, member users, an API key ----------------------
-
-const tenant = await must('POST', '/v1/admin/tenants', ADMIN_KEY, {
-  name: 'Bench',
-  plan_tier: 'enterprise',
-  plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
-}, 201);
-const key: string = tenant.api_key.token;
-const tenantId: string = tenant.tenant.id;
-const type = await must('POST', '/v1/object-types', key, { name: 'deals' }, 201);
-for (const [name, spec] of Object.entries({
-  title: { data_type: 'string' },
-  owner: { data_type: 'user' },
-  visibility: { data_type: 'enum', enum_values: ['private', 'public'], default_value: 'private' },
-  secret: { data_type: 'text' },
-  t0: { data_type: 'number' },
-})) {
-  await must('POST', '/v1/object-types/deals/properties', key, { name, ...spec }, 201);
-}
-await must('POST', '/v1/object-types/deals/policies', key, {
-  name: 'members: own or public',
-  action: 'select',
-  role: 'member',
-  condition_json: { or: [{ property: 'owner', op: 'eq', value: { $auth: 'user_id' } }, { property: 'visibility', op: 'eq', value: 'public' }] },
-}, 201);
-await must('PATCH', '/v1/governance', key, { masked_properties: [{ object_type_id: 'deals', property: 'secret', roles: ['member'] }] }, 200);
-const publishable = (await must('POST', '/v1/keys', key, { label: 'publishable', scopes: ['auth'] }, 201)).token as string;
-const users: { id: string; token: string }[] = [];
-for (let u = 0; u < USERS; u++) {
-  const email = `bench${u}@example.com`;
-  const password = 'Bench-password-0123456789!';
-  const created = await must('POST', '/v1/users', key, { email, password, email_verified: true, role: 'member' }, 201);
-  const session = await must('POST', '/v1/auth/login', publishable, { email, password }, 200);
-  users.push({ id: created.id, token: session.access_token });
-}
-
 // ---- the clients --------------------------------------------------------------------------------------
 
 /**
@@ -291,59 +174,12 @@ parentPort.on('message', async (m) => {
 });
 `;
 
-interface Conn {
-  kind: 'ws' | 'sse';
-  user: number;
-}
 
-class Clients {
-  private readonly workers: Worker[] = [];
-  private readonly inbox: any[][] = [];
-  dropped = 0;
-  constructor(conns: Conn[]) {
-    const wsPath = createRequire(import.meta.url).resolve('ws');
-    for (let w = 0; w < CLIENTS; w++) {
-      const share = conns.filter((_, i) => i % CLIENTS === w);
-      const worker = new Worker(clientCode, {
-        eval: true,
-        workerData: { wsPath, base, wsBase: `ws://127.0.0.1:${port}/v1/realtime?tenant_id=${tenantId}&channels=bench.rt,objects:${type.id}`, conns: share, users, key },
-      });
-      this.inbox.push([]);
-      worker.on('message', (m) => (m.type === 'dropped' ? this.dropped++ : this.inbox[w]!.push(m)));
-      worker.on('error', (e) => console.error('client thread failed', e));
-      this.workers.push(worker);
-    }
-  }
-  private async all(message: unknown, reply: string, timeoutMs = 300_000): Promise<any[]> {
-    for (const worker of this.workers) worker.postMessage(message);
-    await waitUntil(() => this.inbox.every((box) => box.some((m) => m.type === reply)), reply, timeoutMs);
-    return this.inbox.map((box) => box.splice(box.findIndex((m) => m.type === reply), 1)[0]);
-  }
-  async open(concurrency: number) {
-    const replies = await this.all({ type: 'open', concurrency }, 'opened');
-    return { count: replies.reduce((n, r) => n + r.count, 0), failures: replies.flatMap((r) => r.failures), failureCount: replies.reduce((n, r) => n + r.failureCount, 0) };
-  }
-  /** Arms every thread for a round, runs `emit`, and answers the lags and what went wrong. */
-  async round(spec: unknown, emit: () => Promise<void>) {
-    const armed = this.workers.map(() => false);
-    for (const worker of this.workers) worker.postMessage({ type: 'round', spec });
-    await waitUntil(() => this.inbox.every((box, i) => (armed[i] ||= box.some((m) => m.type === 'armed' || m.type === 'round'))), 'armed');
-    for (const box of this.inbox) {
-      const i = box.findIndex((m) => m.type === 'armed');
-      if (i >= 0) box.splice(i, 1);
-    }
-    await emit();
-    await waitUntil(() => this.inbox.every((box) => box.some((m) => m.type === 'round')), 'round', 60_000);
-    const replies = this.inbox.map((box) => box.splice(box.findIndex((m) => m.type === 'round'), 1)[0]);
-    return { lags: replies.flatMap((r) => r.lags as number[]), problems: replies.flatMap((r) => r.problems as string[]), problemCount: replies.reduce((n, r) => n + r.problemCount, 0) };
-  }
-  async close() {
-    await this.all({ type: 'close' }, 'closed');
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
 }
-
-// ---- scenarios ------------------------------------------------------------------------------------------
 
 interface Result {
   label: string;
@@ -361,90 +197,286 @@ interface Result {
   load: string;
 }
 
-async function scenario(kind: 'ws' | 'sse', count: number): Promise<Result> {
-  const conns: Conn[] = Array.from({ length: count }, (_, i) => ({ kind, user: (i * 7919) % 1000 < USER_SHARE * 1000 ? i % USERS : -1 }));
-  const userConnections = conns.filter((c) => c.user !== -1).length;
-  await sleep(500);
-  const before = await serverMemory();
-  const clients = new Clients(conns);
-  const t = now();
-  const opened = await clients.open(kind === 'ws' ? 100 : 50);
-  const connectMs = now() - t;
-  if (opened.failureCount) throw new Error(`${opened.failureCount} ${kind} connections failed: ${opened.failures.join('; ')}`);
-  await sleep(1000);
-  const after = await serverMemory();
-  const lags: Record<string, number[]> = { custom: [], public: [], private: [] };
-  const problems: string[] = [];
-  let problemCount = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const spec of [{ kind: 'custom' }, { kind: 'public' }, { kind: 'private', owner: r % USERS }] as const) {
-      const result = await clients.round(spec, async () => {
-        if (spec.kind === 'custom') await must('POST', '/v1/events', key, { event_type: 'bench.rt', data: { round: r, t0: now() } }, 200);
-        else {
-          const owner = users[spec.kind === 'private' ? spec.owner : (r + 1) % USERS]!.id;
-          await must('POST', '/v1/objects/deals', key, { properties: { title: `deal ${r}`, owner, visibility: spec.kind, secret: 'margin', t0: now() } }, 201);
-        }
-      });
-      lags[spec.kind]!.push(...result.lags);
-      problems.push(...result.problems);
-      problemCount += result.problemCount;
-      await sleep(100);
+/** One server (the checkout at `root`), its tenant, and every scenario against it. */
+async function session(root: string): Promise<Result[]> {
+  // ---- the server -------------------------------------------------------------------------------------
+
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    PLINTH_ADMIN_KEY: ADMIN_KEY,
+    DB_POOL_MAX: '20',
+  };
+  let cleanup = async () => {};
+  let database = 'embedded PGlite';
+  if (process.env.DATABASE_URL) {
+    const name = `plinth_bench_realtime_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    env.DATABASE_URL = url.toString();
+    database = 'PostgreSQL';
+    cleanup = async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
+      await admin.end();
+    };
+  } else {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-realtime-'));
+    env.DATA_DIR = dir;
+    cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // A probe loaded into the server: answers the bench's IPC messages with its memory after a full GC.
+  const probe = `data:text/javascript,${encodeURIComponent(
+    "process.channel?.unref();process.on('message',(m)=>{if(m!=='memory')return;globalThis.gc();globalThis.gc();process.send({memory:process.memoryUsage()});});",
+  )}`;
+  const child = spawn(process.execPath, ['--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--import', probe, path.join(root, 'bin/plinth.mjs'), 'start'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  // A setup step that throws must not leave the server running.
+  process.once('exit', () => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
+  const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+  const base = `http://127.0.0.1:${port}`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+  function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(
+        `${base}${url}`,
+        { method, agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+  async function must(method: string, url: string, token: string, body: unknown, status: number) {
+    const res = await call(method, url, token, body);
+    if (res.status !== status) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.data;
+  }
+
+  function serverMemory(): Promise<Memory> {
+    return new Promise((resolve) => {
+      child.once('message', (m: any) => resolve(m.memory));
+      child.send('memory');
+    });
+  }
+
+  // ---- the tenant: a type under a row policy and a mask, member users, an API key ----------------------
+
+  const tenant = await must('POST', '/v1/admin/tenants', ADMIN_KEY, {
+    name: 'Bench',
+    plan_tier: 'enterprise',
+    plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
+  }, 201);
+  const key: string = tenant.api_key.token;
+  const tenantId: string = tenant.tenant.id;
+  const type = await must('POST', '/v1/object-types', key, { name: 'deals' }, 201);
+  for (const [name, spec] of Object.entries({
+    title: { data_type: 'string' },
+    owner: { data_type: 'user' },
+    visibility: { data_type: 'enum', enum_values: ['private', 'public'], default_value: 'private' },
+    secret: { data_type: 'text' },
+    t0: { data_type: 'number' },
+  })) {
+    await must('POST', '/v1/object-types/deals/properties', key, { name, ...spec }, 201);
+  }
+  await must('POST', '/v1/object-types/deals/policies', key, {
+    name: 'members: own or public',
+    action: 'select',
+    role: 'member',
+    condition_json: { or: [{ property: 'owner', op: 'eq', value: { $auth: 'user_id' } }, { property: 'visibility', op: 'eq', value: 'public' }] },
+  }, 201);
+  await must('PATCH', '/v1/governance', key, { masked_properties: [{ object_type_id: 'deals', property: 'secret', roles: ['member'] }] }, 200);
+  const publishable = (await must('POST', '/v1/keys', key, { label: 'publishable', scopes: ['auth'] }, 201)).token as string;
+  const users: { id: string; token: string }[] = [];
+  for (let u = 0; u < USERS; u++) {
+    const email = `bench${u}@example.com`;
+    const password = 'Bench-password-0123456789!';
+    const created = await must('POST', '/v1/users', key, { email, password, email_verified: true, role: 'member' }, 201);
+    const session = await must('POST', '/v1/auth/login', publishable, { email, password }, 200);
+    users.push({ id: created.id, token: session.access_token });
+  }
+
+  interface Conn {
+    kind: 'ws' | 'sse';
+    user: number;
+  }
+
+  class Clients {
+    private readonly workers: Worker[] = [];
+    private readonly inbox: any[][] = [];
+    dropped = 0;
+    constructor(conns: Conn[]) {
+      const wsPath = createRequire(import.meta.url).resolve('ws');
+      for (let w = 0; w < CLIENTS; w++) {
+        const share = conns.filter((_, i) => i % CLIENTS === w);
+        const worker = new Worker(clientCode, {
+          eval: true,
+          workerData: { wsPath, base, wsBase: `ws://127.0.0.1:${port}/v1/realtime?tenant_id=${tenantId}&channels=bench.rt,objects:${type.id}`, conns: share, users, key },
+        });
+        this.inbox.push([]);
+        worker.on('message', (m) => (m.type === 'dropped' ? this.dropped++ : this.inbox[w]!.push(m)));
+        worker.on('error', (e) => console.error('client thread failed', e));
+        this.workers.push(worker);
+      }
+    }
+    private async all(message: unknown, reply: string, timeoutMs = 300_000): Promise<any[]> {
+      for (const worker of this.workers) worker.postMessage(message);
+      await waitUntil(() => this.inbox.every((box) => box.some((m) => m.type === reply)), reply, timeoutMs);
+      return this.inbox.map((box) => box.splice(box.findIndex((m) => m.type === reply), 1)[0]);
+    }
+    async open(concurrency: number) {
+      const replies = await this.all({ type: 'open', concurrency }, 'opened');
+      return { count: replies.reduce((n, r) => n + r.count, 0), failures: replies.flatMap((r) => r.failures), failureCount: replies.reduce((n, r) => n + r.failureCount, 0) };
+    }
+    /** Arms every thread for a round, runs `emit`, and answers the lags and what went wrong. */
+    async round(spec: unknown, emit: () => Promise<void>) {
+      const armed = this.workers.map(() => false);
+      for (const worker of this.workers) worker.postMessage({ type: 'round', spec });
+      await waitUntil(() => this.inbox.every((box, i) => (armed[i] ||= box.some((m) => m.type === 'armed' || m.type === 'round'))), 'armed');
+      for (const box of this.inbox) {
+        const i = box.findIndex((m) => m.type === 'armed');
+        if (i >= 0) box.splice(i, 1);
+      }
+      await emit();
+      await waitUntil(() => this.inbox.every((box) => box.some((m) => m.type === 'round')), 'round', 60_000);
+      const replies = this.inbox.map((box) => box.splice(box.findIndex((m) => m.type === 'round'), 1)[0]);
+      return { lags: replies.flatMap((r) => r.lags as number[]), problems: replies.flatMap((r) => r.problems as string[]), problemCount: replies.reduce((n, r) => n + r.problemCount, 0) };
+    }
+    async close() {
+      await this.all({ type: 'close' }, 'closed');
+      await Promise.all(this.workers.map((w) => w.terminate()));
     }
   }
-  const dropped = clients.dropped;
-  const loadNow = load();
-  await clients.close();
-  return {
-    label: kind === 'ws' ? 'WebSocket /v1/realtime' : 'SSE /events/stream',
-    connections: opened.count,
-    userConnections,
-    connectMs,
-    perConnRss: (after.rss - before.rss) / opened.count,
-    perConnHeap: (after.heapUsed - before.heapUsed) / opened.count,
-    before,
-    after,
-    lags,
-    problems,
-    problemCount,
-    dropped,
-    load: loadNow,
-  };
+
+  // ---- scenarios ------------------------------------------------------------------------------------------
+
+
+  async function scenario(kind: 'ws' | 'sse', count: number): Promise<Result> {
+    const conns: Conn[] = Array.from({ length: count }, (_, i) => ({ kind, user: (i * 7919) % 1000 < USER_SHARE * 1000 ? i % USERS : -1 }));
+    const userConnections = conns.filter((c) => c.user !== -1).length;
+    await sleep(500);
+    const before = await serverMemory();
+    const clients = new Clients(conns);
+    const t = now();
+    const opened = await clients.open(kind === 'ws' ? 100 : 50);
+    const connectMs = now() - t;
+    if (opened.failureCount) throw new Error(`${opened.failureCount} ${kind} connections failed: ${opened.failures.join('; ')}`);
+    await sleep(1000);
+    const after = await serverMemory();
+    const lags: Record<string, number[]> = { custom: [], public: [], private: [] };
+    const problems: string[] = [];
+    let problemCount = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const spec of [{ kind: 'custom' }, { kind: 'public' }, { kind: 'private', owner: r % USERS }] as const) {
+        const result = await clients.round(spec, async () => {
+          if (spec.kind === 'custom') await must('POST', '/v1/events', key, { event_type: 'bench.rt', data: { round: r, t0: now() } }, 200);
+          else {
+            const owner = users[spec.kind === 'private' ? spec.owner : (r + 1) % USERS]!.id;
+            await must('POST', '/v1/objects/deals', key, { properties: { title: `deal ${r}`, owner, visibility: spec.kind, secret: 'margin', t0: now() } }, 201);
+          }
+        });
+        lags[spec.kind]!.push(...result.lags);
+        problems.push(...result.problems);
+        problemCount += result.problemCount;
+        await sleep(100);
+      }
+    }
+    const dropped = clients.dropped;
+    const loadNow = load();
+    await clients.close();
+    return {
+      label: kind === 'ws' ? 'WebSocket /v1/realtime' : 'SSE /events/stream',
+      connections: opened.count,
+      userConnections,
+      connectMs,
+      perConnRss: (after.rss - before.rss) / opened.count,
+      perConnHeap: (after.heapUsed - before.heapUsed) / opened.count,
+      before,
+      after,
+      lags,
+      problems,
+      problemCount,
+      dropped,
+      load: loadNow,
+    };
+  }
+
+
+  try {
+    // Warm-up: JIT and pools, on a few connections of each kind.
+    for (const kind of ['ws', 'sse'] as const) {
+      const warm = new Clients(Array.from({ length: 20 }, (_, i) => ({ kind, user: i % 2 ? i % USERS : -1 })));
+      await warm.open(10);
+      await warm.round({ kind: 'custom' }, async () => void (await must('POST', '/v1/events', key, { event_type: 'bench.rt', data: { t0: now() } }, 200)));
+      await warm.close();
+    }
+    const results: Result[] = [];
+    if (WS_COUNT > 0) results.push(await scenario('ws', WS_COUNT));
+    if (SSE_COUNT > 0) results.push(await scenario('sse', SSE_COUNT));
+    return results;
+  } finally {
+    agent.destroy();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await cleanup();
+  }
 }
 
 // ---- run ------------------------------------------------------------------------------------------------
 
-try {
-  // Warm-up: JIT and pools, on a few connections of each kind.
-  for (const kind of ['ws', 'sse'] as const) {
-    const warm = new Clients(Array.from({ length: 20 }, (_, i) => ({ kind, user: i % 2 ? i % USERS : -1 })));
-    await warm.open(10);
-    await warm.round({ kind: 'custom' }, async () => void (await must('POST', '/v1/events', key, { event_type: 'bench.rt', data: { t0: now() } }, 200)));
-    await warm.close();
-  }
-  const results: Result[] = [];
-  if (WS_COUNT > 0) results.push(await scenario('ws', WS_COUNT));
-  if (SSE_COUNT > 0) results.push(await scenario('sse', SSE_COUNT));
+const current = path.join(import.meta.dirname, '..');
+const baseline = process.env.BENCH_BASELINE;
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 1);
+const check = (ok: boolean) => (ok ? 'met' : 'NOT MET');
+const median = (values: number[]) => percentile(values, 50);
+const runs: { label: string; results: Result[] }[] = [];
+for (let pair = 0; pair < PAIRS; pair++) {
+  // Alternating: the baseline checkout's server, then this one's, on the same machine minutes apart.
+  if (baseline) runs.push({ label: `baseline (${baseline})`, results: await session(baseline) });
+  runs.push({ label: 'this checkout', results: await session(current) });
+}
 
-  const check = (ok: boolean) => (ok ? 'met' : 'NOT MET');
-  console.log(`\nrealtime benchmark: ${database}${process.env.REDIS_URL ? ' + Redis' : ''}, server in a child process, ${CLIENTS} client threads, ${os.cpus().length} cores`);
-  console.log(`${USERS} member users under a row policy (own or public) and a property mask; ${ROUNDS} rounds of each event kind\n`);
-  for (const r of results) {
-    console.log(`${r.label}: ${r.connections} connections (${r.userConnections} with a user token), load average ${r.load}`);
-    console.log(`  connect: ${(r.connections / (r.connectMs / 1000)).toFixed(0)}/s (${(r.connectMs / 1000).toFixed(1)} s)`);
-    console.log(`  server RSS ${mib(r.before.rss)} -> ${mib(r.after.rss)}: ${kib(r.perConnRss)} per idle connection; heap ${mib(r.before.heapUsed)} -> ${mib(r.after.heapUsed)}: ${kib(r.perConnHeap)} per connection (target < ${kib(TARGET_BYTES_PER_CONNECTION)} RSS: ${check(r.perConnRss < TARGET_BYTES_PER_CONNECTION)})`);
-    console.log(`  ${'event (emit -> receipt)'.padEnd(34)}${'receipts'.padStart(10)}${'p50 lag'.padStart(11)}${'p99 lag'.padStart(11)}${'max lag'.padStart(11)}`);
-    const all: number[] = [];
-    for (const [label, lags] of Object.entries(r.lags)) {
-      all.push(...lags);
-      const name = { custom: 'custom event, to all', public: 'public record, to all (masked)', private: 'private record, keys + owner' }[label]!;
-      console.log(`  ${name.padEnd(34)}${String(lags.length).padStart(10)}${ms(percentile(lags, 50)).padStart(11)}${ms(percentile(lags, 99)).padStart(11)}${ms(Math.max(...lags)).padStart(11)}`);
+console.log(`\nrealtime benchmark: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}${process.env.REDIS_URL ? ' + Redis' : ''}, server in a child process, ${CLIENTS} client threads, ${os.cpus().length} cores`);
+console.log(`${USERS} member users under a row policy (own or public) and a property mask; ${ROUNDS} rounds of each event kind; ${PAIRS} run(s) per server${baseline ? ', alternating with the baseline' : ''}\n`);
+for (const label of [...new Set(runs.map((r) => r.label))]) {
+  const mine = runs.filter((r) => r.label === label);
+  console.log(`== ${label}`);
+  for (const transport of mine[0]!.results.map((r) => r.label)) {
+    const all = mine.map((run) => run.results.find((r) => r.label === transport)!);
+    const r = all[0]!;
+    const p99s = all.map((x) => percentile(Object.values(x.lags).flat(), 99));
+    console.log(`${transport}: ${r.connections} connections (${r.userConnections} with a user token), load average ${all.map((x) => x.load).join(' | ')}`);
+    console.log(`  connect: ${median(all.map((x) => x.connections / (x.connectMs / 1000))).toFixed(0)}/s`);
+    const rss = median(all.map((x) => x.perConnRss));
+    const heap = median(all.map((x) => x.perConnHeap));
+    console.log(`  server RSS ${mib(r.before.rss)} -> ${mib(r.after.rss)}, heap ${mib(r.before.heapUsed)} -> ${mib(r.after.heapUsed)}: per idle connection ${kib(rss)} RSS, ${kib(heap)} heap (target < ${kib(TARGET_BYTES_PER_CONNECTION)}: ${check(rss < TARGET_BYTES_PER_CONNECTION)})`);
+    console.log(`  ${'event (emit -> receipt), median run'.padEnd(38)}${'receipts'.padStart(10)}${'p50 lag'.padStart(11)}${'p99 lag'.padStart(11)}${'max lag'.padStart(11)}`);
+    for (const kind of Object.keys(r.lags)) {
+      const name = { custom: 'custom event, to all', public: 'public record, to all (masked)', private: 'private record, keys + owner' }[kind]!;
+      const lags = all.map((x) => x.lags[kind]!);
+      console.log(`  ${name.padEnd(38)}${String(lags[0]!.length).padStart(10)}${ms(median(lags.map((l) => percentile(l, 50)))).padStart(11)}${ms(median(lags.map((l) => percentile(l, 99)))).padStart(11)}${ms(median(lags.map((l) => Math.max(...l)))).padStart(11)}`);
     }
-    console.log(`  all rounds: p99 ${ms(percentile(all, 99))} against < ${TARGET_P99_MS} ms: ${check(percentile(all, 99) < TARGET_P99_MS)}`);
-    console.log(`  delivery checks: ${r.problemCount === 0 ? 'every connection got exactly what its credential admits, masked for users' : `${r.problemCount} FAILED: ${r.problems.join('; ')}`}${r.dropped ? `; ${r.dropped} connections dropped` : ''}\n`);
+    console.log(`  all rounds: p99 ${ms(median(p99s))} against < ${TARGET_P99_MS} ms: ${check(median(p99s) < TARGET_P99_MS)}`);
+    const problems = all.reduce((n, x) => n + x.problemCount, 0);
+    const dropped = all.reduce((n, x) => n + x.dropped, 0);
+    console.log(`  delivery checks: ${problems === 0 ? 'every connection got exactly what its credential admits, masked for users' : `${problems} FAILED: ${all.flatMap((x) => x.problems).slice(0, 5).join('; ')}`}${dropped ? `; ${dropped} connections dropped` : ''}`);
   }
-} finally {
-  agent.destroy();
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  await cleanup();
+  console.log('');
 }
