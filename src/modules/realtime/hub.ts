@@ -61,6 +61,12 @@ interface Room {
   /** The connections with a visibility filter (users), told when policies or masks change. */
   filtered: Set<Connection>;
   ready: Promise<void>;
+  /** Set once the room follows the feed: from then on it hears every change of the tenant's types. */
+  live: boolean;
+  /** Object type ids by the id or name a channel named them with, while the room is live (connects skip the lookup). */
+  types: Map<string, string>;
+  /** Bumped by every object type event: a lookup that started before one is not cached. */
+  typesVersion: number;
   unsubscribe?: () => void;
 }
 
@@ -157,8 +163,14 @@ export class RealtimeHub {
     }
     if (parsed.kind === 'objects' && parsed.typeId) {
       const ref = parsed.typeId;
+      const room = this.rooms.get(tenantId);
+      const known = room?.types.get(ref);
+      if (known) return { name: channelName({ kind: 'objects', typeId: known }) };
+      const version = room?.live ? room.typesVersion : null;
       const type = await this.kernel.db.tenant(tenantId, (db) => findType(db, tenantId, ref));
       if (!type) return { code: 'NOT_FOUND', message: `No object type '${ref}' in this tenant` };
+      // Kept only when no type event arrived meanwhile: a rename or delete drops the room's whole map.
+      if (room && version !== null && this.rooms.get(tenantId) === room && room.typesVersion === version) room.types.set(ref, type.id);
       return { name: channelName({ kind: 'objects', typeId: type.id }) };
     }
     return { name: channelName(parsed) };
@@ -167,12 +179,15 @@ export class RealtimeHub {
   private room(tenantId: string): Room {
     let room = this.rooms.get(tenantId);
     if (room) return room;
-    const created: Room = { connections: new Set(), channels: new Map(), filtered: new Set(), ready: Promise.resolve() };
+    const created: Room = { connections: new Set(), channels: new Map(), filtered: new Set(), ready: Promise.resolve(), live: false, types: new Map(), typesVersion: 0 };
     created.ready = this.kernel.outbox.feed
       .subscribe(tenantId, (event) => this.dispatch(created, event), { from: 'now' })
       .then(({ unsubscribe }) => {
         if (this.rooms.get(tenantId) !== created) unsubscribe();
-        else created.unsubscribe = unsubscribe;
+        else {
+          created.unsubscribe = unsubscribe;
+          created.live = true;
+        }
       });
     created.ready.catch((error: unknown) => this.kernel.log.warn({ err: error }, 'realtime feed subscription failed'));
     this.rooms.set(tenantId, created);
@@ -266,6 +281,10 @@ export class RealtimeHub {
   }
 
   private dispatch(room: Room, event: OutboxEvent): void {
+    if (event.type.startsWith('object_type.')) {
+      room.types.clear();
+      room.typesVersion += 1;
+    }
     // The verdict cache is the tenant's, shared by its connections: dropped once, before later events are judged.
     if (room.filtered.size && changesVisibility(event)) for (const connection of room.filtered) connection.visibility!.invalidate(event);
     if (room.channels.size === 0) return;
