@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { TenantPrincipal } from '../../core/auth/principal.ts';
 import { watchCredential } from '../../core/auth/watch.ts';
@@ -19,10 +20,31 @@ const STATS_STALE_MS = 45_000;
 const STATS_PUBLISH_MS = 10_000;
 /** Events a user's connection may have waiting on visibility checks before it is dropped (it reconnects). */
 const MAX_PENDING_CHECKS = 10_000;
-const TEXT = { binary: false, compress: false } as const;
+/**
+ * A complete WebSocket text frame (RFC 6455 5.2: FIN, opcode 1, unmasked as a server's frames are)
+ * around a payload. Built once per message and written to every socket as it is: `ws.send` would
+ * build a header and a two-buffer write per connection. The server's `ws` never compresses nor
+ * queues (perMessageDeflate is off), so its own frames (pings, closes) keep their order with these.
+ */
+function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
 
 /**
- * An event's message on a channel, serialised once: the feed hands every room the same event object,
+ * An event's frame on a channel, serialised once: the feed hands every room the same event object,
  * and users of one visibility group the same copy, so 10,000 subscribers share one buffer.
  */
 const messages = new WeakMap<OutboxEvent, Map<string, Buffer>>();
@@ -31,7 +53,7 @@ function messageOf(channel: string, event: OutboxEvent): Buffer {
   if (!byChannel) messages.set(event, (byChannel = new Map()));
   let message = byChannel.get(channel);
   if (!message) {
-    message = Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(event))}}`);
+    message = textFrame(Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(event))}}`));
     byChannel.set(channel, message);
   }
   return message;
@@ -40,6 +62,8 @@ function messageOf(channel: string, event: OutboxEvent): Buffer {
 interface Connection {
   id: string;
   ws: WebSocket;
+  /** The upgraded socket: event frames, built once for all connections, are written to it directly. */
+  socket: Duplex;
   tenantId: string;
   /** Set for a user's access token: the `notifications` channel and notification events are only theirs. */
   userId: string | null;
@@ -77,6 +101,8 @@ export interface TenantStats {
 }
 
 export interface AttachOptions {
+  /** The socket `ws` took over (the upgrade's). */
+  socket: Duplex;
   tenantId: string;
   principal: TenantPrincipal;
   token: string;
@@ -113,6 +139,7 @@ export class RealtimeHub {
     const connection: Connection = {
       id: `ws_${randomUUID().replace(/-/g, '')}`,
       ws,
+      socket: options.socket,
       tenantId: options.tenantId,
       userId: options.principal.kind === 'user' ? options.principal.id : null,
       visibility: eventVisibility(this.kernel, options.principal),
@@ -356,18 +383,18 @@ export class RealtimeHub {
   }
 
   private send(connection: Connection, message: Record<string, unknown>): void {
-    this.sendFrame(connection, Buffer.from(JSON.stringify(message)));
+    this.sendFrame(connection, textFrame(Buffer.from(JSON.stringify(message))));
   }
 
-  /** Sends a text message; one buffer serves every connection it goes to (ws frames it without copying). */
-  private sendFrame(connection: Connection, message: Buffer): void {
-    const { ws } = connection;
-    if (ws.readyState !== ws.OPEN) return;
+  /** Writes a whole text frame (textFrame); one buffer serves every connection it goes to. */
+  private sendFrame(connection: Connection, frame: Buffer): void {
+    const { ws, socket } = connection;
+    if (ws.readyState !== ws.OPEN || socket.destroyed) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       ws.close(1013, 'Too far behind; reconnect');
       return;
     }
-    ws.send(message, TEXT);
+    socket.write(frame);
   }
 
   private error(connection: Connection, code: string, message: string, extra: Record<string, unknown> = {}): void {
@@ -393,7 +420,7 @@ export class RealtimeHub {
   }
 
   private beat(): void {
-    const message = Buffer.from(JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() }));
+    const message = textFrame(Buffer.from(JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() })));
     for (const room of this.rooms.values()) {
       for (const connection of room.connections) {
         if (!connection.alive) {
