@@ -112,7 +112,12 @@ export function eventStream(c: Context<AppEnv>, kernel: Kernel, options: StreamO
   };
   const write = (bytes: Uint8Array) => {
     if (closed) return;
-    controller.enqueue(bytes);
+    try {
+      controller.enqueue(bytes);
+    } catch {
+      // The body was cancelled or errored under us: the client is gone.
+      return close();
+    }
     if ((controller.desiredSize ?? 0) < -MAX_BUFFERED) close();
   };
   const failed = (error: unknown) => {
