@@ -336,7 +336,7 @@ async function session(root: string): Promise<Result[]> {
         this.workers.push(worker);
       }
     }
-    private async all(message: unknown, reply: string, timeoutMs = 300_000): Promise<any[]> {
+    private async all(message: unknown, reply: string, timeoutMs = 900_000): Promise<any[]> {
       for (const worker of this.workers) worker.postMessage(message);
       await waitUntil(() => this.inbox.every((box) => box.some((m) => m.type === reply)), reply, timeoutMs);
       return this.inbox.map((box) => box.splice(box.findIndex((m) => m.type === reply), 1)[0]);
