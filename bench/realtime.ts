@@ -243,7 +243,13 @@ async function session(root: string): Promise<Result[]> {
   process.once('exit', () => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
+  try {
+    await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await cleanup();
+    throw error;
+  }
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
   const base = `http://127.0.0.1:${port}`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
