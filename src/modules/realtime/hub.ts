@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { TenantPrincipal } from '../../core/auth/principal.ts';
 import { watchCredential } from '../../core/auth/watch.ts';
@@ -19,10 +20,50 @@ const STATS_STALE_MS = 45_000;
 const STATS_PUBLISH_MS = 10_000;
 /** Events a user's connection may have waiting on visibility checks before it is dropped (it reconnects). */
 const MAX_PENDING_CHECKS = 10_000;
+/**
+ * A complete WebSocket text frame (RFC 6455 5.2: FIN, opcode 1, unmasked as a server's frames are)
+ * around a payload. Built once per message and written to every socket as it is: `ws.send` would
+ * build a header and a two-buffer write per connection. The server's `ws` never compresses nor
+ * queues (perMessageDeflate is off), so its own frames (pings, closes) keep their order with these.
+ */
+function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
+
+/**
+ * An event's frame on a channel, serialised once: the feed hands every room the same event object,
+ * and users of one visibility group the same copy, so 10,000 subscribers share one buffer.
+ */
+const messages = new WeakMap<OutboxEvent, Map<string, Buffer>>();
+function messageOf(channel: string, event: OutboxEvent): Buffer {
+  let byChannel = messages.get(event);
+  if (!byChannel) messages.set(event, (byChannel = new Map()));
+  let message = byChannel.get(channel);
+  if (!message) {
+    message = textFrame(Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(event))}}`));
+    byChannel.set(channel, message);
+  }
+  return message;
+}
 
 interface Connection {
   id: string;
   ws: WebSocket;
+  /** The upgraded socket: event frames, built once for all connections, are written to it directly. */
+  socket: Duplex;
   tenantId: string;
   /** Set for a user's access token: the `notifications` channel and notification events are only theirs. */
   userId: string | null;
@@ -44,6 +85,12 @@ interface Room {
   /** The connections with a visibility filter (users), told when policies or masks change. */
   filtered: Set<Connection>;
   ready: Promise<void>;
+  /** Set once the room follows the feed: from then on it hears every change of the tenant's types. */
+  live: boolean;
+  /** Object type ids by the id or name a channel named them with, while the room is live (connects skip the lookup). */
+  types: Map<string, string>;
+  /** Bumped by every object type event: a lookup that started before one is not cached. */
+  typesVersion: number;
   unsubscribe?: () => void;
 }
 
@@ -54,9 +101,12 @@ export interface TenantStats {
 }
 
 export interface AttachOptions {
+  /** The socket `ws` took over (the upgrade's). */
+  socket: Duplex;
   tenantId: string;
   principal: TenantPrincipal;
   token: string;
+  /** Channel names as resolveChannel answered them. */
   channels: string[];
 }
 
@@ -89,6 +139,7 @@ export class RealtimeHub {
     const connection: Connection = {
       id: `ws_${randomUUID().replace(/-/g, '')}`,
       ws,
+      socket: options.socket,
       tenantId: options.tenantId,
       userId: options.principal.kind === 'user' ? options.principal.id : null,
       visibility: eventVisibility(this.kernel, options.principal),
@@ -123,7 +174,7 @@ export class RealtimeHub {
         tenant_id: options.tenantId,
         heartbeat_ms: this.kernel.config.REALTIME_HEARTBEAT_MS,
       });
-      if (options.channels.length) await this.subscribe(connection, options.channels);
+      if (options.channels.length) await this.subscribe(connection, options.channels, true);
     });
   }
 
@@ -139,8 +190,14 @@ export class RealtimeHub {
     }
     if (parsed.kind === 'objects' && parsed.typeId) {
       const ref = parsed.typeId;
+      const room = this.rooms.get(tenantId);
+      const known = room?.types.get(ref);
+      if (known) return { name: channelName({ kind: 'objects', typeId: known }) };
+      const version = room?.live ? room.typesVersion : null;
       const type = await this.kernel.db.tenant(tenantId, (db) => findType(db, tenantId, ref));
       if (!type) return { code: 'NOT_FOUND', message: `No object type '${ref}' in this tenant` };
+      // Kept only when no type event arrived meanwhile: a rename or delete drops the room's whole map.
+      if (room && version !== null && this.rooms.get(tenantId) === room && room.typesVersion === version) room.types.set(ref, type.id);
       return { name: channelName({ kind: 'objects', typeId: type.id }) };
     }
     return { name: channelName(parsed) };
@@ -149,12 +206,15 @@ export class RealtimeHub {
   private room(tenantId: string): Room {
     let room = this.rooms.get(tenantId);
     if (room) return room;
-    const created: Room = { connections: new Set(), channels: new Map(), filtered: new Set(), ready: Promise.resolve() };
+    const created: Room = { connections: new Set(), channels: new Map(), filtered: new Set(), ready: Promise.resolve(), live: false, types: new Map(), typesVersion: 0 };
     created.ready = this.kernel.outbox.feed
       .subscribe(tenantId, (event) => this.dispatch(created, event), { from: 'now' })
       .then(({ unsubscribe }) => {
         if (this.rooms.get(tenantId) !== created) unsubscribe();
-        else created.unsubscribe = unsubscribe;
+        else {
+          created.unsubscribe = unsubscribe;
+          created.live = true;
+        }
       });
     created.ready.catch((error: unknown) => this.kernel.log.warn({ err: error }, 'realtime feed subscription failed'));
     this.rooms.set(tenantId, created);
@@ -187,25 +247,26 @@ export class RealtimeHub {
     }
   }
 
-  private async subscribe(connection: Connection, names: unknown[]): Promise<void> {
+  /** `resolved`: the names are channel names already (the route resolved them before the upgrade). */
+  private async subscribe(connection: Connection, names: unknown[], resolved = false): Promise<void> {
     if (names.length === 0) return this.error(connection, 'VALIDATION_ERROR', 'Name a `channel` or `channels`');
     if (names.length > MAX_CHANNELS) return this.error(connection, 'VALIDATION_ERROR', `At most ${MAX_CHANNELS} channels at once`);
     const room = this.rooms.get(connection.tenantId)!;
     const added: string[] = [];
     for (const raw of names) {
-      let resolved: Awaited<ReturnType<RealtimeHub['resolveChannel']>>;
+      let channel: Awaited<ReturnType<RealtimeHub['resolveChannel']>>;
       try {
-        resolved = await this.resolveChannel(connection.tenantId, raw);
+        channel = resolved ? { name: raw as string } : await this.resolveChannel(connection.tenantId, raw);
       } catch (error) {
         this.kernel.log.warn({ err: error }, 'realtime channel lookup failed');
         this.error(connection, 'SERVICE_UNAVAILABLE', 'The channel could not be checked; try again', { channel: raw });
         continue;
       }
-      if ('code' in resolved) {
-        this.error(connection, resolved.code, resolved.message, { channel: raw });
+      if ('code' in channel) {
+        this.error(connection, channel.code, channel.message, { channel: raw });
         continue;
       }
-      const name = resolved.name;
+      const name = channel.name;
       if (name === 'notifications' && !connection.userId) {
         this.error(connection, 'FORBIDDEN', 'The notifications channel needs a user access token', { channel: raw });
         continue;
@@ -247,40 +308,35 @@ export class RealtimeHub {
   }
 
   private dispatch(room: Room, event: OutboxEvent): void {
-    if (room.filtered.size && changesVisibility(event)) {
-      for (const connection of room.filtered) this.inOrder(connection, () => connection.visibility!.invalidate());
+    if (event.type.startsWith('object_type.')) {
+      room.types.clear();
+      room.typesVersion += 1;
     }
+    // The verdict cache is the tenant's, shared by its connections: dropped once, before later events are judged.
+    if (room.filtered.size && changesVisibility(event)) for (const connection of room.filtered) connection.visibility!.invalidate(event);
     if (room.channels.size === 0) return;
     const personal = event.type.startsWith('notification.') ? (event.data.user_id as string | undefined) : undefined;
     const sent = new Set<Connection>();
-    let json: string | undefined;
     for (const name of channelsOf(event)) {
       const members = room.channels.get(name);
       if (!members) continue;
-      let message: string | undefined;
       for (const connection of members) {
         if (sent.has(connection)) continue;
         // A user hears only their own notifications; an API key (the tenant's back end) hears all.
         if (personal !== undefined && connection.userId !== null && connection.userId !== personal) continue;
         if (name === 'notifications' && connection.userId !== personal) continue;
         sent.add(connection);
-        if (connection.visibility) {
-          this.deliverVisible(connection, event, name, () => (message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${(json ??= JSON.stringify(publicEvent(event)))}}`));
-          continue;
-        }
-        json ??= JSON.stringify(publicEvent(event));
-        message ??= `{"type":"event","channel":${JSON.stringify(name)},"event":${json}}`;
-        this.sendRaw(connection, message);
+        if (connection.visibility) this.deliverVisible(connection, event, name);
+        else this.sendFrame(connection, messageOf(name, event));
       }
     }
   }
 
   /** A user's copy of an event: withheld where policies hide the row, masked where their role may not read a property. */
-  private deliverVisible(connection: Connection, event: OutboxEvent, channel: string, shared: () => string): void {
+  private deliverVisible(connection: Connection, event: OutboxEvent, channel: string): void {
+    // Users of one group get the same copy (the filter shares its answers), so its frame is built once.
     const deliver = (visible: OutboxEvent | null) => {
-      if (!visible) return;
-      if (visible === event) return this.sendRaw(connection, shared());
-      this.sendRaw(connection, `{"type":"event","channel":${JSON.stringify(channel)},"event":${JSON.stringify(publicEvent(visible))}}`);
+      if (visible) this.sendFrame(connection, messageOf(channel, visible));
     };
     this.inOrder(connection, () => {
       const judged = connection.visibility!.filter(event);
@@ -327,17 +383,18 @@ export class RealtimeHub {
   }
 
   private send(connection: Connection, message: Record<string, unknown>): void {
-    this.sendRaw(connection, JSON.stringify(message));
+    this.sendFrame(connection, textFrame(Buffer.from(JSON.stringify(message))));
   }
 
-  private sendRaw(connection: Connection, message: string): void {
-    const { ws } = connection;
-    if (ws.readyState !== ws.OPEN) return;
+  /** Writes a whole text frame (textFrame); one buffer serves every connection it goes to. */
+  private sendFrame(connection: Connection, frame: Buffer): void {
+    const { ws, socket } = connection;
+    if (ws.readyState !== ws.OPEN || socket.destroyed) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       ws.close(1013, 'Too far behind; reconnect');
       return;
     }
-    ws.send(message);
+    socket.write(frame);
   }
 
   private error(connection: Connection, code: string, message: string, extra: Record<string, unknown> = {}): void {
@@ -363,7 +420,7 @@ export class RealtimeHub {
   }
 
   private beat(): void {
-    const message = JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() });
+    const message = textFrame(Buffer.from(JSON.stringify({ type: 'heartbeat', ts: new Date().toISOString() })));
     for (const room of this.rooms.values()) {
       for (const connection of room.connections) {
         if (!connection.alive) {
@@ -371,7 +428,7 @@ export class RealtimeHub {
           continue;
         }
         connection.alive = false;
-        this.sendRaw(connection, message);
+        this.sendFrame(connection, message);
         connection.ws.ping();
       }
     }

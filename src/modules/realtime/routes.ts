@@ -87,7 +87,7 @@ export function realtimeRoutes() {
     }
     const kernel = c.get('kernel');
     const token = bearerToken(c.req.header('authorization')) ?? query.token;
-    upgrade.accept = (ws) => void realtimeHub(kernel).attach(ws, { tenantId: principal.tenant.id, principal, token, channels });
+    upgrade.accept = (ws, socket) => void realtimeHub(kernel).attach(ws, { socket, tenantId: principal.tenant.id, principal, token, channels });
     // The bridge upgrades the socket; this answer is never sent.
     return c.body(null, 200) as never;
   });

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 /** What the realtime route finds in `c.env` when the request came in as an HTTP upgrade. */
 export interface UpgradeContext {
   /** Set by the route once the request is authorised; the socket is then upgraded and handed to it. */
-  accept?: (ws: WebSocket) => void;
+  accept?: (ws: WebSocket, socket: Duplex) => void;
 }
 
 export const UPGRADE_ENV_KEY = 'websocketUpgrade';
@@ -42,7 +42,7 @@ async function handleUpgrade(wss: WebSocketServer, app: FetchApp, req: IncomingM
     const response = await app.fetch(new Request(url, { method: req.method, headers }), { incoming: req, outgoing: undefined, [UPGRADE_ENV_KEY]: upgrade });
     if (upgrade.accept && response.status < 300) {
       const accept = upgrade.accept;
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws));
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket));
       return;
     }
     const body = Buffer.from(await response.arrayBuffer());

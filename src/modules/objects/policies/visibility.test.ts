@@ -171,6 +171,74 @@ describe('object events on the streams for a user token', () => {
   });
 });
 
+describe('verdicts shared across the connections of a tenant', () => {
+  it('keeps users of different roles and owners apart however many connections share the tenant\'s state', async () => {
+    // An auditor role sees public deals, unmasked; members see their own, masked. Two connections
+    // per user, so that a shared answer handed to the wrong group would show.
+    const auditor = await roleUser(t, tenant.token, 'auditor', ['read']);
+    const policy = await req('POST', '/v1/object-types/deals/policies', { name: 'auditors: public', action: 'select', role: 'auditor', condition_json: { property: 'visibility', op: 'eq', value: 'public' } });
+    expect(policy.status).toBe(201);
+    const channels = `objects:${deals}`;
+    const subs = {
+      alice: [await subscribe(alice.token, channels, 'object.created'), await subscribe(alice.token, channels, 'object.created')],
+      bob: [await subscribe(bob.token, channels, 'object.created'), await subscribe(bob.token, channels, 'object.created')],
+      auditor: [await subscribe(auditor.token, channels, 'object.created'), await subscribe(auditor.token, channels, 'object.created')],
+    };
+    const alicePrivate = await createObject(t, tenant.token, 'deals', { title: 'a private', owner: alice.id, secret_note: 'a margin' });
+    const bobPublic = await createObject(t, tenant.token, 'deals', { title: 'b public', owner: bob.id, visibility: 'public', secret_note: 'b margin' });
+    const alicePublic = await createObject(t, tenant.token, 'deals', { title: 'a public', owner: alice.id, visibility: 'public', secret_note: 'a2 margin' });
+    const bobLast = await createObject(t, tenant.token, 'deals', { title: 'b public 2', owner: bob.id, visibility: 'public', secret_note: 'b2 margin' });
+    // Each waits for the last event it should get: what came before it was delivered or withheld.
+    for (const sub of subs.alice) await sub.until(await eventId('object.created', alicePublic.id));
+    for (const sub of [...subs.bob, ...subs.auditor]) await sub.until(await eventId('object.created', bobLast.id));
+    const ids = [alicePrivate.id, bobPublic.id, alicePublic.id, bobLast.id];
+    const seen = (events: { resource_id: string; data: { properties: Record<string, unknown>; masked_properties?: string[] } }[]) =>
+      events.filter((e) => ids.includes(e.resource_id)).map((e) => ({ id: e.resource_id, secret: e.data.properties.secret_note ?? null, masked: e.data.masked_properties ?? [] }));
+    const masked = (id: string) => ({ id, secret: null, masked: ['secret_note'] });
+    for (const sub of subs.alice) for (const events of [sub.ws(), sub.sse()]) expect(seen(events)).toEqual([masked(alicePrivate.id), masked(alicePublic.id)]);
+    for (const sub of subs.bob) for (const events of [sub.ws(), sub.sse()]) expect(seen(events)).toEqual([masked(bobPublic.id), masked(bobLast.id)]);
+    for (const sub of subs.auditor) {
+      for (const events of [sub.ws(), sub.sse()]) {
+        expect(seen(events)).toEqual([
+          { id: bobPublic.id, secret: 'b margin', masked: [] },
+          { id: alicePublic.id, secret: 'a2 margin', masked: [] },
+          { id: bobLast.id, secret: 'b2 margin', masked: [] },
+        ]);
+      }
+    }
+    expect((await req('DELETE', `/v1/object-types/deals/policies/${policy.body.data.id}`)).status).toBe(200);
+  });
+
+  it('applies a policy or mask change to every open connection of the tenant at once', async () => {
+    const channels = `objects:${deals}`;
+    const users = [await subscribe(alice.token, channels, 'object.created'), await subscribe(bob.token, channels, 'object.created')];
+    // Cached for both before the change: the first event loads the type's state once for the tenant.
+    const before = await createObject(t, tenant.token, 'deals', { title: 'c public 1', owner: alice.id, visibility: 'public', secret_note: 'c margin' });
+    const alicesOwn = await createObject(t, tenant.token, 'deals', { title: 'a own', owner: alice.id });
+    const bobsOwn = await createObject(t, tenant.token, 'deals', { title: 'b own', owner: bob.id });
+    await users[0]!.until(await eventId('object.created', alicesOwn.id));
+    await users[1]!.until(await eventId('object.created', bobsOwn.id));
+    const res = await req('POST', '/v1/object-types/deals/policies', { name: 'members: public', action: 'select', role: 'member', condition_json: { property: 'visibility', op: 'eq', value: 'public' } });
+    expect(res.status).toBe(201);
+    expect((await req('PATCH', '/v1/governance', { masked_properties: [] })).status).toBe(200);
+    // Well within the cache's lifetime: only the change events can have dropped the old state.
+    const after = await createObject(t, tenant.token, 'deals', { title: 'c public 2', owner: alice.id, visibility: 'public', secret_note: 'c2 margin' });
+    const afterId = await eventId('object.created', after.id);
+    for (const user of users) await user.until(afterId);
+    for (const [i, user] of users.entries()) {
+      for (const events of [user.ws(), user.sse()]) {
+        const got = events.filter((e) => [before.id, after.id].includes(e.resource_id));
+        // Before: public deals were not a member's (the owner's own excepted); after: every member's, unmasked.
+        expect(got.map((e) => e.resource_id)).toEqual(i === 0 ? [before.id, after.id] : [after.id]);
+        expect(got.at(-1)!.data.properties.secret_note).toBe('c2 margin');
+        if (i === 0) expect(got[0]!.data.masked_properties).toEqual(['secret_note']);
+      }
+    }
+    expect((await req('DELETE', `/v1/object-types/deals/policies/${res.body.data.id}`)).status).toBe(200);
+    expect((await req('PATCH', '/v1/governance', { masked_properties: [{ object_type_id: 'deals', property: 'secret_note', roles: ['member'] }] })).status).toBe(200);
+  });
+});
+
 describe('events about no record on the streams for a user token', () => {
   it('carry the product\'s custom events but not other accounts, keys or schema changes; an API key gets them all', async () => {
     const patterns = 'key.*,user.*,property.*,checkout.*';
