@@ -85,7 +85,7 @@ describe('delivery to a receiver that is down for a while', () => {
     await advance(RETRY_DELAYS_MS[1]!);
     await waitFor(async () => (await attemptsOf(a.id)).length >= 3, 'a third attempt');
     attempts = await attemptsOf(a.id);
-    expect(attempts.map((d) => [d.attempt, d.status, d.responseCode, d.eventId])).toEqual([
+    expect(attempts.map((d) => [d.attempt, d.status, d.responseCode, d.eventId]), JSON.stringify(attempts.map((d) => d.error))).toEqual([
       [1, 'failed', null, ids[0]],
       [2, 'failed', 500, ids[0]],
       [3, 'failed', 500, ids[0]],
