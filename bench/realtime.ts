@@ -22,8 +22,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import pg from 'pg';
-import { appRoleFor } from '../src/core/db/client.ts';
+import { benchStore } from './support.ts';
 
 const WS_COUNT = Number(process.env.BENCH_WS ?? 10_000);
 const SSE_COUNT = Number(process.env.BENCH_SSE ?? 2_000);
@@ -209,27 +208,10 @@ async function session(root: string): Promise<Result[]> {
     PLINTH_ADMIN_KEY: ADMIN_KEY,
     DB_POOL_MAX: '20',
   };
-  let cleanup = async () => {};
-  let database = 'embedded PGlite';
-  if (process.env.DATABASE_URL) {
-    const name = `plinth_bench_realtime_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
-    database = 'PostgreSQL';
-    cleanup = async () => {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
-      await admin.end();
-    };
-  } else {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-realtime-'));
-    env.DATA_DIR = dir;
-    cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const store = await benchStore('realtime');
+  Object.assign(env, store.env);
+  const cleanup = () => store.cleanup();
+  const database = store.database;
 
   // A probe loaded into the server: answers the bench's IPC messages with its memory after a full GC.
   const probe = `data:text/javascript,${encodeURIComponent(

@@ -19,9 +19,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { appRoleFor } from '../src/core/db/client.ts';
+import { benchStore } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -119,32 +118,17 @@ async function startServer(root: string): Promise<Server> {
     WEBHOOK_CONCURRENCY: String(Math.max(ENDPOINTS, 8)),
     DB_POOL_MAX: '20',
   };
-  let cleanup = async () => {};
+  const store = await benchStore('webhooks');
+  Object.assign(env, store.env);
+  const cleanup = () => store.cleanup();
   let stats = async () => ({ xacts: NaN });
-  if (process.env.DATABASE_URL) {
-    const name = `plinth_bench_webhooks_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
+  const { admin, name } = store;
+  if (admin) {
+    const xacts = () => admin.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]);
     stats = async () => {
-      const { rows } = await admin.query(`select pg_stat_force_next_flush()`).then(
-        () => admin.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]),
-        () => admin.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]),
-      );
+      const { rows } = await admin.query(`select pg_stat_force_next_flush()`).then(xacts, xacts);
       return { xacts: Number(rows[0]?.n ?? NaN) };
     };
-    cleanup = async () => {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
-      await admin.end();
-    };
-  } else {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-webhooks-'));
-    env.DATA_DIR = dir;
-    cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
   }
   const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(root, 'bin/plinth.mjs'), 'start'], {
     env,
