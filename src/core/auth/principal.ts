@@ -34,6 +34,8 @@ export interface TenantSnapshot {
   limits: PlanLimits;
   /** Day of the month the tenant's billing period, and its monthly quotas, start (1 = calendar months). */
   billingAnchorDay?: number;
+  /** Pinned API versions of dated contracts (surface name -> version); a change drops cached principals. */
+  apiVersions?: Readonly<Record<string, string>>;
 }
 
 interface TenantPrincipalBase {

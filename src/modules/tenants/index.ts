@@ -14,6 +14,7 @@ export {
   updateTenant,
   accountSettingsOf,
   updateAccountSettings,
+  pinApiVersion,
   recordContactMessage,
   type AccountSettingsUpdate,
   type ContactInput,

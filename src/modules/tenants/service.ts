@@ -17,6 +17,7 @@ export function toSnapshot(row: TenantRow): TenantSnapshot {
     planTier: row.planTier,
     limits: effectiveLimits(row.planTier, row.planLimits),
     billingAnchorDay: row.billingAnchorDay,
+    ...(row.settings.api_versions ? { apiVersions: row.settings.api_versions } : {}),
   };
 }
 
@@ -257,6 +258,38 @@ export async function updateAccountSettings(kernel: Kernel, tenantId: string, in
     return updated!;
   });
   return row;
+}
+
+/**
+ * Pins (or with null unpins) the version a dated contract answers the tenant in when a request names
+ * none. The pin travels in the tenant snapshot of every cached principal, so the principals are dropped.
+ */
+export async function pinApiVersion(kernel: Kernel, tenantId: string, surface: string, version: string | null, actor: Actor, requestId: string | null) {
+  const row = await kernel.db.system.transaction(async (tx) => {
+    const [current] = await tx.select().from(tenants).where(eq(tenants.id, tenantId)).for('update');
+    if (!current) throw notFound('Tenant');
+    const pinned = { ...(current.settings.api_versions ?? {}) };
+    const previous = pinned[surface] ?? null;
+    if (version) pinned[surface] = version;
+    else delete pinned[surface];
+    const [updated] = await tx
+      .update(tenants)
+      .set({ settings: { ...current.settings, api_versions: pinned }, updatedAt: new Date() })
+      .where(eq(tenants.id, tenantId))
+      .returning();
+    await runInTenant(
+      kernel,
+      { tenantId, actor, requestId },
+      async (ctx) => {
+        await ctx.audit({ action: 'tenant.api_version_pinned', resourceType: 'tenant', resourceId: tenantId, metadata: { surface, from: previous, to: version } });
+        await ctx.emit({ type: 'tenant.updated', resourceType: 'tenant', resourceId: tenantId, data: { changes: ['api_versions'] }, audit: false });
+      },
+      { within: { tx, afterCommit: () => {} } },
+    );
+    return updated!;
+  });
+  await invalidatePrincipals(kernel, tenantId);
+  return row.settings.api_versions ?? {};
 }
 
 export interface ContactInput {

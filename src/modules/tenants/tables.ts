@@ -20,6 +20,11 @@ export interface TenantSettings {
   };
   /** Who may sign up to the tenant: anyone, holders of an invite, or those whose access request was approved. Default `open`. */
   signup_policy?: SignupPolicy;
+  /**
+   * The API version each dated contract answers this tenant's requests in when a request names none
+   * (surface name -> version), as pinned in its organization settings.
+   */
+  api_versions?: Record<string, string>;
   /** The account settings of the tenant (who gets billing mail, where billing events go, flags). */
   account?: {
     billing_contacts?: BillingContact[];

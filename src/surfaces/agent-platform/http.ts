@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { bearerToken, isTenantPrincipal } from '../../core/auth/guard.ts';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { actorOf } from '../../core/auth/principal.ts';
@@ -87,6 +88,7 @@ export function renderProblem(c: Context<AppEnv>, error: ApiError): Response {
 
 // ---------------------------------------------------------------- versioning
 
+export const SURFACE_NAME = 'agent-platform';
 export const CURRENT_VERSION = '2026-03-21';
 /**
  * Versions this server speaks, and the end of support of retired ones. 2025-12-01 is the version before
@@ -94,9 +96,12 @@ export const CURRENT_VERSION = '2026-03-21';
  */
 export const VERSIONS: Record<string, { sunset?: string }> = { [CURRENT_VERSION]: {}, '2025-12-01': { sunset: '2027-03-31T00:00:00Z' } };
 
+/** The version asked for, else the organization's pinned one (while this server still speaks it), else the current one. */
 const versioned: MiddlewareHandler<AppEnv> = async (c, next) => {
   const asked = requestHeader(c, 'appstrate-version')?.trim();
-  const version = asked || CURRENT_VERSION;
+  const principal = c.get('principal');
+  const pinned = isTenantPrincipal(principal) ? principal.tenant.apiVersions?.[SURFACE_NAME] : undefined;
+  const version = asked || (pinned && VERSIONS[pinned] ? pinned : CURRENT_VERSION);
   const known = VERSIONS[version];
   if (!known) throw new ApiError('BAD_REQUEST', `Appstrate-Version ${version} is not a version of this API; the current one is ${CURRENT_VERSION}`);
   setResponseHeader(c, 'Appstrate-Version', version);
@@ -123,11 +128,26 @@ interface Caller {
 // Keyed by the context: middleware may replace `c.req.raw` (a buffered body); the context stays.
 const callers = new WeakMap<Context, Caller>();
 const askRequests = new WeakSet<Context>();
+const cookieRequests = new WeakSet<Context>();
 
-/** The credential: `Authorization: Bearer ask_...` (an application key = `ask_` + a Plinth key) or any Plinth credential; `?token=` on SSE routes. */
+/** The dashboard's cookie session (session.ts): the access token and the refresh token. */
+export const SESSION_COOKIE = 'plinth.session_token';
+export const REFRESH_COOKIE = 'plinth.refresh_token';
+const refreshedTokens = new WeakMap<Context, string>();
+/** The session's access token was refreshed before the guard ran: this request authenticates with the new one. */
+export const useRefreshedToken = (c: Context, token: string) => refreshedTokens.set(c, token);
+
+/**
+ * The credential: `Authorization: Bearer ask_...` (an application key = `ask_` + a Plinth key) or any
+ * Plinth credential; `?token=` on SSE routes; else the cookie session.
+ */
 export function credentialOf(queryToken: boolean) {
   return (c: Context<AppEnv>): string | undefined => {
-    const raw = bearerToken(requestHeader(c, 'authorization')) ?? (queryToken ? c.req.query('token') : undefined);
+    let raw = bearerToken(requestHeader(c, 'authorization')) ?? (queryToken ? c.req.query('token') : undefined);
+    if (!raw && !requestHeader(c, 'authorization')) {
+      raw = refreshedTokens.get(c) ?? getCookie(c, SESSION_COOKIE);
+      if (raw) cookieRequests.add(c);
+    }
     if (!raw) return undefined;
     if (raw.startsWith(ASK_PREFIX)) {
       askRequests.add(c);
@@ -159,10 +179,15 @@ export function access(scope: 'org' | 'app'): MiddlewareHandler<AppEnv> {
     if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'Invalid credentials');
     const org = header(c, 'x-org-id');
     if (org && org !== principal.tenant.id) throw new ApiError('NOT_FOUND', 'Organization not found');
+    // A cross-site form can send the cookie but not a header: a cookie request that changes something
+    // must name its organization.
+    if (!org && cookieRequests.has(c) && !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method)) {
+      throw new ApiError('BAD_REQUEST', 'X-Org-Id is required with a cookie session', { details: { issues: [{ field: 'X-Org-Id', message: 'Required' }] } });
+    }
     const appKey = askRequests.has(c);
     const appId = header(c, 'x-app-id');
     const user = header(c, 'appstrate-user');
-    if (user && !(appKey || principal.kind === 'api_key')) throw new ApiError('BAD_REQUEST', 'Appstrate-User is accepted with API key authentication only');
+    if (user && (cookieRequests.has(c) || !(appKey || principal.kind === 'api_key'))) throw new ApiError('BAD_REQUEST', 'Appstrate-User is accepted with API key authentication only');
     const found = await tenantWork(
       c,
       async (ctx) => {
@@ -235,11 +260,13 @@ export function category(name: keyof typeof CATEGORY_LIMITS, path: string): Midd
 
 // ---------------------------------------------------------------- route options, pagination, shapes
 
-export const SECURITY = [{ bearerAuth: [], appId: [] }];
+export const SECURITY: Record<string, string[]>[] = [{ bearerAuth: [], appId: [] }, { cookieSession: [], orgId: [] }];
 export const SECURITY_SCHEMES = {
   bearerAuth: { type: 'http', scheme: 'bearer', description: 'An application key `ask_...` (with X-App-Id), or an organization credential (a Plinth API key or access token, with X-Org-Id)' },
   appId: { type: 'apiKey', in: 'header', name: 'X-App-Id', description: 'The application (`app_...`) of application-scoped routes' },
   queryToken: { type: 'apiKey', in: 'query', name: 'token', description: 'The credential on SSE routes (EventSource cannot send headers)' },
+  cookieSession: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'The dashboard\'s session, set by POST /api/auth/sign-in/email (refreshed by itself with `plinth.refresh_token`)' },
+  orgId: { type: 'apiKey', in: 'header', name: 'X-Org-Id', description: 'The organization; required with the cookie session on requests that change something' },
 };
 
 export function routeOptions(scope: 'org' | 'app', extra: { category?: [keyof typeof CATEGORY_LIMITS, string]; queryToken?: boolean; idempotency?: boolean } = {}) {
