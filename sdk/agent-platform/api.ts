@@ -235,6 +235,8 @@ export interface EndUser {
   externalId: string | null;
   name: string | null;
   email: string | null;
+  /** The organization's user this end user is: runs acting for the end user (Appstrate-User) read only what that user may see; without one they read none of the organization's data */
+  userId: string | null;
   metadata: Record<string, any>;
   /** @format date-time */
   createdAt: string;
@@ -1527,6 +1529,12 @@ export class Api<
          * @maxLength 254
          */
         email?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         * @pattern ^[A-Za-z0-9_-]+$
+         */
+        userId?: string | null;
         metadata?: Record<string, any>;
       },
       params: RequestParams = {},
@@ -1603,6 +1611,12 @@ export class Api<
          * @maxLength 254
          */
         email?: string | null;
+        /**
+         * @minLength 1
+         * @maxLength 64
+         * @pattern ^[A-Za-z0-9_-]+$
+         */
+        userId?: string | null;
         metadata?: Record<string, any>;
       },
       params: RequestParams = {},

@@ -3,6 +3,7 @@ import type { TenantContext } from '../../core/context.ts';
 import type { Scope } from '../../core/auth/principal.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
+import { findUser } from '../auth/index.ts';
 import { createKey, revokeKey } from '../keys/index.ts';
 import { agentAppKeys, agentApplications, agentEndUsers, agents, type AppKeyRow, type ApplicationRow, type EndUserRow } from './tables.ts';
 
@@ -72,6 +73,7 @@ export function endUserDto(row: EndUserRow) {
     external_id: row.externalId,
     name: row.name,
     email: row.email,
+    user_id: row.userId,
     metadata: row.metadata,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
@@ -82,11 +84,21 @@ export interface EndUserInput {
   external_id?: string | null;
   name?: string | null;
   email?: string | null;
+  user_id?: string | null;
   metadata?: Record<string, unknown>;
+}
+
+/** A linked user must be one of the tenant's users (a stranger's id reads as unknown). */
+async function checkUser(ctx: TenantContext, userId: string | null | undefined) {
+  if (!userId) return;
+  if (!(await findUser(ctx, userId))) {
+    throw new ApiError('VALIDATION_ERROR', `userId: no user ${userId} in this organization`, { details: { issues: [{ field: 'userId', location: 'body', message: 'Unknown user' }] } });
+  }
 }
 
 export async function createEndUser(ctx: TenantContext, applicationId: string, input: EndUserInput) {
   await findApplication(ctx, applicationId);
+  await checkUser(ctx, input.user_id);
   if (input.external_id) {
     const [dup] = await ctx.db
       .select({ id: agentEndUsers.id })
@@ -96,7 +108,7 @@ export async function createEndUser(ctx: TenantContext, applicationId: string, i
   }
   const [row] = await ctx.db
     .insert(agentEndUsers)
-    .values({ tenantId: ctx.tenantId, id: newId('eu'), applicationId, externalId: input.external_id ?? null, name: input.name ?? null, email: input.email ?? null, metadata: input.metadata ?? {} })
+    .values({ tenantId: ctx.tenantId, id: newId('eu'), applicationId, externalId: input.external_id ?? null, name: input.name ?? null, email: input.email ?? null, userId: input.user_id ?? null, metadata: input.metadata ?? {} })
     .returning();
   await ctx.audit({ action: 'agent_end_user.created', resourceType: 'agent_end_user', resourceId: row!.id });
   return endUserDto(row!);
@@ -120,11 +132,13 @@ export async function listEndUsers(ctx: TenantContext, applicationId: string, pa
 
 export async function updateEndUser(ctx: TenantContext, applicationId: string, id: string, patch: EndUserInput) {
   const row = await findEndUser(ctx, applicationId, id);
+  await checkUser(ctx, patch.user_id);
   const [updated] = await ctx.db
     .update(agentEndUsers)
     .set({
       name: patch.name !== undefined ? patch.name : row.name,
       email: patch.email !== undefined ? patch.email : row.email,
+      userId: patch.user_id !== undefined ? patch.user_id : row.userId,
       metadata: patch.metadata ?? row.metadata,
       updatedAt: new Date(),
     })

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, eq, lt, sql } from 'drizzle-orm';
-import type { ApiKeyPrincipal } from '../../core/auth/principal.ts';
+import { hasScope, type TenantPrincipal } from '../../core/auth/principal.ts';
 import { runInTenant, type RequestMeta } from '../../core/context.ts';
 import { rows } from '../../core/db/client.ts';
 import { ApiError } from '../../core/http/errors.ts';
@@ -23,6 +23,7 @@ import {
 import { CANCEL_CHANNEL, EventWriter, publishEvents, systemMeta, type RunEvent } from './log.ts';
 import { RUN_JOB } from './runs.ts';
 import { agentVersion } from './service.ts';
+import { actingPrincipal } from './principal.ts';
 import { agentRunEvents, agentRuns, type AgentDefinition, type RunRow, type RunStatus } from './tables.ts';
 
 /** How long a worker's claim on a run lasts without a heartbeat; the sweeper fails runs past it. */
@@ -68,11 +69,6 @@ function aborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(new Stop());
     signal.addEventListener('abort', () => reject(new Stop()), { once: true });
   });
-}
-
-function principalFor(run: RunRow): ApiKeyPrincipal {
-  const p = run.principal;
-  return { kind: 'api_key', id: p.id, tenant: p.tenant, scopes: new Set(p.scopes), rateLimit: null, ipAllowlist: [], expiresAt: null };
 }
 
 const MAX_TOOL_RESULT = 16_000;
@@ -159,8 +155,8 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
     }).catch((error: unknown) => kernel.log.warn({ err: error, run_id: runId }, 'agent run heartbeat failed'));
   }, HEARTBEAT_MS);
 
-  const principal = principalFor(run);
-  const toolMeta: RequestMeta = { tenantId, actor: { type: 'agent_run', id: runId }, requestId: null, principal };
+  let principal: TenantPrincipal | undefined;
+  let toolMeta: RequestMeta = meta;
   const usage = { input: 0, output: 0 };
   let providerName = 'unknown';
   let modelName = def.model ?? 'default';
@@ -168,6 +164,8 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
   let output: Record<string, unknown> | null = null;
   let error: { code: string; message: string } | null = null;
   try {
+    principal = await actingPrincipal(kernel, run);
+    toolMeta = { tenantId, actor: { type: 'agent_run', id: runId }, requestId: null, principal };
     const prep = await runInTenant(
       kernel,
       { ...meta, principal },
@@ -175,7 +173,8 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
         await assertQuota(ctx);
         const resolved = await resolveProvider(ctx, def.model ?? undefined);
         const input = run.input as { message: string; context?: unknown };
-        const passages = def.knowledge.enabled
+        // Retrieval reads the tenant's data: not for a principal without `read` (an unlinked end user).
+        const passages = def.knowledge.enabled && hasScope(principal!, 'read')
           ? await searchKnowledge(ctx, principal, { query: input.message, k: def.knowledge.k, sources: def.knowledge.sources, types: def.knowledge.types.length ? def.knowledge.types : undefined })
           : [];
         return { resolved, passages };

@@ -171,6 +171,11 @@ export const agentEndUsers = pgTable(
     externalId: text('external_id'),
     name: text('name'),
     email: text('email'),
+    /**
+     * The tenant's user this end user is, if any: runs acting for the end user read what that user may
+     * see (row policies, masks). Without one they read nothing of the tenant's data.
+     */
+    userId: text('user_id'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -155,11 +155,14 @@ const scheduleOut = (s: Awaited<ReturnType<typeof getScheduleDto>>) => ({
 // ---------------------------------------------------------------- end users, keys
 
 const EndUserOut = z
-  .object({ id: z.string().openapi({ example: 'eu_01jh3x2k7d9f8g6h5j4k3m2n1p' }), applicationId: z.string(), externalId: z.string().nullable(), name: z.string().nullable(), email: z.string().nullable(), metadata: z.record(z.string(), z.unknown()), createdAt: DateTime, updatedAt: DateTime })
+  .object({ id: z.string().openapi({ example: 'eu_01jh3x2k7d9f8g6h5j4k3m2n1p' }), applicationId: z.string(), externalId: z.string().nullable(), name: z.string().nullable(), email: z.string().nullable(), userId: z.string().nullable().openapi({ description: 'The organization\'s user this end user is: runs acting for the end user (Appstrate-User) read only what that user may see; without one they read none of the organization\'s data' }), metadata: z.record(z.string(), z.unknown()), createdAt: DateTime, updatedAt: DateTime })
   .openapi('EndUser');
-const EndUserInput = strictObject({ externalId: z.string().min(1).max(200).nullable().optional(), name: z.string().max(200).nullable().optional(), email: z.string().email().max(254).nullable().optional(), metadata: z.record(z.string(), z.unknown()).optional() });
-const EndUserPatch = strictObject({ name: z.string().max(200).nullable().optional(), email: z.string().email().max(254).nullable().optional(), metadata: z.record(z.string(), z.unknown()).optional() });
-const endUserOut = (e: ReturnType<typeof endUserDto>) => ({ id: e.id, applicationId: e.application_id, externalId: e.external_id, name: e.name, email: e.email, metadata: e.metadata, createdAt: e.created_at, updatedAt: e.updated_at });
+const UserRef = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'not an id').nullable().optional();
+const EndUserInput = strictObject({ externalId: z.string().min(1).max(200).nullable().optional(), name: z.string().max(200).nullable().optional(), email: z.string().email().max(254).nullable().optional(), userId: UserRef, metadata: z.record(z.string(), z.unknown()).optional() });
+const EndUserPatch = strictObject({ name: z.string().max(200).nullable().optional(), email: z.string().email().max(254).nullable().optional(), userId: UserRef, metadata: z.record(z.string(), z.unknown()).optional() });
+const endUserOut = (e: ReturnType<typeof endUserDto>) => ({ id: e.id, applicationId: e.application_id, externalId: e.external_id, name: e.name, email: e.email, userId: e.user_id, metadata: e.metadata, createdAt: e.created_at, updatedAt: e.updated_at });
+
+const endUserPatch = (b: z.infer<typeof EndUserPatch>) => ({ name: b.name, email: b.email, user_id: b.userId, metadata: b.metadata });
 
 const ApiKeyOut = z.object({ id: z.string(), applicationId: z.string(), name: z.string(), revokedAt: DateTime.nullable(), createdAt: DateTime }).openapi('ApplicationApiKey');
 const ApiKeyCreated = ApiKeyOut.extend({ key: z.string().openapi({ description: 'The `ask_` key, shown once', example: 'ask_sk_...' }) }).openapi('ApplicationApiKeyCreated');
@@ -297,7 +300,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
   const eu = crud({ tag: 'End users', path: '/api/end-users', param: 'endUserId', scope: 'app', Out: EndUserOut, Input: EndUserInput, Patch: EndUserPatch, what: 'end user', op: 'endUsers' });
   app.openapi(eu.create, async (c) => {
     const b = c.req.valid('json') as z.infer<typeof EndUserInput>;
-    return c.json(endUserOut(await tenantWork(c, (ctx) => createEndUser(ctx, appOf(c).applicationId, { external_id: b.externalId, name: b.name, email: b.email, metadata: b.metadata }))), 201);
+    return c.json(endUserOut(await tenantWork(c, (ctx) => createEndUser(ctx, appOf(c).applicationId, { external_id: b.externalId, name: b.name, email: b.email, user_id: b.userId, metadata: b.metadata }))), 201);
   });
   app.openapi(eu.list, async (c) => {
     const q = c.req.valid('query');
@@ -308,7 +311,7 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     c.json(endUserOut(endUserDto(await tenantWork(c, (ctx) => findEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId)))), 200),
   );
   app.openapi(eu.patch!, async (c) =>
-    c.json(endUserOut(await tenantWork(c, (ctx) => updateEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId, c.req.valid('json') as z.infer<typeof EndUserPatch>))), 200),
+    c.json(endUserOut(await tenantWork(c, (ctx) => updateEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId, endUserPatch(c.req.valid('json') as z.infer<typeof EndUserPatch>)))), 200),
   );
   app.openapi(eu.del, async (c) => c.json(await tenantWork(c, (ctx) => deleteEndUser(ctx, appOf(c).applicationId, (c.req.valid('param') as { endUserId: string }).endUserId)), 200));
 

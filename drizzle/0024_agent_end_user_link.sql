@@ -1,0 +1,1 @@
+ALTER TABLE "agent_end_users" ADD COLUMN "user_id" text;
