@@ -242,6 +242,11 @@ export const reportRollups = pgTable(
     /** Property names the cells are grouped by (their JSON values, as records store them). */
     dimensions: text('dimensions').array().notNull(),
     dimensionIds: text('dimension_ids').array().notNull(),
+    /**
+     * Number dimensions held by bucket (property -> ascending boundaries): a cell holds the greatest
+     * boundary at or below the value (-1e308 below the first), so `>=` and `<` at a boundary stay exact.
+     */
+    dimensionBuckets: jsonb('dimension_buckets').$type<Record<string, number[]>>().notNull().default({}),
     /** Number properties summed per cell, in the order of the s1..s4 and c1..c4 columns. */
     measures: text('measures').array().notNull(),
     measureIds: text('measure_ids').array().notNull(),

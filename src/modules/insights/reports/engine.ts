@@ -239,20 +239,20 @@ async function openScope(ctx: TenantContext, typeRef: string, filters: (string |
   return { ctx, schema, access, where, joins: [], aliases: 0, whole: preds.length === 0 && !restricted, preds, restricted };
 }
 
-/** Property names that predicates read, or null when one reads a built-in field (no rollup holds those). */
-function predicateProps(preds: Predicate[]): string[] | null {
-  const names: string[] = [];
+/** What predicates read (property, op, values), or null when one reads a built-in field (no rollup holds those). */
+function predicateProps(preds: Predicate[]): RollupNeeds['filters'] | null {
+  const read: RollupNeeds['filters'] = [];
   for (const p of preds) {
     if (p.field.kind !== 'property') return null;
-    names.push(p.field.def.name);
+    read.push({ property: p.field.def.name, op: p.op, values: p.values });
   }
-  return names;
+  return read;
 }
 
 /** The rollup that can answer, when the caller sees every record and every property read is covered. */
 async function rollupFor(scope: Scope, needs: Omit<RollupNeeds, 'filters'> & { preds: Predicate[][] }): Promise<RollupRow | null> {
   if (scope.restricted) return null;
-  const filters: string[] = [];
+  const filters: RollupNeeds['filters'] = [];
   for (const list of [scope.preds, ...needs.preds]) {
     const names = predicateProps(list);
     if (!names) return null;

@@ -218,6 +218,64 @@ describe('report rollups', () => {
     expect((await req('DELETE', `/v1/reports/rollups/${id}`)).status).toBe(200);
   });
 
+  it('holds a number dimension by bucket: >= and < a boundary are answered from it, exactly as the records do', async () => {
+    const res = await req('POST', '/v1/reports/rollups', { object_type_id: 'sales', dimensions: ['stage', 'region', 'amount'], dimension_buckets: { amount: [0, 100, 250, 1000] }, measures: ['amount'] });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.data.dimension_buckets).toEqual({ amount: [0, 100, 250, 1000] });
+    const id = res.body.data.id as string;
+    // Values on a boundary, below the first one, past the last one, and none.
+    for (const amount of [-5, 0, 100, 250, 1000, 4999.5, undefined]) await createObject(t, tenant.token, 'sales', { ...randomDeal(), amount });
+    await pollUntil(() => req('GET', `/v1/reports/rollups/${id}`), (r) => r.body.data?.status === 'ready');
+    const o = await createObject(t, tenant.token, 'sales', { ...randomDeal(), amount: 99.99 });
+    expect((await req('PATCH', `/v1/objects/sales/${o.id}`, { properties: { amount: 1000 } })).status).toBe(200);
+    await compactRollups(t.kernel);
+    await createObject(t, tenant.token, 'sales', { ...randomDeal(), amount: 250 });
+
+    const covered = [
+      { path: '/v1/reports/funnel', body: { object_type_id: 'sales', steps: [{ name: 'all', filters: [] }, { name: 'big', filters: ['amount:gte:250'] }, { name: 'won', filters: ['amount:gte:1000', 'stage:eq:won'] }] } },
+      { path: '/v1/reports/pipeline', body: { object_type_id: 'sales', stage_property: 'stage', value_property: 'amount', filters: ['amount:lt:100'] } },
+      { path: '/v1/reports/leaderboard', body: { object_type_id: 'sales', group_by: 'region', aggregation: 'sum', value_property: 'amount', filters: [{ property: 'amount', op: 'gte', value: 0 }, 'amount:lt:1000'] } },
+      { path: '/v1/reports/pipeline', body: { object_type_id: 'sales', stage_property: 'stage', filters: [{ property: 'amount', op: 'is_empty' }] } },
+    ];
+    const rolled = [];
+    for (const r of covered) {
+      const got = await req('POST', r.path, r.body);
+      expect(got.status, got.text).toBe(200);
+      expect(got.body.data.source, JSON.stringify(r.body)).toBe('rollup');
+      rolled.push(got.body.data);
+    }
+    // Not at a boundary, or comparisons a lower boundary cannot answer: the records.
+    for (const body of [
+      { path: '/v1/reports/pipeline', body: { object_type_id: 'sales', stage_property: 'stage', filters: ['amount:gte:500'] } },
+      { path: '/v1/reports/pipeline', body: { object_type_id: 'sales', stage_property: 'stage', filters: ['amount:gt:1000'] } },
+      { path: '/v1/reports/pipeline', body: { object_type_id: 'sales', stage_property: 'stage', filters: ['amount:eq:250'] } },
+      { path: '/v1/reports/leaderboard', body: { object_type_id: 'sales', group_by: 'amount' } },
+      { path: '/v1/reports/leaderboard', body: { object_type_id: 'sales', group_by: 'stage', aggregation: 'max', value_property: 'amount' } },
+    ]) {
+      const got = await req('POST', body.path, body.body);
+      expect(got.status, got.text).toBe(200);
+      expect(got.body.data.source, JSON.stringify(body.body)).toBe('records');
+    }
+    expect((await req('DELETE', `/v1/reports/rollups/${id}`)).status).toBe(200);
+    for (const [i, r] of covered.entries()) {
+      const got = await req('POST', r.path, r.body);
+      expect(got.body.data.source).toBe('records');
+      const { source: _a, ...a } = rolled[i];
+      const { source: _b, ...b } = got.body.data;
+      close(a, b, JSON.stringify(r.body));
+    }
+
+    for (const [body, field] of [
+      [{ object_type_id: 'sales', dimensions: ['stage'], dimension_buckets: { amount: [1] } }, 'dimension_buckets.amount'],
+      [{ object_type_id: 'sales', dimensions: ['stage'], dimension_buckets: { stage: [1] } }, 'dimension_buckets.stage'],
+      [{ object_type_id: 'sales', dimensions: ['amount'], dimension_buckets: { amount: [10, 5] } }, 'dimension_buckets.amount'],
+    ] as const) {
+      const bad = await req('POST', '/v1/reports/rollups', body);
+      expect(bad.status, bad.text).toBe(400);
+      expect(bad.body.error.message).toContain(field);
+    }
+  });
+
   it('validates definitions, keeps tenants apart and goes with its type', async () => {
     const bad = [
       { body: { object_type_id: 'sales', dimensions: ['nope'] }, field: 'dimensions.0' },

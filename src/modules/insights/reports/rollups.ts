@@ -21,6 +21,7 @@ export const ROLLUP_BUILD_JOB = 'insights.rollup-build';
 export const MAX_DIMENSIONS = 6;
 export const MAX_MEASURES = 4;
 export const MAX_ROLLUPS_PER_TYPE = 10;
+export const MAX_BOUNDARIES = 50;
 const COMPACT_EVERY_MS = 2_000;
 
 const DATE_BUILTINS = new Set(['created_at', 'updated_at']);
@@ -32,6 +33,7 @@ export const RollupSchema = z
     id: z.string().openapi({ example: 'rlp_01jh3x2k7d9f8g6h5j4k3m2n1p' }),
     object_type_id: z.string(),
     dimensions: z.array(z.string()).openapi({ description: 'Properties the cells are grouped by: report filters, group_by and stage_property may use them' }),
+    dimension_buckets: z.record(z.string(), z.array(z.number())).openapi({ description: 'Number dimensions held by bucket: property -> ascending boundaries' }),
     measures: z.array(z.string()).openapi({ description: 'Number properties summed per cell: sum and avg of them are answered from the rollup' }),
     date_property: z.string().nullable().openapi({ description: 'Time series on this property are answered from the rollup (cells per UTC hour)' }),
     status: z.enum(['building', 'ready', 'failed']).openapi({ description: 'Reports use a rollup once it is `ready`; it is kept current from creation on' }),
@@ -50,6 +52,13 @@ export const CreateRollupInput = z.object({
     .max(MAX_DIMENSIONS)
     .default([])
     .openapi({ description: `Up to ${MAX_DIMENSIONS} properties to group by; pick ones with few distinct values (status, region, owner): the rollup holds one cell per combination and hour`, example: ['status', 'region'] }),
+  dimension_buckets: z
+    .record(z.string().min(1).max(64), z.array(z.number().finite()).min(1).max(MAX_BOUNDARIES))
+    .default({})
+    .openapi({
+      description: `Number dimensions to hold by bucket instead of by value (a number property with many distinct values would make a cell per value): property -> up to ${MAX_BOUNDARIES} strictly ascending boundaries. A report filter \`>=\` or \`<\` a boundary (\`amount>=1000\`) is answered from the rollup; other comparisons, group_by and min/max/distinct of that property read the records.`,
+      example: { amount: [0, 100, 1000, 10000] },
+    }),
   measures: z.array(z.string().min(1).max(64)).max(MAX_MEASURES).default([]).openapi({ description: `Up to ${MAX_MEASURES} number properties to sum`, example: ['amount'] }),
   date_property: z.string().min(1).max(64).nullable().default(null).openapi({ description: 'A datetime or date property, created_at or updated_at; null for no time dimension', example: 'closed_at' }),
 });
@@ -58,6 +67,7 @@ const present = (r: RollupRow) => ({
   id: r.id,
   object_type_id: r.objectTypeId,
   dimensions: r.dimensions,
+  dimension_buckets: r.dimensionBuckets,
   measures: r.measures,
   date_property: r.dateProperty,
   status: r.status as 'building' | 'ready' | 'failed',
@@ -87,6 +97,13 @@ function checkNames(schema: TypeSchema, names: string[], field: string, check: (
 export async function createRollup(ctx: TenantContext, input: z.infer<typeof CreateRollupInput>) {
   const schema = await loadSchema(ctx, input.object_type_id);
   const dims = checkNames(schema, input.dimensions, 'dimensions', (t) => (t === 'json' || t === 'geo_point' ? 'holds structured values; group by a scalar property' : null));
+  for (const [name, boundaries] of Object.entries(input.dimension_buckets)) {
+    const field = `dimension_buckets.${name}`;
+    const def = dims.find((d) => d.name === name);
+    if (!def) throw invalid(field, `'${name}' is not one of the dimensions`);
+    if (def.dataType !== 'number' && def.dataType !== 'integer') throw invalid(field, `'${name}' is not a number property`);
+    if (boundaries.some((b, i) => i > 0 && b <= boundaries[i - 1]!)) throw invalid(field, 'boundaries must be strictly ascending');
+  }
   const measures = checkNames(schema, input.measures, 'measures', (t) => (t === 'number' ? null : 'is not a number property'));
   let dateKind: string | null = null;
   if (input.date_property !== null) {
@@ -113,6 +130,7 @@ export async function createRollup(ctx: TenantContext, input: z.infer<typeof Cre
       objectTypeId: schema.type.id,
       dimensions: dims.map((d) => d.name),
       dimensionIds: dims.map((d) => d.id),
+      dimensionBuckets: input.dimension_buckets,
       measures: measures.map((d) => d.name),
       measureIds: measures.map((d) => d.id),
       dateProperty: input.date_property,
@@ -169,7 +187,7 @@ export async function rebuildRollup(ctx: TenantContext, id: string) {
 // ---------------------------------------------------------------- build and compaction
 
 const KEY = (alias: string) =>
-  sql.raw(`plinth_rollup_key(r.date_property, r.date_kind, r.dimensions, r.measures, ${alias}.properties, ${alias}.created_at, ${alias}.updated_at)`);
+  sql.raw(`plinth_rollup_key(r.date_property, r.date_kind, r.dimensions, r.measures, ${alias}.properties, ${alias}.created_at, ${alias}.updated_at, r.dimension_buckets)`);
 
 /**
  * The triggers that append deltas exist only once some tenant has a rollup: until then a write to
@@ -309,8 +327,8 @@ export function registerRollups(kernel: Kernel): void {
 // ---------------------------------------------------------------- what reports read
 
 export interface RollupNeeds {
-  /** Properties the report filters on (all of them must be dimensions). */
-  filters: string[];
+  /** The report's filters on properties (each property must be a dimension; a bucketed one only `>=`/`<` a boundary). */
+  filters: { property: string; op: string; values: unknown[] }[];
   /** A property grouped by (leaderboard group_by, pipeline stage_property). */
   group?: string;
   /** Properties summed or averaged. */
@@ -335,7 +353,16 @@ export async function chooseRollup(ctx: TenantContext, schema: TypeSchema, needs
     if (r.dimensions.some((d, i) => idOf(d) !== r.dimensionIds[i])) return false;
     if (r.measures.some((m, i) => idOf(m) !== r.measureIds[i])) return false;
     const dims = new Set(r.dimensions);
-    if (![...needs.filters, ...needs.values, ...(needs.group ? [needs.group] : [])].every((p) => dims.has(p))) return false;
+    const buckets = r.dimensionBuckets ?? {};
+    if (![...needs.filters.map((f) => f.property), ...needs.values, ...(needs.group ? [needs.group] : [])].every((p) => dims.has(p))) return false;
+    // A bucketed dimension holds lower boundaries, not values: exact only for emptiness and `>=`/`<` a boundary.
+    if ([...needs.values, ...(needs.group ? [needs.group] : [])].some((p) => buckets[p])) return false;
+    const exact = (f: RollupNeeds['filters'][number]) => {
+      const boundaries = buckets[f.property];
+      if (!boundaries || f.op === 'is_empty' || f.op === 'is_not_empty') return true;
+      return (f.op === 'gte' || f.op === 'lt') && boundaries.includes(Number(f.values[0]));
+    };
+    if (!needs.filters.every(exact)) return false;
     if (!needs.sums.every((p) => r.measures.includes(p))) return false;
     if (needs.date !== undefined) {
       if (r.dateProperty !== needs.date) return false;
