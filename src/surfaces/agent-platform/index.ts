@@ -1,5 +1,7 @@
 import { defineSurface, surfaceRouter } from '../surface.ts';
 import { renderProblem, SECURITY_SCHEMES } from './http.ts';
+import { connectionRoutes } from './connections.ts';
+import { packageRoutes } from './packages.ts';
 import { resourceRoutes } from './resources.ts';
 import { runRoutes } from './runs.ts';
 
@@ -24,6 +26,8 @@ export const agentPlatformSurface = defineSurface({
     const app = surfaceRouter();
     resourceRoutes(app);
     runRoutes(app);
+    connectionRoutes(app);
+    packageRoutes(app);
     return app;
   },
 });
