@@ -96,6 +96,13 @@ function checkHeaderName(type: ConnectionType, header: string | null | undefined
   return name;
 }
 
+/** A path without its trailing slashes (a loop: `/\/+$/` is quadratic on a run of slashes). */
+function trimSlashes(path: string): string {
+  let end = path.length;
+  while (end > 0 && path[end - 1] === '/') end--;
+  return path.slice(0, end);
+}
+
 /** A base URL: http(s), no query, fragment or user info; stored without a trailing slash on its path. */
 export function normalizeBaseUrl(raw: string, field = 'baseUrl'): string {
   let url: URL;
@@ -107,7 +114,7 @@ export function normalizeBaseUrl(raw: string, field = 'baseUrl'): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(field, 'Only http and https URLs');
   if (url.username || url.password) throw invalid(field, 'Credentials go in credentials, not in the URL');
   if (url.search || url.hash || raw.includes('?') || raw.includes('#')) throw invalid(field, 'A base URL has no query or fragment');
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  return `${url.protocol}//${url.host}${trimSlashes(url.pathname)}`;
 }
 
 /** Save-time check of a base URL against the outbound guard (DNS: call it before the transaction). */
@@ -127,7 +134,7 @@ export function connectionAllows(baseUrl: string, target: string): boolean {
     return false;
   }
   if (base.protocol !== url.protocol || base.host !== url.host || url.username || url.password) return false;
-  const path = base.pathname.replace(/\/+$/, '');
+  const path = trimSlashes(base.pathname);
   return path === '' || url.pathname === path || url.pathname.startsWith(`${path}/`);
 }
 
