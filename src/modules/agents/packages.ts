@@ -170,11 +170,28 @@ export async function importPackage(ctx: TenantContext, applicationId: string, m
     .from(agentPackages)
     .where(and(appWhere(ctx, applicationId), eq(agentPackages.name, m.name)))
     .for('update');
+
+  // Its agents still there (one may have been deleted through /api/agents since).
+  const previous = existing?.agentIds ?? {};
+  const present = new Set(
+    Object.values(previous).length
+      ? (
+          await ctx.db
+            .select({ id: agents.id })
+            .from(agents)
+            .where(and(eq(agents.tenantId, ctx.tenantId), eq(agents.applicationId, applicationId), inArray(agents.id, Object.values(previous))))
+        ).map((a) => a.id)
+      : [],
+  );
   if (existing && existing.version === m.version) {
-    if (existing.checksum === checksum) return { package: packageDto(existing), outcome: 'unchanged' };
-    throw new ApiError('CONFLICT', `Version ${m.version} of ${m.name} is installed with other content; publish it as a new version`, {
-      details: { issues: [{ field: 'version', message: 'Installed with other content' }] },
-    });
+    const whole = Object.values(previous).every((id) => present.has(id));
+    if (existing.checksum === checksum && whole) return { package: packageDto(existing), outcome: 'unchanged' };
+    if (existing.checksum !== checksum) {
+      throw new ApiError('CONFLICT', `Version ${m.version} of ${m.name} is installed with other content; publish it as a new version`, {
+        details: { issues: [{ field: 'version', message: 'Installed with other content' }] },
+      });
+    }
+    // The same version with an agent missing: installed again below, which recreates it.
   }
 
   // The connections it needs must exist (by name, of the type it says).
@@ -192,17 +209,6 @@ export async function importPackage(ctx: TenantContext, applicationId: string, m
   }
   if (missing.length) throw invalid(missing);
 
-  const previous = existing?.agentIds ?? {};
-  const present = new Set(
-    Object.values(previous).length
-      ? (
-          await ctx.db
-            .select({ id: agents.id })
-            .from(agents)
-            .where(and(eq(agents.tenantId, ctx.tenantId), eq(agents.applicationId, applicationId), inArray(agents.id, Object.values(previous))))
-        ).map((a) => a.id)
-      : [],
-  );
   const dropped = Object.entries(previous).filter(([name, id]) => present.has(id) && !m.agents.some((a) => a.name === name));
   await assertIdle(
     ctx,

@@ -4,6 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+import { AgentPlatformClient } from '../../../sdk/agent-platform/index.ts';
 import { agentConnections } from '../../modules/agents/tables.ts';
 
 /** Connections and packages of the agent platform surface (seed 001), through HTTP. */
@@ -273,6 +274,14 @@ describe('packages', () => {
     // The same version with other content: 409.
     const changed = await a('POST', '/api/packages/import', manifest({ description: 'changed' }));
     expect(changed.status).toBe(409);
+    // One of its agents deleted by hand: importing the same version again puts it back.
+    expect((await a('DELETE', `/api/agents/${ids.triage}`)).status).toBe(200);
+    const repaired = await a('POST', '/api/packages/import', manifest());
+    expect(repaired.status, repaired.text).toBe(201);
+    expect(repaired.body.outcome).toBe('updated');
+    ids.triage = repaired.body.agents.find((x: { name: string }) => x.name === 'triage').id;
+    expect((await a('GET', `/api/agents/${ids.triage}`)).body.instructions).toBe('Sort tickets.');
+    expect((await a('GET', '/api/agents')).body.pagination.total).toBe(agentsBefore + 2);
 
     // The installed package runs: the answerer calls its tool with the helpdesk token.
     oa.reply({ toolCalls: [{ name: 'ticket', arguments: { id: '7' } }] }, { text: 'answered' });
@@ -369,5 +378,16 @@ describe('packages', () => {
     expect(last!.headers.get('ratelimit-policy')).toBe('10;w=60');
     // Creation is its own category: this key can still create.
     expect((await b('POST', '/api/end-users', { externalId: 'after-imports' })).status).toBe(201);
+  });
+
+  it('is called through the SDK', async () => {
+    const env = { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 1 } } };
+    const client = new AgentPlatformClient({ baseUrl: 'http://localhost', apiKey: keyB, appId: appB, fetch: (input, init) => Promise.resolve(t.app.request(String(input), init, env)) });
+    const conn = await client.connections.create({ name: 'sdk', type: 'bearer', baseUrl: 'https://93.184.215.14/sdk', credentials: { secret: 'sdk-secret' } });
+    expect(conn.data.credentialHint).toBe('••••');
+    const imported = await client.packages.import({ name: 'sdk-kit', version: '0.1.0-beta.1', agents: [{ name: 'one' }] });
+    expect(imported.data.outcome).toBe('installed');
+    const exported = await client.packages.export({ packageId: imported.data.id });
+    expect(exported.data.version).toBe('0.1.0-beta.1');
   });
 });
