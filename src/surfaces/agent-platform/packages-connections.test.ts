@@ -294,6 +294,10 @@ describe('packages', () => {
     expect(exported.status).toBe(200);
     expect(exported.body).toMatchObject({ name: 'support-kit', version: '1.0.0', agents: [expect.objectContaining({ name: 'triage' }), expect.objectContaining({ name: 'answerer' })] });
     expect(exported.body.agents[1].httpTools[0].connection).toBe('helpdesk');
+    // ... which imports back as the same version and content.
+    const roundTrip = await a('POST', '/api/packages/import', exported.body);
+    expect(roundTrip.status, roundTrip.text).toBe(200);
+    expect(roundTrip.body.outcome).toBe('unchanged');
 
     // Version 1.1.0: triage changes, answerer is gone, a new agent arrives.
     const v2 = manifest({ version: '1.1.0', connections: [], agents: [{ name: 'triage', instructions: 'Sort tickets faster.' }, { name: 'closer', instructions: 'Close.' }] });
