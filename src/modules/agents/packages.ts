@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import { and, count, desc, eq, inArray } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -165,6 +165,9 @@ async function assertIdle(ctx: TenantContext, agentIds: string[], what: string) 
 export async function importPackage(ctx: TenantContext, applicationId: string, m: PackageManifest): Promise<{ package: PackageDto; outcome: 'installed' | 'updated' | 'unchanged' }> {
   checkManifest(m);
   const checksum = createHash('sha256').update(canonical(m)).digest('hex');
+  // Imports of one package into one application take turns: a second import of a new package waits for
+  // the first and then finds it installed (no duplicate agents, no unique-index failure).
+  await ctx.db.execute(sql`select pg_advisory_xact_lock(hashtext(${`agent-package:${ctx.tenantId}:${applicationId}:${m.name}`}))`);
   const [existing] = await ctx.db
     .select()
     .from(agentPackages)

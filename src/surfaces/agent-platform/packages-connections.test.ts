@@ -384,6 +384,16 @@ describe('packages', () => {
     expect((await b('POST', '/api/end-users', { externalId: 'after-imports' })).status).toBe(201);
   });
 
+  it('imports the same new package twice at once as one install', async () => {
+    const b = await fresh(appB);
+    const kit = manifest({ name: 'raced-kit', connections: [], agents: [{ name: 'one' }, { name: 'two' }] });
+    const agentsBefore = (await b('GET', '/api/agents')).body.pagination.total;
+    const both = await Promise.all([b('POST', '/api/packages/import', kit), b('POST', '/api/packages/import', kit)]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 201]);
+    expect(both[0]!.body.id).toBe(both[1]!.body.id);
+    expect((await b('GET', '/api/agents')).body.pagination.total).toBe(agentsBefore + 2);
+  });
+
   it('is called through the SDK', async () => {
     const env = { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 1 } } };
     const client = new AgentPlatformClient({ baseUrl: 'http://localhost', apiKey: keyB, appId: appB, fetch: (input, init) => Promise.resolve(t.app.request(String(input), init, env)) });
