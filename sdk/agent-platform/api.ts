@@ -188,6 +188,12 @@ export interface AgentHttpTool {
    */
   parameters?: Record<string, any>;
   headers?: Record<string, string>;
+  /**
+   * A connection of the agent's application (id or name; stored as its id): its credential is added to the request when the URL is under the connection's base URL
+   * @minLength 1
+   * @maxLength 100
+   */
+  connection?: string;
 }
 
 export interface AgentKnowledge {
@@ -307,6 +313,191 @@ export interface Run {
   startedAt: string | null;
   /** @format date-time */
   finishedAt: string | null;
+}
+
+export interface Connection {
+  /** @example "conn_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  applicationId: string;
+  name: string;
+  /**
+   * A label of the service
+   * @example "github"
+   */
+  provider: string | null;
+  /** `api_key`: the secret in the header `headerName`; `bearer`: `Authorization: Bearer`; `basic`: `Authorization: Basic` */
+  type: "api_key" | "bearer" | "basic";
+  /**
+   * The credential is sent only to URLs under this one (same scheme, host, port; path under its path)
+   * @example "https://api.github.com"
+   */
+  baseUrl: string;
+  headerName: string | null;
+  /**
+   * A masked hint of the secret; the secret itself is never returned
+   * @example "••••a1b2"
+   */
+  credentialHint: string;
+  /** @format date-time */
+  createdAt: string;
+  /** @format date-time */
+  updatedAt: string;
+}
+
+/** Write-only: sealed at rest with PLINTH_ENCRYPTION_KEY, never returned */
+export interface ConnectionCredentials {
+  /**
+   * The key or token (`api_key`, `bearer`)
+   * @minLength 1
+   * @maxLength 4096
+   */
+  secret?: string;
+  /**
+   * `basic`
+   * @minLength 1
+   * @maxLength 200
+   */
+  username?: string;
+  /**
+   * `basic`
+   * @minLength 1
+   * @maxLength 1024
+   */
+  password?: string;
+}
+
+export type PackageImport = Package & {
+  /** `unchanged`: this version with this content was installed already (nothing was done) */
+  outcome: "installed" | "updated" | "unchanged";
+};
+
+export interface Package {
+  /** @example "pkg_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  applicationId: string;
+  name: string;
+  /** The installed version */
+  version: string;
+  description: string | null;
+  /** sha256 of the installed manifest (canonical JSON) */
+  checksum: string;
+  /** The agents it installed, by their name in the manifest */
+  agents: {
+    name: string;
+    id: string;
+  }[];
+  /** @format date-time */
+  createdAt: string;
+  /** @format date-time */
+  updatedAt: string;
+}
+
+export interface PackageManifest {
+  /**
+   * Package name (npm style: `support-kit`, `@acme/support-kit`)
+   * @minLength 1
+   * @maxLength 150
+   * @pattern ^(?:@[a-z0-9][a-z0-9._-]{0,49}\/)?[a-z0-9][a-z0-9._-]{0,99}$
+   * @example "support-kit"
+   */
+  name: string;
+  /**
+   * Semantic version
+   * @minLength 5
+   * @maxLength 64
+   * @pattern ^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$
+   * @example "1.0.0"
+   */
+  version: string;
+  /** @maxLength 2000 */
+  description?: string | null;
+  /**
+   * Connections the agents need: created in the application before the import
+   * @maxItems 20
+   */
+  connections?: {
+    /**
+     * A connection the application must have, by name
+     * @minLength 1
+     * @maxLength 100
+     */
+    name: string;
+    /** The type it must have */
+    type?: "api_key" | "bearer" | "basic";
+    /** @maxLength 500 */
+    description?: string;
+  }[];
+  /**
+   * @maxItems 20
+   * @minItems 1
+   */
+  agents: PackageAgent[];
+}
+
+export interface PackageAgent {
+  /**
+   * Unique in the package: it identifies the agent across versions
+   * @minLength 1
+   * @maxLength 100
+   */
+  name: string;
+  /** @maxLength 2000 */
+  description?: string | null;
+  /** @maxLength 200 */
+  model?: string | null;
+  /** @maxLength 100000 */
+  instructions?: string;
+  /** @maxItems 5 */
+  tools?: (
+    | "search_objects"
+    | "get_object"
+    | "create_object"
+    | "update_object"
+    | "search_files"
+  )[];
+  /**
+   * HTTP tools; `connection` names one of the package's `connections`
+   * @maxItems 20
+   */
+  httpTools?: AgentHttpTool[];
+  knowledge?: {
+    /** @default true */
+    enabled?: boolean;
+    /**
+     * @maxItems 2
+     * @default ["objects","files"]
+     */
+    sources?: ("objects" | "files")[];
+    /**
+     * Object types to search (empty: all indexed)
+     * @maxItems 20
+     * @default []
+     */
+    types?: string[];
+    /**
+     * @min 1
+     * @max 20
+     * @default 5
+     */
+    k?: number;
+  };
+  limits?: {
+    /**
+     * @min 1
+     * @max 50
+     */
+    maxSteps?: number;
+    /**
+     * @min 1
+     * @max 200000
+     */
+    maxTokens?: number;
+    /**
+     * @min 100
+     * @max 3600000
+     */
+    timeoutMs?: number;
+  };
 }
 
 export interface ListParams {
@@ -575,6 +766,84 @@ export interface RunsParams {
    * @maxLength 4096
    */
   token?: string;
+}
+
+export interface ListParams14 {
+  /**
+   * @min 1
+   * @max 100000
+   * @default 1
+   */
+  page?: number;
+  /**
+   * @min 1
+   * @max 100
+   * @default 20
+   */
+  pageSize?: number;
+}
+
+export interface GetParams10 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  connectionId: string;
+}
+
+export interface UpdateParams8 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  connectionId: string;
+}
+
+export interface DeleteParams8 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  connectionId: string;
+}
+
+export interface ListParams16 {
+  /**
+   * @min 1
+   * @max 100000
+   * @default 1
+   */
+  page?: number;
+  /**
+   * @min 1
+   * @max 100
+   * @default 20
+   */
+  pageSize?: number;
+}
+
+export interface GetParams12 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  packageId: string;
+}
+
+export interface UninstallParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  packageId: string;
+}
+
+export interface ExportParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  packageId: string;
 }
 
 export type QueryParamsType = Record<string | number, any>;
@@ -1908,6 +2177,298 @@ export class Api<
         method: "GET",
         query: query,
         secure: true,
+        ...params,
+      }),
+  };
+  connections = {
+    /**
+     * @description Credentials for the application's agents' HTTP tools (a tool names it in `connection`). Limited to 10 requests per minute per key; supports `Idempotency-Key`.
+     *
+     * @tags Connections
+     * @name Create
+     * @summary Create a connection
+     * @request POST:/api/connections
+     * @secure
+     */
+    create: (
+      data: {
+        /**
+         * Unique in the application; HTTP tools and package manifests may name it
+         * @minLength 1
+         * @maxLength 100
+         */
+        name: string;
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        provider?: string | null;
+        type: "api_key" | "bearer" | "basic";
+        /**
+         * Must pass the outbound guard (no private, loopback or metadata addresses)
+         * @format uri
+         * @maxLength 2000
+         */
+        baseUrl: string;
+        /**
+         * `api_key` only; default `X-API-Key`
+         * @maxLength 100
+         */
+        headerName?: string | null;
+        /** Write-only: sealed at rest with PLINTH_ENCRYPTION_KEY, never returned */
+        credentials: ConnectionCredentials;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<Connection, Problem>({
+        path: `/api/connections`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Connections
+     * @name List
+     * @summary List connections
+     * @request GET:/api/connections
+     * @secure
+     */
+    list: (query: ListParams14 = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          data: Connection[];
+          pagination: Pagination;
+        },
+        Problem
+      >({
+        path: `/api/connections`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Connections
+     * @name Get
+     * @summary Get a connection
+     * @request GET:/api/connections/{connectionId}
+     * @secure
+     */
+    get: ({ connectionId }: GetParams10, params: RequestParams = {}) =>
+      this.request<Connection, Problem>({
+        path: `/api/connections/${connectionId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Rename it, point it at another base URL or rotate its credentials. Runs use the new values at their next tool call.
+     *
+     * @tags Connections
+     * @name Update
+     * @summary Update a connection
+     * @request PATCH:/api/connections/{connectionId}
+     * @secure
+     */
+    update: (
+      { connectionId }: UpdateParams8,
+      data: {
+        /**
+         * Unique in the application; HTTP tools and package manifests may name it
+         * @minLength 1
+         * @maxLength 100
+         */
+        name?: string;
+        /**
+         * @minLength 1
+         * @maxLength 100
+         */
+        provider?: string | null;
+        type?: "api_key" | "bearer" | "basic";
+        /**
+         * Must pass the outbound guard (no private, loopback or metadata addresses)
+         * @format uri
+         * @maxLength 2000
+         */
+        baseUrl?: string;
+        /**
+         * `api_key` only; default `X-API-Key`
+         * @maxLength 100
+         */
+        headerName?: string | null;
+        /** Write-only: sealed at rest with PLINTH_ENCRYPTION_KEY, never returned */
+        credentials?: {
+          /**
+           * The key or token (`api_key`, `bearer`)
+           * @minLength 1
+           * @maxLength 4096
+           */
+          secret?: string;
+          /**
+           * `basic`
+           * @minLength 1
+           * @maxLength 200
+           */
+          username?: string;
+          /**
+           * `basic`
+           * @minLength 1
+           * @maxLength 1024
+           */
+          password?: string;
+        };
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<Connection, Problem>({
+        path: `/api/connections/${connectionId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description 409 `DEPENDENCY_EXISTS` (naming the agents) while an agent's HTTP tool uses it: change those agents first.
+     *
+     * @tags Connections
+     * @name Delete
+     * @summary Delete a connection
+     * @request DELETE:/api/connections/{connectionId}
+     * @secure
+     */
+    delete: ({ connectionId }: DeleteParams8, params: RequestParams = {}) =>
+      this.request<
+        {
+          id: string;
+          deleted: true;
+        },
+        Problem
+      >({
+        path: `/api/connections/${connectionId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  packages = {
+    /**
+     * @description Validates the manifest and installs it in the application in one transaction: its agents are created, or, when another version of the package is installed, updated (a new agent version each), with the agents the new version no longer has deleted (409 while they have runs queued or running). The connections it lists must exist in the application (by name, of the type given). Importing the installed version again changes nothing (200, `outcome: unchanged`); the same version with other content is 409. Manifests up to 512 KiB; 10 imports per minute per key; supports `Idempotency-Key`.
+     *
+     * @tags Packages
+     * @name Import
+     * @summary Import a package
+     * @request POST:/api/packages/import
+     * @secure
+     */
+    import: (data: PackageManifest, params: RequestParams = {}) =>
+      this.request<PackageImport, Problem>({
+        path: `/api/packages/import`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Packages
+     * @name List
+     * @summary List installed packages
+     * @request GET:/api/packages
+     * @secure
+     */
+    list: (query: ListParams16 = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          data: Package[];
+          pagination: Pagination;
+        },
+        Problem
+      >({
+        path: `/api/packages`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Packages
+     * @name Get
+     * @summary Get an installed package
+     * @request GET:/api/packages/{packageId}
+     * @secure
+     */
+    get: ({ packageId }: GetParams12, params: RequestParams = {}) =>
+      this.request<Package, Problem>({
+        path: `/api/packages/${packageId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the package and the agents it installed (with their schedules and versions). 409 while one of them has a run queued or running: wait for it or cancel it.
+     *
+     * @tags Packages
+     * @name Uninstall
+     * @summary Uninstall a package
+     * @request DELETE:/api/packages/{packageId}
+     * @secure
+     */
+    uninstall: ({ packageId }: UninstallParams, params: RequestParams = {}) =>
+      this.request<
+        {
+          id: string;
+          deleted: true;
+        },
+        Problem
+      >({
+        path: `/api/packages/${packageId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description The manifest of the installed version, as it was imported (changes made to its agents since are not in it): import it into another application as is.
+     *
+     * @tags Packages
+     * @name Export
+     * @summary Export a package
+     * @request GET:/api/packages/{packageId}/export
+     * @secure
+     */
+    export: ({ packageId }: ExportParams, params: RequestParams = {}) =>
+      this.request<PackageManifest, Problem>({
+        path: `/api/packages/${packageId}/export`,
+        method: "GET",
+        secure: true,
+        format: "json",
         ...params,
       }),
   };

@@ -2403,6 +2403,12 @@ export interface AgentHttpTool {
    */
   parameters?: Record<string, any>;
   headers?: Record<string, string>;
+  /**
+   * A connection of the agent's application (id or name; stored as its id): its credential is added to the request when the URL is under the connection's base URL
+   * @minLength 1
+   * @maxLength 100
+   */
+  connection?: string;
 }
 
 export interface AgentKnowledge {

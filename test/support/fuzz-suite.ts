@@ -256,7 +256,9 @@ export async function fuzzSuite(shard: number, shards: number): Promise<void> {
     const endUserId = await post('/api/end-users', { externalId: 'fuzz-user' });
     // DELETE /api/api-keys/{keyId} revokes this one, not the caller's own.
     const spare = await made(await t.request('POST', '/api/api-keys', { headers, body: { name: 'spare' } }), 'spare key');
-    return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id] };
+    const connectionId = await post('/api/connections', { name: 'fuzz connection', type: 'bearer', baseUrl: 'https://93.184.215.14/api', credentials: { secret: 'fuzz-secret' } });
+    const packageId = await post('/api/packages/import', { name: 'fuzz-kit', version: '1.0.0', agents: [{ name: 'packaged' }] });
+    return { appId: [app], agentId: [agentId], runId: [runId], scheduleId: [scheduleId], endUserId: [endUserId], keyId: [spare.id], connectionId: [connectionId], packageId: [packageId] };
   }
 
   /** The agent service contract (seed 003) on its own host with bearer tokens; its billing routes take the tenant's id. */

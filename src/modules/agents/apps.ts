@@ -5,7 +5,7 @@ import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { findUser } from '../auth/index.ts';
 import { createKey, revokeKey } from '../keys/index.ts';
-import { agentAppKeys, agentApplications, agentEndUsers, agents, type AppKeyRow, type ApplicationRow, type EndUserRow } from './tables.ts';
+import { agentAppKeys, agentApplications, agentConnections, agentEndUsers, agentPackages, agents, type AppKeyRow, type ApplicationRow, type EndUserRow } from './tables.ts';
 
 /**
  * Applications, their end users and their API keys: the agent platform contract's grouping inside an
@@ -50,7 +50,7 @@ export async function updateApplication(ctx: TenantContext, id: string, patch: {
   return applicationDto(updated!);
 }
 
-/** 409 while the application still has agents; its end users go with it and its keys are revoked. */
+/** 409 while the application still has agents; its end users, connections and package records go with it and its keys are revoked. */
 export async function deleteApplication(ctx: TenantContext, id: string) {
   await findApplication(ctx, id);
   const [n] = await ctx.db.select({ n: count() }).from(agents).where(and(eq(agents.tenantId, ctx.tenantId), eq(agents.applicationId, id)));
@@ -59,6 +59,9 @@ export async function deleteApplication(ctx: TenantContext, id: string) {
   for (const k of keys) await revokeKey(ctx, k.keyId);
   await ctx.db.delete(agentAppKeys).where(and(eq(agentAppKeys.tenantId, ctx.tenantId), eq(agentAppKeys.applicationId, id)));
   await ctx.db.delete(agentEndUsers).where(and(eq(agentEndUsers.tenantId, ctx.tenantId), eq(agentEndUsers.applicationId, id)));
+  // Its connections and the records of packages whose agents are gone go with it.
+  await ctx.db.delete(agentConnections).where(and(eq(agentConnections.tenantId, ctx.tenantId), eq(agentConnections.applicationId, id)));
+  await ctx.db.delete(agentPackages).where(and(eq(agentPackages.tenantId, ctx.tenantId), eq(agentPackages.applicationId, id)));
   await ctx.db.delete(agentApplications).where(and(eq(agentApplications.tenantId, ctx.tenantId), eq(agentApplications.id, id)));
   await ctx.audit({ action: 'agent_application.deleted', resourceType: 'agent_application', resourceId: id });
   return { id, deleted: true as const };

@@ -13,5 +13,13 @@ export const AGENT_EVENTS = defineEvents('agent', {
   'agent.workflow_run.finished': { description: 'A workflow run ended: succeeded, failed or cancelled', payload: z.object({ application_id: z.string(), status: z.string() }) },
   'agent.container.created': { description: 'An agent container (sandbox for code tools) was created', payload: z.object({ name: z.string() }) },
   'agent.container.deleted': { description: 'An agent container was deleted', payload: z.object({}) },
+  'agent.connection.created': { description: 'A connection (credentials for agents\' HTTP tools) was created in an application', payload: z.object({ name: z.string(), type: z.string(), application_id: z.string() }) },
+  'agent.connection.updated': { description: 'A connection was changed (credentials_rotated: its secret was replaced)', payload: z.object({ name: z.string(), type: z.string(), application_id: z.string(), credentials_rotated: z.boolean() }) },
+  'agent.connection.deleted': { description: 'A connection was deleted', payload: z.object({ name: z.string(), application_id: z.string() }) },
+  'agent.package.installed': {
+    description: 'A package was imported into an application: installed, or updated to another version (previous_version)',
+    payload: z.object({ name: z.string(), version: z.string(), previous_version: z.string().nullable(), application_id: z.string(), agent_ids: z.array(z.string()) }),
+  },
+  'agent.package.uninstalled': { description: 'A package was uninstalled with its agents', payload: z.object({ name: z.string(), version: z.string(), application_id: z.string() }) },
   'agent.container.bound': { description: 'A container was bound to an agent, or unbound (agent_id null)', payload: z.object({ agent_id: z.string().nullable() }) },
 });

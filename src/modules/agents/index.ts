@@ -53,4 +53,18 @@ export {
   type WorkflowRunDto,
   type WorkflowStage,
 } from './workflows.ts';
-export type { AgentRow, WorkflowRunStep } from './tables.ts';
+export {
+  checkConnectionUrl,
+  CONNECTION_TYPES,
+  connectionDto,
+  createConnection,
+  deleteConnection,
+  findConnection,
+  listConnections,
+  updateConnection,
+  type ConnectionDto,
+  type ConnectionInput,
+  type ConnectionPatch,
+} from './connections.ts';
+export { checkPackage, exportPackage, findPackage, importPackage, listPackages, MAX_MANIFEST_BYTES, PackageManifestSchema, packageDto, uninstallPackage, type PackageDto, type PackageManifest } from './packages.ts';
+export type { AgentRow, ConnectionType, WorkflowRunStep } from './tables.ts';

@@ -20,6 +20,7 @@ import {
   type ToolName,
   type ToolSpec,
 } from '../ai/index.ts';
+import { connectionHeaders, ConnectionRefused } from './connections.ts';
 import { CANCEL_CHANNEL, EventWriter, publishEvents, systemMeta, type RunEvent } from './log.ts';
 import { RUN_JOB } from './runs.ts';
 import { agentVersion } from './service.ts';
@@ -73,7 +74,7 @@ function aborted(signal: AbortSignal): Promise<never> {
 
 const MAX_TOOL_RESULT = 16_000;
 
-async function runHttpTool(kernel: Kernel, def: AgentDefinition, call: ToolCall, signal: AbortSignal): Promise<{ ok: boolean; result: unknown }> {
+async function runHttpTool(kernel: Kernel, run: RunRow, def: AgentDefinition, call: ToolCall, signal: AbortSignal): Promise<{ ok: boolean; result: unknown }> {
   const tool = def.httpTools.find((t) => t.name === call.name)!;
   let args: unknown;
   try {
@@ -88,11 +89,18 @@ async function runHttpTool(kernel: Kernel, def: AgentDefinition, call: ToolCall,
       for (const [k, v] of Object.entries(args as Record<string, unknown>)) u.searchParams.set(k, typeof v === 'string' ? v : JSON.stringify(v));
       url = u.toString();
     }
+    let headers: Record<string, string> = { 'content-type': 'application/json', ...(tool.headers ?? {}) };
+    if (tool.connection) {
+      // The connection's credential, for this URL only; it replaces a header of the same name.
+      const credential = await connectionHeaders(kernel, run.tenantId, run.applicationId, tool.connection, url);
+      const names = new Set(Object.keys(credential).map((n) => n.toLowerCase()));
+      headers = { ...Object.fromEntries(Object.entries(headers).filter(([n]) => !names.has(n.toLowerCase()))), ...credential };
+    }
     const res = await outboundRequest(
       url,
       {
         method: tool.method,
-        headers: { 'content-type': 'application/json', ...(tool.headers ?? {}) },
+        headers,
         body: tool.method === 'POST' ? JSON.stringify(args ?? {}) : undefined,
         timeoutMs: 30_000,
         maxResponseBytes: MAX_TOOL_RESULT,
@@ -109,6 +117,7 @@ async function runHttpTool(kernel: Kernel, def: AgentDefinition, call: ToolCall,
     return { ok: res.status < 400, result: { status: res.status, body } };
   } catch (error) {
     if (signal.aborted) throw new Stop();
+    if (error instanceof ConnectionRefused) return { ok: false, result: { error: { code: error.code, message: error.message } } };
     return { ok: false, result: { error: { code: 'TOOL_FAILED', message: (error as Error).message } } };
   }
 }
@@ -232,7 +241,7 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
       for (const call of calls) {
         const isHttp = def.httpTools.some((t) => t.name === call.name);
         const result = isHttp
-          ? await runHttpTool(kernel, def, call, signal)
+          ? await runHttpTool(kernel, run, def, call, signal)
           : await Promise.race([runToolAs(kernel, toolMeta, def.tools as ToolName[], call), aborted(signal)]);
         toolLog.push({ id: call.id, name: call.name, ok: result.ok });
         log.push('tool_result', { id: call.id, name: call.name, ok: result.ok, result: result.result, step });

@@ -15,6 +15,9 @@ export const HttpToolSchema = z
     method: z.enum(['GET', 'POST']).default('POST'),
     parameters: z.record(z.string(), z.unknown()).default({ type: 'object', properties: {} }).openapi({ description: 'JSON Schema of the arguments' }),
     headers: z.record(z.string().max(100), z.string().max(2000)).optional(),
+    connection: z.string().min(1).max(100).optional().openapi({
+      description: 'A connection of the agent\'s application (id or name; stored as its id): its credential is added to the request when the URL is under the connection\'s base URL',
+    }),
   })
   .openapi('AgentHttpTool');
 

@@ -4,6 +4,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
+import { bindConnections } from './connections.ts';
 import type { AgentInput, AgentPatch } from './schemas.ts';
 import { agentContainers, agentRuns, agents, agentSchedules, agentVersions, type AgentDefinition, type AgentRow } from './tables.ts';
 
@@ -12,7 +13,7 @@ export interface AppScope {
   applicationId?: string;
 }
 
-const DEFAULT_LIMITS = { maxSteps: 5, maxTokens: 4096, timeoutMs: 120_000 };
+export const DEFAULT_LIMITS = { maxSteps: 5, maxTokens: 4096, timeoutMs: 120_000 };
 
 export function agentDto(row: AgentRow) {
   const d = row.definition;
@@ -75,7 +76,7 @@ export async function createAgent(ctx: TenantContext, input: AgentInput, scope: 
     model: input.model ?? null,
     instructions: input.instructions ?? '',
     tools: input.tools ?? [],
-    httpTools: (input.http_tools ?? []).map((t) => ({ ...t, description: t.description ?? '' })),
+    httpTools: (await bindConnections(ctx, scope.applicationId, (input.http_tools ?? []).map((t) => ({ ...t, description: t.description ?? '' }))))!,
     knowledge: knowledgeOf(input.knowledge),
     limits: limitsOf(input.limits),
   };
@@ -114,7 +115,7 @@ export async function updateAgent(ctx: TenantContext, id: string, patch: AgentPa
     model: patch.model !== undefined ? patch.model : d.model,
     instructions: patch.instructions ?? d.instructions,
     tools: patch.tools ?? d.tools,
-    httpTools: patch.http_tools ? patch.http_tools.map((t) => ({ ...t, description: t.description ?? '' })) : d.httpTools,
+    httpTools: patch.http_tools ? (await bindConnections(ctx, row.applicationId, patch.http_tools.map((t) => ({ ...t, description: t.description ?? '' }))))! : d.httpTools,
     knowledge: patch.knowledge !== undefined ? knowledgeOf(patch.knowledge) : d.knowledge,
     limits: patch.limits ? limitsOf(patch.limits, d.limits) : d.limits,
   };

@@ -11,6 +11,8 @@ export interface HttpTool {
   method: 'GET' | 'POST';
   parameters: Record<string, unknown>;
   headers?: Record<string, string>;
+  /** A connection of the agent's application (its id): its credential is added to the request when the URL is one the connection allows. */
+  connection?: string;
 }
 
 /** What an agent is at one version: everything a run needs to execute it. */
@@ -277,3 +279,60 @@ export const agentContainers = pgTable(
 
 export type WorkflowRunRow = typeof agentWorkflowRuns.$inferSelect;
 export type ContainerRow = typeof agentContainers.$inferSelect;
+
+/** How a connection's credential goes into a request. */
+export type ConnectionType = 'api_key' | 'bearer' | 'basic';
+
+/**
+ * Connections of an application: the credentials its agents' HTTP tools use to reach an external
+ * service. `secret` is sealed with the kernel's secret box (PLINTH_ENCRYPTION_KEY) and never returned;
+ * it may be added only to requests under `base_url` (same scheme, host and port, path under its path).
+ */
+export const agentConnections = pgTable(
+  'agent_connections',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    applicationId: text('application_id').notNull(),
+    name: text('name').notNull(),
+    /** A free label of the service (`github`, `stripe`). */
+    provider: text('provider'),
+    type: text('type').$type<ConnectionType>().notNull(),
+    baseUrl: text('base_url').notNull(),
+    /** The header an `api_key` connection sets (`X-API-Key`); null for bearer and basic (Authorization). */
+    headerName: text('header_name'),
+    /** The credential as JSON (`{"value"}` or `{"username","password"}`), sealed. */
+    secret: text('secret').notNull(),
+    /** What callers may see of it (`••••a1b2`). */
+    hint: text('hint').notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), uniqueIndex('agent_connections_name_idx').on(t.tenantId, t.applicationId, t.name)],
+);
+
+/**
+ * Packages installed in an application: a versioned manifest of agents. One row per package name
+ * (the installed version); `agent_ids` maps each of the manifest's agent names to the agent it made.
+ */
+export const agentPackages = pgTable(
+  'agent_packages',
+  {
+    tenantId: tenantIdColumn(),
+    id: text('id').notNull(),
+    applicationId: text('application_id').notNull(),
+    name: text('name').notNull(),
+    version: text('version').notNull(),
+    description: text('description'),
+    manifest: jsonb('manifest').$type<Record<string, unknown>>().notNull(),
+    /** sha256 of the manifest's canonical JSON: a re-import of the same version must carry the same content. */
+    checksum: text('checksum').notNull(),
+    agentIds: jsonb('agent_ids').$type<Record<string, string>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), uniqueIndex('agent_packages_name_idx').on(t.tenantId, t.applicationId, t.name)],
+);
+
+export type ConnectionRow = typeof agentConnections.$inferSelect;
+export type PackageRow = typeof agentPackages.$inferSelect;

@@ -241,7 +241,7 @@ async function auditImpersonation(c: Context<AppEnv>, applicationId: string, end
 // ---------------------------------------------------------------- rate limit categories
 
 /** The seed's per-category limits, per method, path and caller. */
-export const CATEGORY_LIMITS = { runs: 20, creation: 10 } as const;
+export const CATEGORY_LIMITS = { runs: 20, creation: 10, packageImport: 10 } as const;
 
 export function category(name: keyof typeof CATEGORY_LIMITS, path: string): MiddlewareHandler<AppEnv> {
   const limit = CATEGORY_LIMITS[name];

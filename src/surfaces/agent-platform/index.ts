@@ -1,5 +1,7 @@
 import { defineSurface, surfaceRouter } from '../surface.ts';
 import { renderProblem, SECURITY_SCHEMES } from './http.ts';
+import { connectionRoutes } from './connections.ts';
+import { packageRoutes } from './packages.ts';
 import { resourceRoutes } from './resources.ts';
 import { runRoutes } from './runs.ts';
 import { cookieSession, sessionRoutes } from './session.ts';
@@ -27,6 +29,8 @@ export const agentPlatformSurface = defineSurface({
     sessionRoutes(app);
     resourceRoutes(app);
     runRoutes(app);
+    connectionRoutes(app);
+    packageRoutes(app);
     return app;
   },
 });
