@@ -3,10 +3,11 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { CANCEL_CHANNEL, publishEvents, type RunEvent } from './log.ts';
+import { dispatchRun } from './queue.ts';
 import { findAgent, type AppScope } from './service.ts';
 import { agentRunEvents, agentRuns, type RunPrincipal, type RunRow, type RunStatus } from './tables.ts';
 
-export const RUN_JOB = 'agents.run';
+export { RUN_JOB } from './queue.ts';
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 export function runDto(row: RunRow) {
@@ -48,7 +49,10 @@ export interface CreateRunInput {
   principal?: RunPrincipal;
 }
 
-/** Queues a run of the agent's current version; a worker picks it up (pg-boss) once this commits. */
+/**
+ * Queues a run of the agent's current version; once this commits, this process starts it when it works
+ * jobs and has room, else its pg-boss job goes to any worker (queue.ts).
+ */
 export async function createRun(ctx: TenantContext, input: CreateRunInput, scope: AppScope = {}): Promise<RunDto> {
   const agent = await findAgent(ctx, input.agentId, scope);
   const id = newId('run');
@@ -78,7 +82,7 @@ export async function createRun(ctx: TenantContext, input: CreateRunInput, scope
   const { kernel, tenantId } = ctx;
   ctx.afterCommit(async () => {
     await publishEvents(kernel, tenantId, { id, agentId: agent.id, applicationId: agent.applicationId }, [first]);
-    await kernel.jobs.send(RUN_JOB, { tenantId, runId: id });
+    await dispatchRun(kernel, tenantId, id);
   });
   return runDto(row!);
 }
