@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Kernel } from '../../core/kernel.ts';
 
 /** The pg-boss queue of runs: any worker process may execute one. */
@@ -37,7 +37,24 @@ export async function dispatchRun(kernel: Kernel, tenantId: string, runId: strin
   await queueRun(kernel, tenantId, runId);
 }
 
+/** Told when a run's job is queued: the workers of other processes fetch it now, not at their next poll. */
+const QUEUED_CHANNEL = 'agents.run.queued';
+const origins = new WeakMap<Kernel, string>();
+const originOf = (kernel: Kernel) => {
+  let origin = origins.get(kernel);
+  if (!origin) origins.set(kernel, (origin = randomUUID()));
+  return origin;
+};
+
 /** Queues a run's job for any worker (once per run: the id is the run's). */
 export async function queueRun(kernel: Kernel, tenantId: string, runId: string): Promise<void> {
-  await kernel.jobs.send(RUN_JOB, { tenantId, runId }, { id: runJobId(runId) });
+  // This process's own workers are woken by send.
+  if ((await kernel.jobs.send(RUN_JOB, { tenantId, runId }, { id: runJobId(runId) })) !== null) await kernel.bus.publish(QUEUED_CHANNEL, originOf(kernel));
+}
+
+/** Wakes this process's run workers when another process queues a run (a process that works jobs). */
+export function wakeOnQueued(kernel: Kernel): () => void {
+  return kernel.bus.subscribe(QUEUED_CHANNEL, (origin) => {
+    if (origin !== originOf(kernel)) kernel.jobs.wake(RUN_JOB);
+  });
 }

@@ -28,7 +28,7 @@ import {
 } from '../ai/index.ts';
 import { CANCEL_CHANNEL, EventWriter, insertEvents, publishEvents, systemMeta, type RunEvent } from './log.ts';
 import { actingPrincipal } from './principal.ts';
-import { queueRun, RUN_JOB, setLocalExecutor } from './queue.ts';
+import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued } from './queue.ts';
 import { agentRunEvents, agentRuns, agentVersions, type AgentDefinition, type RunRow, type RunStatus } from './tables.ts';
 
 /** How long a worker's claim on a run lasts without a heartbeat; the sweeper fails runs past it. */
@@ -529,10 +529,15 @@ export function registerRunner(kernel: Kernel): void {
   });
   void kernel.jobs.schedule(SWEEP_JOB, '* * * * *');
   // A process that works jobs starts the runs created in it itself.
-  if (kernel.config.JOBS_WORKER) setLocalExecutor(kernel, { tryStart: (tenantId, runId) => startHere(kernel, tenantId, runId) });
+  let offQueued = () => {};
+  if (kernel.config.JOBS_WORKER) {
+    setLocalExecutor(kernel, { tryStart: (tenantId, runId) => startHere(kernel, tenantId, runId) });
+    offQueued = wakeOnQueued(kernel);
+  }
   const off = kernel.bus.subscribe(CANCEL_CHANNEL, (message) => void abortLocal(kernel, message, 'cancelled'));
   kernel.onClose(async () => {
     off();
+    offQueued();
     const state = stateOf(kernel);
     state.closing = true;
     for (const local of state.local.values()) {

@@ -57,27 +57,30 @@ export async function createRun(ctx: TenantContext, input: CreateRunInput, scope
   const agent = await findAgent(ctx, input.agentId, scope);
   const id = newId('run');
   const now = new Date();
-  const [row] = await ctx.db
-    .insert(agentRuns)
-    .values({
-      tenantId: ctx.tenantId,
-      id,
-      agentId: agent.id,
-      agentVersion: agent.version,
-      applicationId: agent.applicationId,
-      endUserId: input.endUserId ?? null,
-      scheduleId: input.scheduleId ?? null,
-      trigger: input.trigger ?? 'api',
-      status: 'queued',
-      input: input.input,
-      principal: input.principal ?? principalOf(ctx),
-      lastSeq: 1,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning();
   const first: RunEvent = { seq: 1, type: 'status', data: { status: 'queued', agent_version: agent.version }, created_at: now.toISOString() };
-  await ctx.db.insert(agentRunEvents).values({ tenantId: ctx.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now });
+  // The run and its first event go out together (pipelined on PostgreSQL).
+  const [[row]] = await Promise.all([
+    ctx.db
+      .insert(agentRuns)
+      .values({
+        tenantId: ctx.tenantId,
+        id,
+        agentId: agent.id,
+        agentVersion: agent.version,
+        applicationId: agent.applicationId,
+        endUserId: input.endUserId ?? null,
+        scheduleId: input.scheduleId ?? null,
+        trigger: input.trigger ?? 'api',
+        status: 'queued',
+        input: input.input,
+        principal: input.principal ?? principalOf(ctx),
+        lastSeq: 1,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning(),
+    ctx.db.insert(agentRunEvents).values({ tenantId: ctx.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now }),
+  ]);
   await ctx.emit({ type: 'agent.run.queued', resourceType: 'agent_run', resourceId: id, data: { agent_id: agent.id, agent_version: agent.version, trigger: input.trigger ?? 'api' }, audit: false });
   const { kernel, tenantId } = ctx;
   ctx.afterCommit(async () => {
