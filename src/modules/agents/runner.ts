@@ -413,11 +413,7 @@ async function writeEnds(kernel: Kernel, tenantId: string, batch: Ending[]): Pro
     const ended = batch.filter((_, i) => updated[i]!.length > 0);
     if (ended.length === 0) return;
     await Promise.all([
-      insertEvents(
-        ctx.db,
-        tenantId,
-        ended.map(({ run, events }) => ({ runId: run.id, events })),
-      ),
+      insertEvents(ctx.db, tenantId, ended.map(({ run, events }) => ({ runId: run.id, events }))),
       ...ended.map(({ run, end }) =>
         ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: run.id, data: { agent_id: run.agentId, status: end.status, ...(end.error ? { error: end.error } : {}) }, audit: false }),
       ),
