@@ -224,8 +224,11 @@ export class Jobs {
     for (let i = 0; i < Math.min(ids.length, items.length); i++) this.wake(name);
   }
 
-  /** Makes one of this process's idle workers of `name` fetch now instead of at its next poll. */
-  private wake(name: string): void {
+  /**
+   * Makes one of this process's idle workers of `name` fetch now instead of at its next poll (send does
+   * it for jobs sent here; a module that tells other processes of its jobs, through the bus, calls it).
+   */
+  wake(name: string): void {
     const ids = this.workers.get(name);
     if (!ids?.length) return;
     this.nextWorker = (this.nextWorker + 1) % ids.length;

@@ -6,8 +6,9 @@ import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-ope
 import { createObject, defineType } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { parseSse } from '../../../test/support/sse.ts';
+import { newId } from '../../core/http/ids.ts';
 import { fireDueSchedules } from './schedules.ts';
-import { sweepRuns } from './runner.ts';
+import { QUEUED_GRACE_MS, requeueRuns, sweepRuns } from './runner.ts';
 import { agentRunEvents, agentRuns } from './tables.ts';
 
 let t: TestPlatform;
@@ -268,6 +269,31 @@ describe('agents', () => {
     const events = await streamed(r.id);
     expect(events.at(-1)!.data.data.status).toBe('failed');
     expect(await sweepRuns(t.kernel)).toBe(0);
+  });
+
+  it('queues the job of a run its process never started (it died after the commit); the run executes once', async () => {
+    const a = await agent();
+    oa.reply({ text: 'done' });
+    const done = await run(a.id);
+    await waitFor(done.id, ['succeeded']);
+    // A run as a process leaves it when it dies between committing it and starting it: queued, no job.
+    const [row] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, done.id)));
+    const id = newId('run');
+    const old = new Date(Date.now() - QUEUED_GRACE_MS - 5000);
+    await t.db.system.insert(agentRuns).values({ ...row!, id, status: 'queued', output: null, error: null, worker: null, leaseUntil: null, attempts: 0, lastSeq: 1, createdAt: old, updatedAt: old, startedAt: null, finishedAt: null });
+    await t.db.system.insert(agentRunEvents).values({ tenantId: tenant.tenantId, runId: id, seq: 1, type: 'status', data: { status: 'queued', agent_version: a.version }, createdAt: old });
+    oa.reply({ text: 'picked up' });
+    // Asked twice (two sweeps, two processes): one job, one execution.
+    expect(await requeueRuns(t.kernel)).toBeGreaterThanOrEqual(1);
+    await requeueRuns(t.kernel);
+    const ended = await waitFor(id, ['succeeded']);
+    expect(ended.output.response).toBe('picked up');
+    const [after] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, id)));
+    expect(after!.attempts).toBe(1);
+    const events = await streamed(id);
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    expect(events.map((e) => e.data.data?.status).filter(Boolean)).toEqual(['queued', 'running', 'succeeded']);
+    expect(await requeueRuns(t.kernel)).toBe(0);
   });
 
   it('schedules runs with cron in a time zone, firing each due time once', async () => {

@@ -1,6 +1,7 @@
+import { sql } from 'drizzle-orm';
 import type { Kernel } from '../../core/kernel.ts';
 import { runInTenant } from '../../core/context.ts';
-import { agentRunEvents } from './tables.ts';
+import type { Db } from '../../core/db/client.ts';
 
 /** One event of a run's log, as stored and as streamed (`seq` is the SSE id). */
 export interface RunEvent {
@@ -29,15 +30,39 @@ const BATCH_MS = 15;
 
 export const systemMeta = (tenantId: string) => ({ tenantId, actor: { type: 'system', id: 'agents' }, requestId: null });
 
-/** Publishes committed events: each to the run's channel, status events to the tenant's too. */
+/**
+ * Publishes committed events: to the run's channel in one message (an array when there are several: a
+ * run's events come in bursts, model deltas word by word, and each message is a Redis round trip),
+ * status events to the tenant's channel too.
+ */
 export async function publishEvents(kernel: Kernel, tenantId: string, run: { id: string; agentId: string; applicationId: string | null }, events: RunEvent[]) {
+  if (events.length === 0) return;
+  const sends = [kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events))];
   for (const event of events) {
-    await kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(event));
-    if (event.type === 'status') {
-      const message: StatusMessage = { run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event };
-      await kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(message));
-    }
+    if (event.type !== 'status') continue;
+    const message: StatusMessage = { run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event };
+    sends.push(kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(message)));
   }
+  await Promise.all(sends);
+}
+
+/** The events of a message on a run's channel (one event, or an array of them). */
+export function eventsOf(message: string): RunEvent[] {
+  const parsed = JSON.parse(message) as RunEvent | RunEvent[];
+  return Array.isArray(parsed) ? parsed : [parsed];
+}
+
+/**
+ * Stores runs' events in one statement, in `db` (the caller's tenant transaction). The rows travel as
+ * one JSON parameter: a multi-row insert binds six parameters per event, and building and binding
+ * those cost more than the insert.
+ */
+export async function insertEvents(db: Db, tenantId: string, rows: { runId: string; events: RunEvent[] }[]): Promise<void> {
+  const flat = rows.flatMap(({ runId, events }) => events.map((e) => ({ run_id: runId, seq: e.seq, type: e.type, data: e.data, created_at: e.created_at })));
+  if (flat.length === 0) return;
+  await db.execute(sql`insert into agent_run_events (tenant_id, run_id, seq, type, data, created_at)
+    select ${tenantId}, e.run_id, e.seq, e.type, e.data, e.created_at
+      from jsonb_to_recordset(${JSON.stringify(flat)}::jsonb) as e(run_id text, seq integer, type text, data jsonb, created_at timestamptz)`);
 }
 
 /**
@@ -100,9 +125,7 @@ export class EventWriter {
     const batch = this.take();
     if (batch.length === 0 || this.failed) return;
     try {
-      await runInTenant(this.kernel, systemMeta(this.tenantId), async (ctx) => {
-        await ctx.db.insert(agentRunEvents).values(batch.map((e) => ({ tenantId: this.tenantId, runId: this.run.id, seq: e.seq, type: e.type, data: e.data, createdAt: new Date(e.created_at) })));
-      });
+      await runInTenant(this.kernel, systemMeta(this.tenantId), (ctx) => insertEvents(ctx.db, this.tenantId, [{ runId: this.run.id, events: batch }]));
       await publishEvents(this.kernel, this.tenantId, this.run, batch);
     } catch (error) {
       this.failed = error;

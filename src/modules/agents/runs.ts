@@ -3,10 +3,11 @@ import type { TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import { CANCEL_CHANNEL, publishEvents, type RunEvent } from './log.ts';
+import { dispatchRun } from './queue.ts';
 import { findAgent, type AppScope } from './service.ts';
 import { agentRunEvents, agentRuns, type RunPrincipal, type RunRow, type RunStatus } from './tables.ts';
 
-export const RUN_JOB = 'agents.run';
+export { RUN_JOB } from './queue.ts';
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 export function runDto(row: RunRow) {
@@ -48,37 +49,43 @@ export interface CreateRunInput {
   principal?: RunPrincipal;
 }
 
-/** Queues a run of the agent's current version; a worker picks it up (pg-boss) once this commits. */
+/**
+ * Queues a run of the agent's current version; once this commits, this process starts it when it works
+ * jobs and has room, else its pg-boss job goes to any worker (queue.ts).
+ */
 export async function createRun(ctx: TenantContext, input: CreateRunInput, scope: AppScope = {}): Promise<RunDto> {
   const agent = await findAgent(ctx, input.agentId, scope);
   const id = newId('run');
   const now = new Date();
-  const [row] = await ctx.db
-    .insert(agentRuns)
-    .values({
-      tenantId: ctx.tenantId,
-      id,
-      agentId: agent.id,
-      agentVersion: agent.version,
-      applicationId: agent.applicationId,
-      endUserId: input.endUserId ?? null,
-      scheduleId: input.scheduleId ?? null,
-      trigger: input.trigger ?? 'api',
-      status: 'queued',
-      input: input.input,
-      principal: input.principal ?? principalOf(ctx),
-      lastSeq: 1,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning();
   const first: RunEvent = { seq: 1, type: 'status', data: { status: 'queued', agent_version: agent.version }, created_at: now.toISOString() };
-  await ctx.db.insert(agentRunEvents).values({ tenantId: ctx.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now });
+  // The run and its first event go out together (pipelined on PostgreSQL).
+  const [[row]] = await Promise.all([
+    ctx.db
+      .insert(agentRuns)
+      .values({
+        tenantId: ctx.tenantId,
+        id,
+        agentId: agent.id,
+        agentVersion: agent.version,
+        applicationId: agent.applicationId,
+        endUserId: input.endUserId ?? null,
+        scheduleId: input.scheduleId ?? null,
+        trigger: input.trigger ?? 'api',
+        status: 'queued',
+        input: input.input,
+        principal: input.principal ?? principalOf(ctx),
+        lastSeq: 1,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning(),
+    ctx.db.insert(agentRunEvents).values({ tenantId: ctx.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now }),
+  ]);
   await ctx.emit({ type: 'agent.run.queued', resourceType: 'agent_run', resourceId: id, data: { agent_id: agent.id, agent_version: agent.version, trigger: input.trigger ?? 'api' }, audit: false });
   const { kernel, tenantId } = ctx;
   ctx.afterCommit(async () => {
     await publishEvents(kernel, tenantId, { id, agentId: agent.id, applicationId: agent.applicationId }, [first]);
-    await kernel.jobs.send(RUN_JOB, { tenantId, runId: id });
+    await dispatchRun(kernel, tenantId, id);
   });
   return runDto(row!);
 }

@@ -1,6 +1,6 @@
 import type { Kernel } from '../../core/kernel.ts';
 import { runInTenant } from '../../core/context.ts';
-import { runChannel, systemMeta, tenantRunsChannel, type RunEvent, type StatusMessage } from './log.ts';
+import { eventsOf, runChannel, systemMeta, tenantRunsChannel, type RunEvent, type StatusMessage } from './log.ts';
 import { runEvents, TERMINAL } from './runs.ts';
 import type { RunStatus } from './tables.ts';
 
@@ -26,7 +26,7 @@ export async function followRun(
   let wake: (() => void) | undefined;
   const off = kernel.bus.subscribe(runChannel(tenantId, runId), (message) => {
     try {
-      buffer.push(JSON.parse(message) as RunEvent);
+      buffer.push(...eventsOf(message));
     } catch {
       return;
     }

@@ -107,6 +107,8 @@ export const agentRuns = pgTable(
     index('agent_runs_tenant_created_idx').on(t.tenantId, t.createdAt),
     index('agent_runs_tenant_agent_idx').on(t.tenantId, t.agentId, t.createdAt),
     index('agent_runs_lease_idx').on(t.leaseUntil).where(sql`status = 'running'`),
+    // The sweeper's look for runs left queued (their process died before starting them).
+    index('agent_runs_queued_idx').on(t.createdAt).where(sql`status = 'queued'`),
   ],
 );
 

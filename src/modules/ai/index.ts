@@ -19,6 +19,10 @@ export { checkSystemProvider, listProviders, resolveProvider, systemProvider, ty
 export { providerError } from './providers/errors.ts';
 export { TOOL_NAMES, toolSpecs, runToolAs, type ToolName } from './chat/tools.ts';
 export { assertQuota, recordUsage } from './usage.ts';
+// An agent run's claim reads providers and the month's tokens with the run (or from this process's fresh state).
+export { checkQuota } from './usage.ts';
+export { resolveFrom, tenantProviders } from './providers/service.ts';
+export { freshState, saveState } from './state.ts';
 export type { AiProvider, ChatMessage, ToolCall, ToolSpec, TokenUsage } from './providers/types.ts';
 // For contracts served over the AI module (src/surfaces/assistant).
 export { answer, answerLive, wantsStream, type AnswerInput, type AnswerResult, type ExtraTool } from './chat/engine.ts';

@@ -46,15 +46,18 @@ export function checkQuota(limit: number, used: number, anchorDay?: number): voi
   });
 }
 
-/** Adds one call's tokens to the tenant's day, provider and model (in the caller's transaction). */
-export async function recordUsage(ctx: TenantContext, provider: string, model: string, usage: TokenUsage): Promise<void> {
+/**
+ * Adds one call's tokens to the tenant's day, provider and model (in the caller's transaction); or
+ * `requests` calls' tokens summed (agent runs ended together write their usage in one statement).
+ */
+export async function recordUsage(ctx: TenantContext, provider: string, model: string, usage: TokenUsage, requests = 1): Promise<void> {
   await ctx.db
     .insert(aiUsage)
-    .values({ tenantId: ctx.tenantId, day: today(), provider, model, requests: 1, tokensIn: usage.input, tokensOut: usage.output })
+    .values({ tenantId: ctx.tenantId, day: today(), provider, model, requests, tokensIn: usage.input, tokensOut: usage.output })
     .onConflictDoUpdate({
       target: [aiUsage.tenantId, aiUsage.day, aiUsage.provider, aiUsage.model],
       set: {
-        requests: sql`${aiUsage.requests} + 1`,
+        requests: sql`${aiUsage.requests} + ${requests}`,
         tokensIn: sql`${aiUsage.tokensIn} + ${usage.input}`,
         tokensOut: sql`${aiUsage.tokensOut} + ${usage.output}`,
         updatedAt: new Date(),

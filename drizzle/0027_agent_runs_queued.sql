@@ -1,0 +1,1 @@
+CREATE INDEX "agent_runs_queued_idx" ON "agent_runs" USING btree ("created_at") WHERE status = 'queued';
