@@ -1399,6 +1399,8 @@ export interface Webhook {
   events: string[];
   /** Ids of the object types whose events it receives (given by id or name; each must exist); empty means every type. Events about no object type are not filtered. */
   object_types: string[];
+  /** Set for an endpoint of an agent platform application (made through `/api/webhooks`): it receives only events of that application. Null for the tenant's endpoints. */
+  application_id: string | null;
   /** `paused` holds messages until resumed; `disabled` (by you, or after a 410 Gone) queues none */
   status: "active" | "paused" | "disabled";
   disabled_reason: string | null;
