@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events } from '../../core/events/tables.ts';
 import { webhookMessages, webhooks } from '../../modules/webhooks/tables.ts';
 import { startReceiver, waitFor, type ReceivedRequest, type Receiver } from '../../../test/support/events.ts';
+import { uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { AgentPlatformClient } from '../../../sdk/agent-platform/index.ts';
 import { runContractEvent } from './events.ts';
@@ -326,6 +327,12 @@ describe('/api/webhooks (agent platform, seed 001)', () => {
     const page = await client.webhooks.list({ pageSize: 5 });
     expect(page.data.data.map((w) => w.id)).toContain(created.data.id);
     await client.webhooks.delete({ webhookId: created.data.id });
+  });
+
+  it('emitted only catalogued events, each with the data its catalogue entry declares', async () => {
+    const { count, problems } = await uncatalogedEvents(t, [org.tenantId, stranger.tenantId]);
+    expect(count).toBeGreaterThan(10);
+    expect(problems).toEqual([]);
   });
 
   it('maps every run ending to its contract event, and runs of no application to none', () => {
