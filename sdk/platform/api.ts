@@ -3653,6 +3653,8 @@ export interface ReportRollup {
   object_type_id: string;
   /** Properties the cells are grouped by: report filters, group_by and stage_property may use them */
   dimensions: string[];
+  /** Number dimensions held by bucket: property -> ascending boundaries */
+  dimension_buckets: Record<string, number[]>;
   /** Number properties summed per cell: sum and avg of them are answered from the rollup */
   measures: string[];
   /** Time series on this property are answered from the rollup (cells per UTC hour) */
@@ -20106,6 +20108,12 @@ export class Api<
          * @example ["status","region"]
          */
         dimensions?: string[];
+        /**
+         * Number dimensions to hold by bucket instead of by value (a number property with many distinct values would make a cell per value): property -> up to 50 strictly ascending boundaries. A report filter `>=` or `<` a boundary (`amount>=1000`) is answered from the rollup; other comparisons, group_by and min/max/distinct of that property read the records.
+         * @default {}
+         * @example {"amount":[0,100,1000,10000]}
+         */
+        dimension_buckets?: Record<string, number[]>;
         /**
          * Up to 4 number properties to sum
          * @maxItems 4
