@@ -500,6 +500,79 @@ export interface PackageAgent {
   };
 }
 
+export type WebhookWithSecret = Webhook & {
+  /**
+   * The Standard Webhooks signing secret (`whsec_...`), shown only on creation and rotation
+   * @example "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+   */
+  secret: string;
+};
+
+export interface Webhook {
+  /** @example "wh_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  applicationId: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  /** Whether deliveries go out; a disabled webhook queues nothing */
+  enabled: boolean;
+  /** `disabled` by you (`enabled: false`) or after the endpoint answered 410 Gone */
+  status: "active" | "paused" | "disabled";
+  disabledReason: string | null;
+  /**
+   * Until then the secret before the last rotation signs too
+   * @format date-time
+   */
+  previousSecretExpiresAt: string | null;
+  /** @format date-time */
+  lastDeliveryAt: string | null;
+  /** @format date-time */
+  lastSuccessAt: string | null;
+  consecutiveFailures: number;
+  /** @format date-time */
+  createdAt: string;
+  /** @format date-time */
+  updatedAt: string;
+}
+
+export interface WebhookTestResult {
+  /** HTTP status of the endpoint's answer; 0 when there was none */
+  statusCode: number;
+  success: boolean;
+  messageId: string;
+  deliveryId: string;
+  latencyMs: number | null;
+  error: string | null;
+  responseBody: string | null;
+}
+
+export interface WebhookDelivery {
+  /** @example "whd_01jh3x2k7d9f8g6h5j4k3m2n1p" */
+  id: string;
+  webhookId: string;
+  /** The `webhook-id` header: the same on every attempt of a message */
+  messageId: string;
+  eventId: string | null;
+  eventType: string;
+  attempt: number;
+  trigger: "scheduled" | "manual" | "dlq" | "test" | "replay";
+  status: "succeeded" | "failed";
+  /** HTTP status; null when no response came */
+  responseCode: number | null;
+  /** The first KiB of the response body */
+  responseBody: string | null;
+  error: string | null;
+  latencyMs: number | null;
+  /**
+   * When the retry schedule tries again after this failure
+   * @format date-time
+   */
+  nextAttemptAt: string | null;
+  /** @format date-time */
+  createdAt: string;
+}
+
 export interface ListParams {
   /**
    * @min 1
@@ -846,6 +919,82 @@ export interface ExportParams {
   packageId: string;
 }
 
+export interface ListParams18 {
+  /**
+   * @min 1
+   * @max 100000
+   * @default 1
+   */
+  page?: number;
+  /**
+   * @min 1
+   * @max 100
+   * @default 20
+   */
+  pageSize?: number;
+}
+
+export interface GetParams14 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
+export interface UpdateParams10 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
+export interface DeleteParams10 {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
+export interface RotateSecretParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
+export interface TestParams {
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
+export interface DeliveriesParams {
+  /**
+   * @min 1
+   * @max 100000
+   * @default 1
+   */
+  page?: number;
+  /**
+   * @min 1
+   * @max 100
+   * @default 20
+   */
+  pageSize?: number;
+  status?: "succeeded" | "failed";
+  /**
+   * @minLength 1
+   * @maxLength 64
+   */
+  webhookId: string;
+}
+
 export type QueryParamsType = Record<string | number, any>;
 export type ResponseFormat = keyof Omit<Body, "body" | "bodyUsed">;
 
@@ -1105,7 +1254,7 @@ export class HttpClient<SecurityDataType = unknown> {
  * @title Agent platform API
  * @version 0.1.0
  *
- * Applications, agents, runs, schedules, end users and application keys, with run streams over SSE. Authenticate with `Authorization: Bearer ask_...` and `X-App-Id` (an application key), an organization credential with `X-Org-Id`, or the dashboard's cookie session (`POST /api/auth/sign-in/email`; `X-Org-Id` on requests that change something). Requests without `Appstrate-Version` get the organization's pinned version (`PATCH /api/organization/settings`), else the current one. Errors are RFC 9457 `application/problem+json`; every response has `Request-Id`; lists take `page`/`pageSize` and answer `{data, pagination}`; `Appstrate-Version` selects a dated version (current 2026-03-21).
+ * Applications, agents, runs, schedules, webhooks (run events), end users and application keys, with run streams over SSE. Authenticate with `Authorization: Bearer ask_...` and `X-App-Id` (an application key), an organization credential with `X-Org-Id`, or the dashboard's cookie session (`POST /api/auth/sign-in/email`; `X-Org-Id` on requests that change something). Requests without `Appstrate-Version` get the organization's pinned version (`PATCH /api/organization/settings`), else the current one. Errors are RFC 9457 `application/problem+json`; every response has `Request-Id`; lists take `page`/`pageSize` and answer `{data, pagination}`; `Appstrate-Version` selects a dated version (current 2026-03-21).
  */
 export class Api<
   SecurityDataType extends unknown,
@@ -2467,6 +2616,230 @@ export class Api<
       this.request<PackageManifest, Problem>({
         path: `/api/packages/${packageId}/export`,
         method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+  };
+  webhooks = {
+    /**
+     * @description Registers an endpoint for run events of the application (X-App-Id): `run.started`, `run.succeeded`, `run.failed`, `run.cancelled`, `run.timed_out`. Deliveries are signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`) with the `whsec_` secret returned here once; they go out in order and are retried at 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h. Supports `Idempotency-Key`. Limited to 10 requests per minute per key.
+     *
+     * @tags Webhooks
+     * @name Create
+     * @summary Create a webhook
+     * @request POST:/api/webhooks
+     * @secure
+     */
+    create: (
+      data: {
+        /**
+         * Where deliveries are POSTed: http(s); hosts that resolve to private, loopback, link-local or metadata addresses are refused
+         * @format uri
+         * @maxLength 2048
+         */
+        url: string;
+        /**
+         * @maxItems 5
+         * @minItems 1
+         */
+        events: (
+          | "run.started"
+          | "run.succeeded"
+          | "run.failed"
+          | "run.cancelled"
+          | "run.timed_out"
+        )[];
+        /** @maxLength 500 */
+        description?: string | null;
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<WebhookWithSecret, Problem>({
+        path: `/api/webhooks`,
+        method: "POST",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Webhooks
+     * @name List
+     * @summary List webhooks
+     * @request GET:/api/webhooks
+     * @secure
+     */
+    list: (query: ListParams18 = {}, params: RequestParams = {}) =>
+      this.request<
+        {
+          data: Webhook[];
+          pagination: Pagination;
+        },
+        Problem
+      >({
+        path: `/api/webhooks`,
+        method: "GET",
+        query: query,
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * No description
+     *
+     * @tags Webhooks
+     * @name Get
+     * @summary Get a webhook
+     * @request GET:/api/webhooks/{webhookId}
+     * @secure
+     */
+    get: ({ webhookId }: GetParams14, params: RequestParams = {}) =>
+      this.request<Webhook, Problem>({
+        path: `/api/webhooks/${webhookId}`,
+        method: "GET",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Changes the URL, events, description, or `enabled`. Enabling a webhook again clears its failure count; events of the time it was disabled are not sent.
+     *
+     * @tags Webhooks
+     * @name Update
+     * @summary Update a webhook
+     * @request PATCH:/api/webhooks/{webhookId}
+     * @secure
+     */
+    update: (
+      { webhookId }: UpdateParams10,
+      data: {
+        /**
+         * Where deliveries are POSTed: http(s); hosts that resolve to private, loopback, link-local or metadata addresses are refused
+         * @format uri
+         * @maxLength 2048
+         */
+        url?: string;
+        /**
+         * @maxItems 5
+         * @minItems 1
+         */
+        events?: (
+          | "run.started"
+          | "run.succeeded"
+          | "run.failed"
+          | "run.cancelled"
+          | "run.timed_out"
+        )[];
+        /** @maxLength 500 */
+        description?: string | null;
+        enabled?: boolean;
+      },
+      params: RequestParams = {},
+    ) =>
+      this.request<Webhook, Problem>({
+        path: `/api/webhooks/${webhookId}`,
+        method: "PATCH",
+        body: data,
+        secure: true,
+        type: ContentType.Json,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Deletes the webhook with its delivery history and any message not yet delivered.
+     *
+     * @tags Webhooks
+     * @name Delete
+     * @summary Delete a webhook
+     * @request DELETE:/api/webhooks/{webhookId}
+     * @secure
+     */
+    delete: ({ webhookId }: DeleteParams10, params: RequestParams = {}) =>
+      this.request<
+        {
+          id: string;
+          deleted: true;
+        },
+        Problem
+      >({
+        path: `/api/webhooks/${webhookId}`,
+        method: "DELETE",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Issues a new signing secret, returned once. For 24 hours deliveries carry two signatures, one per secret, so the receiver can switch over.
+     *
+     * @tags Webhooks
+     * @name RotateSecret
+     * @summary Rotate a webhook's secret
+     * @request POST:/api/webhooks/{webhookId}/rotate-secret
+     * @secure
+     */
+    rotateSecret: (
+      { webhookId }: RotateSecretParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<WebhookWithSecret, Problem>({
+        path: `/api/webhooks/${webhookId}/rotate-secret`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Sends a signed `webhook.test` event to the endpoint now and answers with what it said (`statusCode` 0 when it did not answer). It does not count against the retry schedule.
+     *
+     * @tags Webhooks
+     * @name Test
+     * @summary Send a test event
+     * @request POST:/api/webhooks/{webhookId}/test
+     * @secure
+     */
+    test: ({ webhookId }: TestParams, params: RequestParams = {}) =>
+      this.request<WebhookTestResult, Problem>({
+        path: `/api/webhooks/${webhookId}/test`,
+        method: "POST",
+        secure: true,
+        format: "json",
+        ...params,
+      }),
+
+    /**
+     * @description Every attempt to deliver to this webhook, newest first: status, response code, latency and the start of the response body.
+     *
+     * @tags Webhooks
+     * @name Deliveries
+     * @summary List a webhook's deliveries
+     * @request GET:/api/webhooks/{webhookId}/deliveries
+     * @secure
+     */
+    deliveries: (
+      { webhookId, ...query }: DeliveriesParams,
+      params: RequestParams = {},
+    ) =>
+      this.request<
+        {
+          data: WebhookDelivery[];
+          pagination: Pagination;
+        },
+        Problem
+      >({
+        path: `/api/webhooks/${webhookId}/deliveries`,
+        method: "GET",
+        query: query,
         secure: true,
         format: "json",
         ...params,

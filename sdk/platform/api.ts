@@ -1399,6 +1399,8 @@ export interface Webhook {
   events: string[];
   /** Ids of the object types whose events it receives (given by id or name; each must exist); empty means every type. Events about no object type are not filtered. */
   object_types: string[];
+  /** Set for an endpoint of an agent platform application (made through `/api/webhooks`): it receives only events of that application. Null for the tenant's endpoints. */
+  application_id: string | null;
   /** `paused` holds messages until resumed; `disabled` (by you, or after a 410 Gone) queues none */
   status: "active" | "paused" | "disabled";
   disabled_reason: string | null;
@@ -3657,6 +3659,8 @@ export interface ReportRollup {
   object_type_id: string;
   /** Properties the cells are grouped by: report filters, group_by and stage_property may use them */
   dimensions: string[];
+  /** Number dimensions held by bucket: property -> ascending boundaries */
+  dimension_buckets: Record<string, number[]>;
   /** Number properties summed per cell: sum and avg of them are answered from the rollup */
   measures: string[];
   /** Time series on this property are answered from the rollup (cells per UTC hour) */
@@ -20110,6 +20114,12 @@ export class Api<
          * @example ["status","region"]
          */
         dimensions?: string[];
+        /**
+         * Number dimensions to hold by bucket instead of by value (a number property with many distinct values would make a cell per value): property -> up to 50 strictly ascending boundaries. A report filter `>=` or `<` a boundary (`amount>=1000`) is answered from the rollup; other comparisons, group_by and min/max/distinct of that property read the records.
+         * @default {}
+         * @example {"amount":[0,100,1000,10000]}
+         */
+        dimension_buckets?: Record<string, number[]>;
         /**
          * Up to 4 number properties to sum
          * @maxItems 4

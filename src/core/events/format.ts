@@ -59,3 +59,16 @@ export function objectTypeOf(data: Record<string, unknown>): string | null {
   }
   return null;
 }
+
+/**
+ * The agent platform application an event is about, where its data says (`application_id`, or
+ * `applicationId` in the agent platform contract's own events): application-scoped webhooks receive
+ * only events of their application, and nothing that names none.
+ */
+export function applicationOf(data: Record<string, unknown>): string | null {
+  for (const key of ['application_id', 'applicationId']) {
+    const value = data[key];
+    if (typeof value === 'string' && value) return value;
+  }
+  return null;
+}

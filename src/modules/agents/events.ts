@@ -4,10 +4,25 @@ export const AGENT_EVENTS = defineEvents('agent', {
   'agent.created': { description: 'An agent was created', payload: z.object({ name: z.string(), version: z.number() }) },
   'agent.updated': { description: 'An agent got a new version', payload: z.object({ name: z.string(), version: z.number() }) },
   'agent.deleted': { description: 'An agent was deleted', payload: z.object({ name: z.string() }) },
-  'agent.run.queued': { description: 'A run of an agent was queued', payload: z.object({ agent_id: z.string(), agent_version: z.number(), trigger: z.string() }) },
+  'agent.run.queued': {
+    description: 'A run of an agent was queued',
+    payload: z.object({ agent_id: z.string(), agent_version: z.number(), trigger: z.string(), application_id: z.string().nullable(), end_user_id: z.string().nullable(), schedule_id: z.string().nullable() }),
+  },
+  'agent.run.started': {
+    description: 'A worker began executing a run (queued -> running)',
+    payload: z.object({ agent_id: z.string(), agent_version: z.number(), application_id: z.string().nullable(), end_user_id: z.string().nullable(), attempt: z.number() }),
+  },
   'agent.run.finished': {
     description: 'A run ended: succeeded, failed, cancelled or timed_out',
-    payload: z.object({ agent_id: z.string(), status: z.string(), error: z.unknown().optional() }),
+    payload: z.object({
+      agent_id: z.string(),
+      agent_version: z.number(),
+      application_id: z.string().nullable(),
+      end_user_id: z.string().nullable(),
+      status: z.string(),
+      error: z.unknown().optional(),
+      usage: z.object({ input_tokens: z.number(), output_tokens: z.number() }).optional(),
+    }),
   },
   'agent.workflow_run.queued': { description: 'A workflow (an application\'s agents as stages) was started', payload: z.object({ application_id: z.string() }) },
   'agent.workflow_run.finished': { description: 'A workflow run ended: succeeded, failed or cancelled', payload: z.object({ application_id: z.string(), status: z.string() }) },

@@ -191,6 +191,7 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
     // The `running` event commits with the claim (one write fewer per run).
     const running: RunEvent = { seq: run.lastSeq + 1, type: 'status', data: { status: 'running', worker: state.worker, attempt: run.attempts }, created_at: now.toISOString() };
     await ctx.db.insert(agentRunEvents).values({ tenantId, runId, seq: running.seq, type: 'status', data: running.data, createdAt: now });
+    await ctx.emit({ type: 'agent.run.started', resourceType: 'agent_run', resourceId: runId, data: { agent_id: run.agentId, agent_version: run.agentVersion, application_id: run.applicationId, end_user_id: run.endUserId, attempt: run.attempts }, audit: false });
     return { run, def: version?.definition, providers, used, running };
   });
   if (!claimed) return null;
@@ -424,7 +425,21 @@ async function writeEnds(kernel: Kernel, tenantId: string, batch: Ending[]): Pro
     await Promise.all([
       insertEvents(ctx.db, tenantId, ended.map(({ run, events }) => ({ runId: run.id, events }))),
       ...ended.map(({ run, end }) =>
-        ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: run.id, data: { agent_id: run.agentId, status: end.status, ...(end.error ? { error: end.error } : {}) }, audit: false }),
+        ctx.emit({
+          type: 'agent.run.finished',
+          resourceType: 'agent_run',
+          resourceId: run.id,
+          data: {
+            agent_id: run.agentId,
+            agent_version: run.agentVersion,
+            application_id: run.applicationId,
+            end_user_id: run.endUserId,
+            status: end.status,
+            ...(end.error ? { error: end.error } : {}),
+            usage: { input_tokens: end.usage.input, output_tokens: end.usage.output },
+          },
+          audit: false,
+        }),
       ),
     ]);
     // Usage last, summed per provider and model: the row it adds to is locked from here to the commit.
@@ -470,7 +485,7 @@ export async function sweepRuns(kernel: Kernel, now = new Date()): Promise<numbe
       events.push({ seq, type: 'status', data: { status: 'failed', error }, created_at: at.toISOString() });
       await ctx.db.update(agentRuns).set({ status: 'failed', error, leaseUntil: null, finishedAt: at, updatedAt: at, lastSeq: seq }).where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, id)));
       await ctx.db.insert(agentRunEvents).values({ tenantId, runId: id, seq, type: 'status', data: events[0]!.data, createdAt: at });
-      await ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: id, data: { agent_id: row.agentId, status: 'failed', error }, audit: false });
+      await ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: id, data: { agent_id: row.agentId, agent_version: row.agentVersion, application_id: row.applicationId, end_user_id: row.endUserId, status: 'failed', error }, audit: false });
       return row;
     });
     if (run) {

@@ -81,7 +81,20 @@ export async function createRun(ctx: TenantContext, input: CreateRunInput, scope
       .returning(),
     ctx.db.insert(agentRunEvents).values({ tenantId: ctx.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now }),
   ]);
-  await ctx.emit({ type: 'agent.run.queued', resourceType: 'agent_run', resourceId: id, data: { agent_id: agent.id, agent_version: agent.version, trigger: input.trigger ?? 'api' }, audit: false });
+  await ctx.emit({
+    type: 'agent.run.queued',
+    resourceType: 'agent_run',
+    resourceId: id,
+    data: {
+      agent_id: agent.id,
+      agent_version: agent.version,
+      trigger: input.trigger ?? 'api',
+      application_id: agent.applicationId,
+      end_user_id: input.endUserId ?? null,
+      schedule_id: input.scheduleId ?? null,
+    },
+    audit: false,
+  });
   const { kernel, tenantId } = ctx;
   ctx.afterCommit(async () => {
     await publishEvents(kernel, tenantId, { id, agentId: agent.id, applicationId: agent.applicationId }, [first]);
@@ -155,7 +168,7 @@ export async function cancelRun(ctx: TenantContext, id: string, scope: AppScope 
       .where(runWhere(ctx, {}, id))
       .returning();
     await ctx.db.insert(agentRunEvents).values({ tenantId, runId: id, seq, type: 'status', data: event.data, createdAt: now });
-    await ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: id, data: { agent_id: row.agentId, status: 'cancelled' } });
+    await ctx.emit({ type: 'agent.run.finished', resourceType: 'agent_run', resourceId: id, data: { agent_id: row.agentId, agent_version: row.agentVersion, application_id: row.applicationId, end_user_id: row.endUserId, status: 'cancelled' } });
     ctx.afterCommit(() => publishEvents(kernel, tenantId, row, [event]));
     return runDto(updated!);
   }

@@ -6,7 +6,7 @@ import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { rows } from '../../core/db/client.ts';
 import { isDatabaseUnavailable, logLoopFailure } from '../../core/db/errors.ts';
-import { matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
+import { applicationOf, matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -71,8 +71,13 @@ export function webhookEngine(kernel: Kernel): WebhookEngine {
   return engine;
 }
 
-/** Whether an endpoint subscribes to an event: its type patterns, then its object types for object events. */
-export function subscribes(webhook: Pick<WebhookRow, 'events' | 'objectTypes'>, type: string, data: Record<string, unknown>): boolean {
+/**
+ * Whether an endpoint subscribes to an event: its application first (an application's endpoint gets
+ * only events that name that application), then its type patterns, then its object types for object
+ * events. A tenant endpoint (no application) matches as it always did.
+ */
+export function subscribes(webhook: Pick<WebhookRow, 'events' | 'objectTypes' | 'applicationId'>, type: string, data: Record<string, unknown>): boolean {
+  if (webhook.applicationId !== null && applicationOf(data) !== webhook.applicationId) return false;
   if (!matchesAny(webhook.events, type)) return false;
   if (webhook.objectTypes.length === 0) return true;
   const objectType = objectTypeOf(data);
@@ -168,7 +173,7 @@ export class WebhookEngine {
   async fanout({ events, tx, afterCommit }: ConsumerBatch): Promise<void> {
     const tenantIds = [...new Set(events.map((e) => e.tenantId))];
     const endpoints = await tx
-      .select({ id: webhooks.id, tenantId: webhooks.tenantId, events: webhooks.events, objectTypes: webhooks.objectTypes, createdAt: webhooks.createdAt })
+      .select({ id: webhooks.id, tenantId: webhooks.tenantId, events: webhooks.events, objectTypes: webhooks.objectTypes, applicationId: webhooks.applicationId, createdAt: webhooks.createdAt })
       .from(webhooks)
       .where(and(inArray(webhooks.tenantId, tenantIds), ne(webhooks.status, 'disabled')));
     if (endpoints.length === 0) return;

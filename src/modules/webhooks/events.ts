@@ -3,7 +3,7 @@ import { defineEvents, z } from '../../core/events/catalog.ts';
 export const WEBHOOK_EVENTS = defineEvents('webhook', {
   'webhook.created': {
     description: 'A webhook endpoint was created',
-    payload: z.object({ url: z.string(), events: z.array(z.string()), object_types: z.array(z.string()) }),
+    payload: z.object({ url: z.string(), events: z.array(z.string()), object_types: z.array(z.string()), application_id: z.string().optional() }),
   },
   'webhook.updated': { description: 'A webhook endpoint\'s settings changed', payload: z.object({ changes: z.array(z.string()) }) },
   'webhook.deleted': { description: 'A webhook endpoint was deleted', payload: z.object({ url: z.string(), cascaded: z.boolean() }) },

@@ -5,7 +5,23 @@ import { webhooksRoutes } from './routes.ts';
 
 export { WEBHOOK_EVENTS } from './events.ts';
 export { webhookEngine, MAX_ATTEMPTS, RETRY_DELAYS_MS, FANOUT_CONSUMER, type WebhookEngine } from './engine.ts';
-export { createWebhook, listWebhooks, updateWebhook, assertWebhookUrl, webhookDto, type CreateWebhookInput } from './service.ts';
+export {
+  createWebhook,
+  deleteWebhook,
+  getWebhook,
+  listDeliveries,
+  listWebhooks,
+  pageWebhooks,
+  prepareTest,
+  rotateWebhookSecret,
+  sendPrepared,
+  updateWebhook,
+  assertWebhookUrl,
+  webhookDto,
+  type CreateWebhookInput,
+  type SendOutcome,
+  type WebhookScope,
+} from './service.ts';
 export { WebhookSchema } from './routes.ts';
 
 export const webhooksModule = defineModule({

@@ -30,6 +30,7 @@ export const WebhookSchema = z
     description: z.string().nullable(),
     events: z.array(z.string()).openapi({ description: 'Event type patterns: exact types, `family.*`, or `*`', example: ['object.*', 'file.uploaded'] }),
     object_types: z.array(z.string()).openapi({ description: 'Ids of the object types whose events it receives (given by id or name; each must exist); empty means every type. Events about no object type are not filtered.' }),
+    application_id: z.string().nullable().openapi({ description: 'Set for an endpoint of an agent platform application (made through `/api/webhooks`): it receives only events of that application. Null for the tenant\'s endpoints.' }),
     status: Status.openapi({ description: '`paused` holds messages until resumed; `disabled` (by you, or after a 410 Gone) queues none' }),
     disabled_reason: z.string().nullable(),
     previous_secret_expires_at: IsoDate.nullable().openapi({ description: 'Until then the secret before the last rotation signs too' }),

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
 import { events } from '../../core/events/tables.ts';
-import { matchesAny, publicEvent } from '../../core/events/format.ts';
+import { applicationOf, matchesAny, publicEvent } from '../../core/events/format.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -26,6 +26,7 @@ export function webhookDto(row: WebhookRow) {
     description: row.description,
     events: row.events,
     object_types: row.objectTypes,
+    application_id: row.applicationId,
     status: row.status,
     disabled_reason: row.disabledReason,
     previous_secret_expires_at: iso(row.previousSecretExpiresAt),
@@ -78,9 +79,19 @@ export interface CreateWebhookInput {
   url: string;
   events?: string[];
   object_types?: string[];
-  status?: 'active' | 'paused';
+  status?: 'active' | 'paused' | 'disabled';
   description?: string | null;
   secret?: string;
+  /** An agent platform application's endpoint: it receives only that application's events (engine.subscribes). */
+  application_id?: string | null;
+}
+
+/**
+ * Which endpoints a caller may see: with `applicationId`, only that application's (what another
+ * application's look like is 404); without, every endpoint of the tenant (the platform's /v1/webhooks).
+ */
+export interface WebhookScope {
+  applicationId?: string;
 }
 
 export async function createWebhook(ctx: TenantContext, input: CreateWebhookInput) {
@@ -99,7 +110,9 @@ export async function createWebhook(ctx: TenantContext, input: CreateWebhookInpu
       description: input.description ?? null,
       events: dedupe(input.events?.length ? input.events : ['*']),
       objectTypes: await objectTypeIds(ctx, input.object_types ?? []),
+      applicationId: input.application_id ?? null,
       status: input.status ?? 'active',
+      disabledReason: input.status === 'disabled' ? 'Disabled by the tenant' : null,
       secret: ctx.kernel.secrets.seal(secret),
     })
     .returning();
@@ -107,7 +120,7 @@ export async function createWebhook(ctx: TenantContext, input: CreateWebhookInpu
     type: 'webhook.created',
     resourceType: 'webhook',
     resourceId: row!.id,
-    data: { url: row!.url, events: row!.events, object_types: row!.objectTypes },
+    data: { url: row!.url, events: row!.events, object_types: row!.objectTypes, ...(row!.applicationId ? { application_id: row!.applicationId } : {}) },
   });
   return { ...webhookDto(row!), secret };
 }
@@ -121,12 +134,25 @@ export async function listWebhooks(ctx: TenantContext, query: { status?: Webhook
   return rows.map(webhookDto);
 }
 
-async function lockWebhook(ctx: TenantContext, webhookId: string): Promise<WebhookRow> {
-  const [row] = await ctx.db
-    .select()
-    .from(webhooks)
-    .where(and(eq(webhooks.id, webhookId), eq(webhooks.tenantId, ctx.tenantId)))
-    .for('update');
+/** A page of the endpoints in scope, newest first, with their count. */
+export async function pageWebhooks(ctx: TenantContext, query: { limit: number; offset: number }, scope: WebhookScope = {}) {
+  const where = and(eq(webhooks.tenantId, ctx.tenantId), scope.applicationId ? eq(webhooks.applicationId, scope.applicationId) : undefined);
+  const rows = await ctx.db.select().from(webhooks).where(where).orderBy(desc(webhooks.id)).limit(query.limit).offset(query.offset);
+  const [total] = await ctx.db.select({ n: count() }).from(webhooks).where(where);
+  return { data: rows.map(webhookDto), total: total?.n ?? 0 };
+}
+
+const scoped = (ctx: TenantContext, webhookId: string, scope: WebhookScope) =>
+  and(eq(webhooks.id, webhookId), eq(webhooks.tenantId, ctx.tenantId), scope.applicationId ? eq(webhooks.applicationId, scope.applicationId) : undefined);
+
+export async function getWebhook(ctx: TenantContext, webhookId: string, scope: WebhookScope = {}) {
+  const [row] = await ctx.db.select().from(webhooks).where(scoped(ctx, webhookId, scope));
+  if (!row) throw notFound('Webhook');
+  return webhookDto(row);
+}
+
+async function lockWebhook(ctx: TenantContext, webhookId: string, scope: WebhookScope = {}): Promise<WebhookRow> {
+  const [row] = await ctx.db.select().from(webhooks).where(scoped(ctx, webhookId, scope)).for('update');
   if (!row) throw notFound('Webhook');
   return row;
 }
@@ -139,8 +165,8 @@ export interface UpdateWebhookInput {
   description?: string | null;
 }
 
-export async function updateWebhook(ctx: TenantContext, webhookId: string, input: UpdateWebhookInput) {
-  const current = await lockWebhook(ctx, webhookId);
+export async function updateWebhook(ctx: TenantContext, webhookId: string, input: UpdateWebhookInput, scope: WebhookScope = {}) {
+  const current = await lockWebhook(ctx, webhookId, scope);
   const status = input.status ?? current.status;
   const reactivated = status === 'active' && current.status !== 'active';
   const [row] = await ctx.db
@@ -163,17 +189,31 @@ export async function updateWebhook(ctx: TenantContext, webhookId: string, input
   return webhookDto(row!);
 }
 
-export async function deleteWebhook(ctx: TenantContext, webhookId: string, query: { force?: boolean; confirm_token?: string }) {
-  const current = await lockWebhook(ctx, webhookId);
+/**
+ * Deletes an endpoint. With undelivered or dead-lettered messages the platform asks for a confirmation
+ * (409 DEPENDENCY_EXISTS, then `force` + `confirm_token`); `cascade` (contracts without that flow)
+ * deletes them at once.
+ */
+export async function deleteWebhook(
+  ctx: TenantContext,
+  webhookId: string,
+  query: { force?: boolean; confirm_token?: string },
+  scope: WebhookScope = {},
+  options: { cascade?: boolean } = {},
+) {
+  const current = await lockWebhook(ctx, webhookId, scope);
   const [pending] = await ctx.db
     .select({ n: count() })
     .from(webhookMessages)
     .where(and(eq(webhookMessages.webhookId, webhookId), inArray(webhookMessages.status, ['pending', 'sending'])));
   const dead = await countDeadLetters(ctx.db, ctx.tenantId, 'webhook', 'webhook_id', webhookId);
-  const { cascaded } = await confirmDeletion(ctx, { type: 'webhook', id: webhookId }, [
+  const dependencies = [
     { type: 'pending_messages', count: pending?.n ?? 0, label: 'Undelivered messages' },
     { type: 'dead_letters', count: dead, label: 'Messages in the dead letter queue' },
-  ], query);
+  ];
+  const { cascaded } = options.cascade
+    ? { cascaded: dependencies.some((d) => d.count > 0) }
+    : await confirmDeletion(ctx, { type: 'webhook', id: webhookId }, dependencies, query);
   await deleteDeadLetters(ctx.db, ctx.tenantId, 'webhook', 'webhook_id', webhookId);
   // Messages and delivery logs go with the endpoint (foreign keys cascade).
   await ctx.db.delete(webhooks).where(eq(webhooks.id, webhookId));
@@ -181,8 +221,8 @@ export async function deleteWebhook(ctx: TenantContext, webhookId: string, query
   return { deleted: true as const };
 }
 
-export async function rotateWebhookSecret(ctx: TenantContext, webhookId: string) {
-  const current = await lockWebhook(ctx, webhookId);
+export async function rotateWebhookSecret(ctx: TenantContext, webhookId: string, scope: WebhookScope = {}) {
+  const current = await lockWebhook(ctx, webhookId, scope);
   const secret = generateSecret();
   const expires = new Date(ctx.kernel.clock.now() + ROTATION_GRACE_MS);
   // The secret being replaced keeps signing for 24 hours; one from an earlier rotation stops now.
@@ -267,8 +307,8 @@ export async function sendPrepared(kernel: Kernel, prepared: PreparedSend): Prom
   return outcome(await webhookEngine(kernel).sendNow(prepared.tenantId, prepared.messageId, prepared.trigger));
 }
 
-export async function prepareTest(ctx: TenantContext, webhookId: string): Promise<PreparedSend> {
-  const webhook = await lockWebhook(ctx, webhookId);
+export async function prepareTest(ctx: TenantContext, webhookId: string, scope: WebhookScope = {}): Promise<PreparedSend> {
+  const webhook = await lockWebhook(ctx, webhookId, scope);
   const messageId = await oneOffMessage(ctx, webhook, 'test', 'webhook.test', {
     webhook_id: webhook.id,
     message: 'This is a test delivery from Plinth; it does not stand for any change.',
@@ -299,7 +339,8 @@ export async function prepareReplay(ctx: TenantContext, webhookId: string, input
   const ref = input.event!;
   if (ref.startsWith('evt_') && input.payload === undefined) {
     const [event] = await ctx.db.select().from(events).where(and(eq(events.id, ref), eq(events.tenantId, ctx.tenantId)));
-    if (!event) throw notFound('Event');
+    // An application's endpoint is never sent another application's event, not even by a replay.
+    if (!event || (webhook.applicationId !== null && applicationOf(event.data) !== webhook.applicationId)) throw notFound('Event');
     const [existing] = await ctx.db
       .select({ id: webhookMessages.id })
       .from(webhookMessages)

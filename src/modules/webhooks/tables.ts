@@ -14,6 +14,12 @@ export const webhooks = pgTable(
     events: text('events').array().notNull(),
     /** Object type ids (names are resolved on write); empty sends object events of every type. */
     objectTypes: text('object_types').array().notNull().default([]),
+    /**
+     * Set for an endpoint of one agent platform application (`/api/webhooks`): it receives only events
+     * whose data names that application (`application_id`/`applicationId`, see applicationOf). Null for
+     * the tenant's own endpoints (`/v1/webhooks`), which match as before.
+     */
+    applicationId: text('application_id'),
     status: text('status', { enum: ['active', 'paused', 'disabled'] }).notNull().default('active'),
     disabledReason: text('disabled_reason'),
     /**
@@ -30,7 +36,7 @@ export const webhooks = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index('webhooks_tenant_idx').on(t.tenantId, t.id)],
+  (t) => [index('webhooks_tenant_idx').on(t.tenantId, t.id), index('webhooks_tenant_application_idx').on(t.tenantId, t.applicationId, t.id)],
 );
 
 export type WebhookRow = typeof webhooks.$inferSelect;

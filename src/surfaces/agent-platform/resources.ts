@@ -36,6 +36,7 @@ import {
   updateSchedule,
   type AgentDto,
 } from '../../modules/agents/index.ts';
+import { deleteWebhook, pageWebhooks } from '../../modules/webhooks/index.ts';
 import { surfaceRoute } from '../surface.ts';
 import { appOf, body, caller, DateTime, Deleted, ERRORS, IdParam, json, PageQuery, pageOf, pageWindow, paginated, routeOptions } from './http.ts';
 
@@ -254,7 +255,19 @@ export function resourceRoutes(app: OpenAPIHono<AppEnv>) {
     const id = (c.req.valid('param') as { appId: string }).appId;
     ownApp(c, id);
     if (caller(c).appKey) throw new ApiError('FORBIDDEN', 'An application key cannot delete its application');
-    return c.json(await tenantWork(c, (ctx) => deleteApplication(ctx, id)), 200);
+    // Its webhooks go with it, in the same transaction (an application that still has agents stays, webhooks too).
+    return c.json(
+      await tenantWork(c, async (ctx) => {
+        const deleted = await deleteApplication(ctx, id);
+        for (;;) {
+          const page = await pageWebhooks(ctx, { limit: 100, offset: 0 }, { applicationId: id });
+          for (const w of page.data) await deleteWebhook(ctx, w.id, {}, { applicationId: id }, { cascade: true });
+          if (page.data.length < 100) break;
+        }
+        return deleted;
+      }),
+      200,
+    );
   });
 
   // Agents
