@@ -60,7 +60,7 @@ import { createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { parseSse } from '../test/support/sse.ts';
 import { agentRunEvents } from '../src/modules/agents/tables.ts';
-import type { StatusMessage } from '../src/modules/agents/log.ts';
+import type { StatusMessage } from '../src/modules/agents/runs/log.ts';
 
 const RUNS = Number(process.env.BENCH_AGENT_RUNS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_AGENT_CONCURRENCY ?? 20);

@@ -8,7 +8,7 @@ import { testPlatform, type TestPlatform } from '../../../test/support/platform.
 import { parseSse } from '../../../test/support/sse.ts';
 import { newId } from '../../core/http/ids.ts';
 import { fireDueSchedules } from './schedules.ts';
-import { QUEUED_GRACE_MS, requeueRuns, sweepRuns } from './runner.ts';
+import { QUEUED_GRACE_MS, requeueRuns, sweepRuns } from './runs/runner.ts';
 import { agentRunEvents, agentRuns } from './tables.ts';
 
 let t: TestPlatform;

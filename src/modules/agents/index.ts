@@ -1,7 +1,7 @@
 import { defineModule } from '../../core/module.ts';
 import { AGENT_EVENTS } from './events.ts';
 import { agentRoutes } from './routes.ts';
-import { registerRunner } from './runner.ts';
+import { registerRunner } from './runs/runner.ts';
 import { registerSchedules } from './schedules.ts';
 import { registerWorkflows } from './workflows.ts';
 
@@ -18,14 +18,14 @@ export const agentsModule = defineModule({
 
 export { AGENT_EVENTS } from './events.ts';
 export { checkHttpTools, createAgent, deleteAgent, findAgentByKey, getAgent, listAgents, updateAgent, agentDto, type AgentDto, type AppScope } from './service.ts';
-export { cancelRun, createRun, getRun, listRuns, runEvents, runDto, findRun, type RunDto } from './runs.ts';
-export { executeRun, sweepRuns } from './runner.ts';
-export { followRun, followRuns } from './stream.ts';
+export { cancelRun, createRun, getRun, listRuns, runEvents, runDto, findRun, type RunDto } from './runs/runs.ts';
+export { executeRun, sweepRuns } from './runs/runner.ts';
+export { followRun, followRuns } from './runs/stream.ts';
 export { createSchedule, deleteSchedule, fireDueSchedules, getScheduleDto, listSchedules, updateSchedule } from './schedules.ts';
 export { resumeAfter, runStream } from './routes.ts';
 export * from './schemas.ts';
-export type { RunEvent, StatusMessage } from './log.ts';
-export * from './apps.ts';
+export type { RunEvent, StatusMessage } from './runs/log.ts';
+export * from './apps/apps.ts';
 export { TOOL_NAMES as TOOL_NAMES_FOR_AGENTS, listProviders as listModelProviders } from '../ai/index.ts';
 export {
   bindContainer,
@@ -65,6 +65,6 @@ export {
   type ConnectionDto,
   type ConnectionInput,
   type ConnectionPatch,
-} from './connections.ts';
-export { checkPackage, exportPackage, findPackage, importPackage, listPackages, MAX_MANIFEST_BYTES, PackageManifestSchema, packageDto, uninstallPackage, type PackageDto, type PackageManifest } from './packages.ts';
+} from './apps/connections.ts';
+export { checkPackage, exportPackage, findPackage, importPackage, listPackages, MAX_MANIFEST_BYTES, PackageManifestSchema, packageDto, uninstallPackage, type PackageDto, type PackageManifest } from './apps/packages.ts';
 export type { AgentRow, ConnectionType, WorkflowRunStep } from './tables.ts';

@@ -8,8 +8,8 @@ import { createRouter, defineRoute, errorResponse, idParam, offsetPage } from '.
 import { tenantWork } from '../../core/http/work.ts';
 import type { Context } from 'hono';
 import type { AppEnv } from '../../core/http/context.ts';
-import type { RunEvent } from './log.ts';
-import { cancelRun, createRun, findRun, getRun, listRuns, runEvents } from './runs.ts';
+import type { RunEvent } from './runs/log.ts';
+import { cancelRun, createRun, findRun, getRun, listRuns, runEvents } from './runs/runs.ts';
 import { createSchedule, deleteSchedule, getScheduleDto, listSchedules, updateSchedule } from './schedules.ts';
 import {
   AgentInputSchema,
@@ -24,7 +24,7 @@ import {
   ScheduleSchema,
 } from './schemas.ts';
 import { checkHttpTools, createAgent, deleteAgent, getAgent, listAgents, updateAgent } from './service.ts';
-import { followRun } from './stream.ts';
+import { followRun } from './runs/stream.ts';
 
 const AI = { kind: 'tenant', scope: 'ai' } as const;
 const AgentParams = idParam('agent_id');

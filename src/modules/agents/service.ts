@@ -4,7 +4,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
-import { bindConnections } from './connections.ts';
+import { bindConnections } from './apps/connections.ts';
 import type { AgentInput, AgentPatch } from './schemas.ts';
 import { agentContainers, agentRuns, agents, agentSchedules, agentVersions, type AgentDefinition, type AgentRow } from './tables.ts';
 

@@ -3,9 +3,9 @@ import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
-import { findApplication, applicationDto } from './apps.ts';
-import { systemMeta } from './log.ts';
-import { cancelRun, createRun, principalOf, TERMINAL } from './runs.ts';
+import { findApplication, applicationDto } from './apps/apps.ts';
+import { systemMeta } from './runs/log.ts';
+import { cancelRun, createRun, principalOf, TERMINAL } from './runs/runs.ts';
 import { agentApplications, agentRuns, agents, agentWorkflowRuns, type ApplicationRow, type RunStatus, type WorkflowRunRow, type WorkflowRunStep } from './tables.ts';
 
 /**

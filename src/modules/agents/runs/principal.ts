@@ -1,8 +1,8 @@
 import { and, eq } from 'drizzle-orm';
-import type { ApiKeyPrincipal, TenantPrincipal } from '../../core/auth/principal.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import type { Kernel } from '../../core/kernel.ts';
-import { agentEndUsers, type RunRow } from './tables.ts';
+import type { ApiKeyPrincipal, TenantPrincipal } from '../../../core/auth/principal.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { agentEndUsers, type RunRow } from '../tables.ts';
 
 /** Scopes both sets grant (`*` grants everything the other set has). */
 function narrow(held: ReadonlySet<string>, granted: readonly string[]): Set<string> {

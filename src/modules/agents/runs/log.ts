@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import type { Kernel } from '../../core/kernel.ts';
-import { runInTenant } from '../../core/context.ts';
-import type { Db } from '../../core/db/client.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { runInTenant } from '../../../core/context.ts';
+import type { Db } from '../../../core/db/client.ts';
 
 /** One event of a run's log, as stored and as streamed (`seq` is the SSE id). */
 export interface RunEvent {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Kernel } from '../../core/kernel.ts';
+import type { Kernel } from '../../../core/kernel.ts';
 
 /** The pg-boss queue of runs: any worker process may execute one. */
 export const RUN_JOB = 'agents.run';

@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
-import { createPlatform, type Platform } from '../../app.ts';
-import { loadConfig } from '../../config.ts';
-import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
-import { spawnPlinth, waitFor, type PlinthProcess } from '../../../test/support/events.ts';
-import { ADMIN_KEY, copyPostgresTemplate } from '../../../test/support/platform.ts';
-import { parseSse } from '../../../test/support/sse.ts';
+import { createPlatform, type Platform } from '../../../app.ts';
+import { loadConfig } from '../../../config.ts';
+import { startFakeOpenAI, type FakeServer } from '../../../../test/support/fake-openai.ts';
+import { spawnPlinth, waitFor, type PlinthProcess } from '../../../../test/support/events.ts';
+import { ADMIN_KEY, copyPostgresTemplate } from '../../../../test/support/platform.ts';
+import { parseSse } from '../../../../test/support/sse.ts';
 import { LEASE_MS, sweepRuns } from './runner.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

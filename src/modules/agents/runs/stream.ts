@@ -1,8 +1,8 @@
-import type { Kernel } from '../../core/kernel.ts';
-import { runInTenant } from '../../core/context.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { runInTenant } from '../../../core/context.ts';
 import { eventsOf, runChannel, systemMeta, tenantRunsChannel, type RunEvent, type StatusMessage } from './log.ts';
 import { runEvents, TERMINAL } from './runs.ts';
-import type { RunStatus } from './tables.ts';
+import type { RunStatus } from '../tables.ts';
 
 const isEnd = (e: RunEvent) => e.type === 'status' && TERMINAL.has(e.data.status as RunStatus);
 /** With no live event for this long, the stream reads the table again (a lost bus message, a dead worker). */

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import { and, count, desc, eq, inArray, sql } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import type { Kernel } from '../../core/kernel.ts';
-import { TOOL_NAMES } from '../ai/index.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { TOOL_NAMES } from '../../ai/index.ts';
 import { bindConnections, CONNECTION_TYPES, connectionsByName } from './connections.ts';
-import { HttpToolSchema, KnowledgeSchema } from './schemas.ts';
-import { checkHttpTools, createAgent, DEFAULT_LIMITS, deleteAgent, updateAgent } from './service.ts';
-import { agentPackages, agentRuns, agents, type PackageRow } from './tables.ts';
+import { HttpToolSchema, KnowledgeSchema } from '../schemas.ts';
+import { checkHttpTools, createAgent, DEFAULT_LIMITS, deleteAgent, updateAgent } from '../service.ts';
+import { agentPackages, agentRuns, agents, type PackageRow } from '../tables.ts';
 
 /**
  * Packages: installable bundles of agents. A package is a versioned JSON manifest (name, semver

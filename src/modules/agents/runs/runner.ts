@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, eq, lt, sql } from 'drizzle-orm';
-import { hasScope, type ApiKeyPrincipal, type TenantPrincipal } from '../../core/auth/principal.ts';
-import { runInTenant, type RequestMeta, type TenantContext } from '../../core/context.ts';
-import { rows } from '../../core/db/client.ts';
-import { ApiError } from '../../core/http/errors.ts';
-import type { Kernel } from '../../core/kernel.ts';
-import { settleWithin } from '../../core/events/outbox.ts';
-import { outboundRequest } from '../../core/net/outbound.ts';
+import { hasScope, type ApiKeyPrincipal, type TenantPrincipal } from '../../../core/auth/principal.ts';
+import { runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
+import { rows } from '../../../core/db/client.ts';
+import { ApiError } from '../../../core/http/errors.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { settleWithin } from '../../../core/events/outbox.ts';
+import { outboundRequest } from '../../../core/net/outbound.ts';
 import {
   aiTokenLimit,
   checkQuota,
@@ -25,12 +25,12 @@ import {
   type ToolCall,
   type ToolName,
   type ToolSpec,
-} from '../ai/index.ts';
-import { connectionHeaders, ConnectionRefused } from './connections.ts';
+} from '../../ai/index.ts';
+import { connectionHeaders, ConnectionRefused } from '../apps/connections.ts';
 import { CANCEL_CHANNEL, EventWriter, insertEvents, publishEvents, systemMeta, type RunEvent } from './log.ts';
 import { actingPrincipal } from './principal.ts';
 import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued } from './queue.ts';
-import { agentRunEvents, agentRuns, agentVersions, type AgentDefinition, type RunRow, type RunStatus } from './tables.ts';
+import { agentRunEvents, agentRuns, agentVersions, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
 
 /** How long a worker's claim on a run lasts without a heartbeat; the sweeper fails runs past it. */
 export const LEASE_MS = 15_000;

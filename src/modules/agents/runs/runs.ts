@@ -1,11 +1,11 @@
 import { and, asc, count, desc, eq, gt, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
 import { CANCEL_CHANNEL, publishEvents, type RunEvent } from './log.ts';
 import { dispatchRun } from './queue.ts';
-import { findAgent, type AppScope } from './service.ts';
-import { agentRunEvents, agentRuns, type RunPrincipal, type RunRow, type RunStatus } from './tables.ts';
+import { findAgent, type AppScope } from '../service.ts';
+import { agentRunEvents, agentRuns, type RunPrincipal, type RunRow, type RunStatus } from '../tables.ts';
 
 export { RUN_JOB } from './queue.ts';
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);

@@ -1,11 +1,11 @@
 import { and, count, desc, eq, inArray, sql } from 'drizzle-orm';
-import { runInTenant, type TenantContext } from '../../core/context.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import type { Kernel } from '../../core/kernel.ts';
-import { assertOutboundUrls } from '../../core/net/outbound.ts';
-import { systemMeta } from './log.ts';
-import { agentConnections, agents, type ConnectionRow, type ConnectionType, type HttpTool } from './tables.ts';
+import { runInTenant, type TenantContext } from '../../../core/context.ts';
+import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import { assertOutboundUrls } from '../../../core/net/outbound.ts';
+import { systemMeta } from '../runs/log.ts';
+import { agentConnections, agents, type ConnectionRow, type ConnectionType, type HttpTool } from '../tables.ts';
 
 /**
  * Connections: the credentials an application's agents use to reach external services. A connection

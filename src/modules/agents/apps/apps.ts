@@ -1,11 +1,11 @@
 import { and, count, desc, eq, isNull, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../core/context.ts';
-import type { Scope } from '../../core/auth/principal.ts';
-import { ApiError, notFound } from '../../core/http/errors.ts';
-import { newId } from '../../core/http/ids.ts';
-import { findUser } from '../auth/index.ts';
-import { createKey, revokeKey } from '../keys/index.ts';
-import { agentAppKeys, agentApplications, agentConnections, agentEndUsers, agentPackages, agents, type AppKeyRow, type ApplicationRow, type EndUserRow } from './tables.ts';
+import type { TenantContext } from '../../../core/context.ts';
+import type { Scope } from '../../../core/auth/principal.ts';
+import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { newId } from '../../../core/http/ids.ts';
+import { findUser } from '../../auth/index.ts';
+import { createKey, revokeKey } from '../../keys/index.ts';
+import { agentAppKeys, agentApplications, agentConnections, agentEndUsers, agentPackages, agents, type AppKeyRow, type ApplicationRow, type EndUserRow } from '../tables.ts';
 
 /**
  * Applications, their end users and their API keys: the agent platform contract's grouping inside an
