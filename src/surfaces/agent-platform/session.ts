@@ -289,9 +289,9 @@ export function sessionRoutes(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(getSessionRoute, async (c) => {
     const principal = requireUser(c);
-    const session = principal.sessionId ? await identityWork(c, (ctx) => getSession(ctx, principal.sessionId!)) : undefined;
+    if (!principal.sessionId) throw new ApiError('UNAUTHORIZED', 'No session');
+    const { session, me } = await identityWork(c, async (ctx) => ({ session: await getSession(ctx, principal.sessionId!), me: await getMe(ctx, principal) }));
     if (!session) throw new ApiError('UNAUTHORIZED', 'No session');
-    const me = await identityWork(c, (ctx) => getMe(ctx, principal));
     return c.json(
       {
         user: userOut(me),

@@ -11,7 +11,8 @@ function narrow(held: ReadonlySet<string>, granted: readonly string[]): Set<stri
   return new Set(granted.filter((s) => held.has(s)));
 }
 
-const keyPrincipal = (run: RunRow, scopes: Iterable<string>): ApiKeyPrincipal => ({
+/** The credential a run was created with, as stored (with `scopes`); also what its token quota is counted for. */
+export const storedPrincipal = (run: RunRow, scopes: Iterable<string>): ApiKeyPrincipal => ({
   kind: 'api_key',
   id: run.principal.id,
   tenant: run.principal.tenant,
@@ -41,7 +42,7 @@ export async function actingPrincipal(kernel: Kernel, run: RunRow): Promise<Tena
         .where(and(eq(agentEndUsers.tenantId, run.tenantId), eq(agentEndUsers.id, run.endUserId!))),
     );
     if (!endUser) throw new ApiError('FORBIDDEN', 'The end user this run acts for no longer exists');
-    if (!endUser.userId) return keyPrincipal(run, narrow(new Set(['ai']), stored.scopes));
+    if (!endUser.userId) return storedPrincipal(run, narrow(new Set(['ai']), stored.scopes));
     const user = await kernel.principals.load(run.tenantId, 'user', endUser.userId);
     if (!user) throw new ApiError('FORBIDDEN', 'The user linked to this run\'s end user no longer exists or is banned');
     return { ...user, scopes: narrow(user.scopes, stored.scopes) };
@@ -51,5 +52,5 @@ export async function actingPrincipal(kernel: Kernel, run: RunRow): Promise<Tena
     if (!user) throw new ApiError('FORBIDDEN', 'The user who started this run no longer exists or is banned');
     return { ...user, scopes: narrow(user.scopes, stored.scopes) };
   }
-  return keyPrincipal(run, stored.scopes);
+  return storedPrincipal(run, stored.scopes);
 }

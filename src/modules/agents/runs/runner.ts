@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, eq, lt, sql } from 'drizzle-orm';
-import { hasScope, type ApiKeyPrincipal, type TenantPrincipal } from '../../../core/auth/principal.ts';
+import { hasScope, type TenantPrincipal } from '../../../core/auth/principal.ts';
 import { runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
 import { ApiError } from '../../../core/http/errors.ts';
@@ -28,7 +28,7 @@ import {
 } from '../../ai/index.ts';
 import { connectionHeaders, ConnectionRefused } from '../apps/connections.ts';
 import { CANCEL_CHANNEL, EventWriter, insertEvents, publishEvents, systemMeta, type RunEvent } from './log.ts';
-import { actingPrincipal } from './principal.ts';
+import { actingPrincipal, storedPrincipal } from './principal.ts';
 import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued } from './queue.ts';
 import { agentRunEvents, agentRuns, agentVersions, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
 
@@ -97,12 +97,6 @@ function aborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(new Stop());
     signal.addEventListener('abort', () => reject(new Stop()), { once: true });
   });
-}
-
-/** The credential a run was created with, as stored (its tenant's billing period is the quota's). */
-function storedPrincipal(run: RunRow): ApiKeyPrincipal {
-  const p = run.principal;
-  return { kind: 'api_key', id: p.id, tenant: p.tenant, scopes: new Set(p.scopes), rateLimit: null, ipAllowlist: [], expiresAt: null };
 }
 
 const MAX_TOOL_RESULT = 16_000;
@@ -185,7 +179,7 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
     let used = fresh?.tokensUsed;
     if (used === undefined) {
       // The period follows the run's tenant (its billing anchor day): read as the run's principal.
-      used = await tokensThisMonth(Object.create(ctx, { principal: { value: storedPrincipal(run) } }) as TenantContext);
+      used = await tokensThisMonth(Object.create(ctx, { principal: { value: storedPrincipal(run, run.principal.scopes) } }) as TenantContext);
       saveState(kernel, tenantId, providers, used);
     }
     // The `running` event commits with the claim (one write fewer per run).
