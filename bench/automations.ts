@@ -5,17 +5,23 @@
  * runs per second end to end and as worked (first run created to last run done), and the p50/p99 lag
  * from an event's emit to its run's end. BENCH_EMIT=single emits custom events one request each.
  *
+ * On a shared machine runs/s follow the load; the steadier figures are printed beside them: the
+ * server's CPU per run (/proc), and on PostgreSQL the database transactions, the queries sent and the
+ * CPU of the database's backends per run.
+ *
  *   npm run bench:automations                                     # embedded PGlite
  *   DATABASE_URL=postgres://... npm run bench:automations
  *   BENCH_EVENTS=5000 npm run bench:automations
+ *   BENCH_BASELINE=/path/to/other/checkout BENCH_ROUNDS=3       # alternate rounds against that checkout's server
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { appRoleFor } from '../src/core/db/client.ts';
+import { pathToFileURL } from 'node:url';
+import type pg from 'pg';
+import { benchStore } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 4000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
@@ -25,16 +31,21 @@ const EMITTERS = Number(process.env.BENCH_EMITTERS ?? 32);
 /** Records per batch create (each one event); `single` emits one custom event per request instead. */
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const SINGLE = process.env.BENCH_EMIT === 'single';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const BASELINE = process.env.BENCH_BASELINE;
+const HERE = path.resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+const median = (values: number[]) => percentile(values, 50);
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 
 async function waitUntil(probe: () => boolean, what: string, timeoutMs = 120_000) {
@@ -45,69 +56,147 @@ async function waitUntil(probe: () => boolean, what: string, timeoutMs = 120_000
   }
 }
 
-// ---- the server -------------------------------------------------------------------------------------
-
-const env: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'warn',
-  PLINTH_ADMIN_KEY: ADMIN_KEY,
-  OUTBOUND_ALLOW_LOOPBACK: 'true',
-  JOBS_POLL_SECONDS: '0.5',
-  DB_POOL_MAX: '20',
-};
-let cleanup = async () => {};
-let database = 'embedded PGlite';
-if (process.env.DATABASE_URL) {
-  const name = `plinth_bench_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  env.DATABASE_URL = url.toString();
-  database = 'PostgreSQL';
-  cleanup = async () => {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
-    await admin.end();
-  };
-} else {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-'));
-  env.DATA_DIR = dir;
-  cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+async function waitUntilAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
 }
 
-// BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
-const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-const child = spawn(process.execPath, [...profile, path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-let out = '';
-child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-let stopping = false;
-child.on('exit', (code, signal) => {
-  if (!stopping) console.error(`the server exited (${code ?? signal}); its last output:\n${out.slice(-4000)}`);
-});
-await waitUntil(() => /listening on http/.test(out), 'the server to start', 90_000);
-const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-const base = `http://127.0.0.1:${port}`;
-/** The server's CPU time so far (user + system, ms), from /proc (Linux); NaN elsewhere. */
-function serverCpuMs(): number {
+/** A process's CPU time so far (user + system, ms), from /proc (Linux); NaN elsewhere. */
+function cpuMsOf(pid: number | undefined): number {
   try {
-    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return NaN;
   }
 }
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function call(method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+// ---- the server -------------------------------------------------------------------------------------
+
+interface Server {
+  child: ChildProcess;
+  base: string;
+  agent: http.Agent;
+  admin?: pg.Client;
+  database: string;
+  name?: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(root: string): Promise<Server> {
+  const store = await benchStore('auto');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...store.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    PLINTH_ADMIN_KEY: ADMIN_KEY,
+    OUTBOUND_ALLOW_LOOPBACK: 'true',
+    JOBS_POLL_SECONDS: '0.5',
+    DB_POOL_MAX: '20',
+  };
+  // BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const counter = store.admin ? ['--import', pathToFileURL(process.env.BENCH_COUNTER ?? path.join(HERE, 'bench/count-queries.mjs')).href] : [];
+  const child = spawn(process.execPath, [...counter, ...profile, path.join(root, 'bin/plinth.mjs'), 'start'], { env, cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  let stopping = false;
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`the server exited (${code ?? signal}); its last output:\n${out.slice(-4000)}`);
+  });
+  await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
+  const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  return {
+    child,
+    base: `http://127.0.0.1:${port}`,
+    agent,
+    ...(store.admin ? { admin: store.admin, name: store.name } : {}),
+    database: store.database,
+    async stop() {
+      stopping = true;
+      agent.destroy();
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await store.cleanup();
+    },
+  };
+}
+
+/** The queries the server has sent so far (the preloaded counter answers SIGUSR2). */
+async function queriesSent(server: Server): Promise<number> {
+  if (!server.admin) return NaN;
+  let text = '';
+  const listen = (d: Buffer) => (text += d.toString());
+  server.child.stdout!.on('data', listen);
+  server.child.kill('SIGUSR2');
+  try {
+    await waitUntil(() => /\[bench-queries\] \d+\n/.test(text), 'the query count', 10_000);
+    return Number(/\[bench-queries\] (\d+)\n/.exec(text)![1]);
+  } finally {
+    server.child.stdout!.off('data', listen);
+  }
+}
+
+/**
+ * The database's side of a phase (PostgreSQL): transactions committed or rolled back, and the CPU of
+ * the database's backends, sampled while it runs (a backend that exits keeps its last sample).
+ */
+function databaseMeter(server: Server) {
+  const { admin, name } = server;
+  if (!admin) return { stop: async () => ({ xacts: NaN, cpuMs: NaN }) };
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let born = true;
+  const sample = async () => {
+    const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [name]);
+    for (const { pid } of rows) {
+      const cpu = cpuMsOf(pid);
+      if (Number.isNaN(cpu)) continue;
+      // A backend first seen after the start was forked during the phase: all its CPU counts.
+      if (!first.has(pid)) first.set(pid, born ? cpu : 0);
+      last.set(pid, cpu);
+    }
+  };
+  const xacts = async () => {
+    await admin.query('select pg_stat_force_next_flush()').catch(() => {});
+    const { rows } = await admin.query<{ n: string }>('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]);
+    return Number(rows[0]?.n ?? NaN);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const started = (async () => {
+    const x0 = await xacts();
+    await sample();
+    born = false;
+    timer = setInterval(() => void sample().catch(() => {}), 250);
+    return x0;
+  })();
+  return {
+    async stop() {
+      const x0 = await started;
+      clearInterval(timer);
+      await sample();
+      // Backends report their counts at most once a second.
+      await sleep(1_200);
+      const x1 = await xacts();
+      let cpuMs = 0;
+      for (const [pid, cpu] of last) cpuMs += cpu - first.get(pid)!;
+      return { xacts: x1 - x0, cpuMs };
+    },
+  };
+}
+
+function call(server: Server, method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      `${base}${url}`,
-      { method, agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+      `${server.base}${url}`,
+      { method, agent: server.agent, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
       (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
@@ -119,8 +208,8 @@ function call(method: string, url: string, token: string, body?: unknown): Promi
   });
 }
 
-async function newTenant(name: string) {
-  const res = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
+async function newTenant(server: Server, name: string) {
+  const res = await call(server, 'POST', '/v1/admin/tenants', ADMIN_KEY, {
     name,
     plan_tier: 'enterprise',
     plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000, webhook_endpoints: 1000 },
@@ -128,16 +217,15 @@ async function newTenant(name: string) {
   if (res.status !== 201) throw new Error(`tenant: ${JSON.stringify(res.body)}`);
   return { token: res.body.data.api_key.token as string, tenantId: res.body.data.tenant.id as string };
 }
-const { token } = await newTenant('Bench');
 
 /** Emits `count` custom events of `type` from EMITTERS concurrent callers; each carries its emit time. */
-async function emit(type: string, count: number, extra: (i: number) => Record<string, unknown> = () => ({})) {
+async function emit(server: Server, token: string, type: string, count: number) {
   let next = 0;
   await Promise.all(
     Array.from({ length: EMITTERS }, async () => {
       while (next < count) {
         const i = next++;
-        const res = await call('POST', '/v1/events', token, { event_type: type, data: { i, t0: now(), ...extra(i) } });
+        const res = await call(server, 'POST', '/v1/events', token, { event_type: type, data: { i, t0: now() } });
         if (res.status !== 200) throw new Error(`emit: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -145,7 +233,7 @@ async function emit(type: string, count: number, extra: (i: number) => Record<st
 }
 
 /** Emits `count` object.created events of type `bench` in batch creates of BATCH, EMITTERS at once. */
-async function emitBatches(count: number) {
+async function emitBatches(server: Server, token: string, count: number) {
   let next = 0;
   await Promise.all(
     Array.from({ length: EMITTERS }, async () => {
@@ -154,7 +242,7 @@ async function emitBatches(count: number) {
         const n = Math.min(BATCH, count - from);
         next += n;
         const t0 = now();
-        const res = await call('POST', '/v1/objects/bench/batch/create', token, { objects: Array.from({ length: n }, (_, k) => ({ properties: { i: from + k, t0 } })) });
+        const res = await call(server, 'POST', '/v1/objects/bench/batch/create', token, { objects: Array.from({ length: n }, (_, k) => ({ properties: { i: from + k, t0 } })) });
         if (res.status !== 201) throw new Error(`batch: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -163,12 +251,27 @@ async function emitBatches(count: number) {
 
 // ---- runs ---------------------------------------------------------------------------------------------
 
-try {
+interface Measured {
+  worked: number;
+  endToEnd: number;
+  emitRate: number;
+  cpuPerRun: number;
+  xactsPerRun: number;
+  queriesPerRun: number;
+  dbCpuPerRun: number;
+  p50: number;
+  p99: number;
+  stages: string;
+  load: string;
+}
+
+async function runs(server: Server): Promise<Measured> {
+  const { token } = await newTenant(server, 'Bench');
   if (!SINGLE) {
-    if ((await call('POST', '/v1/object-types', token, { name: 'bench' })).status !== 201) throw new Error('object type');
-    for (const name of ['i', 't0']) await call('POST', '/v1/object-types/bench/properties', token, { name, data_type: 'number' });
+    if ((await call(server, 'POST', '/v1/object-types', token, { name: 'bench' })).status !== 201) throw new Error('object type');
+    for (const name of ['i', 't0']) await call(server, 'POST', '/v1/object-types/bench/properties', token, { name, data_type: 'number' });
   }
-  const created = await call('POST', '/v1/automations', token, {
+  const created = await call(server, 'POST', '/v1/automations', token, {
     name: 'bench',
     trigger_event: SINGLE ? 'custom.bench' : 'object.created',
     actions: [
@@ -179,52 +282,65 @@ try {
   });
   if (created.status !== 201) throw new Error(`automation: ${JSON.stringify(created.body)}`);
   const id: string = created.body.data.id;
+  const meter = databaseMeter(server);
+  const queries0 = await queriesSent(server);
   const started = now();
-  const cpuStarted = serverCpuMs();
-  if (SINGLE) await emit('custom.bench', EVENTS);
-  else await emitBatches(EVENTS);
+  const cpuStarted = cpuMsOf(server.child.pid);
+  if (SINGLE) await emit(server, token, 'custom.bench', EVENTS);
+  else await emitBatches(server, token, EVENTS);
   const emitted = now() - started;
-  let runs: any[] = [];
   await waitUntilAsync(async () => {
-    const res = await call('GET', `/v1/automations/${id}/runs?status=succeeded&limit=1`, token);
+    const res = await call(server, 'GET', `/v1/automations/${id}/runs?status=succeeded&limit=1`, token);
     return res.body.data.total >= EVENTS;
   }, 'every run');
   const elapsed = now() - started;
-  const cpu = serverCpuMs() - cpuStarted;
+  const cpu = cpuMsOf(server.child.pid) - cpuStarted;
+  const queries = (await queriesSent(server)) - queries0;
+  const db = await meter.stop();
+  const loadNow = load();
+  let all: any[] = [];
   for (let offset = 0; offset < EVENTS; offset += 200) {
-    runs = runs.concat((await call('GET', `/v1/automations/${id}/runs?limit=200&offset=${offset}`, token)).body.data.runs);
+    all = all.concat((await call(server, 'GET', `/v1/automations/${id}/runs?limit=200&offset=${offset}`, token)).body.data.runs);
   }
-  const lags = runs.map((r) => Date.parse(r.finished_at) - (SINGLE ? r.input.event.data.t0 : r.input.event.data.properties.t0));
-  console.log(`automations on ${database}: ${EVENTS} ${SINGLE ? 'custom events (one per request)' : `object.created events (batch creates of ${BATCH})`} -> ${runs.length} runs (emitted in ${(emitted / 1000).toFixed(1)} s, ${((EVENTS / emitted) * 1000).toFixed(0)}/s)`);
-  const first = Math.min(...runs.map((r) => Date.parse(r.created_at)));
-  const last = Math.max(...runs.map((r) => Date.parse(r.finished_at)));
-  console.log(`  ${((EVENTS / elapsed) * 1000).toFixed(0)} runs/s end to end (first emit to last run done; includes emitting)`);
-  console.log(`  ${((runs.length / (last - first)) * 1000).toFixed(0)} runs/s worked (first run created to last run done)`);
-  console.log(`  server CPU: ${((cpu / EVENTS) * 1000).toFixed(0)} ms per 1,000 events (emitting and running; the server is one thread), ${((cpu / elapsed) * 100).toFixed(0)}% of a core over the phase`);
-  console.log(`  emit -> run done: p50 ${ms(percentile(lags, 50))}, p99 ${ms(percentile(lags, 99))}`);
-  // Where a run waited: the event to its run (the outbox consumer), the run to its start (the queue), the work.
   const t0Of = (r: any) => (SINGLE ? r.input.event.data.t0 : r.input.event.data.properties.t0);
-  const stage = (f: (r: any) => number) => ms(percentile(runs.map(f), 50));
-  console.log(`  p50 by stage: emit -> run created ${stage((r) => Date.parse(r.created_at) - t0Of(r))}, created -> started ${stage((r) => Date.parse(r.started_at) - Date.parse(r.created_at))}, started -> done ${stage((r) => Date.parse(r.finished_at) - Date.parse(r.started_at))}`);
-  const rate = (runs.length / (last - first)) * 1000;
-  console.log(`  [target >= 500 runs/s worked: ${rate >= 500 ? 'met' : 'MISSED'}]`);
-  await fairness();
-} finally {
-  stopping = true;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  await cleanup();
+  const lags = all.map((r) => Date.parse(r.finished_at) - t0Of(r));
+  const first = Math.min(...all.map((r) => Date.parse(r.created_at)));
+  const last = Math.max(...all.map((r) => Date.parse(r.finished_at)));
+  // Where a run waited: the event to its run (the outbox consumer), the run to its start (the queue), the work.
+  const stage = (f: (r: any) => number) => ms(percentile(all.map(f), 50));
+  return {
+    worked: (all.length / (last - first)) * 1000,
+    endToEnd: (EVENTS / elapsed) * 1000,
+    emitRate: (EVENTS / emitted) * 1000,
+    cpuPerRun: cpu / EVENTS,
+    xactsPerRun: db.xacts / EVENTS,
+    queriesPerRun: queries / EVENTS,
+    dbCpuPerRun: db.cpuMs / EVENTS,
+    p50: percentile(lags, 50),
+    p99: percentile(lags, 99),
+    stages: `emit -> run created ${stage((r) => Date.parse(r.created_at) - t0Of(r))}, created -> started ${stage((r) => Date.parse(r.started_at) - Date.parse(r.created_at))}, started -> done ${stage((r) => Date.parse(r.finished_at) - Date.parse(r.started_at))}`,
+    load: loadNow,
+  };
 }
 
 // ---- fairness: one tenant floods 100x --------------------------------------------------------------------
 
-async function fairness() {
-  const tenants = [await newTenant('Flood'), ...(await Promise.all(Array.from({ length: QUIET }, (_, i) => newTenant(`Quiet ${i}`))))];
+interface Fairness {
+  capacity: number;
+  floodSeconds: number;
+  quietSeconds: number[];
+  fairSeconds: number;
+  worst: number;
+  mean: number;
+}
+
+async function fairness(server: Server): Promise<Fairness> {
+  const tenants = [await newTenant(server, 'Flood'), ...(await Promise.all(Array.from({ length: QUIET }, (_, i) => newTenant(server, `Quiet ${i}`))))];
   const automations: string[] = [];
   for (const t of tenants) {
-    if ((await call('POST', '/v1/object-types', t.token, { name: 'items' })).status !== 201) throw new Error('type');
-    await call('POST', '/v1/object-types/items/properties', t.token, { name: 'n', data_type: 'number' });
-    const made = await call('POST', '/v1/automations', t.token, {
+    if ((await call(server, 'POST', '/v1/object-types', t.token, { name: 'items' })).status !== 201) throw new Error('type');
+    await call(server, 'POST', '/v1/object-types/items/properties', t.token, { name: 'n', data_type: 'number' });
+    const made = await call(server, 'POST', '/v1/automations', t.token, {
       name: 'on item',
       trigger_event: 'object.created',
       actions: [{ type: 'emit_event', input: { event_type: 'custom.item_seen', data: { n: '{{ data.properties.n }}' } } }],
@@ -233,7 +349,7 @@ async function fairness() {
     automations.push(made.body.data.id);
   }
   const batch = async (token: string, from: number, n: number) => {
-    const res = await call('POST', '/v1/objects/items/batch/create', token, { objects: Array.from({ length: n }, (_, i) => ({ properties: { n: from + i } })) });
+    const res = await call(server, 'POST', '/v1/objects/items/batch/create', token, { objects: Array.from({ length: n }, (_, i) => ({ properties: { n: from + i } })) });
     if (res.status !== 201) throw new Error(`batch: ${res.status} ${JSON.stringify(res.body)}`);
   };
   const flood = FAIR_EVENTS * 100;
@@ -244,34 +360,72 @@ async function fairness() {
   const runsOf = async (i: number) => {
     const all: any[] = [];
     for (let offset = 0; ; offset += 200) {
-      const page = (await call('GET', `/v1/automations/${automations[i]}/runs?limit=200&offset=${offset}`, tenants[i]!.token)).body.data;
+      const page = (await call(server, 'GET', `/v1/automations/${automations[i]}/runs?limit=200&offset=${offset}`, tenants[i]!.token)).body.data;
       all.push(...page.runs);
       if (all.length >= page.total) return all;
     }
   };
-  const doneCount = async (i: number) => (await call('GET', `/v1/automations/${automations[i]}/runs?status=succeeded&limit=1`, tenants[i]!.token)).body.data.total as number;
+  const doneCount = async (i: number) => (await call(server, 'GET', `/v1/automations/${automations[i]}/runs?status=succeeded&limit=1`, tenants[i]!.token)).body.data.total as number;
   await waitUntilAsync(async () => (await Promise.all(tenants.map((_, i) => doneCount(i)))).every((n, i) => n >= (i === 0 ? flood : FAIR_EVENTS)), 'the fairness runs');
   const all = await Promise.all(tenants.map((_, i) => runsOf(i)));
   const span = (runs: any[]) => ({ start: Math.min(...runs.map((r) => Date.parse(r.created_at))), end: Math.max(...runs.map((r) => Date.parse(r.finished_at))) });
   const everything = span(all.flat());
   const capacity = (all.flat().length / (everything.end - everything.start)) * 1000;
-  const fairSeconds = (QUIET + 1) * FAIR_EVENTS / capacity;
+  const fairSeconds = ((QUIET + 1) * FAIR_EVENTS) / capacity;
   const shares = all.slice(1).map((runs) => {
     const s = span(runs);
     return Math.min(1, fairSeconds / ((s.end - s.start) / 1000));
   });
   const floodSpan = span(all[0]!);
-  const worst = Math.min(...shares);
-  console.log(`fairness: 1 tenant floods ${flood} runs, ${QUIET} others ${FAIR_EVENTS} each, submitted just after`);
-  console.log(`  ${capacity.toFixed(0)} runs/s in all; the flood took ${((floodSpan.end - floodSpan.start) / 1000).toFixed(1)} s`);
-  console.log(`  quiet tenants' runs took ${all.slice(1).map((r) => ((span(r).end - span(r).start) / 1000).toFixed(2)).join(', ')} s (a fair share: ${fairSeconds.toFixed(2)} s)`);
-  console.log(`  share of fair throughput kept: min ${(worst * 100).toFixed(0)}%, mean ${((shares.reduce((a, b) => a + b, 0) / shares.length) * 100).toFixed(0)}%  [target >= 90%: ${worst >= 0.9 ? 'met' : 'MISSED'}]`);
+  return {
+    capacity,
+    floodSeconds: (floodSpan.end - floodSpan.start) / 1000,
+    quietSeconds: all.slice(1).map((r) => (span(r).end - span(r).start) / 1000),
+    fairSeconds,
+    worst: Math.min(...shares),
+    mean: shares.reduce((a, b) => a + b, 0) / shares.length,
+  };
 }
 
-async function waitUntilAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 300_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
+// ---- rounds ---------------------------------------------------------------------------------------------
+
+const versions: { label: string; root: string }[] = [...(BASELINE ? [{ label: 'baseline', root: path.resolve(BASELINE) }] : []), { label: 'this', root: HERE }];
+const results = new Map<string, { runs: Measured; fair: Fairness }[]>(versions.map((v) => [v.label, []]));
+let database = '';
+const fixed = (v: number, digits = 0) => (Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
+
+for (let round = 0; round < ROUNDS; round++) {
+  for (const version of round % 2 ? [...versions].reverse() : versions) {
+    const server = await startServer(version.root);
+    database = server.database;
+    try {
+      const r = await runs(server);
+      const f = await fairness(server);
+      results.get(version.label)!.push({ runs: r, fair: f });
+      const label = versions.length > 1 ? `round ${round + 1} ${version.label}: ` : '';
+      console.log(`${label}automations on ${database}: ${EVENTS} ${SINGLE ? 'custom events (one per request)' : `object.created events (batch creates of ${BATCH})`} (emitted at ${r.emitRate.toFixed(0)}/s)`);
+      console.log(`  ${r.worked.toFixed(0)} runs/s worked (first run created to last run done), ${r.endToEnd.toFixed(0)} runs/s end to end (first emit to last run done); load ${r.load}`);
+      console.log(
+        `  per run: server CPU ${r.cpuPerRun.toFixed(2)} ms (emitting and running), database transactions ${fixed(r.xactsPerRun, 2)}, queries sent ${fixed(r.queriesPerRun, 2)}, database backends' CPU ${fixed(r.dbCpuPerRun, 2)} ms`,
+      );
+      console.log(`  emit -> run done: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}; p50 by stage: ${r.stages}`);
+      console.log(`  [target >= 500 runs/s worked: ${r.worked >= 500 ? 'met' : 'MISSED'}]`);
+      console.log(`  fairness: 1 tenant floods ${FAIR_EVENTS * 100} runs, ${QUIET} others ${FAIR_EVENTS} each, submitted just after: ${f.capacity.toFixed(0)} runs/s in all; the flood took ${f.floodSeconds.toFixed(1)} s`);
+      console.log(`  quiet tenants' runs took ${f.quietSeconds.map((s) => s.toFixed(2)).join(', ')} s (a fair share: ${f.fairSeconds.toFixed(2)} s)`);
+      console.log(`  share of fair throughput kept: min ${(f.worst * 100).toFixed(0)}%, mean ${(f.mean * 100).toFixed(0)}%  [target >= 90%: ${f.worst >= 0.9 ? 'met' : 'MISSED'}]`);
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+if (ROUNDS > 1 || versions.length > 1) {
+  console.log(`\nautomations on ${database}, ${os.cpus().length} cores, ${ROUNDS} round(s), medians:`);
+  for (const v of versions) {
+    const rs = results.get(v.label)!;
+    const m = (f: (r: { runs: Measured; fair: Fairness }) => number) => median(rs.map(f));
+    console.log(
+      `  ${v.label.padEnd(8)} ${m((r) => r.runs.worked).toFixed(0)} runs/s worked, ${m((r) => r.runs.endToEnd).toFixed(0)} end to end; per run: server CPU ${m((r) => r.runs.cpuPerRun).toFixed(2)} ms, ${fixed(m((r) => r.runs.xactsPerRun), 2)} transactions, ${fixed(m((r) => r.runs.queriesPerRun), 2)} queries, database CPU ${fixed(m((r) => r.runs.dbCpuPerRun), 2)} ms; fairness min ${(Math.min(...rs.map((r) => r.fair.worst)) * 100).toFixed(0)}%`,
+    );
   }
 }
