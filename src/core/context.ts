@@ -74,6 +74,28 @@ export interface RunOptions {
   within?: { tx: Db; afterCommit: (fn: () => Promise<void> | void) => void };
   /** Refuse writes (GET requests); on PostgreSQL the COMMIT then costs no round trip of its own. */
   readOnly?: boolean;
+  /**
+   * Hold the events and audit entries that the work (and every context `actingAs` makes of it) emits,
+   * and write them when `fn` returns, in one statement each: a batch of units of work (a group of
+   * automation runs) then costs two inserts, not two per event. Nothing in the work may read them back
+   * before then; they commit or vanish with the transaction all the same.
+   */
+  deferEmits?: boolean;
+}
+
+/** The rows that deferred work emitted, written in one statement each when it ends (RunOptions.deferEmits). */
+class Deferred {
+  readonly events: (typeof events.$inferInsert)[] = [];
+  readonly audits: (typeof auditLogs.$inferInsert)[] = [];
+  wokeReaders = false;
+
+  async write(db: Db): Promise<void> {
+    const written = this.events.splice(0);
+    const audited = this.audits.splice(0);
+    // Bounded statements (a row is ~10 parameters; PostgreSQL takes at most 65,535).
+    for (let i = 0; i < written.length; i += 1000) await db.insert(events).values(written.slice(i, i + 1000));
+    for (let i = 0; i < audited.length; i += 1000) await db.insert(auditLogs).values(audited.slice(i, i + 1000));
+  }
 }
 
 /** One per unit of work: methods on the prototype, so a request allocates an object, not a closure per method. */
@@ -85,7 +107,7 @@ class Work implements TenantContext {
   readonly userAgent?: string;
   readonly principal?: TenantPrincipal;
   audited = false;
-  private wokeReaders = false;
+  wokeReaders = false;
 
   constructor(
     readonly kernel: Kernel,
@@ -93,6 +115,7 @@ class Work implements TenantContext {
     readonly db: Db,
     private readonly hooks: (fn: () => Promise<void> | void) => void,
     readonly readOnly: boolean,
+    private readonly deferred?: Deferred,
   ) {
     this.tenantId = meta.tenantId;
     this.actor = meta.actor;
@@ -106,9 +129,17 @@ class Work implements TenantContext {
     this.hooks(fn);
   }
 
-  private auditInsert(entry: AuditEntry) {
+  fork(meta: RequestMeta): Work {
+    return new Work(this.kernel, meta, this.db, this.hooks, this.readOnly, this.deferred);
+  }
+
+  async writeDeferred(): Promise<void> {
+    await this.deferred?.write(this.db);
+  }
+
+  private auditRow(entry: AuditEntry): typeof auditLogs.$inferInsert {
     this.audited = true;
-    return this.db.insert(auditLogs).values({
+    return {
       id: newId('aud'),
       tenantId: this.tenantId,
       actorType: this.actor.type,
@@ -120,15 +151,27 @@ class Work implements TenantContext {
       ip: this.ip ?? null,
       userAgent: this.userAgent ?? null,
       metadata: entry.metadata ?? {},
-    });
+    };
+  }
+
+  private auditInsert(entry: AuditEntry) {
+    return this.db.insert(auditLogs).values(this.auditRow(entry));
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await this.auditInsert(entry);
+    if (this.deferred) this.deferred.audits.push(this.auditRow(entry));
+    else await this.auditInsert(entry);
   }
 
-  private eventInsert(event: DomainEvent, id: string) {
-    const insert = this.db.insert(events).values({
+  private eventRow(event: DomainEvent, id: string): typeof events.$inferInsert {
+    const waker = this.deferred ?? this;
+    if (!waker.wokeReaders) {
+      // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
+      waker.wokeReaders = true;
+      const { outbox } = this.kernel;
+      this.afterCommit(() => outbox.notify());
+    }
+    return {
       id,
       tenantId: this.tenantId,
       type: event.type,
@@ -138,14 +181,11 @@ class Work implements TenantContext {
       actorType: this.actor.type,
       actorId: this.actor.id,
       requestId: this.requestId,
-    });
-    if (!this.wokeReaders) {
-      // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
-      this.wokeReaders = true;
-      const { outbox } = this.kernel;
-      this.afterCommit(() => outbox.notify());
-    }
-    return insert;
+    };
+  }
+
+  private eventInsert(event: DomainEvent, id: string) {
+    return this.db.insert(events).values(this.eventRow(event, id));
   }
 
   emitting(event: DomainEvent): { id: string; ctes: SQL } {
@@ -159,7 +199,8 @@ class Work implements TenantContext {
 
   async emit(event: DomainEvent): Promise<string> {
     const id = newId('evt');
-    await this.eventInsert(event, id);
+    if (this.deferred) this.deferred.events.push(this.eventRow(event, id));
+    else await this.eventInsert(event, id);
     if (event.audit !== false) {
       await this.audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
     }
@@ -178,15 +219,36 @@ export async function runInTenant<T>(
   const result = await kernel.db.tenant(
     meta.tenantId,
     async (db) => {
-      const work = new Work(kernel, meta, db, hooks, options.readOnly === true && !options.within);
+      const deferred = options.deferEmits ? new Deferred() : undefined;
+      const work = new Work(kernel, meta, db, hooks, options.readOnly === true && !options.within, deferred);
       const value = await fn(work);
       if (options.mutation && !work.audited) await work.audit(options.mutation);
+      await deferred?.write(db);
       return value;
     },
     { within: options.within?.tx, readOnly: options.readOnly },
   );
   if (committed) await runHooks(kernel, committed);
   return result;
+}
+
+/**
+ * Another actor's context in `ctx`'s open transaction, for the same tenant (so there is nothing to
+ * switch): units of work that commit together, each under its own name and principal (audit entries,
+ * events, permission checks). Emits are deferred with `ctx`'s when it defers them.
+ */
+export function actingAs(ctx: TenantContext, meta: RequestMeta): TenantContext {
+  if (!(ctx instanceof Work)) throw new Error('actingAs takes a context made by runInTenant');
+  if (meta.tenantId !== ctx.tenantId) throw new Error("actingAs: another tenant's work needs a transaction of its own");
+  return ctx.fork(meta);
+}
+
+/**
+ * Writes what deferred work (RunOptions.deferEmits) has emitted so far now, rather than when it ends:
+ * before a statement whose lock should be held only until the commit.
+ */
+export async function writeEmits(ctx: TenantContext): Promise<void> {
+  if (ctx instanceof Work) await ctx.writeDeferred();
 }
 
 export async function runHooks(kernel: Kernel, hooks: (() => Promise<void> | void)[]): Promise<void> {

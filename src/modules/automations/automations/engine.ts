@@ -1,6 +1,6 @@
 import { and, count, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { runHooks, runInTenant, type RequestMeta, type TenantContext } from '../../../core/context.ts';
-import type { Db } from '../../../core/db/client.ts';
+import { actingAs, runInTenant, writeEmits, type RequestMeta, type TenantContext } from '../../../core/context.ts';
+import { rows, type Db } from '../../../core/db/client.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
 import { publicEvent } from '../../../core/events/format.ts';
@@ -24,30 +24,52 @@ const NAMED_PRINCIPALS = new Set(['api_key', 'user']);
 export const RUN_LEASE_MS = 10 * 60_000;
 
 /**
+ * Runs of one tenant per job, as the trigger consumer queues them: the job's runs are worked in one
+ * transaction when they can be (`fastGroup`), so a job is the unit of both the queue and the work.
+ */
+const JOB_RUNS = 16;
+/**
  * Run workers per process, each fetching RUN_BATCH jobs and working them at once: runs wait on the
  * database, not the CPU, so throughput comes from many in flight. The fetches stay small enough that a
- * quiet tenant's run, ahead in priority, is fetched within one batch's time, not stuck behind a
+ * quiet tenant's runs, ahead in priority, are fetched within one batch's time, not stuck behind a
  * flooding tenant's runs already fetched (fairness across tenants).
  */
 const RUN_WORKERS = 4;
-const RUN_BATCH = 32;
-/** Runs of one tenant per fast transaction. */
-const GROUP_MAX = 16;
+const RUN_BATCH = 2;
 
-/** The fast path found the run changed under it (claimed, requeued): the general path decides. */
+/** The fast path found a run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
 
+/** A job of runs: `runIds` of one tenant (the trigger consumer's), or one `runId` (a retry, a manual run). */
 interface RunJob {
+  tenantId: string;
+  runId?: string;
+  runIds?: string[];
+}
+
+interface RunItem {
+  jobId: string;
   tenantId: string;
   runId: string;
 }
 
+const runsOf = (job: RunJob): string[] => job.runIds ?? (job.runId ? [job.runId] : []);
+
 /** A run the fast path may work: pending, not started, every action in this database. */
 interface FastRun {
-  item: RunJob & { jobId: string };
+  item: RunItem;
   run: AutomationRunRow;
   automation: AutomationRow;
   runAs: TenantPrincipal | undefined;
+}
+
+/** A fast run whose actions are done, in the group's transaction: what its claim writes. */
+interface FastDone {
+  ctx: TenantContext;
+  entry: FastRun;
+  attempts: number;
+  steps: StepResult[];
+  durationMs: number;
 }
 
 const engines = new WeakMap<Kernel, AutomationEngine>();
@@ -79,8 +101,10 @@ export class AutomationEngine {
       expireInSeconds: 15 * 60,
       concurrency: RUN_WORKERS,
       batchSize: RUN_BATCH,
-      handler: (job) => engine.execute(job.tenantId, job.runId),
-      handleBatch: (jobs) => engine.executeBatch(jobs.map((job) => ({ jobId: job.id, ...job.data }))),
+      handler: async (job) => {
+        for (const runId of runsOf(job)) await engine.execute(job.tenantId, runId);
+      },
+      handleBatch: (jobs) => engine.executeBatch(jobs.flatMap((job) => runsOf(job.data).map((runId) => ({ jobId: job.id, tenantId: job.data.tenantId, runId })))),
     });
     kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
@@ -170,9 +194,9 @@ export class AutomationEngine {
     }
     const pending = inserted.filter((r) => r.status === 'pending');
     if (pending.length === 0) return;
-    // Fair across tenants: a run's priority is minus its place in its tenant's backlog, so workers
-    // take every tenant's first pending run, then every tenant's second, ... A tenant flooding the
-    // queue waits behind its own runs, not the others behind it.
+    // Fair across tenants: a job's priority is minus the place of its first run in its tenant's
+    // backlog, so workers take every tenant's first runs, then every tenant's next, ... A tenant
+    // flooding the queue waits behind its own runs, not the others behind it.
     const backlog = new Map<string, number>();
     const pendingTenants = [...new Set(pending.map((r) => r.tenantId))];
     const counted = await tx
@@ -184,11 +208,17 @@ export class AutomationEngine {
     const inBatch = new Map<string, number>();
     for (const run of pending) inBatch.set(run.tenantId, (inBatch.get(run.tenantId) ?? 0) + 1);
     for (const row of counted) backlog.set(row.tenantId, Math.max(0, row.n - (inBatch.get(row.tenantId) ?? 0)));
-    const jobs = pending.map((run) => {
-      const place = backlog.get(run.tenantId) ?? 0;
-      backlog.set(run.tenantId, place + 1);
-      return { data: { tenantId: run.tenantId, runId: run.id }, priority: -Math.min(place, 1_000_000_000) };
-    });
+    const byTenant = new Map<string, string[]>();
+    for (const run of pending) {
+      const ids = byTenant.get(run.tenantId);
+      if (ids) ids.push(run.id);
+      else byTenant.set(run.tenantId, [run.id]);
+    }
+    const jobs: { data: RunJob; priority: number }[] = [];
+    for (const [tenantId, ids] of byTenant) {
+      const before = backlog.get(tenantId) ?? 0;
+      for (let i = 0; i < ids.length; i += JOB_RUNS) jobs.push({ data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) }, priority: -Math.min(before + i, 1_000_000_000) });
+    }
     afterCommit(() => this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs));
   }
 
@@ -201,10 +231,10 @@ export class AutomationEngine {
    * Works a fetched batch of runs at once. The runs and their automations are read in one query and
    * each creator's principal loaded once for the batch (a revoked key stops runs fetched after the
    * revocation: the batch is milliseconds old). The pending runs whose actions all change only this
-   * database are worked together, one transaction per tenant (`fastGroup`); any other run, or one
-   * that could not be finished that way, goes through `execute`, one transaction per step.
+   * database are worked together, one transaction per tenant and job (`fastGroup`); any other run, or
+   * one that could not be finished that way, goes through `execute`, one transaction per step.
    */
-  async executeBatch(items: (RunJob & { jobId: string })[]): Promise<Map<string, unknown>> {
+  async executeBatch(items: RunItem[]): Promise<Map<string, unknown>> {
     const failures = new Map<string, unknown>();
     let found: { run: AutomationRunRow; automation: AutomationRow | null }[] = [];
     try {
@@ -224,7 +254,7 @@ export class AutomationEngine {
       if (!loaded) principals.set(key, (loaded = this.kernel.principals.load(automation.tenantId, automation.createdByType, automation.createdById!)));
       return loaded;
     };
-    const slow = async (item: RunJob & { jobId: string }) => {
+    const slow = async (item: RunItem) => {
       try {
         await this.execute(item.tenantId, item.runId);
       } catch (error) {
@@ -233,7 +263,7 @@ export class AutomationEngine {
     };
     const groups = new Map<string, FastRun[]>();
     const fastGroups = new Set<FastRun[]>();
-    const others: (RunJob & { jobId: string })[] = [];
+    const others: RunItem[] = [];
     await Promise.all(
       items.map(async (item) => {
         const row = byRun.get(`${item.tenantId}:${item.runId}`);
@@ -241,10 +271,10 @@ export class AutomationEngine {
         if (row && automation && row.run.status === 'pending' && row.run.steps.length === 0 && automation.actions.every((a) => IN_TRANSACTION_ACTIONS.has(a.type))) {
           const runAs = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById ? await principalOf(automation).catch(() => null) : undefined;
           if (runAs !== null) {
-            // A tenant's runs in groups of GROUP_MAX: a transaction stays short (an open one holds
-            // back the outbox readers), and the groups run at once on separate connections.
+            // A tenant's runs in groups of at most JOB_RUNS: a transaction stays short (an open one
+            // holds back the outbox readers), and the groups run at once on separate connections.
             let group = groups.get(item.tenantId);
-            if (!group || group.length >= GROUP_MAX) groups.set(item.tenantId, (group = []));
+            if (!group || group.length >= JOB_RUNS) groups.set(item.tenantId, (group = []));
             group.push({ item, run: row.run, automation, runAs });
             fastGroups.add(group);
             return;
@@ -257,7 +287,8 @@ export class AutomationEngine {
       ...[...fastGroups].map(async (group) => {
         if (await this.fastGroup(group[0]!.run.tenantId, group)) return;
         // Something in the group failed (an action's error, a run changed): each on its own.
-        for (const entry of group) if (!(await this.fast(entry))) await slow(entry.item);
+        if (group.length > 1) for (const entry of group) if (!(await this.fastGroup(entry.run.tenantId, [entry]))) await slow(entry.item);
+        if (group.length === 1) await slow(group[0]!.item);
       }),
       ...others.map(slow),
     ]);
@@ -266,45 +297,64 @@ export class AutomationEngine {
 
   /**
    * Pending runs of one tenant whose actions all stay in this database, in one transaction: each run's
-   * actions, steps, claim and finish, and the automations' run counters once for the group. Nothing of
-   * it commits unless all of it does; false (all rolled back) sends each run to `fast` on its own.
+   * actions (as its own actor and principal), then one statement that claims and finishes them all,
+   * their events in one insert, and the automations' run counters once for the group. Nothing of it
+   * commits unless all of it does; false (all rolled back) leaves each run to be worked on its own.
    */
   private async fastGroup(tenantId: string, group: FastRun[]): Promise<boolean> {
-    const hooks: (() => Promise<void> | void)[] = [];
     try {
-      await this.kernel.db.tenant(tenantId, async (tx) => {
-        const within = { tx, afterCommit: (fn: () => Promise<void> | void) => void hooks.push(fn) };
-        // The runs' statements share the transaction's session (pipelined). Every run is waited for,
-        // failed or not, before the transaction ends: none may send a statement after it.
-        const results = await Promise.allSettled(group.map((entry) => runInTenant(this.kernel, this.fastMeta(entry), (ctx) => this.fastWork(ctx, entry), { within })));
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) throw (failed as PromiseRejectedResult).reason;
-        const counts = new Map<string, number>();
-        for (const entry of group) counts.set(entry.automation.id, (counts.get(entry.automation.id) ?? 0) + 1);
-        // Last, in id order (two groups of a tenant lock the same rows in the same order): every
-        // run of an automation updates its row, whose lock is then held only until the commit.
-        for (const [automationId, n] of [...counts].sort(([x], [y]) => (x < y ? -1 : 1))) await this.countRuns(tx, tenantId, automationId, n);
-      });
-    } catch (error) {
-      this.logFast(error);
-      return false;
-    }
-    await runHooks(this.kernel, hooks);
-    return true;
-  }
-
-  /** One run as `fastGroup` works a group: false when it could not, everything of it rolled back. */
-  private async fast(entry: FastRun): Promise<boolean> {
-    try {
-      await runInTenant(this.kernel, this.fastMeta(entry), async (ctx) => {
-        await this.fastWork(ctx, entry);
-        await this.countRuns(ctx.db, entry.run.tenantId, entry.automation.id, 1);
-      });
+      await runInTenant(
+        this.kernel,
+        { tenantId, actor: { type: 'automation', id: null }, requestId: null },
+        async (ctx) => {
+          // The runs' statements share the transaction's session (pipelined). Every run is waited for,
+          // failed or not, before the transaction goes on: none may send a statement after it.
+          const results = await Promise.allSettled(group.map((entry) => this.fastWork(actingAs(ctx, this.fastMeta(entry)), entry)));
+          const failed = results.find((r) => r.status === 'rejected');
+          if (failed) throw (failed as PromiseRejectedResult).reason;
+          const done = results.map((r) => (r as PromiseFulfilledResult<FastDone>).value);
+          await this.claimDone(ctx.db, tenantId, done);
+          for (const { ctx: runCtx, entry, durationMs } of done) {
+            const { run } = entry;
+            // Only a run retried from the dead-letter queue can have a letter to resolve.
+            if (run.trigger === 'retry') await resolveDeadLetter(runCtx.db, DLQ_SOURCE, run.id);
+            await runCtx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
+          }
+          await writeEmits(ctx);
+          const counts = new Map<string, number>();
+          for (const entry of group) counts.set(entry.automation.id, (counts.get(entry.automation.id) ?? 0) + 1);
+          // Last, in id order (two groups of a tenant lock the same rows in the same order): every
+          // run of an automation updates its row, whose lock is then held only until the commit.
+          for (const [automationId, n] of [...counts].sort(([x], [y]) => (x < y ? -1 : 1))) await this.countRuns(ctx.db, tenantId, automationId, n);
+        },
+        { deferEmits: true },
+      );
       return true;
     } catch (error) {
       this.logFast(error);
       return false;
     }
+  }
+
+  /**
+   * Claims and finishes the group's runs in one statement, each as it was read (pending, at the attempt
+   * and with no step): a worker that took one meanwhile makes it match nothing, and NotClaimable rolls
+   * back everything the transaction did; a second worker running the same runs waits on the rows and
+   * then matches nothing. So a run's actions apply once. It is the last write before the finish.
+   */
+  private async claimDone(db: Db, tenantId: string, done: FastDone[]): Promise<void> {
+    const finished = new Date().toISOString();
+    const claims = done.map(({ entry, attempts, steps, durationMs }) => ({ id: entry.run.id, attempts, steps, duration_ms: (entry.run.durationMs ?? 0) + durationMs }));
+    const claimed = rows<{ id: string }>(
+      await db.execute(sql`
+        update automation_runs r
+        set status = 'succeeded', attempts = v.attempts, started_at = coalesce(r.started_at, now()), steps = v.steps, error = null,
+          duration_ms = v.duration_ms, finished_at = ${finished}::timestamptz, updated_at = ${finished}::timestamptz
+        from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as v(id text, attempts int, steps jsonb, duration_ms int)
+        where r.tenant_id = ${tenantId} and r.id = v.id and r.status = 'pending' and r.attempts = v.attempts - 1 and jsonb_array_length(r.steps) = 0
+        returning r.id`),
+    );
+    if (claimed.length !== claims.length) throw new NotClaimable();
   }
 
   private fastMeta({ run, runAs }: FastRun): RequestMeta {
@@ -323,14 +373,12 @@ export class AutomationEngine {
   }
 
   /**
-   * A pending run's actions, their steps, its claim and its finish, in the caller's transaction. The
-   * claim is the last write before the finish (pending, at the attempt and with no step, as read): a
-   * worker that took the run meanwhile makes it match nothing, and NotClaimable rolls back everything
-   * the transaction did; a second worker running the same run waits on the row and then matches
-   * nothing. So a run's actions apply once. An action's error is thrown as is: `execute` then works
-   * the run step by step, with its retries, `on_error` and dead letters.
+   * A pending run's actions in the group's transaction, acting as the run (`ctx`); what the claim then
+   * writes. An action's error is thrown as is: `execute` then works the run step by step, with its
+   * retries, `on_error` and dead letters.
    */
-  private async fastWork(ctx: TenantContext, { run, automation }: FastRun): Promise<void> {
+  private async fastWork(ctx: TenantContext, entry: FastRun): Promise<FastDone> {
+    const { run, automation } = entry;
     const started = performance.now();
     const attempts = run.attempts + 1;
     const event = (run.input.event ?? {}) as Record<string, unknown>;
@@ -343,17 +391,7 @@ export class AutomationEngine {
       scope.steps[id] = output ?? null;
       steps.push({ index, id, type: action.type, status: 'succeeded', output: output ?? null, error: null, duration_ms: Math.round(performance.now() - stepStarted), attempts });
     }
-    const durationMs = Math.round(performance.now() - started);
-    const now = new Date();
-    const [claimed] = await ctx.db
-      .update(automationRuns)
-      .set({ status: 'succeeded', attempts, startedAt: sql`coalesce(${automationRuns.startedAt}, now())`, steps, error: null, durationMs: (run.durationMs ?? 0) + durationMs, finishedAt: now, updatedAt: now })
-      .where(and(eq(automationRuns.tenantId, run.tenantId), eq(automationRuns.id, run.id), eq(automationRuns.status, 'pending'), eq(automationRuns.attempts, run.attempts), sql`jsonb_array_length(${automationRuns.steps}) = 0`))
-      .returning({ id: automationRuns.id });
-    if (!claimed) throw new NotClaimable();
-    // Only a run retried from the dead-letter queue can have a letter to resolve.
-    if (run.trigger === 'retry') await resolveDeadLetter(ctx.db, DLQ_SOURCE, run.id);
-    await ctx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
+    return { ctx, entry, attempts, steps, durationMs: Math.round(performance.now() - started) };
   }
 
   /** Works one run: resumes after the last recorded step; retries, fails into the DLQ, or completes. */
