@@ -69,6 +69,8 @@ interface FastDone {
   entry: FastRun;
   attempts: number;
   steps: StepResult[];
+  /** When its work began here (the clock that times its end: the transaction's own may read later). */
+  startedAt: string;
   durationMs: number;
 }
 
@@ -344,13 +346,13 @@ export class AutomationEngine {
    */
   private async claimDone(db: Db, tenantId: string, done: FastDone[]): Promise<void> {
     const finished = new Date().toISOString();
-    const claims = done.map(({ entry, attempts, steps, durationMs }) => ({ id: entry.run.id, attempts, steps, duration_ms: (entry.run.durationMs ?? 0) + durationMs }));
+    const claims = done.map(({ entry, attempts, steps, startedAt, durationMs }) => ({ id: entry.run.id, attempts, steps, started_at: startedAt, duration_ms: (entry.run.durationMs ?? 0) + durationMs }));
     const claimed = rows<{ id: string }>(
       await db.execute(sql`
         update automation_runs r
-        set status = 'succeeded', attempts = v.attempts, started_at = coalesce(r.started_at, now()), steps = v.steps, error = null,
+        set status = 'succeeded', attempts = v.attempts, started_at = coalesce(r.started_at, v.started_at), steps = v.steps, error = null,
           duration_ms = v.duration_ms, finished_at = ${finished}::timestamptz, updated_at = ${finished}::timestamptz
-        from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as v(id text, attempts int, steps jsonb, duration_ms int)
+        from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as v(id text, attempts int, steps jsonb, started_at timestamptz, duration_ms int)
         where r.tenant_id = ${tenantId} and r.id = v.id and r.status = 'pending' and r.attempts = v.attempts - 1 and jsonb_array_length(r.steps) = 0
         returning r.id`),
     );
@@ -379,6 +381,7 @@ export class AutomationEngine {
    */
   private async fastWork(ctx: TenantContext, entry: FastRun): Promise<FastDone> {
     const { run, automation } = entry;
+    const startedAt = new Date().toISOString();
     const started = performance.now();
     const attempts = run.attempts + 1;
     const event = (run.input.event ?? {}) as Record<string, unknown>;
@@ -391,7 +394,7 @@ export class AutomationEngine {
       scope.steps[id] = output ?? null;
       steps.push({ index, id, type: action.type, status: 'succeeded', output: output ?? null, error: null, duration_ms: Math.round(performance.now() - stepStarted), attempts });
     }
-    return { ctx, entry, attempts, steps, durationMs: Math.round(performance.now() - started) };
+    return { ctx, entry, attempts, steps, startedAt, durationMs: Math.round(performance.now() - started) };
   }
 
   /** Works one run: resumes after the last recorded step; retries, fails into the DLQ, or completes. */
