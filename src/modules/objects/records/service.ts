@@ -316,15 +316,16 @@ export async function insertPrepared(
   } catch (error) {
     throw uniqueViolation(error, schema.props) ?? error;
   }
-  for (const r of records) {
-    await ctx.emit({
+  // One statement for a batch's events (and one for their audit entries), not one per record.
+  await ctx.emitMany(
+    records.map((r) => ({
       type: 'object.created',
       resourceType: 'object',
       resourceId: r.id,
       data: eventData(schema, { version: 1, properties: r.properties, ...(options.source ? { source: options.source } : {}) }),
       audit: options.audit,
-    });
-  }
+    })),
+  );
   return { records };
 }
 
