@@ -83,8 +83,49 @@ export class ExpressionError extends Error {
   }
 }
 
+/**
+ * A plain path (`data.properties.total`, `steps.note.id`): the most common mapping by far. It is read
+ * directly, as JSONata reads it, while it meets only objects and ends at a scalar; JSONata's own
+ * evaluation (a promise per step) cost more than the rest of a run's mapping. An array on the way or
+ * at the end (JSONata's sequence rules) and every other expression go through JSONata.
+ */
+const PLAIN_PATH = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+/** Words JSONata reads as operators or literals, not field names. */
+const RESERVED = new Set(['and', 'or', 'in', 'true', 'false', 'null', 'function']);
+const paths = new Map<string, string[] | null>();
+const NOT_PLAIN = Symbol('not plain');
+
+function plainPath(source: string): string[] | null {
+  let keys = paths.get(source);
+  if (keys === undefined) {
+    keys = PLAIN_PATH.test(source) ? source.split('.') : null;
+    if (keys?.some((key) => RESERVED.has(key))) keys = null;
+    if (paths.size > 5_000) paths.clear();
+    paths.set(source, keys);
+  }
+  return keys;
+}
+
+function readPlain(keys: string[], scope: unknown): unknown {
+  let value = scope;
+  for (const key of keys) {
+    if (Array.isArray(value)) return NOT_PLAIN;
+    if (value === null || typeof value !== 'object') return null;
+    value = Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  if (value === undefined) return null;
+  if (value !== null && typeof value === 'object') return NOT_PLAIN;
+  return value;
+}
+
 async function evaluate(source: string, scope: unknown, field: string): Promise<unknown> {
-  const expr = compile(source.trim());
+  const trimmed = source.trim();
+  const keys = plainPath(trimmed);
+  if (keys) {
+    const value = readPlain(keys, scope);
+    if (value !== NOT_PLAIN) return value;
+  }
+  const expr = compile(trimmed);
   try {
     const value = await budget.run({ steps: 0, started: Date.now(), field }, () => expr.evaluate(scope));
     return value === undefined ? null : value;
