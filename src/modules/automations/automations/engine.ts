@@ -27,15 +27,16 @@ export const RUN_LEASE_MS = 10 * 60_000;
  * Runs of one tenant per job, as the trigger consumer queues them: the job's runs are worked in one
  * transaction when they can be (`fastGroup`), so a job is the unit of both the queue and the work.
  */
-const JOB_RUNS = 16;
+const JOB_RUNS = 32;
 /**
  * Run workers per process, each fetching RUN_BATCH jobs and working them at once: runs wait on the
- * database, not the CPU, so throughput comes from many in flight. The fetches stay small enough that a
- * quiet tenant's runs, ahead in priority, are fetched within one batch's time, not stuck behind a
- * flooding tenant's runs already fetched (fairness across tenants).
+ * database, not the CPU, so throughput comes from many in flight. One job per fetch, and many workers:
+ * a quiet tenant's job, ahead in priority, is taken by the next worker to come free, not stuck behind
+ * a flooding tenant's runs already fetched (fairness across tenants; a quiet tenant's 20 runs are one
+ * job, worked in one transaction).
  */
-const RUN_WORKERS = 4;
-const RUN_BATCH = 2;
+const RUN_WORKERS = 8;
+const RUN_BATCH = 1;
 
 /** The fast path found a run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
@@ -108,7 +109,7 @@ export class AutomationEngine {
       },
       handleBatch: (jobs) => engine.executeBatch(jobs.flatMap((job) => runsOf(job.data).map((runId) => ({ jobId: job.id, tenantId: job.data.tenantId, runId })))),
     });
-    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 500, handle: (batch) => engine.trigger(batch) });
+    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 1000, handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
         const [run] = await ctx.db
@@ -140,19 +141,7 @@ export class AutomationEngine {
       .from(automations)
       .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
     if (candidates.length === 0) return;
-    // Depth: an event an automation run caused (its actor) starts runs one level deeper.
-    const caused = events.filter((e) => e.actorType === 'automation' && e.actorId);
-    const parentIds = [...new Set(caused.map((e) => e.actorId!))];
-    const parents = new Map<string, number>();
-    if (parentIds.length) {
-      // With the tenants (a run and the events it caused share one): the primary key serves the lookup.
-      const found = await tx
-        .select({ id: automationRuns.id, depth: automationRuns.depth })
-        .from(automationRuns)
-        .where(and(inArray(automationRuns.tenantId, [...new Set(caused.map((e) => e.tenantId))]), inArray(automationRuns.id, parentIds)));
-      for (const p of found) parents.set(p.id, p.depth);
-    }
-    const values: (typeof automationRuns.$inferInsert)[] = [];
+    const matched: { event: (typeof events)[number]; automationId: string; shown: Record<string, unknown> }[] = [];
     for (const event of events) {
       for (const automation of candidates) {
         if (automation.tenantId !== event.tenantId) continue;
@@ -165,47 +154,63 @@ export class AutomationEngine {
         } catch {
           holds = false;
         }
-        if (!holds) continue;
-        const parentDepth = event.actorType === 'automation' && event.actorId ? parents.get(event.actorId) : undefined;
-        const depth = parentDepth === undefined ? 0 : parentDepth + 1;
-        const tooDeep = depth > MAX_DEPTH;
-        values.push({
-          id: newId('run'),
-          tenantId: event.tenantId,
-          automationId: automation.id,
-          eventId: event.id,
-          trigger: 'event',
-          status: tooDeep ? 'skipped' : 'pending',
-          depth,
-          input: { event: shown },
-          error: tooDeep ? `Not run: ${depth} automation runs led to this event, over the limit of ${MAX_DEPTH} (an automation that triggers itself?)` : null,
-          ...(tooDeep ? { finishedAt: new Date() } : {}),
-        });
+        if (holds) matched.push({ event, automationId: automation.id, shown });
       }
     }
-    if (values.length === 0) return;
-    const inserted: { id: string; tenantId: string; status: string }[] = [];
-    for (let i = 0; i < values.length; i += 500) {
-      inserted.push(
-        ...(await tx
-          .insert(automationRuns)
-          .values(values.slice(i, i + 500))
-          .onConflictDoNothing()
-          .returning({ id: automationRuns.id, tenantId: automationRuns.tenantId, status: automationRuns.status })),
-      );
+    if (matched.length === 0) return;
+    // Depth: an event an automation run caused (its actor) starts runs one level deeper. Only the
+    // events that start a run are looked up (most events runs emit start none).
+    const caused = matched.map((m) => m.event).filter((e) => e.actorType === 'automation' && e.actorId);
+    const parentIds = [...new Set(caused.map((e) => e.actorId!))];
+    const parents = new Map<string, number>();
+    if (parentIds.length) {
+      // With the tenants (a run and the events it caused share one): the primary key serves the lookup.
+      const found = await tx
+        .select({ id: automationRuns.id, depth: automationRuns.depth })
+        .from(automationRuns)
+        .where(and(inArray(automationRuns.tenantId, [...new Set(caused.map((e) => e.tenantId))]), inArray(automationRuns.id, parentIds)));
+      for (const p of found) parents.set(p.id, p.depth);
     }
+    const values: (typeof automationRuns.$inferInsert)[] = matched.map(({ event, automationId, shown }) => {
+      const parentDepth = event.actorType === 'automation' && event.actorId ? parents.get(event.actorId) : undefined;
+      const depth = parentDepth === undefined ? 0 : parentDepth + 1;
+      const tooDeep = depth > MAX_DEPTH;
+      return {
+        id: newId('run'),
+        tenantId: event.tenantId,
+        automationId,
+        eventId: event.id,
+        trigger: 'event' as const,
+        status: tooDeep ? ('skipped' as const) : ('pending' as const),
+        depth,
+        input: { event: shown },
+        error: tooDeep ? `Not run: ${depth} automation runs led to this event, over the limit of ${MAX_DEPTH} (an automation that triggers itself?)` : null,
+        ...(tooDeep ? { finishedAt: new Date() } : {}),
+      };
+    });
+    // The inserts and the backlog count go out together (pipelined, in this order: the count sees
+    // the inserted runs); every statement is waited for before the transaction goes on.
+    const statements: Promise<unknown>[] = [];
+    for (let i = 0; i < values.length; i += 500) {
+      statements.push(tx.insert(automationRuns).values(values.slice(i, i + 500)).onConflictDoNothing().returning({ id: automationRuns.id, tenantId: automationRuns.tenantId, status: automationRuns.status }));
+    }
+    const counting = tx
+      .select({ tenantId: automationRuns.tenantId, n: count() })
+      .from(automationRuns)
+      .where(and(inArray(automationRuns.tenantId, [...new Set(values.map((v) => v.tenantId))]), eq(automationRuns.status, 'pending')))
+      .groupBy(automationRuns.tenantId);
+    statements.push(counting);
+    const results = await Promise.allSettled(statements);
+    const refused = results.find((r) => r.status === 'rejected');
+    if (refused) throw (refused as PromiseRejectedResult).reason;
+    const inserted = results.slice(0, -1).flatMap((r) => (r as PromiseFulfilledResult<{ id: string; tenantId: string; status: string }[]>).value);
+    const counted = (results.at(-1) as PromiseFulfilledResult<{ tenantId: string; n: number }[]>).value;
     const pending = inserted.filter((r) => r.status === 'pending');
     if (pending.length === 0) return;
     // Fair across tenants: a job's priority is minus the place of its first run in its tenant's
     // backlog, so workers take every tenant's first runs, then every tenant's next, ... A tenant
     // flooding the queue waits behind its own runs, not the others behind it.
     const backlog = new Map<string, number>();
-    const pendingTenants = [...new Set(pending.map((r) => r.tenantId))];
-    const counted = await tx
-      .select({ tenantId: automationRuns.tenantId, n: count() })
-      .from(automationRuns)
-      .where(and(inArray(automationRuns.tenantId, pendingTenants), eq(automationRuns.status, 'pending')))
-      .groupBy(automationRuns.tenantId);
     // The count includes this batch's runs (same transaction): start from the runs before them.
     const inBatch = new Map<string, number>();
     for (const run of pending) inBatch.set(run.tenantId, (inBatch.get(run.tenantId) ?? 0) + 1);
@@ -315,19 +320,25 @@ export class AutomationEngine {
           const failed = results.find((r) => r.status === 'rejected');
           if (failed) throw (failed as PromiseRejectedResult).reason;
           const done = results.map((r) => (r as PromiseFulfilledResult<FastDone>).value);
-          await this.claimDone(ctx.db, tenantId, done);
+          // The claim, the events and the counters go out together (pipelined: one round trip, not
+          // one each); should the claim miss a run, the transaction rolls all of it back.
+          const writes: Promise<unknown>[] = [this.claimDone(ctx.db, tenantId, done)];
           for (const { ctx: runCtx, entry, durationMs } of done) {
             const { run } = entry;
             // Only a run retried from the dead-letter queue can have a letter to resolve.
-            if (run.trigger === 'retry') await resolveDeadLetter(runCtx.db, DLQ_SOURCE, run.id);
+            if (run.trigger === 'retry') writes.push(resolveDeadLetter(runCtx.db, DLQ_SOURCE, run.id));
             await runCtx.emit({ type: 'automation.run_succeeded', resourceType: 'automation_run', resourceId: run.id, data: { automation_id: run.automationId, trigger: run.trigger, duration_ms: durationMs }, audit: false });
           }
-          await writeEmits(ctx);
+          writes.push(writeEmits(ctx));
           const counts = new Map<string, number>();
           for (const entry of group) counts.set(entry.automation.id, (counts.get(entry.automation.id) ?? 0) + 1);
           // Last, in id order (two groups of a tenant lock the same rows in the same order): every
           // run of an automation updates its row, whose lock is then held only until the commit.
-          for (const [automationId, n] of [...counts].sort(([x], [y]) => (x < y ? -1 : 1))) await this.countRuns(ctx.db, tenantId, automationId, n);
+          for (const [automationId, n] of [...counts].sort(([x], [y]) => (x < y ? -1 : 1))) writes.push(this.countRuns(ctx.db, tenantId, automationId, n));
+          // Every statement is waited for before the transaction ends, failed or not.
+          const written = await Promise.allSettled(writes);
+          const refused = written.find((r) => r.status === 'rejected');
+          if (refused) throw (refused as PromiseRejectedResult).reason;
         },
         { deferEmits: true },
       );
