@@ -85,7 +85,8 @@ class Work implements TenantContext {
   readonly userAgent?: string;
   readonly principal?: TenantPrincipal;
   audited = false;
-  private wokeReaders = false;
+  /** The types of the events this transaction emitted: readers that want them wake once it commits. */
+  private emittedTypes?: Set<string>;
 
   constructor(
     readonly kernel: Kernel,
@@ -139,12 +140,13 @@ class Work implements TenantContext {
       actorId: this.actor.id,
       requestId: this.requestId,
     });
-    if (!this.wokeReaders) {
+    if (!this.emittedTypes) {
       // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
-      this.wokeReaders = true;
+      const types = (this.emittedTypes = new Set());
       const { outbox } = this.kernel;
-      this.afterCommit(() => outbox.notify());
+      this.afterCommit(() => outbox.notify(types));
     }
+    this.emittedTypes.add(event.type);
     return insert;
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { and, asc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { rows, type Database, type Db } from '../db/client.ts';
@@ -19,7 +20,11 @@ export {
   type Snapshot,
 } from './stream.ts';
 
-/** Published on the bus after a transaction that emitted events commits; readers in every process wake. */
+/**
+ * Published on the bus after a transaction that emitted events commits; readers in every process wake.
+ * The message is `<origin>|<types>`: the publishing outbox (its own process skips it, having woken its
+ * readers already) and the event types committed, comma-separated, or empty when they are not known.
+ */
 export const EVENTS_APPENDED_CHANNEL = 'events.appended';
 
 /** Namespace of the advisory locks that keep one process per durable consumer. */
@@ -66,6 +71,9 @@ export async function readOutbox(db: Db, after: Position, limit: number, filter:
 
 /** Wakes a waiting loop; a wake that comes while the loop is busy is kept for its next wait. */
 class Signal {
+  /** The event types that wake this signal; undefined: any wake. */
+  constructor(readonly wakeOn?: (type: string) => boolean) {}
+
   private dirty = false;
   private waiters: (() => void)[] = [];
 
@@ -108,6 +116,13 @@ export interface ConsumerDefinition {
   name: string;
   /** Events per transaction (default 200). */
   batchSize?: number;
+  /**
+   * The event types whose commit runs this consumer at once (default: every type). The others wait for
+   * its next poll (EVENTS_POLL_MS), when it reads everything since its checkpoint as always: the filter
+   * only decides how soon it looks, never what it sees. A consumer that handles a few types thus costs
+   * no transaction when other events are emitted. `() => false`: poll only (aggregates that can lag).
+   */
+  wakeOn?: (type: string) => boolean;
   handle(batch: ConsumerBatch): Promise<void>;
 }
 
@@ -128,7 +143,9 @@ export class Outbox implements FeedSource {
   private readonly signals = new Set<Signal>();
   private readonly loops: Promise<void>[] = [];
   private running = false;
-  private publishScheduled = false;
+  /** The types to announce on the bus at the end of this turn of the event loop; null: unknown (all). */
+  private announce: Set<string> | null | undefined;
+  private readonly origin = randomUUID();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -138,7 +155,12 @@ export class Outbox implements FeedSource {
     private readonly options: OutboxOptions,
   ) {
     this.feed = new LiveFeed(this, log, options.pollMs);
-    this.unsubscribe = bus.subscribe(EVENTS_APPENDED_CHANNEL, () => this.wakeLocal());
+    this.unsubscribe = bus.subscribe(EVENTS_APPENDED_CHANNEL, (message) => {
+      const bar = message.indexOf('|');
+      if (bar >= 0 && message.slice(0, bar) === this.origin) return;
+      const types = bar >= 0 ? message.slice(bar + 1) : '';
+      this.wakeLocal(types ? types.split(',') : undefined);
+    });
   }
 
   /** Reads final events with the owner connection (see readOutbox). */
@@ -172,21 +194,32 @@ export class Outbox implements FeedSource {
     return row ?? null;
   }
 
-  /** Called after a transaction that emitted events commits: wakes readers here and in other processes. */
-  notify(): void {
-    this.wakeLocal();
-    if (this.publishScheduled) return;
-    this.publishScheduled = true;
+  /**
+   * Called after a transaction that emitted events commits, with the types it emitted when known: wakes
+   * the readers that want them, here and in other processes.
+   */
+  notify(types?: Iterable<string>): void {
+    const list = types ? [...types] : undefined;
+    this.wakeLocal(list);
+    const first = this.announce === undefined;
+    if (!list) this.announce = null;
+    else if (this.announce !== null) {
+      this.announce ??= new Set();
+      for (const type of list) this.announce.add(type);
+    }
+    if (!first) return;
     // One bus message for all the commits of this turn of the event loop.
     setImmediate(() => {
-      this.publishScheduled = false;
-      this.bus.publish(EVENTS_APPENDED_CHANNEL, '').catch((error: unknown) => this.log.warn({ err: error }, 'events wake-up publish failed'));
+      const announce = this.announce;
+      this.announce = undefined;
+      const message = `${this.origin}|${announce ? [...announce].join(',') : ''}`;
+      this.bus.publish(EVENTS_APPENDED_CHANNEL, message).catch((error: unknown) => this.log.warn({ err: error }, 'events wake-up publish failed'));
     });
   }
 
-  /** A wake-up signal for a reader of this process. */
-  signal(): { wait(ms: number): Promise<void>; close(): void } {
-    const signal = new Signal();
+  /** A wake-up signal for a reader of this process, fired by commits of the types `wakeOn` accepts (default all). */
+  signal(wakeOn?: (type: string) => boolean): { wait(ms: number): Promise<void>; close(): void } {
+    const signal = new Signal(wakeOn);
     this.signals.add(signal);
     return { wait: (ms) => signal.wait(ms), close: () => void this.signals.delete(signal) };
   }
@@ -196,8 +229,10 @@ export class Outbox implements FeedSource {
     this.wakeLocal();
   }
 
-  private wakeLocal(): void {
-    for (const signal of this.signals) signal.fire();
+  private wakeLocal(types?: readonly string[]): void {
+    for (const signal of this.signals) {
+      if (!types || !signal.wakeOn || types.some(signal.wakeOn)) signal.fire();
+    }
   }
 
   /** Whether this process runs the durable consumers (it works jobs: `plinth start` by default, `plinth worker`). */
@@ -261,7 +296,7 @@ export class Outbox implements FeedSource {
   }
 
   private async loop(definition: ConsumerDefinition): Promise<void> {
-    const signal = this.signal();
+    const signal = this.signal(definition.wakeOn);
     try {
       while (this.running) {
         let delay = this.options.pollMs;
