@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import type { RequestMeta } from '../../../core/context.ts';
-import type { Db } from '../../../core/db/client.ts';
 import { rows } from '../../../core/db/client.ts';
 import { isDatabaseUnavailable } from '../../../core/db/errors.ts';
 import { namedStatement } from '../../../core/db/prepared.ts';
@@ -50,33 +49,17 @@ const MAX_GROUP = 200;
 const MAX_IN_FLIGHT = 4;
 
 /**
- * The books a group needs, in one statement: the base currency, the accounts of its lines and the
- * period covering each of its dates, share-locked (FOR KEY SHARE) as coveringPeriod does for one post,
- * so a close of one of those periods waits for the group to commit (or the group reads it closed).
- */
-const readBooks = namedStatement(
-  'acct_group_books_v1',
-  `select
-     (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = $1 and is_base) as base,
-     (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json)
-        from acct_accounts where tenant_id = $1 and id = any($2::text[])) as accounts,
-     (select coalesce(json_agg(json_build_object('date', d.day, 'period', p.period)), '[]'::json)
-        from unnest($3::date[]) as d(day)
-        left join lateral (
-          select json_build_object('id', id, 'name', name, 'status', status) as period from acct_periods
-          where tenant_id = $1 and start_date <= d.day and end_date >= d.day limit 1 for key share
-        ) p on true) as periods`,
-);
-
-/**
- * The group's writes, in one statement whose text never changes (parsed and planned once per
- * connection; the rows come as JSON documents): the entries, their postings, the rollups, and each
- * entry's outbox event and audit row, the same rows `ctx.emitting` gives a single post. Rollup rows
- * are summed per (day, account) in the group and written in key order with one random shard, as a
- * single post does, so groups and single posts on the same accounts neither deadlock nor serialise.
+ * A group in one statement whose text never changes (parsed and planned once per connection; the rows
+ * come as JSON documents): the entries, their postings, the rollups, and each entry's outbox event and
+ * audit row (the rows `ctx.emitting` gives a single post), then, read in the same snapshot as a single
+ * post reads them, the books the entries are judged against: the base currency, the accounts of their
+ * lines and the period covering each date, share-locked (FOR KEY SHARE, as coveringPeriod) so that a
+ * close of one of them waits for the group to commit, or the group reads it closed. Rollup rows are
+ * summed per (day, account) in the group and written in key order with one random shard, as a single
+ * post does, so groups and single posts on the same accounts neither deadlock nor serialise.
  */
 const writeGroup = namedStatement(
-  'acct_group_write_v1',
+  'acct_group_post_v1',
   `with plinth_event as (
      insert into events (id, tenant_id, type, resource_type, resource_id, data, actor_type, actor_id, request_id)
      select id, $1, type, resource_type, resource_id, data, actor_type, actor_id, request_id
@@ -94,12 +77,24 @@ const writeGroup = namedStatement(
      select $1, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, null, false, null
      from json_to_recordset($5::json) as x(id text, entry_id text, line_no int, account_id text, date date, currency text, debit numeric, credit numeric, base_debit numeric, base_credit numeric, description text)
    )
-   insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit)
-   select $1, account_id, day, $7::smallint, debit, credit
-   from json_to_recordset($6::json) as x(n int, account_id text, day date, debit numeric, credit numeric)
-   order by n
-   on conflict (tenant_id, day, account_id, shard) do update
-     set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit`,
+   , rollups as (
+     insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit)
+     select $1, account_id, day, $7::smallint, debit, credit
+     from json_to_recordset($6::json) as x(n int, account_id text, day date, debit numeric, credit numeric)
+     order by n
+     on conflict (tenant_id, day, account_id, shard) do update
+       set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit
+   )
+   select
+     (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = $1 and is_base) as base,
+     (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json)
+        from acct_accounts where tenant_id = $1 and id = any($8::text[])) as accounts,
+     (select coalesce(json_agg(json_build_object('date', d.day, 'period', p.period)), '[]'::json)
+        from unnest($9::date[]) as d(day)
+        left join lateral (
+          select json_build_object('id', id, 'name', name, 'status', status) as period from acct_periods
+          where tenant_id = $1 and start_date <= d.day and end_date >= d.day limit 1 for key share
+        ) p on true) as periods`,
 );
 
 const posters = new WeakMap<Kernel, EntryPoster>();
@@ -107,11 +102,12 @@ const posters = new WeakMap<Kernel, EntryPoster>();
 /**
  * Posted journal entries go into the books in groups, the way tracked events go into the outbox
  * (events/append.ts): the posts that arrive while earlier groups are in flight share one transaction per
- * tenant, with two statements (read the books, write everything), and each request is answered only
- * once the transaction holding its entry has committed. A transaction per entry cost a BEGIN, a COMMIT,
+ * tenant, of one statement (write everything, read the books in the same snapshot), and each request
+ * is answered only once the transaction holding its entry has committed. A transaction per entry cost a BEGIN, a COMMIT,
  * a WAL flush and a statement of its own, which capped posting at a few hundred entries a second.
  * Every entry is judged alone against what its group read: a closed period or a bad account refuses
- * that entry, not the group; should the write itself fail, each entry goes again on its own.
+ * that entry, not the group (which is written again without it); should the write itself fail, each
+ * entry goes again on its own.
  */
 export class EntryPoster {
   private queue: Waiting[] = [];
@@ -163,58 +159,62 @@ export class EntryPoster {
     await Promise.all([...byTenant].map(([tenantId, group]) => this.write(tenantId, group)));
   }
 
+  /**
+   * Writes the group and judges each entry against the books read in the same statement; when some are
+   * refused (rare: a closed period, a bad account, a changed base currency), they are answered, the
+   * transaction rolls back, and the others are written again without them.
+   */
   private async write(tenantId: string, group: Waiting[]): Promise<void> {
-    const refused = new Set<Waiting>();
-    let accepted: Waiting[] = [];
-    try {
-      await this.kernel.db.tenant(tenantId, async (db) => {
-        const books = await this.books(db, tenantId, group);
-        for (const w of group) {
-          try {
-            this.judge(w.entry, books);
-          } catch (error) {
-            // Refused alone: a closed period, a bad account, or (StaleBooks) a base currency that changed.
-            refused.add(w);
-            w.reject(error);
+    let pending = group;
+    for (;;) {
+      const refused = new Map<Waiting, unknown>();
+      try {
+        await this.kernel.db.tenant(tenantId, async (db) => {
+          const books = readBooks(await writeGroup(db, groupValues(tenantId, pending.map((w) => w.entry))));
+          for (const w of pending) {
+            try {
+              this.judge(w.entry, books);
+            } catch (error) {
+              refused.set(w, error);
+            }
           }
+          if (refused.size > 0) throw new Regroup();
+        });
+      } catch (error) {
+        if (error instanceof Regroup) {
+          for (const [w, why] of refused) w.reject(why);
+          pending = pending.filter((w) => !refused.has(w));
+          if (pending.length === 0) return;
+          continue;
         }
-        accepted = group.filter((w) => !refused.has(w));
-        if (accepted.length > 0) await writeGroup(db, groupValues(tenantId, accepted.map((w) => w.entry)));
-      });
-    } catch (error) {
-      const left = group.filter((w) => !refused.has(w));
-      if (left.length === 1 || isDatabaseUnavailable(error)) {
-        for (const w of left) w.reject(error);
+        if (pending.length === 1 || isDatabaseUnavailable(error)) {
+          for (const w of pending) w.reject(error);
+          return;
+        }
+        // One entry the database refuses must not fail the others: each goes again on its own.
+        await Promise.all(pending.map((w) => this.write(tenantId, [w])));
         return;
       }
-      // One entry the database refuses must not fail the others: each goes again on its own.
-      await Promise.all(left.map((w) => this.write(tenantId, [w])));
+      this.kernel.outbox.notify();
+      for (const w of pending) w.resolve(w.entry.row);
       return;
     }
-    if (accepted.length === 0) return;
-    this.kernel.outbox.notify();
-    for (const w of accepted) w.resolve(w.entry.row);
-  }
-
-  private async books(db: Db, tenantId: string, group: Waiting[]): Promise<GroupBooks> {
-    const accounts = new Set<string>();
-    const dates = new Set<string>();
-    for (const w of group) {
-      dates.add(w.entry.row.date);
-      for (const l of w.entry.lines) accounts.add(l.account_id);
-    }
-    // Dates in order: the periods are share-locked in one order by every group.
-    const result = await readBooks(db, [tenantId, [...accounts], [...dates].sort()]);
-    const [row] = rows<{ base: CurrencyInfo | null; accounts: AccountCheck[]; periods: { date: string; period: PeriodCheck | null }[] }>(result);
-    return {
-      base: row?.base ?? null,
-      accounts: new Map((row?.accounts ?? []).map((a) => [a.id, a])),
-      periods: new Map((row?.periods ?? []).map((p) => [p.date, p.period])),
-    };
   }
 }
 
-/** The write statement's parameters for the accepted entries of a group. */
+/** Some entries of a group were refused: its transaction rolls back and the rest go again. */
+class Regroup extends Error {}
+
+function readBooks(result: unknown): GroupBooks {
+  const [row] = rows<{ base: CurrencyInfo | null; accounts: AccountCheck[]; periods: { date: string; period: PeriodCheck | null }[] }>(result);
+  return {
+    base: row?.base ?? null,
+    accounts: new Map((row?.accounts ?? []).map((a) => [a.id, a])),
+    periods: new Map((row?.periods ?? []).map((p) => [p.date, p.period])),
+  };
+}
+
+/** The group statement's parameters. */
 function groupValues(tenantId: string, entries: PendingEntry[]): unknown[] {
   const events: unknown[] = [];
   const audits: unknown[] = [];
@@ -273,5 +273,8 @@ function groupValues(tenantId: string, entries: PendingEntry[]): unknown[] {
   const rollups = [...sums.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, v], n) => ({ n, account_id: v.account_id, day: v.day, debit: v.debit.toString(), credit: v.credit.toString() }));
-  return [tenantId, JSON.stringify(events), JSON.stringify(audits), JSON.stringify(rowsOut), JSON.stringify(postings), JSON.stringify(rollups), randomInt(SHARDS)];
+  const accounts = [...new Set(rollups.map((r) => r.account_id))];
+  // Dates in order: every group share-locks the periods in one order.
+  const dates = [...new Set(rollups.map((r) => r.day))];
+  return [tenantId, JSON.stringify(events), JSON.stringify(audits), JSON.stringify(rowsOut), JSON.stringify(postings), JSON.stringify(rollups), randomInt(SHARDS), accounts, dates];
 }

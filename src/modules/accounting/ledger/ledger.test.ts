@@ -185,7 +185,7 @@ describe('accounting ledger', () => {
     const fees = (await as('POST', '/accounts', { code: '6100', name: 'Fees', type: 'expense' })).body.data.id;
     const old = (await as('POST', '/accounts', { code: '6200', name: 'Old', type: 'expense' })).body.data.id;
     const entry = (debit: string, date = '2026-03-03', amount: number | string = 7) => ({ date, post: true, lines: [{ account_id: debit, debit: amount }, { account_id: bank, credit: amount }] });
-    // The first post reads the books the long way; the next ones in the posting statement itself.
+    // The first post reads the books the long way; the next ones in their group's transaction (batch.ts).
     const first = await as('POST', '/journal-entries', entry(fees));
     expect(first.status).toBe(201);
     const second = await as('POST', '/journal-entries', entry(fees));
