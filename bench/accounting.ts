@@ -233,6 +233,7 @@ try {
     const r = await db.query(`
       select
         (select count(*) from acct_journal_entries where tenant_id = $1 and status = 'posted')::int as entries,
+        (select count(distinct tx_id) from events where tenant_id = $1 and type = 'accounting.entry.posted')::int as transactions,
         (select sum(base_debit) - sum(base_credit) from acct_postings where tenant_id = $1)::text as postings_net,
         (select count(*) from (
            select account_id from acct_postings where tenant_id = $1 group by account_id
@@ -243,7 +244,7 @@ try {
       [tenantId],
     );
     const row = r.rows[0];
-    console.log(`posted entries ${row.entries}; sum of all postings ${row.postings_net}; accounts whose rollup differs from its postings ${row.rollup_mismatches}; unbalanced entries ${row.unbalanced_entries}`);
+    console.log(`posted entries ${row.entries} in ${row.transactions} transactions; sum of all postings ${row.postings_net}; accounts whose rollup differs from its postings ${row.rollup_mismatches}; unbalanced entries ${row.unbalanced_entries}`);
     checks = checks && Number(row.postings_net) === 0 && row.rollup_mismatches === 0 && row.unbalanced_entries === 0;
     await db.end();
   }
