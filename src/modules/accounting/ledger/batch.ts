@@ -98,6 +98,8 @@ const writeGroup = namedStatement(
 );
 
 const posters = new WeakMap<Kernel, EntryPoster>();
+/** What a group emits: the outbox wakes the readers of these types once it has committed. */
+const POSTED = ['accounting.entry.posted'];
 
 /**
  * Posted journal entries go into the books in groups, the way tracked events go into the outbox
@@ -195,7 +197,7 @@ export class EntryPoster {
         await Promise.all(pending.map((w) => this.write(tenantId, [w])));
         return;
       }
-      this.kernel.outbox.notify();
+      this.kernel.outbox.notify(POSTED);
       for (const w of pending) w.resolve(w.entry.row);
       return;
     }
