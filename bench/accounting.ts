@@ -148,17 +148,24 @@ try {
   await monitor?.connect();
   const backends = async (): Promise<number[]> =>
     monitor ? (await monitor.query('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')).rows.map((r) => r.pid) : [];
+  // Transactions the database committed or rolled back (pg_stat_database; a backend reports its counts
+  // when idle within 10 s, so the end snapshot waits that long first).
+  const xacts = async (): Promise<number> =>
+    monitor ? Number((await monitor.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()')).rows[0].n) : 0;
   async function cpuSnapshot() {
     const db = new Map<number, number>();
     for (const pid of await backends()) db.set(pid, cpuOfPid(pid));
     const client = process.cpuUsage();
-    return { server: cpuOfPid(child.pid!), db, client: (client.user + client.system) / 1e6 };
+    return { server: cpuOfPid(child.pid!), db, client: (client.user + client.system) / 1e6, xacts: await xacts() };
   }
   async function cpuSince(start: Awaited<ReturnType<typeof cpuSnapshot>>) {
     const end = await cpuSnapshot();
     let db = 0;
     for (const [pid, cpu] of end.db) db += cpu - (start.db.get(pid) ?? 0);
-    return { server: end.server - start.server, db, client: end.client - start.client };
+    if (monitor) await sleep(10_500);
+    // Less the monitor's own queries (one transaction each: backends, three xacts reads).
+    const xactsDone = (await xacts()) - start.xacts - 4;
+    return { server: end.server - start.server, db, client: end.client - start.client, xacts: xactsDone };
   }
 
   async function run(label: string, count: number, request: (i: number) => Promise<{ status: number }>) {
@@ -183,7 +190,9 @@ try {
     const rate = count / seconds;
     const per = (s: number) => `${((s / count) * 1000).toFixed(2)}`;
     console.log(`${label.padEnd(52)} ${rate.toFixed(0).padStart(6)}/s  p50 ${ms(percentile(latencies, 50))}  p99 ${ms(percentile(latencies, 99))}  failures ${failures}`);
-    console.log(`${''.padEnd(52)} CPU ms per request: server ${per(cpu.server)}${monitor ? `, database ${per(cpu.db)}` : ''}, bench client ${per(cpu.client)}`);
+    console.log(
+      `${''.padEnd(52)} CPU ms per request: server ${per(cpu.server)}${monitor ? `, database ${per(cpu.db)}` : ''}, bench client ${per(cpu.client)}${monitor ? `; database transactions per request ${(cpu.xacts / count).toFixed(3)}` : ''}`,
+    );
     return { rate, p99: percentile(latencies, 99), failures, cpu: { server: cpu.server / count, db: cpu.db / count, client: cpu.client / count } };
   }
 
@@ -224,6 +233,7 @@ try {
     const r = await db.query(`
       select
         (select count(*) from acct_journal_entries where tenant_id = $1 and status = 'posted')::int as entries,
+        (select count(distinct tx_id) from events where tenant_id = $1 and type = 'accounting.entry.posted')::int as transactions,
         (select sum(base_debit) - sum(base_credit) from acct_postings where tenant_id = $1)::text as postings_net,
         (select count(*) from (
            select account_id from acct_postings where tenant_id = $1 group by account_id
@@ -234,7 +244,7 @@ try {
       [tenantId],
     );
     const row = r.rows[0];
-    console.log(`posted entries ${row.entries}; sum of all postings ${row.postings_net}; accounts whose rollup differs from its postings ${row.rollup_mismatches}; unbalanced entries ${row.unbalanced_entries}`);
+    console.log(`posted entries ${row.entries} in ${row.transactions} transactions; sum of all postings ${row.postings_net}; accounts whose rollup differs from its postings ${row.rollup_mismatches}; unbalanced entries ${row.unbalanced_entries}`);
     checks = checks && Number(row.postings_net) === 0 && row.rollup_mismatches === 0 && row.unbalanced_entries === 0;
     await db.end();
   }

@@ -92,7 +92,7 @@ export interface RunOptions {
 class Deferred {
   readonly events: (typeof events.$inferInsert)[] = [];
   readonly audits: (typeof auditLogs.$inferInsert)[] = [];
-  wokeReaders = false;
+  emittedTypes?: Set<string>;
 
   write(db: Db): Promise<void> {
     return insertRows(db, this.events.splice(0), this.audits.splice(0));
@@ -114,7 +114,8 @@ class Work implements TenantContext {
   readonly userAgent?: string;
   readonly principal?: TenantPrincipal;
   audited = false;
-  wokeReaders = false;
+  /** The types of the events this transaction emitted: readers that want them wake once it commits. */
+  emittedTypes?: Set<string>;
 
   constructor(
     readonly kernel: Kernel,
@@ -171,13 +172,15 @@ class Work implements TenantContext {
   }
 
   private eventRow(event: DomainEvent, id: string): typeof events.$inferInsert {
+    // Deferred work shares one set (and one wake-up) among the contexts actingAs made of it.
     const waker = this.deferred ?? this;
-    if (!waker.wokeReaders) {
+    if (!waker.emittedTypes) {
       // Readers of the outbox (webhooks, SSE, realtime) look as soon as the event is committed.
-      waker.wokeReaders = true;
+      const types = (waker.emittedTypes = new Set<string>());
       const { outbox } = this.kernel;
-      this.afterCommit(() => outbox.notify());
+      this.afterCommit(() => outbox.notify(types));
     }
+    waker.emittedTypes.add(event.type);
     return {
       id,
       tenantId: this.tenantId,

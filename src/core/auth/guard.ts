@@ -247,6 +247,10 @@ export function guards(access: Access, options: GuardOptions = {}): MiddlewareHa
       if (Number(requestHeader(c, 'content-length') ?? 0) > maxSize) tooLarge();
       return next();
     }
+    // A Content-Length body (the guard has checked the length) is exactly that long: Node's parser
+    // reads no more. Hono's limiter would touch `req.raw.body`, which makes node-server build a WHATWG
+    // Request over a web stream for every request, where it otherwise reads the socket directly.
+    if (requestHeader(c, 'content-length') !== undefined && requestHeader(c, 'transfer-encoding') === undefined) return next();
     let limiter = limiters.get(maxSize);
     if (!limiter) {
       limiter = bodyLimit({ maxSize, onError: tooLarge });

@@ -138,6 +138,27 @@ describe('durable consumers', () => {
     await waitFor(() => got.includes(id), 'the background consumer');
     await outbox.close();
   });
+
+  it('are woken only by the types they want; the others wait for the poll, and are still read in order', async () => {
+    const tenant = await t.newTenant();
+    const name = `test.${newId('c')}`;
+    const outbox = process2({ pollMs: 3_600_000 });
+    const batches: string[][] = [];
+    outbox.consume({ name, wakeOn: (type) => type === 'test.wanted', handle: async ({ events: batch }) => void batches.push(batch.map((e) => e.id)) });
+    const before = await emit(tenant.tenantId, 'test.before');
+    outbox.start();
+    await waitFor(() => batches.flat().includes(before), 'the first pass');
+    const runs = batches.length;
+    const other = await emit(tenant.tenantId, 'test.other');
+    // Time for a wake-up to cross the bus and a batch to run, had it been woken.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(batches.length).toBe(runs);
+    const wanted = await emit(tenant.tenantId, 'test.wanted');
+    await waitFor(() => batches.flat().includes(wanted), 'the wanted event');
+    const after = batches.slice(runs).flat();
+    expect(after.slice(after.indexOf(other))).toEqual([other, wanted]);
+    await outbox.close();
+  });
 });
 
 describe('the live feed', () => {

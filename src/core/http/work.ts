@@ -1,12 +1,29 @@
 import type { Context } from 'hono';
-import { actorOf } from '../auth/principal.ts';
+import { actorOf, type TenantPrincipal } from '../auth/principal.ts';
 import { isTenantPrincipal } from '../auth/guard.ts';
-import { runInTenant, type TenantContext } from '../context.ts';
+import { runInTenant, type RequestMeta, type TenantContext } from '../context.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import { requestHeader } from './headers.ts';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Who calls, for which tenant, from where: what tenantWork binds a transaction to, and what a module
+ * that writes a request's change in a grouped transaction of its own (journal entries) records with it.
+ */
+export function tenantMeta(c: Context<AppEnv>): RequestMeta & { principal: TenantPrincipal } {
+  const principal = c.get('principal');
+  if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
+  return {
+    tenantId: principal.tenant.id,
+    actor: actorOf(principal),
+    requestId: c.get('requestId'),
+    ip: c.get('ip'),
+    userAgent: requestHeader(c, 'user-agent'),
+    principal,
+  };
+}
 
 /**
  * Runs a handler's work for the calling tenant: one transaction under row-level security, with the
@@ -24,16 +41,7 @@ export function tenantWork<T>(
     audit?: boolean;
   } = {},
 ): Promise<T> {
-  const principal = c.get('principal');
-  if (!isTenantPrincipal(principal)) throw new ApiError('UNAUTHORIZED', 'This route needs a tenant credential');
-  const meta = {
-    tenantId: principal.tenant.id,
-    actor: actorOf(principal),
-    requestId: c.get('requestId'),
-    ip: c.get('ip'),
-    userAgent: requestHeader(c, 'user-agent'),
-    principal,
-  };
+  const meta = tenantMeta(c);
   const writable = options.write === true || !READS.has(c.req.method);
   const audited = !READS.has(c.req.method) && options.audit !== false;
   return runInTenant(c.get('kernel'), meta, fn, {

@@ -12,6 +12,26 @@ export interface RateLimitResult {
 }
 
 const WINDOW_SECONDS = 60;
+/** The most points a process takes from Redis at once (see Lease). */
+const MAX_LEASE = 50;
+/** A lease is at most this share of what the window had left when it was taken. */
+const LEASE_SHARE = 8;
+
+/**
+ * Points of a Redis window that this process has taken ahead of use: the next requests of that caller
+ * spend them here, without a round trip. Points are taken before they are spent, so no window ever
+ * admits more than its limit; what a lease holds unspent is lost to the other processes until the
+ * window ends, which is why a lease is a small share of what was left (and a single point as the window
+ * runs out, or on its first request, when nothing is known of it).
+ */
+interface Lease {
+  points: number;
+  used: number;
+  /** When the Redis window ends (ms). */
+  until: number;
+  /** What the window had left after this lease was taken, as Redis said. */
+  left: number;
+}
 
 /**
  * Fixed-window limits per caller per minute (rate-limiter-flexible). Each distinct limit gets its own
@@ -26,6 +46,8 @@ export class RateLimits {
    * credential lookup at the cost of a map read; the shared count (Redis) is only touched on a failure.
    */
   private readonly authBlocked = new LRUCache<string, number>({ max: 100_000 });
+  /** Leases of Redis points per limiter and caller (Redis only). */
+  private readonly leases = new LRUCache<string, Lease>({ max: 100_000 });
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -48,12 +70,40 @@ export class RateLimits {
 
   /** One request from `key`'s allowance of `limit` per window (a minute unless `windowSeconds` says otherwise). */
   async consume(key: string, limit: number, kind = 'rl', windowSeconds = WINDOW_SECONDS): Promise<RateLimitResult> {
+    const limiter = this.limiter(limit, kind, windowSeconds);
+    if (!this.redis) return this.take(limiter, key, limit, 1);
+    // With Redis a round trip per request cost more than the rest of a cached read; see Lease.
+    const id = `${kind}:${limit}:${windowSeconds}\u0000${key}`;
+    const now = Date.now();
+    const lease = this.leases.get(id);
+    if (lease && lease.until > now && lease.used < lease.points) {
+      lease.used += 1;
+      return { allowed: true, limit, remaining: lease.left + lease.points - lease.used, resetSeconds: Math.ceil((lease.until - now) / 1000) };
+    }
+    const known = lease && lease.until > now ? lease.left : 0;
+    const size = Math.max(1, Math.min(MAX_LEASE, Math.floor(known / LEASE_SHARE)));
+    let result = await this.take(limiter, key, limit, size);
+    if (!result.allowed && size > 1) {
+      // Fewer points were left than the lease asked for: give them back and ask for one.
+      await limiter.reward(key, size).catch(() => {});
+      result = await this.take(limiter, key, limit, 1);
+      if (result.allowed) this.leases.set(id, { points: 1, used: 1, until: now + result.resetSeconds * 1000, left: result.remaining });
+      return result;
+    }
+    if (result.allowed) {
+      this.leases.set(id, { points: size, used: 1, until: now + result.msBeforeNext, left: result.remaining });
+      result.remaining += size - 1;
+    } else this.leases.delete(id);
+    return result;
+  }
+
+  private async take(limiter: RateLimiterAbstract, key: string, limit: number, points: number): Promise<RateLimitResult & { msBeforeNext: number }> {
     try {
-      const res = await this.limiter(limit, kind, windowSeconds).consume(key, 1);
-      return { allowed: true, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000) };
+      const res = await limiter.consume(key, points);
+      return { allowed: true, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000), msBeforeNext: res.msBeforeNext };
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
-        return { allowed: false, limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
+        return { allowed: false, limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), msBeforeNext: rejection.msBeforeNext };
       }
       throw rejection;
     }

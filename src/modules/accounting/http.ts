@@ -47,10 +47,11 @@ export function acctRoute<const P extends string, const Q extends z.ZodObject<an
 }
 
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { TenantContext } from '../../core/context.ts';
+import type { RequestMeta, TenantContext } from '../../core/context.ts';
+import type { Kernel } from '../../core/kernel.ts';
 import type { AppEnv } from '../../core/http/context.ts';
 import { ok } from '../../core/http/envelope.ts';
-import { tenantWork } from '../../core/http/work.ts';
+import { tenantMeta, tenantWork } from '../../core/http/work.ts';
 import { StaleBooks } from './common.ts';
 
 type Infer<T> = T extends z.ZodType ? z.infer<T> : undefined;
@@ -59,14 +60,20 @@ export interface Op {
   route: ReturnType<typeof acctRoute>;
   status: 200 | 201;
   run: (ctx: TenantContext, input: { id: string; query: any; body: any }) => Promise<unknown>;
+  /**
+   * Answers the request without a transaction of its own (a write grouped with others', see
+   * ledger/batch.ts), or undefined to leave it to `run`.
+   */
+  direct?: (kernel: Kernel, meta: RequestMeta, input: { id: string; query: any; body: any }) => Promise<unknown>;
 }
 
 /** Declares one accounting operation: its contract and the service call that answers it. */
 export function op<const Q extends z.ZodObject<any> | undefined, const B extends z.ZodType | undefined>(
   config: Parameters<typeof acctRoute>[0] & { query?: Q; body?: B },
   run: (ctx: TenantContext, input: { id: string; query: Infer<Q>; body: Infer<B> }) => Promise<unknown>,
+  direct?: (kernel: Kernel, meta: RequestMeta, input: { id: string; query: Infer<Q>; body: Infer<B> }) => Promise<unknown>,
 ): Op {
-  return { route: acctRoute(config), status: config.status ?? 200, run: run as Op['run'] };
+  return { route: acctRoute(config), status: config.status ?? 200, run: run as Op['run'], ...(direct ? { direct: direct as Op['direct'] } : {}) };
 }
 
 export function mount(app: OpenAPIHono<AppEnv>, ops: Op[]) {
@@ -76,10 +83,13 @@ export function mount(app: OpenAPIHono<AppEnv>, ops: Op[]) {
       const input = { id: Object.values(params)[0] ?? '', query: c.req.valid('query'), body: c.req.valid('json') };
       const work = () => tenantWork(c, (ctx) => o.run(ctx, input));
       // Rolled back because a remembered fact proved stale (and is forgotten by now): once more.
-      const data = await work().catch((error: unknown) => {
+      const again = (error: unknown) => {
         if (error instanceof StaleBooks) return work();
         throw error;
-      });
+      };
+      let data: unknown;
+      if (o.direct) data = await o.direct(c.get('kernel'), tenantMeta(c), input).catch(again);
+      if (data === undefined) data = await work().catch(again);
       return c.json(ok(c, data), o.status);
     }) as never);
   }

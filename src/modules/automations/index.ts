@@ -2,7 +2,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { defineModule } from '../../core/module.ts';
 import { AutomationEngine } from './automations/engine.ts';
 import { AUTOMATION_EVENTS } from './events.ts';
-import { collectChanges, PUSH_CONSUMER, runSync, SYNC_JOB } from './integrations/service.ts';
+import { collectChanges, isObjectChange, PUSH_CONSUMER, runSync, SYNC_JOB } from './integrations/service.ts';
 import { automationsRoutes } from './routes.ts';
 import { ScheduleDispatcher } from './schedules/dispatcher.ts';
 
@@ -18,7 +18,7 @@ function register(kernel: Kernel): void {
   AutomationEngine.register(kernel);
   ScheduleDispatcher.register(kernel);
   kernel.jobs.define<{ tenantId: string; syncId: string }>(SYNC_JOB, { retryLimit: 0, expireInSeconds: 30 * 60, handler: (job) => runSync(kernel, job.tenantId, job.syncId) });
-  kernel.outbox.consume({ name: PUSH_CONSUMER, batchSize: 500, handle: (batch) => collectChanges(kernel, batch) });
+  kernel.outbox.consume({ name: PUSH_CONSUMER, batchSize: 500, wakeOn: isObjectChange, handle: (batch) => collectChanges(kernel, batch) });
 }
 
 /** Event automations, scheduled jobs, sandboxed functions, integrations and plugins: one action vocabulary. */

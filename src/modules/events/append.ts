@@ -106,7 +106,7 @@ export class EventAppender {
       await Promise.all(group.map((w) => this.insert(tenantId, [w])));
       return;
     }
-    this.kernel.outbox.notify();
+    this.kernel.outbox.notify(new Set(group.map((w) => w.row.type)));
     for (const w of group) w.resolve();
   }
 }

@@ -72,6 +72,7 @@ export function registerRunEvents(kernel: Kernel): void {
   kernel.outbox.consume({
     name: RUN_EVENTS_CONSUMER,
     batchSize: 500,
+    wakeOn: (type) => type === 'agent.run.started' || type === 'agent.run.finished',
     handle: async (batch: ConsumerBatch) => {
       const rows = batch.events
         .filter((e) => e.type === 'agent.run.started' || e.type === 'agent.run.finished')
@@ -83,7 +84,7 @@ export function registerRunEvents(kernel: Kernel): void {
         });
       if (!rows.length) return;
       await batch.tx.insert(events).values(rows);
-      batch.afterCommit(() => kernel.outbox.notify());
+      batch.afterCommit(() => kernel.outbox.notify(new Set(rows.map((r) => r.type))));
     },
   });
 }

@@ -55,6 +55,7 @@ export function registerLifecycle(kernel: Kernel): void {
   kernel.outbox.consume({
     name: LIFECYCLE_CONSUMER,
     batchSize: 500,
+    wakeOn: (type) => type.startsWith('object.'),
     handle: async (batch: ConsumerBatch) => {
       const rows = batch.events
         .filter((e) => e.type.startsWith('object.'))
@@ -73,7 +74,7 @@ export function registerLifecycle(kernel: Kernel): void {
         );
       if (!rows.length) return;
       await batch.tx.insert(events).values(rows);
-      batch.afterCommit(() => kernel.outbox.notify());
+      batch.afterCommit(() => kernel.outbox.notify(new Set(rows.map((r) => r.type))));
     },
   });
 }

@@ -185,7 +185,7 @@ describe('accounting ledger', () => {
     const fees = (await as('POST', '/accounts', { code: '6100', name: 'Fees', type: 'expense' })).body.data.id;
     const old = (await as('POST', '/accounts', { code: '6200', name: 'Old', type: 'expense' })).body.data.id;
     const entry = (debit: string, date = '2026-03-03', amount: number | string = 7) => ({ date, post: true, lines: [{ account_id: debit, debit: amount }, { account_id: bank, credit: amount }] });
-    // The first post reads the books the long way; the next ones in the posting statement itself.
+    // The first post reads the books the long way; the next ones in their group's transaction (batch.ts).
     const first = await as('POST', '/journal-entries', entry(fees));
     expect(first.status).toBe(201);
     const second = await as('POST', '/journal-entries', entry(fees));
@@ -215,6 +215,55 @@ describe('accounting ledger', () => {
     expect(again.status).toBe(201);
     expect(again.body.data.total).toBe('1.000');
     expect(await written()).toMatchObject({ entries: 3, events: 3, audits: 3 });
+  });
+
+  it('posts concurrent entries in shared transactions, refusing each bad one alone with its own answer', async () => {
+    const { token: tk, tenantId } = await t.newTenant();
+    const as = (method: string, path: string, body?: unknown) => call(method, path, body, tk);
+    const one = async (sql: string) => (await t.db.raw(sql, [tenantId])).rows[0].n as number;
+    expect((await as('POST', '/currencies', { code: 'USD', name: 'US dollar' })).status).toBe(201);
+    const bank = (await as('POST', '/accounts', { code: '1000', name: 'Bank', type: 'asset' })).body.data.id;
+    const fees = (await as('POST', '/accounts', { code: '6100', name: 'Fees', type: 'expense' })).body.data.id;
+    const old = (await as('POST', '/accounts', { code: '6200', name: 'Old', type: 'expense' })).body.data.id;
+    expect((await as('PATCH', `/accounts/${old}`, { is_active: false })).status).toBe(200);
+    const period = (await as('POST', '/periods', { name: 'Mar', start_date: '2026-03-01', end_date: '2026-03-31' })).body.data.id;
+    expect((await as('POST', `/periods/${period}/close`)).status).toBe(200);
+    const entry = (debit: string, date: string, amount: number, credit = amount) => ({ date, post: true, lines: [{ account_id: debit, debit: amount }, { account_id: bank, credit }] });
+    // The first post reads the books the long way (and remembers the base currency).
+    expect((await as('POST', '/journal-entries', entry(fees, '2026-01-01', 1))).status).toBe(201);
+
+    const good = Array.from({ length: 24 }, (_, i) => entry(fees, `2026-0${(i % 2) + 1}-1${i % 9}`, i + 1));
+    const bad = [
+      { body: entry(fees, '2026-03-15', 5), status: 409 },
+      { body: entry(old, '2026-01-15', 5), status: 422 },
+      { body: entry('acc_nope', '2026-01-15', 5), status: 404 },
+      { body: entry(fees, '2026-01-15', 5, 4), status: 422 },
+    ];
+    const bodies = [...good.slice(0, 12), ...bad.map((b) => b.body), ...good.slice(12)];
+    const answers = await Promise.all(bodies.map((b) => as('POST', '/journal-entries', b)));
+    expect(answers.slice(0, 12).map((r) => r.status)).toEqual(Array(12).fill(201));
+    expect(answers.slice(16).map((r) => r.status)).toEqual(Array(12).fill(201));
+    expect(answers.slice(12, 16).map((r) => r.status)).toEqual(bad.map((b) => b.status));
+    expect(answers[12]!.body.error.details).toMatchObject({ reason: 'period_closed', period_id: period });
+    expect(answers[13]!.body.error.message).toContain('inactive');
+    expect(answers[15]!.body.error.details.difference).toBe('1.00');
+
+    // Exactly the accepted entries were written, each with its postings, event and audit entry, and the
+    // answer of each is its own entry.
+    const ids = answers.filter((r) => r.status === 201).map((r) => r.body.data.id);
+    expect(new Set(ids).size).toBe(24);
+    expect(answers.filter((r) => r.status === 201).map((r) => r.body.data.total)).toEqual(good.map((g) => `${g.lines[0]!.debit}.00`));
+    expect(await one(`select count(*)::int as n from acct_journal_entries where tenant_id = $1`)).toBe(25);
+    expect(await one(`select count(*)::int as n from acct_postings where tenant_id = $1`)).toBe(50);
+    expect(await one(`select count(*)::int as n from events where tenant_id = $1 and type = 'accounting.entry.posted'`)).toBe(25);
+    expect(await one(`select count(*)::int as n from audit_logs where tenant_id = $1 and action = 'accounting.entry.posted'`)).toBe(25);
+    const events = await t.db.raw(`select resource_id, data from events where tenant_id = $1 and type = 'accounting.entry.posted'`, [tenantId]);
+    expect(new Set(events.rows.map((r: any) => r.resource_id))).toEqual(new Set([...ids, events.rows.find((r: any) => !ids.includes(r.resource_id))!.resource_id]));
+    const feesTotal = 1 + (24 * 25) / 2;
+    expect(await one(`select (sum(debit) - sum(credit))::int as n from acct_rollups where tenant_id = $1 and account_id = '${fees}'`)).toBe(feesTotal);
+    expect(await one(`select (sum(base_debit) - sum(base_credit))::int as n from acct_postings where tenant_id = $1 and account_id = '${fees}'`)).toBe(feesTotal);
+    const tb = (await as('GET', '/reports/trial-balance?as_of=2026-12-31')).body.data;
+    expect(tb.difference).toBe('0.00');
   });
 
   it('reports agree: trial balance zero, balance sheet balances, P&L = change in earnings', async () => {

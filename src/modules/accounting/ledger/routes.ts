@@ -311,6 +311,8 @@ export const ledgerOps: Op[] = [
       status: 201,
     },
     (ctx, { body }) => s.createEntry(ctx, body),
+    // A posted base-currency entry joins its tenant's next group transaction (ledger/batch.ts).
+    (kernel, meta, { body }) => s.createEntryGrouped(kernel, meta, body),
   ),
   op({ method: 'get', path: '/v1/accounting/journal-entries/{entry_id}', summary: 'Get journal entry', param: 'entry_id', response: EntrySchema }, (ctx, { id }) => s.getEntry(ctx, id)),
   op(

@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { TenantContext } from '../../../core/context.ts';
+import type { RequestMeta, TenantContext } from '../../../core/context.ts';
+import type { Kernel } from '../../../core/kernel.ts';
 import { rows } from '../../../core/db/client.ts';
 import { ApiError, notFound, referenceNotFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
@@ -19,6 +20,7 @@ import {
   type DraftLine,
   type EntryRow,
 } from '../tables.ts';
+import { EntryPoster, type Judge } from './batch.ts';
 import { appendPostings, assertBalanced, balancesFromRollups, insertPostedEntry, mirror, toBase, type PostedLine } from './posting.ts';
 
 type Amount = string | number;
@@ -635,7 +637,7 @@ export async function writeEntry(
 }
 
 function newEntryRow(
-  ctx: TenantContext,
+  ctx: Pick<TenantContext, 'tenantId'>,
   input: { date: string; description?: string | null; reference?: string | null; post: boolean },
   meta: { currency: string; rate: Decimal; lines: DraftLine[]; total: string; sourceType?: string; sourceId?: string | null; reversalOf?: string | null },
 ): EntryRow {
@@ -673,18 +675,9 @@ const postedEvent = (ctx: TenantContext, row: EntryRow) =>
  * left to the long way, which answers it in the documented order. Undefined: take the long way.
  */
 async function postWithKnownBase(ctx: TenantContext, input: EntryWrite): Promise<EntryRow | undefined> {
-  const base = knownBase.get(ctx.tenantId);
-  if (!base || (input.currency !== undefined && input.currency !== base.code)) return undefined;
-  let lines: PostedLine[];
-  let total: Decimal;
-  try {
-    const draft = checkLines(input.lines, null, base);
-    total = assertBalanced(draft, base.places);
-    lines = toBase(draft, D(1), base.places);
-  } catch (error) {
-    if (error instanceof ApiError) return undefined;
-    throw error;
-  }
+  const known = prepareKnownBase(ctx.tenantId, input);
+  if (!known) return undefined;
+  const { base, lines, total } = known;
   const row = newEntryRow(ctx, { ...input, post: true }, { currency: base.code, rate: D(1), lines, total: total.toFixed(base.places) });
   const ids = [...new Set(input.lines.map((l) => l.account_id))];
   const [read] = await insertPostedEntry<BooksRow>(ctx, row, lines, postedEvent(ctx, row).ctes, booksSelect(ctx, input.date, undefined, ids));
@@ -695,6 +688,50 @@ async function postWithKnownBase(ctx: TenantContext, input: EntryWrite): Promise
   const books = readBooks(read, input.date, undefined);
   checkLines(input.lines, books.accounts, base);
   return row;
+}
+
+/** The amounts of a base-currency post checked and converted against the remembered base; undefined: the long way. */
+function prepareKnownBase(tenantId: string, input: EntryWrite): { base: CurrencyInfo; lines: PostedLine[]; total: Decimal } | undefined {
+  const base = knownBase.get(tenantId);
+  if (!base || (input.currency !== undefined && input.currency !== base.code)) return undefined;
+  try {
+    const draft = checkLines(input.lines, null, base);
+    const total = assertBalanced(draft, base.places);
+    return { base, lines: toBase(draft, D(1), base.places), total };
+  } catch (error) {
+    if (error instanceof ApiError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * An entry of a group (see batch.ts) against the books its group read, with the checks and in the
+ * order of postWithKnownBase: a base currency other than the remembered one is StaleBooks (forgotten,
+ * the request runs again the long way), then a closed period, then the lines' accounts.
+ */
+const judgeGrouped: Judge = (entry, books) => {
+  const { base } = entry;
+  if (!books.base || books.base.code !== base.code || books.base.places !== base.places) {
+    knownBase.delete(entry.meta.tenantId);
+    throw new StaleBooks();
+  }
+  readBooks({ base: books.base, cur: null, accounts: [], period: books.periods.get(entry.row.date) ?? null }, entry.row.date, undefined);
+  checkLines(entry.lines, books.accounts, base);
+};
+
+/**
+ * POST /v1/accounting/journal-entries with `post: true` in the base currency, without a transaction of
+ * its own: the entry joins the next group of its tenant (EntryPoster) and is answered once that has
+ * committed. Undefined when the request must go the long way (a draft, another currency, a base
+ * currency not known yet, an input error, answered there in the documented order).
+ */
+export async function createEntryGrouped(kernel: Kernel, meta: RequestMeta, input: EntryWrite) {
+  if (!input.post) return undefined;
+  const known = prepareKnownBase(meta.tenantId, input);
+  if (!known) return undefined;
+  const { base, lines, total } = known;
+  const row = newEntryRow({ tenantId: meta.tenantId }, { ...input, post: true }, { currency: base.code, rate: D(1), lines, total: total.toFixed(base.places) });
+  return entryDto(await EntryPoster.of(kernel, judgeGrouped).post({ meta, row, lines, base }));
 }
 
 export async function createEntry(ctx: TenantContext, input: EntryWrite) {

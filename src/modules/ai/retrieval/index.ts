@@ -131,6 +131,7 @@ export function registerRetrieval(kernel: Kernel): void {
   kernel.outbox.consume({
     name: REINDEX_CONSUMER,
     batchSize: 500,
+    wakeOn: (type) => OBJECT_EVENTS.has(type) || type === 'file.uploaded' || type === 'file.deleted',
     handle: (batch) => reindexFromEvents(kernel, batch),
   });
 }

@@ -499,6 +499,9 @@ async function finishSync(kernel: Kernel, meta: RequestMeta, integrationId: stri
 
 const OBJECT_CHANGES = new Set(['object.created', 'object.updated', 'object.deleted']);
 
+/** The events the push consumer acts on (its outbox wake-up filter). */
+export const isObjectChange = (type: string): boolean => OBJECT_CHANGES.has(type);
+
 /**
  * The outbox consumer of outbound integrations: each object change of a type an active outbound
  * integration pushes becomes one pending change (unique per event, so redelivery queues nothing

@@ -37,5 +37,7 @@ export async function rollUpEvents(batch: ConsumerBatch): Promise<void> {
 }
 
 export function registerEventRollup(kernel: Kernel): void {
-  kernel.outbox.consume({ name: EVENT_STATS_CONSUMER, batchSize: 1000, handle: rollUpEvents });
+  // Hourly counts can lag a poll (EVENTS_POLL_MS): no commit wakes this consumer, so a burst of events
+  // is counted in one transaction rather than one per commit.
+  kernel.outbox.consume({ name: EVENT_STATS_CONSUMER, batchSize: 1000, wakeOn: () => false, handle: rollUpEvents });
 }

@@ -1,0 +1,282 @@
+import { randomInt } from 'node:crypto';
+import type { RequestMeta } from '../../../core/context.ts';
+import { rows } from '../../../core/db/client.ts';
+import { isDatabaseUnavailable } from '../../../core/db/errors.ts';
+import { namedStatement } from '../../../core/db/prepared.ts';
+import { newId } from '../../../core/http/ids.ts';
+import type { Kernel } from '../../../core/kernel.ts';
+import type { CurrencyInfo } from '../common.ts';
+import { D, type Decimal } from '../money.ts';
+import type { EntryRow } from '../tables.ts';
+import { SHARDS, type PostedLine } from './posting.ts';
+
+/** A posted base-currency entry whose amounts are checked and converted, waiting for its group. */
+export interface PendingEntry {
+  meta: RequestMeta;
+  row: EntryRow;
+  lines: PostedLine[];
+  /** The base currency the amounts were checked against (a remembered guess, see postWithKnownBase). */
+  base: CurrencyInfo;
+}
+
+export type AccountCheck = { id: string; isActive: boolean; role: string | null };
+export type PeriodCheck = { id: string; name: string; status: string };
+
+/** What the group's transaction read of the books, once for all its entries. */
+export interface GroupBooks {
+  base: CurrencyInfo | null;
+  accounts: Map<string, AccountCheck>;
+  /** The period covering each date of the group (share-locked until commit), null where none does. */
+  periods: Map<string, PeriodCheck | null>;
+}
+
+/**
+ * Judges one entry against the books its group read: throws its error (a closed period, an unknown,
+ * inactive or control account: the entry alone is refused) or StaleBooks (the remembered base
+ * currency was wrong: the whole group goes the long way).
+ */
+export type Judge = (entry: PendingEntry, books: GroupBooks) => void;
+
+interface Waiting {
+  entry: PendingEntry;
+  resolve: (row: EntryRow) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Entries in one transaction at most (the statements take their rows as one JSON document each). */
+const MAX_GROUP = 200;
+/** Group transactions in flight at once; posts that arrive meanwhile wait for the next one. */
+const MAX_IN_FLIGHT = 4;
+
+/**
+ * A group in one statement whose text never changes (parsed and planned once per connection; the rows
+ * come as JSON documents): the entries, their postings, the rollups, and each entry's outbox event and
+ * audit row (the rows `ctx.emitting` gives a single post), then, read in the same snapshot as a single
+ * post reads them, the books the entries are judged against: the base currency, the accounts of their
+ * lines and the period covering each date, share-locked (FOR KEY SHARE, as coveringPeriod) so that a
+ * close of one of them waits for the group to commit, or the group reads it closed. Rollup rows are
+ * summed per (day, account) in the group and written in key order with one random shard, as a single
+ * post does, so groups and single posts on the same accounts neither deadlock nor serialise.
+ */
+const writeGroup = namedStatement(
+  'acct_group_post_v1',
+  `with plinth_event as (
+     insert into events (id, tenant_id, type, resource_type, resource_id, data, actor_type, actor_id, request_id)
+     select id, $1, type, resource_type, resource_id, data, actor_type, actor_id, request_id
+     from json_to_recordset($2::json) as x(id text, type text, resource_type text, resource_id text, data jsonb, actor_type text, actor_id text, request_id text)
+   ), plinth_audit as (
+     insert into audit_logs (id, tenant_id, actor_type, actor_id, action, resource_type, resource_id, request_id, ip, user_agent, metadata)
+     select id, $1, actor_type, actor_id, action, resource_type, resource_id, request_id, ip, user_agent, '{}'::jsonb
+     from json_to_recordset($3::json) as x(id text, actor_type text, actor_id text, action text, resource_type text, resource_id text, request_id text, ip text, user_agent text)
+   ), entry as (
+     insert into acct_journal_entries (tenant_id, id, date, description, reference, currency, exchange_rate, status, lines, total, source_type, source_id, reversal_of, posted_at, created_at, updated_at)
+     select $1, id, date, description, reference, currency, exchange_rate, 'posted', lines, total, source_type, null, null, at, at, at
+     from json_to_recordset($4::json) as x(id text, date date, description text, reference text, currency text, exchange_rate numeric, lines jsonb, total numeric, source_type text, at timestamptz)
+   ), lines as (
+     insert into acct_postings (tenant_id, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, tax_code_id, is_tax, tax_side)
+     select $1, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, null, false, null
+     from json_to_recordset($5::json) as x(id text, entry_id text, line_no int, account_id text, date date, currency text, debit numeric, credit numeric, base_debit numeric, base_credit numeric, description text)
+   )
+   , rollups as (
+     insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit)
+     select $1, account_id, day, $7::smallint, debit, credit
+     from json_to_recordset($6::json) as x(n int, account_id text, day date, debit numeric, credit numeric)
+     order by n
+     on conflict (tenant_id, day, account_id, shard) do update
+       set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit
+   )
+   select
+     (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = $1 and is_base) as base,
+     (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json)
+        from acct_accounts where tenant_id = $1 and id = any($8::text[])) as accounts,
+     (select coalesce(json_agg(json_build_object('date', d.day, 'period', p.period)), '[]'::json)
+        from unnest($9::date[]) as d(day)
+        left join lateral (
+          select json_build_object('id', id, 'name', name, 'status', status) as period from acct_periods
+          where tenant_id = $1 and start_date <= d.day and end_date >= d.day limit 1 for key share
+        ) p on true) as periods`,
+);
+
+const posters = new WeakMap<Kernel, EntryPoster>();
+/** What a group emits: the outbox wakes the readers of these types once it has committed. */
+const POSTED = ['accounting.entry.posted'];
+
+/**
+ * Posted journal entries go into the books in groups, the way tracked events go into the outbox
+ * (events/append.ts): the posts that arrive while earlier groups are in flight share one transaction per
+ * tenant, of one statement (write everything, read the books in the same snapshot), and each request
+ * is answered only once the transaction holding its entry has committed. A transaction per entry cost a BEGIN, a COMMIT,
+ * a WAL flush and a statement of its own, which capped posting at a few hundred entries a second.
+ * Every entry is judged alone against what its group read: a closed period or a bad account refuses
+ * that entry, not the group (which is written again without it); should the write itself fail, each
+ * entry goes again on its own.
+ */
+export class EntryPoster {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  private constructor(
+    private readonly kernel: Kernel,
+    private readonly judge: Judge,
+  ) {}
+
+  static of(kernel: Kernel, judge: Judge): EntryPoster {
+    let poster = posters.get(kernel);
+    if (!poster) posters.set(kernel, (poster = new EntryPoster(kernel, judge)));
+    return poster;
+  }
+
+  /** Resolves with the entry once it has committed; rejects with its own error or StaleBooks. */
+  post(entry: PendingEntry): Promise<EntryRow> {
+    return new Promise<EntryRow>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_GROUP);
+        this.inFlight += 1;
+        void this.flush(batch).finally(() => {
+          this.inFlight -= 1;
+          if (this.queue.length > 0) this.schedule();
+        });
+      }
+    });
+  }
+
+  private async flush(batch: Waiting[]): Promise<void> {
+    const byTenant = new Map<string, Waiting[]>();
+    for (const waiting of batch) {
+      const list = byTenant.get(waiting.entry.meta.tenantId);
+      if (list) list.push(waiting);
+      else byTenant.set(waiting.entry.meta.tenantId, [waiting]);
+    }
+    await Promise.all([...byTenant].map(([tenantId, group]) => this.write(tenantId, group)));
+  }
+
+  /**
+   * Writes the group and judges each entry against the books read in the same statement; when some are
+   * refused (rare: a closed period, a bad account, a changed base currency), they are answered, the
+   * transaction rolls back, and the others are written again without them.
+   */
+  private async write(tenantId: string, group: Waiting[]): Promise<void> {
+    let pending = group;
+    for (;;) {
+      const refused = new Map<Waiting, unknown>();
+      try {
+        await this.kernel.db.tenant(tenantId, async (db) => {
+          const books = readBooks(await writeGroup(db, groupValues(tenantId, pending.map((w) => w.entry))));
+          for (const w of pending) {
+            try {
+              this.judge(w.entry, books);
+            } catch (error) {
+              refused.set(w, error);
+            }
+          }
+          if (refused.size > 0) throw new Regroup();
+        });
+      } catch (error) {
+        if (error instanceof Regroup) {
+          for (const [w, why] of refused) w.reject(why);
+          pending = pending.filter((w) => !refused.has(w));
+          if (pending.length === 0) return;
+          continue;
+        }
+        if (pending.length === 1 || isDatabaseUnavailable(error)) {
+          for (const w of pending) w.reject(error);
+          return;
+        }
+        // One entry the database refuses must not fail the others: each goes again on its own.
+        await Promise.all(pending.map((w) => this.write(tenantId, [w])));
+        return;
+      }
+      this.kernel.outbox.notify(POSTED);
+      for (const w of pending) w.resolve(w.entry.row);
+      return;
+    }
+  }
+}
+
+/** Some entries of a group were refused: its transaction rolls back and the rest go again. */
+class Regroup extends Error {}
+
+function readBooks(result: unknown): GroupBooks {
+  const [row] = rows<{ base: CurrencyInfo | null; accounts: AccountCheck[]; periods: { date: string; period: PeriodCheck | null }[] }>(result);
+  return {
+    base: row?.base ?? null,
+    accounts: new Map((row?.accounts ?? []).map((a) => [a.id, a])),
+    periods: new Map((row?.periods ?? []).map((p) => [p.date, p.period])),
+  };
+}
+
+/** The group statement's parameters. */
+function groupValues(tenantId: string, entries: PendingEntry[]): unknown[] {
+  const events: unknown[] = [];
+  const audits: unknown[] = [];
+  const rowsOut: unknown[] = [];
+  const postings: unknown[] = [];
+  const sums = new Map<string, { account_id: string; day: string; debit: Decimal; credit: Decimal }>();
+  for (const { meta, row, lines } of entries) {
+    const data = { id: row.id, date: row.date, total: row.total, currency: row.currency };
+    events.push({ id: newId('evt'), type: 'accounting.entry.posted', resource_type: 'accounting_entry', resource_id: row.id, data, actor_type: meta.actor.type, actor_id: meta.actor.id, request_id: meta.requestId });
+    audits.push({
+      id: newId('aud'),
+      actor_type: meta.actor.type,
+      actor_id: meta.actor.id,
+      action: 'accounting.entry.posted',
+      resource_type: 'accounting_entry',
+      resource_id: row.id,
+      request_id: meta.requestId,
+      ip: meta.ip ?? null,
+      user_agent: meta.userAgent ?? null,
+    });
+    rowsOut.push({
+      id: row.id,
+      date: row.date,
+      description: row.description,
+      reference: row.reference,
+      currency: row.currency,
+      exchange_rate: row.exchangeRate,
+      lines: row.lines,
+      total: row.total,
+      source_type: row.sourceType,
+      at: row.postedAt!.toISOString(),
+    });
+    lines.forEach((l, i) => {
+      postings.push({
+        id: newId('jl'),
+        entry_id: row.id,
+        line_no: i + 1,
+        account_id: l.account_id,
+        date: row.date,
+        currency: row.currency,
+        debit: l.debit,
+        credit: l.credit,
+        base_debit: l.base_debit,
+        base_credit: l.base_credit,
+        description: l.description,
+      });
+      const key = `${row.date}\u0000${l.account_id}`;
+      const sum = sums.get(key);
+      if (sum) {
+        sum.debit = sum.debit.plus(l.base_debit);
+        sum.credit = sum.credit.plus(l.base_credit);
+      } else sums.set(key, { account_id: l.account_id, day: row.date, debit: D(l.base_debit), credit: D(l.base_credit) });
+    });
+  }
+  // Key order of the rollups' primary key (tenant, day, account, shard): every writer locks in one order.
+  const rollups = [...sums.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, v], n) => ({ n, account_id: v.account_id, day: v.day, debit: v.debit.toString(), credit: v.credit.toString() }));
+  const accounts = [...new Set(rollups.map((r) => r.account_id))];
+  // Dates in order: every group share-locks the periods in one order.
+  const dates = [...new Set(rollups.map((r) => r.day))];
+  return [tenantId, JSON.stringify(events), JSON.stringify(audits), JSON.stringify(rowsOut), JSON.stringify(postings), JSON.stringify(rollups), randomInt(SHARDS), accounts, dates];
+}
