@@ -2,25 +2,36 @@
  * AI streaming benchmark: the time to the first streamed token of POST /v1/ai/chat (`stream: true`)
  * through Plinth, against `plinth start` in a child process with the tenant's provider pointing at the
  * fake OpenAI-compatible server of the tests, minus the same streamed call made directly to that fake
- * server. Prints p50/p99 of both and of Plinth's overhead (paired per request). Target: overhead p99 < 5 ms.
+ * server. Prints p50/p99 of both and of Plinth's overhead (paired per request), with the load average,
+ * the server's CPU per request (utime+stime) and, on PostgreSQL, database transactions per request.
+ * Target: overhead p99 < 5 ms.
  *
  *   npm run bench:ai-stream                                   # embedded PGlite
- *   DATABASE_URL=postgres://... npm run bench:ai-stream
- *   BENCH_AI_REQUESTS=500 npm run bench:ai-stream
+ *   DATABASE_URL=postgres://.../bench_x npm run bench:ai-stream   # a database of its own on that server
+ *   BENCH_AI_REQUESTS=500 BENCH_ROUNDS=4 npm run bench:ai-stream
+ *   BENCH_BASELINE=/path/to/other/checkout    # alternate rounds against that checkout's server
+ *
+ * 2026-12-07 (2 shared cores, load average 9-14; 4 rounds x 300 per server, alternating, against the
+ * previous main): PostgreSQL + Redis overhead p50 12.4 ms / p99 93.8 ms against 21.8 / 139.3, server CPU
+ * 9.07 ms per request against 10.75, database transactions 1.57 against 2.67 per request; PGlite p50
+ * 12.1 / p99 333 against 40.4 / 1,237, CPU 10.6 against 24.0 ms per request. No quiet figure yet.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { appRoleFor } from '../src/core/db/client.ts';
 import { startFakeOpenAI } from '../test/support/fake-openai.ts';
+import { benchStore, type BenchStore } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_AI_REQUESTS ?? 300);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const BASELINE = process.env.BENCH_BASELINE;
 const WARMUP = 30;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const HERE = path.resolve(import.meta.dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -28,79 +39,85 @@ function percentile(values: number[], p: number): number {
 }
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
-const env: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  PORT: '0',
-  HOST: '127.0.0.1',
-  LOG_LEVEL: 'warn',
-  PLINTH_ADMIN_KEY: ADMIN_KEY,
-  OUTBOUND_ALLOW_LOOPBACK: 'true',
-};
-let cleanup = async () => {};
-let database = 'embedded PGlite';
-if (process.env.DATABASE_URL) {
-  const name = `plinth_bench_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  env.DATABASE_URL = url.toString();
-  database = 'PostgreSQL';
-  cleanup = async () => {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
-    await admin.end();
-  };
-} else {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-'));
-  env.DATA_DIR = dir;
-  cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
+/** utime + stime of a process, in ms. */
+function cpuOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 const fake = await startFakeOpenAI();
-const child = spawn(process.execPath, [path.join(import.meta.dirname, '../bin/plinth.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-try {
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+const json = (url: string, token: string, body: unknown) =>
+  new Promise<any>((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => (res.statusCode! < 300 ? resolve(JSON.parse(text)) : reject(new Error(`${url}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+
+/** Milliseconds from sending the request to the first chunk that carries answer text (`marker`). */
+const firstToken = (url: string, token: string, body: unknown, marker: string) =>
+  new Promise<number>((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const started = performance.now();
+    const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let text = '';
+      let took: number | undefined;
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (took === undefined && text.includes(marker)) took = performance.now() - started;
+      });
+      res.on('end', () => (took === undefined ? reject(new Error(`no token in ${text.slice(0, 300)}`)) : resolve(took)));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+
+const direct = () =>
+  firstToken(`${fake.url}/chat/completions`, 'sk-bench', { model: 'gpt-fake-1', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hello bench' }] }, '"content":"You');
+
+interface Server {
+  label: string;
+  child: ChildProcess;
+  store: BenchStore;
+  plinth: () => Promise<number>;
+  xacts: () => Promise<number>;
+  through: number[];
+  straight: number[];
+  overhead: number[];
+  cpuMs: number;
+  xactCount: number;
+}
+
+async function startServer(label: string, root: string): Promise<Server> {
+  const store = await benchStore('ai');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...store.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    PLINTH_ADMIN_KEY: ADMIN_KEY,
+    OUTBOUND_ALLOW_LOOPBACK: 'true',
+  };
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(root, 'bin/plinth.mjs'), 'start'], {
+    env,
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 300_000;
   while (!/listening on http/.test(out)) {
-    if (Date.now() > deadline) throw new Error('the server did not start');
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the server (${label}) did not start`);
     await sleep(20);
   }
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-
-  const json = (url: string, token: string, body: unknown) =>
-    new Promise<any>((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => (res.statusCode! < 300 ? resolve(JSON.parse(text)) : reject(new Error(`${url}: ${res.statusCode} ${text}`))));
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
-
-  /** Milliseconds from sending the request to the first chunk that carries answer text (`marker`). */
-  const firstToken = (url: string, token: string, body: unknown, marker: string) =>
-    new Promise<number>((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const started = performance.now();
-      const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-        let text = '';
-        let took: number | undefined;
-        res.on('data', (c: Buffer) => {
-          text += c.toString();
-          if (took === undefined && text.includes(marker)) took = performance.now() - started;
-        });
-        res.on('end', () => (took === undefined ? reject(new Error(`no token in ${text.slice(0, 300)}`)) : resolve(took)));
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
-
   const tenant = await json(`http://127.0.0.1:${port}/v1/admin/tenants`, ADMIN_KEY, {
     name: 'AI bench',
     plan_tier: 'enterprise',
@@ -108,39 +125,73 @@ try {
   });
   const token: string = tenant.data.api_key.token;
   await json(`http://127.0.0.1:${port}/v1/ai-providers`, token, { name: 'fake', provider_type: 'openai', api_key: 'sk-bench', config_json: { base_url: fake.url, default: true } });
-
-  const plinth = () => firstToken(`http://127.0.0.1:${port}/v1/ai/chat`, token, { message: 'hello bench', stream: true, ...(process.env.BENCH_AI_MODEL ? { model: process.env.BENCH_AI_MODEL } : {}) }, 'event: delta');
-  const direct = () =>
-    firstToken(`${fake.url}/chat/completions`, 'sk-bench', { model: 'gpt-fake-1', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hello bench' }] }, '"content":"You');
-
+  const plinth = () =>
+    firstToken(`http://127.0.0.1:${port}/v1/ai/chat`, token, { message: 'hello bench', stream: true, ...(process.env.BENCH_AI_MODEL ? { model: process.env.BENCH_AI_MODEL } : {}) }, 'event: delta');
+  const { admin, name } = store;
+  const xacts = admin
+    ? async () => {
+        await admin.query('select pg_stat_force_next_flush()').catch(() => {});
+        const { rows } = await admin.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]);
+        return Number(rows[0]?.n ?? NaN);
+      }
+    : async () => NaN;
   for (let i = 0; i < WARMUP; i++) {
     await plinth();
     await direct();
   }
-  const through: number[] = [];
-  const straight: number[] = [];
-  const overhead: number[] = [];
+  return { label, child, store, plinth, xacts, through: [], straight: [], overhead: [], cpuMs: 0, xactCount: 0 };
+}
+
+async function round(s: Server) {
+  const cpu = cpuOf(s.child.pid!);
+  const x = await s.xacts();
   for (let i = 0; i < REQUESTS; i++) {
     // Alternate the order so neither side always runs on a warmer socket.
-    const [a, b] = i % 2 ? [await direct(), await plinth()] : ((x, y) => [y, x])(await plinth(), await direct());
-    straight.push(a);
-    through.push(b);
-    overhead.push(b - a);
+    const [a, b] = i % 2 ? [await direct(), await s.plinth()] : ((x, y) => [y, x])(await s.plinth(), await direct());
+    s.straight.push(a);
+    s.through.push(b);
+    s.overhead.push(b - a);
   }
-  console.log(`AI stream, time to first token (${REQUESTS} requests, ${database}, fake OpenAI-compatible provider on loopback)`);
-  console.log(`  direct to the provider:  p50 ${ms(percentile(straight, 50))}  p99 ${ms(percentile(straight, 99))}`);
-  console.log(`  through Plinth:          p50 ${ms(percentile(through, 50))}  p99 ${ms(percentile(through, 99))}`);
-  console.log(`  Plinth's overhead:       p50 ${ms(percentile(overhead, 50))}  p99 ${ms(percentile(overhead, 99))}  (paired per request; target p99 < 5 ms)`);
-  agent.destroy();
+  s.cpuMs += cpuOf(s.child.pid!) - cpu;
+  s.xactCount += (await s.xacts()) - x;
+}
+
+async function stop(s: Server) {
+  if (s.child.exitCode === null) {
+    const exited = new Promise((r) => s.child.once('exit', r));
+    s.child.kill('SIGTERM');
+    await exited;
+  }
+  await s.store.cleanup();
+}
+
+const servers: Server[] = [];
+try {
+  servers.push(await startServer('this checkout', HERE));
+  if (BASELINE) servers.push(await startServer(`baseline (${BASELINE})`, path.resolve(BASELINE)));
+  console.log(`AI stream, time to first token (${ROUNDS} round(s) x ${REQUESTS} requests per server, ${servers[0]!.store.database}, fake OpenAI-compatible provider on loopback)`);
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternate which server goes first in a round.
+    const order = r % 2 ? [...servers].reverse() : servers;
+    for (const s of order) {
+      await round(s);
+      console.log(`  round ${r + 1} ${s.label}: overhead p50 ${ms(percentile(s.overhead.slice(-REQUESTS), 50))} p99 ${ms(percentile(s.overhead.slice(-REQUESTS), 99))}  (load ${load()})`);
+    }
+  }
+  for (const s of servers) {
+    const n = s.through.length;
+    console.log(`${s.label}:`);
+    console.log(`  direct to the provider:  p50 ${ms(percentile(s.straight, 50))}  p99 ${ms(percentile(s.straight, 99))}`);
+    console.log(`  through Plinth:          p50 ${ms(percentile(s.through, 50))}  p99 ${ms(percentile(s.through, 99))}`);
+    console.log(`  Plinth's overhead:       p50 ${ms(percentile(s.overhead, 50))}  p99 ${ms(percentile(s.overhead, 99))}  (paired per request; target p99 < 5 ms)`);
+    console.log(`  server CPU per request:  ${(s.cpuMs / n).toFixed(2)} ms${Number.isNaN(s.xactCount) ? '' : `; database transactions per request: ${(s.xactCount / n).toFixed(2)}`}`);
+  }
+  console.log(`load average at the end: ${load()}`);
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
 } finally {
-  if (child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  agent.destroy();
+  for (const s of servers) await stop(s).catch((e) => console.error(e));
   await fake.close();
-  await cleanup();
 }

@@ -39,11 +39,13 @@ export function tenantWork<T>(
     write?: boolean;
     /** false: no default audit entry, for a step that changes nothing or for high-volume records that are not changes (tracked events, client error reports). */
     audit?: boolean;
+    /** A step of a mutating request that only reads (what an AI answer needs before its provider is called): read-only, no audit entry. */
+    read?: boolean;
   } = {},
 ): Promise<T> {
   const meta = tenantMeta(c);
-  const writable = options.write === true || !READS.has(c.req.method);
-  const audited = !READS.has(c.req.method) && options.audit !== false;
+  const writable = options.read !== true && (options.write === true || !READS.has(c.req.method));
+  const audited = writable && !READS.has(c.req.method) && options.audit !== false;
   return runInTenant(c.get('kernel'), meta, fn, {
     readOnly: !writable,
     ...(audited ? { mutation: { action: `${c.req.method} ${c.req.routePath}` } } : {}),

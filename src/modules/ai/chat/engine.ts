@@ -1,16 +1,19 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { isTenantPrincipal } from '../../../core/auth/guard.ts';
+import type { TenantPrincipal } from '../../../core/auth/principal.ts';
+import type { TenantContext } from '../../../core/context.ts';
 import type { AppEnv } from '../../../core/http/context.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { tenantWork } from '../../../core/http/work.ts';
 import { appendEvents, beginEvents, conflictLive, findConversation, loadHistory, storeExchange } from '../conversations/service.ts';
 import { providerError } from '../providers/errors.ts';
-import { resolveFrom, tenantProviders } from '../providers/service.ts';
-import { freshState, saveState } from '../state.ts';
+import { resolveFrom } from '../providers/service.ts';
+import { currentState, loadState } from '../state.ts';
 import type { AiProvider, ChatMessage, ToolCall, ToolSpec } from '../providers/types.ts';
-import { assertQuota, checkQuota, monthlyLimit, recordUsage, tokensThisMonth } from '../usage.ts';
-import { retrievalAvailable, retrieveContext, type KnowledgePassage } from './knowledge.ts';
+import { checkQuota, monthlyLimit, recordUsage } from '../usage.ts';
+import { retrieveContext, type KnowledgePassage } from './knowledge.ts';
 import { LiveAnswer, liveAnswer, registerLive, unregisterLive, type AnswerEvent } from './live.ts';
 import { runTool, toolSpecs, type ToolName } from './tools.ts';
 
@@ -65,49 +68,47 @@ interface Prepared {
 }
 
 /**
- * Everything read before the provider is called: quota, provider, history, retrieved passages. A plain
- * chat turn reads the quota and providers from this process's short-lived state when it is fresh (no
- * transaction before the first token); otherwise one read of the caller's tenant, which refreshes it.
+ * Everything read before the provider is called: quota, provider, history, retrieved passages. The
+ * tenant's providers, tokens and whether it has an index come from this process's short-lived state
+ * (../state.ts) when it is fresh, so a plain turn of a tenant with nothing indexed reaches its provider
+ * without a database round trip; otherwise one read-only statement fetches them. Retrieval, and a
+ * conversation's history and events, read (and write) in the caller's tenant as before.
  */
 async function prepare(c: Context<AppEnv>, input: AnswerInput): Promise<Prepared> {
   const principal = c.get('principal');
   const kernel = c.get('kernel');
-  if (!input.conversationId && !(input.retrieval && retrievalAvailable()) && principal && principal.kind !== 'admin') {
-    const state = freshState(kernel, principal.tenant.id);
-    if (state) {
-      checkQuota(monthlyLimit({ principal }), state.tokensUsed, principal.tenant.billingAnchorDay);
-      const resolved = resolveFrom(kernel, state.providers, input.model);
-      return { answerId: newId('ans'), provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
-    }
+  const tenant = isTenantPrincipal(principal) ? principal.tenant : undefined;
+  const state = tenant ? currentState(kernel, tenant.id, () => tenantWork(c, loadState, { read: true })) : undefined;
+  const plain = !input.conversationId;
+  if (state && plain && !(input.retrieval && state.hasChunks !== false)) {
+    checkQuota(monthlyLimit({ principal: principal as TenantPrincipal }), state.tokensUsed, tenant!.billingAnchorDay);
+    const resolved = resolveFrom(kernel, state.providers, input.model);
+    return { answerId: newId('ans'), provider: resolved.provider, model: resolved.model, history: input.history, passages: [] };
   }
-  return tenantWork(
-    c,
-    async (ctx) => {
-      const providers = await tenantProviders(ctx);
-      const used = await tokensThisMonth(ctx);
-      saveState(ctx.kernel, ctx.tenantId, providers, used);
-      await assertQuota(ctx, used);
-      let history = input.history;
-      let model = input.model;
-      if (input.conversationId) {
-        const conversation = await findConversation(ctx, input.conversationId);
-        if (liveAnswer(ctx.kernel, ctx.tenantId, conversation.id)) throw conflictLive();
-        model ??= conversation.model ?? undefined;
-        if (!input.ownHistory) history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
-      }
-      const resolved = resolveFrom(ctx.kernel, providers, model);
-      const passages = input.retrieval ? await retrieveContext(ctx, input.message) : [];
-      const answerId = newId('ans');
-      let start: Record<string, unknown> | undefined;
-      if (input.conversationId) {
-        // The new answer replaces the previous one's events now, so a resume on any process follows this one.
-        start = startData(answerId, input.conversationId, resolved.provider, resolved.model);
-        await beginEvents(ctx, input.conversationId, answerId, { seq: 1, type: 'start', data: start });
-      }
-      return { answerId, start, provider: resolved.provider, model: resolved.model, history, passages };
-    },
-    { audit: false },
-  );
+  const work = async (ctx: TenantContext): Promise<Prepared> => {
+    const known = state ?? (await loadState(ctx));
+    checkQuota(monthlyLimit(ctx), known.tokensUsed, ctx.principal?.tenant.billingAnchorDay);
+    let history = input.history;
+    let model = input.model;
+    if (input.conversationId) {
+      const conversation = await findConversation(ctx, input.conversationId);
+      if (liveAnswer(ctx.kernel, ctx.tenantId, conversation.id)) throw conflictLive();
+      model ??= conversation.model ?? undefined;
+      if (!input.ownHistory) history = await loadHistory(ctx, conversation.id, Buffer.byteLength(input.message));
+    }
+    const resolved = resolveFrom(ctx.kernel, known.providers, model);
+    const passages = input.retrieval && known.hasChunks !== false ? await retrieveContext(ctx, input.message, { indexed: known.hasChunks }) : [];
+    const answerId = newId('ans');
+    let start: Record<string, unknown> | undefined;
+    if (input.conversationId) {
+      // The new answer replaces the previous one's events now, so a resume on any process follows this one.
+      start = startData(answerId, input.conversationId, resolved.provider, resolved.model);
+      await beginEvents(ctx, input.conversationId, answerId, { seq: 1, type: 'start', data: start });
+    }
+    return { answerId, start, provider: resolved.provider, model: resolved.model, history, passages };
+  };
+  // A plain turn only reads before its provider is called: no transaction of its own on PostgreSQL.
+  return plain ? tenantWork(c, work, { read: true }) : tenantWork(c, work, { audit: false });
 }
 
 function startData(answerId: string, conversationId: string | undefined, provider: AiProvider, model: string | undefined): Record<string, unknown> {

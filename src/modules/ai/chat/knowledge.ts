@@ -16,13 +16,11 @@ export type KnowledgeSearch = (ctx: TenantContext, query: string, options: { lim
 
 /**
  * The one place chat reaches retrieval: passages the caller may read (retrieval applies the caller's
- * select policies and drops masked properties) for the question. Runs in the caller's read transaction.
+ * select policies and drops masked properties) for the question. Runs in the caller's transaction.
+ * `indexed`: the tenant is known to have chunks (retrieval need not look first).
  */
-/** Chat asks for passages unless the request turned retrieval off. */
-export const retrievalAvailable = (): boolean => true;
-
-export async function retrieveContext(ctx: TenantContext, query: string, limit = 5): Promise<KnowledgePassage[]> {
-  const hits = await searchKnowledge(ctx, ctx.principal, { query, k: limit });
+export async function retrieveContext(ctx: TenantContext, query: string, options: { limit?: number; indexed?: boolean } = {}): Promise<KnowledgePassage[]> {
+  const hits = await searchKnowledge(ctx, ctx.principal, { query, k: options.limit ?? 5 }, { indexed: options.indexed });
   return hits.map((hit) => ({
     text: hit.text,
     source: { type: hit.source, id: hit.id, ...(hit.type ? { object_type_id: hit.type } : {}), score: hit.score },

@@ -4,7 +4,7 @@ import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
-import { forgetState } from '../state.ts';
+import { stateChanged } from '../state.ts';
 import { aiProviders, type AiProviderRow, type ProviderConfig } from '../tables.ts';
 import { anthropicProvider } from './anthropic.ts';
 import { guardedFetch } from './fetch.ts';
@@ -175,12 +175,6 @@ export async function listModels(ctx: TenantContext): Promise<ModelCatalog> {
 
 // ---------------------------------------------------------------- CRUD
 
-function forgetAfterCommit(ctx: TenantContext) {
-  const { kernel, tenantId } = ctx;
-  forgetState(kernel, tenantId);
-  ctx.afterCommit(() => forgetState(kernel, tenantId));
-}
-
 export interface ProviderInput {
   name?: string;
   provider_type?: ProviderType;
@@ -222,7 +216,7 @@ export async function createProvider(ctx: TenantContext, input: Required<Pick<Pr
     .values({ id, tenantId: ctx.tenantId, name: input.name, providerType: input.provider_type, apiKey: input.api_key ? ctx.kernel.secrets.seal(input.api_key) : null, config })
     .returning()) as [AiProviderRow];
   if (config.default === true) await clearOtherDefaults(ctx, id);
-  forgetAfterCommit(ctx);
+  stateChanged(ctx);
   await ctx.emit({ type: 'ai.provider.created', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType } });
   return providerDto(row);
 }
@@ -245,7 +239,7 @@ export async function updateProvider(ctx: TenantContext, id: string, input: Prov
   if (input.name !== undefined && input.name !== current.name) await assertNameFree(ctx, input.name, id);
   const [row] = (await ctx.db.update(aiProviders).set(set).where(and(eq(aiProviders.tenantId, ctx.tenantId), eq(aiProviders.id, id))).returning()) as [AiProviderRow];
   if (input.config_json?.default === true) await clearOtherDefaults(ctx, id);
-  forgetAfterCommit(ctx);
+  stateChanged(ctx);
   await ctx.emit({ type: 'ai.provider.updated', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType, changes } });
   return providerDto(row);
 }
@@ -253,7 +247,7 @@ export async function updateProvider(ctx: TenantContext, id: string, input: Prov
 export async function deleteProvider(ctx: TenantContext, id: string) {
   const row = await find(ctx, id, true);
   await ctx.db.delete(aiProviders).where(and(eq(aiProviders.tenantId, ctx.tenantId), eq(aiProviders.id, id)));
-  forgetAfterCommit(ctx);
+  stateChanged(ctx);
   await ctx.emit({ type: 'ai.provider.deleted', resourceType: 'ai_provider', resourceId: id, data: { name: row.name, provider_type: row.providerType } });
   return { id, deleted: true as const };
 }

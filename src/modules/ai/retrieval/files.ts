@@ -9,6 +9,7 @@ import { extractText, formatOf } from './extract.ts';
 import { embedChunks, embeddingModel } from './service.ts';
 import { aiChunks, aiFileIndex } from './tables.ts';
 import { vectorStore, type NewChunk } from './vector-store.ts';
+import { stateChanged } from '../state.ts';
 
 /**
  * Files in the index: POST /v1/ai/index/files queues one `ai.file.index` job per file; the job reads
@@ -143,6 +144,8 @@ export async function indexFile(kernel: Kernel, job: FileJob): Promise<void> {
         vector: vectors.get(p.hash)!,
       }));
       await store.insert(ctx.db, chunks);
+      // A tenant's first chunks turn retrieval on for its chat turns (see ../state.ts).
+      if (chunks.length) stateChanged(ctx);
       const now = new Date();
       await ctx.db
         .update(aiFileIndex)

@@ -174,7 +174,8 @@ export function retrievalRoutes() {
         }
         return out;
       },
-      { write: false, audit: false },
+      // Only reads: read-only, no transaction of its own on PostgreSQL (`write: false` did not make a POST read-only).
+      { read: true },
     );
     return c.json(ok(c, { results, model: embeddingModel().id, dimensions: DIMENSIONS }), 200);
   });

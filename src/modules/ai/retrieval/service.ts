@@ -8,6 +8,7 @@ import type { Kernel } from '../../../core/kernel.ts';
 import { getFile } from '../../files/index.ts';
 import { accessFor, loadSchema, parseListFilters, queryObjects, resolveSort, type Access, type Subject, type TypeSchema } from '../../objects/index.ts';
 import { localEmbeddings } from '../providers/local-embeddings.ts';
+import { stateChanged } from '../state.ts';
 import type { EmbeddingModel } from '../providers/types.ts';
 import { chunkText, sha256 } from './chunking.ts';
 import { aiChunks, aiIndexPending, aiIndexSettings } from './tables.ts';
@@ -147,6 +148,8 @@ async function writeObjectChunks(ctx: TenantContext, objects: PreparedObject[], 
     }
   }
   await store.insert(ctx.db, chunks);
+  // A tenant's first chunks turn retrieval on for its chat turns (see ../state.ts).
+  if (chunks.length) stateChanged(ctx);
   if (removed.length) ctx.afterCommit(() => store.forget(ctx.tenantId, removed));
   return removed;
 }
@@ -267,11 +270,18 @@ async function visibleOnly(ctx: TenantContext, principal: TenantPrincipal | unde
  * see (select policies, masked properties, file access), best first. Candidates are examined in
  * growing rounds until k visible ones are found or the tenant's index has no more.
  */
-export async function searchKnowledge(ctx: TenantContext, principal: TenantPrincipal | undefined, q: KnowledgeQuery): Promise<KnowledgeHit[]> {
+export async function searchKnowledge(
+  ctx: TenantContext,
+  principal: TenantPrincipal | undefined,
+  q: KnowledgeQuery,
+  options: { /** The caller knows the tenant has chunks (chat reads that with its state). */ indexed?: boolean } = {},
+): Promise<KnowledgeHit[]> {
   // A tenant with nothing indexed has nothing to find: skip embedding the question (10-15 ms of CPU with
   // the local model), which every chat turn would otherwise pay before its first token.
-  const [any] = await ctx.db.select({ id: aiChunks.id }).from(aiChunks).where(eq(aiChunks.tenantId, ctx.tenantId)).limit(1);
-  if (!any) return [];
+  if (!options.indexed) {
+    const [any] = await ctx.db.select({ id: aiChunks.id }).from(aiChunks).where(eq(aiChunks.tenantId, ctx.tenantId)).limit(1);
+    if (!any) return [];
+  }
   const [vector] = (await embeddingModel().embed([q.query])).vectors;
   return searchByVector(ctx, principal, vector!, q);
 }
