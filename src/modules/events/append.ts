@@ -1,5 +1,6 @@
 import type { Actor } from '../../core/context.ts';
 import { isDatabaseUnavailable } from '../../core/db/errors.ts';
+import { TenantGroups } from '../../core/db/groups.ts';
 import { events } from '../../core/events/tables.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
@@ -19,25 +20,20 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** Rows in one INSERT at most. */
-const MAX_BATCH = 500;
-/** Insert transactions in flight at once; requests that arrive meanwhile wait for the next one. */
-const MAX_IN_FLIGHT = 4;
-
 const appenders = new WeakMap<Kernel, EventAppender>();
 
 /**
- * Tracked events (POST /v1/events) go into the outbox in groups: the emits that arrive while earlier
- * inserts are in flight are written together, one multi-row INSERT per tenant in a transaction bound to
- * that tenant, and each request is answered only once the transaction holding its row has committed.
- * A transaction per event cost a BEGIN, a COMMIT and a WAL flush each, and capped ingest at a few hundred
- * events a second; grouped, the same commit carries hundreds. Nothing waits for a timer: an emit on an
- * idle server goes out at once.
+ * Tracked events (POST /v1/events) go into the outbox in groups (TenantGroups): one multi-row INSERT
+ * per tenant and group, each request answered once its row has committed. A transaction per event
+ * capped ingest at a few hundred events a second.
  */
 export class EventAppender {
-  private queue: Waiting[] = [];
-  private inFlight = 0;
-  private scheduled = false;
+  private readonly groups = new TenantGroups<Waiting>({
+    maxGroup: 500,
+    maxInFlight: 4,
+    tenantOf: (w) => w.row.tenantId,
+    write: (tenantId, group) => this.insert(tenantId, group),
+  });
 
   private constructor(private readonly kernel: Kernel) {}
 
@@ -61,37 +57,7 @@ export class EventAppender {
       actorId: event.actor.id,
       requestId: event.requestId,
     };
-    return new Promise<string>((resolve, reject) => {
-      this.queue.push({ row, resolve: () => resolve(id), reject });
-      this.schedule();
-    });
-  }
-
-  /** Flushes on the next turn of the event loop, so that the emits of one turn share a statement. */
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        this.inFlight += 1;
-        void this.flush(batch).finally(() => {
-          this.inFlight -= 1;
-          if (this.queue.length > 0) this.schedule();
-        });
-      }
-    });
-  }
-
-  private async flush(batch: Waiting[]): Promise<void> {
-    const byTenant = new Map<string, Waiting[]>();
-    for (const waiting of batch) {
-      const list = byTenant.get(waiting.row.tenantId);
-      if (list) list.push(waiting);
-      else byTenant.set(waiting.row.tenantId, [waiting]);
-    }
-    await Promise.all([...byTenant].map(([tenantId, group]) => this.insert(tenantId, group)));
+    return new Promise<string>((resolve, reject) => this.groups.add({ row, resolve: () => resolve(id), reject }));
   }
 
   private async insert(tenantId: string, group: Waiting[]): Promise<void> {

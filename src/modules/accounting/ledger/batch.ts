@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { RequestMeta } from '../../../core/context.ts';
 import { rows } from '../../../core/db/client.ts';
 import { isDatabaseUnavailable } from '../../../core/db/errors.ts';
+import { TenantGroups } from '../../../core/db/groups.ts';
 import { namedStatement } from '../../../core/db/prepared.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
@@ -112,9 +113,12 @@ const POSTED = ['accounting.entry.posted'];
  * entry goes again on its own.
  */
 export class EntryPoster {
-  private queue: Waiting[] = [];
-  private inFlight = 0;
-  private scheduled = false;
+  private readonly groups = new TenantGroups<Waiting>({
+    maxGroup: MAX_GROUP,
+    maxInFlight: MAX_IN_FLIGHT,
+    tenantOf: (w) => w.entry.meta.tenantId,
+    write: (tenantId, group) => this.write(tenantId, group),
+  });
 
   private constructor(
     private readonly kernel: Kernel,
@@ -129,36 +133,7 @@ export class EntryPoster {
 
   /** Resolves with the entry once it has committed; rejects with its own error or StaleBooks. */
   post(entry: PendingEntry): Promise<EntryRow> {
-    return new Promise<EntryRow>((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_GROUP);
-        this.inFlight += 1;
-        void this.flush(batch).finally(() => {
-          this.inFlight -= 1;
-          if (this.queue.length > 0) this.schedule();
-        });
-      }
-    });
-  }
-
-  private async flush(batch: Waiting[]): Promise<void> {
-    const byTenant = new Map<string, Waiting[]>();
-    for (const waiting of batch) {
-      const list = byTenant.get(waiting.entry.meta.tenantId);
-      if (list) list.push(waiting);
-      else byTenant.set(waiting.entry.meta.tenantId, [waiting]);
-    }
-    await Promise.all([...byTenant].map(([tenantId, group]) => this.write(tenantId, group)));
+    return new Promise<EntryRow>((resolve, reject) => this.groups.add({ entry, resolve, reject }));
   }
 
   /**
