@@ -55,4 +55,15 @@ describe.skipIf(!url)('rate limits shared through Redis', () => {
     expect(admitted).toBeLessThanOrEqual(100);
     expect(admitted).toBeGreaterThanOrEqual(95);
   });
+
+  it('admit exactly the limit from a burst of one caller on one process: concurrent requests share a lease', async () => {
+    const limits = processLimits(`rl-test-${randomUUID()}:`);
+    // The first request learns what the window holds; the burst then asks for leases of 50 at once.
+    expect((await limits.consume('burst', 600)).allowed).toBe(true);
+    const results = await Promise.all(Array.from({ length: 699 }, () => limits.consume('burst', 600)));
+    expect(results.filter((r) => r.allowed).length).toBe(599);
+    // A refused window stays refused here until it ends, without asking Redis again.
+    const after = await limits.consume('burst', 600);
+    expect(after).toMatchObject({ allowed: false, remaining: 0 });
+  });
 });

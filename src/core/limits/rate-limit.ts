@@ -46,8 +46,10 @@ export class RateLimits {
    * credential lookup at the cost of a map read; the shared count (Redis) is only touched on a failure.
    */
   private readonly authBlocked = new LRUCache<string, number>({ max: 100_000 });
-  /** Leases of Redis points per limiter and caller (Redis only). */
+  /** Leases of Redis points per limiter and caller (Redis only); `points: 0` marks a window Redis refused. */
   private readonly leases = new LRUCache<string, Lease>({ max: 100_000 });
+  /** The lease a caller's request is taking from Redis now; the caller's other requests wait for it. */
+  private readonly acquiring = new Map<string, Promise<void>>();
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -74,12 +76,41 @@ export class RateLimits {
     if (!this.redis) return this.take(limiter, key, limit, 1);
     // With Redis a round trip per request cost more than the rest of a cached read; see Lease.
     const id = `${kind}:${limit}:${windowSeconds}\u0000${key}`;
+    for (;;) {
+      const now = Date.now();
+      const lease = this.leases.get(id);
+      if (lease && lease.until > now) {
+        const resetSeconds = Math.max(1, Math.ceil((lease.until - now) / 1000));
+        // Redis refused this window: it stays full until it ends.
+        if (lease.points === 0) return { allowed: false, limit, remaining: 0, resetSeconds };
+        if (lease.used < lease.points) {
+          lease.used += 1;
+          return { allowed: true, limit, remaining: lease.left + lease.points - lease.used, resetSeconds };
+        }
+      }
+      const acquiring = this.acquiring.get(id);
+      if (!acquiring) break;
+      // Another request of this caller is taking a lease: share it rather than take (and strand) another.
+      await acquiring;
+    }
+    const taking = this.lease(id, limiter, key, limit);
+    this.acquiring.set(
+      id,
+      taking.then(
+        () => {},
+        () => {},
+      ),
+    );
+    try {
+      return await taking;
+    } finally {
+      this.acquiring.delete(id);
+    }
+  }
+
+  private async lease(id: string, limiter: RateLimiterAbstract, key: string, limit: number): Promise<RateLimitResult> {
     const now = Date.now();
     const lease = this.leases.get(id);
-    if (lease && lease.until > now && lease.used < lease.points) {
-      lease.used += 1;
-      return { allowed: true, limit, remaining: lease.left + lease.points - lease.used, resetSeconds: Math.ceil((lease.until - now) / 1000) };
-    }
     const known = lease && lease.until > now ? lease.left : 0;
     const size = Math.max(1, Math.min(MAX_LEASE, Math.floor(known / LEASE_SHARE)));
     let result = await this.take(limiter, key, limit, size);
@@ -87,14 +118,13 @@ export class RateLimits {
       // Fewer points were left than the lease asked for: give them back and ask for one.
       await limiter.reward(key, size).catch(() => {});
       result = await this.take(limiter, key, limit, 1);
-      if (result.allowed) this.leases.set(id, { points: 1, used: 1, until: now + result.resetSeconds * 1000, left: result.remaining });
-      return result;
-    }
-    if (result.allowed) {
+      if (result.allowed) this.leases.set(id, { points: 1, used: 1, until: now + result.msBeforeNext, left: result.remaining });
+    } else if (result.allowed) {
       this.leases.set(id, { points: size, used: 1, until: now + result.msBeforeNext, left: result.remaining });
       result.remaining += size - 1;
-    } else this.leases.delete(id);
-    return result;
+    }
+    if (!result.allowed) this.leases.set(id, { points: 0, used: 0, until: now + result.msBeforeNext, left: 0 });
+    return { allowed: result.allowed, limit, remaining: result.remaining, resetSeconds: result.resetSeconds };
   }
 
   private async take(limiter: RateLimiterAbstract, key: string, limit: number, points: number): Promise<RateLimitResult & { msBeforeNext: number }> {
