@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
+import { asApp, createApplication } from '../../../test/support/agent-platform.ts';
 import { parseSse } from '../../../test/support/sse.ts';
 import { AgentPlatformClient } from '../../../sdk/agent-platform/index.ts';
 
@@ -19,11 +20,7 @@ let theirKey: string;
 
 const env = { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 1 } } };
 
-/** A request with an application key (ask_) and X-App-Id. */
-function as(key: string, app: string) {
-  return (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    t.request(method as 'GET', path, { token: key, body, headers: { 'x-app-id': app, ...headers } });
-}
+const as = (key: string, app: string) => asApp(t, key, app);
 
 beforeAll(async () => {
   t = await testPlatform({ OUTBOUND_ALLOW_LOOPBACK: 'true' });
@@ -32,15 +29,7 @@ beforeAll(async () => {
   stranger = await t.newTenant();
   const p = await t.request('POST', '/v1/ai-providers', { token: org.token, body: { name: 'oa', provider_type: 'openai', api_key: 'sk-test', config_json: { base_url: oa.url, default: true } } });
   expect(p.status, p.text).toBe(201);
-  const mk = async (token: string, name: string) => {
-    const res = await t.request('POST', '/api/applications', { token, body: { name } });
-    expect(res.status, res.text).toBe(201);
-    const app = res.body.id as string;
-    const key = await t.request('POST', '/api/api-keys', { token, body: { name: 'server' }, headers: { 'x-app-id': app } });
-    expect(key.status, key.text).toBe(201);
-    expect(key.body.key).toMatch(/^ask_/);
-    return { app, key: key.body.key as string };
-  };
+  const mk = (token: string, name: string) => createApplication(t, token, name);
   ({ app: appA, key: keyA } = await mk(org.token, 'A'));
   ({ app: appB, key: keyB } = await mk(org.token, 'B'));
   ({ app: theirApp, key: theirKey } = await mk(stranger.token, 'theirs'));

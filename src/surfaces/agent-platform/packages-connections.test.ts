@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asApp, createApplication } from '../../../test/support/agent-platform.ts';
 import { startFakeOpenAI, type FakeServer } from '../../../test/support/fake-openai.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 import { AgentPlatformClient } from '../../../sdk/agent-platform/index.ts';
@@ -25,9 +26,7 @@ const received: { url: string; headers: http.IncomingHttpHeaders }[] = [];
 
 const SECRET = 'sk_live_abcdefghijklmnopqrstuv1234';
 
-function as(key: string, app: string) {
-  return (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => t.request(method as 'GET', path, { token: key, body, headers: { 'x-app-id': app, ...headers } });
-}
+const as = (key: string, app: string) => asApp(t, key, app);
 
 /** A fresh application key: each test its own, so the per-key creation and import limits (10/min) are its own. */
 async function fresh(app: string) {
@@ -69,13 +68,7 @@ beforeAll(async () => {
   stranger = await t.newTenant();
   const p = await t.request('POST', '/v1/ai-providers', { token: org.token, body: { name: 'oa', provider_type: 'openai', api_key: 'sk-test', config_json: { base_url: oa.url, default: true } } });
   expect(p.status, p.text).toBe(201);
-  const mk = async (token: string, name: string) => {
-    const res = await t.request('POST', '/api/applications', { token, body: { name } });
-    expect(res.status, res.text).toBe(201);
-    const key = await t.request('POST', '/api/api-keys', { token, body: { name: 'server' }, headers: { 'x-app-id': res.body.id } });
-    expect(key.status, key.text).toBe(201);
-    return { app: res.body.id as string, key: key.body.key as string };
-  };
+  const mk = (token: string, name: string) => createApplication(t, token, name);
   ({ app: appA, key: keyA } = await mk(org.token, 'A'));
   ({ app: appB, key: keyB } = await mk(org.token, 'B'));
   ({ app: theirApp, key: theirKey } = await mk(stranger.token, 'theirs'));

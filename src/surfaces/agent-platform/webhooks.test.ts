@@ -3,6 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events } from '../../core/events/tables.ts';
 import { webhookMessages, webhooks } from '../../modules/webhooks/tables.ts';
+import { asApp, createApplication } from '../../../test/support/agent-platform.ts';
 import { startReceiver, waitFor, type ReceivedRequest, type Receiver } from '../../../test/support/events.ts';
 import { uncatalogedEvents } from '../../../test/support/objects.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
@@ -24,20 +25,9 @@ let theirKey: string;
 
 const RUN_EVENTS = ['run.started', 'run.succeeded', 'run.failed', 'run.cancelled', 'run.timed_out'];
 
-/** A request with an application key (ask_) and X-App-Id. */
-function as(key: string, app: string) {
-  return (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    t.request(method as 'GET', path, { token: key, body, headers: { 'x-app-id': app, ...headers } });
-}
+const as = (key: string, app: string) => asApp(t, key, app);
 
-async function application(token: string, name: string) {
-  const res = await t.request('POST', '/api/applications', { token, body: { name } });
-  expect(res.status, res.text).toBe(201);
-  const app = res.body.id as string;
-  const key = await t.request('POST', '/api/api-keys', { token, body: { name: 'server' }, headers: { 'x-app-id': app } });
-  expect(key.status, key.text).toBe(201);
-  return { app, key: key.body.key as string };
-}
+const application = (token: string, name: string) => createApplication(t, token, name);
 
 /** The run events a receiver got for one run, in the order they came (each message once). */
 function runEventsOf(r: Receiver, runId: string): ReceivedRequest[] {
