@@ -12,6 +12,9 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 npm run bench:webhooks
  *   BENCH_BASELINE=/path/to/other/checkout   # alternate rounds against that checkout's server (the baseline)
  *   BENCH_ROUNDS=3 BENCH_SECONDS=60 BENCH_RATE=1000 BENCH_INGEST_EVENTS=10000 BENCH_STRICT_EVENTS=5000
+ *   BENCH_WORKERS=1   # the scale-out of DESIGN.md: `plinth start` with JOBS_WORKER=false serves the API and
+ *                     # N `plinth worker` processes beside it fan out and deliver (PostgreSQL + Redis only);
+ *                     # CPU per event is then the sum over every process
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,6 +32,7 @@ const INGEST_EVENTS = Number(process.env.BENCH_INGEST_EVENTS ?? 10_000);
 const STRICT_EVENTS = Number(process.env.BENCH_STRICT_EVENTS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 0);
 const EMITTERS = 32;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const HERE = path.resolve(import.meta.dirname, '..');
@@ -100,6 +104,8 @@ const receiverPort = (receiver.address() as AddressInfo).port;
 
 interface Server {
   child: ChildProcess;
+  /** `plinth worker` processes beside the API process (BENCH_WORKERS). */
+  workers: ChildProcess[];
   base: string;
   agent: http.Agent;
   stats: () => Promise<{ xacts: number }>;
@@ -130,25 +136,38 @@ async function startServer(root: string): Promise<Server> {
       return { xacts: Number(rows[0]?.n ?? NaN) };
     };
   }
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(root, 'bin/plinth.mjs'), 'start'], {
-    env,
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const plinth = (command: string, extra: Record<string, string> = {}, stdio: 'pipe' | 'inherit' = 'inherit') =>
+    spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(root, 'bin/plinth.mjs'), command], {
+      env: { ...env, ...extra },
+      cwd: root,
+      stdio: ['ignore', 'pipe', stdio],
+    });
+  if (WORKERS > 0 && !admin) throw new Error('BENCH_WORKERS needs DATABASE_URL (and REDIS_URL): PGlite is one process');
+  const child = plinth('start', WORKERS > 0 ? { JOBS_WORKER: 'false' } : {});
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < WORKERS; i++) {
+    // At info level only to say it started; the worker serves no HTTP, so it logs little else.
+    const worker = plinth('worker', { LOG_LEVEL: 'info' }, 'pipe');
+    let said = '';
+    for (const stream of [worker.stdout!, worker.stderr!]) stream.on('data', (d: Buffer) => (said = (said + d.toString()).slice(-4096)));
+    workers.push(worker);
+    await waitUntil(() => /worker started/.test(said), 'a worker to start', 300_000);
+  }
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   return {
     child,
+    workers,
     base: `http://127.0.0.1:${port}`,
     agent,
     stats,
     stop: async () => {
       agent.destroy();
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      for (const c of [child, ...workers]) c.kill('SIGTERM');
+      await Promise.all([child, ...workers].map((c) => new Promise((r) => c.once('exit', r))));
       await cleanup();
     },
   };
@@ -206,10 +225,11 @@ interface Measured {
 }
 
 async function measure(server: Server, events: number, run: () => Promise<{ value: number; note: string }>): Promise<Measured> {
-  const cpu0 = cpuOf(server.child.pid!);
+  const cpu = () => [server.child, ...server.workers].reduce((sum, c) => sum + cpuOf(c.pid!), 0);
+  const cpu0 = cpu();
   const x0 = (await server.stats()).xacts;
   const { value, note } = await run();
-  const cpu1 = cpuOf(server.child.pid!);
+  const cpu1 = cpu();
   const x1 = (await server.stats()).xacts;
   return { value, note, cpuPerEvent: (cpu1 - cpu0) / events, xactsPerEvent: (x1 - x0) / events, load: load() };
 }
@@ -358,7 +378,7 @@ try {
   }
 
   console.log(
-    `\nwebhooks benchmark: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}${process.env.REDIS_URL ? ' + Redis' : ''}, server in a child process, ${os.cpus().length} cores, ${ROUNDS} round(s), medians`,
+    `\nwebhooks benchmark: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}${process.env.REDIS_URL ? ' + Redis' : ''}, server in a child process${WORKERS ? ` (API only) and ${WORKERS} worker process(es)` : ''}, ${os.cpus().length} cores, ${ROUNDS} round(s), medians`,
   );
   console.log(`sustained: ${RATE} events/s for ${SECONDS} s over ${ENDPOINTS} endpoints; strict: ${STRICT_EVENTS} events to one endpoint; ingest: ${INGEST_EVENTS} events from ${EMITTERS} emitters\n`);
   const pick = (label: string, f: (r: Round) => number) => median(results.get(label)!.map(f));

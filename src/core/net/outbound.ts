@@ -183,10 +183,16 @@ export interface OutboundRequest {
   signal?: AbortSignal;
   /**
    * A keep-alive agent to reuse connections (webhook deliveries keep one per endpoint). The URL is
-   * still resolved and checked on every request; a new socket connects only to the addresses checked
+   * still resolved and checked on every request (unless `reuse`); a new socket connects only to the addresses checked
    * for the request that opens it. Default: a connection of its own.
    */
   agent?: http.Agent;
+  /**
+   * Requests sent in a row to one URL (a webhook batch, seconds at most) may share one check: the
+   * first fills `checked`, the next ones to the same URL use its addresses instead of resolving again.
+   * The holder must not outlive the run of requests, or a changed DNS answer would go unchecked.
+   */
+  reuse?: { checked?: CheckedUrl & { raw: string } };
 }
 
 export interface OutboundResponse {
@@ -211,12 +217,16 @@ export async function outboundRequest(rawUrl: string, request: OutboundRequest, 
   const deadline = started + request.timeoutMs;
   const timedOut = () => new OutboundFailedError('timeout', `timed out after ${request.timeoutMs} ms`);
   let resolveTimer: NodeJS.Timeout | undefined;
-  const { url, addresses } = await Promise.race([
-    checkOutboundUrl(rawUrl, policy),
-    new Promise<never>((_, reject) => {
-      resolveTimer = setTimeout(() => reject(timedOut()), request.timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(resolveTimer));
+  const reused = request.reuse?.checked?.raw === rawUrl ? request.reuse.checked : undefined;
+  const { url, addresses } =
+    reused ??
+    (await Promise.race([
+      checkOutboundUrl(rawUrl, policy),
+      new Promise<never>((_, reject) => {
+        resolveTimer = setTimeout(() => reject(timedOut()), request.timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(resolveTimer)));
+  if (request.reuse && !reused) request.reuse.checked = { raw: rawUrl, url, addresses };
   if (request.signal?.aborted) throw new OutboundFailedError('aborted', 'aborted');
   // The connection uses exactly the addresses checked above; nothing is resolved again.
   const lookup: LookupFunction = (_hostname, options, callback) => {

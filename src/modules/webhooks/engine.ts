@@ -11,7 +11,7 @@ import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
-import { OutboundBlockedError, outboundRequest, type OutboundPolicy } from '../../core/net/outbound.ts';
+import { OutboundBlockedError, outboundRequest, type OutboundPolicy, type OutboundRequest } from '../../core/net/outbound.ts';
 import { VERSION } from '../../core/version.ts';
 import { addDeadLetter, registerDeadLetterSource, resolveDeadLetter } from '../dlq/index.ts';
 import { parseRetryAfter, signatureHeader, type SigningKeys } from './signing.ts';
@@ -381,11 +381,13 @@ export class WebhookEngine {
     const started = performance.now();
     const keys = this.signingKeys(webhook);
     const agent = this.agentFor(webhook);
+    // The URL is resolved and checked once for the batch (bounded by the lease, seconds).
+    const reuse = {};
     const sent: { message: WebhookMessageRow; result: AttemptResult }[] = [];
     for (const message of messages) {
       // Within the lease: a send may take the whole timeout, and the lease must outlast it.
       if (this.closed || performance.now() - started > LEASE_MARGIN_MS - 5_000) break;
-      const result = await this.send(webhook, message, { keys, agent });
+      const result = await this.send(webhook, message, { keys, agent, reuse });
       if (result.aborted) break;
       sent.push({ message, result });
       if (!result.ok) break;
@@ -499,7 +501,7 @@ export class WebhookEngine {
   async send(
     webhook: WebhookRow,
     message: Pick<WebhookMessageRow, 'id' | 'body'>,
-    options: { keys?: SigningKeys; agent?: http.Agent } = {},
+    options: { keys?: SigningKeys; agent?: http.Agent; reuse?: OutboundRequest['reuse'] } = {},
   ): Promise<AttemptResult> {
     // The timestamp is real wall time: receivers compare it with their own clock.
     const timestamp = new Date();
@@ -524,6 +526,7 @@ export class WebhookEngine {
           maxResponseBytes: RESPONSE_BODY_BYTES,
           signal: controller.signal,
           agent: options.agent,
+          reuse: options.reuse,
         },
         this.policy,
       );
