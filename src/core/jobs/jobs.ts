@@ -211,14 +211,22 @@ export class Jobs {
 
   /**
    * Queues many jobs of one queue in one statement (pg-boss `insert`, the queue's retry and expiry
-   * apply) and wakes this process's workers once. `priority`: higher is fetched first (default 0).
+   * apply) and wakes this process's workers once. `priority`: higher is fetched first (default 0);
+   * `startAfterSeconds`: not fetched before then.
    */
-  async sendMany<T extends object>(name: string, items: { data: T; priority?: number }[]): Promise<void> {
+  async sendMany<T extends object>(name: string, items: { data: T; priority?: number; startAfterSeconds?: number }[]): Promise<void> {
     if (!this.definitions.has(name)) throw new Error(`job ${name} is not defined`);
     if (items.length === 0) return;
     if (!this.started) await this.start({ work: false });
     for (let i = 0; i < items.length; i += 1000) {
-      await this.boss.insert(items.slice(i, i + 1000).map((item) => ({ name, data: item.data, ...(item.priority ? { priority: item.priority } : {}) })));
+      await this.boss.insert(
+        items.slice(i, i + 1000).map((item) => ({
+          name,
+          data: item.data,
+          ...(item.priority ? { priority: item.priority } : {}),
+          ...(item.startAfterSeconds ? { startAfter: new Date(Date.now() + item.startAfterSeconds * 1000) } : {}),
+        })),
+      );
     }
     const ids = this.workers.get(name) ?? [];
     for (let i = 0; i < Math.min(ids.length, items.length); i++) this.wake(name);

@@ -1,4 +1,5 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
+import { rows } from '../../../core/db/client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventConsumers } from '../../../core/events/tables.ts';
 import { startReceiver, waitFor, type Receiver } from '../../../../test/support/events.ts';
@@ -137,6 +138,38 @@ describe('runs from events', () => {
     const all = (await runsOf(a.token, id)).body.data;
     expect(all.total).toBe(MAX_DEPTH + 2);
     expect(all.runs.filter((r: { status: string }) => r.status === 'succeeded')).toHaveLength(MAX_DEPTH + 1);
+  });
+});
+
+describe("a quiet tenant's first runs", () => {
+  const jobsOf = async (tenantId: string) =>
+    rows<{ state: string; later: boolean }>(
+      await t.db.system.execute(sql`select state, start_after > now() + interval '30 seconds' as later from pgboss.job where name = 'automations.run' and data->>'tenantId' = ${tenantId}`),
+    );
+
+  it('are worked in the process that queued them, their queued job left waiting as a backstop; what that path cannot finish is queued at once', async () => {
+    const quiet = await t.newTenant();
+    const res = await create(quiet.token, { name: 'direct', trigger_event: 'custom.direct', actions: [{ type: 'emit_event', input: { event_type: 'custom.directed' } }] });
+    expect(res.status, res.text).toBe(201);
+    await t.request('POST', '/v1/events', { token: quiet.token, body: { event_type: 'custom.direct', data: {} } });
+    await waitFor(async () => (await runsOf(quiet.token, res.body.data.id)).body.data.runs[0]?.status === 'succeeded', 'the run');
+    // The only job is the backstop, not due for a minute: the queue did not work this run.
+    expect(await jobsOf(quiet.tenantId)).toEqual([{ state: 'created', later: true }]);
+
+    // A run that calls out cannot take the all-or-nothing path: its job is queued again for now.
+    const other = await t.newTenant();
+    const hook = await create(other.token, {
+      name: 'calls out',
+      trigger_event: 'custom.out',
+      actions: [{ type: 'call_webhook', input: { url: `${receiver.url.replace('/hook', '')}/auto`, body: { quiet: true } } }],
+    });
+    expect(hook.status, hook.text).toBe(201);
+    await t.request('POST', '/v1/events', { token: other.token, body: { event_type: 'custom.out', data: {} } });
+    const run = await waitFor(async () => (await runsOf(other.token, hook.body.data.id)).body.data.runs.find((r: { status: string }) => r.status === 'succeeded'), 'the calling run');
+    expect(run.attempts).toBe(1);
+    const jobs = await jobsOf(other.tenantId);
+    expect(jobs).toHaveLength(2);
+    expect(jobs.filter((j) => j.later)).toEqual([{ state: 'created', later: true }]);
   });
 });
 

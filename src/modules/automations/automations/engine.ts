@@ -37,6 +37,10 @@ const JOB_RUNS = 32;
  */
 const RUN_WORKERS = 8;
 const RUN_BATCH = 1;
+/** Jobs worked at once in the process that queued them (see startDirect), at most, beside the workers. */
+const DIRECT_MAX = 2;
+/** When the queued copy of a job worked directly may be fetched (it skips the runs finished by then). */
+const DIRECT_BACKSTOP_SECONDS = 60;
 
 /** The fast path found a run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
@@ -221,12 +225,50 @@ export class AutomationEngine {
       if (ids) ids.push(run.id);
       else byTenant.set(run.tenantId, [run.id]);
     }
-    const jobs: { data: RunJob; priority: number }[] = [];
-    for (const [tenantId, ids] of byTenant) {
-      const before = backlog.get(tenantId) ?? 0;
-      for (let i = 0; i < ids.length; i += JOB_RUNS) jobs.push({ data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) }, priority: -Math.min(before + i, 1_000_000_000) });
-    }
-    afterCommit(() => this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs));
+    afterCommit(async () => {
+      const jobs: { data: RunJob; priority: number; startAfterSeconds?: number }[] = [];
+      const direct: RunJob[] = [];
+      for (const [tenantId, ids] of byTenant) {
+        const before = backlog.get(tenantId) ?? 0;
+        for (let i = 0; i < ids.length; i += JOB_RUNS) {
+          const job = { data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) }, priority: -Math.min(before + i, 1_000_000_000) };
+          // A tenant with nothing waiting: its first job starts here (startDirect), and the queued one
+          // is its backstop, fetched later, should this process not finish it.
+          if (before === 0 && i === 0 && this.directInFlight + direct.length < DIRECT_MAX) {
+            direct.push(job.data);
+            jobs.push({ ...job, startAfterSeconds: DIRECT_BACKSTOP_SECONDS });
+          } else jobs.push(job);
+        }
+      }
+      this.directInFlight += direct.length;
+      try {
+        await this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs);
+      } catch (error) {
+        this.directInFlight -= direct.length;
+        throw error;
+      }
+      for (const job of direct) this.startDirect(job);
+    });
+  }
+
+  /** Jobs started by startDirect and not finished yet, in this process. */
+  private directInFlight = 0;
+
+  /**
+   * A tenant with no runs waiting has its first job's runs worked here at once, in the process that
+   * queued them, rather than when a worker comes free and fetches the job: behind a flooding tenant the
+   * workers are all busy with its runs, and the quiet tenant's turn came one job's work later. Only
+   * the all-or-nothing path is taken (one transaction, every action in this database); the job was
+   * queued all the same, to start DIRECT_BACKSTOP_SECONDS later: it finds finished runs and skips
+   * them. Whatever is not finished here (a run with an outside action, an action that failed, a crash)
+   * is queued again at once, or left to the backstop when this process died.
+   */
+  private startDirect(job: RunJob): void {
+    const items = runsOf(job).map((runId) => ({ jobId: 'direct', tenantId: job.tenantId, runId }));
+    void this.executeBatch(items, { fastOnly: true })
+      .then((left) => (left.size > 0 ? this.kernel.jobs.sendMany<RunJob>(RUN_JOB, [{ data: job }]) : undefined))
+      .catch((error: unknown) => this.kernel.log.warn({ err: error, tenantId: job.tenantId }, 'automation runs started here were left to their queued job'))
+      .finally(() => (this.directInFlight -= 1));
   }
 
   private meta(tenantId: string, runId: string): RequestMeta {
@@ -241,7 +283,7 @@ export class AutomationEngine {
    * database are worked together, one transaction per tenant and job (`fastGroup`); any other run, or
    * one that could not be finished that way, goes through `execute`, one transaction per step.
    */
-  async executeBatch(items: RunItem[]): Promise<Map<string, unknown>> {
+  async executeBatch(items: RunItem[], options: { fastOnly?: boolean } = {}): Promise<Map<string, unknown>> {
     const failures = new Map<string, unknown>();
     let found: { run: AutomationRunRow; automation: AutomationRow | null }[] = [];
     try {
@@ -274,6 +316,9 @@ export class AutomationEngine {
     await Promise.all(
       items.map(async (item) => {
         const row = byRun.get(`${item.tenantId}:${item.runId}`);
+        // Finished already (by the direct path, before its backstop job came due): nothing to do. A
+        // failed run is retried only by a job queued for it (retry, DLQ), which finds it pending again.
+        if (row && row.run.status !== 'pending' && row.run.status !== 'running') return;
         const automation = row?.automation;
         if (row && automation && row.run.status === 'pending' && row.run.steps.length === 0 && automation.actions.every((a) => IN_TRANSACTION_ACTIONS.has(a.type))) {
           const runAs = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById ? await principalOf(automation).catch(() => null) : undefined;
@@ -290,6 +335,12 @@ export class AutomationEngine {
         others.push(item);
       }),
     );
+    if (options.fastOnly) {
+      // What is not finished here is reported as one failure: the caller queues it.
+      const done = await Promise.all([...fastGroups].map((group) => this.fastGroup(group[0]!.run.tenantId, group)));
+      if (others.length > 0 || done.includes(false)) failures.set('direct', new Error('not finished on the direct path'));
+      return failures;
+    }
     await Promise.all([
       ...[...fastGroups].map(async (group) => {
         if (await this.fastGroup(group[0]!.run.tenantId, group)) return;
