@@ -7,6 +7,7 @@ import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { rows } from '../../core/db/client.ts';
 import { isDatabaseUnavailable, logLoopFailure } from '../../core/db/errors.ts';
 import { applicationOf, matchesAny, objectTypeOf, publicEvent } from '../../core/events/format.ts';
+import { consumerInterest } from '../../core/events/interest.ts';
 import { settleWithin, type ConsumerBatch } from '../../core/events/outbox.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
@@ -136,7 +137,12 @@ export class WebhookEngine {
     });
     kernel.jobs.define(CLEANUP_JOB, { retryLimit: 2, handler: () => engine.cleanup().then(() => {}) });
     void kernel.jobs.schedule(CLEANUP_JOB, '23 3 * * *');
-    kernel.outbox.consume({ name: FANOUT_CONSUMER, batchSize: 500, handle: (batch) => engine.fanout(batch) });
+    // Woken only by the types some endpoint subscribes to; the rest are read (and skipped) at the poll.
+    const interest = consumerInterest(kernel, FANOUT_CONSUMER, async () => {
+      const found = await kernel.db.system.execute(sql`select distinct unnest(events) as p from webhooks where status <> 'disabled'`);
+      return rows<{ p: string }>(found).map((r) => r.p);
+    });
+    kernel.outbox.consume({ name: FANOUT_CONSUMER, batchSize: 500, wakeOn: (type) => interest.wants(type), handle: (batch) => engine.fanout(batch) });
     registerDeadLetterSource(kernel, 'webhook', {
       retry: async (ctx, letter) => {
         const message = await lockMessage(ctx, letter.referenceId);

@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../core/context.ts';
+import { interestChanged } from '../../core/events/interest.ts';
 import { events } from '../../core/events/tables.ts';
 import { applicationOf, matchesAny, publicEvent } from '../../core/events/format.ts';
 import { confirmDeletion } from '../../core/http/dependencies.ts';
@@ -9,7 +10,7 @@ import type { Kernel } from '../../core/kernel.ts';
 import { assertOutboundUrls } from '../../core/net/outbound.ts';
 import { countDeadLetters, deleteDeadLetters, resolveDeadLetter } from '../dlq/index.ts';
 import { objectTypeRef } from '../objects/index.ts';
-import { subscribes, webhookEngine, type Trigger } from './engine.ts';
+import { FANOUT_CONSUMER, subscribes, webhookEngine, type Trigger } from './engine.ts';
 import { generateSecret } from './signing.ts';
 import { webhookDeliveries, webhookMessages, webhooks, type WebhookDeliveryRow, type WebhookRow } from './tables.ts';
 
@@ -116,6 +117,7 @@ export async function createWebhook(ctx: TenantContext, input: CreateWebhookInpu
       secret: ctx.kernel.secrets.seal(secret),
     })
     .returning();
+  ctx.afterCommit(() => interestChanged(ctx.kernel, FANOUT_CONSUMER));
   await ctx.emit({
     type: 'webhook.created',
     resourceType: 'webhook',
@@ -183,6 +185,7 @@ export async function updateWebhook(ctx: TenantContext, webhookId: string, input
     })
     .where(eq(webhooks.id, webhookId))
     .returning();
+  if (input.events || input.status) ctx.afterCommit(() => interestChanged(ctx.kernel, FANOUT_CONSUMER));
   await ctx.emit({ type: 'webhook.updated', resourceType: 'webhook', resourceId: webhookId, data: { changes: Object.keys(input) } });
   // Messages held while the endpoint was paused or disabled go out now.
   if (reactivated) ctx.afterCommit(() => webhookEngine(ctx.kernel).wake());

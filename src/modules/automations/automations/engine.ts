@@ -2,6 +2,7 @@ import { and, count, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { actingAs, runInTenant, writeEmits, type RequestMeta, type TenantContext } from '../../../core/context.ts';
 import { rows, type Db } from '../../../core/db/client.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
+import { consumerInterest } from '../../../core/events/interest.ts';
 import type { ConsumerBatch } from '../../../core/events/outbox.ts';
 import { publicEvent } from '../../../core/events/format.ts';
 import { newId } from '../../../core/http/ids.ts';
@@ -113,7 +114,12 @@ export class AutomationEngine {
       },
       handleBatch: (jobs) => engine.executeBatch(jobs.flatMap((job) => runsOf(job.data).map((runId) => ({ jobId: job.id, tenantId: job.data.tenantId, runId })))),
     });
-    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 1000, handle: (batch) => engine.trigger(batch) });
+    // Woken only by the types some enabled automation triggers on; the rest are read (and skipped) at the poll.
+    const interest = consumerInterest(kernel, TRIGGER_CONSUMER, async () => {
+      const found = await kernel.db.system.selectDistinct({ p: automations.triggerEvent }).from(automations).where(eq(automations.enabled, true));
+      return found.map((r) => r.p);
+    });
+    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 1000, wakeOn: (type) => interest.wants(type), handle: (batch) => engine.trigger(batch) });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
         const [run] = await ctx.db

@@ -1,12 +1,13 @@
 import { and, count, desc, eq } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
+import { interestChanged } from '../../../core/events/interest.ts';
 import { isoOrNull } from '../../../core/http/envelope.ts';
 import { notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { deleteDeadLetters } from '../../dlq/index.ts';
 import { isPlatformEvent } from '../actions/platform-events.ts';
 import { assertActions, type ActionDef } from '../actions/vocabulary.ts';
-import { automationEngine } from './engine.ts';
+import { automationEngine, TRIGGER_CONSUMER } from './engine.ts';
 import { automationRuns, automations, type AutomationRow, type AutomationRunRow } from './tables.ts';
 
 export function automationDto(row: AutomationRow) {
@@ -78,6 +79,7 @@ export async function createAutomation(ctx: TenantContext, input: AutomationInpu
       pluginId: options.pluginId ?? null,
     })
     .returning();
+  ctx.afterCommit(() => interestChanged(ctx.kernel, TRIGGER_CONSUMER));
   await ctx.emit({ type: 'automation.created', resourceType: 'automation', resourceId: row!.id, data: { name: row!.name, trigger_event: row!.triggerEvent } });
   return automationDto(row!);
 }
@@ -110,6 +112,7 @@ export async function updateAutomation(ctx: TenantContext, id: string, patch: Pa
     })
     .where(and(eq(automations.tenantId, ctx.tenantId), eq(automations.id, id)))
     .returning();
+  if (patch.trigger_event !== undefined || patch.enabled !== undefined) ctx.afterCommit(() => interestChanged(ctx.kernel, TRIGGER_CONSUMER));
   await ctx.emit({ type: 'automation.updated', resourceType: 'automation', resourceId: id, data: { name: updated!.name, trigger_event: updated!.triggerEvent } });
   return automationDto(updated!);
 }
