@@ -83,7 +83,7 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-bench-agents-'));
 const platform = await createPlatform(
-  loadConfig({ NODE_ENV: 'production', DATA_DIR: dir, LOG_LEVEL: 'silent', PLINTH_ADMIN_KEY: ADMIN_KEY, OUTBOUND_ALLOW_LOOPBACK: 'true', JOBS_POLL_SECONDS: '0.5', DATABASE_URL: process.env.DATABASE_URL, ...(process.env.DB_POOL_MAX ? { DB_POOL_MAX: process.env.DB_POOL_MAX } : {}), ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}) }),
+  loadConfig({ NODE_ENV: 'production', DATA_DIR: dir, LOG_LEVEL: 'silent', PLINTH_ADMIN_KEY: ADMIN_KEY, OUTBOUND_ALLOW_LOOPBACK: 'true', JOBS_POLL_SECONDS: '0.5', DATABASE_URL: process.env.DATABASE_URL, ...(process.env.DB_POOL_MAX ? { DB_POOL_MAX: process.env.DB_POOL_MAX } : {}), ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}), ...(process.env.REDIS_PREFIX ? { REDIS_PREFIX: process.env.REDIS_PREFIX } : {}) }),
   { logger: pino({ level: 'silent' }) },
 );
 const env = { incoming: { socket: { remoteAddress: '127.0.0.1', remotePort: 1 } } };
@@ -169,6 +169,14 @@ try {
     });
   // Warm-up
   for (let i = 0; i < 10; i++) await until((await post(`/v1/agents/${empty.id}/runs`, { message: 'warm up' })).id);
+  // Marks for profiling (BENCH_AGENT_MARKS=1): the phase's monotonic window for a --cpu-prof profile, and
+  // a statement in the server's log (log_statement = 'all') to count statements per run.
+  const mark = async (what: string) => {
+    if (!process.env.BENCH_AGENT_MARKS) return;
+    console.log(`mark ${what} ${process.hrtime.bigint() / 1000n}`);
+    await t.db.raw(`select 'bench:agents ${what}'`);
+  };
+  await mark('runs-start');
   const started = performance.now();
   const cpu = process.cpuUsage();
   let next = 0;
@@ -183,6 +191,7 @@ try {
   );
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  await mark('runs-end');
   const failed = [...finished.values()].filter((s) => s !== 'succeeded').length;
   const phases = (await t.db.raw(
     `select percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000) as queued,

@@ -33,11 +33,18 @@ export const systemMeta = (tenantId: string) => ({ tenantId, actor: { type: 'sys
 /**
  * Publishes committed events: to the run's channel in one message (an array when there are several: a
  * run's events come in bursts, model deltas word by word, and each message is a Redis round trip),
- * status events to the tenant's channel too.
+ * status events to the tenant's channel too. `runChannel: false` leaves out the run's channel (a run
+ * whose id nobody has yet: its streams, opened later, read the table first).
  */
-export async function publishEvents(kernel: Kernel, tenantId: string, run: { id: string; agentId: string; applicationId: string | null }, events: RunEvent[]) {
+export async function publishEvents(
+  kernel: Kernel,
+  tenantId: string,
+  run: { id: string; agentId: string; applicationId: string | null },
+  events: RunEvent[],
+  options: { runChannel?: boolean } = {},
+) {
   if (events.length === 0) return;
-  const sends = [kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events))];
+  const sends = options.runChannel === false ? [] : [kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events))];
   for (const event of events) {
     if (event.type !== 'status') continue;
     const message: StatusMessage = { run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event };

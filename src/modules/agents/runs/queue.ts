@@ -1,5 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Kernel } from '../../../core/kernel.ts';
+import type { AgentDefinition, RunRow } from '../tables.ts';
+
+/** What the process that created a run knows of it: its row as written, and the definition of its version. */
+export interface KnownRun {
+  run: RunRow;
+  definition: AgentDefinition;
+}
 
 /** The pg-boss queue of runs: any worker process may execute one. */
 export const RUN_JOB = 'agents.run';
@@ -16,7 +23,7 @@ export function runJobId(runId: string): string {
 /** This process's executor of runs (registered by the runner when the process works jobs). */
 export interface LocalExecutor {
   /** Starts the run here now when there is room; false leaves it to the queue. */
-  tryStart(tenantId: string, runId: string): boolean;
+  tryStart(tenantId: string, runId: string, known?: KnownRun): boolean;
 }
 
 const executors = new WeakMap<Kernel, LocalExecutor>();
@@ -32,8 +39,8 @@ export function setLocalExecutor(kernel: Kernel, executor: LocalExecutor): void 
  * way the run executes once: the claim (queued -> running) is conditional. A run whose process dies
  * before it is claimed stays queued, and the sweeper queues its job (sweepRuns).
  */
-export async function dispatchRun(kernel: Kernel, tenantId: string, runId: string): Promise<void> {
-  if (executors.get(kernel)?.tryStart(tenantId, runId)) return;
+export async function dispatchRun(kernel: Kernel, tenantId: string, runId: string, known?: KnownRun): Promise<void> {
+  if (executors.get(kernel)?.tryStart(tenantId, runId, known)) return;
   await queueRun(kernel, tenantId, runId);
 }
 
