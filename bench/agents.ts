@@ -176,7 +176,22 @@ try {
     console.log(`mark ${what} ${process.hrtime.bigint() / 1000n}`);
     await t.db.raw(`select 'bench:agents ${what}'`);
   };
+  /** CPU ticks of this database's PostgreSQL backends (same machine: /proc), by pid. */
+  const backends = async () => {
+    const ticks = new Map<number, number>();
+    if (!process.env.DATABASE_URL) return ticks;
+    for (const { pid } of (await t.db.raw('select pid from pg_stat_activity where datname = current_database()')).rows as { pid: number }[]) {
+      try {
+        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        ticks.set(pid, Number(f[11]) + Number(f[12]));
+      } catch {
+        // gone, or another machine
+      }
+    }
+    return ticks;
+  };
   await mark('runs-start');
+  const pgBefore = await backends();
   const started = performance.now();
   const cpu = process.cpuUsage();
   let next = 0;
@@ -191,6 +206,7 @@ try {
   );
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  const pgAfter = await backends();
   await mark('runs-end');
   const failed = [...finished.values()].filter((s) => s !== 'succeeded').length;
   const phases = (await t.db.raw(
@@ -202,6 +218,13 @@ try {
   console.log(`  median per run: queued (create -> a worker claims it) ${ms(Number(phases.queued))}, executing (claim -> finished) ${ms(Number(phases.executing))}`);
   console.log(`empty runs end to end: ${RUNS} runs in ${seconds.toFixed(2)} s = ${(RUNS / seconds).toFixed(1)} runs/s (concurrency ${CONCURRENCY}; not succeeded: ${failed})`);
   console.log(`  this process's CPU: ${ms((used.user + used.system) / 1000 / RUNS)} per run (${(((used.user + used.system) / 1e6 / seconds) * 100).toFixed(0)}% of a core)`);
+  if (pgAfter.size) {
+    // Backends that lived through the phase (the pools'), in clock ticks (10 ms on Linux).
+    let ticks = 0;
+    for (const [pid, n] of pgAfter) ticks += n - (pgBefore.get(pid) ?? 0);
+    console.log(`  PostgreSQL backends' CPU: ${ms((ticks * 10) / RUNS)} per run (${pgAfter.size} backends)`);
+  }
+  console.log(`  load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   // ---- 2. create -> first streamed event
   const first: number[] = [];
