@@ -152,11 +152,14 @@ try {
   const finished = new Map<string, string>();
   const waiting = new Map<string, () => void>();
   const off = t.kernel.bus.subscribe(`agents.runs.${tenantId}`, (raw) => {
-    const m = JSON.parse(raw) as StatusMessage;
-    const status = m.event.data.status as string;
-    if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(status)) {
-      finished.set(m.run_id, status);
-      waiting.get(m.run_id)?.();
+    // One status message, or an array of them (the ends of several runs).
+    const parsed = JSON.parse(raw) as StatusMessage | StatusMessage[];
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+      const status = m.event.data.status as string;
+      if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(status)) {
+        finished.set(m.run_id, status);
+        waiting.get(m.run_id)?.();
+      }
     }
   });
   const until = (id: string) =>

@@ -27,7 +27,7 @@ import {
   type ToolSpec,
 } from '../../ai/index.ts';
 import { connectionHeaders, ConnectionRefused } from '../apps/connections.ts';
-import { CANCEL_CHANNEL, EventWriter, publishEvents, systemMeta, type RunEvent } from './log.ts';
+import { CANCEL_CHANNEL, EventWriter, publishEvents, publishRuns, systemMeta, type RunEvent } from './log.ts';
 import { actingPrincipal, storedPrincipal } from './principal.ts';
 import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued, type KnownRun } from './queue.ts';
 import { agentRunEvents, agentRuns, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
@@ -510,7 +510,7 @@ async function writeEnds(kernel: Kernel, tenantId: string, batch: Ending[]): Pro
     }
     for (const u of usage.values()) await recordUsage(ctx, u.provider, u.model, { input: u.input, output: u.output }, u.requests);
     ctx.afterCommit(async () => {
-      await Promise.all(ended.map(({ run, events }) => publishEvents(kernel, tenantId, run, events)));
+      await publishRuns(kernel, tenantId, ended);
     });
   });
 }
