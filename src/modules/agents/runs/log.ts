@@ -45,20 +45,32 @@ export function publishEvents(kernel: Kernel, tenantId: string, run: RunRef, eve
 /**
  * publishEvents for several runs of a tenant (the ends written together): each run's events on its
  * channel, and their status events in one message on the tenant's channel (an array when there are
- * several, see statusMessagesOf).
+ * several, see statusMessagesOf). `tenantOnly`: status events, before `events`, that go to the tenant's
+ * channel only (a run's `queued`, announced with its `running`).
  */
-export async function publishRuns(kernel: Kernel, tenantId: string, items: { run: RunRef; events: RunEvent[] }[], options: { runChannel?: boolean } = {}): Promise<void> {
+export async function publishRuns(
+  kernel: Kernel,
+  tenantId: string,
+  items: { run: RunRef; events: RunEvent[]; tenantOnly?: RunEvent[] }[],
+  options: { runChannel?: boolean } = {},
+): Promise<void> {
   const sends: Promise<void>[] = [];
   const statuses: StatusMessage[] = [];
-  for (const { run, events } of items) {
-    if (events.length === 0) continue;
-    if (options.runChannel !== false) sends.push(kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events)));
-    for (const event of events) {
+  for (const { run, events, tenantOnly = [] } of items) {
+    if (events.length && options.runChannel !== false) sends.push(kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events)));
+    for (const event of [...tenantOnly, ...events]) {
       if (event.type === 'status') statuses.push({ run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event });
     }
   }
   if (statuses.length) sends.push(kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(statuses.length === 1 ? statuses[0] : statuses)));
   await Promise.all(sends);
+}
+
+/** Announces a created run's `queued` on the tenant's channel, unless that is done already (publishRuns). */
+export async function announceQueued(kernel: Kernel, known: { run: RunRef & { tenantId: string }; queued: RunEvent; announced?: boolean }): Promise<void> {
+  if (known.announced) return;
+  known.announced = true;
+  await publishRuns(kernel, known.run.tenantId, [{ run: known.run, events: [known.queued] }], { runChannel: false });
 }
 
 /** The status messages of a message on a tenant's channel (one, or an array of them). */

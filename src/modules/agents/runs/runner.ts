@@ -27,7 +27,7 @@ import {
   type ToolSpec,
 } from '../../ai/index.ts';
 import { connectionHeaders, ConnectionRefused } from '../apps/connections.ts';
-import { CANCEL_CHANNEL, EventWriter, publishEvents, publishRuns, systemMeta, type RunEvent } from './log.ts';
+import { announceQueued, CANCEL_CHANNEL, EventWriter, publishEvents, publishRuns, systemMeta, type RunEvent } from './log.ts';
 import { actingPrincipal, storedPrincipal } from './principal.ts';
 import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued, type KnownRun } from './queue.ts';
 import { agentRunEvents, agentRuns, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
@@ -238,7 +238,10 @@ export async function executeRun(kernel: Kernel, tenantId: string, runId: string
   // A version that is gone (its agent deleted) ends the run failed rather than leaving it queued.
   const def: AgentDefinition = claimed.def ?? GONE;
   // Not awaited: the run's work need not wait for the bus (a stream that misses it reads the table).
-  void publishEvents(kernel, tenantId, run, [running]);
+  // A run created here announces its `queued` now, with `running`, in one message on the tenant's channel.
+  const tenantOnly = known && !known.announced ? [known.queued] : [];
+  if (known) known.announced = true;
+  void publishRuns(kernel, tenantId, [{ run, events: [running], tenantOnly }]);
   const key = `${tenantId}:${runId}`;
   const local: Local = { controller: new AbortController() };
   state.local.set(key, local);
@@ -578,6 +581,7 @@ function startHere(kernel: Kernel, tenantId: string, runId: string, known?: Know
         // its job lets any worker try again; the claim keeps it to one execution.
         kernel.log.warn({ err: error, run_id: runId }, 'agent run failed in the process that created it; queued for any worker');
         await queueRun(kernel, tenantId, runId).catch((e: unknown) => kernel.log.warn({ err: e, run_id: runId }, 'agent run could not be queued; the sweeper will'));
+        if (known) await announceQueued(kernel, known);
       },
     )
     .finally(() => state.started.delete(started));

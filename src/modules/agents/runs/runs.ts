@@ -2,8 +2,8 @@ import { and, asc, count, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
-import { CANCEL_CHANNEL, publishEvents, type RunEvent } from './log.ts';
-import { dispatchRun } from './queue.ts';
+import { announceQueued, CANCEL_CHANNEL, publishEvents, type RunEvent } from './log.ts';
+import { dispatchRun, type KnownRun } from './queue.ts';
 import { findAgent, type AppScope } from '../service.ts';
 import { agentRunEvents, agentRuns, type RunPrincipal, type RunRow, type RunStatus } from '../tables.ts';
 
@@ -114,10 +114,10 @@ export async function createRun(ctx: TenantContext, input: CreateRunInput, scope
   const { kernel, tenantId } = ctx;
   ctx.afterCommit(async () => {
     // Nobody follows the run's own channel yet (its id is not out): the first event goes to the
-    // tenant's channel only; a stream opened later reads it from the table.
-    const published = publishEvents(kernel, tenantId, row, [first], { runChannel: false });
-    await dispatchRun(kernel, tenantId, id, { run: row, definition: agent.definition });
-    await published;
+    // tenant's channel only (a stream opened later reads it from the table), and when this process
+    // starts the run, together with `running` (runner.ts).
+    const known: KnownRun = { run: row, definition: agent.definition, queued: first };
+    if (!(await dispatchRun(kernel, tenantId, id, known))) await announceQueued(kernel, known);
   });
   return runDto(row);
 }
