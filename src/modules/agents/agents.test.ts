@@ -8,8 +8,9 @@ import { testPlatform, type TestPlatform } from '../../../test/support/platform.
 import { parseSse } from '../../../test/support/sse.ts';
 import { newId } from '../../core/http/ids.ts';
 import { fireDueSchedules } from './schedules.ts';
-import { QUEUED_GRACE_MS, requeueRuns, sweepRuns } from './runs/runner.ts';
-import { agentRunEvents, agentRuns } from './tables.ts';
+import { events as outbox } from '../../core/events/tables.ts';
+import { executeRun, QUEUED_GRACE_MS, requeueRuns, sweepRuns } from './runs/runner.ts';
+import { agentRunEvents, agentRuns, agentVersions } from './tables.ts';
 
 let t: TestPlatform;
 let oa: FakeServer;
@@ -294,6 +295,31 @@ describe('agents', () => {
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
     expect(events.map((e) => e.data.data?.status).filter(Boolean)).toEqual(['queued', 'running', 'succeeded']);
     expect(await requeueRuns(t.kernel)).toBe(0);
+  });
+
+  it('a start that loses the race with a cancel writes nothing: no running event, no started event', async () => {
+    const a = await agent();
+    oa.reply({ text: 'done' });
+    const done = await run(a.id);
+    await waitFor(done.id, ['succeeded']);
+    // A queued run, as its process holds it between committing it and claiming it...
+    const [row] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, done.id)));
+    const id = newId('run');
+    const now = new Date();
+    const queued = { ...row!, id, status: 'queued' as const, output: null, error: null, worker: null, leaseUntil: null, attempts: 0, lastSeq: 1, createdAt: now, updatedAt: now, startedAt: null, finishedAt: null };
+    await t.db.system.insert(agentRuns).values(queued);
+    const first = { seq: 1, type: 'status', data: { status: 'queued', agent_version: a.version }, created_at: now.toISOString() };
+    await t.db.system.insert(agentRunEvents).values({ tenantId: tenant.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now });
+    // ...is cancelled first; the claim then finds it no longer queued.
+    const cancelled = await t.request('POST', `/v1/agent-runs/${id}/cancel`, { token: tenant.token });
+    expect(cancelled.body.data.status).toBe('cancelled');
+    const [version] = await t.db.system.select().from(agentVersions).where(and(eq(agentVersions.tenantId, tenant.tenantId), eq(agentVersions.agentId, a.id)));
+    expect(await executeRun(t.kernel, tenant.tenantId, id, { run: queued, definition: version!.definition, queued: first })).toBeNull();
+    const stored = await t.db.system.select().from(agentRunEvents).where(and(eq(agentRunEvents.tenantId, tenant.tenantId), eq(agentRunEvents.runId, id))).orderBy(agentRunEvents.seq);
+    expect(stored.map((e) => e.data.status)).toEqual(['queued', 'cancelled']);
+    const emitted = await t.db.system.select({ type: outbox.type }).from(outbox).where(and(eq(outbox.tenantId, tenant.tenantId), eq(outbox.resourceId, id)));
+    expect(emitted.map((e) => e.type)).toEqual(['agent.run.finished']);
+    expect((await t.request('GET', `/v1/agent-runs/${id}`, { token: tenant.token })).body.data).toMatchObject({ status: 'cancelled' });
   });
 
   it('schedules runs with cron in a time zone, firing each due time once', async () => {

@@ -161,12 +161,14 @@ describe('agent platform surface (seed 001)', () => {
     };
     const all = await open('/api/realtime/runs');
     const one = await open(`/api/realtime/agents/${agent.id}/runs`);
-    const run = await a('POST', '/api/runs', { agentId: agent.id, input: { message: 'hi' } });
+    // Several at once: runs that end together are announced in one bus message; each run's changes still arrive, in order.
+    const runs = await Promise.all([1, 2, 3, 4].map((i) => a('POST', '/api/runs', { agentId: agent.id, input: { message: `hi ${i}` } })));
+    const ids = runs.map((r) => r.body.id as string);
     for (const reader of [all, one]) {
       let text = '';
-      while (!parseSse(text).some((e) => e.data.runId === run.body.id && e.data.status === 'succeeded')) text += new TextDecoder().decode((await reader.read()).value);
-      const statuses = parseSse(text).filter((e) => e.data.runId === run.body.id).map((e) => e.data.status);
-      expect(statuses).toContain('succeeded');
+      const ended = () => ids.every((id) => parseSse(text).some((e) => e.data.runId === id && e.data.status === 'succeeded'));
+      while (!ended()) text += new TextDecoder().decode((await reader.read()).value);
+      for (const id of ids) expect(parseSse(text).filter((e) => e.data.runId === id).map((e) => e.data.status)).toEqual(['queued', 'running', 'succeeded']);
       await reader.cancel();
     }
     expect((await as(theirKey, theirApp)('GET', `/api/realtime/agents/${agent.id}/runs`)).status).toBe(404);

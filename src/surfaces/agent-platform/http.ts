@@ -213,7 +213,8 @@ export function access(scope: 'org' | 'app'): MiddlewareHandler<AppEnv> {
         }
         return { appKey, keyApplication, applicationId, endUserId };
       },
-      { audit: false },
+      // Lookups only: read-only for every method (a POST paid a write transaction, BEGIN and COMMIT, for them).
+      { read: true },
     );
     if (found.endUserId) await auditImpersonation(c, found.applicationId ?? found.keyApplication!, found.endUserId);
     callers.set(c, found);

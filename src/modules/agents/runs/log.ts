@@ -30,20 +30,53 @@ const BATCH_MS = 15;
 
 export const systemMeta = (tenantId: string) => ({ tenantId, actor: { type: 'system', id: 'agents' }, requestId: null });
 
+type RunRef = { id: string; agentId: string; applicationId: string | null };
+
 /**
  * Publishes committed events: to the run's channel in one message (an array when there are several: a
  * run's events come in bursts, model deltas word by word, and each message is a Redis round trip),
- * status events to the tenant's channel too.
+ * status events to the tenant's channel too. `runChannel: false` leaves out the run's channel (a run
+ * whose id nobody has yet: its streams, opened later, read the table first).
  */
-export async function publishEvents(kernel: Kernel, tenantId: string, run: { id: string; agentId: string; applicationId: string | null }, events: RunEvent[]) {
-  if (events.length === 0) return;
-  const sends = [kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events))];
-  for (const event of events) {
-    if (event.type !== 'status') continue;
-    const message: StatusMessage = { run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event };
-    sends.push(kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(message)));
+export function publishEvents(kernel: Kernel, tenantId: string, run: RunRef, events: RunEvent[], options: { runChannel?: boolean } = {}): Promise<void> {
+  return publishRuns(kernel, tenantId, [{ run, events }], options);
+}
+
+/**
+ * publishEvents for several runs of a tenant (the ends written together): each run's events on its
+ * channel, and their status events in one message on the tenant's channel (an array when there are
+ * several, see statusMessagesOf). `tenantOnly`: status events, before `events`, that go to the tenant's
+ * channel only (a run's `queued`, announced with its `running`).
+ */
+export async function publishRuns(
+  kernel: Kernel,
+  tenantId: string,
+  items: { run: RunRef; events: RunEvent[]; tenantOnly?: RunEvent[] }[],
+  options: { runChannel?: boolean } = {},
+): Promise<void> {
+  const sends: Promise<void>[] = [];
+  const statuses: StatusMessage[] = [];
+  for (const { run, events, tenantOnly = [] } of items) {
+    if (events.length && options.runChannel !== false) sends.push(kernel.bus.publish(runChannel(tenantId, run.id), JSON.stringify(events.length === 1 ? events[0] : events)));
+    for (const event of [...tenantOnly, ...events]) {
+      if (event.type === 'status') statuses.push({ run_id: run.id, agent_id: run.agentId, application_id: run.applicationId, event });
+    }
   }
+  if (statuses.length) sends.push(kernel.bus.publish(tenantRunsChannel(tenantId), JSON.stringify(statuses.length === 1 ? statuses[0] : statuses)));
   await Promise.all(sends);
+}
+
+/** Announces a created run's `queued` on the tenant's channel, unless that is done already (publishRuns). */
+export async function announceQueued(kernel: Kernel, known: { run: RunRef & { tenantId: string }; queued: RunEvent; announced?: boolean }): Promise<void> {
+  if (known.announced) return;
+  known.announced = true;
+  await publishRuns(kernel, known.run.tenantId, [{ run: known.run, events: [known.queued] }], { runChannel: false });
+}
+
+/** The status messages of a message on a tenant's channel (one, or an array of them). */
+export function statusMessagesOf(message: string): StatusMessage[] {
+  const parsed = JSON.parse(message) as StatusMessage | StatusMessage[];
+  return Array.isArray(parsed) ? parsed : [parsed];
 }
 
 /** The events of a message on a run's channel (one event, or an array of them). */

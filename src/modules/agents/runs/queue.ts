@@ -1,5 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Kernel } from '../../../core/kernel.ts';
+import type { AgentDefinition, RunRow } from '../tables.ts';
+import type { RunEvent } from './log.ts';
+
+/**
+ * What the process that created a run knows of it: its row as written, the definition of its version,
+ * and its `queued` status event, not yet announced on the tenant's channel: the process that starts it
+ * announces it with `running`, in one bus message (`announced` once it has).
+ */
+export interface KnownRun {
+  run: RunRow;
+  definition: AgentDefinition;
+  queued: RunEvent;
+  announced?: boolean;
+}
 
 /** The pg-boss queue of runs: any worker process may execute one. */
 export const RUN_JOB = 'agents.run';
@@ -16,7 +30,7 @@ export function runJobId(runId: string): string {
 /** This process's executor of runs (registered by the runner when the process works jobs). */
 export interface LocalExecutor {
   /** Starts the run here now when there is room; false leaves it to the queue. */
-  tryStart(tenantId: string, runId: string): boolean;
+  tryStart(tenantId: string, runId: string, known?: KnownRun): boolean;
 }
 
 const executors = new WeakMap<Kernel, LocalExecutor>();
@@ -29,12 +43,13 @@ export function setLocalExecutor(kernel: Kernel, executor: LocalExecutor): void 
  * Hands a committed, queued run to a worker. A process that works jobs and has room starts it at once
  * (no queue round trip: no job insert, no poll, no fetch and no completion); otherwise, or when the
  * process is full or closing, the run's pg-boss job goes to whichever worker fetches it first. Either
- * way the run executes once: the claim (queued -> running) is conditional. A run whose process dies
+ * way the run executes once: the claim (queued -> running) is conditional. True when it started here. A run whose process dies
  * before it is claimed stays queued, and the sweeper queues its job (sweepRuns).
  */
-export async function dispatchRun(kernel: Kernel, tenantId: string, runId: string): Promise<void> {
-  if (executors.get(kernel)?.tryStart(tenantId, runId)) return;
+export async function dispatchRun(kernel: Kernel, tenantId: string, runId: string, known?: KnownRun): Promise<boolean> {
+  if (executors.get(kernel)?.tryStart(tenantId, runId, known)) return true;
   await queueRun(kernel, tenantId, runId);
+  return false;
 }
 
 /** Told when a run's job is queued: the workers of other processes fetch it now, not at their next poll. */

@@ -27,10 +27,10 @@ import {
   type ToolSpec,
 } from '../../ai/index.ts';
 import { connectionHeaders, ConnectionRefused } from '../apps/connections.ts';
-import { CANCEL_CHANNEL, EventWriter, insertEvents, publishEvents, systemMeta, type RunEvent } from './log.ts';
+import { announceQueued, CANCEL_CHANNEL, EventWriter, publishEvents, publishRuns, systemMeta, type RunEvent } from './log.ts';
 import { actingPrincipal, storedPrincipal } from './principal.ts';
-import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued } from './queue.ts';
-import { agentRunEvents, agentRuns, agentVersions, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
+import { queueRun, RUN_JOB, setLocalExecutor, wakeOnQueued, type KnownRun } from './queue.ts';
+import { agentRunEvents, agentRuns, type AgentDefinition, type RunRow, type RunStatus } from '../tables.ts';
 
 /** How long a worker's claim on a run lasts without a heartbeat; the sweeper fails runs past it. */
 export const LEASE_MS = 15_000;
@@ -78,6 +78,28 @@ function abortLocal(kernel: Kernel, key: string, reason: Local['reason']): boole
 }
 
 class Stop extends Error {}
+
+/** A claim that found the run no longer queued (another worker, a cancel): its transaction rolls back. */
+class NotClaimed extends Error {}
+
+/**
+ * Definitions of agent versions this process has read or created runs of: a version never changes once
+ * written, so a run of it needs only to know that it still exists (the claim checks), not to read it
+ * again. Bounded; the oldest entries go first.
+ */
+const definitions = new WeakMap<Kernel, Map<string, AgentDefinition>>();
+const DEFINITIONS_MAX = 1000;
+
+function definitionOf(kernel: Kernel, key: string): AgentDefinition | undefined {
+  return definitions.get(kernel)?.get(key);
+}
+
+function rememberDefinition(kernel: Kernel, key: string, def: AgentDefinition): void {
+  let map = definitions.get(kernel);
+  if (!map) definitions.set(kernel, (map = new Map()));
+  if (map.size >= DEFINITIONS_MAX) map.delete(map.keys().next().value!);
+  map.set(key, def);
+}
 
 /** What a run whose agent version is gone runs with until it ends failed (NOT_FOUND). */
 const GONE: AgentDefinition = {
@@ -154,45 +176,72 @@ async function runHttpTool(kernel: Kernel, run: RunRow, def: AgentDefinition, ca
  * between, every step appended to the run's log, until the model answers in words, a limit is reached,
  * the run is cancelled or times out. The end state, usage and last events commit together.
  */
-export async function executeRun(kernel: Kernel, tenantId: string, runId: string): Promise<RunStatus | null> {
+export async function executeRun(kernel: Kernel, tenantId: string, runId: string, known?: KnownRun): Promise<RunStatus | null> {
   const state = stateOf(kernel);
   const meta = systemMeta(tenantId);
   // The tenant's providers and month's tokens, as this process read them a moment ago (what a chat turn reads too).
   const fresh = freshState(kernel, tenantId);
   const claimed = await runInTenant(kernel, meta, async (ctx) => {
+    // A run from the queue is read first; the process that created it knows it already.
+    const queued = known?.run ?? (await ctx.db.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, runId))))[0];
+    if (!queued || queued.status !== 'queued') return null;
     const now = new Date();
-    // The claim, the version it runs and the providers go out together (pipelined on PostgreSQL): one round trip.
-    const [[run], [version], providers] = await Promise.all([
-      ctx.db
-        .update(agentRuns)
-        .set({ status: 'running', worker: state.worker, leaseUntil: new Date(now.getTime() + LEASE_MS), attempts: sql`${agentRuns.attempts} + 1`, startedAt: now, updatedAt: now })
-        .where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, runId), eq(agentRuns.status, 'queued')))
-        .returning(),
-      ctx.db
-        .select({ definition: agentVersions.definition })
-        .from(agentVersions)
-        .innerJoin(agentRuns, and(eq(agentRuns.tenantId, agentVersions.tenantId), eq(agentRuns.agentId, agentVersions.agentId), eq(agentRuns.agentVersion, agentVersions.version)))
-        .where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, runId))),
+    const leaseUntil = new Date(now.getTime() + LEASE_MS);
+    const attempt = queued.attempts + 1;
+    const running: RunEvent = { seq: queued.lastSeq + 1, type: 'status', data: { status: 'running', worker: state.worker, attempt }, created_at: now.toISOString() };
+    const cacheKey = `${tenantId}:${queued.agentId}:${queued.agentVersion}`;
+    const cached = definitionOf(kernel, cacheKey) ?? (known && known.run.agentVersion === queued.agentVersion ? known.definition : undefined);
+    // The claim (queued -> running, conditional), its `running` event, its outbox event and the run's
+    // version are one statement, pipelined with the providers when they are not fresh. The outbox
+    // event's CTE runs whatever the claim found: a claim that found nothing rolls it back (NotClaimed).
+    const { ctes } = ctx.emitting({
+      type: 'agent.run.started',
+      resourceType: 'agent_run',
+      resourceId: runId,
+      data: { agent_id: queued.agentId, agent_version: queued.agentVersion, application_id: queued.applicationId, end_user_id: queued.endUserId, attempt },
+      audit: false,
+    });
+    const [claim, providers] = await Promise.all([
+      ctx.db.execute(sql`with ${ctes},
+        claimed as (
+          update agent_runs set status = 'running', worker = ${state.worker}, lease_until = ${leaseUntil.toISOString()}::timestamptz, attempts = ${attempt},
+                 last_seq = ${running.seq}, started_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz
+           where tenant_id = ${tenantId} and id = ${runId} and status = 'queued' and attempts = ${queued.attempts}
+          returning id),
+        running_event as (
+          insert into agent_run_events (tenant_id, run_id, seq, type, data, created_at)
+          select ${tenantId}, id, ${running.seq}, 'status', ${JSON.stringify(running.data)}::jsonb, ${now.toISOString()}::timestamptz from claimed)
+        select ${cached ? sql`v.agent_id is not null` : sql`v.definition`} as version
+          from claimed left join agent_versions v on v.tenant_id = ${tenantId} and v.agent_id = ${queued.agentId} and v.version = ${queued.agentVersion}`),
       fresh ? fresh.providers : tenantProviders(ctx),
     ]);
-    if (!run) return null;
+    const [found] = rows<{ version: AgentDefinition | string | boolean | null }>(claim);
+    if (!found) throw new NotClaimed();
+    let def: AgentDefinition | undefined;
+    if (cached) def = found.version ? cached : undefined;
+    else if (found.version) def = (typeof found.version === 'string' ? JSON.parse(found.version) : found.version) as AgentDefinition;
+    if (def) rememberDefinition(kernel, cacheKey, def);
+    const run: RunRow = { ...queued, status: 'running', worker: state.worker, leaseUntil, attempts: attempt, lastSeq: running.seq, startedAt: now, updatedAt: now };
     let used = fresh?.tokensUsed;
     if (used === undefined) {
       // The period follows the run's tenant (its billing anchor day): read as the run's principal.
       used = await tokensThisMonth(Object.create(ctx, { principal: { value: storedPrincipal(run, run.principal.scopes) } }) as TenantContext);
       saveState(kernel, tenantId, providers, used);
     }
-    // The `running` event commits with the claim (one write fewer per run).
-    const running: RunEvent = { seq: run.lastSeq + 1, type: 'status', data: { status: 'running', worker: state.worker, attempt: run.attempts }, created_at: now.toISOString() };
-    await ctx.db.insert(agentRunEvents).values({ tenantId, runId, seq: running.seq, type: 'status', data: running.data, createdAt: now });
-    await ctx.emit({ type: 'agent.run.started', resourceType: 'agent_run', resourceId: runId, data: { agent_id: run.agentId, agent_version: run.agentVersion, application_id: run.applicationId, end_user_id: run.endUserId, attempt: run.attempts }, audit: false });
-    return { run, def: version?.definition, providers, used, running };
+    return { run, def, providers, used, running };
+  }).catch((error: unknown) => {
+    if (error instanceof NotClaimed) return null;
+    throw error;
   });
   if (!claimed) return null;
   const { run, providers, used, running } = claimed;
   // A version that is gone (its agent deleted) ends the run failed rather than leaving it queued.
   const def: AgentDefinition = claimed.def ?? GONE;
-  await publishEvents(kernel, tenantId, run, [running]);
+  // Not awaited: the run's work need not wait for the bus (a stream that misses it reads the table).
+  // A run created here announces its `queued` now, with `running`, in one message on the tenant's channel.
+  const tenantOnly = known && !known.announced ? [known.queued] : [];
+  if (known) known.announced = true;
+  void publishRuns(kernel, tenantId, [{ run, events: [running], tenantOnly }]);
   const key = `${tenantId}:${runId}`;
   const local: Local = { controller: new AbortController() };
   state.local.set(key, local);
@@ -402,40 +451,55 @@ async function endRuns(kernel: Kernel, tenantId: string): Promise<void> {
 async function writeEnds(kernel: Kernel, tenantId: string, batch: Ending[]): Promise<void> {
   const { worker } = stateOf(kernel);
   await runInTenant(kernel, systemMeta(tenantId), async (ctx) => {
-    const at = new Date();
-    // The updates go out together (pipelined on PostgreSQL).
-    const updated = await Promise.all(
-      batch.map(({ run, end, lastSeq }) =>
-        ctx.db
-          .update(agentRuns)
-          .set({ status: end.status, output: end.output, error: end.error, usage: { input_tokens: end.usage.input, output_tokens: end.usage.output }, leaseUntil: null, finishedAt: at, updatedAt: at, lastSeq })
-          .where(and(eq(agentRuns.tenantId, tenantId), eq(agentRuns.id, run.id), eq(agentRuns.status, 'running'), eq(agentRuns.worker, worker)))
-          .returning({ id: agentRuns.id }),
-      ),
+    const at = new Date().toISOString();
+    // The batch's ends and their last events are one statement: the rows travel as JSON parameters
+    // (an update per run cost a statement per run). Only runs still held by this worker end here; their
+    // events go in with them.
+    const ends = batch.map(({ run, end, lastSeq }) => ({
+      id: run.id,
+      status: end.status,
+      output: end.output,
+      error: end.error,
+      usage: { input_tokens: end.usage.input, output_tokens: end.usage.output },
+      last_seq: lastSeq,
+    }));
+    const events = batch.flatMap(({ run, events }) => events.map((e) => ({ run_id: run.id, seq: e.seq, type: e.type, data: e.data, created_at: e.created_at })));
+    const updated = rows<{ id: string }>(
+      await ctx.db.execute(sql`with ended as (
+          update agent_runs r set status = e.status, output = e.output, error = e.error, usage = e.usage, lease_until = null,
+                 finished_at = ${at}::timestamptz, updated_at = ${at}::timestamptz, last_seq = e.last_seq
+            from jsonb_to_recordset(${JSON.stringify(ends)}::jsonb) as e(id text, status text, output jsonb, error jsonb, usage jsonb, last_seq integer)
+           where r.tenant_id = ${tenantId} and r.id = e.id and r.status = 'running' and r.worker = ${worker}
+          returning r.id),
+        stored as (
+          insert into agent_run_events (tenant_id, run_id, seq, type, data, created_at)
+          select ${tenantId}, e.run_id, e.seq, e.type, e.data, e.created_at
+            from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(run_id text, seq integer, type text, data jsonb, created_at timestamptz)
+           where e.run_id in (select id from ended))
+        select id from ended`),
     );
     // A run swept meanwhile (this worker was declared lost): the sweeper's end stands.
-    const ended = batch.filter((_, i) => updated[i]!.length > 0);
+    const endedIds = new Set(updated.map((r) => r.id));
+    const ended = batch.filter(({ run }) => endedIds.has(run.id));
     if (ended.length === 0) return;
-    await Promise.all([
-      insertEvents(ctx.db, tenantId, ended.map(({ run, events }) => ({ runId: run.id, events }))),
-      ...ended.map(({ run, end }) =>
-        ctx.emit({
-          type: 'agent.run.finished',
-          resourceType: 'agent_run',
-          resourceId: run.id,
-          data: {
-            agent_id: run.agentId,
-            agent_version: run.agentVersion,
-            application_id: run.applicationId,
-            end_user_id: run.endUserId,
-            status: end.status,
-            ...(end.error ? { error: end.error } : {}),
-            usage: { input_tokens: end.usage.input, output_tokens: end.usage.output },
-          },
-          audit: false,
-        }),
-      ),
-    ]);
+    // Their outbox events in one statement.
+    await ctx.emitMany(
+      ended.map(({ run, end }) => ({
+        type: 'agent.run.finished',
+        resourceType: 'agent_run',
+        resourceId: run.id,
+        data: {
+          agent_id: run.agentId,
+          agent_version: run.agentVersion,
+          application_id: run.applicationId,
+          end_user_id: run.endUserId,
+          status: end.status,
+          ...(end.error ? { error: end.error } : {}),
+          usage: { input_tokens: end.usage.input, output_tokens: end.usage.output },
+        },
+        audit: false,
+      })),
+    );
     // Usage last, summed per provider and model: the row it adds to is locked from here to the commit.
     const usage = new Map<string, { provider: string; model: string; input: number; output: number; requests: number }>();
     for (const { end } of ended) {
@@ -449,7 +513,7 @@ async function writeEnds(kernel: Kernel, tenantId: string, batch: Ending[]): Pro
     }
     for (const u of usage.values()) await recordUsage(ctx, u.provider, u.model, { input: u.input, output: u.output }, u.requests);
     ctx.afterCommit(async () => {
-      await Promise.all(ended.map(({ run, events }) => publishEvents(kernel, tenantId, run, events)));
+      await publishRuns(kernel, tenantId, ended);
     });
   });
 }
@@ -506,10 +570,10 @@ export async function requeueRuns(kernel: Kernel, now = new Date()): Promise<num
 }
 
 /** Starts a run in this process when it has room (queue.ts); false leaves it to the queue. */
-function startHere(kernel: Kernel, tenantId: string, runId: string): boolean {
+function startHere(kernel: Kernel, tenantId: string, runId: string, known?: KnownRun): boolean {
   const state = stateOf(kernel);
   if (state.closing || state.started.size >= LOCAL_RUNS) return false;
-  const started: Promise<void> = executeRun(kernel, tenantId, runId)
+  const started: Promise<void> = executeRun(kernel, tenantId, runId, known)
     .then(
       () => {},
       async (error: unknown) => {
@@ -517,6 +581,7 @@ function startHere(kernel: Kernel, tenantId: string, runId: string): boolean {
         // its job lets any worker try again; the claim keeps it to one execution.
         kernel.log.warn({ err: error, run_id: runId }, 'agent run failed in the process that created it; queued for any worker');
         await queueRun(kernel, tenantId, runId).catch((e: unknown) => kernel.log.warn({ err: e, run_id: runId }, 'agent run could not be queued; the sweeper will'));
+        if (known) await announceQueued(kernel, known);
       },
     )
     .finally(() => state.started.delete(started));
@@ -545,7 +610,7 @@ export function registerRunner(kernel: Kernel): void {
   // A process that works jobs starts the runs created in it itself.
   let offQueued = () => {};
   if (kernel.config.JOBS_WORKER) {
-    setLocalExecutor(kernel, { tryStart: (tenantId, runId) => startHere(kernel, tenantId, runId) });
+    setLocalExecutor(kernel, { tryStart: (tenantId, runId, known) => startHere(kernel, tenantId, runId, known) });
     offQueued = wakeOnQueued(kernel);
   }
   const off = kernel.bus.subscribe(CANCEL_CHANNEL, (message) => void abortLocal(kernel, message, 'cancelled'));

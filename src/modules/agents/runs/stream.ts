@@ -1,6 +1,6 @@
 import type { Kernel } from '../../../core/kernel.ts';
 import { runInTenant } from '../../../core/context.ts';
-import { eventsOf, runChannel, systemMeta, tenantRunsChannel, type RunEvent, type StatusMessage } from './log.ts';
+import { eventsOf, runChannel, statusMessagesOf, systemMeta, tenantRunsChannel, type RunEvent, type StatusMessage } from './log.ts';
 import { runEvents, TERMINAL } from './runs.ts';
 import type { RunStatus } from '../tables.ts';
 
@@ -96,15 +96,18 @@ export async function followRuns(
   const queue: StatusMessage[] = [];
   let wake: (() => void) | undefined;
   const off = kernel.bus.subscribe(tenantRunsChannel(tenantId), (raw) => {
+    let messages: StatusMessage[];
     try {
-      const m = JSON.parse(raw) as StatusMessage;
-      if (filter.applicationId && m.application_id !== filter.applicationId) return;
-      if (filter.agentId && m.agent_id !== filter.agentId) return;
-      queue.push(m);
-      wake?.();
+      messages = statusMessagesOf(raw);
     } catch {
-      // ignored
+      return;
     }
+    for (const m of messages) {
+      if (filter.applicationId && m.application_id !== filter.applicationId) continue;
+      if (filter.agentId && m.agent_id !== filter.agentId) continue;
+      queue.push(m);
+    }
+    if (queue.length) wake?.();
   });
   const until = Date.now() + maxMs;
   try {
