@@ -354,7 +354,11 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
         await commit.catch((e: Error) => (broken = e));
         throw error;
       }
-      const done = await commit;
+      // A COMMIT that failed leaves a session we cannot vouch for: destroyed, not reused.
+      const done = await commit.catch((e: Error) => {
+        broken = e;
+        throw e;
+      });
       if (done.command !== 'COMMIT') throw new Error(`the transaction was not committed (${done.command})`);
       return result;
     } finally {
