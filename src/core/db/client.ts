@@ -85,6 +85,17 @@ export interface Database {
 export interface TenantTxOptions {
   within?: Db;
   readOnly?: boolean;
+  /**
+   * The transaction's outcome is decided by the database, not by `fn`: `fn` sends its statements
+   * without waiting between them (all of them before its first await), and on PostgreSQL the COMMIT
+   * goes out right behind them, in the same write, a round trip less than committing once they have
+   * answered. The transaction commits when every statement succeeded; when one failed, PostgreSQL
+   * turns that COMMIT into a ROLLBACK and the statement's error is thrown. So `fn` must not throw to
+   * roll back after its statements succeeded (it would be committed on PostgreSQL): a decision to
+   * write or not belongs in the statement itself. On PGlite (in process, no round trips) it is an
+   * ordinary transaction.
+   */
+  commitAhead?: boolean;
 }
 
 export interface OpenDatabaseOptions {
@@ -289,6 +300,73 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
     }
   }
 
+  /** Queries `client` has queued, sent or is being answered for (pg's pipeline queues). */
+  const queries = (client: pg.PoolClient) => {
+    const c = client as unknown as { _queryQueue: unknown[]; _sentQueryQueue?: unknown[]; _activeQuery?: unknown };
+    return c._queryQueue.length + (c._sentQueryQueue?.length ?? 0) + (c._activeQuery ? 1 : 0);
+  };
+
+  /**
+   * `write` with the COMMIT pipelined behind `fn`'s statements (TenantTxOptions.commitAhead): BEGIN,
+   * the statements and COMMIT leave in one write and cost one round trip. Should a statement fail, the
+   * server aborts the transaction and answers that COMMIT with ROLLBACK, so nothing is written; the
+   * statement's error is thrown, as `write` throws it.
+   */
+  async function writeAhead<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
+    const client = await tenantPool.connect();
+    let broken: Error | undefined;
+    const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+    stream.cork();
+    let uncorked = false;
+    const uncork = () => {
+      if (!uncorked) stream.uncork();
+      uncorked = true;
+    };
+    try {
+      const begin = client.query(`begin read write; select set_config('app.tenant_id', '${tenantId}', true)`);
+      begin.catch(() => {});
+      const before = queries(client);
+      let work: Promise<T>;
+      try {
+        // Drizzle's queries are lazy thenables that run on each `then`: started here, exactly once.
+        const started = fn(writerFor(client));
+        work = new Promise<T>((resolve, reject) => started.then(resolve, reject));
+      } catch (error) {
+        work = Promise.reject(error);
+      }
+      work.catch(() => {});
+      if (queries(client) === before) {
+        // `fn` awaited something before sending a statement: the COMMIT cannot go ahead of what it
+        // sends later. A mistake of the caller's: the session is closed (its transaction with it), so
+        // nothing `fn` sends afterwards runs anywhere.
+        broken = new Error('commitAhead: the work sent no statement before its first await');
+        throw broken;
+      }
+      const commit = client.query('commit');
+      commit.catch(() => {});
+      setImmediate(uncork);
+      let result: T;
+      try {
+        result = await work;
+        await begin;
+      } catch (error) {
+        // The COMMIT behind the failed statement rolled the transaction back (or the session is gone).
+        await commit.catch((e: Error) => (broken = e));
+        throw error;
+      }
+      // A COMMIT that failed leaves a session we cannot vouch for: destroyed, not reused.
+      const done = await commit.catch((e: Error) => {
+        broken = e;
+        throw e;
+      });
+      if (done.command !== 'COMMIT') throw new Error(`the transaction was not committed (${done.command})`);
+      return result;
+    } finally {
+      uncork();
+      client.release(broken);
+    }
+  }
+
   async function write<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await tenantPool.connect();
     // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
@@ -330,7 +408,7 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
         await options.within.execute(enterTenant(appRole, tenantId));
         return fn(options.within);
       }
-      return options.readOnly ? read(tenantId, fn) : write(tenantId, fn);
+      return options.readOnly ? read(tenantId, fn) : options.commitAhead ? writeAhead(tenantId, fn) : write(tenantId, fn);
     },
     untenanted(fn) {
       return system.transaction(async (tx) => {

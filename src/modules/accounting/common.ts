@@ -13,17 +13,24 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export const DateString = z
   .string()
   .regex(DATE, 'a date YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date')
+  .refine((s) => {
+    const d = new Date(`${s}T00:00:00Z`);
+    return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(s);
+  }, 'not a calendar date')
   .openapi({ format: 'date', example: '2026-01-31' });
 
 const AMOUNT = /^-?\d{1,15}(\.\d{1,12})?$/;
+const AMOUNT_LIMIT = new Decimal('1e15');
 /** An amount as a JSON number or a decimal string ("12.50"); at most 15 integer digits. */
 export const AmountInput = z
   .union([z.number().finite(), z.string().regex(AMOUNT, 'a decimal like 12.50')])
   .refine((v) => {
+    // What AMOUNT matches is below 10^15 with at most 12 decimals; a number is read as its shortest
+    // decimal string (as Decimal reads it), so only exponents and long fractions need a Decimal.
+    if (AMOUNT.test(typeof v === 'number' ? String(v) : v)) return true;
     try {
       const d = new Decimal(v);
-      return d.isFinite() && d.abs().lt('1e15') && d.decimalPlaces() <= 12;
+      return d.isFinite() && d.abs().lt(AMOUNT_LIMIT) && d.decimalPlaces() <= 12;
     } catch {
       return false;
     }

@@ -6,7 +6,7 @@ import { TenantGroups } from '../../../core/db/groups.ts';
 import { namedStatement } from '../../../core/db/prepared.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
-import type { CurrencyInfo } from '../common.ts';
+import { CONTROL_ROLES, StaleBooks, type CurrencyInfo } from '../common.ts';
 import { D, type Decimal } from '../money.ts';
 import type { EntryRow } from '../tables.ts';
 import { SHARDS, type PostedLine } from './posting.ts';
@@ -51,56 +51,80 @@ const MAX_IN_FLIGHT = 4;
 
 /**
  * A group in one statement whose text never changes (parsed and planned once per connection; the rows
- * come as JSON documents): the entries, their postings, the rollups, and each entry's outbox event and
- * audit row (the rows `ctx.emitting` gives a single post), then, read in the same snapshot as a single
- * post reads them, the books the entries are judged against: the base currency, the accounts of their
- * lines and the period covering each date, share-locked (FOR KEY SHARE, as coveringPeriod) so that a
- * close of one of them waits for the group to commit, or the group reads it closed. Rollup rows are
- * summed per (day, account) in the group and written in key order with one random shard, as a single
- * post does, so groups and single posts on the same accounts neither deadlock nor serialise.
+ * come as JSON documents). It first reads what a single post checks, in its snapshot: the base
+ * currency (as each entry remembered it), the accounts of the lines (found, active, not a control
+ * account) and the period covering each date, share-locked (FOR KEY SHARE, as coveringPeriod) so that
+ * a close of one of them waits for the group to commit, or the group reads it closed. Only when all of
+ * it holds does it write the entries, their postings, the rollups, and each entry's outbox event and
+ * audit row (the rows `ctx.emitting` gives a single post): the statement itself decides, so the COMMIT
+ * can go out behind it without waiting for its answer (commitAhead). Otherwise it writes nothing and
+ * answers the books for each entry to be judged on its own. Rollup rows are summed per (day, account)
+ * in the group and written in key order with one random shard, as a single post does, so groups and
+ * single posts on the same accounts neither deadlock nor serialise.
  */
 const writeGroup = namedStatement(
-  'acct_group_post_v1',
-  `with plinth_event as (
+  'acct_group_post_v2',
+  `with checked as (
+     select
+       coalesce((select code || ':' || decimal_places from acct_currencies where tenant_id = $1 and is_base) = all($10::text[]), false)
+       and (select count(*) from acct_accounts
+              where tenant_id = $1 and id = any($8::text[]) and is_active and (system_role is null or system_role <> all($11::text[])))
+           = cardinality($8::text[])
+       and not exists (
+         select 1 from unnest($9::date[]) as d(day)
+         cross join lateral (
+           select status from acct_periods
+           where tenant_id = $1 and start_date <= d.day and end_date >= d.day limit 1 for key share
+         ) p
+         where p.status = 'closed') as ok
+   ), plinth_event as (
      insert into events (id, tenant_id, type, resource_type, resource_id, data, actor_type, actor_id, request_id)
      select id, $1, type, resource_type, resource_id, data, actor_type, actor_id, request_id
      from json_to_recordset($2::json) as x(id text, type text, resource_type text, resource_id text, data jsonb, actor_type text, actor_id text, request_id text)
+     where (select ok from checked)
    ), plinth_audit as (
      insert into audit_logs (id, tenant_id, actor_type, actor_id, action, resource_type, resource_id, request_id, ip, user_agent, metadata)
      select id, $1, actor_type, actor_id, action, resource_type, resource_id, request_id, ip, user_agent, '{}'::jsonb
      from json_to_recordset($3::json) as x(id text, actor_type text, actor_id text, action text, resource_type text, resource_id text, request_id text, ip text, user_agent text)
+     where (select ok from checked)
    ), entry as (
      insert into acct_journal_entries (tenant_id, id, date, description, reference, currency, exchange_rate, status, lines, total, source_type, source_id, reversal_of, posted_at, created_at, updated_at)
      select $1, id, date, description, reference, currency, exchange_rate, 'posted', lines, total, source_type, null, null, at, at, at
      from json_to_recordset($4::json) as x(id text, date date, description text, reference text, currency text, exchange_rate numeric, lines jsonb, total numeric, source_type text, at timestamptz)
+     where (select ok from checked)
    ), lines as (
      insert into acct_postings (tenant_id, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, tax_code_id, is_tax, tax_side)
      select $1, id, entry_id, line_no, account_id, date, currency, debit, credit, base_debit, base_credit, description, null, false, null
      from json_to_recordset($5::json) as x(id text, entry_id text, line_no int, account_id text, date date, currency text, debit numeric, credit numeric, base_debit numeric, base_credit numeric, description text)
-   )
-   , rollups as (
+     where (select ok from checked)
+   ), rollups as (
      insert into acct_rollups (tenant_id, account_id, day, shard, debit, credit)
      select $1, account_id, day, $7::smallint, debit, credit
      from json_to_recordset($6::json) as x(n int, account_id text, day date, debit numeric, credit numeric)
+     where (select ok from checked)
      order by n
      on conflict (tenant_id, day, account_id, shard) do update
        set debit = acct_rollups.debit + excluded.debit, credit = acct_rollups.credit + excluded.credit
    )
    select
-     (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = $1 and is_base) as base,
-     (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json)
-        from acct_accounts where tenant_id = $1 and id = any($8::text[])) as accounts,
-     (select coalesce(json_agg(json_build_object('date', d.day, 'period', p.period)), '[]'::json)
+     ok,
+     case when not ok then (select json_build_object('code', code, 'places', decimal_places) from acct_currencies where tenant_id = $1 and is_base) end as base,
+     case when not ok then (select coalesce(json_agg(json_build_object('id', id, 'isActive', is_active, 'role', system_role)), '[]'::json)
+        from acct_accounts where tenant_id = $1 and id = any($8::text[])) end as accounts,
+     case when not ok then (select coalesce(json_agg(json_build_object('date', d.day, 'period', p.period)), '[]'::json)
         from unnest($9::date[]) as d(day)
         left join lateral (
           select json_build_object('id', id, 'name', name, 'status', status) as period from acct_periods
           where tenant_id = $1 and start_date <= d.day and end_date >= d.day limit 1 for key share
-        ) p on true) as periods`,
+        ) p on true) end as periods
+   from checked`,
 );
 
 const posters = new WeakMap<Kernel, EntryPoster>();
 /** What a group emits: the outbox wakes the readers of these types once it has committed. */
 const POSTED = ['accounting.entry.posted'];
+/** Accounts a manual entry may not post to (checkLines refuses them too). */
+const CONTROL_ACCOUNT_ROLES = [...CONTROL_ROLES];
 
 /**
  * Posted journal entries go into the books in groups, the way tracked events go into the outbox
@@ -137,33 +161,19 @@ export class EntryPoster {
   }
 
   /**
-   * Writes the group and judges each entry against the books read in the same statement; when some are
-   * refused (rare: a closed period, a bad account, a changed base currency), they are answered, the
-   * transaction rolls back, and the others are written again without them.
+   * Writes the group in one statement with the COMMIT pipelined behind it: the statement writes only
+   * when every entry passes the checks. When one does not (rare: a closed period, a bad account, a
+   * changed base currency), nothing was written: each entry is judged against the books the statement
+   * read, the refused ones are answered, and the others are written again without them.
    */
   private async write(tenantId: string, group: Waiting[]): Promise<void> {
     let pending = group;
     for (;;) {
-      const refused = new Map<Waiting, unknown>();
+      let outcome: Outcome;
       try {
-        await this.kernel.db.tenant(tenantId, async (db) => {
-          const books = readBooks(await writeGroup(db, groupValues(tenantId, pending.map((w) => w.entry))));
-          for (const w of pending) {
-            try {
-              this.judge(w.entry, books);
-            } catch (error) {
-              refused.set(w, error);
-            }
-          }
-          if (refused.size > 0) throw new Regroup();
-        });
+        const entries = pending.map((w) => w.entry);
+        outcome = readOutcome(await this.kernel.db.tenant(tenantId, (db) => writeGroup(db, groupValues(tenantId, entries)), { commitAhead: true }));
       } catch (error) {
-        if (error instanceof Regroup) {
-          for (const [w, why] of refused) w.reject(why);
-          pending = pending.filter((w) => !refused.has(w));
-          if (pending.length === 0) return;
-          continue;
-        }
         if (pending.length === 1 || isDatabaseUnavailable(error)) {
           for (const w of pending) w.reject(error);
           return;
@@ -172,22 +182,42 @@ export class EntryPoster {
         await Promise.all(pending.map((w) => this.write(tenantId, [w])));
         return;
       }
-      this.kernel.outbox.notify(POSTED);
-      for (const w of pending) w.resolve(w.entry.row);
-      return;
+      if (outcome.written) {
+        this.kernel.outbox.notify(POSTED);
+        for (const w of pending) w.resolve(w.entry.row);
+        return;
+      }
+      const refused = new Map<Waiting, unknown>();
+      for (const w of pending) {
+        try {
+          this.judge(w.entry, outcome.books);
+        } catch (error) {
+          refused.set(w, error);
+        }
+      }
+      // The statement's checks and the judge's disagree (they should not): the long way answers each.
+      if (refused.size === 0) for (const w of pending) refused.set(w, new StaleBooks());
+      for (const [w, why] of refused) w.reject(why);
+      pending = pending.filter((w) => !refused.has(w));
+      if (pending.length === 0) return;
     }
   }
 }
 
-/** Some entries of a group were refused: its transaction rolls back and the rest go again. */
-class Regroup extends Error {}
+interface Outcome {
+  written: boolean;
+  books: GroupBooks;
+}
 
-function readBooks(result: unknown): GroupBooks {
-  const [row] = rows<{ base: CurrencyInfo | null; accounts: AccountCheck[]; periods: { date: string; period: PeriodCheck | null }[] }>(result);
+function readOutcome(result: unknown): Outcome {
+  const [row] = rows<{ ok: boolean; base: CurrencyInfo | null; accounts: AccountCheck[] | null; periods: { date: string; period: PeriodCheck | null }[] | null }>(result);
   return {
-    base: row?.base ?? null,
-    accounts: new Map((row?.accounts ?? []).map((a) => [a.id, a])),
-    periods: new Map((row?.periods ?? []).map((p) => [p.date, p.period])),
+    written: row?.ok === true,
+    books: {
+      base: row?.base ?? null,
+      accounts: new Map((row?.accounts ?? []).map((a) => [a.id, a])),
+      periods: new Map((row?.periods ?? []).map((p) => [p.date, p.period])),
+    },
   };
 }
 
@@ -253,5 +283,19 @@ function groupValues(tenantId: string, entries: PendingEntry[]): unknown[] {
   const accounts = [...new Set(rollups.map((r) => r.account_id))];
   // Dates in order: every group share-locks the periods in one order.
   const dates = [...new Set(rollups.map((r) => r.day))];
-  return [tenantId, JSON.stringify(events), JSON.stringify(audits), JSON.stringify(rowsOut), JSON.stringify(postings), JSON.stringify(rollups), randomInt(SHARDS), accounts, dates];
+  // The base currency each entry was checked against; the statement writes only if the books' is every one of them.
+  const bases = [...new Set(entries.map((e) => `${e.base.code}:${e.base.places}`))];
+  return [
+    tenantId,
+    JSON.stringify(events),
+    JSON.stringify(audits),
+    JSON.stringify(rowsOut),
+    JSON.stringify(postings),
+    JSON.stringify(rollups),
+    randomInt(SHARDS),
+    accounts,
+    dates,
+    bases,
+    CONTROL_ACCOUNT_ROLES,
+  ];
 }

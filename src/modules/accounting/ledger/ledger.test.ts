@@ -266,6 +266,46 @@ describe('accounting ledger', () => {
     expect(tb.difference).toBe('0.00');
   });
 
+  it.runIf(process.env.DATABASE_URL)('answers 503 for posts whose connection is cut, and keeps every post it acknowledged whole', async () => {
+    const { token: tk, tenantId } = await t.newTenant();
+    const as = (method: string, path: string, body?: unknown) => call(method, path, body, tk);
+    const one = async (sql: string) => Number((await t.db.raw(sql, [tenantId])).rows[0].n);
+    expect((await as('POST', '/currencies', { code: 'USD', name: 'US dollar' })).status).toBe(201);
+    const bank = (await as('POST', '/accounts', { code: '1000', name: 'Bank', type: 'asset' })).body.data.id;
+    const fees = (await as('POST', '/accounts', { code: '6100', name: 'Fees', type: 'expense' })).body.data.id;
+    const entry = (i: number) => ({ date: `2026-01-${String((i % 28) + 1).padStart(2, '0')}`, post: true, lines: [{ account_id: fees, debit: i + 1 }, { account_id: bank, credit: i + 1 }] });
+    // The first post reads the books the long way (and remembers the base currency).
+    expect((await as('POST', '/journal-entries', entry(0))).status).toBe(201);
+
+    // The sessions writing the groups are cut while the groups are in flight (their BEGIN, statement and
+    // COMMIT went out together): they die mid-transaction, or between a statement and its COMMIT.
+    const cut = () =>
+      t.db.raw(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()
+        and (query like 'with checked as%' or query like 'begin read write%' or query in ('commit', 'rollback'))`);
+    const posts = Array.from({ length: 60 }, (_, i) => as('POST', '/journal-entries', entry(i + 1)));
+    await new Promise((r) => setImmediate(r));
+    await cut();
+    await new Promise((r) => setTimeout(r, 5));
+    await cut();
+    const answers = await Promise.all(posts);
+    expect(answers.every((r) => r.status === 201 || (r.status === 503 && r.headers.get('retry-after'))), JSON.stringify(answers.map((r) => r.status))).toBe(true);
+
+    // Every acknowledged post is in the books; any post is there whole (entry, postings, event, audit) or
+    // not at all (a 503 may still have committed: its answer, not its write, was lost).
+    const ids = answers.filter((r) => r.status === 201).map((r) => r.body.data.id as string);
+    const entries = await one(`select count(*) as n from acct_journal_entries where tenant_id = $1`);
+    expect(entries).toBeGreaterThanOrEqual(ids.length + 1);
+    expect(await one(`select count(*) as n from acct_journal_entries where tenant_id = $1 and id = any('{${ids.join(',')}}'::text[])`)).toBe(ids.length);
+    expect(await one(`select count(*) as n from acct_postings where tenant_id = $1`)).toBe(2 * entries);
+    expect(await one(`select count(*) as n from events where tenant_id = $1 and type = 'accounting.entry.posted'`)).toBe(entries);
+    expect(await one(`select count(*) as n from audit_logs where tenant_id = $1 and action = 'accounting.entry.posted'`)).toBe(entries);
+    const posted = await one(`select coalesce(sum(base_debit - base_credit), 0) as n from acct_postings where tenant_id = $1 and account_id = '${fees}'`);
+    expect(await one(`select coalesce(sum(debit - credit), 0) as n from acct_rollups where tenant_id = $1 and account_id = '${fees}'`)).toBe(posted);
+    expect(await one(`select coalesce(sum(base_debit) - sum(base_credit), 0) as n from acct_postings where tenant_id = $1`)).toBe(0);
+    // Once the sessions are back, posting works again.
+    expect((await as('POST', '/journal-entries', entry(61))).status).toBe(201);
+  });
+
   it('reports agree: trial balance zero, balance sheet balances, P&L = change in earnings', async () => {
     const tb = await made('GET', '/reports/trial-balance?as_of=2026-12-31');
     expect(tb.balanced).toBe(true);

@@ -697,7 +697,9 @@ function prepareKnownBase(tenantId: string, input: EntryWrite): { base: Currency
   try {
     const draft = checkLines(input.lines, null, base);
     const total = assertBalanced(draft, base.places);
-    return { base, lines: toBase(draft, D(1), base.places), total };
+    // In the base currency at rate 1 the base amounts are the amounts (checkLines fixed them to the
+    // base's decimals): what toBase would compute, without converting and rounding each line again.
+    return { base, lines: draft.map((l) => ({ ...l, base_debit: l.debit, base_credit: l.credit })), total };
   } catch (error) {
     if (error instanceof ApiError) return undefined;
     throw error;
