@@ -16,8 +16,10 @@ type Path = (string | number)[];
  * 500,000 levels takes most of a second). Malformed text is left for the parser to report.
  */
 export function tooDeepInText(text: string, max = JSON_MAX_DEPTH): Path | null {
-  // One frame per open container: the key or index its current member sits at.
-  const path: Path = [];
+  // One frame per open container: the index its current member sits at (arrays), or where the
+  // member's key is in the text (objects): keys are decoded only for the path of a refusal.
+  const at: number[] = [];
+  const keyEnd: number[] = [];
   const isArray: boolean[] = [];
   let expectingKey = false;
   for (let i = 0; i < text.length; i++) {
@@ -29,32 +31,39 @@ export function tooDeepInText(text: string, max = JSON_MAX_DEPTH): Path | null {
         if (c === 0x5c /* \ */) i++;
         else if (c === 0x22) break;
       }
-      if (expectingKey && path.length > 0) {
-        let key: string;
-        try {
-          key = JSON.parse(text.slice(start, i + 1)) as string;
-        } catch {
-          key = text.slice(start + 1, i);
-        }
-        path[path.length - 1] = key;
+      if (expectingKey && at.length > 0) {
+        at[at.length - 1] = start;
+        keyEnd[keyEnd.length - 1] = i;
         expectingKey = false;
       }
     } else if (ch === 0x7b /* { */ || ch === 0x5b /* [ */) {
-      if (path.length >= max) return path.slice();
+      if (at.length >= max) return at.map((value, depth) => (isArray[depth] ? value : keyOf(text, value, keyEnd[depth]!)));
       const array = ch === 0x5b;
-      path.push(array ? 0 : '');
+      at.push(array ? 0 : -1);
+      keyEnd.push(-1);
       isArray.push(array);
       expectingKey = !array;
     } else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
-      path.pop();
+      at.pop();
+      keyEnd.pop();
       isArray.pop();
       expectingKey = false;
-    } else if (ch === 0x2c /* , */ && path.length > 0) {
-      if (isArray[isArray.length - 1]) path[path.length - 1] = (path[path.length - 1] as number) + 1;
+    } else if (ch === 0x2c /* , */ && at.length > 0) {
+      if (isArray[isArray.length - 1]) at[at.length - 1]! += 1;
       else expectingKey = true;
     }
   }
   return null;
+}
+
+/** The key whose quoted text runs from `start` to `end` (inclusive), decoded; '' before the first key. */
+function keyOf(text: string, start: number, end: number): string {
+  if (start < 0) return '';
+  try {
+    return JSON.parse(text.slice(start, end + 1)) as string;
+  } catch {
+    return text.slice(start + 1, end);
+  }
 }
 
 /** The path of the first object or array nested deeper than `max` in a parsed value, or null. Iterative, for the same reason. */

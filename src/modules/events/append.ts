@@ -62,7 +62,8 @@ export class EventAppender {
 
   private async insert(tenantId: string, group: Waiting[]): Promise<void> {
     try {
-      await this.kernel.db.tenant(tenantId, (db) => db.insert(events).values(group.map((w) => w.row)));
+      // One statement decides the transaction: its COMMIT goes out with it (one round trip).
+      await this.kernel.db.tenant(tenantId, (db) => db.insert(events).values(group.map((w) => w.row)), { commitAhead: true });
     } catch (error) {
       if (group.length === 1 || isDatabaseUnavailable(error)) {
         for (const w of group) w.reject(error);
