@@ -15,7 +15,8 @@ import type { Kernel } from '../../../core/kernel.ts';
  *   queries set `hnsw.iterative_scan = relaxed_order` (pgvector >= 0.8; PGlite ships 0.8.7) so the scan
  *   goes on until it has k rows of the tenant instead of stopping at ef_search candidates.
  * - `hnsw`: PostgreSQL without pgvector. Vectors are stored as real[]; each process keeps, per tenant, an
- *   in-process index (hnswlib-node) built from them at the tenant's first search and kept current:
+ *   in-process index (hnswlib-node) built from them at the tenant's first search (the graph in a worker
+ *   thread, searches exact until it is ready) and kept current:
  *   every search first reads the chunks written since the last one it saw (`seq`), chunks deleted here
  *   are dropped at once, and a hit whose row is gone (deleted by another process) is dropped when
  *   seen. A tenant with fewer than EXACT_MAX vectors is searched exactly (brute force) instead.
