@@ -69,7 +69,7 @@ import os from 'node:os';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
 import pg from 'pg';
-import { openDatabase, type Database } from '../src/core/db/client.ts';
+import { appRoleFor, openDatabase, type Database } from '../src/core/db/client.ts';
 import { migrate } from '../src/core/db/migrate.ts';
 import { localEmbeddings } from '../src/modules/ai/providers/local-embeddings.ts';
 import { DIMENSIONS, VectorStore } from '../src/modules/ai/retrieval/vector-store.ts';
@@ -311,6 +311,7 @@ async function run(kind: 'pglite' | 'postgres', queries: number[][], exact: stri
     db = await openDatabase({ databaseUrl: url.toString(), poolMax: 4 });
     drop = async () => {
       await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.query(`drop role if exists ${appRoleFor(name)}`).catch(() => {});
       await admin.end();
     };
   } else {
