@@ -61,4 +61,30 @@ describe('the in-process index (PostgreSQL without pgvector)', () => {
     index.add('extra', { source: 'file', type: null }, all[0]!);
     expect(index.search(Array.from(all[0]!), 10, { sources: ['file'] }).map((h) => h.id)).toEqual(['extra']);
   });
+
+  it('builds the graph in a worker: exact searches meanwhile, then the graph with what was added and deleted during the build', async () => {
+    const index = new TenantIndex();
+    const all = vectors(EXACT_MAX + 600, 11);
+    const first = EXACT_MAX + 300;
+    for (let i = 0; i < first; i++) index.add(`c${i}`, { source: 'object', type: 'ot' }, all[i]!, false);
+    expect(index.hnsw).toBeNull();
+    index.remove('c1');
+    const building = index.buildGraphInWorker();
+    expect(index.buildGraphInWorker()).toBe(building);
+    // Meanwhile: exact search, additions and a deletion.
+    expect(index.search(Array.from(all[2]!), 10, {}).map((h) => h.id)).toEqual(exact(all.slice(0, first), all[2]!, 10, new Set([1])).map((i) => `c${i}`));
+    for (let i = first; i < all.length; i++) index.add(`c${i}`, { source: i % 2 ? 'file' : 'object', type: i % 2 ? null : 'ot' }, all[i]!, false);
+    index.remove('c2');
+    await building;
+    expect(index.hnsw).not.toBeNull();
+    expect(index.flat).toBeNull();
+    expect(index.building).toBeNull();
+    const hits = index.search(Array.from(all[2]!), 10, {});
+    expect(hits).toHaveLength(10);
+    expect(hits.some((h) => h.id === 'c1' || h.id === 'c2')).toBe(false);
+    // A vector added during the build is found by itself, and through a filter only it passes.
+    const late = all.length - 1;
+    expect(index.search(Array.from(all[late]!), 1, {}).map((h) => h.id)).toEqual([`c${late}`]);
+    expect(index.search(Array.from(all[late]!), 300, { sources: ['file'] })).toHaveLength(150);
+  });
 });
