@@ -15,6 +15,7 @@
  *   BENCH_WORKERS=1   # the scale-out of DESIGN.md: `plinth start` with JOBS_WORKER=false serves the API and
  *                     # N `plinth worker` processes beside it fan out and deliver (PostgreSQL + Redis only);
  *                     # CPU per event is then the sum over every process
+ *   BENCH_DUMP=/tmp/lags.json   # the sustained receipts as [ms since start, lag ms, path], to see the lag over time
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -152,7 +153,13 @@ async function startServer(root: string): Promise<Server> {
     // At info level only to say it started; the worker serves no HTTP, so it logs little else.
     const worker = plinth('worker', { LOG_LEVEL: 'info' }, 'pipe');
     let said = '';
-    for (const stream of [worker.stdout!, worker.stderr!]) stream.on('data', (d: Buffer) => (said = (said + d.toString()).slice(-4096)));
+    for (const stream of [worker.stdout!, worker.stderr!]) {
+      stream.on('data', (d: Buffer) => {
+        said = (said + d.toString()).slice(-4096);
+        // Warnings and crashes are shown; the info lines only tell that it started.
+        for (const line of d.toString().split('\n')) if (line && !line.includes('"level":30')) process.stderr.write(`[worker] ${line}\n`);
+      });
+    }
     workers.push(worker);
     await waitUntil(() => /worker started/.test(said), 'a worker to start', 300_000);
   }
@@ -265,6 +272,7 @@ async function sustained(server: Server, token: string, prefix: string): Promise
   let emitRate = NaN;
   const result = await measure(server, total, async () => {
     const started = now();
+    const ownCpu = process.cpuUsage();
     const pending = new Set<Promise<void>>();
     for (let i = 0; i < total; i++) {
       const due = started + (i * 1000) / RATE;
@@ -289,10 +297,11 @@ async function sustained(server: Server, token: string, prefix: string): Promise
       seen.add(key);
     }
     const lags = receipts.map((r) => r.at - r.event.data.t0);
+    if (process.env.BENCH_DUMP) fs.writeFileSync(process.env.BENCH_DUMP, JSON.stringify(receipts.map((r) => [r.event.data.t0 - started, r.at - r.event.data.t0, r.path])));
     p50 = median(lags);
     return {
       value: percentile(lags, 99),
-      note: `${seen.size}/${total} delivered, ${duplicates} duplicates, ${misrouted} misrouted, ${badSignatures} bad signatures; emitted at ${emitRate.toFixed(0)}/s`,
+      note: `${seen.size}/${total} delivered, ${duplicates} duplicates, ${misrouted} misrouted, ${badSignatures} bad signatures; emitted at ${emitRate.toFixed(0)}/s; the benchmark's own process (emitters and receiver) used ${(((u) => (u.user + u.system) / 1000)(process.cpuUsage(ownCpu)) / ((now() - started) / 1000) / 10).toFixed(0)}% of a core`,
     };
   });
   return { ...result, p50, emitRate };
