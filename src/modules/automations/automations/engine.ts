@@ -39,7 +39,7 @@ const JOB_RUNS = 32;
 const RUN_WORKERS = 8;
 const RUN_BATCH = 1;
 /** Jobs worked at once in the process that queued them (see startDirect), at most, beside the workers. */
-const DIRECT_MAX = 2;
+const DIRECT_MAX = RUN_WORKERS;
 /** When the queued copy of a job worked directly may be fetched (it skips the runs finished by then). */
 const DIRECT_BACKSTOP_SECONDS = 60;
 
@@ -246,14 +246,11 @@ export class AutomationEngine {
           } else jobs.push(job);
         }
       }
+      // The direct runs start beside the send: they are committed rows, and the backstop finds them
+      // finished or not whenever it comes.
       this.directInFlight += direct.length;
-      try {
-        await this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs);
-      } catch (error) {
-        this.directInFlight -= direct.length;
-        throw error;
-      }
       for (const job of direct) this.startDirect(job);
+      await this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs);
     });
   }
 
