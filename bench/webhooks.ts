@@ -180,7 +180,7 @@ async function startServer(root: string): Promise<Server> {
   };
 }
 
-function call(server: Server, method: string, url: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+function call(server: Server, method: string, url: string, token: string, body?: unknown, retried = false): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -196,7 +196,12 @@ function call(server: Server, method: string, url: string, token: string, body?:
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server closed while idle (its keep-alive timeout) fails before any
+      // answer: the request goes once more on a new connection, as Node's documentation advises.
+      if (req.reusedSocket && !retried && error.code === 'ECONNRESET') call(server, method, url, token, body, true).then(resolve, reject);
+      else reject(error);
+    });
     req.end(payload);
   });
 }
