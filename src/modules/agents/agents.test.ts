@@ -84,6 +84,23 @@ async function readSome(runId: string, n: number, lastEventId?: number) {
   return events;
 }
 
+/**
+ * A queued run with its first event and no job, copied from a finished one, created at `at`: what a
+ * process leaves between committing a run and starting it.
+ */
+async function queuedRun(at: Date) {
+  const a = await agent();
+  oa.reply({ text: 'done' });
+  const done = await run(a.id);
+  await waitFor(done.id, ['succeeded']);
+  const [row] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, done.id)));
+  const id = newId('run');
+  const queued = { ...row!, id, status: 'queued' as const, output: null, error: null, worker: null, leaseUntil: null, attempts: 0, lastSeq: 1, createdAt: at, updatedAt: at, startedAt: null, finishedAt: null };
+  await t.db.system.insert(agentRuns).values(queued);
+  await t.db.system.insert(agentRunEvents).values({ tenantId: tenant.tenantId, runId: id, seq: 1, type: 'status', data: { status: 'queued', agent_version: a.version }, createdAt: at });
+  return { id, a, queued };
+}
+
 async function waitFor(runId: string, statuses: string[], ms = 30_000) {
   const until = Date.now() + ms;
   for (;;) {
@@ -273,16 +290,8 @@ describe('agents', () => {
   });
 
   it('queues the job of a run its process never started (it died after the commit); the run executes once', async () => {
-    const a = await agent();
-    oa.reply({ text: 'done' });
-    const done = await run(a.id);
-    await waitFor(done.id, ['succeeded']);
     // A run as a process leaves it when it dies between committing it and starting it: queued, no job.
-    const [row] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, done.id)));
-    const id = newId('run');
-    const old = new Date(Date.now() - QUEUED_GRACE_MS - 5000);
-    await t.db.system.insert(agentRuns).values({ ...row!, id, status: 'queued', output: null, error: null, worker: null, leaseUntil: null, attempts: 0, lastSeq: 1, createdAt: old, updatedAt: old, startedAt: null, finishedAt: null });
-    await t.db.system.insert(agentRunEvents).values({ tenantId: tenant.tenantId, runId: id, seq: 1, type: 'status', data: { status: 'queued', agent_version: a.version }, createdAt: old });
+    const { id } = await queuedRun(new Date(Date.now() - QUEUED_GRACE_MS - 5000));
     oa.reply({ text: 'picked up' });
     // Asked twice (two sweeps, two processes): one job, one execution.
     expect(await requeueRuns(t.kernel)).toBeGreaterThanOrEqual(1);
@@ -298,18 +307,10 @@ describe('agents', () => {
   });
 
   it('a start that loses the race with a cancel writes nothing: no running event, no started event', async () => {
-    const a = await agent();
-    oa.reply({ text: 'done' });
-    const done = await run(a.id);
-    await waitFor(done.id, ['succeeded']);
     // A queued run, as its process holds it between committing it and claiming it...
-    const [row] = await t.db.system.select().from(agentRuns).where(and(eq(agentRuns.tenantId, tenant.tenantId), eq(agentRuns.id, done.id)));
-    const id = newId('run');
     const now = new Date();
-    const queued = { ...row!, id, status: 'queued' as const, output: null, error: null, worker: null, leaseUntil: null, attempts: 0, lastSeq: 1, createdAt: now, updatedAt: now, startedAt: null, finishedAt: null };
-    await t.db.system.insert(agentRuns).values(queued);
+    const { id, a, queued } = await queuedRun(now);
     const first = { seq: 1, type: 'status', data: { status: 'queued', agent_version: a.version }, created_at: now.toISOString() };
-    await t.db.system.insert(agentRunEvents).values({ tenantId: tenant.tenantId, runId: id, seq: 1, type: 'status', data: first.data, createdAt: now });
     // ...is cancelled first; the claim then finds it no longer queued.
     const cancelled = await t.request('POST', `/v1/agent-runs/${id}/cancel`, { token: tenant.token });
     expect(cancelled.body.data.status).toBe('cancelled');
