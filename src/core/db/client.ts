@@ -11,6 +11,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { lockDataDir } from './lock.ts';
+import { PgliteWire } from './pglite-wire.ts';
 
 /** The query builder every service writes against; a transaction is one too. */
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
@@ -147,24 +148,21 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
   }
   const system = drizzlePglite(client) as unknown as Db;
   const dialect = new PgDialect();
+  const wire = new PgliteWire(client);
   /**
-   * A transaction as the app role with `setup` (SET LOCALs) sent with BEGIN's transaction as one
-   * simple-protocol message. Each statement through the extended protocol costs PGlite six trips through
-   * the wasm boundary (parse, describe, bind, describe, execute, sync) and a simple one two; Drizzle's
-   * transaction sent `set transaction read only` and the tenant's set_config as two extended statements,
-   * so a one-query read paid 22 trips where 12 now do. `setup` holds only checked values (TENANT_ID,
-   * ROLE_NAME), so it is safe to inline.
+   * A transaction as the app role, `begin` (BEGIN and the SET LOCALs) sent in front of its first
+   * statement, every statement prepared once and sent in one call (see PgliteWire). `begin` holds only
+   * checked values (TENANT_ID, ROLE_NAME), so it is safe to inline.
    */
-  const transaction = <T>(setup: string, fn: (tx: Db) => Promise<T>) =>
-    client.transaction(async (ptx) => {
-      await ptx.exec(setup);
-      const session = new PgliteSession(ptx as unknown as PGlite, dialect, undefined, {});
+  const transaction = <T>(begin: string, fn: (tx: Db) => Promise<T>) =>
+    wire.transaction(begin, (wtx) => {
+      const session = new PgliteSession(wtx as unknown as PGlite, dialect, undefined, {});
       const tx = new PgliteTransaction(dialect, session, undefined) as unknown as Db;
       // async: a lazy Drizzle query `fn` returns is then started inside the store, not where it is awaited.
       return inTransaction.run(true, async () => fn(tx));
     });
-  const setupFor = (tenantId: string, readOnly: boolean) =>
-    `${readOnly ? 'set transaction read only; ' : ''}select set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`;
+  const beginFor = (tenantId: string, readOnly: boolean) =>
+    `begin${readOnly ? ' read only' : ''}; select set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`;
   return {
     kind: 'pglite',
     appRole,
@@ -177,10 +175,10 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
         await options.within.execute(enterTenant(appRole, tenantId));
         return fn(options.within);
       }
-      return transaction(setupFor(tenantId, options.readOnly === true), fn);
+      return transaction(beginFor(tenantId, options.readOnly === true), fn);
     },
     untenanted(fn) {
-      return transaction(`select set_config('role', '${appRole}', true), set_config('app.tenant_id', '', true)`, fn);
+      return transaction(`begin; select set_config('role', '${appRole}', true), set_config('app.tenant_id', '', true)`, fn);
     },
     // PGlite is one session already.
     withSession: (fn) => fn(system),

@@ -1,0 +1,187 @@
+import { parse, type PGlite, protocol, type QueryOptions, type Results } from '@electric-sql/pglite';
+import { createRequire } from 'node:module';
+
+/**
+ * Tenant transactions on PGlite in two trips through the wasm boundary instead of twelve or more.
+ *
+ * PGlite's own `query` sends Parse, Describe, Bind, Describe, Execute and Sync as six separate calls
+ * into the engine, parses every statement anew (an unnamed statement: parse, analyse, rewrite with the
+ * row policies, plan), and its `transaction` sends BEGIN and COMMIT as calls of their own; a one-row
+ * read with its tenant binding cost twelve calls and about 400 µs of CPU, most of it there rather than
+ * in the read. PGlite's engine takes a buffer of several protocol messages in one call, as a PostgreSQL
+ * server takes a client's pipelined writes, so here:
+ * - BEGIN and the tenant binding ride in front of the transaction's first statement;
+ * - each statement is Parse (first time only), Bind, Describe, Execute, Sync in one buffer;
+ * - a statement's text is parsed once as a named prepared statement and reused, so PostgreSQL keeps its
+ *   plan (its plan cache re-plans by itself when the role, the search path or a table changes);
+ * - COMMIT is the last call.
+ * A one-row read costs about a third of what it did (bench/read-path.ts). Parameters are converted as
+ * node-postgres converts them (its `prepareValue`), the conversion the PostgreSQL mode already uses,
+ * and rows are parsed by PGlite's own parsers, so results are what PGlite's `query` returns.
+ *
+ * This is PGlite's protocol interface (`execProtocolStream`, the message serializer, `parseResults`) and
+ * its two locks (`_runExclusiveTransaction`, `_runExclusiveQuery`), taken as its own `transaction`
+ * takes them, so nothing of PGlite's own runs between a transaction's calls.
+ */
+
+const serialize = protocol.serialize;
+// node-postgres does not type its utils module; `prepareValue` is what its Client applies to every parameter.
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
+
+/** Statements kept prepared; past this, new texts are parsed unnamed each time (still one trip). */
+const MAX_PREPARED = 2_000;
+
+type Message = { name: string; text?: string; code?: string };
+
+export class PgliteWire {
+  readonly #client: PGlite;
+  readonly #prepared = new Map<string, string>();
+  #seq = 0;
+
+  constructor(client: PGlite) {
+    this.#client = client;
+  }
+
+  /** Runs `fn` between `begin` (BEGIN and the SET LOCALs, one simple-protocol text) and COMMIT, or ROLLBACK when it throws. */
+  transaction<T>(begin: string, fn: (tx: WireTransaction) => Promise<T>): Promise<T> {
+    return this.#client._runExclusiveTransaction(async () => {
+      const tx = new WireTransaction(this, begin);
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (error) {
+        await tx.end('ROLLBACK').catch(() => {});
+        throw error;
+      }
+      await tx.end('COMMIT');
+      return result;
+    });
+  }
+
+  /** The name `text` is prepared under, and whether this use must send its Parse. */
+  statement(text: string): { name: string; parse: boolean } {
+    const name = this.#prepared.get(text);
+    if (name !== undefined) return { name, parse: false };
+    if (this.#prepared.size >= MAX_PREPARED) return { name: '', parse: true };
+    const fresh = `plinth_${++this.#seq}`;
+    this.#prepared.set(text, fresh);
+    return { name: fresh, parse: true };
+  }
+
+  /** A statement whose Parse did not succeed, or whose plan no longer fits its table, is parsed anew next time. */
+  forget(text: string): void {
+    this.#prepared.delete(text);
+  }
+
+  /** One call into the engine under PGlite's query lock; the messages of each Sync or simple query, in order. */
+  async send(parts: Uint8Array[]): Promise<Message[][]> {
+    const buffer = parts.length === 1 ? parts[0]! : concat(parts);
+    const messages = (await this.#client._runExclusiveQuery(() =>
+      this.#client.execProtocolStream(buffer, { syncToFs: false, throwOnError: false }),
+    )) as unknown as Message[];
+    const segments: Message[][] = [[]];
+    for (const message of messages) {
+      segments.at(-1)!.push(message);
+      if (message.name === 'readyForQuery') segments.push([]);
+    }
+    if (segments.at(-1)!.length === 0) segments.pop();
+    return segments;
+  }
+
+  parsers(): Parameters<typeof parse.parseResults>[1] {
+    return this.#client.parsers;
+  }
+}
+
+/** The client Drizzle's PGlite session is given inside a transaction: `query` and `exec`, as PGlite's transaction has. */
+export class WireTransaction {
+  readonly #wire: PgliteWire;
+  /** BEGIN and the tenant binding, until the first statement carries them. */
+  #begin: Uint8Array | undefined;
+  /** Statements go out in the order they were called, even when `fn` does not await between them. */
+  #chain: Promise<unknown> = Promise.resolve();
+  #ended = false;
+
+  constructor(wire: PgliteWire, begin: string) {
+    this.#wire = wire;
+    this.#begin = serialize.query(begin);
+  }
+
+  query<T = Record<string, unknown>>(text: string, params: unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
+    const statement = this.#wire.statement(text);
+    const parts = this.#lead();
+    if (statement.parse) parts.push(serialize.parse({ name: statement.name, text }));
+    parts.push(
+      serialize.bind({ statement: statement.name, values: params.map((value) => prepareValue(value)) as string[] }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    return this.#enqueue(parts, (segment) => {
+      const error = segment.find((m) => m.name === 'error');
+      // No ParseComplete: the text was never prepared. A changed table: the plan's row type is stale.
+      if (statement.parse && !segment.some((m) => m.name === 'parseComplete')) this.#wire.forget(text);
+      else if (error?.code === '0A000') this.#wire.forget(text);
+      if (error) throw error;
+      return parse.parseResults(segment as never, this.#wire.parsers(), options)[0] as Results<T>;
+    });
+  }
+
+  exec(text: string, options?: QueryOptions): Promise<Results[]> {
+    const parts = this.#lead();
+    parts.push(serialize.query(text));
+    return this.#enqueue(parts, (segment) => {
+      const error = segment.find((m) => m.name === 'error');
+      if (error) throw error;
+      return parse.parseResults(segment as never, this.#wire.parsers(), options);
+    });
+  }
+
+  /** COMMIT (or ROLLBACK) once every statement has answered; nothing is sent when no statement was. */
+  async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.#chain.catch(() => {});
+    if (this.#begin) return;
+    const [segment = []] = await this.#wire.send([serialize.query(command)]);
+    const error = segment.find((m) => m.name === 'error');
+    if (error) throw error;
+    // COMMIT of a transaction a statement failed in answers ROLLBACK: say so, as PGlite's transaction does.
+    if (command === 'COMMIT' && segment.some((m) => m.name === 'commandComplete' && m.text === 'ROLLBACK')) {
+      throw new Error('Transaction was aborted: a statement in it failed, so its COMMIT rolled it back');
+    }
+  }
+
+  /** The messages a statement leads with: BEGIN and the binding, for the first one. */
+  #lead(): Uint8Array[] {
+    if (this.#ended) throw new Error('Transaction is closed');
+    const lead = this.#begin ? [this.#begin] : [];
+    this.#begin = undefined;
+    return lead;
+  }
+
+  #enqueue<T>(parts: Uint8Array[], read: (segment: Message[]) => T): Promise<T> {
+    const run = this.#chain.then(async () => {
+      const segments = await this.#wire.send(parts);
+      // A leading BEGIN answers in a segment of its own; were it to fail, the statement behind it fails too
+      // (the transaction is aborted), and BEGIN's error is the one that says why.
+      const beginError = segments.length > 1 ? segments[0]!.find((m) => m.name === 'error') : undefined;
+      if (beginError) throw beginError;
+      return read(segments.at(-1) ?? []);
+    });
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
