@@ -161,8 +161,10 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
       // async: a lazy Drizzle query `fn` returns is then started inside the store, not where it is awaited.
       return inTransaction.run(true, async () => fn(tx));
     });
+  // SET LOCAL rather than `select set_config(...)`: a utility command, no query to plan and no row to
+  // send back and parse (about 40 µs of a read on PGlite).
   const beginFor = (tenantId: string, readOnly: boolean) =>
-    `begin${readOnly ? ' read only' : ''}; select set_config('role', '${appRole}', true), set_config('app.tenant_id', '${tenantId}', true)`;
+    `begin${readOnly ? ' read only' : ''}; set local role ${appRole}; set local app.tenant_id = '${tenantId}'`;
   return {
     kind: 'pglite',
     appRole,
@@ -178,7 +180,7 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
       return transaction(beginFor(tenantId, options.readOnly === true), fn);
     },
     untenanted(fn) {
-      return transaction(`begin; select set_config('role', '${appRole}', true), set_config('app.tenant_id', '', true)`, fn);
+      return transaction(`begin; set local role ${appRole}; set local app.tenant_id = ''`, fn);
     },
     // PGlite is one session already.
     withSession: (fn) => fn(system),
