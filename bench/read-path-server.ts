@@ -65,11 +65,17 @@ await call('GET', objectPath, token);
 await call('GET', objectPath, login.access_token);
 
 const { db } = platform.kernel;
+// On PGlite the baseline is PGlite's own `query`, what a bare server on PGlite calls (and what `db.raw`
+// was before Plinth's statements went through PgliteWire): the platform's read is measured against
+// PGlite as it comes, not against Plinth's own faster path.
+const pglite = db.pglite;
 const expected = `Bearer ${token}`;
 const bare = new Hono();
 bare.get('/bare/:id', async (c) => {
   if (c.req.header('authorization') !== expected) return c.json({ success: false }, 401);
-  const { rows } = await db.raw('select * from objects where id = $1', [c.req.param('id')]);
+  const { rows } = pglite
+    ? await pglite.query<Record<string, unknown>>('select * from objects where id = $1', [c.req.param('id')])
+    : await db.raw('select * from objects where id = $1', [c.req.param('id')]);
   if (!rows[0]) return c.json({ success: false }, 404);
   return c.json({ success: true, data: rows[0] });
 });

@@ -146,9 +146,14 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
       return original(...args);
     };
   }
-  const system = drizzlePglite(client) as unknown as Db;
-  const dialect = new PgDialect();
   const wire = new PgliteWire(client);
+  const systemClient = wire.client(() =>
+    inTransaction.getStore()
+      ? new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction')
+      : undefined,
+  );
+  const system = drizzlePglite({ client: systemClient as unknown as PGlite }) as unknown as Db;
+  const dialect = new PgDialect();
   /**
    * A transaction as the app role, `begin` (BEGIN and the SET LOCALs) sent in front of its first
    * statement, every statement prepared once and sent in one call (see PgliteWire). `begin` holds only
@@ -186,15 +191,15 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     withSession: (fn) => fn(system),
     async raw(text, values) {
       if (!values?.length) {
-        const results = await client.exec(text);
+        const results = await systemClient.exec(text);
         const last = results.at(-1);
         return { rows: last?.rows ?? [], rowCount: last?.affectedRows ?? 0 };
       }
-      const result = await client.query(text, values);
+      const result = await systemClient.query(text, values);
       return { rows: result.rows as any[], rowCount: result.affectedRows ?? 0 };
     },
     async ping() {
-      await client.query('select 1');
+      await systemClient.query('select 1');
     },
     async close() {
       if (!client.closed) await client.close();

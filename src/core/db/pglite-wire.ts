@@ -33,6 +33,19 @@ const MAX_PREPARED = 2_000;
 
 type Message = { name: string; text?: string; code?: string };
 
+/** The messages of one statement (or simple-protocol text) and how to read the answer to them. */
+interface Unit<T> {
+  parts: Uint8Array[];
+  read(segment: Message[]): T;
+}
+
+/** What Drizzle's PGlite session and `raw` call on a PGlite instance, served by PgliteWire. */
+export interface SystemClient {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>>;
+  exec(text: string, options?: QueryOptions): Promise<Results[]>;
+  transaction<T>(fn: (tx: WireTransaction) => Promise<T>): Promise<T>;
+}
+
 export class PgliteWire {
   readonly #client: PGlite;
   readonly #prepared = new Map<string, string>();
@@ -72,6 +85,68 @@ export class PgliteWire {
   /** A statement whose Parse did not succeed, or whose plan no longer fits its table, is parsed anew next time. */
   forget(text: string): void {
     this.#prepared.delete(text);
+  }
+
+  /** One statement's messages (Parse on first use, Bind, Describe, Execute, Sync) and the reading of its answer. */
+  extended<T>(text: string, params: unknown[], options: QueryOptions | undefined): Unit<Results<T>> {
+    const statement = this.statement(text);
+    const parts: Uint8Array[] = [];
+    if (statement.parse) parts.push(serialize.parse({ name: statement.name, text }));
+    parts.push(
+      serialize.bind({ statement: statement.name, values: params.map((value) => prepareValue(value)) as string[] }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    const read = (segment: Message[]) => {
+      const error = segment.find((m) => m.name === 'error');
+      // No ParseComplete: the text was never prepared. A changed table: the plan's row type is stale.
+      if (statement.parse && !segment.some((m) => m.name === 'parseComplete')) this.forget(text);
+      else if (error?.code === '0A000') this.forget(text);
+      if (error) throw error;
+      return parse.parseResults(segment as never, ...this.options(options))[0] as Results<T>;
+    };
+    return { parts, read };
+  }
+
+  /** A simple-protocol text (several statements allowed, no parameters) and the reading of its answers. */
+  simple(text: string, options: QueryOptions | undefined): Unit<Results[]> {
+    const read = (segment: Message[]) => {
+      const error = segment.find((m) => m.name === 'error');
+      if (error) throw error;
+      return parse.parseResults(segment as never, ...this.options(options));
+    };
+    return { parts: [serialize.query(text)], read };
+  }
+
+  /**
+   * The client of work outside tenant transactions (Drizzle's system database, `raw`, pg-boss): a
+   * statement on its own is one call and a prepared plan, as in a transaction; `transaction` is
+   * PgliteWire's. `refuse` names a call that must not be made now (from inside a tenant transaction,
+   * where it would wait on the lock that transaction holds).
+   */
+  client(refuse: () => Error | undefined): SystemClient {
+    // The unit is built under the lock: whether a text still needs its Parse is only known there.
+    const alone = <T>(build: () => Unit<T>) => {
+      const refused = refuse();
+      if (refused) return Promise.reject(refused);
+      return this.#client._runExclusiveTransaction(async () => {
+        const unit = build();
+        const [segment = []] = await this.send(unit.parts);
+        const result = unit.read(segment);
+        // What PGlite's own query does after a statement outside a transaction (a no-op on Node's file systems).
+        await this.#client.syncToFs();
+        return result;
+      });
+    };
+    return {
+      query: (text, params = [], options) => alone(() => this.extended(text, params, options)),
+      exec: (text, options) => alone(() => this.simple(text, options)),
+      transaction: (fn) => {
+        const refused = refuse();
+        return refused ? Promise.reject(refused) : this.transaction('begin', fn);
+      },
+    };
   }
 
   /** One call into the engine under PGlite's query lock; the messages of each Sync or simple query, in order. */
@@ -124,33 +199,11 @@ export class WireTransaction {
   }
 
   query<T = Record<string, unknown>>(text: string, params: unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
-    const statement = this.#wire.statement(text);
-    const parts = this.#lead();
-    if (statement.parse) parts.push(serialize.parse({ name: statement.name, text }));
-    parts.push(
-      serialize.bind({ statement: statement.name, values: params.map((value) => prepareValue(value)) as string[] }),
-      serialize.describe({ type: 'P' }),
-      serialize.execute({}),
-      serialize.sync(),
-    );
-    return this.#enqueue(parts, (segment) => {
-      const error = segment.find((m) => m.name === 'error');
-      // No ParseComplete: the text was never prepared. A changed table: the plan's row type is stale.
-      if (statement.parse && !segment.some((m) => m.name === 'parseComplete')) this.#wire.forget(text);
-      else if (error?.code === '0A000') this.#wire.forget(text);
-      if (error) throw error;
-      return parse.parseResults(segment as never, ...this.#wire.options(options))[0] as Results<T>;
-    });
+    return this.#enqueue(this.#wire.extended<T>(text, params, options));
   }
 
   exec(text: string, options?: QueryOptions): Promise<Results[]> {
-    const parts = this.#lead();
-    parts.push(serialize.query(text));
-    return this.#enqueue(parts, (segment) => {
-      const error = segment.find((m) => m.name === 'error');
-      if (error) throw error;
-      return parse.parseResults(segment as never, ...this.#wire.options(options));
-    });
+    return this.#enqueue(this.#wire.simple(text, options));
   }
 
   /** COMMIT (or ROLLBACK) once every statement has answered; nothing is sent when no statement was. */
@@ -168,22 +221,18 @@ export class WireTransaction {
     }
   }
 
-  /** The messages a statement leads with: BEGIN and the binding, for the first one. */
-  #lead(): Uint8Array[] {
-    if (this.#ended) throw new Error('Transaction is closed');
-    const lead = this.#begin ? [this.#begin] : [];
+  #enqueue<T>(unit: Unit<T>): Promise<T> {
+    if (this.#ended) return Promise.reject(new Error('Transaction is closed'));
+    // BEGIN and the binding lead the first statement.
+    const parts = this.#begin ? [this.#begin, ...unit.parts] : unit.parts;
     this.#begin = undefined;
-    return lead;
-  }
-
-  #enqueue<T>(parts: Uint8Array[], read: (segment: Message[]) => T): Promise<T> {
     const run = this.#chain.then(async () => {
       const segments = await this.#wire.send(parts);
       // A leading BEGIN answers in a segment of its own; were it to fail, the statement behind it fails too
       // (the transaction is aborted), and BEGIN's error is the one that says why.
       const beginError = segments.length > 1 ? segments[0]!.find((m) => m.name === 'error') : undefined;
       if (beginError) throw beginError;
-      return read(segments.at(-1) ?? []);
+      return unit.read(segments.at(-1) ?? []);
     });
     this.#chain = run.catch(() => {});
     return run;
