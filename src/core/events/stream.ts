@@ -48,6 +48,11 @@ export interface ReadResult {
    * running); read again shortly.
    */
   pending: boolean;
+  /**
+   * With `pending`: the types of the committed events read that are not final yet, or null when the
+   * read stopped at its limit (more such events may follow, of any type).
+   */
+  pendingTypes?: string[] | null;
 }
 
 /** What the live feed reads of the outbox. */
