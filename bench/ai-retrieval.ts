@@ -72,9 +72,10 @@
  * searches (PGlite runs in this process and its young generation stays small), 1-31 ms each under that
  * load, so the slowest 1% are scavenges and preemption. A search allocates about 290 KB, nearly all inside
  * PGlite (result rows and their JSON: the hits carry their text; protocol buffers); the query literal
- * (512 integers) is 40 KB of it. No plan or per-search transaction problem left to fix: the remaining
- * costs are the HNSW scan at ef_search 200 and the read transaction around it (BEGIN, tenant setup,
- * COMMIT: PGlite's client.transaction sends BEGIN on its own, so it cannot share the setup's message).
+ * (512 integers) is 40 KB of it. No plan problem left to fix: the costs are the HNSW scan at ef_search
+ * 200 and the read transaction around it (measured before PgliteWire, main 7b8465f and the two commits
+ * before it, which sends BEGIN and the tenant binding with the first statement and stops copying the
+ * type parsers per query: not re-measured here).
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';

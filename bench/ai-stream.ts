@@ -32,7 +32,7 @@
  * scavenge about every 33 answers on PostgreSQL, every 20 on PGlite (PGlite's results allocate), 3-20 ms
  * each under that load; --max-semi-space-size=64 did not help. On PGlite the usage write runs in
  * WASM on the main thread, 4-5 ms per request under load (BEGIN, tenant setup, the upsert's extended
- * protocol, COMMIT), after the answer's tokens.
+ * protocol, COMMIT; before PgliteWire, main 7b8465f, which folds those calls), after the answer's tokens.
  * Same day, SSE events written into one ReadableStream (instead of Hono's streamSSE) and cron ticks with
  * nothing due ending after one read, 4 rounds x 300 alternating against main: PostgreSQL (load 8.7-10.4)
  * overhead p50 2.13 / p99 16.3 ms against 2.43 / 18.6, server CPU 3.81 against 4.28 ms per request;
