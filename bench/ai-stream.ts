@@ -10,11 +10,33 @@
  *   DATABASE_URL=postgres://.../bench_x npm run bench:ai-stream   # a database of its own on that server
  *   BENCH_AI_REQUESTS=500 BENCH_ROUNDS=4 npm run bench:ai-stream
  *   BENCH_BASELINE=/path/to/other/checkout    # alternate rounds against that checkout's server
+ *   BENCH_NODE_ARGS="--import ./bench/ai-stream-trace.mjs"   # where the server's share of the time goes
  *
  * 2026-12-07 (2 shared cores, load average 9-14; 4 rounds x 300 per server, alternating, against the
  * previous main): PostgreSQL + Redis overhead p50 12.4 ms / p99 93.8 ms against 21.8 / 139.3, server CPU
  * 9.07 ms per request against 10.75, database transactions 1.57 against 2.67 per request; PGlite p50
- * 12.1 / p99 333 against 40.4 / 1,237, CPU 10.6 against 24.0 ms per request. No quiet figure yet.
+ * 12.1 / p99 333 against 40.4 / 1,237, CPU 10.6 against 24.0 ms per request. On a quiet machine after
+ * that change (the lead's run): p99 9.8 ms on PostgreSQL, 15.6 ms on PGlite; about 2 transactions and
+ * 4.8-5.8 ms of server CPU per request.
+ *
+ * Where the time goes (2026-12-07, phase marks in the server, PostgreSQL, load 4-12): nothing before
+ * the first token touches the database (the tenant's providers, tokens and index state come from
+ * ../src/modules/ai/state.ts; the SDK client is kept per provider row); the one transaction per request
+ * is the usage write after the last token, and on PostgreSQL it is the only query a request makes.
+ * Server-side, request to first `delta` written is about 1.8-2.5 ms at p50: routing, auth and validation
+ * 0.3-0.4, the SDK building its request 0.3, the provider's answer 0.7-0.9 (the fake runs in this
+ * bench's process), the SDK reading it to the first delta 0.35-0.4, the SSE write 0.05. The tail is not
+ * the server's work: under load its slowest requests are slow in the wait for the provider and in
+ * reaching the server (ai-stream-trace.mjs: bench send -> request event p90 3 ms, p99 10 ms at load 11),
+ * with the event loop idle between requests (p50 0.1 ms busy) and no GC in the slowest 1%. GC: a
+ * scavenge about every 33 answers on PostgreSQL, every 20 on PGlite (PGlite's results allocate), 3-20 ms
+ * each under that load; --max-semi-space-size=64 did not help. On PGlite the usage write runs in
+ * WASM on the main thread, 4-5 ms per request under load (BEGIN, tenant setup, the upsert's extended
+ * protocol, COMMIT; before PgliteWire, main 7b8465f, which folds those calls), after the answer's tokens.
+ * Same day, SSE events written into one ReadableStream (instead of Hono's streamSSE) and cron ticks with
+ * nothing due ending after one read, 4 rounds x 300 alternating against main: PostgreSQL (load 8.7-10.4)
+ * overhead p50 2.13 / p99 16.3 ms against 2.43 / 18.6, server CPU 3.81 against 4.28 ms per request;
+ * PGlite (load 7.2-7.4) p50 3.83 / p99 24.9 ms against 4.50 / 47.8, CPU 4.83 against 5.48 ms.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -65,7 +87,8 @@ const firstToken = (url: string, token: string, body: unknown, marker: string) =
   new Promise<number>((resolve, reject) => {
     const payload = JSON.stringify(body);
     const started = performance.now();
-    const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+    // x-bench-sent: when it left, for ai-stream-trace.mjs in the server (the fake ignores it).
+    const req = http.request(url, { method: 'POST', agent, headers: { 'x-bench-sent': String(performance.timeOrigin + started), authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
       let text = '';
       let took: number | undefined;
       res.on('data', (c: Buffer) => {

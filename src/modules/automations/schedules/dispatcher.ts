@@ -119,11 +119,16 @@ export class ScheduleDispatcher {
   private async fire(): Promise<{ created: FireJob[]; claimed: number }> {
     const now = new Date(this.kernel.clock.now());
     const db = this.kernel.db.system;
-    const due = rows<{ cron: string; tz: string }>(
+    // One-time jobs (no cron) come back as a null cron: an empty answer means nothing is due, and the
+    // tick ends here instead of making BATCH run ids and sending them with a claim that finds nothing
+    // (every second on every worker: 2,500 ids and a 90 KB statement, seen in request latency tails).
+    const found = rows<{ cron: string | null; tz: string }>(
       await db.execute(sql`
         select distinct ${scheduledJobs.cronExpression} as cron, ${scheduledJobs.timezone} as tz from ${scheduledJobs}
-        where ${scheduledJobs.enabled} and ${scheduledJobs.nextRunAt} <= ${now.toISOString()}::timestamptz and ${scheduledJobs.cronExpression} is not null`),
+        where ${scheduledJobs.enabled} and ${scheduledJobs.nextRunAt} <= ${now.toISOString()}::timestamptz`),
     );
+    if (found.length === 0) return { created: [], claimed: 0 };
+    const due = found.filter((d): d is { cron: string; tz: string } => d.cron !== null);
     const nexts = due.map(({ cron, tz }) => {
       try {
         return parseCron(cron, tz).nextRun(now)?.toISOString() ?? null;
