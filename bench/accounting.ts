@@ -24,9 +24,46 @@
  * acct-perf 2,206-2,844/s; hot main 1,846-2,260/s, acct-perf 2,330-3,380/s (ceiling 2,484-3,141/s).
  * Measured rates at that load: random main 319-812/s, acct-perf 235-854/s; hot main 223-525/s,
  * acct-perf 591-868/s; p99 150-750 ms on both (CPU-starved): the 2,000/s and 50 ms targets need the
- * machine to itself. Quiet-machine figures of main before: random 1,624/s p99 71 ms, hot 1,723/s
- * p99 53 ms, ceiling 1,885/s. Group transactions per entry 0.06-0.08 on both (12-17 entries a group);
- * a group is now one round trip (BEGIN, the statement and COMMIT in one write) instead of two.
+ * machine to itself. Quiet-machine figures of main a296f7c (PostgreSQL): random 2,065-2,101/s p99
+ * 69-72 ms; hot 2,254/s p99 41 ms without Redis, 1,862/s p99 52 ms with Redis. Group transactions per
+ * entry 0.06-0.08 (12-17 entries a group); a group is one round trip (BEGIN, the statement and COMMIT
+ * in one write).
+ * Where the p99 goes (acct-p99, 2026-12-07, PostgreSQL, load 5-13; the server measured per phase with
+ * the stats of branch acct-p99-diagnostics, PLINTH_DBG_STATS=1):
+ *   - quietest run (load 5, random 2,515/s, bench p50 18 / p99 57 ms): in the server a post took p50 12 /
+ *     p99 29 ms, of which the wait for a group p50 1.5 / p99 7.5 ms and the group's round trip p50 9 /
+ *     p99 25 ms. Half the p99 is outside the handler: event loops and CPU scheduling, with the server
+ *     (~1 core), PostgreSQL (~0.5) and this client (~0.25) on 2 cores; event-loop delay p99 6 ms, max 26.
+ *   - a group's round trip grows little with its size (hot, load 12: mean 20 ms for 1-5 entries, 30-37 ms
+ *     for 6-50): sampled wait events of the posting sessions were the statement on (or waiting for) a CPU
+ *     56%, its COMMIT waiting for the WAL flush (IO:WALSync, LWLock:WALWrite) 36%, LWLock:BufferContent
+ *     4%. Groups capped at 13 entries made 40% more group transactions and no better figure; 2 groups in
+ *     flight instead of 4 moved no figure beyond noise.
+ *     The statement runs a generic plan after its 5 custom ones per connection (pg_prepared_statements).
+ *   - period row locks: BENCH_PERIODS=0 moved database CPU per entry within noise. An advisory lock cannot
+ *     stand in for FOR KEY SHARE inside the one statement: READ COMMITTED takes the statement's snapshot
+ *     before the lock is granted, so a close that commits in between would go unseen (a row lock re-reads
+ *     the row's latest version).
+ *   - outbox consumers: while any transaction is in flight each consumer reads again after 25 ms
+ *     (readOutbox `pending`), whether or not it wants accounting events, and maps every row; they ran
+ *     0.04-0.075 transactions per posted entry (0.6-1x the posting groups), each committing its
+ *     checkpoint. With them stopped (experiment only, 2 rounds each at load 11-13) database CPU per entry
+ *     fell 14-23% (0.20-0.24 -> 0.17-0.19 ms), server 2-21%, scavenges 34-36 -> 26-27 per 4,000 posts:
+ *     the largest cost found outside the HTTP stack, and it belongs to the outbox, not the ledger.
+ *   - GC: a scavenge every ~120 posts, 4-8 ms each at load 5; --max-semi-space-size=64 changed no CPU
+ *     figure. The heap after a full GC stayed 133 MB over 8,000 posts (no leak).
+ *   - the server's busy samples in the hot phase (--cpu-prof): Hono and middleware 16%, frames of the
+ *     accounting module 20% (checking amounts 6%, the group's parameters 5%), pg protocol 13% and row
+ *     mapping ~4% (the group statements answer one row: mostly the consumers' reads), validation 9%,
+ *     auth and limits 9%, GC 7%. A spread copy of the posted lines was 2% of them; now built field by field.
+ *   - without the events phases before them, whichever journal-entry phase ran first cost more server
+ *     CPU per entry than the second (instrumented, phases swapped: 0.56-0.59 vs 0.35-0.40 ms; client
+ *     0.17-0.20 vs 0.09-0.11); in the full run not consistently (base a296f7c at load 10-13: random
+ *     0.38-0.44, hot 0.47 ms).
+ * acct-p99 against a296f7c, 2 alternating full rounds each at load 10-13: 123-467/s, server CPU per entry
+ * random 0.39-0.71 vs 0.38-0.44 ms, hot 0.36-0.69 vs 0.47 (CPU-starved, beyond telling a 2% change
+ * apart); zero imbalance in every run. No change here brings p99 under 50 ms by itself: the levers found
+ * are the consumers' re-reads and the CPU of the HTTP stack, both outside the ledger.
  * Reports over bulk-inserted lines (load ~9): 1M lines trial balance p50 60 ms, P&L 41 ms; 10M lines
  * trial balance p50 116 ms (max 477 ms), P&L 77 ms (max 113 ms), reading 59,643 rollup rows.
  */
