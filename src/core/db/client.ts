@@ -159,13 +159,13 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
    * statement, every statement prepared once and sent in one call (see PgliteWire). `begin` holds only
    * checked values (TENANT_ID, ROLE_NAME), so it is safe to inline.
    */
-  const transaction = <T>(begin: string, fn: (tx: Db) => Promise<T>) =>
+  const transaction = <T>(begin: string, fn: (tx: Db) => Promise<T>, perStatement = false) =>
     wire.transaction(begin, (wtx) => {
       const session = new PgliteSession(wtx as unknown as PGlite, dialect, undefined, {});
       const tx = new PgliteTransaction(dialect, session, undefined) as unknown as Db;
       // async: a lazy Drizzle query `fn` returns is then started inside the store, not where it is awaited.
       return inTransaction.run(true, async () => fn(tx));
-    });
+    }, perStatement);
   // SET LOCAL rather than `select set_config(...)`: a utility command, no query to plan and no row to
   // send back and parse (about 40 µs of a read on PGlite).
   const beginFor = (tenantId: string, readOnly: boolean) =>
@@ -182,7 +182,8 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
         await options.within.execute(enterTenant(appRole, tenantId));
         return fn(options.within);
       }
-      return transaction(beginFor(tenantId, options.readOnly === true), fn);
+      // Reads: each statement on its own, as on PostgreSQL (see PgliteWire.transaction).
+      return transaction(beginFor(tenantId, options.readOnly === true), fn, options.readOnly === true);
     },
     untenanted(fn) {
       return transaction(`begin; set local role ${appRole}; set local app.tenant_id = ''`, fn);

@@ -56,10 +56,17 @@ export class PgliteWire {
     this.#client = client;
   }
 
-  /** Runs `fn` between `begin` (BEGIN and the SET LOCALs, one simple-protocol text) and COMMIT, or ROLLBACK when it throws. */
-  transaction<T>(begin: string, fn: (tx: WireTransaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` between `begin` (BEGIN and the SET LOCALs, one simple-protocol text) and COMMIT, or
+   * ROLLBACK when it throws. `perStatement` (reads): each statement is a transaction of its own, BEGIN,
+   * the statement and COMMIT in one call, as reads on PostgreSQL run each statement on its own on a
+   * session bound to the tenant (READ COMMITTED gives every statement its own snapshot either way);
+   * a one-statement read is then one call instead of two. A failed BEGIN aborts the statement behind
+   * it, so nothing runs unbound.
+   */
+  transaction<T>(begin: string, fn: (tx: WireTransaction) => Promise<T>, perStatement = false): Promise<T> {
     return this.#client._runExclusiveTransaction(async () => {
-      const tx = new WireTransaction(this, begin);
+      const tx = new WireTransaction(this, begin, perStatement);
       let result: T;
       try {
         result = await fn(tx);
@@ -192,10 +199,13 @@ export class WireTransaction {
   /** Statements go out in the order they were called, even when `fn` does not await between them. */
   #chain: Promise<unknown> = Promise.resolve();
   #ended = false;
+  /** BEGIN and COMMIT around every statement (see PgliteWire.transaction). */
+  readonly #each: { begin: Uint8Array; commit: Uint8Array } | undefined;
 
-  constructor(wire: PgliteWire, begin: string) {
+  constructor(wire: PgliteWire, begin: string, perStatement: boolean) {
     this.#wire = wire;
-    this.#begin = serialize.query(begin);
+    if (perStatement) this.#each = { begin: serialize.query(begin), commit: serialize.query('COMMIT') };
+    else this.#begin = serialize.query(begin);
   }
 
   query<T = Record<string, unknown>>(text: string, params: unknown[] = [], options?: QueryOptions): Promise<Results<T>> {
@@ -211,7 +221,8 @@ export class WireTransaction {
     if (this.#ended) return;
     this.#ended = true;
     await this.#chain.catch(() => {});
-    if (this.#begin) return;
+    // Nothing open: no statement was sent, or each was a transaction of its own.
+    if (this.#begin || this.#each) return;
     const [segment = []] = await this.#wire.send([serialize.query(command)]);
     const error = segment.find((m) => m.name === 'error');
     if (error) throw error;
@@ -223,16 +234,18 @@ export class WireTransaction {
 
   #enqueue<T>(unit: Unit<T>): Promise<T> {
     if (this.#ended) return Promise.reject(new Error('Transaction is closed'));
-    // BEGIN and the binding lead the first statement.
-    const parts = this.#begin ? [this.#begin, ...unit.parts] : unit.parts;
+    // BEGIN and the binding lead the first statement (every statement, with #each, and COMMIT follows it).
+    const each = this.#each;
+    const lead = each?.begin ?? this.#begin;
+    const parts = [...(lead ? [lead] : []), ...unit.parts, ...(each ? [each.commit] : [])];
     this.#begin = undefined;
     const run = this.#chain.then(async () => {
       const segments = await this.#wire.send(parts);
       // A leading BEGIN answers in a segment of its own; were it to fail, the statement behind it fails too
       // (the transaction is aborted), and BEGIN's error is the one that says why.
-      const beginError = segments.length > 1 ? segments[0]!.find((m) => m.name === 'error') : undefined;
+      const beginError = lead ? segments[0]?.find((m) => m.name === 'error') : undefined;
       if (beginError) throw beginError;
-      return unit.read(segments.at(-1) ?? []);
+      return unit.read(segments[lead ? 1 : 0] ?? []);
     });
     this.#chain = run.catch(() => {});
     return run;
