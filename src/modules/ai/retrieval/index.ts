@@ -78,21 +78,23 @@ async function followFiles(kernel: Kernel, { events, tx, afterCommit }: Consumer
   const relevant = events.filter((e) => e.resourceId && (e.type === 'file.uploaded' || (e.type === 'file.deleted' && e.data.permanent === true)));
   if (relevant.length === 0) return;
   const tenantIds = [...new Set(relevant.map((e) => e.tenantId))];
-  const known = new Set(
-    (
-      await tx
-        .select({ tenantId: aiFileIndex.tenantId, fileId: aiFileIndex.fileId })
-        .from(aiFileIndex)
-        .where(and(inArray(aiFileIndex.tenantId, tenantIds), inArray(aiFileIndex.fileId, [...new Set(relevant.map((e) => e.resourceId!))])))
-    ).map((r) => `${r.tenantId}/${r.fileId}`),
-  );
+  const entries = await tx
+    .select({ tenantId: aiFileIndex.tenantId, fileId: aiFileIndex.fileId, createdAt: aiFileIndex.createdAt })
+    .from(aiFileIndex)
+    .where(and(inArray(aiFileIndex.tenantId, tenantIds), inArray(aiFileIndex.fileId, [...new Set(relevant.map((e) => e.resourceId!))])));
+  const known = new Set(entries.map((r) => `${r.tenantId}/${r.fileId}`));
+  // When the file joined the index: an upload that happened before that was already what was queued.
+  const joined = new Map(entries.map((r) => [`${r.tenantId}/${r.fileId}`, r.createdAt.getTime()]));
   const reindex: FileJob[] = [];
   const removed = new Map<string, string[]>();
   for (const e of relevant) {
     const key = `${e.tenantId}/${e.resourceId}`;
     if (!known.has(key)) continue;
     if (e.type === 'file.uploaded') {
-      reindex.push({ tenantId: e.tenantId, fileId: e.resourceId! });
+      // An upload older than the file's entry reached this consumer after the file was added to the
+      // index (a sync right after the upload): that sync's job reads this very version; a second job
+      // would index it twice (and report a failing file's failure twice).
+      if (e.createdAt.getTime() >= joined.get(key)!) reindex.push({ tenantId: e.tenantId, fileId: e.resourceId! });
       continue;
     }
     const gone = await tx
