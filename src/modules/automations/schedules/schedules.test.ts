@@ -115,9 +115,11 @@ describe('running', () => {
     const missedAt = new Date(Date.now() - 3_600_000).toISOString();
     const runOnce = (await create(a.token, { name: 'missed-run', run_at: missedAt, ...emit('custom.missed') })).body.data.id;
     const skip = (await create(a.token, { name: 'missed-skip', run_at: missedAt, missed_runs: 'skip', ...emit('custom.skipped') })).body.data.id;
+    // A read's statements each see what had committed when they ran (READ COMMITTED), so the job row
+    // can be read just before the run's transaction commits and its runs just after: wait for both.
     const done = await waitFor(async () => {
       const job = (await t.request('GET', `/v1/scheduled-jobs/${once.id}`, { token: a.token })).body.data;
-      return job.recent_runs[0]?.status === 'succeeded' ? job : null;
+      return job.recent_runs[0]?.status === 'succeeded' && job.run_count > 0 ? job : null;
     }, 'one-time run');
     expect(done).toMatchObject({ next_run_at: null, run_count: 1 });
     expect(done.recent_runs[0]).toMatchObject({ trigger: 'schedule', scheduled_for: soon });
