@@ -137,21 +137,19 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
   // PGlite is one session: a query outside an open transaction waits for it to end, so a system query
   // made from inside tenant work would wait forever. Fail at once, with the reason, instead of hanging.
   const inTransaction = new AsyncLocalStorage<boolean>();
+  const refuseInTransaction = () =>
+    inTransaction.getStore()
+      ? new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction')
+      : undefined;
   for (const method of ['query', 'exec'] as const) {
     const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
     (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      if (inTransaction.getStore()) {
-        return Promise.reject(new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction'));
-      }
-      return original(...args);
+      const refused = refuseInTransaction();
+      return refused ? Promise.reject(refused) : original(...args);
     };
   }
   const wire = new PgliteWire(client);
-  const systemClient = wire.client(() =>
-    inTransaction.getStore()
-      ? new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction')
-      : undefined,
-  );
+  const systemClient = wire.client(refuseInTransaction);
   const system = drizzlePglite({ client: systemClient as unknown as PGlite }) as unknown as Db;
   const dialect = new PgDialect();
   /**

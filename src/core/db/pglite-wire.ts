@@ -2,7 +2,7 @@ import { parse, type PGlite, protocol, type QueryOptions, type Results } from '@
 import { createRequire } from 'node:module';
 
 /**
- * Tenant transactions on PGlite in two trips through the wasm boundary instead of twelve or more.
+ * Every statement Plinth sends to PGlite in one call into the engine, with a plan prepared once.
  *
  * PGlite's own `query` sends Parse, Describe, Bind, Describe, Execute and Sync as six separate calls
  * into the engine, parses every statement anew (an unnamed statement: parse, analyse, rewrite with the
@@ -10,11 +10,13 @@ import { createRequire } from 'node:module';
  * read with its tenant binding cost twelve calls and about 400 µs of CPU, most of it there rather than
  * in the read. PGlite's engine takes a buffer of several protocol messages in one call, as a PostgreSQL
  * server takes a client's pipelined writes, so here:
- * - BEGIN and the tenant binding ride in front of the transaction's first statement;
  * - each statement is Parse (first time only), Bind, Describe, Execute, Sync in one buffer;
  * - a statement's text is parsed once as a named prepared statement and reused, so PostgreSQL keeps its
  *   plan (its plan cache re-plans by itself when the role, the search path or a table changes);
- * - COMMIT is the last call.
+ * - in a transaction, BEGIN and the tenant binding ride in front of the first statement and COMMIT is
+ *   the last call; a read's statements each carry BEGIN and COMMIT too (see `transaction`), so a
+ *   one-statement read is one call;
+ * - work outside tenant transactions (the system database, `raw`, pg-boss) goes the same way (`client`).
  * A one-row read costs about a third of what it did (bench/read-path.ts). Parameters are converted as
  * node-postgres converts them (its `prepareValue`), the conversion the PostgreSQL mode already uses,
  * and rows are parsed by PGlite's own parsers, so results are what PGlite's `query` returns.
@@ -158,7 +160,7 @@ export class PgliteWire {
 
   /** One call into the engine under PGlite's query lock; the messages of each Sync or simple query, in order. */
   async send(parts: Uint8Array[]): Promise<Message[][]> {
-    const buffer = parts.length === 1 ? parts[0]! : concat(parts);
+    const buffer = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const messages = (await this.#client._runExclusiveQuery(() =>
       this.#client.execProtocolStream(buffer, { syncToFs: false, throwOnError: false }),
     )) as unknown as Message[];
@@ -250,16 +252,4 @@ export class WireTransaction {
     this.#chain = run.catch(() => {});
     return run;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

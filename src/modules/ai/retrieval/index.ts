@@ -82,9 +82,8 @@ async function followFiles(kernel: Kernel, { events, tx, afterCommit }: Consumer
     .select({ tenantId: aiFileIndex.tenantId, fileId: aiFileIndex.fileId, createdAt: aiFileIndex.createdAt })
     .from(aiFileIndex)
     .where(and(inArray(aiFileIndex.tenantId, tenantIds), inArray(aiFileIndex.fileId, [...new Set(relevant.map((e) => e.resourceId!))])));
-  const known = new Set(entries.map((r) => `${r.tenantId}/${r.fileId}`));
-  // When the file joined the index: an upload that happened before that was already what was queued.
-  const joined = new Map(entries.map((r) => [`${r.tenantId}/${r.fileId}`, r.createdAt.getTime()]));
+  // The files in the index, and when each joined it: an upload from before that was what got queued.
+  const known = new Map(entries.map((r) => [`${r.tenantId}/${r.fileId}`, r.createdAt.getTime()]));
   const reindex: FileJob[] = [];
   const removed = new Map<string, string[]>();
   for (const e of relevant) {
@@ -94,7 +93,7 @@ async function followFiles(kernel: Kernel, { events, tx, afterCommit }: Consumer
       // An upload older than the file's entry reached this consumer after the file was added to the
       // index (a sync right after the upload): that sync's job reads this very version; a second job
       // would index it twice (and report a failing file's failure twice).
-      if (e.createdAt.getTime() >= joined.get(key)!) reindex.push({ tenantId: e.tenantId, fileId: e.resourceId! });
+      if (e.createdAt.getTime() >= known.get(key)!) reindex.push({ tenantId: e.tenantId, fileId: e.resourceId! });
       continue;
     }
     const gone = await tx
