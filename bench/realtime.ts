@@ -14,6 +14,7 @@
  *   npm run bench:realtime                                                  # embedded PGlite
  *   DATABASE_URL=postgres://... REDIS_URL=redis://... npm run bench:realtime
  *   BENCH_WS=10000 BENCH_SSE=2000 BENCH_USERS=40 BENCH_USER_SHARE=0.3 BENCH_CLIENTS=2 npm run bench:realtime
+ *   BENCH_NODE_ARGS="--import ./x.mjs"     # extra node arguments for the server (a tracing preload)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -217,7 +218,7 @@ async function session(root: string): Promise<Result[]> {
   const probe = `data:text/javascript,${encodeURIComponent(
     "process.channel?.unref();process.on('message',(m)=>{if(m!=='memory')return;globalThis.gc();globalThis.gc();process.send({memory:process.memoryUsage()});});",
   )}`;
-  const child = spawn(process.execPath, ['--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--import', probe, path.join(root, 'bin/plinth.mjs'), 'start'], {
+  const child = spawn(process.execPath, ['--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', probe, path.join(root, 'bin/plinth.mjs'), 'start'], {
     env,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

@@ -424,10 +424,13 @@ export class WebhookEngine {
    * (interrupted) attempt, since it may have been sent, and the schedule goes on from the oldest.
    */
   private async reclaimExpired(): Promise<void> {
+    // The partial index's own predicate, written out rather than bound: a prepared statement (PGlite's
+    // are) with `status = $1` cannot use an index whose predicate names the value, so it was planned anew
+    // on every poll, about 4 ms of WASM on the event loop each second on PGlite.
     const expired = await this.kernel.db.system
       .select({ id: webhookMessages.id, tenantId: webhookMessages.tenantId, claim: webhookMessages.claim })
       .from(webhookMessages)
-      .where(and(eq(webhookMessages.status, 'sending'), eq(webhookMessages.kind, 'event'), lte(webhookMessages.leaseUntil, this.now())))
+      .where(and(sql`${webhookMessages.status} = 'sending' and ${webhookMessages.kind} = 'event'`, lte(webhookMessages.leaseUntil, this.now())))
       .orderBy(asc(webhookMessages.seq))
       .limit(100);
     for (const message of expired) {
