@@ -68,8 +68,14 @@ export interface Database {
   untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
   withSession<T>(fn: (db: Db) => Promise<T>): Promise<T>;
-  /** Plain SQL with $n parameters on a pooled session (pg-boss runs through this); no parameters allows several statements. */
-  raw(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number }>;
+  /**
+   * Plain SQL with $n parameters on a pooled session (pg-boss runs through this); no parameters allows
+   * several statements. `genericPlan` (honoured on PGlite, whose statements are prepared): the statement
+   * runs under plan_cache_mode = force_generic_plan, for statements on a partitioned table keyed by a
+   * parameter (pg-boss's job table, a partition per queue), whose custom plans PostgreSQL otherwise
+   * keeps choosing and planning anew, partition pruning and all, on every execution.
+   */
+  raw(text: string, values?: unknown[], options?: { genericPlan?: boolean }): Promise<{ rows: any[]; rowCount: number }>;
   ping(): Promise<void>;
   /**
    * Whether this database stores and searches vectors itself with pgvector: PGlite always (the
@@ -188,13 +194,13 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     },
     // PGlite is one session already.
     withSession: (fn) => fn(system),
-    async raw(text, values) {
+    async raw(text, values, options) {
       if (!values?.length) {
         const results = await systemClient.exec(text);
         const last = results.at(-1);
         return { rows: last?.rows ?? [], rowCount: last?.affectedRows ?? 0 };
       }
-      const result = await systemClient.query(text, values);
+      const result = options?.genericPlan ? await systemClient.queryGeneric(text, values) : await systemClient.query(text, values);
       return { rows: result.rows as any[], rowCount: result.affectedRows ?? 0 };
     },
     async ping() {

@@ -30,6 +30,9 @@ const serialize = protocol.serialize;
 // node-postgres does not type its utils module; `prepareValue` is what its Client applies to every parameter.
 const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
 
+/** What SystemClient.queryGeneric runs its statement behind (see Database.raw's `genericPlan`). */
+const GENERIC_PLAN = 'begin; set local plan_cache_mode = force_generic_plan';
+
 /** Statements kept prepared; past this, new texts are parsed unnamed each time (still one trip). */
 const MAX_PREPARED = 2_000;
 
@@ -44,6 +47,8 @@ interface Unit<T> {
 /** What Drizzle's PGlite session and `raw` call on a PGlite instance, served by PgliteWire. */
 export interface SystemClient {
   query<T = Record<string, unknown>>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>>;
+  /** `query` under plan_cache_mode = force_generic_plan: BEGIN and the SET LOCAL, the statement and COMMIT in one call. */
+  queryGeneric<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Results<T>>;
   exec(text: string, options?: QueryOptions): Promise<Results[]>;
   transaction<T>(fn: (tx: WireTransaction) => Promise<T>): Promise<T>;
 }
@@ -150,6 +155,10 @@ export class PgliteWire {
     };
     return {
       query: (text, params = [], options) => alone(() => this.extended(text, params, options)),
+      queryGeneric: <T>(text: string, params: unknown[] = []) => {
+        const refused = refuse();
+        return refused ? Promise.reject(refused) : this.transaction(GENERIC_PLAN, (tx) => tx.query<T>(text, params), true);
+      },
       exec: (text, options) => alone(() => this.simple(text, options)),
       transaction: (fn) => {
         const refused = refuse();

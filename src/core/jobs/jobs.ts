@@ -69,7 +69,8 @@ export class Jobs {
     this.boss = new PgBoss({
       db: {
         executeSql: (text, values) => {
-          const run = db.raw(text, values);
+          // Its job table has a partition per queue and its statements name the queue as a parameter.
+          const run = db.raw(text, values, { genericPlan: true });
           if (!unawaited.has(text)) return run;
           return run.catch((error: unknown) => {
             logLoopFailure(this.log, error, 'could not record a job as done or failed; it runs again when it expires', {}, 'warn');
