@@ -119,6 +119,8 @@ export interface ConsumerBatch {
   tx: Db;
   /** Runs once the batch and its checkpoint have committed (sending jobs, waking workers). */
   afterCommit(fn: () => Promise<void> | void): void;
+  /** What the consumer's `prefetch` answered, when it has one. */
+  prefetched?: unknown;
 }
 
 export interface ConsumerDefinition {
@@ -142,6 +144,13 @@ export interface ConsumerDefinition {
    * the rows) flushes them first: the log is written in order.
    */
   asyncCommit?: boolean;
+  /**
+   * A read sent right behind the batch's read, before its events are known (one wait fewer than
+   * reading after them), handed to `handle` as `prefetched`. `tenants` is a subquery of the tenant ids
+   * of the events that the batch's read may return: all of those it returns are among them (events
+   * before the fence do not change between two statements), maybe more.
+   */
+  prefetch?: (tx: Db, tenants: SQL) => Promise<unknown>;
   handle(batch: ConsumerBatch): Promise<void>;
 }
 
@@ -299,11 +308,15 @@ export class Outbox implements FeedSource {
         .then((result) => rows<{ ok: boolean }>(result)[0]?.ok === true);
       // The checkpoint is read in the statement that reads after it: one round trip fewer per batch.
       const from = sql`(select coalesce(max(c.tx_id), '0'::xid8) as tx, coalesce(max(c.seq), 0) as seq from ${eventConsumers} c where c.name = ${name})`;
-      const [locked, reading] = await Promise.allSettled([locking, readOutbox(tx as unknown as Db, from, batchSize)]);
+      const reading = readOutbox(tx as unknown as Db, from, batchSize);
+      const tenants = sql`select distinct b.tenant_id from (select e.tenant_id from ${events} e where (e.tx_id, e.seq) > (select p.tx, p.seq from ${from} p) order by e.tx_id, e.seq limit ${batchSize}) b`;
+      const prefetching = definition.prefetch?.(tx as unknown as Db, tenants);
+      const [locked, read0, prefetched] = await Promise.allSettled([locking, reading, prefetching]);
       if (locked.status === 'rejected') throw locked.reason;
       if (!locked.value) return { processed: 0, more: false, pending: false, locked: true };
-      if (reading.status === 'rejected') throw reading.reason;
-      const read = reading.value;
+      if (read0.status === 'rejected') throw read0.reason;
+      if (prefetched.status === 'rejected') throw prefetched.reason;
+      const read = read0.value;
       if (read.events.length === 0) return { processed: 0, more: false, pending: urgent(read), locked: false };
       const last = read.events.at(-1)!;
       const n = read.events.length;
@@ -319,7 +332,7 @@ export class Outbox implements FeedSource {
         .execute();
       checkpointing.catch(() => {});
       try {
-        await definition.handle({ events: read.events, tx: tx as unknown as Db, afterCommit: (fn) => void hooks.push(fn) });
+        await definition.handle({ events: read.events, tx: tx as unknown as Db, afterCommit: (fn) => void hooks.push(fn), prefetched: prefetched.value });
       } finally {
         // Answered before the transaction ends, whatever the handler did.
         await checkpointing.catch(() => {});

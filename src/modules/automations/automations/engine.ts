@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { actingAs, runInTenant, writeEmits, type RequestMeta, type TenantContext } from '../../../core/context.ts';
 import { rows, type Db } from '../../../core/db/client.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
@@ -115,6 +115,12 @@ interface RunItem {
   runId: string;
 }
 
+/** A batch's tenants' enabled automations (candidatesOf), and the tenants whose automations those are (all of them). */
+interface Candidates {
+  tenants: Set<string>;
+  automations: AutomationRow[];
+}
+
 const runsOf = (job: RunJob): string[] => job.runIds ?? (job.runId ? [job.runId] : []);
 
 /** What the fast path reads of a run (a run the trigger consumer has just inserted is known without a read). */
@@ -196,7 +202,15 @@ export class AutomationEngine {
     // holds them, and its runs start after that batch's transaction (bench:automations fairness).
     // Its commits do not wait for the disk (asyncCommit): a lost batch is read again and its runs
     // inserted again (the unique index), and whatever works or queues them commits after it, flushing it.
-    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 250, asyncCommit: true, wakeOn: (type) => interest.wants(type), handle: (batch) => engine.trigger(batch) });
+    // The batch's tenants' enabled automations are read behind its events (prefetch), not after them.
+    kernel.outbox.consume({
+      name: TRIGGER_CONSUMER,
+      batchSize: 250,
+      asyncCommit: true,
+      wakeOn: (type) => interest.wants(type),
+      prefetch: (tx, tenants) => engine.candidatesOf(tx, tenants),
+      handle: (batch) => engine.trigger(batch),
+    });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
         const [run] = await ctx.db
@@ -220,15 +234,27 @@ export class AutomationEngine {
     await this.kernel.jobs.send<RunJob>(RUN_JOB, { tenantId, runId }, delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {});
   }
 
+  /**
+   * The enabled automations of the tenants `tenants` (a subquery) names, with the tenants it named:
+   * trigger reads those of any other tenant of its batch itself.
+   */
+  async candidatesOf(tx: Db, tenants: SQL): Promise<Candidates> {
+    const found = await tx
+      .select({ tenantId: sql<string>`t.tenant_id`, automation: automations })
+      .from(sql`(${tenants}) t`)
+      .leftJoin(automations, and(sql`${automations.tenantId} = t.tenant_id`, eq(automations.enabled, true)));
+    return { tenants: new Set(found.map((r) => r.tenantId)), automations: found.flatMap((r) => (r.automation ? [r.automation] : [])) };
+  }
+
   /** The outbox consumer: events -> runs (exactly once per event and automation). */
-  async trigger({ events, tx, afterCommit }: ConsumerBatch): Promise<void> {
+  async trigger({ events, tx, afterCommit, prefetched }: ConsumerBatch): Promise<void> {
     // A tenant with no backlog here and a few events that may start runs: the backlogs yield from now
     // (QuietGate) until its runs are done, or the batch turns out to start none of it quiet.
     const wanted = new Map<string, number>();
     for (const event of events) if (this.interest.wants(event.type)) wanted.set(event.tenantId, (wanted.get(event.tenantId) ?? 0) + 1);
     const release = [...wanted].some(([tenantId, n]) => n <= JOB_RUNS && !this.isBacklogged(tenantId)) ? this.quiet.hold() : () => {};
     try {
-      await this.matchRuns(tx, afterCommit, events, release);
+      await this.matchRuns(tx, afterCommit, events, prefetched as Candidates | undefined, release);
     } catch (error) {
       release();
       throw error;
@@ -236,13 +262,14 @@ export class AutomationEngine {
   }
 
   /** trigger's matching: each event against its tenant's enabled automations, then createRuns. */
-  private async matchRuns(tx: Db, afterCommit: ConsumerBatch['afterCommit'], events: OutboxEvent[], release: () => void): Promise<void> {
-    const tenantIds = [...new Set(events.map((e) => e.tenantId))];
+  private async matchRuns(tx: Db, afterCommit: ConsumerBatch['afterCommit'], events: OutboxEvent[], prefetched: Candidates | undefined, release: () => void): Promise<void> {
     // Whole rows: a run worked directly (startDirect) needs its automation's actions and creator.
-    const candidates = await tx
-      .select()
-      .from(automations)
-      .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
+    // Read with the batch (candidatesOf); a tenant it did not name (none should be) is read here.
+    const unread = [...new Set(events.map((e) => e.tenantId))].filter((t) => !prefetched?.tenants.has(t));
+    const candidates = [
+      ...(prefetched?.automations ?? []),
+      ...(unread.length ? await tx.select().from(automations).where(and(inArray(automations.tenantId, unread), eq(automations.enabled, true))) : []),
+    ];
     if (candidates.length === 0) return release();
     const matched: { event: (typeof events)[number]; automationId: string; shown: Record<string, unknown> }[] = [];
     const perTenant = new Map<string, number>();
