@@ -111,7 +111,9 @@ async function startServer(root: string): Promise<Server> {
   });
   await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Free sockets are dropped after 4 s idle, before the server's keep-alive (5 s) closes them: on a loaded
+  // machine a request sent on a socket the server was just closing met ECONNRESET.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
   return {
     child,
     base: `http://127.0.0.1:${port}`,
