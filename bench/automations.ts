@@ -13,6 +13,7 @@
  *   DATABASE_URL=postgres://... npm run bench:automations
  *   BENCH_EVENTS=5000 npm run bench:automations
  *   BENCH_BASELINE=/path/to/other/checkout BENCH_ROUNDS=3       # alternate rounds against that checkout's server
+ *   BENCH_FAIR_DETAIL=1                                           # each quiet tenant's timeline in the fairness phase
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
