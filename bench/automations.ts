@@ -13,6 +13,7 @@
  *   DATABASE_URL=postgres://... npm run bench:automations
  *   BENCH_EVENTS=5000 npm run bench:automations
  *   BENCH_BASELINE=/path/to/other/checkout BENCH_ROUNDS=3       # alternate rounds against that checkout's server
+ *   BENCH_FAIR_DETAIL=1                                           # each quiet tenant's timeline in the fairness phase
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -111,7 +112,9 @@ async function startServer(root: string): Promise<Server> {
   });
   await waitUntil(() => /listening on http/.test(out), 'the server to start', 300_000);
   const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Free sockets are dropped after 4 s idle, before the server's keep-alive (5 s) closes them: on a loaded
+  // machine a request sent on a socket the server was just closing met ECONNRESET.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
   return {
     child,
     base: `http://127.0.0.1:${port}`,
@@ -345,6 +348,27 @@ interface Fairness {
   fairSeconds: number;
   worst: number;
   mean: number;
+  /** Where each quiet tenant's time went (see timeline). */
+  detail: string[];
+}
+
+/**
+ * One tenant's runs as a timeline, in ms from its first event's commit: its events' commits (first..last),
+ * the trigger batches that created its runs (when each transaction began, and how many runs), when its
+ * runs started (first..last) and finished (first..last), and when the flood's last run finished.
+ */
+function timeline(runs: any[], floodEnd: number): string {
+  const t = (r: any, f: string) => Date.parse(r[f]);
+  const emitted = runs.map((r) => Date.parse(r.input.event.timestamp));
+  const zero = Math.min(...emitted);
+  const rel = (v: number) => (v - zero).toFixed(0);
+  const range = (vs: number[]) => `${rel(Math.min(...vs))}..${rel(Math.max(...vs))}`;
+  const batches = new Map<number, number>();
+  for (const r of runs) batches.set(t(r, 'created_at'), (batches.get(t(r, 'created_at')) ?? 0) + 1);
+  const created = [...batches].sort(([a], [b]) => a - b).map(([at, n]) => `${rel(at)}(${n})`).join(' ');
+  const starts = new Map<number, number>();
+  for (const r of runs) starts.set(t(r, 'started_at'), (starts.get(t(r, 'started_at')) ?? 0) + 1);
+  return `events ${range(emitted)}, created ${created}, started ${range(runs.map((r) => t(r, 'started_at')))} (${starts.size} distinct), finished ${range(runs.map((r) => t(r, 'finished_at')))}; flood done ${rel(floodEnd)}`;
 }
 
 async function fairness(server: Server): Promise<Fairness> {
@@ -397,6 +421,7 @@ async function fairness(server: Server): Promise<Fairness> {
     fairSeconds,
     worst: Math.min(...shares),
     mean: shares.reduce((a, b) => a + b, 0) / shares.length,
+    detail: all.slice(1).map((runs, i) => `tenant ${quiet[i]!.tenantId.slice(-6)}: ${timeline(runs, floodSpan.end)}`),
   };
 }
 
@@ -427,6 +452,7 @@ for (let round = 0; round < ROUNDS; round++) {
       console.log(`  fairness: 1 tenant floods ${FAIR_EVENTS * 100} runs, ${QUIET} others ${FAIR_EVENTS} each, submitted just after: ${f.capacity.toFixed(0)} runs/s in all; the flood took ${f.floodSeconds.toFixed(1)} s`);
       console.log(`  quiet tenants' runs took ${f.quietSeconds.map((s) => s.toFixed(2)).join(', ')} s (a fair share: ${f.fairSeconds.toFixed(2)} s)`);
       console.log(`  share of fair throughput kept: min ${(f.worst * 100).toFixed(0)}%, mean ${(f.mean * 100).toFixed(0)}%  [target >= 90%: ${f.worst >= 0.9 ? 'met' : 'MISSED'}]`);
+      if (process.env.BENCH_FAIR_DETAIL) for (const [i, line] of f.detail.entries()) console.log(`    quiet ${i} (ms from its first event): ${line}`);
     } finally {
       await server.stop();
     }

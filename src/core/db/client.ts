@@ -66,6 +66,11 @@ export interface Database {
   tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, options?: TenantTxOptions): Promise<T>;
   /** A transaction as the app role with no tenant set (it sees no tenant rows); used by isolation tests. */
   untenanted<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /**
+   * `system.transaction(fn)`, its BEGIN sent without waiting for its answer: it goes out ahead of
+   * `fn`'s first statement instead of a round trip before it (event consumers' batches).
+   */
+  systemTransaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs `fn` with a dedicated session (migrations hold an advisory lock on it). */
   withSession<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /**
@@ -192,6 +197,8 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     untenanted(fn) {
       return transaction(`begin; set local role ${appRole}; set local app.tenant_id = ''`, fn);
     },
+    // In process: no round trip to save.
+    systemTransaction: (fn) => system.transaction((tx) => fn(tx as unknown as Db)),
     // PGlite is one session already.
     withSession: (fn) => fn(system),
     async raw(text, values, options) {
@@ -377,6 +384,30 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
     }
   }
 
+  /** A system transaction (owner role): BEGIN queued ahead of `fn`'s first statement, not waited for. */
+  async function systemTransaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
+    let broken: Error | undefined;
+    try {
+      // Should BEGIN fail, the session is gone (nothing else fails a BEGIN), and `fn`'s statements with it.
+      const begin = client.query('begin');
+      begin.catch(() => {});
+      let result: T;
+      try {
+        result = await fn(writerFor(client));
+        await begin;
+      } catch (error) {
+        await client.query('rollback').catch((e: Error) => (broken = e));
+        throw error;
+      }
+      await client.query('commit');
+      return result;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async function write<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await tenantPool.connect();
     // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
@@ -426,6 +457,7 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
         return fn(tx as unknown as Db);
       });
     },
+    systemTransaction,
     async withSession(fn) {
       const client = await pool.connect();
       let failed: Error | undefined;

@@ -82,9 +82,16 @@ export function createKeyResolver(kernel: Kernel): { resolve: PrincipalResolver;
 /** A key's principal by its id (for work done later as that key): null once revoked, expired or deleted. */
 export function keyPrincipalLoader(kernel: Kernel): PrincipalLoader {
   return async (tenantId, id) => {
-    const [row] = await kernel.db.system.select().from(apiKeys).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)));
+    // The key and its tenant read at once (two sessions), not one after the other: the tenant is known.
+    const [keyRead, tenantRead] = await Promise.allSettled([
+      kernel.db.system.select().from(apiKeys).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id))),
+      getTenant(kernel.db.system, tenantId),
+    ]);
+    if (keyRead.status === 'rejected') throw keyRead.reason;
+    const [row] = keyRead.value;
     if (!row || row.revokedAt !== null || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return null;
-    const tenant = toSnapshot(await getTenant(kernel.db.system, row.tenantId));
+    if (tenantRead.status === 'rejected') throw tenantRead.reason;
+    const tenant = toSnapshot(tenantRead.value);
     return { kind: 'api_key', id: row.id, tenant, scopes: new Set(row.scopes), rateLimit: row.rateLimit, ipAllowlist: row.ipAllowlist, expiresAt: row.expiresAt };
   };
 }

@@ -171,6 +171,22 @@ describe("a quiet tenant's first runs", () => {
     expect(jobs).toHaveLength(2);
     expect(jobs.filter((j) => j.later)).toEqual([{ state: 'created', later: true }]);
   });
+
+  it('are worked there too while a few of its runs still wait (a batch that split its events), its queued job again a backstop', async () => {
+    const quiet = await t.newTenant();
+    const res = await create(quiet.token, { name: 'split', trigger_event: 'custom.split', actions: [{ type: 'emit_event', input: { event_type: 'custom.splitted' } }] });
+    expect(res.status, res.text).toBe(201);
+    // A run of this tenant waits already (made here, with no job): a backlog of one, far below a job's worth.
+    await t.db.system
+      .insert(automationRuns)
+      .values({ id: 'run_waiting0000000000000000', tenantId: quiet.tenantId, automationId: res.body.data.id, eventId: null, trigger: 'manual', status: 'pending', input: { event: { data: {} } } });
+    await t.request('POST', '/v1/events', { token: quiet.token, body: { event_type: 'custom.split', data: {} } });
+    const run = await waitFor(async () => (await runsOf(quiet.token, res.body.data.id)).body.data.runs.find((r: { trigger: string; status: string }) => r.trigger === 'event' && r.status === 'succeeded'), 'the run');
+    expect(run.attempts).toBe(1);
+    // Worked here: its only job is the backstop, not due for a minute; the run that waited still waits.
+    expect(await jobsOf(quiet.tenantId)).toEqual([{ state: 'created', later: true }]);
+    expect((await runsOf(quiet.token, res.body.data.id)).body.data.runs.find((r: { id: string }) => r.id === 'run_waiting0000000000000000')?.status).toBe('pending');
+  });
 });
 
 describe('manual trigger, retries and the dead-letter queue', () => {

@@ -1,9 +1,9 @@
-import { and, count, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { actingAs, runInTenant, writeEmits, type RequestMeta, type TenantContext } from '../../../core/context.ts';
 import { rows, type Db } from '../../../core/db/client.ts';
 import { matchesPattern } from '../../../core/events/format.ts';
 import { consumerInterest } from '../../../core/events/interest.ts';
-import type { ConsumerBatch } from '../../../core/events/outbox.ts';
+import type { ConsumerBatch, OutboxEvent } from '../../../core/events/outbox.ts';
 import { publicEvent } from '../../../core/events/format.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
@@ -46,11 +46,67 @@ const DIRECT_BACKSTOP_SECONDS = 60;
 /** The fast path found a run changed under it (claimed, requeued): the general path decides. */
 class NotClaimable extends Error {}
 
+/**
+ * How long a quiet tenant's runs may hold a flooding tenant's back (QuietGate), at most: the hold ends
+ * when they are done, or after this, whatever happened to them.
+ */
+const QUIET_HOLD_MS = 1_000;
+/** How long one job of a flooding tenant waits at the gate, at most: a stream of quiet tenants slows a flood, never stops it. */
+const QUIET_WAIT_MS = 250;
+/** How long a tenant found with a backlog is taken for one: its next batches hold the gate for none of its runs. */
+const BACKLOG_MEMORY_MS = 5_000;
+
+/**
+ * Quiet tenants first, in this process. Runs wait on the database, but their work is done on this
+ * process's one thread: while a flooding tenant's runs fill every worker, each step of a quiet tenant's
+ * runs (the trigger's statements, the direct start) waits its turn behind them, and a step that takes
+ * a millisecond alone took tens. So while a quiet tenant's runs are on their way (from the trigger
+ * batch that found them to their direct start's end), the jobs of a tenant with a backlog wait before
+ * they start their work (QUIET_WAIT_MS at most each): the flood's runs pause for that long, not the
+ * quiet tenant's behind them.
+ */
+class QuietGate {
+  private readonly holds = new Set<object>();
+  private waiters: (() => void)[] = [];
+
+  /** Holds the gate until the returned function is called, or QUIET_HOLD_MS. */
+  hold(): () => void {
+    const token = {};
+    this.holds.add(token);
+    const release = () => {
+      clearTimeout(timer);
+      if (!this.holds.delete(token) || this.holds.size > 0) return;
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const wake of waiters) wake();
+    };
+    const timer = setTimeout(release, QUIET_HOLD_MS);
+    timer.unref();
+    return release;
+  }
+
+  /** Resolves once nothing holds the gate, or after QUIET_WAIT_MS. */
+  passed(): Promise<void> {
+    if (this.holds.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      };
+      const timer = setTimeout(done, QUIET_WAIT_MS);
+      this.waiters.push(done);
+    });
+  }
+}
+
 /** A job of runs: `runIds` of one tenant (the trigger consumer's), or one `runId` (a retry, a manual run). */
 interface RunJob {
   tenantId: string;
   runId?: string;
   runIds?: string[];
+  /** The tenant's runs pending before this job's first (the trigger's jobs): JOB_RUNS or more is a backlog that yields to quiet tenants. */
+  behind?: number;
 }
 
 interface RunItem {
@@ -59,12 +115,21 @@ interface RunItem {
   runId: string;
 }
 
+/** A batch's tenants' enabled automations (candidatesOf), and the tenants whose automations those are (all of them). */
+interface Candidates {
+  tenants: Set<string>;
+  automations: AutomationRow[];
+}
+
 const runsOf = (job: RunJob): string[] => job.runIds ?? (job.runId ? [job.runId] : []);
+
+/** What the fast path reads of a run (a run the trigger consumer has just inserted is known without a read). */
+type FastRunRow = Pick<AutomationRunRow, 'id' | 'tenantId' | 'automationId' | 'trigger' | 'attempts' | 'durationMs' | 'input'>;
 
 /** A run the fast path may work: pending, not started, every action in this database. */
 interface FastRun {
   item: RunItem;
-  run: AutomationRunRow;
+  run: FastRunRow;
   automation: AutomationRow;
   runAs: TenantPrincipal | undefined;
 }
@@ -100,6 +165,13 @@ export function automationEngine(kernel: Kernel): AutomationEngine {
 export class AutomationEngine {
   constructor(private readonly kernel: Kernel) {}
 
+  /** The event types some enabled automation triggers on (a hint: true while unknown). */
+  private interest: { wants(type: string): boolean } = { wants: () => true };
+  /** Held while quiet tenants' runs are on their way here; the jobs of a backlog wait for it. */
+  readonly quiet = new QuietGate();
+  /** Tenants whose last trigger batch here found a backlog of a job's worth or more (their new runs hold nothing). */
+  private readonly backlogged = new Map<string, number>();
+
   static register(kernel: Kernel): AutomationEngine {
     const engine = new AutomationEngine(kernel);
     engines.set(kernel, engine);
@@ -112,16 +184,33 @@ export class AutomationEngine {
       handler: async (job) => {
         for (const runId of runsOf(job)) await engine.execute(job.tenantId, runId);
       },
-      handleBatch: (jobs) => engine.executeBatch(jobs.flatMap((job) => runsOf(job.data).map((runId) => ({ jobId: job.id, tenantId: job.data.tenantId, runId })))),
+      handleBatch: async (jobs) => {
+        const backlog = jobs.some((job) => (job.data.behind ?? 0) >= JOB_RUNS);
+        if (backlog) await engine.quiet.passed();
+        return engine.executeBatch(
+          jobs.flatMap((job) => runsOf(job.data).map((runId) => ({ jobId: job.id, tenantId: job.data.tenantId, runId }))),
+          { yieldToQuiet: backlog },
+        );
+      },
     });
     // Woken only by the types some enabled automation triggers on; the rest are read (and skipped) at the poll.
-    const interest = consumerInterest(kernel, TRIGGER_CONSUMER, async () => {
+    const interest = (engine.interest = consumerInterest(kernel, TRIGGER_CONSUMER, async () => {
       const found = await kernel.db.system.selectDistinct({ p: automations.triggerEvent }).from(automations).where(eq(automations.enabled, true));
       return found.map((r) => r.p);
-    });
+    }));
     // 250 events a batch, not 1,000: a quiet tenant's events behind a flood wait for the batch that
     // holds them, and its runs start after that batch's transaction (bench:automations fairness).
-    kernel.outbox.consume({ name: TRIGGER_CONSUMER, batchSize: 250, wakeOn: (type) => interest.wants(type), handle: (batch) => engine.trigger(batch) });
+    // Its commits do not wait for the disk (asyncCommit): a lost batch is read again and its runs
+    // inserted again (the unique index), and whatever works or queues them commits after it, flushing it.
+    // The batch's tenants' enabled automations are read behind its events (prefetch), not after them.
+    kernel.outbox.consume({
+      name: TRIGGER_CONSUMER,
+      batchSize: 250,
+      asyncCommit: true,
+      wakeOn: (type) => interest.wants(type),
+      prefetch: (tx, tenants) => engine.candidatesOf(tx, tenants),
+      handle: (batch) => engine.trigger(batch),
+    });
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
         const [run] = await ctx.db
@@ -145,15 +234,45 @@ export class AutomationEngine {
     await this.kernel.jobs.send<RunJob>(RUN_JOB, { tenantId, runId }, delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {});
   }
 
+  /**
+   * The enabled automations of the tenants `tenants` (a subquery) names, with the tenants it named:
+   * trigger reads those of any other tenant of its batch itself.
+   */
+  async candidatesOf(tx: Db, tenants: SQL): Promise<Candidates> {
+    const found = await tx
+      .select({ tenantId: sql<string>`t.tenant_id`, automation: automations })
+      .from(sql`(${tenants}) t`)
+      .leftJoin(automations, and(sql`${automations.tenantId} = t.tenant_id`, eq(automations.enabled, true)));
+    return { tenants: new Set(found.map((r) => r.tenantId)), automations: found.flatMap((r) => (r.automation ? [r.automation] : [])) };
+  }
+
   /** The outbox consumer: events -> runs (exactly once per event and automation). */
-  async trigger({ events, tx, afterCommit }: ConsumerBatch): Promise<void> {
-    const tenantIds = [...new Set(events.map((e) => e.tenantId))];
-    const candidates = await tx
-      .select({ id: automations.id, tenantId: automations.tenantId, triggerEvent: automations.triggerEvent, conditions: automations.conditions, createdAt: automations.createdAt })
-      .from(automations)
-      .where(and(inArray(automations.tenantId, tenantIds), eq(automations.enabled, true)));
-    if (candidates.length === 0) return;
+  async trigger({ events, tx, afterCommit, prefetched }: ConsumerBatch): Promise<void> {
+    // A tenant with no backlog here and a few events that may start runs: the backlogs yield from now
+    // (QuietGate) until its runs are done, or the batch turns out to start none of it quiet.
+    const wanted = new Map<string, number>();
+    for (const event of events) if (this.interest.wants(event.type)) wanted.set(event.tenantId, (wanted.get(event.tenantId) ?? 0) + 1);
+    const release = [...wanted].some(([tenantId, n]) => n <= JOB_RUNS && !this.isBacklogged(tenantId)) ? this.quiet.hold() : () => {};
+    try {
+      await this.matchRuns(tx, afterCommit, events, prefetched as Candidates | undefined, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** trigger's matching: each event against its tenant's enabled automations, then createRuns. */
+  private async matchRuns(tx: Db, afterCommit: ConsumerBatch['afterCommit'], events: OutboxEvent[], prefetched: Candidates | undefined, release: () => void): Promise<void> {
+    // Whole rows: a run worked directly (startDirect) needs its automation's actions and creator.
+    // Read with the batch (candidatesOf); a tenant it did not name (none should be) is read here.
+    const unread = [...new Set(events.map((e) => e.tenantId))].filter((t) => !prefetched?.tenants.has(t));
+    const candidates = [
+      ...(prefetched?.automations ?? []),
+      ...(unread.length ? await tx.select().from(automations).where(and(inArray(automations.tenantId, unread), eq(automations.enabled, true))) : []),
+    ];
+    if (candidates.length === 0) return release();
     const matched: { event: (typeof events)[number]; automationId: string; shown: Record<string, unknown> }[] = [];
+    const perTenant = new Map<string, number>();
     for (const event of events) {
       for (const automation of candidates) {
         if (automation.tenantId !== event.tenantId) continue;
@@ -166,10 +285,45 @@ export class AutomationEngine {
         } catch {
           holds = false;
         }
-        if (holds) matched.push({ event, automationId: automation.id, shown });
+        if (holds) {
+          matched.push({ event, automationId: automation.id, shown });
+          perTenant.set(event.tenantId, (perTenant.get(event.tenantId) ?? 0) + 1);
+        }
       }
     }
-    if (matched.length === 0) return;
+    if (matched.length === 0) return release();
+    // The principals that the runs of a tenant with a few runs here act as, loaded now on another
+    // session, beside the rest of this transaction: such a tenant's runs are likely worked directly
+    // once it commits (startDirect), and they need them first. A tenant with many runs is queued.
+    const runAs = new Map<string, Promise<TenantPrincipal | null | undefined>>();
+    for (const automation of candidates) {
+      if ((perTenant.get(automation.tenantId) ?? JOB_RUNS + 1) > JOB_RUNS || runAs.size >= DIRECT_MAX) continue;
+      runAs.set(automation.id, this.runAsOf(automation).catch(() => null));
+    }
+    if (![...perTenant].some(([tenantId, n]) => n <= JOB_RUNS && !this.isBacklogged(tenantId))) release();
+    await this.createRuns({ tx, afterCommit, matched, candidates, runAs, release });
+  }
+
+  /**
+   * trigger's second half: the runs of the matched events, then (once committed) their jobs and direct
+   * starts. `release` ends the batch's hold on the quiet gate: called once no quiet tenant's run is
+   * on its way (at once when there is none, else when their direct starts end).
+   */
+  private async createRuns({
+    tx,
+    afterCommit,
+    matched,
+    candidates,
+    runAs,
+    release,
+  }: {
+    tx: Db;
+    afterCommit: ConsumerBatch['afterCommit'];
+    matched: { event: OutboxEvent; automationId: string; shown: Record<string, unknown> }[];
+    candidates: AutomationRow[];
+    runAs: Map<string, Promise<TenantPrincipal | null | undefined>>;
+    release: () => void;
+  }): Promise<void> {
     // Depth: an event an automation run caused (its actor) starts runs one level deeper. Only the
     // events that start a run are looked up (most events runs emit start none).
     const caused = matched.map((m) => m.event).filter((e) => e.actorType === 'automation' && e.actorId);
@@ -200,60 +354,113 @@ export class AutomationEngine {
         ...(tooDeep ? { finishedAt: new Date() } : {}),
       };
     });
-    // The inserts and the backlog count go out together (pipelined, in this order: the count sees
-    // the inserted runs); every statement is waited for before the transaction goes on.
-    const statements: Promise<unknown>[] = [];
-    for (let i = 0; i < values.length; i += 500) {
-      statements.push(tx.insert(automationRuns).values(values.slice(i, i + 500)).onConflictDoNothing().returning({ id: automationRuns.id, tenantId: automationRuns.tenantId, status: automationRuns.status }));
+    // The first inserts and the backlog count are one statement (one round trip): the count, a CTE's
+    // sibling, sees the runs pending before this batch. Further inserts go out with it (pipelined
+    // where the session allows); every statement is waited for before the transaction goes on.
+    const returned = { id: automationRuns.id, tenantId: automationRuns.tenantId, status: automationRuns.status };
+    const statements: Promise<{ id: string; tenantId: string; status: string }[]>[] = [];
+    const firstInsert = tx.insert(automationRuns).values(values.slice(0, 500)).onConflictDoNothing().returning(returned);
+    const tenantsOfRuns = [...new Set(values.map((v) => v.tenantId))];
+    const counted: { tenantId: string; n: number }[] = [];
+    statements.push(
+      tx
+        .execute(
+          sql`with inserted as (${firstInsert.getSQL()})
+          select id, tenant_id, status, null::bigint as n from inserted
+          union all
+          select null, tenant_id, null, count(*) from ${automationRuns}
+          where ${inArray(automationRuns.tenantId, tenantsOfRuns)} and ${automationRuns.status} = 'pending' group by tenant_id`,
+        )
+        .then((result) =>
+          rows<{ id: string | null; tenant_id: string; status: string | null; n: string | number | null }>(result).flatMap((row) => {
+            if (row.id === null) {
+              counted.push({ tenantId: row.tenant_id, n: Number(row.n) });
+              return [];
+            }
+            return [{ id: row.id, tenantId: row.tenant_id, status: row.status! }];
+          }),
+        ),
+    );
+    for (let i = 500; i < values.length; i += 500) {
+      statements.push(tx.insert(automationRuns).values(values.slice(i, i + 500)).onConflictDoNothing().returning(returned));
     }
-    const counting = tx
-      .select({ tenantId: automationRuns.tenantId, n: count() })
-      .from(automationRuns)
-      .where(and(inArray(automationRuns.tenantId, [...new Set(values.map((v) => v.tenantId))]), eq(automationRuns.status, 'pending')))
-      .groupBy(automationRuns.tenantId);
-    statements.push(counting);
     const results = await Promise.allSettled(statements);
     const refused = results.find((r) => r.status === 'rejected');
     if (refused) throw (refused as PromiseRejectedResult).reason;
-    const inserted = results.slice(0, -1).flatMap((r) => (r as PromiseFulfilledResult<{ id: string; tenantId: string; status: string }[]>).value);
-    const counted = (results.at(-1) as PromiseFulfilledResult<{ tenantId: string; n: number }[]>).value;
+    const inserted = results.flatMap((r) => (r as PromiseFulfilledResult<{ id: string; tenantId: string; status: string }[]>).value);
     const pending = inserted.filter((r) => r.status === 'pending');
-    if (pending.length === 0) return;
+    if (pending.length === 0) return release();
     // Fair across tenants: a job's priority is minus the place of its first run in its tenant's
     // backlog, so workers take every tenant's first runs, then every tenant's next, ... A tenant
     // flooding the queue waits behind its own runs, not the others behind it.
-    const backlog = new Map<string, number>();
-    // The count includes this batch's runs (same transaction): start from the runs before them.
-    const inBatch = new Map<string, number>();
-    for (const run of pending) inBatch.set(run.tenantId, (inBatch.get(run.tenantId) ?? 0) + 1);
-    for (const row of counted) backlog.set(row.tenantId, Math.max(0, row.n - (inBatch.get(row.tenantId) ?? 0)));
+    const backlog = new Map(counted.map((row) => [row.tenantId, row.n]));
+    const valueOf = new Map(values.map((v) => [v.id!, v]));
+    const automationOf = new Map(candidates.map((a) => [a.id, a]));
     const byTenant = new Map<string, string[]>();
     for (const run of pending) {
       const ids = byTenant.get(run.tenantId);
       if (ids) ids.push(run.id);
       else byTenant.set(run.tenantId, [run.id]);
     }
+    // Quiet: the tenant's whole backlog with these runs is one job's worth. The others are remembered
+    // as backlogged, so that their next small batches hold nothing back.
+    const quiet = new Set<string>();
+    for (const [tenantId, ids] of byTenant) {
+      if ((backlog.get(tenantId) ?? 0) + ids.length <= JOB_RUNS) {
+        quiet.add(tenantId);
+        this.backlogged.delete(tenantId);
+      } else this.markBacklogged(tenantId);
+    }
+    if (quiet.size === 0) release();
     afterCommit(async () => {
       const jobs: { data: RunJob; priority: number; startAfterSeconds?: number }[] = [];
       const direct: RunJob[] = [];
       for (const [tenantId, ids] of byTenant) {
         const before = backlog.get(tenantId) ?? 0;
         for (let i = 0; i < ids.length; i += JOB_RUNS) {
-          const job = { data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) }, priority: -Math.min(before + i, 1_000_000_000) };
-          // A tenant with nothing waiting: its first job starts here (startDirect), and the queued one
-          // is its backstop, fetched later, should this process not finish it.
-          if (before === 0 && i === 0 && this.directInFlight + direct.length < DIRECT_MAX) {
+          const job = { data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS), behind: before + i }, priority: -Math.min(before + i, 1_000_000_000) };
+          // A tenant with nothing waiting, or a quiet one (its events that two batches split): its
+          // first job starts here (startDirect), and the queued one is its backstop, fetched later,
+          // should this process not finish it. Queued, its runs waited for a worker to come free of a
+          // flood's runs.
+          if (i === 0 && (before === 0 || quiet.has(tenantId)) && this.directInFlight + direct.length < DIRECT_MAX) {
             direct.push(job.data);
             jobs.push({ ...job, startAfterSeconds: DIRECT_BACKSTOP_SECONDS });
           } else jobs.push(job);
         }
       }
       // The direct runs start beside the send: they are committed rows, and the backstop finds them
-      // finished or not whenever it comes.
+      // finished or not whenever it comes. What the trigger inserted and read is what they need.
       this.directInFlight += direct.length;
-      for (const job of direct) this.startDirect(job);
+      const quietStarts: Promise<void>[] = [];
+      for (const job of direct) {
+        const known = runsOf(job).map((id) => {
+          const value = valueOf.get(id)!;
+          const automation = automationOf.get(value.automationId)!;
+          const run: FastRunRow = { id, tenantId: job.tenantId, automationId: automation.id, trigger: 'event', attempts: 0, durationMs: null, input: value.input! };
+          return { run, automation, runAs: runAs.get(automation.id) };
+        });
+        const started = this.startDirect(job, known);
+        if (quiet.has(job.tenantId)) quietStarts.push(started);
+      }
+      // The gate opens once the quiet tenants' direct starts are done (their runs, or queued again).
+      void Promise.allSettled(quietStarts).then(release);
       await this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs);
     });
+  }
+
+  /** Whether the tenant's last trigger batch here, lately, found it a backlog of a job's worth or more. */
+  private isBacklogged(tenantId: string): boolean {
+    const at = this.backlogged.get(tenantId);
+    return at !== undefined && Date.now() - at < BACKLOG_MEMORY_MS;
+  }
+
+  private markBacklogged(tenantId: string): void {
+    if (this.backlogged.size >= 10_000) {
+      for (const [id, at] of this.backlogged) if (Date.now() - at >= BACKLOG_MEMORY_MS) this.backlogged.delete(id);
+      if (this.backlogged.size >= 10_000) this.backlogged.clear();
+    }
+    this.backlogged.set(tenantId, Date.now());
   }
 
   /** Jobs started by startDirect and not finished yet, in this process. */
@@ -268,12 +475,40 @@ export class AutomationEngine {
    * them. Whatever is not finished here (a run with an outside action, an action that failed, a crash)
    * is queued again at once, or left to the backstop when this process died.
    */
-  private startDirect(job: RunJob): void {
+  private startDirect(job: RunJob, known?: { run: FastRunRow; automation: AutomationRow; runAs?: Promise<TenantPrincipal | null | undefined> }[]): Promise<void> {
     const items = runsOf(job).map((runId) => ({ jobId: 'direct', tenantId: job.tenantId, runId }));
-    void this.executeBatch(items, { fastOnly: true })
+    return (known ? this.directKnown(items, known) : this.executeBatch(items, { fastOnly: true }))
       .then((left) => (left.size > 0 ? this.kernel.jobs.sendMany<RunJob>(RUN_JOB, [{ data: job }]) : undefined))
       .catch((error: unknown) => this.kernel.log.warn({ err: error, tenantId: job.tenantId }, 'automation runs started here were left to their queued job'))
       .finally(() => (this.directInFlight -= 1));
+  }
+
+  /**
+   * startDirect's runs as the trigger inserted them, with their automations as it read them: no read
+   * before the work (the claim still finds each pending, at its first attempt and with no step, or
+   * rolls all of it back). A run the fast path cannot take, or whose principal was not loaded with
+   * the batch, goes through executeBatch as any other.
+   */
+  private async directKnown(items: RunItem[], known: { run: FastRunRow; automation: AutomationRow; runAs?: Promise<TenantPrincipal | null | undefined> }[]): Promise<Map<string, unknown>> {
+    const group: FastRun[] = [];
+    for (const [i, { run, automation, runAs }] of known.entries()) {
+      const named = NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById;
+      if (!automation.actions.every((a) => IN_TRANSACTION_ACTIONS.has(a.type)) || (named && !runAs)) break;
+      const principal = named ? await runAs : undefined;
+      if (principal === null) break;
+      group.push({ item: items[i]!, run, automation, runAs: principal ?? undefined });
+    }
+    if (group.length < known.length) return this.executeBatch(items, { fastOnly: true });
+    const failures = new Map<string, unknown>();
+    if (!(await this.fastGroup(group[0]!.run.tenantId, group))) failures.set('direct', new Error('not finished on the direct path'));
+    return failures;
+  }
+
+  /** The principal an automation's runs act as: undefined for the tenant-wide creators, null when gone. */
+  private runAsOf(automation: AutomationRow): Promise<TenantPrincipal | null | undefined> {
+    return NAMED_PRINCIPALS.has(automation.createdByType) && automation.createdById
+      ? this.kernel.principals.load(automation.tenantId, automation.createdByType, automation.createdById)
+      : Promise.resolve(undefined);
   }
 
   private meta(tenantId: string, runId: string): RequestMeta {
@@ -288,7 +523,7 @@ export class AutomationEngine {
    * database are worked together, one transaction per tenant and job (`fastGroup`); any other run, or
    * one that could not be finished that way, goes through `execute`, one transaction per step.
    */
-  async executeBatch(items: RunItem[], options: { fastOnly?: boolean } = {}): Promise<Map<string, unknown>> {
+  async executeBatch(items: RunItem[], options: { fastOnly?: boolean; yieldToQuiet?: boolean } = {}): Promise<Map<string, unknown>> {
     const failures = new Map<string, unknown>();
     let found: { run: AutomationRunRow; automation: AutomationRow | null }[] = [];
     try {
@@ -346,6 +581,8 @@ export class AutomationEngine {
       if (others.length > 0 || done.includes(false)) failures.set('direct', new Error('not finished on the direct path'));
       return failures;
     }
+    // A backlog's runs, read, wait here too for the quiet tenants that came meanwhile (QuietGate).
+    if (options.yieldToQuiet) await this.quiet.passed();
     await Promise.all([
       ...[...fastGroups].map(async (group) => {
         if (await this.fastGroup(group[0]!.run.tenantId, group)) return;
