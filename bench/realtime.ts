@@ -15,6 +15,14 @@
  *   DATABASE_URL=postgres://... REDIS_URL=redis://... npm run bench:realtime
  *   BENCH_WS=10000 BENCH_SSE=2000 BENCH_USERS=40 BENCH_USER_SHARE=0.3 BENCH_CLIENTS=2 npm run bench:realtime
  *   BENCH_NODE_ARGS="--import ./x.mjs"     # extra node arguments for the server (a tracing preload)
+ *
+ * 2026-12-07 (PostgreSQL + Redis, load 2.6-2.8 after a quiet start): 10,000 WebSockets p99 257 ms (p50
+ * 75-108 ms), 5.6 KiB RSS per idle connection; 2,000 SSE p99 110 ms. Where the fan-out goes (a CPU
+ * profile of the server over two rounds, and a preload timing the event frames' socket writes): the
+ * frames of one event reach 10,000 sockets in 260-570 ms under load 4-5, and 95% of the hub's dispatch is
+ * inside the socket write itself (libuv's write, which on loopback also runs the receiving side's TCP
+ * work); the JavaScript around it (visibility, the Set of sent connections, the frame built once) is
+ * about 5%. One write per connection is the floor: on this machine the target needs cheaper kernel writes.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
