@@ -388,4 +388,26 @@ describe('a worker that dies in the middle of a run', () => {
     expect(after).toMatchObject({ status: 'succeeded', attempts: 2 });
     expect(after!.steps).toHaveLength(2);
   });
+
+  it('queues again a pending run whose job was never sent (its process ended after the commit), and it runs once', async () => {
+    const id = await automation({ name: 'orphan', trigger_event: 'custom.never', actions: [{ id: 'note', type: 'create_object', input: { object_type: 'notes', properties: { body: 'orphan {{ data.n }}' } } }] });
+    const { automationEngine, ORPHAN_GRACE_MS } = await import('./engine.ts');
+    const engine = automationEngine(t.kernel);
+    // As the trigger left it: committed, pending, and no job. One just as old but touched lately stays.
+    const stale = new Date(Date.now() - 300 - ORPHAN_GRACE_MS - 60_000);
+    const orphan = `run_orphan${Date.now()}`;
+    const recent = `run_recent${Date.now()}`;
+    await t.db.system.insert(automationRuns).values([
+      { id: orphan, tenantId: a.tenantId, automationId: id, trigger: 'manual', status: 'pending', input: { event: { id: null, type: 'manual', data: { n: 9 } } }, createdAt: stale, updatedAt: stale },
+      { id: recent, tenantId: a.tenantId, automationId: id, trigger: 'manual', status: 'pending', input: { event: { id: null, type: 'manual', data: { n: 10 } } }, createdAt: stale },
+    ]);
+    expect(await engine.sweepOrphans()).toBe(1);
+    const done = await waitFor(async () => (await runsOf(a.token, id)).body.data.runs.find((r: { id: string; status: string }) => r.id === orphan && r.status === 'succeeded'), 'the orphaned run');
+    expect(done.attempts).toBe(1);
+    const notes = (await t.request('GET', '/v1/objects/notes/list', { token: a.token })).body.data.results.filter((o: { properties: { body: string } }) => o.properties.body === 'orphan 9');
+    expect(notes).toHaveLength(1);
+    // Marked when queued, and done since: the next pass queues nothing; the recent one still waits.
+    expect(await engine.sweepOrphans()).toBe(0);
+    expect((await runsOf(a.token, id)).body.data.runs.find((r: { id: string }) => r.id === recent)?.status).toBe('pending');
+  });
 });

@@ -23,6 +23,15 @@ const DLQ_SOURCE = 'automation';
 const NAMED_PRINCIPALS = new Set(['api_key', 'user']);
 /** A run whose worker wrote nothing for this long is taken over by the job's next delivery. */
 export const RUN_LEASE_MS = 10 * 60_000;
+const SWEEP_JOB = 'automations.sweep';
+/**
+ * A pending run nothing has touched for this long beyond its longest retry wait has no job: its process
+ * ended between writing it (the trigger's commit, a retry's requeue) and queueing its job. The sweeper
+ * queues it again.
+ */
+export const ORPHAN_GRACE_MS = 10 * 60_000;
+/** Runs the sweeper queues again per pass, at most. */
+const SWEEP_BATCH = 500;
 
 /**
  * Runs of one tenant per job, as the trigger consumer queues them: the job's runs are worked in one
@@ -160,7 +169,9 @@ export function automationEngine(kernel: Kernel): AutomationEngine {
  * redelivered. A pg-boss job works each run: every action's result is written with the action (or
  * right after it, for calls that leave the database), so a run taken over after a crash resumes at
  * the first action not done. A failing action is retried after AUTOMATION_RETRY_DELAYS_MS; after the
- * last, the run fails and lands in the dead-letter queue (source `automation`).
+ * last, the run fails and lands in the dead-letter queue (source `automation`). A run whose job was
+ * never sent (its process ended between the commit that wrote it and the send) is queued again by a
+ * sweeper once it has waited ORPHAN_GRACE_MS past the longest retry wait.
  */
 export class AutomationEngine {
   constructor(private readonly kernel: Kernel) {}
@@ -211,6 +222,9 @@ export class AutomationEngine {
       prefetch: (tx, tenants) => engine.candidatesOf(tx, tenants),
       handle: (batch) => engine.trigger(batch),
     });
+    // Every minute, once across processes (pg-boss's cron): pending runs that lost their job.
+    kernel.jobs.define(SWEEP_JOB, { retryLimit: 0, handler: async () => void (await engine.sweepOrphans()) });
+    void kernel.jobs.schedule(SWEEP_JOB, '* * * * *');
     registerDeadLetterSource(kernel, DLQ_SOURCE, {
       retry: async (ctx, letter) => {
         const [run] = await ctx.db
@@ -228,6 +242,36 @@ export class AutomationEngine {
       },
     });
     return engine;
+  }
+
+  /**
+   * Queues again the pending runs untouched for ORPHAN_GRACE_MS past the longest retry wait (their job
+   * was never sent), and marks them touched so the next passes leave them for as long. A run that did
+   * have a job (a flood's backlog older than that) gets a second one, which finds it done or claims it
+   * once. Returns how many it queued.
+   */
+  async sweepOrphans(now = new Date()): Promise<number> {
+    const wait = Math.max(0, ...this.kernel.config.AUTOMATION_RETRY_DELAYS_MS) + ORPHAN_GRACE_MS;
+    const before = new Date(now.getTime() - wait);
+    const found = rows<{ tenant_id: string; id: string }>(
+      await this.kernel.db.system.execute(sql`
+        update ${automationRuns} set updated_at = ${now.toISOString()}::timestamptz
+        where (tenant_id, id) in (
+          select tenant_id, id from ${automationRuns}
+          where status = 'pending' and updated_at < ${before.toISOString()}::timestamptz
+          order by updated_at limit ${SWEEP_BATCH}
+        ) and status = 'pending'
+        returning tenant_id, id`),
+    );
+    const byTenant = new Map<string, string[]>();
+    for (const run of found) byTenant.set(run.tenant_id, [...(byTenant.get(run.tenant_id) ?? []), run.id]);
+    const jobs: { data: RunJob }[] = [];
+    for (const [tenantId, ids] of byTenant) for (let i = 0; i < ids.length; i += JOB_RUNS) jobs.push({ data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) } });
+    if (jobs.length) {
+      await this.kernel.jobs.sendMany<RunJob>(RUN_JOB, jobs);
+      this.kernel.log.warn({ runs: found.length }, 'automation runs without a job were queued again');
+    }
+    return found.length;
   }
 
   async queue(tenantId: string, runId: string, delayMs = 0): Promise<void> {
