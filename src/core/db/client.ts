@@ -384,19 +384,20 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
     }
   }
 
-  /** A system transaction (owner role): BEGIN queued ahead of `fn`'s first statement, not waited for. */
-  async function systemTransaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
+  /**
+   * A transaction on `client` whose BEGIN (`begin()` sends it) is not waited for: it goes out with
+   * `fn`'s first statement and its error surfaces below. COMMIT, or ROLLBACK when `fn` throws; the
+   * client is released, and destroyed when its ROLLBACK failed (a session we cannot vouch for).
+   */
+  async function pipelined<T>(client: pg.PoolClient, begin: () => Promise<unknown>, fn: (tx: Db) => Promise<T>): Promise<T> {
     let broken: Error | undefined;
     try {
-      // Should BEGIN fail, the session is gone (nothing else fails a BEGIN), and `fn`'s statements with it.
-      const begin = client.query('begin');
-      begin.catch(() => {});
+      const begun = begin();
+      begun.catch(() => {});
       let result: T;
       try {
         result = await fn(writerFor(client));
-        await begin;
+        await begun;
       } catch (error) {
         await client.query('rollback').catch((e: Error) => (broken = e));
         throw error;
@@ -408,34 +409,31 @@ async function openPostgres(url: string, poolMax: number, role?: string): Promis
     }
   }
 
+  /** A system transaction (owner role): BEGIN queued ahead of `fn`'s first statement, not waited for. */
+  async function systemTransaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    // Should BEGIN fail, the session is gone (nothing else fails a BEGIN), and `fn`'s statements with it.
+    const client = await pool.connect();
+    return pipelined(client, () => client.query('begin'), fn);
+  }
+
   async function write<T>(tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await tenantPool.connect();
-    // Only a failed ROLLBACK leaves a session in a state we cannot vouch for; it is destroyed, not reused.
-    let broken: Error | undefined;
-    try {
-      // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
-      // awaited: it goes out with the first query of `fn` (pipelined), and its error surfaces below.
-      // Corked until the event loop turns so that both leave in one write, one system call. Should
-      // BEGIN fail, the session is still read-only and the app role: `fn`'s statements fail or see nothing.
-      // SET LOCAL ends with the transaction; a session's read binding is left as it was.
-      const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
-      stream.cork();
-      const begin = client.query(`begin read write; select set_config('app.tenant_id', '${tenantId}', true)`);
-      setImmediate(() => stream.uncork());
-      begin.catch(() => {});
-      let result: T;
-      try {
-        result = await fn(writerFor(client));
-        await begin;
-      } catch (error) {
-        await client.query('rollback').catch((e: Error) => (broken = e));
-        throw error;
-      }
-      await client.query('commit');
-      return result;
-    } finally {
-      client.release(broken);
-    }
+    // One simple-protocol message (the id is checked against TENANT_ID, so inlining it is safe), not
+    // awaited: it goes out with the first query of `fn` (pipelined), and its error surfaces there.
+    // Corked until the event loop turns so that both leave in one write, one system call. Should
+    // BEGIN fail, the session is still read-only and the app role: `fn`'s statements fail or see nothing.
+    // SET LOCAL ends with the transaction; a session's read binding is left as it was.
+    return pipelined(
+      client,
+      () => {
+        const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+        stream.cork();
+        const begin = client.query(`begin read write; select set_config('app.tenant_id', '${tenantId}', true)`);
+        setImmediate(() => stream.uncork());
+        return begin;
+      },
+      fn,
+    );
   }
 
   return {

@@ -264,7 +264,11 @@ export class AutomationEngine {
         returning tenant_id, id`),
     );
     const byTenant = new Map<string, string[]>();
-    for (const run of found) byTenant.set(run.tenant_id, [...(byTenant.get(run.tenant_id) ?? []), run.id]);
+    for (const run of found) {
+      const ids = byTenant.get(run.tenant_id);
+      if (ids) ids.push(run.id);
+      else byTenant.set(run.tenant_id, [run.id]);
+    }
     const jobs: { data: RunJob }[] = [];
     for (const [tenantId, ids] of byTenant) for (let i = 0; i < ids.length; i += JOB_RUNS) jobs.push({ data: { tenantId, runIds: ids.slice(i, i + JOB_RUNS) } });
     if (jobs.length) {
