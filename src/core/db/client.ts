@@ -242,8 +242,12 @@ function survivePoolErrors(pool: pg.Pool): void {
 }
 
 async function openPostgres(url: string, poolMax: number, role?: string): Promise<Database> {
-  // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own.
-  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), ...SESSION_SETTINGS });
+  // Kernel work (key lookup, migrations, jobs) runs as the owner on a small pool of its own. Pipeline
+  // mode, as the tenant pool: a system transaction's BEGIN and its first statements (an outbox
+  // consumer's lock, read and prefetch) leave together and are answered in one round trip, where pg's
+  // own queue sent each after the last one's answer, one event-loop turn apiece on a busy process (and
+  // warned that such queueing goes away in pg 9).
+  const pool = new pg.Pool({ connectionString: url, max: Math.max(2, Math.ceil(poolMax / 2)), ...SESSION_SETTINGS, pipeline: true } as pg.PoolConfig);
   survivePoolErrors(pool);
   let appRole: string;
   let pgvector: boolean;
