@@ -1,9 +1,13 @@
 import { and, eq, ne } from 'drizzle-orm';
+import http, { type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_CATALOG } from '../../app.ts';
 import { auditLogs } from '../../core/audit/tables.ts';
 import { events } from '../../core/events/tables.ts';
 import { readSse, type SseClient, trackEvent, waitFor } from '../../../test/support/events.ts';
+import { parseSse } from '../../../test/support/sse.ts';
+import { createHttpServer } from '../../core/http/server.ts';
 import { testPlatform, type TestPlatform } from '../../../test/support/platform.ts';
 
 let t: TestPlatform;
@@ -204,6 +208,51 @@ describe('GET /events/stream', () => {
     const revoked = await t.request('DELETE', `/v1/keys/${key.id}`, { token: tenant.token });
     expect(revoked.status).toBe(200);
     await waitFor(() => stream.ended, 'the server to end the stream');
+  });
+});
+
+describe('GET /events/stream over a real socket', () => {
+  /**
+   * Served by node-server as `plinth start` serves it: once live, frames go straight to the socket
+   * instead of through the response body's stream (stream.ts, `direct`). History, the switch and live
+   * frames stay in order, each once; revoking the key still ends the response.
+   */
+  it('sends history then live events in order, once each, and ends when the key is revoked', async () => {
+    const server = createHttpServer(t.app.fetch as never);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const key = await t.newKey(tenant.token, { scopes: ['read'] });
+      const a = await track(tenant.token, 'sock.a');
+      const b = await track(tenant.token, 'sock.b');
+      const c = await track(tenant.token, 'sock.c');
+      const port = (server.address() as AddressInfo).port;
+      let text = '';
+      let ended = false;
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/events/stream?types=sock.*', headers: { authorization: `Bearer ${key.token}`, 'last-event-id': a } }, resolve).on('error', reject);
+      });
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => (ended = true));
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['request-id']).toMatch(/^req_/);
+      const ids = () => parseSse(text).map((e) => e.data.id as string);
+      await waitFor(() => ids().length >= 2, 'the history');
+      // Then live, one at a time and in a burst (by then frames are written to the socket directly).
+      const live = [await track(tenant.token, 'sock.d')];
+      await waitFor(() => ids().length >= 3, 'the first live event');
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 20; i++) live.push(await track(tenant.token, `sock.burst`, { i }));
+      await waitFor(() => ids().length >= 2 + live.length, 'the burst');
+      expect(ids()).toEqual([b, c, ...live]);
+      expect(text).toContain(': connected');
+      await waitFor(() => text.includes(': heartbeat'), 'a heartbeat');
+      const revoked = await t.request('DELETE', `/v1/keys/${key.id}`, { token: tenant.token });
+      expect(revoked.status).toBe(200);
+      await waitFor(() => ended, 'the server to end the response');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
