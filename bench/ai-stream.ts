@@ -45,6 +45,17 @@
  * the event loop: the job dispatcher's poll was re-planned over the job table's partitions for its
  * first executions after a start (8-15 ms each, every 2 s); it is now planned once (0.3-0.5 ms), and
  * pg-boss's own statements run with generic plans there (an empty fetch 0.95 -> 0.2 ms).
+ * Later on 2026-12-07 (quiet machine, load 1.3-2.2): the usage upsert became one fixed named statement
+ * (Drizzle's insert builder allocated about 50 KB of an answer's 330 KB); 6 alternating rounds x 500 on
+ * PostgreSQL + Redis: server CPU 3.83 against 4.49 ms per answer, overhead p99 7.1/6.1/6.5 against
+ * 6.8/8.1/8.4 ms in rounds 4-6. The server warms up for about 1,500 answers: in one 6-round run the
+ * overhead went p50 2.44 -> 1.15 ms and p99 10.9 -> 4.9 ms from round 1 to round 6 (steady rounds
+ * 4.9-7.8 ms over several runs). Where the steady tail goes (phase marks here, the fake's own marks in
+ * this process, a CPU profile): young-generation GC pauses of 3.5-5 ms in the server, GC in this
+ * process, and windows where neither process ran though both had work (2 cores, with PostgreSQL, Redis
+ * and GC threads beside them). --max-semi-space-size=64 halves the scavenges but did not move p99 out of
+ * the noise. On PGlite, background statements of 2-11 ms (pg-boss, report rollups, the webhook reclaim,
+ * the status page) run on the event loop and set the tail.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';

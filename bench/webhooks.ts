@@ -16,6 +16,12 @@
  *                     # N `plinth worker` processes beside it fan out and deliver (PostgreSQL + Redis only);
  *                     # CPU per event is then the sum over every process
  *   BENCH_DUMP=/tmp/lags.json   # the sustained receipts as [ms since start, lag ms, path], to see the lag over time
+ *
+ * 2026-12-07, one process, PostgreSQL + Redis, 2 rounds alternating (load 2.5-3.9): with the system pool
+ * in pg's pipeline mode, sustained p99 lag 6.5 / 5.1 s (p50 1.8 s) against 16.2 / 14.6 s (p50 8.3 s)
+ * before it; ingest 1,590-1,857/s against 1,420-1,553/s; strict order 2,249/s against 2,205/s; every
+ * event delivered once. The sustained target stays met only with a worker process beside the API
+ * (BENCH_WORKERS=1: p99 787 ms at the earlier stop); one process at this load is busy all the time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
