@@ -258,7 +258,9 @@ export async function spawnPlinth(env: Record<string, string>, options: { bootst
   let ready: { url: string; token: string; tenantId: string } | null = null;
   while (!ready) {
     if (child.exitCode !== null) throw new Error(`plinth exited with ${child.exitCode}: ${out}\n${err}`);
-    if (Date.now() - spawned > 45_000) throw new Error(`plinth did not start in 45 s: ${out}\n${err}`);
+    // A fresh embedded database is created and migrated first: about 17 s alone, past 45 s beside another
+    // suite (two spawn tests timed out so with the PGlite and PostgreSQL suites run side by side).
+    if (Date.now() - spawned > 75_000) throw new Error(`plinth did not start in 75 s: ${out}\n${err}`);
     const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
     const tenantId = /created tenant (tn_\w+)/.exec(out)?.[1];
     const token = /^\s+(sk_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
