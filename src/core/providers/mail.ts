@@ -1,10 +1,15 @@
 import { eq } from 'drizzle-orm';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import type Nodemailer from 'nodemailer';
+import { lazyRequire } from '../lazy.ts';
 import type { Logger } from 'pino';
 import type { Database, Db } from '../db/client.ts';
 import { newId } from '../http/ids.ts';
 import type { Jobs } from '../jobs/jobs.ts';
 import { mailOutbox, type MailAttachment } from './tables.ts';
+
+// Loaded only where SMTP_URL is set.
+const nodemailer = lazyRequire<typeof Nodemailer>('nodemailer');
 
 /** Mail servers commonly refuse messages past 10 MB; attachments stay well under with their encoding. */
 export const MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024;
@@ -47,7 +52,7 @@ export class Mailer {
     private readonly options: { smtpUrl?: string; from: string },
   ) {
     if (options.smtpUrl) {
-      this.transport = nodemailer.createTransport(options.smtpUrl);
+      this.transport = nodemailer().createTransport(options.smtpUrl);
       jobs.define<{ id: string }>(DELIVER_JOB, {
         retryLimit: 8,
         retryDelay: 10,

@@ -1,8 +1,11 @@
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { lazyRequire } from '../../core/lazy.ts';
 import type { Config } from '../../config.ts';
 import { ApiError } from '../../core/http/errors.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import type { BillingPlan } from './plans.ts';
+
+const stripeSdk = lazyRequire<typeof Stripe>('stripe');
 
 const clients = new WeakMap<Kernel, Stripe | null>();
 const prices = new WeakMap<Stripe, Map<string, Promise<string>>>();
@@ -28,7 +31,7 @@ export function sdkOptions(config: Config): Stripe.StripeConfig {
 export function stripeOf(kernel: Kernel): Stripe | null {
   let client = clients.get(kernel);
   if (client === undefined) {
-    client = kernel.config.STRIPE_SECRET_KEY ? new Stripe(kernel.config.STRIPE_SECRET_KEY, sdkOptions(kernel.config)) : null;
+    client = kernel.config.STRIPE_SECRET_KEY ? new (stripeSdk())(kernel.config.STRIPE_SECRET_KEY, sdkOptions(kernel.config)) : null;
     clients.set(kernel, client);
   }
   return client;
@@ -41,7 +44,7 @@ export function verifyStripeEvent(kernel: Kernel, raw: string, signature: string
   if (!signature) throw new ApiError('BAD_REQUEST', 'Missing Stripe-Signature header');
   try {
     // receivedAt from the kernel's clock, so the timestamp tolerance follows the time tests set.
-    return Stripe.webhooks.constructEvent(raw, signature, secret, undefined, undefined, kernel.clock.now());
+    return stripeSdk().webhooks.constructEvent(raw, signature, secret, undefined, undefined, kernel.clock.now());
   } catch (error) {
     throw new ApiError('BAD_REQUEST', `Invalid Stripe signature: ${(error as Error).message}`);
   }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import sharp, { type OutputInfo } from 'sharp';
+import type Sharp from 'sharp';
+import type { OutputInfo } from 'sharp';
+import { lazyRequire } from '../../core/lazy.ts';
 import type { TenantContext } from '../../core/context.ts';
 import type { Kernel } from '../../core/kernel.ts';
 import { ApiError } from '../../core/http/errors.ts';
@@ -8,6 +10,8 @@ import { newId } from '../../core/http/ids.ts';
 import { IMAGE_INPUTS } from './detect.ts';
 import { variantKey } from './service.ts';
 import { fileVariants, type FileRow, type FileVariantRow } from './tables.ts';
+
+const sharp = lazyRequire<typeof Sharp>('sharp');
 
 /** The seed's limit for image transforms. */
 export const MAX_VARIANT_PX = 4096;
@@ -109,7 +113,7 @@ export function makeVariant(
   const work = (async () => {
     const source = await kernel.storage.get(file.storageKey);
     if (!source) throw new ApiError('NOT_FOUND', 'The file\'s content is missing from storage');
-    const pipeline = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false })
+    const pipeline = sharp()({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false })
       .rotate()
       .resize({ width: spec.w, height: spec.h, fit: spec.fit, withoutEnlargement: true })
       .toFormat(spec.format, spec.format === 'png' ? {} : { quality: 82 });

@@ -1,9 +1,12 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import { localModeration } from './local.ts';
 import { providerError } from './errors.ts';
 import type { RemoteSettings } from './openai.ts';
 import type { AiProvider, ChatChunk, ChatMessage, ChatRequest } from './types.ts';
+import { lazyRequire } from '../../../core/lazy.ts';
+
+const anthropicSdk = lazyRequire<typeof Anthropic>('@anthropic-ai/sdk');
 
 function toAnthropic(messages: ChatMessage[]): MessageParam[] {
   const out: MessageParam[] = [];
@@ -39,7 +42,7 @@ function safeJson(text: string): Record<string, unknown> {
 
 /** Anthropic's Messages API through the official SDK. It has no embeddings or moderation endpoint: moderation falls back to the local word lists. */
 export function anthropicProvider(settings: RemoteSettings): AiProvider {
-  const client = new Anthropic({
+  const client = new (anthropicSdk())({
     apiKey: settings.apiKey ?? 'none',
     baseURL: settings.baseUrl ?? null,
     timeout: settings.timeoutMs,

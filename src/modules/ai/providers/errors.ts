@@ -1,6 +1,6 @@
 import { APIConnectionTimeoutError as OpenAITimeout, APIError as OpenAIError, APIUserAbortError as OpenAIAbort } from 'openai';
-import { APIConnectionTimeoutError as AnthropicTimeout, APIError as AnthropicError, APIUserAbortError as AnthropicAbort } from '@anthropic-ai/sdk';
 import { ApiError } from '../../../core/http/errors.ts';
+import { lazyRequire } from '../../../core/lazy.ts';
 import { OutboundBlockedError, OutboundFailedError } from '../../../core/net/outbound.ts';
 
 /**
@@ -9,8 +9,16 @@ import { OutboundBlockedError, OutboundFailedError } from '../../../core/net/out
  * The provider's own message is not repeated (it can carry the operator's network details or the key's
  * prefix); the status it answered is.
  */
+const anthropicSdk = lazyRequire<typeof import('@anthropic-ai/sdk')>('@anthropic-ai/sdk');
+const never = class {} as unknown as new () => { status?: unknown };
+
 export function providerError(error: unknown, provider: string): ApiError {
   if (error instanceof ApiError) return error;
+  // Anthropic's SDK loads with its first client: before that, no error can be one of its classes.
+  const anthropic = anthropicSdk.ifLoaded();
+  const AnthropicTimeout = anthropic?.APIConnectionTimeoutError ?? never;
+  const AnthropicAbort = anthropic?.APIUserAbortError ?? never;
+  const AnthropicError = anthropic?.APIError ?? never;
   if (error instanceof OpenAITimeout || error instanceof AnthropicTimeout || (error instanceof OutboundFailedError && error.reason === 'timeout')) {
     return new ApiError('PROVIDER_TIMEOUT', `The AI provider (${provider}) did not answer in time`, { cause: error });
   }

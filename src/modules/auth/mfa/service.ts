@@ -1,6 +1,7 @@
 import { and, asc, count, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import { generateSecret, generateURI, verify as verifyTotp } from 'otplib';
-import QRCode from 'qrcode';
+import type QRCode from 'qrcode';
+import { lazyRequire } from '../../../core/lazy.ts';
 import type { UserPrincipal } from '../../../core/auth/principal.ts';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
@@ -13,6 +14,8 @@ import { raiseSession } from '../sessions/service.ts';
 import { mfaFactors, recoveryCodes, type Audience, type MfaFactorRow, type UserRow } from '../tables.ts';
 import { normalizeRecoveryCode, recoveryCode, sha256, tenantOfToken, tenantToken } from '../tokens.ts';
 import { getUser } from '../users/store.ts';
+
+const qrcode = lazyRequire<typeof QRCode>('qrcode');
 
 const MAX_FACTORS = 10;
 const RECOVERY_CODES = 10;
@@ -84,7 +87,7 @@ export async function enrollTotp(ctx: TenantContext, user: UserRow, friendlyName
     })
     .returning();
   const uri = generateURI({ issuer, label: user.email ?? user.phone ?? user.id, secret });
-  const qr = await QRCode.toString(uri, { type: 'svg', margin: 1 });
+  const qr = await qrcode().toString(uri, { type: 'svg', margin: 1 });
   await ctx.audit({ action: 'mfa.enroll_started', resourceType: 'mfa_factor', resourceId: row!.id });
   return {
     factor_id: row!.id,

@@ -1,15 +1,9 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { and, asc, eq, or } from 'drizzle-orm';
 import type { UserPrincipal } from '../../../core/auth/principal.ts';
 import type { TenantContext } from '../../../core/context.ts';
 import { ApiError, notFound } from '../../../core/http/errors.ts';
+import { lazyRequire } from '../../../core/lazy.ts';
 import { newId } from '../../../core/http/ids.ts';
 import { getTenant } from '../../tenants/index.ts';
 import { getAuthConfig, type AuthConfig } from '../config/service.ts';
@@ -17,6 +11,8 @@ import { afterFirstFactor, type SignInResult } from '../flows/service.ts';
 import { startSession } from '../sessions/service.ts';
 import { passkeys, type PasskeyRow } from '../tables.ts';
 import { getUser } from '../users/store.ts';
+
+const webauthn = lazyRequire<typeof import('@simplewebauthn/server')>('@simplewebauthn/server');
 
 const CHALLENGE_TTL_MS = 5 * 60_000;
 const MAX_PASSKEYS = 20;
@@ -95,7 +91,7 @@ export async function beginRegistration(ctx: TenantContext, principal: UserPrinc
     .from(passkeys)
     .where(and(eq(passkeys.tenantId, ctx.tenantId), eq(passkeys.userId, user.id)));
   if (existing.length >= MAX_PASSKEYS) throw new ApiError('CONFLICT', `A user may have at most ${MAX_PASSKEYS} passkeys`);
-  const options = await generateRegistrationOptions({
+  const options = await webauthn().generateRegistrationOptions({
     rpName: rp.rpName,
     rpID: rp.rpID,
     userName: user.email ?? user.phone ?? user.id,
@@ -114,7 +110,7 @@ export async function completeRegistration(ctx: TenantContext, principal: UserPr
   const { rp } = await setup(ctx);
   let verification;
   try {
-    verification = await verifyRegistrationResponse({
+    verification = await webauthn().verifyRegistrationResponse({
       response: input.credential,
       expectedChallenge: expectChallenge(ctx, 'register', principal.id),
       expectedOrigin: rp.origins,
@@ -154,7 +150,7 @@ export async function completeRegistration(ctx: TenantContext, principal: UserPr
 export async function beginAuthentication(ctx: TenantContext) {
   const { rp } = await setup(ctx);
   // Discoverable credentials: the authenticator offers the user's passkeys; no email is asked first.
-  const options = await generateAuthenticationOptions({ rpID: rp.rpID, userVerification: 'preferred', timeout: CHALLENGE_TTL_MS });
+  const options = await webauthn().generateAuthenticationOptions({ rpID: rp.rpID, userVerification: 'preferred', timeout: CHALLENGE_TTL_MS });
   const state: ChallengeState = { tenantId: ctx.tenantId, kind: 'authenticate', userId: null };
   await ctx.kernel.kv.set(challengeKey(options.challenge), JSON.stringify(state), CHALLENGE_TTL_MS);
   return { options };
@@ -175,7 +171,7 @@ export async function completeAuthentication(ctx: TenantContext, input: { creden
   if (!passkey) throw new ApiError('UNAUTHORIZED', 'Passkey verification failed: unknown credential');
   let verification;
   try {
-    verification = await verifyAuthenticationResponse({
+    verification = await webauthn().verifyAuthenticationResponse({
       response: input.credential,
       expectedChallenge: expectChallenge(ctx, 'authenticate', null),
       expectedOrigin: rp.origins,

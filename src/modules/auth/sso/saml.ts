@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
+import { lazyRequire } from '../../../core/lazy.ts';
 import { ApiError } from '../../../core/http/errors.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import type { SamlProvider } from '../config/service.ts';
+
+const saml = lazyRequire<typeof import('@node-saml/node-saml')>('@node-saml/node-saml');
 
 const REQUEST_TTL_MS = 10 * 60_000;
 
@@ -41,6 +44,7 @@ function pemOf(cert: string): string {
  * request we made within 10 minutes, once (unless the provider allows IdP-initiated sign-in).
  */
 export function serviceProvider(kernel: Kernel, tenantId: string, provider: SamlProvider, urls: SpUrls): SAML {
+  const { SAML, ValidateInResponseTo } = saml();
   return new SAML({
     entryPoint: provider.entry_point,
     issuer: urls.entityId,

@@ -1,4 +1,5 @@
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
+import { lazyRequire } from '../../../core/lazy.ts';
 import { Cron } from 'croner';
 import { stringify } from 'csv-stringify/sync';
 import { and, count, desc, eq, lte, sql } from 'drizzle-orm';
@@ -9,6 +10,8 @@ import type { Kernel } from '../../../core/kernel.ts';
 import { subjectOf, type Subject } from '../../objects/index.ts';
 import { reportRuns, savedReports, type SavedReportRow } from '../tables.ts';
 import { parseReport, REPORT_TYPES, resultRows, runReport, type ReportType } from './engine.ts';
+
+const excel = lazyRequire<typeof ExcelJS>('exceljs');
 
 /**
  * Saved report definitions: validated like the report routes' bodies when saved, run on demand or on
@@ -241,7 +244,7 @@ function renderExport(name: string, table: Record<string, unknown>[], format: 'c
 
 async function renderXlsx(name: string, table: Record<string, unknown>[]) {
   const columns = table.length ? Object.keys(table[0]!) : [];
-  const book = new ExcelJS.Workbook();
+  const book = new (excel().Workbook)();
   book.created = new Date(0);
   const sheet = book.addWorksheet(name.replace(/[\\/?*[\]:]/g, ' ').slice(0, 31) || 'Report');
   sheet.columns = columns.map((key) => ({ header: key, key, width: Math.min(60, Math.max(10, key.length + 2)) }));
