@@ -82,15 +82,30 @@ function unsafeValue(value: string): string | null {
   // An escape can spell any word (e\78pression, u\72l): nothing legitimate in a brand stylesheet needs one.
   if (value.includes('\\')) return 'escapes are not allowed';
   if (/(javascript|vbscript|data)\s*:/i.test(value)) return 'script and data URLs are not allowed';
-  // The lookbehind starts a name only at its first letter, which keeps the scan linear.
-  for (const m of value.matchAll(/(?<![a-z-])([a-z-]+)\s*\(/gi)) {
-    const fn = m[1]!.toLowerCase();
-    if (!FUNCTIONS.has(fn)) return `${fn}() is not allowed`;
-  }
+  for (const fn of functionNames(value)) if (!FUNCTIONS.has(fn)) return `${fn}() is not allowed`;
   const urls = urlsOf(value);
   if (urls === null) return 'url() could not be read';
   if (urls.some((u) => !/^https:\/\//i.test(u))) return 'url() must be an https URL';
   return null;
+}
+
+/**
+ * The names of the functions a value calls (`name(`, `name (`), lower-cased, in order: read back from
+ * each parenthesis over spaces and then letters and hyphens. By hand, as the regex for it
+ * (`(?<![a-z-])([a-z-]+)\s*\(`) was found to backtrack polynomially by recheck's fuzzer on some runs.
+ */
+function functionNames(value: string): string[] {
+  const text = value.toLowerCase();
+  const names: string[] = [];
+  const isName = (code: number) => (code >= 97 && code <= 122) || code === 45;
+  for (let open = text.indexOf('('); open !== -1; open = text.indexOf('(', open + 1)) {
+    let end = open;
+    while (end > 0 && /\s/.test(text[end - 1]!)) end--;
+    let start = end;
+    while (start > 0 && isName(text.charCodeAt(start - 1))) start--;
+    if (start < end) names.push(text.slice(start, end));
+  }
+  return names;
 }
 
 /**
