@@ -107,7 +107,7 @@ export async function testPlatform(env: Record<string, string> = {}, options: { 
     ...env,
   };
   const config = loadConfig(configEnv);
-  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock });
+  const platform = await createPlatform(config, { db, migrate: false, logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), clock: options.clock });
 
   const request: TestPlatform['request'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
