@@ -47,10 +47,6 @@ export function checkQuota(limit: number, used: number, anchorDay?: number): voi
   });
 }
 
-/**
- * Adds one call's tokens to the tenant's day, provider and model (in the caller's transaction); or
- * `requests` calls' tokens summed (agent runs ended together write their usage in one statement).
- */
 // Fixed text, not Drizzle's insert builder: building that upsert allocated about 50 KB per chat answer,
 // a sixth of the answer's garbage (bench:ai-stream allocation profile), and young-generation GC pauses
 // set the tail of the time to first token.

@@ -3,15 +3,15 @@ import { ApiError } from '../../../core/http/errors.ts';
 import { lazyRequire } from '../../../core/lazy.ts';
 import { OutboundBlockedError, OutboundFailedError } from '../../../core/net/outbound.ts';
 
+const anthropicSdk = lazyRequire<typeof import('@anthropic-ai/sdk')>('@anthropic-ai/sdk');
+const never = class {} as unknown as new () => { status?: unknown };
+
 /**
  * What a failed provider call becomes for the caller: 504 PROVIDER_TIMEOUT when it took too long, 502
  * PROVIDER_ERROR for everything else the provider did (5xx, refused key, broken stream, unreachable).
  * The provider's own message is not repeated (it can carry the operator's network details or the key's
  * prefix); the status it answered is.
  */
-const anthropicSdk = lazyRequire<typeof import('@anthropic-ai/sdk')>('@anthropic-ai/sdk');
-const never = class {} as unknown as new () => { status?: unknown };
-
 export function providerError(error: unknown, provider: string): ApiError {
   if (error instanceof ApiError) return error;
   // Anthropic's SDK loads with its first client: before that, no error can be one of its classes.
