@@ -65,9 +65,10 @@ await call('GET', objectPath, token);
 await call('GET', objectPath, login.access_token);
 
 const { db } = platform.kernel;
-// On PGlite the baseline is PGlite's own `query`, what a bare server on PGlite calls (and what `db.raw`
-// was before Plinth's statements went through PgliteWire): the platform's read is measured against
-// PGlite as it comes, not against Plinth's own faster path.
+// On PGlite with the engine on the main thread (PGLITE_WORKER=false) the baseline is PGlite's own
+// `query`, what a bare server on PGlite calls: the platform's read is measured against PGlite as it
+// comes. With the engine in its worker (the default) there is no PGlite object on this thread, and the
+// bare route is `db.raw`, the platform's own path to the same engine, with nothing else around it.
 const pglite = db.pglite;
 const expected = `Bearer ${token}`;
 const bare = new Hono();
@@ -85,7 +86,7 @@ const listen = (fetch: (req: Request) => Response | Promise<Response>) =>
 const port = await listen(platform.app.fetch);
 const barePort = await listen(bare.fetch);
 process.stdout.write(
-  `${JSON.stringify({ port, barePort, token, userToken: login.access_token, objectPath, objectId: record.id, database: db.kind, redis: Boolean(config.REDIS_URL), tenantId: tenant.id })}\n`,
+  `${JSON.stringify({ port, barePort, token, userToken: login.access_token, objectPath, objectId: record.id, database: db.kind, engine: pglite ? 'main thread' : 'worker', redis: Boolean(config.REDIS_URL), tenantId: tenant.id })}\n`,
 );
 
 process.on('SIGTERM', async () => {

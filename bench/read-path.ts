@@ -127,7 +127,19 @@ try {
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   const lite = await start('read-path-server.ts', env, true);
-  const liteBare = route('PGlite: bare route, same instance', `http://127.0.0.1:${lite.barePort}/bare/${lite.objectId}`, lite.token, lite.pid);
+  const inWorker = lite.engine === 'worker';
+  const liteBare = route(
+    inWorker ? 'PGlite: bare route, same engine (db.raw)' : 'PGlite: bare route, same instance',
+    `http://127.0.0.1:${lite.barePort}/bare/${lite.objectId}`,
+    lite.token,
+    lite.pid,
+  );
+  // With the engine in a worker, also a bare server as anyone would write it on PGlite: PGlite's own
+  // `query` on the main thread, in a process of its own.
+  const mainThread = inWorker ? await start('read-path-server.ts', { ...env, PGLITE_WORKER: 'false' }) : undefined;
+  const liteQuery = mainThread
+    ? route('PGlite: bare server, PGlite query (own process)', `http://127.0.0.1:${mainThread.barePort}/bare/${mainThread.objectId}`, mainThread.token, mainThread.pid)
+    : undefined;
   const liteKey = route('PGlite: GET object, API key', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.token, lite.pid);
   const liteUser = route('PGlite: GET object, user + row policy', `http://127.0.0.1:${lite.port}${lite.objectPath}`, lite.userToken, lite.pid);
 
@@ -167,8 +179,14 @@ try {
   } else {
     console.log('(no DATABASE_URL: the PostgreSQL ratios are not measured)');
   }
-  ratio('2. PGlite API-key read / bare route on the same PGlite', liteKey, liteBare, 0.8);
-  ratio('2. PGlite user read / bare route on the same PGlite', liteUser, liteBare, 0.8);
+  const sameLabel = inWorker ? 'bare route on the same engine' : 'bare route on the same PGlite';
+  ratio(`2. PGlite API-key read / ${sameLabel}`, liteKey, liteBare, 0.8);
+  ratio(`2. PGlite user read / ${sameLabel}`, liteUser, liteBare, 0.8);
+  if (liteQuery) {
+    ratio('2. PGlite API-key read / bare PGlite server', liteKey, liteQuery, 0.8);
+    ratio('2. PGlite user read / bare PGlite server', liteUser, liteQuery, 0.8);
+  }
+  console.log(`(the platform's PGlite engine: ${inWorker ? 'in a worker thread' : 'on the main thread'}; PGLITE_WORKER=false runs it there)`);
 } finally {
   await cleanup();
 }

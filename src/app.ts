@@ -106,7 +106,7 @@ export async function createKernel(config: Config, options: KernelOptions = {}):
   const closers: (() => Promise<void> | void)[] = [];
   const db =
     options.db ??
-    (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, poolMax: config.DB_POOL_MAX, appRole: config.DB_APP_ROLE }));
+    (await openDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.pgliteDir, pgliteWorker: config.PGLITE_WORKER, poolMax: config.DB_POOL_MAX, appRole: config.DB_APP_ROLE }));
   closers.push(() => db.close());
   if (options.migrate !== false) await migrate(db);
   // Closed after everything that may still read or write files (jobs, requests).

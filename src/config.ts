@@ -17,6 +17,8 @@ const ConfigSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** Run the embedded PGlite engine in a worker thread of its own, off the event loop; unused with DATABASE_URL. */
+  PGLITE_WORKER: bool.default(true),
   /** The role tenant work runs as; default `plinth_app_<database name>` on PostgreSQL (roles are shared by the whole server), `plinth_app` embedded. */
   DB_APP_ROLE: z
     .string()

@@ -18,6 +18,6 @@ const kernel = await createKernel(config, { db: { ...db, close: async () => {} }
 registerModules(kernel);
 await kernel.jobs.start({ work: false });
 await kernel.close();
-if (mode === '--pglite') fs.writeFileSync(target, Buffer.from(await (await db.pglite!.dumpDataDir('none')).arrayBuffer()));
+if (mode === '--pglite') fs.writeFileSync(target, Buffer.from(await (await db.dumpPglite!()).arrayBuffer()));
 await db.close();
 process.exit(0);

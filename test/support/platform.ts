@@ -87,7 +87,8 @@ async function freshDatabase(): Promise<{ db: Database; drop: () => Promise<void
     };
   }
   const file = inject('pgliteTemplate');
-  const db = await openDatabase({ pgliteDir: 'memory://', pgliteLoad: new Blob([fs.readFileSync(file)]) });
+  // The engine runs where `plinth start` runs it: in a worker thread, unless PGLITE_WORKER=false.
+  const db = await openDatabase({ pgliteDir: 'memory://', pgliteLoad: new Blob([fs.readFileSync(file)]), pgliteWorker: loadConfig(process.env).PGLITE_WORKER });
   return { db, drop: () => db.close() };
 }
 

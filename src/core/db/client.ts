@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
+import type { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -11,6 +10,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { lockDataDir } from './lock.ts';
+import { openPgliteEngine, type PgliteEngine } from './pglite-engine.ts';
 import { PgliteWire } from './pglite-wire.ts';
 
 /** The query builder every service writes against; a transaction is one too. */
@@ -90,8 +90,10 @@ export interface Database {
    */
   readonly pgvector: boolean;
   close(): Promise<void>;
-  /** The underlying PGlite instance when embedded (tests dump it as a template). */
+  /** The underlying PGlite instance when embedded on this thread (benches query it directly). */
   readonly pglite?: PGlite;
+  /** The embedded database's data directory as a tar (tests dump a migrated template). */
+  dumpPglite?(): Promise<Blob>;
 }
 
 export interface TenantTxOptions {
@@ -116,6 +118,8 @@ export interface OpenDatabaseOptions {
   pgliteDir?: string;
   /** A dumped PGlite data directory to start from (tests load a migrated template). */
   pgliteLoad?: Blob | File;
+  /** Run PGlite's engine in a worker thread (see PgliteEngine). */
+  pgliteWorker?: boolean;
   poolMax?: number;
   /** The role tenant work runs as; by default `plinth_app_<database>` on PostgreSQL, `plinth_app` on PGlite. */
   appRole?: string;
@@ -132,15 +136,14 @@ const enterNoTenant = (role: string) => sql`select set_config('role', ${role}, t
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   if (options.appRole !== undefined && !ROLE_NAME.test(options.appRole)) throw new Error(`invalid app role name: ${options.appRole}`);
   if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolMax ?? 10, options.appRole);
-  return openPglite(options.pgliteDir ?? 'memory://', options.pgliteLoad, options.appRole ?? DEFAULT_APP_ROLE);
+  return openPglite(options.pgliteDir ?? 'memory://', options.pgliteLoad, options.appRole ?? DEFAULT_APP_ROLE, options.pgliteWorker === true);
 }
 
-async function openPglite(dir: string, load: Blob | File | undefined, appRole: string): Promise<Database> {
+async function openPglite(dir: string, load: Blob | File | undefined, appRole: string, worker: boolean): Promise<Database> {
   const unlock = dir === 'memory://' ? () => {} : lockDataDir(dir);
-  let client: PGlite;
+  let engine: PgliteEngine;
   try {
-    // pgvector is compiled into the PGlite build; `create extension vector` (migration 0009) enables it.
-    client = await PGlite.create(dir === 'memory://' ? undefined : dir, { extensions: { vector }, ...(load ? { loadDataDir: load } : {}) });
+    engine = await openPgliteEngine({ dir: dir === 'memory://' ? undefined : dir, load, worker });
   } catch (error) {
     unlock();
     throw error;
@@ -152,14 +155,16 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     inTransaction.getStore()
       ? new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction')
       : undefined;
+  const client = engine.pglite;
   for (const method of ['query', 'exec'] as const) {
+    if (!client) break;
     const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
     (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       const refused = refuseInTransaction();
       return refused ? Promise.reject(refused) : original(...args);
     };
   }
-  const wire = new PgliteWire(client);
+  const wire = new PgliteWire(engine);
   const systemClient = wire.client(refuseInTransaction);
   const system = drizzlePglite({ client: systemClient as unknown as PGlite }) as unknown as Db;
   const dialect = new PgDialect();
@@ -184,7 +189,8 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     appRole,
     pgvector: true,
     system,
-    pglite: client,
+    ...(client ? { pglite: client } : {}),
+    dumpPglite: () => engine.dump(),
     async tenant(tenantId, fn, options = {}) {
       assertTenantId(tenantId);
       if (options.within) {
@@ -214,7 +220,7 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
       await systemClient.query('select 1');
     },
     async close() {
-      if (!client.closed) await client.close();
+      await engine.close();
       unlock();
     },
   };

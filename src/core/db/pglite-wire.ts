@@ -1,5 +1,6 @@
-import { parse, type PGlite, protocol, type QueryOptions, type Results } from '@electric-sql/pglite';
+import { parse, protocol, type QueryOptions, type Results } from '@electric-sql/pglite';
 import { createRequire } from 'node:module';
+import type { Message, PgliteEngine } from './pglite-engine.ts';
 
 /**
  * Every statement Plinth sends to PGlite in one call into the engine, with a plan prepared once.
@@ -21,9 +22,11 @@ import { createRequire } from 'node:module';
  * node-postgres converts them (its `prepareValue`), the conversion the PostgreSQL mode already uses,
  * and rows are parsed by PGlite's own parsers, so results are what PGlite's `query` returns.
  *
- * This is PGlite's protocol interface (`execProtocolStream`, the message serializer, `parseResults`) and
- * its two locks (`_runExclusiveTransaction`, `_runExclusiveQuery`), taken as its own `transaction`
- * takes them, so nothing of PGlite's own runs between a transaction's calls.
+ * This is PGlite's protocol interface (the message serializer, `parseResults`) over a PgliteEngine
+ * (pglite-engine.ts: the engine on this thread or in a worker) and its two locks, taken as PGlite's own
+ * `transaction` takes them, so nothing else runs between a transaction's calls. A call that is a whole
+ * transaction (a read's statement, work outside transactions) holds the lock only while it is handed
+ * to the engine (`post`), so such calls queue up in the engine without waiting for each other's answers.
  */
 
 const serialize = protocol.serialize;
@@ -35,8 +38,6 @@ const GENERIC_PLAN = 'begin; set local plan_cache_mode = force_generic_plan';
 
 /** Statements kept prepared; past this, new texts are parsed unnamed each time (still one trip). */
 const MAX_PREPARED = 2_000;
-
-type Message = { name: string; text?: string; code?: string };
 
 /** The messages of one statement (or simple-protocol text) and how to read the answer to them. */
 interface Unit<T> {
@@ -54,12 +55,12 @@ export interface SystemClient {
 }
 
 export class PgliteWire {
-  readonly #client: PGlite;
+  readonly #client: PgliteEngine;
   readonly #prepared = new Map<string, string>();
   readonly #merged = new Map<string, Parameters<typeof parse.parseResults>[1]>();
   #seq = 0;
 
-  constructor(client: PGlite) {
+  constructor(client: PgliteEngine) {
     this.#client = client;
   }
 
@@ -72,7 +73,13 @@ export class PgliteWire {
    * it, so nothing runs unbound.
    */
   transaction<T>(begin: string, fn: (tx: WireTransaction) => Promise<T>, perStatement = false): Promise<T> {
-    return this.#client._runExclusiveTransaction(async () => {
+    // Each statement whole (BEGIN ... COMMIT): nothing stays open between calls, so no lock is held
+    // across them; each call takes the lock only to go out (see `sendWhole`).
+    if (perStatement) {
+      const tx = new WireTransaction(this, begin, true);
+      return fn(tx).finally(() => tx.end('COMMIT'));
+    }
+    return this.#client.runExclusiveTransaction(async () => {
       const tx = new WireTransaction(this, begin, perStatement);
       let result: T;
       try {
@@ -141,17 +148,18 @@ export class PgliteWire {
    */
   client(refuse: () => Error | undefined): SystemClient {
     // The unit is built under the lock: whether a text still needs its Parse is only known there.
-    const alone = <T>(build: () => Unit<T>) => {
+    const alone = async <T>(build: () => Unit<T>) => {
       const refused = refuse();
-      if (refused) return Promise.reject(refused);
-      return this.#client._runExclusiveTransaction(async () => {
+      if (refused) throw refused;
+      const { unit, reply } = await this.#client.runExclusiveTransaction(async () => {
         const unit = build();
-        const [segment = []] = await this.send(unit.parts);
-        const result = unit.read(segment);
-        // What PGlite's own query does after a statement outside a transaction (a no-op on Node's file systems).
-        await this.#client.syncToFs();
-        return result;
+        return { unit, reply: this.post(unit.parts) };
       });
+      const [segment = []] = await reply;
+      const result = unit.read(segment);
+      // What PGlite's own query does after a statement outside a transaction (a no-op on Node's file systems).
+      await this.#client.syncToFs();
+      return result;
     };
     return {
       query: (text, params = [], options) => alone(() => this.extended(text, params, options)),
@@ -169,17 +177,37 @@ export class PgliteWire {
 
   /** One call into the engine under PGlite's query lock; the messages of each Sync or simple query, in order. */
   async send(parts: Uint8Array[]): Promise<Message[][]> {
+    const { reply } = await this.#client.runExclusiveQuery(async () => ({ reply: this.post(parts) }));
+    return reply;
+  }
+
+  /**
+   * A call that opens and closes its own transaction (BEGIN ... COMMIT): it waits for an open
+   * transaction to end, and goes out at once, without holding the lock while it is answered.
+   */
+  async sendWhole(parts: Uint8Array[]): Promise<Message[][]> {
+    const { reply } = await this.#client.runExclusiveTransaction(async () => ({ reply: this.post(parts) }));
+    return reply;
+  }
+
+  /**
+   * Hands `parts` to the engine now, in this turn, and answers with its messages per Sync or simple
+   * query. The engine runs calls in the order they are handed over, one at a time: on this thread it
+   * has run this one before `post` returns; in its worker, before anything handed over later. So a
+   * lock held only while posting orders calls as a lock held until the answer would, and a worker's
+   * next call does not wait for this thread to read the last answer.
+   */
+  post(parts: Uint8Array[]): Promise<Message[][]> {
     const buffer = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const messages = (await this.#client._runExclusiveQuery(() =>
-      this.#client.execProtocolStream(buffer, { syncToFs: false, throwOnError: false }),
-    )) as unknown as Message[];
-    const segments: Message[][] = [[]];
-    for (const message of messages) {
-      segments.at(-1)!.push(message);
-      if (message.name === 'readyForQuery') segments.push([]);
-    }
-    if (segments.at(-1)!.length === 0) segments.pop();
-    return segments;
+    return this.#client.exec(buffer).then((messages) => {
+      const segments: Message[][] = [[]];
+      for (const message of messages) {
+        segments.at(-1)!.push(message);
+        if (message.name === 'readyForQuery') segments.push([]);
+      }
+      if (segments.at(-1)!.length === 0) segments.pop();
+      return segments;
+    });
   }
 
   /**
@@ -251,7 +279,7 @@ export class WireTransaction {
     const parts = [...(lead ? [lead] : []), ...unit.parts, ...(each ? [each.commit] : [])];
     this.#begin = undefined;
     const run = this.#chain.then(async () => {
-      const segments = await this.#wire.send(parts);
+      const segments = await (each ? this.#wire.sendWhole(parts) : this.#wire.send(parts));
       // A leading BEGIN answers in a segment of its own; were it to fail, the statement behind it fails too
       // (the transaction is aborted), and BEGIN's error is the one that says why.
       const beginError = lead ? segments[0]?.find((m) => m.name === 'error') : undefined;

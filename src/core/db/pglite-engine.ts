@@ -1,0 +1,242 @@
+import { Mutex, PGlite, protocol, types } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** A backend message as PgliteWire reads it. */
+export type Message = { name: string; text?: string; code?: string };
+
+type Parsers = Record<number | string, (value: string, typeId?: number) => unknown>;
+
+/**
+ * The PGlite engine as PgliteWire drives it: a buffer of protocol messages in, the backend's messages
+ * out, under PGlite's two locks (a transaction's statements, then one call at a time). Either the
+ * engine runs on this thread (`InThreadEngine`), or in a worker thread of its own (`WorkerEngine`),
+ * where PostgreSQL's work (planning, executing, its file system) no longer holds this thread's event
+ * loop: HTTP, JSON and the engine then use both cores, and a background statement of pg-boss or the
+ * rollups does not stall a streamed answer for its milliseconds.
+ */
+export interface PgliteEngine {
+  readonly parsers: Parsers;
+  readonly closed: boolean;
+  /** The PGlite instance, when it runs on this thread (tests dump it as a template; benches query it). */
+  readonly pglite?: PGlite;
+  runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
+  runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
+  /** The messages answering `buffer`, errors among them (not thrown). */
+  exec(buffer: Uint8Array): Promise<Message[]>;
+  syncToFs(): Promise<void>;
+  dump(): Promise<Blob>;
+  close(): Promise<void>;
+}
+
+export interface PgliteEngineOptions {
+  /** Directory, or undefined for memory. */
+  dir: string | undefined;
+  /** A dumped data directory to start from. */
+  load?: Blob | File;
+  worker: boolean;
+}
+
+export async function openPgliteEngine(options: PgliteEngineOptions): Promise<PgliteEngine> {
+  if (options.worker) return WorkerEngine.open(options);
+  // pgvector is compiled into the PGlite build; `create extension vector` (migration 0009) enables it.
+  const pglite = await PGlite.create(options.dir, { extensions: { vector }, ...(options.load ? { loadDataDir: options.load } : {}) });
+  return new InThreadEngine(pglite);
+}
+
+class InThreadEngine implements PgliteEngine {
+  constructor(readonly pglite: PGlite) {}
+  get parsers() {
+    return this.pglite.parsers as Parsers;
+  }
+  get closed() {
+    return this.pglite.closed;
+  }
+  runExclusiveTransaction<T>(fn: () => Promise<T>) {
+    return this.pglite._runExclusiveTransaction(fn);
+  }
+  runExclusiveQuery<T>(fn: () => Promise<T>) {
+    return this.pglite._runExclusiveQuery(fn);
+  }
+  async exec(buffer: Uint8Array) {
+    if (this.pglite.closed) throw new Error('PGlite is closed');
+    return (await this.pglite.execProtocolStream(buffer, { syncToFs: false, throwOnError: false })) as unknown as Message[];
+  }
+  syncToFs() {
+    return this.pglite.syncToFs();
+  }
+  async dump() {
+    return this.pglite.dumpDataDir('none');
+  }
+  async close() {
+    if (!this.pglite.closed) await this.pglite.close();
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * What the worker thread runs: plain CommonJS, so it runs the same under tsx, vitest and the built
+ * dist (as the vector store's graph worker). Requests are answered in order, one at a time: a call
+ * into the engine is synchronous.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { PGlite } = require(w.pglite);
+const { vector } = require(w.vector);
+const fail = (id, error) => parentPort.postMessage({ id, error: String((error && error.stack) || error) });
+(async () => {
+  let db;
+  try {
+    db = await PGlite.create(w.dir, { extensions: { vector }, ...(w.load ? { loadDataDir: new Blob([w.load]) } : {}) });
+  } catch (error) {
+    return fail(0, error);
+  }
+  parentPort.on('message', async (m) => {
+    try {
+      if (m.op === 'exec') {
+        const chunks = [];
+        let size = 0;
+        await db.execProtocolRawStream(m.bytes, { syncToFs: false, onRawData: (c) => { chunks.push(c.slice()); size += c.length; } });
+        const out = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
+        if (chunks.length !== 1) { let at = 0; for (const c of chunks) { out.set(c, at); at += c.length; } }
+        parentPort.postMessage({ id: m.id, out }, [out.buffer]);
+      } else if (m.op === 'dump') {
+        const out = await (await db.dumpDataDir('none')).arrayBuffer();
+        parentPort.postMessage({ id: m.id, out }, [out]);
+      } else if (m.op === 'close') {
+        if (!db.closed) await db.close();
+        parentPort.postMessage({ id: m.id });
+      }
+    } catch (error) {
+      fail(m.id, error);
+    }
+  });
+  parentPort.postMessage({ id: 0 });
+})();
+`;
+
+type Pending = { resolve: (value: any) => void; reject: (error: Error) => void };
+
+class WorkerEngine implements PgliteEngine {
+  readonly parsers: Parsers = { ...(types.parsers as Parsers) };
+  readonly #transactions = new Mutex();
+  readonly #pending = new Map<number, Pending>();
+  readonly #worker: Worker;
+  // One parser for the engine's answers; each answer is whole, so none is left half-read.
+  readonly #parser = new protocol.Parser();
+  #seq = 0;
+  #closed = false;
+  /** Why the worker stopped, once it has. */
+  #broken: Error | undefined;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (m: { id: number; out?: Uint8Array | ArrayBuffer; error?: string }) => {
+      const pending = this.#pending.get(m.id);
+      if (!pending) return;
+      this.#pending.delete(m.id);
+      // Only a call in flight keeps the process alive, as an in-thread PGlite would.
+      if (this.#pending.size === 0) worker.unref();
+      if (m.error !== undefined) pending.reject(new Error(`PGlite worker: ${m.error}`));
+      else pending.resolve(m.out);
+    });
+    const stop = (error: Error) => {
+      if (!this.#closed) this.#broken ??= error;
+      this.#closed = true;
+      const reason = this.#broken ?? new Error('PGlite is closed');
+      for (const pending of this.#pending.values()) pending.reject(reason);
+      this.#pending.clear();
+    };
+    worker.on('error', stop);
+    worker.on('exit', (code) => stop(new Error(`PGlite worker exited (code ${code})`)));
+  }
+
+  static async open(options: PgliteEngineOptions): Promise<WorkerEngine> {
+    const load = options.load ? await options.load.arrayBuffer() : undefined;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { pglite: require.resolve('@electric-sql/pglite'), vector: require.resolve('@electric-sql/pglite-pgvector'), dir: options.dir, load },
+      transferList: load ? [load] : [],
+    });
+    const engine = new WorkerEngine(worker);
+    try {
+      await engine.#call(0, undefined, []);
+      await engine.#initArrayTypes();
+    } catch (error) {
+      await worker.terminate();
+      throw error;
+    }
+    return engine;
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  runExclusiveTransaction<T>(fn: () => Promise<T>) {
+    return this.#transactions.runExclusive(fn);
+  }
+
+  // The worker runs calls one at a time in the order they are posted: nothing to exclude here.
+  runExclusiveQuery<T>(fn: () => Promise<T>) {
+    return fn();
+  }
+
+  async exec(buffer: Uint8Array): Promise<Message[]> {
+    // A copy the worker may own: the caller's buffer may be a view into a larger one.
+    const bytes = buffer.slice();
+    const out = (await this.#request({ op: 'exec', bytes }, [bytes.buffer])) as Uint8Array;
+    const messages: Message[] = [];
+    this.#parser.parse(out, (message) => messages.push(message as unknown as Message));
+    return messages;
+  }
+
+  /** PGlite's sync is a no-op on the file systems it has in Node (its directory and memory write through): no trip for nothing. */
+  async syncToFs() {}
+
+  async dump() {
+    return new Blob([(await this.#request({ op: 'dump' })) as ArrayBuffer]);
+  }
+
+  async close() {
+    if (this.#closed) return;
+    // After what is queued: a transaction or call in flight finishes first, as PGlite's own close waits.
+    await this.#transactions.runExclusive(async () => {
+      if (this.#closed) return;
+      await this.#request({ op: 'close' }).catch(() => {});
+      this.#closed = true;
+    });
+    await this.#worker.terminate();
+  }
+
+  #request(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#broken ?? new Error('PGlite is closed'));
+    const id = ++this.#seq;
+    return this.#call(id, { ...message, id }, transfer);
+  }
+
+  #call(id: number, message: Record<string, unknown> | undefined, transfer: ArrayBuffer[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) this.#worker.ref();
+      this.#pending.set(id, { resolve, reject });
+      if (message) this.#worker.postMessage(message, transfer);
+    });
+  }
+
+  /** The array types' parsers, as PGlite builds them for itself at start (BasePGlite._initArrayTypes). */
+  async #initArrayTypes() {
+    const messages = await this.exec(
+      protocol.serialize.query(
+        `select b.oid, b.typarray from pg_catalog.pg_type a left join pg_catalog.pg_type b on b.oid = a.typelem
+         where a.typcategory = 'A' group by b.oid, b.typarray order by b.oid`,
+      ),
+    );
+    for (const message of messages as unknown as { name: string; fields?: (string | null)[] }[]) {
+      if (message.name !== 'dataRow' || !message.fields) continue;
+      const [oid, typarray] = message.fields.map(Number) as [number, number];
+      this.parsers[typarray] = (value: string) => types.arrayParser(value, this.parsers[oid] as never, typarray);
+    }
+  }
+}
