@@ -27,6 +27,15 @@
  * baseline itself moved twofold between machines while the platform moved by a quarter, so these
  * ratios are not taken as the target met. PGlite: bare route 1,460 (711 µs), API-key read 1,303 (802
  * µs), user read 1,163 (879 µs): 0.89 and 0.80 of the bare route, 0.36 and 0.32 of PostgreSQL.
+ * 2026-12-07, the PGlite engine in a worker thread (src/core/db/pglite-engine.ts, PGLITE_WORKER, the
+ * default now): a read's statement is handed to the engine and this thread goes on with HTTP, auth and
+ * JSON, so the two use both cores. 3 rounds, load 1.5-1.7: PGlite API-key read 2,283 req/s and user
+ * read 1,968, against 1,397 and 1,295 with the engine on the main thread (that morning, same machine);
+ * 0.64 and 0.57 of the PostgreSQL reads (3,549 and 3,454, bare server 7,869). Another run at load 2
+ * (a slower hour: bare server 5,203): 0.71 and 0.76 of PostgreSQL, 1.33 and 1.30 of a bare PGlite server
+ * (PGlite's `query` on the main thread, a process of its own), 0.56 and 0.55 of a bare route on the same
+ * engine: with SQL off the main thread, what is left there is the platform's own per-request work, as
+ * on PostgreSQL, where the reads were 0.44 and 0.40 of the bare server that hour (0.50-0.55 in others).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
