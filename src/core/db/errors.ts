@@ -14,13 +14,16 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'
  */
 const UNAVAILABLE_STATES = /^(08[0-9A-Z]{3}|57P0[1-3]|53300|57014)$/;
 
-/** What `pg` and `pg-pool` say when a connection dies or cannot be had (they set no code). */
+/** What `pg`, `pg-pool` and the PGlite engine say when a connection dies or cannot be had (they set no code). */
 const DRIVER_MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
   'is not queryable',
   'Connection closed',
   'Client network socket disconnected',
+  // The embedded engine stopped (its worker thread ended, or the database is closing on shutdown).
+  'PGlite worker exited',
+  'PGlite is closed',
 ];
 
 export function isDatabaseUnavailable(error: unknown): boolean {

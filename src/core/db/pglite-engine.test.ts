@@ -1,6 +1,12 @@
 import { sql } from 'drizzle-orm';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, rows, type Database } from './client.ts';
+import { isDatabaseUnavailable } from './errors.ts';
+import { openPgliteEngine } from './pglite-engine.ts';
+import { PgliteWire } from './pglite-wire.ts';
 
 // The embedded database's two engines (see pglite-engine.ts) answer the same statements the same way
 // through PgliteWire; the suites run on the default one (the worker), this file on both.
@@ -100,5 +106,37 @@ describe.each([
     const other = await openDatabase({ pgliteDir: 'memory://', pgliteWorker: worker });
     await other.close();
     await expect(other.raw('select 1')).rejects.toThrow(/closed/i);
+  }, 60_000);
+});
+
+describe('the PGlite worker on a data directory', () => {
+  it('comes back by itself after its thread ends, with the data and a fresh set of prepared statements', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-engine-'));
+    const engine = await openPgliteEngine({ dir, worker: true });
+    try {
+      const client = new PgliteWire(engine).client(() => undefined);
+      await client.exec('create table kept (id int primary key, body text)');
+      await client.query('insert into kept values ($1, $2)', [1, 'before']);
+      const read = () => client.query<{ body: string }>('select body from kept where id = $1', [1]);
+      expect((await read()).rows).toEqual([{ body: 'before' }]);
+
+      await (engine as unknown as { kill(): Promise<void> }).kill();
+      // While it is down, a call fails as an unavailable database does (503), not as a fault.
+      const failure = await read().catch((e: unknown) => e);
+      expect(isDatabaseUnavailable(failure)).toBe(true);
+
+      let answer: unknown;
+      for (let i = 0; i < 100 && answer === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        answer = await read().then((r) => r.rows, () => undefined);
+      }
+      // The statement was prepared in the old session: it is prepared again in the new one.
+      expect(answer).toEqual([{ body: 'before' }]);
+      await client.query('insert into kept values ($1, $2)', [2, 'after']);
+      expect((await client.query('select count(*)::int as n from kept')).rows).toEqual([{ n: 2 }]);
+    } finally {
+      await engine.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

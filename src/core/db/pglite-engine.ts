@@ -19,6 +19,8 @@ type Parsers = Record<number | string, (value: string, typeId?: number) => unkno
 export interface PgliteEngine {
   readonly parsers: Parsers;
   readonly closed: boolean;
+  /** Counts the sessions the engine has had: a new one (a restarted worker) has no prepared statements. */
+  readonly generation: number;
   /** The PGlite instance, when it runs on this thread (tests dump it as a template; benches query it). */
   readonly pglite?: PGlite;
   runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
@@ -46,6 +48,7 @@ export async function openPgliteEngine(options: PgliteEngineOptions): Promise<Pg
 }
 
 class InThreadEngine implements PgliteEngine {
+  readonly generation = 1;
   constructor(readonly pglite: PGlite) {}
   get parsers() {
     return this.pglite.parsers as Parsers;
@@ -123,16 +126,35 @@ class WorkerEngine implements PgliteEngine {
   readonly parsers: Parsers = { ...(types.parsers as Parsers) };
   readonly #transactions = new Mutex();
   readonly #pending = new Map<number, Pending>();
-  readonly #worker: Worker;
+  readonly #dir: string | undefined;
+  #worker!: Worker;
   // One parser for the engine's answers; each answer is whole, so none is left half-read.
-  readonly #parser = new protocol.Parser();
+  #parser = new protocol.Parser();
   #seq = 0;
   #closed = false;
-  /** Why the worker stopped, once it has. */
-  #broken: Error | undefined;
+  /** Why the worker is gone, while it is: calls fail with it (a 503) until a new one is up. */
+  #down: Error | undefined;
+  generation = 0;
 
-  private constructor(worker: Worker) {
+  private constructor(dir: string | undefined) {
+    this.#dir = dir;
+  }
+
+  static async open(options: PgliteEngineOptions): Promise<WorkerEngine> {
+    const engine = new WorkerEngine(options.dir);
+    await engine.#start(options.load ? await options.load.arrayBuffer() : undefined);
+    return engine;
+  }
+
+  /** A worker on the data directory (or on `load`), ready once PGlite is up and its array types are known. */
+  async #start(load?: ArrayBuffer): Promise<void> {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { pglite: require.resolve('@electric-sql/pglite'), vector: require.resolve('@electric-sql/pglite-pgvector'), dir: this.#dir, load },
+      transferList: load ? [load] : [],
+    });
     this.#worker = worker;
+    this.#parser = new protocol.Parser();
     worker.on('message', (m: { id: number; out?: Uint8Array | ArrayBuffer; error?: string }) => {
       const pending = this.#pending.get(m.id);
       if (!pending) return;
@@ -142,33 +164,51 @@ class WorkerEngine implements PgliteEngine {
       if (m.error !== undefined) pending.reject(new Error(`PGlite worker: ${m.error}`));
       else pending.resolve(m.out);
     });
-    const stop = (error: Error) => {
-      if (!this.#closed) this.#broken ??= error;
-      this.#closed = true;
-      const reason = this.#broken ?? new Error('PGlite is closed');
-      for (const pending of this.#pending.values()) pending.reject(reason);
-      this.#pending.clear();
-    };
-    worker.on('error', stop);
-    worker.on('exit', (code) => stop(new Error(`PGlite worker exited (code ${code})`)));
-  }
-
-  static async open(options: PgliteEngineOptions): Promise<WorkerEngine> {
-    const load = options.load ? await options.load.arrayBuffer() : undefined;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { pglite: require.resolve('@electric-sql/pglite'), vector: require.resolve('@electric-sql/pglite-pgvector'), dir: options.dir, load },
-      transferList: load ? [load] : [],
-    });
-    const engine = new WorkerEngine(worker);
+    // 'exit' follows an uncaught error too.
+    worker.on('error', () => {});
+    worker.on('exit', (code) => this.#lost(worker, new Error(`PGlite worker exited (code ${code})`)));
     try {
-      await engine.#call(0, undefined, []);
-      await engine.#initArrayTypes();
+      await this.#send(0, undefined, []);
+      await this.#initArrayTypes();
     } catch (error) {
       await worker.terminate();
       throw error;
     }
-    return engine;
+    this.#down = undefined;
+    this.generation++;
+  }
+
+  /**
+   * The worker ended without being closed (a crash, its heap exhausted): what was in flight fails, and
+   * on a data directory a new worker starts on it (PostgreSQL recovers from its WAL), tried again with
+   * a growing pause until one comes up. An in-memory database has nothing to come back to: it stays closed.
+   */
+  #lost(worker: Worker, error: Error) {
+    if (worker !== this.#worker || this.#down) return;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+    if (this.#closed) return;
+    this.#down = error;
+    if (this.#dir === undefined) {
+      this.#closed = true;
+      return;
+    }
+    void (async () => {
+      for (let pause = 100; !this.#closed; pause = Math.min(pause * 2, 30_000)) {
+        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        if (this.#closed) return;
+        try {
+          return await this.#start();
+        } catch {
+          // tried again after a longer pause
+        }
+      }
+    })();
+  }
+
+  /** Ends the worker as a crash would (the recovery test). */
+  async kill(): Promise<void> {
+    await this.#worker.terminate();
   }
 
   get closed() {
@@ -187,7 +227,16 @@ class WorkerEngine implements PgliteEngine {
   async exec(buffer: Uint8Array): Promise<Message[]> {
     // A copy the worker may own: the caller's buffer may be a view into a larger one.
     const bytes = buffer.slice();
-    const out = (await this.#request({ op: 'exec', bytes }, [bytes.buffer])) as Uint8Array;
+    return this.#read((await this.#request({ op: 'exec', bytes }, [bytes.buffer])) as Uint8Array);
+  }
+
+  /** `exec` for the worker being started, before calls are let through. */
+  async #execStarting(buffer: Uint8Array): Promise<Message[]> {
+    const id = ++this.#seq;
+    return this.#read((await this.#send(id, { op: 'exec', id, bytes: buffer }, [])) as Uint8Array);
+  }
+
+  #read(out: Uint8Array): Message[] {
     const messages: Message[] = [];
     this.#parser.parse(out, (message) => messages.push(message as unknown as Message));
     return messages;
@@ -208,16 +257,18 @@ class WorkerEngine implements PgliteEngine {
       await this.#request({ op: 'close' }).catch(() => {});
       this.#closed = true;
     });
+    this.#down = undefined;
     await this.#worker.terminate();
   }
 
   #request(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#broken ?? new Error('PGlite is closed'));
+    if (this.#closed) return Promise.reject(this.#down ?? new Error('PGlite is closed'));
+    if (this.#down) return Promise.reject(this.#down);
     const id = ++this.#seq;
-    return this.#call(id, { ...message, id }, transfer);
+    return this.#send(id, { ...message, id }, transfer);
   }
 
-  #call(id: number, message: Record<string, unknown> | undefined, transfer: ArrayBuffer[]): Promise<unknown> {
+  #send(id: number, message: Record<string, unknown> | undefined, transfer: ArrayBuffer[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
@@ -227,7 +278,7 @@ class WorkerEngine implements PgliteEngine {
 
   /** The array types' parsers, as PGlite builds them for itself at start (BasePGlite._initArrayTypes). */
   async #initArrayTypes() {
-    const messages = await this.exec(
+    const messages = await this.#execStarting(
       protocol.serialize.query(
         `select b.oid, b.typarray from pg_catalog.pg_type a left join pg_catalog.pg_type b on b.oid = a.typelem
          where a.typcategory = 'A' group by b.oid, b.typarray order by b.oid`,

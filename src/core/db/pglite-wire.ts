@@ -59,6 +59,8 @@ export class PgliteWire {
   readonly #prepared = new Map<string, string>();
   readonly #merged = new Map<string, Parameters<typeof parse.parseResults>[1]>();
   #seq = 0;
+  /** The engine session the prepared names belong to. */
+  #generation = 0;
 
   constructor(client: PgliteEngine) {
     this.#client = client;
@@ -95,6 +97,10 @@ export class PgliteWire {
 
   /** The name `text` is prepared under, and whether this use must send its Parse. */
   statement(text: string): { name: string; parse: boolean } {
+    if (this.#client.generation !== this.#generation) {
+      this.#prepared.clear();
+      this.#generation = this.#client.generation;
+    }
     const name = this.#prepared.get(text);
     if (name !== undefined) return { name, parse: false };
     if (this.#prepared.size >= MAX_PREPARED) return { name: '', parse: true };
