@@ -76,7 +76,7 @@ export class PgliteWire {
    */
   transaction<T>(begin: string, fn: (tx: WireTransaction) => Promise<T>, perStatement = false): Promise<T> {
     // Each statement whole (BEGIN ... COMMIT): nothing stays open between calls, so no lock is held
-    // across them; each call takes the lock only to go out (see `sendWhole`).
+    // across them; each call takes the lock only to go out (see `handOver`).
     if (perStatement) {
       const tx = new WireTransaction(this, begin, true);
       return fn(tx).finally(() => tx.end('COMMIT'));
@@ -183,18 +183,19 @@ export class PgliteWire {
 
   /** One call into the engine under PGlite's query lock; the messages of each Sync or simple query, in order. */
   async send(parts: Uint8Array[]): Promise<Message[][]> {
-    const { reply } = await this.#client.runExclusiveQuery(async () => ({ reply: this.post(parts) }));
-    return reply;
+    return (await this.handOver(parts, false)).reply;
   }
 
   /**
-   * A call that opens and closes its own transaction (BEGIN ... COMMIT): it waits for an open
-   * transaction to end, and goes out at once, without holding the lock while it is answered.
+   * `parts` handed to the engine under the query lock, its answer still to come. `whole`: a call that
+   * opens and closes its own transaction (BEGIN ... COMMIT), under the transaction lock instead: it
+   * waits for an open transaction to end, and the lock is not held while it is answered.
    */
-  async sendWhole(parts: Uint8Array[]): Promise<Message[][]> {
-    const { reply } = await this.#client.runExclusiveTransaction(async () => ({ reply: this.post(parts) }));
-    return reply;
+  handOver(parts: Uint8Array[], whole: boolean): Promise<{ reply: Promise<Message[][]> }> {
+    const hand = async () => ({ reply: this.post(parts) });
+    return whole ? this.#client.runExclusiveTransaction(hand) : this.#client.runExclusiveQuery(hand);
   }
+
 
   /**
    * Hands `parts` to the engine now, in this turn, and answers with its messages per Sync or simple
@@ -243,6 +244,8 @@ export class WireTransaction {
   #begin: Uint8Array | undefined;
   /** Statements go out in the order they were called, even when `fn` does not await between them. */
   #chain: Promise<unknown> = Promise.resolve();
+  /** The last statement's answer, read (COMMIT goes out after it). */
+  #answered: Promise<unknown> = Promise.resolve();
   #ended = false;
   /** BEGIN and COMMIT around every statement (see PgliteWire.transaction). */
   readonly #each: { begin: Uint8Array; commit: Uint8Array } | undefined;
@@ -265,7 +268,7 @@ export class WireTransaction {
   async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
-    await this.#chain.catch(() => {});
+    await this.#answered;
     // Nothing open: no statement was sent, or each was a transaction of its own.
     if (this.#begin || this.#each) return;
     const [segment = []] = await this.#wire.send([serialize.query(command)]);
@@ -284,15 +287,19 @@ export class WireTransaction {
     const lead = each?.begin ?? this.#begin;
     const parts = [...(lead ? [lead] : []), ...unit.parts, ...(each ? [each.commit] : [])];
     this.#begin = undefined;
-    const run = this.#chain.then(async () => {
-      const segments = await (each ? this.#wire.sendWhole(parts) : this.#wire.send(parts));
+    // In order, each handed over as soon as the one before it was (not answered): statements a caller
+    // issues together (Promise.all) go to the engine back to back, as pg's pipeline mode sends them.
+    const handed = this.#chain.then(() => this.#wire.handOver(parts, each !== undefined));
+    this.#chain = handed.catch(() => {});
+    const run = handed.then(async ({ reply }) => {
+      const segments = await reply;
       // A leading BEGIN answers in a segment of its own; were it to fail, the statement behind it fails too
       // (the transaction is aborted), and BEGIN's error is the one that says why.
       const beginError = lead ? segments[0]?.find((m) => m.name === 'error') : undefined;
       if (beginError) throw beginError;
       return unit.read(segments[lead ? 1 : 0] ?? []);
     });
-    this.#chain = run.catch(() => {});
+    this.#answered = run.catch(() => {});
     return run;
   }
 }

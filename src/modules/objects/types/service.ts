@@ -113,6 +113,16 @@ export async function loadSchema(ctx: TenantContext, ref: string): Promise<TypeS
   return { type, props: rows.map(toDef) };
 }
 
+/**
+ * `loadSchema` of a type by its id, both reads issued at once, so that on one session they go out
+ * together (pg's pipeline mode; PgliteWire) behind whatever the caller issued just before them in the
+ * same transaction, and run after it: each statement takes its own snapshot when it starts.
+ */
+export async function loadSchemaById(ctx: TenantContext, typeId: string): Promise<TypeSchema> {
+  const [type, rows] = await Promise.all([requireType(ctx, typeId), propertyRows(ctx.db, ctx.tenantId, typeId)]);
+  return { type, props: rows.map(toDef) };
+}
+
 // ---------------------------------------------------------------- object types
 
 export async function listTypes(ctx: TenantContext) {
