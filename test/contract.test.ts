@@ -162,15 +162,21 @@ describe('envelope and errors', () => {
     expect(bare.status).toBe(415);
   });
 
-  it('never leaks a stack trace on a 500', async () => {
+  it('never leaks a stack trace on a 500, nor on a 503 when the database is gone', async () => {
     const broken = await testPlatform();
     try {
       const tenant = await broken.newTenant();
-      await broken.db.close(); // the database going away is the server's fault, not the caller's
+      await broken.db.raw('drop table audit_logs cascade'); // a table the route reads gone: the server's fault, not the caller's
       const res = await broken.request('GET', '/v1/audit-logs', { token: tenant.token });
       expect(res.status).toBe(500);
       expect(res.body).toMatchObject({ success: false, error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
       expect(res.text).not.toMatch(/\.ts:\d+|node_modules/);
+      // The database closed under a request (a shutdown): unavailable, to be retried, not a fault.
+      await broken.db.close();
+      const gone = await broken.request('GET', '/v1/audit-logs', { token: tenant.token });
+      expect(gone.status).toBe(503);
+      expect(gone.body).toMatchObject({ success: false, error: { code: 'SERVICE_UNAVAILABLE' } });
+      expect(gone.text).not.toMatch(/\.ts:\d+|node_modules/);
     } finally {
       await broken.close();
     }

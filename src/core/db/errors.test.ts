@@ -17,6 +17,7 @@ describe('errors that mean a dependency is unavailable', () => {
     ['a server still starting (57P03)', sqlState('57P03')],
     ['a connection failure (08006)', sqlState('08006')],
     ['too many connections (53300)', sqlState('53300')],
+    ['a pool closed under a request (shutdown)', drizzle(new Error('Cannot use a pool after calling end on the pool'))],
     ['the embedded engine\'s worker gone', drizzle(new Error('PGlite worker exited (code 1)'))],
     ['the embedded database closing', drizzle(new Error('PGlite is closed'))],
     ['a connect that tried every address', new AggregateError([socket('ECONNREFUSED'), socket('ECONNREFUSED')])],

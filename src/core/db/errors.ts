@@ -21,7 +21,8 @@ const DRIVER_MESSAGES = [
   'is not queryable',
   'Connection closed',
   'Client network socket disconnected',
-  // The embedded engine stopped (its worker thread ended, or the database is closing on shutdown).
+  // The pool or the embedded engine closed under a request (shutdown), or the engine's worker ended.
+  'Cannot use a pool after calling end on the pool',
   'PGlite worker exited',
   'PGlite is closed',
 ];
