@@ -30,8 +30,10 @@ describe('request logs', () => {
   it('logs a failure at error level with the same request id, and the response stays clean', async () => {
     const broken = await testPlatform({}, { logger: pino({ level: 'info' }, sink) });
     const { token } = await broken.newTenant();
-    await broken.db.close();
-    const res = await broken.request('GET', '/v1/keys', { token });
+    // A table the route reads gone: a fault of the server (a closed database would be a 503, unavailable).
+    await broken.db.raw('drop table audit_logs cascade');
+    const res = await broken.request('GET', '/v1/audit-logs', { token });
+    expect(res.status).toBe(500);
     await broken.close();
     const requestId = res.headers.get('request-id');
     const errorLine = lines.find((l) => l.request_id === requestId && l.msg === 'unhandled error');
