@@ -155,14 +155,16 @@ async function openPglite(dir: string, load: Blob | File | undefined, appRole: s
     inTransaction.getStore()
       ? new Error('system query inside a tenant transaction: it would deadlock PGlite; use ctx.db, or query before/after the transaction')
       : undefined;
+  // PGlite's own query and exec, where it runs on this thread (benches call them), refuse the same way.
   const client = engine.pglite;
-  for (const method of ['query', 'exec'] as const) {
-    if (!client) break;
-    const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      const refused = refuseInTransaction();
-      return refused ? Promise.reject(refused) : original(...args);
-    };
+  if (client) {
+    for (const method of ['query', 'exec'] as const) {
+      const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
+      (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        const refused = refuseInTransaction();
+        return refused ? Promise.reject(refused) : original(...args);
+      };
+    }
   }
   const wire = new PgliteWire(engine);
   const systemClient = wire.client(refuseInTransaction);

@@ -140,3 +140,12 @@ describe('the PGlite worker on a data directory', () => {
     }
   }, 60_000);
 });
+
+describe('a PGlite worker that cannot start', () => {
+  it('fails the open with the reason', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-engine-')), 'not-a-directory');
+    fs.writeFileSync(file, 'x');
+    await expect(openPgliteEngine({ dir: file, worker: true })).rejects.toThrow(/PGlite worker/);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }, 60_000);
+});

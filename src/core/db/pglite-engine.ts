@@ -21,7 +21,7 @@ export interface PgliteEngine {
   readonly closed: boolean;
   /** Counts the sessions the engine has had: a new one (a restarted worker) has no prepared statements. */
   readonly generation: number;
-  /** The PGlite instance, when it runs on this thread (tests dump it as a template; benches query it). */
+  /** The PGlite instance, when it runs on this thread (benches query it directly). */
   readonly pglite?: PGlite;
   runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
   runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
@@ -184,12 +184,14 @@ class WorkerEngine implements PgliteEngine {
    * a growing pause until one comes up. An in-memory database has nothing to come back to: it stays closed.
    */
   #lost(worker: Worker, error: Error) {
-    if (worker !== this.#worker || this.#down) return;
+    if (worker !== this.#worker) return;
+    // Also a worker that ended while starting: its start fails instead of waiting for an answer.
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
-    if (this.#closed) return;
+    if (this.#closed || this.#down) return;
     this.#down = error;
-    if (this.#dir === undefined) {
+    // Never up (the first start failed, and says why to whoever opened it), or nothing to come back to.
+    if (this.#dir === undefined || this.generation === 0) {
       this.#closed = true;
       return;
     }

@@ -196,7 +196,6 @@ export class PgliteWire {
     return whole ? this.#client.runExclusiveTransaction(hand) : this.#client.runExclusiveQuery(hand);
   }
 
-
   /**
    * Hands `parts` to the engine now, in this turn, and answers with its messages per Sync or simple
    * query. The engine runs calls in the order they are handed over, one at a time: on this thread it
