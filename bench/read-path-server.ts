@@ -11,8 +11,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { bootstrapTenant, createPlatform } from '../src/app.ts';
-import { loadConfig } from '../src/config.ts';
+import type * as AppModule from '../src/app.ts';
+import type * as ConfigModule from '../src/config.ts';
+
+/** Whether dist/ (npm run build) is at least as new as every source file under dir. */
+function builtAfter(dir: string, built: number): boolean {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() ? !builtAfter(full, built) : entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && fs.statSync(full).mtimeMs > built) return false;
+  }
+  return true;
+}
+// The compiled build, as `plinth start` runs it (bin/plinth.mjs), when it is current; else the sources.
+const root = path.resolve(import.meta.dirname, '..');
+const builtAt = fs.existsSync(path.join(root, 'dist/app.js')) ? fs.statSync(path.join(root, 'dist/app.js')).mtimeMs : 0;
+const compiled = process.env.BENCH_FROM_SOURCE !== '1' && builtAt > 0 && builtAfter(path.join(root, 'src'), builtAt);
+if (!compiled) process.stderr.write('read-path-server: running the TypeScript sources (dist/ is missing or older: npm run build)\n');
+const { bootstrapTenant, createPlatform } = (await import(compiled ? '../dist/app.js' : '../src/app.ts')) as typeof AppModule;
+const { loadConfig } = (await import(compiled ? '../dist/config.js' : '../src/config.ts')) as typeof ConfigModule;
 
 const dataDir = process.env.DATABASE_URL ? 'memory://' : fs.mkdtempSync(path.join(os.tmpdir(), 'plinth-read-path-'));
 const config = loadConfig({
@@ -86,7 +102,7 @@ const listen = (fetch: (req: Request) => Response | Promise<Response>) =>
 const port = await listen(platform.app.fetch);
 const barePort = await listen(bare.fetch);
 process.stdout.write(
-  `${JSON.stringify({ port, barePort, token, userToken: login.access_token, objectPath, objectId: record.id, database: db.kind, engine: pglite ? 'main thread' : 'worker', redis: Boolean(config.REDIS_URL), tenantId: tenant.id })}\n`,
+  `${JSON.stringify({ port, barePort, token, userToken: login.access_token, objectPath, objectId: record.id, database: db.kind, engine: pglite ? 'main thread' : 'worker', code: compiled ? 'compiled' : 'sources', redis: Boolean(config.REDIS_URL), tenantId: tenant.id })}\n`,
 );
 
 process.on('SIGTERM', async () => {

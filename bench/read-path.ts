@@ -196,6 +196,7 @@ try {
     ratio('2. PGlite user read / bare PGlite server', liteUser, liteQuery, 0.8);
   }
   console.log(`(the platform's PGlite engine: ${inWorker ? 'in a worker thread' : 'on the main thread'}; PGLITE_WORKER=false runs it there)`);
+  console.log(`(the platform's code: ${lite.code === 'compiled' ? 'the compiled build, dist/, as plinth start runs it' : 'the TypeScript sources through tsx (dist/ missing or older than src/: npm run build)'})`);
 } finally {
   await cleanup();
 }
