@@ -1,6 +1,8 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { auditLogs } from './audit/tables.ts';
+import { insertAudits } from './audit/write.ts';
 import { events } from './events/tables.ts';
+import { insertEvents } from './events/write.ts';
 import type { TenantPrincipal } from './auth/principal.ts';
 import type { Db } from './db/client.ts';
 import { newId } from './http/ids.ts';
@@ -100,9 +102,18 @@ class Deferred {
 }
 
 async function insertRows(db: Db, eventRows: (typeof events.$inferInsert)[], auditRows: (typeof auditLogs.$inferInsert)[]): Promise<void> {
-  // Bounded statements (a row is ~10 parameters; PostgreSQL takes at most 65,535).
-  for (let i = 0; i < eventRows.length; i += 1000) await db.insert(events).values(eventRows.slice(i, i + 1000));
-  for (let i = 0; i < auditRows.length; i += 1000) await db.insert(auditLogs).values(auditRows.slice(i, i + 1000));
+  await both(insertEvents(db, eventRows), insertAudits(db, auditRows));
+}
+
+/**
+ * Two statements sent together (the session pipelines them: one round trip, not two), each waited for,
+ * failed or not, before the work goes on; the first one's error is the one thrown (after it the
+ * transaction refuses the second anyway).
+ */
+async function both(first: Promise<unknown>, second: Promise<unknown>): Promise<void> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
 }
 
 /** One per unit of work: methods on the prototype, so a request allocates an object, not a closure per method. */
@@ -168,7 +179,7 @@ class Work implements TenantContext {
 
   async audit(entry: AuditEntry): Promise<void> {
     if (this.deferred) this.deferred.audits.push(this.auditRow(entry));
-    else await this.auditInsert(entry);
+    else await insertAudits(this.db, [this.auditRow(entry)]);
   }
 
   private eventRow(event: DomainEvent, id: string): typeof events.$inferInsert {
@@ -209,11 +220,12 @@ class Work implements TenantContext {
 
   async emit(event: DomainEvent): Promise<string> {
     const id = newId('evt');
-    if (this.deferred) this.deferred.events.push(this.eventRow(event, id));
-    else await this.eventInsert(event, id);
-    if (event.audit !== false) {
-      await this.audit({ action: event.type, resourceType: event.resourceType, resourceId: event.resourceId });
-    }
+    const audit = event.audit !== false ? { action: event.type, resourceType: event.resourceType, resourceId: event.resourceId } : undefined;
+    if (this.deferred) {
+      this.deferred.events.push(this.eventRow(event, id));
+      if (audit) this.deferred.audits.push(this.auditRow(audit));
+    } else if (audit) await both(insertEvents(this.db, [this.eventRow(event, id)]), insertAudits(this.db, [this.auditRow(audit)]));
+    else await insertEvents(this.db, [this.eventRow(event, id)]);
     return id;
   }
 

@@ -1,7 +1,8 @@
 import type { Actor } from '../../core/context.ts';
 import { isDatabaseUnavailable } from '../../core/db/errors.ts';
 import { TenantGroups } from '../../core/db/groups.ts';
-import { events } from '../../core/events/tables.ts';
+import type { events } from '../../core/events/tables.ts';
+import { insertEvents } from '../../core/events/write.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
 
@@ -63,7 +64,7 @@ export class EventAppender {
   private async insert(tenantId: string, group: Waiting[]): Promise<void> {
     try {
       // One statement decides the transaction: its COMMIT goes out with it (one round trip).
-      await this.kernel.db.tenant(tenantId, (db) => db.insert(events).values(group.map((w) => w.row)), { commitAhead: true });
+      await this.kernel.db.tenant(tenantId, (db) => insertEvents(db, group.map((w) => w.row)), { commitAhead: true });
     } catch (error) {
       if (group.length === 1 || isDatabaseUnavailable(error)) {
         for (const w of group) w.reject(error);
