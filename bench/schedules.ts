@@ -8,6 +8,11 @@
  *   npm run bench:schedules
  *   BENCH_SCHEDULES=2000 npm run bench:schedules
  *   DATABASE_URL=postgres://... npm run bench:schedules
+ *
+ * 2026-12-07 (2 cores): PostgreSQL drift p99 529 ms (p50 178), all 10,000 fired 0.72 s after the fire
+ * time. PGlite p99 1,448 ms (p50 570): on one session the runs' job sends queued between the claims
+ * held each next claim back. With the sends made once every due schedule has its run (PGlite only;
+ * PostgreSQL claims on other connections meanwhile): PGlite p99 406 and 412 ms (p50 179-191) in two runs.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -59,10 +59,17 @@ export class ScheduleDispatcher {
       // rows), and a batch's jobs are queued while the next batch is claimed.
       let total = 0;
       const sends: Promise<void>[] = [];
+      // On one session (PGlite) a send queued between two claims holds the second back: there the
+      // runs' jobs are sent once every due schedule has its run, so a fire time is late by the claims
+      // alone (bench:schedules: 10,000 at once, drift p99 1.45 s with the sends between the claims).
+      const held: FireJob[][] = [];
+      const oneSession = this.kernel.db.kind === 'pglite';
+      const send = (created: FireJob[]) => this.kernel.jobs.sendMany<FireJob>(FIRE_JOB, created.map((data) => ({ data })));
       const batch = async () => {
         const { created, claimed } = await this.fire();
         total += created.length;
-        sends.push(this.kernel.jobs.sendMany<FireJob>(FIRE_JOB, created.map((data) => ({ data }))));
+        if (oneSession) held.push(created);
+        else sends.push(send(created));
         return claimed >= BATCH && !this.closed;
       };
       try {
@@ -75,6 +82,7 @@ export class ScheduleDispatcher {
           );
         }
       } finally {
+        for (const created of held) sends.push(send(created));
         await Promise.all(sends);
       }
       await this.armForNext();
