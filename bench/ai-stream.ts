@@ -61,13 +61,12 @@
  * overhead p50 3.26 / p99 9.57 ms against 3.15 / 11.35 with the engine on the main thread; server CPU
  * per answer 5.58 ms against 4.43 (both threads counted; the usage write crosses threads).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startFakeOpenAI } from '../test/support/fake-openai.ts';
-import { benchStore, type BenchStore } from './support.ts';
+import { benchStore, cpuMsOf, startPlinth, type BenchStore } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_AI_REQUESTS ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
@@ -75,7 +74,6 @@ const BASELINE = process.env.BENCH_BASELINE;
 const WARMUP = 30;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const HERE = path.resolve(import.meta.dirname, '..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function percentile(values: number[], p: number): number {
@@ -84,11 +82,6 @@ function percentile(values: number[], p: number): number {
 }
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
-/** utime + stime of a process, in ms. */
-function cpuOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 const fake = await startFakeOpenAI();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -151,28 +144,16 @@ async function startServer(label: string, root: string): Promise<Server> {
     PLINTH_ADMIN_KEY: ADMIN_KEY,
     OUTBOUND_ALLOW_LOOPBACK: 'true',
   };
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(root, 'bin/plinth.mjs'), 'start'], {
-    env,
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 300_000;
-  while (!/listening on http/.test(out)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the server (${label}) did not start`);
-    await sleep(20);
-  }
-  const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]);
-  const tenant = await json(`http://127.0.0.1:${port}/v1/admin/tenants`, ADMIN_KEY, {
+  const { child, base } = await startPlinth(root, env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+  const tenant = await json(`${base}/v1/admin/tenants`, ADMIN_KEY, {
     name: 'AI bench',
     plan_tier: 'enterprise',
     plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000 },
   });
   const token: string = tenant.data.api_key.token;
-  await json(`http://127.0.0.1:${port}/v1/ai-providers`, token, { name: 'fake', provider_type: 'openai', api_key: 'sk-bench', config_json: { base_url: fake.url, default: true } });
+  await json(`${base}/v1/ai-providers`, token, { name: 'fake', provider_type: 'openai', api_key: 'sk-bench', config_json: { base_url: fake.url, default: true } });
   const plinth = () =>
-    firstToken(`http://127.0.0.1:${port}/v1/ai/chat`, token, { message: 'hello bench', stream: true, ...(process.env.BENCH_AI_MODEL ? { model: process.env.BENCH_AI_MODEL } : {}) }, 'event: delta');
+    firstToken(`${base}/v1/ai/chat`, token, { message: 'hello bench', stream: true, ...(process.env.BENCH_AI_MODEL ? { model: process.env.BENCH_AI_MODEL } : {}) }, 'event: delta');
   const { admin, name } = store;
   const xacts = admin
     ? async () => {
@@ -189,7 +170,7 @@ async function startServer(label: string, root: string): Promise<Server> {
 }
 
 async function round(s: Server) {
-  const cpu = cpuOf(s.child.pid!);
+  const cpu = cpuMsOf(s.child.pid);
   const x = await s.xacts();
   for (let i = 0; i < REQUESTS; i++) {
     // Alternate the order so neither side always runs on a warmer socket.
@@ -198,7 +179,7 @@ async function round(s: Server) {
     s.through.push(b);
     s.overhead.push(b - a);
   }
-  s.cpuMs += cpuOf(s.child.pid!) - cpu;
+  s.cpuMs += cpuMsOf(s.child.pid) - cpu;
   s.xactCount += (await s.xacts()) - x;
 }
 

@@ -43,13 +43,12 @@
  * trigger's next batches (fairness min 63-100%): not kept.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
-import { benchStore } from './support.ts';
+import { benchStore, cpuMsOf } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 4000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
@@ -94,15 +93,6 @@ async function waitUntilAsync(probe: () => Promise<boolean>, what: string, timeo
   }
 }
 
-/** A process's CPU time so far (user + system, ms), from /proc (Linux); NaN elsewhere. */
-function cpuMsOf(pid: number | undefined): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 // ---- the server -------------------------------------------------------------------------------------
 

@@ -38,13 +38,13 @@
  * on PostgreSQL, where the reads were 0.44 and 0.40 of the bare server that hour (0.50-0.55 in others).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { appRoleFor } from '../src/core/db/client.ts';
+import { cpuMsOf } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -70,16 +70,11 @@ interface Run {
   /** CPU time of the serving process per request, µs: unlike req/s, barely moved by other load on the machine. */
   cpu: number;
 }
-/** User + system CPU time of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
-function cpuOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
-}
 async function measure(url: string, token: string, duration: number, pid: number): Promise<Run> {
-  const before = cpuOf(pid);
+  const before = cpuMsOf(pid);
   const result = await autocannon({ url, connections, duration, headers: { authorization: `Bearer ${token}` } });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  const cpu = (cpuOf(pid) - before) / Math.max(1, result.requests.total);
+  const cpu = ((cpuMsOf(pid) - before) * 1000) / Math.max(1, result.requests.total);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpu };
 }
 const median = (values: number[]) => {

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,4 +40,30 @@ export async function benchStore(prefix: string): Promise<BenchStore> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `plinth-bench-${prefix}-`));
   return { database: 'embedded PGlite', env: { DATA_DIR: dir }, cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** User + system CPU time of a process (all its threads) so far, in ms, from /proc (Linux); NaN elsewhere. */
+export function cpuMsOf(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * `plinth start` of the checkout at `root` in a child process (its stdout piped, stderr shown), once it
+ * listens: `base` is its URL. `nodeArgs` go before the script (a preload, a profiler).
+ */
+export async function startPlinth(root: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/plinth.mjs'), 'start'], { env, cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 300_000;
+  while (!/listening on http/.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`plinth start in ${root} did not start`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, base: `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]}` };
 }

@@ -37,7 +37,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { benchStore } from './support.ts';
+import { benchStore, cpuMsOf } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -70,11 +70,6 @@ async function waitUntil(probe: () => boolean, what: string, timeoutMs = 120_000
   }
 }
 
-/** utime + stime of a process, in ms. */
-function cpuOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 // ---- the receiver (one for every round) ---------------------------------------------------------------
 
@@ -250,7 +245,7 @@ interface Measured {
 }
 
 async function measure(server: Server, events: number, run: () => Promise<{ value: number; note: string }>): Promise<Measured> {
-  const cpu = () => [server.child, ...server.workers].reduce((sum, c) => sum + cpuOf(c.pid!), 0);
+  const cpu = () => [server.child, ...server.workers].reduce((sum, c) => sum + cpuMsOf(c.pid), 0);
   const cpu0 = cpu();
   const x0 = (await server.stats()).xacts;
   const { value, note } = await run();

@@ -20,12 +20,11 @@
  * prepared query is built again for each, and the engine's own work is most of a write. The CPU
  * counts the whole server: the outbox consumers that read the events are in it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { benchStore, type BenchStore } from './support.ts';
+import { benchStore, cpuMsOf, startPlinth, type BenchStore } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -33,15 +32,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASELINE = process.env.BENCH_BASELINE;
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const HERE = path.resolve(import.meta.dirname, '..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
-
-/** utime + stime of a process (all its threads), in ms. */
-function cpuOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 interface Server {
   label: string;
@@ -61,15 +53,7 @@ async function startServer(label: string, root: string): Promise<Server> {
     LOG_LEVEL: 'warn',
     PLINTH_ADMIN_KEY: ADMIN_KEY,
   };
-  const child = spawn(process.execPath, [path.join(root, 'bin/plinth.mjs'), 'start'], { env, cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 300_000;
-  while (!/listening on http/.test(out)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the server (${label}) did not start`);
-    await sleep(20);
-  }
-  const base = `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]}`;
+  const { child, base } = await startPlinth(root, env);
   const call = async (method: string, url: string, token: string, body: unknown) => {
     const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const json = (await res.json()) as { data: any };
@@ -121,9 +105,9 @@ async function measure(s: Server, route: Route, seconds: number): Promise<Run> {
     headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
     body: JSON.stringify(route.body),
   };
-  const cpu = cpuOf(s.child.pid!);
+  const cpu = cpuMsOf(s.child.pid);
   const result = await autocannon({ ...opts, duration: seconds });
-  const used = cpuOf(s.child.pid!) - cpu;
+  const used = cpuMsOf(s.child.pid) - cpu;
   if (result.non2xx || result.errors) throw new Error(`${s.label} ${route.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUs: (used * 1000) / result.requests.total };
 }
