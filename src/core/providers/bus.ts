@@ -77,3 +77,58 @@ export function redisBus(publisher: Redis, subscriber: Redis, prefix: string): B
     },
   };
 }
+
+/**
+ * Wakes a loop that waits for a change announced on the bus (a run's status, a row it polls), with a
+ * timeout as the fallback that at-most-once delivery needs. A message that comes while the loop is busy
+ * is kept for its next wait, so nothing announced between a read and the wait after it is slept through.
+ */
+export class BusWaker {
+  #dirty = false;
+  #wake: (() => void) | undefined;
+  readonly #offs = new Map<string, () => void>();
+
+  constructor(private readonly bus: Bus) {}
+
+  /** Wakes on the channel's messages (those `accept` takes; one it cannot read counts). */
+  listen(channel: string, accept?: (message: string) => boolean): this {
+    if (this.#offs.has(channel)) return this;
+    this.#offs.set(
+      channel,
+      this.bus.subscribe(channel, (message) => {
+        try {
+          if (accept && !accept(message)) return;
+        } catch {
+          // read it again from the source
+        }
+        this.#dirty = true;
+        this.#wake?.();
+      }),
+    );
+    return this;
+  }
+
+  /** Resolves at the next message (at once when one came since the last wait), or after `ms`. */
+  wait(ms: number): Promise<void> {
+    if (this.#dirty) {
+      this.#dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        this.#dirty = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  close(): void {
+    for (const off of this.#offs.values()) off();
+    this.#offs.clear();
+    this.#wake?.();
+  }
+}

@@ -48,6 +48,7 @@ export {
   listWorkflowRuns,
   listWorkflows,
   startWorkflow,
+  watchWorkflowRun,
   workflowDescriptor,
   workflowRunDto,
   type WorkflowRunDto,

@@ -3,8 +3,9 @@ import { runInTenant, type TenantContext } from '../../core/context.ts';
 import { ApiError, notFound } from '../../core/http/errors.ts';
 import { newId } from '../../core/http/ids.ts';
 import type { Kernel } from '../../core/kernel.ts';
+import { BusWaker } from '../../core/providers/bus.ts';
 import { findApplication, applicationDto } from './apps/apps.ts';
-import { systemMeta } from './runs/log.ts';
+import { runChannel, statusMessagesOf, systemMeta, tenantRunsChannel } from './runs/log.ts';
 import { cancelRun, createRun, principalOf, TERMINAL } from './runs/runs.ts';
 import { agentApplications, agentRuns, agents, agentWorkflowRuns, type ApplicationRow, type RunStatus, type WorkflowRunRow, type WorkflowRunStep } from './tables.ts';
 
@@ -19,7 +20,35 @@ import { agentApplications, agentRuns, agents, agentWorkflowRuns, type Applicati
  * stopped (steps already started are awaited, not started again).
  */
 export const WORKFLOW_JOB = 'agents.workflow';
-const POLL_MS = 200;
+/**
+ * Loops that wait on a workflow run (its job awaiting a stage's runs, streams following it) wake on the
+ * bus: its runs' status messages and the run's own channel. This is their fallback when a message is
+ * lost (delivery is at-most-once), not their pace.
+ */
+export const WORKFLOW_RECHECK_MS = 1_000;
+
+/** The bus channel announcing that a workflow run's row changed (its state, its steps). */
+export const workflowRunChannel = (tenantId: string, id: string) => `agents.workflow_run.${tenantId}.${id}`;
+
+/** Announces the run's change once the transaction commits. */
+function announce(ctx: TenantContext, id: string): void {
+  const { kernel, tenantId } = ctx;
+  ctx.afterCommit(() => kernel.bus.publish(workflowRunChannel(tenantId, id), ''));
+}
+
+/**
+ * Wakes a follower of a workflow run when the run changes, and when a step run it watches (`step`)
+ * logs events; `wait` falls back to WORKFLOW_RECHECK_MS. Listening starts before the follower's next
+ * read, so a change between that read and its wait is not slept through.
+ */
+export function watchWorkflowRun(kernel: Kernel, tenantId: string, id: string) {
+  const waker = new BusWaker(kernel.bus).listen(workflowRunChannel(tenantId, id));
+  return {
+    step: (runId: string) => void waker.listen(runChannel(tenantId, runId)),
+    wait: (ms = WORKFLOW_RECHECK_MS) => waker.wait(ms),
+    close: () => waker.close(),
+  };
+}
 
 export interface WorkflowStep {
   name: string;
@@ -143,9 +172,11 @@ export async function cancelWorkflowRun(ctx: TenantContext, id: string) {
       .where(and(eq(agentWorkflowRuns.tenantId, ctx.tenantId), eq(agentWorkflowRuns.id, id)))
       .returning();
     await ctx.emit({ type: 'agent.workflow_run.finished', resourceType: 'agent_workflow_run', resourceId: id, data: { application_id: row.applicationId, status: 'cancelled' }, audit: false });
+    announce(ctx, id);
     return workflowRunDto(updated!);
   }
   const [updated] = await ctx.db.update(agentWorkflowRuns).set({ cancelRequested: true, updatedAt: now }).where(and(eq(agentWorkflowRuns.tenantId, ctx.tenantId), eq(agentWorkflowRuns.id, id))).returning();
+  announce(ctx, id);
   for (const step of row.steps) {
     if (!step.runId) continue;
     const [run] = await ctx.db.select({ status: agentRuns.status }).from(agentRuns).where(and(eq(agentRuns.tenantId, ctx.tenantId), eq(agentRuns.id, step.runId)));
@@ -153,8 +184,6 @@ export async function cancelWorkflowRun(ctx: TenantContext, id: string) {
   }
   return workflowRunDto(updated!);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Drives one workflow run to its end (the job's handler); resumable after a crash. */
 export async function executeWorkflow(kernel: Kernel, tenantId: string, id: string): Promise<void> {
@@ -165,6 +194,7 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
     if (!row || TERMINAL.has(row.status)) return null;
     if (row.status === 'queued') {
       const [updated] = await ctx.db.update(agentWorkflowRuns).set({ status: 'running', startedAt: new Date(), updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id))).returning();
+      announce(ctx, id);
       return updated!;
     }
     return row;
@@ -174,6 +204,9 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
   let steps = claimed.steps;
   let input = claimed.message;
   let end: { status: RunStatus; output: string | null; error: { code: string; message: string } | null } | null = null;
+  // The stage's runs; their status messages wake the wait for them.
+  let watching = new Set<string>();
+  const waker = new BusWaker(kernel.bus).listen(tenantRunsChannel(tenantId), (m) => statusMessagesOf(m).some((s) => watching.has(s.run_id)));
   try {
     for (let stageIndex = 0; stageIndex < stageNames.length && !end; stageIndex++) {
       const stage = stageNames[stageIndex]!;
@@ -194,8 +227,10 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
           next[i] = { ...next[i]!, runId: run.id, status: 'queued' };
         }
         await ctx.db.update(agentWorkflowRuns).set({ steps: next, stage: stageIndex, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
+        announce(ctx, id);
         return next;
       });
+      watching = new Set(indexes.map((i) => steps[i]!.runId).filter((x): x is string => !!x));
       // Await the stage's runs.
       for (;;) {
         const state = await tx(async (ctx) => {
@@ -228,14 +263,19 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
           input = indexes.map((i) => steps[i]!.output ?? '').join('\n\n');
           break;
         }
-        await tx((ctx) => ctx.db.update(agentWorkflowRuns).set({ steps, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id))));
-        await sleep(POLL_MS);
+        await tx(async (ctx) => {
+          await ctx.db.update(agentWorkflowRuns).set({ steps, updatedAt: new Date() }).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
+          announce(ctx, id);
+        });
+        await waker.wait(WORKFLOW_RECHECK_MS);
       }
     }
   } catch (error) {
     // A step that cannot start (its agent was deleted meanwhile) ends the run; anything else is retried by the job.
     if (!(error instanceof ApiError) || error.status >= 500) throw error;
     end = { status: 'failed', output: null, error: { code: error.code, message: error.message } };
+  } finally {
+    waker.close();
   }
   end ??= { status: 'succeeded', output: input, error: null };
   const final = end;
@@ -247,6 +287,7 @@ export async function executeWorkflow(kernel: Kernel, tenantId: string, id: stri
       .where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
     const [row] = await ctx.db.select({ app: agentWorkflowRuns.applicationId }).from(agentWorkflowRuns).where(and(eq(agentWorkflowRuns.tenantId, tenantId), eq(agentWorkflowRuns.id, id)));
     await ctx.emit({ type: 'agent.workflow_run.finished', resourceType: 'agent_workflow_run', resourceId: id, data: { application_id: row?.app ?? '', status: final.status }, audit: false });
+    announce(ctx, id);
   });
 }
 

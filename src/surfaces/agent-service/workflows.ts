@@ -1,7 +1,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../../core/http/context.ts';
-import { tenantWork } from '../../core/http/work.ts';
+import { tenantMeta, tenantWork } from '../../core/http/work.ts';
 import {
   cancelWorkflowRun,
   findWorkflowRun,
@@ -10,6 +10,7 @@ import {
   RUN_STATUSES,
   runEvents,
   startWorkflow,
+  watchWorkflowRun,
   workflowDescriptor,
   workflowRunDto,
   type WorkflowRunDto,
@@ -260,8 +261,6 @@ const detail = (r: WorkflowRunDto) => ({
 });
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const POLL_MS = 150;
 
 const readRun = (c: Context<AppEnv>, id: string) => tenantWork(c, async (ctx) => workflowRunDto(await findWorkflowRun(ctx, id)));
 
@@ -290,38 +289,45 @@ async function follow(c: Context<AppEnv>, first: WorkflowRunDto, send: (e: Workf
   await send(event('workflow.run.created', { payload: { status: first.status, stages: [...new Set(first.steps.map((s) => s.stage))] } }));
   const seen = new Map<string, number>();
   const ended = new Set<string>();
-  for (;;) {
-    if (closed()) return;
-    const r = await readRun(c, first.id);
-    for (const step of r.steps) {
-      if (!step.runId) continue;
-      const where = { stage_name: step.stage, step_name: step.step, step_agent: step.agentId, agent_run_id: step.runId };
-      if (!seen.has(step.runId)) {
-        seen.set(step.runId, 0);
-        await send(event('workflow.step.started', where));
-      }
-      const after = seen.get(step.runId)!;
-      const events = await tenantWork(c, (ctx) => runEvents(ctx, step.runId!, after, 500));
-      for (const e of events) {
-        seen.set(step.runId, e.seq);
-        const d = e.data;
-        if (e.type === 'delta') await send(event('response.output_text.delta', { ...where, text_delta: String(d.text ?? '') }));
-        else if (e.type === 'tool_call') await send(event('run_item_stream_event', { ...where, run_item_type: 'tool_call', tool_call_id: String(d.id), tool_name: String(d.name), payload: { arguments: d.arguments } }));
-        else if (e.type === 'tool_result') await send(event('run_item_stream_event', { ...where, run_item_type: 'tool_result', tool_call_id: String(d.id), tool_name: String(d.name), payload: { ok: d.ok, output: d.result } }));
-        else if (e.type === 'status' && TERMINAL.has(String(d.status)) && !ended.has(step.runId)) {
-          ended.add(step.runId);
-          const output = (d.output as { response?: unknown } | undefined)?.response;
-          if (typeof output === 'string') await send(event('run_item_stream_event', { ...where, run_item_type: 'assistant_message', content: output }));
-          await send(event('workflow.step.completed', { ...where, payload: { status: d.status, ...(d.error ? { error: d.error } : {}) } }));
+  // Woken by the run's changes and by its step runs' events (listened to before their first read).
+  const watch = watchWorkflowRun(c.get('kernel'), tenantMeta(c).tenantId, first.id);
+  try {
+    for (;;) {
+      if (closed()) return;
+      const r = await readRun(c, first.id);
+      for (const step of r.steps) {
+        if (!step.runId) continue;
+        const where = { stage_name: step.stage, step_name: step.step, step_agent: step.agentId, agent_run_id: step.runId };
+        if (!seen.has(step.runId)) {
+          watch.step(step.runId);
+          seen.set(step.runId, 0);
+          await send(event('workflow.step.started', where));
+        }
+        const after = seen.get(step.runId)!;
+        const events = await tenantWork(c, (ctx) => runEvents(ctx, step.runId!, after, 500));
+        for (const e of events) {
+          seen.set(step.runId, e.seq);
+          const d = e.data;
+          if (e.type === 'delta') await send(event('response.output_text.delta', { ...where, text_delta: String(d.text ?? '') }));
+          else if (e.type === 'tool_call') await send(event('run_item_stream_event', { ...where, run_item_type: 'tool_call', tool_call_id: String(d.id), tool_name: String(d.name), payload: { arguments: d.arguments } }));
+          else if (e.type === 'tool_result') await send(event('run_item_stream_event', { ...where, run_item_type: 'tool_result', tool_call_id: String(d.id), tool_name: String(d.name), payload: { ok: d.ok, output: d.result } }));
+          else if (e.type === 'status' && TERMINAL.has(String(d.status)) && !ended.has(step.runId)) {
+            ended.add(step.runId);
+            const output = (d.output as { response?: unknown } | undefined)?.response;
+            if (typeof output === 'string') await send(event('run_item_stream_event', { ...where, run_item_type: 'assistant_message', content: output }));
+            await send(event('workflow.step.completed', { ...where, payload: { status: d.status, ...(d.error ? { error: d.error } : {}) } }));
+          }
         }
       }
+      if (TERMINAL.has(r.status)) {
+        if (r.status === 'succeeded') await send(event('workflow.run.completed', { is_terminal: true, content: r.output, payload: { status: r.status } }));
+        else await send(event('error', { is_terminal: true, payload: { status: r.status }, error: r.error ?? { code: r.status.toUpperCase(), message: `The workflow run ended ${r.status}` } }));
+        return;
+      }
+      await watch.wait();
     }
-    if (TERMINAL.has(r.status)) {
-      if (r.status === 'succeeded') await send(event('workflow.run.completed', { is_terminal: true, content: r.output, payload: { status: r.status } }));
-      else await send(event('error', { is_terminal: true, payload: { status: r.status }, error: r.error ?? { code: r.status.toUpperCase(), message: `The workflow run ended ${r.status}` } }));
-      return;
-    }
-    await sleep(POLL_MS);
+  } finally {
+    watch.close();
   }
 }
 
@@ -372,9 +378,14 @@ export function workflowsRoutes(app: OpenAPIHono<AppEnv>): void {
     const b = c.req.valid('json');
     let r = await tenantWork(c, (ctx) => startWorkflow(ctx, workflow_key, { message: b.message, context: b.context }));
     const until = Date.now() + b.wait_seconds * 1000;
-    while (!TERMINAL.has(r.status) && Date.now() < until) {
-      await sleep(POLL_MS);
-      r = await readRun(c, r.id);
+    const watch = watchWorkflowRun(c.get('kernel'), tenantMeta(c).tenantId, r.id);
+    try {
+      while (!TERMINAL.has(r.status) && Date.now() < until) {
+        await watch.wait(Math.min(until - Date.now(), 1_000));
+        r = await readRun(c, r.id);
+      }
+    } finally {
+      watch.close();
     }
     const out = { workflow_run_id: r.id, workflow_key: r.workflow_key, status: r.status, final_output: r.output, step_results: stepsOf(r), error: r.error };
     return TERMINAL.has(r.status) ? c.json(out, 200) : c.json(out, 202);
