@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import pino, { type Logger } from 'pino';
-import type { Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { SecretBox } from './core/crypto/secret-box.ts';
 import { PrincipalResolvers } from './core/auth/principal.ts';
@@ -274,6 +274,21 @@ export async function createPlatform(config: Config, options: KernelOptions = {}
 }
 
 export type Platform = Awaited<ReturnType<typeof createPlatform>>;
+
+/**
+ * Brings a database to what a server starting on it would make of it: the migrations, then every
+ * module's job queues (a queue is a partition with its indexes: sixty of them are seconds of DDL on
+ * PGlite). The build dumps an embedded database prepared so as the seed of new installs, and the tests
+ * their template. The database stays open.
+ */
+export async function prepareDatabase(db: Database): Promise<void> {
+  await migrate(db);
+  const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'silent' });
+  const kernel = await createKernel(config, { db: { ...db, close: async () => {} }, migrate: false, logger: pino({ level: 'silent' }) });
+  registerModules(kernel);
+  await kernel.jobs.start({ work: false });
+  await kernel.close();
+}
 
 /** A new tenant with an admin key (scope `*`); used by `plinth start` on an empty database and `plinth bootstrap`. */
 export async function bootstrapTenant(kernel: Kernel, input: CreateTenantInput) {

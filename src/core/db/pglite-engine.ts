@@ -28,7 +28,8 @@ export interface PgliteEngine {
   /** The messages answering `buffer`, errors among them (not thrown). */
   exec(buffer: Uint8Array): Promise<Message[]>;
   syncToFs(): Promise<void>;
-  dump(): Promise<Blob>;
+  /** The data directory as a tar; `gzip` compresses it (the embedded seed that ships in dist/). */
+  dump(compression?: 'none' | 'gzip'): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -69,8 +70,8 @@ class InThreadEngine implements PgliteEngine {
   syncToFs() {
     return this.pglite.syncToFs();
   }
-  async dump() {
-    return this.pglite.dumpDataDir('none');
+  async dump(compression: 'none' | 'gzip' = 'none') {
+    return this.pglite.dumpDataDir(compression);
   }
   async close() {
     if (!this.pglite.closed) await this.pglite.close();
@@ -106,7 +107,7 @@ const fail = (id, error) => parentPort.postMessage({ id, error: String((error &&
         if (chunks.length !== 1) { let at = 0; for (const c of chunks) { out.set(c, at); at += c.length; } }
         parentPort.postMessage({ id: m.id, out }, [out.buffer]);
       } else if (m.op === 'dump') {
-        const out = await (await db.dumpDataDir('none')).arrayBuffer();
+        const out = await (await db.dumpDataDir(m.compression)).arrayBuffer();
         parentPort.postMessage({ id: m.id, out }, [out]);
       } else if (m.op === 'close') {
         if (!db.closed) await db.close();
@@ -247,8 +248,8 @@ class WorkerEngine implements PgliteEngine {
   /** PGlite's sync is a no-op on the file systems it has in Node (its directory and memory write through): no trip for nothing. */
   async syncToFs() {}
 
-  async dump() {
-    return new Blob([(await this.#request({ op: 'dump' })) as ArrayBuffer]);
+  async dump(compression: 'none' | 'gzip' = 'none') {
+    return new Blob([(await this.#request({ op: 'dump', compression })) as ArrayBuffer]);
   }
 
   async close() {
