@@ -18,15 +18,23 @@ export function normaliseAnchorDay(day: number | null | undefined): number {
   return Number.isInteger(day) && day! >= 1 && day! <= 31 ? day! : 1;
 }
 
+/** The current period per anchor day: every request's quota check asks for it, and it changes once a month. */
+const current = new Map<number, BillingPeriod>();
+
 export function billingPeriod(now: Date = new Date(), anchorDay?: number | null): BillingPeriod {
   const day = normaliseAnchorDay(anchorDay);
+  const known = current.get(day);
+  const t = now.getTime();
+  if (known && t >= known.start.getTime() && t < known.end.getTime()) return known;
   const y = now.getUTCFullYear();
   const m = now.getUTCMonth();
   let start = anchoredIn(y, m, day);
   if (start.getTime() > now.getTime()) start = anchoredIn(y, m - 1, day);
   const end = anchoredIn(start.getUTCFullYear(), start.getUTCMonth() + 1, day);
   const key = day === 1 ? start.toISOString().slice(0, 7) : start.toISOString().slice(0, 10);
-  return { key, start, end, anchorDay: day };
+  const period = { key, start, end, anchorDay: day };
+  current.set(day, period);
+  return period;
 }
 
 /** Whole seconds until the period ends (at least 1), for Retry-After. */
