@@ -9,6 +9,8 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:read-path
  *   npm run bench:read-path                                 # PGlite only (no PostgreSQL ratios)
  *   BENCH_SECONDS=5 BENCH_ROUNDS=5 BENCH_CONNECTIONS=10 BENCH_LOG_LEVEL=info BENCH_PROFILE=dir ...
+ *   BENCH_BASELINE=/path/to/other/checkout   # with DATABASE_URL: that checkout's PostgreSQL reads too, in the
+ *                                            # same rounds (its own database), and this / baseline CPU per request
  *
  * With DATABASE_URL it creates a database of its own on that server and drops it at the end.
  * BENCH_PROFILE=<dir> runs the platform servers under `node --cpu-prof` and writes their profiles there
@@ -51,11 +53,13 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const profileDir = process.env.BENCH_PROFILE;
 const baseUrl = process.env.DATABASE_URL;
+/** Another checkout (built) whose platform reads are measured in the same rounds, on a database of their own. */
+const baseline = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
 
 const children: ChildProcess[] = [];
-function start(script: string, env: Record<string, string | undefined>, profile = false): Promise<any> {
+function start(script: string, env: Record<string, string | undefined>, profile = false, dir = import.meta.dirname): Promise<any> {
   const execArgv = ['--import', 'tsx', ...(profile && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = spawn(process.execPath, [...execArgv, path.join(import.meta.dirname, script)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  const child = spawn(process.execPath, [...execArgv, path.join(dir, script)], { stdio: ['ignore', 'pipe', 'inherit'], env, cwd: path.dirname(dir) });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
@@ -85,16 +89,28 @@ const median = (values: number[]) => {
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 let admin: pg.Client | undefined;
-let dbName: string | undefined;
+const dbNames: string[] = [];
 async function cleanup() {
   await Promise.all(
     children.map((child) => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM'))))),
   );
-  if (admin && dbName) {
-    await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
-    await admin.query(`drop role if exists ${appRoleFor(dbName)}`).catch(() => {});
+  if (admin) {
+    for (const dbName of dbNames) {
+      await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+      await admin.query(`drop role if exists ${appRoleFor(dbName)}`).catch(() => {});
+    }
     await admin.end().catch(() => {});
   }
+}
+
+/** A new database on the PostgreSQL server, dropped at the end. */
+async function newDatabase(suffix: string): Promise<string> {
+  const dbName = `plinth_bench_readpath_${process.pid}${suffix}`;
+  await admin!.query(`create database ${dbName}`);
+  dbNames.push(dbName);
+  const url = new URL(baseUrl!);
+  url.pathname = `/${dbName}`;
+  return url.toString();
 }
 process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
@@ -114,18 +130,21 @@ try {
     return r;
   };
   let pgBare: Route | undefined, pgKey: Route | undefined, pgUser: Route | undefined;
+  let baseKey: Route | undefined, baseUser: Route | undefined;
   if (baseUrl) {
-    dbName = `plinth_bench_readpath_${process.pid}`;
     admin = new pg.Client({ connectionString: baseUrl });
     await admin.connect();
-    await admin.query(`create database ${dbName}`);
-    const url = new URL(baseUrl);
-    url.pathname = `/${dbName}`;
-    const info = await start('read-path-server.ts', { ...process.env, DATABASE_URL: url.toString() }, true);
-    const bare = await start('read-path-bare.ts', { ...process.env, BARE_DATABASE_URL: url.toString(), BARE_TOKEN: info.token });
+    const url = await newDatabase('');
+    const info = await start('read-path-server.ts', { ...process.env, DATABASE_URL: url }, true);
+    const bare = await start('read-path-bare.ts', { ...process.env, BARE_DATABASE_URL: url, BARE_TOKEN: info.token });
     pgBare = route('PostgreSQL: bare server (own process)', `http://127.0.0.1:${bare.port}/objects/${info.objectId}`, info.token, bare.pid);
     pgKey = route('PostgreSQL: GET object, API key', `http://127.0.0.1:${info.port}${info.objectPath}`, info.token, info.pid);
     pgUser = route('PostgreSQL: GET object, user + row policy', `http://127.0.0.1:${info.port}${info.objectPath}`, info.userToken, info.pid);
+    if (baseline) {
+      const other = await start('read-path-server.ts', { ...process.env, DATABASE_URL: await newDatabase('_baseline') }, false, path.join(baseline, 'bench'));
+      baseKey = route('baseline: PostgreSQL GET object, API key', `http://127.0.0.1:${other.port}${other.objectPath}`, other.token, other.pid);
+      baseUser = route('baseline: PostgreSQL GET object, user', `http://127.0.0.1:${other.port}${other.objectPath}`, other.userToken, other.pid);
+    }
   }
   const env = { ...process.env };
   delete env.DATABASE_URL;
@@ -180,6 +199,13 @@ try {
     ratio('1. PostgreSQL user read under row policy / bare server', pgUser, pgBare, 0.5);
     ratio('2. PGlite API-key read / PostgreSQL API-key read', liteKey, pgKey, 0.5);
     ratio('2. PGlite user read / PostgreSQL user read', liteUser, pgUser, 0.5);
+    if (baseKey && baseUser) {
+      // Against the other checkout: CPU per request is the figure that a change to the code moves.
+      for (const [a, b] of [[pgKey, baseKey], [pgUser, baseUser]] as const) {
+        const perRoundCpu = a.runs.map((x, i) => (x.cpu / b.runs[i]!.cpu).toFixed(2)).join(' ');
+        console.log(`${`this / baseline (${baseline}): ${a.name.replace('PostgreSQL: GET object, ', '')}`.padEnd(58)}CPU per request ${(cpu(a) / cpu(b)).toFixed(2)}, req/s ${(rps(a) / rps(b)).toFixed(2)}   (CPU per round: ${perRoundCpu})`);
+      }
+    }
   } else {
     console.log('(no DATABASE_URL: the PostgreSQL ratios are not measured)');
   }
