@@ -1,6 +1,8 @@
 import { Mutex, PGlite, protocol, types } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /** A backend message as PgliteWire reads it. */
@@ -44,8 +46,32 @@ export interface PgliteEngineOptions {
 export async function openPgliteEngine(options: PgliteEngineOptions): Promise<PgliteEngine> {
   if (options.worker) return WorkerEngine.open(options);
   // pgvector is compiled into the PGlite build; `create extension vector` (migration 0009) enables it.
-  const pglite = await PGlite.create(options.dir, { extensions: { vector }, ...(options.load ? { loadDataDir: options.load } : {}) });
+  const pglite = await PGlite.create(options.dir, { extensions: { vector }, ...(await pgliteAssets()), ...(options.load ? { loadDataDir: options.load } : {}) });
   return new InThreadEngine(pglite);
+}
+
+type Assets = { pgliteWasmModule: WebAssembly.Module; fsBundle: Blob };
+let assets: Promise<Assets | {}> | undefined;
+
+/**
+ * PGlite's WebAssembly module, compiled once per process, and its file-system bundle, read once: each
+ * engine a process opens (a test worker opens one per test file) otherwise compiled the 9 MB module
+ * again (about 0.2 s of an open), and the threads share one copy of its code. PGlite's own loading
+ * (an empty object) where its files are not where this build of it keeps them.
+ */
+function pgliteAssets(): Promise<Assets | {}> {
+  assets ??= (async () => {
+    try {
+      const dir = path.dirname(require.resolve('@electric-sql/pglite'));
+      const [wasm, data] = await Promise.all([fs.readFile(path.join(dir, 'pglite.wasm')), fs.readFile(path.join(dir, 'pglite.data'))]);
+      // The global is Node's; this project's type libraries do not declare it as a value.
+      const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+      return { pgliteWasmModule: await wasmApi.compile(wasm), fsBundle: new Blob([data]) };
+    } catch {
+      return {};
+    }
+  })();
+  return assets;
 }
 
 class InThreadEngine implements PgliteEngine {
@@ -93,7 +119,7 @@ const fail = (id, error) => parentPort.postMessage({ id, error: String((error &&
 (async () => {
   let db;
   try {
-    db = await PGlite.create(w.dir, { extensions: { vector }, ...(w.load ? { loadDataDir: new Blob([w.load]) } : {}) });
+    db = await PGlite.create(w.dir, { extensions: { vector }, ...w.assets, ...(w.load ? { loadDataDir: new Blob([w.load]) } : {}) });
   } catch (error) {
     return fail(0, error);
   }
@@ -151,7 +177,7 @@ class WorkerEngine implements PgliteEngine {
   async #start(load?: ArrayBuffer): Promise<void> {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { pglite: require.resolve('@electric-sql/pglite'), vector: require.resolve('@electric-sql/pglite-pgvector'), dir: this.#dir, load },
+      workerData: { pglite: require.resolve('@electric-sql/pglite'), vector: require.resolve('@electric-sql/pglite-pgvector'), dir: this.#dir, load, assets: await pgliteAssets() },
       transferList: load ? [load] : [],
     });
     this.#worker = worker;
