@@ -38,6 +38,12 @@
  * (PGlite's `query` on the main thread, a process of its own), 0.56 and 0.55 of a bare route on the same
  * engine: with SQL off the main thread, what is left there is the platform's own per-request work, as
  * on PostgreSQL, where the reads were 0.44 and 0.40 of the bare server that hour (0.50-0.55 in others).
+ * 2026-12-07, a later session (load 2.4-3, PostgreSQL without Redis, 5 rounds): bare server 4,703 req/s
+ * at 136 µs of CPU (a slow hour: 14,198 at 62 µs on a quiet one), API-key read 0.57 and user read 0.56
+ * of it (by CPU 0.39 and 0.37; per round 0.36-0.57). With BENCH_BASELINE against the tree before the
+ * per-request auth and quota changes (a cached credential skips the admin-key hash, service-account
+ * decoding and the billing period's dates): CPU per request 0.84 (API key) and 0.95 (user) of the
+ * baseline's, per round 0.65-1.07: the rounds of 5 s on a shared machine move more than the change.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';

@@ -29,6 +29,12 @@
  * box (both processes, PostgreSQL, Redis and this bench on 2 cores) is busy all the time at 1,000/s.
  * The worker's profile: a quarter of its time in socket writes (deliveries and queries), 8% GC, 8%
  * Drizzle (mapping the outbox's rows, building updates).
+ * 2026-12-07, a later session on another machine of the same kind, BENCH_WORKERS=1, PostgreSQL + Redis:
+ * sustained p99 719, 735, 932 and 745 ms in four rounds (p50 about 325 ms, load 3.2-4.6), ingest
+ * 2,070-2,868/s, strict order 1,614-2,298/s; every event delivered once. The outbox then read with fixed
+ * statements (src/core/events/outbox.ts), 2 rounds alternating with the tree before it: p99 684 / 1,156
+ * ms against 1,071 / 511 ms, 0.93 against 0.90 ms of CPU per event: within the noise of this bench, the
+ * outbox read being a small share of the worker (its Drizzle mapping was 1-2% of it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
