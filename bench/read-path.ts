@@ -69,7 +69,15 @@ function start(script: string, env: Record<string, string | undefined>, profile 
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
+    // The server's first line that carries its port (with BENCH_LOG_LEVEL its log lines share stdout);
+    // the rest of stdout keeps being read, so a logging server never blocks on a full pipe.
+    const lines = readline.createInterface({ input: child.stdout! });
+    let found = false;
+    lines.on('line', (line) => {
+      if (found || !line.startsWith('{"port"')) return;
+      found = true;
+      resolve({ ...JSON.parse(line), pid: child.pid });
+    });
   });
 }
 
