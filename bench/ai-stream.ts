@@ -66,13 +66,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startFakeOpenAI } from '../test/support/fake-openai.ts';
-import { benchStore, cpuMsOf, startPlinth, type BenchStore } from './support.ts';
+import { apiCaller, benchStore, benchTenant, cpuMsOf, plinthEnv, startPlinth, type BenchStore } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_AI_REQUESTS ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
 const WARMUP = 30;
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const HERE = path.resolve(import.meta.dirname, '..');
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
@@ -135,22 +134,9 @@ interface Server {
 
 async function startServer(label: string, root: string): Promise<Server> {
   const store = await benchStore('ai');
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...store.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    PLINTH_ADMIN_KEY: ADMIN_KEY,
-    OUTBOUND_ALLOW_LOOPBACK: 'true',
-  };
+  const env = plinthEnv(store, { OUTBOUND_ALLOW_LOOPBACK: 'true' });
   const { child, base } = await startPlinth(root, env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
-  const tenant = await json(`${base}/v1/admin/tenants`, ADMIN_KEY, {
-    name: 'AI bench',
-    plan_tier: 'enterprise',
-    plan_limits: { rate_limit_per_minute: 10_000_000, requests_per_month: 1_000_000_000 },
-  });
-  const token: string = tenant.data.api_key.token;
+  const token = await benchTenant(apiCaller(base), 'AI bench');
   await json(`${base}/v1/ai-providers`, token, { name: 'fake', provider_type: 'openai', api_key: 'sk-bench', config_json: { base_url: fake.url, default: true } });
   const plinth = () =>
     firstToken(`${base}/v1/ai/chat`, token, { message: 'hello bench', stream: true, ...(process.env.BENCH_AI_MODEL ? { model: process.env.BENCH_AI_MODEL } : {}) }, 'event: delta');

@@ -48,7 +48,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
-import { benchStore, cpuMsOf } from './support.ts';
+import { BENCH_ADMIN_KEY, benchStore, cpuMsOf, plinthEnv } from './support.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 4000);
 /** Runs each quiet tenant submits in the fairness phase; the flooding tenant submits 100x. */
@@ -63,7 +63,7 @@ const SINGLE = process.env.BENCH_EMIT === 'single';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
 const HERE = path.resolve(import.meta.dirname, '..');
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const ADMIN_KEY = BENCH_ADMIN_KEY;
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,17 +108,7 @@ interface Server {
 
 async function startServer(root: string): Promise<Server> {
   const store = await benchStore('auto');
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...store.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    PLINTH_ADMIN_KEY: ADMIN_KEY,
-    OUTBOUND_ALLOW_LOOPBACK: 'true',
-    JOBS_POLL_SECONDS: '0.5',
-    DB_POOL_MAX: '20',
-  };
+  const env = plinthEnv(store, { OUTBOUND_ALLOW_LOOPBACK: 'true', JOBS_POLL_SECONDS: '0.5', DB_POOL_MAX: '20' });
   // BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const counter = store.admin ? ['--import', pathToFileURL(process.env.BENCH_COUNTER ?? path.join(HERE, 'bench/count-queries.mjs')).href] : [];

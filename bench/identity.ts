@@ -16,18 +16,18 @@ import { createPlatform } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { hashPassword, verifyPassword } from '../src/modules/auth/users/passwords.ts';
 import { runtime } from '../src/modules/auth/runtime.ts';
+import { apiCaller, BENCH_ADMIN_KEY, benchTenant } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const USERS = 40;
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 async function main() {
   const config = loadConfig({
     ...process.env,
     DATA_DIR: process.env.DATABASE_URL ? process.env.DATA_DIR : 'memory://',
     LOG_LEVEL: 'silent',
-    PLINTH_ADMIN_KEY: ADMIN_KEY,
+    PLINTH_ADMIN_KEY: BENCH_ADMIN_KEY,
     NODE_ENV: 'production',
   });
   const platform = await createPlatform(config, { logger: pino({ level: 'silent' }) });
@@ -35,24 +35,10 @@ async function main() {
   await new Promise((r) => server.once('listening', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await res.json()) as any;
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json.data;
-  };
+  const call = apiCaller(base);
 
   // A tenant whose limits do not cap the benchmark.
-  const created = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
-    name: 'Bench',
-    plan_tier: 'enterprise',
-    plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
-  });
-  const adminKey: string = created.api_key.token;
+  const adminKey = await benchTenant(call, 'Bench');
   const pk: string = (await call('POST', '/v1/keys', adminKey, { label: 'pk', scopes: ['auth'] })).token;
   const users: { email: string; password: string }[] = [];
   for (let i = 0; i < USERS; i++) {

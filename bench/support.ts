@@ -67,3 +67,45 @@ export async function startPlinth(root: string, env: Record<string, string>, nod
   }
   return { child, base: `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]}` };
 }
+
+/** The system admin key of the servers benchmarks start. */
+export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+/** The environment of a `plinth start` a benchmark runs: its store, a port of its own, warnings only, the bench admin key; `extra` on top. */
+export function plinthEnv(store: BenchStore, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    ...store.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    PLINTH_ADMIN_KEY: BENCH_ADMIN_KEY,
+    ...extra,
+  };
+}
+
+export type ApiCall = (method: string, path: string, token: string | undefined, body?: unknown) => Promise<any>;
+
+/** JSON calls to the server at `base`: the `data` of a 2xx answer, else an error naming the call. */
+export function apiCaller(base: string): ApiCall {
+  return async (method, path, token, body) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const json = (await res.json()) as { data: any };
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json.data;
+  };
+}
+
+/** A tenant on the enterprise plan with limits no benchmark reaches; answers its admin API key. */
+export async function benchTenant(call: ApiCall, name: string): Promise<string> {
+  const created = await call('POST', '/v1/admin/tenants', BENCH_ADMIN_KEY, {
+    name,
+    plan_tier: 'enterprise',
+    plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
+  });
+  return created.api_key.token as string;
+}

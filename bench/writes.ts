@@ -24,13 +24,12 @@ import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { benchStore, cpuMsOf, startPlinth, type BenchStore } from './support.ts';
+import { apiCaller, benchStore, benchTenant, cpuMsOf, plinthEnv, startPlinth, type BenchStore } from './support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASELINE = process.env.BENCH_BASELINE;
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const HERE = path.resolve(import.meta.dirname, '..');
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
@@ -45,27 +44,9 @@ interface Server {
 
 async function startServer(label: string, root: string): Promise<Server> {
   const store = await benchStore('writes');
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...store.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    PLINTH_ADMIN_KEY: ADMIN_KEY,
-  };
-  const { child, base } = await startPlinth(root, env);
-  const call = async (method: string, url: string, token: string, body: unknown) => {
-    const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const json = (await res.json()) as { data: any };
-    if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-    return json.data;
-  };
-  const tenant = await call('POST', '/v1/admin/tenants', ADMIN_KEY, {
-    name: 'Writes bench',
-    plan_tier: 'enterprise',
-    plan_limits: { rate_limit_per_minute: 100_000_000, requests_per_month: 1_000_000_000 },
-  });
-  const token: string = tenant.api_key.token;
+  const { child, base } = await startPlinth(root, plinthEnv(store));
+  const call = apiCaller(base);
+  const token = await benchTenant(call, 'Writes bench');
   await call('POST', '/v1/object-types', token, { name: 'items' });
   await call('POST', '/v1/object-types/items/properties', token, { name: 'title', data_type: 'string' });
   return { label, child, store, base, token };

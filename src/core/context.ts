@@ -224,8 +224,7 @@ class Work implements TenantContext {
     if (this.deferred) {
       this.deferred.events.push(this.eventRow(event, id));
       if (audit) this.deferred.audits.push(this.auditRow(audit));
-    } else if (audit) await both(insertEvents(this.db, [this.eventRow(event, id)]), insertAudits(this.db, [this.auditRow(audit)]));
-    else await insertEvents(this.db, [this.eventRow(event, id)]);
+    } else await insertRows(this.db, [this.eventRow(event, id)], audit ? [this.auditRow(audit)] : []);
     return id;
   }
 
