@@ -59,6 +59,16 @@ describe('the local provider (default, no network)', () => {
     expect(unknown.status).toBe(400);
   });
 
+  it('counts a message that is one 45 KB word without stalling the process', async () => {
+    // Byte-pair merging is quadratic in a word's length: counted whole, this took minutes of a blocked
+    // process (the fuzzer's 100,000-letter workflow message hung CI). Long runs are counted in slices.
+    const res = await t.request('POST', '/v1/ai/chat', { token: tenant.token, body: { message: 'x'.repeat(45_000) } });
+    expect(res.status, res.text).toBe(200);
+    const input = res.body.data.usage.input_tokens;
+    expect(input).toBeGreaterThan(45_000 / 16);
+    expect(input).toBeLessThan(45_000 / 2);
+  });
+
   it('needs the ai scope', async () => {
     const key = await t.newKey(tenant.token, { scopes: ['read'] });
     const res = await t.request('POST', '/v1/ai/chat', { token: key.token, body: { message: 'hi' } });

