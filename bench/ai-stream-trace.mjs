@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 
-const WARMUP = 30;
+const WARMUP = Number(process.env.BENCH_AI_WARMUP ?? 1_500);
 const gcs = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push([e.startTime, e.duration]);
@@ -22,7 +22,7 @@ http.Server.prototype.emit = function (event, req, res) {
   if (event === 'request' && req.method === 'POST' && req.url === '/v1/ai/chat') {
     const at = performance.now();
     const sent = Number(req.headers['x-bench-sent']);
-    const r = { at, arrival: sent ? performance.timeOrigin + at - sent : NaN, ttft: NaN, gap: NaN, busy: NaN };
+    const r = { at, arrival: sent ? performance.timeOrigin + at - sent : NaN, ttft: NaN, gap: NaN, busy: NaN, out: NaN, sent: NaN, head: NaN, body: NaN, fresh: false };
     if (previous) {
       r.gap = at - previous.at;
       r.busy = performance.eventLoopUtilization(previous.elu).active;
@@ -38,6 +38,25 @@ http.Server.prototype.emit = function (event, req, res) {
     });
   }
   return emit.apply(this, arguments);
+};
+
+// The provider call: when the server creates it, when its last byte leaves, its answer's head, its first body chunk.
+const request = http.request;
+http.request = function (...args) {
+  const r = requests.at(-1);
+  const req = request.apply(this, args);
+  if (r && Number.isNaN(r.out)) {
+    r.out = performance.now() - r.at;
+    req.once('socket', (socket) => {
+      r.fresh = socket.connecting;
+    });
+    req.once('finish', () => (r.sent = performance.now() - r.at));
+    req.once('response', (res) => {
+      r.head = performance.now() - r.at;
+      res.once('data', () => (r.body = performance.now() - r.at));
+    });
+  }
+  return req;
 };
 
 const pct = (values, p) => {
@@ -57,6 +76,17 @@ process.on('exit', () => {
   out += line('bench send -> server request event', rs.map((r) => r.arrival));
   out += line('request event -> first delta written', rs.map((r) => r.ttft));
   out += line('event loop busy since the previous answer', rs.map((r) => r.busy));
+  const phases = (label, group) => {
+    out += `  ${label} (${group.length} answers, p50 of each phase):\n`;
+    out += line('    request event -> provider call created', group.map((r) => r.out));
+    out += line('    created -> its last byte written', group.map((r) => r.sent - r.out));
+    out += line('    written -> the answer\'s head', group.map((r) => r.head - r.sent));
+    out += line('    head -> first body chunk', group.map((r) => r.body - r.head));
+    out += line('    first body chunk -> first delta written', group.map((r) => r.ttft - r.body));
+    out += `    on a new connection: ${group.filter((r) => r.fresh).length}\n`;
+  };
+  phases('every answer', rs);
+  phases('the slowest 1%', slow);
   out += `  GC pauses meanwhile: ${pauses.length}, p50 ${pct(pauses, 50)} max ${pct(pauses, 100)} ms; during the first token of ${rs.filter(withGc).length} answers, of the slowest 1%: ${slow.filter(withGc).length}/${slow.length}\n`;
   fs.writeSync(2, out);
 });

@@ -52,7 +52,7 @@ import readline from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { appRoleFor } from '../src/core/db/client.ts';
-import { cpuMsOf } from './support.ts';
+import { cpuMsOf, median } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -95,11 +95,6 @@ async function measure(url: string, token: string, duration: number, pid: number
   const cpu = ((cpuMsOf(pid) - before) * 1000) / Math.max(1, result.requests.total);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpu };
 }
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 let admin: pg.Client | undefined;

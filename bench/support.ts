@@ -42,6 +42,13 @@ export async function benchStore(prefix: string): Promise<BenchStore> {
   return { database: 'embedded PGlite', env: { DATA_DIR: dir }, cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** The middle value (the mean of the two middle ones of an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** User + system CPU time of a process (all its threads) so far, in ms, from /proc (Linux); NaN elsewhere. */
 export function cpuMsOf(pid: number | undefined): number {
   try {
