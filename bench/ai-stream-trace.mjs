@@ -50,9 +50,15 @@ http.request = function (...args) {
     req.once('socket', (socket) => {
       r.fresh = socket.connecting;
     });
-    req.once('finish', () => (r.sent = performance.now() - r.at));
+    let elu;
+    req.once('finish', () => {
+      r.sent = performance.now() - r.at;
+      elu = performance.eventLoopUtilization();
+    });
     req.once('response', (res) => {
       r.head = performance.now() - r.at;
+      // How much of that wait this process's event loop was busy (its own work, not the provider's).
+      if (elu) r.waitBusy = performance.eventLoopUtilization(elu).active;
       res.once('data', () => (r.body = performance.now() - r.at));
     });
   }
@@ -81,6 +87,7 @@ process.on('exit', () => {
     out += line('    request event -> provider call created', group.map((r) => r.out));
     out += line('    created -> its last byte written', group.map((r) => r.sent - r.out));
     out += line('    written -> the answer\'s head', group.map((r) => r.head - r.sent));
+    out += line('      of which this event loop was busy', group.map((r) => r.waitBusy ?? NaN));
     out += line('    head -> first body chunk', group.map((r) => r.body - r.head));
     out += line('    first body chunk -> first delta written', group.map((r) => r.ttft - r.body));
     out += `    on a new connection: ${group.filter((r) => r.fresh).length}\n`;
