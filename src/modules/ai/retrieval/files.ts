@@ -4,7 +4,7 @@ import { ApiError } from '../../../core/http/errors.ts';
 import { newId } from '../../../core/http/ids.ts';
 import type { Kernel } from '../../../core/kernel.ts';
 import { getFile } from '../../files/index.ts';
-import { chunkText, sha256 } from './chunking.ts';
+import { chunkLongText, sha256 } from './chunking.ts';
 import { extractText, formatOf } from './extract.ts';
 import { embedChunks, embeddingModel } from './service.ts';
 import { aiChunks, aiFileIndex } from './tables.ts';
@@ -120,7 +120,7 @@ export async function indexFile(kernel: Kernel, job: FileJob): Promise<void> {
       return;
     }
     await setStatus({ progress: 20 });
-    const pieces = chunkText(text).map((t, i) => ({ text: t, hash: sha256(t), index: i }));
+    const pieces = (await chunkLongText(text)).map((t, i) => ({ text: t, hash: sha256(t), index: i }));
     const { vectors, reused } = await embedChunks(kernel, tenantId, pieces, async (done, total) => {
       await setStatus({ progress: 20 + Math.floor((70 * done) / Math.max(1, total)) });
     });

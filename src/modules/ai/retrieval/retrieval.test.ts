@@ -223,6 +223,23 @@ describe('files', () => {
     expect(await search('lighthouse by the sea', {}, other.token)).toEqual([]);
   });
 
+  it('indexes a long file segment by segment, to its last sentence', async () => {
+    // Over 16 KB of text is tokenized a segment at a time (the event loop turns between them); one run
+    // of 20,000 letters without a space is cut mid-word. Every part still lands in the index.
+    const filler = Array.from({ length: 150 }, (_, i) => `Paragraph ${i} describes the quarterly inventory of office chairs and desks.`).join('\n\n');
+    const last = Array.from({ length: 8 }, () => 'The zeppelin hangar stores airships filled with helium.').join(' ');
+    const text = `${filler}\n\n${'q'.repeat(20_000)}\n\n${filler}\n\n${last}`;
+    const up = await upload(t, tenant.token, text, { filename: 'long.txt', type: 'text/plain' });
+    expect(up.status, up.text).toBe(201);
+    expect((await req('POST', '/v1/ai/index/files', { file_ids: [up.body.data.id] })).status).toBe(202);
+    const done = await pollUntil(() => req('GET', `/v1/ai/index/files/${up.body.data.id}`), (r) => ['indexed', 'failed'].includes(r.body.data?.status));
+    expect(done.body.data).toMatchObject({ status: 'indexed', error: null });
+    expect(done.body.data.chunks).toBeGreaterThan(40);
+    const hits = await search('zeppelin hangar with airships', { sources: ['files'] });
+    expect(hits[0]?.id).toBe(up.body.data.id);
+    expect(hits[0]!.text).toContain('zeppelin hangar');
+  });
+
   it('refuses files it cannot read as text', async () => {
     const up = await upload(t, tenant.token, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]), { filename: 'x.bin' });
     expect(up.status).toBe(201);
