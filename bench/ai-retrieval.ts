@@ -432,7 +432,7 @@ async function main() {
   const seconds = (performance.now() - started) / 1000;
   clearInterval(ticker);
   stall = Math.max(stall, performance.now() - tick);
-  console.log(`local embedding throughput: ${(REAL / seconds).toFixed(1)} texts/s (${REAL} texts in ${seconds.toFixed(1)} s, batches of 64); the caller's event loop held at most ${stall.toFixed(0)} ms at a time | load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(`local embedding throughput: ${(REAL / seconds).toFixed(1)} texts/s (${REAL} texts in ${seconds.toFixed(1)} s); the caller's event loop held at most ${stall.toFixed(0)} ms at a time | load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   bases = vectors.map((v) => Float32Array.from(v));
   const qrand = mulberry32(7);
   const queries = (await model.embed(Array.from({ length: QUERIES }, (_, i) => text(qrand, 50_000 + i)))).vectors;
