@@ -45,7 +45,8 @@ export function watchWorkflowRun(kernel: Kernel, tenantId: string, id: string) {
   const waker = new BusWaker(kernel.bus).listen(workflowRunChannel(tenantId, id));
   return {
     step: (runId: string) => void waker.listen(runChannel(tenantId, runId)),
-    wait: (ms = WORKFLOW_RECHECK_MS) => waker.wait(ms),
+    /** Until the next change, `ms` or WORKFLOW_RECHECK_MS, whichever comes first. */
+    wait: (ms = WORKFLOW_RECHECK_MS) => waker.wait(Math.min(ms, WORKFLOW_RECHECK_MS)),
     close: () => waker.close(),
   };
 }

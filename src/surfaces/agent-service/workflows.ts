@@ -381,7 +381,7 @@ export function workflowsRoutes(app: OpenAPIHono<AppEnv>): void {
     const watch = watchWorkflowRun(c.get('kernel'), tenantMeta(c).tenantId, r.id);
     try {
       while (!TERMINAL.has(r.status) && Date.now() < until) {
-        await watch.wait(Math.min(until - Date.now(), 1_000));
+        await watch.wait(until - Date.now());
         r = await readRun(c, r.id);
       }
     } finally {

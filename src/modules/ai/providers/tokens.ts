@@ -14,21 +14,20 @@ const cl100k = () => (encoding ??= tiktoken().getEncoding('cl100k_base'));
  * is encoded in SLICE-character slices, a count that is close and costs at most a few hundred ms per
  * 100,000 characters.
  */
-const LONG_RUN = /\S{64,}|\s{64,}/g;
+const LONG_RUN = /\S{64,}|\s{64,}/;
+const LONG_RUNS = /\S{64,}|\s{64,}/g;
 const SLICE = 16;
 
 /** The text's cl100k_base tokens. */
 export function encodeTokens(text: string): number[] {
   const enc = cl100k();
-  LONG_RUN.lastIndex = 0;
   if (!LONG_RUN.test(text)) return enc.encode(text);
   const out: number[] = [];
   const add = (part: string) => {
     if (part) for (const t of enc.encode(part)) out.push(t);
   };
   let from = 0;
-  LONG_RUN.lastIndex = 0;
-  for (const run of text.matchAll(LONG_RUN)) {
+  for (const run of text.matchAll(LONG_RUNS)) {
     add(text.slice(from, run.index));
     const end = run.index + run[0].length;
     for (let at = run.index; at < end; ) {
